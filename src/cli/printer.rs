@@ -1,0 +1,56 @@
+//! Where output goes: JSON or text on stdout, errors on stderr, all decided here.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+pub struct Printer {
+    json: bool,
+    quiet: bool,
+    pub verbose: u8,
+}
+
+/// A text renderer: writes an outcome for people.
+pub type Render<T> = fn(&T, &mut dyn Write, &Printer) -> std::io::Result<()>;
+
+impl Printer {
+    pub fn new(json: bool, quiet: bool, verbose: u8) -> Printer {
+        Printer {
+            json,
+            quiet,
+            verbose,
+        }
+    }
+
+    /// Prints an outcome: one JSON document with --json, else the text rendering (none
+    /// with -q).
+    pub fn outcome<T: Serialize>(&self, value: &T, render: Render<T>) -> std::io::Result<()> {
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::new(stdout.lock());
+        if self.json {
+            serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::from)?;
+            writeln!(out)?;
+        } else if !self.quiet {
+            render(value, &mut out, self)?;
+        }
+        out.flush()
+    }
+
+    /// Reports an error: `error: ...` and a hint on stderr; with --json also a JSON
+    /// document on stdout so scripts always get one.
+    pub fn error(&self, e: &anyhow::Error) {
+        let hint = e.downcast_ref::<cairn::Error>().and_then(|e| e.hint());
+        let message = match e.downcast_ref::<cairn::Error>() {
+            Some(inner) => inner.to_string(),
+            None => format!("{e:#}"),
+        };
+        eprintln!("error: {message}");
+        if let Some(h) = hint {
+            eprintln!("hint: {h}");
+        }
+        if self.json {
+            let doc = serde_json::json!({ "error": { "message": message, "hint": hint, "exit_code": 2 } });
+            println!("{doc}");
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! Text renderings of outcomes, for people. Paths are written as their raw bytes, as `ls`
+//! does, so non-UTF-8 names come out unchanged.
+
+use std::io::{Result, Write};
+
+use cairn::diff::ChangeKind;
+use cairn::ops::add::{AddOutcome, Staged};
+use cairn::ops::commit::CommitOutcome;
+use cairn::ops::init::InitOutcome;
+use cairn::ops::log::LogOutcome;
+use cairn::ops::rm::RmOutcome;
+use cairn::ops::status::{PathChange, StatusOutcome};
+use cairn::worktree::RepoPath;
+use indicatif::HumanBytes;
+
+use super::printer::Printer;
+
+fn path(out: &mut dyn Write, p: &RepoPath) -> Result<()> {
+    out.write_all(&p.0)
+}
+
+pub fn init(o: &InitOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    writeln!(
+        out,
+        "initialised an empty cairn repository in {} ({}, chunks {}/{}/{})",
+        o.path.display(),
+        o.hash.name(),
+        HumanBytes(o.chunk_min as u64),
+        HumanBytes(o.chunk_avg as u64),
+        HumanBytes(o.chunk_max as u64)
+    )
+}
+
+pub fn add(o: &AddOutcome, out: &mut dyn Write, p: &Printer) -> Result<()> {
+    if o.dry_run || p.verbose > 0 {
+        for s in &o.staged {
+            let verb = if s.change == Staged::Removed {
+                "remove"
+            } else {
+                "add"
+            };
+            write!(out, "{verb} '")?;
+            path(out, &s.path)?;
+            writeln!(out, "'")?;
+        }
+    }
+    for s in &o.skipped {
+        write!(out, "skipped '")?;
+        path(out, &s.path)?;
+        writeln!(out, "': {}", s.reason)?;
+    }
+    if o.dry_run {
+        return Ok(());
+    }
+    let count = |c: Staged| o.staged.iter().filter(|s| s.change == c).count();
+    writeln!(
+        out,
+        "staged {} new, {} modified, {} removed; read {} in {} files, stored {} new ({} after compression)",
+        count(Staged::New),
+        count(Staged::Modified),
+        count(Staged::Removed),
+        HumanBytes(o.bytes_read),
+        o.files_read,
+        HumanBytes(o.bytes_new),
+        HumanBytes(o.bytes_stored)
+    )
+}
+
+pub fn rm(o: &RmOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    for p in &o.removed {
+        write!(out, "rm '")?;
+        path(out, p)?;
+        writeln!(out, "'")?;
+    }
+    Ok(())
+}
+
+pub fn commit(o: &CommitOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    writeln!(out, "{}", o.layer)?;
+    let c = &o.counts;
+    eprintln!(
+        "[{} {}] {} added, {} modified, {} deleted; {} files, {}",
+        o.line,
+        o.layer.short(),
+        c.added,
+        c.modified,
+        c.deleted,
+        c.files,
+        HumanBytes(c.bytes)
+    );
+    Ok(())
+}
+
+fn label(k: ChangeKind) -> &'static str {
+    match k {
+        ChangeKind::Added => "new file:   ",
+        ChangeKind::Modified => "modified:   ",
+        ChangeKind::Deleted => "deleted:    ",
+        ChangeKind::TypeChange => "typechange: ",
+    }
+}
+
+fn section(out: &mut dyn Write, title: &str, changes: &[PathChange]) -> Result<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "{title}")?;
+    for c in changes {
+        write!(out, "\t{}", label(c.change))?;
+        path(out, &c.path)?;
+        writeln!(out)?;
+    }
+    writeln!(out)
+}
+
+pub fn status_long(o: &StatusOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    match (&o.line, &o.head) {
+        (Some(line), Some(_)) => writeln!(out, "On line {line}")?,
+        (Some(line), None) => writeln!(out, "On line {line}, no layers yet")?,
+        (None, Some(h)) => writeln!(out, "HEAD detached at {}", h.short())?,
+        (None, None) => {}
+    }
+    section(out, "Changes to be committed:", &o.staged)?;
+    section(out, "Changes not staged for commit:", &o.unstaged)?;
+    if !o.untracked.is_empty() {
+        writeln!(out, "Untracked files:")?;
+        for p in &o.untracked {
+            write!(out, "\t")?;
+            path(out, p)?;
+            writeln!(out)?;
+        }
+        writeln!(out)?;
+    }
+    if o.is_clean() {
+        writeln!(out, "nothing to commit, worktree clean")?;
+    }
+    Ok(())
+}
+
+/// git's short format: X is the staged change, Y the unstaged one.
+pub fn status_short(o: &StatusOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    let (mut i, mut j) = (0, 0);
+    let (s, u) = (&o.staged, &o.unstaged);
+    while i < s.len() || j < u.len() {
+        let take_s = j >= u.len() || (i < s.len() && s[i].path <= u[j].path);
+        let take_u = i >= s.len() || (j < u.len() && u[j].path <= s[i].path);
+        let x = if take_s { s[i].change.letter() } else { ' ' };
+        let y = if take_u { u[j].change.letter() } else { ' ' };
+        let p = if take_s { &s[i].path } else { &u[j].path };
+        write!(out, "{x}{y} ")?;
+        path(out, p)?;
+        writeln!(out)?;
+        i += take_s as usize;
+        j += take_u as usize;
+    }
+    for p in &o.untracked {
+        write!(out, "?? ")?;
+        path(out, p)?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+pub fn log_long(o: &LogOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    for (n, l) in o.layers.iter().enumerate() {
+        match (&o.line, n) {
+            (Some(line), 0) => writeln!(out, "layer {} ({line})", l.id)?,
+            _ => writeln!(out, "layer {}", l.id)?,
+        }
+        writeln!(out, "Author: {}", l.author)?;
+        writeln!(out, "Date:   {}", utc(l.time_ns))?;
+        let c = &l.counts;
+        writeln!(
+            out,
+            "Files:  {} ({}), {} added, {} modified, {} deleted",
+            c.files,
+            HumanBytes(c.bytes),
+            c.added,
+            c.modified,
+            c.deleted
+        )?;
+        writeln!(out)?;
+        for line in l.message.lines() {
+            writeln!(out, "    {line}")?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+pub fn log_oneline(o: &LogOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    for l in &o.layers {
+        let first = l.message.lines().next().unwrap_or("");
+        writeln!(out, "{} {first}", l.id.short())?;
+    }
+    Ok(())
+}
+
+/// Formats nanoseconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
+pub fn utc(ns: i64) -> String {
+    let secs = ns.div_euclid(1_000_000_000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + (m <= 2) as i64;
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_dates() {
+        assert_eq!(super::utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(
+            super::utc(1_763_726_400_000_000_000),
+            "2025-11-21 12:00:00 UTC"
+        );
+        assert_eq!(
+            super::utc(951_782_400_000_000_000),
+            "2000-02-29 00:00:00 UTC"
+        );
+    }
+}

@@ -1,0 +1,179 @@
+//! Comparing trees. Subtrees with the same id on both sides are skipped, so the cost follows
+//! the size of the change, not of the repository.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::hash::ObjectId;
+use crate::object::{EntryKind, Tree, TreeEntry};
+use crate::repo::Repository;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    Added,
+    Modified,
+    Deleted,
+    /// A file became a symlink or the reverse.
+    TypeChange,
+}
+
+impl ChangeKind {
+    /// The letter of git's short formats.
+    pub fn letter(self) -> char {
+        match self {
+            ChangeKind::Added => 'A',
+            ChangeKind::Modified => 'M',
+            ChangeKind::Deleted => 'D',
+            ChangeKind::TypeChange => 'T',
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub path: Vec<u8>,
+    pub kind: ChangeKind,
+}
+
+/// Where trees come from: the store, or trees built in memory first.
+pub trait TreeSource {
+    fn tree(&self, id: &ObjectId) -> Result<Tree>;
+}
+
+impl TreeSource for Repository {
+    fn tree(&self, id: &ObjectId) -> Result<Tree> {
+        self.read_tree(id)
+    }
+}
+
+/// Trees built in memory, falling back to the repository.
+pub struct Overlay<'a> {
+    pub trees: &'a HashMap<ObjectId, Tree>,
+    pub repo: &'a Repository,
+}
+
+impl TreeSource for Overlay<'_> {
+    fn tree(&self, id: &ObjectId) -> Result<Tree> {
+        match self.trees.get(id) {
+            Some(t) => Ok(t.clone()),
+            None => self.repo.read_tree(id),
+        }
+    }
+}
+
+/// The file-level changes from tree `a` to tree `b` (`None`: no tree), sorted by path.
+pub fn diff_trees(
+    src: &dyn TreeSource,
+    a: Option<ObjectId>,
+    b: Option<ObjectId>,
+) -> Result<Vec<Change>> {
+    let mut out = Vec::new();
+    diff_dir(src, a, b, &[], &mut out)?;
+    out.sort_unstable_by(|x, y| x.path.cmp(&y.path));
+    Ok(out)
+}
+
+fn diff_dir(
+    src: &dyn TreeSource,
+    a: Option<ObjectId>,
+    b: Option<ObjectId>,
+    prefix: &[u8],
+    out: &mut Vec<Change>,
+) -> Result<()> {
+    if a == b {
+        return Ok(());
+    }
+    let ta = a.map(|id| src.tree(&id)).transpose()?.unwrap_or_default();
+    let tb = b.map(|id| src.tree(&id)).transpose()?.unwrap_or_default();
+    let (mut i, mut j) = (0, 0);
+    while i < ta.entries.len() || j < tb.entries.len() {
+        let ea = ta.entries.get(i);
+        let eb = tb.entries.get(j);
+        match (ea, eb) {
+            (Some(x), Some(y)) if x.name == y.name => {
+                diff_entry(src, x, y, &join(prefix, &x.name), out)?;
+                i += 1;
+                j += 1;
+            }
+            (Some(x), y) if y.is_none_or(|y| x.name < y.name) => {
+                one_side(src, x, &join(prefix, &x.name), ChangeKind::Deleted, out)?;
+                i += 1;
+            }
+            (_, Some(y)) => {
+                one_side(src, y, &join(prefix, &y.name), ChangeKind::Added, out)?;
+                j += 1;
+            }
+            (_, None) => unreachable!("loop condition"),
+        }
+    }
+    Ok(())
+}
+
+fn diff_entry(
+    src: &dyn TreeSource,
+    x: &TreeEntry,
+    y: &TreeEntry,
+    path: &[u8],
+    out: &mut Vec<Change>,
+) -> Result<()> {
+    let dir_x = x.kind == EntryKind::Dir;
+    let dir_y = y.kind == EntryKind::Dir;
+    match (dir_x, dir_y) {
+        (true, true) => diff_dir(src, Some(x.id), Some(y.id), path, out),
+        (false, false) => {
+            let kind = if x.kind != y.kind {
+                Some(ChangeKind::TypeChange)
+            } else if x.id != y.id || x.mode != y.mode {
+                Some(ChangeKind::Modified)
+            } else {
+                None
+            };
+            if let Some(kind) = kind {
+                out.push(Change {
+                    path: path.to_vec(),
+                    kind,
+                });
+            }
+            Ok(())
+        }
+        _ => {
+            one_side(src, x, path, ChangeKind::Deleted, out)?;
+            one_side(src, y, path, ChangeKind::Added, out)
+        }
+    }
+}
+
+/// Reports every file at or below an entry present on one side only.
+fn one_side(
+    src: &dyn TreeSource,
+    e: &TreeEntry,
+    path: &[u8],
+    kind: ChangeKind,
+    out: &mut Vec<Change>,
+) -> Result<()> {
+    if e.kind != EntryKind::Dir {
+        out.push(Change {
+            path: path.to_vec(),
+            kind,
+        });
+        return Ok(());
+    }
+    for child in src.tree(&e.id)?.entries {
+        one_side(src, &child, &join(path, &child.name), kind, out)?;
+    }
+    Ok(())
+}
+
+pub fn join(prefix: &[u8], name: &[u8]) -> Vec<u8> {
+    if prefix.is_empty() {
+        return name.to_vec();
+    }
+    let mut p = Vec::with_capacity(prefix.len() + 1 + name.len());
+    p.extend_from_slice(prefix);
+    p.push(b'/');
+    p.extend_from_slice(name);
+    p
+}

@@ -1,0 +1,68 @@
+//! Durable file writes: temp file in the same file system, fsync, rename, fsync the directory.
+//! A reader sees either the old file or the complete new one, never a mix.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{IoContext, Result};
+
+/// A unique path in `tmp_dir` for a file that will be renamed into place.
+pub fn temp_path(tmp_dir: &Path, stem: &str) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    tmp_dir.join(format!("{stem}-{}-{n}.tmp", std::process::id()))
+}
+
+/// Writes `bytes` to `dest` atomically and durably, staging the file in `tmp_dir`.
+pub fn write_atomic(tmp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = temp_path(tmp_dir, "write");
+    let result = (|| {
+        let mut f = create_new(&tmp)?;
+        f.write_all(bytes).ctx("could not write file", &tmp)?;
+        f.sync_all().ctx("could not sync file", &tmp)?;
+        rename_durable(&tmp, dest)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+pub fn create_new(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .ctx("could not create file", path)
+}
+
+/// Renames `from` to `to` and syncs the destination's directory, so the rename survives a
+/// crash.
+pub fn rename_durable(from: &Path, to: &Path) -> Result<()> {
+    fs::rename(from, to).ctx("could not move file into place", to)?;
+    sync_dir(to.parent().unwrap_or(Path::new(".")))
+}
+
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .ctx("could not sync directory", dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_atomic_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("f");
+        write_atomic(dir.path(), &dest, b"one").unwrap();
+        write_atomic(dir.path(), &dest, b"two").unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"two");
+        let left: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temp files are left behind");
+    }
+}

@@ -1,0 +1,273 @@
+//! Object ids and domain-separated hashing.
+//!
+//! Every kind of object hashes in its own domain so that, for example, a chunk whose bytes
+//! happen to equal a tree encoding can never share its id. With BLAKE3 the domain selects a
+//! key (`derive_key(context, "")`) for keyed hashing; with SHA-256 the domain's context string
+//! and a NUL byte are hashed before the data. Both are described in docs/FORMAT.md.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+/// A 32-byte object id.
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, bincode::Encode, bincode::Decode,
+)]
+pub struct ObjectId(pub [u8; 32]);
+
+impl ObjectId {
+    pub const LEN: usize = 32;
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    pub fn to_hex(&self) -> String {
+        let mut s = String::with_capacity(64);
+        for b in self.0 {
+            s.push(char::from_digit((b >> 4) as u32, 16).expect("nibble"));
+            s.push(char::from_digit((b & 15) as u32, 16).expect("nibble"));
+        }
+        s
+    }
+
+    /// The first 12 hex digits, for one-line displays.
+    pub fn short(&self) -> String {
+        self.to_hex()[..12].to_string()
+    }
+
+    pub fn from_slice(bytes: &[u8]) -> Option<ObjectId> {
+        <[u8; 32]>::try_from(bytes).ok().map(ObjectId)
+    }
+}
+
+impl fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ObjectId({})", self.short())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseIdError;
+
+impl fmt::Display for ParseIdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object id is 64 hexadecimal digits")
+    }
+}
+
+impl std::error::Error for ParseIdError {}
+
+impl FromStr for ObjectId {
+    type Err = ParseIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.as_bytes();
+        if s.len() != 64 {
+            return Err(ParseIdError);
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in s.chunks(2).enumerate() {
+            let hi = (pair[0] as char).to_digit(16).ok_or(ParseIdError)?;
+            let lo = (pair[1] as char).to_digit(16).ok_or(ParseIdError)?;
+            out[i] = (hi * 16 + lo) as u8;
+        }
+        Ok(ObjectId(out))
+    }
+}
+
+impl Serialize for ObjectId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for ObjectId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The hash algorithm of a repository, fixed at init.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HashAlgo {
+    Blake3,
+    Sha256,
+}
+
+impl HashAlgo {
+    pub fn name(self) -> &'static str {
+        match self {
+            HashAlgo::Blake3 => "blake3",
+            HashAlgo::Sha256 => "sha256",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<HashAlgo> {
+        match name {
+            "blake3" => Some(HashAlgo::Blake3),
+            "sha256" => Some(HashAlgo::Sha256),
+            _ => None,
+        }
+    }
+
+    /// Hashes `data` in `domain`.
+    pub fn hash(self, domain: Domain, data: &[u8]) -> ObjectId {
+        let mut h = self.hasher(domain);
+        h.update(data);
+        h.finish()
+    }
+
+    /// Hashes the concatenation of `parts` in `domain`.
+    pub fn hash_parts(self, domain: Domain, parts: &[&[u8]]) -> ObjectId {
+        let mut h = self.hasher(domain);
+        for p in parts {
+            h.update(p);
+        }
+        h.finish()
+    }
+
+    pub fn hasher(self, domain: Domain) -> Hasher {
+        match self {
+            HashAlgo::Blake3 => Hasher::Blake3(Box::new(blake3::Hasher::new_keyed(domain.key()))),
+            HashAlgo::Sha256 => {
+                use sha2::Digest;
+                let mut h = sha2::Sha256::new();
+                h.update(domain.context().as_bytes());
+                h.update([0u8]);
+                Hasher::Sha256(h)
+            }
+        }
+    }
+}
+
+/// An incremental hasher in one domain.
+pub enum Hasher {
+    Blake3(Box<blake3::Hasher>),
+    Sha256(sha2::Sha256),
+}
+
+impl Hasher {
+    pub fn update(&mut self, data: &[u8]) {
+        match self {
+            Hasher::Blake3(h) => {
+                h.update(data);
+            }
+            Hasher::Sha256(h) => sha2::Digest::update(h, data),
+        }
+    }
+
+    pub fn finish(self) -> ObjectId {
+        match self {
+            Hasher::Blake3(h) => ObjectId(*h.finalize().as_bytes()),
+            Hasher::Sha256(h) => ObjectId(sha2::Digest::finalize(h).into()),
+        }
+    }
+}
+
+/// The hashing domains. The context strings are part of the format: changing one changes
+/// every id of that kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Domain {
+    /// The bytes of one chunk.
+    Chunk,
+    /// A leaf of a file's merkle tree: chunk id, offset, length.
+    FileLeaf,
+    /// An inner node of a file's merkle tree, and the root of an empty file.
+    FileNode,
+    /// A leaf of a tree's merkle tree: one encoded entry.
+    TreeLeaf,
+    /// An inner node of a tree's merkle tree, and the root of an empty tree.
+    TreeNode,
+    /// The encoding of a layer.
+    Layer,
+    /// The ids of a pack's objects, in order: names the pack.
+    Pack,
+    /// Trailing checksums of index files.
+    Checksum,
+}
+
+impl Domain {
+    pub const ALL: [Domain; 8] = [
+        Domain::Chunk,
+        Domain::FileLeaf,
+        Domain::FileNode,
+        Domain::TreeLeaf,
+        Domain::TreeNode,
+        Domain::Layer,
+        Domain::Pack,
+        Domain::Checksum,
+    ];
+
+    pub fn context(self) -> &'static str {
+        match self {
+            Domain::Chunk => "cairn 2026 chunk v1",
+            Domain::FileLeaf => "cairn 2026 file leaf v1",
+            Domain::FileNode => "cairn 2026 file node v1",
+            Domain::TreeLeaf => "cairn 2026 tree leaf v1",
+            Domain::TreeNode => "cairn 2026 tree node v1",
+            Domain::Layer => "cairn 2026 layer v1",
+            Domain::Pack => "cairn 2026 pack v1",
+            Domain::Checksum => "cairn 2026 checksum v1",
+        }
+    }
+
+    /// The BLAKE3 key of this domain, derived once per process.
+    fn key(self) -> &'static [u8; 32] {
+        static KEYS: OnceLock<[[u8; 32]; 8]> = OnceLock::new();
+        let keys = KEYS.get_or_init(|| Domain::ALL.map(|d| blake3::derive_key(d.context(), b"")));
+        &keys[self as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip() {
+        let id = HashAlgo::Blake3.hash(Domain::Chunk, b"abc");
+        let back: ObjectId = id.to_hex().parse().unwrap();
+        assert_eq!(id, back);
+        assert!("zz".parse::<ObjectId>().is_err());
+        assert!("g".repeat(64).parse::<ObjectId>().is_err());
+    }
+
+    #[test]
+    fn domains_separate() {
+        for algo in [HashAlgo::Blake3, HashAlgo::Sha256] {
+            let mut ids: Vec<_> = Domain::ALL.iter().map(|d| algo.hash(*d, b"x")).collect();
+            ids.sort();
+            ids.dedup();
+            assert_eq!(ids.len(), Domain::ALL.len());
+        }
+    }
+
+    #[test]
+    fn incremental_equals_one_shot() {
+        for algo in [HashAlgo::Blake3, HashAlgo::Sha256] {
+            let one = algo.hash(Domain::Layer, b"hello world");
+            let two = algo.hash_parts(Domain::Layer, &[b"hello", b" world"]);
+            assert_eq!(one, two);
+        }
+    }
+
+    #[test]
+    fn sha256_domain_is_prefix() {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(b"cairn 2026 chunk v1\0abc");
+        let want: [u8; 32] = h.finalize().into();
+        assert_eq!(HashAlgo::Sha256.hash(Domain::Chunk, b"abc").0, want);
+    }
+}

@@ -1,0 +1,274 @@
+//! The staging index: the full tracked state of the worktree, like git's index.
+//!
+//! File layout: `magic "CAIRNSTG" | version u32 | payload_len u64 | payload |
+//! checksum 32`, where the payload is the bincode 2 encoding (standard configuration:
+//! little-endian, variable-length integers) of [`Payload`] and the checksum is
+//! `H(Checksum, everything before it)`. The file is replaced atomically.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use crate::hash::{Domain, HashAlgo, ObjectId};
+use crate::object::{ChunkRef, EntryKind, FileObject};
+
+pub const INDEX_MAGIC: &[u8; 8] = b"CAIRNSTG";
+pub const INDEX_VERSION: u32 = 1;
+const BINCODE_LIMIT: usize = 1 << 32;
+
+fn bincode_config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<BINCODE_LIMIT>()
+}
+
+/// Stat data of a worktree file when it was staged, for the fast path of status and add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, bincode::Encode, bincode::Decode)]
+pub struct Stat {
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    pub ino: u64,
+    /// The full `st_mode`, file type bits included.
+    pub mode: u32,
+}
+
+impl Stat {
+    pub fn from_metadata(m: &std::fs::Metadata) -> Stat {
+        Stat {
+            size: m.len(),
+            mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+            ctime_ns: m.ctime() * 1_000_000_000 + m.ctime_nsec(),
+            ino: m.ino(),
+            mode: m.mode(),
+        }
+    }
+}
+
+/// One tracked path.
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct IndexEntry {
+    /// [`EntryKind`] as its byte: file or symlink.
+    pub kind: u8,
+    /// Permission bits (`st_mode & 0o7777`).
+    pub mode: u32,
+    pub stat: Stat,
+    pub file_id: ObjectId,
+    pub chunks: Vec<ChunkRef>,
+}
+
+impl IndexEntry {
+    pub fn kind(&self) -> EntryKind {
+        EntryKind::from_u8(self.kind).unwrap_or(EntryKind::File)
+    }
+
+    pub fn file_object(&self) -> FileObject {
+        FileObject {
+            chunks: self.chunks.clone(),
+        }
+    }
+}
+
+#[derive(bincode::Encode, bincode::Decode)]
+struct Payload {
+    /// The tree this index equals, when known (after commit or checkout, before any change).
+    base_tree: Option<ObjectId>,
+    entries: Vec<(Vec<u8>, IndexEntry)>,
+}
+
+/// The staging index in memory. Paths are raw bytes relative to the worktree, `/`-separated,
+/// kept sorted.
+#[derive(Debug, Default)]
+pub struct StagingIndex {
+    pub entries: IndexMap<Vec<u8>, IndexEntry>,
+    pub base_tree: Option<ObjectId>,
+    /// Modification time of the index file when loaded: entries modified at or after it are
+    /// "racy" and must be re-hashed, since a change within the timestamp granularity would
+    /// not show in their stat data.
+    pub loaded_mtime_ns: Option<i64>,
+}
+
+impl StagingIndex {
+    pub fn load(path: &Path, algo: HashAlgo) -> Result<StagingIndex> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(StagingIndex::default())
+            }
+            Err(e) => return Err(Error::io("could not read the staging index", path)(e)),
+        };
+        let meta = std::fs::metadata(path).ctx("could not read the staging index", path)?;
+        let payload = decode(&bytes, algo).map_err(|d| Error::corrupt("staging index", path, d))?;
+        Ok(StagingIndex {
+            entries: payload.entries.into_iter().collect(),
+            base_tree: payload.base_tree,
+            loaded_mtime_ns: Some(Stat::from_metadata(&meta).mtime_ns),
+        })
+    }
+
+    pub fn save(&mut self, path: &Path, tmp_dir: &Path, algo: HashAlgo) -> Result<()> {
+        self.entries.sort_unstable_keys();
+        let bytes = encode(self, algo);
+        fsutil::write_atomic(tmp_dir, path, &bytes)
+    }
+
+    /// True when the entry's stat data might not reveal a change.
+    pub fn is_racy(&self, e: &IndexEntry) -> bool {
+        self.loaded_mtime_ns.is_none_or(|t| e.stat.mtime_ns >= t)
+    }
+
+    /// Entries at `prefix` or below it (`prefix` empty: all).
+    pub fn under<'a>(
+        &'a self,
+        prefix: &'a [u8],
+    ) -> impl Iterator<Item = (&'a Vec<u8>, &'a IndexEntry)> + 'a {
+        self.entries
+            .iter()
+            .filter(move |(p, _)| is_under(p, prefix))
+    }
+}
+
+/// True when `path` is `prefix` or inside it.
+pub fn is_under(path: &[u8], prefix: &[u8]) -> bool {
+    prefix.is_empty()
+        || (path.starts_with(prefix) && (path.len() == prefix.len() || path[prefix.len()] == b'/'))
+}
+
+fn encode(index: &StagingIndex, algo: HashAlgo) -> Vec<u8> {
+    let payload = Payload {
+        base_tree: index.base_tree,
+        entries: index
+            .entries
+            .iter()
+            .map(|(p, e)| (p.clone(), e.clone()))
+            .collect(),
+    };
+    let body = bincode::encode_to_vec(&payload, bincode_config()).expect("in-memory encode");
+    let mut out = Vec::with_capacity(body.len() + 52);
+    out.extend_from_slice(INDEX_MAGIC);
+    out.extend_from_slice(&INDEX_VERSION.to_le_bytes());
+    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    out.extend_from_slice(&body);
+    let sum = algo.hash(Domain::Checksum, &out);
+    out.extend_from_slice(sum.as_bytes());
+    out
+}
+
+fn decode(b: &[u8], algo: HashAlgo) -> std::result::Result<Payload, String> {
+    if b.len() < 52 || &b[..8] != INDEX_MAGIC {
+        return Err("not a cairn staging index".into());
+    }
+    let version = u32::from_le_bytes(b[8..12].try_into().expect("4 bytes"));
+    if version != INDEX_VERSION {
+        return Err(format!("unsupported staging index version {version}"));
+    }
+    let len = u64::from_le_bytes(b[12..20].try_into().expect("8 bytes"));
+    if len != (b.len() - 52) as u64 {
+        return Err("length does not match the file".into());
+    }
+    let (body, sum) = b.split_at(b.len() - 32);
+    if algo.hash(Domain::Checksum, body).as_bytes() != sum {
+        return Err("checksum does not match".into());
+    }
+    let (payload, used): (Payload, usize) =
+        bincode::decode_from_slice(&body[20..], bincode_config()).map_err(|e| e.to_string())?;
+    if used != body.len() - 20 {
+        return Err("trailing bytes after the entries".into());
+    }
+    check_paths(&payload.entries)?;
+    Ok(payload)
+}
+
+/// Paths must be relative, normalised and strictly sorted, so a damaged or hostile index
+/// cannot name a file outside the worktree.
+fn check_paths(entries: &[(Vec<u8>, IndexEntry)]) -> std::result::Result<(), String> {
+    for (i, (p, e)) in entries.iter().enumerate() {
+        if p.split(|b| *b == b'/')
+            .any(|c| crate::object::tree::check_name(c).is_err())
+        {
+            return Err(format!("invalid path {:?}", String::from_utf8_lossy(p)));
+        }
+        if i > 0 && entries[i - 1].0 >= *p {
+            return Err("paths are not strictly sorted".into());
+        }
+        if !matches!(
+            EntryKind::from_u8(e.kind),
+            Some(EntryKind::File | EntryKind::Symlink)
+        ) {
+            return Err(format!("invalid kind for {:?}", String::from_utf8_lossy(p)));
+        }
+    }
+    Ok(())
+}
+
+/// The index's path inside `.cairn`.
+pub fn index_path(cairn_dir: &Path) -> PathBuf {
+    cairn_dir.join("index")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: u8) -> IndexEntry {
+        IndexEntry {
+            kind: EntryKind::File as u8,
+            mode: 0o644,
+            stat: Stat {
+                size: n as u64,
+                mtime_ns: 5,
+                ctime_ns: 6,
+                ino: 7,
+                mode: 0o100644,
+            },
+            file_id: ObjectId([n; 32]),
+            chunks: vec![ChunkRef {
+                id: ObjectId([n; 32]),
+                len: n as u32 + 1,
+            }],
+        }
+    }
+
+    #[test]
+    fn round_trip_and_checksum() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("index");
+        let mut idx = StagingIndex::default();
+        idx.entries.insert(b"b/c".to_vec(), entry(2));
+        idx.entries.insert(b"a".to_vec(), entry(1));
+        idx.base_tree = Some(ObjectId([9; 32]));
+        idx.save(&p, dir.path(), HashAlgo::Blake3).unwrap();
+        let back = StagingIndex::load(&p, HashAlgo::Blake3).unwrap();
+        assert_eq!(
+            back.entries.keys().collect::<Vec<_>>(),
+            vec![&b"a".to_vec(), &b"b/c".to_vec()]
+        );
+        assert_eq!(back.entries[&b"b/c".to_vec()], entry(2));
+        assert_eq!(back.base_tree, Some(ObjectId([9; 32])));
+
+        let mut bytes = std::fs::read(&p).unwrap();
+        bytes[30] ^= 1;
+        std::fs::write(&p, &bytes).unwrap();
+        assert!(StagingIndex::load(&p, HashAlgo::Blake3).is_err());
+    }
+
+    #[test]
+    fn rejects_escaping_paths() {
+        let e = entry(1);
+        for bad in [&b"../x"[..], b"/etc/x", b"a//b", b"a/./b", b""] {
+            assert!(
+                check_paths(&[(bad.to_vec(), e.clone())]).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn under_prefix() {
+        assert!(is_under(b"a/b", b"a"));
+        assert!(is_under(b"a", b"a"));
+        assert!(!is_under(b"ab", b"a"));
+        assert!(is_under(b"x", b""));
+    }
+}

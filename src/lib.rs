@@ -1,0 +1,27 @@
+//! cairn: a content-addressed, layered store for files and datasets.
+//!
+//! The library holds every operation (`ops`) and the on-disk formats; it never prints and
+//! never reads the command line. The `cairn` binary renders what the operations return.
+
+pub mod build;
+pub mod chunk;
+pub mod config;
+pub mod diff;
+pub mod error;
+pub mod fsutil;
+pub mod hash;
+pub mod index;
+pub mod ingest;
+pub mod merkle;
+pub mod object;
+pub mod ops;
+pub mod pack;
+pub mod progress;
+pub mod refs;
+pub mod repo;
+pub mod worktree;
+
+pub use error::{Error, Result};
+pub use hash::{HashAlgo, ObjectId};
+pub use progress::{NoProgress, Progress};
+pub use repo::Repository;

@@ -1,0 +1,375 @@
+//! `cairn add`: stage paths. Reads, chunks, deduplicates and stores their content in packs,
+//! then records them in the staging index. `commit` never reads the worktree again.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+
+use dashmap::DashSet;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::{pathspecs, Common};
+use crate::error::{Error, Result};
+use crate::hash::ObjectId;
+use crate::index::{IndexEntry, StagingIndex, Stat};
+use crate::ingest::{ChunkSink, Ingester};
+use crate::pack::{compress, Encoded, ObjectKind, PackClass, PackWriter, Store};
+use crate::progress::Progress;
+use crate::repo::Repository;
+use crate::worktree::{self, Found, RepoPath};
+
+#[derive(Debug, Clone, Default)]
+pub struct AddOptions {
+    pub paths: Vec<PathBuf>,
+    pub all: bool,
+    pub dry_run: bool,
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Staged {
+    New,
+    Modified,
+    Removed,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StagedPath {
+    pub path: RepoPath,
+    pub change: Staged,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Skipped {
+    pub path: RepoPath,
+    pub reason: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct AddOutcome {
+    pub dry_run: bool,
+    pub staged: Vec<StagedPath>,
+    pub skipped: Vec<Skipped>,
+    pub files_read: u64,
+    pub bytes_read: u64,
+    pub chunks_new: u64,
+    pub bytes_new: u64,
+    pub bytes_stored: u64,
+    pub packs_written: u64,
+}
+
+/// Bounds the chunks waiting for the pack writer: at most this many (of at most the maximum
+/// chunk size each) are in memory at once.
+const QUEUE: usize = 64;
+
+pub fn add(
+    repo: &Repository,
+    common: &Common,
+    opts: &AddOptions,
+    progress: &dyn Progress,
+) -> Result<AddOutcome> {
+    let _lock = repo.lock(common.lock_timeout)?;
+    let mut index = repo.load_index()?;
+    let specs = if opts.all {
+        vec![Vec::new()]
+    } else {
+        pathspecs(repo, &common.cwd, &opts.paths, &index)?
+    };
+    let plan = plan(repo, &index, &specs, opts)?;
+    let mut outcome = AddOutcome {
+        dry_run: opts.dry_run,
+        skipped: plan.skipped,
+        ..Default::default()
+    };
+    if opts.dry_run {
+        outcome.staged = plan.work.iter().map(|p| staged(p, &index)).collect();
+        outcome
+            .staged
+            .extend(plan.removed.into_iter().map(|p| StagedPath {
+                path: RepoPath(p),
+                change: Staged::Removed,
+            }));
+        return Ok(outcome);
+    }
+    let results = ingest_all(repo, &plan.work, progress, &mut outcome)?;
+    apply(&mut index, plan.removed, results, &mut outcome);
+    if !outcome.staged.is_empty() {
+        index.base_tree = None;
+    }
+    repo.save_index(&mut index)?;
+    Ok(outcome)
+}
+
+struct Plan {
+    /// Paths to read: new, or tracked with stat data that no longer matches.
+    work: Vec<Vec<u8>>,
+    /// Tracked paths that are gone from the worktree.
+    removed: Vec<Vec<u8>>,
+    skipped: Vec<Skipped>,
+}
+
+fn plan(
+    repo: &Repository,
+    index: &StagingIndex,
+    specs: &[Vec<u8>],
+    opts: &AddOptions,
+) -> Result<Plan> {
+    let root = repo.root();
+    let walk = worktree::walk(root, specs, opts.force, rayon::current_num_threads())?;
+    check_ignored(repo, specs, &walk, index)?;
+    let mut plan = Plan {
+        work: Vec::new(),
+        removed: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let mut seen = std::collections::HashSet::with_capacity(walk.files.len());
+    for (rel, found) in walk.files {
+        match found {
+            Found::Special(kind) => plan.skipped.push(Skipped {
+                path: RepoPath(rel),
+                reason: format!("{kind}: not stored"),
+            }),
+            Found::File | Found::Symlink => {
+                seen.insert(rel.clone());
+                plan.work.push(rel);
+            }
+        }
+    }
+    // Tracked paths the walk did not report: deleted, replaced by a directory, or ignored
+    // (tracked files stay tracked when an ignore rule later matches them, as in git).
+    for spec in specs {
+        for (rel, _) in index.under(spec) {
+            if seen.contains(rel) {
+                continue;
+            }
+            match std::fs::symlink_metadata(worktree::abs(root, rel)) {
+                Ok(m) if m.is_file() || m.file_type().is_symlink() => plan.work.push(rel.clone()),
+                _ => plan.removed.push(rel.clone()),
+            }
+        }
+    }
+    plan.work.par_sort_unstable();
+    plan.work.dedup();
+    plan.removed.sort_unstable();
+    plan.removed.dedup();
+    plan.work.retain(|rel| needs_read(root, index, rel));
+    Ok(plan)
+}
+
+/// An explicitly named path that exists but that the walk never reached is ignored.
+fn check_ignored(
+    repo: &Repository,
+    specs: &[Vec<u8>],
+    walk: &worktree::Walk,
+    index: &StagingIndex,
+) -> Result<()> {
+    for spec in specs {
+        let reached = walk.dirs.contains(spec)
+            || walk
+                .files
+                .binary_search_by(|(p, _)| p.as_slice().cmp(spec))
+                .is_ok();
+        let tracked = index.under(spec).next().is_some();
+        let path = worktree::abs(repo.root(), spec);
+        if !reached && !tracked && std::fs::symlink_metadata(&path).is_ok() {
+            return Err(Error::Ignored { path });
+        }
+    }
+    Ok(())
+}
+
+/// The stat fast path: a tracked file whose stat data matches, and that is not racy, is not
+/// read again.
+fn needs_read(root: &std::path::Path, index: &StagingIndex, rel: &[u8]) -> bool {
+    let Some(e) = index.entries.get(rel) else {
+        return true;
+    };
+    match std::fs::symlink_metadata(worktree::abs(root, rel)) {
+        Ok(m) => Stat::from_metadata(&m) != e.stat || index.is_racy(e),
+        Err(_) => true,
+    }
+}
+
+fn staged(rel: &[u8], index: &StagingIndex) -> StagedPath {
+    let change = if index.entries.contains_key(rel) {
+        Staged::Modified
+    } else {
+        Staged::New
+    };
+    StagedPath {
+        path: RepoPath(rel.to_vec()),
+        change,
+    }
+}
+
+/// Sends new chunks to the pack writer, once each: the store's indexes catch chunks stored
+/// before, the set catches chunks seen earlier in this run, by any thread.
+struct StoreSink<'a> {
+    store: &'a Store,
+    seen: DashSet<ObjectId>,
+    tx: SyncSender<(ObjectId, Encoded)>,
+    level: i32,
+    chunks: AtomicU64,
+    raw: AtomicU64,
+    stored: AtomicU64,
+}
+
+impl ChunkSink for StoreSink<'_> {
+    fn chunk(&self, id: ObjectId, data: &[u8]) -> Result<()> {
+        if self.store.contains(&id) || !self.seen.insert(id) {
+            return Ok(());
+        }
+        let enc = compress(data, self.level);
+        self.chunks.fetch_add(1, Relaxed);
+        self.raw.fetch_add(data.len() as u64, Relaxed);
+        self.stored.fetch_add(enc.bytes.len() as u64, Relaxed);
+        self.tx.send((id, enc)).map_err(|_| Error::Invalid {
+            what: "the pack writer stopped".into(),
+            path: PathBuf::new(),
+        })
+    }
+}
+
+type Ingested = Vec<(Vec<u8>, Option<IndexEntry>)>;
+
+fn ingest_all(
+    repo: &Repository,
+    work: &[Vec<u8>],
+    progress: &dyn Progress,
+    outcome: &mut AddOutcome,
+) -> Result<Ingested> {
+    let (tx, rx) = sync_channel(QUEUE);
+    let abort = &AtomicBool::new(false);
+    let (result, packs, sink) = std::thread::scope(|s| {
+        let writer = s.spawn(move || write_packs(repo, rx, abort));
+        let sink = StoreSink {
+            store: &repo.store,
+            seen: DashSet::new(),
+            tx,
+            level: repo.config.zstd_level(),
+            chunks: AtomicU64::new(0),
+            raw: AtomicU64::new(0),
+            stored: AtomicU64::new(0),
+        };
+        let ingester = Ingester {
+            algo: repo.algo(),
+            chunker: repo.chunker(),
+            sink: &sink,
+        };
+        let result = read_files(repo, &ingester, work, progress);
+        if result.is_err() {
+            abort.store(true, Relaxed);
+        }
+        let StoreSink {
+            chunks,
+            raw,
+            stored,
+            tx,
+            ..
+        } = sink;
+        drop(tx); // the writer ends when the last sender is gone
+        let packs = writer.join().expect("the pack writer does not panic");
+        (
+            result,
+            packs,
+            (chunks.into_inner(), raw.into_inner(), stored.into_inner()),
+        )
+    });
+    // A failed writer explains a failed read ("the pack writer stopped"): report it first.
+    let packs = packs?;
+    let results = result?;
+    outcome.files_read = results.iter().filter(|(_, e)| e.is_some()).count() as u64;
+    outcome.bytes_read = results
+        .iter()
+        .filter_map(|(_, e)| e.as_ref())
+        .map(|e| e.stat.size)
+        .sum();
+    (outcome.chunks_new, outcome.bytes_new, outcome.bytes_stored) = sink;
+    outcome.packs_written = packs as u64;
+    Ok(results)
+}
+
+fn read_files(
+    repo: &Repository,
+    ingester: &Ingester,
+    work: &[Vec<u8>],
+    progress: &dyn Progress,
+) -> Result<Ingested> {
+    progress.begin("adding", work.len() as u64, 0);
+    let results = work
+        .par_iter()
+        .map(|rel| {
+            let entry = ingester.ingest(&worktree::abs(repo.root(), rel))?;
+            progress.advance(1, entry.as_ref().map_or(0, |e| e.stat.size));
+            Ok((rel.clone(), entry))
+        })
+        .collect();
+    progress.end();
+    results
+}
+
+fn write_packs(
+    repo: &Repository,
+    rx: Receiver<(ObjectId, Encoded)>,
+    abort: &AtomicBool,
+) -> Result<usize> {
+    let mut w = PackWriter::new(
+        repo.algo(),
+        PackClass::Data,
+        &repo.packs_dir(),
+        &repo.tmp_dir(),
+    );
+    for (id, enc) in rx {
+        w.add(id, ObjectKind::Chunk, &enc)?;
+    }
+    if abort.load(Relaxed) {
+        return Ok(0); // dropping the writer discards the open pack
+    }
+    Ok(w.finish()?.len())
+}
+
+fn apply(
+    index: &mut StagingIndex,
+    removed: Vec<Vec<u8>>,
+    results: Ingested,
+    outcome: &mut AddOutcome,
+) {
+    for rel in removed {
+        if index.entries.shift_remove(&rel).is_some() {
+            outcome.staged.push(StagedPath {
+                path: RepoPath(rel),
+                change: Staged::Removed,
+            });
+        }
+    }
+    for (rel, entry) in results {
+        let Some(entry) = entry else {
+            outcome.skipped.push(Skipped {
+                path: RepoPath(rel),
+                reason: "vanished while adding".into(),
+            });
+            continue;
+        };
+        let change = match index.entries.get(&rel) {
+            None => Some(Staged::New),
+            Some(old)
+                if old.file_id != entry.file_id
+                    || old.mode != entry.mode
+                    || old.kind != entry.kind =>
+            {
+                Some(Staged::Modified)
+            }
+            Some(_) => None,
+        };
+        if let Some(change) = change {
+            outcome.staged.push(StagedPath {
+                path: RepoPath(rel.clone()),
+                change,
+            });
+        }
+        index.entries.insert(rel, entry);
+    }
+    outcome.staged.sort_by(|a, b| a.path.cmp(&b.path));
+}

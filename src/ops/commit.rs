@@ -1,0 +1,138 @@
+//! `cairn commit`: write the staged state as a new layer. Trees and file objects go to a
+//! metadata pack; the line moves last, so a crash before it leaves HEAD where it was.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use super::Common;
+use crate::build::build;
+use crate::diff::{diff_trees, ChangeKind, Overlay};
+use crate::error::{Error, Result};
+use crate::hash::ObjectId;
+use crate::object::{Layer, LayerCounts};
+use crate::pack::{compress, Encoded, ObjectKind, PackClass, PackWriter};
+use crate::progress::Progress;
+use crate::repo::Repository;
+
+#[derive(Debug, Clone)]
+pub struct CommitOptions {
+    pub message: String,
+    pub author: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CommitOutcome {
+    pub layer: ObjectId,
+    pub parent: Option<ObjectId>,
+    pub tree: ObjectId,
+    pub line: String,
+    pub counts: LayerCounts,
+    pub bytes_written: u64,
+}
+
+pub fn commit(
+    repo: &Repository,
+    common: &Common,
+    opts: &CommitOptions,
+    progress: &dyn Progress,
+) -> Result<CommitOutcome> {
+    let _lock = repo.lock(common.lock_timeout)?;
+    let mut index = repo.load_index()?;
+    let (line, head) = repo.head()?;
+    let line = line.ok_or_else(|| Error::Invalid {
+        what: "HEAD is detached: committing here would leave the new layer on no line".into(),
+        path: repo.dir().join("HEAD"),
+    })?;
+    let built = build(&index, repo.algo())?;
+    let parent_tree = head
+        .map(|h| repo.read_layer(&h))
+        .transpose()?
+        .map(|l| l.tree);
+    let changes = diff_trees(
+        &Overlay {
+            trees: &built.trees,
+            repo,
+        },
+        parent_tree,
+        Some(built.root),
+    )?;
+    if changes.is_empty() && (head.is_some() || index.entries.is_empty()) {
+        return Err(Error::NothingToCommit {
+            path: repo.root().to_path_buf(),
+        });
+    }
+    let count = |k: ChangeKind| changes.iter().filter(|c| c.kind == k).count() as u64;
+    let counts = LayerCounts {
+        files: built.files,
+        bytes: built.bytes,
+        added: count(ChangeKind::Added),
+        modified: count(ChangeKind::Modified) + count(ChangeKind::TypeChange),
+        deleted: count(ChangeKind::Deleted),
+    };
+    progress.begin(
+        "writing trees",
+        (index.entries.len() + built.trees.len()) as u64,
+        0,
+    );
+    let mut w = PackWriter::new(
+        repo.algo(),
+        PackClass::Meta,
+        &repo.packs_dir(),
+        &repo.tmp_dir(),
+    );
+    let level = repo.config.zstd_level();
+    for e in index.entries.values() {
+        if !repo.store.contains(&e.file_id) {
+            w.add(
+                e.file_id,
+                ObjectKind::File,
+                &Encoded::raw(&e.file_object().encode()),
+            )?;
+        }
+    }
+    for (id, tree) in &built.trees {
+        if !repo.store.contains(id) {
+            w.add(*id, ObjectKind::Tree, &compress(&tree.encode(), level))?;
+        }
+    }
+    let layer = Layer {
+        parent: head,
+        tree: built.root,
+        time_ns: now_ns(),
+        counts,
+        author: author(opts),
+        message: opts.message.clone(),
+    };
+    let id = layer.id(repo.algo());
+    w.add(id, ObjectKind::Layer, &Encoded::raw(&layer.encode()))?;
+    let bytes_written = w.bytes_written();
+    w.finish()?;
+    progress.end();
+    repo.refs().set("lines", &line, &id)?;
+    index.base_tree = Some(built.root);
+    repo.save_index(&mut index)?;
+    Ok(CommitOutcome {
+        layer: id,
+        parent: head,
+        tree: built.root,
+        line,
+        counts,
+        bytes_written,
+    })
+}
+
+fn author(opts: &CommitOptions) -> String {
+    opts.author
+        .clone()
+        .or_else(|| std::env::var("CAIRN_AUTHOR").ok())
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}

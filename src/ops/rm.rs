@@ -1,0 +1,128 @@
+//! `cairn rm`: stop tracking paths, and delete them from the worktree unless `--cached`.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::{status::worktree_change, Common};
+use crate::error::{Error, IoContext, Result};
+use crate::index::{is_under, StagingIndex};
+use crate::ingest::{Discard, Ingester};
+use crate::repo::Repository;
+use crate::worktree::{self, RepoPath};
+
+#[derive(Debug, Clone, Default)]
+pub struct RmOptions {
+    pub paths: Vec<PathBuf>,
+    pub cached: bool,
+    pub force: bool,
+    pub recursive: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RmOutcome {
+    pub removed: Vec<RepoPath>,
+    pub cached: bool,
+}
+
+pub fn rm(repo: &Repository, common: &Common, opts: &RmOptions) -> Result<RmOutcome> {
+    let _lock = repo.lock(common.lock_timeout)?;
+    let mut index = repo.load_index()?;
+    let mut targets = Vec::new();
+    for p in &opts.paths {
+        targets.extend(matches(repo, common, &index, p, opts.recursive)?);
+    }
+    targets.sort_unstable();
+    targets.dedup();
+    if !opts.cached && !opts.force {
+        refuse_local_changes(repo, &index, &targets)?;
+    }
+    for t in &targets {
+        index.entries.shift_remove(t);
+    }
+    index.base_tree = None;
+    repo.save_index(&mut index)?;
+    if !opts.cached {
+        for t in &targets {
+            remove_from_worktree(repo.root(), t)?;
+        }
+    }
+    Ok(RmOutcome {
+        removed: targets.into_iter().map(RepoPath).collect(),
+        cached: opts.cached,
+    })
+}
+
+/// The tracked paths a user path names: itself, or with `-r` everything below it.
+fn matches(
+    repo: &Repository,
+    common: &Common,
+    index: &StagingIndex,
+    p: &Path,
+    recursive: bool,
+) -> Result<Vec<Vec<u8>>> {
+    let rel = worktree::resolve(repo.root(), &common.cwd, p)?;
+    if index.entries.contains_key(&rel) {
+        return Ok(vec![rel]);
+    }
+    let below: Vec<Vec<u8>> = index
+        .entries
+        .keys()
+        .filter(|k| is_under(k, &rel))
+        .cloned()
+        .collect();
+    if below.is_empty() {
+        return Err(Error::NotTracked {
+            path: p.to_path_buf(),
+        });
+    }
+    if !recursive {
+        return Err(Error::Invalid {
+            what: "is a directory: use -r to remove it and everything below it".into(),
+            path: p.to_path_buf(),
+        });
+    }
+    Ok(below)
+}
+
+/// Deleting a file whose changes were never staged would lose them.
+fn refuse_local_changes(
+    repo: &Repository,
+    index: &StagingIndex,
+    targets: &[Vec<u8>],
+) -> Result<()> {
+    let ingester = Ingester {
+        algo: repo.algo(),
+        chunker: repo.chunker(),
+        sink: &Discard,
+    };
+    for t in targets {
+        let e = &index.entries[t];
+        if let Some(kind) = worktree_change(repo.root(), index, &ingester, t, e)? {
+            if kind != crate::diff::ChangeKind::Deleted {
+                return Err(Error::LocalChanges {
+                    path: worktree::abs(repo.root(), t),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deletes a file, then any directories it leaves empty, up to the worktree root.
+fn remove_from_worktree(root: &Path, rel: &[u8]) -> Result<()> {
+    let path = worktree::abs(root, rel);
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).ctx("could not delete file", &path),
+    }
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        if d == root || std::fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
+    }
+    Ok(())
+}

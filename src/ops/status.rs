@@ -1,0 +1,205 @@
+//! `cairn status`: staged changes (HEAD against the index), unstaged changes (the index
+//! against the worktree) and untracked files. Unchanged stat data means a file is not read.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::build::build;
+use crate::diff::{diff_trees, ChangeKind, Overlay};
+use crate::error::{Error, Result};
+use crate::hash::ObjectId;
+use crate::index::{IndexEntry, StagingIndex, Stat};
+use crate::ingest::{Discard, Ingester};
+use crate::object::EntryKind;
+use crate::repo::Repository;
+use crate::worktree::{self, RepoPath};
+
+#[derive(Debug, Serialize)]
+pub struct PathChange {
+    pub path: RepoPath,
+    pub change: ChangeKind,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatusOutcome {
+    pub line: Option<String>,
+    pub head: Option<ObjectId>,
+    pub staged: Vec<PathChange>,
+    pub unstaged: Vec<PathChange>,
+    /// Untracked files; a directory holding no tracked file is listed once, with a `/`.
+    pub untracked: Vec<RepoPath>,
+}
+
+impl StatusOutcome {
+    pub fn is_clean(&self) -> bool {
+        self.staged.is_empty() && self.unstaged.is_empty() && self.untracked.is_empty()
+    }
+}
+
+pub fn status(repo: &Repository) -> Result<StatusOutcome> {
+    let index = repo.load_index()?;
+    let (line, head) = repo.head()?;
+    let (worktree, staged) = rayon::join(
+        || rayon::join(|| unstaged(repo, &index), || untracked(repo, &index)),
+        || staged(repo, &index, head),
+    );
+    let (unstaged, untracked) = worktree;
+    Ok(StatusOutcome {
+        line,
+        head,
+        staged: staged?,
+        unstaged: unstaged?,
+        untracked: untracked?,
+    })
+}
+
+fn staged(
+    repo: &Repository,
+    index: &StagingIndex,
+    head: Option<ObjectId>,
+) -> Result<Vec<PathChange>> {
+    let head_tree = head
+        .map(|h| repo.read_layer(&h))
+        .transpose()?
+        .map(|l| l.tree);
+    if head_tree.is_some() && index.base_tree == head_tree {
+        return Ok(Vec::new());
+    }
+    let built = build(index, repo.algo())?;
+    let changes = diff_trees(
+        &Overlay {
+            trees: &built.trees,
+            repo,
+        },
+        head_tree,
+        Some(built.root),
+    )?;
+    Ok(changes
+        .into_iter()
+        .map(|c| PathChange {
+            path: RepoPath(c.path),
+            change: c.kind,
+        })
+        .collect())
+}
+
+fn unstaged(repo: &Repository, index: &StagingIndex) -> Result<Vec<PathChange>> {
+    let ingester = Ingester {
+        algo: repo.algo(),
+        chunker: repo.chunker(),
+        sink: &Discard,
+    };
+    let changes: Result<Vec<Option<PathChange>>> = index
+        .entries
+        .par_iter()
+        .map(|(rel, e)| {
+            let change = worktree_change(repo.root(), index, &ingester, rel, e)?;
+            Ok(change.map(|change| PathChange {
+                path: RepoPath(rel.clone()),
+                change,
+            }))
+        })
+        .collect();
+    Ok(changes?.into_iter().flatten().collect())
+}
+
+/// How the worktree file at `rel` differs from its index entry, reading it only when its
+/// stat data changed or is racy.
+pub(crate) fn worktree_change(
+    root: &Path,
+    index: &StagingIndex,
+    ingester: &Ingester,
+    rel: &[u8],
+    e: &IndexEntry,
+) -> Result<Option<ChangeKind>> {
+    let path = worktree::abs(root, rel);
+    let m = match std::fs::symlink_metadata(&path) {
+        Ok(m) => m,
+        Err(err)
+            if matches!(
+                err.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(Some(ChangeKind::Deleted))
+        }
+        Err(err) => return Err(Error::io("could not stat file", &path)(err)),
+    };
+    let kind = if m.file_type().is_symlink() {
+        EntryKind::Symlink
+    } else if m.is_file() {
+        EntryKind::File
+    } else {
+        return Ok(Some(ChangeKind::Deleted));
+    };
+    if kind != e.kind() {
+        return Ok(Some(ChangeKind::TypeChange));
+    }
+    let stat = Stat::from_metadata(&m);
+    if stat == e.stat && !index.is_racy(e) {
+        return Ok(None);
+    }
+    let mode_changed = kind == EntryKind::File && (stat.mode & 0o7777) != e.mode;
+    if mode_changed || stat.size != e.stat.size {
+        return Ok(Some(ChangeKind::Modified));
+    }
+    match ingester.ingest(&path)? {
+        None => Ok(Some(ChangeKind::Deleted)),
+        Some(now) if now.file_id != e.file_id => Ok(Some(ChangeKind::Modified)),
+        Some(_) => Ok(None),
+    }
+}
+
+fn untracked(repo: &Repository, index: &StagingIndex) -> Result<Vec<RepoPath>> {
+    let walk = worktree::walk(
+        repo.root(),
+        &[Vec::new()],
+        false,
+        rayon::current_num_threads(),
+    )?;
+    let loose: Vec<Vec<u8>> = walk
+        .files
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| !index.entries.contains_key(p))
+        .collect();
+    if loose.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tracked_dirs = tracked_dirs(index);
+    let mut out: Vec<RepoPath> = Vec::new();
+    for p in loose {
+        let shown = collapse(&p, &tracked_dirs);
+        if out.last().is_none_or(|l| l.0 != shown) {
+            out.push(RepoPath(shown));
+        }
+    }
+    Ok(out)
+}
+
+/// Every directory that holds a tracked file somewhere below it.
+fn tracked_dirs(index: &StagingIndex) -> HashSet<&[u8]> {
+    let mut dirs = HashSet::new();
+    for p in index.entries.keys() {
+        for (i, b) in p.iter().enumerate() {
+            if *b == b'/' {
+                dirs.insert(&p[..i]);
+            }
+        }
+    }
+    dirs
+}
+
+/// The highest ancestor directory of `p` that holds no tracked file, with a trailing `/`,
+/// or `p` itself (as git shows untracked files by default).
+fn collapse(p: &[u8], tracked_dirs: &HashSet<&[u8]>) -> Vec<u8> {
+    for (i, b) in p.iter().enumerate() {
+        if *b == b'/' && !tracked_dirs.contains(&p[..i]) {
+            return p[..=i].to_vec();
+        }
+    }
+    p.to_vec()
+}

@@ -1,0 +1,248 @@
+//! The pack index format (`.idx`): a sorted table of the pack's objects, memory-mapped for
+//! lookups, with a 256-entry fan-out table on the first id byte.
+//!
+//! ```text
+//! magic "CAIRNIDX" | version u32 | count u32
+//! fanout: 256 x u32, fanout[b] = number of entries whose id's first byte <= b
+//! entries: count x (id 32 | offset u64 | raw_len u32 | stored_len u32 | kind u8 | codec u8)
+//! checksum: 32 bytes, hash(Checksum domain, everything before)
+//! ```
+//! All integers little-endian.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+
+use super::{Codec, ObjectKind};
+use crate::error::{Error, IoContext, Result};
+use crate::hash::{Domain, HashAlgo, ObjectId};
+
+pub const IDX_MAGIC: &[u8; 8] = b"CAIRNIDX";
+pub const IDX_VERSION: u32 = 1;
+const HEADER: usize = 16;
+const FANOUT: usize = 256 * 4;
+pub const ENTRY_LEN: usize = 32 + 8 + 4 + 4 + 1 + 1;
+
+/// Where one object lives in its pack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdxEntry {
+    pub id: ObjectId,
+    pub offset: u64,
+    pub raw_len: u32,
+    pub stored_len: u32,
+    pub kind: ObjectKind,
+    pub codec: Codec,
+}
+
+impl IdxEntry {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.id.as_bytes());
+        out.extend_from_slice(&self.offset.to_le_bytes());
+        out.extend_from_slice(&self.raw_len.to_le_bytes());
+        out.extend_from_slice(&self.stored_len.to_le_bytes());
+        out.push(self.kind as u8);
+        out.push(self.codec as u8);
+    }
+
+    fn decode(b: &[u8]) -> Option<IdxEntry> {
+        Some(IdxEntry {
+            id: ObjectId::from_slice(&b[..32])?,
+            offset: u64::from_le_bytes(b[32..40].try_into().ok()?),
+            raw_len: u32::from_le_bytes(b[40..44].try_into().ok()?),
+            stored_len: u32::from_le_bytes(b[44..48].try_into().ok()?),
+            kind: ObjectKind::from_u8(b[48])?,
+            codec: Codec::from_u8(b[49])?,
+        })
+    }
+}
+
+/// Encodes an index; sorts `entries` by id first.
+pub fn encode_index(algo: HashAlgo, entries: &mut [IdxEntry]) -> Vec<u8> {
+    entries.sort_unstable_by_key(|e| e.id);
+    let mut out = Vec::with_capacity(HEADER + FANOUT + entries.len() * ENTRY_LEN + 32);
+    out.extend_from_slice(IDX_MAGIC);
+    out.extend_from_slice(&IDX_VERSION.to_le_bytes());
+    out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    let mut fanout = [0u32; 256];
+    for e in entries.iter() {
+        fanout[e.id.0[0] as usize] += 1;
+    }
+    let mut total = 0u32;
+    for n in fanout {
+        total += n;
+        out.extend_from_slice(&total.to_le_bytes());
+    }
+    for e in entries.iter() {
+        e.encode(&mut out);
+    }
+    let sum = algo.hash(Domain::Checksum, &out);
+    out.extend_from_slice(sum.as_bytes());
+    out
+}
+
+/// A memory-mapped pack index. Opening checks the header, the size and the fan-out table,
+/// so lookups can index without further checks; the checksum is checked by `verify`.
+pub struct PackIndex {
+    map: Mmap,
+    count: usize,
+    path: PathBuf,
+}
+
+impl PackIndex {
+    pub fn open(path: &Path) -> Result<PackIndex> {
+        let file = File::open(path).ctx("could not open pack index", path)?;
+        // SAFETY: index files are immutable once renamed into place; cairn never rewrites
+        // one, and gc only deletes whole files.
+        let map = unsafe { Mmap::map(&file) }.ctx("could not map pack index", path)?;
+        let count = Self::check(&map).map_err(|d| Error::corrupt("pack index", path, d))?;
+        Ok(PackIndex {
+            map,
+            count,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn check(b: &[u8]) -> std::result::Result<usize, String> {
+        if b.len() < HEADER + FANOUT + 32 || &b[..8] != IDX_MAGIC {
+            return Err("not a cairn pack index".into());
+        }
+        let version = u32::from_le_bytes(b[8..12].try_into().expect("4 bytes"));
+        if version != IDX_VERSION {
+            return Err(format!("unsupported pack index version {version}"));
+        }
+        let count = u32::from_le_bytes(b[12..16].try_into().expect("4 bytes")) as usize;
+        if b.len() != HEADER + FANOUT + count * ENTRY_LEN + 32 {
+            return Err("length does not match the entry count".into());
+        }
+        let mut prev = 0;
+        for i in 0..256 {
+            let f = fanout_at(b, i);
+            if f < prev || f > count {
+                return Err("fan-out table is not monotone".into());
+            }
+            prev = f;
+        }
+        if prev != count {
+            return Err("fan-out table does not end at the entry count".into());
+        }
+        Ok(count)
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn id_at(&self, i: usize) -> &[u8] {
+        let s = HEADER + FANOUT + i * ENTRY_LEN;
+        &self.map[s..s + 32]
+    }
+
+    /// The entry at position `i`, or `None` when its kind or codec byte is unknown.
+    pub fn entry(&self, i: usize) -> Option<IdxEntry> {
+        let s = HEADER + FANOUT + i * ENTRY_LEN;
+        IdxEntry::decode(&self.map[s..s + ENTRY_LEN])
+    }
+
+    /// Finds `id` by binary search within its fan-out bucket.
+    pub fn lookup(&self, id: &ObjectId) -> Option<IdxEntry> {
+        let b = id.0[0] as usize;
+        let lo = if b == 0 {
+            0
+        } else {
+            fanout_at(&self.map, b - 1)
+        };
+        let hi = fanout_at(&self.map, b);
+        let (mut lo, mut hi) = (lo, hi);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match self.id_at(mid).cmp(&id.0[..]) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return self.entry(mid),
+            }
+        }
+        None
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = Option<IdxEntry>> + '_ {
+        (0..self.count).map(|i| self.entry(i))
+    }
+
+    /// Checks the trailing checksum and that ids are strictly sorted.
+    pub fn verify(&self, algo: HashAlgo) -> std::result::Result<(), String> {
+        let body = &self.map[..self.map.len() - 32];
+        if algo.hash(Domain::Checksum, body).as_bytes() != &self.map[self.map.len() - 32..] {
+            return Err("checksum does not match".into());
+        }
+        for i in 1..self.count {
+            if self.id_at(i - 1) >= self.id_at(i) {
+                return Err("ids are not strictly sorted".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn fanout_at(b: &[u8], i: usize) -> usize {
+    let s = HEADER + i * 4;
+    u32::from_le_bytes(b[s..s + 4].try_into().expect("4 bytes")) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_lookup() {
+        let algo = HashAlgo::Blake3;
+        let mut entries: Vec<IdxEntry> = (0..500u32)
+            .map(|i| IdxEntry {
+                id: algo.hash(Domain::Chunk, &i.to_le_bytes()),
+                offset: i as u64 * 100,
+                raw_len: i,
+                stored_len: i,
+                kind: ObjectKind::Chunk,
+                codec: Codec::Raw,
+            })
+            .collect();
+        let bytes = encode_index(algo, &mut entries);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.idx");
+        std::fs::write(&p, &bytes).unwrap();
+        let idx = PackIndex::open(&p).unwrap();
+        assert_eq!(idx.len(), 500);
+        idx.verify(algo).unwrap();
+        for e in &entries {
+            assert_eq!(idx.lookup(&e.id), Some(*e));
+        }
+        assert_eq!(idx.lookup(&algo.hash(Domain::Chunk, b"absent")), None);
+    }
+
+    #[test]
+    fn rejects_damage() {
+        let algo = HashAlgo::Blake3;
+        let mut entries = vec![];
+        let bytes = encode_index(algo, &mut entries);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.idx");
+        std::fs::write(&p, &bytes[..bytes.len() - 1]).unwrap();
+        assert!(PackIndex::open(&p).is_err());
+        let mut bad = bytes.clone();
+        bad[20] = 9;
+        std::fs::write(&p, &bad).unwrap();
+        assert!(PackIndex::open(&p).is_err());
+        let mut bad = bytes.clone();
+        bad[bytes.len() - 1] ^= 1;
+        std::fs::write(&p, &bad).unwrap();
+        assert!(PackIndex::open(&p).unwrap().verify(algo).is_err());
+    }
+}

@@ -1,0 +1,147 @@
+//! Appends objects to pack files and publishes each full pack with its index.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use super::index::{encode_index, IdxEntry};
+use super::{pack_header, record_header, Encoded, ObjectKind, PackClass, PACK_HEADER_LEN};
+use super::{PACK_TARGET, RECORD_HEADER_LEN};
+use crate::error::{IoContext, Result};
+use crate::fsutil;
+use crate::hash::{Domain, HashAlgo, Hasher, ObjectId};
+
+struct OpenPack {
+    file: BufWriter<File>,
+    tmp: PathBuf,
+    offset: u64,
+    entries: Vec<IdxEntry>,
+    name: Hasher,
+}
+
+/// Writes objects into packs of about [`PACK_TARGET`] bytes. Each pack is fsynced and renamed
+/// into `packs/`, then its index is written the same way: a pack's objects become visible
+/// only when both are durable.
+pub struct PackWriter {
+    algo: HashAlgo,
+    class: PackClass,
+    packs_dir: PathBuf,
+    tmp_dir: PathBuf,
+    target: u64,
+    current: Option<OpenPack>,
+    seen: HashSet<ObjectId>,
+    written: Vec<ObjectId>,
+    bytes: u64,
+}
+
+impl PackWriter {
+    pub fn new(algo: HashAlgo, class: PackClass, packs_dir: &Path, tmp_dir: &Path) -> PackWriter {
+        PackWriter {
+            algo,
+            class,
+            packs_dir: packs_dir.to_path_buf(),
+            tmp_dir: tmp_dir.to_path_buf(),
+            target: PACK_TARGET,
+            current: None,
+            seen: HashSet::new(),
+            written: Vec::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Smaller packs, for tests that want several.
+    pub fn with_target(mut self, target: u64) -> PackWriter {
+        self.target = target;
+        self
+    }
+
+    /// Appends one object, unless this writer already holds it.
+    pub fn add(&mut self, id: ObjectId, kind: ObjectKind, payload: &Encoded) -> Result<()> {
+        if !self.seen.insert(id) {
+            return Ok(());
+        }
+        if self.current.is_none() {
+            self.current = Some(self.open()?);
+        }
+        let pack = self.current.as_mut().expect("opened above");
+        let stored_len = payload.bytes.len() as u32;
+        let header = record_header(&id, kind, payload.codec, payload.raw_len, stored_len);
+        pack.file
+            .write_all(&header)
+            .and_then(|()| pack.file.write_all(&payload.bytes))
+            .ctx("could not write pack", &pack.tmp)?;
+        pack.entries.push(IdxEntry {
+            id,
+            offset: pack.offset,
+            raw_len: payload.raw_len,
+            stored_len,
+            kind,
+            codec: payload.codec,
+        });
+        pack.name.update(id.as_bytes());
+        pack.offset += (RECORD_HEADER_LEN + payload.bytes.len()) as u64;
+        self.bytes += (RECORD_HEADER_LEN + payload.bytes.len()) as u64;
+        if pack.offset >= self.target {
+            self.close_current()?;
+        }
+        Ok(())
+    }
+
+    fn open(&self) -> Result<OpenPack> {
+        let tmp = fsutil::temp_path(&self.tmp_dir, "pack");
+        let file = fsutil::create_new(&tmp)?;
+        let mut file = BufWriter::with_capacity(1 << 20, file);
+        file.write_all(&pack_header(self.class))
+            .ctx("could not write pack", &tmp)?;
+        Ok(OpenPack {
+            file,
+            tmp,
+            offset: PACK_HEADER_LEN as u64,
+            entries: Vec::new(),
+            name: self.algo.hasher(Domain::Pack),
+        })
+    }
+
+    fn close_current(&mut self) -> Result<()> {
+        let Some(mut pack) = self.current.take() else {
+            return Ok(());
+        };
+        let file = pack
+            .file
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .ctx("could not write pack", &pack.tmp)?;
+        file.sync_all().ctx("could not sync pack", &pack.tmp)?;
+        drop(file);
+        let name = pack.name.finish();
+        let dest = self.packs_dir.join(format!("{name}.pack"));
+        std::fs::rename(&pack.tmp, &dest).ctx("could not move pack into place", &dest)?;
+        let idx = encode_index(self.algo, &mut pack.entries);
+        let idx_path = self.packs_dir.join(format!("{name}.idx"));
+        // write_atomic syncs the directory, which also makes the pack's rename durable.
+        fsutil::write_atomic(&self.tmp_dir, &idx_path, &idx)?;
+        self.written.push(name);
+        Ok(())
+    }
+
+    /// Bytes appended so far (record headers included).
+    pub fn bytes_written(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Publishes the last pack and returns the names of all packs written.
+    pub fn finish(mut self) -> Result<Vec<ObjectId>> {
+        self.close_current()?;
+        Ok(std::mem::take(&mut self.written))
+    }
+}
+
+impl Drop for PackWriter {
+    fn drop(&mut self) {
+        // An unfinished pack (an error or a panic before `finish`) is never published.
+        if let Some(pack) = self.current.take() {
+            let _ = std::fs::remove_file(&pack.tmp);
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! HEAD and named references.
+//!
+//! `.cairn/HEAD` holds either `ref: lines/<name>` (on a line) or a 64-hex layer id
+//! (detached). `.cairn/refs/lines/<name>` and `.cairn/refs/tags/<name>` each hold a 64-hex
+//! layer id and a newline. Every write is atomic.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use crate::hash::ObjectId;
+
+pub const DEFAULT_LINE: &str = "main";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Head {
+    Line(String),
+    Detached(ObjectId),
+}
+
+pub struct Refs {
+    dir: PathBuf,
+}
+
+impl Refs {
+    pub fn new(cairn_dir: &Path) -> Refs {
+        Refs {
+            dir: cairn_dir.to_path_buf(),
+        }
+    }
+
+    fn head_path(&self) -> PathBuf {
+        self.dir.join("HEAD")
+    }
+
+    fn tmp(&self) -> PathBuf {
+        self.dir.join("tmp")
+    }
+
+    pub fn head(&self) -> Result<Head> {
+        let p = self.head_path();
+        let text = std::fs::read_to_string(&p).ctx("could not read HEAD", &p)?;
+        let text = text.trim_end_matches('\n');
+        if let Some(name) = text.strip_prefix("ref: lines/") {
+            check_name(name).map_err(|d| Error::corrupt("HEAD", &p, d))?;
+            return Ok(Head::Line(name.to_string()));
+        }
+        text.parse()
+            .map(Head::Detached)
+            .map_err(|_| Error::corrupt("HEAD", &p, "neither a line nor a layer id"))
+    }
+
+    pub fn set_head(&self, head: &Head) -> Result<()> {
+        let text = match head {
+            Head::Line(name) => format!("ref: lines/{name}\n"),
+            Head::Detached(id) => format!("{id}\n"),
+        };
+        fsutil::write_atomic(&self.tmp(), &self.head_path(), text.as_bytes())
+    }
+
+    fn ref_path(&self, kind: &str, name: &str) -> PathBuf {
+        self.dir.join("refs").join(kind).join(name)
+    }
+
+    /// The layer a line or tag points at; `None` when it does not exist.
+    pub fn get(&self, kind: &str, name: &str) -> Result<Option<ObjectId>> {
+        let p = self.ref_path(kind, name);
+        match std::fs::read_to_string(&p) {
+            Ok(text) => text
+                .trim_end_matches('\n')
+                .parse()
+                .map(Some)
+                .map_err(|_| Error::corrupt("reference", &p, "not a layer id")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("could not read reference", &p)(e)),
+        }
+    }
+
+    pub fn set(&self, kind: &str, name: &str, id: &ObjectId) -> Result<()> {
+        let p = self.ref_path(kind, name);
+        fsutil::write_atomic(&self.tmp(), &p, format!("{id}\n").as_bytes())
+    }
+
+    /// The layer HEAD points at, and the line it is on (if any). `None` layer: an unborn
+    /// line with no commits yet.
+    pub fn resolve_head(&self) -> Result<(Option<String>, Option<ObjectId>)> {
+        match self.head()? {
+            Head::Line(name) => {
+                let id = self.get("lines", &name)?;
+                Ok((Some(name), id))
+            }
+            Head::Detached(id) => Ok((None, Some(id))),
+        }
+    }
+}
+
+/// Line and tag names: letters, digits, `.`, `_`, `-`; not starting with `.` or `-`.
+pub fn check_name(name: &str) -> std::result::Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 200
+        && !name.starts_with(['.', '-'])
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid name {name:?}: use letters, digits, '.', '_' and '-'"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(check_name("main").is_ok());
+        assert!(check_name("v1.0-rc_2").is_ok());
+        for bad in ["", "..", "-x", ".x", "a/b", "a b"] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+}

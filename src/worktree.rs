@@ -1,0 +1,284 @@
+//! The worktree: turning user paths into repository paths, and walking with ignore rules.
+//!
+//! Repository paths are raw bytes relative to the worktree root, `/`-separated, so names
+//! that are not UTF-8 survive. The walk honours `.gitignore` and `.cairnignore` files
+//! (gitignore syntax, no git repository needed) and never enters a `.cairn` directory.
+
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::mpsc;
+
+use ignore::{WalkBuilder, WalkState};
+
+use crate::error::{Error, Result};
+use crate::index::is_under;
+use crate::repo::CAIRN_DIR;
+
+pub const IGNORE_FILE: &str = ".cairnignore";
+
+/// What the walk found at a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    File,
+    Symlink,
+    /// A socket, fifo or device: never stored, reported.
+    Special(&'static str),
+}
+
+#[derive(Debug, Default)]
+pub struct Walk {
+    /// Files, symlinks and special files, sorted by path.
+    pub files: Vec<(Vec<u8>, Found)>,
+    /// Directories entered (the root is `""`).
+    pub dirs: HashSet<Vec<u8>>,
+}
+
+/// The absolute path of a repository path.
+pub fn abs(root: &Path, rel: &[u8]) -> PathBuf {
+    if rel.is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(OsStr::from_bytes(rel))
+    }
+}
+
+/// Turns a path given by the user (relative to `cwd`) into a repository path, lexically:
+/// symlinks are not followed, so `dir/link` names the link itself.
+pub fn resolve(root: &Path, cwd: &Path, user: &Path) -> Result<Vec<u8>> {
+    let joined = cwd.join(user);
+    let mut parts: Vec<&OsStr> = Vec::new();
+    for c in joined.components() {
+        match c {
+            Component::RootDir | Component::Prefix(_) => parts.clear(),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                parts.pop();
+            }
+            Component::Normal(s) => parts.push(s),
+        }
+    }
+    let norm: PathBuf = std::iter::once(OsStr::new("/")).chain(parts).collect();
+    let rel = norm
+        .strip_prefix(root)
+        .map_err(|_| Error::OutsideWorktree {
+            path: user.to_path_buf(),
+        })?;
+    let rel = rel.as_os_str().as_bytes().to_vec();
+    if rel.split(|b| *b == b'/').next() == Some(CAIRN_DIR.as_bytes()) {
+        return Err(Error::OutsideWorktree {
+            path: user.to_path_buf(),
+        });
+    }
+    Ok(rel)
+}
+
+/// Walks the worktree below `specs` (repository paths; `""` for everything). With
+/// `no_ignore`, ignore files are not consulted.
+pub fn walk(root: &Path, specs: &[Vec<u8>], no_ignore: bool, threads: usize) -> Result<Walk> {
+    let mut b = WalkBuilder::new(root);
+    b.threads(threads.max(1)).follow_links(false);
+    if no_ignore {
+        b.standard_filters(false);
+    } else {
+        b.hidden(false)
+            .parents(false)
+            .ignore(false)
+            .git_global(false)
+            .git_exclude(false)
+            .require_git(false)
+            .git_ignore(true)
+            .add_custom_ignore_filename(IGNORE_FILE);
+    }
+    let root_len = root.as_os_str().len();
+    let everything = specs.iter().any(|s| s.is_empty());
+    let specs = specs.to_vec();
+    b.filter_entry(move |e| {
+        if e.file_name() == CAIRN_DIR {
+            return false;
+        }
+        everything || {
+            let rel = rel_of(e.path(), root_len);
+            specs.iter().any(|s| is_under(rel, s) || is_under(s, rel))
+        }
+    });
+    let (tx, rx) = mpsc::channel();
+    b.build_parallel().run(|| {
+        let tx = tx.clone();
+        Box::new(move |res| {
+            let _ = tx.send(classify(res, root_len));
+            WalkState::Continue
+        })
+    });
+    drop(tx);
+    collect(rx.into_iter(), root)
+}
+
+fn rel_of(p: &Path, root_len: usize) -> &[u8] {
+    let b = p.as_os_str().as_bytes();
+    if b.len() <= root_len {
+        b""
+    } else {
+        &b[root_len + 1..]
+    }
+}
+
+enum Item {
+    File(Vec<u8>, Found),
+    Dir(Vec<u8>),
+    Failed(Error),
+}
+
+fn classify(res: std::result::Result<ignore::DirEntry, ignore::Error>, root_len: usize) -> Item {
+    let e = match res {
+        Ok(e) => e,
+        Err(err) => return Item::Failed(walk_error(err)),
+    };
+    let rel = rel_of(e.path(), root_len).to_vec();
+    let Some(ft) = e.file_type() else {
+        return Item::Dir(rel);
+    };
+    let found = if ft.is_dir() {
+        return Item::Dir(rel);
+    } else if ft.is_file() {
+        Found::File
+    } else if ft.is_symlink() {
+        Found::Symlink
+    } else if ft.is_fifo() {
+        Found::Special("fifo")
+    } else if ft.is_socket() {
+        Found::Special("socket")
+    } else {
+        Found::Special("device")
+    };
+    Item::File(rel, found)
+}
+
+fn collect(items: impl Iterator<Item = Item>, root: &Path) -> Result<Walk> {
+    let mut walk = Walk::default();
+    let mut first_error = None;
+    for item in items {
+        match item {
+            Item::File(rel, f) => walk.files.push((rel, f)),
+            Item::Dir(rel) => {
+                walk.dirs.insert(rel);
+            }
+            Item::Failed(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    walk.dirs.insert(Vec::new());
+    let _ = root;
+    walk.files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(walk)
+}
+
+fn walk_error(err: ignore::Error) -> Error {
+    let mut err = err;
+    let mut path = None;
+    loop {
+        match err {
+            ignore::Error::WithPath {
+                path: p,
+                err: inner,
+            } => {
+                path.get_or_insert(p);
+                err = *inner;
+            }
+            ignore::Error::WithDepth { err: inner, .. }
+            | ignore::Error::WithLineNumber { err: inner, .. } => err = *inner,
+            ignore::Error::Io(source) => {
+                return Error::Io {
+                    op: "could not read directory",
+                    path: path.unwrap_or_default(),
+                    source,
+                }
+            }
+            other => {
+                return Error::Invalid {
+                    what: format!("could not walk the worktree: {other}"),
+                    path: path.unwrap_or_default(),
+                }
+            }
+        }
+    }
+}
+
+/// Repository paths rendered for people and JSON: lossy UTF-8.
+pub fn display(rel: &[u8]) -> String {
+    String::from_utf8_lossy(rel).into_owned()
+}
+
+/// A repository path in an outcome: raw bytes, serialised as (lossy) UTF-8 text.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RepoPath(pub Vec<u8>);
+
+impl serde::Serialize for RepoPath {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&String::from_utf8_lossy(&self.0))
+    }
+}
+
+impl std::fmt::Display for RepoPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_paths() {
+        let root = Path::new("/w");
+        assert_eq!(
+            resolve(root, Path::new("/w/a"), Path::new("b")).unwrap(),
+            b"a/b"
+        );
+        assert_eq!(
+            resolve(root, Path::new("/w/a"), Path::new("..")).unwrap(),
+            b""
+        );
+        assert_eq!(
+            resolve(root, Path::new("/w"), Path::new("./x/../y")).unwrap(),
+            b"y"
+        );
+        assert!(resolve(root, Path::new("/w"), Path::new("../z")).is_err());
+        assert!(resolve(root, Path::new("/w"), Path::new("/etc")).is_err());
+        assert!(resolve(root, Path::new("/w"), Path::new(".cairn/config.toml")).is_err());
+        assert!(resolve(root, Path::new("/"), Path::new("wx")).is_err());
+    }
+
+    #[test]
+    fn walk_honours_ignores() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path().canonicalize().unwrap();
+        for p in [
+            "a/x.txt",
+            "a/y.log",
+            "b/z.txt",
+            ".cairn/config.toml",
+            "c/.cairn/q",
+        ] {
+            let f = r.join(p);
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, b"1").unwrap();
+        }
+        std::fs::write(r.join(".cairnignore"), b"*.log\n").unwrap();
+        std::fs::write(r.join("b/.gitignore"), b"z.txt\n").unwrap();
+        let w = walk(&r, &[Vec::new()], false, 2).unwrap();
+        let names: Vec<_> = w.files.iter().map(|(p, _)| display(p)).collect();
+        assert_eq!(names, vec![".cairnignore", "a/x.txt", "b/.gitignore"]);
+        let w = walk(&r, &[b"a".to_vec()], false, 2).unwrap();
+        assert_eq!(w.files.len(), 1);
+        let w = walk(&r, &[Vec::new()], true, 2).unwrap();
+        assert_eq!(w.files.len(), 5);
+    }
+}
