@@ -36,6 +36,9 @@ impl ChangeKind {
 pub struct Change {
     pub path: Vec<u8>,
     pub kind: ChangeKind,
+    /// Size before (`None` when added) and after (`None` when deleted).
+    pub old_size: Option<u64>,
+    pub new_size: Option<u64>,
 }
 
 /// Where trees come from: the store, or trees built in memory first.
@@ -135,6 +138,8 @@ fn diff_entry(
                 out.push(Change {
                     path: path.to_vec(),
                     kind,
+                    old_size: Some(x.size),
+                    new_size: Some(y.size),
                 });
             }
             Ok(())
@@ -155,9 +160,15 @@ fn one_side(
     out: &mut Vec<Change>,
 ) -> Result<()> {
     if e.kind != EntryKind::Dir {
+        let (old_size, new_size) = match kind {
+            ChangeKind::Deleted => (Some(e.size), None),
+            _ => (None, Some(e.size)),
+        };
         out.push(Change {
             path: path.to_vec(),
             kind,
+            old_size,
+            new_size,
         });
         return Ok(());
     }

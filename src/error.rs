@@ -48,6 +48,12 @@ pub enum Error {
     UnknownRef { name: String, path: PathBuf },
     #[error("{what} ({})", path.display())]
     Invalid { what: String, path: PathBuf },
+    #[error("{count} paths have changes that would be lost: {list} ({})", path.display())]
+    WouldLoseChanges {
+        count: usize,
+        list: String,
+        path: PathBuf,
+    },
 }
 
 impl Error {
@@ -75,7 +81,8 @@ impl Error {
             Error::Corrupt { .. } | Error::MissingObject { .. } => {
                 "run `cairn verify` to see what is affected"
             }
-            Error::UnknownRef { .. } => "`cairn log` lists the layers",
+            Error::UnknownRef { .. } => "`cairn log` lists the layers, `cairn tag --list` the tags",
+            Error::WouldLoseChanges { .. } => "commit them, or use --force to discard them",
             _ => return None,
         })
     }

@@ -12,13 +12,16 @@ pub mod fsutil;
 pub mod hash;
 pub mod index;
 pub mod ingest;
+pub mod materialize;
 pub mod merkle;
 pub mod object;
 pub mod ops;
 pub mod pack;
 pub mod progress;
+pub mod read;
 pub mod refs;
 pub mod repo;
+pub mod revparse;
 pub mod worktree;
 
 pub use error::{Error, Result};

@@ -81,6 +81,32 @@ impl Refs {
         fsutil::write_atomic(&self.tmp(), &p, format!("{id}\n").as_bytes())
     }
 
+    /// Deletes a line or tag; false when it did not exist.
+    pub fn delete(&self, kind: &str, name: &str) -> Result<bool> {
+        let p = self.ref_path(kind, name);
+        match std::fs::remove_file(&p) {
+            Ok(()) => fsutil::sync_dir(p.parent().expect("refs have a parent")).map(|()| true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io("could not delete reference", &p)(e)),
+        }
+    }
+
+    /// The names of all lines or tags, sorted.
+    pub fn list(&self, kind: &str) -> Result<Vec<String>> {
+        let dir = self.dir.join("refs").join(kind);
+        let mut names = Vec::new();
+        for e in std::fs::read_dir(&dir).ctx("could not list references", &dir)? {
+            let e = e.ctx("could not list references", &dir)?;
+            if let Some(n) = e.file_name().to_str() {
+                if check_name(n).is_ok() {
+                    names.push(n.to_string());
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
     /// The layer HEAD points at, and the line it is on (if any). `None` layer: an unborn
     /// line with no commits yet.
     pub fn resolve_head(&self) -> Result<(Option<String>, Option<ObjectId>)> {

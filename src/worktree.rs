@@ -210,6 +210,29 @@ fn walk_error(err: ignore::Error) -> Error {
     }
 }
 
+/// Deletes a tracked file (gone already is fine) and the directories it leaves empty, up to
+/// the worktree root.
+pub fn remove_tracked(root: &Path, rel: &[u8]) -> Result<()> {
+    let path = abs(root, rel);
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) => {}
+        Err(e) => return Err(Error::io("could not delete file", &path)(e)),
+    }
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        if d == root || std::fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
+    }
+    Ok(())
+}
+
 /// Repository paths rendered for people and JSON: lossy UTF-8.
 pub fn display(rel: &[u8]) -> String {
     String::from_utf8_lossy(rel).into_owned()

@@ -52,66 +52,188 @@ pub enum HashArg {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a repository (.cairn/) in DIR or the current directory.
-    Init {
-        dir: Option<PathBuf>,
-        /// The hash algorithm of every object id, fixed for the repository's life.
-        #[arg(long, value_enum, default_value = "blake3")]
-        hash: HashArg,
-        /// Average chunk size (a power of two, 1K to 4M; suffixes K and M).
-        #[arg(long, value_name = "AVG", value_parser = parse_size)]
-        chunk_size: Option<u32>,
-    },
+    Init(InitArgs),
     /// Stage files: store their content and record them in the staging index.
-    Add {
-        paths: Vec<PathBuf>,
-        /// Stage every change in the worktree, deletions included.
-        #[arg(short = 'A', long)]
-        all: bool,
-        /// Show what would be staged without reading or storing anything.
-        #[arg(short = 'n', long)]
-        dry_run: bool,
-        /// Add paths even when ignore files exclude them.
-        #[arg(short, long)]
-        force: bool,
-    },
+    Add(AddArgs),
     /// Stop tracking paths, and delete them from the worktree unless --cached.
-    Rm {
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-        /// Keep the files in the worktree.
-        #[arg(long)]
-        cached: bool,
-        /// Delete even files with changes that are not staged.
-        #[arg(short, long)]
-        force: bool,
-        /// Remove directories and everything below them.
-        #[arg(short)]
-        r: bool,
-    },
+    Rm(RmArgs),
     /// Show staged, unstaged and untracked changes.
-    Status {
-        /// git's two-column format: `XY path`, `??` for untracked.
-        #[arg(short, long)]
-        short: bool,
-    },
+    Status(StatusArgs),
     /// Write the staged state as a new layer and print its id.
-    Commit {
-        #[arg(short, long)]
-        message: String,
-        #[arg(long)]
-        author: Option<String>,
-    },
+    Commit(CommitArgs),
     /// List layers, newest first.
-    Log {
-        /// Show at most N layers.
-        #[arg(short = 'n', value_name = "N")]
-        max: Option<usize>,
-        /// One line per layer.
-        #[arg(long)]
-        oneline: bool,
-    },
+    Log(LogArgs),
+    /// Show a layer: its metadata and the paths it changed.
+    Show(ShowArgs),
+    /// List the tree of a layer.
+    Ls(LsArgs),
+    /// Print a file of a layer, or a byte range of it.
+    Cat(CatArgs),
+    /// Compare the index, the worktree and layers.
+    Diff(DiffArgs),
+    /// Move the worktree and the index to a layer, or bring paths back from one.
+    Checkout(CheckoutArgs),
+    /// Materialise a layer, or some of its paths, into another directory.
+    Restore(RestoreArgs),
+    /// Create, delete or list tags.
+    Tag(TagArgs),
     /// Print a shell completion script.
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    pub dir: Option<PathBuf>,
+    /// The hash algorithm of every object id, fixed for the repository's life.
+    #[arg(long, value_enum, default_value = "blake3")]
+    pub hash: HashArg,
+    /// Average chunk size (a power of two, 1K to 4M; suffixes K and M).
+    #[arg(long, value_name = "AVG", value_parser = parse_size)]
+    pub chunk_size: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    pub paths: Vec<PathBuf>,
+    /// Stage every change in the worktree, deletions included.
+    #[arg(short = 'A', long)]
+    pub all: bool,
+    /// Show what would be staged without reading or storing anything.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Add paths even when ignore files exclude them.
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Keep the files in the worktree.
+    #[arg(long)]
+    pub cached: bool,
+    /// Delete even files with changes that are not staged.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Remove directories and everything below them.
+    #[arg(short)]
+    pub r: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// git's two-column format: `XY path`, `??` for untracked.
+    #[arg(short, long)]
+    pub short: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    #[arg(short, long)]
+    pub message: String,
+    #[arg(long)]
+    pub author: Option<String>,
+    /// Start a new line NAME at the new layer (required when HEAD is detached).
+    #[arg(short = 'b', value_name = "NAME")]
+    pub line: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Show at most N layers.
+    #[arg(short = 'n', value_name = "N")]
+    pub max: Option<usize>,
+    /// One line per layer.
+    #[arg(long)]
+    pub oneline: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    #[arg(default_value = "HEAD")]
+    pub layer: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    #[arg(default_value = "HEAD")]
+    pub layer: String,
+    /// A path in the layer, relative to the worktree root.
+    pub path: Option<String>,
+    /// List every file below, recursively.
+    #[arg(short, long)]
+    pub recursive: bool,
+    /// Show kind, mode, size and id.
+    #[arg(short)]
+    pub long: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CatArgs {
+    /// LAYER:PATH, for example HEAD~2:data/a.csv (PATH relative to the worktree root).
+    pub spec: String,
+    /// Bytes START-END (inclusive), START- or -N (the last N).
+    #[arg(long)]
+    pub range: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// With no layer: index against worktree. One: that layer against the worktree.
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// One line per file with the sizes before and after.
+    #[arg(long, conflicts_with = "name_status")]
+    pub stat: bool,
+    /// One line per file: status letter and path.
+    #[arg(long)]
+    pub name_status: bool,
+    /// Only these paths.
+    #[arg(last = true)]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckoutArgs {
+    /// A layer: id, prefix, HEAD~N, tag or line (a line name attaches HEAD to it).
+    pub target: String,
+    /// Overwrite and delete local changes.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Only these paths; HEAD stays where it is.
+    #[arg(last = true)]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    pub layer: String,
+    /// Paths in the layer, relative to the worktree root (default: everything).
+    pub paths: Vec<String>,
+    /// The directory to write into.
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    /// Write into a directory that is not empty.
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// The tag to create (or delete with -d).
+    pub name: Option<String>,
+    /// The layer to tag (default HEAD).
+    pub layer: Option<String>,
+    /// Delete the tag.
+    #[arg(short, long)]
+    pub delete: bool,
+    /// List tags.
+    #[arg(short, long)]
+    pub list: bool,
+    /// Move an existing tag.
+    #[arg(short, long)]
+    pub force: bool,
 }
 
 /// Parses `65536`, `64K`, `64KiB`, `1M`.

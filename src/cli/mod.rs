@@ -2,149 +2,109 @@
 
 pub mod args;
 mod bar;
+mod commands;
 mod printer;
 mod render;
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use cairn::ops::{self, Common};
-use cairn::{HashAlgo, Repository};
+use cairn::ops::Common;
 
-use args::{Cli, Command, HashArg};
+use args::{Cli, Command};
 use printer::Printer;
 
 /// Exit codes: 0 success, 1 "found damage" style answers, 2 errors.
 pub const EXIT_ERROR: u8 = 2;
 
+/// What every command handler gets.
+pub struct Ctx {
+    pub cwd: PathBuf,
+    pub common: Common,
+    pub printer: Printer,
+    show_progress: bool,
+}
+
+impl Ctx {
+    pub fn bar(&self) -> bar::Bar {
+        bar::Bar::new(self.show_progress)
+    }
+
+    pub fn repo(&self) -> cairn::Result<cairn::Repository> {
+        cairn::Repository::discover(&self.cwd)
+    }
+}
+
 pub fn run(cli: Cli) -> ExitCode {
-    let printer = Printer::new(cli.global.json, cli.global.quiet, cli.global.verbose);
-    if let Some(n) = cli.global.threads {
+    let g = &cli.global;
+    if let Some(n) = g.threads {
         let _ = rayon::ThreadPoolBuilder::new()
             .num_threads(n.max(1))
             .build_global();
     }
-    match dispatch(&cli, &printer) {
+    let printer = || Printer::new(g.json, g.quiet, g.verbose);
+    let ctx = match context(g, printer()) {
+        Ok(ctx) => ctx,
+        Err(e) => return report(e, &printer()),
+    };
+    match dispatch(&cli.command, &ctx) {
         Ok(code) => code,
-        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
-        Err(e) => {
-            printer.error(&e);
-            ExitCode::from(EXIT_ERROR)
-        }
+        Err(e) => report(e, &ctx.printer),
     }
 }
 
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<std::io::Error>()
-        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-}
-
-fn dispatch(cli: &Cli, p: &Printer) -> anyhow::Result<ExitCode> {
-    let g = &cli.global;
+fn context(g: &args::Global, printer: Printer) -> anyhow::Result<Ctx> {
     let cwd = match &g.dir {
         Some(d) => d.clone(),
         None => std::env::current_dir()?,
     };
-    let mut common = Common::new(&std::fs::canonicalize(&cwd).unwrap_or(cwd.clone()));
+    let cwd = std::fs::canonicalize(&cwd).unwrap_or(cwd);
+    let mut common = Common::new(&cwd);
     common.lock_timeout = Duration::from_secs_f64(g.lock_timeout.max(0.0));
-    let bar = || bar::Bar::new(show_progress(g));
-    match &cli.command {
-        Command::Init {
-            dir,
-            hash,
-            chunk_size,
-        } => {
-            let dir = dir.as_ref().map_or(cwd.clone(), |d| cwd.join(d));
-            let opts = ops::init::InitOptions {
-                dir,
-                hash: algo(*hash),
-                chunk_avg: *chunk_size,
-            };
-            p.outcome(&ops::init::init(&opts)?, render::init)?;
-        }
-        Command::Add {
-            paths,
-            all,
-            dry_run,
-            force,
-        } => {
-            if paths.is_empty() && !all {
-                return Err(cairn::Error::Invalid {
-                    what: "nothing to add: name paths, or use -A for everything".into(),
-                    path: cwd,
-                }
-                .into());
-            }
-            let repo = Repository::discover(&cwd)?;
-            let opts = ops::add::AddOptions {
-                paths: paths.clone(),
-                all: *all,
-                dry_run: *dry_run,
-                force: *force,
-            };
-            p.outcome(&ops::add::add(&repo, &common, &opts, &bar())?, render::add)?;
-        }
-        Command::Rm {
-            paths,
-            cached,
-            force,
-            r,
-        } => {
-            let repo = Repository::discover(&cwd)?;
-            let opts = ops::rm::RmOptions {
-                paths: paths.clone(),
-                cached: *cached,
-                force: *force,
-                recursive: *r,
-            };
-            p.outcome(&ops::rm::rm(&repo, &common, &opts)?, render::rm)?;
-        }
-        Command::Status { short } => {
-            let repo = Repository::discover(&cwd)?;
-            let outcome = ops::status::status(&repo)?;
-            if *short {
-                p.outcome(&outcome, render::status_short)?;
-            } else {
-                p.outcome(&outcome, render::status_long)?;
-            }
-        }
-        Command::Commit { message, author } => {
-            let repo = Repository::discover(&cwd)?;
-            let opts = ops::commit::CommitOptions {
-                message: message.clone(),
-                author: author.clone(),
-            };
-            p.outcome(
-                &ops::commit::commit(&repo, &common, &opts, &bar())?,
-                render::commit,
-            )?;
-        }
-        Command::Log { max, oneline } => {
-            let repo = Repository::discover(&cwd)?;
-            let outcome = ops::log::log(&repo, &ops::log::LogOptions { max: *max })?;
-            if *oneline {
-                p.outcome(&outcome, render::log_oneline)?;
-            } else {
-                p.outcome(&outcome, render::log_long)?;
-            }
-        }
+    let show_progress = !g.json && !g.quiet && !g.no_progress && std::io::stderr().is_terminal();
+    Ok(Ctx {
+        cwd,
+        common,
+        printer,
+        show_progress,
+    })
+}
+
+/// Prints an error and picks the exit code: a closed stdout (`cairn log | head`) is not an
+/// error.
+fn report(e: anyhow::Error, printer: &Printer) -> ExitCode {
+    let broken_pipe = e
+        .downcast_ref::<std::io::Error>()
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe);
+    if broken_pipe {
+        return ExitCode::SUCCESS;
+    }
+    printer.error(&e);
+    ExitCode::from(EXIT_ERROR)
+}
+
+fn dispatch(command: &Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    use commands as c;
+    match command {
+        Command::Init(a) => c::init(a, ctx),
+        Command::Add(a) => c::add(a, ctx),
+        Command::Rm(a) => c::rm(a, ctx),
+        Command::Status(a) => c::status(a, ctx),
+        Command::Commit(a) => c::commit(a, ctx),
+        Command::Log(a) => c::log(a, ctx),
+        Command::Show(a) => c::show(a, ctx),
+        Command::Ls(a) => c::ls(a, ctx),
+        Command::Cat(a) => c::cat(a, ctx),
+        Command::Diff(a) => c::diff(a, ctx),
+        Command::Checkout(a) => c::checkout(a, ctx),
+        Command::Restore(a) => c::restore(a, ctx),
+        Command::Tag(a) => c::tag(a, ctx),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(*shell, &mut cmd, "cairn", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
         }
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn algo(h: HashArg) -> HashAlgo {
-    match h {
-        HashArg::Blake3 => HashAlgo::Blake3,
-        HashArg::Sha256 => HashAlgo::Sha256,
-    }
-}
-
-/// Bars only for people: stderr a terminal, and no --json, -q or --no-progress.
-fn show_progress(g: &args::Global) -> bool {
-    !g.json && !g.quiet && !g.no_progress && std::io::stderr().is_terminal()
 }

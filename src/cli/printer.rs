@@ -5,7 +5,7 @@ use std::io::Write;
 use serde::Serialize;
 
 pub struct Printer {
-    json: bool,
+    pub json: bool,
     quiet: bool,
     pub verbose: u8,
 }

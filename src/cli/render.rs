@@ -4,12 +4,20 @@
 use std::io::{Result, Write};
 
 use cairn::diff::ChangeKind;
+use cairn::object::EntryKind;
 use cairn::ops::add::{AddOutcome, Staged};
+use cairn::ops::cat::CatOutcome;
+use cairn::ops::checkout::CheckoutOutcome;
 use cairn::ops::commit::CommitOutcome;
+use cairn::ops::diff::DiffOutcome;
 use cairn::ops::init::InitOutcome;
 use cairn::ops::log::LogOutcome;
+use cairn::ops::ls::LsOutcome;
+use cairn::ops::restore::RestoreOutcome;
 use cairn::ops::rm::RmOutcome;
+use cairn::ops::show::{ChangedPath, ShowOutcome};
 use cairn::ops::status::{PathChange, StatusOutcome};
+use cairn::ops::tag::TagOutcome;
 use cairn::worktree::RepoPath;
 use indicatif::HumanBytes;
 
@@ -196,6 +204,226 @@ pub fn log_oneline(o: &LogOutcome, out: &mut dyn Write, _: &Printer) -> Result<(
     Ok(())
 }
 
+pub fn show(o: &ShowOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    writeln!(out, "layer {}", o.id)?;
+    if let Some(p) = &o.parent {
+        writeln!(out, "Parent: {p}")?;
+    }
+    writeln!(out, "Tree:   {}", o.tree)?;
+    writeln!(out, "Author: {}", o.author)?;
+    writeln!(out, "Date:   {}", utc(o.time_ns))?;
+    let c = &o.counts;
+    writeln!(
+        out,
+        "Files:  {} ({}), {} added, {} modified, {} deleted",
+        c.files,
+        HumanBytes(c.bytes),
+        c.added,
+        c.modified,
+        c.deleted
+    )?;
+    writeln!(out)?;
+    for line in o.message.lines() {
+        writeln!(out, "    {line}")?;
+    }
+    writeln!(out)?;
+    for ch in &o.changes {
+        changed_line(out, ch)?;
+    }
+    Ok(())
+}
+
+fn changed_line(out: &mut dyn Write, c: &ChangedPath) -> Result<()> {
+    write!(out, "{}\t", c.change.letter())?;
+    path(out, &c.path)?;
+    writeln!(out)
+}
+
+fn size(s: Option<u64>) -> String {
+    s.map_or("-".into(), |n| n.to_string())
+}
+
+pub fn ls(o: &LsOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    for e in &o.entries {
+        path(out, &e.path)?;
+        writeln!(out, "{}", if e.kind == EntryKind::Dir { "/" } else { "" })?;
+    }
+    Ok(())
+}
+
+pub fn ls_long(o: &LsOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    for e in &o.entries {
+        let kind = match e.kind {
+            EntryKind::File => "file",
+            EntryKind::Dir => "dir ",
+            EntryKind::Symlink => "link",
+        };
+        write!(
+            out,
+            "{kind} {:06o} {:>12} {} ",
+            e.mode,
+            e.size,
+            e.id.short()
+        )?;
+        path(out, &e.path)?;
+        writeln!(out, "{}", if e.kind == EntryKind::Dir { "/" } else { "" })?;
+    }
+    Ok(())
+}
+
+/// Default diff output: status letter, sizes before and after, path.
+pub fn diff_default(o: &DiffOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    for c in &o.changes {
+        write!(
+            out,
+            "{} {:>12} -> {:<12} ",
+            c.change.letter(),
+            size(c.old_size),
+            size(c.new_size)
+        )?;
+        path(out, &c.path)?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+pub fn diff_name_status(o: &DiffOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    for c in &o.changes {
+        changed_line(out, c)?;
+    }
+    Ok(())
+}
+
+/// Per-file byte counts and a total, in the spirit of git's --stat.
+pub fn diff_stat(o: &DiffOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    let (mut before, mut after) = (0u64, 0u64);
+    for c in &o.changes {
+        write!(out, " ")?;
+        path(out, &c.path)?;
+        writeln!(out, " | {} -> {} bytes", size(c.old_size), size(c.new_size))?;
+        before += c.old_size.unwrap_or(0);
+        after += c.new_size.unwrap_or(0);
+    }
+    writeln!(
+        out,
+        " {} files changed, {} -> {}",
+        o.changes.len(),
+        HumanBytes(before),
+        HumanBytes(after)
+    )
+}
+
+pub fn checkout(o: &CheckoutOutcome, out: &mut dyn Write, p: &Printer) -> Result<()> {
+    if p.verbose > 0 {
+        for w in &o.written {
+            write!(out, "write '")?;
+            path(out, w)?;
+            writeln!(out, "'")?;
+        }
+        for d in &o.deleted {
+            write!(out, "delete '")?;
+            path(out, d)?;
+            writeln!(out, "'")?;
+        }
+    }
+    match (&o.line, o.detached) {
+        (_, true) => writeln!(out, "HEAD is now detached at {}", o.layer.short())?,
+        (Some(line), false) => writeln!(out, "on line {line} at {}", o.layer.short())?,
+        (None, false) => writeln!(out, "at {}", o.layer.short())?,
+    }
+    writeln!(
+        out,
+        "{} files written ({}), {} deleted",
+        o.written.len(),
+        HumanBytes(o.bytes),
+        o.deleted.len()
+    )
+}
+
+pub fn restore(o: &RestoreOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    writeln!(
+        out,
+        "restored {} files, {} symlinks and {} directories ({}) of {} into {}",
+        o.files,
+        o.symlinks,
+        o.dirs,
+        HumanBytes(o.bytes),
+        o.layer.short(),
+        o.to.display()
+    )
+}
+
+pub fn tag(o: &TagOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    if let Some(t) = &o.created {
+        writeln!(out, "tagged {} as {}", t.layer.short(), t.name)?;
+    }
+    if let Some(t) = &o.deleted {
+        writeln!(out, "deleted tag {} (was {})", t.name, t.layer.short())?;
+    }
+    for t in &o.tags {
+        writeln!(out, "{} {}", t.name, t.layer)?;
+    }
+    Ok(())
+}
+
+/// `cat --json`: the outcome's fields and the bytes in base64.
+#[derive(serde::Serialize)]
+pub struct CatJson<'a> {
+    #[serde(flatten)]
+    pub outcome: &'a CatOutcome,
+    pub content_base64: String,
+}
+
+/// A writer that refuses to grow past a cap, so `cat --json` of a huge file fails cleanly.
+pub struct Capped {
+    pub data: Vec<u8>,
+    cap: usize,
+}
+
+impl Capped {
+    pub fn new(cap: usize) -> Capped {
+        Capped {
+            data: Vec::new(),
+            cap,
+        }
+    }
+}
+
+impl Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> Result<usize> {
+        if self.data.len() + buf.len() > self.cap {
+            return Err(std::io::Error::other(
+                "more than 64 MiB: use --range, or cat without --json",
+            ));
+        }
+        self.data.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Standard base64 with padding.
+pub fn base64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
+    for c in data.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                s.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                s.push('=');
+            }
+        }
+    }
+    s
+}
+
 /// Formats nanoseconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
 pub fn utc(ns: i64) -> String {
     let secs = ns.div_euclid(1_000_000_000);
@@ -220,6 +448,15 @@ pub fn utc(ns: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn base64_vectors() {
+        assert_eq!(super::base64(b""), "");
+        assert_eq!(super::base64(b"f"), "Zg==");
+        assert_eq!(super::base64(b"fo"), "Zm8=");
+        assert_eq!(super::base64(b"foo"), "Zm9v");
+        assert_eq!(super::base64(b"foobar"), "Zm9vYmFy");
+    }
+
     #[test]
     fn utc_dates() {
         assert_eq!(super::utc(0), "1970-01-01 00:00:00 UTC");

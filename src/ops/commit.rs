@@ -13,12 +13,15 @@ use crate::hash::ObjectId;
 use crate::object::{Layer, LayerCounts};
 use crate::pack::{compress, Encoded, ObjectKind, PackClass, PackWriter};
 use crate::progress::Progress;
+use crate::refs::{check_name, Head};
 use crate::repo::Repository;
 
 #[derive(Debug, Clone)]
 pub struct CommitOptions {
     pub message: String,
     pub author: Option<String>,
+    /// Start a new line at the new layer and move HEAD onto it.
+    pub new_line: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -40,10 +43,7 @@ pub fn commit(
     let _lock = repo.lock(common.lock_timeout)?;
     let mut index = repo.load_index()?;
     let (line, head) = repo.head()?;
-    let line = line.ok_or_else(|| Error::Invalid {
-        what: "HEAD is detached: committing here would leave the new layer on no line".into(),
-        path: repo.dir().join("HEAD"),
-    })?;
+    let line = target_line(repo, line, opts.new_line.as_deref())?;
     let built = build(&index, repo.algo())?;
     let parent_tree = head
         .map(|h| repo.read_layer(&h))
@@ -110,6 +110,9 @@ pub fn commit(
     w.finish()?;
     progress.end();
     repo.refs().set("lines", &line, &id)?;
+    if opts.new_line.is_some() {
+        repo.refs().set_head(&Head::Line(line.clone()))?;
+    }
     index.base_tree = Some(built.root);
     repo.save_index(&mut index)?;
     Ok(CommitOutcome {
@@ -119,6 +122,30 @@ pub fn commit(
         line,
         counts,
         bytes_written,
+    })
+}
+
+/// The line the new layer goes on: a new one named by the user, or HEAD's. Committing on a
+/// detached HEAD without naming a line is refused, so no layer is ever orphaned.
+fn target_line(repo: &Repository, current: Option<String>, new: Option<&str>) -> Result<String> {
+    if let Some(name) = new {
+        check_name(name).map_err(|what| Error::Invalid {
+            what,
+            path: repo.dir().join("refs/lines"),
+        })?;
+        if repo.refs().get("lines", name)?.is_some() {
+            return Err(Error::Invalid {
+                what: format!("line {name} exists already"),
+                path: repo.dir().join("refs/lines").join(name),
+            });
+        }
+        return Ok(name.to_string());
+    }
+    current.ok_or_else(|| Error::Invalid {
+        what:
+            "HEAD is detached: name a new line with `commit -b NAME` so the layer is not orphaned"
+                .into(),
+        path: repo.dir().join("HEAD"),
     })
 }
 

@@ -2,11 +2,18 @@
 //! prints; the CLI renders outcomes.
 
 pub mod add;
+pub mod cat;
+pub mod checkout;
 pub mod commit;
+pub mod diff;
 pub mod init;
 pub mod log;
+pub mod ls;
+pub mod restore;
 pub mod rm;
+pub mod show;
 pub mod status;
+pub mod tag;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::{status::worktree_change, Common};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::index::{is_under, StagingIndex};
 use crate::ingest::{Discard, Ingester};
 use crate::repo::Repository;
@@ -44,7 +44,7 @@ pub fn rm(repo: &Repository, common: &Common, opts: &RmOptions) -> Result<RmOutc
     repo.save_index(&mut index)?;
     if !opts.cached {
         for t in &targets {
-            remove_from_worktree(repo.root(), t)?;
+            worktree::remove_tracked(repo.root(), t)?;
         }
     }
     Ok(RmOutcome {
@@ -105,24 +105,6 @@ fn refuse_local_changes(
                 });
             }
         }
-    }
-    Ok(())
-}
-
-/// Deletes a file, then any directories it leaves empty, up to the worktree root.
-fn remove_from_worktree(root: &Path, rel: &[u8]) -> Result<()> {
-    let path = worktree::abs(root, rel);
-    match std::fs::remove_file(&path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).ctx("could not delete file", &path),
-    }
-    let mut dir = path.parent();
-    while let Some(d) = dir {
-        if d == root || std::fs::remove_dir(d).is_err() {
-            break;
-        }
-        dir = d.parent();
     }
     Ok(())
 }

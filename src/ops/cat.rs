@@ -1,0 +1,126 @@
+//! `cairn cat LAYER:PATH [--range]`: a file's bytes, or a byte range of them, streamed in
+//! constant memory from only the chunks that cover the range.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::hash::ObjectId;
+use crate::object::EntryKind;
+use crate::read::{copy_range, lookup, ChunkCache};
+use crate::repo::Repository;
+use crate::revparse;
+use crate::worktree::RepoPath;
+
+#[derive(Debug, Clone)]
+pub struct CatOptions {
+    /// `LAYER:PATH`, the path relative to the worktree root.
+    pub spec: String,
+    /// `START-END` (inclusive), `START-` or `-N` (the last N bytes).
+    pub range: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CatOutcome {
+    pub layer: ObjectId,
+    pub path: RepoPath,
+    pub size: u64,
+    /// The first byte and one past the last byte written.
+    pub start: u64,
+    pub end: u64,
+}
+
+/// Splits `LAYER:PATH`; the path is repository-relative (a leading `/` or `./` is dropped).
+pub fn split_spec(spec: &str) -> Result<(&str, Vec<u8>)> {
+    let (layer, path) = spec.split_once(':').ok_or_else(|| Error::Invalid {
+        what: format!("{spec:?} is not LAYER:PATH (for example HEAD:data/a.csv)"),
+        path: PathBuf::from(spec),
+    })?;
+    let path = path
+        .trim_start_matches("./")
+        .trim_start_matches('/')
+        .trim_end_matches('/');
+    Ok((layer, path.as_bytes().to_vec()))
+}
+
+/// Parses a range against a file of `size` bytes into `start..end` (end exclusive).
+pub fn parse_range(range: &str, size: u64) -> std::result::Result<(u64, u64), String> {
+    let bad = || format!("range {range:?} is not START-END, START- or -N");
+    let (a, b) = range.split_once('-').ok_or_else(bad)?;
+    let num = |s: &str| s.trim().parse::<u64>().map_err(|_| bad());
+    let (start, end) = match (a.trim().is_empty(), b.trim().is_empty()) {
+        (true, false) => {
+            let n = num(b)?;
+            if n == 0 || n > size {
+                return Err(format!("range {range:?}: the file has {size} bytes"));
+            }
+            (size - n, size)
+        }
+        (false, true) => (num(a)?, size),
+        (false, false) => {
+            let (s, e) = (num(a)?, num(b)?);
+            if e < s {
+                return Err(format!("range {range:?} ends before it starts"));
+            }
+            (s, e.saturating_add(1))
+        }
+        (true, true) => return Err(bad()),
+    };
+    if start >= size || end > size {
+        return Err(format!(
+            "range {range:?} is past the end of the file ({size} bytes)"
+        ));
+    }
+    Ok((start, end))
+}
+
+pub fn cat(repo: &Repository, opts: &CatOptions, out: &mut dyn Write) -> Result<CatOutcome> {
+    let (layer_ref, path) = split_spec(&opts.spec)?;
+    let layer = revparse::resolve(repo, layer_ref)?;
+    let root = repo.read_layer(&layer)?.tree;
+    let shown = PathBuf::from(&opts.spec);
+    let e = lookup(repo, &root, &path)?.ok_or(Error::PathNotFound {
+        path: shown.clone(),
+    })?;
+    if e.kind == EntryKind::Dir {
+        return Err(Error::Invalid {
+            what: "is a directory: `cairn ls` lists it".into(),
+            path: shown,
+        });
+    }
+    let obj = repo.read_file(&e.id)?;
+    let size = obj.size();
+    let (start, end) = match &opts.range {
+        Some(r) => parse_range(r, size).map_err(|what| Error::Invalid { what, path: shown })?,
+        None => (0, size),
+    };
+    copy_range(repo, &ChunkCache::new(8 << 20), &obj, start, end, out)?;
+    Ok(CatOutcome {
+        layer,
+        path: RepoPath(path),
+        size,
+        start,
+        end,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("0-9", 100), Ok((0, 10)));
+        assert_eq!(parse_range("90-", 100), Ok((90, 100)));
+        assert_eq!(parse_range("-10", 100), Ok((90, 100)));
+        assert_eq!(parse_range("99-99", 100), Ok((99, 100)));
+        assert!(parse_range("100-", 100).is_err());
+        assert!(parse_range("0-100", 100).is_err());
+        assert!(parse_range("-101", 100).is_err());
+        assert!(parse_range("5-4", 100).is_err());
+        assert!(parse_range("x", 100).is_err());
+        assert!(parse_range("0-0", 0).is_err());
+    }
+}

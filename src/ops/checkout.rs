@@ -1,0 +1,297 @@
+//! `cairn checkout`: move the worktree and the index to a layer (or bring some paths back
+//! from it). It works out everything it would change first, and refuses before touching
+//! anything when that would lose staged or unstaged changes or overwrite untracked files.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::status::worktree_change;
+use super::Common;
+use crate::build::build;
+use crate::diff::{diff_trees, Overlay};
+use crate::error::{Error, IoContext, Result};
+use crate::hash::ObjectId;
+use crate::index::{is_under, IndexEntry, StagingIndex, Stat};
+use crate::ingest::{Discard, Ingester};
+use crate::materialize::{ensure_dirs, Materializer};
+use crate::object::{EntryKind, TreeEntry};
+use crate::progress::Progress;
+use crate::read::flatten;
+use crate::refs::Head;
+use crate::repo::Repository;
+use crate::revparse;
+use crate::worktree::{self, RepoPath};
+
+#[derive(Debug, Clone)]
+pub struct CheckoutOptions {
+    pub target: String,
+    /// Only these paths (as the user typed them); HEAD stays where it is.
+    pub paths: Vec<PathBuf>,
+    pub force: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CheckoutOutcome {
+    pub layer: ObjectId,
+    pub line: Option<String>,
+    pub detached: bool,
+    pub written: Vec<RepoPath>,
+    pub deleted: Vec<RepoPath>,
+    pub bytes: u64,
+}
+
+struct Plan {
+    target: HashMap<Vec<u8>, TreeEntry>,
+    write: Vec<Vec<u8>>,
+    delete: Vec<Vec<u8>>,
+}
+
+pub fn checkout(
+    repo: &Repository,
+    common: &Common,
+    opts: &CheckoutOptions,
+    progress: &dyn Progress,
+) -> Result<CheckoutOutcome> {
+    let _lock = repo.lock(common.lock_timeout)?;
+    let mut index = repo.load_index()?;
+    let resolved = revparse::resolve_full(repo, &opts.target)?;
+    let tree = repo.read_layer(&resolved.layer)?.tree;
+    let scope: Vec<Vec<u8>> = opts
+        .paths
+        .iter()
+        .map(|p| worktree::resolve(repo.root(), &common.cwd, p))
+        .collect::<Result<_>>()?;
+    let plan = plan(repo, &index, &tree, &scope)?;
+    if !opts.force {
+        refuse_losses(repo, &index, &plan)?;
+    }
+    let bytes = apply(repo, &mut index, &plan, progress)?;
+    let full = scope.is_empty();
+    if full {
+        let head = match &resolved.line {
+            Some(line) => Head::Line(line.clone()),
+            None => Head::Detached(resolved.layer),
+        };
+        repo.refs().set_head(&head)?;
+    }
+    index.base_tree = if full { Some(tree) } else { None };
+    repo.save_index(&mut index)?;
+    Ok(CheckoutOutcome {
+        layer: resolved.layer,
+        line: if full {
+            resolved.line.clone()
+        } else {
+            repo.head()?.0
+        },
+        detached: full && resolved.line.is_none(),
+        written: plan.write.into_iter().map(RepoPath).collect(),
+        deleted: plan.delete.into_iter().map(RepoPath).collect(),
+        bytes,
+    })
+}
+
+fn in_scope(p: &[u8], scope: &[Vec<u8>]) -> bool {
+    scope.is_empty() || scope.iter().any(|s| is_under(p, s))
+}
+
+fn plan(
+    repo: &Repository,
+    index: &StagingIndex,
+    tree: &ObjectId,
+    scope: &[Vec<u8>],
+) -> Result<Plan> {
+    let mut all = Vec::new();
+    flatten(repo, tree, b"", &mut all)?;
+    let target: HashMap<Vec<u8>, TreeEntry> = all
+        .into_iter()
+        .filter(|(p, e)| e.kind != EntryKind::Dir && in_scope(p, scope))
+        .collect();
+    for s in scope {
+        let known = target.keys().any(|p| is_under(p, s)) || index.under(s).next().is_some();
+        if !known {
+            return Err(Error::PathNotFound {
+                path: PathBuf::from(worktree::display(s)),
+            });
+        }
+    }
+    let mut write: Vec<Vec<u8>> = target
+        .iter()
+        .filter(|(p, e)| index.entries.get(*p).is_none_or(|i| !same(i, e)))
+        .map(|(p, _)| p.clone())
+        .collect();
+    let mut delete: Vec<Vec<u8>> = index
+        .entries
+        .keys()
+        .filter(|p| in_scope(p, scope) && !target.contains_key(*p))
+        .cloned()
+        .collect();
+    write.sort_unstable();
+    delete.sort_unstable();
+    Ok(Plan {
+        target,
+        write,
+        delete,
+    })
+}
+
+fn same(i: &IndexEntry, e: &TreeEntry) -> bool {
+    i.file_id == e.id && i.kind() == e.kind && (e.kind != EntryKind::File || i.mode == e.mode)
+}
+
+/// Refuses when a path the checkout touches has staged or unstaged changes, or when an
+/// untracked file stands where the checkout would write.
+fn refuse_losses(repo: &Repository, index: &StagingIndex, plan: &Plan) -> Result<()> {
+    let touched: Vec<&Vec<u8>> = plan.write.iter().chain(&plan.delete).collect();
+    let staged = staged_paths(repo, index)?;
+    let ingester = Ingester {
+        algo: repo.algo(),
+        chunker: repo.chunker(),
+        sink: &Discard,
+    };
+    let lost: Vec<String> = touched
+        .par_iter()
+        .map(|p| -> Result<Option<String>> {
+            let lossy = match index.entries.get(*p) {
+                Some(e) => {
+                    staged.contains(*p)
+                        || worktree_change(repo.root(), index, &ingester, p, e)?.is_some()
+                }
+                None => std::fs::symlink_metadata(worktree::abs(repo.root(), p)).is_ok(),
+            } || blocked_by_untracked(repo, index, p);
+            Ok(lossy.then(|| worktree::display(p)))
+        })
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    if lost.is_empty() {
+        return Ok(());
+    }
+    let mut list = lost.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
+    if lost.len() > 10 {
+        list.push_str(", ...");
+    }
+    Err(Error::WouldLoseChanges {
+        count: lost.len(),
+        list,
+        path: repo.root().to_path_buf(),
+    })
+}
+
+/// True when an untracked file stands where `p` needs a directory.
+fn blocked_by_untracked(repo: &Repository, index: &StagingIndex, p: &[u8]) -> bool {
+    p.iter().enumerate().any(|(i, b)| {
+        *b == b'/'
+            && !index.entries.contains_key(&p[..i])
+            && std::fs::symlink_metadata(worktree::abs(repo.root(), &p[..i]))
+                .is_ok_and(|m| !m.is_dir())
+    })
+}
+
+/// Paths whose staged state differs from HEAD.
+fn staged_paths(repo: &Repository, index: &StagingIndex) -> Result<HashSet<Vec<u8>>> {
+    let head_tree = repo
+        .head()?
+        .1
+        .map(|h| repo.read_layer(&h))
+        .transpose()?
+        .map(|l| l.tree);
+    if head_tree.is_some() && index.base_tree == head_tree {
+        return Ok(HashSet::new());
+    }
+    let built = build(index, repo.algo())?;
+    let changes = diff_trees(
+        &Overlay {
+            trees: &built.trees,
+            repo,
+        },
+        head_tree,
+        Some(built.root),
+    )?;
+    Ok(changes.into_iter().map(|c| c.path).collect())
+}
+
+/// Deletes, then writes, then records what was written in the index. Returns bytes written.
+fn apply(
+    repo: &Repository,
+    index: &mut StagingIndex,
+    plan: &Plan,
+    progress: &dyn Progress,
+) -> Result<u64> {
+    let root = repo.root();
+    for p in &plan.delete {
+        worktree::remove_tracked(root, p)?;
+        index.entries.shift_remove(p);
+    }
+    let m = Materializer::new(repo);
+    let total: u64 = plan.write.iter().map(|p| plan.target[p].size).sum();
+    progress.begin("checking out", plan.write.len() as u64, total);
+    let written: Vec<(Vec<u8>, IndexEntry)> = plan
+        .write
+        .par_iter()
+        .map(|p| {
+            let e = &plan.target[p];
+            let dest = worktree::abs(root, p);
+            if let Some(parent) = p.iter().rposition(|b| *b == b'/') {
+                clear_blockers(root, &p[..parent])?;
+                ensure_dirs(root, &p[..parent])?;
+            }
+            clear_dir(&dest)?;
+            m.write_entry(e, &dest)?;
+            progress.advance(1, e.size);
+            Ok((p.clone(), index_entry(repo, e, &dest)?))
+        })
+        .collect::<Result<_>>()?;
+    progress.end();
+    for (p, e) in written {
+        index.entries.insert(p, e);
+    }
+    Ok(total)
+}
+
+/// The index entry of a freshly written file: its stat data and the layer's chunk list.
+fn index_entry(repo: &Repository, e: &TreeEntry, dest: &std::path::Path) -> Result<IndexEntry> {
+    let meta = std::fs::symlink_metadata(dest).ctx("could not stat", dest)?;
+    let chunks = repo.read_file(&e.id)?.chunks;
+    Ok(IndexEntry {
+        kind: e.kind as u8,
+        mode: e.mode,
+        stat: Stat::from_metadata(&meta),
+        file_id: e.id,
+        chunks,
+    })
+}
+
+/// A file (from the old layer) standing where the new layer has a directory is removed; the
+/// safety check already made sure it held nothing to lose.
+fn clear_blockers(root: &std::path::Path, dir: &[u8]) -> Result<()> {
+    for (i, b) in dir
+        .iter()
+        .enumerate()
+        .chain(std::iter::once((dir.len(), &b'/')))
+    {
+        if *b != b'/' {
+            continue;
+        }
+        let p = worktree::abs(root, &dir[..i]);
+        if let Ok(m) = std::fs::symlink_metadata(&p) {
+            if !m.is_dir() {
+                std::fs::remove_file(&p).ctx("could not remove file", &p)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An empty directory standing where the new layer has a file is removed.
+fn clear_dir(dest: &std::path::Path) -> Result<()> {
+    match std::fs::symlink_metadata(dest) {
+        Ok(m) if m.is_dir() => {
+            std::fs::remove_dir(dest).ctx("could not replace directory (it is not empty)", dest)
+        }
+        _ => Ok(()),
+    }
+}

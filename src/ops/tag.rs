@@ -1,0 +1,93 @@
+//! `cairn tag`: names for layers.
+
+use serde::Serialize;
+
+use super::Common;
+use crate::error::{Error, Result};
+use crate::hash::ObjectId;
+use crate::refs::check_name;
+use crate::repo::Repository;
+use crate::revparse;
+
+#[derive(Debug, Clone)]
+pub enum TagAction {
+    Create {
+        name: String,
+        layer: String,
+        force: bool,
+    },
+    Delete {
+        name: String,
+    },
+    List,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Tag {
+    pub name: String,
+    pub layer: ObjectId,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TagOutcome {
+    pub created: Option<Tag>,
+    pub deleted: Option<Tag>,
+    pub tags: Vec<Tag>,
+}
+
+pub fn tag(repo: &Repository, common: &Common, action: &TagAction) -> Result<TagOutcome> {
+    let mut out = TagOutcome {
+        created: None,
+        deleted: None,
+        tags: Vec::new(),
+    };
+    match action {
+        TagAction::Create { name, layer, force } => {
+            let _lock = repo.lock(common.lock_timeout)?;
+            valid(repo, name)?;
+            let refs = repo.refs();
+            if !force && refs.get("tags", name)?.is_some() {
+                return Err(Error::Invalid {
+                    what: format!("tag {name} exists already: use --force to move it"),
+                    path: repo.dir().join("refs/tags").join(name),
+                });
+            }
+            let id = revparse::resolve(repo, layer)?;
+            refs.set("tags", name, &id)?;
+            out.created = Some(Tag {
+                name: name.clone(),
+                layer: id,
+            });
+        }
+        TagAction::Delete { name } => {
+            let _lock = repo.lock(common.lock_timeout)?;
+            valid(repo, name)?;
+            let refs = repo.refs();
+            let id = refs.get("tags", name)?.ok_or_else(|| Error::UnknownRef {
+                name: format!("tag {name}"),
+                path: repo.dir().join("refs/tags"),
+            })?;
+            refs.delete("tags", name)?;
+            out.deleted = Some(Tag {
+                name: name.clone(),
+                layer: id,
+            });
+        }
+        TagAction::List => {
+            let refs = repo.refs();
+            for name in refs.list("tags")? {
+                if let Some(layer) = refs.get("tags", &name)? {
+                    out.tags.push(Tag { name, layer });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn valid(repo: &Repository, name: &str) -> Result<()> {
+    check_name(name).map_err(|what| Error::Invalid {
+        what,
+        path: repo.dir().join("refs/tags"),
+    })
+}

@@ -1,0 +1,180 @@
+//! Reading layers back: path lookups in trees, flattening, and file contents through a
+//! byte-bounded cache of verified chunks.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use lru::LruCache;
+use rayon::prelude::*;
+
+use crate::diff::join;
+use crate::error::{Error, IoContext, Result};
+use crate::hash::ObjectId;
+use crate::object::{EntryKind, FileObject, Tree, TreeEntry};
+use crate::repo::Repository;
+
+/// The cached chunks and their total size in bytes.
+type Lru = (LruCache<ObjectId, Arc<Vec<u8>>>, usize);
+
+/// Decompressed, verified chunks, evicted least-recently-used first past `cap` bytes.
+pub struct ChunkCache {
+    inner: Mutex<Lru>,
+    cap: usize,
+}
+
+impl ChunkCache {
+    pub fn new(cap: usize) -> ChunkCache {
+        ChunkCache {
+            inner: Mutex::new((LruCache::unbounded(), 0)),
+            cap,
+        }
+    }
+
+    pub fn get(&self, repo: &Repository, id: &ObjectId) -> Result<Arc<Vec<u8>>> {
+        if let Some(hit) = self.lock().0.get(id) {
+            return Ok(hit.clone());
+        }
+        let data = Arc::new(repo.read_chunk(id)?);
+        let mut guard = self.lock();
+        let (lru, size) = &mut *guard;
+        if lru.put(*id, data.clone()).is_none() {
+            *size += data.len();
+        }
+        while *size > self.cap {
+            match lru.pop_lru() {
+                Some((_, old)) => *size -= old.len(),
+                None => break,
+            }
+        }
+        Ok(data)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Lru> {
+        // A panic while holding the lock cannot leave the cache inconsistent in a way that
+        // matters: at worst the size is off until entries are evicted.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Default for ChunkCache {
+    fn default() -> Self {
+        ChunkCache::new(64 << 20)
+    }
+}
+
+/// The entry at `path` (raw bytes, `/`-separated) below `root`; `path` empty: the root
+/// itself, as a directory entry.
+pub fn lookup(repo: &Repository, root: &ObjectId, path: &[u8]) -> Result<Option<TreeEntry>> {
+    let mut entry = TreeEntry {
+        name: Vec::new(),
+        kind: EntryKind::Dir,
+        mode: 0,
+        size: 0,
+        mtime_ns: 0,
+        id: *root,
+    };
+    for part in path.split(|b| *b == b'/').filter(|p| !p.is_empty()) {
+        if entry.kind != EntryKind::Dir {
+            return Ok(None);
+        }
+        match repo.read_tree(&entry.id)?.get(part) {
+            Some(e) => entry = e.clone(),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(entry))
+}
+
+/// Every entry below the tree `id`, depth first in name order, with paths under `prefix`.
+/// Directories come before their contents.
+pub fn flatten(
+    repo: &Repository,
+    id: &ObjectId,
+    prefix: &[u8],
+    out: &mut Vec<(Vec<u8>, TreeEntry)>,
+) -> Result<()> {
+    let tree: Tree = repo.read_tree(id)?;
+    for e in tree.entries {
+        let path = join(prefix, &e.name);
+        if e.kind == EntryKind::Dir {
+            let id = e.id;
+            out.push((path.clone(), e));
+            flatten(repo, &id, &path, out)?;
+        } else {
+            out.push((path, e));
+        }
+    }
+    Ok(())
+}
+
+/// Writes a file's content into `file` (already sized), chunks in parallel at their offsets.
+pub fn write_content(
+    repo: &Repository,
+    cache: &ChunkCache,
+    obj: &FileObject,
+    file: &File,
+    path: &Path,
+) -> Result<()> {
+    let mut offsets = Vec::with_capacity(obj.chunks.len());
+    let mut off = 0u64;
+    for c in &obj.chunks {
+        offsets.push(off);
+        off += c.len as u64;
+    }
+    obj.chunks.par_iter().zip(offsets).try_for_each(|(c, off)| {
+        let data = cache.get(repo, &c.id)?;
+        if data.len() != c.len as usize {
+            return Err(Error::corrupt(
+                "file",
+                path,
+                format!("chunk {} has the wrong length", c.id),
+            ));
+        }
+        file.write_all_at(&data, off)
+            .ctx("could not write file", path)
+    })
+}
+
+/// The whole content of a small object (a symlink's target), checked against its size.
+pub fn read_small(repo: &Repository, cache: &ChunkCache, obj: &FileObject) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(obj.size().min(1 << 20) as usize);
+    for c in &obj.chunks {
+        out.extend_from_slice(&cache.get(repo, &c.id)?);
+    }
+    Ok(out)
+}
+
+/// Streams bytes `start..end` (exclusive) of a file to `out`, reading only the chunks that
+/// cover the range, one at a time.
+pub fn copy_range(
+    repo: &Repository,
+    cache: &ChunkCache,
+    obj: &FileObject,
+    start: u64,
+    end: u64,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let mut off = 0u64;
+    for c in &obj.chunks {
+        let (cs, ce) = (off, off + c.len as u64);
+        off = ce;
+        if ce <= start {
+            continue;
+        }
+        if cs >= end {
+            break;
+        }
+        let data = cache.get(repo, &c.id)?;
+        let lo = start.saturating_sub(cs) as usize;
+        let hi = (end.min(ce) - cs) as usize;
+        out.write_all(&data[lo..hi]).map_err(|e| Error::Io {
+            op: "could not write output",
+            path: "<stdout>".into(),
+            source: e,
+        })?;
+    }
+    Ok(())
+}
