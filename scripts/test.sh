@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs cairn's whole test suite on a fresh machine that has the Rust toolchain, Python 3 and
+# Debian's package manager. Installs what the tests need first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v git >/dev/null || need_apt+=(git)
+if ((${#need_apt[@]})); then
+    apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
+fi
+
+cargo test --all-targets
