@@ -1,0 +1,1166 @@
+//! Pinned format vectors. Every kind of byte cairn writes is checked here against files in
+//! `fixtures/`, so a format change cannot slip through: it fails these tests until the
+//! fixtures are regenerated on purpose with `CAIRN_BLESS=1 cargo test --test format_vectors`,
+//! which then shows in review as a diff of `fixtures/` (and must come with a version bump).
+//!
+//! Where docs/FORMAT.md describes an algorithm (FastCDC cuts, the merkle split, the hash
+//! domains, the staging index's bincode bytes), a small independent implementation here
+//! recomputes the values from the description, so the document cannot drift from the code.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+use sha2::Digest;
+
+use cairn::build::build;
+use cairn::chunk::{ChunkParams, Chunker};
+use cairn::config::Config;
+use cairn::hash::{Domain, HashAlgo, ObjectId};
+use cairn::index::{IndexEntry, StagingIndex, Stat};
+use cairn::object::{ChunkRef, EntryKind, FileObject, Layer, LayerCounts, Tree};
+use cairn::pack::{Encoded, ObjectKind, PackClass, PackIndex, PackWriter, Store};
+use cairn::Repository;
+
+const ALGOS: [HashAlgo; 2] = [HashAlgo::Blake3, HashAlgo::Sha256];
+const SEED_A: u64 = 0x9E37_79B9_7F4A_7C15;
+const SEED_B: u64 = 0xD1B5_4A32_D192_ED03;
+
+// ---------------------------------------------------------------------------------------
+// Helpers.
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+fn blessing() -> bool {
+    std::env::var_os("CAIRN_BLESS").is_some()
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Compares `value` with the JSON fixture `name`, or writes the fixture when blessing.
+fn pin(name: &str, value: &Value) {
+    let path = fixtures().join(name);
+    if blessing() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let text = serde_json::to_string_pretty(value).unwrap() + "\n";
+        std::fs::write(&path, text).unwrap();
+        return;
+    }
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with CAIRN_BLESS=1 once)", path.display()));
+    let want: Value = serde_json::from_str(&text).unwrap();
+    if let Some(d) = first_diff(&want, value, "") {
+        panic!("fixtures/{name} no longer matches the code, so a format changed: {d}");
+    }
+}
+
+/// Compares bytes with a fixture file, or writes it when blessing.
+fn pin_bytes(name: &str, bytes: &[u8]) {
+    let path = fixtures().join(name);
+    if blessing() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        return;
+    }
+    let want = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        want == bytes,
+        "fixtures/{name} no longer matches the code, so a format changed"
+    );
+}
+
+/// The first place where two JSON documents differ.
+fn first_diff(a: &Value, b: &Value, at: &str) -> Option<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => x.keys().chain(y.keys()).find_map(|k| {
+            let null = Value::Null;
+            first_diff(
+                x.get(k).unwrap_or(&null),
+                y.get(k).unwrap_or(&null),
+                &format!("{at}.{k}"),
+            )
+        }),
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (p, q))| first_diff(p, q, &format!("{at}[{i}]"))),
+        _ if a == b => None,
+        _ => Some(format!("at `{at}` pinned {a}, now {b}")),
+    }
+}
+
+/// The seeded generator of the chunking vectors: xorshift64 with shifts 13, 7, 17; each
+/// step's new state is emitted as 8 little-endian bytes; the output is cut to `len`.
+fn xorshift(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+fn chunk_refs(algo: HashAlgo, params: ChunkParams, data: &[u8]) -> Vec<ChunkRef> {
+    Chunker::new(params)
+        .cuts(data)
+        .into_iter()
+        .map(|r| ChunkRef {
+            id: algo.hash(Domain::Chunk, &data[r.clone()]),
+            len: r.len() as u32,
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Independent implementations of what docs/FORMAT.md describes.
+
+fn read_table(name: &str) -> Vec<(usize, u64)> {
+    let text = std::fs::read_to_string(fixtures().join(name)).unwrap();
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| {
+            let mut parts = l.split_whitespace().rev();
+            let value = parts.next().unwrap().trim_start_matches("0x");
+            let index = parts.next().map_or(i, |n| n.parse().unwrap());
+            (index, u64::from_str_radix(value, 16).unwrap())
+        })
+        .collect()
+}
+
+struct RefCdc {
+    gear: Vec<u64>,
+    masks: [u64; 26],
+}
+
+impl RefCdc {
+    fn load() -> RefCdc {
+        let gear: Vec<u64> = read_table("fastcdc/gear.txt")
+            .into_iter()
+            .map(|x| x.1)
+            .collect();
+        assert_eq!(gear.len(), 256);
+        let mut masks = [0u64; 26];
+        for (bits, m) in read_table("fastcdc/masks.txt") {
+            masks[bits] = m;
+        }
+        RefCdc { gear, masks }
+    }
+
+    /// The length of the chunk at the start of `data`, byte by byte as FORMAT.md states it.
+    fn cut(&self, data: &[u8], p: ChunkParams) -> usize {
+        let (min, avg, max) = (p.min as usize, p.avg as usize, p.max as usize);
+        if data.len() <= min {
+            return data.len();
+        }
+        let bits = p.avg.trailing_zeros() as usize;
+        let (mask_s, mask_l) = (self.masks[bits + 1], self.masks[bits - 1]);
+        let end = data.len().min(max);
+        let center = avg.min(end);
+        let mut h = 0u64;
+        for (j, b) in data.iter().enumerate().take(end & !1).skip(min) {
+            h = (h << 1).wrapping_add(self.gear[*b as usize]);
+            let mask = if j < center & !1 { mask_s } else { mask_l };
+            if h & mask == 0 {
+                return j;
+            }
+        }
+        end
+    }
+
+    fn cuts(&self, data: &[u8], p: ChunkParams) -> Vec<std::ops::Range<usize>> {
+        let mut out = Vec::new();
+        let mut pos = 0;
+        while pos < data.len() {
+            let n = self.cut(&data[pos..], p);
+            out.push(pos..pos + n);
+            pos += n;
+        }
+        out
+    }
+}
+
+/// RFC 6962 root: the left subtree holds the largest power of two below the leaf count.
+fn ref_root(algo: HashAlgo, node: Domain, leaves: &[ObjectId]) -> ObjectId {
+    match leaves.len() {
+        0 => algo.hash(node, b""),
+        1 => leaves[0],
+        n => {
+            let mut k = 1;
+            while k * 2 < n {
+                k *= 2;
+            }
+            let l = ref_root(algo, node, &leaves[..k]);
+            let r = ref_root(algo, node, &leaves[k..]);
+            algo.hash_parts(node, &[&l.0, &r.0])
+        }
+    }
+}
+
+fn ref_hash(algo: HashAlgo, context: &str, data: &[u8]) -> [u8; 32] {
+    match algo {
+        HashAlgo::Blake3 => {
+            let key = blake3::derive_key(context, b"");
+            *blake3::keyed_hash(&key, data).as_bytes()
+        }
+        HashAlgo::Sha256 => {
+            let mut h = sha2::Sha256::new();
+            h.update(context.as_bytes());
+            h.update([0u8]);
+            h.update(data);
+            h.finalize().into()
+        }
+    }
+}
+
+fn ref_file_id(algo: HashAlgo, chunks: &[ChunkRef]) -> ObjectId {
+    let mut offset = 0u64;
+    let leaves: Vec<ObjectId> = chunks
+        .iter()
+        .map(|c| {
+            let mut leaf = c.id.0.to_vec();
+            leaf.extend_from_slice(&offset.to_le_bytes());
+            leaf.extend_from_slice(&c.len.to_le_bytes());
+            offset += c.len as u64;
+            ObjectId(ref_hash(algo, Domain::FileLeaf.context(), &leaf))
+        })
+        .collect();
+    ref_root(algo, Domain::FileNode, &leaves)
+}
+
+/// bincode 2 "standard" varint, as FORMAT.md spells it out.
+fn varint(out: &mut Vec<u8>, v: u64) {
+    match v {
+        0..=250 => out.push(v as u8),
+        251..=0xFFFF => {
+            out.push(251);
+            out.extend_from_slice(&(v as u16).to_le_bytes());
+        }
+        0x1_0000..=0xFFFF_FFFF => {
+            out.push(252);
+            out.extend_from_slice(&(v as u32).to_le_bytes());
+        }
+        _ => {
+            out.push(253);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+/// The staging index file, written by hand from FORMAT.md.
+fn ref_staging_index(algo: HashAlgo, idx: &StagingIndex) -> Vec<u8> {
+    let mut p = Vec::new();
+    match idx.base_tree {
+        None => p.push(0),
+        Some(t) => {
+            p.push(1);
+            p.extend_from_slice(&t.0);
+        }
+    }
+    varint(&mut p, idx.entries.len() as u64);
+    for (path, e) in &idx.entries {
+        varint(&mut p, path.len() as u64);
+        p.extend_from_slice(path);
+        p.push(e.kind);
+        varint(&mut p, e.mode as u64);
+        varint(&mut p, e.stat.size);
+        varint(&mut p, zigzag(e.stat.mtime_ns));
+        varint(&mut p, zigzag(e.stat.ctime_ns));
+        varint(&mut p, e.stat.ino);
+        varint(&mut p, e.stat.mode as u64);
+        p.extend_from_slice(&e.file_id.0);
+        varint(&mut p, e.chunks.len() as u64);
+        for c in &e.chunks {
+            p.extend_from_slice(&c.id.0);
+            varint(&mut p, c.len as u64);
+        }
+    }
+    let mut out = b"CAIRNSTG".to_vec();
+    out.extend_from_slice(&1u32.to_le_bytes());
+    out.extend_from_slice(&(p.len() as u64).to_le_bytes());
+    out.extend_from_slice(&p);
+    let sum = ref_hash(algo, Domain::Checksum.context(), &out);
+    out.extend_from_slice(&sum);
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// The fixed objects the vectors are made of.
+
+const T0: i64 = 1_700_000_000_123_456_789;
+
+struct FixedFile {
+    path: &'static [u8],
+    kind: EntryKind,
+    mode: u32,
+    content: Vec<u8>,
+}
+
+/// A small worktree: nested directories, a name that sorts differently as a path and as a
+/// name (`data.txt` vs `data/`), an executable, a symlink, an empty file, a non-UTF-8 name
+/// and a file of several chunks.
+fn fixed_files() -> Vec<FixedFile> {
+    let f = |path, kind, mode, content: &[u8]| FixedFile {
+        path,
+        kind,
+        mode,
+        content: content.to_vec(),
+    };
+    vec![
+        f(b"README.md", EntryKind::File, 0o644, b"# cairn\n"),
+        f(
+            b"bin/run.sh",
+            EntryKind::File,
+            0o755,
+            b"#!/bin/sh\necho hi\n",
+        ),
+        f(b"caf\xe9.txt", EntryKind::File, 0o644, b"latin-1 name\n"),
+        f(b"data.txt", EntryKind::File, 0o644, b"data\n"),
+        f(b"data/a.csv", EntryKind::File, 0o600, b"x,y\n1,2\n"),
+        FixedFile {
+            path: b"data/blob.bin",
+            kind: EntryKind::File,
+            mode: 0o644,
+            content: xorshift(SEED_B, 200_000),
+        },
+        f(b"data/sub/empty", EntryKind::File, 0o644, b""),
+        f(b"link", EntryKind::Symlink, 0o777, b"README.md"),
+    ]
+}
+
+fn fixed_index(algo: HashAlgo) -> StagingIndex {
+    let mut idx = StagingIndex::default();
+    for (i, f) in fixed_files().into_iter().enumerate() {
+        let chunks = chunk_refs(algo, ChunkParams::default(), &f.content);
+        let file = FileObject { chunks };
+        let type_bits = if f.kind == EntryKind::Symlink {
+            0o120000
+        } else {
+            0o100000
+        };
+        let entry = IndexEntry {
+            kind: f.kind as u8,
+            mode: f.mode,
+            stat: Stat {
+                size: f.content.len() as u64,
+                mtime_ns: T0 + i as i64,
+                ctime_ns: T0 + 1000 + i as i64,
+                ino: 1000 + i as u64,
+                mode: type_bits | f.mode,
+            },
+            file_id: file.id(algo),
+            chunks: file.chunks,
+        };
+        idx.entries.insert(f.path.to_vec(), entry);
+    }
+    idx
+}
+
+/// Every tree below `id` with its directory path, parents first.
+fn trees_by_path(
+    trees: &std::collections::HashMap<ObjectId, Tree>,
+    id: ObjectId,
+    path: &str,
+    out: &mut Vec<(String, ObjectId, Tree)>,
+) {
+    let t = trees[&id].clone();
+    out.push((path.to_string(), id, t.clone()));
+    for e in &t.entries {
+        if e.kind == EntryKind::Dir {
+            let name = String::from_utf8_lossy(&e.name);
+            let sub = if path.is_empty() {
+                name.into_owned()
+            } else {
+                format!("{path}/{name}")
+            };
+            trees_by_path(trees, e.id, &sub, out);
+        }
+    }
+}
+
+fn fixed_layers(algo: HashAlgo) -> (Layer, Layer) {
+    let built = build(&fixed_index(algo), algo).unwrap();
+    let first = Layer {
+        parent: None,
+        tree: built.root,
+        time_ns: T0,
+        counts: LayerCounts {
+            files: built.files,
+            bytes: built.bytes,
+            added: built.files,
+            modified: 0,
+            deleted: 0,
+        },
+        author: "Ada Lovelace <ada@example.org>".into(),
+        message: "first layer".into(),
+    };
+    let second = Layer {
+        parent: Some(first.id(algo)),
+        tree: Tree::default().id(algo),
+        time_ns: -1,
+        counts: LayerCounts {
+            files: 0,
+            bytes: 0,
+            added: 0,
+            modified: 0,
+            deleted: built.files,
+        },
+        author: String::new(),
+        message: "delete everything\n\nnon-ASCII: caf\u{e9}".into(),
+    };
+    (first, second)
+}
+
+/// Chunk contents of the two-file data pack and the fixed file contents of the file
+/// object vectors.
+fn chunk_texts(n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| format!("chunk {i}\n").repeat(i + 1).into_bytes())
+        .collect()
+}
+
+fn file_case(algo: HashAlgo, n: usize) -> FileObject {
+    FileObject {
+        chunks: chunk_texts(n)
+            .iter()
+            .map(|c| ChunkRef {
+                id: algo.hash(Domain::Chunk, c),
+                len: c.len() as u32,
+            })
+            .collect(),
+    }
+}
+
+/// A small staging index whose integers need every varint width.
+fn small_staging_index() -> StagingIndex {
+    let algo = HashAlgo::Blake3;
+    let mut idx = StagingIndex {
+        base_tree: Some(algo.hash(Domain::TreeNode, b"")),
+        ..Default::default()
+    };
+    let hello = b"hello\n";
+    let chunks = vec![ChunkRef {
+        id: algo.hash(Domain::Chunk, hello),
+        len: hello.len() as u32,
+    }];
+    idx.entries.insert(
+        b"a.txt".to_vec(),
+        IndexEntry {
+            kind: EntryKind::File as u8,
+            mode: 0o644,
+            stat: Stat {
+                size: 6,
+                mtime_ns: T0,
+                ctime_ns: -1_500_000_000,
+                ino: 70_000,
+                mode: 0o100644,
+            },
+            file_id: FileObject {
+                chunks: chunks.clone(),
+            }
+            .id(algo),
+            chunks,
+        },
+    );
+    let target = b"a.txt";
+    let chunks = vec![ChunkRef {
+        id: algo.hash(Domain::Chunk, target),
+        len: target.len() as u32,
+    }];
+    idx.entries.insert(
+        b"dir/link".to_vec(),
+        IndexEntry {
+            kind: EntryKind::Symlink as u8,
+            mode: 0o777,
+            stat: Stat {
+                size: 5,
+                mtime_ns: 0,
+                ctime_ns: 300,
+                ino: 42,
+                mode: 0o120777,
+            },
+            file_id: FileObject {
+                chunks: chunks.clone(),
+            }
+            .id(algo),
+            chunks,
+        },
+    );
+    idx
+}
+
+fn saved_index_bytes(idx: &mut StagingIndex, algo: HashAlgo) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("index");
+    idx.save(&p, dir.path(), algo).unwrap();
+    std::fs::read(&p).unwrap()
+}
+
+/// The pack files written for `objects` by one writer: (name, pack bytes, idx bytes).
+fn write_pack(
+    class: PackClass,
+    objects: &[(ObjectId, ObjectKind, Vec<u8>)],
+) -> (ObjectId, Vec<u8>, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (packs, tmp) = (dir.path().join("packs"), dir.path().join("tmp"));
+    std::fs::create_dir_all(&packs).unwrap();
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut w = PackWriter::new(HashAlgo::Blake3, class, &packs, &tmp);
+    for (id, kind, bytes) in objects {
+        w.add(*id, *kind, &Encoded::raw(bytes)).unwrap();
+    }
+    let names = w.finish().unwrap();
+    assert_eq!(names.len(), 1);
+    let name = names[0];
+    let pack = std::fs::read(packs.join(format!("{name}.pack"))).unwrap();
+    let idx = std::fs::read(packs.join(format!("{name}.idx"))).unwrap();
+    (name, pack, idx)
+}
+
+/// A pack index of no objects, built by hand from FORMAT.md (no pack is ever empty, so the
+/// writer never makes one, but readers must accept it).
+fn empty_pack_index(algo: HashAlgo) -> Vec<u8> {
+    let mut b = b"CAIRNIDX".to_vec();
+    b.extend_from_slice(&1u32.to_le_bytes());
+    b.extend_from_slice(&0u32.to_le_bytes());
+    b.extend_from_slice(&[0u8; 1024]);
+    let sum = ref_hash(algo, Domain::Checksum.context(), &b);
+    b.extend_from_slice(&sum);
+    b
+}
+
+fn meta_objects() -> Vec<(ObjectId, ObjectKind, Vec<u8>)> {
+    let algo = HashAlgo::Blake3;
+    let file = file_case(algo, 2);
+    let built = build(&fixed_index(algo), algo).unwrap();
+    let (layer, _) = fixed_layers(algo);
+    vec![
+        (file.id(algo), ObjectKind::File, file.encode()),
+        (
+            built.root,
+            ObjectKind::Tree,
+            built.trees[&built.root].encode(),
+        ),
+        (layer.id(algo), ObjectKind::Layer, layer.encode()),
+    ]
+}
+
+fn data_objects() -> Vec<(ObjectId, ObjectKind, Vec<u8>)> {
+    chunk_texts(2)
+        .into_iter()
+        .map(|c| {
+            (
+                HashAlgo::Blake3.hash(Domain::Chunk, &c),
+                ObjectKind::Chunk,
+                c,
+            )
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// (a) Chunk boundaries.
+
+fn chunk_vector(seed: u64, len: usize, params: ChunkParams) -> Value {
+    let data = xorshift(seed, len);
+    let cuts = Chunker::new(params).cuts(&data);
+    assert_eq!(cuts, RefCdc::load().cuts(&data, params), "FORMAT.md's cut");
+    let ids = |algo: HashAlgo| -> Vec<String> {
+        cuts.iter()
+            .take(4)
+            .map(|r| algo.hash(Domain::Chunk, &data[r.clone()]).to_hex())
+            .collect()
+    };
+    let file = |algo| FileObject {
+        chunks: chunk_refs(algo, params, &data),
+    };
+    json!({
+        "generator": "xorshift64: x ^= x << 13; x ^= x >> 7; x ^= x << 17; emit x as 8 LE bytes",
+        "seed": format!("{seed:#018x}"),
+        "len": len,
+        "params": { "min": params.min, "avg": params.avg, "max": params.max },
+        "chunks_offset_len": cuts.iter().map(|r| [r.start, r.len()]).collect::<Vec<_>>(),
+        "first_chunk_ids": { "blake3": ids(HashAlgo::Blake3), "sha256": ids(HashAlgo::Sha256) },
+        "file_id": {
+            "blake3": file(HashAlgo::Blake3).id(HashAlgo::Blake3).to_hex(),
+            "sha256": file(HashAlgo::Sha256).id(HashAlgo::Sha256).to_hex(),
+        },
+    })
+}
+
+#[test]
+fn chunk_boundaries_are_pinned() {
+    let default = ChunkParams::default();
+    pin(
+        "chunks/default-1mib.json",
+        &chunk_vector(SEED_A, 1 << 20, default),
+    );
+    let small = ChunkParams::with_avg(4096).unwrap();
+    pin(
+        "chunks/avg4096-256kib.json",
+        &chunk_vector(SEED_B, 256 << 10, small),
+    );
+}
+
+#[test]
+fn reference_cut_agrees_on_edge_cases() {
+    let r = RefCdc::load();
+    for (bits, m) in fastcdc::v2020::MASKS.iter().enumerate().skip(5) {
+        assert_eq!(r.masks[bits], *m, "pinned mask {bits}");
+    }
+    for avg in [1024, 4096, 65536, 1 << 20] {
+        let p = ChunkParams::with_avg(avg).unwrap();
+        let max = p.max as usize;
+        let inputs = [
+            vec![],
+            vec![7],
+            vec![0; 3 * max + 5],
+            xorshift(avg as u64, p.min as usize),
+            xorshift(avg as u64, max),
+            xorshift(avg as u64 + 1, max + 1),
+            xorshift(avg as u64 + 2, 5 * max + 3),
+            xorshift(avg as u64 + 3, avg as usize - 1),
+            xorshift(avg as u64 + 4, avg as usize + 1),
+        ];
+        // Lengths from min to max in odd steps, so odd `end` and `center` occur.
+        let odd = (p.min as usize..max).step_by(if avg <= 4096 { 37 } else { max });
+        let odd = odd.map(|n| xorshift(n as u64, n));
+        for data in inputs.into_iter().chain(odd) {
+            assert_eq!(Chunker::new(p).cuts(&data), r.cuts(&data, p), "avg {avg}");
+        }
+    }
+}
+
+/// Feeding the stream chunker 1, 37 or 4096 bytes at a time gives the pinned cuts.
+#[test]
+fn streaming_gives_the_pinned_cuts() {
+    struct Trickle<'a>(&'a [u8], usize);
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.1.min(buf.len()).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+    let p = ChunkParams::with_avg(4096).unwrap();
+    let data = xorshift(SEED_B, 256 << 10);
+    let want: Vec<usize> = Chunker::new(p)
+        .cuts(&data)
+        .iter()
+        .map(|r| r.len())
+        .collect();
+    for piece in [1, 37, 4096] {
+        let mut got = Vec::new();
+        Chunker::new(p)
+            .stream(Trickle(&data, piece), |c| {
+                got.push(c.len());
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(got, want, "pieces of {piece}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// (b) Hash domains, (c) merkle roots and file ids.
+
+#[test]
+fn hash_domains_are_pinned() {
+    let input = b"The quick brown fox jumps over the lazy dog";
+    let mut domains = Vec::new();
+    for d in Domain::ALL {
+        let ctx = d.context();
+        for algo in ALGOS {
+            assert_eq!(algo.hash(d, input).0, ref_hash(algo, ctx, input), "{d:?}");
+            assert_eq!(algo.hash(d, b"").0, ref_hash(algo, ctx, b""), "{d:?}");
+        }
+        domains.push(json!({
+            "domain": format!("{d:?}"),
+            "context": ctx,
+            "blake3_key": hex(&blake3::derive_key(ctx, b"")),
+            "blake3": HashAlgo::Blake3.hash(d, input).to_hex(),
+            "blake3_empty": HashAlgo::Blake3.hash(d, b"").to_hex(),
+            "sha256": HashAlgo::Sha256.hash(d, input).to_hex(),
+            "sha256_empty": HashAlgo::Sha256.hash(d, b"").to_hex(),
+        }));
+    }
+    let text = std::str::from_utf8(input).unwrap();
+    pin(
+        "hashes.json",
+        &json!({ "input": text, "input_hex": hex(input), "domains": domains }),
+    );
+}
+
+#[test]
+fn merkle_roots_are_pinned() {
+    let mut roots = serde_json::Map::new();
+    for algo in ALGOS {
+        let list: Vec<String> = (0..=7u8)
+            .map(|n| {
+                let leaves: Vec<ObjectId> = (0..n).map(|i| ObjectId([i; 32])).collect();
+                let got = cairn::merkle::root(algo, Domain::FileNode, &leaves);
+                assert_eq!(got, ref_root(algo, Domain::FileNode, &leaves), "{n} leaves");
+                got.to_hex()
+            })
+            .collect();
+        roots.insert(algo.name().into(), json!(list));
+    }
+    pin(
+        "merkle.json",
+        &json!({
+            "leaves": "leaf i is 32 bytes of value i; roots[n] is the root over leaves 0..n",
+            "node_domain": "FileNode",
+            "roots": roots,
+        }),
+    );
+}
+
+#[test]
+fn file_ids_are_pinned() {
+    let mut cases = Vec::new();
+    for n in [0, 1, 2, 3, 5] {
+        let mut per_algo = serde_json::Map::new();
+        for algo in ALGOS {
+            let f = file_case(algo, n);
+            assert_eq!(f.id(algo), ref_file_id(algo, &f.chunks));
+            assert_eq!(FileObject::decode(&f.encode()).unwrap(), f);
+            per_algo.insert(
+                algo.name().into(),
+                json!({
+                    "chunks": f.chunks.iter().map(|c| json!([c.id.to_hex(), c.len])).collect::<Vec<_>>(),
+                    "leaves": f.leaves(algo).iter().map(|l| l.to_hex()).collect::<Vec<_>>(),
+                    "encoding": hex(&f.encode()),
+                    "file_id": f.id(algo).to_hex(),
+                }),
+            );
+        }
+        let contents: Vec<String> = chunk_texts(n)
+            .into_iter()
+            .map(|c| String::from_utf8(c).unwrap())
+            .collect();
+        cases.push(json!({ "chunk_contents": contents, "ids": per_algo }));
+    }
+    pin("files.json", &json!({ "cases": cases }));
+}
+
+// ---------------------------------------------------------------------------------------
+// (d) Trees and layers.
+
+#[test]
+fn tree_and_layer_ids_are_pinned() {
+    let mut out = serde_json::Map::new();
+    for algo in ALGOS {
+        let idx = fixed_index(algo);
+        let built = build(&idx, algo).unwrap();
+        let mut trees = Vec::new();
+        trees_by_path(&built.trees, built.root, "", &mut trees);
+        assert_eq!(trees.len(), built.trees.len());
+        let trees: Vec<Value> = trees
+            .iter()
+            .map(|(path, id, t)| {
+                let enc = t.encode();
+                assert_eq!(Tree::decode(&enc).unwrap(), *t);
+                let leaves: Vec<ObjectId> = t
+                    .entries
+                    .iter()
+                    .map(|e| {
+                        let mut b = Vec::new();
+                        e.encode(&mut b);
+                        ObjectId(ref_hash(algo, Domain::TreeLeaf.context(), &b))
+                    })
+                    .collect();
+                assert_eq!(ref_root(algo, Domain::TreeNode, &leaves), *id);
+                json!({ "dir": path, "id": id.to_hex(), "encoding": hex(&enc) })
+            })
+            .collect();
+        let entries: Vec<Value> = idx
+            .entries
+            .iter()
+            .map(|(p, e)| {
+                json!({
+                    "path_hex": hex(p),
+                    "path": String::from_utf8_lossy(p),
+                    "kind": e.kind,
+                    "mode": e.mode,
+                    "size": e.stat.size,
+                    "mtime_ns": e.stat.mtime_ns,
+                    "file_id": e.file_id.to_hex(),
+                    "chunks": e.chunks.iter().map(|c| json!([c.id.to_hex(), c.len])).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let (first, second) = fixed_layers(algo);
+        let layers: Vec<Value> = [&first, &second]
+            .iter()
+            .map(|l| {
+                assert_eq!(Layer::decode(&l.encode()).unwrap(), **l);
+                let id = ObjectId(ref_hash(algo, Domain::Layer.context(), &l.encode()));
+                assert_eq!(l.id(algo), id);
+                json!({
+                    "parent": l.parent.map(|p| p.to_hex()),
+                    "tree": l.tree.to_hex(),
+                    "time_ns": l.time_ns,
+                    "counts": l.counts,
+                    "author": l.author,
+                    "message": l.message,
+                    "encoding": hex(&l.encode()),
+                    "id": id.to_hex(),
+                })
+            })
+            .collect();
+        out.insert(
+            algo.name().into(),
+            json!({
+                "index_entries": entries,
+                "root": built.root.to_hex(),
+                "files": built.files,
+                "bytes": built.bytes,
+                "trees": trees,
+                "layers": layers,
+            }),
+        );
+    }
+    pin("tree-and-layer.json", &Value::Object(out));
+}
+
+// ---------------------------------------------------------------------------------------
+// (e) Packs, pack indexes, the staging index and the config, byte for byte.
+
+#[test]
+fn packs_and_indexes_are_pinned() {
+    let mut out = serde_json::Map::new();
+    for (label, class, objects) in [
+        ("meta", PackClass::Meta, meta_objects()),
+        ("data", PackClass::Data, data_objects()),
+    ] {
+        let (name, pack, idx) = write_pack(class, &objects);
+        let mut ids = Vec::new();
+        for (id, _, _) in &objects {
+            ids.extend_from_slice(&id.0);
+        }
+        assert_eq!(
+            name.0,
+            ref_hash(HashAlgo::Blake3, Domain::Pack.context(), &ids)
+        );
+        check_pack_decodes(&pack, &idx, &objects);
+        out.insert(
+            label.into(),
+            json!({ "name": name.to_hex(), "pack": hex(&pack), "idx": hex(&idx) }),
+        );
+    }
+    pin("packs.json", &Value::Object(out));
+}
+
+/// Decodes a pack and its index back, by hand and through the library.
+fn check_pack_decodes(pack: &[u8], idx: &[u8], objects: &[(ObjectId, ObjectKind, Vec<u8>)]) {
+    assert_eq!(&pack[..8], b"CAIRNPAK");
+    let dir = tempfile::tempdir().unwrap();
+    let name = HashAlgo::Blake3.hash(Domain::Pack, b"any name");
+    std::fs::write(dir.path().join(format!("{name}.idx")), idx).unwrap();
+    std::fs::write(dir.path().join(format!("{name}.pack")), pack).unwrap();
+    let index = PackIndex::open(&dir.path().join(format!("{name}.idx"))).unwrap();
+    index.verify(HashAlgo::Blake3).unwrap();
+    assert_eq!(index.len(), objects.len());
+    let store = Store::open(dir.path(), HashAlgo::Blake3).unwrap();
+    let mut offset = 16u64;
+    for (id, kind, bytes) in objects {
+        let e = index.lookup(id).unwrap();
+        assert_eq!(
+            (e.offset, e.kind, e.raw_len),
+            (offset, *kind, bytes.len() as u32)
+        );
+        let at = offset as usize;
+        assert_eq!(&pack[at..at + 32], &id.0);
+        assert_eq!(pack[at + 32], *kind as u8);
+        assert_eq!(&pack[at + 42..at + 42 + bytes.len()], &bytes[..]);
+        assert_eq!(&store.read(id, *kind, dir.path()).unwrap(), bytes);
+        offset += 42 + bytes.len() as u64;
+    }
+    assert_eq!(offset as usize, pack.len());
+}
+
+#[test]
+fn staging_index_is_pinned() {
+    let algo = HashAlgo::Blake3;
+    let mut idx = small_staging_index();
+    let bytes = saved_index_bytes(&mut idx, algo);
+    assert_eq!(
+        bytes,
+        ref_staging_index(algo, &idx),
+        "FORMAT.md's staging index"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("index");
+    std::fs::write(&p, &bytes).unwrap();
+    let back = StagingIndex::load(&p, algo).unwrap();
+    assert_eq!(back.base_tree, idx.base_tree);
+    assert_eq!(back.entries, idx.entries);
+    let mut fixed = fixed_index(algo);
+    let fixed_bytes = saved_index_bytes(&mut fixed, algo);
+    assert_eq!(fixed_bytes, ref_staging_index(algo, &fixed));
+    pin(
+        "staging-index.json",
+        &json!({ "small": hex(&bytes), "fixed_tree_index": hex(&fixed_bytes) }),
+    );
+}
+
+#[test]
+fn config_is_pinned() {
+    for (name, algo, avg) in [
+        ("config/default-blake3.toml", HashAlgo::Blake3, 65536),
+        ("config/avg1k-sha256.toml", HashAlgo::Sha256, 1024),
+    ] {
+        let c = Config::new(algo, ChunkParams::with_avg(avg).unwrap());
+        let text = c.to_toml();
+        assert_eq!(Config::parse(&text, Path::new(name)).unwrap(), c);
+        pin_bytes(name, text.as_bytes());
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Seeds for fuzzing: valid encodings of every decoder's input.
+
+fn corpus() -> Vec<(String, Vec<u8>)> {
+    let algo = HashAlgo::Blake3;
+    let built = build(&fixed_index(algo), algo).unwrap();
+    let mut trees = Vec::new();
+    trees_by_path(&built.trees, built.root, "", &mut trees);
+    let (first, second) = fixed_layers(algo);
+    let (_, meta_pack, meta_idx) = write_pack(PackClass::Meta, &meta_objects());
+    let (_, data_pack, data_idx) = write_pack(PackClass::Data, &data_objects());
+    let mut out = vec![
+        ("tree/empty".into(), Tree::default().encode()),
+        ("tree/root".into(), trees[0].2.encode()),
+        ("tree/data".into(), trees[2].2.encode()),
+        ("layer/first".into(), first.encode()),
+        ("layer/second".into(), second.encode()),
+        ("file/empty".into(), file_case(algo, 0).encode()),
+        ("file/one".into(), file_case(algo, 1).encode()),
+        ("file/five".into(), file_case(algo, 5).encode()),
+        ("pack-index/empty.idx".into(), empty_pack_index(algo)),
+        ("pack-index/meta.idx".into(), meta_idx),
+        ("pack-index/data.idx".into(), data_idx),
+        ("pack/meta.pack".into(), meta_pack),
+        ("pack/data.pack".into(), data_pack),
+        (
+            "staging-index/empty".into(),
+            saved_index_bytes(&mut StagingIndex::default(), algo),
+        ),
+        (
+            "staging-index/small".into(),
+            saved_index_bytes(&mut small_staging_index(), algo),
+        ),
+    ];
+    for (name, h, avg) in [
+        ("config/default.toml", HashAlgo::Blake3, 65536),
+        ("config/sha256-1k.toml", HashAlgo::Sha256, 1024),
+    ] {
+        let c = Config::new(h, ChunkParams::with_avg(avg).unwrap());
+        out.push((name.into(), c.to_toml().into_bytes()));
+    }
+    out
+}
+
+#[test]
+fn fuzz_corpus_decodes() {
+    for (name, bytes) in corpus() {
+        pin_bytes(&format!("corpus/{name}"), &bytes);
+    }
+    let root = fixtures().join("corpus");
+    let dir = tempfile::tempdir().unwrap();
+    for decoder in std::fs::read_dir(&root).unwrap() {
+        let decoder = decoder.unwrap().path();
+        let kind = decoder.file_name().unwrap().to_str().unwrap().to_string();
+        for seed in std::fs::read_dir(&decoder).unwrap() {
+            let path = seed.unwrap().path();
+            let b = std::fs::read(&path).unwrap();
+            let ok = match kind.as_str() {
+                "tree" => Tree::decode(&b).is_ok(),
+                "layer" => Layer::decode(&b).is_ok(),
+                "file" => FileObject::decode(&b).is_ok(),
+                "pack" => b.starts_with(b"CAIRNPAK"),
+                "pack-index" => PackIndex::open(&path)
+                    .map(|i| i.verify(HashAlgo::Blake3).is_ok())
+                    .unwrap_or(false),
+                "staging-index" => {
+                    let p = dir.path().join("index");
+                    std::fs::write(&p, &b).unwrap();
+                    StagingIndex::load(&p, HashAlgo::Blake3).is_ok()
+                }
+                "config" => Config::parse(std::str::from_utf8(&b).unwrap(), &path).is_ok(),
+                other => panic!("unknown corpus directory {other}"),
+            };
+            assert!(ok, "{} does not decode", path.display());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// (f) A frozen repository written by an earlier cairn.
+
+/// Copies the fixture's `.cairn` to a temporary worktree; git keeps no empty directories,
+/// so `tmp/` is created here.
+fn open_repo_v1() -> (tempfile::TempDir, Repository) {
+    let src = fixtures().join("repo-v1/.cairn");
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&src, &dir.path().join(".cairn"));
+    std::fs::create_dir_all(dir.path().join(".cairn/tmp")).unwrap();
+    let repo = Repository::open(dir.path()).unwrap();
+    (dir, repo)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+fn read_path(repo: &Repository, tree: ObjectId, path: &str) -> Vec<u8> {
+    let mut id = tree;
+    let mut parts = path.split('/').peekable();
+    while let Some(name) = parts.next() {
+        let t = repo.read_tree(&id).unwrap();
+        let e = t.get(name.as_bytes()).unwrap_or_else(|| panic!("{path}"));
+        id = e.id;
+        if parts.peek().is_none() {
+            let file = repo.read_file(&id).unwrap();
+            let mut bytes = Vec::new();
+            for c in &file.chunks {
+                bytes.extend(repo.read_chunk(&c.id).unwrap());
+            }
+            assert_eq!(bytes.len() as u64, e.size);
+            return bytes;
+        }
+    }
+    unreachable!("a path has a last component")
+}
+
+#[test]
+fn repo_v1_reads_back() {
+    let pinned: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("repo-v1.json")).unwrap())
+            .unwrap();
+    let s = |k: &str| pinned[k].as_str().unwrap().to_string();
+    let (_dir, repo) = open_repo_v1();
+    let (line, head) = repo.head().unwrap();
+    assert_eq!(line.as_deref(), Some("main"));
+    let head = head.unwrap();
+    assert_eq!(head.to_hex(), s("head"));
+    let tag = std::fs::read_to_string(repo.dir().join("refs/tags/v1")).unwrap();
+    assert_eq!(tag.trim_end(), s("first"));
+
+    let second = repo.read_layer(&head).unwrap();
+    assert_eq!(second.parent.map(|p| p.to_hex()), Some(s("first")));
+    assert_eq!(second.tree.to_hex(), s("second_tree"));
+    assert_eq!(second.message, "second");
+    let first = repo.read_layer(&s("first").parse().unwrap()).unwrap();
+    assert_eq!(first.parent, None);
+    assert_eq!(first.tree.to_hex(), s("first_tree"));
+
+    let names: Vec<String> = repo
+        .read_tree(&second.tree)
+        .unwrap()
+        .entries
+        .iter()
+        .map(|e| String::from_utf8_lossy(&e.name).into_owned())
+        .collect();
+    let want: Vec<String> = serde_json::from_value(pinned["root_names"].clone()).unwrap();
+    assert_eq!(names, want);
+
+    let worktree = fixtures().join("repo-v1");
+    for path in [
+        "README.md",
+        "bin/run.sh",
+        "data/big.bin",
+        "data/notes.txt",
+        "empty",
+    ] {
+        let want = std::fs::read(worktree.join(path)).unwrap();
+        assert_eq!(read_path(&repo, second.tree, path), want, "{path}");
+    }
+    assert_eq!(read_path(&repo, second.tree, "link"), b"README.md");
+    let old_notes = read_path(&repo, first.tree, "data/notes.txt");
+    let now = std::fs::read(worktree.join("data/notes.txt")).unwrap();
+    assert!(now.starts_with(&old_notes) && now.len() > old_notes.len());
+
+    // Unchanged subtrees are shared between the layers.
+    let bin = |tree| repo.read_tree(&tree).unwrap().get(b"bin").unwrap().id;
+    assert_eq!(bin(first.tree), bin(second.tree));
+
+    // Every pack index verifies, both codecs occur, and every object reads back verified.
+    let mut codecs = std::collections::HashSet::new();
+    for p in repo.store.packs() {
+        p.index.verify(repo.algo()).unwrap();
+        for e in p.index.entries() {
+            let e = e.unwrap();
+            codecs.insert(e.codec as u8);
+            match e.kind {
+                ObjectKind::Chunk => drop(repo.read_chunk(&e.id).unwrap()),
+                ObjectKind::File => drop(repo.read_file(&e.id).unwrap()),
+                ObjectKind::Tree => drop(repo.read_tree(&e.id).unwrap()),
+                ObjectKind::Layer => drop(repo.read_layer(&e.id).unwrap()),
+            }
+        }
+    }
+    assert_eq!(codecs.len(), 2, "raw and zstd records");
+    let index = repo.load_index().unwrap();
+    assert_eq!(index.base_tree, Some(second.tree));
+    assert_eq!(build(&index, repo.algo()).unwrap().root, second.tree);
+}
+
+/// FORMAT.md quotes pinned values in its worked examples; they must stay the real ones.
+#[test]
+fn format_md_quotes_pinned_values() {
+    let doc = std::fs::read_to_string(fixtures().join("../docs/FORMAT.md")).unwrap();
+    let hashes: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("hashes.json")).unwrap())
+            .unwrap();
+    let tl: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("tree-and-layer.json")).unwrap(),
+    )
+    .unwrap();
+    let files: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("files.json")).unwrap())
+            .unwrap();
+    let packs: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("packs.json")).unwrap())
+            .unwrap();
+    let mut quoted: Vec<&Value> = Vec::new();
+    for d in hashes["domains"].as_array().unwrap() {
+        quoted.extend([&d["blake3_key"], &d["blake3"], &d["sha256"]]);
+    }
+    quoted.extend([
+        &tl["blake3"]["root"],
+        &tl["sha256"]["root"],
+        &tl["blake3"]["layers"][0]["id"],
+        &tl["sha256"]["layers"][0]["id"],
+        &tl["blake3"]["layers"][0]["tree"],
+        &files["cases"][2]["ids"]["blake3"]["file_id"],
+        &files["cases"][2]["ids"]["sha256"]["file_id"],
+        &packs["data"]["name"],
+    ]);
+    for v in quoted {
+        let v = v.as_str().unwrap();
+        assert!(doc.contains(v), "docs/FORMAT.md should quote {v}");
+    }
+}
