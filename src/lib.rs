@@ -8,6 +8,7 @@ pub mod chunk;
 pub mod config;
 pub mod diff;
 pub mod error;
+pub mod failpoint;
 pub mod fsutil;
 pub mod hash;
 pub mod index;

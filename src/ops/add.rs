@@ -98,6 +98,7 @@ pub fn add(
     if !outcome.staged.is_empty() {
         index.base_tree = None;
     }
+    crate::failpoint::hit("add:before-index");
     repo.save_index(&mut index)?;
     Ok(outcome)
 }

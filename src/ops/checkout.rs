@@ -43,10 +43,10 @@ pub struct CheckoutOutcome {
     pub bytes: u64,
 }
 
-struct Plan {
-    target: HashMap<Vec<u8>, TreeEntry>,
-    write: Vec<Vec<u8>>,
-    delete: Vec<Vec<u8>>,
+pub(crate) struct Plan {
+    pub target: HashMap<Vec<u8>, TreeEntry>,
+    pub write: Vec<Vec<u8>>,
+    pub delete: Vec<Vec<u8>>,
 }
 
 pub fn checkout(
@@ -97,7 +97,7 @@ fn in_scope(p: &[u8], scope: &[Vec<u8>]) -> bool {
     scope.is_empty() || scope.iter().any(|s| is_under(p, s))
 }
 
-fn plan(
+pub(crate) fn plan(
     repo: &Repository,
     index: &StagingIndex,
     tree: &ObjectId,
@@ -215,7 +215,7 @@ fn staged_paths(repo: &Repository, index: &StagingIndex) -> Result<HashSet<Vec<u
 }
 
 /// Deletes, then writes, then records what was written in the index. Returns bytes written.
-fn apply(
+pub(crate) fn apply(
     repo: &Repository,
     index: &mut StagingIndex,
     plan: &Plan,

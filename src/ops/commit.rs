@@ -109,7 +109,9 @@ pub fn commit(
     let bytes_written = w.bytes_written();
     w.finish()?;
     progress.end();
+    crate::failpoint::hit("commit:before-ref");
     repo.refs().set("lines", &line, &id)?;
+    crate::failpoint::hit("commit:before-index");
     if opts.new_line.is_some() {
         repo.refs().set_head(&Head::Line(line.clone()))?;
     }

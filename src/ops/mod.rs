@@ -6,14 +6,18 @@ pub mod cat;
 pub mod checkout;
 pub mod commit;
 pub mod diff;
+pub mod gc;
 pub mod init;
 pub mod log;
 pub mod ls;
+pub mod reset;
 pub mod restore;
 pub mod rm;
 pub mod show;
+pub mod stats;
 pub mod status;
 pub mod tag;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -4,12 +4,14 @@
 //! visible to readers only when its index exists, and the index is written after the pack is
 //! durable, so a crash leaves at worst an orphan pack that gc removes.
 
+mod check;
 mod index;
 mod store;
 mod writer;
 
+pub use check::{check, check_content, PackReport};
 pub use index::{IdxEntry, PackIndex};
-pub use store::Store;
+pub use store::{Pack, Store};
 pub use writer::PackWriter;
 
 /// Magic bytes at the start of every pack file.

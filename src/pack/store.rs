@@ -58,6 +58,9 @@ pub struct Store {
     algo: HashAlgo,
     dir: PathBuf,
     packs: Vec<Pack>,
+    /// Indexes that could not be opened, with the reason. Their objects read as missing;
+    /// `verify` reports them.
+    damaged: Vec<(ObjectId, String)>,
 }
 
 impl Store {
@@ -68,6 +71,7 @@ impl Store {
             algo,
             dir: dir.to_path_buf(),
             packs: Vec::new(),
+            damaged: Vec::new(),
         };
         store.refresh()?;
         Ok(store)
@@ -87,23 +91,36 @@ impl Store {
             }
         }
         names.sort();
+        // Packs deleted since (by gc) are dropped, new ones opened.
+        self.packs.retain(|p| names.binary_search(&p.name).is_ok());
+        self.damaged.clear();
         for name in names {
             if !self.packs.iter().any(|p| p.name == name) {
-                self.add_pack(name)?;
+                self.add_pack(name);
             }
         }
         Ok(())
     }
 
-    fn add_pack(&mut self, name: ObjectId) -> Result<()> {
-        let index = PackIndex::open(&self.dir.join(format!("{name}.idx")))?;
-        self.packs.push(Pack {
-            name,
-            index,
-            file: OnceLock::new(),
-            path: self.dir.join(format!("{name}.pack")),
-        });
-        Ok(())
+    fn add_pack(&mut self, name: ObjectId) {
+        match PackIndex::open(&self.dir.join(format!("{name}.idx"))) {
+            Ok(index) => self.packs.push(Pack {
+                name,
+                index,
+                file: OnceLock::new(),
+                path: self.dir.join(format!("{name}.pack")),
+            }),
+            Err(e) => self.damaged.push((name, e.to_string())),
+        }
+    }
+
+    /// Pack indexes that could not be opened.
+    pub fn damaged(&self) -> &[(ObjectId, String)] {
+        &self.damaged
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     pub fn algo(&self) -> HashAlgo {

@@ -1,0 +1,224 @@
+//! `cairn gc`: remove what nothing references. Live objects are those reachable from HEAD,
+//! lines and tags, plus everything the staging index names. Packs with no live object are
+//! deleted; packs whose live fraction is low are rewritten. New packs are durable before any
+//! old one is deleted, and an index is deleted before its pack, so a crash at any instant
+//! leaves every live object readable and at worst an orphan pack for the next gc.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::Common;
+use crate::error::{Error, IoContext, Result};
+use crate::failpoint;
+use crate::fsutil;
+use crate::hash::ObjectId;
+use crate::object::EntryKind;
+use crate::pack::{
+    check_content, decompress, Encoded, ObjectKind, Pack, PackClass, PackWriter, RECORD_HEADER_LEN,
+};
+use crate::progress::Progress;
+use crate::repo::Repository;
+
+#[derive(Debug, Clone, Default)]
+pub struct GcOptions {
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct GcOutcome {
+    pub dry_run: bool,
+    pub live_objects: u64,
+    pub dead_objects: u64,
+    pub packs_deleted: u64,
+    pub packs_rewritten: u64,
+    pub packs_kept: u64,
+    pub orphan_files_removed: u64,
+    pub bytes_freed: u64,
+}
+
+/// Packs whose live bytes are below this fraction are rewritten.
+const REWRITE_BELOW: f64 = 0.5;
+
+pub fn gc(
+    repo: &Repository,
+    common: &Common,
+    opts: &GcOptions,
+    progress: &dyn Progress,
+) -> Result<GcOutcome> {
+    let _lock = repo.lock(common.lock_timeout)?;
+    let live = live_set(repo)?;
+    let mut out = GcOutcome {
+        dry_run: opts.dry_run,
+        ..GcOutcome::default()
+    };
+    let (mut delete, mut rewrite) = (Vec::new(), Vec::new());
+    for p in repo.store.packs() {
+        let (live_bytes, dead_bytes) = usage(p, &live, &mut out);
+        let total = live_bytes + dead_bytes;
+        if live_bytes == 0 {
+            delete.push(p);
+        } else if dead_bytes > 0 && (live_bytes as f64) < REWRITE_BELOW * total as f64 {
+            rewrite.push(p);
+        } else {
+            out.packs_kept += 1;
+        }
+    }
+    out.packs_deleted = delete.len() as u64;
+    out.packs_rewritten = rewrite.len() as u64;
+    if opts.dry_run {
+        return Ok(out);
+    }
+    progress.begin("rewriting packs", rewrite.len() as u64, 0);
+    let written = copy_live(repo, &rewrite, &live, progress)?;
+    progress.end();
+    failpoint::hit("gc:after-new-packs");
+    for p in delete.iter().chain(&rewrite) {
+        out.bytes_freed += remove_pack(repo, p)?;
+        failpoint::hit("gc:after-first-delete");
+    }
+    out.bytes_freed = out.bytes_freed.saturating_sub(written);
+    out.orphan_files_removed = remove_orphans(repo, &mut out.bytes_freed)?;
+    fsutil::sync_dir(&repo.packs_dir())?;
+    Ok(out)
+}
+
+/// Live and dead stored bytes of a pack; counts objects into `out`.
+fn usage(p: &Pack, live: &HashSet<ObjectId>, out: &mut GcOutcome) -> (u64, u64) {
+    let (mut l, mut d) = (0, 0);
+    for e in p.index.entries().flatten() {
+        let size = RECORD_HEADER_LEN as u64 + e.stored_len as u64;
+        if live.contains(&e.id) {
+            l += size;
+            out.live_objects += 1;
+        } else {
+            d += size;
+            out.dead_objects += 1;
+        }
+    }
+    (l, d)
+}
+
+/// Every object reachable from HEAD, lines, tags and the staging index. Fails if a reachable
+/// layer, tree or file object cannot be read: deleting on a guess could lose data.
+fn live_set(repo: &Repository) -> Result<HashSet<ObjectId>> {
+    let refs = repo.refs();
+    let mut roots: Vec<ObjectId> = repo.head()?.1.into_iter().collect();
+    for kind in ["lines", "tags"] {
+        for name in refs.list(kind)? {
+            roots.extend(refs.get(kind, &name)?);
+        }
+    }
+    let mut live = HashSet::new();
+    for root in roots {
+        let mut next = Some(root);
+        while let Some(id) = next.filter(|id| live.insert(*id)) {
+            let layer = repo.read_layer(&id)?;
+            mark_tree(repo, layer.tree, &mut live)?;
+            next = layer.parent;
+        }
+    }
+    for e in repo.load_index()?.entries.values() {
+        live.insert(e.file_id);
+        live.extend(e.chunks.iter().map(|c| c.id));
+    }
+    Ok(live)
+}
+
+fn mark_tree(repo: &Repository, id: ObjectId, live: &mut HashSet<ObjectId>) -> Result<()> {
+    if !live.insert(id) {
+        return Ok(());
+    }
+    for e in repo.read_tree(&id)?.entries {
+        if e.kind == EntryKind::Dir {
+            mark_tree(repo, e.id, live)?;
+        } else if live.insert(e.id) {
+            live.extend(repo.read_file(&e.id)?.chunks.iter().map(|c| c.id));
+        }
+    }
+    Ok(())
+}
+
+/// Copies the live objects of `packs` into new packs, checking each against its id on the
+/// way so damage is never carried forward silently. Returns the bytes written.
+fn copy_live(
+    repo: &Repository,
+    packs: &[&Pack],
+    live: &HashSet<ObjectId>,
+    progress: &dyn Progress,
+) -> Result<u64> {
+    let (packs_dir, tmp) = (repo.packs_dir(), repo.tmp_dir());
+    let mut data = PackWriter::new(repo.algo(), PackClass::Data, &packs_dir, &tmp);
+    let mut meta = PackWriter::new(repo.algo(), PackClass::Meta, &packs_dir, &tmp);
+    for p in packs {
+        for e in p.index.entries().flatten().filter(|e| live.contains(&e.id)) {
+            let stored = p.read_stored(&e)?;
+            let raw = decompress(e.codec, stored.clone(), e.raw_len).map_err(|err| {
+                Error::corrupt("pack", p.path(), format!("object {}: {err}", e.id))
+            })?;
+            check_content(repo.algo(), e.kind, &e.id, &raw).map_err(|why| {
+                Error::corrupt("pack", p.path(), format!("object {}: {why}", e.id))
+            })?;
+            let enc = Encoded {
+                codec: e.codec,
+                raw_len: e.raw_len,
+                bytes: stored,
+            };
+            let w = if e.kind == ObjectKind::Chunk {
+                &mut data
+            } else {
+                &mut meta
+            };
+            w.add(e.id, e.kind, &enc)?;
+        }
+        progress.advance(1, 0);
+    }
+    let bytes = data.bytes_written() + meta.bytes_written();
+    data.finish()?;
+    meta.finish()?;
+    Ok(bytes)
+}
+
+/// Deletes a pack's index (hiding the pack) and then the pack. Returns the bytes freed.
+fn remove_pack(repo: &Repository, p: &Pack) -> Result<u64> {
+    let idx = repo.packs_dir().join(format!("{}.idx", p.name));
+    let freed = file_size(&idx) + file_size(p.path());
+    std::fs::remove_file(&idx).ctx("could not delete pack index", &idx)?;
+    fsutil::sync_dir(&repo.packs_dir())?;
+    match std::fs::remove_file(p.path()) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).ctx("could not delete pack", p.path())
+        }
+        _ => Ok(freed),
+    }
+}
+
+fn file_size(p: &Path) -> u64 {
+    std::fs::metadata(p).map_or(0, |m| m.len())
+}
+
+/// Packs without an index (left by an interrupted write) and temporary files. Safe because
+/// gc holds the writers' lock: no writer is between writing a pack and its index.
+fn remove_orphans(repo: &Repository, freed: &mut u64) -> Result<u64> {
+    let mut removed = 0;
+    let packs_dir = repo.packs_dir();
+    for entry in std::fs::read_dir(&packs_dir).ctx("could not list packs", &packs_dir)? {
+        let path = entry.ctx("could not list packs", &packs_dir)?.path();
+        let orphan =
+            path.extension().is_some_and(|e| e == "pack") && !path.with_extension("idx").exists();
+        if orphan {
+            *freed += file_size(&path);
+            std::fs::remove_file(&path).ctx("could not delete orphan pack", &path)?;
+            removed += 1;
+        }
+    }
+    let tmp = repo.tmp_dir();
+    for entry in std::fs::read_dir(&tmp).ctx("could not list temporary files", &tmp)? {
+        let path = entry.ctx("could not list temporary files", &tmp)?.path();
+        *freed += file_size(&path);
+        std::fs::remove_file(&path).ctx("could not delete temporary file", &path)?;
+        removed += 1;
+    }
+    Ok(removed)
+}

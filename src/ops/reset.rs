@@ -1,0 +1,64 @@
+//! `cairn reset`: move the current line (or a detached HEAD) to a layer. Layers after it
+//! stay stored until gc, unless a tag or another line keeps them. With `hard`, the index and
+//! the worktree follow, discarding local changes to tracked files.
+
+use serde::Serialize;
+
+use super::checkout::{apply, plan};
+use super::Common;
+use crate::error::Result;
+use crate::hash::ObjectId;
+use crate::progress::Progress;
+use crate::refs::Head;
+use crate::repo::Repository;
+use crate::revparse;
+
+#[derive(Debug, Clone)]
+pub struct ResetOptions {
+    pub target: String,
+    pub hard: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ResetOutcome {
+    pub line: Option<String>,
+    pub from: Option<ObjectId>,
+    pub to: ObjectId,
+    pub hard: bool,
+    pub written: u64,
+    pub deleted: u64,
+}
+
+pub fn reset(
+    repo: &Repository,
+    common: &Common,
+    opts: &ResetOptions,
+    progress: &dyn Progress,
+) -> Result<ResetOutcome> {
+    let _lock = repo.lock(common.lock_timeout)?;
+    let to = revparse::resolve(repo, &opts.target)?;
+    let tree = repo.read_layer(&to)?.tree;
+    let (line, from) = repo.head()?;
+    let mut out = ResetOutcome {
+        line: line.clone(),
+        from,
+        to,
+        hard: opts.hard,
+        written: 0,
+        deleted: 0,
+    };
+    if opts.hard {
+        let mut index = repo.load_index()?;
+        let p = plan(repo, &index, &tree, &[])?;
+        out.written = p.write.len() as u64;
+        out.deleted = p.delete.len() as u64;
+        apply(repo, &mut index, &p, progress)?;
+        index.base_tree = Some(tree);
+        repo.save_index(&mut index)?;
+    }
+    match &line {
+        Some(name) => repo.refs().set("lines", name, &to)?,
+        None => repo.refs().set_head(&Head::Detached(to))?,
+    }
+    Ok(out)
+}

@@ -1,0 +1,115 @@
+//! `cairn stats`: what the repository holds and how well it deduplicates and compresses.
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::hash::ObjectId;
+use crate::pack::ObjectKind;
+use crate::repo::Repository;
+
+#[derive(Debug, Serialize)]
+pub struct Bucket {
+    /// Chunks of at least `from` and less than `to` bytes.
+    pub from: u64,
+    pub to: u64,
+    pub count: u64,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct StatsOutcome {
+    /// Layers reachable from HEAD, lines and tags.
+    pub layers: u64,
+    pub head_files: u64,
+    pub head_bytes: u64,
+    /// The bytes of every reachable layer added up: what full copies would take.
+    pub logical_bytes: u64,
+    pub chunks: u64,
+    /// Chunk bytes before compression, each distinct chunk once.
+    pub chunk_bytes: u64,
+    /// Chunk bytes as stored.
+    pub chunk_bytes_stored: u64,
+    pub metadata_objects: u64,
+    pub packs: u64,
+    /// Bytes of all pack and index files.
+    pub pack_bytes: u64,
+    pub dedup_ratio: f64,
+    pub compression_ratio: f64,
+    pub chunk_sizes: Vec<Bucket>,
+}
+
+pub fn stats(repo: &Repository) -> Result<StatsOutcome> {
+    let mut out = StatsOutcome::default();
+    let mut buckets = [0u64; 33];
+    let mut seen = HashSet::new();
+    for p in repo.store.packs() {
+        out.packs += 1;
+        out.pack_bytes += file_size(p.path()) + file_size(&p.path().with_extension("idx"));
+        for e in p.index.entries().flatten() {
+            if !seen.insert(e.id) {
+                continue;
+            }
+            if e.kind == ObjectKind::Chunk {
+                out.chunks += 1;
+                out.chunk_bytes += e.raw_len as u64;
+                out.chunk_bytes_stored += e.stored_len as u64;
+                buckets[(u32::BITS - e.raw_len.leading_zeros()) as usize] += 1;
+            } else {
+                out.metadata_objects += 1;
+            }
+        }
+    }
+    layer_totals(repo, &mut out)?;
+    out.dedup_ratio = ratio(out.logical_bytes, out.chunk_bytes);
+    out.compression_ratio = ratio(out.chunk_bytes, out.chunk_bytes_stored);
+    out.chunk_sizes = buckets
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .map(|(b, n)| Bucket {
+            from: if b == 0 { 0 } else { 1 << (b - 1) },
+            to: 1 << b,
+            count: *n,
+        })
+        .collect();
+    Ok(out)
+}
+
+fn layer_totals(repo: &Repository, out: &mut StatsOutcome) -> Result<()> {
+    let refs = repo.refs();
+    let head = repo.head()?.1;
+    let mut roots: Vec<ObjectId> = head.into_iter().collect();
+    for kind in ["lines", "tags"] {
+        for name in refs.list(kind)? {
+            roots.extend(refs.get(kind, &name)?);
+        }
+    }
+    let mut seen = HashSet::new();
+    for root in roots {
+        let mut next = Some(root);
+        while let Some(id) = next.filter(|id| seen.insert(*id)) {
+            let l = repo.read_layer(&id)?;
+            out.logical_bytes += l.counts.bytes;
+            if Some(id) == head {
+                out.head_files = l.counts.files;
+                out.head_bytes = l.counts.bytes;
+            }
+            next = l.parent;
+        }
+    }
+    out.layers = seen.len() as u64;
+    Ok(())
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+fn file_size(p: &std::path::Path) -> u64 {
+    std::fs::metadata(p).map_or(0, |m| m.len())
+}

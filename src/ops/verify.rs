@@ -1,0 +1,276 @@
+//! `cairn verify`: check every pack and index, then walk every layer reachable from HEAD,
+//! lines and tags (or the ones named) and check that each layer, tree and file object reads
+//! back and matches its id and that every chunk exists; with `data`, every stored object is
+//! read and re-hashed. Each problem is reported with the layers and paths it affects.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::Serialize;
+
+use crate::diff::join;
+use crate::error::Result;
+use crate::hash::ObjectId;
+use crate::object::EntryKind;
+use crate::pack;
+use crate::progress::Progress;
+use crate::repo::Repository;
+use crate::revparse;
+use crate::worktree::RepoPath;
+
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    pub data: bool,
+    /// Layer references; empty: everything reachable.
+    pub layers: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Damage {
+    /// What is damaged: `chunk <id>`, `tree <id>`, `pack <name>`, `HEAD`, ...
+    pub object: String,
+    pub problem: String,
+    pub layers: Vec<ObjectId>,
+    /// Up to 20 affected paths.
+    pub paths: Vec<RepoPath>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct VerifyOutcome {
+    pub packs: u64,
+    pub objects: u64,
+    pub bytes_checked: u64,
+    pub layers: u64,
+    pub trees: u64,
+    pub files: u64,
+    pub chunks: u64,
+    pub damage: Vec<Damage>,
+}
+
+impl VerifyOutcome {
+    pub fn is_clean(&self) -> bool {
+        self.damage.is_empty()
+    }
+}
+
+const MAX_PATHS: usize = 20;
+
+#[derive(Default)]
+struct Found {
+    problem: String,
+    layers: Vec<ObjectId>,
+    paths: Vec<Vec<u8>>,
+}
+
+/// A problem found inside a tree: the damaged object's key and its path below the tree.
+type Inner = Vec<(String, Vec<u8>)>;
+
+struct Walker<'a> {
+    repo: &'a Repository,
+    /// Objects found damaged by the pack scan.
+    bad: HashMap<ObjectId, String>,
+    damage: BTreeMap<String, Found>,
+    trees: HashMap<ObjectId, Inner>,
+    files: HashMap<ObjectId, Vec<String>>,
+    chunks: HashSet<ObjectId>,
+    layer: ObjectId,
+}
+
+pub fn verify(
+    repo: &Repository,
+    opts: &VerifyOptions,
+    progress: &dyn Progress,
+) -> Result<VerifyOutcome> {
+    let mut out = VerifyOutcome::default();
+    let mut w = Walker {
+        repo,
+        bad: HashMap::new(),
+        damage: BTreeMap::new(),
+        trees: HashMap::new(),
+        files: HashMap::new(),
+        chunks: HashSet::new(),
+        layer: ObjectId::default(),
+    };
+    scan_packs(&mut w, opts.data, &mut out, progress);
+    let roots = roots(&mut w, &opts.layers)?;
+    let mut seen = HashSet::new();
+    for root in roots {
+        w.walk_layers(root, &mut seen);
+    }
+    if let Err(e) = repo.load_index() {
+        w.record("staging index".into(), e.to_string(), None);
+    }
+    out.layers = seen.len() as u64;
+    out.trees = w.trees.len() as u64;
+    out.files = w.files.len() as u64;
+    out.chunks = w.chunks.len() as u64;
+    out.damage = w
+        .damage
+        .into_iter()
+        .map(|(object, f)| Damage {
+            object,
+            problem: f.problem,
+            layers: f.layers,
+            paths: f.paths.into_iter().map(RepoPath).collect(),
+        })
+        .collect();
+    Ok(out)
+}
+
+fn scan_packs(w: &mut Walker, data: bool, out: &mut VerifyOutcome, progress: &dyn Progress) {
+    let store = &w.repo.store;
+    for (name, why) in store.damaged() {
+        w.record(format!("pack index {name}"), why.clone(), None);
+    }
+    progress.begin("checking packs", store.packs().len() as u64, 0);
+    for p in store.packs() {
+        let report = pack::check(p, store.algo(), data);
+        for problem in report.problems {
+            w.record(format!("pack {}", p.name), problem, None);
+        }
+        for (id, why) in report.bad {
+            w.bad.insert(id, why);
+        }
+        out.objects += report.objects;
+        out.bytes_checked += report.bytes;
+        progress.advance(1, report.bytes);
+    }
+    progress.end();
+    out.packs = store.packs().len() as u64;
+}
+
+/// The layers to start from: the named ones, or HEAD, every line and every tag.
+fn roots(w: &mut Walker, named: &[String]) -> Result<Vec<ObjectId>> {
+    if !named.is_empty() {
+        return named.iter().map(|r| revparse::resolve(w.repo, r)).collect();
+    }
+    let refs = w.repo.refs();
+    let mut roots = Vec::new();
+    match w.repo.head() {
+        Ok((_, Some(id))) => roots.push(id),
+        Ok((_, None)) => {}
+        Err(e) => w.record("HEAD".into(), e.to_string(), None),
+    }
+    for kind in ["lines", "tags"] {
+        for name in refs.list(kind)? {
+            match refs.get(kind, &name) {
+                Ok(Some(id)) => roots.push(id),
+                Ok(None) => {}
+                Err(e) => w.record(format!("{kind}/{name}"), e.to_string(), None),
+            }
+        }
+    }
+    Ok(roots)
+}
+
+impl Walker<'_> {
+    fn record(&mut self, key: String, problem: String, at: Option<(ObjectId, Vec<u8>)>) {
+        let f = self.damage.entry(key).or_default();
+        if f.problem.is_empty() {
+            f.problem = problem;
+        }
+        if let Some((layer, path)) = at {
+            if !f.layers.contains(&layer) {
+                f.layers.push(layer);
+            }
+            if f.paths.len() < MAX_PATHS && !f.paths.contains(&path) {
+                f.paths.push(path);
+            }
+        }
+    }
+
+    fn walk_layers(&mut self, mut next: ObjectId, seen: &mut HashSet<ObjectId>) {
+        while seen.insert(next) {
+            self.layer = next;
+            if let Some(why) = self.bad.get(&next).cloned() {
+                self.record(format!("layer {next}"), why, Some((next, Vec::new())));
+                return;
+            }
+            let layer = match self.repo.read_layer(&next) {
+                Ok(l) => l,
+                Err(e) => {
+                    self.record(
+                        format!("layer {next}"),
+                        e.to_string(),
+                        Some((next, Vec::new())),
+                    );
+                    return;
+                }
+            };
+            for (key, path) in self.tree(layer.tree) {
+                self.record(key, String::new(), Some((next, path)));
+            }
+            match layer.parent {
+                Some(p) => next = p,
+                None => return,
+            }
+        }
+    }
+
+    /// The problems inside a tree, memoised by id so shared subtrees are walked once.
+    fn tree(&mut self, id: ObjectId) -> Inner {
+        if let Some(done) = self.trees.get(&id) {
+            return done.clone();
+        }
+        let mut inner = Inner::new();
+        let read = match self.bad.get(&id) {
+            Some(why) => Err(why.clone()),
+            None => self.repo.read_tree(&id).map_err(|e| e.to_string()),
+        };
+        match read {
+            Err(why) => {
+                let key = format!("tree {id}");
+                inner.push((self.note(key, why), Vec::new()));
+            }
+            Ok(tree) => {
+                for e in tree.entries {
+                    let found = match e.kind {
+                        EntryKind::Dir => self.tree(e.id),
+                        _ => self
+                            .file(e.id)
+                            .into_iter()
+                            .map(|k| (k, Vec::new()))
+                            .collect(),
+                    };
+                    inner.extend(found.into_iter().map(|(k, p)| (k, join(&e.name, &p))));
+                }
+            }
+        }
+        self.trees.insert(id, inner.clone());
+        inner
+    }
+
+    /// The problems of a file object and its chunks, memoised by id.
+    fn file(&mut self, id: ObjectId) -> Vec<String> {
+        if let Some(done) = self.files.get(&id) {
+            return done.clone();
+        }
+        let mut keys = Vec::new();
+        let read = match self.bad.get(&id) {
+            Some(why) => Err(why.clone()),
+            None => self.repo.read_file(&id).map_err(|e| e.to_string()),
+        };
+        match read {
+            Err(why) => keys.push(self.note(format!("file {id}"), why)),
+            Ok(obj) => {
+                for c in obj.chunks {
+                    self.chunks.insert(c.id);
+                    if let Some(why) = self.bad.get(&c.id).cloned() {
+                        keys.push(self.note(format!("chunk {}", c.id), why));
+                    } else if !self.repo.store.contains(&c.id) {
+                        keys.push(
+                            self.note(format!("chunk {}", c.id), "missing from every pack".into()),
+                        );
+                    }
+                }
+            }
+        }
+        self.files.insert(id, keys.clone());
+        keys
+    }
+
+    /// Records a problem with no layer or path yet; the walk adds them.
+    fn note(&mut self, key: String, problem: String) -> String {
+        self.record(key.clone(), problem, None);
+        key
+    }
+}

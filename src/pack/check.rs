@@ -1,0 +1,103 @@
+//! Checking a pack against its index, and with `data` every object against its id.
+
+use std::fs::File;
+
+use memmap2::Mmap;
+use rayon::prelude::*;
+
+use super::index::IdxEntry;
+use super::store::Pack;
+use super::{decompress, ObjectKind, PACK_HEADER_LEN, PACK_MAGIC, RECORD_HEADER_LEN};
+use crate::hash::{Domain, HashAlgo, ObjectId};
+use crate::object::{FileObject, Tree};
+
+#[derive(Debug, Default)]
+pub struct PackReport {
+    /// Problems with the pack or index as a whole.
+    pub problems: Vec<String>,
+    /// Objects whose record is damaged.
+    pub bad: Vec<(ObjectId, String)>,
+    pub objects: u64,
+    /// Stored bytes read and checked (with `data`).
+    pub bytes: u64,
+}
+
+pub fn check(pack: &Pack, algo: HashAlgo, data: bool) -> PackReport {
+    let mut report = PackReport::default();
+    if let Err(e) = pack.index.verify(algo) {
+        report.problems.push(format!("index: {e}"));
+    }
+    let map = match File::open(pack.path()).and_then(|f| unsafe { Mmap::map(&f) }) {
+        // SAFETY: packs are immutable once published; gc deletes whole files only.
+        Ok(m) => m,
+        Err(e) => {
+            report.problems.push(format!("pack unreadable: {e}"));
+            return report;
+        }
+    };
+    if map.len() < PACK_HEADER_LEN || &map[..8] != PACK_MAGIC {
+        report.problems.push("pack header is damaged".into());
+    }
+    let mut entries: Vec<IdxEntry> = Vec::with_capacity(pack.index.len());
+    for (i, e) in pack.index.entries().enumerate() {
+        match e {
+            Some(e) => entries.push(e),
+            None => report
+                .problems
+                .push(format!("index entry {i} has an unknown kind or codec")),
+        }
+    }
+    entries.sort_unstable_by_key(|e| e.offset);
+    report.objects = entries.len() as u64;
+    report.bad = entries
+        .par_iter()
+        .filter_map(|e| {
+            check_record(&map, e, algo, data)
+                .err()
+                .map(|why| (e.id, why))
+        })
+        .collect();
+    if data {
+        report.bytes = entries.iter().map(|e| e.stored_len as u64).sum();
+    }
+    report
+}
+
+fn check_record(map: &[u8], e: &IdxEntry, algo: HashAlgo, data: bool) -> Result<(), String> {
+    let start = e.offset as usize;
+    let end = start
+        .checked_add(RECORD_HEADER_LEN + e.stored_len as usize)
+        .filter(|end| *end <= map.len())
+        .ok_or("record lies past the end of the pack (truncated?)")?;
+    let h = &map[start..start + RECORD_HEADER_LEN];
+    if h[..32] != e.id.0 || h[32] != e.kind as u8 || h[33] != e.codec as u8 {
+        return Err("record header does not match the index".into());
+    }
+    if !data {
+        return Ok(());
+    }
+    let stored = map[start + RECORD_HEADER_LEN..end].to_vec();
+    let raw = decompress(e.codec, stored, e.raw_len)
+        .map_err(|err| format!("cannot decompress: {err}"))?;
+    check_content(algo, e.kind, &e.id, &raw)
+}
+
+/// Checks an object's content against its id.
+pub fn check_content(
+    algo: HashAlgo,
+    kind: ObjectKind,
+    id: &ObjectId,
+    raw: &[u8],
+) -> Result<(), String> {
+    let actual = match kind {
+        ObjectKind::Chunk => algo.hash(Domain::Chunk, raw),
+        ObjectKind::Layer => algo.hash(Domain::Layer, raw),
+        ObjectKind::Tree => Tree::decode(raw)?.id(algo),
+        ObjectKind::File => FileObject::decode(raw)?.id(algo),
+    };
+    if actual == *id {
+        Ok(())
+    } else {
+        Err("content does not match its id".into())
+    }
+}
