@@ -38,12 +38,17 @@ impl Stat {
     pub fn from_metadata(m: &std::fs::Metadata) -> Stat {
         Stat {
             size: m.len(),
-            mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
-            ctime_ns: m.ctime() * 1_000_000_000 + m.ctime_nsec(),
+            mtime_ns: nanos(m.mtime(), m.mtime_nsec()),
+            ctime_ns: nanos(m.ctime(), m.ctime_nsec()),
             ino: m.ino(),
             mode: m.mode(),
         }
     }
+}
+
+/// Seconds and nanoseconds as one count, saturating for times beyond the years 1677-2262.
+fn nanos(secs: i64, nsec: i64) -> i64 {
+    secs.saturating_mul(1_000_000_000).saturating_add(nsec)
 }
 
 /// One tracked path.
@@ -91,14 +96,21 @@ pub struct StagingIndex {
 
 impl StagingIndex {
     pub fn load(path: &Path, algo: HashAlgo) -> Result<StagingIndex> {
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
+        let mut file = match std::fs::File::open(path) {
+            Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(StagingIndex::default())
             }
             Err(e) => return Err(Error::io("could not read the staging index", path)(e)),
         };
-        let meta = std::fs::metadata(path).ctx("could not read the staging index", path)?;
+        // The racy check needs the mtime of the very file that was read, not of a newer one
+        // renamed into place meanwhile: stat the open handle.
+        let meta = file
+            .metadata()
+            .ctx("could not read the staging index", path)?;
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        std::io::Read::read_to_end(&mut file, &mut bytes)
+            .ctx("could not read the staging index", path)?;
         let payload = decode(&bytes, algo).map_err(|d| Error::corrupt("staging index", path, d))?;
         Ok(StagingIndex {
             entries: payload.entries.into_iter().collect(),
@@ -183,7 +195,19 @@ fn decode(b: &[u8], algo: HashAlgo) -> std::result::Result<Payload, String> {
 /// Paths must be relative, normalised and strictly sorted, so a damaged or hostile index
 /// cannot name a file outside the worktree.
 fn check_paths(entries: &[(Vec<u8>, IndexEntry)]) -> std::result::Result<(), String> {
+    let files: std::collections::HashSet<&[u8]> =
+        entries.iter().map(|(p, _)| p.as_slice()).collect();
     for (i, (p, e)) in entries.iter().enumerate() {
+        let under_a_file = p
+            .iter()
+            .enumerate()
+            .any(|(j, b)| *b == b'/' && files.contains(&p[..j]));
+        if under_a_file {
+            return Err(format!(
+                "{:?} lies below a tracked file",
+                String::from_utf8_lossy(p)
+            ));
+        }
         if p.split(|b| *b == b'/')
             .any(|c| crate::object::tree::check_name(c).is_err())
         {
@@ -256,6 +280,7 @@ mod tests {
     #[test]
     fn rejects_escaping_paths() {
         let e = entry(1);
+        assert!(check_paths(&[(b"a".to_vec(), e.clone()), (b"a/b".to_vec(), e.clone())]).is_err());
         for bad in [&b"../x"[..], b"/etc/x", b"a//b", b"a/./b", b""] {
             assert!(
                 check_paths(&[(bad.to_vec(), e.clone())]).is_err(),

@@ -176,7 +176,10 @@ fn write_skeleton(dir: &Path, config: &Config) -> Result<()> {
             .ctx("could not write file", &p)?;
         f.sync_all().ctx("could not sync file", &p)?;
     }
-    fsutil::sync_dir(dir)
+    for sub in ["refs", "refs/lines", "refs/tags", "packs", "tmp", ""] {
+        fsutil::sync_dir(&dir.join(sub))?;
+    }
+    Ok(())
 }
 
 /// The nearest directory at or above `start` that holds `.cairn/`.

@@ -96,7 +96,9 @@ pub fn walk(root: &Path, specs: &[Vec<u8>], no_ignore: bool, threads: usize) -> 
     let everything = specs.iter().any(|s| s.is_empty());
     let specs = specs.to_vec();
     b.filter_entry(move |e| {
-        if e.file_name() == CAIRN_DIR {
+        // cairn's own directory, and git's: a worktree that is also a git checkout should
+        // not have git's internals archived (use `cairn add -f .git` to store them anyway).
+        if e.file_name() == CAIRN_DIR || (!no_ignore && e.file_name() == ".git" && e.depth() > 0) {
             return false;
         }
         everything || {

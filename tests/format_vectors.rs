@@ -847,13 +847,19 @@ fn packs_and_indexes_are_pinned() {
         ("data", PackClass::Data, data_objects()),
     ] {
         let (name, pack, idx) = write_pack(class, &objects);
-        let mut ids = Vec::new();
-        for (id, _, _) in &objects {
-            ids.extend_from_slice(&id.0);
+        // The name hashes every 42-byte record header in write order (FORMAT.md, section 12).
+        let mut headers = Vec::new();
+        let mut at = 16;
+        while at < pack.len() {
+            let header = &pack[at..at + 42];
+            let stored = u32::from_le_bytes(header[38..42].try_into().unwrap()) as usize;
+            headers.extend_from_slice(header);
+            at += 42 + stored;
         }
+        assert_eq!(headers.len(), objects.len() * 42);
         assert_eq!(
             name.0,
-            ref_hash(HashAlgo::Blake3, Domain::Pack.context(), &ids)
+            ref_hash(HashAlgo::Blake3, Domain::Pack.context(), &headers)
         );
         check_pack_decodes(&pack, &idx, &objects);
         out.insert(

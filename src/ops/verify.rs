@@ -231,7 +231,14 @@ impl Walker<'_> {
                             .map(|k| (k, Vec::new()))
                             .collect(),
                     };
-                    inner.extend(found.into_iter().map(|(k, p)| (k, join(&e.name, &p))));
+                    inner.extend(found.into_iter().map(|(k, p)| {
+                        let path = if p.is_empty() {
+                            e.name.clone()
+                        } else {
+                            join(&e.name, &p)
+                        };
+                        (k, path)
+                    }));
                 }
             }
         }

@@ -183,9 +183,21 @@ impl PackIndex {
         if algo.hash(Domain::Checksum, body).as_bytes() != &self.map[self.map.len() - 32..] {
             return Err("checksum does not match".into());
         }
-        for i in 1..self.count {
-            if self.id_at(i - 1) >= self.id_at(i) {
+        for i in 0..self.count {
+            if i > 0 && self.id_at(i - 1) >= self.id_at(i) {
                 return Err("ids are not strictly sorted".into());
+            }
+            let b = self.id_at(i)[0] as usize;
+            let lo = if b == 0 {
+                0
+            } else {
+                fanout_at(&self.map, b - 1)
+            };
+            if i < lo || i >= fanout_at(&self.map, b) {
+                return Err("the fan-out table does not match the ids".into());
+            }
+            if self.entry(i).is_none() {
+                return Err(format!("entry {i} has an unknown kind or codec"));
             }
         }
         Ok(())

@@ -21,6 +21,9 @@ pub const PACK_VERSION: u32 = 1;
 pub const PACK_HEADER_LEN: usize = 16;
 /// Record header: id, kind, codec, raw length, stored length.
 pub const RECORD_HEADER_LEN: usize = 32 + 1 + 1 + 4 + 4;
+/// The largest object cairn writes: chunks are at most 16 MiB; a file object this large lists
+/// 29 million chunks. Reads refuse larger claims instead of allocating them.
+pub const MAX_OBJECT: u32 = 1 << 30;
 /// Packs are closed when they pass this size.
 pub const PACK_TARGET: u64 = 64 << 20;
 
@@ -152,7 +155,17 @@ pub fn compress(data: &[u8], level: i32) -> Encoded {
 /// Undoes [`compress`]. `raw_len` bounds the output, so a hostile record cannot make us
 /// allocate more than it claims, and it claims at most the maximum object size.
 pub fn decompress(codec: Codec, stored: Vec<u8>, raw_len: u32) -> std::io::Result<Vec<u8>> {
+    let invalid =
+        |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
+    if raw_len > MAX_OBJECT {
+        return Err(invalid(
+            "the record claims an object larger than cairn writes",
+        ));
+    }
     match codec {
+        Codec::Raw if stored.len() != raw_len as usize => {
+            Err(invalid("a raw record's stored and raw lengths differ"))
+        }
         Codec::Raw => Ok(stored),
         Codec::Zstd => {
             let out = zstd::bulk::decompress(&stored, raw_len as usize)?;

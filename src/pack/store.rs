@@ -42,6 +42,11 @@ impl Pack {
         if header[..32] != e.id.0 || header[32] != e.kind as u8 || header[33] != e.codec as u8 {
             return Err(self.damaged(e, "record header does not match the index"));
         }
+        let size = f.metadata().map_or(0, |m| m.len());
+        let end = e.offset + RECORD_HEADER_LEN as u64 + e.stored_len as u64;
+        if end > size {
+            return Err(self.damaged(e, "record lies past the end of the pack (truncated?)"));
+        }
         let mut buf = vec![0u8; e.stored_len as usize];
         f.read_exact_at(&mut buf, e.offset + RECORD_HEADER_LEN as u64)
             .map_err(|err| self.damaged(e, &format!("record unreadable: {err}")))?;

@@ -79,7 +79,9 @@ impl PackWriter {
             kind,
             codec: payload.codec,
         });
-        pack.name.update(id.as_bytes());
+        // The name commits to every record header, so two packs with the same name hold the
+        // same objects in the same layout.
+        pack.name.update(&header);
         pack.offset += (RECORD_HEADER_LEN + payload.bytes.len()) as u64;
         self.bytes += (RECORD_HEADER_LEN + payload.bytes.len()) as u64;
         if pack.offset >= self.target {
@@ -115,10 +117,15 @@ impl PackWriter {
         file.sync_all().ctx("could not sync pack", &pack.tmp)?;
         drop(file);
         let name = pack.name.finish();
+        let idx_path = self.packs_dir.join(format!("{name}.idx"));
+        if idx_path.exists() {
+            // The same pack is published already: keep it, never replace a pack in place.
+            std::fs::remove_file(&pack.tmp).ctx("could not remove temporary pack", &pack.tmp)?;
+            return Ok(());
+        }
         let dest = self.packs_dir.join(format!("{name}.pack"));
         std::fs::rename(&pack.tmp, &dest).ctx("could not move pack into place", &dest)?;
         let idx = encode_index(self.algo, &mut pack.entries);
-        let idx_path = self.packs_dir.join(format!("{name}.idx"));
         // write_atomic syncs the directory, which also makes the pack's rename durable.
         fsutil::write_atomic(&self.tmp_dir, &idx_path, &idx)?;
         self.written.push(name);
