@@ -20,6 +20,8 @@ pub enum Error {
     AlreadyARepository { path: PathBuf },
     #[error("path does not exist ({})", path.display())]
     PathNotFound { path: PathBuf },
+    #[error("path is not in the layer ({})", path.display())]
+    NotInLayer { path: PathBuf },
     #[error("path is outside the worktree ({})", path.display())]
     OutsideWorktree { path: PathBuf },
     #[error("path is ignored by an ignore file ({})", path.display())]
@@ -67,6 +69,9 @@ impl Error {
             Error::PathNotFound { .. } => {
                 "check the spelling; paths are relative to the current directory"
             }
+            Error::NotInLayer { .. } => {
+                "paths in a layer are relative to the worktree root; `cairn ls LAYER -r` lists them"
+            }
             Error::OutsideWorktree { .. } => {
                 "only paths inside the repository's worktree can be staged"
             }
@@ -97,6 +102,23 @@ impl Error {
             what,
             detail: detail.into(),
             path: path.to_path_buf(),
+        }
+    }
+
+    /// Names `path` as where a damaged or missing object was met, so the user learns which
+    /// file is affected (the object id stays in the message).
+    pub fn at(self, path: &Path) -> Error {
+        match self {
+            Error::Corrupt { what, detail, .. } => Error::Corrupt {
+                what,
+                detail,
+                path: path.to_path_buf(),
+            },
+            Error::MissingObject { id, .. } => Error::MissingObject {
+                id,
+                path: path.to_path_buf(),
+            },
+            other => other,
         }
     }
 

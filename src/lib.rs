@@ -19,6 +19,7 @@ pub mod object;
 pub mod ops;
 pub mod pack;
 pub mod progress;
+pub mod proof;
 pub mod read;
 pub mod refs;
 pub mod repo;

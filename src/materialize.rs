@@ -29,33 +29,39 @@ impl<'a> Materializer<'a> {
     }
 
     /// Creates the file or symlink `e` at `dest`, replacing a file or symlink already there.
+    /// The content is written to a temporary sibling and renamed into place, so a damaged
+    /// object never leaves wrong bytes at `dest` and never costs the file that was there.
     /// The parent directory must exist.
     pub fn write_entry(&self, e: &TreeEntry, dest: &Path) -> Result<()> {
-        remove_existing(dest)?;
-        match e.kind {
-            EntryKind::File => self.write_file(e, dest),
-            EntryKind::Symlink => self.write_symlink(e, dest),
-            EntryKind::Dir => ensure_dir_at(dest),
+        if e.kind == EntryKind::Dir {
+            return ensure_dir_at(dest);
         }
+        refuse_dir(dest)?;
+        let tmp = sibling_temp(dest);
+        let written = match e.kind {
+            EntryKind::Symlink => self.write_symlink(e, &tmp, dest),
+            _ => self.write_file(e, &tmp, dest),
+        };
+        let placed = written.and_then(|()| fs::rename(&tmp, dest).ctx("could not move file into place", dest));
+        if placed.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        placed
     }
 
-    fn write_file(&self, e: &TreeEntry, dest: &Path) -> Result<()> {
-        let obj = self.repo.read_file(&e.id)?;
+    fn write_file(&self, e: &TreeEntry, tmp: &Path, dest: &Path) -> Result<()> {
+        let obj = self.repo.read_file(&e.id).map_err(|err| err.at(dest))?;
         if obj.size() != e.size {
-            return Err(Error::corrupt(
-                "tree",
-                dest,
-                "entry size differs from its content",
-            ));
+            return Err(size_mismatch(e, obj.size(), dest));
         }
-        // create_new (O_EXCL) never follows a symlink planted at the destination.
+        // create_new (O_EXCL) never follows a symlink planted at the temporary name.
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
-            .open(dest)
+            .open(tmp)
             .ctx("could not create file", dest)?;
         file.set_len(e.size).ctx("could not write file", dest)?;
-        write_content(self.repo, &self.cache, &obj, &file, dest)?;
+        write_content(self.repo, &self.cache, &obj, &file, dest).map_err(|err| err.at(dest))?;
         file.set_permissions(fs::Permissions::from_mode(e.mode & 0o7777))
             .ctx("could not set file mode", dest)?;
         file.set_times(FileTimes::new().set_modified(time(e.mtime_ns)))
@@ -63,20 +69,40 @@ impl<'a> Materializer<'a> {
         Ok(())
     }
 
-    fn write_symlink(&self, e: &TreeEntry, dest: &Path) -> Result<()> {
-        let obj = self.repo.read_file(&e.id)?;
-        let target = read_small(self.repo, &self.cache, &obj)?;
+    fn write_symlink(&self, e: &TreeEntry, tmp: &Path, dest: &Path) -> Result<()> {
+        let obj = self.repo.read_file(&e.id).map_err(|err| err.at(dest))?;
+        let target = read_small(self.repo, &self.cache, &obj).map_err(|err| err.at(dest))?;
+        if target.len() as u64 != e.size {
+            return Err(size_mismatch(e, target.len() as u64, dest));
+        }
         if target.is_empty() || target.contains(&0) {
             return Err(Error::corrupt(
                 "tree",
                 dest,
-                "symlink target is empty or holds NUL",
+                format!("object {}: symlink target is empty or holds NUL", e.id),
             ));
         }
-        std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&target), dest)
+        std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&target), tmp)
             .ctx("could not create symlink", dest)?;
-        set_link_time(dest, e.mtime_ns)
+        set_link_time(tmp, e.mtime_ns)
     }
+}
+
+/// The error for a tree entry whose size differs from its file object's.
+pub fn size_mismatch(e: &TreeEntry, actual: u64, path: &Path) -> Error {
+    Error::corrupt(
+        "tree",
+        path,
+        format!("file {}: the entry says {} bytes, its content has {actual}", e.id, e.size),
+    )
+}
+
+/// A temporary name beside `dest`, short enough for any file system.
+fn sibling_temp(dest: &Path) -> std::path::PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!(".cairn-tmp-{}-{n}", std::process::id());
+    dest.parent().unwrap_or(Path::new(".")).join(name)
 }
 
 fn time(ns: i64) -> std::time::SystemTime {
@@ -121,16 +147,14 @@ fn set_link_time(path: &Path, ns: i64) -> Result<()> {
     Ok(())
 }
 
-/// Removes a file or symlink at `dest`; a directory there is an error.
-fn remove_existing(dest: &Path) -> Result<()> {
+/// A directory at `dest` cannot be replaced by a file.
+fn refuse_dir(dest: &Path) -> Result<()> {
     match fs::symlink_metadata(dest) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io("could not stat", dest)(e)),
         Ok(m) if m.is_dir() => Err(Error::Invalid {
             what: "a directory is in the way of a file".into(),
             path: dest.to_path_buf(),
         }),
-        Ok(_) => fs::remove_file(dest).ctx("could not replace file", dest),
+        _ => Ok(()),
     }
 }
 

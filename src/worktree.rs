@@ -75,6 +75,32 @@ pub fn resolve(root: &Path, cwd: &Path, user: &Path) -> Result<Vec<u8>> {
     Ok(rel)
 }
 
+/// A path inside a layer as the user typed it (`./data/`, `data//a.csv`, `.`), as a
+/// repository path: empty and `.` components dropped.
+pub fn layer_path(s: &str) -> Vec<u8> {
+    let parts: Vec<&str> = s.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    parts.join("/").into_bytes()
+}
+
+/// Refuses a path that goes through a symlink (`link/file`): cairn stores links as links and
+/// never follows them, so nothing below one can be tracked.
+pub fn refuse_beyond_symlink(root: &Path, rel: &[u8], user: &Path) -> Result<()> {
+    for (i, b) in rel.iter().enumerate() {
+        if *b != b'/' {
+            continue;
+        }
+        let is_link = std::fs::symlink_metadata(abs(root, &rel[..i]))
+            .is_ok_and(|m| m.file_type().is_symlink());
+        if is_link {
+            return Err(Error::Invalid {
+                what: "path is beyond a symbolic link, and cairn does not follow links".into(),
+                path: user.to_path_buf(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Walks the worktree below `specs` (repository paths; `""` for everything). With
 /// `no_ignore`, ignore files are not consulted.
 pub fn walk(root: &Path, specs: &[Vec<u8>], no_ignore: bool, threads: usize) -> Result<Walk> {

@@ -228,7 +228,7 @@ fn round_trip_of_every_kind_of_entry() {
         .as_array()
         .unwrap()
         .iter()
-        .all(|s| s["change"] == "new"));
+        .all(|s| s["change"] == "added"));
     let deep = deep_path();
     let mut staged: Vec<Vec<u8>> = [
         "A  a.txt",
@@ -665,7 +665,7 @@ fn add_dry_run_changes_nothing() {
         .collect();
     assert_eq!(
         staged,
-        [("a", "modified"), ("c", "new"), ("d/b", "removed")]
+        [("a", "modified"), ("c", "added"), ("d/b", "deleted")]
     );
     assert_eq!(t.read(".cairn/index"), index, "dry run rewrote the index");
     assert_eq!(t.snapshot(), before);

@@ -77,13 +77,27 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Create, delete or list tags.
     Tag(TagArgs),
+    /// Check the repository: structure, and with --data every stored byte.
+    Verify(VerifyArgs),
+    /// Move the current line back (or forward) to a layer.
+    Reset(ResetArgs),
+    /// Remove what no layer, tag, line or the staging index references.
+    Gc(GcArgs),
+    /// Layers, files, bytes, dedup and compression ratios, chunk sizes.
+    Stats,
     /// Print a shell completion script.
     Completions { shell: clap_complete::Shell },
+    /// Write a proof that a path (and optionally some bytes) is in a layer, as JSON.
+    Prove(ProveArgs),
+    /// Check a proof written by `cairn prove`; needs no repository.
+    VerifyProof(VerifyProofArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    pub dir: Option<PathBuf>,
+    /// Where to create the repository (default: the current directory).
+    #[arg(value_name = "DIR")]
+    pub path: Option<PathBuf>,
     /// The hash algorithm of every object id, fixed for the repository's life.
     #[arg(long, value_enum, default_value = "blake3")]
     pub hash: HashArg,
@@ -174,7 +188,7 @@ pub struct CatArgs {
     /// LAYER:PATH, for example HEAD~2:data/a.csv (PATH relative to the worktree root).
     pub spec: String,
     /// Bytes START-END (inclusive), START- or -N (the last N).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub range: Option<String>,
 }
 
@@ -236,6 +250,30 @@ pub struct TagArgs {
     pub force: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Read and re-hash every stored object.
+    #[arg(long)]
+    pub data: bool,
+    /// Only these layers (default: everything reachable from HEAD, lines and tags).
+    pub layers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    pub target: String,
+    /// Move the index and the worktree too, discarding local changes to tracked files.
+    #[arg(long)]
+    pub hard: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Report what would be removed without removing anything.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+}
+
 /// Parses `65536`, `64K`, `64KiB`, `1M`.
 fn parse_size(s: &str) -> Result<u32, String> {
     let t = s.trim().to_ascii_uppercase();
@@ -249,4 +287,28 @@ fn parse_size(s: &str) -> Result<u32, String> {
         .ok()
         .and_then(|n| n.checked_mul(mult))
         .ok_or_else(|| format!("{s:?} is not a size such as 65536, 64K or 1M"))
+}
+
+#[derive(Debug, Args)]
+pub struct ProveArgs {
+    /// LAYER:PATH, for example HEAD:data/a.csv (PATH relative to the worktree root).
+    pub spec: String,
+    /// Carry bytes START-END (inclusive), START- or -N (the last N), as for `cat`.
+    #[arg(long, allow_hyphen_values = true, conflicts_with = "content")]
+    pub range: Option<String>,
+    /// Carry the whole content (at most 64 MiB of chunks).
+    #[arg(long)]
+    pub content: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyProofArgs {
+    /// The proof file (`-` for standard input).
+    pub file: std::path::PathBuf,
+    /// Fail unless the proof is for this layer id (64 hex digits).
+    #[arg(long, value_name = "LAYER_ID")]
+    pub root: Option<String>,
+    /// Write the proven bytes to this file.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
 }

@@ -16,7 +16,7 @@ type Outcome = anyhow::Result<ExitCode>;
 const OK: Outcome = Ok(ExitCode::SUCCESS);
 
 pub fn init(a: &InitArgs, ctx: &Ctx) -> Outcome {
-    let dir = a.dir.as_ref().map_or(ctx.cwd.clone(), |d| ctx.cwd.join(d));
+    let dir = a.path.as_ref().map_or(ctx.cwd.clone(), |d| ctx.cwd.join(d));
     let hash = match a.hash {
         HashArg::Blake3 => HashAlgo::Blake3,
         HashArg::Sha256 => HashAlgo::Sha256,
@@ -105,11 +105,9 @@ pub fn show(a: &ShowArgs, ctx: &Ctx) -> Outcome {
 }
 
 pub fn ls(a: &LsArgs, ctx: &Ctx) -> Outcome {
-    let path = a.path.as_deref().unwrap_or("");
-    let path = path.trim_start_matches("./").trim_matches('/');
     let opts = ops::ls::LsOptions {
         layer: a.layer.clone(),
-        path: path.as_bytes().to_vec(),
+        path: cairn::worktree::layer_path(a.path.as_deref().unwrap_or("")),
         recursive: a.recursive,
     };
     let outcome = ops::ls::ls(&ctx.repo()?, &opts)?;
@@ -175,14 +173,7 @@ pub fn checkout(a: &CheckoutArgs, ctx: &Ctx) -> Outcome {
 
 pub fn restore(a: &RestoreArgs, ctx: &Ctx) -> Outcome {
     let repo = ctx.repo()?;
-    let paths = a
-        .paths
-        .iter()
-        .map(|p| {
-            let p = p.trim_start_matches("./").trim_matches('/');
-            p.as_bytes().to_vec()
-        })
-        .collect();
+    let paths = a.paths.iter().map(|p| cairn::worktree::layer_path(p)).collect();
     let opts = ops::restore::RestoreOptions {
         layer: a.layer.clone(),
         paths,
@@ -215,4 +206,81 @@ pub fn tag(a: &TagArgs, ctx: &Ctx) -> Outcome {
     let outcome = ops::tag::tag(&ctx.repo()?, &ctx.common, &action)?;
     ctx.printer.outcome(&outcome, render::tag)?;
     OK
+}
+
+/// Exit 1 when damage is found: an answer, not an error.
+pub fn verify(a: &VerifyArgs, ctx: &Ctx) -> Outcome {
+    let opts = ops::verify::VerifyOptions {
+        data: a.data,
+        layers: a.layers.clone(),
+    };
+    let outcome = ops::verify::verify(&ctx.repo()?, &opts, &ctx.bar())?;
+    ctx.printer.outcome(&outcome, render::verify)?;
+    if outcome.is_clean() {
+        OK
+    } else {
+        Ok(ExitCode::from(1))
+    }
+}
+
+pub fn reset(a: &ResetArgs, ctx: &Ctx) -> Outcome {
+    let opts = ops::reset::ResetOptions {
+        target: a.target.clone(),
+        hard: a.hard,
+    };
+    let outcome = ops::reset::reset(&ctx.repo()?, &ctx.common, &opts, &ctx.bar())?;
+    ctx.printer.outcome(&outcome, render::reset)?;
+    OK
+}
+
+pub fn gc(a: &GcArgs, ctx: &Ctx) -> Outcome {
+    let opts = ops::gc::GcOptions { dry_run: a.dry_run };
+    let outcome = ops::gc::gc(&ctx.repo()?, &ctx.common, &opts, &ctx.bar())?;
+    ctx.printer.outcome(&outcome, render::gc)?;
+    OK
+}
+
+pub fn stats(ctx: &Ctx) -> Outcome {
+    let outcome = ops::stats::stats(&ctx.repo()?)?;
+    ctx.printer.outcome(&outcome, render::stats)?;
+    OK
+}
+
+/// The proof is a JSON document whether or not --json is given.
+pub fn prove(a: &ProveArgs, ctx: &Ctx) -> Outcome {
+    let opts = ops::prove::ProveOptions {
+        spec: a.spec.clone(),
+        range: a.range.clone(),
+        content: a.content,
+    };
+    let proof = ops::prove::prove(&ctx.repo()?, &opts)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    out.write_all(proof.to_json().as_bytes())?;
+    out.flush()?;
+    OK
+}
+
+/// Needs no repository. A proof that does not verify exits 1 with an `error:` line.
+pub fn verify_proof(a: &VerifyProofArgs, ctx: &Ctx) -> Outcome {
+    let proof = if a.file.as_os_str() == "-" {
+        a.file.clone()
+    } else {
+        ctx.cwd.join(&a.file)
+    };
+    let opts = ops::verify_proof::VerifyProofOptions {
+        proof,
+        root: a.root.clone(),
+        output: a.output.as_ref().map(|o| ctx.cwd.join(o)),
+    };
+    let outcome = ops::verify_proof::verify_proof(&opts)?;
+    ctx.printer.outcome(&outcome, render::verify_proof)?;
+    match &outcome.error {
+        None => OK,
+        Some(why) => {
+            eprintln!("error: proof does not verify: {why}");
+            eprintln!("hint: the proof was changed, or is for another layer than --root");
+            Ok(ExitCode::from(1))
+        }
+    }
 }

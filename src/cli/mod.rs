@@ -101,10 +101,16 @@ fn dispatch(command: &Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Command::Checkout(a) => c::checkout(a, ctx),
         Command::Restore(a) => c::restore(a, ctx),
         Command::Tag(a) => c::tag(a, ctx),
+        Command::Verify(a) => c::verify(a, ctx),
+        Command::Reset(a) => c::reset(a, ctx),
+        Command::Gc(a) => c::gc(a, ctx),
+        Command::Stats => c::stats(ctx),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(*shell, &mut cmd, "cairn", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Prove(a) => c::prove(a, ctx),
+        Command::VerifyProof(a) => c::verify_proof(a, ctx),
     }
 }

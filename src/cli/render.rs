@@ -10,14 +10,19 @@ use cairn::ops::cat::CatOutcome;
 use cairn::ops::checkout::CheckoutOutcome;
 use cairn::ops::commit::CommitOutcome;
 use cairn::ops::diff::DiffOutcome;
+use cairn::ops::gc::GcOutcome;
 use cairn::ops::init::InitOutcome;
 use cairn::ops::log::LogOutcome;
 use cairn::ops::ls::LsOutcome;
+use cairn::ops::reset::ResetOutcome;
 use cairn::ops::restore::RestoreOutcome;
 use cairn::ops::rm::RmOutcome;
 use cairn::ops::show::{ChangedPath, ShowOutcome};
+use cairn::ops::stats::StatsOutcome;
 use cairn::ops::status::{PathChange, StatusOutcome};
 use cairn::ops::tag::TagOutcome;
+use cairn::ops::verify::VerifyOutcome;
+use cairn::ops::verify_proof::VerifyProofOutcome;
 use cairn::worktree::RepoPath;
 use indicatif::HumanBytes;
 
@@ -422,6 +427,140 @@ pub fn base64(data: &[u8]) -> String {
         }
     }
     s
+}
+
+pub fn verify(o: &VerifyOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    for d in &o.damage {
+        writeln!(out, "damaged: {}: {}", d.object, d.problem)?;
+        for l in &d.layers {
+            writeln!(out, "  in layer {l}")?;
+        }
+        for p in &d.paths {
+            write!(out, "  at ")?;
+            path(out, p)?;
+            writeln!(out)?;
+        }
+    }
+    let what = if o.bytes_checked > 0 {
+        format!(", re-hashed {}", HumanBytes(o.bytes_checked))
+    } else {
+        String::new()
+    };
+    writeln!(
+        out,
+        "checked {} packs ({} objects{what}), {} layers, {} trees, {} files, {} chunks: {}",
+        o.packs,
+        o.objects,
+        o.layers,
+        o.trees,
+        o.files,
+        o.chunks,
+        if o.is_clean() {
+            "no damage".to_string()
+        } else {
+            format!("{} damaged objects", o.damage.len())
+        }
+    )
+}
+
+pub fn reset(o: &ResetOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    let from = o.from.map_or("nothing".into(), |f| f.short());
+    match &o.line {
+        Some(line) => writeln!(out, "line {line} moved from {from} to {}", o.to.short())?,
+        None => writeln!(out, "HEAD moved from {from} to {}", o.to.short())?,
+    }
+    if o.hard {
+        writeln!(out, "{} files written, {} deleted", o.written, o.deleted)?;
+    }
+    Ok(())
+}
+
+pub fn gc(o: &GcOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    let verb = if o.dry_run { "would remove" } else { "removed" };
+    writeln!(
+        out,
+        "{verb} {} unreferenced objects: {} packs deleted, {} rewritten, {} kept, {} orphan files; {} freed",
+        o.dead_objects,
+        o.packs_deleted,
+        o.packs_rewritten,
+        o.packs_kept,
+        o.orphan_files_removed,
+        HumanBytes(o.bytes_freed)
+    )
+}
+
+pub fn stats(o: &StatsOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    writeln!(out, "layers:            {}", o.layers)?;
+    writeln!(
+        out,
+        "files at HEAD:     {} ({})",
+        o.head_files,
+        HumanBytes(o.head_bytes)
+    )?;
+    writeln!(out, "logical bytes:     {}", HumanBytes(o.logical_bytes))?;
+    writeln!(
+        out,
+        "chunks:            {} ({})",
+        o.chunks,
+        HumanBytes(o.chunk_bytes)
+    )?;
+    writeln!(
+        out,
+        "stored:            {} in {} packs",
+        HumanBytes(o.pack_bytes),
+        o.packs
+    )?;
+    writeln!(out, "dedup ratio:       {:.2}", o.dedup_ratio)?;
+    writeln!(out, "compression ratio: {:.2}", o.compression_ratio)?;
+    writeln!(out, "chunk sizes:")?;
+    for b in &o.chunk_sizes {
+        writeln!(
+            out,
+            "  {:>10} - {:<10} {}",
+            HumanBytes(b.from),
+            HumanBytes(b.to),
+            b.count
+        )?;
+    }
+    Ok(())
+}
+
+/// What a proof established; nothing on stdout when it was rejected (the error is on
+/// stderr).
+pub fn verify_proof(o: &VerifyProofOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    let Some(v) = &o.proven else {
+        return Ok(());
+    };
+    writeln!(out, "proof verified")?;
+    writeln!(out, "layer:  {} ({})", v.layer, v.hash.name())?;
+    let raw = cairn::proof::from_hex(&v.path_hex).unwrap_or_default();
+    if raw.is_empty() {
+        writeln!(out, "path:   / (the root directory)")?;
+    } else {
+        write!(out, "path:   ")?;
+        path(out, &RepoPath(raw))?;
+        writeln!(out)?;
+    }
+    let kind = match v.kind {
+        cairn::proof::Kind::File => "file",
+        cairn::proof::Kind::Dir => "directory",
+        cairn::proof::Kind::Symlink => "symlink",
+    };
+    writeln!(out, "kind:   {kind}, mode {:o}", v.mode)?;
+    writeln!(out, "size:   {} bytes", v.size)?;
+    writeln!(out, "id:     {}", v.id)?;
+    if let Some(r) = &v.range {
+        match r.len {
+            0 => writeln!(out, "bytes:  none (the file is empty)")?,
+            n => writeln!(out, "bytes:  {}-{} ({n} bytes)", r.start, r.end - 1)?,
+        }
+        writeln!(out, "blake3: {} (plain BLAKE3 of the bytes)", r.blake3)?;
+        writeln!(out, "sha256: {}", r.sha256)?;
+    }
+    if let Some(o) = &o.output {
+        writeln!(out, "wrote the proven bytes to {}", o.display())?;
+    }
+    Ok(())
 }
 
 /// Formats nanoseconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.

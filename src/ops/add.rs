@@ -30,8 +30,11 @@ pub struct AddOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Staged {
+    /// Named like status's changes: "added", "modified", "deleted".
+    #[serde(rename = "added")]
     New,
     Modified,
+    #[serde(rename = "deleted")]
     Removed,
 }
 
@@ -139,8 +142,14 @@ fn plan(
         }
     }
     // Tracked paths the walk did not report: deleted, replaced by a directory, or ignored
-    // (tracked files stay tracked when an ignore rule later matches them, as in git).
+    // (tracked files stay tracked when an ignore rule later matches them, as in git). A
+    // tracked file that is an ancestor of a named path has become a directory.
     for spec in specs {
+        for (i, b) in spec.iter().enumerate() {
+            if *b == b'/' && index.entries.contains_key(&spec[..i]) {
+                plan.removed.push(spec[..i].to_vec());
+            }
+        }
         for (rel, _) in index.under(spec) {
             if seen.contains(rel) {
                 continue;

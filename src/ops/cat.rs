@@ -38,11 +38,7 @@ pub fn split_spec(spec: &str) -> Result<(&str, Vec<u8>)> {
         what: format!("{spec:?} is not LAYER:PATH (for example HEAD:data/a.csv)"),
         path: PathBuf::from(spec),
     })?;
-    let path = path
-        .trim_start_matches("./")
-        .trim_start_matches('/')
-        .trim_end_matches('/');
-    Ok((layer, path.as_bytes().to_vec()))
+    Ok((layer, crate::worktree::layer_path(path)))
 }
 
 /// Parses a range against a file of `size` bytes into `start..end` (end exclusive).
@@ -81,7 +77,7 @@ pub fn cat(repo: &Repository, opts: &CatOptions, out: &mut dyn Write) -> Result<
     let layer = revparse::resolve(repo, layer_ref)?;
     let root = repo.read_layer(&layer)?.tree;
     let shown = PathBuf::from(&opts.spec);
-    let e = lookup(repo, &root, &path)?.ok_or(Error::PathNotFound {
+    let e = lookup(repo, &root, &path)?.ok_or(Error::NotInLayer {
         path: shown.clone(),
     })?;
     if e.kind == EntryKind::Dir {
@@ -90,13 +86,19 @@ pub fn cat(repo: &Repository, opts: &CatOptions, out: &mut dyn Write) -> Result<
             path: shown,
         });
     }
-    let obj = repo.read_file(&e.id)?;
+    let obj = repo.read_file(&e.id).map_err(|err| err.at(&shown))?;
+    if obj.size() != e.size {
+        return Err(crate::materialize::size_mismatch(&e, obj.size(), &shown));
+    }
     let size = obj.size();
     let (start, end) = match &opts.range {
-        Some(r) => parse_range(r, size).map_err(|what| Error::Invalid { what, path: shown })?,
+        Some(r) => parse_range(r, size).map_err(|what| Error::Invalid {
+            what,
+            path: shown.clone(),
+        })?,
         None => (0, size),
     };
-    copy_range(repo, &ChunkCache::new(8 << 20), &obj, start, end, out)?;
+    copy_range(repo, &ChunkCache::new(8 << 20), &obj, start, end, out).map_err(|err| err.at(&shown))?;
     Ok(CatOutcome {
         layer,
         path: RepoPath(path),

@@ -64,7 +64,9 @@ pub fn checkout(
         .iter()
         .map(|p| worktree::resolve(repo.root(), &common.cwd, p))
         .collect::<Result<_>>()?;
-    let plan = plan(repo, &index, &tree, &scope)?;
+    // Named paths and --force put the worktree back exactly; a plain switch carries local
+    // edits of files both layers share over, as git does.
+    let plan = plan(repo, &index, &tree, &scope, opts.force || !scope.is_empty())?;
     if !opts.force {
         refuse_losses(repo, &index, &plan)?;
     }
@@ -102,6 +104,7 @@ pub(crate) fn plan(
     index: &StagingIndex,
     tree: &ObjectId,
     scope: &[Vec<u8>],
+    rewrite_edited: bool,
 ) -> Result<Plan> {
     let mut all = Vec::new();
     flatten(repo, tree, b"", &mut all)?;
@@ -117,9 +120,10 @@ pub(crate) fn plan(
             });
         }
     }
+    let edited = if rewrite_edited { edited_paths(repo, index, scope)? } else { HashSet::new() };
     let mut write: Vec<Vec<u8>> = target
         .iter()
-        .filter(|(p, e)| index.entries.get(*p).is_none_or(|i| !same(i, e)))
+        .filter(|(p, e)| edited.contains(*p) || index.entries.get(*p).is_none_or(|i| !same(i, e)))
         .map(|(p, _)| p.clone())
         .collect();
     let mut delete: Vec<Vec<u8>> = index
@@ -128,13 +132,42 @@ pub(crate) fn plan(
         .filter(|p| in_scope(p, scope) && !target.contains_key(*p))
         .cloned()
         .collect();
+    // A tracked file standing where a written path needs a directory goes too, even when it
+    // lies outside the named paths.
+    for p in &write {
+        for (i, b) in p.iter().enumerate() {
+            if *b == b'/' && index.entries.contains_key(&p[..i]) {
+                delete.push(p[..i].to_vec());
+            }
+        }
+    }
     write.sort_unstable();
     delete.sort_unstable();
+    delete.dedup();
     Ok(Plan {
         target,
         write,
         delete,
     })
+}
+
+/// Tracked paths in scope whose worktree file differs from the index.
+fn edited_paths(repo: &Repository, index: &StagingIndex, scope: &[Vec<u8>]) -> Result<HashSet<Vec<u8>>> {
+    let ingester = Ingester {
+        algo: repo.algo(),
+        chunker: repo.chunker(),
+        sink: &Discard,
+    };
+    let edited: Vec<Option<Vec<u8>>> = index
+        .entries
+        .par_iter()
+        .filter(|(p, _)| in_scope(p, scope))
+        .map(|(p, e)| {
+            let change = worktree_change(repo.root(), index, &ingester, p, e)?;
+            Ok(change.map(|_| p.clone()))
+        })
+        .collect::<Result<_>>()?;
+    Ok(edited.into_iter().flatten().collect())
 }
 
 fn same(i: &IndexEntry, e: &TreeEntry) -> bool {
@@ -145,6 +178,7 @@ fn same(i: &IndexEntry, e: &TreeEntry) -> bool {
 /// untracked file stands where the checkout would write.
 fn refuse_losses(repo: &Repository, index: &StagingIndex, plan: &Plan) -> Result<()> {
     let touched: Vec<&Vec<u8>> = plan.write.iter().chain(&plan.delete).collect();
+    let deleted: HashSet<&[u8]> = plan.delete.iter().map(|p| p.as_slice()).collect();
     let staged = staged_paths(repo, index)?;
     let ingester = Ingester {
         algo: repo.algo(),
@@ -159,7 +193,7 @@ fn refuse_losses(repo: &Repository, index: &StagingIndex, plan: &Plan) -> Result
                     staged.contains(*p)
                         || worktree_change(repo.root(), index, &ingester, p, e)?.is_some()
                 }
-                None => std::fs::symlink_metadata(worktree::abs(repo.root(), p)).is_ok(),
+                None => untracked_in_the_way(repo.root(), p, &deleted),
             } || blocked_by_untracked(repo, index, p);
             Ok(lossy.then(|| worktree::display(p)))
         })
@@ -178,6 +212,29 @@ fn refuse_losses(repo: &Repository, index: &StagingIndex, plan: &Plan) -> Result
         count: lost.len(),
         list,
         path: repo.root().to_path_buf(),
+    })
+}
+
+/// True when something untracked stands at `p`: a file, or a directory holding anything the
+/// checkout does not delete itself.
+fn untracked_in_the_way(root: &std::path::Path, p: &[u8], deleted: &HashSet<&[u8]>) -> bool {
+    match std::fs::symlink_metadata(worktree::abs(root, p)) {
+        Err(_) => false,
+        Ok(m) if !m.is_dir() => true,
+        Ok(_) => holds_more(root, p, deleted),
+    }
+}
+
+fn holds_more(root: &std::path::Path, dir: &[u8], deleted: &HashSet<&[u8]>) -> bool {
+    let Ok(entries) = std::fs::read_dir(worktree::abs(root, dir)) else {
+        return true;
+    };
+    entries.flatten().any(|e| {
+        let rel = crate::diff::join(dir, std::os::unix::ffi::OsStrExt::as_bytes(e.file_name().as_os_str()));
+        match e.file_type() {
+            Ok(t) if t.is_dir() => holds_more(root, &rel, deleted),
+            _ => !deleted.contains(rel.as_slice()),
+        }
     })
 }
 

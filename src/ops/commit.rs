@@ -40,6 +40,12 @@ pub fn commit(
     opts: &CommitOptions,
     progress: &dyn Progress,
 ) -> Result<CommitOutcome> {
+    if opts.message.trim().is_empty() {
+        return Err(Error::Invalid {
+            what: "the commit message is empty: say what the layer holds with -m".into(),
+            path: repo.root().to_path_buf(),
+        });
+    }
     let _lock = repo.lock(common.lock_timeout)?;
     let mut index = repo.load_index()?;
     let (line, head) = repo.head()?;

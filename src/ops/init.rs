@@ -32,6 +32,15 @@ pub fn init(opts: &InitOptions) -> Result<InitOutcome> {
         })?,
         None => ChunkParams::default(),
     };
+    // Refuse inside an existing repository before creating anything.
+    let existing = opts.dir.ancestors().find(|a| a.exists()).map(std::fs::canonicalize);
+    if let Some(Ok(base)) = existing {
+        if let Some(root) = crate::repo::find_root(&base) {
+            return Err(Error::AlreadyARepository {
+                path: root.join(crate::repo::CAIRN_DIR),
+            });
+        }
+    }
     std::fs::create_dir_all(&opts.dir).ctx("could not create directory", &opts.dir)?;
     let repo = Repository::init(&opts.dir, opts.hash, params)?;
     Ok(InitOutcome {

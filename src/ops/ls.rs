@@ -39,7 +39,7 @@ pub struct LsOutcome {
 pub fn ls(repo: &Repository, opts: &LsOptions) -> Result<LsOutcome> {
     let layer = revparse::resolve(repo, &opts.layer)?;
     let root = repo.read_layer(&layer)?.tree;
-    let at = lookup(repo, &root, &opts.path)?.ok_or_else(|| Error::PathNotFound {
+    let at = lookup(repo, &root, &opts.path)?.ok_or_else(|| Error::NotInLayer {
         path: PathBuf::from(worktree::display(&opts.path)),
     })?;
     let mut found: Vec<(Vec<u8>, TreeEntry)> = Vec::new();

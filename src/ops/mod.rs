@@ -10,6 +10,7 @@ pub mod gc;
 pub mod init;
 pub mod log;
 pub mod ls;
+pub mod prove;
 pub mod reset;
 pub mod restore;
 pub mod rm;
@@ -18,6 +19,7 @@ pub mod stats;
 pub mod status;
 pub mod tag;
 pub mod verify;
+pub mod verify_proof;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -57,6 +59,7 @@ pub(crate) fn pathspecs(
         .iter()
         .map(|p| {
             let rel = worktree::resolve(repo.root(), cwd, p)?;
+            worktree::refuse_beyond_symlink(repo.root(), &rel, p)?;
             let exists = std::fs::symlink_metadata(worktree::abs(repo.root(), &rel)).is_ok();
             if exists || index.under(&rel).next().is_some() {
                 Ok(rel)

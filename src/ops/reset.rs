@@ -49,7 +49,7 @@ pub fn reset(
     };
     if opts.hard {
         let mut index = repo.load_index()?;
-        let p = plan(repo, &index, &tree, &[])?;
+        let p = plan(repo, &index, &tree, &[], true)?;
         out.written = p.write.len() as u64;
         out.deleted = p.delete.len() as u64;
         apply(repo, &mut index, &p, progress)?;

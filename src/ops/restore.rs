@@ -98,7 +98,7 @@ fn select(
         return Ok(out);
     }
     for p in paths {
-        let e = lookup(repo, tree, p)?.ok_or_else(|| Error::PathNotFound {
+        let e = lookup(repo, tree, p)?.ok_or_else(|| Error::NotInLayer {
             path: PathBuf::from(worktree::display(p)),
         })?;
         if e.kind == EntryKind::Dir {

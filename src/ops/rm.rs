@@ -91,6 +91,20 @@ fn refuse_local_changes(
     index: &StagingIndex,
     targets: &[Vec<u8>],
 ) -> Result<()> {
+    let head_tree = repo.head()?.1.map(|h| repo.read_layer(&h)).transpose()?.map(|l| l.tree);
+    for t in targets {
+        let e = &index.entries[t];
+        let committed = match &head_tree {
+            Some(tree) => crate::read::lookup(repo, tree, t)?,
+            None => None,
+        };
+        if committed.is_none_or(|c| c.id != e.file_id || c.mode != e.mode) {
+            return Err(Error::Invalid {
+                what: "has changes staged but not committed: use --cached to keep the file, or -f to delete it".into(),
+                path: worktree::abs(repo.root(), t),
+            });
+        }
+    }
     let ingester = Ingester {
         algo: repo.algo(),
         chunker: repo.chunker(),

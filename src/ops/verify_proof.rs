@@ -1,0 +1,115 @@
+//! `cairn verify-proof FILE [--root LAYER_ID] [--output FILE]`: checks a proof with no
+//! repository. A proof that does not verify is an outcome (`verified: false`, exit 1), not
+//! an error; a file that is not a proof at all is an error (exit 2).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use crate::hash::ObjectId;
+use crate::proof::{self, ProofError, Verified, MAX_PROOF_BYTES};
+
+#[derive(Debug, Clone)]
+pub struct VerifyProofOptions {
+    /// The proof file; `-` reads standard input.
+    pub proof: PathBuf,
+    /// The layer id the proof must be for (64 hex digits).
+    pub root: Option<String>,
+    /// Where to write the proven bytes.
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VerifyProofOutcome {
+    pub verified: bool,
+    /// Why the proof was rejected.
+    pub error: Option<String>,
+    #[serde(flatten)]
+    pub proven: Option<Verified>,
+    /// The file the proven bytes were written to.
+    pub output: Option<PathBuf>,
+}
+
+pub fn verify_proof(opts: &VerifyProofOptions) -> Result<VerifyProofOutcome> {
+    let root = match &opts.root {
+        Some(r) => Some(r.trim().parse::<ObjectId>().map_err(|_| Error::Invalid {
+            what: format!("--root {r:?} is not a layer id (64 hexadecimal digits)"),
+            path: opts.proof.clone(),
+        })?),
+        None => None,
+    };
+    let bytes = read_capped(&opts.proof)?;
+    let proven = match proof::verify_json(&bytes, root.as_ref()) {
+        Ok(v) => v,
+        Err(ProofError::Invalid(why)) => {
+            return Ok(VerifyProofOutcome {
+                verified: false,
+                error: Some(why),
+                proven: None,
+                output: None,
+            })
+        }
+        Err(e @ ProofError::Malformed(_)) => {
+            return Err(Error::Invalid {
+                what: e.to_string(),
+                path: opts.proof.clone(),
+            })
+        }
+    };
+    let output = match &opts.output {
+        Some(dest) => Some(write_output(&proven, dest)?),
+        None => None,
+    };
+    Ok(VerifyProofOutcome {
+        verified: true,
+        error: None,
+        proven: Some(proven),
+        output,
+    })
+}
+
+/// Reads the proof, refusing files larger than any proof can be.
+fn read_capped(path: &Path) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let limit = MAX_PROOF_BYTES + 1;
+    let read = if path == Path::new("-") {
+        std::io::stdin().lock().take(limit).read_to_end(&mut bytes)
+    } else {
+        std::fs::File::open(path)
+            .ctx("could not open the proof", path)?
+            .take(limit)
+            .read_to_end(&mut bytes)
+    };
+    read.ctx("could not read the proof", path)?;
+    if bytes.len() as u64 > MAX_PROOF_BYTES {
+        return Err(Error::Invalid {
+            what: format!(
+                "larger than any proof ({} MiB at most)",
+                MAX_PROOF_BYTES >> 20
+            ),
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(bytes)
+}
+
+/// Writes the proven bytes to `dest`, atomically (staged beside it).
+fn write_output(proven: &Verified, dest: &Path) -> Result<PathBuf> {
+    let Some(range) = &proven.range else {
+        return Err(Error::Invalid {
+            what: "the proof carries no bytes to write: make it with `cairn prove --range` \
+                   or `--content`"
+                .into(),
+            path: dest.to_path_buf(),
+        });
+    };
+    let dir = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    fsutil::write_atomic(dir, dest, &range.bytes)?;
+    Ok(dest.to_path_buf())
+}
