@@ -42,7 +42,8 @@ impl<'a> Materializer<'a> {
             EntryKind::Symlink => self.write_symlink(e, &tmp, dest),
             _ => self.write_file(e, &tmp, dest),
         };
-        let placed = written.and_then(|()| fs::rename(&tmp, dest).ctx("could not move file into place", dest));
+        let placed = written
+            .and_then(|()| fs::rename(&tmp, dest).ctx("could not move file into place", dest));
         if placed.is_err() {
             let _ = fs::remove_file(&tmp);
         }
@@ -93,7 +94,10 @@ pub fn size_mismatch(e: &TreeEntry, actual: u64, path: &Path) -> Error {
     Error::corrupt(
         "tree",
         path,
-        format!("file {}: the entry says {} bytes, its content has {actual}", e.id, e.size),
+        format!(
+            "file {}: the entry says {} bytes, its content has {actual}",
+            e.id, e.size
+        ),
     )
 }
 

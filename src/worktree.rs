@@ -78,7 +78,10 @@ pub fn resolve(root: &Path, cwd: &Path, user: &Path) -> Result<Vec<u8>> {
 /// A path inside a layer as the user typed it (`./data/`, `data//a.csv`, `.`), as a
 /// repository path: empty and `.` components dropped.
 pub fn layer_path(s: &str) -> Vec<u8> {
-    let parts: Vec<&str> = s.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    let parts: Vec<&str> = s
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
     parts.join("/").into_bytes()
 }
 

@@ -173,7 +173,11 @@ pub fn checkout(a: &CheckoutArgs, ctx: &Ctx) -> Outcome {
 
 pub fn restore(a: &RestoreArgs, ctx: &Ctx) -> Outcome {
     let repo = ctx.repo()?;
-    let paths = a.paths.iter().map(|p| cairn::worktree::layer_path(p)).collect();
+    let paths = a
+        .paths
+        .iter()
+        .map(|p| cairn::worktree::layer_path(p))
+        .collect();
     let opts = ops::restore::RestoreOptions {
         layer: a.layer.clone(),
         paths,

@@ -98,7 +98,8 @@ pub fn cat(repo: &Repository, opts: &CatOptions, out: &mut dyn Write) -> Result<
         })?,
         None => (0, size),
     };
-    copy_range(repo, &ChunkCache::new(8 << 20), &obj, start, end, out).map_err(|err| err.at(&shown))?;
+    copy_range(repo, &ChunkCache::new(8 << 20), &obj, start, end, out)
+        .map_err(|err| err.at(&shown))?;
     Ok(CatOutcome {
         layer,
         path: RepoPath(path),

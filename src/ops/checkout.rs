@@ -120,7 +120,11 @@ pub(crate) fn plan(
             });
         }
     }
-    let edited = if rewrite_edited { edited_paths(repo, index, scope)? } else { HashSet::new() };
+    let edited = if rewrite_edited {
+        edited_paths(repo, index, scope)?
+    } else {
+        HashSet::new()
+    };
     let mut write: Vec<Vec<u8>> = target
         .iter()
         .filter(|(p, e)| edited.contains(*p) || index.entries.get(*p).is_none_or(|i| !same(i, e)))
@@ -152,7 +156,11 @@ pub(crate) fn plan(
 }
 
 /// Tracked paths in scope whose worktree file differs from the index.
-fn edited_paths(repo: &Repository, index: &StagingIndex, scope: &[Vec<u8>]) -> Result<HashSet<Vec<u8>>> {
+fn edited_paths(
+    repo: &Repository,
+    index: &StagingIndex,
+    scope: &[Vec<u8>],
+) -> Result<HashSet<Vec<u8>>> {
     let ingester = Ingester {
         algo: repo.algo(),
         chunker: repo.chunker(),
@@ -230,7 +238,10 @@ fn holds_more(root: &std::path::Path, dir: &[u8], deleted: &HashSet<&[u8]>) -> b
         return true;
     };
     entries.flatten().any(|e| {
-        let rel = crate::diff::join(dir, std::os::unix::ffi::OsStrExt::as_bytes(e.file_name().as_os_str()));
+        let rel = crate::diff::join(
+            dir,
+            std::os::unix::ffi::OsStrExt::as_bytes(e.file_name().as_os_str()),
+        );
         match e.file_type() {
             Ok(t) if t.is_dir() => holds_more(root, &rel, deleted),
             _ => !deleted.contains(rel.as_slice()),

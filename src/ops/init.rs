@@ -33,7 +33,11 @@ pub fn init(opts: &InitOptions) -> Result<InitOutcome> {
         None => ChunkParams::default(),
     };
     // Refuse inside an existing repository before creating anything.
-    let existing = opts.dir.ancestors().find(|a| a.exists()).map(std::fs::canonicalize);
+    let existing = opts
+        .dir
+        .ancestors()
+        .find(|a| a.exists())
+        .map(std::fs::canonicalize);
     if let Some(Ok(base)) = existing {
         if let Some(root) = crate::repo::find_root(&base) {
             return Err(Error::AlreadyARepository {

@@ -91,7 +91,12 @@ fn refuse_local_changes(
     index: &StagingIndex,
     targets: &[Vec<u8>],
 ) -> Result<()> {
-    let head_tree = repo.head()?.1.map(|h| repo.read_layer(&h)).transpose()?.map(|l| l.tree);
+    let head_tree = repo
+        .head()?
+        .1
+        .map(|h| repo.read_layer(&h))
+        .transpose()?
+        .map(|l| l.tree);
     for t in targets {
         let e = &index.entries[t];
         let committed = match &head_tree {
