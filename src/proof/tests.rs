@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::object::LayerCounts;
+use crate::object::{Layer, LayerCounts, TreeEntry};
 
 fn leaves(n: u32) -> Vec<ObjectId> {
     (0..n)
