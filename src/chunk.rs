@@ -155,44 +155,91 @@ impl Chunker {
     }
 }
 
-/// How many bytes of a large file are mapped at once. Pages are released when the window is
-/// unmapped, so resident memory stays near this however large the file.
-pub const WINDOW: usize = 16 << 20;
+/// How many bytes of a large file are mapped at once. Two windows are mapped at a time (one
+/// being hashed, the next being cut); pages are released when a window is unmapped, so
+/// resident memory stays near twice this however large the file.
+pub const WINDOW: usize = 8 << 20;
 
-/// Chunks a large file through memory-mapped windows. `f` receives each window (its offset
-/// in the file, its bytes, and the chunks that end inside it) so it can work on the chunks
-/// of a window in parallel.
-pub fn chunk_mapped(
+/// One mapped window of a file and the chunks that end inside it.
+struct Window {
+    /// Offset in the file of `data()[0]`.
+    pos: u64,
+    map: memmap2::Mmap,
+    /// Bytes at the start of the map before `pos` (maps start on a page boundary).
+    skip: usize,
+    cuts: Vec<Range<usize>>,
+    /// Bytes of the window that the cuts cover.
+    used: usize,
+}
+
+impl Window {
+    fn data(&self) -> &[u8] {
+        &self.map[self.skip..]
+    }
+}
+
+fn map_window(
     chunker: &Chunker,
     file: &File,
     len: u64,
-    mut f: impl FnMut(u64, &[u8], &[Range<usize>]) -> crate::Result<()>,
+    pos: u64,
     path: &std::path::Path,
-) -> crate::Result<()> {
+) -> crate::Result<Option<Window>> {
+    if pos >= len {
+        return Ok(None);
+    }
     let page = page_size();
-    let mut pos = 0u64;
+    let base = pos - pos % page;
+    let map_len = (len - base).min(WINDOW as u64 + (pos - base)) as usize;
+    // SAFETY: the map is read-only and dropped after its window is hashed. A file truncated
+    // by another process while mapped could fault; add checks size and mtime after reading
+    // and retries, and chunk ids are computed from the bytes actually seen.
+    let map = unsafe {
+        memmap2::MmapOptions::new()
+            .offset(base)
+            .len(map_len)
+            .map(file)
+    }
+    .map_err(crate::Error::io("could not map file", path))?;
+    let _ = map.advise(memmap2::Advice::Sequential);
+    let skip = (pos - base) as usize;
+    let eof = base + map_len as u64 == len;
     let mut cuts = Vec::new();
-    while pos < len {
-        let base = pos - pos % page;
-        let map_len = (len - base).min(WINDOW as u64 + (pos - base)) as usize;
-        // SAFETY: the map is read-only and dropped before the next window. A file truncated
-        // by another process while mapped could fault; add checks size and mtime after
-        // reading and retries, and the chunk ids are computed from the bytes actually seen.
-        let map = unsafe {
-            memmap2::MmapOptions::new()
-                .offset(base)
-                .len(map_len)
-                .map(file)
+    let used = chunker.cut_all(&map[skip..], eof, &mut cuts);
+    Ok(Some(Window {
+        pos,
+        map,
+        skip,
+        cuts,
+        used,
+    }))
+}
+
+/// Chunks a large file through memory-mapped windows. `f` receives each window (its offset
+/// in the file, its bytes, and the chunks that end inside it) so it can work on the chunks
+/// of a window in parallel; meanwhile the next window is mapped and cut.
+pub fn chunk_mapped<F>(
+    chunker: &Chunker,
+    file: &File,
+    len: u64,
+    mut f: F,
+    path: &std::path::Path,
+) -> crate::Result<()>
+where
+    F: FnMut(u64, &[u8], &[Range<usize>]) -> crate::Result<()> + Send,
+{
+    let mut current = map_window(chunker, file, len, 0, path)?;
+    while let Some(w) = current {
+        if w.used == 0 {
+            break; // cannot happen: a window holds at least `max` bytes or ends the file
         }
-        .map_err(crate::Error::io("could not map file", path))?;
-        let _ = map.advise(memmap2::Advice::Sequential);
-        let skip = (pos - base) as usize;
-        let data = &map[skip..];
-        let eof = base + map_len as u64 == len;
-        cuts.clear();
-        let used = chunker.cut_all(data, eof, &mut cuts);
-        f(pos, data, &cuts)?;
-        pos += used as u64;
+        let next_pos = w.pos + w.used as u64;
+        let (done, next) = rayon::join(
+            || f(w.pos, w.data(), &w.cuts),
+            || map_window(chunker, file, len, next_pos, path),
+        );
+        done?;
+        current = next?;
     }
     Ok(())
 }

@@ -34,6 +34,18 @@ pub struct Walk {
     pub files: Vec<(Vec<u8>, Found)>,
     /// Directories entered (the root is `""`).
     pub dirs: HashSet<Vec<u8>>,
+    /// Directories that could not be read, and other walk failures.
+    pub errors: Vec<Error>,
+}
+
+impl Walk {
+    /// The walk, or its first failure for callers that cannot skip what they could not read.
+    pub fn complete(mut self) -> Result<Walk> {
+        match self.errors.is_empty() {
+            true => Ok(self),
+            false => Err(self.errors.swap_remove(0)),
+        }
+    }
 }
 
 /// The absolute path of a repository path.
@@ -147,6 +159,16 @@ pub fn walk(root: &Path, specs: &[Vec<u8>], no_ignore: bool, threads: usize) -> 
     collect(rx.into_iter(), root)
 }
 
+/// [`walk`], failing on the first directory it could not read.
+pub fn walk_complete(
+    root: &Path,
+    specs: &[Vec<u8>],
+    no_ignore: bool,
+    threads: usize,
+) -> Result<Walk> {
+    walk(root, specs, no_ignore, threads)?.complete()
+}
+
 fn rel_of(p: &Path, root_len: usize) -> &[u8] {
     let b = p.as_os_str().as_bytes();
     if b.len() <= root_len {
@@ -189,21 +211,17 @@ fn classify(res: std::result::Result<ignore::DirEntry, ignore::Error>, root_len:
 
 fn collect(items: impl Iterator<Item = Item>, root: &Path) -> Result<Walk> {
     let mut walk = Walk::default();
-    let mut first_error = None;
+
     for item in items {
         match item {
             Item::File(rel, f) => walk.files.push((rel, f)),
             Item::Dir(rel) => {
                 walk.dirs.insert(rel);
             }
-            Item::Failed(e) => {
-                first_error.get_or_insert(e);
-            }
+            Item::Failed(e) => walk.errors.push(e),
         }
     }
-    if let Some(e) = first_error {
-        return Err(e);
-    }
+
     walk.dirs.insert(Vec::new());
     let _ = root;
     walk.files.sort_unstable_by(|a, b| a.0.cmp(&b.0));

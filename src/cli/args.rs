@@ -118,6 +118,9 @@ pub struct AddArgs {
     /// Add paths even when ignore files exclude them.
     #[arg(short, long)]
     pub force: bool,
+    /// Skip (and report) files and directories that cannot be read, instead of failing.
+    #[arg(long)]
+    pub ignore_errors: bool,
 }
 
 #[derive(Debug, Args)]

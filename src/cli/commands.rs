@@ -45,6 +45,7 @@ pub fn add(a: &AddArgs, ctx: &Ctx) -> Outcome {
         all: a.all,
         dry_run: a.dry_run,
         force: a.force,
+        ignore_errors: a.ignore_errors,
     };
     let outcome = ops::add::add(&repo, &ctx.common, &opts, &ctx.bar())?;
     ctx.printer.outcome(&outcome, render::add)?;

@@ -25,6 +25,8 @@ pub struct AddOptions {
     pub all: bool,
     pub dry_run: bool,
     pub force: bool,
+    /// Skip and report files and directories that cannot be read, instead of failing.
+    pub ignore_errors: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -96,7 +98,7 @@ pub fn add(
             }));
         return Ok(outcome);
     }
-    let results = ingest_all(repo, &plan.work, progress, &mut outcome)?;
+    let results = ingest_all(repo, &plan.work, opts.ignore_errors, progress, &mut outcome)?;
     apply(&mut index, plan.removed, results, &mut outcome);
     if !outcome.staged.is_empty() {
         index.base_tree = None;
@@ -121,12 +123,16 @@ fn plan(
     opts: &AddOptions,
 ) -> Result<Plan> {
     let root = repo.root();
-    let walk = worktree::walk(root, specs, opts.force, rayon::current_num_threads())?;
+    let mut walk = worktree::walk(root, specs, opts.force, rayon::current_num_threads())?;
+    let mut unreadable = std::mem::take(&mut walk.errors);
+    if !opts.ignore_errors && !unreadable.is_empty() {
+        return Err(unreadable.swap_remove(0));
+    }
     check_ignored(repo, specs, &walk, index)?;
     let mut plan = Plan {
         work: Vec::new(),
         removed: Vec::new(),
-        skipped: Vec::new(),
+        skipped: unreadable.into_iter().map(|e| skipped(root, e)).collect(),
     };
     let mut seen = std::collections::HashSet::with_capacity(walk.files.len());
     for (rel, found) in walk.files {
@@ -247,6 +253,7 @@ type Ingested = Vec<(Vec<u8>, Option<IndexEntry>)>;
 fn ingest_all(
     repo: &Repository,
     work: &[Vec<u8>],
+    ignore_errors: bool,
     progress: &dyn Progress,
     outcome: &mut AddOutcome,
 ) -> Result<Ingested> {
@@ -268,7 +275,7 @@ fn ingest_all(
             chunker: repo.chunker(),
             sink: &sink,
         };
-        let result = read_files(repo, &ingester, work, progress);
+        let result = read_files(repo, &ingester, work, ignore_errors, progress);
         if result.is_err() {
             abort.store(true, Relaxed);
         }
@@ -289,7 +296,8 @@ fn ingest_all(
     });
     // A failed writer explains a failed read ("the pack writer stopped"): report it first.
     let packs = packs?;
-    let results = result?;
+    let (results, skipped_files) = result?;
+    outcome.skipped.extend(skipped_files);
     outcome.files_read = results.iter().filter(|(_, e)| e.is_some()).count() as u64;
     outcome.bytes_read = results
         .iter()
@@ -301,23 +309,59 @@ fn ingest_all(
     Ok(results)
 }
 
+/// A file's path and what reading it gave: its entry, `None` if it vanished, or an error.
+type Attempt = (Vec<u8>, Result<Option<IndexEntry>>);
+
+/// Reads every file of the plan. A file that cannot be read fails the add, or with
+/// `ignore_errors` is skipped and reported.
 fn read_files(
     repo: &Repository,
     ingester: &Ingester,
     work: &[Vec<u8>],
+    ignore_errors: bool,
     progress: &dyn Progress,
-) -> Result<Ingested> {
+) -> Result<(Ingested, Vec<Skipped>)> {
     progress.begin("adding", work.len() as u64, 0);
-    let results = work
+    let results: Result<Vec<Attempt>> = work
         .par_iter()
         .map(|rel| {
-            let entry = ingester.ingest(&worktree::abs(repo.root(), rel))?;
-            progress.advance(1, entry.as_ref().map_or(0, |e| e.stat.size));
-            Ok((rel.clone(), entry))
+            let entry = ingester.ingest(&worktree::abs(repo.root(), rel));
+            let bytes = entry
+                .as_ref()
+                .ok()
+                .and_then(|e| e.as_ref())
+                .map_or(0, |e| e.stat.size);
+            progress.advance(1, bytes);
+            match entry {
+                Err(e) if !ignore_errors || e.is_disk_full() => Err(e),
+                other => Ok((rel.clone(), other)),
+            }
         })
         .collect();
     progress.end();
-    results
+    let mut read = Vec::new();
+    let mut skipped_files = Vec::new();
+    for (rel, r) in results? {
+        match r {
+            Ok(entry) => read.push((rel, entry)),
+            Err(e) => skipped_files.push(skipped(repo.root(), e)),
+        }
+    }
+    Ok((read, skipped_files))
+}
+
+/// A file or directory skipped by `--ignore-errors`, with what went wrong.
+fn skipped(root: &std::path::Path, e: Error) -> Skipped {
+    let path = match &e {
+        Error::Io { path, .. } | Error::Unstable { path } => {
+            path.strip_prefix(root).unwrap_or(path)
+        }
+        _ => std::path::Path::new(""),
+    };
+    Skipped {
+        path: RepoPath(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).to_vec()),
+        reason: e.to_string(),
+    }
 }
 
 fn write_packs(

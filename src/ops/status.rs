@@ -154,7 +154,7 @@ pub(crate) fn worktree_change(
 }
 
 fn untracked(repo: &Repository, index: &StagingIndex) -> Result<Vec<RepoPath>> {
-    let walk = worktree::walk(
+    let walk = worktree::walk_complete(
         repo.root(),
         &[Vec::new()],
         false,

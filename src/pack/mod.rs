@@ -126,24 +126,29 @@ impl Encoded {
     }
 }
 
-/// Compresses `data` with zstd when it pays. A 4 KiB sample is tried first at the fastest
-/// level, so incompressible data (media, archives, random) costs only the sample.
+/// Compresses `data` with zstd when it pays. Small data (up to two samples) is tried once at
+/// the fastest level; larger data is sampled first (4 KiB at the fastest level), so
+/// incompressible data (media, archives, random) costs only the sample.
 pub fn compress(data: &[u8], level: i32) -> Encoded {
     const SAMPLE: usize = 4096;
     if level == 0 || data.len() < 64 {
         return Encoded::raw(data);
     }
-    if data.len() > SAMPLE * 2 {
-        let sample = &data[..SAMPLE];
-        match zstd::bulk::compress(sample, 1) {
-            Ok(c) if c.len() < SAMPLE * 15 / 16 => {}
-            _ => return Encoded::raw(data),
-        }
+    if data.len() <= SAMPLE * 2 {
+        return keep_if_smaller(data, zstd::bulk::compress(data, 1).ok());
     }
-    match zstd::bulk::compress(data, level) {
-        // Keep compressed only when it saves at least 1/32: the decoder relies on stored <
-        // raw meaning compressed, and small savings are not worth the read cost.
-        Ok(c) if c.len() + data.len() / 32 < data.len() => Encoded {
+    match zstd::bulk::compress(&data[..SAMPLE], 1) {
+        Ok(c) if c.len() < SAMPLE * 15 / 16 => {}
+        _ => return Encoded::raw(data),
+    }
+    keep_if_smaller(data, zstd::bulk::compress(data, level).ok())
+}
+
+/// Keeps the compressed form only when it saves at least 1/32 of the size: small savings are
+/// not worth the decompression on every read.
+fn keep_if_smaller(data: &[u8], compressed: Option<Vec<u8>>) -> Encoded {
+    match compressed {
+        Some(c) if c.len() + data.len() / 32 < data.len() => Encoded {
             codec: Codec::Zstd,
             raw_len: data.len() as u32,
             bytes: c,
