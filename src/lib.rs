@@ -22,6 +22,7 @@ pub mod progress;
 pub mod proof;
 pub mod read;
 pub mod refs;
+pub mod remote;
 pub mod repo;
 pub mod revparse;
 pub mod worktree;

@@ -91,6 +91,14 @@ pub enum Command {
     Prove(ProveArgs),
     /// Check a proof written by `cairn prove`; needs no repository.
     VerifyProof(VerifyProofArgs),
+    /// Add, list or remove remotes (S3 buckets or directories to push to and pull from).
+    Remote(RemoteArgs),
+    /// Upload a line or tag to a remote: the packs it lacks, then the reference.
+    Push(PushArgs),
+    /// Fetch a line's new layers from a remote and move the line and worktree forward.
+    Pull(PullArgs),
+    /// Copy a repository from a remote (s3://bucket/prefix, file:///path) into a new directory.
+    Clone(CloneArgs),
 }
 
 #[derive(Debug, Args)]
@@ -260,6 +268,9 @@ pub struct VerifyArgs {
     pub data: bool,
     /// Only these layers (default: everything reachable from HEAD, lines and tags).
     pub layers: Vec<String>,
+    /// Check the remote NAME instead of this repository (with --data, download everything).
+    #[arg(long, value_name = "NAME", conflicts_with = "layers")]
+    pub remote: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -314,4 +325,70 @@ pub struct VerifyProofArgs {
     /// Write the proven bytes to this file.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoteArgs {
+    /// What to do (default: list).
+    #[command(subcommand)]
+    pub action: Option<RemoteCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RemoteCommand {
+    /// Add a remote. Credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+    Add {
+        name: String,
+        /// s3://bucket/prefix or file:///absolute/path
+        url: String,
+        /// The S3 endpoint, for services other than AWS (http:// allowed), e.g.
+        /// http://127.0.0.1:3900. Default: AWS_ENDPOINT_URL, else AWS.
+        #[arg(long, value_name = "URL")]
+        endpoint: Option<String>,
+        /// The S3 region. Default: AWS_REGION, else us-east-1.
+        #[arg(long)]
+        region: Option<String>,
+    },
+    /// List remotes (-v: with endpoints and regions).
+    List,
+    /// Forget a remote (nothing on the remote is touched).
+    Remove { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The remote (default: origin, or the only remote).
+    pub remote: Option<String>,
+    /// The line or tag to push (default: HEAD's line).
+    pub target: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// The remote (default: origin, or the only remote).
+    pub remote: Option<String>,
+    /// The line to pull (default: HEAD's line).
+    pub line: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CloneArgs {
+    /// s3://bucket/prefix or file:///absolute/path
+    pub url: String,
+    /// The new worktree (default: the last part of the URL).
+    #[arg(value_name = "DIR")]
+    pub directory: Option<PathBuf>,
+    /// The S3 endpoint (http:// allowed); it is remembered for the remote `origin`.
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// The S3 region; it is remembered for the remote `origin`.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Fetch only what this layer needs and check it out (a line, tag or id on the remote).
+    #[arg(long, value_name = "LAYER")]
+    pub layer: Option<String>,
+    /// Fetch and check out only these paths (relative to the worktree root); later pulls
+    /// keep to them.
+    #[arg(last = true)]
+    pub paths: Vec<String>,
 }

@@ -219,7 +219,10 @@ pub fn verify(a: &VerifyArgs, ctx: &Ctx) -> Outcome {
         data: a.data,
         layers: a.layers.clone(),
     };
-    let outcome = ops::verify::verify(&ctx.repo()?, &opts, &ctx.bar())?;
+    let outcome = match &a.remote {
+        Some(name) => ops::remote::verify(&ctx.repo()?, name, a.data, &ctx.bar())?,
+        None => ops::verify::verify(&ctx.repo()?, &opts, &ctx.bar())?,
+    };
     ctx.printer.outcome(&outcome, render::verify)?;
     if outcome.is_clean() {
         OK
@@ -288,4 +291,74 @@ pub fn verify_proof(a: &VerifyProofArgs, ctx: &Ctx) -> Outcome {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+pub fn remote(a: &RemoteArgs, ctx: &Ctx) -> Outcome {
+    use ops::remote::RemoteAction;
+    let action = match &a.action {
+        None | Some(RemoteCommand::List) => RemoteAction::List,
+        Some(RemoteCommand::Add {
+            name,
+            url,
+            endpoint,
+            region,
+        }) => RemoteAction::Add {
+            name: name.clone(),
+            url: url.clone(),
+            endpoint: endpoint.clone(),
+            region: region.clone(),
+        },
+        Some(RemoteCommand::Remove { name }) => RemoteAction::Remove { name: name.clone() },
+    };
+    let outcome = ops::remote::remote(&ctx.repo()?, &ctx.common, &action)?;
+    ctx.printer.outcome(&outcome, render::remote)?;
+    OK
+}
+
+pub fn push(a: &PushArgs, ctx: &Ctx) -> Outcome {
+    let opts = ops::push::PushOptions {
+        remote: a.remote.clone(),
+        target: a.target.clone(),
+    };
+    let outcome = ops::push::push(&ctx.repo()?, &opts, &ctx.bar())?;
+    ctx.printer.outcome(&outcome, render::push)?;
+    OK
+}
+
+pub fn pull(a: &PullArgs, ctx: &Ctx) -> Outcome {
+    let opts = ops::pull::PullOptions {
+        remote: a.remote.clone(),
+        line: a.line.clone(),
+    };
+    let outcome = ops::pull::pull(&ctx.repo()?, &ctx.common, &opts, &ctx.bar())?;
+    ctx.printer.outcome(&outcome, render::pull)?;
+    OK
+}
+
+pub fn clone(a: &CloneArgs, ctx: &Ctx) -> Outcome {
+    // Named `directory`: `dir` is the global -C option's id.
+    let dir = match &a.directory {
+        Some(d) => ctx.cwd.join(d),
+        None => match ops::clone::default_dir(&a.url) {
+            Some(d) => ctx.cwd.join(d),
+            None => {
+                return Err(cairn::Error::Invalid {
+                    what: format!("cannot name a directory after {:?}: give one", a.url),
+                    path: ctx.cwd.clone(),
+                }
+                .into())
+            }
+        },
+    };
+    let opts = ops::clone::CloneOptions {
+        url: a.url.clone(),
+        dir,
+        endpoint: a.endpoint.clone(),
+        region: a.region.clone(),
+        layer: a.layer.clone(),
+        paths: a.paths.clone(),
+    };
+    let outcome = ops::clone::clone(&opts, &ctx.common, &ctx.bar())?;
+    ctx.printer.outcome(&outcome, render::clone)?;
+    OK
 }

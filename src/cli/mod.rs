@@ -112,5 +112,9 @@ fn dispatch(command: &Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         }
         Command::Prove(a) => c::prove(a, ctx),
         Command::VerifyProof(a) => c::verify_proof(a, ctx),
+        Command::Remote(a) => c::remote(a, ctx),
+        Command::Push(a) => c::push(a, ctx),
+        Command::Pull(a) => c::pull(a, ctx),
+        Command::Clone(a) => c::clone(a, ctx),
     }
 }

@@ -585,6 +585,113 @@ pub fn utc(ns: i64) -> String {
     )
 }
 
+/// Who fetched what: packs, ranged chunks, bytes.
+fn fetched(f: &cairn::ops::pull::Fetched) -> String {
+    let ranged = if f.ranged_chunks > 0 {
+        format!(" and {} chunks by range", f.ranged_chunks)
+    } else {
+        String::new()
+    };
+    format!(
+        "fetched {} packs{ranged} ({})",
+        f.packs,
+        HumanBytes(f.bytes)
+    )
+}
+
+pub fn remote(
+    o: &cairn::ops::remote::RemoteOutcome,
+    out: &mut dyn Write,
+    p: &Printer,
+) -> Result<()> {
+    for r in &o.remotes {
+        match o.action {
+            "list" if p.verbose > 0 => {
+                let ep = r.endpoint.as_deref().unwrap_or("-");
+                let region = r.region.as_deref().unwrap_or("-");
+                writeln!(out, "{}\t{}\tendpoint {ep}\tregion {region}", r.name, r.url)?
+            }
+            "list" => writeln!(out, "{}\t{}", r.name, r.url)?,
+            verb => writeln!(out, "{verb} remote {} ({})", r.name, r.url)?,
+        }
+    }
+    Ok(())
+}
+
+pub fn push(o: &cairn::ops::push::PushOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    if o.up_to_date {
+        return writeln!(
+            out,
+            "{} is up to date on {} ({})",
+            o.reference,
+            o.remote,
+            o.new.short()
+        );
+    }
+    let from = o.old.map_or("new".into(), |id| id.short());
+    writeln!(
+        out,
+        "pushed {} to {}: {from} -> {}; uploaded {} packs ({}), {} already there",
+        o.reference,
+        o.remote,
+        o.new.short(),
+        o.packs_uploaded,
+        HumanBytes(o.bytes_uploaded),
+        o.packs_present
+    )
+}
+
+pub fn pull(o: &cairn::ops::pull::PullOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    let short = |id: Option<cairn::ObjectId>| id.map_or("nothing".into(), |i| i.short());
+    match o.status {
+        "fast-forward" => writeln!(
+            out,
+            "line {} moved {} -> {}; {}, wrote {} files",
+            o.line,
+            short(o.old),
+            short(o.new),
+            fetched(&o.fetched),
+            o.checked_out
+        )?,
+        "ahead" => writeln!(
+            out,
+            "line {} has layers {} lacks: nothing to pull (push them to publish)",
+            o.line, o.remote
+        )?,
+        _ => writeln!(out, "line {} is up to date with {}", o.line, o.remote)?,
+    }
+    if !o.tags_created.is_empty() {
+        writeln!(out, "new tags: {}", o.tags_created.join(", "))?;
+    }
+    if !o.tags_differing.is_empty() {
+        writeln!(
+            out,
+            "tags that differ from the remote's (left alone): {}",
+            o.tags_differing.join(", ")
+        )?;
+    }
+    Ok(())
+}
+
+pub fn clone(o: &cairn::ops::clone::CloneOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    let at = match (&o.line, o.layer) {
+        (_, None) => "an empty repository".to_string(),
+        (Some(line), Some(id)) => format!("line {line} at {}", id.short()),
+        (None, Some(id)) => format!("layer {} (detached)", id.short()),
+    };
+    writeln!(
+        out,
+        "cloned {} into {}: {} lines, {} tags; {}; checked out {at} ({} files){}",
+        o.url,
+        o.dir.display(),
+        o.lines,
+        o.tags,
+        fetched(&o.fetched),
+        o.checked_out,
+        if o.partial { "; partial clone" } else { "" }
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

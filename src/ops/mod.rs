@@ -4,6 +4,7 @@
 pub mod add;
 pub mod cat;
 pub mod checkout;
+pub mod clone;
 pub mod commit;
 pub mod diff;
 pub mod gc;
@@ -11,6 +12,9 @@ pub mod init;
 pub mod log;
 pub mod ls;
 pub mod prove;
+pub mod pull;
+pub mod push;
+pub mod remote;
 pub mod reset;
 pub mod restore;
 pub mod rm;

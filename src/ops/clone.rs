@@ -1,0 +1,242 @@
+//! `cairn clone`: a new repository from a remote: same hash and chunker settings, every line
+//! and tag, the packs (all of them, or with `--layer` / paths only what that layer or those
+//! paths need), and a worktree checked out at the remote's default line or the named layer.
+//!
+//! An interrupted clone is continued by running the same command again: the repository it
+//! started is recognised by its `origin`, and packs already here are not fetched again.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::checkout::{checkout, CheckoutOptions};
+use super::pull::{fetch_all, fetch_partial, Fetched};
+use super::Common;
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use crate::hash::ObjectId;
+use crate::index::{is_under, IndexEntry, Stat};
+use crate::object::EntryKind;
+use crate::progress::Progress;
+use crate::read::flatten;
+use crate::refs::{Head, DEFAULT_LINE};
+use crate::remote::config::{RemoteSpec, Remotes};
+use crate::remote::{refs, Remote};
+use crate::repo::{Repository, CAIRN_DIR};
+use crate::revparse;
+use crate::worktree;
+
+#[derive(Debug, Clone)]
+pub struct CloneOptions {
+    pub url: String,
+    /// The new worktree (absolute).
+    pub dir: PathBuf,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    /// Only what this layer needs (a line, tag, id or prefix as on the remote).
+    pub layer: Option<String>,
+    /// Only these paths of the layer (repository paths, `/`-separated).
+    pub paths: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CloneOutcome {
+    pub url: String,
+    pub dir: PathBuf,
+    pub remote: String,
+    /// The line HEAD is on, unless a layer was checked out detached.
+    pub line: Option<String>,
+    /// The layer checked out; `None` for a remote with no layers yet.
+    pub layer: Option<ObjectId>,
+    pub lines: u64,
+    pub tags: u64,
+    /// True when only part of the remote's content was fetched.
+    pub partial: bool,
+    pub fetched: Fetched,
+    /// Files written into the worktree.
+    pub checked_out: u64,
+}
+
+/// The directory a clone of `url` goes to by default: the last part of its prefix, or its
+/// bucket (or directory) name.
+pub fn default_dir(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1.trim_end_matches('/');
+    let last = rest.rsplit('/').next()?;
+    (!last.is_empty() && last != "." && last != "..").then(|| last.to_string())
+}
+
+pub fn clone(
+    opts: &CloneOptions,
+    common: &Common,
+    progress: &dyn Progress,
+) -> Result<CloneOutcome> {
+    let spec = RemoteSpec {
+        url: opts.url.clone(),
+        endpoint: opts.endpoint.clone(),
+        region: opts.region.clone(),
+        paths: opts.paths.clone(),
+    };
+    let remote = Remote::open("origin", &spec, false)?;
+    let config = remote.config()?.ok_or_else(|| {
+        remote.invalid("there is no cairn repository there (nothing was pushed yet?)".into())
+    })?;
+    let repo = prepare(&opts.dir, &spec, &config)?;
+    let common = Common {
+        cwd: repo.root().to_path_buf(),
+        ..common.clone()
+    };
+    let lines = refs::list(&remote, "lines")?;
+    let tags = refs::list(&remote, "tags")?;
+    let head = default_line(&remote, &lines)?;
+    {
+        let _lock = repo.lock(common.lock_timeout)?;
+        for (kind, list) in [("lines", &lines), ("tags", &tags)] {
+            for (name, id) in list.iter() {
+                repo.refs().set(kind, name, id)?;
+            }
+        }
+        repo.refs().set_head(&Head::Line(head.clone()))?;
+    }
+    let mut out = CloneOutcome {
+        url: opts.url.clone(),
+        dir: repo.root().to_path_buf(),
+        remote: remote.name.clone(),
+        line: Some(head.clone()),
+        layer: None,
+        lines: lines.len() as u64,
+        tags: tags.len() as u64,
+        partial: opts.layer.is_some() || !opts.paths.is_empty(),
+        fetched: Fetched::default(),
+        checked_out: 0,
+    };
+    let target = opts.layer.clone().unwrap_or_else(|| head.clone());
+    let paths: Vec<Vec<u8>> = opts.paths.iter().map(|p| worktree::layer_path(p)).collect();
+    if !out.partial {
+        out.fetched = fetch_all(&repo, &remote, progress)?;
+    } else {
+        let resolve = |r: &Repository| revparse::resolve(r, &target);
+        out.fetched = fetch_partial(repo.root(), &remote, resolve, &paths, progress)?.0;
+    }
+    let repo = Repository::open(repo.root())?;
+    if lines.is_empty() && opts.layer.is_none() {
+        return Ok(out);
+    }
+    let resolved = revparse::resolve_full(&repo, &target)?;
+    out.layer = Some(resolved.layer);
+    out.line = resolved.line.clone();
+    out.checked_out = if paths.is_empty() {
+        let opts = CheckoutOptions {
+            target,
+            paths: Vec::new(),
+            force: true,
+        };
+        checkout(&repo, &common, &opts, progress)?.written.len() as u64
+    } else {
+        let n = sparse_checkout(&repo, &common, resolved.layer, &paths, true, progress)?;
+        let head = match &resolved.line {
+            Some(l) => Head::Line(l.clone()),
+            None => Head::Detached(resolved.layer),
+        };
+        let _lock = repo.lock(common.lock_timeout)?;
+        repo.refs().set_head(&head)?;
+        n
+    };
+    Ok(out)
+}
+
+/// Creates the repository in `dir` with the remote's settings and records the remote as
+/// `origin`; or reopens one an interrupted clone of the same URL left there.
+fn prepare(dir: &Path, spec: &RemoteSpec, config: &crate::config::Config) -> Result<Repository> {
+    if dir.join(CAIRN_DIR).join("config.toml").is_file() {
+        let repo = Repository::open(dir)?;
+        let same = Remotes::load(repo.dir())?
+            .remote
+            .get("origin")
+            .is_some_and(|o| o.url == spec.url);
+        if same {
+            return Ok(repo);
+        }
+        return Err(Error::AlreadyARepository {
+            path: repo.dir().to_path_buf(),
+        });
+    }
+    if !crate::materialize::is_empty_dir(dir)? {
+        return Err(Error::Invalid {
+            what: "the destination exists and is not empty".into(),
+            path: dir.to_path_buf(),
+        });
+    }
+    std::fs::create_dir_all(dir).ctx("could not create directory", dir)?;
+    let repo = Repository::init(dir, config.hash, config.chunker)?;
+    if repo.config != *config {
+        // Same compression settings as the remote's repository.
+        let path = repo.dir().join("config.toml");
+        fsutil::write_atomic(&repo.tmp_dir(), &path, config.to_toml().as_bytes())?;
+    }
+    let mut remotes = Remotes::default();
+    remotes.remote.insert("origin".into(), spec.clone());
+    remotes.save(repo.dir())?;
+    Repository::open(repo.root())
+}
+
+/// The line a clone checks out: the remote's `HEAD`, else `main`, else the first line.
+fn default_line(remote: &Remote, lines: &[(String, ObjectId)]) -> Result<String> {
+    let has = |n: &str| lines.iter().any(|(l, _)| l == n);
+    if let Some(h) = remote.head_line()?.filter(|h| has(h)) {
+        return Ok(h);
+    }
+    if has(DEFAULT_LINE) || lines.is_empty() {
+        return Ok(DEFAULT_LINE.to_string());
+    }
+    Ok(lines[0].0.clone())
+}
+
+/// Checks out only `paths` of `layer`, and records every other path of the layer in the
+/// staging index as it is in the layer (with no stat data, so `status` shows them as deleted
+/// from the worktree, not as staged deletions: a commit keeps them). HEAD is left alone.
+/// Returns files written.
+pub(crate) fn sparse_checkout(
+    repo: &Repository,
+    common: &Common,
+    layer: ObjectId,
+    paths: &[Vec<u8>],
+    force: bool,
+    progress: &dyn Progress,
+) -> Result<u64> {
+    let opts = CheckoutOptions {
+        target: layer.to_hex(),
+        paths: paths
+            .iter()
+            .map(|p| worktree::abs(repo.root(), p))
+            .collect(),
+        force,
+    };
+    let written = checkout(repo, common, &opts, progress)?.written.len() as u64;
+    let _lock = repo.lock(common.lock_timeout)?;
+    let tree = repo.read_layer(&layer)?.tree;
+    let mut all = Vec::new();
+    flatten(repo, &tree, b"", &mut all)?;
+    let mut index = repo.load_index()?;
+    let inside = |p: &[u8]| paths.iter().any(|s| is_under(p, s));
+    // Outside the paths, what the user has in the worktree stays as it is.
+    let here = |p: &[u8]| std::fs::symlink_metadata(worktree::abs(repo.root(), p)).is_ok();
+    index.entries.retain(|p, _| inside(p) || here(p));
+    for (p, e) in all {
+        if e.kind == EntryKind::Dir || inside(&p) || here(&p) {
+            continue;
+        }
+        let chunks = repo.read_file(&e.id)?.chunks;
+        let entry = IndexEntry {
+            kind: e.kind as u8,
+            mode: e.mode,
+            stat: Stat::default(),
+            file_id: e.id,
+            chunks,
+        };
+        index.entries.insert(p, entry);
+    }
+    // Only an optimisation for status; it would be wrong if the user kept other files.
+    index.base_tree = None;
+    repo.save_index(&mut index)?;
+    Ok(written)
+}

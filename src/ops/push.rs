@@ -1,0 +1,287 @@
+//! `cairn push`: upload the packs a remote lacks, then move the remote's line (or create its
+//! tag) last, refusing anything but a fast-forward.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::hash::ObjectId;
+use crate::object::EntryKind;
+use crate::progress::Progress;
+use crate::refs::Head;
+use crate::remote::config::Remotes;
+use crate::remote::index::{list_packs, RemoteIndex, RemotePack};
+use crate::remote::refs::{self, Published};
+use crate::remote::{transfer, Remote};
+use crate::repo::Repository;
+
+#[derive(Debug, Clone, Default)]
+pub struct PushOptions {
+    /// The remote's name (default: origin, or the only remote).
+    pub remote: Option<String>,
+    /// A line or tag (default: HEAD's line).
+    pub target: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PushOutcome {
+    pub remote: String,
+    pub url: String,
+    /// `lines/<name>` or `tags/<name>`.
+    pub reference: String,
+    /// The remote's layer before the push.
+    pub old: Option<ObjectId>,
+    pub new: ObjectId,
+    pub up_to_date: bool,
+    pub packs_uploaded: u64,
+    /// Local packs the remote already held (all of their objects).
+    pub packs_present: u64,
+    pub bytes_uploaded: u64,
+}
+
+pub fn push(repo: &Repository, opts: &PushOptions, progress: &dyn Progress) -> Result<PushOutcome> {
+    let (name, spec) = Remotes::load(repo.dir())?.pick(opts.remote.as_deref(), repo.dir())?;
+    let remote = Remote::open(&name, &spec, true)?;
+    let (kind, refname, local) = target(repo, opts.target.as_deref())?;
+    remote.ensure_config(&repo.config)?;
+    let old = refs::read(&remote, kind, &refname)?.map(|r| r.id);
+    let mut out = PushOutcome {
+        remote: name,
+        url: spec.url.clone(),
+        reference: format!("{kind}/{refname}"),
+        old,
+        new: local,
+        up_to_date: old == Some(local),
+        packs_uploaded: 0,
+        packs_present: 0,
+        bytes_uploaded: 0,
+    };
+    if out.up_to_date {
+        return Ok(out);
+    }
+    if let Some(theirs) = old {
+        refuse_unless_forward(repo, &remote, kind, &refname, theirs, local)?;
+    }
+    let listing = list_packs(&remote)?;
+    let plan = plan(repo, &remote, &listing, local)?;
+    out.packs_present = plan.present;
+    let sent = transfer::upload(repo, &remote, &plan.send, &listing, progress)?;
+    out.packs_uploaded = sent.packs;
+    out.bytes_uploaded = sent.bytes;
+    // Tests make two pushes meet here.
+    crate::failpoint::hit("push:before-publish");
+    match refs::publish(&remote, kind, &refname, old, local)? {
+        Published::Done => {}
+        Published::Moved(now) => return Err(moved(&remote, kind, &refname, now, repo)),
+        Published::Busy(why) => return Err(remote.invalid(why)),
+    }
+    if kind == "lines" {
+        remote.init_head(&refname)?;
+    }
+    Ok(out)
+}
+
+/// The reference to push and its layer.
+fn target(repo: &Repository, spec: Option<&str>) -> Result<(&'static str, String, ObjectId)> {
+    let refs = repo.refs();
+    let invalid = |what: String| Error::Invalid {
+        what,
+        path: repo.dir().to_path_buf(),
+    };
+    let Some(name) = spec else {
+        return match (refs.head()?, repo.head()?.1) {
+            (Head::Line(line), Some(id)) => Ok(("lines", line, id)),
+            (Head::Line(line), None) => Err(invalid(format!(
+                "nothing to push: line {line} has no layers yet"
+            ))),
+            (Head::Detached(_), _) => Err(invalid(
+                "HEAD is detached: name the line or tag to push".into(),
+            )),
+        };
+    };
+    for kind in ["lines", "tags"] {
+        if crate::refs::check_name(name).is_ok() {
+            if let Some(id) = refs.get(kind, name)? {
+                return Ok((kind, name.to_string(), id));
+            }
+        }
+    }
+    Err(Error::UnknownRef {
+        name: format!("{name} (push takes a line or a tag)"),
+        path: repo.dir().to_path_buf(),
+    })
+}
+
+/// Lines move only forward (the remote's layer must be an ancestor of ours); tags never move.
+fn refuse_unless_forward(
+    repo: &Repository,
+    remote: &Remote,
+    kind: &str,
+    name: &str,
+    theirs: ObjectId,
+    ours: ObjectId,
+) -> Result<()> {
+    if kind == "lines" && is_ancestor(repo, &theirs, &ours) {
+        return Ok(());
+    }
+    Err(moved(remote, kind, name, Some(theirs), repo))
+}
+
+/// The error of a push that would lose the remote's layers.
+fn moved(
+    remote: &Remote,
+    kind: &str,
+    name: &str,
+    now: Option<ObjectId>,
+    repo: &Repository,
+) -> Error {
+    let Some(now) = now else {
+        return remote.invalid(format!(
+            "push of {kind}/{name} refused: the reference changed on the remote while pushing; \
+             run the push again"
+        ));
+    };
+    if kind == "tags" {
+        return remote.invalid(format!(
+            "push of tags/{name} refused: the remote's tag is layer {now}, and tags do not move"
+        ));
+    }
+    let why = if repo.store.contains(&now) {
+        "the two histories have diverged"
+    } else {
+        "it has layers this repository lacks (another machine pushed first)"
+    };
+    remote.invalid(format!(
+        "push of lines/{name} refused (not a fast-forward): the remote line is at {now} and \
+         {why}. Run `cairn pull`; cairn cannot merge, so if both sides added layers, keep one \
+         history (`cairn reset`) and push again"
+    ))
+}
+
+/// True when `a` is `b` or one of its ancestors (in this repository's history).
+pub(crate) fn is_ancestor(repo: &Repository, a: &ObjectId, b: &ObjectId) -> bool {
+    let mut next = Some(*b);
+    while let Some(id) = next {
+        if id == *a {
+            return true;
+        }
+        next = match repo.read_layer(&id) {
+            Ok(l) => l.parent,
+            Err(_) => None,
+        };
+    }
+    false
+}
+
+struct Plan {
+    send: Vec<ObjectId>,
+    present: u64,
+}
+
+/// Local packs to upload: those the remote does not hold, except packs whose every object it
+/// holds anyway (a partial clone's packs are remote objects copied by range). Checks that
+/// after the upload the remote has everything the pushed layer needs.
+fn plan(
+    repo: &Repository,
+    remote: &Remote,
+    listing: &BTreeMap<ObjectId, RemotePack>,
+    tip: ObjectId,
+) -> Result<Plan> {
+    let on_remote = |name: &ObjectId| listing.get(name).is_some_and(|r| r.complete());
+    let packs = repo.store.packs();
+    let remote_only: Vec<ObjectId> = listing
+        .iter()
+        .filter(|(n, r)| r.complete() && !packs.iter().any(|p| p.name == **n))
+        .map(|(n, _)| *n)
+        .collect();
+    let theirs = RemoteIndex::load(repo, remote, &remote_only)?;
+    let shared: Vec<_> = packs.iter().filter(|p| on_remote(&p.name)).collect();
+    let has =
+        |id: &ObjectId| theirs.contains(id) || shared.iter().any(|p| p.index.lookup(id).is_some());
+    let mut send = Vec::new();
+    let mut present = 0;
+    for p in &packs {
+        if on_remote(&p.name) || p.index.entries().flatten().all(|e| has(&e.id)) {
+            present += 1;
+        } else {
+            send.push(p.name);
+        }
+    }
+    let sent: Vec<_> = packs.iter().filter(|p| send.contains(&p.name)).collect();
+    let after = |id: &ObjectId| has(id) || sent.iter().any(|p| p.index.lookup(id).is_some());
+    Closure {
+        repo,
+        before: &has,
+        after: &after,
+        seen: HashSet::new(),
+    }
+    .check(tip)?;
+    Ok(Plan { send, present })
+}
+
+/// Walks what a push publishes and fails on the first object the remote would lack
+/// afterwards. It stops at objects the remote holds already: every push checks this before
+/// it uploads anything, so what is on a remote has everything below it there too.
+struct Closure<'a> {
+    repo: &'a Repository,
+    /// On the remote before the push.
+    before: &'a dyn Fn(&ObjectId) -> bool,
+    /// On the remote after the upload.
+    after: &'a dyn Fn(&ObjectId) -> bool,
+    seen: HashSet<ObjectId>,
+}
+
+impl Closure<'_> {
+    fn check(&mut self, tip: ObjectId) -> Result<()> {
+        let mut next = Some(tip);
+        while let Some(id) = next {
+            if (self.before)(&id) {
+                return Ok(());
+            }
+            self.need(&id, "layer")?;
+            let layer = self.repo.read_layer(&id)?;
+            self.tree(layer.tree)?;
+            next = layer.parent;
+        }
+        Ok(())
+    }
+
+    fn need(&self, id: &ObjectId, what: &str) -> Result<()> {
+        if (self.after)(id) {
+            return Ok(());
+        }
+        Err(Error::Invalid {
+            what: format!(
+                "cannot push: {what} {id}, which the pushed layers need, is neither in this \
+                 repository nor on the remote"
+            ),
+            path: self.repo.dir().to_path_buf(),
+        })
+    }
+
+    /// False when `id` needs no further look: seen already, or on the remote before.
+    fn fresh(&mut self, id: &ObjectId) -> bool {
+        self.seen.insert(*id) && !(self.before)(id)
+    }
+
+    fn tree(&mut self, id: ObjectId) -> Result<()> {
+        if !self.fresh(&id) {
+            return Ok(());
+        }
+        self.need(&id, "tree")?;
+        for e in self.repo.read_tree(&id)?.entries {
+            if e.kind == EntryKind::Dir {
+                self.tree(e.id)?;
+            } else if self.fresh(&e.id) {
+                self.need(&e.id, "file")?;
+                for c in self.repo.read_file(&e.id)?.chunks {
+                    if self.fresh(&c.id) {
+                        self.need(&c.id, "chunk")?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,79 @@
+//! The keys of a remote, relative to its root (`s3://bucket/prefix/` or the directory of a
+//! `file://` URL). docs/REMOTES.md describes each one.
+//!
+//! ```text
+//! config.toml                         the repository's config.toml, written by the first push
+//! HEAD                                "ref: lines/<name>\n": the line a clone checks out
+//! packs/<name>.pack                   pack files, byte for byte as in .cairn/packs
+//! packs/<name>.idx                    their indexes; written after the pack, so a pack
+//!                                     without an index is an unfinished upload
+//! refs/lines/<name>, refs/tags/<name> "<64 hex>\n", as in .cairn/refs
+//! refs-log/<kind>/<name>/<ns>-<nonce>  one object per accepted push, never rewritten
+//! locks/<kind>/<name>/<ns>-<nonce>     intents of pushes in progress, deleted after
+//! ```
+
+use crate::hash::ObjectId;
+
+pub const CONFIG: &str = "config.toml";
+pub const HEAD: &str = "HEAD";
+pub const PACKS: &str = "packs/";
+
+pub fn pack(name: &ObjectId) -> String {
+    format!("packs/{name}.pack")
+}
+
+pub fn idx(name: &ObjectId) -> String {
+    format!("packs/{name}.idx")
+}
+
+/// `lines` or `tags`.
+pub fn refs_dir(kind: &str) -> String {
+    format!("refs/{kind}/")
+}
+
+pub fn reference(kind: &str, name: &str) -> String {
+    format!("refs/{kind}/{name}")
+}
+
+pub fn log_dir(kind: &str, name: &str) -> String {
+    format!("refs-log/{kind}/{name}/")
+}
+
+pub fn lock_dir(kind: &str, name: &str) -> String {
+    format!("locks/{kind}/{name}/")
+}
+
+/// What a key under `packs/` names: the pack and whether it is the index.
+pub fn parse_pack_key(key: &str) -> Option<(ObjectId, bool)> {
+    let file = key.strip_prefix(PACKS)?;
+    if let Some(stem) = file.strip_suffix(".idx") {
+        return stem.parse().ok().map(|id| (id, true));
+    }
+    file.strip_suffix(".pack")?
+        .parse()
+        .ok()
+        .map(|id| (id, false))
+}
+
+/// A key that sorts by time and cannot collide: `<ns since epoch, 20 digits>-<nonce>`.
+pub fn timed_key(dir: &str, time_ns: i64, nonce: &str) -> String {
+    format!("{dir}{time_ns:020}-{nonce}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pack_keys() {
+        let id = ObjectId::default();
+        assert_eq!(parse_pack_key(&pack(&id)), Some((id, false)));
+        assert_eq!(parse_pack_key(&idx(&id)), Some((id, true)));
+        assert_eq!(parse_pack_key("packs/x.idx"), None);
+        assert_eq!(parse_pack_key("refs/lines/main"), None);
+        assert_eq!(
+            timed_key("locks/lines/main/", 42, "ab"),
+            "locks/lines/main/00000000000000000042-ab"
+        );
+    }
+}

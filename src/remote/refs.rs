@@ -1,0 +1,360 @@
+//! References on a remote and the one way they move: [`publish`].
+//!
+//! A push must never overwrite a layer another machine pushed a moment before. Stores differ
+//! in what they guarantee: AWS S3, MinIO, R2 and s3s honour `If-None-Match` / `If-Match`
+//! (compare-and-swap), Garage ignores them, and a directory supports create-only but not
+//! compare-and-swap. `publish` therefore does not rely on any one of them:
+//!
+//! 1. **Intent.** Write a new, uniquely named object under `locks/<kind>/<name>/`, then list
+//!    that directory. If another live intent is there, delete ours, wait a random moment and
+//!    try again (a few times, then give up with "busy"). Of two overlapping pushes, the one
+//!    that lists second always sees the first one's intent, or its finished reference: with
+//!    read-after-write consistent listings (S3, Garage, a directory) both cannot go on at once.
+//! 2. **Check.** Read the reference. If it is not what the push started from, the remote
+//!    moved: stop (the caller reports a non-fast-forward).
+//! 3. **Log.** Write `refs-log/<kind>/<name>/<time>-<nonce>`: from, to, host. Log objects are
+//!    never rewritten, so every layer ever accepted stays on record even if a store broke
+//!    every guarantee above; `verify --remote` reports accepted layers that are no longer on
+//!    their line.
+//! 4. **Reference**, with a condition where the store has them (create-only for a new
+//!    reference, `If-Match` the read ETag otherwise); a failed condition is a lost race.
+//! 5. Delete the intent. An intent older than [`LEASE_MS`] (by the store's clock) belongs to a
+//!    push that died and is ignored and removed.
+
+use std::time::Duration;
+
+use super::backend::{Cond, Meta, StoreError};
+use super::layout;
+use super::{hostname, nonce, now_ms, now_ns, Remote};
+use crate::error::Result;
+use crate::hash::ObjectId;
+
+/// How long an intent keeps other pushes of the same reference out. A push holds its intent
+/// only for a few small requests (packs are uploaded before), so this is generous.
+pub const LEASE_MS: i64 = 120_000;
+const ATTEMPTS: u32 = 6;
+
+/// A reference as read from the remote, with the version a conditional write needs.
+#[derive(Debug, Clone)]
+pub struct RemoteRef {
+    pub id: ObjectId,
+    pub meta: Meta,
+}
+
+pub fn read(remote: &Remote, kind: &str, name: &str) -> Result<Option<RemoteRef>> {
+    let key = layout::reference(kind, name);
+    let Some((bytes, meta)) = remote.get(&key)? else {
+        return Ok(None);
+    };
+    let id = std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|t| t.trim_end_matches('\n').parse().ok())
+        .ok_or_else(|| remote.invalid(format!("{key} does not hold a layer id")))?;
+    Ok(Some(RemoteRef { id, meta }))
+}
+
+/// Every line or tag on the remote with its layer, sorted by name.
+pub fn list(remote: &Remote, kind: &str) -> Result<Vec<(String, ObjectId)>> {
+    let dir = layout::refs_dir(kind);
+    let mut out = Vec::new();
+    for m in remote.list(&dir)? {
+        let Some(name) = m.key.strip_prefix(&dir) else {
+            continue;
+        };
+        if crate::refs::check_name(name).is_err() {
+            continue;
+        }
+        if let Some(r) = read(remote, kind, name)? {
+            out.push((name.to_string(), r.id));
+        }
+    }
+    Ok(out)
+}
+
+/// One accepted push, as the ref log records it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LogEntry {
+    pub key: String,
+    pub from: Option<ObjectId>,
+    pub to: ObjectId,
+    pub host: String,
+}
+
+/// The ref log of one reference, oldest first. Entries that do not parse are returned as
+/// errors by key, for `verify --remote`.
+pub fn log(
+    remote: &Remote,
+    kind: &str,
+    name: &str,
+) -> Result<Vec<std::result::Result<LogEntry, String>>> {
+    let mut out = Vec::new();
+    for m in remote.list(&layout::log_dir(kind, name))? {
+        let parsed = match remote.get(&m.key)? {
+            Some((bytes, _)) => parse_log(&m.key, &bytes),
+            None => continue,
+        };
+        out.push(parsed.ok_or(m.key));
+    }
+    Ok(out)
+}
+
+fn parse_log(key: &str, bytes: &[u8]) -> Option<LogEntry> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut from = None;
+    let mut to = None;
+    let mut host = String::new();
+    for line in text.lines() {
+        match line.split_once(' ')? {
+            ("from", "none") => from = Some(None),
+            ("from", id) => from = Some(Some(id.parse().ok()?)),
+            ("to", id) => to = Some(id.parse().ok()?),
+            ("host", h) => host = h.to_string(),
+            _ => {}
+        }
+    }
+    Some(LogEntry {
+        key: key.to_string(),
+        from: from?,
+        to: to?,
+        host,
+    })
+}
+
+/// What became of a publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Published {
+    Done,
+    /// The reference is not (or no longer) what the push started from; it is this now.
+    Moved(Option<ObjectId>),
+    /// Other pushes kept holding the reference; describes the youngest.
+    Busy(String),
+}
+
+/// Moves `kind/name` on the remote from `expected` (`None`: it must not exist) to `new`.
+pub fn publish(
+    remote: &Remote,
+    kind: &str,
+    name: &str,
+    expected: Option<ObjectId>,
+    new: ObjectId,
+) -> Result<Published> {
+    let locks = layout::lock_dir(kind, name);
+    let mut busy = String::new();
+    for attempt in 0..ATTEMPTS {
+        let intent = layout::timed_key(&locks, now_ns(), &nonce());
+        let body = format!(
+            "push of {new} by {} on {}\n",
+            std::process::id(),
+            hostname()
+        );
+        put(remote, &intent, body.into_bytes(), Cond::Create)?;
+        match others(remote, &locks, &intent)? {
+            Some(other) => {
+                remote.delete(&intent)?;
+                busy = other;
+                std::thread::sleep(backoff(attempt));
+            }
+            None => {
+                let result = publish_held(remote, kind, name, expected, new);
+                remote.delete(&intent)?;
+                return result;
+            }
+        }
+    }
+    Ok(Published::Busy(busy))
+}
+
+/// Steps 2 to 4, while our intent is the only live one.
+fn publish_held(
+    remote: &Remote,
+    kind: &str,
+    name: &str,
+    expected: Option<ObjectId>,
+    new: ObjectId,
+) -> Result<Published> {
+    let current = read(remote, kind, name)?;
+    if current.as_ref().map(|r| r.id) != expected {
+        return Ok(Published::Moved(current.map(|r| r.id)));
+    }
+    let from = expected.map_or("none".to_string(), |id| id.to_hex());
+    let entry = format!("from {from}\nto {new}\nhost {}\n", hostname());
+    let log_key = layout::timed_key(&layout::log_dir(kind, name), now_ns(), &nonce());
+    put(remote, &log_key, entry.into_bytes(), Cond::Create)?;
+    let key = layout::reference(kind, name);
+    let cond = match &current {
+        None => Cond::Create,
+        Some(r) => Cond::Update {
+            e_tag: r.meta.e_tag.clone(),
+            version: r.meta.version.clone(),
+        },
+    };
+    let text = format!("{new}\n").into_bytes();
+    let written = match remote.backend().put(&key, text.clone(), cond) {
+        // The store cannot compare-and-swap (a directory, or S3 with conditional writes
+        // switched off): the intent already keeps other pushes out, so a plain replace is
+        // safe.
+        Err(StoreError::NotImplemented(_)) => remote.backend().put(&key, text, Cond::Overwrite),
+        other => other,
+    };
+    match written {
+        Ok(_) => Ok(Published::Done),
+        Err(StoreError::AlreadyExists | StoreError::Precondition) => {
+            let _ = remote.delete(&log_key);
+            Ok(Published::Moved(read(remote, kind, name)?.map(|r| r.id)))
+        }
+        Err(e) => {
+            let _ = remote.delete(&log_key);
+            Err(remote.err("write", &key, e))
+        }
+    }
+}
+
+/// Writes a key that is unique (an intent, a log entry): a store with conditional writes
+/// switched off gets a plain write, which is as good here.
+fn put(remote: &Remote, key: &str, data: Vec<u8>, cond: Cond) -> Result<Meta> {
+    let b = remote.backend();
+    match b.put(key, data.clone(), cond) {
+        Err(StoreError::NotImplemented(_)) => b.put(key, data, Cond::Overwrite),
+        other => other,
+    }
+    .map_err(|e| remote.err("write", key, e))
+}
+
+/// Another live intent in `dir` besides `mine`, described; stale ones are removed.
+fn others(remote: &Remote, dir: &str, mine: &str) -> Result<Option<String>> {
+    let listed = remote.list(dir)?;
+    // Ages are measured on the store's clock: our own intent's time against theirs.
+    let my_time = listed
+        .iter()
+        .find(|m| m.key == mine)
+        .map_or_else(now_ms, |m| m.modified_ms);
+    let mut live = None;
+    for m in listed.iter().filter(|m| m.key != mine) {
+        let age = my_time - m.modified_ms;
+        if age > LEASE_MS {
+            let _ = remote.delete(&m.key);
+        } else {
+            live = Some(format!(
+                "another push of this reference is in progress ({} made {}s ago); try again, \
+                 or wait {}s if that push was killed",
+                m.key,
+                age.max(0) / 1000,
+                LEASE_MS / 1000
+            ));
+        }
+    }
+    Ok(live)
+}
+
+/// Random waits that grow with the attempt, so two pushes that met do not meet again.
+fn backoff(attempt: u32) -> Duration {
+    let jitter = u64::from_str_radix(&nonce()[..4], 16).unwrap_or(0) % 400;
+    Duration::from_millis(100 + 150 * u64::from(attempt) + jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remote::backend::ObjectStoreBackend;
+    use crate::remote::config::RemoteSpec;
+    use crate::HashAlgo;
+    use std::sync::Arc;
+
+    fn memory() -> Remote {
+        let spec = RemoteSpec {
+            url: "s3://test/x".into(),
+            endpoint: None,
+            region: None,
+            paths: vec![],
+        };
+        let store = Arc::new(object_store::memory::InMemory::new());
+        Remote::with_backend(
+            "t",
+            &spec,
+            Box::new(ObjectStoreBackend::new(store, "x").unwrap()),
+        )
+    }
+
+    fn id(n: u8) -> ObjectId {
+        HashAlgo::Blake3.hash(crate::hash::Domain::Layer, &[n])
+    }
+
+    #[test]
+    fn publish_moves_and_refuses() {
+        let r = memory();
+        assert_eq!(
+            publish(&r, "lines", "main", None, id(1)).unwrap(),
+            Published::Done
+        );
+        assert_eq!(read(&r, "lines", "main").unwrap().unwrap().id, id(1));
+        // Someone who still thinks the line is new loses.
+        assert_eq!(
+            publish(&r, "lines", "main", None, id(2)).unwrap(),
+            Published::Moved(Some(id(1)))
+        );
+        assert_eq!(
+            publish(&r, "lines", "main", Some(id(1)), id(3)).unwrap(),
+            Published::Done
+        );
+        assert_eq!(
+            publish(&r, "lines", "main", Some(id(1)), id(4)).unwrap(),
+            Published::Moved(Some(id(3)))
+        );
+        let log: Vec<LogEntry> = log(&r, "lines", "main")
+            .unwrap()
+            .into_iter()
+            .map(|e| e.unwrap())
+            .collect();
+        assert_eq!(log.len(), 2);
+        assert_eq!((log[0].from, log[0].to), (None, id(1)));
+        assert_eq!((log[1].from, log[1].to), (Some(id(1)), id(3)));
+        assert!(r.list("locks/").unwrap().is_empty(), "intents are removed");
+        assert_eq!(
+            list(&r, "lines").unwrap(),
+            vec![("main".to_string(), id(3))]
+        );
+    }
+
+    #[test]
+    fn a_live_intent_keeps_others_out_and_a_stale_one_does_not() {
+        let r = memory();
+        let dir = layout::lock_dir("lines", "main");
+        let live = layout::timed_key(&dir, now_ns(), "other");
+        r.backend().put(&live, b"x".to_vec(), Cond::Create).unwrap();
+        match publish(&r, "lines", "main", None, id(1)).unwrap() {
+            Published::Busy(why) => assert!(why.contains("in progress"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(read(&r, "lines", "main").unwrap().is_none());
+        r.delete(&live).unwrap();
+        assert_eq!(
+            publish(&r, "lines", "main", None, id(1)).unwrap(),
+            Published::Done
+        );
+    }
+
+    #[test]
+    fn concurrent_publishes_never_both_win() {
+        let r = Arc::new(memory());
+        publish(&r, "lines", "main", None, id(0)).unwrap();
+        let results: Vec<Published> = std::thread::scope(|s| {
+            let handles: Vec<_> = (1..=4)
+                .map(|n| {
+                    let r = r.clone();
+                    s.spawn(move || publish(&r, "lines", "main", Some(id(0)), id(n)).unwrap())
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let wins = results.iter().filter(|p| **p == Published::Done).count();
+        assert!(wins <= 1, "{results:?}");
+        let tip = read(&r, "lines", "main").unwrap().unwrap().id;
+        let accepted: Vec<ObjectId> = log(&r, "lines", "main")
+            .unwrap()
+            .into_iter()
+            .map(|e| e.unwrap().to)
+            .collect();
+        assert!(accepted.contains(&tip), "the log records the tip");
+        assert_eq!(accepted.len(), 1 + wins, "one entry per accepted push");
+    }
+}

@@ -1,0 +1,357 @@
+//! `verify --remote`: check what a remote holds, reading it the way pull and clone would.
+//!
+//! Every pack index is downloaded afresh (never taken from a cache) and checked: checksum,
+//! order, that its records make the pack's name, and that the pack has the size the index
+//! implies. Metadata packs are downloaded and every record re-hashed; with `data`, data packs
+//! too, one at a time. Then every layer reachable from the remote's lines, tags and ref log
+//! is walked (layers, trees, file objects, chunk presence), and every layer the ref log says
+//! a push accepted must still be on its line. The downloads live in a temporary directory
+//! outside the repository, removed at the end.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use super::index::{check_index, list_packs, RemoteIndex};
+use super::refs::{self, LogEntry};
+use super::{layout, nonce, Remote};
+use crate::diff::join;
+use crate::error::{IoContext, Result};
+use crate::hash::ObjectId;
+use crate::object::EntryKind;
+use crate::ops::verify::{Damage, VerifyOutcome};
+use crate::pack::{self, Store};
+use crate::progress::Progress;
+use crate::repo::Repository;
+use crate::worktree::RepoPath;
+
+/// A directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn verify(remote: &Remote, data: bool, progress: &dyn Progress) -> Result<VerifyOutcome> {
+    let config = remote
+        .config()?
+        .ok_or_else(|| remote.invalid("there is no cairn repository there".into()))?;
+    let tmp = TempDir(std::env::temp_dir().join(format!("cairn-verify-{}", nonce())));
+    let packs_dir = tmp.0.join(".cairn").join("packs");
+    std::fs::create_dir_all(&packs_dir).ctx("could not create directory", &packs_dir)?;
+    std::fs::create_dir_all(tmp.0.join(".cairn/tmp")).ctx("could not create directory", &tmp.0)?;
+    let cfg = tmp.0.join(".cairn/config.toml");
+    std::fs::write(&cfg, config.to_toml()).ctx("could not write file", &cfg)?;
+    let mut c = Check {
+        remote,
+        out: VerifyOutcome::default(),
+        damage: BTreeMap::new(),
+        bad: HashMap::new(),
+    };
+    let (meta, dataful) = c.indexes(&packs_dir, config.hash)?;
+    c.packs(&packs_dir, config.hash, &meta, true, progress)?;
+    if data {
+        c.packs(&packs_dir, config.hash, &dataful, false, progress)?;
+    }
+    let repo = Repository::open(&tmp.0)?;
+    c.walk(&repo)?;
+    let mut out = c.out;
+    out.damage = c
+        .damage
+        .into_iter()
+        .map(|(object, (problem, layers, paths))| Damage {
+            object,
+            problem,
+            layers,
+            paths: paths.into_iter().map(RepoPath).collect(),
+        })
+        .collect();
+    Ok(out)
+}
+
+type Found = (String, Vec<ObjectId>, Vec<Vec<u8>>);
+
+struct Check<'a> {
+    remote: &'a Remote,
+    out: VerifyOutcome,
+    damage: BTreeMap<String, Found>,
+    /// Objects found damaged in a pack.
+    bad: HashMap<ObjectId, String>,
+}
+
+impl Check<'_> {
+    fn record(&mut self, key: String, problem: String, at: Option<(ObjectId, &[u8])>) {
+        let f = self
+            .damage
+            .entry(key)
+            .or_insert_with(|| (problem, vec![], vec![]));
+        if let Some((layer, path)) = at {
+            if !f.1.contains(&layer) {
+                f.1.push(layer);
+            }
+            if f.2.len() < 20 && !f.2.iter().any(|p| p == path) {
+                f.2.push(path.to_vec());
+            }
+        }
+    }
+
+    /// Downloads and checks every pack index; returns the metadata and the data packs (with
+    /// their sizes) whose index is sound.
+    #[allow(clippy::type_complexity)]
+    fn indexes(
+        &mut self,
+        dir: &Path,
+        algo: crate::HashAlgo,
+    ) -> Result<(Vec<(ObjectId, u64)>, Vec<(ObjectId, u64)>)> {
+        let (mut meta, mut data) = (Vec::new(), Vec::new());
+        for (name, p) in list_packs(self.remote)? {
+            let (Some(size), Some(_)) = (p.pack, p.idx) else {
+                if p.idx.is_some() {
+                    self.record(
+                        format!("pack {name}"),
+                        "its index is there, the pack is not".into(),
+                        None,
+                    );
+                }
+                // A pack without an index is an unfinished upload: invisible, not damage.
+                continue;
+            };
+            let key = layout::idx(&name);
+            let Some((bytes, _)) = self.remote.get(&key)? else {
+                continue;
+            };
+            let path = dir.join(format!("{name}.idx"));
+            std::fs::write(&path, bytes).ctx("could not write file", &path)?;
+            match check_index(&path, algo, &name) {
+                Ok((_, expected)) if expected != size => {
+                    let _ = std::fs::remove_file(&path);
+                    let why = format!("the pack is {size} bytes, its index says {expected}");
+                    self.record(format!("pack {name}"), why, None);
+                }
+                Ok((idx, _)) => {
+                    self.out.packs += 1;
+                    self.out.objects += idx.len() as u64;
+                    if RemoteIndex::is_meta(&idx) {
+                        meta.push((name, size));
+                    } else {
+                        data.push((name, size));
+                    }
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(&path);
+                    self.record(format!("pack index {name}"), e.to_string(), None);
+                }
+            }
+        }
+        Ok((meta, data))
+    }
+
+    /// Downloads packs next to their indexes and re-hashes every record; data packs are
+    /// deleted again once checked (`keep` false).
+    fn packs(
+        &mut self,
+        dir: &Path,
+        algo: crate::HashAlgo,
+        packs: &[(ObjectId, u64)],
+        keep: bool,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        let total = packs.iter().map(|(_, s)| s).sum();
+        progress.begin(
+            if keep {
+                "checking metadata"
+            } else {
+                "checking data"
+            },
+            packs.len() as u64,
+            total,
+        );
+        for (name, _) in packs {
+            let path = dir.join(format!("{name}.pack"));
+            let mut file = File::create(&path).ctx("could not create file", &path)?;
+            let key = layout::pack(name);
+            self.remote
+                .backend()
+                .download(&key, 0, &mut file, &|n| progress.advance(0, n))
+                .map_err(|e| self.remote.err("download", &key, e))?;
+            drop(file);
+            let store = Store::open(dir, algo)?;
+            let listed = store.packs();
+            if let Some(p) = listed.iter().find(|p| p.name == *name) {
+                let report = pack::check(p, algo, true);
+                for problem in report.problems {
+                    self.record(format!("pack {name}"), problem, None);
+                }
+                for (id, why) in report.bad {
+                    self.bad.insert(id, why);
+                }
+                self.out.bytes_checked += report.bytes;
+            }
+            if !keep {
+                let _ = std::fs::remove_file(&path);
+            }
+            progress.advance(1, 0);
+        }
+        progress.end();
+        Ok(())
+    }
+
+    /// Walks everything reachable from the remote's references and ref log.
+    fn walk(&mut self, repo: &Repository) -> Result<()> {
+        let mut roots = Vec::new();
+        let mut logs = Vec::new();
+        for kind in ["lines", "tags"] {
+            for (name, tip) in refs::list(self.remote, kind)? {
+                roots.push(tip);
+                for entry in refs::log(self.remote, kind, &name)? {
+                    match entry {
+                        Ok(e) => {
+                            roots.push(e.to);
+                            logs.push((kind, name.clone(), tip, e));
+                        }
+                        Err(key) => self.record(key, "ref log entry does not parse".into(), None),
+                    }
+                }
+            }
+        }
+        let mut w = Walk {
+            repo,
+            seen: HashSet::new(),
+            chunks: HashSet::new(),
+            trees: 0,
+            files: 0,
+            found: Vec::new(),
+            bad: &self.bad,
+        };
+        let mut layers = HashSet::new();
+        for root in roots {
+            let mut next = Some(root);
+            while let Some(id) = next {
+                if !layers.insert(id) {
+                    break;
+                }
+                next = w.layer(id);
+            }
+        }
+        self.out.layers = layers.len() as u64;
+        self.out.chunks = w.chunks.len() as u64;
+        self.out.trees = w.trees;
+        self.out.files = w.files;
+        let found = std::mem::take(&mut w.found);
+        for (key, why, layer, path) in found {
+            self.record(key, why, Some((layer, &path)));
+        }
+        for (kind, name, tip, e) in logs {
+            self.check_log(repo, kind, &name, tip, &e);
+        }
+        Ok(())
+    }
+
+    /// A layer a push was accepted with must still be on the line.
+    fn check_log(
+        &mut self,
+        repo: &Repository,
+        kind: &str,
+        name: &str,
+        tip: ObjectId,
+        e: &LogEntry,
+    ) {
+        if kind == "lines" && crate::ops::push::is_ancestor(repo, &e.to, &tip) {
+            return;
+        }
+        if kind == "tags" && e.to == tip {
+            return;
+        }
+        let why = format!(
+            "{kind}/{name} accepted this layer ({}, from {}), and it is no longer on it: a \
+             concurrent push replaced it",
+            e.key, e.host
+        );
+        self.record(format!("layer {}", e.to), why, Some((e.to, b"")));
+    }
+}
+
+/// The reachable-object walk. Each object is read once; a problem is reported at the first
+/// layer and path it is met at.
+struct Walk<'a> {
+    repo: &'a Repository,
+    seen: HashSet<ObjectId>,
+    chunks: HashSet<ObjectId>,
+    trees: u64,
+    files: u64,
+    found: Vec<(String, String, ObjectId, Vec<u8>)>,
+    bad: &'a HashMap<ObjectId, String>,
+}
+
+impl Walk<'_> {
+    /// Checks one layer's tree; returns its parent.
+    fn layer(&mut self, id: ObjectId) -> Option<ObjectId> {
+        match self.repo.read_layer(&id) {
+            Ok(l) => {
+                self.tree(l.tree, id, Vec::new());
+                l.parent
+            }
+            Err(e) => {
+                self.found
+                    .push((format!("layer {id}"), e.to_string(), id, Vec::new()));
+                None
+            }
+        }
+    }
+
+    fn tree(&mut self, id: ObjectId, layer: ObjectId, path: Vec<u8>) {
+        if !self.seen.insert(id) {
+            return;
+        }
+        self.trees += 1;
+        let tree = match self.repo.read_tree(&id) {
+            Ok(t) => t,
+            Err(e) => {
+                return self
+                    .found
+                    .push((format!("tree {id}"), e.to_string(), layer, path))
+            }
+        };
+        for e in tree.entries {
+            let p = if path.is_empty() {
+                e.name.clone()
+            } else {
+                join(&path, &e.name)
+            };
+            if e.kind == EntryKind::Dir {
+                self.tree(e.id, layer, p);
+            } else {
+                self.file(e.id, layer, p);
+            }
+        }
+    }
+
+    fn file(&mut self, id: ObjectId, layer: ObjectId, path: Vec<u8>) {
+        if !self.seen.insert(id) {
+            return;
+        }
+        self.files += 1;
+        let obj = match self.repo.read_file(&id) {
+            Ok(o) => o,
+            Err(e) => {
+                return self
+                    .found
+                    .push((format!("file {id}"), e.to_string(), layer, path))
+            }
+        };
+        for c in obj.chunks {
+            if !self.chunks.insert(c.id) {
+                continue;
+            }
+            let why = match self.bad.get(&c.id) {
+                Some(why) => why.clone(),
+                None if self.repo.store.contains(&c.id) => continue,
+                None => "missing from every pack".into(),
+            };
+            self.found
+                .push((format!("chunk {}", c.id), why, layer, path.clone()));
+        }
+    }
+}
