@@ -201,7 +201,7 @@ fn plan(
         |id: &ObjectId| theirs.contains(id) || shared.iter().any(|p| p.index.lookup(id).is_some());
     let mut send = Vec::new();
     let mut present = 0;
-    for p in &packs {
+    for p in packs.iter() {
         if on_remote(&p.name) || p.index.entries().flatten().all(|e| has(&e.id)) {
             present += 1;
         } else {
