@@ -407,13 +407,11 @@ fn partial_clones_fetch_only_what_they_need() {
 fn an_interrupted_push_resumes_with_what_is_missing() {
     let s3 = S3::start();
     let a = TestRepo::new();
+    // One add per file: a data pack each, so the push has several to send.
     for i in 0..6u64 {
         a.write(format!("d/f{i}.bin"), random_bytes(10 + i, 400_000));
+        a.ok(&["add", "-A", "-q"]);
     }
-    // Small packs, so the push has several to send.
-    let small = [("CAIRN_TEST_PACK_TARGET", "300000")];
-    let out = run_env(&a, a.root(), &s3, SECRET, &small, &["add", "-A", "-q"]);
-    assert_success(&out, &["add"]);
     a.commit("six files");
     let ep = s3.endpoint();
     ok(
@@ -428,8 +426,8 @@ fn an_interrupted_push_resumes_with_what_is_missing() {
         / 2;
     assert!(packs >= 6, "{packs} packs");
 
-    // Killed after the third pack is up (its index not yet).
-    let kill = [("CAIRN_FAILPOINT", "push:after-pack@3")];
+    // Killed once the first pack is up (its index not yet; others are in flight).
+    let kill = [("CAIRN_FAILPOINT", "push:after-pack")];
     let out = run_env(&a, a.root(), &s3, SECRET, &kill, &["push"]);
     assert!(!out.status.success(), "the push was meant to die");
     assert!(
@@ -454,7 +452,6 @@ fn an_interrupted_push_resumes_with_what_is_missing() {
     let resumed = json(&a, a.root(), &s3, &["push"]);
     let sent = resumed["bytes_uploaded"].as_u64().unwrap();
     assert!(sent < full, "the rerun sent {sent} of {full} bytes");
-    assert!(resumed["packs_present"].as_u64().unwrap() >= 1, "{resumed}");
     // Cloning again into the same directory continues that clone.
     let c = json(&c, c.root(), &s3, &["clone", &url("r"), "x"]);
     assert_eq!(c["partial"], false);
