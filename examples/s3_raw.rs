@@ -6,6 +6,7 @@
 //! ```text
 //! s3_raw put DIR s3://bucket/prefix     upload every file of DIR
 //! s3_raw get s3://bucket/prefix DIR     download every object under the prefix
+//! s3_raw probe s3://bucket/prefix       does the store honour If-None-Match / If-Match?
 //! ```
 //! Endpoint, region and credentials come from the `AWS_*` environment variables.
 
@@ -35,11 +36,8 @@ fn main() -> Res<()> {
     let bytes = match args.as_slice() {
         [cmd, dir, url] if cmd == "put" => rt.block_on(put(Path::new(dir), url))?,
         [cmd, url, dir] if cmd == "get" => rt.block_on(get(url, Path::new(dir)))?,
-        _ => {
-            return Err(
-                "usage: s3_raw put DIR s3://bucket/prefix | get s3://bucket/prefix DIR".into(),
-            )
-        }
+        [cmd, url] if cmd == "probe" => return rt.block_on(probe(url)),
+        _ => return Err("usage: s3_raw put DIR URL | get URL DIR | probe URL".into()),
     };
     let secs = start.elapsed().as_secs_f64();
     println!(
@@ -120,4 +118,40 @@ async fn get(url: &str, dir: &Path) -> Res<u64> {
         .try_collect()
         .await?;
     Ok(sizes.iter().sum())
+}
+
+/// Writes a key twice with `If-None-Match: *` and once with a wrong `If-Match`, and says
+/// whether the store refused them as it should.
+async fn probe(url: &str) -> Res<()> {
+    use object_store::{PutMode, PutOptions, UpdateVersion};
+    let (s3, prefix) = store(url)?;
+    let key = Key::from(format!("{prefix}/probe-{}", std::process::id()));
+    let create = || PutOptions::from(PutMode::Create);
+    s3.put_opts(&key, b"one".to_vec().into(), create()).await?;
+    let second = s3.put_opts(&key, b"two".to_vec().into(), create()).await;
+    println!(
+        "If-None-Match: * on an existing key: {}",
+        match second {
+            Err(object_store::Error::AlreadyExists { .. }) => "refused (honoured)".to_string(),
+            Ok(_) => "accepted (ignored)".to_string(),
+            Err(e) => format!("error: {e}"),
+        }
+    );
+    let stale = PutMode::Update(UpdateVersion {
+        e_tag: Some("\"00000000000000000000000000000000\"".into()),
+        version: None,
+    });
+    let third = s3
+        .put_opts(&key, b"three".to_vec().into(), stale.into())
+        .await;
+    println!(
+        "If-Match: <wrong etag>: {}",
+        match third {
+            Err(object_store::Error::Precondition { .. }) => "refused (honoured)".to_string(),
+            Ok(_) => "accepted (ignored)".to_string(),
+            Err(e) => format!("error: {e}"),
+        }
+    );
+    s3.delete(&key).await?;
+    Ok(())
 }

@@ -133,6 +133,9 @@ same_trees() {
     cmp -s "$WORK/modes1" "$WORK/modes2" || fail "modes differ: $1 $2"
 }
 
+log "what Garage does with conditional writes"
+AWS_ENDPOINT_URL=$EP1 "$S3RAW" probe s3://cairn/probe >&2
+
 log "pushing a repository of real files through node 1"
 A="$WORK/a"
 mkdir -p "$A"

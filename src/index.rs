@@ -16,7 +16,8 @@ use crate::hash::{Domain, HashAlgo, ObjectId};
 use crate::object::{ChunkRef, EntryKind, FileObject};
 
 pub const INDEX_MAGIC: &[u8; 8] = b"CAIRNSTG";
-pub const INDEX_VERSION: u32 = 1;
+/// Version 2 added the walk cache; version 1 files are still read (with no cache).
+pub const INDEX_VERSION: u32 = 2;
 const BINCODE_LIMIT: usize = 1 << 32;
 
 fn bincode_config() -> impl bincode::config::Config {
@@ -75,19 +76,50 @@ impl IndexEntry {
     }
 }
 
-#[derive(bincode::Encode, bincode::Decode)]
+/// What the last full walk of the worktree found, so that status can skip walking when no
+/// directory changed (git's "untracked cache"). Adding or removing a name changes its
+/// directory's mtime; editing an ignore file changes that file's stat data.
+#[derive(Debug, Clone, Default, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct WalkCache {
+    /// Every directory the walk entered (`""` is the root), with its stat data.
+    pub dirs: Vec<(Vec<u8>, Stat)>,
+    /// The ignore files the walk saw, with their stat data.
+    pub ignore_files: Vec<(Vec<u8>, Stat)>,
+    /// Files the walk found that the index did not track, sorted.
+    pub untracked: Vec<Vec<u8>>,
+}
+
+#[derive(bincode::Decode)]
+struct PayloadV1 {
+    base_tree: Option<ObjectId>,
+    entries: Vec<(Vec<u8>, IndexEntry)>,
+}
+
+#[derive(bincode::Decode)]
 struct Payload {
     /// The tree this index equals, when known (after commit or checkout, before any change).
     base_tree: Option<ObjectId>,
     entries: Vec<(Vec<u8>, IndexEntry)>,
+    walk_cache: Option<WalkCache>,
+}
+
+/// [`Payload`] by reference, for encoding without copying the entries.
+#[derive(bincode::Encode)]
+struct PayloadRef<'a> {
+    base_tree: &'a Option<ObjectId>,
+    entries: Vec<(&'a Vec<u8>, &'a IndexEntry)>,
+    walk_cache: &'a Option<WalkCache>,
 }
 
 /// The staging index in memory. Paths are raw bytes relative to the worktree, `/`-separated,
 /// kept sorted.
 #[derive(Debug, Default)]
 pub struct StagingIndex {
-    pub entries: IndexMap<Vec<u8>, IndexEntry>,
+    /// Fx hashing: paths come from the user's own worktree, and SipHash was a tenth of status.
+    pub entries: IndexMap<Vec<u8>, IndexEntry, rustc_hash::FxBuildHasher>,
     pub base_tree: Option<ObjectId>,
+    /// The last full walk's findings; `None` when unknown or stale.
+    pub walk_cache: Option<WalkCache>,
     /// Modification time of the index file when loaded: entries modified at or after it are
     /// "racy" and must be re-hashed, since a change within the timestamp granularity would
     /// not show in their stat data.
@@ -115,6 +147,7 @@ impl StagingIndex {
         Ok(StagingIndex {
             entries: payload.entries.into_iter().collect(),
             base_tree: payload.base_tree,
+            walk_cache: payload.walk_cache,
             loaded_mtime_ns: Some(Stat::from_metadata(&meta).mtime_ns),
         })
     }
@@ -148,13 +181,10 @@ pub fn is_under(path: &[u8], prefix: &[u8]) -> bool {
 }
 
 fn encode(index: &StagingIndex, algo: HashAlgo) -> Vec<u8> {
-    let payload = Payload {
-        base_tree: index.base_tree,
-        entries: index
-            .entries
-            .iter()
-            .map(|(p, e)| (p.clone(), e.clone()))
-            .collect(),
+    let payload = PayloadRef {
+        base_tree: &index.base_tree,
+        entries: index.entries.iter().collect(),
+        walk_cache: &index.walk_cache,
     };
     let body = bincode::encode_to_vec(&payload, bincode_config()).expect("in-memory encode");
     let mut out = Vec::with_capacity(body.len() + 52);
@@ -172,7 +202,7 @@ fn decode(b: &[u8], algo: HashAlgo) -> std::result::Result<Payload, String> {
         return Err("not a cairn staging index".into());
     }
     let version = u32::from_le_bytes(b[8..12].try_into().expect("4 bytes"));
-    if version != INDEX_VERSION {
+    if version != INDEX_VERSION && version != 1 {
         return Err(format!("unsupported staging index version {version}"));
     }
     let len = u64::from_le_bytes(b[12..20].try_into().expect("8 bytes"));
@@ -183,8 +213,18 @@ fn decode(b: &[u8], algo: HashAlgo) -> std::result::Result<Payload, String> {
     if algo.hash(Domain::Checksum, body).as_bytes() != sum {
         return Err("checksum does not match".into());
     }
-    let (payload, used): (Payload, usize) =
-        bincode::decode_from_slice(&body[20..], bincode_config()).map_err(|e| e.to_string())?;
+    let (payload, used) = if version == 1 {
+        let (v1, used): (PayloadV1, usize) =
+            bincode::decode_from_slice(&body[20..], bincode_config()).map_err(|e| e.to_string())?;
+        let payload = Payload {
+            base_tree: v1.base_tree,
+            entries: v1.entries,
+            walk_cache: None,
+        };
+        (payload, used)
+    } else {
+        bincode::decode_from_slice(&body[20..], bincode_config()).map_err(|e| e.to_string())?
+    };
     if used != body.len() - 20 {
         return Err("trailing bytes after the entries".into());
     }
@@ -192,30 +232,32 @@ fn decode(b: &[u8], algo: HashAlgo) -> std::result::Result<Payload, String> {
     Ok(payload)
 }
 
-/// Paths must be relative, normalised and strictly sorted, so a damaged or hostile index
-/// cannot name a file outside the worktree.
+/// Paths must be relative, normalised and strictly sorted, with no tracked file standing
+/// where another path needs a directory, so a damaged or hostile index cannot name a file
+/// outside the worktree.
 fn check_paths(entries: &[(Vec<u8>, IndexEntry)]) -> std::result::Result<(), String> {
-    let files: std::collections::HashSet<&[u8]> =
-        entries.iter().map(|(p, _)| p.as_slice()).collect();
-    for (i, (p, e)) in entries.iter().enumerate() {
-        let under_a_file = p
-            .iter()
-            .enumerate()
-            .any(|(j, b)| *b == b'/' && files.contains(&p[..j]));
-        if under_a_file {
+    // In sorted order every entry between a path and a longer path it prefixes shares that
+    // prefix, so the entries that prefix the current one form a stack: linear time.
+    let mut prefixes: Vec<&[u8]> = Vec::new();
+    let mut prev: Option<&[u8]> = None;
+    for (p, e) in entries {
+        if prev.is_some_and(|q| q >= p.as_slice()) {
+            return Err("paths are not strictly sorted".into());
+        }
+        prev = Some(p);
+        if !valid_path(p) {
+            return Err(format!("invalid path {:?}", String::from_utf8_lossy(p)));
+        }
+        while prefixes.last().is_some_and(|q| !p.starts_with(q)) {
+            prefixes.pop();
+        }
+        if prefixes.iter().any(|q| p[q.len()] == b'/') {
             return Err(format!(
                 "{:?} lies below a tracked file",
                 String::from_utf8_lossy(p)
             ));
         }
-        if p.split(|b| *b == b'/')
-            .any(|c| crate::object::tree::check_name(c).is_err())
-        {
-            return Err(format!("invalid path {:?}", String::from_utf8_lossy(p)));
-        }
-        if i > 0 && entries[i - 1].0 >= *p {
-            return Err("paths are not strictly sorted".into());
-        }
+        prefixes.push(p);
         if !matches!(
             EntryKind::from_u8(e.kind),
             Some(EntryKind::File | EntryKind::Symlink)
@@ -224,6 +266,13 @@ fn check_paths(entries: &[(Vec<u8>, IndexEntry)]) -> std::result::Result<(), Str
         }
     }
     Ok(())
+}
+
+/// A relative path of valid names (see `tree::check_name`), in one pass over its bytes.
+fn valid_path(p: &[u8]) -> bool {
+    p.split(|b| *b == b'/').all(|c| {
+        !c.is_empty() && c != b"." && c != b".." && c.len() <= u16::MAX as usize && !c.contains(&0)
+    })
 }
 
 /// The index's path inside `.cairn`.

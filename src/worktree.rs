@@ -4,9 +4,9 @@
 //! that are not UTF-8 survive. The walk honours `.gitignore` and `.cairnignore` files
 //! (gitignore syntax, no git repository needed) and never enters a `.cairn` directory.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::mpsc;
@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use ignore::{WalkBuilder, WalkState};
 
 use crate::error::{Error, Result};
-use crate::index::is_under;
+use crate::index::{is_under, Stat};
 use crate::repo::CAIRN_DIR;
 
 pub const IGNORE_FILE: &str = ".cairnignore";
@@ -30,10 +30,12 @@ pub enum Found {
 
 #[derive(Debug, Default)]
 pub struct Walk {
-    /// Files, symlinks and special files, sorted by path.
+    /// Files, symlinks and special files, in no particular order.
     pub files: Vec<(Vec<u8>, Found)>,
     /// Directories entered (the root is `""`).
-    pub dirs: HashSet<Vec<u8>>,
+    /// Their stat data is taken when the walk reaches them, before their entries are read,
+    /// so a later change to a directory always shows as a different mtime.
+    pub dirs: HashMap<Vec<u8>, Option<Stat>>,
     /// Directories that could not be read, and other walk failures.
     pub errors: Vec<Error>,
 }
@@ -51,10 +53,18 @@ impl Walk {
 /// The absolute path of a repository path.
 pub fn abs(root: &Path, rel: &[u8]) -> PathBuf {
     if rel.is_empty() {
-        root.to_path_buf()
-    } else {
-        root.join(OsStr::from_bytes(rel))
+        return root.to_path_buf();
     }
+    // Plain concatenation: `Path::join` re-parses components and costs several hundred
+    // instructions, which status pays once per tracked file.
+    let root = root.as_os_str().as_bytes();
+    let mut p = Vec::with_capacity(root.len() + 1 + rel.len());
+    p.extend_from_slice(root);
+    if !root.ends_with(b"/") {
+        p.push(b'/');
+    }
+    p.extend_from_slice(rel);
+    PathBuf::from(std::ffi::OsString::from_vec(p))
 }
 
 /// Turns a path given by the user (relative to `cwd`) into a repository path, lexically:
@@ -85,6 +95,12 @@ pub fn resolve(root: &Path, cwd: &Path, user: &Path) -> Result<Vec<u8>> {
         });
     }
     Ok(rel)
+}
+
+/// True for `.gitignore` and `.cairnignore` files, whose changes invalidate a walk cache.
+pub fn is_ignore_file(rel: &[u8]) -> bool {
+    let name = rel.rsplit(|b| *b == b'/').next().unwrap_or(rel);
+    name == b".gitignore" || name == IGNORE_FILE.as_bytes()
 }
 
 /// A path inside a layer as the user typed it (`./data/`, `data//a.csv`, `.`), as a
@@ -180,7 +196,7 @@ fn rel_of(p: &Path, root_len: usize) -> &[u8] {
 
 enum Item {
     File(Vec<u8>, Found),
-    Dir(Vec<u8>),
+    Dir(Vec<u8>, Option<Stat>),
     Failed(Error),
 }
 
@@ -191,10 +207,11 @@ fn classify(res: std::result::Result<ignore::DirEntry, ignore::Error>, root_len:
     };
     let rel = rel_of(e.path(), root_len).to_vec();
     let Some(ft) = e.file_type() else {
-        return Item::Dir(rel);
+        return Item::Dir(rel, None);
     };
     let found = if ft.is_dir() {
-        return Item::Dir(rel);
+        let stat = e.metadata().ok().map(|m| Stat::from_metadata(&m));
+        return Item::Dir(rel, stat);
     } else if ft.is_file() {
         Found::File
     } else if ft.is_symlink() {
@@ -215,16 +232,16 @@ fn collect(items: impl Iterator<Item = Item>, root: &Path) -> Result<Walk> {
     for item in items {
         match item {
             Item::File(rel, f) => walk.files.push((rel, f)),
-            Item::Dir(rel) => {
-                walk.dirs.insert(rel);
+            Item::Dir(rel, stat) => {
+                walk.dirs.insert(rel, stat);
             }
             Item::Failed(e) => walk.errors.push(e),
         }
     }
 
-    walk.dirs.insert(Vec::new());
+    walk.dirs.entry(Vec::new()).or_insert(None);
     let _ = root;
-    walk.files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+
     Ok(walk)
 }
 
@@ -346,7 +363,8 @@ mod tests {
         std::fs::write(r.join(".cairnignore"), b"*.log\n").unwrap();
         std::fs::write(r.join("b/.gitignore"), b"z.txt\n").unwrap();
         let w = walk(&r, &[Vec::new()], false, 2).unwrap();
-        let names: Vec<_> = w.files.iter().map(|(p, _)| display(p)).collect();
+        let mut names: Vec<_> = w.files.iter().map(|(p, _)| display(p)).collect();
+        names.sort();
         assert_eq!(names, vec![".cairnignore", "a/x.txt", "b/.gitignore"]);
         let w = walk(&r, &[b"a".to_vec()], false, 2).unwrap();
         assert_eq!(w.files.len(), 1);

@@ -16,7 +16,7 @@ use cairn::build::build;
 use cairn::chunk::{ChunkParams, Chunker};
 use cairn::config::Config;
 use cairn::hash::{Domain, HashAlgo, ObjectId};
-use cairn::index::{IndexEntry, StagingIndex, Stat};
+use cairn::index::{IndexEntry, StagingIndex, Stat, WalkCache};
 use cairn::object::{ChunkRef, EntryKind, FileObject, Layer, LayerCounts, Tree};
 use cairn::pack::{Encoded, ObjectKind, PackClass, PackIndex, PackWriter, Store};
 use cairn::Repository;
@@ -287,8 +287,36 @@ fn ref_staging_index(algo: HashAlgo, idx: &StagingIndex) -> Vec<u8> {
             varint(&mut p, c.len as u64);
         }
     }
+    let stat = |p: &mut Vec<u8>, s: &Stat| {
+        varint(p, s.size);
+        varint(p, zigzag(s.mtime_ns));
+        varint(p, zigzag(s.ctime_ns));
+        varint(p, s.ino);
+        varint(p, s.mode as u64);
+    };
+    let bytes = |p: &mut Vec<u8>, b: &[u8]| {
+        varint(p, b.len() as u64);
+        p.extend_from_slice(b);
+    };
+    match &idx.walk_cache {
+        None => p.push(0),
+        Some(c) => {
+            p.push(1);
+            for list in [&c.dirs, &c.ignore_files] {
+                varint(&mut p, list.len() as u64);
+                for (path, s) in list {
+                    bytes(&mut p, path);
+                    stat(&mut p, s);
+                }
+            }
+            varint(&mut p, c.untracked.len() as u64);
+            for path in &c.untracked {
+                bytes(&mut p, path);
+            }
+        }
+    }
     let mut out = b"CAIRNSTG".to_vec();
-    out.extend_from_slice(&1u32.to_le_bytes());
+    out.extend_from_slice(&2u32.to_le_bytes());
     out.extend_from_slice(&(p.len() as u64).to_le_bytes());
     out.extend_from_slice(&p);
     let sum = ref_hash(algo, Domain::Checksum.context(), &out);
@@ -446,8 +474,20 @@ fn file_case(algo: HashAlgo, n: usize) -> FileObject {
 /// A small staging index whose integers need every varint width.
 fn small_staging_index() -> StagingIndex {
     let algo = HashAlgo::Blake3;
+    let dir_stat = Stat {
+        size: 4096,
+        mtime_ns: T0,
+        ctime_ns: T0,
+        ino: 2,
+        mode: 0o40755,
+    };
     let mut idx = StagingIndex {
         base_tree: Some(algo.hash(Domain::TreeNode, b"")),
+        walk_cache: Some(WalkCache {
+            dirs: vec![(Vec::new(), dir_stat), (b"dir".to_vec(), dir_stat)],
+            ignore_files: vec![(b".cairnignore".to_vec(), dir_stat)],
+            untracked: vec![b"dir/fifo".to_vec()],
+        }),
         ..Default::default()
     };
     let hello = b"hello\n";

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::{pathspecs, Common};
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
-use crate::index::{IndexEntry, StagingIndex, Stat};
+use crate::index::{IndexEntry, StagingIndex, Stat, WalkCache};
 use crate::ingest::{ChunkSink, Ingester};
 use crate::pack::{compress, Encoded, ObjectKind, PackClass, PackWriter, Store};
 use crate::progress::Progress;
@@ -100,6 +100,9 @@ pub fn add(
     }
     let results = ingest_all(repo, &plan.work, opts.ignore_errors, progress, &mut outcome)?;
     apply(&mut index, plan.removed, results, &mut outcome);
+    if let Some(walked) = plan.walked {
+        index.walk_cache = walk_cache(repo.root(), walked, &outcome.skipped);
+    }
     if !outcome.staged.is_empty() {
         index.base_tree = None;
     }
@@ -114,6 +117,15 @@ struct Plan {
     /// Tracked paths that are gone from the worktree.
     removed: Vec<Vec<u8>>,
     skipped: Vec<Skipped>,
+    /// What a walk of the whole worktree saw, for the walk cache.
+    walked: Option<Walked>,
+}
+
+/// The directories and ignore files a whole-worktree walk saw, and when it started.
+struct Walked {
+    dirs: Vec<(Vec<u8>, Stat)>,
+    ignore_files: Vec<Vec<u8>>,
+    started_ns: i64,
 }
 
 fn plan(
@@ -123,16 +135,34 @@ fn plan(
     opts: &AddOptions,
 ) -> Result<Plan> {
     let root = repo.root();
+    let started_ns = now_ns();
     let mut walk = worktree::walk(root, specs, opts.force, rayon::current_num_threads())?;
     let mut unreadable = std::mem::take(&mut walk.errors);
     if !opts.ignore_errors && !unreadable.is_empty() {
         return Err(unreadable.swap_remove(0));
     }
+    walk.files.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
     check_ignored(repo, specs, &walk, index)?;
+    let whole = specs.iter().any(|s| s.is_empty()) && !opts.force && unreadable.is_empty();
+    let walked = whole.then(|| Walked {
+        dirs: walk
+            .dirs
+            .drain()
+            .filter_map(|(p, s)| Some((p, s?)))
+            .collect(),
+        ignore_files: walk
+            .files
+            .iter()
+            .filter(|(p, _)| worktree::is_ignore_file(p))
+            .map(|(p, _)| p.clone())
+            .collect(),
+        started_ns,
+    });
     let mut plan = Plan {
         work: Vec::new(),
         removed: Vec::new(),
         skipped: unreadable.into_iter().map(|e| skipped(root, e)).collect(),
+        walked,
     };
     let mut seen = std::collections::HashSet::with_capacity(walk.files.len());
     for (rel, found) in walk.files {
@@ -182,7 +212,7 @@ fn check_ignored(
     index: &StagingIndex,
 ) -> Result<()> {
     for spec in specs {
-        let reached = walk.dirs.contains(spec)
+        let reached = walk.dirs.contains_key(spec)
             || walk
                 .files
                 .binary_search_by(|(p, _)| p.as_slice().cmp(spec))
@@ -194,6 +224,38 @@ fn check_ignored(
         }
     }
     Ok(())
+}
+
+/// The walk cache after a whole-worktree add: every file the walk found is now tracked but
+/// for those skipped. `None` when a directory or ignore file changed so recently that a
+/// further change might not show in its mtime (the racy case, as for files).
+fn walk_cache(root: &std::path::Path, walked: Walked, skipped: &[Skipped]) -> Option<WalkCache> {
+    const RACY_NS: i64 = 50_000_000;
+    let settled = |s: &Stat| s.mtime_ns < walked.started_ns - RACY_NS;
+    let mut ignore_files = Vec::with_capacity(walked.ignore_files.len());
+    for p in walked.ignore_files {
+        let m = std::fs::symlink_metadata(worktree::abs(root, &p)).ok()?;
+        ignore_files.push((p, Stat::from_metadata(&m)));
+    }
+    let mut dirs = walked.dirs;
+    if !dirs.iter().chain(&ignore_files).all(|(_, s)| settled(s)) {
+        return None;
+    }
+    dirs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut untracked: Vec<Vec<u8>> = skipped.iter().map(|s| s.path.0.clone()).collect();
+    untracked.sort_unstable();
+    untracked.dedup();
+    Some(WalkCache {
+        dirs,
+        ignore_files,
+        untracked,
+    })
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// The stat fast path: a tracked file whose stat data matches, and that is not racy, is not

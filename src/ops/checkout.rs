@@ -71,6 +71,7 @@ pub fn checkout(
         refuse_losses(repo, &index, &plan)?;
     }
     let bytes = apply(repo, &mut index, &plan, progress)?;
+    crate::failpoint::hit("checkout:before-head");
     let full = scope.is_empty();
     if full {
         let head = match &resolved.line {
@@ -80,6 +81,8 @@ pub fn checkout(
         repo.refs().set_head(&head)?;
     }
     index.base_tree = if full { Some(tree) } else { None };
+    index.walk_cache = None; // the tracked set and the directories changed
+    crate::failpoint::hit("checkout:before-index");
     repo.save_index(&mut index)?;
     Ok(CheckoutOutcome {
         layer: resolved.layer,
@@ -309,6 +312,7 @@ pub(crate) fn apply(
             }
             clear_dir(&dest)?;
             m.write_entry(e, &dest)?;
+            crate::failpoint::hit("checkout:after-write");
             progress.advance(1, e.size);
             Ok((p.clone(), index_entry(repo, e, &dest)?))
         })

@@ -115,6 +115,7 @@ pub(crate) fn worktree_index(repo: &Repository, index: &StagingIndex) -> Result<
         .flatten()
         .collect();
     let mut view = StagingIndex {
+        walk_cache: None,
         entries: index.entries.clone(),
         base_tree: None,
         loaded_mtime_ns: index.loaded_mtime_ns,

@@ -54,6 +54,7 @@ pub fn reset(
         out.deleted = p.delete.len() as u64;
         apply(repo, &mut index, &p, progress)?;
         index.base_tree = Some(tree);
+        index.walk_cache = None;
         repo.save_index(&mut index)?;
     }
     match &line {

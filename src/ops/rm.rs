@@ -41,6 +41,7 @@ pub fn rm(repo: &Repository, common: &Common, opts: &RmOptions) -> Result<RmOutc
         index.entries.shift_remove(t);
     }
     index.base_tree = None;
+    index.walk_cache = None; // removed files may stay in the worktree, untracked
     repo.save_index(&mut index)?;
     if !opts.cached {
         for t in &targets {

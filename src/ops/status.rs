@@ -154,21 +154,26 @@ pub(crate) fn worktree_change(
 }
 
 fn untracked(repo: &Repository, index: &StagingIndex) -> Result<Vec<RepoPath>> {
-    let walk = worktree::walk_complete(
-        repo.root(),
-        &[Vec::new()],
-        false,
-        rayon::current_num_threads(),
-    )?;
-    let loose: Vec<Vec<u8>> = walk
-        .files
+    let found = match cached_walk(repo.root(), index) {
+        Some(files) => files,
+        None => {
+            let walk = worktree::walk_complete(
+                repo.root(),
+                &[Vec::new()],
+                false,
+                rayon::current_num_threads(),
+            )?;
+            walk.files.into_iter().map(|(p, _)| p).collect()
+        }
+    };
+    let mut loose: Vec<Vec<u8>> = found
         .into_iter()
-        .map(|(p, _)| p)
         .filter(|p| !index.entries.contains_key(p))
         .collect();
     if loose.is_empty() {
         return Ok(Vec::new());
     }
+    loose.sort_unstable();
     let tracked_dirs = tracked_dirs(index);
     let mut out: Vec<RepoPath> = Vec::new();
     for p in loose {
@@ -178,6 +183,18 @@ fn untracked(repo: &Repository, index: &StagingIndex) -> Result<Vec<RepoPath>> {
         }
     }
     Ok(out)
+}
+
+/// The untracked files of the walk cache, when no directory and no ignore file changed since
+/// it was made: then no name was added, removed or newly ignored anywhere.
+fn cached_walk(root: &Path, index: &StagingIndex) -> Option<Vec<Vec<u8>>> {
+    let cache = index.walk_cache.as_ref()?;
+    let unchanged = |(rel, stat): &(Vec<u8>, Stat)| {
+        std::fs::symlink_metadata(worktree::abs(root, rel))
+            .is_ok_and(|m| Stat::from_metadata(&m) == *stat)
+    };
+    let valid = cache.dirs.par_iter().all(unchanged) && cache.ignore_files.iter().all(unchanged);
+    valid.then(|| cache.untracked.clone())
 }
 
 /// Every directory that holds a tracked file somewhere below it.

@@ -1,0 +1,121 @@
+//! The walk cache: after `add -A` on a settled worktree, status reuses what the walk found,
+//! and every change that could add an untracked file or change what is ignored still shows.
+
+use std::path::Path;
+use std::process::Command;
+
+use cairn::index::StagingIndex;
+use cairn::HashAlgo;
+
+fn cairn(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Files and directories dated an hour back, so the cache is not refused as racy.
+fn settled_tree(root: &Path) {
+    for d in ["a", "b/c"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    for f in ["a/1.txt", "b/2.txt", "b/c/3.txt", "b/skip.log"] {
+        std::fs::write(root.join(f), f.as_bytes()).unwrap();
+    }
+    std::fs::write(root.join(".cairnignore"), b"*.log\n").unwrap();
+    let status = Command::new("touch")
+        .args(["-h", "-d", "1 hour ago"])
+        .args([
+            "a",
+            "b",
+            "b/c",
+            ".",
+            "a/1.txt",
+            "b/2.txt",
+            "b/c/3.txt",
+            "b/skip.log",
+            ".cairnignore",
+        ])
+        .current_dir(root)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn cache_is_saved(root: &Path) -> bool {
+    let idx = StagingIndex::load(&root.join(".cairn/index"), HashAlgo::Blake3).unwrap();
+    idx.walk_cache.is_some()
+}
+
+#[test]
+fn status_reuses_the_walk_and_still_sees_every_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    settled_tree(root);
+    cairn(root, &["init", "-q"]);
+    // init created .cairn in the root: date the root back again before the walk.
+    Command::new("touch")
+        .args(["-d", "1 hour ago", "."])
+        .current_dir(root)
+        .status()
+        .unwrap();
+    cairn(root, &["add", "-A", "-q"]);
+    assert!(cache_is_saved(root), "a settled tree gets a walk cache");
+    cairn(root, &["commit", "-q", "-m", "one"]);
+    assert_eq!(cairn(root, &["status", "--short"]), "");
+
+    std::fs::write(root.join("b/c/new.txt"), b"new").unwrap();
+    assert_eq!(cairn(root, &["status", "--short"]), "?? b/c/new.txt\n");
+    std::fs::remove_file(root.join("b/c/new.txt")).unwrap();
+
+    std::fs::create_dir(root.join("a/sub")).unwrap();
+    std::fs::write(root.join("a/sub/x"), b"x").unwrap();
+    assert_eq!(cairn(root, &["status", "--short"]), "?? a/sub/\n");
+    std::fs::remove_dir_all(root.join("a/sub")).unwrap();
+
+    // Editing an ignore file un-ignores a file no directory change would reveal.
+    std::fs::write(root.join(".cairnignore"), b"*.tmp\n").unwrap();
+    assert_eq!(
+        cairn(root, &["status", "--short"]),
+        " M .cairnignore\n?? b/skip.log\n"
+    );
+}
+
+#[test]
+fn rm_cached_drops_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    settled_tree(root);
+    cairn(root, &["init", "-q"]);
+    Command::new("touch")
+        .args(["-d", "1 hour ago", "."])
+        .current_dir(root)
+        .status()
+        .unwrap();
+    cairn(root, &["add", "-A", "-q"]);
+    cairn(root, &["commit", "-q", "-m", "one"]);
+    assert!(cache_is_saved(root));
+    cairn(root, &["rm", "-q", "--cached", "a/1.txt"]);
+    assert!(!cache_is_saved(root));
+    assert_eq!(cairn(root, &["status", "--short"]), "D  a/1.txt\n?? a/\n");
+}
+
+#[test]
+fn a_fresh_tree_is_not_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(root.join("f"), b"f").unwrap();
+    cairn(root, &["init", "-q"]);
+    cairn(root, &["add", "-A", "-q"]);
+    assert!(
+        !cache_is_saved(root),
+        "directories changed moments ago are racy"
+    );
+}
