@@ -7,7 +7,7 @@
 //! call blocks its thread on the shared runtime.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::Path as FsPath;
 use std::sync::Arc;
@@ -16,7 +16,8 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use object_store::path::Path;
 use object_store::{
-    ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion, WriteMultipart,
+    GetResultPayload, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion,
+    WriteMultipart,
 };
 
 /// One stored object as a listing or a read reports it. `key` is relative to the remote's
@@ -192,13 +193,35 @@ impl Backend for ObjectStoreBackend {
             };
             let r = self.store.get_opts(&path, opts).await.map_err(convert)?;
             let size = r.meta.size;
-            let mut stream = r.into_stream();
-            while let Some(piece) = stream.next().await {
-                let piece = piece.map_err(convert)?;
-                file.write_all(&piece)
-                    .map_err(|e| StoreError::Other(format!("could not write the download: {e}")))?;
-                progress(piece.len() as u64);
+            let local_write =
+                |e: std::io::Error| StoreError::Other(format!("could not write the download: {e}"));
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+            match r.payload {
+                // A local file (file:// remotes): copied in large blocks, not the 8 KiB pieces
+                // of the generic stream.
+                GetResultPayload::File(mut src, _) => {
+                    src.seek(SeekFrom::Start(r.range.start))
+                        .map_err(local_write)?;
+                    let mut src = src.take(r.range.end - r.range.start);
+                    let mut buf = vec![0u8; 1 << 20];
+                    loop {
+                        let n = src.read(&mut buf).map_err(local_write)?;
+                        if n == 0 {
+                            break;
+                        }
+                        out.write_all(&buf[..n]).map_err(local_write)?;
+                        progress(n as u64);
+                    }
+                }
+                GetResultPayload::Stream(mut stream) => {
+                    while let Some(piece) = stream.next().await {
+                        let piece = piece.map_err(convert)?;
+                        out.write_all(&piece).map_err(local_write)?;
+                        progress(piece.len() as u64);
+                    }
+                }
             }
+            out.flush().map_err(local_write)?;
             Ok(size)
         })
     }

@@ -72,6 +72,8 @@ pub fn verify(remote: &Remote, data: bool, progress: &dyn Progress) -> Result<Ve
 }
 
 type Found = (String, Vec<ObjectId>, Vec<Vec<u8>>);
+/// Packs by name, with their sizes.
+type Sized = Vec<(ObjectId, u64)>;
 
 struct Check<'a> {
     remote: &'a Remote,
@@ -99,12 +101,7 @@ impl Check<'_> {
 
     /// Downloads and checks every pack index; returns the metadata and the data packs (with
     /// their sizes) whose index is sound.
-    #[allow(clippy::type_complexity)]
-    fn indexes(
-        &mut self,
-        dir: &Path,
-        algo: crate::HashAlgo,
-    ) -> Result<(Vec<(ObjectId, u64)>, Vec<(ObjectId, u64)>)> {
+    fn indexes(&mut self, dir: &Path, algo: crate::HashAlgo) -> Result<(Sized, Sized)> {
         let (mut meta, mut data) = (Vec::new(), Vec::new());
         for (name, p) in list_packs(self.remote)? {
             let (Some(size), Some(_)) = (p.pack, p.idx) else {
