@@ -190,9 +190,9 @@ for w in "$C" "$D"; do
     "$CAIRN" -C "$w" commit -q -m "from $w"
 done
 set +e
-CAIRN_FAILPOINT=push:before-publish=sleep700 "$CAIRN" -C "$C" push 2> "$WORK/c.err" &
+CAIRN_FAILPOINT=push:before-publish=sleep1500 "$CAIRN" -C "$C" push 2> "$WORK/c.err" &
 pc=$!
-CAIRN_FAILPOINT=push:before-publish=sleep700 "$CAIRN" -C "$D" push 2> "$WORK/d.err" &
+CAIRN_FAILPOINT=push:before-publish=sleep1500 "$CAIRN" -C "$D" push 2> "$WORK/d.err" &
 pd=$!
 wait $pc; rc=$?
 wait $pd; rd=$?
@@ -200,6 +200,16 @@ set -e
 cat "$WORK/c.err" "$WORK/d.err" >&2
 (( (rc == 0) + (rd == 0) == 1 )) || fail "exactly one concurrent push must win (exit codes $rc, $rd)"
 "$CAIRN" -C "$B" verify --remote origin
+# Both layers are on the remote: the winner's on main, the loser's on its conflict line.
+"$CAIRN" clone -q "$URL" "$WORK/e" --endpoint "$EP2"
+for w in "$C" "$D"; do
+    id=$("$CAIRN" -C "$w" log -n 1 --oneline | cut -d' ' -f1)
+    found=no
+    for line in $(ls "$WORK/e/.cairn/refs/lines"); do
+        "$CAIRN" -C "$WORK/e" show "$line" | grep -q "$id" && found=yes
+    done
+    [[ $found == yes ]] || fail "layer $id of $w is not on the remote"
+done
 
 log "garage cluster test passed"
 

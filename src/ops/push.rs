@@ -73,6 +73,9 @@ pub fn push(repo: &Repository, opts: &PushOptions, progress: &dyn Progress) -> R
     crate::failpoint::hit("push:before-publish");
     match refs::publish(&remote, kind, &refname, old, local)? {
         Published::Done => {}
+        Published::Moved(now) if kind == "lines" => {
+            return Err(lost_race(&remote, &refname, now, local))
+        }
         Published::Moved(now) => return Err(moved(&remote, kind, &refname, now, repo)),
         Published::Busy(why) => return Err(remote.invalid(why)),
     }
@@ -155,6 +158,30 @@ fn moved(
     remote.invalid(format!(
         "push of lines/{name} refused (not a fast-forward): the remote line is at {now} and \
          {why}. Run `cairn pull`; cairn cannot merge, so if both sides added layers, keep one \
+         history (`cairn reset`) and push again"
+    ))
+}
+
+/// A push that lost a race: another push moved the line between our check and our publish.
+/// Our packs are on the remote already; the layer is kept there as a line of its own,
+/// `<line>.conflict-<short id>`, so both layers can be found afterwards and nothing is lost.
+fn lost_race(remote: &Remote, line: &str, now: Option<ObjectId>, ours: ObjectId) -> Error {
+    let base = &line[..line.len().min(170)];
+    let side = format!("{base}.conflict-{}", ours.short());
+    let kept = match refs::publish(remote, "lines", &side, None, ours) {
+        Ok(Published::Done) => true,
+        Ok(Published::Moved(Some(id))) => id == ours,
+        Ok(_) | Err(_) => false,
+    };
+    let now = now.map_or("deleted".to_string(), |id| id.to_hex());
+    let kept = if kept {
+        format!("this layer is kept on the remote as line {side}, so neither is lost")
+    } else {
+        "this layer stays in this repository".to_string()
+    };
+    remote.invalid(format!(
+        "push of lines/{line} refused: another push moved it to {now} while this one was \
+         publishing; {kept}. cairn cannot merge: `cairn pull` shows the other layer; keep one \
          history (`cairn reset`) and push again"
     ))
 }
