@@ -126,22 +126,87 @@ impl Encoded {
     }
 }
 
-/// Compresses `data` with zstd when it pays. Small data (up to two samples) is tried once at
-/// the fastest level; larger data is sampled first (4 KiB at the fastest level), so
-/// incompressible data (media, archives, random) costs only the sample.
+/// Compresses `data` with zstd when it pays. A sample is tried first at the fastest level (1
+/// KiB of small data, 4 KiB of larger data), so incompressible data (media, archives, random
+/// bytes) costs only the sample. Data up to 8 KiB is compressed at the fastest level, larger
+/// data at the repository's level.
 pub fn compress(data: &[u8], level: i32) -> Encoded {
-    const SAMPLE: usize = 4096;
+    const SMALL: usize = 8192;
     if level == 0 || data.len() < 64 {
         return Encoded::raw(data);
     }
-    if data.len() <= SAMPLE * 2 {
-        return keep_if_smaller(data, zstd::bulk::compress(data, 1).ok());
+    let sample_len = if data.len() <= SMALL { 1024 } else { 4096 }.min(data.len());
+    if looks_random(&data[..sample_len]) {
+        return Encoded::raw(data);
     }
-    match zstd::bulk::compress(&data[..SAMPLE], 1) {
-        Ok(c) if c.len() < SAMPLE * 15 / 16 => {}
+    let sample = zstd_compress(&data[..sample_len], 1);
+    if sample_len == data.len() {
+        return keep_if_smaller(data, sample);
+    }
+    match sample {
+        Some(c) if c.len() < sample_len * 15 / 16 => {}
         _ => return Encoded::raw(data),
     }
-    keep_if_smaller(data, zstd::bulk::compress(data, level).ok())
+    let level = if data.len() <= SMALL { 1 } else { level };
+    keep_if_smaller(data, zstd_compress(data, level))
+}
+
+/// True when the bytes' order-0 entropy is above 7.5 bits per byte: compressed, encrypted
+/// or random data, which zstd would spend tens of instructions per byte failing to shrink.
+/// Counting bytes costs a few.
+fn looks_random(sample: &[u8]) -> bool {
+    if sample.len() < 256 {
+        return false;
+    }
+    let mut counts = [0u32; 256];
+    for b in sample {
+        counts[*b as usize] += 1;
+    }
+    let n = sample.len() as f32;
+    let bits: f32 = counts
+        .iter()
+        .filter(|c| **c > 0)
+        .map(|c| {
+            let p = *c as f32 / n;
+            -p * p.log2()
+        })
+        .sum();
+    // A 1 KiB sample of uniform random bytes measures about 7.8 bits (a short sample cannot
+    // show all 256 values evenly); text is 4 to 5.
+    bits > 7.5
+}
+
+thread_local! {
+    /// One compression context per thread and level: creating a context costs more than
+    /// compressing a small file.
+    static COMPRESSORS: std::cell::RefCell<Vec<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn zstd_compress(data: &[u8], level: i32) -> Option<Vec<u8>> {
+    COMPRESSORS.with(|cell| {
+        let mut all = cell.borrow_mut();
+        let at = match all.iter().position(|(l, _)| *l == level) {
+            Some(at) => at,
+            None => {
+                all.push((level, zstd::bulk::Compressor::new(level).ok()?));
+                all.len() - 1
+            }
+        };
+        all[at].1.compress(data).ok()
+    })
+}
+
+fn zstd_decompress(stored: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
+    DECOMPRESSOR.with(|cell| {
+        let mut d = cell.borrow_mut();
+        if d.is_none() {
+            *d = Some(zstd::bulk::Decompressor::new()?);
+        }
+        d.as_mut().expect("set above").decompress(stored, capacity)
+    })
 }
 
 /// Keeps the compressed form only when it saves at least 1/32 of the size: small savings are
@@ -173,7 +238,7 @@ pub fn decompress(codec: Codec, stored: Vec<u8>, raw_len: u32) -> std::io::Resul
         }
         Codec::Raw => Ok(stored),
         Codec::Zstd => {
-            let out = zstd::bulk::decompress(&stored, raw_len as usize)?;
+            let out = zstd_decompress(&stored, raw_len as usize)?;
             if out.len() != raw_len as usize {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
@@ -188,6 +253,23 @@ pub fn decompress(codec: Codec, stored: Vec<u8>, raw_len: u32) -> std::io::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entropy_gate() {
+        let text = b"the quick brown fox jumps over the lazy dog, 0123456789\n".repeat(40);
+        assert!(!looks_random(&text[..1024]));
+        let mut x = 0x2545F4914F6CDD1Du64;
+        let noise: Vec<u8> = (0..1024)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 32) as u8
+            })
+            .collect();
+        assert!(looks_random(&noise));
+        assert!(!looks_random(&[0u8; 1024]));
+    }
 
     #[test]
     fn compress_round_trip_and_skip() {
