@@ -1,10 +1,98 @@
-//! Crash injection for tests: when `CAIRN_FAILPOINT` names a point the process reaches, the
-//! process aborts there at once, as if killed, so tests can check what a crash at that
-//! instant leaves behind.
+//! Fault injection for tests, driven by the environment and read once per process.
+//!
+//! `CAIRN_FAILPOINT=NAME` makes the process abort (as if killed) the first time it reaches
+//! the point `NAME`; `NAME@N` the `N`-th time. `NAME=pause` stops there instead until the
+//! process is killed, and `NAME=sleepMS` waits MS milliseconds and goes on, for tests of
+//! what other processes see meanwhile. Points checked with [`error`] instead make the
+//! operation fail there with "no space left on device", as a full disk would.
+//! `CAIRN_TEST_PACK_TARGET=BYTES` closes packs at that size instead of the default, so tests
+//! get several packs out of little data.
+//!
+//! Points: `add:before-index`; `commit:before-ref`, `commit:before-index`;
+//! `checkout:after-write` (after each file written), `checkout:before-head`,
+//! `checkout:before-index`; `gc:after-new-packs`, `gc:after-first-delete`;
+//! `pack:before-rename`, `pack:before-index`, `pack:after-index` (closing each pack);
+//! `atomic:before-rename` (each small file replaced: pack indexes, refs, HEAD, the staging
+//! index). Error points: `pack:write-error` (each record appended), `atomic:write-error`.
 
-/// Aborts the process when the environment names this fail point.
-pub fn hit(name: &str) {
-    if std::env::var_os("CAIRN_FAILPOINT").is_some_and(|v| v == name) {
-        std::process::abort();
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+struct Armed {
+    name: String,
+    /// Fire at this hit of the point, counting from 1.
+    at: u64,
+    hits: AtomicU64,
+    action: Action,
+}
+
+enum Action {
+    Abort,
+    Pause,
+    Sleep(Duration),
+}
+
+fn armed() -> Option<&'static Armed> {
+    static ARMED: OnceLock<Option<Armed>> = OnceLock::new();
+    ARMED
+        .get_or_init(|| {
+            let v = std::env::var("CAIRN_FAILPOINT").ok()?;
+            let (v, action) = match v.split_once('=') {
+                None => (v.as_str(), Action::Abort),
+                Some((v, "abort")) => (v, Action::Abort),
+                Some((v, "pause")) => (v, Action::Pause),
+                Some((v, a)) => {
+                    let ms = a.strip_prefix("sleep")?.parse().ok()?;
+                    (v, Action::Sleep(Duration::from_millis(ms)))
+                }
+            };
+            let (name, at) = match v.rsplit_once('@') {
+                Some((name, n)) => (name, n.parse().ok()?),
+                None => (v, 1),
+            };
+            Some(Armed {
+                name: name.to_string(),
+                at,
+                hits: AtomicU64::new(0),
+                action,
+            })
+        })
+        .as_ref()
+}
+
+/// True when `name` is armed and this is the hit it fires at.
+fn fires(name: &str) -> bool {
+    match armed() {
+        Some(a) if a.name == name => a.hits.fetch_add(1, Ordering::Relaxed) + 1 == a.at,
+        _ => false,
     }
+}
+
+/// Aborts (or pauses) the process when the environment names this fail point.
+pub fn hit(name: &str) {
+    if !fires(name) {
+        return;
+    }
+    match armed().map(|a| &a.action) {
+        Some(Action::Pause) => loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        },
+        Some(Action::Sleep(d)) => std::thread::sleep(*d),
+        _ => std::process::abort(),
+    }
+}
+
+/// Fails with ENOSPC when the environment names this fail point.
+pub fn error(name: &str) -> std::io::Result<()> {
+    if fires(name) {
+        return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
+    }
+    Ok(())
+}
+
+/// The pack size tests ask for, if any.
+pub fn pack_target() -> Option<u64> {
+    static TARGET: OnceLock<Option<u64>> = OnceLock::new();
+    *TARGET.get_or_init(|| std::env::var("CAIRN_TEST_PACK_TARGET").ok()?.parse().ok())
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{IoContext, Result};
+use crate::failpoint;
 
 /// A unique path in `tmp_dir` for a file that will be renamed into place.
 pub fn temp_path(tmp_dir: &Path, stem: &str) -> PathBuf {
@@ -20,8 +21,11 @@ pub fn write_atomic(tmp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = temp_path(tmp_dir, "write");
     let result = (|| {
         let mut f = create_new(&tmp)?;
-        f.write_all(bytes).ctx("could not write file", &tmp)?;
+        failpoint::error("atomic:write-error")
+            .and_then(|()| f.write_all(bytes))
+            .ctx("could not write file", &tmp)?;
         f.sync_all().ctx("could not sync file", &tmp)?;
+        failpoint::hit("atomic:before-rename");
         rename_durable(&tmp, dest)
     })();
     if result.is_err() {

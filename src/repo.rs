@@ -3,6 +3,8 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::chunk::{ChunkParams, Chunker};
@@ -102,9 +104,14 @@ impl Repository {
         index.save(&index_path(&self.dir), &self.tmp_dir(), self.algo())
     }
 
-    /// Takes the writers' lock, waiting up to `timeout` for another writer to finish.
+    /// Takes the writers' lock, waiting up to `timeout` for another writer to finish. The
+    /// packs are listed again once it is held: a writer that waited sees what the previous
+    /// one stored, and nothing changes the packs under it from then on.
     pub fn lock(&self, timeout: Duration) -> Result<RepoLock> {
-        RepoLock::acquire(&self.dir.join("lock"), timeout)
+        let mut lock = RepoLock::acquire(&self.dir.join("lock"), timeout)?;
+        self.store.refresh()?;
+        lock.settled = Some(self.store.settle());
+        Ok(lock)
     }
 
     pub fn read_layer(&self, id: &ObjectId) -> Result<Layer> {
@@ -194,7 +201,17 @@ pub fn find_root(start: &Path) -> Option<PathBuf> {
 /// the process dies, so a killed writer never leaves a stale lock. The holder writes its
 /// process id into the file for the message other writers show.
 pub struct RepoLock {
+    /// The store's "nothing else changes the packs" flag, cleared on release.
+    settled: Option<Arc<AtomicBool>>,
     _file: File,
+}
+
+impl Drop for RepoLock {
+    fn drop(&mut self) {
+        if let Some(flag) = &self.settled {
+            flag.store(false, Ordering::Release);
+        }
+    }
 }
 
 impl RepoLock {
@@ -214,17 +231,10 @@ impl RepoLock {
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 Err(fs::TryLockError::WouldBlock) => {
-                    let mut pid = String::new();
-                    let _ = file.read_to_string(&mut pid);
-                    let pid = if pid.trim().is_empty() {
-                        "unknown".into()
-                    } else {
-                        pid.trim().into()
-                    };
                     return Err(Error::Locked {
-                        pid,
+                        pid: holder(&mut file),
                         path: path.to_path_buf(),
-                    });
+                    })
                 }
                 Err(fs::TryLockError::Error(e)) => {
                     return Err(Error::io("could not lock", path)(e))
@@ -235,8 +245,25 @@ impl RepoLock {
             .and_then(|()| file.rewind())
             .and_then(|()| write!(file, "{}", std::process::id()))
             .ctx("could not write the lock file", path)?;
-        Ok(RepoLock { _file: file })
+        Ok(RepoLock {
+            settled: None,
+            _file: file,
+        })
     }
+}
+
+/// The process id the lock's holder wrote. A holder that has just taken the lock may not
+/// have written it yet: look again for a moment before saying "unknown".
+fn holder(file: &mut File) -> String {
+    for _ in 0..10 {
+        let mut pid = String::new();
+        let _ = file.rewind().and_then(|()| file.read_to_string(&mut pid));
+        if !pid.trim().is_empty() {
+            return pid.trim().to_string();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    "unknown".into()
 }
 
 /// Where HEAD's line is, for moving it after a commit.

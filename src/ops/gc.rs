@@ -6,6 +6,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -55,7 +56,7 @@ pub fn gc(
     };
     let (mut delete, mut rewrite) = (Vec::new(), Vec::new());
     for p in repo.store.packs() {
-        let (live_bytes, dead_bytes) = usage(p, &live, &mut out);
+        let (live_bytes, dead_bytes) = usage(&p, &live, &mut out);
         let total = live_bytes + dead_bytes;
         if live_bytes == 0 {
             delete.push(p);
@@ -144,7 +145,7 @@ fn mark_tree(repo: &Repository, id: ObjectId, live: &mut HashSet<ObjectId>) -> R
 /// way so damage is never carried forward silently. Returns the bytes written.
 fn copy_live(
     repo: &Repository,
-    packs: &[&Pack],
+    packs: &[Arc<Pack>],
     live: &HashSet<ObjectId>,
     progress: &dyn Progress,
 ) -> Result<u64> {

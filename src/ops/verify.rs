@@ -123,7 +123,7 @@ fn scan_packs(w: &mut Walker, data: bool, out: &mut VerifyOutcome, progress: &dy
     }
     progress.begin("checking packs", store.packs().len() as u64, 0);
     for p in store.packs() {
-        let report = pack::check(p, store.algo(), data);
+        let report = pack::check(&p, store.algo(), data);
         for problem in report.problems {
             w.record(format!("pack {}", p.name), problem, None);
         }

@@ -30,6 +30,14 @@ pub fn check(pack: &Pack, algo: HashAlgo, data: bool) -> PackReport {
     let map = match File::open(pack.path()).and_then(|f| unsafe { Mmap::map(&f) }) {
         // SAFETY: packs are immutable once published; gc deletes whole files only.
         Ok(m) => m,
+        // Deleted with its index since the packs were listed (by gc, which first copied
+        // its live objects, or by a failed writer): not damage, just gone.
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && !pack.path().with_extension("idx").exists() =>
+        {
+            return report;
+        }
         Err(e) => {
             report.problems.push(format!("pack unreadable: {e}"));
             return report;

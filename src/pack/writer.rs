@@ -9,6 +9,7 @@ use super::index::{encode_index, IdxEntry};
 use super::{pack_header, record_header, Encoded, ObjectKind, PackClass, PACK_HEADER_LEN};
 use super::{PACK_TARGET, RECORD_HEADER_LEN};
 use crate::error::{IoContext, Result};
+use crate::failpoint;
 use crate::fsutil;
 use crate::hash::{Domain, HashAlgo, Hasher, ObjectId};
 
@@ -16,6 +17,8 @@ struct OpenPack {
     file: BufWriter<File>,
     tmp: PathBuf,
     offset: u64,
+    /// Bytes already handed to the kernel for write-back.
+    synced: u64,
     entries: Vec<IdxEntry>,
     name: Hasher,
 }
@@ -23,6 +26,12 @@ struct OpenPack {
 /// Writes objects into packs of about [`PACK_TARGET`] bytes. Each pack is fsynced and renamed
 /// into `packs/`, then its index is written the same way: a pack's objects become visible
 /// only when both are durable.
+///
+/// A writer dropped without a successful [`finish`](PackWriter::finish) (an error, such as a
+/// full disk, or a panic) deletes what it wrote, the packs it already published included:
+/// nothing refers to their objects yet, since callers only refer to objects after `finish`,
+/// and the writers' lock keeps any other process from referring to them meanwhile. A failed
+/// command thus leaves the repository as it found it.
 pub struct PackWriter {
     algo: HashAlgo,
     class: PackClass,
@@ -42,7 +51,7 @@ impl PackWriter {
             class,
             packs_dir: packs_dir.to_path_buf(),
             tmp_dir: tmp_dir.to_path_buf(),
-            target: PACK_TARGET,
+            target: failpoint::pack_target().unwrap_or(PACK_TARGET),
             current: None,
             seen: HashSet::new(),
             written: Vec::new(),
@@ -67,8 +76,8 @@ impl PackWriter {
         let pack = self.current.as_mut().expect("opened above");
         let stored_len = payload.bytes.len() as u32;
         let header = record_header(&id, kind, payload.codec, payload.raw_len, stored_len);
-        pack.file
-            .write_all(&header)
+        failpoint::error("pack:write-error")
+            .and_then(|()| pack.file.write_all(&header))
             .and_then(|()| pack.file.write_all(&payload.bytes))
             .ctx("could not write pack", &pack.tmp)?;
         pack.entries.push(IdxEntry {
@@ -86,6 +95,8 @@ impl PackWriter {
         self.bytes += (RECORD_HEADER_LEN + payload.bytes.len()) as u64;
         if pack.offset >= self.target {
             self.close_current()?;
+        } else {
+            start_writeback(pack);
         }
         Ok(())
     }
@@ -100,15 +111,26 @@ impl PackWriter {
             file,
             tmp,
             offset: PACK_HEADER_LEN as u64,
+            synced: 0,
             entries: Vec::new(),
             name: self.algo.hasher(Domain::Pack),
         })
     }
 
     fn close_current(&mut self) -> Result<()> {
-        let Some(mut pack) = self.current.take() else {
+        let Some(pack) = self.current.take() else {
             return Ok(());
         };
+        let tmp = pack.tmp.clone();
+        let result = self.publish(pack);
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// Syncs the pack, moves it into `packs/` and writes its index.
+    fn publish(&mut self, mut pack: OpenPack) -> Result<()> {
         let file = pack
             .file
             .into_inner()
@@ -116,6 +138,7 @@ impl PackWriter {
             .ctx("could not write pack", &pack.tmp)?;
         file.sync_all().ctx("could not sync pack", &pack.tmp)?;
         drop(file);
+        failpoint::hit("pack:before-rename");
         let name = pack.name.finish();
         let idx_path = self.packs_dir.join(format!("{name}.idx"));
         if idx_path.exists() {
@@ -125,10 +148,15 @@ impl PackWriter {
         }
         let dest = self.packs_dir.join(format!("{name}.pack"));
         std::fs::rename(&pack.tmp, &dest).ctx("could not move pack into place", &dest)?;
+        failpoint::hit("pack:before-index");
         let idx = encode_index(self.algo, &mut pack.entries);
         // write_atomic syncs the directory, which also makes the pack's rename durable.
-        fsutil::write_atomic(&self.tmp_dir, &idx_path, &idx)?;
+        if let Err(e) = fsutil::write_atomic(&self.tmp_dir, &idx_path, &idx) {
+            let _ = std::fs::remove_file(&dest);
+            return Err(e);
+        }
         self.written.push(name);
+        failpoint::hit("pack:after-index");
         Ok(())
     }
 
@@ -137,18 +165,47 @@ impl PackWriter {
         self.bytes
     }
 
-    /// Publishes the last pack and returns the names of all packs written.
+    /// Publishes the last pack and returns the names of all packs written. On an error,
+    /// every pack this writer published is deleted again.
     pub fn finish(mut self) -> Result<Vec<ObjectId>> {
         self.close_current()?;
         Ok(std::mem::take(&mut self.written))
     }
 }
 
+/// Asks the kernel to start writing what the pack holds so far, every few MiB, so disk
+/// writes overlap reading and hashing and the fsync at the end of the pack finds little left.
+/// It is only a hint: errors surface at the fsync.
+fn start_writeback(pack: &mut OpenPack) {
+    const STEP: u64 = 8 << 20;
+    let in_kernel = pack.offset - pack.file.buffer().len() as u64;
+    if in_kernel - pack.synced < STEP {
+        return;
+    }
+    use std::os::fd::AsRawFd;
+    let fd = pack.file.get_ref().as_raw_fd();
+    // SAFETY: fd is an open file owned by `pack`; the range lies within what was written.
+    unsafe {
+        libc::sync_file_range(
+            fd,
+            pack.synced as i64,
+            (in_kernel - pack.synced) as i64,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+    pack.synced = in_kernel;
+}
+
 impl Drop for PackWriter {
     fn drop(&mut self) {
-        // An unfinished pack (an error or a panic before `finish`) is never published.
+        // An unfinished pack is never published, and packs published before the failure are
+        // withdrawn, index first so that readers never see an index without its pack.
         if let Some(pack) = self.current.take() {
             let _ = std::fs::remove_file(&pack.tmp);
+        }
+        for name in self.written.drain(..) {
+            let _ = std::fs::remove_file(self.packs_dir.join(format!("{name}.idx")));
+            let _ = std::fs::remove_file(self.packs_dir.join(format!("{name}.pack")));
         }
     }
 }
