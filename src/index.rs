@@ -215,7 +215,7 @@ fn decode(b: &[u8], algo: HashAlgo) -> std::result::Result<Payload, String> {
     }
     let (payload, used) = if version == 1 {
         let (v1, used): (PayloadV1, usize) =
-            bincode::decode_from_slice(&body[20..], bincode_config()).map_err(|e| e.to_string())?;
+            decode_bounded(&body[20..]).map_err(|e| e.to_string())?;
         let payload = Payload {
             base_tree: v1.base_tree,
             entries: v1.entries,
@@ -223,13 +223,40 @@ fn decode(b: &[u8], algo: HashAlgo) -> std::result::Result<Payload, String> {
         };
         (payload, used)
     } else {
-        bincode::decode_from_slice(&body[20..], bincode_config()).map_err(|e| e.to_string())?
+        decode_bounded(&body[20..]).map_err(|e| e.to_string())?
     };
     if used != body.len() - 20 {
         return Err("trailing bytes after the entries".into());
     }
     check_paths(&payload.entries)?;
     Ok(payload)
+}
+
+/// Decodes a bincode payload with a limit in proportion to its size. bincode reserves what
+/// a length prefix claims before it reads the elements, up to its limit: with a flat 4 GiB
+/// limit, a few hostile bytes could make it reserve gigabytes. Decoded, a valid payload
+/// takes at most 25 times its encoded size (the extreme: a list of empty paths, one byte
+/// each encoded, 24 in memory; an entry of at least 42 bytes takes 128), so the smallest of
+/// these limits above 32 times the size never refuses a valid index, and a hostile one gets
+/// at most 128 times its size.
+fn decode_bounded<T: bincode::Decode<()>>(
+    b: &[u8],
+) -> std::result::Result<(T, usize), bincode::error::DecodeError> {
+    fn limited<T: bincode::Decode<()>, const L: usize>(
+        b: &[u8],
+    ) -> std::result::Result<(T, usize), bincode::error::DecodeError> {
+        bincode::decode_from_slice(b, bincode::config::standard().with_limit::<L>())
+    }
+    match b.len().saturating_mul(32).saturating_add(1 << 16) {
+        n if n <= 1 << 18 => limited::<T, { 1 << 18 }>(b),
+        n if n <= 1 << 20 => limited::<T, { 1 << 20 }>(b),
+        n if n <= 1 << 22 => limited::<T, { 1 << 22 }>(b),
+        n if n <= 1 << 24 => limited::<T, { 1 << 24 }>(b),
+        n if n <= 1 << 26 => limited::<T, { 1 << 26 }>(b),
+        n if n <= 1 << 28 => limited::<T, { 1 << 28 }>(b),
+        n if n <= 1 << 30 => limited::<T, { 1 << 30 }>(b),
+        _ => limited::<T, BINCODE_LIMIT>(b),
+    }
 }
 
 /// Paths must be relative, normalised and strictly sorted, with no tracked file standing
@@ -335,6 +362,37 @@ mod tests {
                 check_paths(&[(bad.to_vec(), e.clone())]).is_err(),
                 "{bad:?}"
             );
+        }
+    }
+
+    /// A payload whose length prefixes claim more than the file holds is refused before
+    /// anything of that size is reserved: bincode reports its limit, not a short read.
+    #[test]
+    fn hostile_lengths_reserve_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("index");
+        let mut entry = vec![0, 1, 1, b'a', 1, 0, 0, 0, 0, 0, 0];
+        entry.extend_from_slice(&[1; 32]);
+        entry.extend_from_slice(&[252, 0, 0, 0, 4]); // 2^26 chunk refs: 2.4 GB reserved
+        let payloads: [&[u8]; 3] = [
+            &[0, 252, 0, 0, 0, 1],                      // 2^24 entries: 2 GiB reserved
+            &[0, 1, 252, 0xff, 0xff, 0xff, 0xff, b'a'], // a path of 2^32 - 1 bytes
+            &entry,
+        ];
+        for version in [1u32, INDEX_VERSION] {
+            for payload in payloads {
+                let mut b = INDEX_MAGIC.to_vec();
+                b.extend_from_slice(&version.to_le_bytes());
+                b.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+                b.extend_from_slice(payload);
+                let sum = HashAlgo::Blake3.hash(Domain::Checksum, &b);
+                b.extend_from_slice(sum.as_bytes());
+                std::fs::write(&p, &b).unwrap();
+                let err = StagingIndex::load(&p, HashAlgo::Blake3)
+                    .unwrap_err()
+                    .to_string();
+                assert!(err.contains("Limit"), "v{version} {payload:?}: {err}");
+            }
         }
     }
 
