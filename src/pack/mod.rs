@@ -200,6 +200,17 @@ fn zstd_compress(data: &[u8], level: i32) -> Option<Vec<u8>> {
 }
 
 fn zstd_decompress(stored: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
+    if !may_reserve(stored.len(), capacity) {
+        // Out of proportion to the stored bytes: let the output grow as it is produced
+        // (and stop one byte past the claim), so a lie costs nothing.
+        let mut out = Vec::new();
+        let decoder = zstd::stream::read::Decoder::with_buffer(stored)?;
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(decoder, capacity as u64 + 1),
+            &mut out,
+        )?;
+        return Ok(out);
+    }
     DECOMPRESSOR.with(|cell| {
         let mut d = cell.borrow_mut();
         if d.is_none() {
@@ -207,6 +218,13 @@ fn zstd_decompress(stored: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
         }
         d.as_mut().expect("set above").decompress(stored, capacity)
     })
+}
+
+/// Whether decompressing `stored_len` bytes may reserve the `raw_len` the record claims up
+/// front (the fast path). Only when the claim is in proportion to the stored bytes: a
+/// hostile record of a few bytes claiming a gigabyte must not reserve it.
+fn may_reserve(stored_len: usize, raw_len: usize) -> bool {
+    raw_len <= stored_len.saturating_mul(64).saturating_add(1 << 20)
 }
 
 /// Keeps the compressed form only when it saves at least 1/32 of the size: small savings are
@@ -269,6 +287,27 @@ mod tests {
             .collect();
         assert!(looks_random(&noise));
         assert!(!looks_random(&[0u8; 1024]));
+    }
+
+    /// A tiny record claiming a huge object reserves nothing and fails; highly compressible
+    /// data beyond the proportional reservation still decompresses, growing as it goes.
+    #[test]
+    fn decompression_reserves_in_proportion() {
+        assert!(may_reserve(100, 1 << 20));
+        assert!(!may_reserve(100, MAX_OBJECT as usize));
+        let zeros = vec![0u8; 8 << 20];
+        let c = zstd::bulk::compress(&zeros, 3).unwrap();
+        assert!(
+            !may_reserve(c.len(), zeros.len()),
+            "takes the streaming path"
+        );
+        assert_eq!(
+            decompress(Codec::Zstd, c.clone(), zeros.len() as u32).unwrap(),
+            zeros
+        );
+        assert!(decompress(Codec::Zstd, c.clone(), MAX_OBJECT).is_err());
+        assert!(decompress(Codec::Zstd, c, 100).is_err());
+        assert!(decompress(Codec::Zstd, vec![0x28, 0xb5, 0x2f, 0xfd, 1], MAX_OBJECT).is_err());
     }
 
     #[test]
