@@ -5,7 +5,9 @@
 //!
 //! ```text
 //! s3_raw put DIR s3://bucket/prefix     upload every file of DIR
-//! s3_raw get s3://bucket/prefix DIR     download every object under the prefix
+//! s3_raw get s3://bucket/prefix DIR [--sync]
+//!                                       download every object under the prefix (--sync:
+//!                                       fsync each file, as cairn does before using a pack)
 //! s3_raw probe s3://bucket/prefix       does the store honour If-None-Match / If-Match?
 //! ```
 //! Endpoint, region and credentials come from the `AWS_*` environment variables.
@@ -35,7 +37,10 @@ fn main() -> Res<()> {
     let start = Instant::now();
     let bytes = match args.as_slice() {
         [cmd, dir, url] if cmd == "put" => rt.block_on(put(Path::new(dir), url))?,
-        [cmd, url, dir] if cmd == "get" => rt.block_on(get(url, Path::new(dir)))?,
+        [cmd, url, dir] if cmd == "get" => rt.block_on(get(url, Path::new(dir), false))?,
+        [cmd, url, dir, sync] if cmd == "get" && sync == "--sync" => {
+            rt.block_on(get(url, Path::new(dir), true))?
+        }
         [cmd, url] if cmd == "probe" => return rt.block_on(probe(url)),
         _ => return Err("usage: s3_raw put DIR URL | get URL DIR | probe URL".into()),
     };
@@ -94,7 +99,7 @@ async fn upload(s3: &dyn ObjectStore, key: &Key, file: &Path) -> Res<u64> {
     Ok(size)
 }
 
-async fn get(url: &str, dir: &Path) -> Res<u64> {
+async fn get(url: &str, dir: &Path, sync: bool) -> Res<u64> {
     let (s3, prefix) = store(url)?;
     std::fs::create_dir_all(dir)?;
     let objects: Vec<_> = s3.list(Some(&Key::from(prefix))).try_collect().await?;
@@ -110,6 +115,9 @@ async fn get(url: &str, dir: &Path) -> Res<u64> {
                     let piece = piece?;
                     std::io::Write::write_all(&mut f, &piece)?;
                     n += piece.len() as u64;
+                }
+                if sync {
+                    f.sync_all()?;
                 }
                 Res::Ok(n)
             }

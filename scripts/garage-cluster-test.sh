@@ -16,7 +16,9 @@
 #
 # With CAIRN_REMOTE_BENCH_MB=N (e.g. 2048), it then also times push and clone of a repository
 # holding one N MiB file of random bytes, against uploading and downloading the same pack files
-# with the same client crate directly (examples/s3_raw.rs), and prints the figures.
+# with the same client crate directly (examples/s3_raw.rs), CAIRN_REMOTE_BENCH_ROUNDS times
+# (default 3), and prints the medians. Each round stores 2 x N MiB on each of the two live
+# nodes: mind the disk.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -215,26 +217,45 @@ log "garage cluster test passed"
 
 if [[ -n "${CAIRN_REMOTE_BENCH_MB:-}" ]]; then
     MB=$CAIRN_REMOTE_BENCH_MB
-    log "benchmark: one ${MB} MiB file of random bytes (two of three nodes up)"
+    ROUNDS=${CAIRN_REMOTE_BENCH_ROUNDS:-3}
+    log "benchmark: one ${MB} MiB file of random bytes, $ROUNDS rounds (two of three nodes up)"
     E="$WORK/bench"
     mkdir -p "$E"
     head -c $((MB << 20)) /dev/urandom > "$E/big.bin"
     "$CAIRN" -C "$E" init -q
     "$CAIRN" -C "$E" add -A -q
     "$CAIRN" -C "$E" commit -q -m big
-    "$CAIRN" -C "$E" remote add origin "s3://cairn/bench" --endpoint "$EP1"
-    secs() { local s=$(date +%s.%N); "$@" >/dev/null; echo "$(date +%s.%N) - $s" | bc; }
     PACKBYTES=$(du -cb "$E"/.cairn/packs/* | tail -1 | cut -f1)
-    t_push=$(secs "$CAIRN" -C "$E" push -q)
-    t_raw_put=$(AWS_ENDPOINT_URL=$EP1 secs "$S3RAW" put "$E/.cairn/packs" s3://cairn/raw)
-    t_clone=$(secs "$CAIRN" clone -q "s3://cairn/bench" "$WORK/bench-clone" --endpoint "$EP1")
-    t_raw_get=$(AWS_ENDPOINT_URL=$EP1 secs "$S3RAW" get s3://cairn/raw "$WORK/raw-get")
+    secs() { local s=$(date +%s.%N); "$@" >/dev/null; echo "$(date +%s.%N) - $s" | bc; }
+    median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR + 1) / 2)]}'; }
+    P=(); RP=(); CL=(); CO=(); RG=(); RS=()
+    for r in $(seq "$ROUNDS"); do
+        "$CAIRN" -C "$E" remote add "b$r" "s3://cairn/bench-$r" --endpoint "$EP1" >/dev/null
+        P+=("$(secs "$CAIRN" -C "$E" push -q "b$r")")
+        RP+=("$(AWS_ENDPOINT_URL=$EP1 secs "$S3RAW" put "$E/.cairn/packs" "s3://cairn/raw-$r")")
+        CL+=("$(secs "$CAIRN" clone -q "s3://cairn/bench-$r" "$WORK/clone-$r" --endpoint "$EP1")")
+        # What the checkout inside clone costs: the same layer written out again.
+        CO+=("$(secs "$CAIRN" -C "$WORK/clone-$r" restore HEAD --to "$WORK/restore-$r" -q)")
+        rm -rf "$WORK/clone-$r" "$WORK/restore-$r"
+        RG+=("$(AWS_ENDPOINT_URL=$EP1 secs "$S3RAW" get "s3://cairn/raw-$r" "$WORK/raw-$r")")
+        rm -rf "$WORK/raw-$r"
+        RS+=("$(AWS_ENDPOINT_URL=$EP1 secs "$S3RAW" get "s3://cairn/raw-$r" "$WORK/raw-$r" --sync)")
+        rm -rf "$WORK/raw-$r"
+    done
     rate() { echo "scale=1; $PACKBYTES / 1048576 / $1" | bc; }
-    printf '%-28s %8s %10s\n' step seconds MiB/s
-    printf '%-28s %8.2f %10s\n' "cairn push" "$t_push" "$(rate "$t_push")"
-    printf '%-28s %8.2f %10s\n' "object_store raw upload" "$t_raw_put" "$(rate "$t_raw_put")"
-    printf '%-28s %8.2f %10s\n' "cairn clone" "$t_clone" "$(rate "$t_clone")"
-    printf '%-28s %8.2f %10s\n' "object_store raw download" "$t_raw_get" "$(rate "$t_raw_get")"
-    echo "push at $(echo "scale=0; 100 * $t_raw_put / $t_push" | bc)% of raw upload speed," \
-        "clone at $(echo "scale=0; 100 * $t_raw_get / $t_clone" | bc)% of raw download speed"
+    row() {
+        local m
+        m=$(median "${@:2}")
+        printf '%-26s %8.2f %8s   (%s)\n' "$1" "$m" "$(rate "$m")" "${*:2}"
+    }
+    echo "packs: $PACKBYTES bytes; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+    printf '%-26s %8s %8s   %s\n' step "median s" "MiB/s" "(all rounds, s)"
+    row "cairn push" "${P[@]}"
+    row "object_store raw upload" "${RP[@]}"
+    row "cairn clone" "${CL[@]}"
+    row "  of which checkout" "${CO[@]}"
+    row "object_store raw download" "${RG[@]}"
+    row "  same, fsync each file" "${RS[@]}"
+    echo "push at $(echo "100 * $(median "${RP[@]}") / $(median "${P[@]}")" | bc)% of raw" \
+        "upload, clone at $(echo "100 * $(median "${RG[@]}") / $(median "${CL[@]}")" | bc)% of raw download"
 fi
