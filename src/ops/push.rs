@@ -42,8 +42,8 @@ pub struct PushOutcome {
 
 pub fn push(repo: &Repository, opts: &PushOptions, progress: &dyn Progress) -> Result<PushOutcome> {
     let (name, spec) = Remotes::load(repo.dir())?.pick(opts.remote.as_deref(), repo.dir())?;
-    let remote = Remote::open(&name, &spec, true)?;
     let (kind, refname, local) = target(repo, opts.target.as_deref())?;
+    let remote = Remote::open(&name, &spec, true)?;
     remote.ensure_config(&repo.config)?;
     let old = refs::read(&remote, kind, &refname)?.map(|r| r.id);
     let mut out = PushOutcome {
