@@ -102,7 +102,9 @@ pub fn open_index(repo: &Repository, remote: &Remote, name: &ObjectId) -> Result
         .get(&key)?
         .ok_or_else(|| remote.invalid(format!("{key} is listed but cannot be read")))?;
     std::fs::create_dir_all(&cache).ctx("could not create directory", &cache)?;
-    let tmp = fsutil::temp_path(&repo.tmp_dir(), "idx");
+    // Staged in the cache itself, not in tmp/: push reads remote indexes without the writers'
+    // lock, and gc empties tmp/ under it.
+    let tmp = fsutil::temp_path(&cache, "idx");
     std::fs::write(&tmp, &bytes).ctx("could not write file", &tmp)?;
     let checked = check_index(&tmp, repo.algo(), name);
     let result = checked.and_then(|_| fsutil::rename_durable(&tmp, &cached));
