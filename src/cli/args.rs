@@ -33,7 +33,7 @@ pub struct Global {
     #[arg(long, global = true)]
     pub no_progress: bool,
     /// Run as if cairn was started in DIR.
-    #[arg(short = 'C', global = true, value_name = "DIR")]
+    #[arg(short = 'C', id = "chdir", global = true, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Seconds a writer waits for another writer's lock.
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 5.0)]
