@@ -50,6 +50,9 @@ prefixed() {
     esac
 }
 
+# The targets that read files write each input to a scratch directory of their own.
+trap 'rm -rf /dev/shm/cairn-fuzz-* "${TMPDIR:-/tmp}"/cairn-fuzz-*' EXIT
+
 start=$(date +%s)
 cargo fuzz build -O 2>&1 | tail -n 3
 echo "fuzz build: $(($(date +%s) - start)) s"

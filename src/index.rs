@@ -365,6 +365,20 @@ mod tests {
         }
     }
 
+    /// Writes `payload` as a checksummed index of `version` and returns the load error.
+    fn load_error(p: &std::path::Path, version: u32, payload: &[u8]) -> String {
+        let mut b = INDEX_MAGIC.to_vec();
+        b.extend_from_slice(&version.to_le_bytes());
+        b.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        b.extend_from_slice(payload);
+        let sum = HashAlgo::Blake3.hash(Domain::Checksum, &b);
+        b.extend_from_slice(sum.as_bytes());
+        std::fs::write(p, &b).unwrap();
+        StagingIndex::load(p, HashAlgo::Blake3)
+            .unwrap_err()
+            .to_string()
+    }
+
     /// A payload whose length prefixes claim more than the file holds is refused before
     /// anything of that size is reserved: bincode reports its limit, not a short read.
     #[test]
@@ -381,19 +395,26 @@ mod tests {
         ];
         for version in [1u32, INDEX_VERSION] {
             for payload in payloads {
-                let mut b = INDEX_MAGIC.to_vec();
-                b.extend_from_slice(&version.to_le_bytes());
-                b.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-                b.extend_from_slice(payload);
-                let sum = HashAlgo::Blake3.hash(Domain::Checksum, &b);
-                b.extend_from_slice(sum.as_bytes());
-                std::fs::write(&p, &b).unwrap();
-                let err = StagingIndex::load(&p, HashAlgo::Blake3)
-                    .unwrap_err()
-                    .to_string();
+                let err = load_error(&p, version, payload);
                 assert!(err.contains("Limit"), "v{version} {payload:?}: {err}");
             }
         }
+    }
+
+    /// Found by the staging_index fuzz target when the limit was a flat 4 GiB: a walk cache
+    /// entry whose path claims 770 MiB made bincode reserve that much. Under the limit in
+    /// proportion to the payload's size, it claims less than the limit and fails as a short
+    /// read, having reserved at most 256 KiB.
+    #[test]
+    fn hostile_walk_cache_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let payload: &[u8] = &[
+            0, 0, 1, 4, 0, 3, 0, 0, 0, 0, 0, 0, 0x3f, 0x2e, 0x82, 0, 0x47, 2, 0x1f, 0x2e, 0xb8,
+            0x35, 0x97, 0x11, 0xfc, 0xc4, 0x9f, 2, 0xff, 1, 0xfb, 0xa4, 1, 0xa, 0x9a, 0xb, 4, 0xfc,
+            1, 1, 0x24, 0x30,
+        ];
+        let err = load_error(&dir.path().join("index"), INDEX_VERSION, payload);
+        assert!(err.contains("damaged staging index"), "{err}");
     }
 
     #[test]

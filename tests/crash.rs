@@ -292,9 +292,11 @@ const FAIL_POINTS: &[(Op, &str)] = &[
     (Op::Commit, "atomic:before-rename@3"),
     (Op::Checkout, "checkout:after-write@5"),
     (Op::Checkout, "checkout:before-head"),
+    (Op::Checkout, "atomic:before-rename"),
     (Op::Checkout, "checkout:before-index"),
     (Op::Gc, "gc:after-new-packs"),
     (Op::Gc, "pack:before-index"),
+    (Op::Gc, "pack:after-index"),
     (Op::Gc, "gc:after-first-delete"),
     (Op::Gc, "gc:after-first-delete@2"),
 ];

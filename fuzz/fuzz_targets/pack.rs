@@ -25,7 +25,14 @@ fn records(data: &[u8]) -> Vec<IdxEntry> {
         let raw_len = u32::from_le_bytes(h[34..38].try_into().unwrap());
         let stored_len = u32::from_le_bytes(h[38..42].try_into().unwrap());
         if !out.iter().any(|e| e.id == id) {
-            out.push(IdxEntry { id, offset: at as u64, raw_len, stored_len, kind, codec });
+            out.push(IdxEntry {
+                id,
+                offset: at as u64,
+                raw_len,
+                stored_len,
+                kind,
+                codec,
+            });
         }
         at += RECORD_HEADER_LEN + (stored_len as usize).min(data.len());
     }
@@ -55,12 +62,22 @@ fn encode_index(entries: &mut [IdxEntry]) -> Vec<u8> {
     out
 }
 
+/// A scratch directory of this process, on a RAM file system when there is one: each run
+/// writes its input there.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let shm = std::path::Path::new("/dev/shm");
+    let base = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    let dir = base.join(format!("cairn-fuzz-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
 fuzz_target!(|data: &[u8]| {
-    let dir = std::env::temp_dir().join(format!("cairn-fuzz-pack-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("tmp")).expect("scratch dir");
-    let packs = dir.join("packs");
-    std::fs::create_dir_all(&packs).expect("scratch dir");
+    let packs = scratch("pack");
     let mut entries = records(data);
     let name = ObjectId([7; 32]);
     std::fs::write(packs.join(format!("{name}.pack")), data).expect("write pack");

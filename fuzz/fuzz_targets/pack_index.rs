@@ -8,10 +8,18 @@ use cairn::pack::PackIndex;
 use cairn::HashAlgo;
 use libfuzzer_sys::fuzz_target;
 
-fn scratch() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("cairn-fuzz-idx-{}", std::process::id()));
+/// A scratch directory of this process, on a RAM file system when there is one: each run
+/// writes its input there.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let shm = std::path::Path::new("/dev/shm");
+    let base = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    let dir = base.join(format!("cairn-fuzz-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir.join("x.idx")
+    dir
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -24,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
         let sum = HashAlgo::Blake3.hash(Domain::Checksum, &bytes[..n]);
         bytes[n..].copy_from_slice(sum.as_bytes());
     }
-    let path = scratch();
+    let path = scratch("idx").join("x.idx");
     std::fs::write(&path, &bytes).expect("write scratch");
     let Ok(idx) = PackIndex::open(&path) else {
         return;
@@ -35,7 +43,11 @@ fuzz_target!(|data: &[u8]| {
     for e in entries.iter().flatten() {
         let found = idx.lookup(&e.id);
         if sorted {
-            assert_eq!(found.map(|f| f.id), Some(e.id), "a verified index finds its ids");
+            assert_eq!(
+                found.map(|f| f.id),
+                Some(e.id),
+                "a verified index finds its ids"
+            );
         }
     }
     let _ = idx.lookup(&ObjectId([0x5a; 32]));

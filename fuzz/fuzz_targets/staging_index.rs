@@ -8,6 +8,20 @@ use cairn::index::StagingIndex;
 use cairn::HashAlgo;
 use libfuzzer_sys::fuzz_target;
 
+/// A scratch directory of this process, on a RAM file system when there is one: each run
+/// writes its input there.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let shm = std::path::Path::new("/dev/shm");
+    let base = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    let dir = base.join(format!("cairn-fuzz-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((mode, body)) = data.split_first() else {
         return;
@@ -24,8 +38,7 @@ fuzz_target!(|data: &[u8]| {
         fixed.extend_from_slice(sum.as_bytes());
         bytes = fixed;
     }
-    let dir = std::env::temp_dir().join(format!("cairn-fuzz-stg-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let dir = scratch("stg");
     let path = dir.join("index");
     std::fs::write(&path, &bytes).expect("write scratch");
     if let Ok(mut index) = StagingIndex::load(&path, HashAlgo::Blake3) {
