@@ -16,8 +16,9 @@ use crate::hash::{Domain, HashAlgo, ObjectId};
 use crate::object::{ChunkRef, EntryKind, FileObject};
 
 pub const INDEX_MAGIC: &[u8; 8] = b"CAIRNSTG";
-/// Version 2 added the walk cache; version 1 files are still read (with no cache).
-pub const INDEX_VERSION: u32 = 2;
+/// Version 2 added the walk cache, version 3 its racy directories; versions 1 (no cache) and
+/// 2 are still read.
+pub const INDEX_VERSION: u32 = 3;
 const BINCODE_LIMIT: usize = 1 << 32;
 
 fn bincode_config() -> impl bincode::config::Config {
@@ -87,6 +88,24 @@ pub struct WalkCache {
     pub ignore_files: Vec<(Vec<u8>, Stat)>,
     /// Files the walk found that the index did not track, sorted.
     pub untracked: Vec<Vec<u8>>,
+    /// Directories of `dirs` modified so shortly before the walk that a further change might
+    /// not show in their mtime: status lists them again instead of trusting the cache. Sorted.
+    pub racy: Vec<Vec<u8>>,
+}
+
+/// The walk cache of version 2, which had no racy directories.
+#[derive(bincode::Decode)]
+struct WalkCacheV2 {
+    dirs: Vec<(Vec<u8>, Stat)>,
+    ignore_files: Vec<(Vec<u8>, Stat)>,
+    untracked: Vec<Vec<u8>>,
+}
+
+#[derive(bincode::Decode)]
+struct PayloadV2 {
+    base_tree: Option<ObjectId>,
+    entries: Vec<(Vec<u8>, IndexEntry)>,
+    walk_cache: Option<WalkCacheV2>,
 }
 
 #[derive(bincode::Decode)]
@@ -202,7 +221,7 @@ fn decode(b: &[u8], algo: HashAlgo) -> std::result::Result<Payload, String> {
         return Err("not a cairn staging index".into());
     }
     let version = u32::from_le_bytes(b[8..12].try_into().expect("4 bytes"));
-    if version != INDEX_VERSION && version != 1 {
+    if !(1..=INDEX_VERSION).contains(&version) {
         return Err(format!("unsupported staging index version {version}"));
     }
     let len = u64::from_le_bytes(b[12..20].try_into().expect("8 bytes"));
@@ -213,23 +232,46 @@ fn decode(b: &[u8], algo: HashAlgo) -> std::result::Result<Payload, String> {
     if algo.hash(Domain::Checksum, body).as_bytes() != sum {
         return Err("checksum does not match".into());
     }
-    let (payload, used) = if version == 1 {
-        let (v1, used): (PayloadV1, usize) =
-            decode_bounded(&body[20..]).map_err(|e| e.to_string())?;
-        let payload = Payload {
-            base_tree: v1.base_tree,
-            entries: v1.entries,
-            walk_cache: None,
-        };
-        (payload, used)
-    } else {
-        decode_bounded(&body[20..]).map_err(|e| e.to_string())?
-    };
+    let (payload, used) = decode_version(version, &body[20..]).map_err(|e| e.to_string())?;
     if used != body.len() - 20 {
         return Err("trailing bytes after the entries".into());
     }
     check_paths(&payload.entries)?;
     Ok(payload)
+}
+
+/// The payload of any version, as the current one.
+fn decode_version(
+    version: u32,
+    b: &[u8],
+) -> std::result::Result<(Payload, usize), bincode::error::DecodeError> {
+    Ok(match version {
+        1 => {
+            let (v1, used): (PayloadV1, usize) = decode_bounded(b)?;
+            let payload = Payload {
+                base_tree: v1.base_tree,
+                entries: v1.entries,
+                walk_cache: None,
+            };
+            (payload, used)
+        }
+        2 => {
+            let (v2, used): (PayloadV2, usize) = decode_bounded(b)?;
+            let walk_cache = v2.walk_cache.map(|c| WalkCache {
+                dirs: c.dirs,
+                ignore_files: c.ignore_files,
+                untracked: c.untracked,
+                racy: Vec::new(),
+            });
+            let payload = Payload {
+                base_tree: v2.base_tree,
+                entries: v2.entries,
+                walk_cache,
+            };
+            (payload, used)
+        }
+        _ => decode_bounded(b)?,
+    })
 }
 
 /// Decodes a bincode payload with a limit in proportion to its size. bincode reserves what
@@ -393,7 +435,7 @@ mod tests {
             &[0, 1, 252, 0xff, 0xff, 0xff, 0xff, b'a'], // a path of 2^32 - 1 bytes
             &entry,
         ];
-        for version in [1u32, INDEX_VERSION] {
+        for version in 1..=INDEX_VERSION {
             for payload in payloads {
                 let err = load_error(&p, version, payload);
                 assert!(err.contains("Limit"), "v{version} {payload:?}: {err}");
@@ -413,7 +455,7 @@ mod tests {
             0x35, 0x97, 0x11, 0xfc, 0xc4, 0x9f, 2, 0xff, 1, 0xfb, 0xa4, 1, 0xa, 0x9a, 0xb, 4, 0xfc,
             1, 1, 0x24, 0x30,
         ];
-        let err = load_error(&dir.path().join("index"), INDEX_VERSION, payload);
+        let err = load_error(&dir.path().join("index"), 2, payload);
         assert!(err.contains("damaged staging index"), "{err}");
     }
 

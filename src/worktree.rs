@@ -135,6 +135,56 @@ pub fn refuse_beyond_symlink(root: &Path, rel: &[u8], user: &Path) -> Result<()>
 /// Walks the worktree below `specs` (repository paths; `""` for everything). With
 /// `no_ignore`, ignore files are not consulted.
 pub fn walk(root: &Path, specs: &[Vec<u8>], no_ignore: bool, threads: usize) -> Result<Walk> {
+    let mut b = builder(root, no_ignore, threads);
+    let root_len = root.as_os_str().len();
+    let everything = specs.iter().any(|s| s.is_empty());
+    let specs = specs.to_vec();
+    b.filter_entry(move |e| {
+        own_dir(e, no_ignore)
+            && (everything || {
+                let rel = rel_of(e.path(), root_len);
+                specs.iter().any(|s| is_under(rel, s) || is_under(s, rel))
+            })
+    });
+    run(b, root, |_| false)
+}
+
+/// Lists the directories `dirs` (repository paths, sorted; `""` is the root) with the same
+/// ignore rules as a whole walk: their files, and their subdirectories, which are reported
+/// but not entered (unless listed too). For checking a cached walk of directories whose
+/// mtimes were too recent to trust.
+pub fn list_dirs(root: &Path, dirs: &[Vec<u8>], threads: usize) -> Result<Walk> {
+    let root_len = root.as_os_str().len();
+    let listed = std::sync::Arc::new(dirs.to_vec());
+    // Directories on the way to a listed one are entered, and only those.
+    let on_way = {
+        let listed = listed.clone();
+        move |rel: &[u8]| listed.iter().any(|d| is_under(d, rel))
+    };
+    let is_listed = move |rel: &[u8]| listed.binary_search_by(|d| d.as_slice().cmp(rel)).is_ok();
+    let mut b = builder(root, false, threads);
+    // The walker reads a directory before it asks whether to enter it: the depth limit keeps
+    // it from reading the subdirectories of the deepest listed directories.
+    let depth = |d: &Vec<u8>| d.iter().filter(|b| **b == b'/').count() + usize::from(!d.is_empty());
+    b.max_depth(dirs.iter().map(depth).max().map(|d| d + 1));
+    let enter = on_way.clone();
+    b.filter_entry(move |e| {
+        let rel = rel_of(e.path(), root_len);
+        own_dir(e, false) && (enter(rel) || is_listed(parent(rel)))
+    });
+    run(b, root, move |rel| !on_way(rel))
+}
+
+/// The directory holding `rel` (`""` for the root's entries).
+pub fn parent(rel: &[u8]) -> &[u8] {
+    rel.iter()
+        .rposition(|b| *b == b'/')
+        .map_or(&b""[..], |i| &rel[..i])
+}
+
+/// A walker with cairn's ignore rules: `.gitignore` and `.cairnignore` files of the worktree
+/// only (none above it, no global or git-specific ones), hidden files included.
+fn builder(root: &Path, no_ignore: bool, threads: usize) -> WalkBuilder {
     let mut b = WalkBuilder::new(root);
     b.threads(threads.max(1)).follow_links(false);
     if no_ignore {
@@ -149,26 +199,35 @@ pub fn walk(root: &Path, specs: &[Vec<u8>], no_ignore: bool, threads: usize) -> 
             .git_ignore(true)
             .add_custom_ignore_filename(IGNORE_FILE);
     }
+    b
+}
+
+/// False for cairn's own directory, and git's: a worktree that is also a git checkout should
+/// not have git's internals archived (use `cairn add -f .git` to store them anyway).
+fn own_dir(e: &ignore::DirEntry, no_ignore: bool) -> bool {
+    !(e.file_name() == CAIRN_DIR || (!no_ignore && e.file_name() == ".git" && e.depth() > 0))
+}
+
+/// Runs the walk, not entering the directories for which `stop` is true (they are still
+/// reported).
+fn run(
+    b: WalkBuilder,
+    root: &Path,
+    stop: impl Fn(&[u8]) -> bool + Send + Sync + Clone + 'static,
+) -> Result<Walk> {
     let root_len = root.as_os_str().len();
-    let everything = specs.iter().any(|s| s.is_empty());
-    let specs = specs.to_vec();
-    b.filter_entry(move |e| {
-        // cairn's own directory, and git's: a worktree that is also a git checkout should
-        // not have git's internals archived (use `cairn add -f .git` to store them anyway).
-        if e.file_name() == CAIRN_DIR || (!no_ignore && e.file_name() == ".git" && e.depth() > 0) {
-            return false;
-        }
-        everything || {
-            let rel = rel_of(e.path(), root_len);
-            specs.iter().any(|s| is_under(rel, s) || is_under(s, rel))
-        }
-    });
     let (tx, rx) = mpsc::channel();
     b.build_parallel().run(|| {
         let tx = tx.clone();
+        let stop = stop.clone();
         Box::new(move |res| {
-            let _ = tx.send(classify(res, root_len));
-            WalkState::Continue
+            let item = classify(res, root_len);
+            let state = match &item {
+                Item::Dir(rel, _) if stop(rel) => WalkState::Skip,
+                _ => WalkState::Continue,
+            };
+            let _ = tx.send(item);
+            state
         })
     });
     drop(tx);

@@ -259,8 +259,8 @@ fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
-/// The staging index file, written by hand from FORMAT.md.
-fn ref_staging_index(algo: HashAlgo, idx: &StagingIndex) -> Vec<u8> {
+/// The staging index file of `version` (2 or 3), written by hand from FORMAT.md.
+fn ref_staging_index(algo: HashAlgo, idx: &StagingIndex, version: u32) -> Vec<u8> {
     let mut p = Vec::new();
     match idx.base_tree {
         None => p.push(0),
@@ -309,14 +309,18 @@ fn ref_staging_index(algo: HashAlgo, idx: &StagingIndex) -> Vec<u8> {
                     stat(&mut p, s);
                 }
             }
-            varint(&mut p, c.untracked.len() as u64);
-            for path in &c.untracked {
-                bytes(&mut p, path);
+            // Version 2 has no racy list.
+            let lists = [&c.untracked[..], &c.racy[..]];
+            for list in &lists[..if version >= 3 { 2 } else { 1 }] {
+                varint(&mut p, list.len() as u64);
+                for path in *list {
+                    bytes(&mut p, path);
+                }
             }
         }
     }
     let mut out = b"CAIRNSTG".to_vec();
-    out.extend_from_slice(&2u32.to_le_bytes());
+    out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(&(p.len() as u64).to_le_bytes());
     out.extend_from_slice(&p);
     let sum = ref_hash(algo, Domain::Checksum.context(), &out);
@@ -487,6 +491,7 @@ fn small_staging_index() -> StagingIndex {
             dirs: vec![(Vec::new(), dir_stat), (b"dir".to_vec(), dir_stat)],
             ignore_files: vec![(b".cairnignore".to_vec(), dir_stat)],
             untracked: vec![b"dir/fifo".to_vec()],
+            racy: vec![b"dir".to_vec()],
         }),
         ..Default::default()
     };
@@ -945,7 +950,7 @@ fn staging_index_is_pinned() {
     let bytes = saved_index_bytes(&mut idx, algo);
     assert_eq!(
         bytes,
-        ref_staging_index(algo, &idx),
+        ref_staging_index(algo, &idx, 3),
         "FORMAT.md's staging index"
     );
     let dir = tempfile::tempdir().unwrap();
@@ -954,12 +959,21 @@ fn staging_index_is_pinned() {
     let back = StagingIndex::load(&p, algo).unwrap();
     assert_eq!(back.base_tree, idx.base_tree);
     assert_eq!(back.entries, idx.entries);
+    assert_eq!(back.walk_cache, idx.walk_cache);
     let mut fixed = fixed_index(algo);
     let fixed_bytes = saved_index_bytes(&mut fixed, algo);
-    assert_eq!(fixed_bytes, ref_staging_index(algo, &fixed));
+    assert_eq!(fixed_bytes, ref_staging_index(algo, &fixed, 3));
+    // Version 2 files, as earlier releases wrote them, are still read: no racy directories.
+    let v2 = ref_staging_index(algo, &idx, 2);
+    std::fs::write(&p, &v2).unwrap();
+    let back = StagingIndex::load(&p, algo).unwrap();
+    assert_eq!(back.entries, idx.entries);
+    let mut cache = idx.walk_cache.clone().unwrap();
+    cache.racy.clear();
+    assert_eq!(back.walk_cache, Some(cache));
     pin(
         "staging-index.json",
-        &json!({ "small": hex(&bytes), "fixed_tree_index": hex(&fixed_bytes) }),
+        &json!({ "small": hex(&bytes), "small_v2": hex(&v2), "fixed_tree_index": hex(&fixed_bytes) }),
     );
 }
 

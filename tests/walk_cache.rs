@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use cairn::index::StagingIndex;
+use cairn::index::{StagingIndex, Stat};
 use cairn::HashAlgo;
 
 fn cairn(dir: &Path, args: &[&str]) -> String {
@@ -107,16 +107,76 @@ fn rm_cached_drops_the_cache() {
     assert_eq!(cairn(root, &["status", "--short"]), "D  a/1.txt\n?? a/\n");
 }
 
-#[test]
-fn a_fresh_tree_is_not_cached() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    std::fs::write(root.join("f"), b"f").unwrap();
-    cairn(root, &["init", "-q"]);
-    // A directory whose mtime is not safely before the walk (here: in the future, so the test
-    // does not depend on how fast the machine is) could hide a change: no cache.
+/// The root dated a minute ahead: its mtime is not safely before the walk (a test that does
+/// not depend on how fast the machine is), so a change could hide in it.
+fn racy_root(root: &Path) {
     let status = Command::new("touch")
         .args(["-d", "1 minute", "."])
+        .current_dir(root)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_racy_directory_is_cached_as_racy() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    settled_tree(root);
+    cairn(root, &["init", "-q"]);
+    racy_root(root);
+    cairn(root, &["add", "-A", "-q"]);
+    let idx = StagingIndex::load(&root.join(".cairn/index"), HashAlgo::Blake3).unwrap();
+    let cache = idx.walk_cache.expect("a cache, with the root marked racy");
+    assert_eq!(cache.racy, vec![Vec::<u8>::new()]);
+    assert_eq!(
+        cairn(root, &["status", "--short"]),
+        "A  .cairnignore\nA  a/1.txt\nA  b/2.txt\nA  b/c/3.txt\n"
+    );
+}
+
+/// Simulates a change that left a racy directory's stat data as it was (a name added within
+/// the same mtime tick): the cache is made to record the directory as it is now.
+fn hide_change(root: &Path, rel: &str) {
+    let path = root.join(".cairn/index");
+    let mut idx = StagingIndex::load(&path, HashAlgo::Blake3).unwrap();
+    let m = std::fs::symlink_metadata(root.join(rel)).unwrap();
+    let cache = idx.walk_cache.as_mut().unwrap();
+    let entry = cache.dirs.iter_mut().find(|(p, _)| p == rel.as_bytes());
+    entry.unwrap().1 = Stat::from_metadata(&m);
+    idx.save(&path, &root.join(".cairn/tmp"), HashAlgo::Blake3)
+        .unwrap();
+}
+
+#[test]
+fn status_lists_racy_directories_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    settled_tree(root);
+    cairn(root, &["init", "-q"]);
+    racy_root(root);
+    cairn(root, &["add", "-A", "-q"]);
+    cairn(root, &["commit", "-q", "-m", "one"]);
+    std::fs::write(root.join("new.txt"), b"new").unwrap();
+    std::fs::write(root.join("skip.log"), b"ignored").unwrap();
+    hide_change(root, "");
+    assert_eq!(cairn(root, &["status", "--short"]), "?? new.txt\n");
+
+    // A new directory in a racy one: the whole worktree is walked.
+    std::fs::create_dir(root.join("d2")).unwrap();
+    std::fs::write(root.join("d2/x"), b"x").unwrap();
+    hide_change(root, "");
+    assert_eq!(cairn(root, &["status", "--short"]), "?? d2/\n?? new.txt\n");
+}
+
+#[test]
+fn a_racy_ignore_file_is_not_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(root.join(".cairnignore"), b"*.log\n").unwrap();
+    cairn(root, &["init", "-q"]);
+    let status = Command::new("touch")
+        .args(["-d", "1 minute", ".cairnignore"])
         .current_dir(root)
         .status()
         .unwrap();
@@ -124,6 +184,6 @@ fn a_fresh_tree_is_not_cached() {
     cairn(root, &["add", "-A", "-q"]);
     assert!(
         !cache_is_saved(root),
-        "a directory changed at or after the walk is racy"
+        "an ignore file changed at or after the walk is racy"
     );
 }

@@ -227,21 +227,27 @@ fn check_ignored(
 }
 
 /// The walk cache after a whole-worktree add: every file the walk found is now tracked but
-/// for those skipped. `None` when a directory or ignore file changed so recently that a
-/// further change might not show in its mtime (the racy case, as for files).
+/// for those skipped. A directory changed so recently that a further change might not show
+/// in its mtime (the racy case, as for files) is marked for status to list again; `None`
+/// when an ignore file is racy.
 fn walk_cache(root: &std::path::Path, walked: Walked, skipped: &[Skipped]) -> Option<WalkCache> {
     const RACY_NS: i64 = 50_000_000;
-    let settled = |s: &Stat| s.mtime_ns < walked.started_ns - RACY_NS;
+    let racy = |s: &Stat| s.mtime_ns >= walked.started_ns - RACY_NS;
     let mut ignore_files = Vec::with_capacity(walked.ignore_files.len());
     for p in walked.ignore_files {
         let m = std::fs::symlink_metadata(worktree::abs(root, &p)).ok()?;
         ignore_files.push((p, Stat::from_metadata(&m)));
     }
-    let mut dirs = walked.dirs;
-    if !dirs.iter().chain(&ignore_files).all(|(_, s)| settled(s)) {
+    if ignore_files.iter().any(|(_, s)| racy(s)) {
         return None;
     }
+    let mut dirs = walked.dirs;
     dirs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let racy_dirs = dirs
+        .iter()
+        .filter(|(_, s)| racy(s))
+        .map(|(p, _)| p.clone())
+        .collect();
     let mut untracked: Vec<Vec<u8>> = skipped.iter().map(|s| s.path.0.clone()).collect();
     untracked.sort_unstable();
     untracked.dedup();
@@ -249,6 +255,7 @@ fn walk_cache(root: &std::path::Path, walked: Walked, skipped: &[Skipped]) -> Op
         dirs,
         ignore_files,
         untracked,
+        racy: racy_dirs,
     })
 }
 
