@@ -2,8 +2,9 @@
 //!
 //! File layout: `magic "CAIRNSTG" | version u32 | payload_len u64 | payload |
 //! checksum 32`, where the payload is the bincode 2 encoding (standard configuration:
-//! little-endian, variable-length integers) of [`Payload`] and the checksum is
-//! `H(Checksum, everything before it)`. The file is replaced atomically.
+//! little-endian, variable-length integers) of [`PayloadRef`] and the checksum is
+//! `H(Checksum, everything before it)`. The file is replaced atomically. The entries are
+//! read back by hand ([`entries`]), the walk cache through bincode.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,8 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::hash::{Domain, HashAlgo, ObjectId};
 use crate::object::{ChunkRef, EntryKind, FileObject};
+
+mod entries;
 
 pub const INDEX_MAGIC: &[u8; 8] = b"CAIRNSTG";
 /// Version 2 added the walk cache, version 3 its racy directories; versions 1 (no cache) and
@@ -101,24 +104,21 @@ struct WalkCacheV2 {
     untracked: Vec<Vec<u8>>,
 }
 
+/// The payload after the entries, by version.
 #[derive(bincode::Decode)]
-struct PayloadV2 {
-    base_tree: Option<ObjectId>,
-    entries: Vec<(Vec<u8>, IndexEntry)>,
+struct TailV2 {
     walk_cache: Option<WalkCacheV2>,
 }
 
 #[derive(bincode::Decode)]
-struct PayloadV1 {
-    base_tree: Option<ObjectId>,
-    entries: Vec<(Vec<u8>, IndexEntry)>,
+struct Tail {
+    walk_cache: Option<WalkCache>,
 }
 
-#[derive(bincode::Decode)]
 struct Payload {
     /// The tree this index equals, when known (after commit or checkout, before any change).
     base_tree: Option<ObjectId>,
-    entries: Vec<(Vec<u8>, IndexEntry)>,
+    entries: entries::Entries,
     walk_cache: Option<WalkCache>,
 }
 
@@ -164,7 +164,7 @@ impl StagingIndex {
             .ctx("could not read the staging index", path)?;
         let payload = decode(&bytes, algo).map_err(|d| Error::corrupt("staging index", path, d))?;
         Ok(StagingIndex {
-            entries: payload.entries.into_iter().collect(),
+            entries: payload.entries,
             base_tree: payload.base_tree,
             walk_cache: payload.walk_cache,
             loaded_mtime_ns: Some(Stat::from_metadata(&meta).mtime_ns),
@@ -232,45 +232,42 @@ fn decode(b: &[u8], algo: HashAlgo) -> std::result::Result<Payload, String> {
     if algo.hash(Domain::Checksum, body).as_bytes() != sum {
         return Err("checksum does not match".into());
     }
-    let (payload, used) = decode_version(version, &body[20..]).map_err(|e| e.to_string())?;
-    if used != body.len() - 20 {
+    let payload = &body[20..];
+    let (base_tree, entries, at) = entries::read(payload)?;
+    let (walk_cache, used) = decode_tail(version, &payload[at..]).map_err(|e| e.to_string())?;
+    if at + used != payload.len() {
         return Err("trailing bytes after the entries".into());
     }
-    check_paths(&payload.entries)?;
-    Ok(payload)
+    check_paths(&entries)?;
+    Ok(Payload {
+        base_tree,
+        entries,
+        walk_cache,
+    })
 }
 
-/// The payload of any version, as the current one.
-fn decode_version(
+/// The walk cache of any version (none in version 1), as the current one, and the bytes it
+/// took.
+fn decode_tail(
     version: u32,
     b: &[u8],
-) -> std::result::Result<(Payload, usize), bincode::error::DecodeError> {
+) -> std::result::Result<(Option<WalkCache>, usize), bincode::error::DecodeError> {
     Ok(match version {
-        1 => {
-            let (v1, used): (PayloadV1, usize) = decode_bounded(b)?;
-            let payload = Payload {
-                base_tree: v1.base_tree,
-                entries: v1.entries,
-                walk_cache: None,
-            };
-            (payload, used)
-        }
+        1 => (None, 0),
         2 => {
-            let (v2, used): (PayloadV2, usize) = decode_bounded(b)?;
-            let walk_cache = v2.walk_cache.map(|c| WalkCache {
+            let (tail, used): (TailV2, usize) = decode_bounded(b)?;
+            let walk_cache = tail.walk_cache.map(|c| WalkCache {
                 dirs: c.dirs,
                 ignore_files: c.ignore_files,
                 untracked: c.untracked,
                 racy: Vec::new(),
             });
-            let payload = Payload {
-                base_tree: v2.base_tree,
-                entries: v2.entries,
-                walk_cache,
-            };
-            (payload, used)
+            (walk_cache, used)
         }
-        _ => decode_bounded(b)?,
+        _ => {
+            let (tail, used): (Tail, usize) = decode_bounded(b)?;
+            (tail.walk_cache, used)
+        }
     })
 }
 
@@ -304,7 +301,7 @@ fn decode_bounded<T: bincode::Decode<()>>(
 /// Paths must be relative, normalised and strictly sorted, with no tracked file standing
 /// where another path needs a directory, so a damaged or hostile index cannot name a file
 /// outside the worktree.
-fn check_paths(entries: &[(Vec<u8>, IndexEntry)]) -> std::result::Result<(), String> {
+fn check_paths(entries: &entries::Entries) -> std::result::Result<(), String> {
     // In sorted order every entry between a path and a longer path it prefixes shares that
     // prefix, so the entries that prefix the current one form a stack: linear time.
     let mut prefixes: Vec<&[u8]> = Vec::new();
@@ -398,10 +395,15 @@ mod tests {
     #[test]
     fn rejects_escaping_paths() {
         let e = entry(1);
-        assert!(check_paths(&[(b"a".to_vec(), e.clone()), (b"a/b".to_vec(), e.clone())]).is_err());
+        let map = |v: Vec<(Vec<u8>, IndexEntry)>| v.into_iter().collect::<entries::Entries>();
+        assert!(check_paths(&map(vec![
+            (b"a".to_vec(), e.clone()),
+            (b"a/b".to_vec(), e.clone())
+        ]))
+        .is_err());
         for bad in [&b"../x"[..], b"/etc/x", b"a//b", b"a/./b", b""] {
             assert!(
-                check_paths(&[(bad.to_vec(), e.clone())]).is_err(),
+                check_paths(&map(vec![(bad.to_vec(), e.clone())])).is_err(),
                 "{bad:?}"
             );
         }
@@ -422,7 +424,7 @@ mod tests {
     }
 
     /// A payload whose length prefixes claim more than the file holds is refused before
-    /// anything of that size is reserved: bincode reports its limit, not a short read.
+    /// anything of that size is reserved, not after a short read.
     #[test]
     fn hostile_lengths_reserve_nothing() {
         let dir = tempfile::tempdir().unwrap();
@@ -438,9 +440,22 @@ mod tests {
         for version in 1..=INDEX_VERSION {
             for payload in payloads {
                 let err = load_error(&p, version, payload);
-                assert!(err.contains("Limit"), "v{version} {payload:?}: {err}");
+                assert!(
+                    err.contains("exceeds what the payload holds"),
+                    "v{version} {payload:?}: {err}"
+                );
             }
         }
+    }
+
+    #[test]
+    fn a_repeated_path_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut entry = vec![1, b'a', 1, 0, 0, 0, 0, 0, 0];
+        entry.extend_from_slice(&[0; 33]); // file id, no chunks
+        let payload = [&[0u8, 2][..], &entry, &entry, &[0]].concat();
+        let err = load_error(&dir.path().join("index"), INDEX_VERSION, &payload);
+        assert!(err.contains("appears twice"), "{err}");
     }
 
     /// Found by the staging_index fuzz target when the limit was a flat 4 GiB: a walk cache
