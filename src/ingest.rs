@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -34,6 +34,24 @@ impl ChunkSink for Discard {
     }
 }
 
+/// The outcome of one attempt at reading a path.
+enum Attempt {
+    Read(Ingested),
+    /// It changed while it was read: read it again.
+    Changed,
+    /// It vanished.
+    Gone,
+}
+
+/// Opens a path for reading unless it is a symlink (`ELOOP`), and without blocking should
+/// it have become a fifo since the walk saw it.
+fn open_no_follow(path: &Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+}
+
 pub struct Ingester<'a> {
     pub algo: HashAlgo,
     pub chunker: Chunker,
@@ -47,22 +65,17 @@ impl Ingester<'_> {
     /// Reads the file or symlink at `path` (not following a final symlink). `Ok(None)` when
     /// it vanished before it could be read.
     pub fn ingest(&self, path: &Path) -> Result<Option<Ingested>> {
-        let meta = match std::fs::symlink_metadata(path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io("could not stat file", path)(e)),
-        };
-        if meta.file_type().is_symlink() {
-            return self.symlink(path, &meta).map(Some);
-        }
         for _ in 0..RETRIES {
-            match self.regular(path) {
-                Ok(Some(entry)) => return Ok(Some(entry)),
-                Ok(None) => continue,
-                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                    return Ok(None)
-                }
-                Err(e) => return Err(e),
+            let attempt = match open_no_follow(path) {
+                Ok(file) => self.regular(&file, path)?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) if e.raw_os_error() == Some(libc::ELOOP) => self.symlink(path)?,
+                Err(e) => return Err(Error::io("could not open file", path)(e)),
+            };
+            match attempt {
+                Attempt::Read(entry) => return Ok(Some(entry)),
+                Attempt::Gone => return Ok(None),
+                Attempt::Changed => continue,
             }
         }
         Err(Error::Unstable {
@@ -70,36 +83,67 @@ impl Ingester<'_> {
         })
     }
 
-    fn symlink(&self, path: &Path, meta: &std::fs::Metadata) -> Result<Ingested> {
-        let target = std::fs::read_link(path).ctx("could not read symlink", path)?;
-        let bytes = target.as_os_str().as_bytes();
-        let chunks = self.chunk_buffer(bytes)?;
-        Ok(self.entry(EntryKind::Symlink, 0o777, Stat::from_metadata(meta), chunks))
+    fn symlink(&self, path: &Path) -> Result<Attempt> {
+        let meta = match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => m,
+            Ok(_) => return Ok(Attempt::Changed), // replaced since it was opened
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Attempt::Gone),
+            Err(e) => return Err(Error::io("could not stat file", path)(e)),
+        };
+        let target = match std::fs::read_link(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Attempt::Gone),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => return Ok(Attempt::Changed),
+            Err(e) => return Err(Error::io("could not read symlink", path)(e)),
+        };
+        let chunks = self.chunk_buffer(target.as_os_str().as_bytes())?;
+        let stat = Stat::from_metadata(&meta);
+        Ok(Attempt::Read(self.entry(
+            EntryKind::Symlink,
+            0o777,
+            stat,
+            chunks,
+        )))
     }
 
-    /// One attempt at a regular file; `None` when it changed while being read.
-    fn regular(&self, path: &Path) -> Result<Option<Ingested>> {
-        let mut file = File::open(path).ctx("could not open file", path)?;
+    /// One attempt at a regular file: its stat data through the open handle before and after
+    /// the read, so a file that changed while it was read is read again. Five system calls
+    /// for a small file: open, fstat, read, fstat, close.
+    fn regular(&self, file: &File, path: &Path) -> Result<Attempt> {
         let before = file.metadata().ctx("could not stat file", path)?;
+        if !before.is_file() {
+            return Err(Error::Invalid {
+                what: "not a regular file or symlink any more".into(),
+                path: path.to_path_buf(),
+            });
+        }
         let len = before.len();
         let chunks = if len <= READ_WHOLE {
-            let mut buf = Vec::with_capacity(len as usize + 1);
-            file.read_to_end(&mut buf)
-                .ctx("could not read file", path)?;
-            if buf.len() as u64 != len {
-                return Ok(None);
+            let mut buf = vec![0; len as usize];
+            match (&*file).read_exact(&mut buf) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Ok(Attempt::Changed)
+                }
+                Err(e) => return Err(Error::io("could not read file", path)(e)),
             }
             self.chunk_buffer(&buf)?
         } else {
-            self.chunk_large(&file, len, path)?
+            self.chunk_large(file, len, path)?
         };
+        // A file that grew, shrank or was rewritten during the read has new stat data.
         let after = file.metadata().ctx("could not stat file", path)?;
         let stat = Stat::from_metadata(&after);
         if stat != Stat::from_metadata(&before) {
-            return Ok(None);
+            return Ok(Attempt::Changed);
         }
         let mode = after.permissions().mode() & 0o7777;
-        Ok(Some(self.entry(EntryKind::File, mode, stat, chunks)))
+        Ok(Attempt::Read(self.entry(
+            EntryKind::File,
+            mode,
+            stat,
+            chunks,
+        )))
     }
 
     fn chunk_buffer(&self, data: &[u8]) -> Result<Vec<ChunkRef>> {

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Mutex;
 
 use dashmap::DashSet;
 use rayon::prelude::*;
@@ -65,9 +66,13 @@ pub struct AddOutcome {
     pub packs_written: u64,
 }
 
-/// Bounds the chunks waiting for the pack writer: at most this many (of at most the maximum
-/// chunk size each) are in memory at once.
-const QUEUE: usize = 64;
+/// Bounds the batches waiting for the pack writer: at most this many, of at most `BATCH_BYTES`
+/// plus one chunk each, are in memory at once.
+const QUEUE: usize = 4;
+/// Chunks go to the pack writer in batches: one channel message (and one wake-up of the
+/// writer) per chunk cost a futex call per small file.
+const BATCH_BYTES: usize = 1 << 20;
+const BATCH_ITEMS: usize = 512;
 
 pub fn add(
     repo: &Repository,
@@ -294,7 +299,9 @@ fn staged(rel: &[u8], index: &StagingIndex) -> StagedPath {
 struct StoreSink<'a> {
     store: &'a Store,
     seen: DashSet<ObjectId>,
-    tx: SyncSender<(ObjectId, Encoded)>,
+    tx: SyncSender<Batch>,
+    /// Chunks not yet sent, and their stored bytes.
+    batch: Mutex<(Batch, usize)>,
     level: i32,
     chunks: AtomicU64,
     raw: AtomicU64,
@@ -310,10 +317,33 @@ impl ChunkSink for StoreSink<'_> {
         self.chunks.fetch_add(1, Relaxed);
         self.raw.fetch_add(data.len() as u64, Relaxed);
         self.stored.fetch_add(enc.bytes.len() as u64, Relaxed);
-        self.tx.send((id, enc)).map_err(|_| Error::Invalid {
+        let full = {
+            let mut b = self.batch.lock().expect("no panics holding the batch");
+            b.1 += enc.bytes.len();
+            b.0.push((id, enc));
+            (b.1 >= BATCH_BYTES || b.0.len() >= BATCH_ITEMS).then(|| std::mem::take(&mut *b).0)
+        };
+        full.map_or(Ok(()), |batch| self.send(batch))
+    }
+}
+
+type Batch = Vec<(ObjectId, Encoded)>;
+
+impl StoreSink<'_> {
+    fn send(&self, batch: Batch) -> Result<()> {
+        self.tx.send(batch).map_err(|_| Error::Invalid {
             what: "the pack writer stopped".into(),
             path: PathBuf::new(),
         })
+    }
+
+    /// Sends what is left once every file was read.
+    fn flush(&self) -> Result<()> {
+        let (batch, _) = std::mem::take(&mut *self.batch.lock().expect("no panics"));
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.send(batch)
     }
 }
 
@@ -334,6 +364,7 @@ fn ingest_all(
             store: &repo.store,
             seen: DashSet::new(),
             tx,
+            batch: Mutex::default(),
             level: repo.config.zstd_level(),
             chunks: AtomicU64::new(0),
             raw: AtomicU64::new(0),
@@ -344,7 +375,8 @@ fn ingest_all(
             chunker: repo.chunker(),
             sink: &sink,
         };
-        let result = read_files(repo, &ingester, work, ignore_errors, progress);
+        let result = read_files(repo, &ingester, work, ignore_errors, progress)
+            .and_then(|r| sink.flush().map(|()| r));
         if result.is_err() {
             abort.store(true, Relaxed);
         }
@@ -433,18 +465,14 @@ fn skipped(root: &std::path::Path, e: Error) -> Skipped {
     }
 }
 
-fn write_packs(
-    repo: &Repository,
-    rx: Receiver<(ObjectId, Encoded)>,
-    abort: &AtomicBool,
-) -> Result<usize> {
+fn write_packs(repo: &Repository, rx: Receiver<Batch>, abort: &AtomicBool) -> Result<usize> {
     let mut w = PackWriter::new(
         repo.algo(),
         PackClass::Data,
         &repo.packs_dir(),
         &repo.tmp_dir(),
     );
-    for (id, enc) in rx {
+    for (id, enc) in rx.into_iter().flatten() {
         w.add(id, ObjectKind::Chunk, &enc)?;
     }
     if abort.load(Relaxed) {
