@@ -119,13 +119,15 @@ impl Ingester<'_> {
         }
         let len = before.len();
         let chunks = if len <= READ_WHOLE {
-            let mut buf = vec![0; len as usize];
-            match (&*file).read_exact(&mut buf) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    return Ok(Attempt::Changed)
-                }
-                Err(e) => return Err(Error::io("could not read file", path)(e)),
+            // Read into spare capacity (no zeroing); `take` stops at the size without the
+            // probing reads and size queries of a plain `read_to_end`.
+            let mut buf = Vec::with_capacity(len as usize);
+            (&*file)
+                .take(len)
+                .read_to_end(&mut buf)
+                .ctx("could not read file", path)?;
+            if buf.len() as u64 != len {
+                return Ok(Attempt::Changed); // it shrank
             }
             self.chunk_buffer(&buf)?
         } else {

@@ -162,18 +162,27 @@ fn looks_random(sample: &[u8]) -> bool {
     for b in sample {
         counts[*b as usize] += 1;
     }
+    // H = log2(n) - sum(c log2 c) / n, with c log2 c from a table: a log2 per byte value
+    // of every small file's sample was a tenth of adding small files.
+    let table = c_log2_c();
+    let sum: f32 = counts.iter().map(|c| table[*c as usize]).sum();
     let n = sample.len() as f32;
-    let bits: f32 = counts
-        .iter()
-        .filter(|c| **c > 0)
-        .map(|c| {
-            let p = *c as f32 / n;
-            -p * p.log2()
-        })
-        .sum();
+    let bits = n.log2() - sum / n;
     // A 1 KiB sample of uniform random bytes measures about 7.8 bits (a short sample cannot
     // show all 256 values evenly); text is 4 to 5.
     bits > 7.5
+}
+
+/// `c * log2(c)` for every count a sample (at most 4 KiB) can hold; 0 for 0.
+fn c_log2_c() -> &'static [f32; 4097] {
+    static TABLE: std::sync::OnceLock<[f32; 4097]> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t = [0f32; 4097];
+        for (c, v) in t.iter_mut().enumerate().skip(1) {
+            *v = c as f32 * (c as f32).log2();
+        }
+        t
+    })
 }
 
 thread_local! {
