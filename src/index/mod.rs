@@ -205,12 +205,15 @@ fn encode(index: &StagingIndex, algo: HashAlgo) -> Vec<u8> {
         entries: index.entries.iter().collect(),
         walk_cache: &index.walk_cache,
     };
-    let body = bincode::encode_to_vec(&payload, bincode_config()).expect("in-memory encode");
-    let mut out = Vec::with_capacity(body.len() + 52);
+    // Encoded in place after the header, its length filled in afterwards: no second copy of
+    // a large index.
+    let mut out = Vec::with_capacity(20 + index.entries.len() * 128 + 32);
     out.extend_from_slice(INDEX_MAGIC);
     out.extend_from_slice(&INDEX_VERSION.to_le_bytes());
-    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    out.extend_from_slice(&body);
+    out.extend_from_slice(&[0; 8]);
+    bincode::encode_into_std_write(&payload, &mut out, bincode_config()).expect("in-memory");
+    let len = (out.len() - 20) as u64;
+    out[12..20].copy_from_slice(&len.to_le_bytes());
     let sum = algo.hash(Domain::Checksum, &out);
     out.extend_from_slice(sum.as_bytes());
     out

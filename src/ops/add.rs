@@ -103,7 +103,7 @@ pub fn add(
             }));
         return Ok(outcome);
     }
-    let results = ingest_all(repo, &plan.work, opts.ignore_errors, progress, &mut outcome)?;
+    let results = ingest_all(repo, plan.work, opts.ignore_errors, progress, &mut outcome)?;
     apply(&mut index, plan.removed, results, &mut outcome);
     if let Some(walked) = plan.walked {
         index.walk_cache = walk_cache(repo.root(), walked, &outcome.skipped);
@@ -169,22 +169,19 @@ fn plan(
         skipped: unreadable.into_iter().map(|e| skipped(root, e)).collect(),
         walked,
     };
-    let mut seen = std::collections::HashSet::with_capacity(walk.files.len());
     for (rel, found) in walk.files {
         match found {
             Found::Special(kind) => plan.skipped.push(Skipped {
                 path: RepoPath(rel),
                 reason: format!("{kind}: not stored"),
             }),
-            Found::File | Found::Symlink => {
-                seen.insert(rel.clone());
-                plan.work.push(rel);
-            }
+            Found::File | Found::Symlink => plan.work.push(rel),
         }
     }
     // Tracked paths the walk did not report: deleted, replaced by a directory, or ignored
     // (tracked files stay tracked when an ignore rule later matches them, as in git). A
     // tracked file that is an ancestor of a named path has become a directory.
+    let walked = plan.work.len(); // the walk's files, sorted
     for spec in specs {
         for (i, b) in spec.iter().enumerate() {
             if *b == b'/' && index.entries.contains_key(&spec[..i]) {
@@ -192,7 +189,7 @@ fn plan(
             }
         }
         for (rel, _) in index.under(spec) {
-            if seen.contains(rel) {
+            if plan.work[..walked].binary_search(rel).is_ok() {
                 continue;
             }
             match std::fs::symlink_metadata(worktree::abs(root, rel)) {
@@ -351,7 +348,7 @@ type Ingested = Vec<(Vec<u8>, Option<IndexEntry>)>;
 
 fn ingest_all(
     repo: &Repository,
-    work: &[Vec<u8>],
+    work: Vec<Vec<u8>>,
     ignore_errors: bool,
     progress: &dyn Progress,
     outcome: &mut AddOutcome,
@@ -418,15 +415,17 @@ type Attempt = (Vec<u8>, Result<Option<IndexEntry>>);
 fn read_files(
     repo: &Repository,
     ingester: &Ingester,
-    work: &[Vec<u8>],
+    work: Vec<Vec<u8>>,
     ignore_errors: bool,
     progress: &dyn Progress,
 ) -> Result<(Ingested, Vec<Skipped>)> {
     progress.begin("adding", work.len() as u64, 0);
+    // The paths move into the results: a repository of 200,000 files should not hold each
+    // path twice.
     let results: Result<Vec<Attempt>> = work
-        .par_iter()
+        .into_par_iter()
         .map(|rel| {
-            let entry = ingester.ingest(&worktree::abs(repo.root(), rel));
+            let entry = ingester.ingest(&worktree::abs(repo.root(), &rel));
             let bytes = entry
                 .as_ref()
                 .ok()
@@ -435,19 +434,23 @@ fn read_files(
             progress.advance(1, bytes);
             match entry {
                 Err(e) if !ignore_errors || e.is_disk_full() => Err(e),
-                other => Ok((rel.clone(), other)),
+                other => Ok((rel, other)),
             }
         })
         .collect();
     progress.end();
-    let mut read = Vec::new();
     let mut skipped_files = Vec::new();
-    for (rel, r) in results? {
-        match r {
-            Ok(entry) => read.push((rel, entry)),
-            Err(e) => skipped_files.push(skipped(repo.root(), e)),
-        }
-    }
+    // `into_iter().filter_map().collect()` reuses the results' allocation in place.
+    let read = results?
+        .into_iter()
+        .filter_map(|(rel, r)| match r {
+            Ok(entry) => Some((rel, entry)),
+            Err(e) => {
+                skipped_files.push(skipped(repo.root(), e));
+                None
+            }
+        })
+        .collect();
     Ok((read, skipped_files))
 }
 
@@ -495,6 +498,9 @@ fn apply(
             });
         }
     }
+    // Growing the map by doubling would hold the old and new tables at once.
+    let new = results.len().saturating_sub(index.entries.len());
+    index.entries.reserve(new);
     for (rel, entry) in results {
         let Some(entry) = entry else {
             outcome.skipped.push(Skipped {
