@@ -13,17 +13,17 @@
 //! audit path shape; a different range within the same chunks is still true) are covered by
 //! the `check` digest, and the verifier only accepts the canonical JSON serialisation.
 
+mod audit;
 mod hex;
 mod range;
 mod verify;
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::hash::{Domain, HashAlgo, ObjectId};
-use crate::merkle;
-use crate::object::{ChunkRef, EntryKind, FileObject, Tree};
+use crate::object::{ChunkRef, EntryKind, FileObject};
 
+pub use audit::root_and_path;
 pub use hex::{from_hex, to_hex, Hex, HexId};
 pub use range::{range_proof, root_from_range};
 pub use verify::{verify, verify_json};
@@ -171,17 +171,13 @@ pub struct ProvenBytes {
 }
 
 impl Level {
-    /// The level proving `tree.entries[index]`.
-    pub fn new(algo: HashAlgo, tree: &Tree, index: usize) -> Level {
-        // In parallel: a directory can hold 100k entries, and prove should stay fast.
-        let leaves: Vec<ObjectId> = tree.entries.par_iter().map(|e| e.leaf(algo)).collect();
-        let mut entry = Vec::new();
-        tree.entries[index].encode(&mut entry);
-        let path = merkle::audit_path(algo, Domain::TreeNode, &leaves, index);
+    /// The level proving entry `index` (encoded as `entry`) of a tree of `count` entries,
+    /// with its audit path from [`root_and_path`].
+    pub fn new(entry: Vec<u8>, index: usize, count: usize, path: Vec<ObjectId>) -> Level {
         Level {
             entry: Hex(entry),
             index: index as u64,
-            count: leaves.len() as u64,
+            count: count as u64,
             audit_path: path.into_iter().map(HexId).collect(),
         }
     }

@@ -5,6 +5,7 @@
 //! Entry: `kind u8 | mode u32 | size u64 | mtime_ns i64 | id 32 | name_len u16 | name`.
 //! Tree: `version u8 (1) | count u32 | entries`.
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::Reader;
@@ -48,40 +49,76 @@ pub struct TreeEntry {
 
 impl TreeEntry {
     pub fn encode(&self, out: &mut Vec<u8>) {
-        out.push(self.kind as u8);
-        out.extend_from_slice(&self.mode.to_le_bytes());
-        out.extend_from_slice(&self.size.to_le_bytes());
-        out.extend_from_slice(&self.mtime_ns.to_le_bytes());
-        out.extend_from_slice(self.id.as_bytes());
-        out.extend_from_slice(&(self.name.len() as u16).to_le_bytes());
+        out.extend_from_slice(&self.fixed());
         out.extend_from_slice(&self.name);
     }
 
-    fn decode(r: &mut Reader) -> Result<TreeEntry, String> {
-        let kind = r.u8()?;
-        let kind = EntryKind::from_u8(kind).ok_or(format!("unknown entry kind {kind}"))?;
-        let mode = r.u32()?;
-        let size = r.u64()?;
-        let mtime_ns = r.i64()?;
-        let id = r.id()?;
-        let len = r.u16()? as usize;
-        let name = r.bytes(len)?.to_vec();
-        check_name(&name)?;
-        Ok(TreeEntry {
-            name,
-            kind,
-            mode,
-            size,
-            mtime_ns,
-            id,
-        })
+    /// The encoding up to the name.
+    fn fixed(&self) -> [u8; ENTRY_FIXED] {
+        let mut b = [0u8; ENTRY_FIXED];
+        b[0] = self.kind as u8;
+        b[1..5].copy_from_slice(&self.mode.to_le_bytes());
+        b[5..13].copy_from_slice(&self.size.to_le_bytes());
+        b[13..21].copy_from_slice(&self.mtime_ns.to_le_bytes());
+        b[21..53].copy_from_slice(self.id.as_bytes());
+        b[53..].copy_from_slice(&(self.name.len() as u16).to_le_bytes());
+        b
     }
 
-    /// This entry's merkle leaf.
+    /// This entry's merkle leaf, hashed from its encoding in two parts (no allocation).
     pub fn leaf(&self, algo: HashAlgo) -> ObjectId {
-        let mut buf = Vec::with_capacity(ENTRY_FIXED + self.name.len());
-        self.encode(&mut buf);
-        algo.hash(Domain::TreeLeaf, &buf)
+        algo.hash_parts(Domain::TreeLeaf, &[&self.fixed(), &self.name])
+    }
+}
+
+/// An entry as it lies in a tree's encoding, checked but not copied: decoding a large
+/// directory this way allocates nothing per entry, and the leaf is hashed from the stored
+/// bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct RawEntry<'a> {
+    /// The encoding from kind to id: everything but the name and its length.
+    head: &'a [u8],
+    name: &'a [u8],
+}
+
+impl<'a> RawEntry<'a> {
+    fn decode(r: &mut Reader<'a>) -> Result<RawEntry<'a>, String> {
+        let head = r.bytes(ENTRY_FIXED - 2)?;
+        if EntryKind::from_u8(head[0]).is_none() {
+            return Err(format!("unknown entry kind {}", head[0]));
+        }
+        let len = r.u16()? as usize;
+        let name = r.bytes(len)?;
+        check_name(name)?;
+        Ok(RawEntry { head, name })
+    }
+
+    /// The name length as encoded (a decoded name is at most `u16::MAX` bytes).
+    fn name_len(&self) -> [u8; 2] {
+        (self.name.len() as u16).to_le_bytes()
+    }
+
+    pub fn leaf(&self, algo: HashAlgo) -> ObjectId {
+        algo.hash_parts(Domain::TreeLeaf, &[self.head, &self.name_len(), self.name])
+    }
+
+    /// The entry's encoding, as `TreeEntry::encode` writes it.
+    pub fn encoding(&self) -> Vec<u8> {
+        [self.head, &self.name_len(), self.name].concat()
+    }
+
+    /// The owned entry; the fields lie where `TreeEntry::fixed` puts them.
+    pub fn to_entry(&self) -> TreeEntry {
+        let f = self.head;
+        let le8 = |at: usize| <[u8; 8]>::try_from(&f[at..at + 8]).expect("8 bytes");
+        TreeEntry {
+            name: self.name.to_vec(),
+            kind: EntryKind::from_u8(f[0]).expect("checked by decode"),
+            mode: u32::from_le_bytes(f[1..5].try_into().expect("4 bytes")),
+            size: u64::from_le_bytes(le8(5)),
+            mtime_ns: i64::from_le_bytes(le8(13)),
+            id: ObjectId::from_slice(&f[21..53]).expect("32 bytes"),
+        }
     }
 }
 
@@ -109,7 +146,7 @@ pub struct Tree {
 
 impl Tree {
     pub fn id(&self, algo: HashAlgo) -> ObjectId {
-        let leaves: Vec<ObjectId> = self.entries.iter().map(|e| e.leaf(algo)).collect();
+        let leaves = leaves(&self.entries, |e| e.leaf(algo));
         merkle::root(algo, Domain::TreeNode, &leaves)
     }
 
@@ -126,22 +163,10 @@ impl Tree {
 
     /// Decodes a tree, rejecting bad names and entries out of order or repeated.
     pub fn decode(b: &[u8]) -> Result<Tree, String> {
-        let mut r = Reader::new(b);
-        let v = r.u8()?;
-        if v != TREE_VERSION {
-            return Err(format!("unsupported tree version {v}"));
-        }
-        let n = r.count(ENTRY_FIXED)?;
-        let mut entries: Vec<TreeEntry> = Vec::with_capacity(n);
-        for _ in 0..n {
-            let e = TreeEntry::decode(&mut r)?;
-            if entries.last().is_some_and(|p| p.name >= e.name) {
-                return Err("entries are not strictly sorted by name".into());
-            }
-            entries.push(e);
-        }
-        r.finish()?;
-        Ok(Tree { entries })
+        let raw = RawTree::decode(b)?;
+        Ok(Tree {
+            entries: raw.entries.iter().map(RawEntry::to_entry).collect(),
+        })
     }
 
     pub fn get(&self, name: &[u8]) -> Option<&TreeEntry> {
@@ -149,6 +174,56 @@ impl Tree {
             .binary_search_by(|e| e.name.as_slice().cmp(name))
             .ok()
             .map(|i| &self.entries[i])
+    }
+}
+
+/// A tree decoded in place: the same checks as `Tree::decode`, entries borrowed from the
+/// encoding. For reading one entry of a large directory and proving it.
+#[derive(Debug, Clone)]
+pub struct RawTree<'a> {
+    pub entries: Vec<RawEntry<'a>>,
+}
+
+impl<'a> RawTree<'a> {
+    pub fn decode(b: &'a [u8]) -> Result<RawTree<'a>, String> {
+        let mut r = Reader::new(b);
+        let v = r.u8()?;
+        if v != TREE_VERSION {
+            return Err(format!("unsupported tree version {v}"));
+        }
+        let n = r.count(ENTRY_FIXED)?;
+        let mut entries: Vec<RawEntry> = Vec::with_capacity(n);
+        for _ in 0..n {
+            let e = RawEntry::decode(&mut r)?;
+            if entries.last().is_some_and(|p| p.name >= e.name) {
+                return Err("entries are not strictly sorted by name".into());
+            }
+            entries.push(e);
+        }
+        r.finish()?;
+        Ok(RawTree { entries })
+    }
+
+    /// The merkle leaves, one per entry.
+    pub fn leaves(&self, algo: HashAlgo) -> Vec<ObjectId> {
+        leaves(&self.entries, |e| e.leaf(algo))
+    }
+
+    /// The index of the entry called `name`.
+    pub fn find(&self, name: &[u8]) -> Option<usize> {
+        self.entries.binary_search_by(|e| e.name.cmp(name)).ok()
+    }
+}
+
+/// Directories this large hash their leaves on all threads; smaller ones are not worth the
+/// hand-off.
+const PARALLEL_LEAVES: usize = 4096;
+
+fn leaves<T: Sync>(entries: &[T], leaf: impl Fn(&T) -> ObjectId + Sync + Send) -> Vec<ObjectId> {
+    if entries.len() < PARALLEL_LEAVES {
+        entries.iter().map(leaf).collect()
+    } else {
+        entries.par_iter().map(leaf).collect()
     }
 }
 
@@ -222,7 +297,17 @@ mod tests {
                 e
             }).collect();
             let t = Tree { entries };
-            prop_assert_eq!(Tree::decode(&t.encode()).unwrap(), t);
+            let bytes = t.encode();
+            prop_assert_eq!(Tree::decode(&bytes).unwrap(), t.clone());
+            let raw = RawTree::decode(&bytes).unwrap();
+            for (r, e) in raw.entries.iter().zip(&t.entries) {
+                let mut enc = Vec::new();
+                e.encode(&mut enc);
+                prop_assert_eq!(r.encoding(), enc);
+                prop_assert_eq!(r.leaf(HashAlgo::Blake3), e.leaf(HashAlgo::Blake3));
+                let found = raw.find(&e.name).map(|i| raw.entries[i].to_entry());
+                prop_assert_eq!(found, Some(e.clone()));
+            }
         }
 
         #[test]

@@ -6,10 +6,12 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::hash::Domain;
+use crate::hash::{Domain, ObjectId};
+use crate::object::tree::RawTree;
 use crate::object::{EntryKind, TreeEntry};
 use crate::ops::cat::{parse_range, split_spec};
-use crate::proof::{self, Content, Hex, HexId, Kind, Level, Proof};
+use crate::pack::ObjectKind;
+use crate::proof::{self, root_and_path, Content, Hex, HexId, Kind, Level, Proof};
 use crate::repo::Repository;
 use crate::revparse;
 
@@ -51,15 +53,11 @@ pub fn prove(repo: &Repository, opts: &ProveOptions) -> Result<Proof> {
         if entry.kind != EntryKind::Dir {
             return Err(Error::PathNotFound { path: shown });
         }
-        let tree = repo.read_tree(&entry.id)?;
-        let Ok(i) = tree
-            .entries
-            .binary_search_by(|e| e.name.as_slice().cmp(part))
-        else {
+        let Some((level, next)) = level(repo, &entry.id, part)? else {
             return Err(Error::PathNotFound { path: shown });
         };
-        levels.push(Level::new(algo, &tree, i));
-        entry = tree.entries[i].clone();
+        levels.push(level);
+        entry = next;
         names.push(part);
     }
     let path = names.join(&b'/');
@@ -82,6 +80,31 @@ pub fn prove(repo: &Repository, opts: &ProveOptions) -> Result<Proof> {
     };
     p.seal();
     Ok(p)
+}
+
+/// The level proving the entry `name` of tree `id`, and that entry (`None`: no such name).
+/// The tree is read raw rather than through `read_tree`: its leaves are hashed once, from
+/// the stored bytes, and one pass over its nodes both checks it against its id and yields
+/// the audit path.
+fn level(repo: &Repository, id: &ObjectId, name: &[u8]) -> Result<Option<(Level, TreeEntry)>> {
+    let algo = repo.algo();
+    let bytes = repo.store.read(id, ObjectKind::Tree, repo.dir())?;
+    let corrupt =
+        |detail: String| Error::corrupt("tree", repo.dir(), format!("object {id}{detail}"));
+    let tree = RawTree::decode(&bytes).map_err(|d| corrupt(format!(": {d}")))?;
+    let leaves = tree.leaves(algo);
+    let found = tree.find(name);
+    let (root, path) = root_and_path(algo, Domain::TreeNode, &leaves, found);
+    if root != *id {
+        return Err(corrupt(" does not match its id".into()));
+    }
+    Ok(found.map(|i| {
+        let e = tree.entries[i];
+        (
+            Level::new(e.encoding(), i, leaves.len(), path),
+            e.to_entry(),
+        )
+    }))
 }
 
 /// The content section for `--range` or `--content`, reading only the covering chunks.
@@ -133,4 +156,100 @@ fn content(
         .map(|c| repo.read_chunk(&c.id))
         .collect::<Result<Vec<_>>>()?;
     Ok(Some(Content::new(repo.algo(), &obj, start, end, a, data)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::HashAlgo;
+    use crate::object::{Layer, LayerCounts, Tree};
+    use crate::ops::init::{init, InitOptions};
+    use crate::pack::{Encoded, PackClass, PackWriter};
+
+    /// A directory large enough that leaves and nodes are hashed in parallel.
+    fn big_tree() -> Tree {
+        let entries = (0..5000)
+            .map(|i| TreeEntry {
+                name: format!("f{i:05}").into_bytes(),
+                kind: EntryKind::File,
+                mode: 0o644,
+                size: 0,
+                mtime_ns: i,
+                id: HashAlgo::Blake3.hash(Domain::FileNode, b""),
+            })
+            .collect();
+        Tree { entries }
+    }
+
+    /// A repository whose HEAD layer names the tree `claimed` but holds `stored` under its id.
+    fn repo_storing(dir: &Path, claimed: &Tree, stored: &Tree) -> Repository {
+        let opts = InitOptions {
+            dir: dir.to_path_buf(),
+            hash: HashAlgo::Blake3,
+            chunk_avg: None,
+        };
+        init(&opts).unwrap();
+        let repo = Repository::open(dir).unwrap();
+        let algo = repo.algo();
+        let layer = Layer {
+            parent: None,
+            tree: claimed.id(algo),
+            time_ns: 0,
+            counts: LayerCounts::default(),
+            author: "t".into(),
+            message: "m".into(),
+        };
+        let mut w = PackWriter::new(
+            algo,
+            PackClass::Meta,
+            &repo.dir().join("packs"),
+            &repo.tmp_dir(),
+        );
+        let tree = Encoded::raw(&stored.encode());
+        w.add(layer.tree, ObjectKind::Tree, &tree).unwrap();
+        w.add(
+            layer.id(algo),
+            ObjectKind::Layer,
+            &Encoded::raw(&layer.encode()),
+        )
+        .unwrap();
+        w.finish().unwrap();
+        repo.refs().set("lines", "main", &layer.id(algo)).unwrap();
+        Repository::open(dir).unwrap()
+    }
+
+    fn prove_path(repo: &Repository, path: &str) -> Result<Proof> {
+        let opts = ProveOptions {
+            spec: format!("HEAD:{path}"),
+            range: None,
+            content: false,
+        };
+        prove(repo, &opts)
+    }
+
+    #[test]
+    fn proves_an_entry_of_a_large_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = repo_storing(dir.path(), &big_tree(), &big_tree());
+        let p = prove_path(&repo, "f04321").unwrap();
+        let v = proof::verify_json(p.to_json().as_bytes(), None).unwrap();
+        assert_eq!(v.mtime_ns, 4321);
+        assert!(matches!(
+            prove_path(&repo, "nope"),
+            Err(Error::PathNotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn a_tree_that_does_not_match_its_id_is_refused() {
+        let mut stored = big_tree();
+        stored.entries[4000].mode = 0o755;
+        let dir = tempfile::tempdir().unwrap();
+        let repo = repo_storing(dir.path(), &big_tree(), &stored);
+        // Whether the name is there or not, and wherever it lies against the change.
+        for path in ["f00007", "f04000", "nope"] {
+            let err = prove_path(&repo, path).unwrap_err();
+            assert!(matches!(err, Error::Corrupt { .. }), "{path}: {err}");
+        }
+    }
 }

@@ -4,7 +4,8 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::object::{Layer, LayerCounts, TreeEntry};
+use crate::merkle;
+use crate::object::{Layer, LayerCounts, Tree, TreeEntry};
 
 fn leaves(n: u32) -> Vec<ObjectId> {
     (0..n)
@@ -43,6 +44,35 @@ fn range_proofs_rebuild_every_root() {
                 }
             }
         }
+    }
+}
+
+#[test]
+fn one_pass_root_and_path_match_merkle() {
+    let algo = HashAlgo::Blake3;
+    // Small trees exhaustively; large ones, which hash subtrees in parallel, at a few leaves.
+    let small = (0..40u32).flat_map(|n| (0..=n as usize).map(move |i| (n, i)));
+    let large = [4095u32, 4096, 4097, 10_000]
+        .into_iter()
+        .flat_map(|n| [0, 1, 4095, n as usize - 1, n as usize].map(|i| (n, i)));
+    for (n, i) in small.chain(large) {
+        let l = leaves(n);
+        let want = merkle::root(algo, Domain::TreeNode, &l);
+        let (root, path) = root_and_path(algo, Domain::TreeNode, &l, Some(i));
+        assert_eq!(root, want, "n={n} i={i}");
+        if i < l.len() {
+            assert_eq!(
+                path,
+                merkle::audit_path(algo, Domain::TreeNode, &l, i),
+                "n={n} i={i}"
+            );
+        } else {
+            assert!(path.is_empty());
+        }
+        assert_eq!(
+            root_and_path(algo, Domain::TreeNode, &l, None),
+            (want, vec![])
+        );
     }
 }
 
@@ -212,7 +242,12 @@ fn build(w: &World, trees: &[&Tree], names: &[&str], content: Option<(u64, u64)>
             .iter()
             .position(|x| x.name == n.as_bytes())
             .unwrap();
-        levels.push(Level::new(w.algo, t, i));
+        let leaves: Vec<ObjectId> = t.entries.iter().map(|e| e.leaf(w.algo)).collect();
+        let mut enc = Vec::new();
+        t.entries[i].encode(&mut enc);
+        let (root, path) = root_and_path(w.algo, Domain::TreeNode, &leaves, Some(i));
+        assert_eq!(root, t.id(w.algo));
+        levels.push(Level::new(enc, i, leaves.len(), path));
         e = Some(t.entries[i].clone());
     }
     let e = e.unwrap_or_else(|| entry("", EntryKind::Dir, w.layer.counts.bytes, w.layer.tree));

@@ -2,6 +2,7 @@
 //! the layer id.
 
 use super::*;
+use crate::merkle;
 use crate::object::{file, ChunkRef, EntryKind, Layer, Tree, TreeEntry};
 
 /// Parses and verifies a proof file. Besides [`verify`], insists on the canonical
