@@ -122,8 +122,7 @@ impl Ingester<'_> {
             // Read into spare capacity (no zeroing); `take` stops at the size without the
             // probing reads and size queries of a plain `read_to_end`.
             let mut buf = Vec::with_capacity(len as usize);
-            (&*file)
-                .take(len)
+            file.take(len)
                 .read_to_end(&mut buf)
                 .ctx("could not read file", path)?;
             if buf.len() as u64 != len {

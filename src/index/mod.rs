@@ -40,6 +40,18 @@ pub struct Stat {
 }
 
 impl Stat {
+    /// From a `stat` buffer filled by the system (`fstatat`), equal to
+    /// [`Stat::from_metadata`] of the same file.
+    pub fn from_raw(st: &libc::stat) -> Stat {
+        Stat {
+            size: st.st_size as u64,
+            mtime_ns: nanos(st.st_mtime, st.st_mtime_nsec),
+            ctime_ns: nanos(st.st_ctime, st.st_ctime_nsec),
+            ino: st.st_ino,
+            mode: st.st_mode,
+        }
+    }
+
     pub fn from_metadata(m: &std::fs::Metadata) -> Stat {
         Stat {
             size: m.len(),

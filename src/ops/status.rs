@@ -2,7 +2,9 @@
 //! against the worktree) and untracked files. Unchanged stat data means a file is not read.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -92,18 +94,95 @@ fn unstaged(repo: &Repository, index: &StagingIndex) -> Result<Vec<PathChange>> 
         chunker: repo.chunker(),
         sink: &Discard,
     };
-    let changes: Result<Vec<Option<PathChange>>> = index
-        .entries
+    let entries: Vec<(&Vec<u8>, &IndexEntry)> = index.entries.iter().collect();
+    let changes: Result<Vec<Vec<PathChange>>> = by_directory(&entries)
         .par_iter()
-        .map(|(rel, e)| {
-            let change = worktree_change(repo.root(), index, &ingester, rel, e)?;
-            Ok(change.map(|change| PathChange {
-                path: RepoPath(rel.clone()),
-                change,
-            }))
+        .map(|group| {
+            let mut out = Vec::new();
+            for (rel, change) in directory_changes(repo.root(), index, &ingester, group)? {
+                out.extend(change.map(|change| PathChange {
+                    path: RepoPath(rel.clone()),
+                    change,
+                }));
+            }
+            Ok(out)
         })
         .collect();
     Ok(changes?.into_iter().flatten().collect())
+}
+
+type Entry<'a> = (&'a Vec<u8>, &'a IndexEntry);
+
+/// Runs of consecutive (sorted) entries in the same directory.
+fn by_directory<'a, 'b>(entries: &'b [Entry<'a>]) -> Vec<&'b [Entry<'a>]> {
+    entries
+        .chunk_by(|a, b| worktree::parent(a.0) == worktree::parent(b.0))
+        .collect()
+}
+
+/// The changes of one directory's entries. Each file is `lstat`ed relative to the open
+/// directory (`fstatat`), so the kernel resolves one name instead of the whole path: path
+/// lookups were the largest cost of a no-op status.
+fn directory_changes<'a>(
+    root: &Path,
+    index: &StagingIndex,
+    ingester: &Ingester,
+    group: &[Entry<'a>],
+) -> Result<Vec<(&'a Vec<u8>, Option<ChangeKind>)>> {
+    let dir_path = worktree::abs(root, worktree::parent(group[0].0));
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(&dir_path);
+    let mut out = Vec::with_capacity(group.len());
+    for (rel, e) in group {
+        let change = match &dir {
+            Ok(dir) => {
+                let name = &rel[rel.len() - file_name(rel).len()..];
+                let found = stat_at(dir, name);
+                let path = || worktree::abs(root, rel);
+                change_from_stat(found, index, ingester, path, e)?
+            }
+            // Gone or not a directory: its files are deleted; anything else is told apart
+            // per file, with the path in the error.
+            Err(err) if is_gone(err) => Some(ChangeKind::Deleted),
+            Err(_) => worktree_change(root, index, ingester, rel, e)?,
+        };
+        out.push((*rel, change));
+    }
+    Ok(out)
+}
+
+fn file_name(rel: &[u8]) -> &[u8] {
+    rel.rsplit(|b| *b == b'/').next().unwrap_or(rel)
+}
+
+fn is_gone(err: &std::io::Error) -> bool {
+    matches!(
+        err.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+    )
+}
+
+/// `lstat` of `name` inside `dir`.
+fn stat_at(dir: &std::fs::File, name: &[u8]) -> std::io::Result<Stat> {
+    let name = std::ffi::CString::new(name).map_err(std::io::Error::other)?;
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: a valid directory descriptor, a NUL-terminated name, and a buffer the call
+    // fills completely when it returns 0.
+    let rc = unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            st.as_mut_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: filled by the successful call above.
+    Ok(Stat::from_raw(unsafe { &st.assume_init() }))
 }
 
 /// How the worktree file at `rel` differs from its index entry, reading it only when its
@@ -116,29 +195,32 @@ pub(crate) fn worktree_change(
     e: &IndexEntry,
 ) -> Result<Option<ChangeKind>> {
     let path = worktree::abs(root, rel);
-    let m = match std::fs::symlink_metadata(&path) {
-        Ok(m) => m,
-        Err(err)
-            if matches!(
-                err.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-            ) =>
-        {
-            return Ok(Some(ChangeKind::Deleted))
-        }
-        Err(err) => return Err(Error::io("could not stat file", &path)(err)),
+    let found = std::fs::symlink_metadata(&path).map(|m| Stat::from_metadata(&m));
+    change_from_stat(found, index, ingester, || path.clone(), e)
+}
+
+/// The change given the file's `lstat` result; `path` is wanted only to read the file or
+/// to name it in an error.
+fn change_from_stat(
+    found: std::io::Result<Stat>,
+    index: &StagingIndex,
+    ingester: &Ingester,
+    path: impl Fn() -> PathBuf,
+    e: &IndexEntry,
+) -> Result<Option<ChangeKind>> {
+    let stat = match found {
+        Ok(stat) => stat,
+        Err(err) if is_gone(&err) => return Ok(Some(ChangeKind::Deleted)),
+        Err(err) => return Err(Error::io("could not stat file", &path())(err)),
     };
-    let kind = if m.file_type().is_symlink() {
-        EntryKind::Symlink
-    } else if m.is_file() {
-        EntryKind::File
-    } else {
-        return Ok(Some(ChangeKind::Deleted));
+    let kind = match stat.mode & libc::S_IFMT {
+        libc::S_IFLNK => EntryKind::Symlink,
+        libc::S_IFREG => EntryKind::File,
+        _ => return Ok(Some(ChangeKind::Deleted)),
     };
     if kind != e.kind() {
         return Ok(Some(ChangeKind::TypeChange));
     }
-    let stat = Stat::from_metadata(&m);
     if stat == e.stat && !index.is_racy(e) {
         return Ok(None);
     }
@@ -146,7 +228,7 @@ pub(crate) fn worktree_change(
     if mode_changed || stat.size != e.stat.size {
         return Ok(Some(ChangeKind::Modified));
     }
-    match ingester.ingest(&path)? {
+    match ingester.ingest(&path())? {
         None => Ok(Some(ChangeKind::Deleted)),
         Some(now) if now.file_id != e.file_id => Ok(Some(ChangeKind::Modified)),
         Some(_) => Ok(None),
