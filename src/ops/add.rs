@@ -202,7 +202,10 @@ fn plan(
     plan.work.dedup();
     plan.removed.sort_unstable();
     plan.removed.dedup();
-    plan.work.retain(|rel| needs_read(root, index, rel));
+    plan.work = std::mem::take(&mut plan.work)
+        .into_par_iter()
+        .filter(|rel| needs_read(root, index, rel))
+        .collect();
     Ok(plan)
 }
 
