@@ -63,10 +63,13 @@ fn encode_index(entries: &mut [IdxEntry]) -> Vec<u8> {
 }
 
 /// A scratch directory of this process, on a RAM file system when there is one: each run
-/// writes its input there.
+/// writes its input there. scripts/fuzz.sh points CAIRN_FUZZ_SCRATCH at a directory of its
+/// own, which it removes afterwards (so that concurrent runs leave each other alone).
 fn scratch(name: &str) -> std::path::PathBuf {
     let shm = std::path::Path::new("/dev/shm");
-    let base = if shm.is_dir() {
+    let base = if let Some(dir) = std::env::var_os("CAIRN_FUZZ_SCRATCH") {
+        std::path::PathBuf::from(dir)
+    } else if shm.is_dir() {
         shm.to_path_buf()
     } else {
         std::env::temp_dir()
