@@ -68,10 +68,10 @@ pub struct AddOutcome {
 
 /// Bounds the batches waiting for the pack writer: at most this many, of at most `BATCH_BYTES`
 /// plus one chunk each, are in memory at once.
-const QUEUE: usize = 4;
+const QUEUE: usize = 2;
 /// Chunks go to the pack writer in batches: one channel message (and one wake-up of the
 /// writer) per chunk cost a futex call per small file.
-const BATCH_BYTES: usize = 1 << 20;
+const BATCH_BYTES: usize = 512 << 10;
 const BATCH_ITEMS: usize = 512;
 
 pub fn add(
