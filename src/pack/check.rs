@@ -7,7 +7,9 @@ use rayon::prelude::*;
 
 use super::index::IdxEntry;
 use super::store::Pack;
-use super::{decompress, ObjectKind, PACK_HEADER_LEN, PACK_MAGIC, RECORD_HEADER_LEN};
+use super::{
+    decompress, Codec, ObjectKind, MAX_OBJECT, PACK_HEADER_LEN, PACK_MAGIC, RECORD_HEADER_LEN,
+};
 use crate::hash::{Domain, HashAlgo, ObjectId};
 use crate::object::{FileObject, Tree};
 
@@ -84,8 +86,14 @@ fn check_record(map: &[u8], e: &IdxEntry, algo: HashAlgo, data: bool) -> Result<
     if !data {
         return Ok(());
     }
-    let stored = map[start + RECORD_HEADER_LEN..end].to_vec();
-    let raw = decompress(e.codec, stored, e.raw_len)
+    let stored = &map[start + RECORD_HEADER_LEN..end];
+    // Most bytes are chunks stored raw: hash them where they lie in the map. Copying each
+    // into a fresh buffer first cost 15-20% of verify's CPU time (mostly the allocator
+    // zeroing new pages). Anything `decompress` would refuse still goes through it.
+    if e.codec == Codec::Raw && e.stored_len == e.raw_len && e.raw_len <= MAX_OBJECT {
+        return check_content(algo, e.kind, &e.id, stored);
+    }
+    let raw = decompress(e.codec, stored.to_vec(), e.raw_len)
         .map_err(|err| format!("cannot decompress: {err}"))?;
     check_content(algo, e.kind, &e.id, &raw)
 }
