@@ -2,77 +2,133 @@
 //! names were checked on decode (no `..`, `/`, NUL or empty names), and directories are
 //! created one component at a time, refusing to pass through anything that is not a real
 //! directory, so a hostile repository cannot write outside the destination.
+//!
+//! Nothing here fsyncs: like `cp`, `tar -x` and `git checkout`, what is written is as
+//! durable as the page cache until the kernel writes it back (or the caller syncs).
 
 use std::ffi::CString;
 use std::fs::{self, FileTimes, OpenOptions};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::error::{Error, IoContext, Result};
-use crate::object::{EntryKind, TreeEntry};
+use crate::object::{EntryKind, FileObject, TreeEntry};
 use crate::read::{read_small, write_content, ChunkCache};
 use crate::repo::Repository;
 
 pub struct Materializer<'a> {
     pub repo: &'a Repository,
     pub cache: ChunkCache,
+    /// Files are created at their final names, not beside them and renamed (`into_empty`).
+    direct: bool,
+    /// Known when it is the only thing that narrows a new file's mode (`into_empty`): a
+    /// mode it leaves whole needs no chmod after the create.
+    umask: Option<u32>,
 }
 
 impl<'a> Materializer<'a> {
+    /// Replaces whatever is at each destination through a temporary sibling and a rename,
+    /// so a failure or a kill never leaves a half-written file where a good one was.
     pub fn new(repo: &'a Repository) -> Materializer<'a> {
         Materializer {
             repo,
-            cache: ChunkCache::default(),
+            // Small: it only serves chunks repeated close together (files with the same
+            // content). A chunk it keeps is memory the allocator cannot hand back hot, and
+            // with the default 64 MiB a 512 MiB restore took 60% more CPU.
+            cache: ChunkCache::new(4 << 20),
+            direct: false,
+            umask: None,
         }
     }
 
-    /// Creates the file or symlink `e` at `dest`, replacing a file or symlink already there.
-    /// The content is written to a temporary sibling and renamed into place, so a damaged
-    /// object never leaves wrong bytes at `dest` and never costs the file that was there.
-    /// The parent directory must exist.
+    /// For a destination that was empty, where no good file can be lost: each file is
+    /// created at its final name with `O_EXCL` (never over, never through, anything that
+    /// appeared there meanwhile), which saves the rename and half the directory updates.
+    /// A file that fails is removed; a killed restore can leave one partial file behind.
+    /// `root` is the destination: every directory below it is new.
+    pub fn into_empty(repo: &'a Repository, root: &Path) -> Materializer<'a> {
+        Materializer {
+            direct: true,
+            umask: plain_umask(root),
+            ..Materializer::new(repo)
+        }
+    }
+
+    /// Creates the file or symlink `e` at `dest`, or the directory if `e` is one. The
+    /// parent directory must exist.
     pub fn write_entry(&self, e: &TreeEntry, dest: &Path) -> Result<()> {
         if e.kind == EntryKind::Dir {
             return ensure_dir_at(dest);
         }
-        refuse_dir(dest)?;
+        let obj = self.repo.read_file(&e.id).map_err(|err| err.at(dest))?;
+        self.write_object(e, &obj, dest)
+    }
+
+    /// `write_entry` for a file or symlink whose file object was read already.
+    pub fn write_object(&self, e: &TreeEntry, obj: &FileObject, dest: &Path) -> Result<()> {
+        if obj.size() != e.size {
+            return Err(size_mismatch(e, obj.size(), dest));
+        }
+        if self.direct {
+            return self.create(e, obj, dest, dest);
+        }
         let tmp = sibling_temp(dest);
-        let written = match e.kind {
-            EntryKind::Symlink => self.write_symlink(e, &tmp, dest),
-            _ => self.write_file(e, &tmp, dest),
-        };
-        let placed = written
-            .and_then(|()| fs::rename(&tmp, dest).ctx("could not move file into place", dest));
+        let placed = self
+            .create(e, obj, &tmp, dest)
+            .and_then(|()| fs::rename(&tmp, dest).map_err(|err| rename_error(err, dest)));
         if placed.is_err() {
             let _ = fs::remove_file(&tmp);
         }
         placed
     }
 
-    fn write_file(&self, e: &TreeEntry, tmp: &Path, dest: &Path) -> Result<()> {
-        let obj = self.repo.read_file(&e.id).map_err(|err| err.at(dest))?;
-        if obj.size() != e.size {
-            return Err(size_mismatch(e, obj.size(), dest));
+    /// Creates `e` at `path`, a name nothing holds (`dest` names it in errors). If anything
+    /// fails after it was created, it is removed again.
+    fn create(&self, e: &TreeEntry, obj: &FileObject, path: &Path, dest: &Path) -> Result<()> {
+        if e.kind == EntryKind::Symlink {
+            return self.create_symlink(e, obj, path, dest);
         }
-        // create_new (O_EXCL) never follows a symlink planted at the temporary name.
+        // create_new (O_EXCL) never follows a symlink planted at the name, and the mode is
+        // given at create so the file is never readable more widely than it will be.
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
-            .open(tmp)
+            .mode(e.mode & 0o777)
+            .open(path)
             .ctx("could not create file", dest)?;
-        file.set_len(e.size).ctx("could not write file", dest)?;
-        write_content(self.repo, &self.cache, &obj, &file, dest).map_err(|err| err.at(dest))?;
-        file.set_permissions(fs::Permissions::from_mode(e.mode & 0o7777))
-            .ctx("could not set file mode", dest)?;
-        file.set_times(FileTimes::new().set_modified(time(e.mtime_ns)))
-            .ctx("could not set file time", dest)?;
-        Ok(())
+        preallocate(&file, e.size);
+        let filled = write_content(self.repo, &self.cache, obj, &file, dest)
+            .map_err(|err| err.at(dest))
+            .and_then(|()| self.finish_file(&file, e, dest));
+        if filled.is_err() {
+            let _ = fs::remove_file(path);
+        }
+        filled
     }
 
-    fn write_symlink(&self, e: &TreeEntry, tmp: &Path, dest: &Path) -> Result<()> {
-        let obj = self.repo.read_file(&e.id).map_err(|err| err.at(dest))?;
-        let target = read_small(self.repo, &self.cache, &obj).map_err(|err| err.at(dest))?;
+    /// Sets the exact mode where the create may not have: the umask or a default ACL take
+    /// bits away, and writing clears set-id bits. Then the mtime.
+    fn finish_file(&self, file: &fs::File, e: &TreeEntry, dest: &Path) -> Result<()> {
+        let mode = e.mode & 0o7777;
+        if self.umask.is_none_or(|u| mode & (0o7000 | u) != 0) {
+            file.set_permissions(fs::Permissions::from_mode(mode))
+                .ctx("could not set file mode", dest)?;
+        }
+        file.set_times(FileTimes::new().set_modified(time(e.mtime_ns)))
+            .ctx("could not set file time", dest)
+    }
+
+    fn create_symlink(
+        &self,
+        e: &TreeEntry,
+        obj: &FileObject,
+        path: &Path,
+        dest: &Path,
+    ) -> Result<()> {
+        let target = read_small(self.repo, &self.cache, obj).map_err(|err| err.at(dest))?;
         if target.len() as u64 != e.size {
             return Err(size_mismatch(e, target.len() as u64, dest));
         }
@@ -83,10 +139,60 @@ impl<'a> Materializer<'a> {
                 format!("object {}: symlink target is empty or holds NUL", e.id),
             ));
         }
-        std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&target), tmp)
+        std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&target), path)
             .ctx("could not create symlink", dest)?;
-        set_link_time(tmp, e.mtime_ns)
+        let timed = set_link_time(path, e.mtime_ns);
+        if timed.is_err() {
+            let _ = fs::remove_file(path);
+        }
+        timed
     }
+}
+
+/// Files from this size on get their blocks reserved before they are written.
+const PREALLOCATE_FROM: u64 = 1 << 20;
+
+/// Reserves a large file's blocks in one call, so the file system need not reserve them
+/// page by page as the writes arrive (10-15% less CPU restoring a 512 MiB file on ext4).
+/// Only a hint, so its errors are ignored: the writes that follow report any real failure.
+fn preallocate(file: &fs::File, size: u64) {
+    if size >= PREALLOCATE_FROM {
+        // SAFETY: a plain syscall on a descriptor this function borrows.
+        unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, size as libc::off_t) };
+    }
+}
+
+/// The umask, when it alone narrows the mode of files created below `dir`: None when /proc
+/// does not say, or when `dir` may have a default ACL (which replaces the umask, and which
+/// new directories below it would inherit).
+fn plain_umask(dir: &Path) -> Option<u32> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let umask = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+    let umask = u32::from_str_radix(umask.trim(), 8).ok()?;
+    let path = CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: two NUL-terminated strings; a null buffer of size 0 only asks for the size.
+    let n = unsafe {
+        libc::getxattr(
+            path.as_ptr(),
+            c"system.posix_acl_default".as_ptr(),
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    let errno = std::io::Error::last_os_error().raw_os_error();
+    let no_acl = n < 0 && matches!(errno, Some(libc::ENODATA | libc::EOPNOTSUPP));
+    no_acl.then_some(umask)
+}
+
+/// A rename onto a directory fails with EISDIR: say what is in the way.
+fn rename_error(err: std::io::Error, dest: &Path) -> Error {
+    if err.raw_os_error() == Some(libc::EISDIR) {
+        return Error::Invalid {
+            what: "a directory is in the way of a file".into(),
+            path: dest.to_path_buf(),
+        };
+    }
+    Error::io("could not move file into place", dest)(err)
 }
 
 /// The error for a tree entry whose size differs from its file object's.
@@ -151,29 +257,19 @@ fn set_link_time(path: &Path, ns: i64) -> Result<()> {
     Ok(())
 }
 
-/// A directory at `dest` cannot be replaced by a file.
-fn refuse_dir(dest: &Path) -> Result<()> {
-    match fs::symlink_metadata(dest) {
-        Ok(m) if m.is_dir() => Err(Error::Invalid {
-            what: "a directory is in the way of a file".into(),
-            path: dest.to_path_buf(),
-        }),
-        _ => Ok(()),
+/// Makes `p` a directory, or checks that it is one already (a symlink to one is not). The
+/// mkdir comes first: in a fresh destination it is the only syscall.
+pub fn ensure_dir_at(p: &Path) -> Result<()> {
+    match fs::create_dir(p) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        r => return r.ctx("could not create directory", p),
     }
-}
-
-fn ensure_dir_at(p: &Path) -> Result<()> {
     match fs::symlink_metadata(p) {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => Err(Error::Invalid {
             what: "refusing to write through something that is not a directory".into(),
             path: p.to_path_buf(),
         }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match fs::create_dir(p) {
-            // Another worker created it in the meantime: check what is there now.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => ensure_dir_at(p),
-            r => r.ctx("could not create directory", p),
-        },
         Err(e) => Err(Error::io("could not stat", p)(e)),
     }
 }

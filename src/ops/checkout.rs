@@ -2,7 +2,7 @@
 //! from it). It works out everything it would change first, and refuses before touching
 //! anything when that would lose staged or unstaged changes or overwrite untracked files.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 
 use rayon::prelude::*;
@@ -300,21 +300,28 @@ pub(crate) fn apply(
     let m = Materializer::new(repo);
     let total: u64 = plan.write.iter().map(|p| plan.target[p].size).sum();
     progress.begin("checking out", plan.write.len() as u64, total);
+    // Each parent directory once, parents first, before the parallel writes.
+    let parents: BTreeSet<&[u8]> = plan
+        .write
+        .iter()
+        .filter_map(|p| p.iter().rposition(|b| *b == b'/').map(|i| &p[..i]))
+        .collect();
+    for dir in parents {
+        clear_blockers(root, dir)?;
+        ensure_dirs(root, dir)?;
+    }
     let written: Vec<(Vec<u8>, IndexEntry)> = plan
         .write
         .par_iter()
         .map(|p| {
             let e = &plan.target[p];
             let dest = worktree::abs(root, p);
-            if let Some(parent) = p.iter().rposition(|b| *b == b'/') {
-                clear_blockers(root, &p[..parent])?;
-                ensure_dirs(root, &p[..parent])?;
-            }
             clear_dir(&dest)?;
-            m.write_entry(e, &dest)?;
+            let obj = repo.read_file(&e.id).map_err(|err| err.at(&dest))?;
+            m.write_object(e, &obj, &dest)?;
             crate::failpoint::hit("checkout:after-write");
             progress.advance(1, e.size);
-            Ok((p.clone(), index_entry(repo, e, &dest)?))
+            Ok((p.clone(), index_entry(e, obj.chunks, &dest)?))
         })
         .collect::<Result<_>>()?;
     progress.end();
@@ -324,10 +331,14 @@ pub(crate) fn apply(
     Ok(total)
 }
 
-/// The index entry of a freshly written file: its stat data and the layer's chunk list.
-fn index_entry(repo: &Repository, e: &TreeEntry, dest: &std::path::Path) -> Result<IndexEntry> {
+/// The index entry of a freshly written file: its stat data (taken after the rename, which
+/// changes the ctime) and the layer's chunk list.
+fn index_entry(
+    e: &TreeEntry,
+    chunks: Vec<crate::object::ChunkRef>,
+    dest: &std::path::Path,
+) -> Result<IndexEntry> {
     let meta = std::fs::symlink_metadata(dest).ctx("could not stat", dest)?;
-    let chunks = repo.read_file(&e.id)?.chunks;
     Ok(IndexEntry {
         kind: e.kind as u8,
         mode: e.mode,

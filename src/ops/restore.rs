@@ -1,6 +1,7 @@
 //! `cairn restore`: materialise a layer, or some of its paths, into a directory without
 //! touching the worktree or the index.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -9,7 +10,7 @@ use serde::Serialize;
 
 use crate::error::{Error, IoContext, Result};
 use crate::hash::ObjectId;
-use crate::materialize::{ensure_dirs, is_empty_dir, Materializer};
+use crate::materialize::{ensure_dir_at, is_empty_dir, Materializer};
 use crate::object::{EntryKind, TreeEntry};
 use crate::progress::Progress;
 use crate::read::{flatten, lookup};
@@ -44,7 +45,8 @@ pub fn restore(
     let layer = revparse::resolve(repo, &opts.layer)?;
     let tree = repo.read_layer(&layer)?.tree;
     let entries = select(repo, &tree, &opts.paths)?;
-    if !opts.force && !is_empty_dir(&opts.to)? {
+    let empty = is_empty_dir(&opts.to)?;
+    if !opts.force && !empty {
         return Err(Error::Invalid {
             what: "the destination is not empty: use --force to restore into it".into(),
             path: opts.to.clone(),
@@ -52,20 +54,22 @@ pub fn restore(
     }
     std::fs::create_dir_all(&opts.to).ctx("could not create directory", &opts.to)?;
     let to = std::fs::canonicalize(&opts.to).ctx("could not open directory", &opts.to)?;
-    let m = Materializer::new(repo);
+    let m = if empty {
+        Materializer::into_empty(repo, &to)
+    } else {
+        Materializer::new(repo)
+    };
     let (dirs, items): (Vec<_>, Vec<_>) = entries
         .into_iter()
         .partition(|(_, e)| e.kind == EntryKind::Dir);
-    for (rel, _) in &dirs {
-        ensure_dirs(&to, rel)?;
+    // Every directory once, parents first, before any file: the writers need no checks.
+    for rel in needed_dirs(&dirs, &items) {
+        ensure_dir_at(&worktree::abs(&to, rel))?;
     }
     let total: u64 = items.iter().map(|(_, e)| e.size).sum();
     progress.begin("restoring", items.len() as u64, total);
     let bytes = AtomicU64::new(0);
     items.par_iter().try_for_each(|(rel, e)| {
-        if let Some(parent) = rel.iter().rposition(|b| *b == b'/') {
-            ensure_dirs(&to, &rel[..parent])?;
-        }
         m.write_entry(e, &worktree::abs(&to, rel))?;
         bytes.fetch_add(e.size, Relaxed);
         progress.advance(1, e.size);
@@ -84,6 +88,23 @@ pub fn restore(
         dirs: dirs.len() as u64,
         bytes: bytes.into_inner(),
     })
+}
+
+/// The layer's directories and every directory above an entry, sorted, so each comes after
+/// its parent.
+fn needed_dirs<'e>(
+    dirs: &'e [(Vec<u8>, TreeEntry)],
+    items: &'e [(Vec<u8>, TreeEntry)],
+) -> BTreeSet<&'e [u8]> {
+    let mut out: BTreeSet<&[u8]> = dirs.iter().map(|(p, _)| p.as_slice()).collect();
+    for (p, _) in dirs.iter().chain(items) {
+        for (i, b) in p.iter().enumerate() {
+            if *b == b'/' {
+                out.insert(&p[..i]);
+            }
+        }
+    }
+    out
 }
 
 /// The entries to restore, with their paths, parents before children.
@@ -113,4 +134,146 @@ fn select(
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out.dedup_by(|a, b| a.0 == b.0);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::path::Path;
+
+    use super::*;
+    use crate::hash::HashAlgo;
+    use crate::ops::{add, commit, init, Common};
+    use crate::progress::NoProgress;
+
+    /// Files of several modes (one the umask would narrow, one set-uid), a symlink, and a
+    /// file of several chunks large enough to be preallocated.
+    const FILES: [(&str, u32, usize); 5] = [
+        ("a/private", 0o600, 10),
+        ("a/b/shared", 0o666, 100),
+        ("run", 0o4755, 5),
+        ("ro", 0o444, 0),
+        ("big", 0o644, 3 << 20),
+    ];
+
+    fn bytes(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    /// A worktree `w` in a temporary directory with FILES and `link`, committed.
+    fn committed() -> (tempfile::TempDir, Repository) {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("w");
+        fs::create_dir(&root).unwrap();
+        let dir = root.clone();
+        init::init(&init::InitOptions {
+            dir,
+            hash: HashAlgo::Blake3,
+            chunk_avg: None,
+        })
+        .unwrap();
+        for (i, (name, mode, len)) in FILES.iter().enumerate() {
+            let p = root.join(name);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, bytes(*len, i as u64)).unwrap();
+            fs::set_permissions(&p, fs::Permissions::from_mode(*mode)).unwrap();
+        }
+        std::os::unix::fs::symlink("a/private", root.join("link")).unwrap();
+        let repo = Repository::open(&root).unwrap();
+        let common = Common::new(&root);
+        let all = add::AddOptions {
+            paths: Vec::new(),
+            all: true,
+            dry_run: false,
+            force: false,
+            ignore_errors: false,
+        };
+        add::add(&repo, &common, &all, &NoProgress).unwrap();
+        let msg = commit::CommitOptions {
+            message: "files".into(),
+            author: Some("test".into()),
+            new_line: None,
+        };
+        commit::commit(&repo, &common, &msg, &NoProgress).unwrap();
+        (d, repo)
+    }
+
+    fn restore_to(repo: &Repository, to: &Path, force: bool) -> Result<RestoreOutcome> {
+        let opts = RestoreOptions {
+            layer: "HEAD".into(),
+            paths: Vec::new(),
+            to: to.to_path_buf(),
+            force,
+        };
+        restore(repo, &opts, &NoProgress)
+    }
+
+    /// Each of FILES and `link` is at `to` as in the worktree: bytes, mode, mtime.
+    fn assert_restored(root: &Path, to: &Path) {
+        for (name, mode, _) in FILES {
+            let (a, b) = (root.join(name), to.join(name));
+            assert_eq!(fs::read(&a).unwrap(), fs::read(&b).unwrap(), "{name}");
+            let (ma, mb) = (fs::metadata(&a).unwrap(), fs::metadata(&b).unwrap());
+            assert_eq!(mb.mode() & 0o7777, mode, "{name}: mode");
+            assert_eq!(
+                (ma.mtime(), ma.mtime_nsec()),
+                (mb.mtime(), mb.mtime_nsec()),
+                "{name}: mtime"
+            );
+        }
+        let link = fs::read_link(to.join("link")).unwrap();
+        assert_eq!(link, Path::new("a/private"));
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn restores_exactly_into_a_new_or_empty_directory() {
+        let (d, repo) = committed();
+        let root = d.path().join("w");
+        let new = d.path().join("new/dest");
+        let empty = d.path().join("empty");
+        fs::create_dir(&empty).unwrap();
+        for to in [&new, &empty] {
+            let out = restore_to(&repo, to, false).unwrap();
+            assert_eq!((out.files, out.symlinks, out.dirs), (5, 1, 2));
+            assert_restored(&root, to);
+            assert_eq!(names(to), ["a", "big", "link", "ro", "run"]);
+            assert_eq!(names(&to.join("a")), ["b", "private"]);
+        }
+        let err = restore_to(&repo, &empty, false).unwrap_err();
+        assert!(err.to_string().contains("not empty"), "{err}");
+    }
+
+    #[test]
+    fn force_replaces_files_and_leaves_the_rest() {
+        let (d, repo) = committed();
+        let root = d.path().join("w");
+        let to = d.path().join("full");
+        fs::create_dir_all(to.join("a")).unwrap();
+        fs::write(to.join("big"), b"old").unwrap();
+        fs::write(to.join("a/private"), b"old").unwrap();
+        fs::write(to.join("mine"), b"keep").unwrap();
+        restore_to(&repo, &to, true).unwrap();
+        assert_restored(&root, &to);
+        assert_eq!(fs::read(to.join("mine")).unwrap(), b"keep");
+        assert_eq!(names(&to), ["a", "big", "link", "mine", "ro", "run"]);
+        assert_eq!(names(&to.join("a")), ["b", "private"], "no temporary left");
+    }
 }
