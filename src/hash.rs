@@ -123,6 +123,11 @@ impl HashAlgo {
 
     /// Hashes `data` in `domain`.
     pub fn hash(self, domain: Domain, data: &[u8]) -> ObjectId {
+        if self == HashAlgo::Blake3 {
+            // One shot: no 1.9 KB hasher to allocate and copy, which cost more than hashing
+            // a small object.
+            return ObjectId(*blake3::keyed_hash(domain.key(), data).as_bytes());
+        }
         let mut h = self.hasher(domain);
         h.update(data);
         h.finish()
@@ -130,6 +135,18 @@ impl HashAlgo {
 
     /// Hashes the concatenation of `parts` in `domain`.
     pub fn hash_parts(self, domain: Domain, parts: &[&[u8]]) -> ObjectId {
+        // Small inputs (merkle leaves and nodes) are joined on the stack and hashed in one
+        // shot, as in `hash`.
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        if self == HashAlgo::Blake3 && total <= 256 {
+            let mut buf = [0u8; 256];
+            let mut at = 0;
+            for p in parts {
+                buf[at..at + p.len()].copy_from_slice(p);
+                at += p.len();
+            }
+            return self.hash(domain, &buf[..at]);
+        }
         let mut h = self.hasher(domain);
         for p in parts {
             h.update(p);
