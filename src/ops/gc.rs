@@ -55,12 +55,16 @@ pub fn gc(
         ..GcOutcome::default()
     };
     let (mut delete, mut rewrite) = (Vec::new(), Vec::new());
+    // What a dry run reports: whole packs deleted, the dead records of rewritten ones.
+    let mut would_free = 0;
     for p in repo.store.packs() {
         let (live_bytes, dead_bytes) = usage(&p, &live, &mut out);
         let total = live_bytes + dead_bytes;
         if live_bytes == 0 {
+            would_free += file_size(p.path()) + file_size(&p.path().with_extension("idx"));
             delete.push(p);
         } else if dead_bytes > 0 && (live_bytes as f64) < REWRITE_BELOW * total as f64 {
+            would_free += dead_bytes;
             rewrite.push(p);
         } else {
             out.packs_kept += 1;
@@ -69,6 +73,7 @@ pub fn gc(
     out.packs_deleted = delete.len() as u64;
     out.packs_rewritten = rewrite.len() as u64;
     if opts.dry_run {
+        out.bytes_freed = would_free;
         return Ok(out);
     }
     progress.begin("rewriting packs", rewrite.len() as u64, 0);
@@ -216,9 +221,17 @@ fn remove_orphans(repo: &Repository, freed: &mut u64) -> Result<u64> {
     }
     let tmp = repo.tmp_dir();
     for entry in std::fs::read_dir(&tmp).ctx("could not list temporary files", &tmp)? {
-        let path = entry.ctx("could not list temporary files", &tmp)?.path();
+        let entry = entry.ctx("could not list temporary files", &tmp)?;
+        let path = entry.path();
         *freed += file_size(&path);
-        std::fs::remove_file(&path).ctx("could not delete temporary file", &path)?;
+        // Only cairn writes here; a directory (left by an older version or by hand) must
+        // not make every gc fail.
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        let gone = match is_dir {
+            true => std::fs::remove_dir_all(&path),
+            false => std::fs::remove_file(&path),
+        };
+        gone.ctx("could not delete temporary file", &path)?;
         removed += 1;
     }
     Ok(removed)
