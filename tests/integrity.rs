@@ -6,26 +6,13 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use cairn::pack::{ObjectKind, PackIndex, RECORD_HEADER_LEN};
-use common::TestRepo;
+use common::{random_bytes, TestRepo};
 use serde_json::Value;
-
-/// Seeded bytes that do not compress, so a file's chunks are stored as they are.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 32) as u8
-        })
-        .collect()
-}
 
 /// A repository with one layer: a large file of several chunks and two small ones.
 fn sample() -> (TestRepo, String) {
     let t = TestRepo::new();
-    t.write("d/big.bin", noise(300_000, 1));
+    t.write("d/big.bin", random_bytes(1, 300_000));
     t.write("a.txt", b"hello\n");
     t.write("sub/c.txt", b"see\n");
     t.ok(&["add", "-A", "-q"]);
@@ -179,7 +166,7 @@ fn a_damaged_head_is_named() {
 fn gc_after_reset_frees_the_dropped_layers_and_verifies() {
     let (t, first) = sample();
     let before = t.packs_size();
-    t.write("d/second.bin", noise(400_000, 2));
+    t.write("d/second.bin", random_bytes(2, 400_000));
     t.ok(&["add", "-A", "-q"]);
     t.commit("two");
     let grown = t.packs_size();
@@ -213,14 +200,14 @@ fn gc_after_reset_frees_the_dropped_layers_and_verifies() {
     t.ok(&["restore", "-q", &first, "--to", out.to_str().unwrap()]);
     assert_eq!(
         std::fs::read(out.join("d/big.bin")).unwrap(),
-        noise(300_000, 1)
+        random_bytes(1, 300_000)
     );
 }
 
 #[test]
 fn a_tag_keeps_a_reset_layer_through_gc() {
     let (t, _) = sample();
-    t.write("d/second.bin", noise(200_000, 3));
+    t.write("d/second.bin", random_bytes(3, 200_000));
     t.ok(&["add", "-A", "-q"]);
     let second = t.commit("two");
     t.ok(&["tag", "keep"]);
@@ -233,14 +220,14 @@ fn a_tag_keeps_a_reset_layer_through_gc() {
     t.ok(&["restore", "-q", &second, "--to", out.to_str().unwrap()]);
     assert_eq!(
         std::fs::read(out.join("d/second.bin")).unwrap(),
-        noise(200_000, 3)
+        random_bytes(3, 200_000)
     );
 }
 
 #[test]
 fn stats_count_dedup_and_layers() {
     let t = TestRepo::new();
-    let data = noise(200_000, 4);
+    let data = random_bytes(4, 200_000);
     t.write("x.bin", &data);
     t.write("y.bin", &data);
     t.ok(&["add", "-A", "-q"]);

@@ -30,23 +30,41 @@ fn settled_tree(root: &Path) {
         std::fs::write(root.join(f), f.as_bytes()).unwrap();
     }
     std::fs::write(root.join(".cairnignore"), b"*.log\n").unwrap();
+    let all = [
+        "a",
+        "b",
+        "b/c",
+        ".",
+        "a/1.txt",
+        "b/2.txt",
+        "b/c/3.txt",
+        "b/skip.log",
+        ".cairnignore",
+    ];
+    touch(root, "1 hour ago", &all);
+}
+
+/// Sets the mtimes of `paths` (not following symlinks) to `when`, in `touch -d` syntax.
+fn touch(root: &Path, when: &str, paths: &[&str]) {
     let status = Command::new("touch")
-        .args(["-h", "-d", "1 hour ago"])
-        .args([
-            "a",
-            "b",
-            "b/c",
-            ".",
-            "a/1.txt",
-            "b/2.txt",
-            "b/c/3.txt",
-            "b/skip.log",
-            ".cairnignore",
-        ])
+        .args(["-h", "-d", when])
+        .args(paths)
         .current_dir(root)
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+/// A settled tree after `init` and `add -A`, its root dated `root_when` just before the add
+/// (init has just created `.cairn` in it).
+fn added_tree(root_when: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    settled_tree(root);
+    cairn(root, &["init", "-q"]);
+    touch(root, root_when, &["."]);
+    cairn(root, &["add", "-A", "-q"]);
+    dir
 }
 
 fn cache_is_saved(root: &Path) -> bool {
@@ -56,17 +74,8 @@ fn cache_is_saved(root: &Path) -> bool {
 
 #[test]
 fn status_reuses_the_walk_and_still_sees_every_change() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = added_tree("1 hour ago");
     let root = dir.path();
-    settled_tree(root);
-    cairn(root, &["init", "-q"]);
-    // init created .cairn in the root: date the root back again before the walk.
-    Command::new("touch")
-        .args(["-d", "1 hour ago", "."])
-        .current_dir(root)
-        .status()
-        .unwrap();
-    cairn(root, &["add", "-A", "-q"]);
     assert!(cache_is_saved(root), "a settled tree gets a walk cache");
     cairn(root, &["commit", "-q", "-m", "one"]);
     assert_eq!(cairn(root, &["status", "--short"]), "");
@@ -90,16 +99,8 @@ fn status_reuses_the_walk_and_still_sees_every_change() {
 
 #[test]
 fn rm_cached_drops_the_cache() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = added_tree("1 hour ago");
     let root = dir.path();
-    settled_tree(root);
-    cairn(root, &["init", "-q"]);
-    Command::new("touch")
-        .args(["-d", "1 hour ago", "."])
-        .current_dir(root)
-        .status()
-        .unwrap();
-    cairn(root, &["add", "-A", "-q"]);
     cairn(root, &["commit", "-q", "-m", "one"]);
     assert!(cache_is_saved(root));
     cairn(root, &["rm", "-q", "--cached", "a/1.txt"]);
@@ -107,25 +108,14 @@ fn rm_cached_drops_the_cache() {
     assert_eq!(cairn(root, &["status", "--short"]), "D  a/1.txt\n?? a/\n");
 }
 
-/// The root dated a minute ahead: its mtime is not safely before the walk (a test that does
-/// not depend on how fast the machine is), so a change could hide in it.
-fn racy_root(root: &Path) {
-    let status = Command::new("touch")
-        .args(["-d", "1 minute", "."])
-        .current_dir(root)
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
+/// A root dated a minute ahead is not safely before the walk (a test that does not depend on
+/// how fast the machine is), so a change could hide in it.
+const RACY: &str = "1 minute";
 
 #[test]
 fn a_racy_directory_is_cached_as_racy() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = added_tree(RACY);
     let root = dir.path();
-    settled_tree(root);
-    cairn(root, &["init", "-q"]);
-    racy_root(root);
-    cairn(root, &["add", "-A", "-q"]);
     let idx = StagingIndex::load(&root.join(".cairn/index"), HashAlgo::Blake3).unwrap();
     let cache = idx.walk_cache.expect("a cache, with the root marked racy");
     assert_eq!(cache.racy, vec![Vec::<u8>::new()]);
@@ -150,12 +140,8 @@ fn hide_change(root: &Path, rel: &str) {
 
 #[test]
 fn status_lists_racy_directories_again() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = added_tree(RACY);
     let root = dir.path();
-    settled_tree(root);
-    cairn(root, &["init", "-q"]);
-    racy_root(root);
-    cairn(root, &["add", "-A", "-q"]);
     cairn(root, &["commit", "-q", "-m", "one"]);
     std::fs::write(root.join("new.txt"), b"new").unwrap();
     std::fs::write(root.join("skip.log"), b"ignored").unwrap();
@@ -175,12 +161,7 @@ fn a_racy_ignore_file_is_not_cached() {
     let root = dir.path();
     std::fs::write(root.join(".cairnignore"), b"*.log\n").unwrap();
     cairn(root, &["init", "-q"]);
-    let status = Command::new("touch")
-        .args(["-d", "1 minute", ".cairnignore"])
-        .current_dir(root)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    touch(root, RACY, &[".cairnignore"]);
     cairn(root, &["add", "-A", "-q"]);
     assert!(
         !cache_is_saved(root),

@@ -5,10 +5,13 @@
 //! the index claims too).
 #![no_main]
 
+mod scratch;
+
 use cairn::hash::{Domain, ObjectId};
 use cairn::pack::{self, Codec, IdxEntry, ObjectKind, Store, RECORD_HEADER_LEN};
 use cairn::HashAlgo;
 use libfuzzer_sys::fuzz_target;
+use scratch::scratch;
 
 const PACK_HEADER_LEN: usize = 16;
 
@@ -60,23 +63,6 @@ fn encode_index(entries: &mut [IdxEntry]) -> Vec<u8> {
     let sum = HashAlgo::Blake3.hash(Domain::Checksum, &out);
     out.extend_from_slice(sum.as_bytes());
     out
-}
-
-/// A scratch directory of this process, on a RAM file system when there is one: each run
-/// writes its input there. scripts/fuzz.sh points CAIRN_FUZZ_SCRATCH at a directory of its
-/// own, which it removes afterwards (so that concurrent runs leave each other alone).
-fn scratch(name: &str) -> std::path::PathBuf {
-    let shm = std::path::Path::new("/dev/shm");
-    let base = if let Some(dir) = std::env::var_os("CAIRN_FUZZ_SCRATCH") {
-        std::path::PathBuf::from(dir)
-    } else if shm.is_dir() {
-        shm.to_path_buf()
-    } else {
-        std::env::temp_dir()
-    };
-    let dir = base.join(format!("cairn-fuzz-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
 }
 
 fuzz_target!(|data: &[u8]| {

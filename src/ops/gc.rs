@@ -61,7 +61,7 @@ pub fn gc(
         let (live_bytes, dead_bytes) = usage(&p, &live, &mut out);
         let total = live_bytes + dead_bytes;
         if live_bytes == 0 {
-            would_free += file_size(p.path()) + file_size(&p.path().with_extension("idx"));
+            would_free += files_size(&p);
             delete.push(p);
         } else if dead_bytes > 0 && (live_bytes as f64) < REWRITE_BELOW * total as f64 {
             would_free += dead_bytes;
@@ -188,8 +188,8 @@ fn copy_live(
 
 /// Deletes a pack's index (hiding the pack) and then the pack. Returns the bytes freed.
 fn remove_pack(repo: &Repository, p: &Pack) -> Result<u64> {
-    let idx = repo.packs_dir().join(format!("{}.idx", p.name));
-    let freed = file_size(&idx) + file_size(p.path());
+    let idx = p.path().with_extension("idx");
+    let freed = files_size(p);
     std::fs::remove_file(&idx).ctx("could not delete pack index", &idx)?;
     fsutil::sync_dir(&repo.packs_dir())?;
     match std::fs::remove_file(p.path()) {
@@ -198,6 +198,11 @@ fn remove_pack(repo: &Repository, p: &Pack) -> Result<u64> {
         }
         _ => Ok(freed),
     }
+}
+
+/// The bytes of a pack and its index.
+fn files_size(p: &Pack) -> u64 {
+    file_size(p.path()) + file_size(&p.path().with_extension("idx"))
 }
 
 fn file_size(p: &Path) -> u64 {

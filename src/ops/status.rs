@@ -97,16 +97,7 @@ fn unstaged(repo: &Repository, index: &StagingIndex) -> Result<Vec<PathChange>> 
     let entries: Vec<(&Vec<u8>, &IndexEntry)> = index.entries.iter().collect();
     let changes: Result<Vec<Vec<PathChange>>> = by_directory(&entries)
         .par_iter()
-        .map(|group| {
-            let mut out = Vec::new();
-            for (rel, change) in directory_changes(repo.root(), index, &ingester, group)? {
-                out.extend(change.map(|change| PathChange {
-                    path: RepoPath(rel.clone()),
-                    change,
-                }));
-            }
-            Ok(out)
-        })
+        .map(|group| directory_changes(repo.root(), index, &ingester, group))
         .collect();
     Ok(changes?.into_iter().flatten().collect())
 }
@@ -123,22 +114,22 @@ fn by_directory<'a, 'b>(entries: &'b [Entry<'a>]) -> Vec<&'b [Entry<'a>]> {
 /// The changes of one directory's entries. Each file is `lstat`ed relative to the open
 /// directory (`fstatat`), so the kernel resolves one name instead of the whole path: path
 /// lookups were the largest cost of a no-op status.
-fn directory_changes<'a>(
+fn directory_changes(
     root: &Path,
     index: &StagingIndex,
     ingester: &Ingester,
-    group: &[Entry<'a>],
-) -> Result<Vec<(&'a Vec<u8>, Option<ChangeKind>)>> {
+    group: &[Entry],
+) -> Result<Vec<PathChange>> {
     let dir_path = worktree::abs(root, worktree::parent(group[0].0));
     let dir = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
         .open(&dir_path);
-    let mut out = Vec::with_capacity(group.len());
+    let mut out = Vec::new();
     for (rel, e) in group {
         let change = match &dir {
             Ok(dir) => {
-                let name = &rel[rel.len() - file_name(rel).len()..];
+                let name = file_name(rel);
                 let found = stat_at(dir, name);
                 let path = || worktree::abs(root, rel);
                 change_from_stat(found, index, ingester, path, e)?
@@ -148,7 +139,10 @@ fn directory_changes<'a>(
             Err(err) if is_gone(err) => Some(ChangeKind::Deleted),
             Err(_) => worktree_change(root, index, ingester, rel, e)?,
         };
-        out.push((*rel, change));
+        out.extend(change.map(|change| PathChange {
+            path: RepoPath((*rel).clone()),
+            change,
+        }));
     }
     Ok(out)
 }
