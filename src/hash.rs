@@ -212,10 +212,12 @@ pub enum Domain {
     Pack,
     /// Trailing checksums of index files.
     Checksum,
+    /// The encoding of a chunk list: a run of a large file's chunk refs.
+    ChunkList,
 }
 
 impl Domain {
-    pub const ALL: [Domain; 8] = [
+    pub const ALL: [Domain; 9] = [
         Domain::Chunk,
         Domain::FileLeaf,
         Domain::FileNode,
@@ -224,6 +226,7 @@ impl Domain {
         Domain::Layer,
         Domain::Pack,
         Domain::Checksum,
+        Domain::ChunkList,
     ];
 
     pub fn context(self) -> &'static str {
@@ -236,12 +239,13 @@ impl Domain {
             Domain::Layer => "cairn 2026 layer v1",
             Domain::Pack => "cairn 2026 pack v1",
             Domain::Checksum => "cairn 2026 checksum v1",
+            Domain::ChunkList => "cairn 2026 chunk list v1",
         }
     }
 
     /// The BLAKE3 key of this domain, derived once per process.
     fn key(self) -> &'static [u8; 32] {
-        static KEYS: OnceLock<[[u8; 32]; 8]> = OnceLock::new();
+        static KEYS: OnceLock<[[u8; 32]; 9]> = OnceLock::new();
         let keys = KEYS.get_or_init(|| Domain::ALL.map(|d| blake3::derive_key(d.context(), b"")));
         &keys[self as usize]
     }

@@ -13,7 +13,8 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::hash::{Domain, HashAlgo, ObjectId};
 use crate::index::{index_path, StagingIndex};
-use crate::object::{FileObject, Layer, Tree};
+use crate::object::file::{self, StoredFile};
+use crate::object::{ChunkRef, FileObject, Layer, Tree};
 use crate::pack::{ObjectKind, Store};
 use crate::refs::{Head, Refs, DEFAULT_LINE};
 
@@ -132,12 +133,36 @@ impl Repository {
     }
 
     pub fn read_file(&self, id: &ObjectId) -> Result<FileObject> {
+        Ok(self.read_file_lists(id)?.0)
+    }
+
+    /// A file object and the ids of the chunk lists it is stored as (none when stored
+    /// whole), for walks that must reach every object a file needs.
+    pub fn read_file_lists(&self, id: &ObjectId) -> Result<(FileObject, Vec<ObjectId>)> {
         let bytes = self.store.read(id, ObjectKind::File, &self.dir)?;
-        let file = FileObject::decode(&bytes).map_err(|d| self.bad("file", id, d))?;
+        let bad = |d| self.bad("file", id, d);
+        let (file, lists) = match file::decode_stored(&bytes).map_err(bad)? {
+            StoredFile::Whole(file) => (file, Vec::new()),
+            StoredFile::Lists(ids) => {
+                let lists = ids
+                    .iter()
+                    .map(|l| self.read_list(l))
+                    .collect::<Result<_>>()?;
+                (FileObject::from_lists(lists).map_err(bad)?, ids)
+            }
+        };
         if file.id(self.algo()) != *id {
             return Err(self.mismatch("file", id));
         }
-        Ok(file)
+        Ok((file, lists))
+    }
+
+    fn read_list(&self, id: &ObjectId) -> Result<Vec<ChunkRef>> {
+        let bytes = self.store.read(id, ObjectKind::List, &self.dir)?;
+        if file::list_id(self.algo(), &bytes) != *id {
+            return Err(self.mismatch("chunk list", id));
+        }
+        file::decode_list(&bytes).map_err(|d| self.bad("chunk list", id, d))
     }
 
     pub fn read_chunk(&self, id: &ObjectId) -> Result<Vec<u8>> {

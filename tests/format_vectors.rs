@@ -17,7 +17,7 @@ use cairn::chunk::{ChunkParams, Chunker};
 use cairn::config::Config;
 use cairn::hash::{Domain, HashAlgo, ObjectId};
 use cairn::index::{IndexEntry, StagingIndex, Stat, WalkCache};
-use cairn::object::{ChunkRef, EntryKind, FileObject, Layer, LayerCounts, Tree};
+use cairn::object::{file, ChunkRef, EntryKind, FileObject, Layer, LayerCounts, Tree};
 use cairn::pack::{Encoded, ObjectKind, PackClass, PackIndex, PackWriter, Store};
 use cairn::Repository;
 
@@ -990,6 +990,71 @@ fn config_is_pinned() {
     }
 }
 
+/// A file of 1,000 chunks, `chunk <i>\n` each: stored as chunk lists.
+fn list_case(algo: HashAlgo) -> FileObject {
+    FileObject {
+        chunks: (0..1000)
+            .map(|i| {
+                let c = format!("chunk {i}\n");
+                ChunkRef {
+                    id: algo.hash(Domain::Chunk, c.as_bytes()),
+                    len: c.len() as u32,
+                }
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn file_lists_are_pinned() {
+    let mut per_algo = serde_json::Map::new();
+    for algo in ALGOS {
+        let f = list_case(algo);
+        assert_eq!(f.id(algo), ref_file_id(algo, &f.chunks));
+        let (object, lists) = f.encode_stored(algo);
+        // The cut rule, restated: after a chunk whose id ends in a u32 (LE) divisible by
+        // 64, once the list holds 16 refs; always at 1024 refs.
+        let mut cuts = Vec::new();
+        let mut run = 0;
+        for (i, c) in f.chunks.iter().enumerate() {
+            run += 1;
+            let tail = u32::from_le_bytes(c.id.0[28..].try_into().unwrap());
+            if run == 1024 || (run >= 16 && tail % 64 == 0) || i + 1 == f.chunks.len() {
+                cuts.push(i + 1);
+                run = 0;
+            }
+        }
+        let mut start = 0;
+        let mut want_object = vec![2u8];
+        want_object.extend((cuts.len() as u32).to_le_bytes());
+        for (end, (id, enc)) in cuts.iter().zip(&lists) {
+            let mut want = ((end - start) as u32).to_le_bytes().to_vec();
+            for c in &f.chunks[start..*end] {
+                want.extend(c.id.0);
+                want.extend(c.len.to_le_bytes());
+            }
+            assert_eq!(*enc, want);
+            assert_eq!(id.0, ref_hash(algo, Domain::ChunkList.context(), &want));
+            want_object.extend(id.0);
+            start = *end;
+        }
+        assert_eq!((cuts.len(), object.clone()), (lists.len(), want_object));
+        per_algo.insert(
+            algo.name().into(),
+            json!({
+                "cuts": cuts,
+                "lists": lists.iter().map(|(id, _)| id.to_hex()).collect::<Vec<_>>(),
+                "encoding": hex(&object),
+                "file_id": f.id(algo).to_hex(),
+            }),
+        );
+    }
+    pin(
+        "file-lists.json",
+        &json!({ "chunk_contents": "chunk <i>\n for i in 0..1000", "ids": per_algo }),
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Seeds for fuzzing: valid encodings of every decoder's input.
 
@@ -1010,6 +1075,11 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
         ("file/empty".into(), file_case(algo, 0).encode()),
         ("file/one".into(), file_case(algo, 1).encode()),
         ("file/five".into(), file_case(algo, 5).encode()),
+        ("file/lists".into(), list_case(algo).encode_stored(algo).0),
+        (
+            "file/list".into(),
+            list_case(algo).encode_stored(algo).1[0].1.clone(),
+        ),
         ("pack-index/empty.idx".into(), empty_pack_index(algo)),
         ("pack-index/meta.idx".into(), meta_idx),
         ("pack-index/data.idx".into(), data_idx),
@@ -1050,7 +1120,7 @@ fn fuzz_corpus_decodes() {
             let ok = match kind.as_str() {
                 "tree" => Tree::decode(&b).is_ok(),
                 "layer" => Layer::decode(&b).is_ok(),
-                "file" => FileObject::decode(&b).is_ok(),
+                "file" => file::decode_stored(&b).is_ok() || file::decode_list(&b).is_ok(),
                 "pack" => b.starts_with(b"CAIRNPAK"),
                 "pack-index" => PackIndex::open(&path)
                     .map(|i| i.verify(HashAlgo::Blake3).is_ok())
@@ -1179,6 +1249,7 @@ fn repo_v1_reads_back() {
                 ObjectKind::File => drop(repo.read_file(&e.id).unwrap()),
                 ObjectKind::Tree => drop(repo.read_tree(&e.id).unwrap()),
                 ObjectKind::Layer => drop(repo.read_layer(&e.id).unwrap()),
+                ObjectKind::List => panic!("format 1 of repo-v1 has no chunk lists"),
             }
         }
     }
@@ -1205,6 +1276,9 @@ fn format_md_quotes_pinned_values() {
     let packs: Value =
         serde_json::from_str(&std::fs::read_to_string(fixtures().join("packs.json")).unwrap())
             .unwrap();
+    let lists: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("file-lists.json")).unwrap())
+            .unwrap();
     let mut quoted: Vec<&Value> = Vec::new();
     for d in hashes["domains"].as_array().unwrap() {
         quoted.extend([&d["blake3_key"], &d["blake3"], &d["sha256"]]);
@@ -1217,6 +1291,8 @@ fn format_md_quotes_pinned_values() {
         &tl["blake3"]["layers"][0]["tree"],
         &files["cases"][2]["ids"]["blake3"]["file_id"],
         &files["cases"][2]["ids"]["sha256"]["file_id"],
+        &lists["ids"]["blake3"]["file_id"],
+        &lists["ids"]["blake3"]["lists"][0],
         &packs["data"]["name"],
     ]);
     for v in quoted {

@@ -10,6 +10,7 @@ use crate::build::build;
 use crate::diff::{diff_trees, ChangeKind, Overlay};
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
+use crate::index::IndexEntry;
 use crate::object::{Layer, LayerCounts};
 use crate::pack::{compress, Encoded, ObjectKind, PackClass, PackWriter};
 use crate::progress::Progress;
@@ -90,11 +91,7 @@ pub fn commit(
     let level = repo.config.zstd_level();
     for e in index.entries.values() {
         if !repo.store.contains(&e.file_id) {
-            w.add(
-                e.file_id,
-                ObjectKind::File,
-                &Encoded::raw(&e.file_object().encode()),
-            )?;
+            write_file(repo, &mut w, e)?;
         }
     }
     for (id, tree) in &built.trees {
@@ -170,4 +167,16 @@ fn now_ns() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0)
+}
+
+/// Writes a staged file's object, and the chunk lists it names that the store lacks: a new
+/// version of a large file shares the lists its edits did not touch.
+fn write_file(repo: &Repository, w: &mut PackWriter, e: &IndexEntry) -> Result<()> {
+    let (object, lists) = e.file_object().encode_stored(repo.algo());
+    for (id, list) in lists {
+        if !repo.store.contains(&id) {
+            w.add(id, ObjectKind::List, &Encoded::raw(&list))?;
+        }
+    }
+    w.add(e.file_id, ObjectKind::File, &Encoded::raw(&object))
 }

@@ -15,7 +15,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::failpoint;
 use crate::fsutil;
 use crate::hash::ObjectId;
-use crate::object::EntryKind;
+use crate::object::{file, EntryKind};
 use crate::pack::{
     check_content, decompress, Encoded, ObjectKind, Pack, PackClass, PackWriter, RECORD_HEADER_LEN,
 };
@@ -128,6 +128,8 @@ fn live_set(repo: &Repository) -> Result<HashSet<ObjectId>> {
     for e in repo.load_index()?.entries.values() {
         live.insert(e.file_id);
         live.extend(e.chunks.iter().map(|c| c.id));
+        // A staged file committed before may be stored as chunk lists; keep them with it.
+        live.extend(file::list_ids(repo.algo(), &e.chunks));
     }
     Ok(live)
 }
@@ -140,7 +142,9 @@ fn mark_tree(repo: &Repository, id: ObjectId, live: &mut HashSet<ObjectId>) -> R
         if e.kind == EntryKind::Dir {
             mark_tree(repo, e.id, live)?;
         } else if live.insert(e.id) {
-            live.extend(repo.read_file(&e.id)?.chunks.iter().map(|c| c.id));
+            let (file, lists) = repo.read_file_lists(&e.id)?;
+            live.extend(lists);
+            live.extend(file.chunks.iter().map(|c| c.id));
         }
     }
     Ok(())

@@ -302,7 +302,13 @@ impl Closure<'_> {
                 self.tree(e.id)?;
             } else if self.fresh(&e.id) {
                 self.need(&e.id, "file")?;
-                for c in self.repo.read_file(&e.id)?.chunks {
+                let (file, lists) = self.repo.read_file_lists(&e.id)?;
+                for l in lists {
+                    if self.fresh(&l) {
+                        self.need(&l, "chunk list")?;
+                    }
+                }
+                for c in file.chunks {
                     if self.fresh(&c.id) {
                         self.need(&c.id, "chunk")?;
                     }

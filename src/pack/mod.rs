@@ -35,6 +35,7 @@ pub enum ObjectKind {
     File = 2,
     Tree = 3,
     Layer = 4,
+    List = 5,
 }
 
 impl ObjectKind {
@@ -44,6 +45,7 @@ impl ObjectKind {
             2 => ObjectKind::File,
             3 => ObjectKind::Tree,
             4 => ObjectKind::Layer,
+            5 => ObjectKind::List,
             _ => return None,
         })
     }
@@ -54,6 +56,7 @@ impl ObjectKind {
             ObjectKind::File => "file",
             ObjectKind::Tree => "tree",
             ObjectKind::Layer => "layer",
+            ObjectKind::List => "chunk list",
         }
     }
 }
