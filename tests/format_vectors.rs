@@ -1144,12 +1144,7 @@ fn fuzz_corpus_decodes() {
 /// Copies the fixture's `.cairn` to a temporary worktree; git keeps no empty directories,
 /// so `tmp/` is created here.
 fn open_repo_v1() -> (tempfile::TempDir, Repository) {
-    let src = fixtures().join("repo-v1/.cairn");
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(&src, &dir.path().join(".cairn"));
-    std::fs::create_dir_all(dir.path().join(".cairn/tmp")).unwrap();
-    let repo = Repository::open(dir.path()).unwrap();
-    (dir, repo)
+    open_frozen("repo-v1")
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -1257,6 +1252,84 @@ fn repo_v1_reads_back() {
     let index = repo.load_index().unwrap();
     assert_eq!(index.base_tree, Some(second.tree));
     assert_eq!(build(&index, repo.algo()).unwrap().root, second.tree);
+}
+
+/// Copies a frozen repository's `.cairn` to a temporary worktree, creating `tmp/`.
+fn open_frozen(name: &str) -> (tempfile::TempDir, Repository) {
+    let src = fixtures().join(name).join(".cairn");
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&src, &dir.path().join(".cairn"));
+    std::fs::create_dir_all(dir.path().join(".cairn/tmp")).unwrap();
+    let repo = Repository::open(dir.path()).unwrap();
+    (dir, repo)
+}
+
+/// The chunk lists a stored file object names (none when it is stored whole).
+fn stored_lists(repo: &Repository, id: &ObjectId) -> Vec<String> {
+    let raw = repo.store.read(id, ObjectKind::File, repo.dir()).unwrap();
+    match file::decode_stored(&raw).unwrap() {
+        file::StoredFile::Whole(_) => Vec::new(),
+        file::StoredFile::Lists(ids) => ids.iter().map(|l| l.to_hex()).collect(),
+    }
+}
+
+#[test]
+fn repo_lists_reads_back() {
+    let pinned: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("repo-lists.json")).unwrap())
+            .unwrap();
+    let (_dir, repo) = open_frozen("repo-lists");
+    let head = repo.head().unwrap().1.unwrap();
+    assert_eq!(head.to_hex(), pinned["head"].as_str().unwrap());
+    let second = repo.read_layer(&head).unwrap();
+    let first = repo.read_layer(&second.parent.unwrap()).unwrap();
+    assert_eq!(
+        second.parent.unwrap().to_hex(),
+        pinned["first"].as_str().unwrap()
+    );
+
+    let now = std::fs::read(fixtures().join("repo-lists/big.bin")).unwrap();
+    let mut old = now[..200_000].to_vec();
+    old.extend(&now[203_000..]);
+    let mut lists = Vec::new();
+    for (layer, want, key) in [
+        (&first, &old, "first_lists"),
+        (&second, &now, "second_lists"),
+    ] {
+        let entry = repo
+            .read_tree(&layer.tree)
+            .unwrap()
+            .get(b"big.bin")
+            .unwrap()
+            .clone();
+        assert!(read_path(&repo, layer.tree, "big.bin") == *want, "{key}");
+        let got = stored_lists(&repo, &entry.id);
+        let pinned: Vec<String> = serde_json::from_value(pinned[key].clone()).unwrap();
+        assert_eq!(got, pinned, "{key}");
+        lists.push(got);
+    }
+    // The insertion changed the one list around it; the other four are shared.
+    let shared = lists[1].iter().filter(|l| lists[0].contains(l)).count();
+    assert_eq!((shared, lists[1].len()), (4, 5));
+
+    for p in repo.store.packs() {
+        p.index.verify(repo.algo()).unwrap();
+        for e in p.index.entries().flatten() {
+            match e.kind {
+                ObjectKind::File => drop(repo.read_file(&e.id).unwrap()),
+                ObjectKind::Tree => drop(repo.read_tree(&e.id).unwrap()),
+                ObjectKind::Layer => drop(repo.read_layer(&e.id).unwrap()),
+                ObjectKind::Chunk => drop(repo.read_chunk(&e.id).unwrap()),
+                ObjectKind::List => {
+                    let raw = repo
+                        .store
+                        .read(&e.id, ObjectKind::List, repo.dir())
+                        .unwrap();
+                    assert_eq!(file::list_id(repo.algo(), &raw), e.id);
+                }
+            }
+        }
+    }
 }
 
 /// FORMAT.md quotes pinned values in its worked examples; they must stay the real ones.
