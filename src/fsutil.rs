@@ -42,6 +42,30 @@ pub fn create_new(path: &Path) -> Result<File> {
         .ctx("could not create file", path)
 }
 
+/// Creates a new file for writing that bypasses the page cache (`O_DIRECT`), so large
+/// writes are not copied into freshly allocated cache pages. The second value says whether
+/// that worked: a file system without direct I/O gives an ordinary file instead.
+pub fn create_direct(path: &Path) -> Result<(File, bool)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+    {
+        Ok(f) => Ok((f, true)),
+        // The file system refused O_DIRECT, possibly after creating the file.
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .map(|f| (f, false))
+            .ctx("could not create file", path),
+        Err(e) => Err(e).ctx("could not create file", path),
+    }
+}
+
 /// Renames `from` to `to` and syncs the destination's directory, so the rename survives a
 /// crash.
 pub fn rename_durable(from: &Path, to: &Path) -> Result<()> {

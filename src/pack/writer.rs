@@ -2,7 +2,6 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::index::{encode_index, IdxEntry};
@@ -14,13 +13,109 @@ use crate::fsutil;
 use crate::hash::{Domain, HashAlgo, Hasher, ObjectId};
 
 struct OpenPack {
-    file: BufWriter<File>,
+    file: PackFile,
     tmp: PathBuf,
     offset: u64,
-    /// Bytes already handed to the kernel for write-back.
+    /// Bytes already handed to the kernel for write-back (buffered files only).
     synced: u64,
     entries: Vec<IdxEntry>,
     name: Hasher,
+}
+
+/// Bytes go to the file in blocks of this size.
+const BLOCK: usize = 1 << 20;
+/// Direct I/O wants buffers, lengths and file offsets aligned to the device's logical block
+/// size; 4096 covers 512-byte and 4 KiB devices.
+const ALIGN: usize = 4096;
+
+/// A pack file being written, through a block buffer of its own. Where the file system
+/// allows it the file is opened with `O_DIRECT`: every full block goes from the buffer to
+/// the device, instead of being copied into newly allocated page-cache pages, which cost
+/// more than the disk itself (on the benchmark machine, `dd` wrote 2 GiB and fsynced it in
+/// 8.0 s through the page cache and in 1.45 s with `O_DIRECT`). Nothing reads a pack before
+/// it is published, so the cache pages would serve no one. The last, partial block is padded
+/// with zeros to the alignment and the file is then cut to its length. A file system that
+/// refuses a direct write gets the block again through an ordinary descriptor.
+struct PackFile {
+    file: File,
+    direct: bool,
+    /// `BLOCK + ALIGN` bytes; the block is `buf[start..start + BLOCK]`, aligned to `ALIGN`.
+    buf: Vec<u8>,
+    start: usize,
+    /// Bytes in the block.
+    len: usize,
+    /// Bytes in the file.
+    pos: u64,
+}
+
+impl PackFile {
+    fn create(path: &Path) -> Result<PackFile> {
+        let (file, direct) = fsutil::create_direct(path)?;
+        let buf = vec![0u8; BLOCK + ALIGN];
+        let start = (ALIGN - buf.as_ptr() as usize % ALIGN) % ALIGN;
+        Ok(PackFile {
+            file,
+            direct,
+            buf,
+            start,
+            len: 0,
+            pos: 0,
+        })
+    }
+
+    fn write(&mut self, mut data: &[u8], path: &Path) -> std::io::Result<()> {
+        while !data.is_empty() {
+            let n = (BLOCK - self.len).min(data.len());
+            let at = self.start + self.len;
+            self.buf[at..at + n].copy_from_slice(&data[..n]);
+            self.len += n;
+            data = &data[n..];
+            if self.len == BLOCK {
+                self.write_block(BLOCK, path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the first `len` bytes of the block at the end of the file and empties it.
+    fn write_block(&mut self, len: usize, path: &Path) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let block = &self.buf[self.start..self.start + len];
+        match self.file.write_all_at(block, self.pos) {
+            Err(e) if self.direct && e.raw_os_error() == Some(libc::EINVAL) => {
+                self.file = std::fs::OpenOptions::new().write(true).open(path)?;
+                self.direct = false;
+                self.file.write_all_at(block, self.pos)?;
+            }
+            r => r?,
+        }
+        self.pos += len as u64;
+        self.len = 0;
+        Ok(())
+    }
+
+    /// Bytes appended so far.
+    fn offset(&self) -> u64 {
+        self.pos + self.len as u64
+    }
+
+    /// Writes what the block holds and returns the file, ready to be synced.
+    fn finish(mut self, path: &Path) -> std::io::Result<File> {
+        let end = self.offset();
+        let len = if self.direct {
+            self.len.next_multiple_of(ALIGN)
+        } else {
+            self.len
+        };
+        let at = self.start + self.len;
+        self.buf[at..self.start + len].fill(0);
+        self.write_block(len, path)?;
+        if self.pos != end {
+            // A direct file was padded: cut the padding off.
+            self.file.set_len(end)?;
+        }
+        Ok(self.file)
+    }
 }
 
 /// Writes objects into packs of about [`PACK_TARGET`] bytes. Each pack is fsynced and renamed
@@ -77,8 +172,8 @@ impl PackWriter {
         let stored_len = payload.bytes.len() as u32;
         let header = record_header(&id, kind, payload.codec, payload.raw_len, stored_len);
         failpoint::error("pack:write-error")
-            .and_then(|()| pack.file.write_all(&header))
-            .and_then(|()| pack.file.write_all(&payload.bytes))
+            .and_then(|()| pack.file.write(&header, &pack.tmp))
+            .and_then(|()| pack.file.write(&payload.bytes, &pack.tmp))
             .ctx("could not write pack", &pack.tmp)?;
         pack.entries.push(IdxEntry {
             id,
@@ -103,10 +198,12 @@ impl PackWriter {
 
     fn open(&self) -> Result<OpenPack> {
         let tmp = fsutil::temp_path(&self.tmp_dir, "pack");
-        let file = fsutil::create_new(&tmp)?;
-        let mut file = BufWriter::with_capacity(1 << 20, file);
-        file.write_all(&pack_header(self.class))
-            .ctx("could not write pack", &tmp)?;
+        let mut file = PackFile::create(&tmp)?;
+        let written = file.write(&pack_header(self.class), &tmp);
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e).ctx("could not write pack", &tmp);
+        }
         Ok(OpenPack {
             file,
             tmp,
@@ -133,8 +230,7 @@ impl PackWriter {
     fn publish(&mut self, mut pack: OpenPack) -> Result<()> {
         let file = pack
             .file
-            .into_inner()
-            .map_err(|e| e.into_error())
+            .finish(&pack.tmp)
             .ctx("could not write pack", &pack.tmp)?;
         file.sync_all().ctx("could not sync pack", &pack.tmp)?;
         drop(file);
@@ -175,15 +271,15 @@ impl PackWriter {
 
 /// Asks the kernel to start writing what the pack holds so far, every few MiB, so disk
 /// writes overlap reading and hashing and the fsync at the end of the pack finds little left.
-/// It is only a hint: errors surface at the fsync.
+/// It is only a hint: errors surface at the fsync. A direct file needs none.
 fn start_writeback(pack: &mut OpenPack) {
     const STEP: u64 = 8 << 20;
-    let in_kernel = pack.offset - pack.file.buffer().len() as u64;
-    if in_kernel - pack.synced < STEP {
+    let in_kernel = pack.file.pos;
+    if pack.file.direct || in_kernel - pack.synced < STEP {
         return;
     }
     use std::os::fd::AsRawFd;
-    let fd = pack.file.get_ref().as_raw_fd();
+    let fd = pack.file.file.as_raw_fd();
     // SAFETY: fd is an open file owned by `pack`; the range lies within what was written.
     unsafe {
         libc::sync_file_range(
@@ -206,6 +302,66 @@ impl Drop for PackWriter {
         for name in self.written.drain(..) {
             let _ = std::fs::remove_file(self.packs_dir.join(format!("{name}.idx")));
             let _ = std::fs::remove_file(self.packs_dir.join(format!("{name}.pack")));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pieces of many lengths, some longer than a block, some ending on a block boundary,
+    /// come back byte for byte: through direct I/O, through an ordinary file, and through
+    /// the fallback when a direct write is refused (here: a misaligned buffer).
+    #[test]
+    fn pack_file_writes_every_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut x = 0x2545F4914F6CDD1Du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let data: Vec<u8> = (0..3 * BLOCK + 777).map(|_| next() as u8).collect();
+        let cuts = [
+            0,
+            42,
+            4096,
+            100_000,
+            BLOCK - 1,
+            BLOCK + 5,
+            2 * BLOCK + 7,
+            3 * BLOCK,
+        ];
+        for (case, end) in [(0, 3 * BLOCK), (1, 3 * BLOCK + 777), (2, 4096), (3, 0)] {
+            for mode in ["direct", "buffered", "refused"] {
+                let path = dir.path().join(format!("{mode}-{case}"));
+                let mut f = PackFile::create(&path).unwrap();
+                match mode {
+                    "buffered" => {
+                        f.file = File::create(&path).unwrap();
+                        f.direct = false;
+                    }
+                    "refused" => f.start += 1,
+                    _ => {}
+                }
+                let direct = f.direct;
+                let mut at = 0;
+                for cut in cuts.iter().map(|c| (*c).min(end)).chain([end]) {
+                    f.write(&data[at..cut.max(at)], &path).unwrap();
+                    at = cut.max(at);
+                }
+                assert_eq!(f.offset(), end as u64);
+                if mode == "refused" && end >= BLOCK {
+                    assert!(!f.direct, "a refused direct write falls back");
+                } else {
+                    assert_eq!(f.direct, direct);
+                }
+                f.finish(&path).unwrap().sync_all().unwrap();
+                let back = std::fs::read(&path).unwrap();
+                assert!(back == data[..end], "{mode}, {end} bytes");
+            }
         }
     }
 }
