@@ -66,6 +66,64 @@ pub fn create_direct(path: &Path) -> Result<(File, bool)> {
     }
 }
 
+/// Direct I/O wants buffers, lengths and file offsets aligned to the device's logical block
+/// size; 4096 covers 512-byte and 4 KiB devices.
+pub const DIRECT_ALIGN: usize = 4096;
+
+/// A zeroed buffer of `len` bytes whose start is aligned to [`DIRECT_ALIGN`], for direct I/O.
+pub struct AlignedBuf {
+    buf: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl AlignedBuf {
+    pub fn new(len: usize) -> AlignedBuf {
+        let buf = vec![0u8; len + DIRECT_ALIGN];
+        let start = buf.as_ptr().align_offset(DIRECT_ALIGN);
+        AlignedBuf { buf, start, len }
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        &self.buf[self.start..self.start + self.len]
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.buf[self.start..self.start + self.len]
+    }
+}
+
+/// Turns direct I/O on or off for an open file. False when the file system refuses it.
+pub fn set_direct(file: &File, on: bool) -> bool {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor `file` owns, with flag arguments only.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 {
+            return false;
+        }
+        let flags = match on {
+            true => flags | libc::O_DIRECT,
+            false => flags & !libc::O_DIRECT,
+        };
+        libc::fcntl(fd, libc::F_SETFL, flags) == 0
+    }
+}
+
+/// Writes `block` at `offset`, falling back to the page cache for this write and the later
+/// ones when direct I/O refuses it (`EINVAL`: a device whose blocks are larger than
+/// [`DIRECT_ALIGN`], or a file system that takes the flag but not the write).
+pub fn write_at_direct(file: &File, block: &[u8], offset: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    match file.write_all_at(block, offset) {
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) && set_direct(file, false) => {
+            file.write_all_at(block, offset)
+        }
+        r => r,
+    }
+}
+
 /// Renames `from` to `to` and syncs the destination's directory, so the rename survives a
 /// crash.
 pub fn rename_durable(from: &Path, to: &Path) -> Result<()> {
@@ -92,5 +150,40 @@ mod tests {
         assert_eq!(fs::read(&dest).unwrap(), b"two");
         let left: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(left.len(), 1, "no temp files are left behind");
+    }
+
+    #[test]
+    fn a_refused_direct_write_goes_through_the_page_cache() {
+        // Under the working directory: tmpfs (where temp dirs may live) may refuse direct I/O.
+        let dir = tempfile::tempdir_in(".").unwrap();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(dir.path().join("f"))
+            .unwrap();
+        let mut buf = AlignedBuf::new(3 * DIRECT_ALIGN);
+        assert_eq!(buf.as_slice().as_ptr() as usize % DIRECT_ALIGN, 0);
+        buf.as_mut_slice().fill(7);
+        let direct = set_direct(&file, true);
+        write_at_direct(&file, &buf.as_slice()[..DIRECT_ALIGN], 0).unwrap();
+        // A misaligned buffer and length: direct I/O says EINVAL, the retry is buffered.
+        write_at_direct(&file, &buf.as_slice()[1..101], DIRECT_ALIGN as u64).unwrap();
+        let flags = {
+            use std::os::fd::AsRawFd;
+            // SAFETY: F_GETFL on a descriptor this test owns.
+            unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) }
+        };
+        assert_eq!(
+            flags & libc::O_DIRECT,
+            0,
+            "direct I/O is off after the refusal"
+        );
+        let want = vec![7u8; DIRECT_ALIGN + 100];
+        assert_eq!(
+            fs::read(dir.path().join("f")).unwrap(),
+            want,
+            "direct: {direct}"
+        );
     }
 }

@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 use crate::diff::join;
 use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
 use crate::hash::ObjectId;
 use crate::object::{EntryKind, FileObject, Tree, TreeEntry};
 use crate::repo::Repository;
@@ -122,6 +123,9 @@ pub fn write_content(
     file: &File,
     path: &Path,
 ) -> Result<()> {
+    if obj.size() >= DIRECT_FROM && fsutil::set_direct(file, true) {
+        return write_direct(repo, cache, obj, file, path);
+    }
     let mut offsets = Vec::with_capacity(obj.chunks.len());
     let mut off = 0u64;
     for c in &obj.chunks {
@@ -140,6 +144,66 @@ pub fn write_content(
         file.write_all_at(&data, off)
             .ctx("could not write file", path)
     })
+}
+
+/// Files from this size on are written with direct I/O where the file system allows it.
+const DIRECT_FROM: u64 = 8 << 20;
+/// The blocks of a file written with direct I/O.
+const DIRECT_BLOCK: u64 = 1 << 20;
+
+/// Writes a large file in aligned blocks with direct I/O, blocks in parallel, each put
+/// together from the verified chunks it overlaps. Buffered writes of one large file copied
+/// every byte into freshly allocated page-cache pages under the file's lock: right after
+/// other large writes or deletions on the benchmark machine that copy ran at 0.4 GB/s and
+/// the second thread spun on the lock, a 2 GiB restore taking 4.6 s instead of 1.2 s. The
+/// last block is padded with zeros to the alignment and the file then cut to its size.
+fn write_direct(
+    repo: &Repository,
+    cache: &ChunkCache,
+    obj: &FileObject,
+    file: &File,
+    path: &Path,
+) -> Result<()> {
+    let mut starts = Vec::with_capacity(obj.chunks.len() + 1);
+    let mut off = 0u64;
+    for c in &obj.chunks {
+        starts.push(off);
+        off += c.len as u64;
+    }
+    starts.push(off);
+    let size = off;
+    let blocks = size.div_ceil(DIRECT_BLOCK);
+    (0..blocks).into_par_iter().try_for_each_init(
+        || fsutil::AlignedBuf::new(DIRECT_BLOCK as usize),
+        |buf, k| {
+            let (lo, hi) = (k * DIRECT_BLOCK, ((k + 1) * DIRECT_BLOCK).min(size));
+            let out = buf.as_mut_slice();
+            // The chunk holding byte `lo`, then every chunk that starts before `hi`.
+            let mut i = starts.partition_point(|s| *s <= lo) - 1;
+            while i < obj.chunks.len() && starts[i] < hi {
+                let data = cache.get(repo, &obj.chunks[i].id)?;
+                if data.len() != obj.chunks[i].len as usize {
+                    return Err(Error::corrupt(
+                        "file",
+                        path,
+                        format!("chunk {} has the wrong length", obj.chunks[i].id),
+                    ));
+                }
+                let (from, to) = (starts[i].max(lo), starts[i + 1].min(hi));
+                let src = &data[(from - starts[i]) as usize..(to - starts[i]) as usize];
+                out[(from - lo) as usize..(to - lo) as usize].copy_from_slice(src);
+                i += 1;
+            }
+            let n = (hi - lo) as usize;
+            let padded = n.next_multiple_of(fsutil::DIRECT_ALIGN);
+            out[n..padded].fill(0);
+            fsutil::write_at_direct(file, &out[..padded], lo).ctx("could not write file", path)
+        },
+    )?;
+    if !size.is_multiple_of(fsutil::DIRECT_ALIGN as u64) {
+        file.set_len(size).ctx("could not write file", path)?;
+    }
+    Ok(())
 }
 
 /// The whole content of a small object (a symlink's target), checked against its size.
