@@ -145,8 +145,9 @@ def main():
            f"({os.cpu_count()} cores). Medians of the rounds; the tools' order rotates every "
            "round; warm page cache (each command's inputs are read, then `sync`, just before it, "
            "untimed); cairn/peer below 1 means cairn is faster. `floor` does the same "
-           "I/O with plain tools: `tar -cf` of the small files / `cp` of the large one, then an "
-           "fsync of the result (for adds), `tar -xf` / `cp` (for restores).", ""]
+           "I/O with plain tools: for adds, `tar -cf` of the small files then an fsync, and "
+           "`dd oflag=direct conv=fsync bs=4M` of the large one (direct I/O, then an fsync); "
+           "`tar -xf` / `cp` for restores.", ""]
     if a.params:
         out += [f"Data: {a.params}.", ""]
     if a.versions and os.path.exists(a.versions):

@@ -246,7 +246,9 @@ big_round() {
     cat "$RUN/data/big-v1.bin" "$RUN/data/big-v2.bin" >/dev/null # warm the page cache
     for t in $(rotate "$r" "${BACKUP_TOOLS[@]}" floor); do
         case $t in
-        floor) measure big_add floor "$r" "$R" "cp $RUN/data/big-v1.bin $R/floor-big.bin && sync $R/floor-big.bin" "$RUN/data/big-v1.bin" ;;
+        # The fastest durable copy measured here: direct I/O in 4 MiB blocks (through the
+        # page cache, cp or dd plus an fsync took 5 to 8 s); plain cp where direct I/O is refused.
+        floor) measure big_add floor "$r" "$R" "dd if=$RUN/data/big-v1.bin of=$R/floor-big.bin bs=4M oflag=direct conv=fsync status=none 2>/dev/null || { rm -f $R/floor-big.bin; cp $RUN/data/big-v1.bin $R/floor-big.bin && sync $R/floor-big.bin; }" "$RUN/data/big-v1.bin" ;;
         cairn) measure big_add cairn "$r" "$R/big-cairn" "$cairn init && $cairn add -A && $cairn commit -m v1" "$R/big-cairn" ;;
         restic) measure big_add restic "$r" "$R/big-backup" "restic -r $R/restic-big init -q && restic -r $R/restic-big backup -q $R/big-backup" "$R/big-backup" ;;
         rustic) measure big_add rustic "$r" "$R/big-backup" "rustic -r $R/rustic-big init --no-progress && rustic -r $R/rustic-big backup --no-progress $R/big-backup" "$R/big-backup" ;;

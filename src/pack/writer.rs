@@ -24,9 +24,7 @@ struct OpenPack {
 
 /// Bytes go to the file in blocks of this size.
 const BLOCK: usize = 1 << 20;
-/// Direct I/O wants buffers, lengths and file offsets aligned to the device's logical block
-/// size; 4096 covers 512-byte and 4 KiB devices.
-const ALIGN: usize = 4096;
+const ALIGN: usize = fsutil::DIRECT_ALIGN;
 
 /// A pack file being written, through a block buffer of its own. Where the file system
 /// allows it the file is opened with `O_DIRECT`: every full block goes from the buffer to
