@@ -126,12 +126,7 @@ pub fn write_content(
     if obj.size() >= DIRECT_FROM && fsutil::set_direct(file, true) {
         return write_direct(repo, cache, obj, file, path);
     }
-    let mut offsets = Vec::with_capacity(obj.chunks.len());
-    let mut off = 0u64;
-    for c in &obj.chunks {
-        offsets.push(off);
-        off += c.len as u64;
-    }
+    let offsets = chunk_starts(obj);
     obj.chunks.par_iter().zip(offsets).try_for_each(|(c, off)| {
         let data = cache.get(repo, &c.id)?;
         if data.len() != c.len as usize {
@@ -144,6 +139,18 @@ pub fn write_content(
         file.write_all_at(&data, off)
             .ctx("could not write file", path)
     })
+}
+
+/// Where each chunk starts in the file, then the file's size.
+fn chunk_starts(obj: &FileObject) -> Vec<u64> {
+    let mut starts = Vec::with_capacity(obj.chunks.len() + 1);
+    let mut off = 0u64;
+    starts.push(off);
+    for c in &obj.chunks {
+        off += c.len as u64;
+        starts.push(off);
+    }
+    starts
 }
 
 /// Files from this size on are written with direct I/O where the file system allows it.
@@ -164,14 +171,8 @@ fn write_direct(
     file: &File,
     path: &Path,
 ) -> Result<()> {
-    let mut starts = Vec::with_capacity(obj.chunks.len() + 1);
-    let mut off = 0u64;
-    for c in &obj.chunks {
-        starts.push(off);
-        off += c.len as u64;
-    }
-    starts.push(off);
-    let size = off;
+    let starts = chunk_starts(obj);
+    let size = starts[obj.chunks.len()];
     let blocks = size.div_ceil(DIRECT_BLOCK);
     (0..blocks).into_par_iter().try_for_each_init(
         || fsutil::AlignedBuf::new(DIRECT_BLOCK as usize),

@@ -23,6 +23,16 @@ fn repo_with_big_file() -> (TestRepo, Vec<u8>) {
     (t, v1)
 }
 
+/// [`repo_with_big_file`] with a second layer of the file [`edited`]: (repo, v1, v2).
+fn repo_with_two_versions() -> (TestRepo, Vec<u8>, Vec<u8>) {
+    let (t, v1) = repo_with_big_file();
+    let v2 = edited(&v1);
+    t.write("big.bin", &v2);
+    t.ok(&["add", "-A", "-q"]);
+    t.commit("v2");
+    (t, v1, v2)
+}
+
 /// `v1` with three 4 KiB insertions.
 fn edited(v1: &[u8]) -> Vec<u8> {
     let mut v2 = v1.to_vec();
@@ -119,14 +129,11 @@ fn a_new_version_stores_only_the_lists_around_its_edits() {
 
 #[test]
 fn gc_keeps_the_lists_of_kept_layers_and_frees_the_rest() {
-    let (t, v1) = repo_with_big_file();
-    let v2 = edited(&v1);
-    t.write("big.bin", &v2);
-    t.ok(&["add", "-A", "-q"]);
-    t.commit("v2");
+    let (t, v1, v2) = repo_with_two_versions();
     t.ok(&["gc", "-q"]);
     assert_eq!(verify_data(&t).0, 0, "gc kept every list both layers need");
     assert!(cat(&t, "HEAD~1:big.bin") == v1, "cat of v1 after gc");
+    assert!(cat(&t, "HEAD:big.bin") == v2, "cat of v2 after gc");
 
     let lists = |t: &TestRepo| {
         records(t)
@@ -186,11 +193,7 @@ fn first_list(t: &TestRepo) -> (std::path::PathBuf, u64) {
 
 #[test]
 fn push_and_clone_carry_the_lists() {
-    let (t, v1) = repo_with_big_file();
-    let v2 = edited(&v1);
-    t.write("big.bin", &v2);
-    t.ok(&["add", "-A", "-q"]);
-    t.commit("v2");
+    let (t, v1, v2) = repo_with_two_versions();
     let remote = tempfile::tempdir().unwrap();
     let url = format!("file://{}", remote.path().display());
     t.ok(&["remote", "add", "origin", &url]);
