@@ -42,30 +42,6 @@ pub fn create_new(path: &Path) -> Result<File> {
         .ctx("could not create file", path)
 }
 
-/// Creates a new file for writing that bypasses the page cache (`O_DIRECT`), so large
-/// writes are not copied into freshly allocated cache pages. The second value says whether
-/// that worked: a file system without direct I/O gives an ordinary file instead.
-pub fn create_direct(path: &Path) -> Result<(File, bool)> {
-    use std::os::unix::fs::OpenOptionsExt;
-    match OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .custom_flags(libc::O_DIRECT)
-        .open(path)
-    {
-        Ok(f) => Ok((f, true)),
-        // The file system refused O_DIRECT, possibly after creating the file.
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)
-            .map(|f| (f, false))
-            .ctx("could not create file", path),
-        Err(e) => Err(e).ctx("could not create file", path),
-    }
-}
-
 /// Direct I/O wants buffers, lengths and file offsets aligned to the device's logical block
 /// size; 4096 covers 512-byte and 4 KiB devices.
 pub const DIRECT_ALIGN: usize = 4096;
@@ -91,6 +67,12 @@ impl AlignedBuf {
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         &mut self.buf[self.start..self.start + self.len]
     }
+
+    /// Moves the start one byte off the alignment, so that direct I/O refuses the buffer.
+    #[cfg(test)]
+    pub fn misalign(&mut self) {
+        self.start += 1;
+    }
 }
 
 /// Turns direct I/O on or off for an open file. False when the file system refuses it.
@@ -113,14 +95,15 @@ pub fn set_direct(file: &File, on: bool) -> bool {
 
 /// Writes `block` at `offset`, falling back to the page cache for this write and the later
 /// ones when direct I/O refuses it (`EINVAL`: a device whose blocks are larger than
-/// [`DIRECT_ALIGN`], or a file system that takes the flag but not the write).
-pub fn write_at_direct(file: &File, block: &[u8], offset: u64) -> std::io::Result<()> {
+/// [`DIRECT_ALIGN`], or a file system that takes the flag but not the write). True when it
+/// fell back.
+pub fn write_at_direct(file: &File, block: &[u8], offset: u64) -> std::io::Result<bool> {
     use std::os::unix::fs::FileExt;
     match file.write_all_at(block, offset) {
         Err(e) if e.raw_os_error() == Some(libc::EINVAL) && set_direct(file, false) => {
-            file.write_all_at(block, offset)
+            file.write_all_at(block, offset).map(|()| true)
         }
-        r => r,
+        r => r.map(|()| false),
     }
 }
 
@@ -168,7 +151,9 @@ mod tests {
         let direct = set_direct(&file, true);
         write_at_direct(&file, &buf.as_slice()[..DIRECT_ALIGN], 0).unwrap();
         // A misaligned buffer and length: direct I/O says EINVAL, the retry is buffered.
-        write_at_direct(&file, &buf.as_slice()[1..101], DIRECT_ALIGN as u64).unwrap();
+        let fell_back =
+            write_at_direct(&file, &buf.as_slice()[1..101], DIRECT_ALIGN as u64).unwrap();
+        assert_eq!(fell_back, direct, "only a direct file falls back");
         let flags = {
             use std::os::fd::AsRawFd;
             // SAFETY: F_GETFL on a descriptor this test owns.

@@ -198,7 +198,9 @@ fn write_direct(
             let n = (hi - lo) as usize;
             let padded = n.next_multiple_of(fsutil::DIRECT_ALIGN);
             out[n..padded].fill(0);
-            fsutil::write_at_direct(file, &out[..padded], lo).ctx("could not write file", path)
+            fsutil::write_at_direct(file, &out[..padded], lo)
+                .map(drop)
+                .ctx("could not write file", path)
         },
     )?;
     if !size.is_multiple_of(fsutil::DIRECT_ALIGN as u64) {
