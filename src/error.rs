@@ -59,6 +59,19 @@ pub enum Error {
 }
 
 impl Error {
+    /// Directories nested deeper than [`crate::object::tree::MAX_DEPTH`], at `path`: damage or
+    /// a hostile repository, never something `add` writes.
+    pub fn too_deep(path: PathBuf) -> Error {
+        Error::Corrupt {
+            what: "tree",
+            detail: format!(
+                "directories nested deeper than {} levels",
+                crate::object::tree::MAX_DEPTH
+            ),
+            path,
+        }
+    }
+
     /// One line telling the user what to do about the error, where there is something to say.
     pub fn hint(&self) -> Option<&'static str> {
         Some(match self {

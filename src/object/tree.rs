@@ -13,6 +13,12 @@ use crate::hash::{Domain, HashAlgo, ObjectId};
 use crate::merkle;
 
 pub const TREE_VERSION: u8 = 1;
+
+/// The deepest nesting of directories cairn stores or reads. Paths a file system can hold
+/// stay far below it (a path of 1,024 one-letter levels is 2 KiB of PATH_MAX's 4 KiB), and a
+/// bound keeps every walk's stack and path lengths small: a hostile repository of 25,000
+/// nested trees is refused with a clear error instead of overflowing the stack.
+pub const MAX_DEPTH: usize = 1024;
 const ENTRY_FIXED: usize = 1 + 4 + 8 + 8 + 32 + 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
