@@ -2,10 +2,14 @@
 //! store lacks; `status` compares the result with HEAD without writing anything.
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 use crate::hash::{HashAlgo, ObjectId};
 use crate::index::{IndexEntry, StagingIndex};
+use crate::object::tree::MAX_DEPTH;
 use crate::object::{EntryKind, Tree, TreeEntry};
 
 pub struct Built {
@@ -30,11 +34,21 @@ pub fn build(index: &StagingIndex, algo: HashAlgo) -> Result<Built> {
         files: 0,
         bytes: 0,
     };
+    if let Some((p, _)) = items.iter().find(|(p, _)| too_deep(p)) {
+        return Err(Error::too_deep(PathBuf::from(OsStr::from_bytes(p))));
+    }
     let (root, bytes) = build_dir(&items, 0, algo, &mut built.trees)?;
     built.root = root;
     built.files = items.len() as u64;
     built.bytes = bytes;
     Ok(built)
+}
+
+/// Whether a path lies below more than [`MAX_DEPTH`] directories: its trees could be
+/// written but no walk would read them back. Checked once here, so `build_dir`'s recursion
+/// is bounded too.
+fn too_deep(path: &[u8]) -> bool {
+    path.iter().filter(|b| **b == b'/').count() > MAX_DEPTH
 }
 
 /// Builds the tree of the directory whose paths, all sharing the first `skip` bytes, are

@@ -2,11 +2,15 @@
 //! the size of the change, not of the repository.
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::hash::ObjectId;
+use crate::object::tree::MAX_DEPTH;
 use crate::object::{EntryKind, Tree, TreeEntry};
 use crate::repo::Repository;
 
@@ -74,7 +78,7 @@ pub fn diff_trees(
     b: Option<ObjectId>,
 ) -> Result<Vec<Change>> {
     let mut out = Vec::new();
-    diff_dir(src, a, b, &[], &mut out)?;
+    diff_dir(src, a, b, &[], 0, &mut out)?;
     out.sort_unstable_by(|x, y| x.path.cmp(&y.path));
     Ok(out)
 }
@@ -84,11 +88,13 @@ fn diff_dir(
     a: Option<ObjectId>,
     b: Option<ObjectId>,
     prefix: &[u8],
+    depth: usize,
     out: &mut Vec<Change>,
 ) -> Result<()> {
     if a == b {
         return Ok(());
     }
+    check_depth(depth, prefix)?;
     let ta = a.map(|id| src.tree(&id)).transpose()?.unwrap_or_default();
     let tb = b.map(|id| src.tree(&id)).transpose()?.unwrap_or_default();
     let (mut i, mut j) = (0, 0);
@@ -97,16 +103,30 @@ fn diff_dir(
         let eb = tb.entries.get(j);
         match (ea, eb) {
             (Some(x), Some(y)) if x.name == y.name => {
-                diff_entry(src, x, y, &join(prefix, &x.name), out)?;
+                diff_entry(src, x, y, &join(prefix, &x.name), depth, out)?;
                 i += 1;
                 j += 1;
             }
             (Some(x), y) if y.is_none_or(|y| x.name < y.name) => {
-                one_side(src, x, &join(prefix, &x.name), ChangeKind::Deleted, out)?;
+                one_side(
+                    src,
+                    x,
+                    &join(prefix, &x.name),
+                    depth,
+                    ChangeKind::Deleted,
+                    out,
+                )?;
                 i += 1;
             }
             (_, Some(y)) => {
-                one_side(src, y, &join(prefix, &y.name), ChangeKind::Added, out)?;
+                one_side(
+                    src,
+                    y,
+                    &join(prefix, &y.name),
+                    depth,
+                    ChangeKind::Added,
+                    out,
+                )?;
                 j += 1;
             }
             (_, None) => unreachable!("loop condition"),
@@ -120,12 +140,13 @@ fn diff_entry(
     x: &TreeEntry,
     y: &TreeEntry,
     path: &[u8],
+    depth: usize,
     out: &mut Vec<Change>,
 ) -> Result<()> {
     let dir_x = x.kind == EntryKind::Dir;
     let dir_y = y.kind == EntryKind::Dir;
     match (dir_x, dir_y) {
-        (true, true) => diff_dir(src, Some(x.id), Some(y.id), path, out),
+        (true, true) => diff_dir(src, Some(x.id), Some(y.id), path, depth + 1, out),
         (false, false) => {
             let kind = if x.kind != y.kind {
                 Some(ChangeKind::TypeChange)
@@ -145,17 +166,19 @@ fn diff_entry(
             Ok(())
         }
         _ => {
-            one_side(src, x, path, ChangeKind::Deleted, out)?;
-            one_side(src, y, path, ChangeKind::Added, out)
+            one_side(src, x, path, depth, ChangeKind::Deleted, out)?;
+            one_side(src, y, path, depth, ChangeKind::Added, out)
         }
     }
 }
 
-/// Reports every file at or below an entry present on one side only.
+/// Reports every file at or below an entry present on one side only. `depth` is the number
+/// of directories above the entry.
 fn one_side(
     src: &dyn TreeSource,
     e: &TreeEntry,
     path: &[u8],
+    depth: usize,
     kind: ChangeKind,
     out: &mut Vec<Change>,
 ) -> Result<()> {
@@ -172,8 +195,19 @@ fn one_side(
         });
         return Ok(());
     }
+    check_depth(depth + 1, path)?;
     for child in src.tree(&e.id)?.entries {
-        one_side(src, &child, &join(path, &child.name), kind, out)?;
+        one_side(src, &child, &join(path, &child.name), depth + 1, kind, out)?;
+    }
+    Ok(())
+}
+
+/// Refuses a directory `depth` levels below the root once that passes
+/// [`MAX_DEPTH`]: every recursive walk of trees calls this before it descends, so a hostile
+/// chain of nested trees is an error, never a stack overflow.
+pub fn check_depth(depth: usize, path: &[u8]) -> Result<()> {
+    if depth > MAX_DEPTH {
+        return Err(Error::too_deep(PathBuf::from(OsStr::from_bytes(path))));
     }
     Ok(())
 }

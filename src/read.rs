@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use lru::LruCache;
 use rayon::prelude::*;
 
-use crate::diff::join;
+use crate::diff::{check_depth, join};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::hash::ObjectId;
@@ -97,13 +97,29 @@ pub fn flatten(
     prefix: &[u8],
     out: &mut Vec<(Vec<u8>, TreeEntry)>,
 ) -> Result<()> {
+    let depth = prefix
+        .split(|b| *b == b'/')
+        .filter(|p| !p.is_empty())
+        .count();
+    flatten_at(repo, id, prefix, depth, out)
+}
+
+/// `flatten` of a tree `depth` directories below the root.
+fn flatten_at(
+    repo: &Repository,
+    id: &ObjectId,
+    prefix: &[u8],
+    depth: usize,
+    out: &mut Vec<(Vec<u8>, TreeEntry)>,
+) -> Result<()> {
+    check_depth(depth, prefix)?;
     let tree: Tree = repo.read_tree(id)?;
     for e in tree.entries {
         let path = join(prefix, &e.name);
         if e.kind == EntryKind::Dir {
             let id = e.id;
             out.push((path.clone(), e));
-            flatten(repo, &id, &path, out)?;
+            flatten_at(repo, &id, &path, depth + 1, out)?;
         } else {
             out.push((path, e));
         }
