@@ -40,7 +40,7 @@ fn craft_chain(env: &Env, depth: usize, on_main: bool) -> ObjectId {
     let (packs, tmp) = (repo.packs_dir(), repo.tmp_dir());
     let mut data = PackWriter::new(algo, PackClass::Data, &packs, &tmp);
     let mut meta = PackWriter::new(algo, PackClass::Meta, &packs, &tmp);
-    let mut put = |w: &mut PackWriter, kind, id, bytes: &[u8]| {
+    let put = |w: &mut PackWriter, kind, id, bytes: &[u8]| {
         w.add(id, kind, &Encoded::raw(bytes)).expect("pack add");
     };
 
