@@ -116,10 +116,13 @@ fn qualified(repo: &Repository, base: &str) -> Result<Option<(ObjectId, Option<S
     if !matches!(kind, "lines" | "tags") || crate::refs::check_name(name).is_err() {
         return Ok(None);
     }
-    let id = repo.refs().get(kind, name)?.ok_or_else(|| Error::UnknownRef {
-        name: format!("{base}: there is no such {}", &kind[..kind.len() - 1]),
-        path: repo.dir().to_path_buf(),
-    })?;
+    let id = repo
+        .refs()
+        .get(kind, name)?
+        .ok_or_else(|| Error::UnknownRef {
+            name: format!("{base}: there is no such {}", &kind[..kind.len() - 1]),
+            path: repo.dir().to_path_buf(),
+        })?;
     Ok(Some((id, (kind == "lines").then(|| name.to_string()))))
 }
 
@@ -131,7 +134,9 @@ fn refuse_hex_clash(repo: &Repository, base: &str, spec: &str, named: ObjectId) 
         return Ok(());
     }
     let prefix = base.to_ascii_lowercase();
-    let other = layers_with_prefix(repo, &prefix).into_iter().find(|id| *id != named);
+    let other = layers_with_prefix(repo, &prefix)
+        .into_iter()
+        .find(|id| *id != named);
     match other {
         None => Ok(()),
         Some(id) => Err(Error::UnknownRef {

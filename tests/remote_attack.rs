@@ -110,7 +110,10 @@ fn a_reference_deleted_on_the_remote_is_damage() {
             .lines()
             .find(|l| l.contains(&format!("{r} accepted this layer")))
             .unwrap_or_else(|| panic!("{r}: {text}"));
-        assert!(line.contains(layer.as_str()) && line.contains("gone"), "{line}");
+        assert!(
+            line.contains(layer.as_str()) && line.contains("gone"),
+            "{line}"
+        );
     }
 }
 
@@ -122,7 +125,11 @@ fn a_push_killed_after_its_log_entry_leaves_no_false_damage_and_no_block() {
     let two = p.commit("two");
     let out = with_failpoint(&p.a, p.a.root(), "push:after-log", &["push"]);
     assert!(!out.status.success(), "the push was meant to die: {out:?}");
-    assert_eq!(p.keys("refs-log/lines/main").len(), 2, "logged, then killed");
+    assert_eq!(
+        p.keys("refs-log/lines/main").len(),
+        2,
+        "logged, then killed"
+    );
     assert_eq!(p.keys("locks").len(), 1, "its intent is left");
 
     // The push was never accepted: no damage, and nothing lost either.
@@ -131,7 +138,11 @@ fn a_push_killed_after_its_log_entry_leaves_no_false_damage_and_no_block() {
     // The next push recovers the dead push's intent at once, not after the lease.
     let start = Instant::now();
     p.a.ok(&["push"]);
-    assert!(start.elapsed() < Duration::from_secs(30), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
     let tip = fs::read_to_string(p.key("refs/lines/main")).unwrap();
     assert_eq!(tip.trim(), two);
     assert!(p.keys("locks").is_empty(), "{:?}", p.keys("locks"));
@@ -156,7 +167,10 @@ fn intents_from_the_future_or_the_past_do_not_block_but_live_ones_do() {
 
     // A live push on another machine keeps this one out.
     let err = p.a.fails(&["push"], 2);
-    assert!(err.contains("another push of this reference is in progress"), "{err}");
+    assert!(
+        err.contains("another push of this reference is in progress"),
+        "{err}"
+    );
     // One dated a year ahead (a wrong clock, or forged) does not, and is removed.
     let year = Duration::from_secs(365 * 24 * 3600);
     set_mtime(&forged, SystemTime::now() + year);
@@ -299,7 +313,8 @@ fn deep_layer(t: &TestRepo, depth: usize) -> (ObjectId, ObjectId) {
     let mut data = PackWriter::new(algo, PackClass::Data, &packs, &tmp);
     let mut meta = PackWriter::new(algo, PackClass::Meta, &packs, &tmp);
     let chunk = algo.hash(Domain::Chunk, b"deep\n");
-    data.add(chunk, ObjectKind::Chunk, &Encoded::raw(b"deep\n")).unwrap();
+    data.add(chunk, ObjectKind::Chunk, &Encoded::raw(b"deep\n"))
+        .unwrap();
     let file = FileObject {
         chunks: vec![ChunkRef { id: chunk, len: 5 }],
     };

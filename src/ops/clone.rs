@@ -138,7 +138,15 @@ pub fn clone(
             .written
             .len() as u64
     } else {
-        let n = sparse_checkout(&repo, &lock, &common, resolved.layer, &paths, true, progress)?;
+        let n = sparse_checkout(
+            &repo,
+            &lock,
+            &common,
+            resolved.layer,
+            &paths,
+            true,
+            progress,
+        )?;
         let head = match &resolved.line {
             Some(l) => Head::Line(l.clone()),
             None => Head::Detached(resolved.layer),

@@ -17,13 +17,13 @@ use super::transfer::{self, Transferred};
 use super::Remote;
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
+use crate::object::tree::MAX_DEPTH;
 use crate::object::EntryKind;
 use crate::pack::{
     check_content, decompress, Encoded, IdxEntry, ObjectKind, PackClass, PackWriter,
     RECORD_HEADER_LEN,
 };
 use crate::progress::Progress;
-use crate::object::tree::MAX_DEPTH;
 use crate::read::lookup;
 use crate::repo::Repository;
 

@@ -213,7 +213,11 @@ struct Held<'a> {
 /// What an intent says: the push, and the process that made it, so that a later push on
 /// the same machine can tell that it died.
 fn intent_body(new: ObjectId) -> Vec<u8> {
-    let mut body = format!("push of {new} by {} on {}\n", std::process::id(), hostname());
+    let mut body = format!(
+        "push of {new} by {} on {}\n",
+        std::process::id(),
+        hostname()
+    );
     if let Some(me) = super::process_token() {
         body.push_str(&format!("process {me}\n"));
     }
@@ -292,7 +296,8 @@ fn others(remote: &Remote, kind: &str, name: &str, mine: &str) -> Result<Option<
     let mut dead = Vec::new();
     for m in listed.iter().filter(|m| m.key != mine) {
         let age = my_time - m.modified_ms;
-        if age > LEASE_MS || age < -FUTURE_MS || died_here(remote, &m.key)? {
+        let in_lease = (-FUTURE_MS..=LEASE_MS).contains(&age);
+        if !in_lease || died_here(remote, &m.key)? {
             dead.push(&m.key);
         } else {
             live = Some(format!(
@@ -448,10 +453,14 @@ mod tests {
         let dead = |n: &str, from: u8, to: u8| {
             let intent = layout::timed_key(&layout::lock_dir("lines", "main"), now_ns(), n);
             let body = format!("push of x by 1 on y\nprocess {machine}:{}\n", gone.id());
-            r.backend().put(&intent, body.into_bytes(), Cond::Create).unwrap();
+            r.backend()
+                .put(&intent, body.into_bytes(), Cond::Create)
+                .unwrap();
             let entry = format!("from {}\nto {}\nhost y\n", id(from), id(to));
             let key = layout::log_for_intent("lines", "main", &intent);
-            r.backend().put(&key, entry.into_bytes(), Cond::Create).unwrap();
+            r.backend()
+                .put(&key, entry.into_bytes(), Cond::Create)
+                .unwrap();
         };
         dead("a", 1, 2);
         assert_eq!(
@@ -461,7 +470,11 @@ mod tests {
         // Killed after writing the reference: that push was accepted.
         dead("b", 3, 4);
         r.backend()
-            .put("refs/lines/main", format!("{}\n", id(4)).into_bytes(), Cond::Overwrite)
+            .put(
+                "refs/lines/main",
+                format!("{}\n", id(4)).into_bytes(),
+                Cond::Overwrite,
+            )
             .unwrap();
         assert_eq!(
             publish(&r, "lines", "main", Some(id(4)), id(5)).unwrap(),

@@ -203,7 +203,8 @@ impl Check<'_> {
         let mut roots = Vec::new();
         let mut logged = Vec::new();
         for kind in ["lines", "tags"] {
-            let tips: BTreeMap<String, ObjectId> = refs::list(self.remote, kind)?.into_iter().collect();
+            let tips: BTreeMap<String, ObjectId> =
+                refs::list(self.remote, kind)?.into_iter().collect();
             roots.extend(tips.values().copied());
             let logs = refs::logs(self.remote, kind)?;
             for key in logs.unreadable {
@@ -353,7 +354,9 @@ impl Walk<'_> {
         }
         let mut stack = vec![self.open(root, Vec::new(), layer, &[])];
         loop {
-            let top = stack.last_mut().expect("the walk ends when the stack empties");
+            let top = stack
+                .last_mut()
+                .expect("the walk ends when the stack empties");
             let Some(e) = top.entries.next() else {
                 let done = stack.pop().expect("the stack has a top");
                 let h = done.height;
@@ -383,7 +386,8 @@ impl Walk<'_> {
             Ok(t) => t.entries,
             Err(e) => {
                 let p = path(above, &name);
-                self.found.push((format!("tree {id}"), e.to_string(), layer, p));
+                self.found
+                    .push((format!("tree {id}"), e.to_string(), layer, p));
                 Vec::new()
             }
         };
