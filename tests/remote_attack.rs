@@ -304,57 +304,96 @@ fn a_tag_and_a_line_never_share_a_name() {
     assert!(!p.key("refs/lines/exp").exists());
 }
 
-/// Writes a chain of `depth` nested trees (`d/d/d/.../f`) and a line `deep` on it, straight
-/// into packs as a hostile repository would hold them.
-fn deep_layer(t: &TestRepo, depth: usize) -> (ObjectId, ObjectId) {
-    let repo = Repository::open(t.root()).unwrap();
-    let algo = repo.algo();
-    let (packs, tmp) = (repo.packs_dir(), repo.tmp_dir());
-    let mut data = PackWriter::new(algo, PackClass::Data, &packs, &tmp);
-    let mut meta = PackWriter::new(algo, PackClass::Meta, &packs, &tmp);
-    let chunk = algo.hash(Domain::Chunk, b"deep\n");
-    data.add(chunk, ObjectKind::Chunk, &Encoded::raw(b"deep\n"))
-        .unwrap();
-    let file = FileObject {
-        chunks: vec![ChunkRef { id: chunk, len: 5 }],
-    };
-    let file_id = file.id(algo);
-    meta.add(file_id, ObjectKind::File, &Encoded::raw(&file.encode()))
-        .unwrap();
-    let entry = |name: &[u8], kind, id, size| TreeEntry {
+/// Writes objects straight into packs, as a hostile repository would hold them.
+struct Craft {
+    repo: Repository,
+    data: PackWriter,
+    meta: PackWriter,
+}
+
+impl Craft {
+    fn open(t: &TestRepo) -> Craft {
+        let repo = Repository::open(t.root()).unwrap();
+        let (algo, packs, tmp) = (repo.algo(), repo.packs_dir(), repo.tmp_dir());
+        Craft {
+            data: PackWriter::new(algo, PackClass::Data, &packs, &tmp),
+            meta: PackWriter::new(algo, PackClass::Meta, &packs, &tmp),
+            repo,
+        }
+    }
+
+    /// A file `f` of five bytes.
+    fn file(&mut self) -> TreeEntry {
+        let algo = self.repo.algo();
+        let chunk = algo.hash(Domain::Chunk, b"deep\n");
+        let raw = Encoded::raw(b"deep\n");
+        self.data.add(chunk, ObjectKind::Chunk, &raw).unwrap();
+        let file = FileObject {
+            chunks: vec![ChunkRef { id: chunk, len: 5 }],
+        };
+        let id = file.id(algo);
+        let enc = Encoded::raw(&file.encode());
+        self.meta.add(id, ObjectKind::File, &enc).unwrap();
+        entry(b"f", EntryKind::File, id)
+    }
+
+    fn tree(&mut self, mut entries: Vec<TreeEntry>) -> ObjectId {
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        let tree = Tree { entries };
+        let id = tree.id(self.repo.algo());
+        let enc = Encoded::raw(&tree.encode());
+        self.meta.add(id, ObjectKind::Tree, &enc).unwrap();
+        id
+    }
+
+    /// `depth` trees nested as `d/d/.../d`, the innermost holding `inner`; the outermost.
+    fn chain(&mut self, inner: TreeEntry, depth: usize) -> ObjectId {
+        let mut below = inner;
+        let mut root = ObjectId::default();
+        for _ in 0..depth {
+            root = self.tree(vec![below]);
+            below = entry(b"d", EntryKind::Dir, root);
+        }
+        root
+    }
+
+    /// A layer of `tree` as the line `line`.
+    fn finish(mut self, tree: ObjectId, line: &str) -> ObjectId {
+        let layer = Layer {
+            parent: None,
+            tree,
+            time_ns: 1_700_000_000_000_000_000,
+            counts: LayerCounts::default(),
+            author: "mallory".into(),
+            message: "deep".into(),
+        };
+        let id = layer.id(self.repo.algo());
+        let enc = Encoded::raw(&layer.encode());
+        self.meta.add(id, ObjectKind::Layer, &enc).unwrap();
+        self.data.finish().unwrap();
+        self.meta.finish().unwrap();
+        self.repo.refs().set("lines", line, &id).unwrap();
+        id
+    }
+}
+
+fn entry(name: &[u8], kind: EntryKind, id: ObjectId) -> TreeEntry {
+    TreeEntry {
         name: name.to_vec(),
         kind,
         mode: if kind == EntryKind::Dir { 0 } else { 0o644 },
-        size,
+        size: 5,
         mtime_ns: 1_700_000_000_000_000_000,
         id,
-    };
-    let mut below = entry(b"f", EntryKind::File, file_id, 5);
-    let mut root = ObjectId::default();
-    for _ in 0..depth {
-        let tree = Tree {
-            entries: vec![below],
-        };
-        root = tree.id(algo);
-        meta.add(root, ObjectKind::Tree, &Encoded::raw(&tree.encode()))
-            .unwrap();
-        below = entry(b"d", EntryKind::Dir, root, 5);
     }
-    let layer = Layer {
-        parent: None,
-        tree: root,
-        time_ns: 1_700_000_000_000_000_000,
-        counts: LayerCounts::default(),
-        author: "mallory".into(),
-        message: "deep".into(),
-    };
-    let id = layer.id(algo);
-    meta.add(id, ObjectKind::Layer, &Encoded::raw(&layer.encode()))
-        .unwrap();
-    data.finish().unwrap();
-    meta.finish().unwrap();
-    repo.refs().set("lines", "deep", &id).unwrap();
-    (id, root)
+}
+
+/// A chain of `depth` nested trees (`d/d/.../f`) as the line `deep`: its layer and root.
+fn deep_layer(t: &TestRepo, depth: usize) -> (ObjectId, ObjectId) {
+    let mut c = Craft::open(t);
+    let f = c.file();
+    let root = c.chain(f, depth);
+    (c.finish(root, "deep"), root)
 }
 
 #[test]
@@ -376,4 +415,28 @@ fn trees_nested_thousands_deep_are_walked_without_recursion() {
     let t = TestRepo::empty();
     let out = t.run(&["clone", &p.url(), "c", "--layer", "deep", "--", "d"]);
     assert_failure(&out, &["clone"], 2);
+}
+
+/// One subtree, 1,000 levels deep, reached at the root (`a`, within the bound) and again
+/// below 30 more levels (`z/d/...`, beyond it): walked once, and still found too deep.
+#[test]
+fn a_shared_subtree_too_deep_on_one_path_only_is_found() {
+    let p = Pair::new();
+    let mut c = Craft::open(&p.a);
+    let f = c.file();
+    let shared = c.chain(f, 1000);
+    let z = c.chain(entry(b"d", EntryKind::Dir, shared), 30);
+    let root = c.tree(vec![
+        entry(b"a", EntryKind::Dir, shared),
+        entry(b"z", EntryKind::Dir, z),
+    ]);
+    c.finish(root, "deep");
+    p.a.json(&["push", "origin", "deep"]);
+    let (code, text) = p.verify();
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("nested deeper than 1024"), "{text}");
+    assert!(text.contains(&root.to_hex()), "{text}");
+    let out = p.a.run(&["--json", "verify", "--remote", "origin"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["trees"], 1 + 1000 + 30, "each tree once: {v}");
 }
