@@ -302,6 +302,11 @@ fn a_tag_and_a_line_never_share_a_name() {
     let err = p.a.fails(&["push", "origin", "exp"], 2);
     assert!(err.contains("the remote has a tag named exp"), "{err}");
     assert!(!p.key("refs/lines/exp").exists());
+    // Nor does pull bring the remote's tag `exp` beside this line `exp`.
+    p.a.ok(&["push", "origin", "main"]);
+    let v = p.a.json(&["pull", "origin", "main"]);
+    assert_eq!(v["tags_differing"], serde_json::json!(["exp"]), "{v}");
+    assert!(!p.a.root().join(".cairn/refs/tags/exp").exists());
 }
 
 /// Writes objects straight into packs, as a hostile repository would hold them.
