@@ -107,6 +107,36 @@ impl Refs {
         Ok(names)
     }
 
+    /// Refuses a name for a new line or tag (`kind`) that a reference could not be told
+    /// apart by: not a valid name, `HEAD`, all hex digits (it would read as a layer id), or
+    /// the name of a reference of the other kind (a tag `main` beside the line `main`).
+    pub fn check_new(&self, kind: &str, name: &str) -> Result<()> {
+        let (what, other) = if kind == "lines" {
+            ("line", "tags")
+        } else {
+            ("tag", "lines")
+        };
+        let refuse = |why: String, path: PathBuf| Error::Invalid { what: why, path };
+        check_name(name).map_err(|why| refuse(why, self.dir.join("refs").join(kind)))?;
+        if let Some(why) = unreadable_name(name) {
+            return Err(refuse(
+                format!("{what} name {name:?} {why}; choose another"),
+                self.ref_path(kind, name),
+            ));
+        }
+        if self.get(other, name)?.is_some() {
+            let theirs = if other == "lines" { "line" } else { "tag" };
+            return Err(refuse(
+                format!(
+                    "a {theirs} is named {name} already, and a {what} of the same name would \
+                     make `{name}` ambiguous; choose another name"
+                ),
+                self.ref_path(other, name),
+            ));
+        }
+        Ok(())
+    }
+
     /// The layer HEAD points at, and the line it is on (if any). `None` layer: an unborn
     /// line with no commits yet.
     pub fn resolve_head(&self) -> Result<(Option<String>, Option<ObjectId>)> {
@@ -137,6 +167,15 @@ pub fn check_name(name: &str) -> std::result::Result<(), String> {
     }
 }
 
+/// Why a valid name still cannot name a new reference: it would read as something else.
+fn unreadable_name(name: &str) -> Option<&'static str> {
+    if name == "HEAD" {
+        return Some("is HEAD's");
+    }
+    let hex = name.len() >= 4 && name.bytes().all(|b| b.is_ascii_hexdigit());
+    hex.then_some("could be read as a layer id (it is all hex digits)")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +186,29 @@ mod tests {
         assert!(check_name("v1.0-rc_2").is_ok());
         for bad in ["", "..", "-x", ".x", "a/b", "a b"] {
             assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn new_names_cannot_be_read_two_ways() {
+        let tmp = tempfile::tempdir().unwrap();
+        for d in ["refs/lines", "refs/tags", "tmp"] {
+            std::fs::create_dir_all(tmp.path().join(d)).unwrap();
+        }
+        let refs = Refs::new(tmp.path());
+        let id = ObjectId::default();
+        refs.set("lines", "main", &id).unwrap();
+        refs.set("tags", "v1", &id).unwrap();
+        let err = refs.check_new("tags", "main").unwrap_err().to_string();
+        assert!(err.contains("a line is named main"), "{err}");
+        let err = refs.check_new("lines", "v1").unwrap_err().to_string();
+        assert!(err.contains("a tag is named v1"), "{err}");
+        for bad in ["HEAD", "cafe", "0123abcd", "a/b"] {
+            assert!(refs.check_new("tags", bad).is_err(), "{bad}");
+        }
+        for good in ["v2", "main2", "caf", "cafe-1", "head"] {
+            refs.check_new("tags", good).unwrap();
+            refs.check_new("lines", good).unwrap();
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Layer references: a full id, a unique hex prefix (4+ digits), `HEAD`, a line or tag
-//! name, each optionally followed by `~N` or `^` steps back through parents.
+//! name (or `lines/NAME`, `tags/NAME` in full), each optionally followed by `~N` or `^` steps
+//! back through parents. A name that could mean two things is an error naming both.
 
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
@@ -73,6 +74,9 @@ fn resolve_base(repo: &Repository, base: &str, spec: &str) -> Result<(ObjectId, 
         })?;
         return Ok((id, line));
     }
+    if let Some(found) = qualified(repo, base)? {
+        return Ok(found);
+    }
     let valid_name = crate::refs::check_name(base).is_ok();
     let line = if valid_name {
         refs.get("lines", base)?
@@ -84,11 +88,15 @@ fn resolve_base(repo: &Repository, base: &str, spec: &str) -> Result<(ObjectId, 
     } else {
         None
     };
+    if let Some(named) = line.or(tag) {
+        refuse_hex_clash(repo, base, spec, named)?;
+    }
     match (line, tag) {
         (Some(l), Some(t)) if l != t => {
             return Err(Error::UnknownRef {
                 name: format!(
-                    "{spec} is ambiguous: it names the line lines/{base} and the tag tags/{base}"
+                    "{spec} is ambiguous: it names the line lines/{base} and the tag \
+                     tags/{base}; write one of those"
                 ),
                 path: repo.dir().to_path_buf(),
             })
@@ -98,6 +106,47 @@ fn resolve_base(repo: &Repository, base: &str, spec: &str) -> Result<(ObjectId, 
         (None, None) => {}
     }
     resolve_hex(repo, base, spec)
+}
+
+/// `lines/NAME` and `tags/NAME`: a reference named in full, never ambiguous.
+fn qualified(repo: &Repository, base: &str) -> Result<Option<(ObjectId, Option<String>)>> {
+    let Some((kind, name)) = base.split_once('/') else {
+        return Ok(None);
+    };
+    if !matches!(kind, "lines" | "tags") || crate::refs::check_name(name).is_err() {
+        return Ok(None);
+    }
+    let id = repo
+        .refs()
+        .get(kind, name)?
+        .ok_or_else(|| Error::UnknownRef {
+            name: format!("{base}: there is no such {}", &kind[..kind.len() - 1]),
+            path: repo.dir().to_path_buf(),
+        })?;
+    Ok(Some((id, (kind == "lines").then(|| name.to_string()))))
+}
+
+/// A name made only of hex digits that is also the start of another layer's id could mean
+/// either (cairn refuses such names for new references; older ones may exist).
+fn refuse_hex_clash(repo: &Repository, base: &str, spec: &str, named: ObjectId) -> Result<()> {
+    let hex = base.len() >= 4 && base.len() <= 64 && base.bytes().all(|b| b.is_ascii_hexdigit());
+    if !hex {
+        return Ok(());
+    }
+    let prefix = base.to_ascii_lowercase();
+    let other = layers_with_prefix(repo, &prefix)
+        .into_iter()
+        .find(|id| *id != named);
+    match other {
+        None => Ok(()),
+        Some(id) => Err(Error::UnknownRef {
+            name: format!(
+                "{spec} is ambiguous: it names a line or tag and starts the id of layer {id}; \
+                 write lines/{base}, tags/{base} or the full id"
+            ),
+            path: repo.dir().to_path_buf(),
+        }),
+    }
 }
 
 fn resolve_hex(repo: &Repository, base: &str, spec: &str) -> Result<(ObjectId, Option<String>)> {

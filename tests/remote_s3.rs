@@ -715,3 +715,42 @@ fn a_file_remote_works_the_same() {
     assert_eq!(c["layer"], layers[2].as_str());
     assert_eq!(tree(&c_dir(&c)), tree(a.root()));
 }
+
+/// A push killed between its ref-log entry and its reference (issue 12): no false damage, no
+/// 120 s wait for the next push, which recovers the dead push's intent and entry. Then a
+/// line deleted on the server, although its ref log records it, is damage.
+#[test]
+fn a_killed_push_is_recovered_and_a_deleted_line_is_damage() {
+    let s3 = S3::start();
+    let a = TestRepo::new();
+    a.write("base.txt", "base\n");
+    a.ok(&["add", "-A", "-q"]);
+    a.commit("base");
+    let ep = s3.endpoint();
+    let add = ["remote", "add", "origin", &url("kp"), "--endpoint", &ep];
+    ok(&a, a.root(), &s3, &add);
+    json(&a, a.root(), &s3, &["push"]);
+    a.write("two.txt", "two\n");
+    a.ok(&["add", "-A", "-q"]);
+    let two = a.commit("two");
+
+    let kill = [("CAIRN_FAILPOINT", "push:after-log")];
+    let out = run_env(&a, a.root(), &s3, SECRET, &kill, &["push"]);
+    assert!(!out.status.success(), "the push was meant to die: {out:?}");
+    assert_eq!(s3.keys("kp", "refs-log/lines/main").len(), 2);
+    let v = json(&a, a.root(), &s3, &["verify", "--remote", "origin"]);
+    assert_eq!(v["damage"].as_array().unwrap().len(), 0, "{v}");
+    let start = std::time::Instant::now();
+    json(&a, a.root(), &s3, &["push"]);
+    assert!(start.elapsed().as_secs() < 30, "{:?}", start.elapsed());
+    let tip = std::fs::read_to_string(s3.object("kp", "refs/lines/main")).unwrap();
+    assert_eq!(tip.trim(), two);
+    assert!(s3.keys("kp", "locks").is_empty());
+    assert_eq!(s3.keys("kp", "refs-log/lines/main").len(), 2);
+
+    std::fs::remove_file(s3.object("kp", "refs/lines/main")).unwrap();
+    let out = run(&a, a.root(), &s3, &["verify", "--remote", "origin"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("reference is gone from the remote"), "{text}");
+}

@@ -21,7 +21,7 @@ use crate::object::{EntryKind, TreeEntry};
 use crate::progress::Progress;
 use crate::read::flatten;
 use crate::refs::Head;
-use crate::repo::Repository;
+use crate::repo::{RepoLock, Repository};
 use crate::revparse;
 use crate::worktree::{self, RepoPath};
 
@@ -55,7 +55,18 @@ pub fn checkout(
     opts: &CheckoutOptions,
     progress: &dyn Progress,
 ) -> Result<CheckoutOutcome> {
-    let _lock = repo.lock(common.lock_timeout)?;
+    let lock = repo.lock(common.lock_timeout)?;
+    checkout_locked(repo, &lock, common, opts, progress)
+}
+
+/// [`checkout`] inside an operation that holds the writers' lock throughout (pull, clone).
+pub(crate) fn checkout_locked(
+    repo: &Repository,
+    _lock: &RepoLock,
+    common: &Common,
+    opts: &CheckoutOptions,
+    progress: &dyn Progress,
+) -> Result<CheckoutOutcome> {
     let mut index = repo.load_index()?;
     let resolved = revparse::resolve_full(repo, &opts.target)?;
     let tree = repo.read_layer(&resolved.layer)?.tree;

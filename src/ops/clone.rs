@@ -3,13 +3,15 @@
 //! paths need), and a worktree checked out at the remote's default line or the named layer.
 //!
 //! An interrupted clone is continued by running the same command again: the repository it
-//! started is recognised by its `origin`, and packs already here are not fetched again.
+//! started is recognised by its `origin` (or, killed before it recorded one, as an empty
+//! repository with nothing else in the directory), and packs already here are not fetched
+//! again.
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::checkout::{checkout, CheckoutOptions};
+use super::checkout::{checkout_locked, CheckoutOptions};
 use super::pull::{fetch_all, fetch_partial, Fetched};
 use super::Common;
 use crate::error::{Error, IoContext, Result};
@@ -22,7 +24,7 @@ use crate::read::flatten;
 use crate::refs::{Head, DEFAULT_LINE};
 use crate::remote::config::{RemoteSpec, Remotes};
 use crate::remote::{refs, Remote};
-use crate::repo::{Repository, CAIRN_DIR};
+use crate::repo::{RepoLock, Repository, CAIRN_DIR};
 use crate::revparse;
 use crate::worktree;
 
@@ -88,15 +90,13 @@ pub fn clone(
     let lines = refs::list(&remote, "lines")?;
     let tags = refs::list(&remote, "tags")?;
     let head = default_line(&remote, &lines)?;
-    {
-        let _lock = repo.lock(common.lock_timeout)?;
-        for (kind, list) in [("lines", &lines), ("tags", &tags)] {
-            for (name, id) in list.iter() {
-                repo.refs().set(kind, name, id)?;
-            }
+    let lock = repo.lock(common.lock_timeout)?;
+    for (kind, list) in [("lines", &lines), ("tags", &tags)] {
+        for (name, id) in list.iter() {
+            repo.refs().set(kind, name, id)?;
         }
-        repo.refs().set_head(&Head::Line(head.clone()))?;
     }
+    repo.refs().set_head(&Head::Line(head.clone()))?;
     let mut out = CloneOutcome {
         url: opts.url.clone(),
         dir: repo.root().to_path_buf(),
@@ -109,7 +109,11 @@ pub fn clone(
         fetched: Fetched::default(),
         checked_out: 0,
     };
-    let target = opts.layer.clone().unwrap_or_else(|| head.clone());
+    // The default line by its full name: a tag of the same name cannot be taken for it.
+    let target = opts
+        .layer
+        .clone()
+        .unwrap_or_else(|| format!("lines/{head}"));
     let paths: Vec<Vec<u8>> = opts.paths.iter().map(|p| worktree::layer_path(p)).collect();
     if !out.partial {
         out.fetched = fetch_all(&repo, &remote, progress)?;
@@ -130,14 +134,23 @@ pub fn clone(
             paths: Vec::new(),
             force: true,
         };
-        checkout(&repo, &common, &opts, progress)?.written.len() as u64
+        checkout_locked(&repo, &lock, &common, &opts, progress)?
+            .written
+            .len() as u64
     } else {
-        let n = sparse_checkout(&repo, &common, resolved.layer, &paths, true, progress)?;
+        let n = sparse_checkout(
+            &repo,
+            &lock,
+            &common,
+            resolved.layer,
+            &paths,
+            true,
+            progress,
+        )?;
         let head = match &resolved.line {
             Some(l) => Head::Line(l.clone()),
             None => Head::Detached(resolved.layer),
         };
-        let _lock = repo.lock(common.lock_timeout)?;
         repo.refs().set_head(&head)?;
         n
     };
@@ -145,20 +158,21 @@ pub fn clone(
 }
 
 /// Creates the repository in `dir` with the remote's settings and records the remote as
-/// `origin`; or reopens one an interrupted clone of the same URL left there.
+/// `origin`; or takes up what an interrupted clone of the same URL left there: its
+/// repository, a repository `init` finished before the remote was recorded, or an `init`
+/// the kill cut short.
 fn prepare(dir: &Path, spec: &RemoteSpec, config: &crate::config::Config) -> Result<Repository> {
+    remove_dead_inits(dir)?;
     if dir.join(CAIRN_DIR).join("config.toml").is_file() {
         let repo = Repository::open(dir)?;
-        let same = Remotes::load(repo.dir())?
-            .remote
-            .get("origin")
-            .is_some_and(|o| o.url == spec.url);
-        if same {
-            return Ok(repo);
-        }
-        return Err(Error::AlreadyARepository {
-            path: repo.dir().to_path_buf(),
-        });
+        let origin = Remotes::load(repo.dir())?.remote.remove("origin");
+        return match origin {
+            Some(o) if o.url == spec.url => Ok(repo),
+            None if untouched(&repo)? => record_origin(repo, spec, config),
+            _ => Err(Error::AlreadyARepository {
+                path: repo.dir().to_path_buf(),
+            }),
+        };
     }
     if !crate::materialize::is_empty_dir(dir)? {
         return Err(Error::Invalid {
@@ -168,8 +182,21 @@ fn prepare(dir: &Path, spec: &RemoteSpec, config: &crate::config::Config) -> Res
     }
     std::fs::create_dir_all(dir).ctx("could not create directory", dir)?;
     let repo = Repository::init(dir, config.hash, config.chunker)?;
+    // Tests kill a clone here: a repository, but no remote recorded yet.
+    crate::failpoint::hit("clone:after-init");
+    record_origin(repo, spec, config)
+}
+
+/// Gives a new, empty repository the remote's settings and records the remote as `origin`:
+/// the point from which a clone run again continues instead of starting over.
+fn record_origin(
+    repo: Repository,
+    spec: &RemoteSpec,
+    config: &crate::config::Config,
+) -> Result<Repository> {
     if repo.config != *config {
-        // Same compression settings as the remote's repository.
+        // Same settings as the remote's repository (nothing is stored yet, so even the hash
+        // may change).
         let path = repo.dir().join("config.toml");
         fsutil::write_atomic(&repo.tmp_dir(), &path, config.to_toml().as_bytes())?;
     }
@@ -177,6 +204,51 @@ fn prepare(dir: &Path, spec: &RemoteSpec, config: &crate::config::Config) -> Res
     remotes.remote.insert("origin".into(), spec.clone());
     remotes.save(repo.dir())?;
     Repository::open(repo.root())
+}
+
+/// True for a repository nothing has happened in: no line, no tag, no pack, and nothing in
+/// the worktree but `.cairn`. A clone killed before it recorded its remote leaves one, and
+/// making it a clone loses nothing.
+fn untouched(repo: &Repository) -> Result<bool> {
+    let refs = repo.refs();
+    if !refs.list("lines")?.is_empty()
+        || !refs.list("tags")?.is_empty()
+        || !repo.store.packs().is_empty()
+    {
+        return Ok(false);
+    }
+    let root = repo.root();
+    let entries = std::fs::read_dir(root).ctx("could not read directory", root)?;
+    for e in entries {
+        if e.ctx("could not read directory", root)?.file_name() != CAIRN_DIR {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Removes the `.cairn-init-<pid>` directories that an `init` (of a clone) killed before
+/// its rename left in `dir`, when process `pid` is gone: they hold nothing but an empty
+/// repository's skeleton.
+fn remove_dead_inits(dir: &Path) -> Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(it) => it,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("could not read directory", dir)(e)),
+    };
+    for e in entries {
+        let e = e.ctx("could not read directory", dir)?;
+        let name = e.file_name();
+        let pid = name.to_str().and_then(|n| n.strip_prefix(".cairn-init-"));
+        let Some(pid) = pid.and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        if !crate::remote::process_alive(pid) {
+            let path = e.path();
+            std::fs::remove_dir_all(&path).ctx("could not remove an unfinished init", &path)?;
+        }
+    }
+    Ok(())
 }
 
 /// The line a clone checks out: the remote's `HEAD`, else `main`, else the first line.
@@ -197,6 +269,7 @@ fn default_line(remote: &Remote, lines: &[(String, ObjectId)]) -> Result<String>
 /// Returns files written.
 pub(crate) fn sparse_checkout(
     repo: &Repository,
+    lock: &RepoLock,
     common: &Common,
     layer: ObjectId,
     paths: &[Vec<u8>],
@@ -211,8 +284,9 @@ pub(crate) fn sparse_checkout(
             .collect(),
         force,
     };
-    let written = checkout(repo, common, &opts, progress)?.written.len() as u64;
-    let _lock = repo.lock(common.lock_timeout)?;
+    let written = checkout_locked(repo, lock, common, &opts, progress)?
+        .written
+        .len() as u64;
     let tree = repo.read_layer(&layer)?.tree;
     let mut all = Vec::new();
     flatten(repo, &tree, b"", &mut all)?;

@@ -138,6 +138,7 @@ fn target_line(repo: &Repository, current: Option<String>, new: Option<&str>) ->
             what,
             path: repo.dir().join("refs/lines"),
         })?;
+        repo.refs().check_new("lines", name)?;
         if repo.refs().get("lines", name)?.is_some() {
             return Err(Error::Invalid {
                 what: format!("line {name} exists already"),

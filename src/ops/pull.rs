@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::checkout::{checkout, CheckoutOptions};
+use super::checkout::{checkout_locked, CheckoutOptions};
 use super::clone::sparse_checkout;
 use super::push::is_ancestor;
 use super::Common;
@@ -18,7 +18,7 @@ use crate::remote::config::Remotes;
 use crate::remote::index::list_packs;
 use crate::remote::partial::{fetch_chunks, fetch_metadata, needed_chunks};
 use crate::remote::{refs, transfer, Remote};
-use crate::repo::Repository;
+use crate::repo::{RepoLock, Repository};
 use crate::worktree::layer_path;
 
 #[derive(Debug, Clone, Default)]
@@ -52,7 +52,8 @@ pub struct PullOutcome {
     /// Files written into the worktree.
     pub checked_out: u64,
     pub tags_created: Vec<String>,
-    /// Remote tags that name another layer here than there (left alone).
+    /// Remote tags left alone: they name another layer here than there, or a line here has
+    /// their name.
     pub tags_differing: Vec<String>,
 }
 
@@ -64,6 +65,9 @@ pub fn pull(
 ) -> Result<PullOutcome> {
     let (name, spec) = Remotes::load(repo.dir())?.pick(opts.remote.as_deref(), repo.dir())?;
     let remote = Remote::open(&name, &spec, false)?;
+    // One lock from reading the line to moving it: a commit landing in between would
+    // otherwise be lost when the line is overwritten.
+    let lock = repo.lock(common.lock_timeout)?;
     let head = repo.refs().head()?;
     let line = match (&opts.line, &head) {
         (Some(l), _) => l.clone(),
@@ -78,16 +82,14 @@ pub fn pull(
         None => return Err(no_line(&remote, &line)?),
     };
     let paths: Vec<Vec<u8>> = spec.paths.iter().map(|p| layer_path(p)).collect();
-    let fetched = {
-        let _lock = repo.lock(common.lock_timeout)?;
-        if paths.is_empty() {
-            fetch_all(repo, &remote, progress)?
-        } else {
-            fetch_partial(repo.root(), &remote, |_| Ok(theirs), &paths, progress)?.0
-        }
+    let fetched = if paths.is_empty() {
+        fetch_all(repo, &remote, progress)?
+    } else {
+        fetch_partial(repo.root(), &remote, |_| Ok(theirs), &paths, progress)?.0
     };
+    // Reopened, so the store sees the packs just fetched.
     let repo = Repository::open(repo.root())?;
-    let (tags_created, tags_differing) = copy_tags(&repo, &remote, common)?;
+    let (tags_created, tags_differing) = copy_tags(&repo, &lock, &remote)?;
     let ours = repo.refs().get("lines", &line)?;
     let mut out = PullOutcome {
         remote: name,
@@ -117,11 +119,12 @@ pub fn pull(
         }
         _ => {}
     }
+    // Tests make a concurrent commit try to land here.
+    crate::failpoint::hit("pull:before-checkout");
     let on_line = head == Head::Line(line.clone());
     if on_line {
-        out.checked_out = move_worktree(&repo, common, theirs, &paths, progress)?;
+        out.checked_out = move_worktree(&repo, &lock, common, theirs, &paths, progress)?;
     }
-    let _lock = repo.lock(common.lock_timeout)?;
     repo.refs().set("lines", &line, &theirs)?;
     if on_line {
         repo.refs().set_head(&Head::Line(line))?;
@@ -165,35 +168,39 @@ fn no_line(remote: &Remote, line: &str) -> Result<Error> {
 /// care for local changes as `checkout`. HEAD is set by the caller.
 fn move_worktree(
     repo: &Repository,
+    lock: &RepoLock,
     common: &Common,
     layer: ObjectId,
     paths: &[Vec<u8>],
     progress: &dyn Progress,
 ) -> Result<u64> {
     if !paths.is_empty() {
-        return sparse_checkout(repo, common, layer, paths, false, progress);
+        return sparse_checkout(repo, lock, common, layer, paths, false, progress);
     }
     let opts = CheckoutOptions {
         target: layer.to_hex(),
         paths: Vec::new(),
         force: false,
     };
-    Ok(checkout(repo, common, &opts, progress)?.written.len() as u64)
+    Ok(checkout_locked(repo, lock, common, &opts, progress)?
+        .written
+        .len() as u64)
 }
 
-/// Creates the remote's tags this repository lacks; returns them, and the tags that differ.
+/// Creates the remote's tags this repository lacks; returns them, and the tags left alone:
+/// those that name another layer here, or whose name is a line's here.
 fn copy_tags(
     repo: &Repository,
+    _lock: &RepoLock,
     remote: &Remote,
-    common: &Common,
 ) -> Result<(Vec<String>, Vec<String>)> {
-    let _lock = repo.lock(common.lock_timeout)?;
     let refs = repo.refs();
     let (mut created, mut differing) = (Vec::new(), Vec::new());
     for (name, id) in refs::list(remote, "tags")? {
         match refs.get("tags", &name)? {
             Some(here) if here == id => {}
             Some(_) => differing.push(name),
+            None if refs.get("lines", &name)?.is_some() => differing.push(name),
             None if repo.store.contains(&id) => {
                 refs.set("tags", &name, &id)?;
                 created.push(name);

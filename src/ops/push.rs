@@ -45,6 +45,7 @@ pub fn push(repo: &Repository, opts: &PushOptions, progress: &dyn Progress) -> R
     let (kind, refname, local) = target(repo, opts.target.as_deref())?;
     let remote = Remote::open(&name, &spec, true)?;
     remote.ensure_config(&repo.config)?;
+    refuse_name_clash(&remote, kind, &refname)?;
     let old = refs::read(&remote, kind, &refname)?.map(|r| r.id);
     let mut out = PushOutcome {
         remote: name,
@@ -103,7 +104,13 @@ fn target(repo: &Repository, spec: Option<&str>) -> Result<(&'static str, String
             )),
         };
     };
-    for kind in ["lines", "tags"] {
+    // `lines/NAME` or `tags/NAME` names one kind; a bare name is looked up as a line first.
+    let (kinds, name) = match name.split_once('/') {
+        Some(("lines", n)) => (&["lines"][..], n),
+        Some(("tags", n)) => (&["tags"][..], n),
+        _ => (&["lines", "tags"][..], name),
+    };
+    for kind in kinds {
         if crate::refs::check_name(name).is_ok() {
             if let Some(id) = refs.get(kind, name)? {
                 return Ok((kind, name.to_string(), id));
@@ -114,6 +121,23 @@ fn target(repo: &Repository, spec: Option<&str>) -> Result<(&'static str, String
         name: format!("{name} (push takes a line or a tag)"),
         path: repo.dir().to_path_buf(),
     })
+}
+
+/// A remote line and a remote tag of one name would make that name ambiguous in every
+/// clone: another machine may have pushed the other kind first.
+fn refuse_name_clash(remote: &Remote, kind: &str, name: &str) -> Result<()> {
+    let (other, what) = if kind == "lines" {
+        ("tags", "tag")
+    } else {
+        ("lines", "line")
+    };
+    if refs::read(remote, other, name)?.is_none() {
+        return Ok(());
+    }
+    Err(remote.invalid(format!(
+        "push of {kind}/{name} refused: the remote has a {what} named {name}, and both would \
+         make `{name}` ambiguous in every clone; rename one of them"
+    )))
 }
 
 /// Lines move only forward (the remote's layer must be an ancestor of ours); tags never move.
@@ -292,27 +316,37 @@ impl Closure<'_> {
         self.seen.insert(*id) && !(self.before)(id)
     }
 
-    fn tree(&mut self, id: ObjectId) -> Result<()> {
-        if !self.fresh(&id) {
-            return Ok(());
+    /// Everything below the tree `root`, with an explicit stack (a hostile repository can
+    /// nest trees thousands deep) and the seen-set: linear in the entries walked.
+    fn tree(&mut self, root: ObjectId) -> Result<()> {
+        let mut stack = vec![root];
+        while let Some(id) = stack.pop() {
+            if !self.fresh(&id) {
+                continue;
+            }
+            self.need(&id, "tree")?;
+            for e in self.repo.read_tree(&id)?.entries {
+                if e.kind == EntryKind::Dir {
+                    stack.push(e.id);
+                } else if self.fresh(&e.id) {
+                    self.file(&e.id)?;
+                }
+            }
         }
-        self.need(&id, "tree")?;
-        for e in self.repo.read_tree(&id)?.entries {
-            if e.kind == EntryKind::Dir {
-                self.tree(e.id)?;
-            } else if self.fresh(&e.id) {
-                self.need(&e.id, "file")?;
-                let (file, lists) = self.repo.read_file_lists(&e.id)?;
-                for l in lists {
-                    if self.fresh(&l) {
-                        self.need(&l, "chunk list")?;
-                    }
-                }
-                for c in file.chunks {
-                    if self.fresh(&c.id) {
-                        self.need(&c.id, "chunk")?;
-                    }
-                }
+        Ok(())
+    }
+
+    fn file(&mut self, id: &ObjectId) -> Result<()> {
+        self.need(id, "file")?;
+        let (file, lists) = self.repo.read_file_lists(id)?;
+        for l in lists {
+            if self.fresh(&l) {
+                self.need(&l, "chunk list")?;
+            }
+        }
+        for c in file.chunks {
+            if self.fresh(&c.id) {
+                self.need(&c.id, "chunk")?;
             }
         }
         Ok(())

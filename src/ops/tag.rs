@@ -44,8 +44,8 @@ pub fn tag(repo: &Repository, common: &Common, action: &TagAction) -> Result<Tag
     match action {
         TagAction::Create { name, layer, force } => {
             let _lock = repo.lock(common.lock_timeout)?;
-            valid(repo, name)?;
             let refs = repo.refs();
+            refs.check_new("tags", name)?;
             if !force && refs.get("tags", name)?.is_some() {
                 return Err(Error::Invalid {
                     what: format!("tag {name} exists already: use --force to move it"),

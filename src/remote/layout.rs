@@ -43,6 +43,29 @@ pub fn lock_dir(kind: &str, name: &str) -> String {
     format!("locks/{kind}/{name}/")
 }
 
+/// The ref logs of every line or of every tag.
+pub fn logs_dir(kind: &str) -> String {
+    format!("refs-log/{kind}/")
+}
+
+/// The intents of pushes of every line or of every tag.
+pub fn locks_dir(kind: &str) -> String {
+    format!("locks/{kind}/")
+}
+
+/// The ref-log key a push writes while holding the intent `intent`: the same
+/// `<ns>-<nonce>`, so that an intent left by a dead push leads to its log entry.
+pub fn log_for_intent(kind: &str, name: &str, intent: &str) -> String {
+    let stamp = intent.rsplit('/').next().unwrap_or(intent);
+    format!("{}{stamp}", log_dir(kind, name))
+}
+
+/// The intent a ref-log entry was written under (see [`log_for_intent`]).
+pub fn intent_for_log(kind: &str, name: &str, log_key: &str) -> String {
+    let stamp = log_key.rsplit('/').next().unwrap_or(log_key);
+    format!("{}{stamp}", lock_dir(kind, name))
+}
+
 /// What a key under `packs/` names: the pack and whether it is the index.
 pub fn parse_pack_key(key: &str) -> Option<(ObjectId, bool)> {
     let file = key.strip_prefix(PACKS)?;
@@ -75,5 +98,9 @@ mod tests {
             timed_key("locks/lines/main/", 42, "ab"),
             "locks/lines/main/00000000000000000042-ab"
         );
+        let intent = "locks/lines/main/00000000000000000042-ab";
+        let log = log_for_intent("lines", "main", intent);
+        assert_eq!(log, "refs-log/lines/main/00000000000000000042-ab");
+        assert_eq!(intent_for_log("lines", "main", &log), intent);
     }
 }

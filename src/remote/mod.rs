@@ -283,6 +283,32 @@ pub(crate) fn hostname() -> String {
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
+/// Who this process is, machine-wide: `<boot id>/<pid namespace>:<pid>`. Another process of
+/// the same boot and pid namespace can then tell whether it still runs; `None` where the
+/// kernel does not say (then only the lease judges an intent).
+pub(crate) fn process_token() -> Option<String> {
+    static MACHINE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let machine = MACHINE.get_or_init(|| {
+        let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+        let ns = std::fs::read_link("/proc/self/ns/pid").ok()?;
+        Some(format!("{}/{}", boot.trim(), ns.to_string_lossy()))
+    });
+    machine
+        .as_ref()
+        .map(|m| format!("{m}:{}", std::process::id()))
+}
+
+/// True unless process `pid` certainly does not exist (a process we may not signal exists).
+pub(crate) fn process_alive(pid: i32) -> bool {
+    if pid <= 0 {
+        // 0 and negative numbers name process groups, never one process.
+        return true;
+    }
+    // SAFETY: signal 0 only checks that the process exists and may be signalled.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
 pub(crate) fn now_ms() -> i64 {
     now_ns() / 1_000_000
 }

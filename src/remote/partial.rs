@@ -17,13 +17,14 @@ use super::transfer::{self, Transferred};
 use super::Remote;
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
+use crate::object::tree::MAX_DEPTH;
 use crate::object::EntryKind;
 use crate::pack::{
     check_content, decompress, Encoded, IdxEntry, ObjectKind, PackClass, PackWriter,
     RECORD_HEADER_LEN,
 };
 use crate::progress::Progress;
-use crate::read::{flatten, lookup};
+use crate::read::lookup;
 use crate::repo::Repository;
 
 /// Bytes of records fetched per batch of ranged reads.
@@ -69,33 +70,71 @@ pub fn needed_chunks(
     tree: &ObjectId,
     paths: &[Vec<u8>],
 ) -> Result<HashSet<ObjectId>> {
-    let mut entries = Vec::new();
+    let mut need = Needed {
+        repo,
+        seen: HashSet::new(),
+        chunks: HashSet::new(),
+    };
     if paths.is_empty() {
-        flatten(repo, tree, b"", &mut entries)?;
+        need.below(*tree, 0, b"")?;
     }
     for p in paths {
         let e = lookup(repo, tree, p)?.ok_or_else(|| Error::NotInLayer {
             path: crate::worktree::display(p).into(),
         })?;
         if e.kind == EntryKind::Dir {
-            flatten(repo, &e.id, p, &mut entries)?;
+            let depth = p.split(|b| *b == b'/').filter(|c| !c.is_empty()).count();
+            need.below(e.id, depth, p)?;
         } else {
-            entries.push((p.clone(), e));
+            need.file(e.id)?;
         }
     }
-    let mut files = HashSet::new();
-    let mut chunks = HashSet::new();
-    for (_, e) in entries {
-        if e.kind == EntryKind::Dir || !files.insert(e.id) {
-            continue;
-        }
-        for c in repo.read_file(&e.id)?.chunks {
-            if !repo.store.contains(&c.id) {
-                chunks.insert(c.id);
+    Ok(need.chunks)
+}
+
+/// The walk of [`needed_chunks`]: each tree and file once (shared subtrees and identical
+/// files are common), with an explicit stack, since a hostile repository can nest trees
+/// thousands deep.
+struct Needed<'a> {
+    repo: &'a Repository,
+    seen: HashSet<ObjectId>,
+    chunks: HashSet<ObjectId>,
+}
+
+impl Needed<'_> {
+    /// Everything below the tree `root`, found at `depth` levels below the layer's root at
+    /// `path`. Nesting deeper than [`MAX_DEPTH`] is refused: nothing could check it out.
+    fn below(&mut self, root: ObjectId, depth: usize, path: &[u8]) -> Result<()> {
+        let mut stack = vec![(root, depth)];
+        while let Some((id, depth)) = stack.pop() {
+            if depth > MAX_DEPTH {
+                let at = if path.is_empty() { b"." } else { path };
+                return Err(Error::too_deep(crate::worktree::display(at).into()));
+            }
+            if !self.seen.insert(id) {
+                continue;
+            }
+            for e in self.repo.read_tree(&id)?.entries {
+                match e.kind {
+                    EntryKind::Dir => stack.push((e.id, depth + 1)),
+                    _ => self.file(e.id)?,
+                }
             }
         }
+        Ok(())
     }
-    Ok(chunks)
+
+    fn file(&mut self, id: ObjectId) -> Result<()> {
+        if !self.seen.insert(id) {
+            return Ok(());
+        }
+        for c in self.repo.read_file(&id)?.chunks {
+            if !self.repo.store.contains(&c.id) {
+                self.chunks.insert(c.id);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Fetches `chunks` from the remote packs `index` covers: whole packs when most of a pack is

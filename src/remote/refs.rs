@@ -18,9 +18,17 @@
 //!    their line.
 //! 4. **Reference**, with a condition where the store has them (create-only for a new
 //!    reference, `If-Match` the read ETag otherwise); a failed condition is a lost race.
-//! 5. Delete the intent. An intent older than [`LEASE_MS`] (by the store's clock) belongs to a
-//!    push that died and is ignored and removed.
+//! 5. Delete the intent.
+//!
+//! A push can die anywhere, so an intent is not trusted forever. One older than [`LEASE_MS`]
+//! (by the store's clock), one dated more than [`FUTURE_MS`] after ours (a wrong clock or a
+//! tampered store: a genuine competitor wrote its intent between ours and our listing), and
+//! one whose process, on this machine, no longer runs, belong to no live push. The next push
+//! that holds the only live intent recovers them: a dead push's log entry shares its intent's
+//! `<time>-<nonce>`, and is deleted when the reference is still where that push started (its
+//! reference write never happened, so the push was never accepted); then the intent goes.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::backend::{Cond, Meta, StoreError};
@@ -32,6 +40,11 @@ use crate::hash::ObjectId;
 /// How long an intent keeps other pushes of the same reference out. A push holds its intent
 /// only for a few small requests (packs are uploaded before), so this is generous.
 pub const LEASE_MS: i64 = 120_000;
+/// How far after our own intent another may be dated and still be a live push's. A genuine
+/// competitor wrote its intent between our write and our listing, a few requests apart (each
+/// retried within 30 s); anything later is a wrong clock or a forged object, and would
+/// otherwise keep every push out until the clock caught up with it.
+pub const FUTURE_MS: i64 = 60_000;
 const ATTEMPTS: u32 = 6;
 
 /// A reference as read from the remote, with the version a conditional write needs.
@@ -98,6 +111,32 @@ pub fn log(
     Ok(out)
 }
 
+/// The ref logs of every line or tag (`kind`), read with one listing.
+#[derive(Debug, Default)]
+pub struct Logs {
+    /// By name, oldest first, including names whose reference no longer exists.
+    pub by_name: BTreeMap<String, Vec<LogEntry>>,
+    /// Keys of entries that do not parse or do not fit the layout.
+    pub unreadable: Vec<String>,
+}
+
+pub fn logs(remote: &Remote, kind: &str) -> Result<Logs> {
+    let dir = layout::logs_dir(kind);
+    let mut out = Logs::default();
+    for m in remote.list(&dir)? {
+        let name = m.key.strip_prefix(&dir).and_then(|k| k.split_once('/'));
+        let Some((name, _)) = name.filter(|(n, _)| crate::refs::check_name(n).is_ok()) else {
+            out.unreadable.push(m.key);
+            continue;
+        };
+        match remote.get(&m.key)?.and_then(|(b, _)| parse_log(&m.key, &b)) {
+            Some(e) => out.by_name.entry(name.to_string()).or_default().push(e),
+            None => out.unreadable.push(m.key),
+        }
+    }
+    Ok(out)
+}
+
 fn parse_log(key: &str, bytes: &[u8]) -> Option<LogEntry> {
     let text = std::str::from_utf8(bytes).ok()?;
     let mut from = None;
@@ -142,20 +181,20 @@ pub fn publish(
     let mut busy = String::new();
     for attempt in 0..ATTEMPTS {
         let intent = layout::timed_key(&locks, now_ns(), &nonce());
-        let body = format!(
-            "push of {new} by {} on {}\n",
-            std::process::id(),
-            hostname()
-        );
-        put(remote, &intent, body.into_bytes(), Cond::Create)?;
-        match others(remote, &locks, &intent)? {
+        put(remote, &intent, intent_body(new), Cond::Create)?;
+        match others(remote, kind, name, &intent)? {
             Some(other) => {
                 remote.delete(&intent)?;
                 busy = other;
                 std::thread::sleep(backoff(attempt));
             }
             None => {
-                let result = publish_held(remote, kind, name, expected, new);
+                let held = Held {
+                    kind,
+                    name,
+                    intent: &intent,
+                };
+                let result = publish_held(remote, &held, expected, new);
                 remote.delete(&intent)?;
                 return result;
             }
@@ -164,22 +203,46 @@ pub fn publish(
     Ok(Published::Busy(busy))
 }
 
+/// The reference a publish holds, through its intent.
+struct Held<'a> {
+    kind: &'a str,
+    name: &'a str,
+    intent: &'a str,
+}
+
+/// What an intent says: the push, and the process that made it, so that a later push on
+/// the same machine can tell that it died.
+fn intent_body(new: ObjectId) -> Vec<u8> {
+    let mut body = format!(
+        "push of {new} by {} on {}\n",
+        std::process::id(),
+        hostname()
+    );
+    if let Some(me) = super::process_token() {
+        body.push_str(&format!("process {me}\n"));
+    }
+    body.into_bytes()
+}
+
 /// Steps 2 to 4, while our intent is the only live one.
 fn publish_held(
     remote: &Remote,
-    kind: &str,
-    name: &str,
+    held: &Held,
     expected: Option<ObjectId>,
     new: ObjectId,
 ) -> Result<Published> {
+    let (kind, name) = (held.kind, held.name);
     let current = read(remote, kind, name)?;
     if current.as_ref().map(|r| r.id) != expected {
         return Ok(Published::Moved(current.map(|r| r.id)));
     }
     let from = expected.map_or("none".to_string(), |id| id.to_hex());
     let entry = format!("from {from}\nto {new}\nhost {}\n", hostname());
-    let log_key = layout::timed_key(&layout::log_dir(kind, name), now_ns(), &nonce());
+    // Named like our intent, so that whoever recovers a dead intent finds its entry.
+    let log_key = layout::log_for_intent(kind, name, held.intent);
     put(remote, &log_key, entry.into_bytes(), Cond::Create)?;
+    // Tests kill a push here: logged, reference not yet written.
+    crate::failpoint::hit("push:after-log");
     let key = layout::reference(kind, name);
     let cond = match &current {
         None => Cond::Create,
@@ -220,30 +283,74 @@ fn put(remote: &Remote, key: &str, data: Vec<u8>, cond: Cond) -> Result<Meta> {
     .map_err(|e| remote.err("write", key, e))
 }
 
-/// Another live intent in `dir` besides `mine`, described; stale ones are removed.
-fn others(remote: &Remote, dir: &str, mine: &str) -> Result<Option<String>> {
-    let listed = remote.list(dir)?;
+/// Another live intent besides `mine` on `kind/name`, described. When there is none, the
+/// intents of dead pushes are recovered: we now hold the reference alone.
+fn others(remote: &Remote, kind: &str, name: &str, mine: &str) -> Result<Option<String>> {
+    let listed = remote.list(&layout::lock_dir(kind, name))?;
     // Ages are measured on the store's clock: our own intent's time against theirs.
     let my_time = listed
         .iter()
         .find(|m| m.key == mine)
         .map_or_else(now_ms, |m| m.modified_ms);
     let mut live = None;
+    let mut dead = Vec::new();
     for m in listed.iter().filter(|m| m.key != mine) {
         let age = my_time - m.modified_ms;
-        if age > LEASE_MS {
-            let _ = remote.delete(&m.key);
+        let in_lease = (-FUTURE_MS..=LEASE_MS).contains(&age);
+        if !in_lease || died_here(remote, &m.key)? {
+            dead.push(&m.key);
         } else {
             live = Some(format!(
                 "another push of this reference is in progress ({} made {}s ago); try again, \
-                 or wait {}s if that push was killed",
+                 or wait {}s if that push was killed on another machine",
                 m.key,
                 age.max(0) / 1000,
                 LEASE_MS / 1000
             ));
         }
     }
+    if live.is_none() {
+        for key in dead {
+            recover(remote, kind, name, key)?;
+        }
+    }
     Ok(live)
+}
+
+/// True when the intent `key` was made by a process of this machine (same boot, same pid
+/// namespace) that no longer runs: a push that was killed. Other machines' pushes are judged
+/// by the lease alone.
+fn died_here(remote: &Remote, key: &str) -> Result<bool> {
+    let Some(me) = super::process_token() else {
+        return Ok(false);
+    };
+    let Some((bytes, _)) = remote.get(key)? else {
+        return Ok(false);
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let theirs = text.lines().find_map(|l| l.strip_prefix("process "));
+    let Some((machine, pid)) = theirs.and_then(|t| t.rsplit_once(':')) else {
+        return Ok(false);
+    };
+    let same_machine = me.rsplit_once(':').is_some_and(|(m, _)| m == machine);
+    Ok(same_machine && pid.parse().is_ok_and(|pid| !super::process_alive(pid)))
+}
+
+/// Finishes what the dead push of intent `intent` left: its ref-log entry goes when the
+/// reference is still where that push started (its reference write never happened, so it
+/// was never accepted), then the intent goes. Runs only while our intent is the only live
+/// one, so nothing moves the reference meanwhile.
+fn recover(remote: &Remote, kind: &str, name: &str, intent: &str) -> Result<()> {
+    let log_key = layout::log_for_intent(kind, name, intent);
+    if let Some((bytes, _)) = remote.get(&log_key)? {
+        if let Some(e) = parse_log(&log_key, &bytes) {
+            let now = read(remote, kind, name)?.map(|r| r.id);
+            if now != Some(e.to) && now == e.from {
+                remote.delete(&log_key)?;
+            }
+        }
+    }
+    remote.delete(intent)
 }
 
 /// Random waits that grow with the attempt, so two pushes that met do not meet again.
@@ -331,6 +438,55 @@ mod tests {
             publish(&r, "lines", "main", None, id(1)).unwrap(),
             Published::Done
         );
+    }
+
+    /// A push of this machine killed after its log entry: its intent does not keep the next
+    /// push out, and its entry, never accepted, goes; an accepted one stays.
+    #[test]
+    fn a_dead_pushs_intent_is_recovered_at_once() {
+        let r = memory();
+        publish(&r, "lines", "main", None, id(1)).unwrap();
+        let me = crate::remote::process_token().expect("Linux names the boot and pid namespace");
+        let machine = me.rsplit_once(':').unwrap().0;
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        gone.wait().unwrap();
+        let dead = |n: &str, from: u8, to: u8| {
+            let intent = layout::timed_key(&layout::lock_dir("lines", "main"), now_ns(), n);
+            let body = format!("push of x by 1 on y\nprocess {machine}:{}\n", gone.id());
+            r.backend()
+                .put(&intent, body.into_bytes(), Cond::Create)
+                .unwrap();
+            let entry = format!("from {}\nto {}\nhost y\n", id(from), id(to));
+            let key = layout::log_for_intent("lines", "main", &intent);
+            r.backend()
+                .put(&key, entry.into_bytes(), Cond::Create)
+                .unwrap();
+        };
+        dead("a", 1, 2);
+        assert_eq!(
+            publish(&r, "lines", "main", Some(id(1)), id(3)).unwrap(),
+            Published::Done
+        );
+        // Killed after writing the reference: that push was accepted.
+        dead("b", 3, 4);
+        r.backend()
+            .put(
+                "refs/lines/main",
+                format!("{}\n", id(4)).into_bytes(),
+                Cond::Overwrite,
+            )
+            .unwrap();
+        assert_eq!(
+            publish(&r, "lines", "main", Some(id(4)), id(5)).unwrap(),
+            Published::Done
+        );
+        let tos: Vec<ObjectId> = log(&r, "lines", "main")
+            .unwrap()
+            .into_iter()
+            .map(|e| e.unwrap().to)
+            .collect();
+        assert_eq!(tos, vec![id(1), id(3), id(4), id(5)]);
+        assert!(r.list("locks/").unwrap().is_empty());
     }
 
     #[test]

@@ -5,7 +5,10 @@
 //! implies. Metadata packs are downloaded and every record re-hashed; with `data`, data packs
 //! too, one at a time. Then every layer reachable from the remote's lines, tags and ref log
 //! is walked (layers, trees, file objects, chunk presence), and every layer the ref log says
-//! a push accepted must still be on its line. The downloads live in a temporary directory
+//! a push accepted must still be on its line: a reference deleted from the remote, or moved
+//! off a logged layer, is damage. A logged layer whose push's intent is still there belongs
+//! to a push in progress, or to one killed before it wrote the reference, which was never
+//! accepted (the next push of that reference cleans it up). The downloads live in a temporary directory
 //! outside the repository, removed at the end.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -15,10 +18,10 @@ use std::path::{Path, PathBuf};
 use super::index::{check_index, list_packs, RemoteIndex};
 use super::refs::{self, LogEntry};
 use super::{layout, nonce, Remote};
-use crate::diff::join;
 use crate::error::{IoContext, Result};
 use crate::hash::ObjectId;
-use crate::object::EntryKind;
+use crate::object::tree::MAX_DEPTH;
+use crate::object::{EntryKind, TreeEntry};
 use crate::ops::verify::{Damage, VerifyOutcome};
 use crate::pack::{self, Store};
 use crate::progress::Progress;
@@ -195,30 +198,44 @@ impl Check<'_> {
         Ok(())
     }
 
-    /// Walks everything reachable from the remote's references and ref log.
+    /// Walks everything reachable from the remote's references and ref logs.
     fn walk(&mut self, repo: &Repository) -> Result<()> {
         let mut roots = Vec::new();
-        let mut logs = Vec::new();
+        let mut logged = Vec::new();
         for kind in ["lines", "tags"] {
-            for (name, tip) in refs::list(self.remote, kind)? {
-                roots.push(tip);
-                for entry in refs::log(self.remote, kind, &name)? {
-                    match entry {
-                        Ok(e) => {
-                            roots.push(e.to);
-                            logs.push((kind, name.clone(), tip, e));
-                        }
-                        Err(key) => self.record(key, "ref log entry does not parse".into(), None),
-                    }
+            let tips: BTreeMap<String, ObjectId> =
+                refs::list(self.remote, kind)?.into_iter().collect();
+            roots.extend(tips.values().copied());
+            let logs = refs::logs(self.remote, kind)?;
+            for key in logs.unreadable {
+                self.record(key, "ref log entry does not parse".into(), None);
+            }
+            // Intents still there: pushes in progress, or killed before their reference.
+            let intents: HashSet<String> = self
+                .remote
+                .list(&layout::locks_dir(kind))?
+                .into_iter()
+                .map(|m| m.key)
+                .collect();
+            for (name, entries) in logs.by_name {
+                for entry in entries {
+                    roots.push(entry.to);
+                    let intent = layout::intent_for_log(kind, &name, &entry.key);
+                    logged.push(Logged {
+                        kind,
+                        tip: tips.get(&name).copied(),
+                        name: name.clone(),
+                        unfinished: intents.contains(&intent),
+                        entry,
+                    });
                 }
             }
         }
         let mut w = Walk {
             repo,
-            seen: HashSet::new(),
+            heights: HashMap::new(),
+            files: HashSet::new(),
             chunks: HashSet::new(),
-            trees: 0,
-            files: 0,
             found: Vec::new(),
             bad: &self.bad,
         };
@@ -234,50 +251,78 @@ impl Check<'_> {
         }
         self.out.layers = layers.len() as u64;
         self.out.chunks = w.chunks.len() as u64;
-        self.out.trees = w.trees;
-        self.out.files = w.files;
+        self.out.trees = w.heights.len() as u64;
+        self.out.files = w.files.len() as u64;
         let found = std::mem::take(&mut w.found);
         for (key, why, layer, path) in found {
             self.record(key, why, Some((layer, &path)));
         }
-        for (kind, name, tip, e) in logs {
-            self.check_log(repo, kind, &name, tip, &e);
+        for l in logged {
+            self.check_log(repo, &l);
         }
         Ok(())
     }
 
-    /// A layer a push was accepted with must still be on the line.
-    fn check_log(
-        &mut self,
-        repo: &Repository,
-        kind: &str,
-        name: &str,
-        tip: ObjectId,
-        e: &LogEntry,
-    ) {
-        if kind == "lines" && crate::ops::push::is_ancestor(repo, &e.to, &tip) {
+    /// A layer a push was accepted with must still be on its line, or be its tag.
+    fn check_log(&mut self, repo: &Repository, l: &Logged) {
+        let (kind, name, e) = (l.kind, &l.name, &l.entry);
+        let kept = match l.tip {
+            Some(tip) if kind == "lines" => crate::ops::push::is_ancestor(repo, &e.to, &tip),
+            Some(tip) => e.to == tip,
+            None => false,
+        };
+        // A push that logged and then died before writing the reference was never
+        // accepted; its intent is still there, and the next push of the reference removes
+        // both.
+        if kept || l.unfinished {
             return;
         }
-        if kind == "tags" && e.to == tip {
-            return;
-        }
-        let why = format!(
-            "{kind}/{name} accepted this layer ({}, from {}), and it is no longer on it: a \
-             concurrent push replaced it",
-            e.key, e.host
-        );
+        let why = match l.tip {
+            Some(_) => format!(
+                "{kind}/{name} accepted this layer ({}, from {}), and it is no longer on it: a \
+                 concurrent push replaced it",
+                e.key, e.host
+            ),
+            None => format!(
+                "{kind}/{name} accepted this layer ({}, from {}), and the reference is gone from \
+                 the remote: it was deleted",
+                e.key, e.host
+            ),
+        };
         self.record(format!("layer {}", e.to), why, Some((e.to, b"")));
     }
 }
 
-/// The reachable-object walk. Each object is read once; a problem is reported at the first
-/// layer and path it is met at.
+/// One ref-log entry and what verify needs to judge it.
+struct Logged {
+    kind: &'static str,
+    name: String,
+    /// The reference's layer now; `None` when it is gone.
+    tip: Option<ObjectId>,
+    /// The push's intent is still there.
+    unfinished: bool,
+    entry: LogEntry,
+}
+
+/// A tree being walked: its remaining entries, and the height of what is below so far.
+struct Frame {
+    id: ObjectId,
+    name: Vec<u8>,
+    entries: std::vec::IntoIter<TreeEntry>,
+    height: usize,
+}
+
+/// The reachable-object walk, iterative (a hostile repository can nest trees thousands
+/// deep). Each object is read once; a problem is reported at the first layer and path it is
+/// met at. Trees memoise their height, so a layer nested deeper than [`MAX_DEPTH`] is
+/// reported however its subtrees are shared.
 struct Walk<'a> {
     repo: &'a Repository,
-    seen: HashSet<ObjectId>,
+    /// Every tree walked, with its height: the levels of directories below it (0 for a
+    /// tree without subdirectories).
+    heights: HashMap<ObjectId, usize>,
+    files: HashSet<ObjectId>,
     chunks: HashSet<ObjectId>,
-    trees: u64,
-    files: u64,
     found: Vec<(String, String, ObjectId, Vec<u8>)>,
     bad: &'a HashMap<ObjectId, String>,
 }
@@ -287,7 +332,11 @@ impl Walk<'_> {
     fn layer(&mut self, id: ObjectId) -> Option<ObjectId> {
         match self.repo.read_layer(&id) {
             Ok(l) => {
-                self.tree(l.tree, id, Vec::new());
+                if self.tree(l.tree, id) > MAX_DEPTH {
+                    let why = format!("directories nested deeper than {MAX_DEPTH} levels");
+                    self.found
+                        .push((format!("tree {}", l.tree), why, id, Vec::new()));
+                }
                 l.parent
             }
             Err(e) => {
@@ -298,46 +347,69 @@ impl Walk<'_> {
         }
     }
 
-    fn tree(&mut self, id: ObjectId, layer: ObjectId, path: Vec<u8>) {
-        if !self.seen.insert(id) {
-            return;
+    /// Walks the tree `root` and what is below it; returns its height.
+    fn tree(&mut self, root: ObjectId, layer: ObjectId) -> usize {
+        if let Some(h) = self.heights.get(&root) {
+            return *h;
         }
-        self.trees += 1;
-        let tree = match self.repo.read_tree(&id) {
-            Ok(t) => t,
-            Err(e) => {
-                return self
-                    .found
-                    .push((format!("tree {id}"), e.to_string(), layer, path))
-            }
-        };
-        for e in tree.entries {
-            let p = if path.is_empty() {
-                e.name.clone()
-            } else {
-                join(&path, &e.name)
+        let mut stack = vec![self.open(root, Vec::new(), layer, &[])];
+        loop {
+            let top = stack
+                .last_mut()
+                .expect("the walk ends when the stack empties");
+            let Some(e) = top.entries.next() else {
+                let done = stack.pop().expect("the stack has a top");
+                let h = done.height;
+                self.heights.insert(done.id, h);
+                match stack.last_mut() {
+                    Some(parent) => parent.height = parent.height.max(h + 1),
+                    None => return h,
+                }
+                continue;
             };
-            if e.kind == EntryKind::Dir {
-                self.tree(e.id, layer, p);
+            if e.kind != EntryKind::Dir {
+                for (key, why) in self.file(e.id) {
+                    self.found.push((key, why, layer, path(&stack, &e.name)));
+                }
+            } else if let Some(h) = self.heights.get(&e.id) {
+                top.height = top.height.max(h + 1);
             } else {
-                self.file(e.id, layer, p);
+                let frame = self.open(e.id, e.name, layer, &stack);
+                stack.push(frame);
             }
         }
     }
 
-    fn file(&mut self, id: ObjectId, layer: ObjectId, path: Vec<u8>) {
-        if !self.seen.insert(id) {
-            return;
-        }
-        self.files += 1;
-        let obj = match self.repo.read_file(&id) {
-            Ok(o) => o,
+    /// Reads a tree to walk it; a tree that cannot be read is reported and walked as empty.
+    fn open(&mut self, id: ObjectId, name: Vec<u8>, layer: ObjectId, above: &[Frame]) -> Frame {
+        let entries = match self.repo.read_tree(&id) {
+            Ok(t) => t.entries,
             Err(e) => {
-                return self
-                    .found
-                    .push((format!("file {id}"), e.to_string(), layer, path))
+                let p = path(above, &name);
+                self.found
+                    .push((format!("tree {id}"), e.to_string(), layer, p));
+                Vec::new()
             }
         };
+        Frame {
+            id,
+            name,
+            entries: entries.into_iter(),
+            height: 0,
+        }
+    }
+
+    /// Checks a file object and that its chunks are in some pack; returns what is wrong,
+    /// as (object, problem).
+    fn file(&mut self, id: ObjectId) -> Vec<(String, String)> {
+        if !self.files.insert(id) {
+            return Vec::new();
+        }
+        let obj = match self.repo.read_file(&id) {
+            Ok(o) => o,
+            Err(e) => return vec![(format!("file {id}"), e.to_string())],
+        };
+        let mut problems = Vec::new();
         for c in obj.chunks {
             if !self.chunks.insert(c.id) {
                 continue;
@@ -347,8 +419,22 @@ impl Walk<'_> {
                 None if self.repo.store.contains(&c.id) => continue,
                 None => "missing from every pack".into(),
             };
-            self.found
-                .push((format!("chunk {}", c.id), why, layer, path.clone()));
+            problems.push((format!("chunk {}", c.id), why));
         }
+        problems
     }
+}
+
+/// The path of `name` inside the trees on `stack` (the first is the layer's root), for
+/// reports: at most [`MAX_DEPTH`] levels, so a hostile nesting cannot make it huge.
+fn path(stack: &[Frame], name: &[u8]) -> Vec<u8> {
+    let names = stack.iter().skip(1).map(|f| f.name.as_slice());
+    let mut out = Vec::new();
+    for part in names.chain([name]).take(MAX_DEPTH) {
+        if !out.is_empty() {
+            out.push(b'/');
+        }
+        out.extend_from_slice(part);
+    }
+    out
 }
