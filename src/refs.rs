@@ -172,8 +172,10 @@ fn unreadable_name(name: &str) -> Option<&'static str> {
     if name == "HEAD" {
         return Some("is HEAD's");
     }
-    let hex = name.len() >= 4 && name.bytes().all(|b| b.is_ascii_hexdigit());
-    hex.then_some("could be read as a layer id (it is all hex digits)")
+    // A shorter all-hex name (`2024`, `cafe`) is allowed, as in git: revparse calls it
+    // ambiguous, naming both readings, only if it also starts another layer's id.
+    let full_id = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
+    full_id.then_some("would read as a layer id (it is 64 hex digits)")
 }
 
 #[cfg(test)]
@@ -203,10 +205,10 @@ mod tests {
         assert!(err.contains("a line is named main"), "{err}");
         let err = refs.check_new("lines", "v1").unwrap_err().to_string();
         assert!(err.contains("a tag is named v1"), "{err}");
-        for bad in ["HEAD", "cafe", "0123abcd", "a/b"] {
+        for bad in ["HEAD", &"0123abcd".repeat(8), "a/b"] {
             assert!(refs.check_new("tags", bad).is_err(), "{bad}");
         }
-        for good in ["v2", "main2", "caf", "cafe-1", "head"] {
+        for good in ["v2", "main2", "cafe", "2024", "cafe-1", "head"] {
             refs.check_new("tags", good).unwrap();
             refs.check_new("lines", good).unwrap();
         }

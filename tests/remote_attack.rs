@@ -279,10 +279,14 @@ fn a_tag_and_a_line_never_share_a_name() {
     p.a.ok(&["checkout", "v1"]);
     let err = p.a.fails(&["commit", "-b", "v1", "-m", "x"], 2);
     assert!(err.contains("a tag is named v1"), "{err}");
-    for name in ["HEAD", "cafe", "0123456789"] {
+    let full_id = one.to_string();
+    for name in ["HEAD", full_id.as_str()] {
         let err = p.a.fails(&["tag", name], 2);
         assert!(err.contains(name), "{err}");
     }
+    // A year is a fine tag name; it means the tag unless a layer id also starts with it.
+    p.a.ok(&["tag", "2024"]);
+    assert_eq!(p.a.json(&["show", "2024"])["id"], one.as_str());
     // Full names always work, and say which one is meant.
     p.a.ok(&["checkout", "main"]);
     let shown = p.a.json(&["show", "tags/v1"]);
