@@ -302,6 +302,52 @@ fn verify_proof_reads_standard_input() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("bytes:  0-5 (6 bytes)"));
 }
 
+/// Runs cairn with `args` in `dir`; returns its exit code, its stderr and its own peak
+/// resident memory in KiB (from `wait4`, so other tests' processes do not count).
+fn run_measured(dir: &Path, args: &[&str]) -> (i32, String, u64) {
+    use std::io::Read;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .current_dir(dir)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run cairn");
+    let mut stderr = String::new();
+    let mut pipe = child.stderr.take().unwrap();
+    pipe.read_to_string(&mut stderr).unwrap();
+    let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
+    // SAFETY: the child is ours and not yet waited for; both pointers are valid.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32, "wait4");
+    assert!(libc::WIFEXITED(status), "cairn died: {status}: {stderr}");
+    (libc::WEXITSTATUS(status), stderr, usage.ru_maxrss as u64)
+}
+
+/// A proof file larger than any proof is refused from its size, before it is read: rejecting
+/// a 200 MiB file used to read 160 MiB of it and peak at 432 MB.
+#[test]
+fn an_oversize_proof_is_refused_without_reading_it() {
+    let away = tempfile::tempdir().unwrap();
+    let huge = away.path().join("huge.json");
+    // Sparse: no disk is used.
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(200 << 20)
+        .unwrap();
+    let (code, err, peak_kib) = run_measured(away.path(), &["verify-proof", "huge.json"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with("error: ") && err.contains("larger than any proof"),
+        "{err}"
+    );
+    assert!(err.contains("huge.json"), "the error names the file: {err}");
+    assert!(
+        peak_kib < 32 << 10,
+        "peak {peak_kib} KiB to refuse a proof by its size"
+    );
+}
+
 const EXAMPLE: &str = "fixtures/proofs/example-sha256.json";
 const EXAMPLE_LAYER: &str = "4638560d80c0c8638b6fe8c66b7ffee7d73db0e17072e5fa65373d4847be1519";
 

@@ -71,29 +71,44 @@ pub fn verify_proof(opts: &VerifyProofOptions) -> Result<VerifyProofOutcome> {
     })
 }
 
-/// Reads the proof, refusing files larger than any proof can be.
+/// Reads the proof, refusing one larger than any proof can be before holding it: a file
+/// by its size, standard input as soon as it passes the limit.
 fn read_capped(path: &Path) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    let limit = MAX_PROOF_BYTES + 1;
-    let read = if path == Path::new("-") {
-        std::io::stdin().lock().take(limit).read_to_end(&mut bytes)
-    } else {
-        std::fs::File::open(path)
-            .ctx("could not open the proof", path)?
-            .take(limit)
-            .read_to_end(&mut bytes)
-    };
-    read.ctx("could not read the proof", path)?;
+    if path == Path::new("-") {
+        // A pipe has no size: reserve the limit, which costs memory only as it is filled,
+        // rather than regrowing (and copying) the buffer on the way up.
+        let stdin = std::io::stdin().lock();
+        return read_limited(stdin, MAX_PROOF_BYTES as usize + 1, path);
+    }
+    let file = std::fs::File::open(path).ctx("could not open the proof", path)?;
+    let size = file.metadata().ctx("could not read the proof", path)?.len();
+    if size > MAX_PROOF_BYTES {
+        return Err(too_large(path));
+    }
+    // The size as capacity, so the buffer is never regrown and copied.
+    read_limited(file, size as usize + 1, path)
+}
+
+/// Reads at most [`MAX_PROOF_BYTES`] (a growing file or a pipe can hold more than it said).
+fn read_limited(from: impl Read, capacity: usize, path: &Path) -> Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(capacity);
+    from.take(MAX_PROOF_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .ctx("could not read the proof", path)?;
     if bytes.len() as u64 > MAX_PROOF_BYTES {
-        return Err(Error::Invalid {
-            what: format!(
-                "larger than any proof ({} MiB at most)",
-                MAX_PROOF_BYTES >> 20
-            ),
-            path: path.to_path_buf(),
-        });
+        return Err(too_large(path));
     }
     Ok(bytes)
+}
+
+fn too_large(path: &Path) -> Error {
+    Error::Invalid {
+        what: format!(
+            "larger than any proof ({} MiB at most)",
+            MAX_PROOF_BYTES >> 20
+        ),
+        path: path.to_path_buf(),
+    }
 }
 
 /// Writes the proven bytes to `dest`, atomically (staged beside it).
