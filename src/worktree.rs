@@ -104,10 +104,14 @@ pub fn is_ignore_file(rel: &[u8]) -> bool {
 }
 
 /// A path inside a layer as the user typed it (`./data/`, `data//a.csv`, `.`), as a
-/// repository path: empty and `.` components dropped. Any bytes, as names need not be UTF-8.
-pub fn layer_path(s: impl AsRef<[u8]>) -> Vec<u8> {
+/// repository path: empty and `.` components dropped.
+pub fn layer_path(s: &str) -> Vec<u8> {
+    layer_path_bytes(s.as_bytes())
+}
+
+/// [`layer_path`] for any bytes, as names in a layer need not be UTF-8.
+pub fn layer_path_bytes(s: &[u8]) -> Vec<u8> {
     let parts: Vec<&[u8]> = s
-        .as_ref()
         .split(|b| *b == b'/')
         .filter(|c| !c.is_empty() && *c != b".")
         .collect();

@@ -304,6 +304,8 @@ fn verify_proof_reads_standard_input() {
 
 /// Runs cairn with `args` in `dir`; returns its exit code, its stderr and its own peak
 /// resident memory in KiB (from `wait4`, so other tests' processes do not count).
+// The child is reaped by `wait4`, which `Child::wait` cannot replace: it also gives the rusage.
+#[allow(clippy::zombie_processes)]
 fn run_measured(dir: &Path, args: &[&str]) -> (i32, String, u64) {
     use std::io::Read;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))

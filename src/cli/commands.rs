@@ -111,7 +111,7 @@ pub fn show(a: &ShowArgs, ctx: &Ctx) -> Outcome {
 pub fn ls(a: &LsArgs, ctx: &Ctx) -> Outcome {
     let opts = ops::ls::LsOptions {
         layer: a.layer.clone(),
-        path: cairn::worktree::layer_path(a.path.as_deref().unwrap_or_default().as_bytes()),
+        path: cairn::worktree::layer_path_bytes(a.path.as_deref().unwrap_or_default().as_bytes()),
         recursive: a.recursive,
     };
     let outcome = ops::ls::ls(&ctx.repo()?, &opts)?;
@@ -180,7 +180,7 @@ pub fn restore(a: &RestoreArgs, ctx: &Ctx) -> Outcome {
     let paths = a
         .paths
         .iter()
-        .map(|p| cairn::worktree::layer_path(p.as_bytes()))
+        .map(|p| cairn::worktree::layer_path_bytes(p.as_bytes()))
         .collect();
     let opts = ops::restore::RestoreOptions {
         layer: a.layer.clone(),

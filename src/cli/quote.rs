@@ -34,7 +34,8 @@ fn escape(b: u8) -> Option<u8> {
 /// Writes `name`, quoted when it must be.
 pub fn write_name(out: &mut dyn Write, name: &[u8], space: Space) -> Result<()> {
     let escapes = name.iter().any(|b| escape(*b).is_some());
-    if !escapes && !(space == Space::Quoted && name.contains(&b' ')) {
+    let spaced = space == Space::Quoted && name.contains(&b' ');
+    if !escapes && !spaced {
         return out.write_all(name);
     }
     let mut q = Vec::with_capacity(name.len() + 8);

@@ -48,7 +48,7 @@ pub fn split_spec(spec: &[u8]) -> Result<(&str, Vec<u8>)> {
     };
     let layer = std::str::from_utf8(&spec[..colon])
         .map_err(|_| invalid("the layer before `:` is not UTF-8, so it names no layer".into()))?;
-    Ok((layer, crate::worktree::layer_path(&spec[colon + 1..])))
+    Ok((layer, crate::worktree::layer_path_bytes(&spec[colon + 1..])))
 }
 
 /// The spec as a path for messages, byte for byte.
