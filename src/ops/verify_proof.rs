@@ -3,6 +3,7 @@
 //! an error; a file that is not a proof at all is an error (exit 2).
 
 use std::io::Read;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -72,21 +73,27 @@ pub fn verify_proof(opts: &VerifyProofOptions) -> Result<VerifyProofOutcome> {
 }
 
 /// Reads the proof, refusing one larger than any proof can be before holding it: a file
-/// by its size, standard input as soon as it passes the limit.
+/// (standard input redirected from one too) by its size, a pipe as soon as it passes the
+/// limit.
 fn read_capped(path: &Path) -> Result<Vec<u8>> {
-    if path == Path::new("-") {
-        // A pipe has no size: reserve the limit, which costs memory only as it is filled,
-        // rather than regrowing (and copying) the buffer on the way up.
-        let stdin = std::io::stdin().lock();
-        return read_limited(stdin, MAX_PROOF_BYTES as usize + 1, path);
-    }
-    let file = std::fs::File::open(path).ctx("could not open the proof", path)?;
-    let size = file.metadata().ctx("could not read the proof", path)?.len();
-    if size > MAX_PROOF_BYTES {
+    let file = if path == Path::new("-") {
+        let fd = std::io::stdin().as_fd().try_clone_to_owned();
+        std::fs::File::from(fd.ctx("could not read the proof", path)?)
+    } else {
+        std::fs::File::open(path).ctx("could not open the proof", path)?
+    };
+    let meta = file.metadata().ctx("could not read the proof", path)?;
+    if meta.is_file() && meta.len() > MAX_PROOF_BYTES {
         return Err(too_large(path));
     }
-    // The size as capacity, so the buffer is never regrown and copied.
-    read_limited(file, size as usize + 1, path)
+    // The size as capacity, so the buffer is never regrown and copied; a pipe has no size,
+    // and reserving the limit costs memory only as it is filled.
+    let capacity = if meta.is_file() {
+        meta.len() + 1
+    } else {
+        MAX_PROOF_BYTES + 1
+    };
+    read_limited(file, capacity as usize, path)
 }
 
 /// Reads at most [`MAX_PROOF_BYTES`] (a growing file or a pipe can hold more than it said).
