@@ -2,7 +2,7 @@
 //! are verified from a directory that holds no repository.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Output, Stdio};
 
 use assert_cmd::Command;
 use serde_json::Value;
@@ -302,17 +302,18 @@ fn verify_proof_reads_standard_input() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("bytes:  0-5 (6 bytes)"));
 }
 
-/// Runs cairn with `args` in `dir`; returns its exit code, its stderr and its own peak
-/// resident memory in KiB (from `wait4`, so other tests' processes do not count).
+/// Runs cairn with `args` in `dir` reading `stdin`; returns its exit code, its stderr and its
+/// own peak resident memory in KiB (from `wait4`, so other tests' processes do not count).
 // The child is reaped by `wait4`, which `Child::wait` cannot replace: it also gives the rusage.
 #[allow(clippy::zombie_processes)]
-fn run_measured(dir: &Path, args: &[&str]) -> (i32, String, u64) {
+fn run_measured(dir: &Path, args: &[&str], stdin: Stdio) -> (i32, String, u64) {
     use std::io::Read;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
         .current_dir(dir)
         .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
+        .stdin(stdin)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("run cairn");
     let mut stderr = String::new();
@@ -327,7 +328,8 @@ fn run_measured(dir: &Path, args: &[&str]) -> (i32, String, u64) {
 }
 
 /// A proof file larger than any proof is refused from its size, before it is read: rejecting
-/// a 200 MiB file used to read 160 MiB of it and peak at 432 MB.
+/// a 200 MiB file used to read 160 MiB of it and peak at 432 MB. Standard input redirected
+/// from such a file too.
 #[test]
 fn an_oversize_proof_is_refused_without_reading_it() {
     let away = tempfile::tempdir().unwrap();
@@ -337,17 +339,24 @@ fn an_oversize_proof_is_refused_without_reading_it() {
         .unwrap()
         .set_len(200 << 20)
         .unwrap();
-    let (code, err, peak_kib) = run_measured(away.path(), &["verify-proof", "huge.json"]);
-    assert_eq!(code, 2, "{err}");
-    assert!(
-        err.starts_with("error: ") && err.contains("larger than any proof"),
-        "{err}"
-    );
-    assert!(err.contains("huge.json"), "the error names the file: {err}");
-    assert!(
-        peak_kib < 32 << 10,
-        "peak {peak_kib} KiB to refuse a proof by its size"
-    );
+    let from_file = || Stdio::from(std::fs::File::open(&huge).unwrap());
+    for (args, stdin) in [
+        (["verify-proof", "huge.json"], Stdio::null()),
+        (["verify-proof", "-"], from_file()),
+    ] {
+        let (code, err, peak_kib) = run_measured(away.path(), &args, stdin);
+        assert_eq!(code, 2, "{err}");
+        let refused = err.starts_with("error: ") && err.contains("larger than any proof");
+        assert!(refused, "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("({})", huge.display())) || args[1] == "-",
+            "{err}"
+        );
+        assert!(
+            peak_kib < 32 << 10,
+            "{args:?}: peak {peak_kib} KiB to refuse by size"
+        );
+    }
 }
 
 const EXAMPLE: &str = "fixtures/proofs/example-sha256.json";
