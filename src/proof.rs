@@ -14,6 +14,7 @@
 //! the `check` digest, and the verifier only accepts the canonical JSON serialisation.
 
 mod audit;
+mod bounded;
 mod hex;
 mod range;
 mod verify;
@@ -41,6 +42,9 @@ const MAX_LEVELS: usize = 4096;
 const MAX_LEAVES: u64 = u32::MAX as u64;
 const MAX_AUDIT: usize = 32;
 const MAX_RANGE_PROOF: usize = 64;
+/// Chunks in a content section: its at most [`MAX_CONTENT_BYTES`] in chunks of at least 64
+/// bytes (the chunker's smallest minimum), and a last one that may be shorter.
+const MAX_CHUNKS: usize = (MAX_CONTENT_BYTES / 64) as usize + 1;
 
 /// Why a proof was not accepted. `Malformed`: not a proof document at all (bad JSON, bad
 /// hex, an unknown version or algorithm). `Invalid`: a well-formed proof that does not prove
@@ -95,6 +99,7 @@ pub struct Proof {
     pub size: u64,
     pub id: HexId,
     /// One per path component, from the root down.
+    #[serde(deserialize_with = "bounded::vec::<_, _, MAX_LEVELS>")]
     pub levels: Vec<Level>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<Content>,
@@ -112,6 +117,7 @@ pub struct Level {
     pub index: u64,
     pub count: u64,
     /// Sibling hashes, lowest first.
+    #[serde(deserialize_with = "bounded::vec::<_, _, MAX_AUDIT>")]
     pub audit_path: Vec<HexId>,
 }
 
@@ -127,8 +133,10 @@ pub struct Content {
     /// The index of the first chunk below.
     pub first_leaf: u64,
     /// The consecutive chunks that cover `start..end`.
+    #[serde(deserialize_with = "bounded::vec::<_, _, MAX_CHUNKS>")]
     pub chunks: Vec<ChunkProof>,
     /// The roots of the subtrees outside the chunks, depth first, left to right.
+    #[serde(deserialize_with = "bounded::vec::<_, _, MAX_RANGE_PROOF>")]
     pub range_proof: Vec<HexId>,
 }
 

@@ -106,11 +106,16 @@ pub fn is_ignore_file(rel: &[u8]) -> bool {
 /// A path inside a layer as the user typed it (`./data/`, `data//a.csv`, `.`), as a
 /// repository path: empty and `.` components dropped.
 pub fn layer_path(s: &str) -> Vec<u8> {
-    let parts: Vec<&str> = s
-        .split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
+    layer_path_bytes(s.as_bytes())
+}
+
+/// [`layer_path`] for any bytes, as names in a layer need not be UTF-8.
+pub fn layer_path_bytes(s: &[u8]) -> Vec<u8> {
+    let parts: Vec<&[u8]> = s
+        .split(|b| *b == b'/')
+        .filter(|c| !c.is_empty() && *c != b".")
         .collect();
-    parts.join("/").into_bytes()
+    parts.join(&b'/')
 }
 
 /// Refuses a path that goes through a symlink (`link/file`): cairn stores links as links and

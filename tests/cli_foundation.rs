@@ -997,6 +997,172 @@ fn completions_for_each_shell() {
     assert!(!t.exists(".cairn"));
 }
 
+/// Runs `args` with a bad flag value: exit 2 with one `error:` line naming the flag (no
+/// panic, no backtrace), and the repository untouched.
+fn refused(t: &TestRepo, args: &[&str], flag: &str) {
+    let before = t.snapshot();
+    let err = t.fails(args, 2);
+    let shown = args.join(" ");
+    assert!(
+        err.contains(flag),
+        "`{shown}`: the error names {flag}: {err}"
+    );
+    assert!(!err.contains("backtrace"), "{err}");
+    assert_eq!(t.snapshot(), before, "`{shown}` changed the repository");
+}
+
+/// Seconds (`--lock-timeout`): a finite number from 0 to a day. `1e20`, `inf` and
+/// `99999999999999999999` used to panic in `Duration`, `nan` and negatives were accepted.
+#[test]
+fn lock_timeout_takes_only_seconds_from_zero_to_a_day() {
+    let t = TestRepo::new();
+    t.write("f", "x");
+    for bad in [
+        "1e20",
+        "inf",
+        "-inf",
+        "99999999999999999999",
+        "nan",
+        "-1",
+        "-0.001",
+        "86400.5",
+        "five",
+        "",
+    ] {
+        let flag = format!("--lock-timeout={bad}");
+        refused(&t, &[&flag, "add", "-A"], "--lock-timeout");
+    }
+    for good in ["0", "0.25", "1e1", "86400"] {
+        t.ok(&["--lock-timeout", good, "status"]);
+    }
+    t.ok(&["--lock-timeout", "0.5", "add", "-A"]);
+    assert_eq!(t.status(), lines(&["A  f"]));
+}
+
+/// Counts (`--threads`): 1 to 1024. 0 used to mean 1 silently, and nothing bounded it.
+#[test]
+fn threads_takes_a_count_from_one_to_1024() {
+    let t = TestRepo::new();
+    t.write("f", "x");
+    for bad in [
+        "0",
+        "1025",
+        "4294967297",
+        "99999999999999999999",
+        "-1",
+        "2.5",
+        "many",
+    ] {
+        let flag = format!("--threads={bad}");
+        refused(&t, &[&flag, "add", "-A"], "--threads");
+    }
+    t.ok(&["--threads", "1", "add", "-A"]);
+    t.ok(&["--threads", "3", "status"]);
+    assert_eq!(t.status(), lines(&["A  f"]));
+}
+
+/// Every other kind of flag value: numbers (`log -n`), one-line text (`--author`), names
+/// (`--region`), sizes (`--chunk-size`), choices (`--hash`), byte ranges (`--range`), ids
+/// (`--root`), paths (`-C`, `--to`): a clear error and exit 2, never a panic.
+#[test]
+fn every_kind_of_flag_value_is_checked() {
+    let t = TestRepo::new();
+    t.write("f", "0123456789");
+    t.ok(&["add", "-A"]);
+    t.commit("one");
+    for n in ["-n=-1", "-nx", "-n99999999999999999999"] {
+        refused(&t, &["log", n], "-n");
+    }
+    t.write("f", "changed");
+    t.ok(&["add", "f"]);
+    for author in ["", " ", "two\nlines", "Ada\u{1b}[2J"] {
+        refused(&t, &["commit", "-m", "m", "--author", author], "--author");
+    }
+    for region in ["", "us east", "eu-west-1\n"] {
+        let add = ["remote", "add", "o", "file:///nowhere", "--region", region];
+        refused(&t, &add, "--region");
+    }
+    let fresh = TestRepo::empty();
+    for size in ["0", "3K", "8M", "99999999999K", "K", "1.5K", "-64K", ""] {
+        let err = fresh.fails(&["init", &format!("--chunk-size={size}")], 2);
+        assert!(err.contains("chunk"), "{size}: {err}");
+        assert!(
+            !fresh.exists(".cairn"),
+            "--chunk-size {size} made a repository"
+        );
+    }
+    refused(&t, &["init", "--hash", "md5"], "--hash");
+    for range in [
+        "5-4",
+        "x",
+        "-0",
+        "0-10",
+        "10-",
+        "99999999999999999999-",
+        "1-2-3",
+    ] {
+        let err = t.fails(&["cat", "HEAD:f", "--range", range], 2);
+        assert!(err.contains("range"), "{range}: {err}");
+    }
+    refused(&t, &["verify-proof", "p.json", "--root", "abc"], "--root");
+    refused(&t, &["-C", "", "status"], "-C");
+    refused(&t, &["restore", "HEAD", "--to", ""], "--to");
+    refused(&t, &["add", ""], "PATHS");
+    refused(&t, &["completions", "tcsh"], "tcsh");
+}
+
+// ---------------------------------------------------------------------------------------
+// status: names quoted as git quotes them, and -z
+
+/// Names with a newline, a tab, a quote, a backslash, non-UTF-8 and UTF-8 bytes and a space,
+/// each as git 2.47's `status --short` prints it.
+const ODD_NAMES: [(&[u8], &str); 8] = [
+    (b"a\nb", r#""a\nb""#),
+    (b"back\\slash", r#""back\\slash""#),
+    ("caf\u{e9}".as_bytes(), r#""caf\303\251""#),
+    (b"plain", "plain"),
+    (b"q\"t", r#""q\"t""#),
+    (b"raw\xff", r#""raw\377""#),
+    (b"sp ace", r#""sp ace""#),
+    (b"tab\there", r#""tab\there""#),
+];
+
+#[test]
+fn status_short_quotes_odd_names_and_z_does_not() {
+    let t = TestRepo::new();
+    for (name, _) in ODD_NAMES {
+        t.write(name, "x");
+    }
+    let short = |code: &str| -> String {
+        ODD_NAMES
+            .iter()
+            .map(|(_, quoted)| format!("{code} {quoted}\n"))
+            .collect()
+    };
+    let z = |code: &str| -> Vec<u8> {
+        ODD_NAMES
+            .iter()
+            .flat_map(|(name, _)| [code.as_bytes(), b" ", name, b"\0"].concat())
+            .collect()
+    };
+    assert_eq!(stdout_of(&t.run(&["status", "--short"])), short("??"));
+    assert_eq!(t.run(&["status", "-z"]).stdout, z("??"));
+    t.ok(&["add", "-A"]);
+    assert_eq!(stdout_of(&t.run(&["status", "-s"])), short("A "));
+    assert_eq!(t.run(&["status", "--short", "-z"]).stdout, z("A "));
+    // The long format and ls quote too (there a space alone needs no quotes, as in git).
+    let long = t.ok(&["status"]);
+    assert!(long.contains("\tnew file:   \"a\\nb\"\n"), "{long}");
+    assert!(long.contains("\tnew file:   sp ace\n"), "{long}");
+    t.commit("odd");
+    let ls = t.ok(&["ls"]);
+    assert!(
+        ls.contains("\"raw\\377\"\n") && ls.contains("\nsp ace\n"),
+        "{ls}"
+    );
+    assert_eq!(ls.lines().count(), ODD_NAMES.len(), "{ls}");
+}
+
 // ---------------------------------------------------------------------------------------
 // determinism and scale
 

@@ -2,7 +2,7 @@
 //! are verified from a directory that holds no repository.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Output, Stdio};
 
 use assert_cmd::Command;
 use serde_json::Value;
@@ -300,6 +300,63 @@ fn verify_proof_reads_standard_input() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("bytes:  0-5 (6 bytes)"));
+}
+
+/// Runs cairn with `args` in `dir` reading `stdin`; returns its exit code, its stderr and its
+/// own peak resident memory in KiB (from `wait4`, so other tests' processes do not count).
+// The child is reaped by `wait4`, which `Child::wait` cannot replace: it also gives the rusage.
+#[allow(clippy::zombie_processes)]
+fn run_measured(dir: &Path, args: &[&str], stdin: Stdio) -> (i32, String, u64) {
+    use std::io::Read;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .current_dir(dir)
+        .args(args)
+        .stdin(stdin)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run cairn");
+    let mut stderr = String::new();
+    let mut pipe = child.stderr.take().unwrap();
+    pipe.read_to_string(&mut stderr).unwrap();
+    let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
+    // SAFETY: the child is ours and not yet waited for; both pointers are valid.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32, "wait4");
+    assert!(libc::WIFEXITED(status), "cairn died: {status}: {stderr}");
+    (libc::WEXITSTATUS(status), stderr, usage.ru_maxrss as u64)
+}
+
+/// A proof file larger than any proof is refused from its size, before it is read: rejecting
+/// a 200 MiB file used to read 160 MiB of it and peak at 432 MB. Standard input redirected
+/// from such a file too.
+#[test]
+fn an_oversize_proof_is_refused_without_reading_it() {
+    let away = tempfile::tempdir().unwrap();
+    let huge = away.path().join("huge.json");
+    // Sparse: no disk is used.
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(200 << 20)
+        .unwrap();
+    let from_file = || Stdio::from(std::fs::File::open(&huge).unwrap());
+    for (args, stdin) in [
+        (["verify-proof", "huge.json"], Stdio::null()),
+        (["verify-proof", "-"], from_file()),
+    ] {
+        let (code, err, peak_kib) = run_measured(away.path(), &args, stdin);
+        assert_eq!(code, 2, "{err}");
+        let refused = err.starts_with("error: ") && err.contains("larger than any proof");
+        assert!(refused, "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("({})", huge.display())) || args[1] == "-",
+            "{err}"
+        );
+        assert!(
+            peak_kib < 32 << 10,
+            "{args:?}: peak {peak_kib} KiB to refuse by size"
+        );
+    }
 }
 
 const EXAMPLE: &str = "fixtures/proofs/example-sha256.json";

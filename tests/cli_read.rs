@@ -1339,3 +1339,83 @@ fn restore_into_a_non_empty_directory_needs_force() {
     env.ok(&["restore", "-q", "HEAD", "--to", "../empty-dest"]);
     assert_eq!(fs::read(env.outside("empty-dest/a")).unwrap(), b"a\n");
 }
+
+// ---------------------------------------------------------------------------------------
+// arguments that name paths of any bytes, and pipes closed early
+
+/// `ls`, `cat`, `restore` and `prove` take a layer path that is not UTF-8: an argument is
+/// bytes, as a file name is. They used to refuse it before running.
+#[test]
+fn layer_paths_may_be_any_bytes() {
+    use std::ffi::{OsStr, OsString};
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let env = Env::new();
+    env.write(b"d\xff/f\xfe", "not UTF-8 at all\n");
+    env.write("d\u{e9}/ok", "UTF-8\n");
+    env.commit("odd");
+    let arg = |bytes: &[u8]| OsString::from_vec(bytes.to_vec());
+
+    let cat = env.ok_bytes(&[arg(b"cat"), arg(b"HEAD:d\xff/f\xfe")]);
+    assert_eq!(cat, b"not UTF-8 at all\n");
+    let ranged = [
+        arg(b"cat"),
+        arg(b"HEAD:./d\xff//f\xfe"),
+        arg(b"--range=4-6"),
+    ];
+    assert_eq!(env.ok_bytes(&ranged), b"UTF");
+    let ls = env.ok_bytes(&[arg(b"ls"), arg(b"HEAD"), arg(b"d\xff")]);
+    assert_eq!(ls, b"\"d\\377/f\\376\"\n", "ls quotes the name as git does");
+    env.ok(&[
+        arg(b"restore"),
+        arg(b"HEAD"),
+        arg(b"d\xff"),
+        arg(b"--to=../r"),
+    ]);
+    let restored = env.outside("r").join(OsStr::from_bytes(b"d\xff/f\xfe"));
+    assert_eq!(fs::read(restored).unwrap(), b"not UTF-8 at all\n");
+    assert!(
+        !env.outside("r").join("d\u{e9}").exists(),
+        "only the path asked for"
+    );
+
+    let proof = env.ok_bytes(&[arg(b"prove"), arg(b"HEAD:d\xff/f\xfe"), arg(b"--content")]);
+    fs::write(env.outside("p.json"), &proof).unwrap();
+    let v = env.json(&["verify-proof", "../p.json"]);
+    assert_eq!(v["path_hex"], "64ff2f66fe");
+    assert_eq!(v["range"]["len"], 17);
+
+    // A missing one is still an error naming the bytes, and the layer part must be UTF-8.
+    let out = env.run(&[arg(b"cat"), arg(b"HEAD:d\xff/nope")]);
+    support::assert_error(&out, &["cat"]);
+    let out = env.run(&[arg(b"cat"), arg(b"HE\xffAD:d\xff/f\xfe")]);
+    support::assert_error(&out, &["cat"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not UTF-8"));
+}
+
+/// `cat big | head -c 10`: the reader leaves early, which is not an error (exit 0, nothing on
+/// stderr), as for ripgrep. It used to exit 2 with "Broken pipe".
+#[test]
+fn a_reader_that_stops_early_is_not_an_error() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let env = Env::new();
+    // Far more than the pipe and cairn's output buffer hold, so writes are still to come.
+    env.write("big", random_bytes(8 << 20, 9));
+    env.commit("big");
+    for args in [&["cat", "HEAD:big"][..], &["--json", "cat", "HEAD:big"]] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(args)
+            .current_dir(&env.root)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut head = [0u8; 10];
+        child.stdout.take().unwrap().read_exact(&mut head).unwrap();
+        // The read end is closed here, as `head` closes it.
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+}

@@ -1,9 +1,17 @@
 //! The command line, as clap types. They stop here: each command turns its arguments into
 //! the library's options.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+/// The longest `--lock-timeout`: a day. Longer waits are a mistake, and the bound keeps the
+/// deadline arithmetic far from overflow.
+pub const MAX_LOCK_TIMEOUT_SECS: f64 = 86_400.0;
+/// The most `--threads`: far more than any machine's cores, few enough to start.
+pub const MAX_THREADS: i64 = 1024;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -35,12 +43,12 @@ pub struct Global {
     /// Run as if cairn was started in DIR.
     #[arg(short = 'C', id = "chdir", global = true, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Seconds a writer waits for another writer's lock.
-    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 5.0)]
-    pub lock_timeout: f64,
-    /// Worker threads (default: one per core).
-    #[arg(long, global = true, value_name = "N")]
-    pub threads: Option<usize>,
+    /// Seconds a writer waits for another writer's lock (0 to 86400, fractions allowed).
+    #[arg(long, global = true, value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
+    pub lock_timeout: Duration,
+    /// Worker threads, 1 to 1024 (default: one per core).
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=MAX_THREADS))]
+    pub threads: Option<u16>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -151,13 +159,16 @@ pub struct StatusArgs {
     /// git's two-column format: `XY path`, `??` for untracked.
     #[arg(short, long)]
     pub short: bool,
+    /// The short format with each entry ended by NUL and names unquoted, as git's -z.
+    #[arg(short = 'z')]
+    pub nul: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct CommitArgs {
     #[arg(short, long)]
     pub message: String,
-    #[arg(long)]
+    #[arg(long, value_parser = parse_author)]
     pub author: Option<String>,
     /// Start a new line NAME at the new layer (required when HEAD is detached).
     #[arg(short = 'b', value_name = "NAME")]
@@ -184,8 +195,8 @@ pub struct ShowArgs {
 pub struct LsArgs {
     #[arg(default_value = "HEAD")]
     pub layer: String,
-    /// A path in the layer, relative to the worktree root.
-    pub path: Option<String>,
+    /// A path in the layer, relative to the worktree root (any bytes a file name can hold).
+    pub path: Option<OsString>,
     /// List every file below, recursively.
     #[arg(short, long)]
     pub recursive: bool,
@@ -197,7 +208,7 @@ pub struct LsArgs {
 #[derive(Debug, Args)]
 pub struct CatArgs {
     /// LAYER:PATH, for example HEAD~2:data/a.csv (PATH relative to the worktree root).
-    pub spec: String,
+    pub spec: OsString,
     /// Bytes START-END (inclusive), START- or -N (the last N).
     #[arg(long, allow_hyphen_values = true)]
     pub range: Option<String>,
@@ -235,7 +246,7 @@ pub struct CheckoutArgs {
 pub struct RestoreArgs {
     pub layer: String,
     /// Paths in the layer, relative to the worktree root (default: everything).
-    pub paths: Vec<String>,
+    pub paths: Vec<OsString>,
     /// The directory to write into.
     #[arg(long, value_name = "DIR")]
     pub to: PathBuf,
@@ -288,6 +299,44 @@ pub struct GcArgs {
     pub dry_run: bool,
 }
 
+/// Parses `--lock-timeout`: a finite number of seconds from 0 to a day. `Duration` panics on
+/// negative, infinite or huge values, so they are refused here with a message.
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds, such as 5 or 0.5"))?;
+    if !secs.is_finite() {
+        return Err(format!("{s:?} is not a finite number of seconds"));
+    }
+    if !(0.0..=MAX_LOCK_TIMEOUT_SECS).contains(&secs) {
+        return Err(format!(
+            "{s:?} is out of range: from 0 to {MAX_LOCK_TIMEOUT_SECS} seconds (a day)"
+        ));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// Parses `--author`: one line of text, since `log` prints it as one (a newline in it could
+/// forge the lines that follow).
+fn parse_author(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() || s.chars().any(char::is_control) {
+        return Err(format!(
+            "{s:?} is not an author: give a name on one line, such as \"Ada <ada@example.org>\""
+        ));
+    }
+    Ok(s.to_string())
+}
+
+/// Parses `--region`: an S3 region name such as `us-east-1` (letters, digits, `-`, `_`, `.`).
+fn parse_region(s: &str) -> Result<String, String> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+    if s.is_empty() || !s.chars().all(ok) {
+        return Err(format!("{s:?} is not a region name such as us-east-1"));
+    }
+    Ok(s.to_string())
+}
+
 /// Parses `65536`, `64K`, `64KiB`, `1M`.
 fn parse_size(s: &str) -> Result<u32, String> {
     let t = s.trim().to_ascii_uppercase();
@@ -306,7 +355,7 @@ fn parse_size(s: &str) -> Result<u32, String> {
 #[derive(Debug, Args)]
 pub struct ProveArgs {
     /// LAYER:PATH, for example HEAD:data/a.csv (PATH relative to the worktree root).
-    pub spec: String,
+    pub spec: OsString,
     /// Carry bytes START-END (inclusive), START- or -N (the last N), as for `cat`.
     #[arg(long, allow_hyphen_values = true, conflicts_with = "content")]
     pub range: Option<String>,
@@ -318,13 +367,13 @@ pub struct ProveArgs {
 #[derive(Debug, Args)]
 pub struct VerifyProofArgs {
     /// The proof file (`-` for standard input).
-    pub file: std::path::PathBuf,
+    pub file: PathBuf,
     /// Fail unless the proof is for this layer id (64 hex digits).
     #[arg(long, value_name = "LAYER_ID")]
     pub root: Option<String>,
     /// Write the proven bytes to this file.
     #[arg(short, long, value_name = "FILE")]
-    pub output: Option<std::path::PathBuf>,
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -346,7 +395,7 @@ pub enum RemoteCommand {
         #[arg(long, value_name = "URL")]
         endpoint: Option<String>,
         /// The S3 region. Default: AWS_REGION, else us-east-1.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_region)]
         region: Option<String>,
     },
     /// List remotes (-v: with endpoints and regions).
@@ -382,7 +431,7 @@ pub struct CloneArgs {
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
     /// The S3 region; it is remembered for the remote `origin`.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_region)]
     pub region: Option<String>,
     /// Fetch only what this layer needs and check it out (a line, tag or id on the remote).
     #[arg(long, value_name = "LAYER")]

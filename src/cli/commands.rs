@@ -2,6 +2,7 @@
 //! render the outcome.
 
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
 use cairn::ops;
@@ -67,7 +68,9 @@ pub fn rm(a: &RmArgs, ctx: &Ctx) -> Outcome {
 
 pub fn status(a: &StatusArgs, ctx: &Ctx) -> Outcome {
     let outcome = ops::status::status(&ctx.repo()?)?;
-    let r = if a.short {
+    let r = if a.nul {
+        render::status_short_z
+    } else if a.short {
         render::status_short
     } else {
         render::status_long
@@ -108,7 +111,7 @@ pub fn show(a: &ShowArgs, ctx: &Ctx) -> Outcome {
 pub fn ls(a: &LsArgs, ctx: &Ctx) -> Outcome {
     let opts = ops::ls::LsOptions {
         layer: a.layer.clone(),
-        path: cairn::worktree::layer_path(a.path.as_deref().unwrap_or("")),
+        path: cairn::worktree::layer_path_bytes(a.path.as_deref().unwrap_or_default().as_bytes()),
         recursive: a.recursive,
     };
     let outcome = ops::ls::ls(&ctx.repo()?, &opts)?;
@@ -122,7 +125,7 @@ pub fn ls(a: &LsArgs, ctx: &Ctx) -> Outcome {
 pub fn cat(a: &CatArgs, ctx: &Ctx) -> Outcome {
     let repo = ctx.repo()?;
     let opts = ops::cat::CatOptions {
-        spec: a.spec.clone(),
+        spec: a.spec.as_bytes().to_vec(),
         range: a.range.clone(),
     };
     if !ctx.printer.json {
@@ -177,7 +180,7 @@ pub fn restore(a: &RestoreArgs, ctx: &Ctx) -> Outcome {
     let paths = a
         .paths
         .iter()
-        .map(|p| cairn::worktree::layer_path(p))
+        .map(|p| cairn::worktree::layer_path_bytes(p.as_bytes()))
         .collect();
     let opts = ops::restore::RestoreOptions {
         layer: a.layer.clone(),
@@ -257,7 +260,7 @@ pub fn stats(ctx: &Ctx) -> Outcome {
 /// The proof is a JSON document whether or not --json is given.
 pub fn prove(a: &ProveArgs, ctx: &Ctx) -> Outcome {
     let opts = ops::prove::ProveOptions {
-        spec: a.spec.clone(),
+        spec: a.spec.as_bytes().to_vec(),
         range: a.range.clone(),
         content: a.content,
     };

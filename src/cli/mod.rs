@@ -4,12 +4,12 @@ pub mod args;
 mod bar;
 mod commands;
 mod printer;
+mod quote;
 mod render;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use cairn::ops::Common;
 
@@ -39,12 +39,10 @@ impl Ctx {
 
 pub fn run(cli: Cli) -> ExitCode {
     let g = &cli.global;
-    if let Some(n) = g.threads {
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
-            .build_global();
-    }
     let printer = || Printer::new(g.json, g.quiet, g.verbose);
+    if let Err(e) = thread_pool(g.threads) {
+        return report(e, &printer());
+    }
     let ctx = match context(g, printer()) {
         Ok(ctx) => ctx,
         Err(e) => return report(e, &printer()),
@@ -55,6 +53,15 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// Sizes rayon's pool from `--threads`; starting the threads can fail (a process limit).
+fn thread_pool(threads: Option<u16>) -> anyhow::Result<()> {
+    let Some(n) = threads else { return Ok(()) };
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(usize::from(n))
+        .build_global()
+        .map_err(|e| anyhow::anyhow!("could not start {n} worker threads (--threads): {e}"))
+}
+
 fn context(g: &args::Global, printer: Printer) -> anyhow::Result<Ctx> {
     let cwd = match &g.dir {
         Some(d) => d.clone(),
@@ -62,7 +69,7 @@ fn context(g: &args::Global, printer: Printer) -> anyhow::Result<Ctx> {
     };
     let cwd = std::fs::canonicalize(&cwd).unwrap_or(cwd);
     let mut common = Common::new(&cwd);
-    common.lock_timeout = Duration::from_secs_f64(g.lock_timeout.max(0.0));
+    common.lock_timeout = g.lock_timeout;
     let show_progress = !g.json && !g.quiet && !g.no_progress && std::io::stderr().is_terminal();
     Ok(Ctx {
         cwd,
@@ -75,14 +82,23 @@ fn context(g: &args::Global, printer: Printer) -> anyhow::Result<Ctx> {
 /// Prints an error and picks the exit code: a closed stdout (`cairn log | head`) is not an
 /// error.
 fn report(e: anyhow::Error, printer: &Printer) -> ExitCode {
-    let broken_pipe = e
-        .downcast_ref::<std::io::Error>()
-        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe);
-    if broken_pipe {
+    if e.chain().any(is_broken_pipe) {
         return ExitCode::SUCCESS;
     }
     printer.error(&e);
     ExitCode::from(EXIT_ERROR)
+}
+
+/// True for a broken pipe, however it was wrapped: the library's `Error::Io` names it as
+/// its source, but an `io::Error` made from another error hides that error from `source()`,
+/// so it is unwrapped too.
+fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(e), |e| e.source()).any(|e| {
+        e.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            io.kind() == std::io::ErrorKind::BrokenPipe
+                || io.get_ref().is_some_and(|inner| is_broken_pipe(inner))
+        })
+    })
 }
 
 fn dispatch(command: &Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {

@@ -50,7 +50,8 @@ impl Printer {
         }
         if self.json {
             let doc = serde_json::json!({ "error": { "message": message, "hint": hint, "exit_code": 2 } });
-            println!("{doc}");
+            // Not println!, which panics when stdout is closed: the error is on stderr anyway.
+            let _ = writeln!(std::io::stdout(), "{doc}");
         }
     }
 }

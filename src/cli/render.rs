@@ -1,5 +1,5 @@
-//! Text renderings of outcomes, for people. Paths are written as their raw bytes, as `ls`
-//! does, so non-UTF-8 names come out unchanged.
+//! Text renderings of outcomes, for people. Paths are quoted as git quotes them (see
+//! `quote`), so an odd name is one exact, unambiguous line.
 
 use std::io::{Result, Write};
 
@@ -27,9 +27,10 @@ use cairn::worktree::RepoPath;
 use indicatif::HumanBytes;
 
 use super::printer::Printer;
+use super::quote::{write_name, Space};
 
 fn path(out: &mut dyn Write, p: &RepoPath) -> Result<()> {
-    out.write_all(&p.0)
+    write_name(out, &p.0, Space::Plain)
 }
 
 pub fn init(o: &InitOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
@@ -150,8 +151,31 @@ pub fn status_long(o: &StatusOutcome, out: &mut dyn Write, _: &Printer) -> Resul
     Ok(())
 }
 
-/// git's short format: X is the staged change, Y the unstaged one.
+/// git's short format: X is the staged change, Y the unstaged one; names quoted as git's
+/// short status quotes them (spaces too).
 pub fn status_short(o: &StatusOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    short_entries(o, &mut |x, y, p| {
+        write!(out, "{x}{y} ")?;
+        write_name(out, &p.0, Space::Quoted)?;
+        writeln!(out)
+    })
+}
+
+/// git's `-z` short format: names raw, each entry ended by NUL.
+pub fn status_short_z(o: &StatusOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    short_entries(o, &mut |x, y, p| {
+        write!(out, "{x}{y} ")?;
+        out.write_all(&p.0)?;
+        out.write_all(b"\0")
+    })
+}
+
+/// Calls `entry` with each path's two letters (staged, unstaged) in path order, untracked
+/// paths last.
+fn short_entries(
+    o: &StatusOutcome,
+    entry: &mut dyn FnMut(char, char, &RepoPath) -> Result<()>,
+) -> Result<()> {
     let (mut i, mut j) = (0, 0);
     let (s, u) = (&o.staged, &o.unstaged);
     while i < s.len() || j < u.len() {
@@ -160,16 +184,12 @@ pub fn status_short(o: &StatusOutcome, out: &mut dyn Write, _: &Printer) -> Resu
         let x = if take_s { s[i].change.letter() } else { ' ' };
         let y = if take_u { u[j].change.letter() } else { ' ' };
         let p = if take_s { &s[i].path } else { &u[j].path };
-        write!(out, "{x}{y} ")?;
-        path(out, p)?;
-        writeln!(out)?;
+        entry(x, y, p)?;
         i += take_s as usize;
         j += take_u as usize;
     }
     for p in &o.untracked {
-        write!(out, "?? ")?;
-        path(out, p)?;
-        writeln!(out)?;
+        entry('?', '?', p)?;
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! constant memory from only the chunks that cover the range.
 
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -16,8 +17,8 @@ use crate::worktree::RepoPath;
 
 #[derive(Debug, Clone)]
 pub struct CatOptions {
-    /// `LAYER:PATH`, the path relative to the worktree root.
-    pub spec: String,
+    /// `LAYER:PATH`, the path relative to the worktree root: any bytes a name can hold.
+    pub spec: Vec<u8>,
     /// `START-END` (inclusive), `START-` or `-N` (the last N bytes).
     pub range: Option<String>,
 }
@@ -32,13 +33,27 @@ pub struct CatOutcome {
     pub end: u64,
 }
 
-/// Splits `LAYER:PATH`; the path is repository-relative (a leading `/` or `./` is dropped).
-pub fn split_spec(spec: &str) -> Result<(&str, Vec<u8>)> {
-    let (layer, path) = spec.split_once(':').ok_or_else(|| Error::Invalid {
-        what: format!("{spec:?} is not LAYER:PATH (for example HEAD:data/a.csv)"),
-        path: PathBuf::from(spec),
-    })?;
-    Ok((layer, crate::worktree::layer_path(path)))
+/// Splits `LAYER:PATH` at the first `:`; the path is repository-relative (a leading `/` or
+/// `./` is dropped) and may be any bytes, the layer reference must be UTF-8.
+pub fn split_spec(spec: &[u8]) -> Result<(&str, Vec<u8>)> {
+    let invalid = |what: String| Error::Invalid {
+        what,
+        path: spec_path(spec),
+    };
+    let Some(colon) = spec.iter().position(|b| *b == b':') else {
+        return Err(invalid(format!(
+            "{:?} is not LAYER:PATH (for example HEAD:data/a.csv)",
+            String::from_utf8_lossy(spec)
+        )));
+    };
+    let layer = std::str::from_utf8(&spec[..colon])
+        .map_err(|_| invalid("the layer before `:` is not UTF-8, so it names no layer".into()))?;
+    Ok((layer, crate::worktree::layer_path_bytes(&spec[colon + 1..])))
+}
+
+/// The spec as a path for messages, byte for byte.
+pub fn spec_path(spec: &[u8]) -> PathBuf {
+    PathBuf::from(std::ffi::OsStr::from_bytes(spec))
 }
 
 /// Parses a range against a file of `size` bytes into `start..end` (end exclusive).
@@ -76,7 +91,7 @@ pub fn cat(repo: &Repository, opts: &CatOptions, out: &mut dyn Write) -> Result<
     let (layer_ref, path) = split_spec(&opts.spec)?;
     let layer = revparse::resolve(repo, layer_ref)?;
     let root = repo.read_layer(&layer)?.tree;
-    let shown = PathBuf::from(&opts.spec);
+    let shown = spec_path(&opts.spec);
     let e = lookup(repo, &root, &path)?.ok_or(Error::NotInLayer {
         path: shown.clone(),
     })?;

@@ -3,13 +3,13 @@
 //! file object and the chunks that cover the range, so it answers in milliseconds whatever
 //! the size of the layer.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::hash::{Domain, ObjectId};
 use crate::object::tree::RawTree;
 use crate::object::{EntryKind, TreeEntry};
-use crate::ops::cat::{parse_range, split_spec};
+use crate::ops::cat::{parse_range, spec_path, split_spec};
 use crate::pack::ObjectKind;
 use crate::proof::{self, root_and_path, Content, Hex, HexId, Kind, Level, Proof};
 use crate::repo::Repository;
@@ -17,8 +17,9 @@ use crate::revparse;
 
 #[derive(Debug, Clone)]
 pub struct ProveOptions {
-    /// `LAYER:PATH`, the path relative to the worktree root (empty: the root directory).
-    pub spec: String,
+    /// `LAYER:PATH`, the path relative to the worktree root (empty: the root directory); any
+    /// bytes a name can hold.
+    pub spec: Vec<u8>,
     /// `START-END` (inclusive), `START-` or `-N`, as for `cat`: carry those bytes.
     pub range: Option<String>,
     /// Carry the whole content (works for empty files too).
@@ -27,7 +28,7 @@ pub struct ProveOptions {
 
 pub fn prove(repo: &Repository, opts: &ProveOptions) -> Result<Proof> {
     let algo = repo.algo();
-    let shown = PathBuf::from(&opts.spec);
+    let shown = spec_path(&opts.spec);
     let (layer_ref, path) = split_spec(&opts.spec)?;
     let layer_id = revparse::resolve(repo, layer_ref)?;
     let layer = repo.read_layer(&layer_id)?;
@@ -220,7 +221,7 @@ mod tests {
 
     fn prove_path(repo: &Repository, path: &str) -> Result<Proof> {
         let opts = ProveOptions {
-            spec: format!("HEAD:{path}"),
+            spec: format!("HEAD:{path}").into_bytes(),
             range: None,
             content: false,
         };

@@ -3,6 +3,7 @@
 //! an error; a file that is not a proof at all is an error (exit 2).
 
 use std::io::Read;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -71,29 +72,50 @@ pub fn verify_proof(opts: &VerifyProofOptions) -> Result<VerifyProofOutcome> {
     })
 }
 
-/// Reads the proof, refusing files larger than any proof can be.
+/// Reads the proof, refusing one larger than any proof can be before holding it: a file
+/// (standard input redirected from one too) by its size, a pipe as soon as it passes the
+/// limit.
 fn read_capped(path: &Path) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    let limit = MAX_PROOF_BYTES + 1;
-    let read = if path == Path::new("-") {
-        std::io::stdin().lock().take(limit).read_to_end(&mut bytes)
+    let file = if path == Path::new("-") {
+        let fd = std::io::stdin().as_fd().try_clone_to_owned();
+        std::fs::File::from(fd.ctx("could not read the proof", path)?)
     } else {
-        std::fs::File::open(path)
-            .ctx("could not open the proof", path)?
-            .take(limit)
-            .read_to_end(&mut bytes)
+        std::fs::File::open(path).ctx("could not open the proof", path)?
     };
-    read.ctx("could not read the proof", path)?;
+    let meta = file.metadata().ctx("could not read the proof", path)?;
+    if meta.is_file() && meta.len() > MAX_PROOF_BYTES {
+        return Err(too_large(path));
+    }
+    // The size as capacity, so the buffer is never regrown and copied; a pipe has no size,
+    // and reserving the limit costs memory only as it is filled.
+    let capacity = if meta.is_file() {
+        meta.len() + 1
+    } else {
+        MAX_PROOF_BYTES + 1
+    };
+    read_limited(file, capacity as usize, path)
+}
+
+/// Reads at most [`MAX_PROOF_BYTES`] (a growing file or a pipe can hold more than it said).
+fn read_limited(from: impl Read, capacity: usize, path: &Path) -> Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(capacity);
+    from.take(MAX_PROOF_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .ctx("could not read the proof", path)?;
     if bytes.len() as u64 > MAX_PROOF_BYTES {
-        return Err(Error::Invalid {
-            what: format!(
-                "larger than any proof ({} MiB at most)",
-                MAX_PROOF_BYTES >> 20
-            ),
-            path: path.to_path_buf(),
-        });
+        return Err(too_large(path));
     }
     Ok(bytes)
+}
+
+fn too_large(path: &Path) -> Error {
+    Error::Invalid {
+        what: format!(
+            "larger than any proof ({} MiB at most)",
+            MAX_PROOF_BYTES >> 20
+        ),
+        path: path.to_path_buf(),
+    }
 }
 
 /// Writes the proven bytes to `dest`, atomically (staged beside it).

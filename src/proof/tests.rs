@@ -512,3 +512,36 @@ proptest! {
         let _ = verify_json(&bytes, None);
     }
 }
+
+/// Lists longer than a proof can hold are refused while the document is decoded, before they
+/// are held: a proof under the size limit can claim a million levels in 50 MiB of JSON.
+#[test]
+fn overlong_lists_are_refused_while_decoding() {
+    let w = world(HashAlgo::Blake3, &[40, 30, 50]);
+    let good = file_proof(&w, Some((35, 75)));
+    assert!(Proof::from_json(good.to_json().as_bytes()).is_ok());
+    let refused = |p: &Proof, what: &str| {
+        let json = serde_json::to_vec(p).unwrap();
+        match Proof::from_json(&json) {
+            Err(ProofError::Malformed(m)) => assert!(m.contains("more than"), "{what}: {m}"),
+            other => panic!("{what}: decoded: {:?}", other.map(|_| ())),
+        }
+    };
+    let mut p = good.clone();
+    p.levels = vec![p.levels[0].clone(); MAX_LEVELS + 1];
+    refused(&p, "levels");
+    let mut p = good.clone();
+    p.levels[0].audit_path = vec![HexId::default(); MAX_AUDIT + 1];
+    refused(&p, "audit path");
+    let content = good.content.as_ref().unwrap();
+    let mut p = good.clone();
+    p.content.as_mut().unwrap().range_proof = vec![HexId::default(); MAX_RANGE_PROOF + 1];
+    refused(&p, "range proof");
+    let mut p = good.clone();
+    p.content.as_mut().unwrap().chunks = vec![content.chunks[0].clone(); MAX_CHUNKS + 1];
+    refused(&p, "chunks");
+    // At the limits they decode (and then fail verification, not decoding).
+    let mut p = good.clone();
+    p.levels = vec![p.levels[0].clone(); MAX_LEVELS];
+    assert!(Proof::from_json(&serde_json::to_vec(&p).unwrap()).is_ok());
+}

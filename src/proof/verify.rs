@@ -18,14 +18,48 @@ pub fn verify_json(bytes: &[u8], expect: Option<&ObjectId>) -> Result<Verified, 
     }
     let proof = Proof::from_json(bytes)?;
     let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-    let pretty = serde_json::to_vec_pretty(&proof).expect("a proof always serialises");
-    if body != pretty.as_slice() && body != serde_json::to_vec(&proof).expect("serialises") {
+    let pretty = |w: &mut Same| serde_json::to_writer_pretty(w, &proof);
+    let compact = |w: &mut Same| serde_json::to_writer(w, &proof);
+    if !Same::as_written(body, pretty) && !Same::as_written(body, compact) {
         return invalid(
             "the file is not in canonical form (was it reformatted or edited?); \
              use the proof exactly as `cairn prove` wrote it",
         );
     }
     verify(&proof, expect)
+}
+
+/// A writer that compares what is written with `rest` and fails at the first difference, so
+/// the canonical form is checked without a second copy of a proof that may be 160 MiB.
+struct Same<'a> {
+    rest: &'a [u8],
+}
+
+impl Same<'_> {
+    /// True when `write` writes exactly `expected`.
+    fn as_written(
+        expected: &[u8],
+        write: impl FnOnce(&mut Same) -> serde_json::Result<()>,
+    ) -> bool {
+        let mut w = Same { rest: expected };
+        write(&mut w).is_ok() && w.rest.is_empty()
+    }
+}
+
+impl std::io::Write for Same<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.rest.strip_prefix(buf) {
+            Some(rest) => {
+                self.rest = rest;
+                Ok(buf.len())
+            }
+            None => Err(std::io::Error::other("differs from the proof as read")),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Recomputes everything a proof claims, from the proof alone. `expect`: the layer id the

@@ -102,12 +102,12 @@ impl TestRepo {
         assert_failure(&out, args, code)
     }
 
-    /// `status --short` as raw lines.
+    /// `status --short` as raw lines (read with `-z`, so names are exact bytes, unquoted).
     pub fn status_raw(&self) -> Vec<Vec<u8>> {
-        let out = self.run(&["status", "--short"]);
-        assert_success(&out, &["status", "--short"]);
+        let out = self.run(&["status", "-z"]);
+        assert_success(&out, &["status", "-z"]);
         out.stdout
-            .split(|b| *b == b'\n')
+            .split(|b| *b == 0)
             .filter(|l| !l.is_empty())
             .map(<[u8]>::to_vec)
             .collect()
