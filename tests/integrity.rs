@@ -355,10 +355,9 @@ fn verify_repair_rebuilds_a_damaged_index() {
     assert!(doc["repaired"].as_array().unwrap().is_empty(), "{doc}");
 }
 
-/// The files of `sample()` as they must read back.
+/// Small files, one compressible, and how they must read back.
 fn sample_files() -> Vec<(&'static str, Vec<u8>)> {
     vec![
-        ("d/big.bin", random_bytes(1, 300_000)),
         ("a.txt", b"hello\n".to_vec()),
         ("sub/c.txt", b"see\n".to_vec()),
         ("text.txt", "all work and no play\n".repeat(40).into_bytes()),
@@ -381,8 +380,9 @@ fn read_back(repo: &cairn::Repository) -> Result<Vec<(String, Vec<u8>)>, cairn::
     Ok(out)
 }
 
-/// Issue 12, item 8: every byte of every pack and index of a small repository (a raw and a
-/// zstd chunk, file objects, trees, a layer) is flipped in turn, one bit each time. Either
+/// Issue 12, item 8: every byte of every pack and index of a small repository (raw and
+/// zstd chunks, file objects, trees, a layer: about 3,500 bytes) is flipped in turn, one
+/// bit each time. Either
 /// `verify --data` reports damage, or every file still reads back exactly.
 #[test]
 fn every_flipped_byte_of_packs_and_indexes_is_damage_or_harmless() {
@@ -421,6 +421,7 @@ fn every_flipped_byte_of_packs_and_indexes_is_damage_or_harmless() {
         }
         std::fs::write(&path, &good).unwrap();
     }
+    eprintln!("{flips} bits flipped, {harmless} harmless");
     assert!(flips > 2000, "{flips}");
     // Only bits of a zstd frame that change nothing decoded may pass.
     assert!(harmless < 10, "{harmless} of {flips} flips went unnoticed");
