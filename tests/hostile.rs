@@ -699,7 +699,12 @@ fn a_zstd_bomb_is_damage_refused_at_once() {
     c.finish();
 
     let out = env.run(&["--json", "verify", "--data"]);
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(doc["damage"].to_string().contains(&id.to_hex()), "{doc}");
     let before = everything(&env);
@@ -780,11 +785,18 @@ fn twenty_thousand_nested_trees_give_a_clear_result() {
     let out = env.run(&["--json", "verify"]);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(1), "{doc}");
-    assert!(doc["damage"].to_string().contains("nested deeper than"), "{doc}");
+    assert!(
+        doc["damage"].to_string().contains("nested deeper than"),
+        "{doc}"
+    );
     assert_eq!(doc["damage"].as_array().unwrap().len(), 1, "{doc}");
     let packs = snapshot(&env.root.join(".cairn/packs"), &[]);
     env.ok(&["gc", "-q"]);
-    assert_eq!(snapshot(&env.root.join(".cairn/packs"), &[]), packs, "all live");
+    assert_eq!(
+        snapshot(&env.root.join(".cairn/packs"), &[]),
+        packs,
+        "all live"
+    );
     let stats = env.json(&["stats"]);
     assert_eq!(stats["layers"], 2, "{stats}");
     // The layer below the deep one still verifies and restores.

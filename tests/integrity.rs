@@ -256,7 +256,9 @@ fn one_chunk_pack(t: &TestRepo) -> PathBuf {
     t.ok(&["add", "-q", "small.txt"]);
     let after = pack_files(t);
     let mut new = after.keys().filter(|p| !before.contains_key(*p));
-    let idx = new.find(|p| p.extension().is_some_and(|e| e == "idx")).unwrap();
+    let idx = new
+        .find(|p| p.extension().is_some_and(|e| e == "idx"))
+        .unwrap();
     t.commit("small");
     assert_eq!(PackIndex::open(idx).unwrap().len(), 1);
     idx.with_extension("pack")
@@ -277,8 +279,15 @@ fn gc_rebuilds_an_index_with_a_flipped_bit_and_loses_nothing() {
     assert_eq!(gc["indexes_rebuilt"], 1, "{gc}");
     assert_eq!(gc["packs_deleted"], 0, "{gc}");
     assert!(pack.exists(), "the pack holding a live chunk survives");
-    assert_eq!(std::fs::read(&idx).unwrap(), good_idx, "rebuilt byte for byte");
-    assert_eq!(t.ok(&["cat", "HEAD:small.txt"]), "the only copy of these bytes\n");
+    assert_eq!(
+        std::fs::read(&idx).unwrap(),
+        good_idx,
+        "rebuilt byte for byte"
+    );
+    assert_eq!(
+        t.ok(&["cat", "HEAD:small.txt"]),
+        "the only copy of these bytes\n"
+    );
     assert_eq!(verify(&t, &["--data"]).0, 0);
 }
 
@@ -302,7 +311,10 @@ fn gc_deletes_nothing_while_an_index_cannot_be_rebuilt() {
     assert!(err.contains(idx.to_str().unwrap()), "{err}");
     flip(&pack, 16 + 35); // the record's raw length
     let err = t.fails(&["gc"], 2);
-    assert!(err.contains(idx.to_str().unwrap()), "names the index: {err}");
+    assert!(
+        err.contains(idx.to_str().unwrap()),
+        "names the index: {err}"
+    );
     assert!(err.contains("deletes nothing"), "{err}");
     let mut after = pack_files(&t);
     after.remove(&pack);
@@ -325,7 +337,10 @@ fn gc_stops_when_a_live_object_is_in_no_pack() {
     assert_eq!(code, 0, "{doc}");
     assert_eq!(doc["repaired"].as_array().unwrap().len(), 1, "{doc}");
     t.ok(&["gc", "-q"]);
-    assert_eq!(t.ok(&["cat", "HEAD:small.txt"]), "the only copy of these bytes\n");
+    assert_eq!(
+        t.ok(&["cat", "HEAD:small.txt"]),
+        "the only copy of these bytes\n"
+    );
 }
 
 /// `verify` names a damaged index and says it can be rebuilt; `verify --repair` rebuilds
@@ -414,7 +429,11 @@ fn every_flipped_byte_of_packs_and_indexes_is_damage_or_harmless() {
             std::fs::write(&path, &bad).unwrap();
             let (clean, read) = check();
             if clean {
-                assert_eq!(read.as_ref(), Some(&want), "{path:?} byte {at}: clean but wrong");
+                assert_eq!(
+                    read.as_ref(),
+                    Some(&want),
+                    "{path:?} byte {at}: clean but wrong"
+                );
                 harmless += 1;
             }
             flips += 1;

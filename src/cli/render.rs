@@ -491,7 +491,11 @@ pub fn gc(o: &GcOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
         HumanBytes(o.bytes_freed)
     )?;
     if o.indexes_rebuilt > 0 {
-        writeln!(out, "rebuilt {} damaged pack indexes from their packs", o.indexes_rebuilt)?;
+        writeln!(
+            out,
+            "rebuilt {} damaged pack indexes from their packs",
+            o.indexes_rebuilt
+        )?;
     }
     Ok(())
 }

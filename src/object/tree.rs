@@ -276,7 +276,12 @@ mod tests {
 
     #[test]
     fn rejects_modes_above_0o7777() {
-        for (mode, ok) in [(0o7777, true), (0o4755, true), (0o10000, false), (0o100644, false)] {
+        for (mode, ok) in [
+            (0o7777, true),
+            (0o4755, true),
+            (0o10000, false),
+            (0o100644, false),
+        ] {
             let mut e = entry(b"x", EntryKind::File);
             e.mode = mode;
             let t = Tree { entries: vec![e] };

@@ -111,7 +111,9 @@ fn repair_indexes(repo: &Repository, dry_run: bool) -> Result<u64> {
             Err(Error::corrupt("pack index", &idx, detail))
         };
         if dry_run {
-            return stop(format!("{why}; `cairn gc` or `cairn verify --repair` rebuilds it"));
+            return stop(format!(
+                "{why}; `cairn gc` or `cairn verify --repair` rebuilds it"
+            ));
         }
         if let Err(cannot) = repo.store.repair_index(name, &repo.tmp_dir())? {
             return stop(format!("{why}, and its pack cannot rebuild it: {cannot}"));
@@ -155,7 +157,10 @@ fn check_live(
         return Err(Error::corrupt("pack", &dir, detail));
     }
     let needed = live.iter().filter(|id| !staged_objects.contains(*id));
-    match needed.into_iter().find(|id| repo.store.locate(id).is_none()) {
+    match needed
+        .into_iter()
+        .find(|id| repo.store.locate(id).is_none())
+    {
         Some(id) => Err(Error::MissingObject {
             id: format!("{id}, which a layer or the staging index needs,"),
             path: dir,

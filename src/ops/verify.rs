@@ -14,8 +14,8 @@ use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::object::tree::MAX_DEPTH;
 use crate::object::{ChunkRef, EntryKind, FileObject, TreeEntry};
-use crate::pack;
 use crate::ops::Common;
+use crate::pack;
 use crate::progress::Progress;
 use crate::repo::Repository;
 use crate::revparse;
@@ -173,7 +173,11 @@ pub fn verify_and_repair(
 ) -> Result<VerifyOutcome> {
     let _lock = repo.lock(common.lock_timeout)?;
     let mut repaired = Vec::new();
-    let damaged = repo.store.damaged_indexes().into_iter().map(|(name, _)| name);
+    let damaged = repo
+        .store
+        .damaged_indexes()
+        .into_iter()
+        .map(|(name, _)| name);
     for name in damaged.chain(repo.store.orphans()?) {
         if repo.store.repair_index(&name, &repo.tmp_dir())?.is_ok() {
             repaired.push(name);
@@ -307,7 +311,9 @@ impl Walker<'_> {
         }
         let mut stack = vec![self.open(root)];
         loop {
-            let top = stack.last_mut().expect("the loop returns when the stack empties");
+            let top = stack
+                .last_mut()
+                .expect("the loop returns when the stack empties");
             let Some(e) = top.entries.get(top.next).cloned() else {
                 let done = stack.pop().expect("not empty");
                 let walked = Walked {
@@ -326,7 +332,8 @@ impl Walker<'_> {
             if e.kind != EntryKind::Dir {
                 let found = self.entry(tree, &e);
                 let top = stack.last_mut().expect("not empty");
-                top.inner.extend(found.into_iter().map(|k| (k, e.name.clone())));
+                top.inner
+                    .extend(found.into_iter().map(|k| (k, e.name.clone())));
             } else if let Some(done) = self.trees.get(&e.id).cloned() {
                 top.add_dir(done);
             } else {

@@ -69,7 +69,9 @@ pub fn check_records(pack: &Pack, algo: HashAlgo, data: bool) -> PackReport {
     }
     entries.sort_unstable_by_key(|e| e.offset);
     report.problems.extend(check_header(&map, &entries));
-    report.problems.extend(check_layout(&map, &entries, algo, &pack.name));
+    report
+        .problems
+        .extend(check_layout(&map, &entries, algo, &pack.name));
     report.objects = entries.len() as u64;
     report.bad = entries
         .par_iter()
@@ -103,8 +105,15 @@ fn check_header(map: &[u8], entries: &[IdxEntry]) -> Option<String> {
     if map[13..PACK_HEADER_LEN] != [0, 0, 0] {
         return Some("pack header's reserved bytes are not zero".into());
     }
-    if let Some(e) = entries.iter().find(|e| (e.kind == ObjectKind::Chunk) != chunks) {
-        return Some(format!("a {} in a pack of class {}", e.kind.name(), map[12]));
+    if let Some(e) = entries
+        .iter()
+        .find(|e| (e.kind == ObjectKind::Chunk) != chunks)
+    {
+        return Some(format!(
+            "a {} in a pack of class {}",
+            e.kind.name(),
+            map[12]
+        ));
     }
     None
 }

@@ -38,7 +38,13 @@ pub struct IdxEntry {
 impl IdxEntry {
     /// The record header this entry describes: every byte of it must match the pack's.
     pub fn record_header(&self) -> [u8; super::RECORD_HEADER_LEN] {
-        super::record_header(&self.id, self.kind, self.codec, self.raw_len, self.stored_len)
+        super::record_header(
+            &self.id,
+            self.kind,
+            self.codec,
+            self.raw_len,
+            self.stored_len,
+        )
     }
 
     fn encode(&self, out: &mut Vec<u8>) {

@@ -235,7 +235,9 @@ fn zstd_decompress(stored: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
     // record's length is refused before a byte is inflated.
     if let Ok(Some(n)) = zstd::zstd_safe::get_frame_content_size(stored) {
         if n != capacity as u64 {
-            return Err(invalid_data("the zstd frame's size differs from the record"));
+            return Err(invalid_data(
+                "the zstd frame's size differs from the record",
+            ));
         }
     }
     if !may_reserve(stored.len(), capacity) {
@@ -407,8 +409,16 @@ mod tests {
     fn bombs_are_refused() {
         let big = vec![0u8; MAX_CHUNK as usize + 1];
         let bomb = zstd::bulk::compress(&big, 3).unwrap();
-        let err = decompress(ObjectKind::Chunk, Codec::Zstd, bomb.clone(), big.len() as u32);
-        assert!(err.unwrap_err().to_string().contains("the most cairn writes"));
+        let err = decompress(
+            ObjectKind::Chunk,
+            Codec::Zstd,
+            bomb.clone(),
+            big.len() as u32,
+        );
+        assert!(err
+            .unwrap_err()
+            .to_string()
+            .contains("the most cairn writes"));
         let err = check_lengths(ObjectKind::Chunk, Codec::Raw, MAX_CHUNK + 1, MAX_CHUNK + 1);
         assert!(err.is_err());
         assert!(check_lengths(ObjectKind::List, Codec::Zstd, MAX_LIST + 1, 10).is_err());
@@ -419,8 +429,15 @@ mod tests {
         let frame = unsized_frame(&big);
         for claim in [100u32, 1 << 20, MAX_CHUNK] {
             let out = zstd_stream(&frame, claim as usize).unwrap();
-            assert_eq!(out.len(), claim as usize + 1, "stops one byte past the claim");
-            assert!(out.capacity() <= claim as usize + 1, "reserves no more than that");
+            assert_eq!(
+                out.len(),
+                claim as usize + 1,
+                "stops one byte past the claim"
+            );
+            assert!(
+                out.capacity() <= claim as usize + 1,
+                "reserves no more than that"
+            );
             let err = decompress(ObjectKind::Chunk, Codec::Zstd, frame.clone(), claim);
             assert!(err.is_err(), "{claim}");
         }

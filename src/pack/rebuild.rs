@@ -12,8 +12,7 @@ use memmap2::Mmap;
 
 use super::index::{encode_index, IdxEntry};
 use super::{
-    check_lengths, Codec, ObjectKind, PACK_HEADER_LEN, PACK_MAGIC, PACK_VERSION,
-    RECORD_HEADER_LEN,
+    check_lengths, Codec, ObjectKind, PACK_HEADER_LEN, PACK_MAGIC, PACK_VERSION, RECORD_HEADER_LEN,
 };
 use crate::hash::{Domain, HashAlgo, ObjectId};
 
