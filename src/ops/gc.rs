@@ -156,11 +156,15 @@ fn check_live(
         let detail = format!("object {id}: its record is damaged; gc deletes nothing");
         return Err(Error::corrupt("pack", &dir, detail));
     }
-    let needed = live.iter().filter(|id| !staged_objects.contains(*id));
-    match needed
-        .into_iter()
-        .find(|id| repo.store.locate(id).is_none())
-    {
+    // One pass over every index entry, not a lookup per live object in every pack: that
+    // would cost objects x packs binary searches.
+    let mut missing: HashSet<&ObjectId> = live.difference(staged_objects).collect();
+    for p in repo.store.packs() {
+        for e in p.index.entries().flatten() {
+            missing.remove(&e.id);
+        }
+    }
+    match missing.into_iter().next() {
         Some(id) => Err(Error::MissingObject {
             id: format!("{id}, which a layer or the staging index needs,"),
             path: dir,
