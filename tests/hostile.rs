@@ -625,3 +625,180 @@ fn symlink_targets_that_are_empty_or_hold_nul_are_refused() {
         assert!(fs::symlink_metadata(env.outside(&format!("{tag}/l"))).is_err());
     }
 }
+
+/// Runs `cairn args` and returns its exit code and peak resident memory in KiB, measured by
+/// the kernel for this one child (`wait4`).
+fn exit_and_peak_kib(env: &Env, args: &[&str]) -> (i32, i64) {
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("cairn"))
+        .current_dir(&env.root)
+        .env("CAIRN_AUTHOR", "tester")
+        .arg("--no-progress")
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    let pid = child.expect("spawn cairn").id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it and the status.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -libc::WTERMSIG(status)
+    };
+    (code, usage.ru_maxrss)
+}
+
+/// A chunk of `len` zeros: its id and a zstd frame (stating its size) holding it, made a
+/// MiB at a time so this process stays small (a spawned child starts with its parent's
+/// resident memory counted in its peak).
+fn zeros_chunk(algo: cairn::HashAlgo, len: usize) -> (ObjectId, Vec<u8>) {
+    let mib = vec![0u8; 1 << 20];
+    let mut hasher = algo.hasher(Domain::Chunk);
+    let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+    enc.set_pledged_src_size(Some(len as u64)).unwrap();
+    for _ in 0..len >> 20 {
+        hasher.update(&mib);
+        std::io::Write::write_all(&mut enc, &mib).unwrap();
+    }
+    (hasher.finish(), enc.finish().unwrap())
+}
+
+/// Issue 12, item 7: one chunk that inflates to 64 MiB of zeros (a chunk is at most
+/// 16 MiB). It used to pass `verify --data` and make a 10-byte `cat --range` hold two to
+/// two and a half times the inflated size. Now every reader refuses the record at once,
+/// and no command's memory grows with it.
+#[test]
+fn a_zstd_bomb_is_damage_refused_at_once() {
+    let env = Env::new();
+    env.write("a.txt", "a\n");
+    env.commit("base");
+    let mut c = Craft::open(&env);
+    let len = 64usize << 20;
+    let algo = c.repo.algo();
+    let (id, frame) = zeros_chunk(algo, len);
+    let bomb = Encoded {
+        codec: Codec::Zstd,
+        raw_len: len as u32,
+        bytes: frame,
+    };
+    c.data.add(id, ObjectKind::Chunk, &bomb).unwrap();
+    let f = FileObject {
+        chunks: vec![ChunkRef {
+            id,
+            len: len as u32,
+        }],
+    };
+    let file = f.id(algo);
+    c.meta
+        .add(file, ObjectKind::File, &Encoded::raw(&f.encode()))
+        .unwrap();
+    let root = c.tree(vec![entry(b"bomb", EntryKind::File, file, len as u64)]);
+    c.layer(root, "bomb");
+    c.finish();
+
+    let out = env.run(&["--json", "verify", "--data"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["damage"].to_string().contains(&id.to_hex()), "{doc}");
+    let before = everything(&env);
+    for args in [
+        &["cat", "bomb:bomb", "--range", "0-9"][..],
+        &["restore", "bomb", "--to", "../r"],
+        &["verify", "--data"],
+    ] {
+        // A small read just before, for the peak that spawning alone costs.
+        let (code, baseline) = exit_and_peak_kib(&env, &["cat", "HEAD:a.txt"]);
+        assert_eq!(code, 0);
+        let started = std::time::Instant::now();
+        let (code, peak) = exit_and_peak_kib(&env, args);
+        eprintln!("{args:?}: exit {code}, peak {peak} KiB, a small cat's {baseline} KiB");
+        assert!(code == 1 || code == 2, "{args:?}: exit {code}");
+        assert!(peak < baseline + (24 << 10), "{args:?}: {peak} KiB");
+        assert!(started.elapsed().as_secs() < 10, "{args:?}");
+    }
+    assert!(!env.outside("r/bomb").exists());
+    // Restore may have made its (empty) destination before refusing.
+    let _ = fs::remove_dir(env.outside("r"));
+    assert_eq!(everything(&env), before);
+}
+
+/// Issue 12, item 9: what restore refuses, verify reports (exit 1), naming the entry: a
+/// symlink with an empty target or a NUL in it, an entry whose size differs from its
+/// content; and (item 13) a tree holding a mode above 0o7777.
+#[test]
+fn verify_reports_what_restore_refuses() {
+    let env = Env::new();
+    lying_sizes(&env);
+    let mut c = Craft::open(&env);
+    for (target, tag) in [(&b""[..], "empty"), (b"a\0b", "nul")] {
+        let id = c.file(target);
+        let mut e = entry(b"l", EntryKind::Symlink, id, target.len() as u64);
+        e.mode = 0o777;
+        let root = c.tree(vec![e]);
+        c.layer(root, tag);
+    }
+    let f = c.file(b"x");
+    let mut e = entry(b"m", EntryKind::File, f, 1);
+    e.mode = 0o104755;
+    let root = c.tree(vec![e]);
+    c.layer(root, "mode");
+    c.finish();
+    for (tag, problem) in [
+        ("small", "the entry says 3 bytes"),
+        ("large", "the entry says 100 bytes"),
+        ("empty", "symlink target is empty"),
+        ("nul", "symlink target holds NUL"),
+        ("mode", "mode 0o104755 is above 0o7777"),
+    ] {
+        env.fails(&["restore", tag, "--to", &format!("../{tag}")]);
+        let out = env.run(&["--json", "verify", tag]);
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(out.status.code(), Some(1), "{tag}: {doc}");
+        let damage = doc["damage"].to_string();
+        assert!(damage.contains(problem), "{tag}: {doc}");
+    }
+}
+
+/// Issue 12, item 6: a chain of 20,000 nested trees used to overflow the stack of verify,
+/// gc and stats. verify now reports the layer as nested too deep (exit 1); gc keeps it and
+/// loses nothing; stats counts it.
+#[test]
+fn twenty_thousand_nested_trees_give_a_clear_result() {
+    let env = Env::new();
+    env.write("a.txt", "a\n");
+    let base = env.commit("base");
+    let mut c = Craft::open(&env);
+    let f = c.file(b"deep\n");
+    let mut id = c.tree(vec![entry(b"f", EntryKind::File, f, 5)]);
+    for _ in 0..20_000 {
+        id = c.tree(vec![entry(b"d", EntryKind::Dir, id, 5)]);
+    }
+    c.layer(id, "deep");
+    c.finish();
+    let out = env.run(&["--json", "verify"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{doc}");
+    assert!(
+        doc["damage"].to_string().contains("nested deeper than"),
+        "{doc}"
+    );
+    assert_eq!(doc["damage"].as_array().unwrap().len(), 1, "{doc}");
+    let packs = snapshot(&env.root.join(".cairn/packs"), &[]);
+    env.ok(&["gc", "-q"]);
+    assert_eq!(
+        snapshot(&env.root.join(".cairn/packs"), &[]),
+        packs,
+        "all live"
+    );
+    let stats = env.json(&["stats"]);
+    assert_eq!(stats["layers"], 2, "{stats}");
+    // The layer below the deep one still verifies and restores.
+    env.ok(&["verify", "--data", &base]);
+}

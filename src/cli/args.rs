@@ -282,6 +282,9 @@ pub struct VerifyArgs {
     /// Check the remote NAME instead of this repository (with --data, download everything).
     #[arg(long, value_name = "NAME", conflicts_with = "layers")]
     pub remote: Option<String>,
+    /// First rebuild damaged pack indexes from their packs (takes the writers' lock).
+    #[arg(long, conflicts_with = "remote")]
+    pub repair: bool,
 }
 
 #[derive(Debug, Args)]

@@ -224,6 +224,9 @@ pub fn verify(a: &VerifyArgs, ctx: &Ctx) -> Outcome {
     };
     let outcome = match &a.remote {
         Some(name) => ops::remote::verify(&ctx.repo()?, name, a.data, &ctx.bar())?,
+        None if a.repair => {
+            ops::verify::verify_and_repair(&ctx.repo()?, &ctx.common, &opts, &ctx.bar())?
+        }
         None => ops::verify::verify(&ctx.repo()?, &opts, &ctx.bar())?,
     };
     ctx.printer.outcome(&outcome, render::verify)?;

@@ -450,6 +450,9 @@ pub fn base64(data: &[u8]) -> String {
 }
 
 pub fn verify(o: &VerifyOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    for name in &o.repaired {
+        writeln!(out, "rebuilt the index of pack {name} from the pack")?;
+    }
     for d in &o.damage {
         writeln!(out, "damaged: {}: {}", d.object, d.problem)?;
         for l in &d.layers {
@@ -506,7 +509,15 @@ pub fn gc(o: &GcOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
         o.packs_kept,
         o.orphan_files_removed,
         HumanBytes(o.bytes_freed)
-    )
+    )?;
+    if o.indexes_rebuilt > 0 {
+        writeln!(
+            out,
+            "rebuilt {} damaged pack indexes from their packs",
+            o.indexes_rebuilt
+        )?;
+    }
+    Ok(())
 }
 
 pub fn stats(o: &StatsOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {

@@ -19,6 +19,9 @@ pub const TREE_VERSION: u8 = 1;
 /// bound keeps every walk's stack and path lengths small: a hostile repository of 25,000
 /// nested trees is refused with a clear error instead of overflowing the stack.
 pub const MAX_DEPTH: usize = 1024;
+/// The highest mode an entry may hold: permission, set-id and sticky bits. Anything above is
+/// not a mode a file system gives a file, so a tree holding it is damaged or hostile.
+pub const MAX_MODE: u32 = 0o7777;
 const ENTRY_FIXED: usize = 1 + 4 + 8 + 8 + 32 + 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -92,6 +95,10 @@ impl<'a> RawEntry<'a> {
         let head = r.bytes(ENTRY_FIXED - 2)?;
         if EntryKind::from_u8(head[0]).is_none() {
             return Err(format!("unknown entry kind {}", head[0]));
+        }
+        let mode = u32::from_le_bytes(head[1..5].try_into().expect("4 bytes"));
+        if mode > MAX_MODE {
+            return Err(format!("mode {mode:#o} is above {MAX_MODE:#o}"));
         }
         let len = r.u16()? as usize;
         let name = r.bytes(len)?;
@@ -268,6 +275,22 @@ mod tests {
     }
 
     #[test]
+    fn rejects_modes_above_0o7777() {
+        for (mode, ok) in [
+            (0o7777, true),
+            (0o4755, true),
+            (0o10000, false),
+            (0o100644, false),
+        ] {
+            let mut e = entry(b"x", EntryKind::File);
+            e.mode = mode;
+            let t = Tree { entries: vec![e] };
+            assert_eq!(Tree::decode(&t.encode()).is_ok(), ok, "{mode:o}");
+            assert_eq!(RawTree::decode(&t.encode()).is_ok(), ok, "{mode:o}");
+        }
+    }
+
+    #[test]
     fn id_commits_to_every_field() {
         let a = HashAlgo::Blake3;
         let base = Tree {
@@ -296,7 +319,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn round_trip(names in proptest::collection::btree_set("[a-z\u{e9}]{1,12}", 0..20), mode in any::<u32>()) {
+        fn round_trip(names in proptest::collection::btree_set("[a-z\u{e9}]{1,12}", 0..20), mode in 0..=MAX_MODE) {
             let entries = names.iter().map(|n| {
                 let mut e = entry(n.as_bytes(), EntryKind::File);
                 e.mode = mode;

@@ -17,7 +17,8 @@ use crate::fsutil;
 use crate::hash::ObjectId;
 use crate::object::{file, EntryKind};
 use crate::pack::{
-    check_content, decompress, Encoded, ObjectKind, Pack, PackClass, PackWriter, RECORD_HEADER_LEN,
+    self, check_content, decompress, Encoded, ObjectKind, Pack, PackClass, PackWriter,
+    RECORD_HEADER_LEN,
 };
 use crate::progress::Progress;
 use crate::repo::Repository;
@@ -37,6 +38,8 @@ pub struct GcOutcome {
     pub packs_kept: u64,
     pub orphan_files_removed: u64,
     pub bytes_freed: u64,
+    /// Damaged pack indexes rebuilt from their packs before anything else was done.
+    pub indexes_rebuilt: u64,
 }
 
 /// Packs whose live bytes are below this fraction are rewritten.
@@ -49,11 +52,15 @@ pub fn gc(
     progress: &dyn Progress,
 ) -> Result<GcOutcome> {
     let _lock = repo.lock(common.lock_timeout)?;
-    let live = live_set(repo)?;
     let mut out = GcOutcome {
         dry_run: opts.dry_run,
+        indexes_rebuilt: repair_indexes(repo, opts.dry_run)?,
         ..GcOutcome::default()
     };
+    // Nothing is deleted on a guess: every pack must be sound and every live object in one.
+    let bad = check_packs(repo)?;
+    let (live, staged_objects) = live_set(repo)?;
+    check_live(repo, &live, &staged_objects, &bad)?;
     let (mut delete, mut rewrite) = (Vec::new(), Vec::new());
     // What a dry run reports: whole packs deleted, the dead records of rewritten ones.
     let mut would_free = 0;
@@ -90,6 +97,82 @@ pub fn gc(
     Ok(out)
 }
 
+/// Rebuilds every damaged pack index from its pack (see `pack::rebuild_index`): safe under
+/// the writers' lock, because a rebuilt index is used only when the pack's record headers
+/// hash to its name, which makes it the index its writer wrote. An index that cannot be
+/// rebuilt stops gc: which objects its pack holds is unknown, so nothing may be deleted. A
+/// dry run writes nothing, so it stops at any damaged index.
+fn repair_indexes(repo: &Repository, dry_run: bool) -> Result<u64> {
+    let damaged = repo.store.damaged_indexes();
+    for (name, why) in &damaged {
+        let idx = repo.packs_dir().join(format!("{name}.idx"));
+        let stop = |detail: String| {
+            let detail = format!("{detail}; gc deletes nothing until it is repaired");
+            Err(Error::corrupt("pack index", &idx, detail))
+        };
+        if dry_run {
+            return stop(format!(
+                "{why}; `cairn gc` or `cairn verify --repair` rebuilds it"
+            ));
+        }
+        if let Err(cannot) = repo.store.repair_index(name, &repo.tmp_dir())? {
+            return stop(format!("{why}, and its pack cannot rebuild it: {cannot}"));
+        }
+    }
+    if !damaged.is_empty() {
+        repo.store.reload()?;
+    }
+    Ok(damaged.len() as u64)
+}
+
+/// Checks every pack's layout and record headers against its index (not the objects'
+/// bytes: that is `verify --data`). A damaged pack stops gc; damaged records are returned,
+/// and stop gc only if something live is stored in them.
+fn check_packs(repo: &Repository) -> Result<HashSet<ObjectId>> {
+    let mut bad = HashSet::new();
+    for p in repo.store.packs() {
+        let report = pack::check_records(&p, repo.algo(), false);
+        if let Some(problem) = report.problems.into_iter().next() {
+            let detail = format!("{problem}; gc deletes nothing while a pack is damaged");
+            return Err(Error::corrupt("pack", p.path(), detail));
+        }
+        bad.extend(report.bad.into_iter().map(|(id, _)| id));
+    }
+    Ok(bad)
+}
+
+/// Every live object must be in some pack, in a record that is not damaged: otherwise a
+/// damaged index may be hiding where it is, and deleting anything could lose it. The file
+/// objects and chunk lists of staged files are the exception: `commit` writes them, so they
+/// exist only once committed, and then the walk from the layers has read them.
+fn check_live(
+    repo: &Repository,
+    live: &HashSet<ObjectId>,
+    staged_objects: &HashSet<ObjectId>,
+    bad: &HashSet<ObjectId>,
+) -> Result<()> {
+    let dir = repo.packs_dir();
+    if let Some(id) = live.iter().find(|id| bad.contains(*id)) {
+        let detail = format!("object {id}: its record is damaged; gc deletes nothing");
+        return Err(Error::corrupt("pack", &dir, detail));
+    }
+    // One pass over every index entry, not a lookup per live object in every pack: that
+    // would cost objects x packs binary searches.
+    let mut missing: HashSet<&ObjectId> = live.difference(staged_objects).collect();
+    for p in repo.store.packs() {
+        for e in p.index.entries().flatten() {
+            missing.remove(&e.id);
+        }
+    }
+    match missing.into_iter().next() {
+        Some(id) => Err(Error::MissingObject {
+            id: format!("{id}, which a layer or the staging index needs,"),
+            path: dir,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Live and dead stored bytes of a pack; counts objects into `out`.
 fn usage(p: &Pack, live: &HashSet<ObjectId>, out: &mut GcOutcome) -> (u64, u64) {
     let (mut l, mut d) = (0, 0);
@@ -106,9 +189,10 @@ fn usage(p: &Pack, live: &HashSet<ObjectId>, out: &mut GcOutcome) -> (u64, u64) 
     (l, d)
 }
 
-/// Every object reachable from HEAD, lines, tags and the staging index. Fails if a reachable
-/// layer, tree or file object cannot be read: deleting on a guess could lose data.
-fn live_set(repo: &Repository) -> Result<HashSet<ObjectId>> {
+/// Every object reachable from HEAD, lines, tags and the staging index, and apart the file
+/// objects and chunk lists the staging index names (stored only if committed). Fails if a
+/// reachable layer, tree or file object cannot be read: deleting on a guess could lose data.
+fn live_set(repo: &Repository) -> Result<(HashSet<ObjectId>, HashSet<ObjectId>)> {
     let refs = repo.refs();
     let mut roots: Vec<ObjectId> = repo.head()?.1.into_iter().collect();
     for kind in ["lines", "tags"] {
@@ -125,26 +209,33 @@ fn live_set(repo: &Repository) -> Result<HashSet<ObjectId>> {
             next = layer.parent;
         }
     }
+    let mut staged = HashSet::new();
     for e in repo.load_index()?.entries.values() {
-        live.insert(e.file_id);
+        staged.insert(e.file_id);
         live.extend(e.chunks.iter().map(|c| c.id));
         // A staged file committed before may be stored as chunk lists; keep them with it.
-        live.extend(file::list_ids(repo.algo(), &e.chunks));
+        staged.extend(file::list_ids(repo.algo(), &e.chunks));
     }
-    Ok(live)
+    live.extend(&staged);
+    Ok((live, staged))
 }
 
-fn mark_tree(repo: &Repository, id: ObjectId, live: &mut HashSet<ObjectId>) -> Result<()> {
-    if !live.insert(id) {
-        return Ok(());
-    }
-    for e in repo.read_tree(&id)?.entries {
-        if e.kind == EntryKind::Dir {
-            mark_tree(repo, e.id, live)?;
-        } else if live.insert(e.id) {
-            let (file, lists) = repo.read_file_lists(&e.id)?;
-            live.extend(lists);
-            live.extend(file.chunks.iter().map(|c| c.id));
+/// Marks a tree and everything below it, with an explicit stack: a hostile repository of
+/// 20,000 nested trees must not overflow the call stack. Each tree is read once.
+fn mark_tree(repo: &Repository, root: ObjectId, live: &mut HashSet<ObjectId>) -> Result<()> {
+    let mut stack = vec![root];
+    while let Some(id) = stack.pop() {
+        if !live.insert(id) {
+            continue;
+        }
+        for e in repo.read_tree(&id)?.entries {
+            if e.kind == EntryKind::Dir {
+                stack.push(e.id);
+            } else if live.insert(e.id) {
+                let (file, lists) = repo.read_file_lists(&e.id)?;
+                live.extend(lists);
+                live.extend(file.chunks.iter().map(|c| c.id));
+            }
         }
     }
     Ok(())
@@ -164,7 +255,7 @@ fn copy_live(
     for p in packs {
         for e in p.index.entries().flatten().filter(|e| live.contains(&e.id)) {
             let stored = p.read_stored(&e)?;
-            let raw = decompress(e.codec, stored.clone(), e.raw_len).map_err(|err| {
+            let raw = decompress(e.kind, e.codec, stored.clone(), e.raw_len).map_err(|err| {
                 Error::corrupt("pack", p.path(), format!("object {}: {err}", e.id))
             })?;
             check_content(repo.algo(), e.kind, &e.id, &raw).map_err(|why| {

@@ -7,10 +7,14 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 
+use std::path::PathBuf;
+
 use crate::diff::join;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::hash::ObjectId;
-use crate::object::EntryKind;
+use crate::object::tree::MAX_DEPTH;
+use crate::object::{ChunkRef, EntryKind, FileObject, TreeEntry};
+use crate::ops::Common;
 use crate::pack;
 use crate::progress::Progress;
 use crate::repo::Repository;
@@ -44,6 +48,8 @@ pub struct VerifyOutcome {
     pub files: u64,
     pub chunks: u64,
     pub damage: Vec<Damage>,
+    /// Packs whose damaged index `--repair` rebuilt before checking.
+    pub repaired: Vec<ObjectId>,
 }
 
 impl VerifyOutcome {
@@ -64,13 +70,50 @@ struct Found {
 /// A problem found inside a tree: the damaged object's key and its path below the tree.
 type Inner = Vec<(String, Vec<u8>)>;
 
+/// What the walk found in a tree: its problems, and how many levels of directories it
+/// holds (0 for none), which decides whether restore would refuse it as too deep.
+#[derive(Clone)]
+struct Walked {
+    inner: Inner,
+    height: usize,
+}
+
+/// A tree the walk has opened and not finished.
+struct Frame {
+    id: ObjectId,
+    entries: Vec<TreeEntry>,
+    /// The next entry to look at.
+    next: usize,
+    inner: Inner,
+    height: usize,
+}
+
+impl Frame {
+    /// Takes in a finished subdirectory: the entry before `next`. Problems below a
+    /// subdirectory nested too deep are not carried up: its paths would grow with its
+    /// depth at every level, and the layer is reported as too deep anyway.
+    fn add_dir(&mut self, sub: Walked) {
+        let name = &self.entries[self.next - 1].name;
+        self.height = self.height.max(sub.height + 1);
+        if sub.height >= MAX_DEPTH {
+            return;
+        }
+        self.inner
+            .extend(sub.inner.into_iter().map(|(k, p)| match p.is_empty() {
+                true => (k, name.clone()),
+                false => (k, join(name, &p)),
+            }));
+    }
+}
+
 struct Walker<'a> {
     repo: &'a Repository,
     /// Objects found damaged by the pack scan.
     bad: HashMap<ObjectId, String>,
     damage: BTreeMap<String, Found>,
-    trees: HashMap<ObjectId, Inner>,
-    files: HashMap<ObjectId, Vec<String>>,
+    trees: HashMap<ObjectId, Walked>,
+    files: HashMap<ObjectId, (Vec<String>, Option<u64>)>,
+    symlinks: HashMap<ObjectId, Option<String>>,
     chunks: HashSet<ObjectId>,
     layer: ObjectId,
 }
@@ -87,6 +130,7 @@ pub fn verify(
         damage: BTreeMap::new(),
         trees: HashMap::new(),
         files: HashMap::new(),
+        symlinks: HashMap::new(),
         chunks: HashSet::new(),
         layer: ObjectId::default(),
     };
@@ -116,14 +160,59 @@ pub fn verify(
     Ok(out)
 }
 
+/// `verify --repair`: under the writers' lock, rebuilds every damaged or missing pack index
+/// that its pack can vouch for (see `pack::rebuild_index`), then verifies. What cannot be
+/// rebuilt is reported as damage, as by `verify`. A pack without an index is usually left
+/// by an interrupted write, and gc would delete it; indexing it again only makes objects
+/// visible, which is harmless, and recovers any that a lost index hid.
+pub fn verify_and_repair(
+    repo: &Repository,
+    common: &Common,
+    opts: &VerifyOptions,
+    progress: &dyn Progress,
+) -> Result<VerifyOutcome> {
+    let _lock = repo.lock(common.lock_timeout)?;
+    let mut repaired = Vec::new();
+    let damaged = repo
+        .store
+        .damaged_indexes()
+        .into_iter()
+        .map(|(name, _)| name);
+    for name in damaged.chain(repo.store.orphans()?) {
+        if repo.store.repair_index(&name, &repo.tmp_dir())?.is_ok() {
+            repaired.push(name);
+        }
+    }
+    if !repaired.is_empty() {
+        repo.store.reload()?;
+    }
+    let mut out = verify(repo, opts, progress)?;
+    out.repaired = repaired;
+    Ok(out)
+}
+
+/// What to say about a damaged index: the problem, and whether its pack can rebuild it.
+fn index_problem(repo: &Repository, name: &ObjectId, why: &str) -> String {
+    let pack = repo.packs_dir().join(format!("{name}.pack"));
+    match pack::rebuild_index(&pack, name, repo.algo()) {
+        Ok(_) => format!("{why}; `cairn verify --repair` rebuilds it from its pack"),
+        Err(cannot) => format!("{why}; its pack cannot rebuild it: {cannot}"),
+    }
+}
+
 fn scan_packs(w: &mut Walker, data: bool, out: &mut VerifyOutcome, progress: &dyn Progress) {
     let store = &w.repo.store;
     for (name, why) in store.damaged() {
-        w.record(format!("pack index {name}"), why.clone(), None);
+        let problem = index_problem(w.repo, &name, &why);
+        w.record(format!("pack index {name}"), problem, None);
     }
     progress.begin("checking packs", store.packs().len() as u64, 0);
     for p in store.packs() {
-        let report = pack::check(&p, store.algo(), data);
+        let mut report = pack::check_records(&p, store.algo(), data);
+        if let Err(why) = p.index.verify(store.algo()) {
+            let problem = index_problem(w.repo, &p.name, &format!("index: {why}"));
+            report.problems.insert(0, problem);
+        }
         for problem in report.problems {
             w.record(format!("pack {}", p.name), problem, None);
         }
@@ -196,7 +285,14 @@ impl Walker<'_> {
                     return;
                 }
             };
-            for (key, path) in self.tree(layer.tree) {
+            let walked = self.tree(layer.tree);
+            if walked.height > MAX_DEPTH {
+                // What restore refuses; the problems below that depth are not listed.
+                let why = Error::too_deep(PathBuf::new()).to_string();
+                let key = format!("tree {}", layer.tree);
+                self.record(key, why, Some((next, Vec::new())));
+            }
+            for (key, path) in walked.inner {
                 self.record(key, String::new(), Some((next, path)));
             }
             match layer.parent {
@@ -207,47 +303,113 @@ impl Walker<'_> {
     }
 
     /// The problems inside a tree, memoised by id so shared subtrees are walked once.
-    fn tree(&mut self, id: ObjectId) -> Inner {
-        if let Some(done) = self.trees.get(&id) {
+    /// Iterative, with an explicit stack of open trees: a hostile chain of 20,000 nested
+    /// trees must not overflow the call stack.
+    fn tree(&mut self, root: ObjectId) -> Walked {
+        if let Some(done) = self.trees.get(&root) {
             return done.clone();
         }
-        let mut inner = Inner::new();
+        let mut stack = vec![self.open(root)];
+        loop {
+            let top = stack
+                .last_mut()
+                .expect("the loop returns when the stack empties");
+            let Some(e) = top.entries.get(top.next).cloned() else {
+                let done = stack.pop().expect("not empty");
+                let walked = Walked {
+                    inner: done.inner,
+                    height: done.height,
+                };
+                self.trees.insert(done.id, walked.clone());
+                match stack.last_mut() {
+                    Some(parent) => parent.add_dir(walked),
+                    None => return walked,
+                }
+                continue;
+            };
+            top.next += 1;
+            let tree = top.id;
+            if e.kind != EntryKind::Dir {
+                let found = self.entry(tree, &e);
+                let top = stack.last_mut().expect("not empty");
+                top.inner
+                    .extend(found.into_iter().map(|k| (k, e.name.clone())));
+            } else if let Some(done) = self.trees.get(&e.id).cloned() {
+                top.add_dir(done);
+            } else {
+                let child = self.open(e.id);
+                stack.push(child);
+            }
+        }
+    }
+
+    /// Reads a tree for the walk; a tree that cannot be read is a frame with no entries
+    /// and the problem.
+    fn open(&mut self, id: ObjectId) -> Frame {
         let read = match self.bad.get(&id) {
             Some(why) => Err(why.clone()),
             None => self.repo.read_tree(&id).map_err(|e| e.to_string()),
         };
+        let mut frame = Frame {
+            id,
+            entries: Vec::new(),
+            next: 0,
+            inner: Inner::new(),
+            height: 0,
+        };
         match read {
+            Ok(tree) => frame.entries = tree.entries,
             Err(why) => {
-                let key = format!("tree {id}");
-                inner.push((self.note(key, why), Vec::new()));
-            }
-            Ok(tree) => {
-                for e in tree.entries {
-                    let found = match e.kind {
-                        EntryKind::Dir => self.tree(e.id),
-                        _ => self
-                            .file(e.id)
-                            .into_iter()
-                            .map(|k| (k, Vec::new()))
-                            .collect(),
-                    };
-                    inner.extend(found.into_iter().map(|(k, p)| {
-                        let path = if p.is_empty() {
-                            e.name.clone()
-                        } else {
-                            join(&e.name, &p)
-                        };
-                        (k, path)
-                    }));
-                }
+                let key = self.note(format!("tree {id}"), why);
+                frame.inner.push((key, Vec::new()));
             }
         }
-        self.trees.insert(id, inner.clone());
-        inner
+        frame
     }
 
-    /// The problems of a file object and its chunks, memoised by id.
-    fn file(&mut self, id: ObjectId) -> Vec<String> {
+    /// The problems of a file or symlink entry of `tree`: its file object and chunks, a
+    /// size that differs from the content's, a symlink target restore would refuse.
+    fn entry(&mut self, tree: ObjectId, e: &TreeEntry) -> Vec<String> {
+        let (mut keys, size) = self.file(e.id);
+        let here = || {
+            let name = String::from_utf8_lossy(&e.name);
+            format!("tree {tree} entry {name}")
+        };
+        if let Some(size) = size.filter(|s| *s != e.size) {
+            let why = format!("the entry says {} bytes, its content has {size}", e.size);
+            keys.push(self.note(here(), why));
+        }
+        if e.kind == EntryKind::Symlink && keys.is_empty() {
+            if let Some(why) = self.symlink(e.id) {
+                keys.push(self.note(here(), why));
+            }
+        }
+        keys
+    }
+
+    /// Why restore would refuse the file `id` as a symlink's target (empty, or holding a
+    /// NUL byte), memoised by id. Targets are short: reading them costs a chunk or so each.
+    fn symlink(&mut self, id: ObjectId) -> Option<String> {
+        if let Some(done) = self.symlinks.get(&id) {
+            return done.clone();
+        }
+        let holds_nul = |c: &ChunkRef| {
+            let bytes = self.repo.read_chunk(&c.id);
+            bytes.is_ok_and(|b| b.contains(&0))
+        };
+        let why = match self.repo.read_file(&id) {
+            Ok(f) if f.size() == 0 => Some("symlink target is empty".to_string()),
+            Ok(f) if f.chunks.iter().any(holds_nul) => Some("symlink target holds NUL".into()),
+            // Unreadable objects and chunks are reported as themselves.
+            _ => None,
+        };
+        self.symlinks.insert(id, why.clone());
+        why
+    }
+
+    /// The problems of a file object and its chunks, and its size when it reads, memoised
+    /// by id.
+    fn file(&mut self, id: ObjectId) -> (Vec<String>, Option<u64>) {
         if let Some(done) = self.files.get(&id) {
             return done.clone();
         }
@@ -256,6 +418,7 @@ impl Walker<'_> {
             Some(why) => Err(why.clone()),
             None => self.repo.read_file(&id).map_err(|e| e.to_string()),
         };
+        let size = read.as_ref().ok().map(FileObject::size);
         match read {
             Err(why) => keys.push(self.note(format!("file {id}"), why)),
             Ok(obj) => {
@@ -271,8 +434,8 @@ impl Walker<'_> {
                 }
             }
         }
-        self.files.insert(id, keys.clone());
-        keys
+        self.files.insert(id, (keys.clone(), size));
+        (keys, size)
     }
 
     /// Records a problem with no layer or path yet; the walk adds them.

@@ -36,6 +36,17 @@ pub struct IdxEntry {
 }
 
 impl IdxEntry {
+    /// The record header this entry describes: every byte of it must match the pack's.
+    pub fn record_header(&self) -> [u8; super::RECORD_HEADER_LEN] {
+        super::record_header(
+            &self.id,
+            self.kind,
+            self.codec,
+            self.raw_len,
+            self.stored_len,
+        )
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.id.as_bytes());
         out.extend_from_slice(&self.offset.to_le_bytes());
@@ -82,7 +93,7 @@ pub fn encode_index(algo: HashAlgo, entries: &mut [IdxEntry]) -> Vec<u8> {
 }
 
 /// A memory-mapped pack index. Opening checks the header, the size and the fan-out table,
-/// so lookups can index without further checks; the checksum is checked by `verify`.
+/// so lookups can index without further checks; the checksum is checked by `verify` and `gc`.
 pub struct PackIndex {
     map: Mmap,
     count: usize,
@@ -92,8 +103,8 @@ pub struct PackIndex {
 impl PackIndex {
     pub fn open(path: &Path) -> Result<PackIndex> {
         let file = File::open(path).ctx("could not open pack index", path)?;
-        // SAFETY: index files are immutable once renamed into place; cairn never rewrites
-        // one, and gc only deletes whole files.
+        // SAFETY: index files are immutable once renamed into place; cairn never writes into
+        // one (a repaired index replaces it by rename), and gc only deletes whole files.
         let map = unsafe { Mmap::map(&file) }.ctx("could not map pack index", path)?;
         let count = Self::check(&map).map_err(|d| Error::corrupt("pack index", path, d))?;
         Ok(PackIndex {

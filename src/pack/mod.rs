@@ -6,11 +6,13 @@
 
 mod check;
 mod index;
+mod rebuild;
 mod store;
 mod writer;
 
-pub use check::{check, check_content, PackReport};
+pub use check::{check, check_content, check_records, PackReport};
 pub use index::{IdxEntry, PackIndex};
+pub use rebuild::rebuild_index;
 pub use store::{Pack, Store};
 pub use writer::PackWriter;
 
@@ -24,6 +26,10 @@ pub const RECORD_HEADER_LEN: usize = 32 + 1 + 1 + 4 + 4;
 /// The largest object cairn writes: chunks are at most 16 MiB; a file object this large lists
 /// 29 million chunks. Reads refuse larger claims instead of allocating them.
 pub const MAX_OBJECT: u32 = 1 << 30;
+/// The largest chunk: FastCDC's largest maximum, which bounds every repository's chunker.
+pub const MAX_CHUNK: u32 = fastcdc::v2020::MAXIMUM_MAX;
+/// The largest chunk list: a count and [`LIST_MAX`](crate::object::file::LIST_MAX) refs.
+pub const MAX_LIST: u32 = 4 + crate::object::file::LIST_MAX as u32 * 36;
 /// Packs are closed when they pass this size.
 pub const PACK_TARGET: u64 = 64 << 20;
 
@@ -39,6 +45,19 @@ pub enum ObjectKind {
 }
 
 impl ObjectKind {
+    /// The largest object of this kind cairn writes. A record claiming more is damage,
+    /// refused before anything is read or inflated: a chunk is at most 16 MiB however well
+    /// a hostile one compresses.
+    pub fn max_len(self) -> u32 {
+        match self {
+            ObjectKind::Chunk => MAX_CHUNK,
+            ObjectKind::List => MAX_LIST,
+            // Trees of huge directories and whole file objects written before chunk lists
+            // existed can be large; they are still bounded.
+            ObjectKind::File | ObjectKind::Tree | ObjectKind::Layer => MAX_OBJECT,
+        }
+    }
+
     pub fn from_u8(b: u8) -> Option<ObjectKind> {
         Some(match b {
             1 => ObjectKind::Chunk,
@@ -212,16 +231,17 @@ fn zstd_compress(data: &[u8], level: i32) -> Option<Vec<u8>> {
 }
 
 fn zstd_decompress(stored: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
+    // The frame header usually states the content size: a frame that says anything but the
+    // record's length is refused before a byte is inflated.
+    if let Ok(Some(n)) = zstd::zstd_safe::get_frame_content_size(stored) {
+        if n != capacity as u64 {
+            return Err(invalid_data(
+                "the zstd frame's size differs from the record",
+            ));
+        }
+    }
     if !may_reserve(stored.len(), capacity) {
-        // Out of proportion to the stored bytes: let the output grow as it is produced
-        // (and stop one byte past the claim), so a lie costs nothing.
-        let mut out = Vec::new();
-        let decoder = zstd::stream::read::Decoder::with_buffer(stored)?;
-        std::io::Read::read_to_end(
-            &mut std::io::Read::take(decoder, capacity as u64 + 1),
-            &mut out,
-        )?;
-        return Ok(out);
+        return zstd_stream(stored, capacity);
     }
     DECOMPRESSOR.with(|cell| {
         let mut d = cell.borrow_mut();
@@ -230,6 +250,36 @@ fn zstd_decompress(stored: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
         }
         d.as_mut().expect("set above").decompress(stored, capacity)
     })
+}
+
+/// Decompresses a record whose claim is out of proportion to its stored bytes: the output
+/// grows as it is produced, never past one byte more than the claim (which shows a lie), so
+/// memory stays within the claim however much the frame would inflate.
+fn zstd_stream(stored: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
+    let limit = capacity + 1;
+    let mut decoder = zstd::stream::read::Decoder::with_buffer(stored)?;
+    let mut buf = vec![0u8; 64 << 10];
+    let mut out = Vec::new();
+    loop {
+        let n = std::io::Read::read(&mut decoder, &mut buf)?;
+        if n == 0 {
+            return Ok(out);
+        }
+        let len = out.len() + n.min(limit - out.len());
+        if len > out.capacity() {
+            // Doubling, capped at the limit: `read_to_end` could reserve twice the claim.
+            let grown = (out.capacity() * 2).clamp(len, limit);
+            out.reserve_exact(grown - out.len());
+        }
+        out.extend_from_slice(&buf[..len - out.len()]);
+        if out.len() == limit {
+            return Ok(out);
+        }
+    }
+}
+
+fn invalid_data(what: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string())
 }
 
 /// Whether decompressing `stored_len` bytes may reserve the `raw_len` the record claims up
@@ -252,28 +302,43 @@ fn keep_if_smaller(data: &[u8], compressed: Option<Vec<u8>>) -> Encoded {
     }
 }
 
-/// Undoes [`compress`]. `raw_len` bounds the output, so a hostile record cannot make us
-/// allocate more than it claims, and it claims at most the maximum object size.
-pub fn decompress(codec: Codec, stored: Vec<u8>, raw_len: u32) -> std::io::Result<Vec<u8>> {
-    let invalid =
-        |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
-    if raw_len > MAX_OBJECT {
-        return Err(invalid(
-            "the record claims an object larger than cairn writes",
+/// Checks a record's lengths, which any read or check can do before touching its payload:
+/// within what its kind may hold, and equal when it is stored raw.
+pub fn check_lengths(
+    kind: ObjectKind,
+    codec: Codec,
+    raw_len: u32,
+    stored_len: u32,
+) -> Result<(), String> {
+    if raw_len > kind.max_len() {
+        return Err(format!(
+            "the record claims a {} of {raw_len} bytes; the most cairn writes is {}",
+            kind.name(),
+            kind.max_len()
         ));
     }
+    if codec == Codec::Raw && stored_len != raw_len {
+        return Err("a raw record's stored and raw lengths differ".into());
+    }
+    Ok(())
+}
+
+/// Undoes [`compress`]. `raw_len` bounds the output, so a hostile record cannot make us
+/// allocate more than it claims, and it may claim at most what its kind can hold
+/// ([`ObjectKind::max_len`]): a record that inflates past either is damage.
+pub fn decompress(
+    kind: ObjectKind,
+    codec: Codec,
+    stored: Vec<u8>,
+    raw_len: u32,
+) -> std::io::Result<Vec<u8>> {
+    check_lengths(kind, codec, raw_len, stored.len() as u32).map_err(|w| invalid_data(&w))?;
     match codec {
-        Codec::Raw if stored.len() != raw_len as usize => {
-            Err(invalid("a raw record's stored and raw lengths differ"))
-        }
         Codec::Raw => Ok(stored),
         Codec::Zstd => {
             let out = zstd_decompress(&stored, raw_len as usize)?;
             if out.len() != raw_len as usize {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    "decompressed length differs from the record",
-                ));
+                return Err(invalid_data("decompressed length differs from the record"));
             }
             Ok(out)
         }
@@ -305,6 +370,7 @@ mod tests {
     /// data beyond the proportional reservation still decompresses, growing as it goes.
     #[test]
     fn decompression_reserves_in_proportion() {
+        let (chunk, file) = (ObjectKind::Chunk, ObjectKind::File);
         assert!(may_reserve(100, 1 << 20));
         assert!(!may_reserve(100, MAX_OBJECT as usize));
         let zeros = vec![0u8; 8 << 20];
@@ -314,12 +380,70 @@ mod tests {
             "takes the streaming path"
         );
         assert_eq!(
-            decompress(Codec::Zstd, c.clone(), zeros.len() as u32).unwrap(),
+            decompress(chunk, Codec::Zstd, c.clone(), zeros.len() as u32).unwrap(),
             zeros
         );
-        assert!(decompress(Codec::Zstd, c.clone(), MAX_OBJECT).is_err());
-        assert!(decompress(Codec::Zstd, c, 100).is_err());
-        assert!(decompress(Codec::Zstd, vec![0x28, 0xb5, 0x2f, 0xfd, 1], MAX_OBJECT).is_err());
+        assert!(decompress(file, Codec::Zstd, c.clone(), MAX_OBJECT).is_err());
+        assert!(decompress(chunk, Codec::Zstd, c, 100).is_err());
+        let junk = vec![0x28, 0xb5, 0x2f, 0xfd, 1];
+        assert!(decompress(file, Codec::Zstd, junk, MAX_OBJECT).is_err());
+    }
+
+    /// A frame that does not state its size (a streaming encoder's), so only inflating it
+    /// shows how large it is.
+    fn unsized_frame(data: &[u8]) -> Vec<u8> {
+        let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        std::io::Write::write_all(&mut enc, data).unwrap();
+        let frame = enc.finish().unwrap();
+        assert!(matches!(
+            zstd::zstd_safe::get_frame_content_size(&frame),
+            Ok(None)
+        ));
+        frame
+    }
+
+    /// Zstd bombs: a chunk claiming more than any chunk can hold is refused before it is
+    /// inflated, and a frame that inflates past its record's claim is refused after at most
+    /// one byte more than the claim, whether or not its header states its size.
+    #[test]
+    fn bombs_are_refused() {
+        let big = vec![0u8; MAX_CHUNK as usize + 1];
+        let bomb = zstd::bulk::compress(&big, 3).unwrap();
+        let err = decompress(
+            ObjectKind::Chunk,
+            Codec::Zstd,
+            bomb.clone(),
+            big.len() as u32,
+        );
+        assert!(err
+            .unwrap_err()
+            .to_string()
+            .contains("the most cairn writes"));
+        let err = check_lengths(ObjectKind::Chunk, Codec::Raw, MAX_CHUNK + 1, MAX_CHUNK + 1);
+        assert!(err.is_err());
+        assert!(check_lengths(ObjectKind::List, Codec::Zstd, MAX_LIST + 1, 10).is_err());
+        assert!(check_lengths(ObjectKind::Tree, Codec::Zstd, MAX_LIST + 1, 10).is_ok());
+        // The header says 16 MiB + 1, the record says 1 MiB: refused without inflating.
+        let err = decompress(ObjectKind::Chunk, Codec::Zstd, bomb, 1 << 20).unwrap_err();
+        assert!(err.to_string().contains("frame's size"), "{err}");
+        let frame = unsized_frame(&big);
+        for claim in [100u32, 1 << 20, MAX_CHUNK] {
+            let out = zstd_stream(&frame, claim as usize).unwrap();
+            assert_eq!(
+                out.len(),
+                claim as usize + 1,
+                "stops one byte past the claim"
+            );
+            assert!(
+                out.capacity() <= claim as usize + 1,
+                "reserves no more than that"
+            );
+            let err = decompress(ObjectKind::Chunk, Codec::Zstd, frame.clone(), claim);
+            assert!(err.is_err(), "{claim}");
+        }
+        let small = unsized_frame(&big[..5000]);
+        let out = decompress(ObjectKind::Chunk, Codec::Zstd, small, 5000).unwrap();
+        assert_eq!(out, &big[..5000]);
     }
 
     #[test]
@@ -328,7 +452,10 @@ mod tests {
         let e = compress(&text, 3);
         assert_eq!(e.codec, Codec::Zstd);
         assert!(e.bytes.len() < text.len() / 10);
-        assert_eq!(decompress(e.codec, e.bytes, e.raw_len).unwrap(), text);
+        assert_eq!(
+            decompress(ObjectKind::Chunk, e.codec, e.bytes, e.raw_len).unwrap(),
+            text
+        );
 
         let mut x = 0x9E3779B97F4A7C15u64;
         let noise: Vec<u8> = (0..100_000)

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use super::index::{IdxEntry, PackIndex};
-use super::{decompress, ObjectKind, RECORD_HEADER_LEN};
+use super::{check_lengths, decompress, ObjectKind, RECORD_HEADER_LEN};
 use crate::error::{Error, IoContext, Result};
 use crate::hash::{HashAlgo, ObjectId};
 
@@ -46,6 +46,7 @@ impl Pack {
     /// index entry. The record must lie inside the pack, so a hostile index cannot make a
     /// read reserve more memory than the pack's size.
     pub fn read_stored(&self, e: &IdxEntry) -> Result<Vec<u8>> {
+        check_lengths(e.kind, e.codec, e.raw_len, e.stored_len).map_err(|w| self.damaged(e, &w))?;
         let (f, size) = self.file()?;
         let end = e.offset + RECORD_HEADER_LEN as u64 + e.stored_len as u64;
         if end > *size {
@@ -54,7 +55,7 @@ impl Pack {
         let mut header = [0u8; RECORD_HEADER_LEN];
         let buf = read_record_at(f, e.offset, &mut header, e.stored_len as usize)
             .map_err(|err| self.damaged(e, &format!("record unreadable: {err}")))?;
-        if header[..32] != e.id.0 || header[32] != e.kind as u8 || header[33] != e.codec as u8 {
+        if header != e.record_header() {
             return Err(self.damaged(e, "record header does not match the index"));
         }
         Ok(buf)
@@ -145,6 +146,61 @@ impl Store {
         }
     }
 
+    /// Lists and opens every pack afresh, dropping the indexes held so far: after an index
+    /// was rebuilt, the damaged one must not stay in use.
+    pub fn reload(&self) -> Result<()> {
+        *self.set.write().unwrap_or_else(|e| e.into_inner()) = Arc::default();
+        self.refresh()
+    }
+
+    /// Every pack index that is damaged, with the reason: those that could not be opened and
+    /// those whose checksum or order is wrong. Hashes every index, so only gc and verify ask.
+    pub fn damaged_indexes(&self) -> Vec<(ObjectId, String)> {
+        let set = self.current();
+        let mut out = set.damaged.clone();
+        for p in &set.packs {
+            if let Err(why) = p.index.verify(self.algo) {
+                out.push((p.name, why));
+            }
+        }
+        out
+    }
+
+    /// Packs with no index: left by an interrupted write, or whose index was lost.
+    pub fn orphans(&self) -> Result<Vec<ObjectId>> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&self.dir).ctx("could not list packs", &self.dir)? {
+            let path = entry.ctx("could not list packs", &self.dir)?.path();
+            let stem = path.file_stem().and_then(|s| s.to_str());
+            let name = stem.and_then(|s| s.parse::<ObjectId>().ok());
+            if let Some(name) = name.filter(|_| path.extension().is_some_and(|e| e == "pack")) {
+                if !path.with_extension("idx").exists() {
+                    names.push(name);
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    /// Rebuilds the index of pack `name` from the pack and puts it in place atomically. Only
+    /// under the writers' lock. The outer error is a failure to write; the inner one says
+    /// why the pack cannot vouch for an index (then nothing was written).
+    pub fn repair_index(
+        &self,
+        name: &ObjectId,
+        tmp_dir: &Path,
+    ) -> Result<std::result::Result<(), String>> {
+        let pack = self.dir.join(format!("{name}.pack"));
+        match super::rebuild_index(&pack, name, self.algo) {
+            Ok(bytes) => {
+                let idx = pack.with_extension("idx");
+                crate::fsutil::write_atomic(tmp_dir, &idx, &bytes)?;
+                Ok(Ok(()))
+            }
+            Err(why) => Ok(Err(why)),
+        }
+    }
+
     fn current(&self) -> Arc<PackSet> {
         Arc::clone(&self.set.read().unwrap_or_else(|e| e.into_inner()))
     }
@@ -224,7 +280,7 @@ impl Store {
             ));
         }
         let stored = pack.read_stored(&e)?;
-        decompress(e.codec, stored, e.raw_len)
+        decompress(e.kind, e.codec, stored, e.raw_len)
             .map_err(|err| pack.damaged(&e, &format!("cannot decompress: {err}")))
     }
 }

@@ -151,7 +151,7 @@ fn entry(name: &str, kind: EntryKind, size: u64, id: ObjectId) -> TreeEntry {
     TreeEntry {
         name: name.as_bytes().to_vec(),
         kind,
-        mode: if kind == EntryKind::Dir { 0 } else { 0o100644 },
+        mode: if kind == EntryKind::Dir { 0 } else { 0o644 },
         size,
         mtime_ns: 1_700_000_000_123_456_789,
         id,
@@ -390,7 +390,7 @@ fn field_changes_are_rejected() {
             p.content.as_mut().unwrap().range_proof.pop();
         },
         |p| p.content = None,
-        |p| p.mode = 0o100755,
+        |p| p.mode = 0o755,
         |p| p.size += 1,
         |p| p.kind = Kind::Symlink,
         |p| p.id.0 .0[0] ^= 1,

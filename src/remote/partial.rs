@@ -269,11 +269,11 @@ fn check_record(
         return Err("the remote returned a short range".into());
     }
     let h = &record[..RECORD_HEADER_LEN];
-    if h[..32] != e.id.0 || h[32] != e.kind as u8 || h[33] != e.codec as u8 {
+    if h != e.record_header() {
         return Err("record header does not match the index".into());
     }
     let stored = record[RECORD_HEADER_LEN..].to_vec();
-    let raw = decompress(e.codec, stored.clone(), e.raw_len)
+    let raw = decompress(e.kind, e.codec, stored.clone(), e.raw_len)
         .map_err(|err| format!("cannot decompress: {err}"))?;
     check_content(repo.algo(), e.kind, &e.id, &raw)?;
     Ok(stored)
