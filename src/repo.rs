@@ -235,7 +235,7 @@ fn write_skeleton(dir: &Path, config: &Config) -> Result<()> {
 /// True for a `.cairn` that a killed init left: no `config.toml`, and nothing but what
 /// init creates (its directories, HEAD, lock, and temporary files in `tmp/`). Anything
 /// else might be someone's data, and is left alone.
-fn unfinished_init(dir: &Path) -> bool {
+pub(crate) fn unfinished_init(dir: &Path) -> bool {
     fs::symlink_metadata(dir.join("config.toml")).is_err() && skeleton_only(dir, "")
 }
 

@@ -346,3 +346,36 @@ fn restore_refuses_the_repository_s_own_directory() {
     env.ok(&["restore", "-q", "HEAD", "--to", "copy"]);
     assert_eq!(env.read("copy/HEAD"), b"not a ref\n");
 }
+
+/// A clone killed while it checks out leaves no temporary file in the new worktree, and the
+/// clone run again finishes with exactly the layer's files.
+#[test]
+fn a_killed_clone_leaves_no_debris_and_resumes() {
+    let env = Env::new();
+    let (_, tip) = two_layers(&env);
+    let url = format!("file://{}", env.outside("remote").display());
+    env.ok(&["remote", "add", "origin", &url]);
+    env.ok(&["push", "-q"]);
+    let clone = |point: Option<&str>| {
+        let mut c = env.cmd_in(&env.base);
+        if let Some(p) = point {
+            c.env("CAIRN_FAILPOINT", p);
+        }
+        c.args(["clone", "-q", &url, "copy"]).output().unwrap()
+    };
+    let out = clone(Some("materialize:before-rename@3"));
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{out:?}");
+    let copy = env.outside("copy");
+    assert_eq!(debris(&copy), Vec::<String>::new());
+    let out = clone(None);
+    assert!(out.status.success(), "{out:?}");
+    prune_empty_dirs(&copy);
+    let got = snapshot(&copy, &[".cairn"]);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        tip.keys().collect::<Vec<_>>()
+    );
+    let tmp: Vec<_> = fs::read_dir(copy.join(".cairn/tmp")).unwrap().collect();
+    assert!(tmp.is_empty(), "{tmp:?}");
+}
