@@ -567,6 +567,34 @@ mod tests {
         assert!(resolve(root, Path::new("/"), Path::new("wx")).is_err());
     }
 
+    /// A symlink standing where `d` was: nothing is deleted through it, and RealDirs says
+    /// its paths are not in the worktree; real directories left empty are removed.
+    #[test]
+    fn removal_never_follows_a_symlinked_directory() {
+        let d = tempfile::tempdir().unwrap();
+        let (r, outside) = (d.path().join("w"), d.path().join("outside"));
+        for p in [r.join("keep/x/y"), outside.clone()] {
+            std::fs::create_dir_all(p).unwrap();
+        }
+        std::fs::write(outside.join("a"), b"outside").unwrap();
+        std::fs::write(r.join("keep/x/y/f"), b"1").unwrap();
+        std::fs::write(r.join("keep/g"), b"2").unwrap();
+        std::os::unix::fs::symlink(&outside, r.join("d")).unwrap();
+        let real = RealDirs::new(&r);
+        assert!(!real.reaches(b"d/a").unwrap());
+        assert!(!real.reaches(b"d/deeper/a").unwrap());
+        assert!(real.reaches(b"keep/x/y/f").unwrap());
+        assert!(real.reaches(b"top").unwrap());
+        let mut rm = Remover::new(&r);
+        for p in [&b"d/a"[..], b"keep/x/y/f", b"keep/x/y/gone"] {
+            rm.remove(p).unwrap();
+        }
+        rm.finish().unwrap();
+        assert_eq!(std::fs::read(outside.join("a")).unwrap(), b"outside");
+        assert!(!r.join("keep/x").exists(), "emptied directories go");
+        assert!(r.join("keep/g").exists(), "a directory holding more stays");
+    }
+
     #[test]
     fn walk_honours_ignores() {
         let d = tempfile::tempdir().unwrap();
