@@ -60,6 +60,14 @@ fn add_all_stages_a_symlink_that_replaced_a_tracked_directory() {
     let (outside, before) = outside_dir(&env);
     link_over_d(&env, &outside);
 
+    // status agrees, without looking through the link: the tracked files are gone.
+    let st = env.json(&["status"]);
+    let gone = [("d/a", "deleted"), ("d/b", "deleted")];
+    let gone: Vec<(String, String)> = gone
+        .iter()
+        .map(|(p, c)| (p.to_string(), c.to_string()))
+        .collect();
+    assert_eq!(paths(&st, "unstaged"), gone, "{st}");
     let v = env.json(&["add", "-A"]);
     let staged = paths(&v, "staged");
     let want = [("d", "added"), ("d/a", "deleted"), ("d/b", "deleted")];
