@@ -49,10 +49,10 @@ impl<'a> Materializer<'a> {
         }
     }
 
-    /// As [`Materializer::new`], for the worktree: files are written in the repository's
-    /// `tmp/` (named `<stem>-<pid>-<n>.tmp`) and renamed into place, so a killed checkout
-    /// leaves nothing in the worktree that status would list or `add` would stage, and the
-    /// next checkout removes what it left. A destination on another file system than
+    /// As [`Materializer::new`], for the worktree (or a destination on its file system):
+    /// files are written in the repository's `tmp/` (named `<stem>-<pid>-<n>.tmp`) and
+    /// renamed into place, so a killed checkout leaves nothing in the worktree that status
+    /// would list or `add` would stage, and the next checkout removes what it left. A destination on another file system than
     /// `.cairn` (a mount point inside the worktree) refuses the rename: that file is written
     /// again beside its destination.
     pub fn for_worktree(repo: &'a Repository, stem: &'static str) -> Materializer<'a> {

@@ -387,3 +387,24 @@ fn a_killed_clone_leaves_no_debris_and_resumes() {
     let tmp: Vec<_> = fs::read_dir(copy.join(".cairn/tmp")).unwrap().collect();
     assert!(tmp.is_empty(), "{tmp:?}");
 }
+
+/// A restore --force into a directory of the worktree, killed while it writes, leaves no
+/// temporary file there for status to list.
+#[test]
+fn a_killed_restore_into_the_worktree_leaves_no_debris() {
+    let env = Env::new();
+    two_layers(&env);
+    env.write("old/keep", "mine\n");
+    env.commit("with old/");
+    killed_at(
+        &env,
+        &["restore", "--force", "HEAD~1", "--to", "old"],
+        "materialize:before-rename@3",
+    );
+    assert_eq!(debris(&env.root), Vec::<String>::new());
+    let (_, _, _, untracked) = env.status();
+    assert!(
+        untracked.iter().all(|p| !p.contains(".cairn-")),
+        "{untracked:?}"
+    );
+}

@@ -59,6 +59,10 @@ pub fn restore(
     let to = std::fs::canonicalize(&opts.to).ctx("could not open directory", &opts.to)?;
     let m = if empty {
         Materializer::into_empty(repo, &to)
+    } else if same_device(&to, &repo.tmp_dir()) {
+        // A killed restore into a directory of the worktree leaves nothing there for status
+        // to list; gc removes what it left in `tmp/`.
+        Materializer::for_worktree(repo, "restore")
     } else {
         Materializer::new(repo)
     };
@@ -146,6 +150,14 @@ fn resolved(p: &Path) -> Result<PathBuf> {
         }
     }
     Ok(out)
+}
+
+/// True when `a` and `b` are on one file system, so a file can be renamed from one to the
+/// other.
+fn same_device(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).ok();
+    dev(a).is_some_and(|d| Some(d) == dev(b))
 }
 
 /// The layer's directories and every directory above an entry, sorted, so each comes after
