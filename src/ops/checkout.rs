@@ -374,7 +374,7 @@ pub(crate) fn apply(
     progress: &dyn Progress,
 ) -> Result<u64> {
     let root = repo.root();
-    recover::sweep_temp(repo)?;
+    recover::sweep_temp(repo);
     let pending = recover::pending(repo)?;
     if !plan.write.is_empty() || !plan.delete.is_empty() {
         recover::begin(repo, &pending, layer)?;

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::hash::ObjectId;
 use crate::index::StagingIndex;
@@ -71,12 +71,10 @@ pub(crate) fn end(repo: &Repository) -> Result<()> {
 
 /// Removes the files killed checkouts were writing in `.cairn/tmp` (see
 /// `Materializer::for_worktree`). Safe under the writers' lock: no live checkout has any.
-pub(crate) fn sweep_temp(repo: &Repository) -> Result<()> {
-    let dir = repo.tmp_dir();
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(it) => it,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io("could not read directory", dir)(e)),
+/// Best effort: what cannot be removed is invisible where it lies, and `gc` tries again.
+pub(crate) fn sweep_temp(repo: &Repository) {
+    let Ok(entries) = std::fs::read_dir(repo.tmp_dir()) else {
+        return;
     };
     for e in entries.flatten() {
         let name = e.file_name();
@@ -88,11 +86,9 @@ pub(crate) fn sweep_temp(repo: &Repository) -> Result<()> {
             .strip_prefix(TEMP_STEM.as_bytes())
             .is_some_and(|r| r.starts_with(b"-"))
         {
-            let p = e.path();
-            std::fs::remove_file(&p).ctx("could not remove temporary file", &p)?;
+            let _ = std::fs::remove_file(e.path());
         }
     }
-    Ok(())
 }
 
 /// The stem of the temporary files a checkout writes in `.cairn/tmp`.
