@@ -11,10 +11,11 @@ use std::fs::{self, FileTimes, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
 use crate::object::{EntryKind, FileObject, TreeEntry};
 use crate::read::{read_small, write_content, ChunkCache};
 use crate::repo::Repository;
@@ -27,6 +28,9 @@ pub struct Materializer<'a> {
     /// Known when it is the only thing that narrows a new file's mode (`into_empty`): a
     /// mode it leaves whole needs no chmod after the create.
     umask: Option<u32>,
+    /// Where files are written before the rename (`for_worktree`), with the stem of their
+    /// names; `None` beside the destination.
+    temp: Option<(PathBuf, &'static str)>,
 }
 
 impl<'a> Materializer<'a> {
@@ -41,6 +45,20 @@ impl<'a> Materializer<'a> {
             cache: ChunkCache::new(4 << 20),
             direct: false,
             umask: None,
+            temp: None,
+        }
+    }
+
+    /// As [`Materializer::new`], for the worktree (or a destination on its file system):
+    /// files are written in the repository's `tmp/` (named `<stem>-<pid>-<n>.tmp`) and
+    /// renamed into place, so a killed checkout leaves nothing in the worktree that status
+    /// would list or `add` would stage, and the next checkout removes what it left. A destination on another file system than
+    /// `.cairn` (a mount point inside the worktree) refuses the rename: that file is written
+    /// again beside its destination.
+    pub fn for_worktree(repo: &'a Repository, stem: &'static str) -> Materializer<'a> {
+        Materializer {
+            temp: Some((repo.tmp_dir(), stem)),
+            ..Materializer::new(repo)
         }
     }
 
@@ -75,12 +93,25 @@ impl<'a> Materializer<'a> {
         if self.direct {
             return self.create(e, obj, dest, dest);
         }
-        let tmp = sibling_temp(dest);
-        let placed = self
-            .create(e, obj, &tmp, dest)
-            .and_then(|()| fs::rename(&tmp, dest).map_err(|err| rename_error(err, dest)));
+        let Some((dir, stem)) = &self.temp else {
+            return self.replace(e, obj, &sibling_temp(dest), dest);
+        };
+        match self.replace(e, obj, &fsutil::temp_path(dir, stem), dest) {
+            Err(Error::Io { source, .. }) if source.raw_os_error() == Some(libc::EXDEV) => {
+                self.replace(e, obj, &sibling_temp(dest), dest)
+            }
+            r => r,
+        }
+    }
+
+    /// Creates `e` at `tmp` and renames it over `dest`; nothing is left at `tmp`.
+    fn replace(&self, e: &TreeEntry, obj: &FileObject, tmp: &Path, dest: &Path) -> Result<()> {
+        let placed = self.create(e, obj, tmp, dest).and_then(|()| {
+            crate::failpoint::hit("materialize:before-rename");
+            fs::rename(tmp, dest).map_err(|err| rename_error(err, dest))
+        });
         if placed.is_err() {
-            let _ = fs::remove_file(&tmp);
+            let _ = fs::remove_file(tmp);
         }
         placed
     }
@@ -110,10 +141,12 @@ impl<'a> Materializer<'a> {
     }
 
     /// Sets the exact mode where the create may not have: the umask or a default ACL take
-    /// bits away, and writing clears set-id bits. Then the mtime.
+    /// bits away. Never the set-uid and set-gid bits: a repository is content from anyone,
+    /// and run as root, a restore would otherwise make set-id programs of it (git never
+    /// writes them either). Then the mtime.
     fn finish_file(&self, file: &fs::File, e: &TreeEntry, dest: &Path) -> Result<()> {
-        let mode = e.mode & 0o7777;
-        if self.umask.is_none_or(|u| mode & (0o7000 | u) != 0) {
+        let mode = written_mode(e.mode);
+        if self.umask.is_none_or(|u| mode & (0o1000 | u) != 0) {
             file.set_permissions(fs::Permissions::from_mode(mode))
                 .ctx("could not set file mode", dest)?;
         }
@@ -147,6 +180,11 @@ impl<'a> Materializer<'a> {
         }
         timed
     }
+}
+
+/// The permission bits a file of mode `mode` is given: all but set-uid and set-gid.
+pub fn written_mode(mode: u32) -> u32 {
+    mode & 0o1777
 }
 
 /// Files from this size on get their blocks reserved before they are written.

@@ -28,8 +28,10 @@ pub struct Repository {
 }
 
 impl Repository {
-    /// Creates `.cairn/` in `root`. The directory is built under a temporary name and renamed,
-    /// so a crash never leaves half a repository.
+    /// Creates `.cairn/` in `root`. `config.toml` is written last, atomically, and a
+    /// directory is a repository only once it holds one, so a crash never leaves half a
+    /// repository. Nor does it leave anything the worktree walk would see (it never enters
+    /// `.cairn`): the next init finds the unfinished `.cairn` and starts again.
     pub fn init(root: &Path, hash: HashAlgo, chunker: ChunkParams) -> Result<Repository> {
         let root = fs::canonicalize(root).ctx("could not open directory", root)?;
         if let Some(existing) = find_root(&root) {
@@ -37,14 +39,24 @@ impl Repository {
                 path: existing.join(CAIRN_DIR),
             });
         }
-        let staging = root.join(format!(".cairn-init-{}", std::process::id()));
-        let result = write_skeleton(&staging, &Config::new(hash, chunker));
-        if let Err(e) =
-            result.and_then(|()| fsutil::rename_durable(&staging, &root.join(CAIRN_DIR)))
-        {
-            let _ = fs::remove_dir_all(&staging);
+        let dir = root.join(CAIRN_DIR);
+        if unfinished_init(&dir) {
+            fs::remove_dir_all(&dir).ctx("could not remove an unfinished init", &dir)?;
+        }
+        match fs::create_dir(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::Invalid {
+                    what: "a .cairn that is not a repository (it has no config.toml) is in the way: move it away".into(),
+                    path: dir,
+                })
+            }
+            r => r.ctx("could not create directory", &dir)?,
+        }
+        if let Err(e) = write_skeleton(&dir, &Config::new(hash, chunker)) {
+            let _ = fs::remove_dir_all(&dir);
             return Err(e);
         }
+        fsutil::sync_dir(&root)?;
         Repository::open(&root)
     }
 
@@ -191,13 +203,17 @@ impl Repository {
     }
 }
 
+/// The directories of a new repository, parents first.
+const SKELETON_DIRS: [&str; 5] = ["packs", "tmp", "refs", "refs/lines", "refs/tags"];
+
+/// Fills the new, empty `.cairn` at `dir`: directories, HEAD and lock, each synced; then
+/// `config.toml` through `tmp/` and a rename, which makes it a repository.
 fn write_skeleton(dir: &Path, config: &Config) -> Result<()> {
-    for sub in ["", "packs", "tmp", "refs", "refs/lines", "refs/tags"] {
+    for sub in SKELETON_DIRS {
         let p = dir.join(sub);
         fs::create_dir(&p).ctx("could not create directory", &p)?;
     }
     let files = [
-        ("config.toml", config.to_toml()),
         ("HEAD", format!("ref: lines/{DEFAULT_LINE}\n")),
         ("lock", String::new()),
     ];
@@ -208,10 +224,42 @@ fn write_skeleton(dir: &Path, config: &Config) -> Result<()> {
             .ctx("could not write file", &p)?;
         f.sync_all().ctx("could not sync file", &p)?;
     }
-    for sub in ["refs", "refs/lines", "refs/tags", "packs", "tmp", ""] {
+    for sub in ["refs", "refs/lines", "refs/tags", "packs", "tmp"] {
         fsutil::sync_dir(&dir.join(sub))?;
     }
-    Ok(())
+    crate::failpoint::hit("init:before-config");
+    let toml = config.to_toml();
+    fsutil::write_atomic(&dir.join("tmp"), &dir.join("config.toml"), toml.as_bytes())
+}
+
+/// True for a `.cairn` that a killed init left: no `config.toml`, and nothing but what
+/// init creates (its directories, HEAD, lock, and temporary files in `tmp/`). Anything
+/// else might be someone's data, and is left alone.
+pub(crate) fn unfinished_init(dir: &Path) -> bool {
+    fs::symlink_metadata(dir.join("config.toml")).is_err() && skeleton_only(dir, "")
+}
+
+/// True when `dir`, which is `rel` inside `.cairn`, is a real directory holding only what
+/// init creates.
+fn skeleton_only(dir: &Path, rel: &str) -> bool {
+    let is_dir = fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir());
+    let Ok(entries) = fs::read_dir(dir) else {
+        return false;
+    };
+    is_dir
+        && entries.into_iter().all(|e| {
+            let Ok(e) = e else { return false };
+            let name = e.file_name().to_string_lossy().into_owned();
+            let sub = match rel {
+                "" => name.clone(),
+                _ => format!("{rel}/{name}"),
+            };
+            if SKELETON_DIRS.contains(&sub.as_str()) {
+                return skeleton_only(&e.path(), &sub);
+            }
+            let temp = rel == "tmp" && name.starts_with("write-") && name.ends_with(".tmp");
+            e.file_type().is_ok_and(|t| t.is_file()) && (sub == "HEAD" || sub == "lock" || temp)
+        })
 }
 
 /// The nearest directory at or above `start` that holds `.cairn/`.

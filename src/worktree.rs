@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::sync::mpsc;
 
@@ -340,27 +340,190 @@ fn walk_error(err: ignore::Error) -> Error {
     }
 }
 
-/// Deletes a tracked file (gone already is fine) and the directories it leaves empty, up to
-/// the worktree root.
-pub fn remove_tracked(root: &Path, rel: &[u8]) -> Result<()> {
-    let path = abs(root, rel);
-    match std::fs::remove_file(&path) {
-        Ok(()) => {}
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-            ) => {}
-        Err(e) => return Err(Error::io("could not delete file", &path)(e)),
-    }
-    let mut dir = path.parent();
-    while let Some(d) = dir {
-        if d == root || std::fs::remove_dir(d).is_err() {
-            break;
+/// Deletes tracked files without ever following a symlink below the worktree root: each
+/// file's directory is opened one component at a time with `O_NOFOLLOW | O_DIRECTORY`, and
+/// the file is removed relative to it (`unlinkat`). A file whose directory is a symlink, a
+/// file or gone is not in the worktree any more, so there is nothing to delete; the target
+/// of a link is never touched, even if it is swapped in during the deletion. Consecutive
+/// files of one directory share its descriptor: one `unlinkat` per file, and one open per
+/// component per directory. Directories left empty are removed by [`Remover::finish`].
+pub struct Remover {
+    root: PathBuf,
+    /// The directory of the last deletion and its descriptor (`None` when it is not a real
+    /// directory below the root).
+    open: Option<(Vec<u8>, Option<std::os::fd::OwnedFd>)>,
+    /// Directories that had a file removed, to be removed in turn when left empty.
+    emptied: std::collections::BTreeSet<Vec<u8>>,
+}
+
+impl Remover {
+    pub fn new(root: &Path) -> Remover {
+        Remover {
+            root: root.to_path_buf(),
+            open: None,
+            emptied: Default::default(),
         }
-        dir = d.parent();
     }
-    Ok(())
+
+    pub fn remove(&mut self, rel: &[u8]) -> Result<()> {
+        let dir = parent(rel);
+        if self.open.as_ref().is_none_or(|(d, _)| d.as_slice() != dir) {
+            let fd = self.open_dir(dir)?;
+            self.open = Some((dir.to_vec(), fd));
+        }
+        let Some((_, Some(fd))) = &self.open else {
+            return Ok(()); // beyond a symlink or gone: nothing of the worktree is there
+        };
+        match unlink_at(fd, file_name(rel), 0) {
+            Ok(()) => {}
+            Err(e) if is_gone(&e) => {}
+            Err(e) => return Err(Error::io("could not delete file", abs(&self.root, rel))(e)),
+        }
+        if !dir.is_empty() {
+            self.emptied.insert(dir.to_vec());
+        }
+        Ok(())
+    }
+
+    /// Removes the directories the deletions left empty, deepest first, up to the root.
+    /// A directory that still holds something stays (its removal fails, and that is fine).
+    pub fn finish(mut self) -> Result<()> {
+        self.open = None;
+        let mut dirs = std::mem::take(&mut self.emptied);
+        for d in dirs.clone() {
+            dirs.extend(ancestors(&d).map(<[u8]>::to_vec));
+        }
+        // Reverse order visits a directory before any of its ancestors.
+        for d in dirs.iter().rev() {
+            if let Some(fd) = self.open_dir(parent(d))? {
+                let _ = unlink_at(&fd, file_name(d), libc::AT_REMOVEDIR);
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens `dir` below the root without following any symlink; `None` when something on
+    /// the way is not a real directory, or is gone.
+    fn open_dir(&self, dir: &[u8]) -> Result<Option<std::os::fd::OwnedFd>> {
+        match open_dir_beneath(&self.root, dir) {
+            Ok(fd) => Ok(Some(fd)),
+            Err(e) if is_gone(&e) || e.raw_os_error() == Some(libc::ELOOP) => Ok(None),
+            Err(e) => Err(Error::io("could not open directory", abs(&self.root, dir))(
+                e,
+            )),
+        }
+    }
+}
+
+/// The strict ancestors of a repository path, deepest first, the root (`""`) excluded.
+fn ancestors(rel: &[u8]) -> impl Iterator<Item = &[u8]> {
+    rel.iter()
+        .enumerate()
+        .rev()
+        .filter(|(_, b)| **b == b'/')
+        .map(move |(i, _)| &rel[..i])
+}
+
+fn file_name(rel: &[u8]) -> &[u8] {
+    rel.rsplit(|b| *b == b'/').next().unwrap_or(rel)
+}
+
+fn is_gone(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+    )
+}
+
+fn c_name(name: &[u8]) -> std::io::Result<std::ffi::CString> {
+    std::ffi::CString::new(name).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// `root/rel` as an `O_PATH` descriptor, opened one component at a time with `O_NOFOLLOW`,
+/// so a symlink anywhere below the root fails it (`ENOTDIR`) instead of being followed.
+pub fn open_dir_beneath(root: &Path, rel: &[u8]) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+    let mut fd: OwnedFd = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .open(root)?
+        .into();
+    for part in rel.split(|b| *b == b'/').filter(|p| !p.is_empty()) {
+        let name = c_name(part)?;
+        // SAFETY: a valid directory descriptor and a NUL-terminated name.
+        let next = unsafe { libc::openat(fd.as_raw_fd(), name.as_ptr(), flags | libc::O_NOFOLLOW) };
+        if next < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: openat returned a new descriptor that nothing else owns.
+        fd = unsafe { OwnedFd::from_raw_fd(next) };
+    }
+    Ok(fd)
+}
+
+fn unlink_at(dir: &std::os::fd::OwnedFd, name: &[u8], flags: i32) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let name = c_name(name)?;
+    // SAFETY: a valid directory descriptor and a NUL-terminated name.
+    match unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), flags) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
+/// Which directories of the worktree are real directories, so that no path is read or
+/// deleted through a symlink (or a file) standing where a tracked directory was. Each
+/// directory is `lstat`ed once: checking a path costs one hash lookup of its parent once
+/// that is known. Shared by threads.
+pub struct RealDirs {
+    root: PathBuf,
+    known: dashmap::DashMap<Vec<u8>, bool, rustc_hash::FxBuildHasher>,
+}
+
+impl RealDirs {
+    pub fn new(root: &Path) -> RealDirs {
+        let known = dashmap::DashMap::with_hasher(Default::default());
+        known.insert(Vec::new(), true);
+        RealDirs {
+            root: root.to_path_buf(),
+            known,
+        }
+    }
+
+    /// True when every directory above `rel` is a real directory below the root, so `rel`
+    /// names something inside the worktree, reached without following a link; false when
+    /// one is a symlink, another kind of file, or gone. An error when one cannot be
+    /// examined (a directory without search permission above it): that says nothing.
+    pub fn reaches(&self, rel: &[u8]) -> Result<bool> {
+        let dir = parent(rel);
+        if let Some(v) = self.known.get(dir).map(|v| *v) {
+            return Ok(v);
+        }
+        // From the top down, so each answer rests on its parent's.
+        let ends = dir.iter().enumerate().filter(|(_, b)| **b == b'/');
+        for end in ends.map(|(i, _)| i).chain([dir.len()]) {
+            if !self.is_dir(&dir[..end])? {
+                self.known.insert(dir.to_vec(), false);
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn is_dir(&self, d: &[u8]) -> Result<bool> {
+        if let Some(v) = self.known.get(d).map(|v| *v) {
+            return Ok(v);
+        }
+        let path = abs(&self.root, d);
+        let real = match std::fs::symlink_metadata(&path) {
+            Ok(m) => m.is_dir(),
+            Err(e) if is_gone(&e) => false,
+            Err(e) => return Err(Error::io("could not stat directory", path)(e)),
+        };
+        self.known.insert(d.to_vec(), real);
+        Ok(real)
+    }
 }
 
 /// Repository paths rendered for people and JSON: lossy UTF-8.
@@ -407,6 +570,34 @@ mod tests {
         assert!(resolve(root, Path::new("/w"), Path::new("/etc")).is_err());
         assert!(resolve(root, Path::new("/w"), Path::new(".cairn/config.toml")).is_err());
         assert!(resolve(root, Path::new("/"), Path::new("wx")).is_err());
+    }
+
+    /// A symlink standing where `d` was: nothing is deleted through it, and RealDirs says
+    /// its paths are not in the worktree; real directories left empty are removed.
+    #[test]
+    fn removal_never_follows_a_symlinked_directory() {
+        let d = tempfile::tempdir().unwrap();
+        let (r, outside) = (d.path().join("w"), d.path().join("outside"));
+        for p in [r.join("keep/x/y"), outside.clone()] {
+            std::fs::create_dir_all(p).unwrap();
+        }
+        std::fs::write(outside.join("a"), b"outside").unwrap();
+        std::fs::write(r.join("keep/x/y/f"), b"1").unwrap();
+        std::fs::write(r.join("keep/g"), b"2").unwrap();
+        std::os::unix::fs::symlink(&outside, r.join("d")).unwrap();
+        let real = RealDirs::new(&r);
+        assert!(!real.reaches(b"d/a").unwrap());
+        assert!(!real.reaches(b"d/deeper/a").unwrap());
+        assert!(real.reaches(b"keep/x/y/f").unwrap());
+        assert!(real.reaches(b"top").unwrap());
+        let mut rm = Remover::new(&r);
+        for p in [&b"d/a"[..], b"keep/x/y/f", b"keep/x/y/gone"] {
+            rm.remove(p).unwrap();
+        }
+        rm.finish().unwrap();
+        assert_eq!(std::fs::read(outside.join("a")).unwrap(), b"outside");
+        assert!(!r.join("keep/x").exists(), "emptied directories go");
+        assert!(r.join("keep/g").exists(), "a directory holding more stays");
     }
 
     #[test]

@@ -429,3 +429,46 @@ fn unreadable_files_and_directories_are_errors_naming_them() {
         .collect();
     assert_eq!(staged, ["ok.txt"]);
 }
+
+/// Skipped means untouched: tracked files inside a directory `add -A --ignore-errors` could
+/// not read stay tracked as they were, instead of being staged as deleted.
+#[test]
+fn ignore_errors_keeps_the_tracked_files_of_an_unreadable_directory() {
+    let env = support::Env::new();
+    let root = &env.root;
+    write(root, "ok.txt", b"fine\n");
+    write(root, "locked/inner.txt", b"tracked\n");
+    write(root, "locked/deeper/more.txt", b"tracked too\n");
+    ok(root, &["-q", "add", "-A"]);
+    ok(root, &["-q", "commit", "-m", "base"]);
+    if unsafe { libc::geteuid() } == 0 {
+        if Command::new("setpriv").arg("--version").output().is_err() {
+            eprintln!("note: no setpriv, cannot drop root; not tested");
+            return;
+        }
+        chown_tree(&env.base);
+    }
+    write(root, "ok.txt", b"changed\n");
+    fs::set_permissions(root.join("locked"), fs::Permissions::from_mode(0o000)).unwrap();
+    let out = run_unprivileged(root, &["--json", "add", "-A", "--ignore-errors"]);
+    fs::set_permissions(root.join("locked"), fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let staged: Vec<&str> = v["staged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(staged, ["ok.txt"], "{v}");
+    assert!(v["skipped"].to_string().contains("locked"), "{v}");
+    // The tracked files are still staged as committed.
+    let st = json(root, &["status"]);
+    let staged: Vec<&str> = st["staged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(staged, ["ok.txt"], "{st}");
+}

@@ -802,3 +802,43 @@ fn twenty_thousand_nested_trees_give_a_clear_result() {
     // The layer below the deep one still verifies and restores.
     env.ok(&["verify", "--data", &base]);
 }
+
+/// A layer holding `.cairn/HEAD` and `.cairn/refs/lines/main`: checking it out, or
+/// restoring it over the worktree root, must not write into the repository.
+#[test]
+fn a_layer_entry_named_cairn_never_writes_into_the_repository() {
+    let env = Env::new();
+    env.write("a.txt", "a\n");
+    env.commit("base");
+    let mut c = Craft::open(&env);
+    let evil = c.file(b"ref: lines/evil\n");
+    let good = c.file(b"fine\n");
+    let inner = c.tree(vec![entry(b"HEAD", EntryKind::File, evil, 16)]);
+    let root = c.tree(vec![
+        entry(b".cairn", EntryKind::Dir, inner, 16),
+        entry(b"ok.txt", EntryKind::File, good, 5),
+    ]);
+    c.layer(root, "own");
+    c.finish();
+    let own = snapshot(&env.path(".cairn"), &["lock"]);
+    for args in [
+        &["checkout", "own"][..],
+        &["checkout", "--force", "own"],
+        &["reset", "--hard", "own"],
+        &["restore", "--force", "own", "--to", "."],
+    ] {
+        let out = env.run(args);
+        support::assert_error(&out, args);
+        assert_eq!(
+            snapshot(&env.path(".cairn"), &["lock"]),
+            own,
+            "{args:?} wrote into .cairn"
+        );
+    }
+    // Restoring it elsewhere is fine: there it is just a directory.
+    env.ok(&["restore", "-q", "own", "--to", "../copy"]);
+    assert_eq!(
+        fs::read(env.outside("copy/.cairn/HEAD")).unwrap(),
+        b"ref: lines/evil\n"
+    );
+}

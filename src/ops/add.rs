@@ -182,6 +182,7 @@ fn plan(
     // (tracked files stay tracked when an ignore rule later matches them, as in git). A
     // tracked file that is an ancestor of a named path has become a directory.
     let walked = plan.work.len(); // the walk's files, sorted
+    let real = worktree::RealDirs::new(root);
     for spec in specs {
         for (i, b) in spec.iter().enumerate() {
             if *b == b'/' && index.entries.contains_key(&spec[..i]) {
@@ -192,9 +193,12 @@ fn plan(
             if plan.work[..walked].binary_search(rel).is_ok() {
                 continue;
             }
-            match std::fs::symlink_metadata(worktree::abs(root, rel)) {
-                Ok(m) if m.is_file() || m.file_type().is_symlink() => plan.work.push(rel.clone()),
-                _ => plan.removed.push(rel.clone()),
+            match unwalked(root, &real, rel) {
+                Ok(true) => plan.work.push(rel.clone()),
+                Ok(false) => plan.removed.push(rel.clone()),
+                // Skipped means untouched: a file that cannot be examined is not deleted.
+                Err(e) if opts.ignore_errors => plan.skipped.push(skipped(root, e)),
+                Err(e) => return Err(e),
             }
         }
     }
@@ -207,6 +211,28 @@ fn plan(
         .filter(|rel| needs_read(root, index, rel))
         .collect();
     Ok(plan)
+}
+
+/// What became of a tracked path the walk did not report: true to read it (a file or
+/// symlink the walk did not reach, as under an ignored directory), false when it is gone
+/// from the worktree: deleted, replaced by a directory or another kind, or beyond a symlink
+/// or a file standing where its directory was (never read through it). An error when it
+/// cannot be examined.
+fn unwalked(root: &std::path::Path, real: &worktree::RealDirs, rel: &[u8]) -> Result<bool> {
+    if !real.reaches(rel)? {
+        return Ok(false);
+    }
+    let path = worktree::abs(root, rel);
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) => Ok(m.is_file() || m.file_type().is_symlink()),
+        Err(e)
+            if e.raw_os_error()
+                .is_some_and(|c| c == libc::ENOENT || c == libc::ENOTDIR) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(Error::io("could not stat file", path)(e)),
+    }
 }
 
 /// An explicitly named path that exists but that the walk never reached is ignored.

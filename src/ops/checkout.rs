@@ -2,8 +2,10 @@
 //! from it). It works out everything it would change first, and refuses before touching
 //! anything when that would lose staged or unstaged changes or overwrite untracked files.
 
+mod recover;
+
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -23,7 +25,7 @@ use crate::read::flatten;
 use crate::refs::Head;
 use crate::repo::{RepoLock, Repository};
 use crate::revparse;
-use crate::worktree::{self, RepoPath};
+use crate::worktree::{self, RealDirs, RepoPath};
 
 #[derive(Debug, Clone)]
 pub struct CheckoutOptions {
@@ -47,6 +49,8 @@ pub(crate) struct Plan {
     pub target: HashMap<Vec<u8>, TreeEntry>,
     pub write: Vec<Vec<u8>>,
     pub delete: Vec<Vec<u8>>,
+    /// Paths an unfinished earlier checkout changed: rewritten, never counted as losses.
+    pub recovered: HashSet<Vec<u8>>,
 }
 
 pub fn checkout(
@@ -77,11 +81,12 @@ pub(crate) fn checkout_locked(
         .collect::<Result<_>>()?;
     // Named paths and --force put the worktree back exactly; a plain switch carries local
     // edits of files both layers share over, as git does.
-    let plan = plan(repo, &index, &tree, &scope, opts.force || !scope.is_empty())?;
+    let rewrite = opts.force || !scope.is_empty();
+    let plan = plan(repo, &index, &tree, &scope, rewrite)?;
     if !opts.force {
         refuse_losses(repo, &index, &plan)?;
     }
-    let bytes = apply(repo, &mut index, &plan, progress)?;
+    let bytes = apply(repo, &mut index, &plan, resolved.layer, progress)?;
     crate::failpoint::hit("checkout:before-head");
     let full = scope.is_empty();
     if full {
@@ -95,6 +100,7 @@ pub(crate) fn checkout_locked(
     index.walk_cache = None; // the tracked set and the directories changed
     crate::failpoint::hit("checkout:before-index");
     repo.save_index(&mut index)?;
+    finished(repo)?;
     Ok(CheckoutOutcome {
         layer: resolved.layer,
         line: if full {
@@ -113,6 +119,9 @@ fn in_scope(p: &[u8], scope: &[Vec<u8>]) -> bool {
     scope.is_empty() || scope.iter().any(|s| is_under(p, s))
 }
 
+/// What a checkout of `tree` (below `scope`, or everything) writes and deletes. Paths an
+/// unfinished earlier checkout changed (see [`recover`]) are rewritten or deleted too; those
+/// outside `scope` make a checkout of named paths refuse, since it would leave them.
 pub(crate) fn plan(
     repo: &Repository,
     index: &StagingIndex,
@@ -120,12 +129,34 @@ pub(crate) fn plan(
     scope: &[Vec<u8>],
     rewrite_edited: bool,
 ) -> Result<Plan> {
+    let real = RealDirs::new(repo.root());
+    let pending = recover::pending(repo)?;
+    let recovered = match pending.is_empty() {
+        true => HashSet::new(),
+        false => recover::interrupted_paths(repo, index, &pending, &real)?,
+    };
+    if let Some(p) = recovered.iter().find(|p| !in_scope(p, scope)) {
+        return Err(Error::Invalid {
+            what: "an earlier checkout did not finish: check out a layer without naming paths to finish it".into(),
+            path: worktree::abs(repo.root(), p),
+        });
+    }
     let mut all = Vec::new();
     flatten(repo, tree, b"", &mut all)?;
     let target: HashMap<Vec<u8>, TreeEntry> = all
         .into_iter()
         .filter(|(p, e)| e.kind != EntryKind::Dir && in_scope(p, scope))
         .collect();
+    if let Some(p) = target
+        .keys()
+        .find(|p| is_under(p, crate::repo::CAIRN_DIR.as_bytes()))
+    {
+        return Err(Error::corrupt(
+            "tree",
+            &worktree::abs(repo.root(), p),
+            "an entry would be written into the repository's own directory",
+        ));
+    }
     for s in scope {
         let known = target.keys().any(|p| is_under(p, s)) || index.under(s).next().is_some();
         if !known {
@@ -134,19 +165,22 @@ pub(crate) fn plan(
             });
         }
     }
-    let edited = if rewrite_edited {
-        edited_paths(repo, index, scope)?
+    let mut edited = if rewrite_edited {
+        edited_paths(repo, index, scope, &real)?
     } else {
         HashSet::new()
     };
+    edited.extend(recovered.iter().cloned());
     let mut write: Vec<Vec<u8>> = target
         .iter()
         .filter(|(p, e)| edited.contains(*p) || index.entries.get(*p).is_none_or(|i| !same(i, e)))
         .map(|(p, _)| p.clone())
         .collect();
+    // Untracked files an unfinished checkout wrote go too when the target lacks them.
     let mut delete: Vec<Vec<u8>> = index
         .entries
         .keys()
+        .chain(&recovered)
         .filter(|p| in_scope(p, scope) && !target.contains_key(*p))
         .cloned()
         .collect();
@@ -166,6 +200,7 @@ pub(crate) fn plan(
         target,
         write,
         delete,
+        recovered,
     })
 }
 
@@ -174,6 +209,7 @@ fn edited_paths(
     repo: &Repository,
     index: &StagingIndex,
     scope: &[Vec<u8>],
+    real: &RealDirs,
 ) -> Result<HashSet<Vec<u8>>> {
     let ingester = Ingester {
         algo: repo.algo(),
@@ -185,11 +221,27 @@ fn edited_paths(
         .par_iter()
         .filter(|(p, _)| in_scope(p, scope))
         .map(|(p, e)| {
-            let change = worktree_change(repo.root(), index, &ingester, p, e)?;
+            let change = local_change(repo.root(), index, &ingester, real, p, e)?;
             Ok(change.map(|_| p.clone()))
         })
         .collect::<Result<_>>()?;
     Ok(edited.into_iter().flatten().collect())
+}
+
+/// How the worktree file at `p` differs from its entry. A file beyond a symlink (or a file)
+/// standing where its directory was is deleted: it is never read through the link.
+fn local_change(
+    root: &Path,
+    index: &StagingIndex,
+    ingester: &Ingester,
+    real: &RealDirs,
+    p: &[u8],
+    e: &IndexEntry,
+) -> Result<Option<crate::diff::ChangeKind>> {
+    match real.reaches(p)? {
+        true => worktree_change(root, index, ingester, p, e),
+        false => Ok(Some(crate::diff::ChangeKind::Deleted)),
+    }
 }
 
 fn same(i: &IndexEntry, e: &TreeEntry) -> bool {
@@ -199,8 +251,14 @@ fn same(i: &IndexEntry, e: &TreeEntry) -> bool {
 /// Refuses when a path the checkout touches has staged or unstaged changes, or when an
 /// untracked file stands where the checkout would write.
 fn refuse_losses(repo: &Repository, index: &StagingIndex, plan: &Plan) -> Result<()> {
-    let touched: Vec<&Vec<u8>> = plan.write.iter().chain(&plan.delete).collect();
+    let touched: Vec<&Vec<u8>> = plan
+        .write
+        .iter()
+        .chain(&plan.delete)
+        .filter(|p| !plan.recovered.contains(*p))
+        .collect();
     let deleted: HashSet<&[u8]> = plan.delete.iter().map(|p| p.as_slice()).collect();
+    let real = RealDirs::new(repo.root());
     let staged = staged_paths(repo, index)?;
     let ingester = Ingester {
         algo: repo.algo(),
@@ -213,10 +271,10 @@ fn refuse_losses(repo: &Repository, index: &StagingIndex, plan: &Plan) -> Result
             let lossy = match index.entries.get(*p) {
                 Some(e) => {
                     staged.contains(*p)
-                        || worktree_change(repo.root(), index, &ingester, p, e)?.is_some()
+                        || local_change(repo.root(), index, &ingester, &real, p, e)?.is_some()
                 }
-                None => untracked_in_the_way(repo.root(), p, &deleted),
-            } || blocked_by_untracked(repo, index, p);
+                None => real.reaches(p)? && untracked_in_the_way(repo.root(), p, &deleted, 0)?,
+            } || blocked_by_untracked(repo, index, p, &deleted);
             Ok(lossy.then(|| worktree::display(p)))
         })
         .collect::<Result<Vec<_>>>()?
@@ -238,36 +296,56 @@ fn refuse_losses(repo: &Repository, index: &StagingIndex, plan: &Plan) -> Result
 }
 
 /// True when something untracked stands at `p`: a file, or a directory holding anything the
-/// checkout does not delete itself.
-fn untracked_in_the_way(root: &std::path::Path, p: &[u8], deleted: &HashSet<&[u8]>) -> bool {
+/// checkout does not delete itself. `depth` counts the directories above `p` this search
+/// entered, bounded by the deepest nesting cairn stores.
+fn untracked_in_the_way(
+    root: &Path,
+    p: &[u8],
+    deleted: &HashSet<&[u8]>,
+    depth: usize,
+) -> Result<bool> {
     match std::fs::symlink_metadata(worktree::abs(root, p)) {
-        Err(_) => false,
-        Ok(m) if !m.is_dir() => true,
-        Ok(_) => holds_more(root, p, deleted),
+        Err(_) => Ok(false),
+        Ok(m) if !m.is_dir() => Ok(true),
+        Ok(_) if depth >= crate::object::tree::MAX_DEPTH => {
+            Err(Error::too_deep(worktree::abs(root, p)))
+        }
+        Ok(_) => holds_more(root, p, deleted, depth + 1),
     }
 }
 
-fn holds_more(root: &std::path::Path, dir: &[u8], deleted: &HashSet<&[u8]>) -> bool {
+fn holds_more(root: &Path, dir: &[u8], deleted: &HashSet<&[u8]>, depth: usize) -> Result<bool> {
     let Ok(entries) = std::fs::read_dir(worktree::abs(root, dir)) else {
-        return true;
+        return Ok(true);
     };
-    entries.flatten().any(|e| {
+    for e in entries.flatten() {
         let rel = crate::diff::join(
             dir,
             std::os::unix::ffi::OsStrExt::as_bytes(e.file_name().as_os_str()),
         );
-        match e.file_type() {
-            Ok(t) if t.is_dir() => holds_more(root, &rel, deleted),
+        let more = match e.file_type() {
+            Ok(t) if t.is_dir() => untracked_in_the_way(root, &rel, deleted, depth)?,
             _ => !deleted.contains(rel.as_slice()),
+        };
+        if more {
+            return Ok(true);
         }
-    })
+    }
+    Ok(false)
 }
 
-/// True when an untracked file stands where `p` needs a directory.
-fn blocked_by_untracked(repo: &Repository, index: &StagingIndex, p: &[u8]) -> bool {
+/// True when an untracked file (not one the checkout deletes) stands where `p` needs a
+/// directory.
+fn blocked_by_untracked(
+    repo: &Repository,
+    index: &StagingIndex,
+    p: &[u8],
+    deleted: &HashSet<&[u8]>,
+) -> bool {
     p.iter().enumerate().any(|(i, b)| {
         *b == b'/'
             && !index.entries.contains_key(&p[..i])
+            && !deleted.contains(&p[..i])
             && std::fs::symlink_metadata(worktree::abs(repo.root(), &p[..i]))
                 .is_ok_and(|m| !m.is_dir())
     })
@@ -296,19 +374,29 @@ fn staged_paths(repo: &Repository, index: &StagingIndex) -> Result<HashSet<Vec<u
     Ok(changes.into_iter().map(|c| c.path).collect())
 }
 
-/// Deletes, then writes, then records what was written in the index. Returns bytes written.
+/// Records `layer` as the target (see [`recover`]), then deletes, then writes, then records
+/// what was written in the index. Returns bytes written. The caller saves the index and then
+/// calls [`finished`].
 pub(crate) fn apply(
     repo: &Repository,
     index: &mut StagingIndex,
     plan: &Plan,
+    layer: ObjectId,
     progress: &dyn Progress,
 ) -> Result<u64> {
     let root = repo.root();
+    recover::sweep_temp(repo);
+    let pending = recover::pending(repo)?;
+    if !plan.write.is_empty() || !plan.delete.is_empty() {
+        recover::begin(repo, &pending, layer)?;
+    }
+    let mut remover = worktree::Remover::new(root);
     for p in &plan.delete {
-        worktree::remove_tracked(root, p)?;
+        remover.remove(p)?;
         index.entries.shift_remove(p);
     }
-    let m = Materializer::new(repo);
+    remover.finish()?;
+    let m = Materializer::for_worktree(repo, recover::TEMP_STEM);
     let total: u64 = plan.write.iter().map(|p| plan.target[p].size).sum();
     progress.begin("checking out", plan.write.len() as u64, total);
     // Each parent directory once, parents first, before the parallel writes.
@@ -378,6 +466,11 @@ fn clear_blockers(root: &std::path::Path, dir: &[u8]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The worktree matches the saved index again: the checkout's record goes.
+pub(crate) fn finished(repo: &Repository) -> Result<()> {
+    recover::end(repo)
 }
 
 /// An empty directory standing where the new layer has a file is removed.

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::checkout::{apply, plan};
+use super::checkout::{apply, finished, plan};
 use super::Common;
 use crate::error::Result;
 use crate::hash::ObjectId;
@@ -52,10 +52,11 @@ pub fn reset(
         let p = plan(repo, &index, &tree, &[], true)?;
         out.written = p.write.len() as u64;
         out.deleted = p.delete.len() as u64;
-        apply(repo, &mut index, &p, progress)?;
+        apply(repo, &mut index, &p, to, progress)?;
         index.base_tree = Some(tree);
         index.walk_cache = None;
         repo.save_index(&mut index)?;
+        finished(repo)?;
     }
     match &line {
         Some(name) => repo.refs().set("lines", name, &to)?,

@@ -2,7 +2,8 @@
 //! touching the worktree or the index.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use rayon::prelude::*;
@@ -10,6 +11,7 @@ use serde::Serialize;
 
 use crate::error::{Error, IoContext, Result};
 use crate::hash::ObjectId;
+use crate::index::is_under;
 use crate::materialize::{ensure_dir_at, is_empty_dir, Materializer};
 use crate::object::{EntryKind, TreeEntry};
 use crate::progress::Progress;
@@ -45,6 +47,7 @@ pub fn restore(
     let layer = revparse::resolve(repo, &opts.layer)?;
     let tree = repo.read_layer(&layer)?.tree;
     let entries = select(repo, &tree, &opts.paths)?;
+    refuse_own_dir(repo, &opts.to, &entries)?;
     let empty = is_empty_dir(&opts.to)?;
     if !opts.force && !empty {
         return Err(Error::Invalid {
@@ -56,6 +59,10 @@ pub fn restore(
     let to = std::fs::canonicalize(&opts.to).ctx("could not open directory", &opts.to)?;
     let m = if empty {
         Materializer::into_empty(repo, &to)
+    } else if same_device(&to, &repo.tmp_dir()) {
+        // A killed restore into a directory of the worktree leaves nothing there for status
+        // to list; gc removes what it left in `tmp/`.
+        Materializer::for_worktree(repo, "restore")
     } else {
         Materializer::new(repo)
     };
@@ -88,6 +95,69 @@ pub fn restore(
         dirs: dirs.len() as u64,
         bytes: bytes.into_inner(),
     })
+}
+
+/// Refuses a destination inside the repository's own directory (`.cairn`), and entries that
+/// would land there (a layer holding `.cairn/...` restored into the worktree root), before
+/// anything is created: a restore must never change the repository it reads.
+fn refuse_own_dir(repo: &Repository, to: &Path, entries: &[(Vec<u8>, TreeEntry)]) -> Result<()> {
+    let own = std::fs::canonicalize(repo.dir()).ctx("could not open directory", repo.dir())?;
+    let dest = resolved(to)?;
+    let inside = match own.strip_prefix(&dest) {
+        Ok(rel) => {
+            let rel = rel.as_os_str().as_bytes();
+            entries.iter().any(|(p, _)| is_under(p, rel))
+        }
+        Err(_) => dest.starts_with(&own),
+    };
+    if inside {
+        return Err(Error::Invalid {
+            what: format!(
+                "refusing to restore into the repository's own directory {}: choose a destination outside it",
+                own.display()
+            ),
+            path: to.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+/// `p` with its existing part resolved (symlinks followed, as the writes will) and the rest
+/// normalised lexically: where a restore to `p` would write.
+fn resolved(p: &Path) -> Result<PathBuf> {
+    let (base, rest) = p
+        .ancestors()
+        .find_map(|a| {
+            let dir = if a.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                a
+            };
+            let rest = p.strip_prefix(a).ok()?;
+            Some((std::fs::canonicalize(dir).ok()?, rest))
+        })
+        .ok_or_else(|| Error::PathNotFound {
+            path: p.to_path_buf(),
+        })?;
+    let mut out = base;
+    for c in rest.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(s) => out.push(s),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// True when `a` and `b` are on one file system, so a file can be renamed from one to the
+/// other.
+fn same_device(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).ok();
+    dev(a).is_some_and(|d| Some(d) == dev(b))
 }
 
 /// The layer's directories and every directory above an entry, sorted, so each comes after
@@ -223,7 +293,8 @@ mod tests {
             let (a, b) = (root.join(name), to.join(name));
             assert_eq!(fs::read(&a).unwrap(), fs::read(&b).unwrap(), "{name}");
             let (ma, mb) = (fs::metadata(&a).unwrap(), fs::metadata(&b).unwrap());
-            assert_eq!(mb.mode() & 0o7777, mode, "{name}: mode");
+            // Set-id bits are never restored.
+            assert_eq!(mb.mode() & 0o7777, mode & 0o1777, "{name}: mode");
             assert_eq!(
                 (ma.mtime(), ma.mtime_nsec()),
                 (mb.mtime(), mb.mtime_nsec()),

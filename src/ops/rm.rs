@@ -44,9 +44,12 @@ pub fn rm(repo: &Repository, common: &Common, opts: &RmOptions) -> Result<RmOutc
     index.walk_cache = None; // removed files may stay in the worktree, untracked
     repo.save_index(&mut index)?;
     if !opts.cached {
+        // Never through a symlink standing where a tracked directory was.
+        let mut remover = worktree::Remover::new(repo.root());
         for t in &targets {
-            worktree::remove_tracked(repo.root(), t)?;
+            remover.remove(t)?;
         }
+        remover.finish()?;
     }
     Ok(RmOutcome {
         removed: targets.into_iter().map(RepoPath).collect(),
@@ -116,8 +119,12 @@ fn refuse_local_changes(
         chunker: repo.chunker(),
         sink: &Discard,
     };
+    let real = worktree::RealDirs::new(repo.root());
     for t in targets {
         let e = &index.entries[t];
+        if !real.reaches(t)? {
+            continue; // beyond a symlink: not in the worktree, and never read through it
+        }
         if let Some(kind) = worktree_change(repo.root(), index, &ingester, t, e)? {
             if kind != crate::diff::ChangeKind::Deleted {
                 return Err(Error::LocalChanges {

@@ -3,7 +3,6 @@
 
 use std::collections::HashSet;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -120,11 +119,9 @@ fn directory_changes(
     ingester: &Ingester,
     group: &[Entry],
 ) -> Result<Vec<PathChange>> {
-    let dir_path = worktree::abs(root, worktree::parent(group[0].0));
-    let dir = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
-        .open(&dir_path);
+    // Never through a symlink standing where a tracked directory was: its files are gone.
+    let dir =
+        worktree::open_dir_beneath(root, worktree::parent(group[0].0)).map(std::fs::File::from);
     let mut out = Vec::new();
     for (rel, e) in group {
         let change = match &dir {

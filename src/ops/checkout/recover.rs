@@ -1,0 +1,192 @@
+//! Finishing a checkout that did not finish. Before a checkout (or `reset --hard`) changes
+//! the worktree it records its target layer in `.cairn/checkout`, and removes the file once
+//! the staging index matches the worktree again. A checkout killed in between leaves some
+//! files of its target written, some old files deleted, and the index and HEAD as they were:
+//! without the record, the next checkout would trust the index and leave that mix behind.
+//!
+//! With the record, the next checkout knows which worktree files an interrupted checkout
+//! changed: those whose content equals the target's entry but not the index's, and tracked
+//! files that are gone where the target has none. Those hold nothing that is not stored in
+//! a layer, so they are rewritten (or deleted) without counting as local changes. Everything
+//! else, such as a user's edits carried over by a plain switch, is judged as usual.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::hash::ObjectId;
+use crate::index::StagingIndex;
+use crate::ingest::{Discard, Ingester};
+use crate::object::{EntryKind, TreeEntry};
+use crate::read::flatten;
+use crate::repo::Repository;
+use crate::worktree::{self, RealDirs};
+
+fn marker(repo: &Repository) -> PathBuf {
+    repo.dir().join("checkout")
+}
+
+/// The target layers of checkouts that did not finish, oldest first (usually none).
+pub(crate) fn pending(repo: &Repository) -> Result<Vec<ObjectId>> {
+    let path = marker(repo);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("could not read the checkout record", path)(e)),
+    };
+    text.lines()
+        .map(|l| {
+            l.parse::<ObjectId>().map_err(|_| {
+                Error::corrupt("checkout record", &path, format!("not a layer id: {l:?}"))
+            })
+        })
+        .collect()
+}
+
+/// Records `target` (after the layers of earlier unfinished checkouts, whose files may still
+/// be in the worktree) before the worktree changes. Atomic: the record is whole or absent.
+pub(crate) fn begin(repo: &Repository, pending: &[ObjectId], target: ObjectId) -> Result<()> {
+    let mut text = String::new();
+    for id in pending.iter().filter(|id| **id != target).chain([&target]) {
+        text.push_str(&id.to_hex());
+        text.push('\n');
+    }
+    fsutil::write_atomic(&repo.tmp_dir(), &marker(repo), text.as_bytes())
+}
+
+/// The worktree and the index agree again. Not synced: should the removal be lost in a
+/// crash, the next checkout looks for changes and finds none.
+pub(crate) fn end(repo: &Repository) -> Result<()> {
+    match std::fs::remove_file(marker(repo)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(
+            "could not remove the checkout record",
+            marker(repo),
+        )(e)),
+        _ => Ok(()),
+    }
+}
+
+/// Removes the files killed checkouts were writing in `.cairn/tmp` (see
+/// `Materializer::for_worktree`). Safe under the writers' lock: no live checkout has any.
+/// Best effort: what cannot be removed is invisible where it lies, and `gc` tries again.
+pub(crate) fn sweep_temp(repo: &Repository) {
+    let Ok(entries) = std::fs::read_dir(repo.tmp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let stem = name
+            .as_encoded_bytes()
+            .strip_suffix(b".tmp")
+            .unwrap_or_default();
+        if stem
+            .strip_prefix(TEMP_STEM.as_bytes())
+            .is_some_and(|r| r.starts_with(b"-"))
+        {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// The stem of the temporary files a checkout writes in `.cairn/tmp`.
+pub(crate) const TEMP_STEM: &str = "checkout";
+
+/// The paths the unfinished checkouts to `layers` changed in the worktree.
+pub(crate) fn interrupted_paths(
+    repo: &Repository,
+    index: &StagingIndex,
+    layers: &[ObjectId],
+    real: &RealDirs,
+) -> Result<HashSet<Vec<u8>>> {
+    let targets: Vec<HashMap<Vec<u8>, TreeEntry>> = layers
+        .iter()
+        .map(|l| files_of(repo, l).map_err(|e| gone_target(repo, l, e)))
+        .collect::<Result<_>>()?;
+    let mut paths: BTreeSet<&[u8]> = index.entries.keys().map(|p| p.as_slice()).collect();
+    for t in &targets {
+        paths.extend(t.keys().map(|p| p.as_slice()));
+    }
+    let ingester = Ingester {
+        algo: repo.algo(),
+        chunker: repo.chunker(),
+        sink: &Discard,
+    };
+    let found: Vec<Option<Vec<u8>>> = paths
+        .into_par_iter()
+        .map(|p| {
+            let changed = changed_by(repo.root(), index, &targets, &ingester, real, p)?;
+            Ok(changed.then(|| p.to_vec()))
+        })
+        .collect::<Result<_>>()?;
+    Ok(found.into_iter().flatten().collect())
+}
+
+/// A recorded target that cannot be read any more (`gc` removed a layer nothing else
+/// named) blocks every checkout until the user says the worktree is as they want it.
+fn gone_target(repo: &Repository, layer: &ObjectId, e: Error) -> Error {
+    match e {
+        Error::MissingObject { .. } => Error::Invalid {
+            what: format!(
+                "an unfinished checkout's target layer {layer} is gone: check the worktree with `cairn status`, then delete this file"
+            ),
+            path: marker(repo),
+        },
+        other => other,
+    }
+}
+
+/// The files and symlinks of a layer, by path.
+fn files_of(repo: &Repository, layer: &ObjectId) -> Result<HashMap<Vec<u8>, TreeEntry>> {
+    let tree = repo.read_layer(layer)?.tree;
+    let mut all = Vec::new();
+    flatten(repo, &tree, b"", &mut all)?;
+    Ok(all
+        .into_iter()
+        .filter(|(_, e)| e.kind != EntryKind::Dir)
+        .collect())
+}
+
+/// True when the worktree at `p` is what one of the interrupted checkouts made of it and
+/// not what the index records.
+fn changed_by(
+    root: &Path,
+    index: &StagingIndex,
+    targets: &[HashMap<Vec<u8>, TreeEntry>],
+    ingester: &Ingester,
+    real: &RealDirs,
+    p: &[u8],
+) -> Result<bool> {
+    let tracked = index.entries.get(p);
+    let same_as_index = |t: &HashMap<Vec<u8>, TreeEntry>| match (t.get(p), tracked) {
+        (Some(e), Some(i)) => e.id == i.file_id && e.kind == i.kind(),
+        (None, None) => true,
+        _ => false,
+    };
+    if targets.iter().all(same_as_index) {
+        return Ok(false); // no checkout had anything to change here
+    }
+    let path = worktree::abs(root, p);
+    let stat = match real.reaches(p)? {
+        true => std::fs::symlink_metadata(&path).ok(),
+        false => None,
+    };
+    let Some(stat) = stat else {
+        // Gone: deleted by a checkout whose target has no such file.
+        return Ok(tracked.is_some() && targets.iter().any(|t| !t.contains_key(p)));
+    };
+    let unchanged = tracked
+        .is_some_and(|i| i.stat == crate::index::Stat::from_metadata(&stat) && !index.is_racy(i));
+    if unchanged || !(stat.is_file() || stat.file_type().is_symlink()) {
+        return Ok(false);
+    }
+    let Some(now) = ingester.ingest(&path)? else {
+        return Ok(false);
+    };
+    Ok(targets.iter().any(|t| {
+        t.get(p)
+            .is_some_and(|e| e.id == now.file_id && e.kind == now.kind())
+    }))
+}
