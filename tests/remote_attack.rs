@@ -202,7 +202,15 @@ fn a_killed_clone_is_continued_by_cloning_again() {
     t.ok(&["clone", &url, "c1"]);
     assert_eq!(fs::read(t.root().join("c1/data/x.txt")).unwrap(), b"x\n");
 
-    // Killed inside init: its unfinished `.cairn-init-<pid>` is all there is.
+    // Killed inside init: a `.cairn` without `config.toml` is all there is.
+    let out = with_failpoint(&t, t.root(), "init:before-config", &["clone", &url, "c4"]);
+    assert!(!out.status.success(), "the clone was meant to die: {out:?}");
+    assert!(t.root().join("c4/.cairn").is_dir());
+    assert!(!t.root().join("c4/.cairn/config.toml").exists());
+    t.ok(&["clone", &url, "c4"]);
+    assert_eq!(fs::read(t.root().join("c4/data/x.txt")).unwrap(), b"x\n");
+
+    // An earlier cairn's init, killed before its rename, left `.cairn-init-<pid>`.
     let mut gone = Process::new("true").spawn().unwrap();
     gone.wait().unwrap();
     let debris = t.root().join(format!("c2/.cairn-init-{}", gone.id()));

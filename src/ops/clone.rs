@@ -174,6 +174,12 @@ fn prepare(dir: &Path, spec: &RemoteSpec, config: &crate::config::Config) -> Res
             }),
         };
     }
+    // An init killed inside this clone leaves a `.cairn` without `config.toml` holding only
+    // the skeleton: start it again.
+    let own = dir.join(CAIRN_DIR);
+    if crate::repo::unfinished_init(&own) {
+        std::fs::remove_dir_all(&own).ctx("could not remove an unfinished init", &own)?;
+    }
     if !crate::materialize::is_empty_dir(dir)? {
         return Err(Error::Invalid {
             what: "the destination exists and is not empty".into(),
@@ -227,9 +233,9 @@ fn untouched(repo: &Repository) -> Result<bool> {
     Ok(true)
 }
 
-/// Removes the `.cairn-init-<pid>` directories that an `init` (of a clone) killed before
-/// its rename left in `dir`, when process `pid` is gone: they hold nothing but an empty
-/// repository's skeleton.
+/// Removes the `.cairn-init-<pid>` directories that an `init` of an earlier cairn (which
+/// built `.cairn` under that name and renamed it) left in `dir` when killed, if process
+/// `pid` is gone: they hold nothing but an empty repository's skeleton.
 fn remove_dead_inits(dir: &Path) -> Result<()> {
     let entries = match std::fs::read_dir(dir) {
         Ok(it) => it,
