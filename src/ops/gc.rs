@@ -158,7 +158,7 @@ fn check_live(
     }
     // One pass over every index entry, not a lookup per live object in every pack: that
     // would cost objects x packs binary searches.
-    let mut missing: HashSet<&ObjectId> = live.difference(staged_objects).collect();
+    let mut missing: rustc_hash::FxHashSet<&ObjectId> = live.difference(staged_objects).collect();
     for p in repo.store.packs() {
         for e in p.index.entries().flatten() {
             missing.remove(&e.id);

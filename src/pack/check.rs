@@ -39,12 +39,58 @@ pub fn check(pack: &Pack, algo: HashAlgo, data: bool) -> PackReport {
     report
 }
 
+/// What the checks read of a pack: the whole file mapped when objects are re-hashed or
+/// records are small, or else the pack header and record headers read 42 bytes at a time.
+/// Mapping a pack only to read one header every chunk (64 KiB apart by default) made the
+/// kernel map the neighbouring pages on every fault and unmap them all at the end: most of
+/// what these checks added to gc. Where records are small, one fault serves many headers
+/// and a read per record would cost more.
+enum PackBytes {
+    Mapped(Mmap),
+    Read(File, u64),
+}
+
+impl PackBytes {
+    fn open(path: &std::path::Path, data: bool, records: usize) -> std::io::Result<PackBytes> {
+        const SPARSE: u64 = 16 << 10;
+        let file = File::open(path)?;
+        let len = file.metadata()?.len();
+        if data || len / (records.max(1) as u64) < SPARSE {
+            // SAFETY: packs are immutable once published; gc deletes whole files only.
+            return Ok(PackBytes::Mapped(unsafe { Mmap::map(&file) }?));
+        }
+        Ok(PackBytes::Read(file, len))
+    }
+
+    fn len(&self) -> u64 {
+        match self {
+            PackBytes::Mapped(m) => m.len() as u64,
+            PackBytes::Read(_, len) => *len,
+        }
+    }
+
+    /// The `n` bytes at `at`.
+    fn get(&self, at: u64, n: usize) -> Result<Vec<u8>, String> {
+        if at.checked_add(n as u64).is_none_or(|end| end > self.len()) {
+            return Err("record lies past the end of the pack (truncated?)".into());
+        }
+        match self {
+            PackBytes::Mapped(m) => Ok(m[at as usize..at as usize + n].to_vec()),
+            PackBytes::Read(f, _) => {
+                let mut buf = vec![0u8; n];
+                std::os::unix::fs::FileExt::read_exact_at(f, &mut buf, at)
+                    .map_err(|e| format!("pack unreadable: {e}"))?;
+                Ok(buf)
+            }
+        }
+    }
+}
+
 /// [`check`] without the index's checksum and order, for callers that checked those.
 pub fn check_records(pack: &Pack, algo: HashAlgo, data: bool) -> PackReport {
     let mut report = PackReport::default();
-    let map = match File::open(pack.path()).and_then(|f| unsafe { Mmap::map(&f) }) {
-        // SAFETY: packs are immutable once published; gc deletes whole files only.
-        Ok(m) => m,
+    let bytes = match PackBytes::open(pack.path(), data, pack.index.len()) {
+        Ok(b) => b,
         // Deleted with its index since the packs were listed (by gc, which first copied
         // its live objects, or by a failed writer): not damage, just gone.
         Err(e)
@@ -68,15 +114,27 @@ pub fn check_records(pack: &Pack, algo: HashAlgo, data: bool) -> PackReport {
         }
     }
     entries.sort_unstable_by_key(|e| e.offset);
-    report.problems.extend(check_header(&map, &entries));
+    // Each record's header, or why it cannot be read.
+    let headers: Vec<Result<Vec<u8>, String>> = entries
+        .par_iter()
+        .map(|e| bytes.get(e.offset, RECORD_HEADER_LEN))
+        .collect();
+    let head = bytes.get(0, PACK_HEADER_LEN).ok();
     report
         .problems
-        .extend(check_layout(&map, &entries, algo, &pack.name));
+        .extend(check_header(head.as_deref(), &entries));
+    let layout = check_layout(bytes.len(), &entries, &headers, algo, &pack.name);
+    report.problems.extend(layout);
     report.objects = entries.len() as u64;
+    let map = match &bytes {
+        PackBytes::Mapped(m) if data => Some(&m[..]),
+        _ => None,
+    };
     report.bad = entries
         .par_iter()
-        .filter_map(|e| {
-            check_record(&map, e, algo, data)
+        .zip(&headers)
+        .filter_map(|(e, h)| {
+            check_record((map, bytes.len()), e, h, algo)
                 .err()
                 .map(|why| (e.id, why))
         })
@@ -89,20 +147,20 @@ pub fn check_records(pack: &Pack, algo: HashAlgo, data: bool) -> PackReport {
 
 /// The pack header: magic, version, a known class that matches the objects (chunks in data
 /// packs, everything else in metadata packs, as every writer puts them), reserved zeros.
-fn check_header(map: &[u8], entries: &[IdxEntry]) -> Option<String> {
-    if map.len() < PACK_HEADER_LEN || &map[..8] != PACK_MAGIC {
+fn check_header(head: Option<&[u8]>, entries: &[IdxEntry]) -> Option<String> {
+    let Some(head) = head.filter(|h| &h[..8] == PACK_MAGIC) else {
         return Some("pack header is damaged".into());
-    }
-    let version = u32::from_le_bytes(map[8..12].try_into().expect("4 bytes"));
+    };
+    let version = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes"));
     if version != PACK_VERSION {
         return Some(format!("unsupported pack version {version}"));
     }
-    let chunks = match map[12] {
+    let chunks = match head[12] {
         c if c == PackClass::Data as u8 => true,
         c if c == PackClass::Meta as u8 => false,
         c => return Some(format!("unknown pack class {c}")),
     };
-    if map[13..PACK_HEADER_LEN] != [0, 0, 0] {
+    if head[13..PACK_HEADER_LEN] != [0, 0, 0] {
         return Some("pack header's reserved bytes are not zero".into());
     }
     if let Some(e) = entries
@@ -112,7 +170,7 @@ fn check_header(map: &[u8], entries: &[IdxEntry]) -> Option<String> {
         return Some(format!(
             "a {} in a pack of class {}",
             e.kind.name(),
-            map[12]
+            head[12]
         ));
     }
     None
@@ -121,14 +179,15 @@ fn check_header(map: &[u8], entries: &[IdxEntry]) -> Option<String> {
 /// The records (sorted by offset) must tile the pack from its header to its end, so no byte
 /// lies outside a record, and their headers in that order must hash to the pack's name.
 fn check_layout(
-    map: &[u8],
+    len: u64,
     entries: &[IdxEntry],
+    headers: &[Result<Vec<u8>, String>],
     algo: HashAlgo,
     name: &ObjectId,
 ) -> Option<String> {
     let mut at = PACK_HEADER_LEN as u64;
     let mut hasher = algo.hasher(Domain::Pack);
-    for e in entries {
+    for (e, header) in entries.iter().zip(headers) {
         if e.offset != at {
             return Some(format!(
                 "record at offset {} does not follow the one before (expected {at})",
@@ -136,35 +195,42 @@ fn check_layout(
             ));
         }
         at = e.offset + (RECORD_HEADER_LEN as u64) + e.stored_len as u64;
-        // A record past the end is reported with its object.
-        let header = map.get(e.offset as usize..e.offset as usize + RECORD_HEADER_LEN)?;
-        hasher.update(header);
+        // A record that cannot be read is reported with its object.
+        hasher.update(header.as_ref().ok()?);
     }
-    if at != map.len() as u64 {
-        return (at < map.len() as u64).then(|| {
+    if at != len {
+        return (at < len).then(|| {
             format!(
                 "{} bytes after the last record belong to no record",
-                map.len() as u64 - at
+                len - at
             )
         });
     }
     (hasher.finish() != *name).then(|| "the record headers do not hash to the pack's name".into())
 }
 
-fn check_record(map: &[u8], e: &IdxEntry, algo: HashAlgo, data: bool) -> Result<(), String> {
-    let start = e.offset as usize;
-    let end = start
-        .checked_add(RECORD_HEADER_LEN + e.stored_len as usize)
-        .filter(|end| *end <= map.len())
-        .ok_or("record lies past the end of the pack (truncated?)")?;
-    if map[start..start + RECORD_HEADER_LEN] != e.record_header() {
+/// Checks one record: its header against the index entry, its lengths, and given the mapped
+/// pack, its object against its id.
+fn check_record(
+    (map, len): (Option<&[u8]>, u64),
+    e: &IdxEntry,
+    header: &Result<Vec<u8>, String>,
+    algo: HashAlgo,
+) -> Result<(), String> {
+    let header = header.as_ref().map_err(String::clone)?;
+    let start = e.offset + RECORD_HEADER_LEN as u64;
+    if start + e.stored_len as u64 > len {
+        return Err("record lies past the end of the pack (truncated?)".into());
+    }
+    let (start, end) = (start as usize, start as usize + e.stored_len as usize);
+    if header[..] != e.record_header() {
         return Err("record header does not match the index".into());
     }
     check_lengths(e.kind, e.codec, e.raw_len, e.stored_len)?;
-    if !data {
+    let Some(map) = map else {
         return Ok(());
-    }
-    let stored = &map[start + RECORD_HEADER_LEN..end];
+    };
+    let stored = &map[start..end];
     // Most bytes are chunks stored raw: hash them where they lie in the map. Copying each
     // into a fresh buffer first cost 4% to 20% of verify's CPU time, depending on how the
     // allocator backs such buffers. Lengths were checked above.
