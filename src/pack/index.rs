@@ -24,6 +24,11 @@ const HEADER: usize = 16;
 const FANOUT: usize = 256 * 4;
 pub const ENTRY_LEN: usize = 32 + 8 + 4 + 4 + 1 + 1;
 
+/// The largest offset an entry may give: no pack is near that size, and it keeps an offset
+/// plus a record's lengths far from overflowing a `u64` or an `off_t`. An entry beyond it is
+/// damage (a hostile index once made gc overflow computing where a record ends).
+pub const MAX_OFFSET: u64 = 1 << 48;
+
 /// Where one object lives in its pack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IdxEntry {
@@ -57,9 +62,10 @@ impl IdxEntry {
     }
 
     fn decode(b: &[u8]) -> Option<IdxEntry> {
+        let offset = u64::from_le_bytes(b[32..40].try_into().ok()?);
         Some(IdxEntry {
             id: ObjectId::from_slice(&b[..32])?,
-            offset: u64::from_le_bytes(b[32..40].try_into().ok()?),
+            offset: (offset <= MAX_OFFSET).then_some(offset)?,
             raw_len: u32::from_le_bytes(b[40..44].try_into().ok()?),
             stored_len: u32::from_le_bytes(b[44..48].try_into().ok()?),
             kind: ObjectKind::from_u8(b[48])?,
