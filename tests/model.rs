@@ -1,0 +1,813 @@
+//! Model-based test: random sequences of worktree edits, `add`, `rm`, `commit`, `checkout`,
+//! `reset`, `tag`, `gc`, `restore` and SIGKILLs of running commands, run with the built
+//! binary on small trees with odd names (spaces, newlines, non-UTF-8 bytes, leading dashes,
+//! `--`), symlinks, empty files and several modes, against an in-memory model of what the
+//! worktree, the staging index, every layer and every ref must hold (`model/world.rs`).
+//! After every step cairn and the model must agree (`Runner::check`) and `verify --data`
+//! must find nothing.
+//!
+//! Bounded for CI: `CAIRN_MODEL_CASES` sequences (default 24, about a minute in a debug
+//! build on two shared cores) of up to 60 steps. A failing sequence is shrunk and saved by proptest in
+//! `tests/model.proptest-regressions`, which later runs replay first; copy the shrunk
+//! steps into an explicit `#[test]` below to keep it for good.
+//!
+//! Known defects that other work fixes are kept out of the random steps unless
+//! `CAIRN_MODEL_KNOWN` names them (comma-separated, or `all`):
+//! - `dir-symlink`: a tracked directory replaced by a symlink (issue 12, item 4);
+//! - `checkout-kill`: after a killed checkout, cairn's `.cairn-tmp-*` files count as
+//!   worktree files and a plain `checkout` (not `-f`) must finish the job (item 10).
+
+mod harness;
+mod support;
+
+#[path = "model/observe.rs"]
+mod observe;
+#[path = "model/world.rs"]
+mod world;
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, FileFailurePersistence};
+use serde_json::Value;
+
+use world::{under, Entry, Expect, Head, Model, Tree};
+
+/// Directory and file names are disjoint, so no file ever stands where a directory must.
+const DIRS: &[&[u8]] = &[b"", b"d", b"d/sub dir", b"-lead", b"nl\ndir", b"\xc3(bad"];
+const NAMES: &[&[u8]] = &[
+    b"a",
+    b"b c",
+    b"-f",
+    b"--",
+    b"new\nline",
+    b"\xff\xfe",
+    b"e.txt",
+    b" sp",
+    b"star*?",
+];
+const LINK_TARGETS: &[&[u8]] = &[
+    b"a",
+    b"../outside",
+    b"/etc/passwd",
+    b"d/sub dir",
+    b"missing",
+    b"\xff",
+    b"-lead/a",
+    b"nl\nx",
+];
+/// Modes a umask of 022 leaves alone (set-id bits are item 13's business).
+const MODES: &[u32] = &[0o644, 0o755, 0o600, 0o700, 0o444, 0o640];
+const TAGS: &[&str] = &["v1", "t-2", "x.y"];
+
+fn path_of(i: usize) -> Vec<u8> {
+    let (dir, name) = (DIRS[i % DIRS.len()], NAMES[i / DIRS.len() % NAMES.len()]);
+    let mut p = dir.to_vec();
+    if !p.is_empty() {
+        p.push(b'/');
+    }
+    p.extend_from_slice(name);
+    p
+}
+
+#[derive(Clone, Debug)]
+enum Content {
+    Small(Vec<u8>),
+    /// Pseudo-random bytes: several chunks at the test's 1 KiB average.
+    Big {
+        seed: u64,
+        len: usize,
+    },
+}
+
+impl Content {
+    fn bytes(&self) -> Vec<u8> {
+        match self {
+            Content::Small(b) => b.clone(),
+            Content::Big { seed, len } => support::random_bytes(*len, *seed),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum KillCmd {
+    Add,
+    Commit,
+    Checkout,
+    ResetHard,
+    Gc,
+}
+
+/// One step. Numbers pick among what exists when the step runs (paths, layers, refs), so
+/// every sequence means something whatever came before it.
+#[derive(Clone, Debug)]
+enum Op {
+    Write {
+        path: usize,
+        content: Content,
+        mode: usize,
+    },
+    Link {
+        path: usize,
+        target: usize,
+    },
+    Delete {
+        path: usize,
+    },
+    Chmod {
+        path: usize,
+        mode: usize,
+    },
+    /// A tracked directory replaced by a symlink (`CAIRN_MODEL_KNOWN=dir-symlink`).
+    DirLink {
+        dir: usize,
+        target: usize,
+    },
+    Add {
+        path: Option<usize>,
+    },
+    Rm {
+        path: usize,
+        cached: bool,
+        force: bool,
+    },
+    Commit,
+    /// `add -A` then `commit`, the usual pair.
+    Snapshot,
+    Checkout {
+        target: usize,
+        force: bool,
+    },
+    Reset {
+        target: usize,
+        hard: bool,
+    },
+    Tag {
+        name: usize,
+        target: usize,
+        delete: bool,
+    },
+    Gc,
+    Restore {
+        layer: usize,
+    },
+    Kill {
+        cmd: KillCmd,
+        target: usize,
+        delay_us: u64,
+    },
+}
+
+fn content() -> impl Strategy<Value = Content> {
+    prop_oneof![
+        2 => Just(Content::Small(Vec::new())),
+        5 => prop::collection::vec(any::<u8>(), 0..48).prop_map(Content::Small),
+        2 => (any::<u64>(), 1usize..24_000).prop_map(|(seed, len)| Content::Big { seed, len }),
+    ]
+}
+
+fn kill_cmd() -> impl Strategy<Value = KillCmd> {
+    prop_oneof![
+        Just(KillCmd::Add),
+        Just(KillCmd::Commit),
+        Just(KillCmd::Checkout),
+        Just(KillCmd::ResetHard),
+        Just(KillCmd::Gc),
+    ]
+}
+
+fn op(known: &Known) -> BoxedStrategy<Op> {
+    let n = usize::MAX / 2;
+    let base = prop_oneof![
+        12 => (0..n, content(), 0..n).prop_map(|(path, content, mode)| Op::Write { path, content, mode }),
+        3 => (0..n, 0..n).prop_map(|(path, target)| Op::Link { path, target }),
+        3 => (0..n).prop_map(|path| Op::Delete { path }),
+        2 => (0..n, 0..n).prop_map(|(path, mode)| Op::Chmod { path, mode }),
+        8 => prop::option::weighted(0.3, 0..n).prop_map(|path| Op::Add { path }),
+        3 => (0..n, any::<bool>(), any::<bool>()).prop_map(|(path, cached, force)| Op::Rm { path, cached, force }),
+        3 => Just(Op::Commit),
+        5 => Just(Op::Snapshot),
+        4 => (0..n, any::<bool>()).prop_map(|(target, force)| Op::Checkout { target, force }),
+        2 => (0..n, any::<bool>()).prop_map(|(target, hard)| Op::Reset { target, hard }),
+        2 => (0..n, 0..n, any::<bool>()).prop_map(|(name, target, delete)| Op::Tag { name, target, delete }),
+        2 => Just(Op::Gc),
+        2 => (0..n).prop_map(|layer| Op::Restore { layer }),
+        3 => (kill_cmd(), 0..n, 0u64..25_000).prop_map(|(cmd, target, delay_us)| Op::Kill { cmd, target, delay_us }),
+    ];
+    if !known.dir_symlink {
+        return base.boxed();
+    }
+    let dir_link = (0..n, 0..n).prop_map(|(dir, target)| Op::DirLink { dir, target });
+    prop_oneof![25 => base, 1 => dir_link].boxed()
+}
+
+/// Known defects turned back on (see the top of the file).
+#[derive(Clone, Debug, Default)]
+struct Known {
+    dir_symlink: bool,
+    checkout_kill: bool,
+}
+
+impl Known {
+    fn from_env() -> Known {
+        let v = std::env::var("CAIRN_MODEL_KNOWN").unwrap_or_default();
+        let on = |name: &str| v.split(',').any(|s| s.trim() == name || s.trim() == "all");
+        Known {
+            dir_symlink: on("dir-symlink"),
+            checkout_kill: on("checkout-kill"),
+        }
+    }
+}
+
+/// The repository, the model, and what has happened so far (for failure messages).
+struct Runner {
+    env: support::Env,
+    m: Model,
+    known: Known,
+    step: usize,
+    restores: usize,
+    pub kills: usize,
+}
+
+fn arg(p: &[u8]) -> OsString {
+    OsStr::from_bytes(p).to_os_string()
+}
+
+impl Runner {
+    fn new(known: Known) -> Runner {
+        let env = support::Env::with_init(&["--chunk-size", "1K"]);
+        Runner {
+            env,
+            m: Model::new(),
+            known,
+            step: 0,
+            restores: 0,
+            kills: 0,
+        }
+    }
+
+    /// Runs cairn and checks the exit code against the model's expectation.
+    fn expect(&self, args: &[OsString], want: Expect) -> Vec<u8> {
+        let out = self.env.run(args);
+        match want {
+            Expect::Ok => support::assert_ok(&out, args),
+            Expect::Fail => support::assert_error(&out, args),
+        }
+        out.stdout
+    }
+
+    fn cmd(&self, args: &[&str], paths: &[&[u8]], want: Expect) -> Vec<u8> {
+        let mut all: Vec<OsString> = args.iter().map(OsString::from).collect();
+        if !paths.is_empty() {
+            all.push("--".into());
+            all.extend(paths.iter().map(|p| arg(p)));
+        }
+        self.expect(&all, want)
+    }
+
+    /// Layers HEAD, a line or a tag reaches: what checkout, reset and tag may name.
+    fn targets(&self) -> Vec<usize> {
+        let mut r = self.m.reachable();
+        r.sort();
+        r
+    }
+
+    /// A reference naming `pick` among the live layers: a line, a tag or an id, and the
+    /// HEAD a checkout of it leaves.
+    fn reference(&self, pick: usize) -> Option<(String, usize, Head)> {
+        let mut refs: Vec<(String, usize, Head)> = Vec::new();
+        for (name, &l) in &self.m.lines {
+            refs.push((name.clone(), l, Head::Line(name.clone())));
+        }
+        for (name, &l) in &self.m.tags {
+            refs.push((name.clone(), l, Head::Detached(l)));
+        }
+        for l in self.targets() {
+            refs.push((self.m.layers[l].id.clone(), l, Head::Detached(l)));
+        }
+        if refs.is_empty() {
+            return None;
+        }
+        Some(refs.swap_remove(pick % refs.len()))
+    }
+
+    fn pick(items: &[Vec<u8>], i: usize) -> Option<&Vec<u8>> {
+        items.get(i % items.len().max(1))
+    }
+
+    /// One of the live layers, if there is any.
+    fn live(&self, i: usize) -> Option<usize> {
+        let live = self.targets();
+        live.get(i % live.len().max(1)).copied()
+    }
+
+    fn apply(&mut self, op: &Op) {
+        self.step += 1;
+        match op {
+            Op::Write {
+                path,
+                content,
+                mode,
+            } => {
+                let e = Entry::File {
+                    mode: MODES[mode % MODES.len()],
+                    bytes: content.bytes(),
+                };
+                self.put(&path_of(*path), e);
+            }
+            Op::Link { path, target } => {
+                let t = LINK_TARGETS[target % LINK_TARGETS.len()].to_vec();
+                self.put(&path_of(*path), Entry::Link(t));
+            }
+            Op::Delete { path } => {
+                let paths: Vec<Vec<u8>> = self.m.work.keys().cloned().collect();
+                if let Some(p) = Self::pick(&paths, *path).cloned() {
+                    std::fs::remove_file(self.env.path(&p)).expect("delete");
+                    self.m.work.remove(&p);
+                }
+            }
+            Op::Chmod { path, mode } => self.chmod(*path, MODES[mode % MODES.len()]),
+            Op::DirLink { dir, target } => self.dir_link(*dir, *target),
+            Op::Add { path } => self.add(*path),
+            Op::Rm {
+                path,
+                cached,
+                force,
+            } => self.rm(*path, *cached, *force),
+            Op::Commit => self.commit(),
+            Op::Snapshot => {
+                self.add(None);
+                self.commit();
+            }
+            Op::Checkout { target, force } => self.checkout(*target, *force),
+            Op::Reset { target, hard } => self.reset(*target, *hard),
+            Op::Tag {
+                name,
+                target,
+                delete,
+            } => self.tag(*name, *target, *delete),
+            Op::Gc => {
+                self.cmd(&["-q", "gc"], &[], Expect::Ok);
+            }
+            Op::Restore { layer } => self.restore(*layer),
+            Op::Kill {
+                cmd,
+                target,
+                delay_us,
+            } => self.kill(*cmd, *target, *delay_us),
+        }
+        self.check(op);
+    }
+
+    /// Puts `e` at `rel`, first removing a symlink standing where a parent directory
+    /// must be (only `dir-symlink` makes those).
+    fn put(&mut self, rel: &[u8], e: Entry) {
+        let links: Vec<Vec<u8>> = self
+            .m
+            .work
+            .iter()
+            .filter(|(p, e)| matches!(e, Entry::Link(_)) && under(rel, p) && p.as_slice() != rel)
+            .map(|(p, _)| p.clone())
+            .collect();
+        for l in links {
+            std::fs::remove_file(self.env.path(&l)).expect("remove a symlink");
+            self.m.work.remove(&l);
+        }
+        observe::put(&self.env.root, rel, &e);
+        self.m.work.insert(rel.to_vec(), e);
+    }
+
+    fn chmod(&mut self, path: usize, mode: u32) {
+        let files: Vec<Vec<u8>> = self
+            .m
+            .work
+            .iter()
+            .filter(|(_, e)| matches!(e, Entry::File { .. }))
+            .map(|(p, _)| p.clone())
+            .collect();
+        let Some(p) = Self::pick(&files, path).cloned() else {
+            return;
+        };
+        self.env.chmod(&p, mode);
+        if let Some(Entry::File { mode: m, .. }) = self.m.work.get_mut(&p) {
+            *m = mode;
+        }
+    }
+
+    fn dir_link(&mut self, dir: usize, target: usize) {
+        let dir = DIRS[1 + dir % (DIRS.len() - 1)];
+        let t = LINK_TARGETS[target % LINK_TARGETS.len()];
+        let p = self.env.path(dir);
+        if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
+            std::fs::remove_dir_all(&p).expect("remove a directory");
+        } else {
+            let _ = std::fs::remove_file(&p);
+        }
+        self.m.work.retain(|k, _| !under(k, dir));
+        observe::put(&self.env.root, dir, &Entry::Link(t.to_vec()));
+        self.m.work.insert(dir.to_vec(), Entry::Link(t.to_vec()));
+    }
+
+    fn add(&mut self, path: Option<usize>) {
+        let Some(i) = path else {
+            let want = self.m.add(b"", true);
+            self.cmd(&["-q", "add", "-A"], &[], want);
+            return;
+        };
+        // A path of the pool (perhaps absent), or a directory.
+        let p = if i % 4 == 0 {
+            DIRS[1 + i / 4 % (DIRS.len() - 1)].to_vec()
+        } else {
+            path_of(i / 4)
+        };
+        let exists = std::fs::symlink_metadata(self.env.path(&p)).is_ok();
+        let mut m = self.m.clone();
+        let want = m.add(&p, exists);
+        if want == Expect::Ok {
+            self.m = m;
+        }
+        self.cmd(&["-q", "add"], &[&p], want);
+    }
+
+    fn rm(&mut self, path: usize, cached: bool, force: bool) {
+        let tracked: Vec<Vec<u8>> = self.m.index.keys().cloned().collect();
+        let p = Self::pick(&tracked, path)
+            .cloned()
+            .unwrap_or_else(|| path_of(path));
+        let mut m = self.m.clone();
+        let want = m.rm(&p, cached, force);
+        if want == Expect::Ok {
+            self.m = m;
+        }
+        let mut args = vec!["-q", "rm"];
+        if cached {
+            args.push("--cached");
+        }
+        if force {
+            args.push("-f");
+        }
+        self.cmd(&args, &[&p], want);
+    }
+
+    /// The line a commit moves: HEAD's, or a new one (`-b`) when HEAD is detached.
+    fn commit_args(&self) -> (Vec<String>, String) {
+        let mut args = vec![
+            "--json".to_string(),
+            "commit".into(),
+            "-m".into(),
+            "step".into(),
+        ];
+        let line = match &self.m.head {
+            Head::Line(name) => name.clone(),
+            Head::Detached(_) => {
+                let name = format!("line{}", self.m.lines.len());
+                args.extend(["-b".to_string(), name.clone()]);
+                name
+            }
+        };
+        (args, line)
+    }
+
+    fn commit(&mut self) {
+        let want = self.m.commit_expect();
+        let (args, line) = self.commit_args();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = self.cmd(&args, &[], want);
+        if want == Expect::Ok {
+            let v: Value = serde_json::from_slice(&out).expect("commit --json");
+            let id = v["layer"].as_str().expect("a layer id").to_string();
+            self.m.committed(id, line);
+        }
+    }
+
+    fn checkout(&mut self, target: usize, force: bool) {
+        let Some((name, layer, head)) = self.reference(target) else {
+            return;
+        };
+        let mut m = self.m.clone();
+        let want = m.checkout(layer, head, force);
+        if want == Expect::Ok {
+            self.m = m;
+        }
+        let args: &[&str] = if force {
+            &["-q", "checkout", "-f", &name]
+        } else {
+            &["-q", "checkout", &name]
+        };
+        self.cmd(args, &[], want);
+    }
+
+    fn reset(&mut self, target: usize, hard: bool) {
+        let Some(layer) = self.live(target) else {
+            return;
+        };
+        let id = self.m.layers[layer].id.clone();
+        self.m.reset(layer, hard);
+        let args: &[&str] = if hard {
+            &["-q", "reset", "--hard", &id]
+        } else {
+            &["-q", "reset", &id]
+        };
+        self.cmd(args, &[], Expect::Ok);
+    }
+
+    fn tag(&mut self, name: usize, target: usize, delete: bool) {
+        let name = TAGS[name % TAGS.len()];
+        let exists = self.m.tags.contains_key(name);
+        if delete {
+            let want = if exists { Expect::Ok } else { Expect::Fail };
+            self.m.tags.remove(name);
+            self.cmd(&["-q", "tag", "-d", name], &[], want);
+            return;
+        }
+        let Some(layer) = self.live(target) else {
+            return;
+        };
+        let id = self.m.layers[layer].id.clone();
+        let want = if exists { Expect::Fail } else { Expect::Ok };
+        if !exists {
+            self.m.tags.insert(name.to_string(), layer);
+        }
+        self.cmd(&["-q", "tag", name, &id], &[], want);
+    }
+
+    /// Restores any layer ever made into a new directory beside the worktree. A live layer
+    /// must restore exactly; one gc may have removed must restore exactly or fail cleanly.
+    fn restore(&mut self, layer: usize) {
+        if self.m.layers.is_empty() {
+            return;
+        }
+        let l = layer % self.m.layers.len();
+        let live = self.m.reachable().contains(&l);
+        self.restores += 1;
+        let dest = self.env.outside(&format!("restore-{}", self.restores));
+        let args: Vec<OsString> = vec![
+            "-q".into(),
+            "restore".into(),
+            self.m.layers[l].id.clone().into(),
+            "--to".into(),
+            dest.clone().into(),
+        ];
+        let out = self.env.run(&args);
+        if !live && !out.status.success() {
+            support::assert_error(&out, &args);
+            return;
+        }
+        support::assert_ok(&out, &args);
+        let (got, temps) = observe::worktree(&dest);
+        assert!(temps.is_empty(), "restore left {temps:?}");
+        assert_tree(
+            &self.m.layers[l].tree,
+            &got,
+            &format!("restore of layer {l}"),
+        );
+        std::fs::remove_dir_all(&dest).expect("remove a restore");
+    }
+
+    /// Kills a running command at a random moment; the repository must then verify, and
+    /// running the command again must finish the job exactly as one uninterrupted run.
+    fn kill(&mut self, cmd: KillCmd, target: usize, delay_us: u64) {
+        let layer = self.live(target);
+        let id = layer.map(|l| self.m.layers[l].id.clone());
+        let args: Vec<String> = match (cmd, &id) {
+            (KillCmd::Add, _) => vec!["-q".into(), "add".into(), "-A".into()],
+            (KillCmd::Commit, _) if self.m.commit_expect() == Expect::Ok => self.commit_args().0,
+            (KillCmd::Checkout, Some(id)) => {
+                vec!["-q".into(), "checkout".into(), "-f".into(), id.clone()]
+            }
+            (KillCmd::ResetHard, Some(id)) => {
+                vec!["-q".into(), "reset".into(), "--hard".into(), id.clone()]
+            }
+            (KillCmd::Gc, _) => vec!["-q".into(), "gc".into()],
+            _ => return,
+        };
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let before_line = self.line_tip();
+        let mut child = harness::spawn(&self.env.root, &args, &[]);
+        std::thread::sleep(Duration::from_micros(delay_us));
+        let _ = child.kill();
+        let out = harness::wait(child, &args.join(" "));
+        let killed = harness::killed_by(&out.status).is_some();
+        if killed {
+            self.kills += 1;
+            harness::assert_verifies(&self.env.root, true, &format!("after killing {args:?}"));
+        } else {
+            assert!(
+                out.status.success(),
+                "`cairn {args:?}`: {}",
+                harness::stderr(&out)
+            );
+        }
+        match (cmd, layer) {
+            (KillCmd::Add, _) => {
+                if killed {
+                    self.cmd(&["-q", "add", "-A"], &[], Expect::Ok);
+                }
+                self.m.add(b"", true);
+            }
+            (KillCmd::Commit, _) => self.finish_commit(&out, killed, before_line),
+            (KillCmd::Checkout, Some(l)) => {
+                if killed {
+                    self.finish_checkout(&args);
+                }
+                self.m.checkout(l, Head::Detached(l), true);
+            }
+            (KillCmd::ResetHard, Some(l)) => {
+                if killed {
+                    self.cmd(&args, &[], Expect::Ok);
+                }
+                self.m.reset(l, true);
+            }
+            _ => {
+                if killed {
+                    self.cmd(&args, &[], Expect::Ok);
+                }
+            }
+        }
+    }
+
+    /// The layer HEAD's line points at now, read from the repository.
+    fn line_tip(&self) -> Option<String> {
+        let repo = cairn::Repository::open(&self.env.root).expect("open");
+        repo.head().expect("HEAD").1.map(|id| id.to_hex())
+    }
+
+    /// A killed commit either published its layer (HEAD moved) or did nothing visible; in
+    /// the second case, commit again.
+    fn finish_commit(&mut self, out: &std::process::Output, killed: bool, before: Option<String>) {
+        let (args, line) = self.commit_args();
+        let id = if !killed {
+            let v: Value = serde_json::from_slice(&out.stdout).expect("commit --json");
+            v["layer"].as_str().expect("a layer").to_string()
+        } else {
+            match self.line_tip_after_kill(&line, before) {
+                Some(id) => id,
+                None => {
+                    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                    let out = self.cmd(&args, &[], Expect::Ok);
+                    let v: Value = serde_json::from_slice(&out).expect("commit --json");
+                    v["layer"].as_str().expect("a layer").to_string()
+                }
+            }
+        };
+        self.m.committed(id, line);
+    }
+
+    /// The new layer a killed commit published on `line`, if it got that far. With `-b`,
+    /// a layer can be on the new line while HEAD still points elsewhere: finish that move.
+    fn line_tip_after_kill(&self, line: &str, before: Option<String>) -> Option<String> {
+        let repo = cairn::Repository::open(&self.env.root).expect("open");
+        let tip = repo
+            .refs()
+            .get("lines", line)
+            .expect("line")
+            .map(|i| i.to_hex());
+        if tip.is_none() || tip == before {
+            return None;
+        }
+        if !matches!(self.m.head, Head::Line(_)) {
+            self.cmd(&["-q", "checkout", line], &[], Expect::Ok);
+        }
+        tip
+    }
+
+    /// After a killed `checkout -f`: cairn's temporary files are known litter (item 10)
+    /// unless `checkout-kill` is on, and the same checkout run again finishes the job
+    /// (with `checkout-kill`, a plain checkout must).
+    fn finish_checkout(&mut self, args: &[&str]) {
+        if self.known.checkout_kill {
+            let plain: Vec<&str> = args.iter().copied().filter(|a| *a != "-f").collect();
+            self.cmd(&plain, &[], Expect::Ok);
+            return;
+        }
+        let (_, temps) = observe::worktree(&self.env.root);
+        for t in temps {
+            std::fs::remove_file(self.env.path(&t)).expect("remove a temporary file");
+        }
+        self.cmd(args, &[], Expect::Ok);
+    }
+
+    /// cairn and the model agree on the worktree, the index, the refs and the layers, and
+    /// `verify --data` finds nothing.
+    fn check(&self, op: &Op) {
+        let what = format!("step {} ({op:?})", self.step);
+        let (work, temps) = observe::worktree(&self.env.root);
+        assert!(
+            temps.is_empty() || !self.known.checkout_kill,
+            "{what}: left {temps:?}"
+        );
+        assert_tree(&self.m.work, &work, &format!("{what}: worktree"));
+        let repo = cairn::Repository::open(&self.env.root).expect("open the repository");
+        assert_tree(
+            &self.m.index,
+            &observe::index(&repo),
+            &format!("{what}: index"),
+        );
+        let (head, lines, tags) = observe::refs(&repo, &self.m);
+        assert_eq!(head, self.m.head, "{what}: HEAD");
+        let want_lines: Vec<(String, usize)> = self.m.lines.clone().into_iter().collect();
+        assert_eq!(lines, want_lines, "{what}: lines");
+        let want_tags: Vec<(String, usize)> = self.m.tags.clone().into_iter().collect();
+        assert_eq!(tags, want_tags, "{what}: tags");
+        let layers = match op {
+            Op::Gc | Op::Kill { .. } => self.m.reachable(),
+            _ => self.m.head_layer().into_iter().collect(),
+        };
+        for l in layers {
+            let got = observe::layer(&repo, &self.m.layers[l].id);
+            assert_tree(&self.m.layers[l].tree, &got, &format!("{what}: layer {l}"));
+        }
+        self.check_status(&what);
+        harness::assert_verifies(&self.env.root, true, &what);
+    }
+
+    /// `status` counts what the model says is staged and unstaged.
+    fn check_status(&self, what: &str) {
+        let v = self.env.json(&["status"]);
+        let count = |k: &str| v[k].as_array().map_or(usize::MAX, Vec::len);
+        assert_eq!(
+            count("staged"),
+            self.m.staged().len(),
+            "{what}: staged: {v}"
+        );
+        assert_eq!(
+            count("unstaged"),
+            self.m.unstaged().len(),
+            "{what}: unstaged: {v}"
+        );
+    }
+}
+
+fn show(p: &[u8]) -> String {
+    format!("{:?}", String::from_utf8_lossy(p))
+}
+
+fn brief(e: &Entry) -> String {
+    match e {
+        Entry::File { mode, bytes } => format!("file {mode:o}, {} bytes", bytes.len()),
+        Entry::Link(t) => format!("symlink -> {}", show(t)),
+    }
+}
+
+/// Asserts two trees are equal, listing every difference.
+fn assert_tree(want: &Tree, got: &Tree, what: &str) {
+    let mut problems = Vec::new();
+    for (p, w) in want {
+        match got.get(p) {
+            None => problems.push(format!("missing {} ({})", show(p), brief(w))),
+            Some(g) if g != w => {
+                problems.push(format!("{}: want {}, got {}", show(p), brief(w), brief(g)))
+            }
+            Some(_) => {}
+        }
+    }
+    for (p, g) in got {
+        if !want.contains_key(p) {
+            problems.push(format!("extra {} ({})", show(p), brief(g)));
+        }
+    }
+    assert!(problems.is_empty(), "{what}:\n{}", problems.join("\n"));
+}
+
+/// Runs one sequence from a fresh repository.
+fn run(ops: &[Op], known: &Known) -> Runner {
+    let mut r = Runner::new(known.clone());
+    for op in ops {
+        r.apply(op);
+    }
+    eprintln!(
+        "model: {} steps, {} layers, {} commands killed, {} restores",
+        r.step,
+        r.m.layers.len(),
+        r.kills,
+        r.restores
+    );
+    r
+}
+
+fn cases() -> u32 {
+    std::env::var("CAIRN_MODEL_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(24)
+}
+
+proptest! {
+    #![proptest_config(Config {
+        cases: cases(),
+        // tests/model.proptest-regressions, replayed before new cases.
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
+        // Each step runs cairn a few times: keep shrinking bounded too.
+        max_shrink_iters: 300,
+        ..Config::default()
+    })]
+
+    #[test]
+    fn cairn_agrees_with_the_model(ops in prop::collection::vec(op(&Known::from_env()), 1..60)) {
+        run(&ops, &Known::from_env());
+    }
+}

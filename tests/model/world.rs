@@ -1,0 +1,249 @@
+//! The in-memory model: what the worktree, the staging index, every layer and every ref
+//! must hold after each step, with the rules cairn documents for each command written out
+//! as plainly as possible. Nothing here touches the disk.
+
+use std::collections::BTreeMap;
+
+/// One tracked or worktree entry. Directories are implied by paths (empty ones are not
+/// tracked), and mtimes are not modelled (a touch is not a change).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    File { mode: u32, bytes: Vec<u8> },
+    Link(Vec<u8>),
+}
+
+pub type Tree = BTreeMap<Vec<u8>, Entry>;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Head {
+    Line(String),
+    /// A layer, by its index in `Model::layers`.
+    Detached(usize),
+}
+
+#[derive(Clone, Debug)]
+pub struct Layer {
+    pub id: String,
+    pub parent: Option<usize>,
+    pub tree: Tree,
+}
+
+/// What a command must do: succeed, or fail with exit 2 and change nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    Ok,
+    Fail,
+}
+
+#[derive(Clone, Debug)]
+pub struct Model {
+    pub work: Tree,
+    pub index: Tree,
+    pub head: Head,
+    pub lines: BTreeMap<String, usize>,
+    pub tags: BTreeMap<String, usize>,
+    pub layers: Vec<Layer>,
+}
+
+/// True when `p` is `dir` or below it (`dir` empty: everything).
+pub fn under(p: &[u8], dir: &[u8]) -> bool {
+    dir.is_empty() || p == dir || (p.starts_with(dir) && p.get(dir.len()) == Some(&b'/'))
+}
+
+impl Model {
+    pub fn new() -> Model {
+        Model {
+            work: Tree::new(),
+            index: Tree::new(),
+            head: Head::Line("main".into()),
+            lines: BTreeMap::new(),
+            tags: BTreeMap::new(),
+            layers: Vec::new(),
+        }
+    }
+
+    /// The layer HEAD is on, if any (an unborn line has none).
+    pub fn head_layer(&self) -> Option<usize> {
+        match &self.head {
+            Head::Line(name) => self.lines.get(name).copied(),
+            Head::Detached(i) => Some(*i),
+        }
+    }
+
+    pub fn head_tree(&self) -> Tree {
+        self.head_layer()
+            .map(|i| self.layers[i].tree.clone())
+            .unwrap_or_default()
+    }
+
+    /// Paths whose staged state differs from HEAD.
+    pub fn staged(&self) -> Vec<Vec<u8>> {
+        changed(&self.head_tree(), &self.index)
+    }
+
+    /// Tracked paths whose worktree entry differs from the index.
+    pub fn unstaged(&self) -> Vec<Vec<u8>> {
+        self.index
+            .iter()
+            .filter(|(p, e)| self.work.get(*p) != Some(*e))
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+
+    /// Layers that HEAD, a line or a tag reaches: gc keeps exactly these.
+    pub fn reachable(&self) -> Vec<usize> {
+        let mut tips: Vec<usize> = self
+            .lines
+            .values()
+            .chain(self.tags.values())
+            .copied()
+            .collect();
+        tips.extend(self.head_layer());
+        let mut out = Vec::new();
+        while let Some(i) = tips.pop() {
+            if !out.contains(&i) {
+                out.push(i);
+                tips.extend(self.layers[i].parent);
+            }
+        }
+        out
+    }
+
+    /// `add PATH` (or `add -A` with an empty path): the index follows the worktree below
+    /// it. A path that is neither on disk (`exists`: perhaps an empty directory, which the
+    /// model does not hold) nor tracked is an error.
+    pub fn add(&mut self, dir: &[u8], exists: bool) -> Expect {
+        let known = |t: &Tree| t.keys().any(|p| under(p, dir));
+        if !dir.is_empty() && !exists && !known(&self.work) && !known(&self.index) {
+            return Expect::Fail;
+        }
+        self.index.retain(|p, _| !under(p, dir));
+        for (p, e) in &self.work {
+            if under(p, dir) {
+                self.index.insert(p.clone(), e.clone());
+            }
+        }
+        Expect::Ok
+    }
+
+    /// `rm [--cached] [-f] PATH` of one tracked file. Without `--cached` or `-f` it refuses
+    /// a file whose staged content is not committed, or whose worktree edits are not staged
+    /// (a file already deleted from the worktree loses nothing).
+    pub fn rm(&mut self, p: &[u8], cached: bool, force: bool) -> Expect {
+        let Some(staged) = self.index.get(p).cloned() else {
+            return Expect::Fail;
+        };
+        if !cached && !force {
+            let committed = self.head_tree().get(p) == Some(&staged);
+            let edited = self.work.get(p).is_some_and(|w| *w != staged);
+            if !committed || edited {
+                return Expect::Fail;
+            }
+        }
+        self.index.remove(p);
+        if !cached {
+            self.work.remove(p);
+        }
+        Expect::Ok
+    }
+
+    /// Whether `commit` has anything to record, and the line it moves (`-b` when detached).
+    pub fn commit_expect(&self) -> Expect {
+        if self.index == self.head_tree() {
+            Expect::Fail
+        } else {
+            Expect::Ok
+        }
+    }
+
+    /// Records a layer cairn made with the staged tree, on `line` (HEAD's, or a new one).
+    pub fn committed(&mut self, id: String, line: String) {
+        self.layers.push(Layer {
+            id,
+            parent: self.head_layer(),
+            tree: self.index.clone(),
+        });
+        self.lines.insert(line.clone(), self.layers.len() - 1);
+        self.head = Head::Line(line);
+    }
+
+    /// `checkout TARGET [-f]`: paths whose index entry differs from the target are written,
+    /// tracked paths the target lacks are deleted; untracked files elsewhere and (without
+    /// `-f`) unstaged edits of untouched paths stay. Without `-f` it refuses when a touched
+    /// path has staged or unstaged changes, or an untracked file stands where it writes.
+    pub fn checkout(&mut self, target: usize, head: Head, force: bool) -> Expect {
+        let tree = self.layers[target].tree.clone();
+        let touched = self.touched(&tree, force);
+        if !force {
+            let staged = self.staged();
+            let lossy = |p: &Vec<u8>| match self.index.get(p) {
+                Some(e) => staged.contains(p) || self.work.get(p) != Some(e),
+                None => self.work.contains_key(p),
+            };
+            if touched.iter().any(lossy) {
+                return Expect::Fail;
+            }
+        }
+        self.move_to(&tree, &touched);
+        self.head = head;
+        Expect::Ok
+    }
+
+    /// `reset [--hard] LAYER`: the line (or a detached HEAD) moves; `--hard` also puts the
+    /// index and every tracked path back as `checkout -f` does.
+    pub fn reset(&mut self, target: usize, hard: bool) {
+        if hard {
+            let tree = self.layers[target].tree.clone();
+            let touched = self.touched(&tree, true);
+            self.move_to(&tree, &touched);
+        }
+        match &self.head {
+            Head::Line(name) => {
+                self.lines.insert(name.clone(), target);
+            }
+            Head::Detached(_) => self.head = Head::Detached(target),
+        }
+    }
+
+    /// Paths a move to `tree` writes or deletes; `rewrite_edited` adds tracked paths whose
+    /// worktree entry differs from the index (what `-f` and `reset --hard` put back).
+    fn touched(&self, tree: &Tree, rewrite_edited: bool) -> Vec<Vec<u8>> {
+        let mut out: Vec<Vec<u8>> = tree
+            .iter()
+            .filter(|(p, e)| {
+                let i = self.index.get(*p);
+                i != Some(*e) || (rewrite_edited && self.work.get(*p) != i)
+            })
+            .map(|(p, _)| p.clone())
+            .collect();
+        out.extend(
+            self.index
+                .keys()
+                .filter(|p| !tree.contains_key(*p))
+                .cloned(),
+        );
+        out
+    }
+
+    fn move_to(&mut self, tree: &Tree, touched: &[Vec<u8>]) {
+        for p in touched {
+            match tree.get(p) {
+                Some(e) => self.work.insert(p.clone(), e.clone()),
+                None => self.work.remove(p),
+            };
+        }
+        self.index = tree.clone();
+    }
+}
+
+/// Paths present in one tree and not the other, or different in both.
+pub fn changed(a: &Tree, b: &Tree) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = a
+        .iter()
+        .filter(|(p, e)| b.get(*p) != Some(*e))
+        .map(|(p, _)| p.clone())
+        .collect();
+    out.extend(b.keys().filter(|p| !a.contains_key(*p)).cloned());
+    out.sort();
+    out
+}
