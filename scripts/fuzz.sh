@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs cairn's fuzz targets (fuzz/, cargo-fuzz with libFuzzer and AddressSanitizer) for a
 # bounded time each, seeded from fixtures/corpus/, fixtures/proofs/ and, for the whole-
-# repository target `repo`, the frozen fixtures/repo-v1/. CI runs it.
+# repository target `repo`, fixtures/repo-v1/ and fixtures/repo-seeds/. CI runs it.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     default: 10 seconds, every target
 #
@@ -43,7 +43,7 @@ seeds_of() {
         staging_index) echo fixtures/corpus/staging-index ;;
         config) echo fixtures/corpus/config ;;
         proof) echo fixtures/proofs ;;
-        repo) echo fixtures/repo-v1/.cairn ;;
+        repo) echo fixtures/repo-seeds ;;
         *) return 1 ;;
     esac
 }
@@ -151,6 +151,7 @@ prefixed() {
 
 # The `repo` target takes a whole `.cairn/` as one input: `path NUL length(u32 LE) bytes`
 # for each file (fuzz/fuzz_targets/repo.rs). The lock and the empty tmp/ are left out.
+# Its seeds: repo-v1 and each repository in fixtures/repo-seeds/ (make-repo-seed.sh).
 pack_repo() {
     python3 - "$1" "$2" <<'PY'
 import os, struct, sys
@@ -171,7 +172,10 @@ make_seeds() {
     local t="$1" out="$2" f name
     mkdir -p "$out"
     if [ "$t" = repo ]; then
-        pack_repo "$(seeds_of "$t")" "$out/seed-repo-v1"
+        pack_repo fixtures/repo-v1/.cairn "$out/seed-repo-v1"
+        for f in "$(seeds_of "$t")"/*/; do
+            pack_repo "$f" "$out/seed-$(basename "$f")"
+        done
         return
     fi
     for f in "$(seeds_of "$t")"/*; do
