@@ -15,7 +15,8 @@
 //! `CAIRN_MODEL_KNOWN` names them (comma-separated, or `all`):
 //! - `dir-symlink`: a tracked directory replaced by a symlink (issue 12, item 4);
 //! - `checkout-kill`: after a killed checkout, cairn's `.cairn-tmp-*` files count as
-//!   worktree files and a plain `checkout` (not `-f`) must finish the job (item 10).
+//!   worktree files and a plain `checkout` (not `-f`) must finish the job (item 10);
+//! - `non-utf8`: `cat` names layer paths that are not UTF-8 (item 14).
 
 mod harness;
 mod support;
@@ -154,6 +155,12 @@ enum Op {
     Restore {
         layer: usize,
     },
+    /// `cat LAYER:PATH [--range S-E]` of a file in a live layer.
+    Cat {
+        layer: usize,
+        path: usize,
+        range: Option<(usize, usize)>,
+    },
     Kill {
         cmd: KillCmd,
         target: usize,
@@ -195,6 +202,7 @@ fn op(known: &Known) -> BoxedStrategy<Op> {
         2 => (0..n, 0..n, any::<bool>()).prop_map(|(name, target, delete)| Op::Tag { name, target, delete }),
         2 => Just(Op::Gc),
         2 => (0..n).prop_map(|layer| Op::Restore { layer }),
+        2 => (0..n, 0..n, prop::option::of((0..n, 0..n))).prop_map(|(layer, path, range)| Op::Cat { layer, path, range }),
         3 => (kill_cmd(), 0..n, 0u64..25_000).prop_map(|(cmd, target, delay_us)| Op::Kill { cmd, target, delay_us }),
     ];
     if !known.dir_symlink {
@@ -209,6 +217,7 @@ fn op(known: &Known) -> BoxedStrategy<Op> {
 struct Known {
     dir_symlink: bool,
     checkout_kill: bool,
+    non_utf8: bool,
 }
 
 impl Known {
@@ -218,6 +227,7 @@ impl Known {
         Known {
             dir_symlink: on("dir-symlink"),
             checkout_kill: on("checkout-kill"),
+            non_utf8: on("non-utf8"),
         }
     }
 }
@@ -353,6 +363,7 @@ impl Runner {
                 self.cmd(&["-q", "gc"], &[], Expect::Ok);
             }
             Op::Restore { layer } => self.restore(*layer),
+            Op::Cat { layer, path, range } => self.cat(*layer, *path, *range),
             Op::Kill {
                 cmd,
                 target,
@@ -565,6 +576,44 @@ impl Runner {
             &format!("restore of layer {l}"),
         );
         std::fs::remove_dir_all(&dest).expect("remove a restore");
+    }
+
+    /// `cat` prints a file of a live layer, or the bytes of a range of it. Paths that are
+    /// not UTF-8 cannot be named today (item 14): `non-utf8` turns them on.
+    fn cat(&mut self, layer: usize, path: usize, range: Option<(usize, usize)>) {
+        let Some(l) = self.live(layer) else {
+            return;
+        };
+        let files: Vec<(&Vec<u8>, &Vec<u8>)> = self.m.layers[l]
+            .tree
+            .iter()
+            .filter_map(|(p, e)| match e {
+                Entry::File { bytes, .. } => Some((p, bytes)),
+                Entry::Link(_) => None,
+            })
+            .filter(|(p, _)| self.known.non_utf8 || std::str::from_utf8(p).is_ok())
+            .collect();
+        let Some(&(p, bytes)) = files.get(path % files.len().max(1)) else {
+            return;
+        };
+        let mut spec = format!("{}:", self.m.layers[l].id).into_bytes();
+        spec.extend_from_slice(p);
+        let mut args: Vec<OsString> = vec!["cat".into(), arg(&spec)];
+        let mut want = bytes.clone();
+        if let (Some((a, b)), false) = (range, bytes.is_empty()) {
+            let (a, b) = (a % bytes.len(), b % bytes.len());
+            let (a, b) = (a.min(b), a.max(b));
+            args.extend(["--range".into(), format!("{a}-{b}").into()]);
+            want = bytes[a..=b].to_vec();
+        }
+        let got = self.expect(&args, Expect::Ok);
+        assert!(
+            got == want,
+            "cat {}: {} bytes, want {}",
+            show(&spec),
+            got.len(),
+            want.len()
+        );
     }
 
     /// Kills a running command at a random moment; the repository must then verify, and
