@@ -74,6 +74,15 @@ fn path_of(i: usize) -> Vec<u8> {
     p
 }
 
+/// A file path of the pool (perhaps absent), or one time in four a directory.
+fn pool_path(i: usize) -> Vec<u8> {
+    if i % 4 == 0 {
+        DIRS[1 + i / 4 % (DIRS.len() - 1)].to_vec()
+    } else {
+        path_of(i / 4)
+    }
+}
+
 #[derive(Clone, Debug)]
 enum Content {
     Small(Vec<u8>),
@@ -142,6 +151,12 @@ enum Op {
         target: usize,
         force: bool,
     },
+    /// `checkout LAYER [-f] -- PATH`: a file or directory put back from a layer.
+    CheckoutPaths {
+        target: usize,
+        path: usize,
+        force: bool,
+    },
     Reset {
         target: usize,
         hard: bool,
@@ -198,6 +213,7 @@ fn op(known: &Known) -> BoxedStrategy<Op> {
         3 => Just(Op::Commit),
         5 => Just(Op::Snapshot),
         4 => (0..n, any::<bool>()).prop_map(|(target, force)| Op::Checkout { target, force }),
+        2 => (0..n, 0..n, any::<bool>()).prop_map(|(target, path, force)| Op::CheckoutPaths { target, path, force }),
         2 => (0..n, any::<bool>()).prop_map(|(target, hard)| Op::Reset { target, hard }),
         2 => (0..n, 0..n, any::<bool>()).prop_map(|(name, target, delete)| Op::Tag { name, target, delete }),
         2 => Just(Op::Gc),
@@ -353,6 +369,11 @@ impl Runner {
                 self.commit();
             }
             Op::Checkout { target, force } => self.checkout(*target, *force),
+            Op::CheckoutPaths {
+                target,
+                path,
+                force,
+            } => self.checkout_paths(*target, *path, *force),
             Op::Reset { target, hard } => self.reset(*target, *hard),
             Op::Tag {
                 name,
@@ -428,12 +449,7 @@ impl Runner {
             self.cmd(&["-q", "add", "-A"], &[], want);
             return;
         };
-        // A path of the pool (perhaps absent), or a directory.
-        let p = if i % 4 == 0 {
-            DIRS[1 + i / 4 % (DIRS.len() - 1)].to_vec()
-        } else {
-            path_of(i / 4)
-        };
+        let p = pool_path(i);
         let exists = std::fs::symlink_metadata(self.env.path(&p)).is_ok();
         let mut m = self.m.clone();
         let want = m.add(&p, exists);
@@ -509,6 +525,24 @@ impl Runner {
             &["-q", "checkout", &name]
         };
         self.cmd(args, &[], want);
+    }
+
+    fn checkout_paths(&mut self, target: usize, path: usize, force: bool) {
+        let Some((name, layer, _)) = self.reference(target) else {
+            return;
+        };
+        let p = pool_path(path);
+        let mut m = self.m.clone();
+        let want = m.checkout_paths(layer, &p, force);
+        if want == Expect::Ok {
+            self.m = m;
+        }
+        let args: &[&str] = if force {
+            &["-q", "checkout", "-f", &name]
+        } else {
+            &["-q", "checkout", &name]
+        };
+        self.cmd(args, &[&p], want);
     }
 
     fn reset(&mut self, target: usize, hard: bool) {

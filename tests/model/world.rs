@@ -172,8 +172,27 @@ impl Model {
     /// `-f`) unstaged edits of untouched paths stay. Without `-f` it refuses when a touched
     /// path has staged or unstaged changes, or an untracked file stands where it writes.
     pub fn checkout(&mut self, target: usize, head: Head, force: bool) -> Expect {
-        let tree = self.layers[target].tree.clone();
-        let touched = self.touched(&tree, force);
+        let want = self.checkout_paths(target, b"", force);
+        if want == Expect::Ok {
+            self.head = head;
+        }
+        want
+    }
+
+    /// `checkout TARGET [-f] -- PATH` (an empty `scope`: everything, HEAD left to the
+    /// caller). A named path is put back exactly, edits and all, so without `-f` an edit
+    /// there is refused; a path neither the target nor the index holds is an error.
+    pub fn checkout_paths(&mut self, target: usize, scope: &[u8], force: bool) -> Expect {
+        let tree: Tree = self.layers[target]
+            .tree
+            .iter()
+            .filter(|(p, _)| under(p, scope))
+            .map(|(p, e)| (p.clone(), e.clone()))
+            .collect();
+        if !scope.is_empty() && tree.is_empty() && !self.index.keys().any(|p| under(p, scope)) {
+            return Expect::Fail;
+        }
+        let touched = self.touched(&tree, scope, force || !scope.is_empty());
         if !force {
             let staged = self.staged();
             let lossy = |p: &Vec<u8>| match self.index.get(p) {
@@ -185,7 +204,6 @@ impl Model {
             }
         }
         self.move_to(&tree, &touched);
-        self.head = head;
         Expect::Ok
     }
 
@@ -194,7 +212,7 @@ impl Model {
     pub fn reset(&mut self, target: usize, hard: bool) {
         if hard {
             let tree = self.layers[target].tree.clone();
-            let touched = self.touched(&tree, true);
+            let touched = self.touched(&tree, b"", true);
             self.move_to(&tree, &touched);
         }
         match &self.head {
@@ -205,9 +223,10 @@ impl Model {
         }
     }
 
-    /// Paths a move to `tree` writes or deletes; `rewrite_edited` adds tracked paths whose
-    /// worktree entry differs from the index (what `-f` and `reset --hard` put back).
-    fn touched(&self, tree: &Tree, rewrite_edited: bool) -> Vec<Vec<u8>> {
+    /// Paths within `scope` a move to `tree` writes or deletes; `rewrite_edited` adds
+    /// tracked paths whose worktree entry differs from the index (what `-f`, named paths
+    /// and `reset --hard` put back).
+    fn touched(&self, tree: &Tree, scope: &[u8], rewrite_edited: bool) -> Vec<Vec<u8>> {
         let mut out: Vec<Vec<u8>> = tree
             .iter()
             .filter(|(p, e)| {
@@ -219,20 +238,26 @@ impl Model {
         out.extend(
             self.index
                 .keys()
-                .filter(|p| !tree.contains_key(*p))
+                .filter(|p| under(p, scope) && !tree.contains_key(*p))
                 .cloned(),
         );
         out
     }
 
+    /// Writes and deletes the touched paths in the worktree and the index alike.
     fn move_to(&mut self, tree: &Tree, touched: &[Vec<u8>]) {
         for p in touched {
             match tree.get(p) {
-                Some(e) => self.work.insert(p.clone(), e.clone()),
-                None => self.work.remove(p),
-            };
+                Some(e) => {
+                    self.work.insert(p.clone(), e.clone());
+                    self.index.insert(p.clone(), e.clone());
+                }
+                None => {
+                    self.work.remove(p);
+                    self.index.remove(p);
+                }
+            }
         }
-        self.index = tree.clone();
     }
 }
 
