@@ -63,6 +63,8 @@ const LINK_TARGETS: &[&[u8]] = &[
 /// Modes a umask of 022 leaves alone (set-id bits are item 13's business).
 const MODES: &[u32] = &[0o644, 0o755, 0o600, 0o700, 0o444, 0o640];
 const TAGS: &[&str] = &["v1", "t-2", "x.y"];
+/// The one file of the directory beside the worktree that symlinks point at.
+const OUTSIDE: &[u8] = b"outside the worktree\n";
 
 fn path_of(i: usize) -> Vec<u8> {
     let (dir, name) = (DIRS[i % DIRS.len()], NAMES[i / DIRS.len() % NAMES.len()]);
@@ -176,11 +178,49 @@ enum Op {
         path: usize,
         range: Option<(usize, usize)>,
     },
+    /// SIGKILL after `delay_us`, or, with `point`, an abort at one of the command's fail
+    /// points (`CAIRN_FAILPOINT`, see [`fail_points`]).
     Kill {
         cmd: KillCmd,
         target: usize,
         delay_us: u64,
+        point: Option<usize>,
     },
+}
+
+/// The fail points each killed command passes (as in tests/crash.rs). A point the run does
+/// not reach (a gc with nothing to do) lets the command finish.
+fn fail_points(cmd: KillCmd) -> &'static [&'static str] {
+    match cmd {
+        KillCmd::Add => &[
+            "pack:before-rename",
+            "pack:before-index",
+            "pack:after-index",
+            "atomic:before-rename",
+            "add:before-index",
+        ],
+        KillCmd::Commit => &[
+            "pack:before-rename",
+            "pack:before-index",
+            "pack:after-index",
+            "commit:before-ref",
+            "atomic:before-rename@2",
+            "commit:before-index",
+        ],
+        KillCmd::Checkout => &[
+            "checkout:after-write@1",
+            "checkout:before-head",
+            "atomic:before-rename",
+            "checkout:before-index",
+        ],
+        KillCmd::ResetHard => &["atomic:before-rename"],
+        KillCmd::Gc => &[
+            "gc:after-new-packs",
+            "pack:before-index",
+            "pack:after-index",
+            "gc:after-first-delete",
+        ],
+    }
 }
 
 fn content() -> impl Strategy<Value = Content> {
@@ -219,7 +259,7 @@ fn op(known: &Known) -> BoxedStrategy<Op> {
         2 => Just(Op::Gc),
         2 => (0..n).prop_map(|layer| Op::Restore { layer }),
         2 => (0..n, 0..n, prop::option::of((0..n, 0..n))).prop_map(|(layer, path, range)| Op::Cat { layer, path, range }),
-        3 => (kill_cmd(), 0..n, 0u64..25_000).prop_map(|(cmd, target, delay_us)| Op::Kill { cmd, target, delay_us }),
+        3 => (kill_cmd(), 0..n, 0u64..25_000, prop::option::of(0..n)).prop_map(|(cmd, target, delay_us, point)| Op::Kill { cmd, target, delay_us, point }),
     ];
     if !known.dir_symlink {
         return base.boxed();
@@ -238,13 +278,20 @@ struct Known {
 
 impl Known {
     fn from_env() -> Known {
-        let v = std::env::var("CAIRN_MODEL_KNOWN").unwrap_or_default();
-        let on = |name: &str| v.split(',').any(|s| s.trim() == name || s.trim() == "all");
         Known {
-            dir_symlink: on("dir-symlink"),
-            checkout_kill: on("checkout-kill"),
-            non_utf8: on("non-utf8"),
+            dir_symlink: Known::on("dir-symlink"),
+            checkout_kill: Known::on("checkout-kill"),
+            non_utf8: Known::on("non-utf8"),
         }
+    }
+
+    fn on(name: &str) -> bool {
+        let v = std::env::var("CAIRN_MODEL_KNOWN").unwrap_or_default();
+        v.split(',').any(|s| s.trim() == name || s.trim() == "all")
+    }
+
+    fn names(&self, name: &str) -> bool {
+        Known::on(name)
     }
 }
 
@@ -265,6 +312,9 @@ fn arg(p: &[u8]) -> OsString {
 impl Runner {
     fn new(known: Known) -> Runner {
         let env = support::Env::with_init(&["--chunk-size", "1K"]);
+        // What the symlinks to `../outside` reach: nothing may read or change it.
+        std::fs::create_dir(env.outside("outside")).expect("create outside");
+        std::fs::write(env.outside("outside/a"), OUTSIDE).expect("write outside");
         Runner {
             env,
             m: Model::new(),
@@ -389,7 +439,8 @@ impl Runner {
                 cmd,
                 target,
                 delay_us,
-            } => self.kill(*cmd, *target, *delay_us),
+                point,
+            } => self.kill(*cmd, *target, *delay_us, *point),
         }
         self.check(op);
     }
@@ -652,7 +703,7 @@ impl Runner {
 
     /// Kills a running command at a random moment; the repository must then verify, and
     /// running the command again must finish the job exactly as one uninterrupted run.
-    fn kill(&mut self, cmd: KillCmd, target: usize, delay_us: u64) {
+    fn kill(&mut self, cmd: KillCmd, target: usize, delay_us: u64, point: Option<usize>) {
         let layer = self.live(target);
         let id = layer.map(|l| self.m.layers[l].id.clone());
         let args: Vec<String> = match (cmd, &id) {
@@ -669,10 +720,19 @@ impl Runner {
         };
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let before_line = self.line_tip();
-        let mut child = harness::spawn(&self.env.root, &args, &[]);
-        std::thread::sleep(Duration::from_micros(delay_us));
-        let _ = child.kill();
-        let out = harness::wait(child, &args.join(" "));
+        let out = match point {
+            Some(i) => {
+                let points = fail_points(cmd);
+                let point = ("CAIRN_FAILPOINT", points[i % points.len()]);
+                harness::run(&self.env.root, &args, &[point])
+            }
+            None => {
+                let mut child = harness::spawn(&self.env.root, &args, &[]);
+                std::thread::sleep(Duration::from_micros(delay_us));
+                let _ = child.kill();
+                harness::wait(child, &args.join(" "))
+            }
+        };
         let killed = harness::killed_by(&out.status).is_some();
         if killed {
             self.kills += 1;
@@ -805,6 +865,14 @@ impl Runner {
         }
         self.check_status(&what);
         harness::assert_verifies(&self.env.root, true, &what);
+        let outside = support::snapshot(&self.env.outside("outside"), &[]);
+        assert_eq!(
+            outside.len(),
+            1,
+            "{what}: something wrote outside: {outside:?}"
+        );
+        let a = std::fs::read(self.env.outside("outside/a")).expect("read outside");
+        assert_eq!(a, OUTSIDE, "{what}: the file outside changed");
     }
 
     /// `status` counts what the model says is staged and unstaged.
@@ -876,6 +944,64 @@ fn cases() -> u32 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(24)
+}
+
+/// A known defect's shrunk sequence: it runs when `CAIRN_MODEL_KNOWN` names the defect,
+/// and fails until the defect is fixed (then it stays as a regression test).
+fn known_case(name: &str, ops: &[Op]) {
+    let known = Known::from_env();
+    if !known.names(name) {
+        eprintln!("known defect {name}: not run (CAIRN_MODEL_KNOWN={name} runs it)");
+        return;
+    }
+    run(ops, &known);
+}
+
+fn small(path: usize, bytes: &[u8]) -> Op {
+    Op::Write {
+        path,
+        content: Content::Small(bytes.to_vec()),
+        mode: 0,
+    }
+}
+
+/// Item 4: `d/a` committed, then `d` replaced by a symlink to itself (`d -> d/sub dir`):
+/// status and add fail with "could not stat file: Too many levels of symbolic links" on
+/// `d/a` instead of seeing it deleted.
+#[test]
+fn known_dir_symlink_case() {
+    let ops = [
+        small(1, b"inside\n"), // d/a
+        Op::Snapshot,
+        Op::DirLink { dir: 0, target: 3 }, // d -> "d/sub dir"
+        Op::Add { path: None },
+        Op::Reset {
+            target: 0,
+            hard: true,
+        },
+    ];
+    known_case("dir-symlink", &ops);
+}
+
+/// Item 10: `checkout -f` of the first layer aborted after writing its first file; a plain
+/// `checkout` of the same layer then reports success and leaves a mix of both layers.
+#[test]
+fn known_checkout_kill_case() {
+    let ops = [
+        small(0, b"first\n"), // a
+        Op::Snapshot,
+        small(0, b"second\n"),
+        small(6, b"new\n"),  // "b c"
+        small(7, b"more\n"), // "d/b c"
+        Op::Snapshot,
+        Op::Kill {
+            cmd: KillCmd::Checkout,
+            target: 0,
+            delay_us: 0,
+            point: Some(0), // checkout:after-write@1
+        },
+    ];
+    known_case("checkout-kill", &ops);
 }
 
 fn copy_dir(from: &Path, to: &Path) {
