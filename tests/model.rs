@@ -17,6 +17,11 @@
 //! - `checkout-kill`: after a killed checkout, cairn's `.cairn-tmp-*` files count as
 //!   worktree files and a plain `checkout` (not `-f`) must finish the job (item 10);
 //! - `non-utf8`: `cat` names layer paths that are not UTF-8 (item 14).
+//!
+//! Defects this test found, not fixed yet, are kept the same way (and each has its shrunk
+//! sequence below as a `found_*` test):
+//! - `rm-dir`: `rm x` where the tracked file `x` has been replaced by a directory fails
+//!   with "could not delete file: Is a directory" after it has already untracked `x`.
 
 mod harness;
 mod support;
@@ -37,8 +42,17 @@ use serde_json::Value;
 
 use world::{under, Entry, Expect, Head, Model, Tree};
 
-/// Directory and file names are disjoint, so no file ever stands where a directory must.
-const DIRS: &[&[u8]] = &[b"", b"d", b"d/sub dir", b"-lead", b"nl\ndir", b"\xc3(bad"];
+/// Directory and file names are disjoint apart from `x`, which is both: a file `x` in
+/// one state, a directory `x/` of files in another.
+const DIRS: &[&[u8]] = &[
+    b"",
+    b"d",
+    b"d/sub dir",
+    b"-lead",
+    b"nl\ndir",
+    b"\xc3(bad",
+    b"x",
+];
 const NAMES: &[&[u8]] = &[
     b"a",
     b"b c",
@@ -49,6 +63,7 @@ const NAMES: &[&[u8]] = &[
     b"e.txt",
     b" sp",
     b"star*?",
+    b"x",
 ];
 const LINK_TARGETS: &[&[u8]] = &[
     b"a",
@@ -74,6 +89,18 @@ fn path_of(i: usize) -> Vec<u8> {
     }
     p.extend_from_slice(name);
     p
+}
+
+/// Where worktree edits go: one time in three among a few paths that clash (the file `x`
+/// and the directory `x/`) or are shared by most sequences, otherwise anywhere in the pool
+/// (`path_of(i / 3)`).
+fn write_path(i: usize) -> Vec<u8> {
+    const HOT: &[&[u8]] = &[b"x", b"x/a", b"a", b"d/a"];
+    if i % 3 == 0 {
+        HOT[i / 3 % HOT.len()].to_vec()
+    } else {
+        path_of(i / 3)
+    }
 }
 
 /// A file path of the pool (perhaps absent), or one time in four a directory.
@@ -274,6 +301,7 @@ struct Known {
     dir_symlink: bool,
     checkout_kill: bool,
     non_utf8: bool,
+    rm_dir: bool,
 }
 
 impl Known {
@@ -282,6 +310,7 @@ impl Known {
             dir_symlink: Known::on("dir-symlink"),
             checkout_kill: Known::on("checkout-kill"),
             non_utf8: Known::on("non-utf8"),
+            rm_dir: Known::on("rm-dir"),
         }
     }
 
@@ -392,11 +421,11 @@ impl Runner {
                     mode: MODES[mode % MODES.len()],
                     bytes: content.bytes(),
                 };
-                self.put(&path_of(*path), e);
+                self.put(&write_path(*path), e);
             }
             Op::Link { path, target } => {
                 let t = LINK_TARGETS[target % LINK_TARGETS.len()].to_vec();
-                self.put(&path_of(*path), Entry::Link(t));
+                self.put(&write_path(*path), Entry::Link(t));
             }
             Op::Delete { path } => {
                 let paths: Vec<Vec<u8>> = self.m.work.keys().cloned().collect();
@@ -445,19 +474,18 @@ impl Runner {
         self.check(op);
     }
 
-    /// Puts `e` at `rel`, first removing a symlink standing where a parent directory
-    /// must be (only `dir-symlink` makes those).
+    /// Puts `e` at `rel`, first removing a file or symlink standing where a parent
+    /// directory must be, or a directory standing at `rel`, as a user would.
     fn put(&mut self, rel: &[u8], e: Entry) {
-        let links: Vec<Vec<u8>> = self
-            .m
-            .work
-            .iter()
-            .filter(|(p, e)| matches!(e, Entry::Link(_)) && under(rel, p) && p.as_slice() != rel)
-            .map(|(p, _)| p.clone())
-            .collect();
-        for l in links {
-            std::fs::remove_file(self.env.path(&l)).expect("remove a symlink");
-            self.m.work.remove(&l);
+        for a in world::ancestors(rel) {
+            if self.m.work.remove(a).is_some() {
+                std::fs::remove_file(self.env.path(a)).expect("remove a file in the way");
+            }
+        }
+        let p = self.env.path(rel);
+        if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
+            std::fs::remove_dir_all(&p).expect("remove a directory in the way");
+            self.m.work.retain(|k, _| !under(k, rel));
         }
         observe::put(&self.env.root, rel, &e);
         self.m.work.insert(rel.to_vec(), e);
@@ -515,6 +543,9 @@ impl Runner {
         let p = Self::pick(&tracked, path)
             .cloned()
             .unwrap_or_else(|| path_of(path));
+        if !cached && !self.known.rm_dir && self.m.holds_below(&p, &[]) {
+            return; // found by this test, see `found_rm_of_file_replaced_by_directory`
+        }
         let mut m = self.m.clone();
         let want = m.rm(&p, cached, force);
         if want == Expect::Ok {
@@ -601,13 +632,17 @@ impl Runner {
             return;
         };
         let id = self.m.layers[layer].id.clone();
-        self.m.reset(layer, hard);
+        let mut m = self.m.clone();
+        let want = m.reset(layer, hard);
+        if want == Expect::Ok {
+            self.m = m;
+        }
         let args: &[&str] = if hard {
             &["-q", "reset", "--hard", &id]
         } else {
             &["-q", "reset", &id]
         };
-        self.cmd(args, &[], Expect::Ok);
+        self.cmd(args, &[], want);
     }
 
     fn tag(&mut self, name: usize, target: usize, delete: bool) {
@@ -706,6 +741,16 @@ impl Runner {
     fn kill(&mut self, cmd: KillCmd, target: usize, delay_us: u64, point: Option<usize>) {
         let layer = self.live(target);
         let id = layer.map(|l| self.m.layers[l].id.clone());
+        // A kill is only interesting in a command that would succeed.
+        let mut m = self.m.clone();
+        let refused = match (cmd, layer) {
+            (KillCmd::Checkout, Some(l)) => m.checkout(l, Head::Detached(l), true),
+            (KillCmd::ResetHard, Some(l)) => m.reset(l, true),
+            _ => Expect::Ok,
+        } == Expect::Fail;
+        if refused {
+            return;
+        }
         let args: Vec<String> = match (cmd, &id) {
             (KillCmd::Add, _) => vec!["-q".into(), "add".into(), "-A".into()],
             (KillCmd::Commit, _) if self.m.commit_expect() == Expect::Ok => self.commit_args().0,
@@ -756,13 +801,13 @@ impl Runner {
                 if killed {
                     self.finish_checkout(&args);
                 }
-                self.m.checkout(l, Head::Detached(l), true);
+                assert_eq!(self.m.checkout(l, Head::Detached(l), true), Expect::Ok);
             }
             (KillCmd::ResetHard, Some(l)) => {
                 if killed {
                     self.cmd(&args, &[], Expect::Ok);
                 }
-                self.m.reset(l, true);
+                assert_eq!(self.m.reset(l, true), Expect::Ok);
             }
             _ => {
                 if killed {
@@ -957,9 +1002,10 @@ fn known_case(name: &str, ops: &[Op]) {
     run(ops, &known);
 }
 
+/// Writes `bytes` at `path_of(path)`.
 fn small(path: usize, bytes: &[u8]) -> Op {
     Op::Write {
-        path,
+        path: path * 3 + 1,
         content: Content::Small(bytes.to_vec()),
         mode: 0,
     }
@@ -991,8 +1037,8 @@ fn known_checkout_kill_case() {
         small(0, b"first\n"), // a
         Op::Snapshot,
         small(0, b"second\n"),
-        small(6, b"new\n"),  // "b c"
-        small(7, b"more\n"), // "d/b c"
+        small(7, b"new\n"),  // "b c"
+        small(8, b"more\n"), // "d/b c"
         Op::Snapshot,
         Op::Kill {
             cmd: KillCmd::Checkout,
@@ -1002,6 +1048,34 @@ fn known_checkout_kill_case() {
         },
     ];
     known_case("checkout-kill", &ops);
+}
+
+/// `rm x` (with or without `-f`) of a tracked file that has been replaced by a directory
+/// of files: cairn saves the index without `x`, then fails to delete the directory with
+/// "could not delete file: Is a directory (os error 21)" and exits 2, so an error leaves
+/// the repository changed. The model expects `x` untracked and the directory left alone,
+/// as when the file is simply gone (failing without touching the index would do too).
+#[test]
+fn found_rm_of_file_replaced_by_directory() {
+    let ops = [
+        Op::Write {
+            path: 0, // x
+            content: Content::Small(Vec::new()),
+            mode: 0,
+        },
+        Op::Snapshot,
+        Op::Write {
+            path: 3, // x/a, replacing the file x
+            content: Content::Small(b"data\n".to_vec()),
+            mode: 0,
+        },
+        Op::Rm {
+            path: 0,
+            cached: false,
+            force: false,
+        },
+    ];
+    known_case("rm-dir", &ops);
 }
 
 fn copy_dir(from: &Path, to: &Path) {

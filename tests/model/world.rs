@@ -123,12 +123,33 @@ impl Model {
                 self.index.insert(p.clone(), e.clone());
             }
         }
+        // A tracked file where a staged path now has a directory can be tracked no more.
+        let added: Vec<Vec<u8>> = self
+            .index
+            .keys()
+            .filter(|p| under(p, dir))
+            .cloned()
+            .collect();
+        for p in added {
+            for a in ancestors(&p) {
+                self.index.remove(a);
+            }
+        }
         Expect::Ok
+    }
+
+    /// True when the worktree holds a directory with something in it at `p`.
+    pub fn holds_below(&self, p: &[u8], except: &[Vec<u8>]) -> bool {
+        self.work
+            .keys()
+            .any(|k| k.as_slice() != p && under(k, p) && !except.contains(k))
     }
 
     /// `rm [--cached] [-f] PATH` of one tracked file. Without `--cached` or `-f` it refuses
     /// a file whose staged content is not committed, or whose worktree edits are not staged
-    /// (a file already deleted from the worktree loses nothing).
+    /// (a file already deleted from the worktree loses nothing). A directory standing
+    /// where the tracked file was is not the file: the path is untracked and the directory
+    /// left alone, as when the file is gone.
     pub fn rm(&mut self, p: &[u8], cached: bool, force: bool) -> Expect {
         let Some(staged) = self.index.get(p).cloned() else {
             return Expect::Fail;
@@ -181,7 +202,9 @@ impl Model {
 
     /// `checkout TARGET [-f] -- PATH` (an empty `scope`: everything, HEAD left to the
     /// caller). A named path is put back exactly, edits and all, so without `-f` an edit
-    /// there is refused; a path neither the target nor the index holds is an error.
+    /// there is refused; a path neither the target nor the index holds is an error. Where
+    /// a file must replace a directory that still holds untracked files, even `-f` refuses
+    /// and changes nothing: those files are not cairn's to delete.
     pub fn checkout_paths(&mut self, target: usize, scope: &[u8], force: bool) -> Expect {
         let tree: Tree = self.layers[target]
             .tree
@@ -192,28 +215,38 @@ impl Model {
         if !scope.is_empty() && tree.is_empty() && !self.index.keys().any(|p| under(p, scope)) {
             return Expect::Fail;
         }
-        let touched = self.touched(&tree, scope, force || !scope.is_empty());
-        if !force {
-            let staged = self.staged();
-            let lossy = |p: &Vec<u8>| match self.index.get(p) {
-                Some(e) => staged.contains(p) || self.work.get(p) != Some(e),
-                None => self.work.contains_key(p),
-            };
-            if touched.iter().any(lossy) {
-                return Expect::Fail;
-            }
+        let (write, delete) = self.touched(&tree, scope, force || !scope.is_empty());
+        if write.iter().any(|p| self.holds_below(p, &delete)) {
+            return Expect::Fail;
         }
-        self.move_to(&tree, &touched);
+        if !force && self.would_lose(&write, &delete) {
+            return Expect::Fail;
+        }
+        self.move_to(&tree, &write, &delete);
         Expect::Ok
     }
 
+    /// A touched path with staged or unstaged changes, or an untracked file where a path is
+    /// written or where a written path needs a directory.
+    fn would_lose(&self, write: &[Vec<u8>], delete: &[Vec<u8>]) -> bool {
+        let staged = self.staged();
+        let lossy = |p: &Vec<u8>| {
+            let here = match self.index.get(p) {
+                Some(e) => staged.contains(p) || self.work.get(p) != Some(e),
+                None => self.work.contains_key(p),
+            };
+            let blocked =
+                ancestors(p).any(|a| !self.index.contains_key(a) && self.work.contains_key(a));
+            here || blocked
+        };
+        write.iter().chain(delete).any(lossy)
+    }
+
     /// `reset [--hard] LAYER`: the line (or a detached HEAD) moves; `--hard` also puts the
-    /// index and every tracked path back as `checkout -f` does.
-    pub fn reset(&mut self, target: usize, hard: bool) {
-        if hard {
-            let tree = self.layers[target].tree.clone();
-            let touched = self.touched(&tree, b"", true);
-            self.move_to(&tree, &touched);
+    /// index and every tracked path back as `checkout -f` does (and refuses as it does).
+    pub fn reset(&mut self, target: usize, hard: bool) -> Expect {
+        if hard && self.checkout_paths(target, b"", true) == Expect::Fail {
+            return Expect::Fail;
         }
         match &self.head {
             Head::Line(name) => {
@@ -221,13 +254,21 @@ impl Model {
             }
             Head::Detached(_) => self.head = Head::Detached(target),
         }
+        Expect::Ok
     }
 
-    /// Paths within `scope` a move to `tree` writes or deletes; `rewrite_edited` adds
-    /// tracked paths whose worktree entry differs from the index (what `-f`, named paths
-    /// and `reset --hard` put back).
-    fn touched(&self, tree: &Tree, scope: &[u8], rewrite_edited: bool) -> Vec<Vec<u8>> {
-        let mut out: Vec<Vec<u8>> = tree
+    /// What a move to `tree` (the target's entries within `scope`) writes and deletes.
+    /// Written: entries the index lacks or holds otherwise, and with `rewrite_edited` those
+    /// whose worktree entry differs from the index (what `-f`, named paths and `reset
+    /// --hard` put back). Deleted: tracked paths in scope the target lacks, and tracked
+    /// files where a written path needs a directory, in scope or not.
+    fn touched(
+        &self,
+        tree: &Tree,
+        scope: &[u8],
+        rewrite_edited: bool,
+    ) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        let write: Vec<Vec<u8>> = tree
             .iter()
             .filter(|(p, e)| {
                 let i = self.index.get(*p);
@@ -235,30 +276,45 @@ impl Model {
             })
             .map(|(p, _)| p.clone())
             .collect();
-        out.extend(
-            self.index
-                .keys()
-                .filter(|p| under(p, scope) && !tree.contains_key(*p))
-                .cloned(),
-        );
-        out
-    }
-
-    /// Writes and deletes the touched paths in the worktree and the index alike.
-    fn move_to(&mut self, tree: &Tree, touched: &[Vec<u8>]) {
-        for p in touched {
-            match tree.get(p) {
-                Some(e) => {
-                    self.work.insert(p.clone(), e.clone());
-                    self.index.insert(p.clone(), e.clone());
-                }
-                None => {
-                    self.work.remove(p);
-                    self.index.remove(p);
+        let mut delete: Vec<Vec<u8>> = self
+            .index
+            .keys()
+            .filter(|p| under(p, scope) && !tree.contains_key(*p))
+            .cloned()
+            .collect();
+        for p in &write {
+            for a in ancestors(p) {
+                if self.index.contains_key(a) && !delete.iter().any(|d| d == a) {
+                    delete.push(a.to_vec());
                 }
             }
         }
+        (write, delete)
     }
+
+    /// Deletes, then writes (removing whatever file stands where a directory is needed), in
+    /// the worktree and the index alike.
+    fn move_to(&mut self, tree: &Tree, write: &[Vec<u8>], delete: &[Vec<u8>]) {
+        for p in delete {
+            self.work.remove(p);
+            self.index.remove(p);
+        }
+        for p in write {
+            for a in ancestors(p) {
+                self.work.remove(a);
+            }
+            self.work.insert(p.clone(), tree[p].clone());
+            self.index.insert(p.clone(), tree[p].clone());
+        }
+    }
+}
+
+/// The proper ancestors of a path: `a` and `a/b` for `a/b/c`.
+pub fn ancestors(p: &[u8]) -> impl Iterator<Item = &[u8]> {
+    p.iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'/')
+        .map(move |(i, _)| &p[..i])
 }
 
 /// Paths present in one tree and not the other, or different in both.
