@@ -206,24 +206,35 @@ impl Model {
     /// a file must replace a directory that still holds untracked files, even `-f` refuses
     /// and changes nothing: those files are not cairn's to delete.
     pub fn checkout_paths(&mut self, target: usize, scope: &[u8], force: bool) -> Expect {
-        let tree: Tree = self.layers[target]
-            .tree
-            .iter()
-            .filter(|(p, _)| under(p, scope))
-            .map(|(p, e)| (p.clone(), e.clone()))
-            .collect();
+        let tree = self.scoped(target, scope);
         if !scope.is_empty() && tree.is_empty() && !self.index.keys().any(|p| under(p, scope)) {
             return Expect::Fail;
         }
-        let (write, delete) = self.touched(&tree, scope, force || !scope.is_empty());
-        if write.iter().any(|p| self.holds_below(p, &delete)) {
+        if self.dir_in_the_way(target, scope, force) {
             return Expect::Fail;
         }
+        let (write, delete) = self.touched(&tree, scope, force || !scope.is_empty());
         if !force && self.would_lose(&write, &delete) {
             return Expect::Fail;
         }
         self.move_to(&tree, &write, &delete);
         Expect::Ok
+    }
+
+    fn scoped(&self, target: usize, scope: &[u8]) -> Tree {
+        self.layers[target]
+            .tree
+            .iter()
+            .filter(|(p, _)| under(p, scope))
+            .map(|(p, e)| (p.clone(), e.clone()))
+            .collect()
+    }
+
+    /// True when a checkout would write a file where a directory holds untracked files.
+    pub fn dir_in_the_way(&self, target: usize, scope: &[u8], force: bool) -> bool {
+        let tree = self.scoped(target, scope);
+        let (write, delete) = self.touched(&tree, scope, force || !scope.is_empty());
+        write.iter().any(|p| self.holds_below(p, &delete))
     }
 
     /// A touched path with staged or unstaged changes, or an untracked file where a path is
