@@ -99,7 +99,7 @@ fn path_of(i: usize) -> Vec<u8> {
 /// (`path_of(i / 3)`).
 fn write_path(i: usize) -> Vec<u8> {
     const HOT: &[&[u8]] = &[b"x", b"x/a", b"a", b"d/a"];
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         HOT[i / 3 % HOT.len()].to_vec()
     } else {
         path_of(i / 3)
@@ -108,7 +108,7 @@ fn write_path(i: usize) -> Vec<u8> {
 
 /// A file path of the pool (perhaps absent), or one time in four a directory.
 fn pool_path(i: usize) -> Vec<u8> {
-    if i % 4 == 0 {
+    if i.is_multiple_of(4) {
         DIRS[1 + i / 4 % (DIRS.len() - 1)].to_vec()
     } else {
         path_of(i / 4)

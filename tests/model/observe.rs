@@ -80,8 +80,11 @@ pub fn layer(repo: &Repository, id: &str) -> Tree {
         .collect()
 }
 
+/// Names of lines or tags with the layers (by number) they point at.
+pub type Named = Vec<(String, usize)>;
+
 /// HEAD, lines and tags as the model names them (layer ids turned into layer numbers).
-pub fn refs(repo: &Repository, m: &Model) -> (Head, Vec<(String, usize)>, Vec<(String, usize)>) {
+pub fn refs(repo: &Repository, m: &Model) -> (Head, Named, Named) {
     let number = |id: ObjectId| {
         let hex = id.to_hex();
         m.layers
@@ -94,7 +97,7 @@ pub fn refs(repo: &Repository, m: &Model) -> (Head, Vec<(String, usize)>, Vec<(S
         RepoHead::Line(name) => Head::Line(name),
         RepoHead::Detached(id) => Head::Detached(number(id)),
     };
-    let list = |kind: &str| -> Vec<(String, usize)> {
+    let list = |kind: &str| -> Named {
         let names = refs.list(kind).expect("refs list");
         names
             .into_iter()
