@@ -22,7 +22,8 @@
 //! sequence below as a `found_*` test):
 //! - `file-now-dir`: a tracked file `x` replaced by a directory: `rm x` fails with "could
 //!   not delete file: Is a directory" after it has already untracked `x`, and `reset
-//!   --hard` or `checkout -f` to a layer without `x` fail with the same error;
+//!   --hard` or `checkout -f` to a layer without `x` fail with the same error; so does
+//!   running a killed `checkout -f` again when it had already made `x` a directory;
 //! - `checkout-dir`: `checkout -f` (or `reset --hard`) to a layer with a file `x` where the
 //!   worktree has a directory `x/` holding an untracked file deletes the tracked files
 //!   below `x/`, then fails with "could not replace directory (it is not empty)".
@@ -777,7 +778,8 @@ impl Runner {
             _ => Expect::Ok,
         } == Expect::Fail;
         let deletes = matches!(cmd, KillCmd::Checkout | KillCmd::ResetHard);
-        if refused || (deletes && self.file_now_dir()) {
+        let to_dir = layer.is_some_and(|l| self.m.file_becomes_dir(l));
+        if refused || (deletes && (self.file_now_dir() || (to_dir && !self.known.file_now_dir))) {
             return;
         }
         let args: Vec<String> = match (cmd, &id) {
@@ -1123,6 +1125,33 @@ fn found_reset_hard_over_file_now_dir() {
         Op::Reset {
             target: 0, // the first layer
             hard: true,
+        },
+    ];
+    known_case("file-now-dir", &ops);
+}
+
+/// A `checkout -f` that replaces the tracked symlink `x` by a directory `x/` is killed
+/// after writing `x/a`; running the same `checkout -f` again then fails with "could not
+/// delete file: Is a directory (os error 21)" on `x` (exit 2), so a killed checkout cannot
+/// be finished (`CAIRN_FAILPOINT=checkout:after-write@1` makes it reproducible).
+#[test]
+fn found_killed_checkout_of_file_to_dir() {
+    let ops = [
+        Op::Link {
+            path: 3, // x/a -> a
+            target: 0,
+        },
+        Op::Snapshot,
+        Op::Link {
+            path: 0, // x -> a, replacing the directory
+            target: 0,
+        },
+        Op::Add { path: None },
+        Op::Kill {
+            cmd: KillCmd::Checkout,
+            target: 0, // the layer with x/a
+            delay_us: 0,
+            point: Some(0), // checkout:after-write@1
         },
     ];
     known_case("file-now-dir", &ops);

@@ -237,6 +237,14 @@ impl Model {
         write.iter().any(|p| self.holds_below(p, &delete))
     }
 
+    /// True when the layer has a path below something the index tracks as a file: moving
+    /// there turns a file into a directory.
+    pub fn file_becomes_dir(&self, target: usize) -> bool {
+        let tree = &self.layers[target].tree;
+        tree.keys()
+            .any(|p| ancestors(p).any(|a| self.index.contains_key(a)))
+    }
+
     /// A touched path with staged or unstaged changes, or an untracked file where a path is
     /// written or where a written path needs a directory.
     fn would_lose(&self, write: &[Vec<u8>], delete: &[Vec<u8>]) -> bool {
