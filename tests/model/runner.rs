@@ -164,6 +164,7 @@ impl Runner {
             }
             Op::Restore { layer } => self.restore(*layer),
             Op::Cat { layer, path, range } => self.cat(*layer, *path, *range),
+            Op::Diff { a, b } => self.diff(*a, *b),
             Op::Kill {
                 cmd,
                 target,
@@ -443,6 +444,30 @@ impl Runner {
             got.len(),
             want.len()
         );
+    }
+
+    /// `diff A B` lists exactly the paths whose kind, mode or content differ (as lossy
+    /// UTF-8 in JSON).
+    fn diff(&self, a: usize, b: usize) {
+        let (Some(a), Some(b)) = (self.live(a), self.live(b)) else {
+            return;
+        };
+        let (ta, tb) = (&self.m.layers[a].tree, &self.m.layers[b].tree);
+        let mut want: Vec<String> = world::changed(ta, tb)
+            .iter()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect();
+        let (ia, ib) = (&self.m.layers[a].id, &self.m.layers[b].id);
+        let v = self.env.json(&["diff", ia, ib]);
+        let mut got: Vec<String> = v["changes"]
+            .as_array()
+            .unwrap_or_else(|| panic!("diff --json has changes: {v}"))
+            .iter()
+            .map(|c| c["path"].as_str().expect("a path").to_string())
+            .collect();
+        want.sort();
+        got.sort();
+        assert_eq!(got, want, "diff of layers {a} and {b}: {v}");
     }
 
     /// Kills a running command at a random moment; the repository must then verify, and

@@ -164,6 +164,11 @@ pub enum Op {
         layer: usize,
     },
     /// `cat LAYER:PATH [--range S-E]` of a file in a live layer.
+    /// `diff A B` of two live layers: the paths that differ.
+    Diff {
+        a: usize,
+        b: usize,
+    },
     Cat {
         layer: usize,
         path: usize,
@@ -250,6 +255,7 @@ pub fn op(known: &Known) -> BoxedStrategy<Op> {
         2 => Just(Op::Gc),
         2 => (0..n).prop_map(|layer| Op::Restore { layer }),
         2 => (0..n, 0..n, prop::option::of((0..n, 0..n))).prop_map(|(layer, path, range)| Op::Cat { layer, path, range }),
+        2 => (0..n, 0..n).prop_map(|(a, b)| Op::Diff { a, b }),
         3 => (kill_cmd(), 0..n, 0u64..25_000, prop::option::of(0..n)).prop_map(|(cmd, target, delay_us, point)| Op::Kill { cmd, target, delay_us, point }),
     ];
     if !known.dir_symlink {
