@@ -162,7 +162,7 @@ impl Runner {
             Op::Gc => {
                 self.cmd(&["-q", "gc"], &[], Expect::Ok);
             }
-            Op::Restore { layer } => self.restore(*layer),
+            Op::Restore { layer, path } => self.restore(*layer, *path),
             Op::Cat { layer, path, range } => self.cat(*layer, *path, *range),
             Op::Diff { a, b } => self.diff(*a, *b),
             Op::Kill {
@@ -377,35 +377,52 @@ impl Runner {
 
     /// Restores any layer ever made into a new directory beside the worktree. A live layer
     /// must restore exactly; one gc may have removed must restore exactly or fail cleanly.
-    fn restore(&mut self, layer: usize) {
+    /// A path in the layer names a file or directory, kept at its place below DIR; a path
+    /// the layer lacks is an error. (Paths that are not UTF-8 are item 14's: `non-utf8`.)
+    fn restore(&mut self, layer: usize, path: Option<usize>) {
         if self.m.layers.is_empty() {
             return;
         }
         let l = layer % self.m.layers.len();
         let live = self.m.reachable().contains(&l);
+        let scope = path.map(pool_path).unwrap_or_default();
+        if !self.known.non_utf8 && std::str::from_utf8(&scope).is_err() {
+            return;
+        }
+        let want: Tree = self.m.layers[l]
+            .tree
+            .iter()
+            .filter(|(p, _)| under(p, &scope))
+            .map(|(p, e)| (p.clone(), e.clone()))
+            .collect();
         self.restores += 1;
         let dest = self.env.outside(&format!("restore-{}", self.restores));
-        let args: Vec<OsString> = vec![
+        let mut args: Vec<OsString> = vec![
             "-q".into(),
             "restore".into(),
             self.m.layers[l].id.clone().into(),
             "--to".into(),
             dest.clone().into(),
         ];
+        if !scope.is_empty() {
+            args.extend(["--".into(), arg(&scope)]);
+        }
         let out = self.env.run(&args);
-        if !live && !out.status.success() {
+        if (!live || want.is_empty() && !scope.is_empty()) && !out.status.success() {
             support::assert_error(&out, &args);
+            let _ = std::fs::remove_dir_all(&dest);
             return;
         }
         support::assert_ok(&out, &args);
+        assert!(
+            !want.is_empty() || scope.is_empty() || !live,
+            "restore of {} from layer {l}, which lacks it, succeeded",
+            show(&scope)
+        );
         let (got, temps) = observe::worktree(&dest);
         assert!(temps.is_empty(), "restore left {temps:?}");
-        assert_tree(
-            &self.m.layers[l].tree,
-            &got,
-            &format!("restore of layer {l}"),
-        );
-        std::fs::remove_dir_all(&dest).expect("remove a restore");
+        assert_tree(&want, &got, &format!("restore of layer {l}"));
+        let _ = std::fs::remove_dir_all(&dest);
     }
 
     /// `cat` prints a file of a live layer, or the bytes of a range of it. Paths that are

@@ -160,8 +160,10 @@ pub enum Op {
         delete: bool,
     },
     Gc,
+    /// `restore LAYER [PATH] --to DIR` of any layer ever made, whole or one path.
     Restore {
         layer: usize,
+        path: Option<usize>,
     },
     /// `cat LAYER:PATH [--range S-E]` of a file in a live layer.
     /// `diff A B` of two live layers: the paths that differ.
@@ -253,7 +255,7 @@ pub fn op(known: &Known) -> BoxedStrategy<Op> {
         2 => (0..n, any::<bool>()).prop_map(|(target, hard)| Op::Reset { target, hard }),
         2 => (0..n, 0..n, any::<bool>()).prop_map(|(name, target, delete)| Op::Tag { name, target, delete }),
         2 => Just(Op::Gc),
-        2 => (0..n).prop_map(|layer| Op::Restore { layer }),
+        3 => (0..n, prop::option::weighted(0.4, 0..n)).prop_map(|(layer, path)| Op::Restore { layer, path }),
         2 => (0..n, 0..n, prop::option::of((0..n, 0..n))).prop_map(|(layer, path, range)| Op::Cat { layer, path, range }),
         2 => (0..n, 0..n).prop_map(|(a, b)| Op::Diff { a, b }),
         3 => (kill_cmd(), 0..n, 0u64..25_000, prop::option::of(0..n)).prop_map(|(cmd, target, delay_us, point)| Op::Kill { cmd, target, delay_us, point }),
