@@ -688,6 +688,11 @@ impl Runner {
             self.m.unstaged().len(),
             "{what}: unstaged: {v}"
         );
+        assert_eq!(
+            count("untracked"),
+            self.m.untracked().len(),
+            "{what}: untracked: {v}"
+        );
     }
 }
 

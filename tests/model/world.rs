@@ -90,6 +90,24 @@ impl Model {
             .collect()
     }
 
+    /// Untracked worktree paths as status shows them: each under its highest directory
+    /// that holds nothing tracked (`dir/`), or alone.
+    pub fn untracked(&self) -> Vec<Vec<u8>> {
+        let mut out: Vec<Vec<u8>> = self
+            .work
+            .keys()
+            .filter(|p| !self.index.contains_key(*p))
+            .map(|p| {
+                let below = |a: &[u8]| self.index.keys().any(|i| i != a && under(i, a));
+                let free = ancestors(p).find(|a| !below(a));
+                free.map_or_else(|| p.clone(), |a| [a, b"/"].concat())
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// Layers that HEAD, a line or a tag reaches: gc keeps exactly these.
     pub fn reachable(&self) -> Vec<usize> {
         let mut tips: Vec<usize> = self
