@@ -6,7 +6,7 @@
 //! After every step cairn and the model must agree (`Runner::check`) and `verify --data`
 //! must find nothing.
 //!
-//! Bounded for CI: `CAIRN_MODEL_CASES` sequences (default 24, about a minute in a debug
+//! Bounded for CI: `CAIRN_MODEL_CASES` sequences (default 40, about a minute in a debug
 //! build on two shared cores) of up to 60 steps. A failing sequence is shrunk and saved by proptest in
 //! `tests/model.proptest-regressions`, which later runs replay first; copy the shrunk
 //! steps into an explicit `#[test]` below to keep it for good.
@@ -53,7 +53,7 @@ fn cases() -> u32 {
     std::env::var("CAIRN_MODEL_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(24)
+        .unwrap_or(40)
 }
 
 /// A known defect's shrunk sequence: it runs when `CAIRN_MODEL_KNOWN` names the defect,
