@@ -1,15 +1,17 @@
-//! Model-based test: random sequences of worktree edits, `add`, `rm`, `commit`, `checkout`,
-//! `reset`, `tag`, `gc`, `restore` and SIGKILLs of running commands, run with the built
-//! binary on small trees with odd names (spaces, newlines, non-UTF-8 bytes, leading dashes,
-//! `--`), symlinks, empty files and several modes, against an in-memory model of what the
-//! worktree, the staging index, every layer and every ref must hold (`model/world.rs`).
-//! After every step cairn and the model must agree (`Runner::check`) and `verify --data`
-//! must find nothing.
+//! Model-based test: random sequences of worktree edits, `add`, `rm`, `commit`, `checkout`
+//! (whole or named paths), `reset`, `tag`, `gc`, `restore`, `cat`, `diff` and kills of
+//! running commands (SIGKILL at a random moment, or an abort at a fail point), run with the
+//! built binary on small trees with odd names (spaces, newlines, non-UTF-8 bytes, leading
+//! dashes, `--`, a name that is a file in one state and a directory in another), symlinks,
+//! empty files and several modes, against an in-memory model of what the worktree, the
+//! staging index, every layer and every ref must hold (`model/world.rs`). After every step
+//! cairn and the model must agree (`Runner::check`: worktree, index, refs, layers, status)
+//! and `verify --data` must find nothing.
 //!
 //! Bounded for CI: `CAIRN_MODEL_CASES` sequences (default 40, about a minute in a debug
-//! build on two shared cores) of up to 60 steps. A failing sequence is shrunk and saved by proptest in
-//! `tests/model.proptest-regressions`, which later runs replay first; copy the shrunk
-//! steps into an explicit `#[test]` below to keep it for good.
+//! build on two shared cores) of up to 60 steps. A failing sequence is shrunk and saved by
+//! proptest in `tests/model.proptest-regressions`, which later runs replay first; copy the
+//! shrunk steps into an explicit `#[test]` below to keep it for good.
 //!
 //! Known defects that other work fixes are kept out of the random steps unless
 //! `CAIRN_MODEL_KNOWN` names them (comma-separated, or `all`):

@@ -239,31 +239,43 @@ pub fn kill_cmd() -> impl Strategy<Value = KillCmd> {
     ]
 }
 
+/// Any number: steps reduce it modulo what exists when they run.
+fn ix() -> std::ops::Range<usize> {
+    0..usize::MAX / 2
+}
+
 pub fn op(known: &Known) -> BoxedStrategy<Op> {
-    let n = usize::MAX / 2;
     let base = prop_oneof![
-        12 => (0..n, content(), 0..n).prop_map(|(path, content, mode)| Op::Write { path, content, mode }),
-        3 => (0..n, 0..n).prop_map(|(path, target)| Op::Link { path, target }),
-        3 => (0..n).prop_map(|path| Op::Delete { path }),
-        2 => (0..n, 0..n).prop_map(|(path, mode)| Op::Chmod { path, mode }),
-        8 => prop::option::weighted(0.3, 0..n).prop_map(|path| Op::Add { path }),
-        3 => (0..n, any::<bool>(), any::<bool>()).prop_map(|(path, cached, force)| Op::Rm { path, cached, force }),
+        12 => (ix(), content(), ix())
+            .prop_map(|(path, content, mode)| Op::Write { path, content, mode }),
+        3 => (ix(), ix()).prop_map(|(path, target)| Op::Link { path, target }),
+        3 => ix().prop_map(|path| Op::Delete { path }),
+        2 => (ix(), ix()).prop_map(|(path, mode)| Op::Chmod { path, mode }),
+        8 => prop::option::weighted(0.3, ix()).prop_map(|path| Op::Add { path }),
+        3 => (ix(), any::<bool>(), any::<bool>())
+            .prop_map(|(path, cached, force)| Op::Rm { path, cached, force }),
         3 => Just(Op::Commit),
         5 => Just(Op::Snapshot),
-        4 => (0..n, any::<bool>()).prop_map(|(target, force)| Op::Checkout { target, force }),
-        2 => (0..n, 0..n, any::<bool>()).prop_map(|(target, path, force)| Op::CheckoutPaths { target, path, force }),
-        2 => (0..n, any::<bool>()).prop_map(|(target, hard)| Op::Reset { target, hard }),
-        2 => (0..n, 0..n, any::<bool>()).prop_map(|(name, target, delete)| Op::Tag { name, target, delete }),
+        4 => (ix(), any::<bool>()).prop_map(|(target, force)| Op::Checkout { target, force }),
+        2 => (ix(), ix(), any::<bool>())
+            .prop_map(|(target, path, force)| Op::CheckoutPaths { target, path, force }),
+        2 => (ix(), any::<bool>()).prop_map(|(target, hard)| Op::Reset { target, hard }),
+        2 => (ix(), ix(), any::<bool>())
+            .prop_map(|(name, target, delete)| Op::Tag { name, target, delete }),
         2 => Just(Op::Gc),
-        3 => (0..n, prop::option::weighted(0.4, 0..n)).prop_map(|(layer, path)| Op::Restore { layer, path }),
-        2 => (0..n, 0..n, prop::option::of((0..n, 0..n))).prop_map(|(layer, path, range)| Op::Cat { layer, path, range }),
-        2 => (0..n, 0..n).prop_map(|(a, b)| Op::Diff { a, b }),
-        3 => (kill_cmd(), 0..n, 0u64..25_000, prop::option::of(0..n)).prop_map(|(cmd, target, delay_us, point)| Op::Kill { cmd, target, delay_us, point }),
+        3 => (ix(), prop::option::weighted(0.4, ix()))
+            .prop_map(|(layer, path)| Op::Restore { layer, path }),
+        2 => (ix(), ix(), prop::option::of((ix(), ix())))
+            .prop_map(|(layer, path, range)| Op::Cat { layer, path, range }),
+        2 => (ix(), ix()).prop_map(|(a, b)| Op::Diff { a, b }),
+        3 => (kill_cmd(), ix(), 0u64..25_000, prop::option::of(ix())).prop_map(
+            |(cmd, target, delay_us, point)| Op::Kill { cmd, target, delay_us, point }
+        ),
     ];
     if !known.dir_symlink {
         return base.boxed();
     }
-    let dir_link = (0..n, 0..n).prop_map(|(dir, target)| Op::DirLink { dir, target });
+    let dir_link = (ix(), ix()).prop_map(|(dir, target)| Op::DirLink { dir, target });
     prop_oneof![25 => base, 1 => dir_link].boxed()
 }
 
