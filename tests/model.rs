@@ -28,7 +28,9 @@
 //!   running a killed `checkout -f` again when it had already made `x` a directory;
 //! - `checkout-dir`: `checkout -f` (or `reset --hard`) to a layer with a file `x` where the
 //!   worktree has a directory `x/` holding an untracked file deletes the tracked files
-//!   below `x/`, then fails with "could not replace directory (it is not empty)".
+//!   below `x/`, then fails with "could not replace directory (it is not empty)";
+//! - `fuzz-offset`: found by the `repo` fuzz target, a pack index offset near 2^64 makes
+//!   `gc` panic with "attempt to add with overflow" (src/pack/store.rs, `read_stored`).
 
 mod harness;
 mod support;
@@ -43,6 +45,7 @@ mod steps;
 mod world;
 
 use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use proptest::prelude::*;
@@ -215,6 +218,88 @@ fn found_checkout_force_file_over_directory() {
         },
     ];
     known_case("checkout-dir", &ops);
+}
+
+/// Lays out an input of the `repo` fuzz target (`path NUL len:u32le bytes`, repeated) as
+/// the `.cairn/` of `root`, as fuzz/fuzz_targets/repo.rs does.
+fn lay_out_fuzz_input(input: &[u8], root: &Path) {
+    let dot = root.join(".cairn");
+    std::fs::remove_dir_all(&dot).expect("remove the fresh repository");
+    for d in ["refs/lines", "refs/tags", "packs", "tmp"] {
+        std::fs::create_dir_all(dot.join(d)).expect("repository dirs");
+    }
+    std::fs::write(dot.join("lock"), b"").expect("lock");
+    let mut rest = input;
+    while let Some(nul) = rest.iter().position(|b| *b == 0) {
+        let (name, tail) = (&rest[..nul], &rest[nul + 1..]);
+        let Some(len) = tail.get(..4) else { break };
+        let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
+        let body = &tail[4..];
+        let len = len.min(body.len());
+        if fuzz_path_allowed(name) {
+            std::fs::write(dot.join(OsStr::from_bytes(name)), &body[..len]).expect("write");
+        }
+        rest = &body[len..];
+    }
+}
+
+/// The paths below `.cairn/` the fuzz target writes (its `allowed`).
+fn fuzz_path_allowed(name: &[u8]) -> bool {
+    let plain = |n: &[u8]| {
+        !n.is_empty()
+            && n[0] != b'.'
+            && n.iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(b))
+    };
+    matches!(name, b"HEAD" | b"config.toml" | b"index")
+        || ["refs/lines/", "refs/tags/", "packs/"]
+            .iter()
+            .any(|dir| name.strip_prefix(dir.as_bytes()).is_some_and(plain))
+}
+
+/// Found by the `repo` fuzz target: a pack index entry whose offset is near 2^64 makes
+/// `Pack::read_stored` (src/pack/store.rs) compute `offset + header + stored_len` with an
+/// overflow: a panic ("attempt to add with overflow") wherever overflow checks are on, as
+/// in this test's debug binary and the fuzz build; a wrapped bound check in release. Every
+/// command reading the repository must give an error or a damage report instead.
+/// The minimised input is fixtures/fuzz-crashes/repo-offset-overflow.
+#[test]
+fn found_fuzz_pack_offset_overflow() {
+    if !Known::on("fuzz-offset") {
+        eprintln!("known defect fuzz-offset: not run (CAIRN_MODEL_KNOWN=fuzz-offset runs it)");
+        return;
+    }
+    let input =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/fuzz-crashes/repo-offset-overflow");
+    let env = support::Env::new();
+    lay_out_fuzz_input(&std::fs::read(input).expect("the input"), &env.root);
+    let to = env.outside("out");
+    let runs: [&[&OsStr]; 4] = [
+        &[
+            OsStr::new("restore"),
+            OsStr::new("main"),
+            OsStr::new("--to"),
+            to.as_os_str(),
+        ],
+        &[
+            OsStr::new("restore"),
+            OsStr::new("v1"),
+            OsStr::new("--to"),
+            to.as_os_str(),
+        ],
+        &[OsStr::new("verify"), OsStr::new("--data")],
+        &[OsStr::new("gc")],
+    ];
+    for args in runs {
+        let out = env.run(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            matches!(out.status.code(), Some(0..=2)) && !err.contains("panicked"),
+            "cairn {args:?}: {:?} {err}",
+            out.status
+        );
+        let _ = std::fs::remove_dir_all(&to);
+    }
 }
 
 fn copy_dir(from: &Path, to: &Path) {
