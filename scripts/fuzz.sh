@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs cairn's fuzz targets (fuzz/, cargo-fuzz with libFuzzer and AddressSanitizer) for a
-# bounded time each, seeded from fixtures/corpus/ and fixtures/proofs/. CI runs it.
+# bounded time each, seeded from fixtures/corpus/, fixtures/proofs/ and, for the whole-
+# repository target `repo`, fixtures/repo-v1/ and fixtures/repo-seeds/. CI runs it.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     default: 10 seconds, every target
 #
@@ -26,7 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-10}"
 shift || true
-all=(tree layer file_object pack_index pack staging_index config proof)
+all=(tree layer file_object pack_index pack staging_index config proof repo)
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     targets=("${all[@]}")
@@ -42,6 +43,7 @@ seeds_of() {
         staging_index) echo fixtures/corpus/staging-index ;;
         config) echo fixtures/corpus/config ;;
         proof) echo fixtures/proofs ;;
+        repo) echo fixtures/repo-seeds ;;
         *) return 1 ;;
     esac
 }
@@ -147,9 +149,35 @@ prefixed() {
     esac
 }
 
+# The `repo` target takes a whole `.cairn/` as one input: `path NUL length(u32 LE) bytes`
+# for each file (fuzz/fuzz_targets/repo.rs). The lock and the empty tmp/ are left out.
+# Its seeds: repo-v1 and each repository in fixtures/repo-seeds/ (make-repo-seed.sh).
+pack_repo() {
+    python3 - "$1" "$2" <<'PY'
+import os, struct, sys
+src, out = sys.argv[1], sys.argv[2]
+with open(out, "wb") as w:
+    for d, dirs, files in sorted(os.walk(src)):
+        dirs.sort()
+        for f in sorted(files):
+            rel = os.path.relpath(os.path.join(d, f), src)
+            if rel == "lock":
+                continue
+            data = open(os.path.join(d, f), "rb").read()
+            w.write(rel.encode() + b"\0" + struct.pack("<I", len(data)) + data)
+PY
+}
+
 make_seeds() {
     local t="$1" out="$2" f name
     mkdir -p "$out"
+    if [ "$t" = repo ]; then
+        pack_repo fixtures/repo-v1/.cairn "$out/seed-repo-v1"
+        for f in "$(seeds_of "$t")"/*/; do
+            pack_repo "$f" "$out/seed-$(basename "$f")"
+        done
+        return
+    fi
     for f in "$(seeds_of "$t")"/*; do
         [ -f "$f" ] || continue
         name=$(basename "$f")
