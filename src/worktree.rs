@@ -376,7 +376,9 @@ impl Remover {
         };
         match unlink_at(fd, file_name(rel), 0) {
             Ok(()) => {}
-            Err(e) if is_gone(&e) => {}
+            // A directory the user made where the tracked file was: the file is gone
+            // already, and what the directory holds is not ours to delete.
+            Err(e) if is_gone(&e) || e.raw_os_error() == Some(libc::EISDIR) => {}
             Err(e) => return Err(Error::io("could not delete file", abs(&self.root, rel))(e)),
         }
         if !dir.is_empty() {

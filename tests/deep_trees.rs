@@ -110,8 +110,8 @@ fn ends_with(env: &Env, args: &[&str], codes: &[i32]) -> String {
     let start = Instant::now();
     let out = env.run(args);
     let took = start.elapsed();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned()
-        + &String::from_utf8_lossy(&out.stdout);
+    let stderr =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.signal(),
         None,

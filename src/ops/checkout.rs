@@ -83,7 +83,9 @@ pub(crate) fn checkout_locked(
     // edits of files both layers share over, as git does.
     let rewrite = opts.force || !scope.is_empty();
     let plan = plan(repo, &index, &tree, &scope, rewrite)?;
-    if !opts.force {
+    if opts.force {
+        refuse_dirs_in_the_way(repo, &plan)?;
+    } else {
         refuse_losses(repo, &index, &plan)?;
     }
     let bytes = apply(repo, &mut index, &plan, resolved.layer, progress)?;
@@ -293,6 +295,26 @@ fn refuse_losses(repo: &Repository, index: &StagingIndex, plan: &Plan) -> Result
         list,
         path: repo.root().to_path_buf(),
     })
+}
+
+/// Even `--force` never deletes a directory holding untracked files to put a file in its
+/// place (git would): it refuses before anything is touched, so the user can move them.
+fn refuse_dirs_in_the_way(repo: &Repository, plan: &Plan) -> Result<()> {
+    let deleted: HashSet<&[u8]> = plan.delete.iter().map(|p| p.as_slice()).collect();
+    let real = RealDirs::new(repo.root());
+    for p in &plan.write {
+        let is_dir =
+            std::fs::symlink_metadata(worktree::abs(repo.root(), p)).is_ok_and(|m| m.is_dir());
+        if is_dir && real.reaches(p)? && holds_more(repo.root(), p, &deleted, 1)? {
+            return Err(Error::Invalid {
+                what: "a directory holding untracked files stands where the layer has a file; \
+                       move them away first"
+                    .into(),
+                path: worktree::abs(repo.root(), p),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// True when something untracked stands at `p`: a file, or a directory holding anything the

@@ -173,9 +173,11 @@ fn changed_by(
         true => std::fs::symlink_metadata(&path).ok(),
         false => None,
     };
-    let Some(stat) = stat else {
-        // Gone: deleted by a checkout whose target has no such file.
-        return Ok(tracked.is_some() && targets.iter().any(|t| !t.contains_key(p)));
+    // Gone, or a directory now: deleted by a checkout whose target has no such file (and
+    // perhaps a directory there). Deleting it again never touches a directory.
+    let gone_by_checkout = || tracked.is_some() && targets.iter().any(|t| !t.contains_key(p));
+    let Some(stat) = stat.filter(|s| !s.is_dir()) else {
+        return Ok(gone_by_checkout());
     };
     let unchanged = tracked
         .is_some_and(|i| i.stat == crate::index::Stat::from_metadata(&stat) && !index.is_racy(i));
