@@ -211,6 +211,12 @@ impl Window {
         if !read_full(src.file, read_from, &mut self.buf[carry.len()..want])? {
             return Ok(false);
         }
+        advise(
+            src.file,
+            pos + want as u64,
+            src.cap as u64,
+            libc::POSIX_FADV_WILLNEED,
+        );
         self.pos = pos;
         self.end = want;
         self.cuts.clear();
@@ -261,7 +267,7 @@ pub fn chunk_file<F>(
 where
     F: FnMut(u64, &[u8], &[Range<usize>]) -> crate::Result<()> + Send,
 {
-    advise_sequential(file);
+    advise(file, 0, 0, libc::POSIX_FADV_SEQUENTIAL);
     let cap = WINDOW.max(2 * chunker.params.max as usize);
     let src = Source {
         chunker,
@@ -289,11 +295,14 @@ where
     }
 }
 
-/// Tells the kernel the file will be read once from start to end, so it reads further ahead
-/// (the default window doubles). Advice only: failure changes nothing.
-fn advise_sequential(file: &File) {
+/// Advice to the kernel about `len` bytes at `offset` (0 for the whole file); failure
+/// changes nothing. `SEQUENTIAL` doubles the read-ahead; `WILLNEED` for the next window,
+/// given as a window is read, starts its disk reads while this one is hashed: without it a
+/// 2 GiB add from a cold cache took twice as long as through a memory map, whose page faults
+/// read ahead on their own (docs/BENCHMARKS.md, "Reading large files").
+fn advise(file: &File, offset: u64, len: u64, advice: libc::c_int) {
     // SAFETY: a valid descriptor; the call reads no memory of ours.
-    unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL) };
+    unsafe { libc::posix_fadvise(file.as_raw_fd(), offset as i64, len as i64, advice) };
 }
 
 #[cfg(test)]

@@ -239,3 +239,17 @@ fn status_of_a_file_that_shrinks_is_an_error_or_a_retry_never_a_signal() {
     run_while_shrinking(&env, &["status", "--short"]);
     harness::assert_verifies(&env.root, true, "after status");
 }
+
+/// With the largest average chunk (4 MiB, so chunks of up to 16 MiB), a large file used to
+/// be committed empty: its first 8 MiB window held no final cut and the read stopped there,
+/// and `verify` found nothing wrong. Windows now hold at least two of the largest chunks.
+#[test]
+fn the_largest_chunk_size_stores_large_files_whole() {
+    let env = Env::with_init(&["--chunk-size", "4M"]);
+    env.write("big.bin", support::random_bytes(36 << 20, 36));
+    ok(&env.root, &["-q", "add", "big.bin"]);
+    ok(&env.root, &["-q", "commit", "-m", "big"]);
+    harness::assert_verifies(&env.root, true, "4 MiB chunks");
+    let want = harness::worktree(&env.root);
+    harness::assert_restores(&env.root, "HEAD", &want, "4 MiB chunks");
+}
