@@ -255,8 +255,9 @@ fn read_full(file: &File, mut pos: u64, mut buf: &mut [u8]) -> std::io::Result<b
 ///
 /// Why not a memory map: the bytes `f` sees are a private copy, so another process writing
 /// the file cannot change a chunk between its hashing and its storing, and a file that
-/// shrinks gives a short read ([`Windows::Shrank`]) where a map would raise SIGBUS. The copy
-/// costs less than the page faults of a map (docs/BENCHMARKS.md, "Reading large files").
+/// shrinks gives a short read ([`Windows::Shrank`]) where a map would raise SIGBUS. From a
+/// warm cache the copy costs about what the map's page faults did; from a cold one reading
+/// is slower (docs/BENCHMARKS.md, "Reading large files").
 pub fn chunk_file<F>(
     chunker: &Chunker,
     file: &File,
@@ -296,10 +297,10 @@ where
 }
 
 /// Advice to the kernel about `len` bytes at `offset` (0 for the whole file); failure
-/// changes nothing. `SEQUENTIAL` doubles the read-ahead; `WILLNEED` for the next window,
-/// given as a window is read, starts its disk reads while this one is hashed: without it a
-/// 2 GiB add from a cold cache took twice as long as through a memory map, whose page faults
-/// read ahead on their own (docs/BENCHMARKS.md, "Reading large files").
+/// changes nothing. `SEQUENTIAL` doubles the read-ahead. `WILLNEED` for the next window,
+/// given as a window is read, starts its disk reads while this one is hashed, as a map's
+/// page faults did by themselves: it took a cold-cache 2 GiB add from 9.1 to 7.6 s (median;
+/// 5.6 s through a map, docs/BENCHMARKS.md, "Reading large files"). One call a window.
 fn advise(file: &File, offset: u64, len: u64, advice: libc::c_int) {
     // SAFETY: a valid descriptor; the call reads no memory of ours.
     unsafe { libc::posix_fadvise(file.as_raw_fd(), offset as i64, len as i64, advice) };
