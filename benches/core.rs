@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cairn::build::build;
-use cairn::chunk::{ChunkParams, Chunker};
+use cairn::chunk::{self, ChunkParams, Chunker};
 use cairn::hash::{Domain, HashAlgo, ObjectId};
 use cairn::index::{IndexEntry, StagingIndex, Stat};
 use cairn::merkle;
@@ -171,6 +171,20 @@ fn bench_chunk_hash(c: &mut Criterion<Clock>) {
     g.bench_function("single_thread", |b| {
         b.iter(|| hash_chunks(algo, &data, &ch.cuts(black_box(&data))))
     });
+    // The same after copying each window into a reused private buffer, as `add` reads a
+    // large file (`chunk::chunk_file`, in the kernel's `pread`): what the copy costs.
+    let mut window = vec![0u8; chunk::WINDOW];
+    g.bench_function("copy_windows_single_thread", |b| {
+        b.iter(|| {
+            let mut ids = Vec::new();
+            for part in black_box(&data).chunks(chunk::WINDOW) {
+                let w = &mut window[..part.len()];
+                w.copy_from_slice(part);
+                ids.extend(hash_chunks(algo, w, &ch.cuts(w)));
+            }
+            ids
+        })
+    });
     g.finish();
 }
 
@@ -185,9 +199,9 @@ fn bench_chunk_hash_parallel(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(BIG as u64));
     g.bench_function("cut_serial_hash_parallel", |b| {
         b.iter(|| {
-            // As `ingest::chunk_large`: 16 MiB windows cut serially, hashed in parallel.
+            // As `ingest::chunk_large`: windows cut serially, hashed in parallel.
             let mut ids = Vec::new();
-            for window in black_box(&data).chunks(16 * MIB) {
+            for window in black_box(&data).chunks(chunk::WINDOW) {
                 let cuts = ch.cuts(window);
                 let part: Vec<ObjectId> = cuts
                     .par_iter()

@@ -9,13 +9,13 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use crate::chunk::{self, Chunker};
+use crate::chunk::{self, Chunker, Windows};
 use crate::error::{Error, IoContext, Result};
 use crate::hash::{Domain, HashAlgo, ObjectId};
 use crate::index::{IndexEntry, Stat};
 use crate::object::{ChunkRef, EntryKind, FileObject};
 
-/// Files up to this size are read whole; larger ones through memory-mapped windows.
+/// Files up to this size are read whole; larger ones in windows (`chunk::chunk_file`).
 const READ_WHOLE: u64 = 4 << 20;
 /// How often a file that changes while it is read is read again before giving up.
 const RETRIES: usize = 3;
@@ -130,7 +130,10 @@ impl Ingester<'_> {
             }
             self.chunk_buffer(&buf)?
         } else {
-            self.chunk_large(file, len, path)?
+            match self.chunk_large(file, len, path)? {
+                Some(chunks) => chunks,
+                None => return Ok(Attempt::Changed), // it shrank
+            }
         };
         // A file that grew, shrank or was rewritten during the read has new stat data.
         let after = file.metadata().ctx("could not stat file", path)?;
@@ -156,9 +159,10 @@ impl Ingester<'_> {
     }
 
     /// Chunks a large file window by window, hashing the chunks of each window in parallel.
-    fn chunk_large(&self, file: &File, len: u64, path: &Path) -> Result<Vec<ChunkRef>> {
+    /// `None` when the file shrank while it was read.
+    fn chunk_large(&self, file: &File, len: u64, path: &Path) -> Result<Option<Vec<ChunkRef>>> {
         let mut chunks = Vec::with_capacity((len / self.chunker.params().avg as u64) as usize + 1);
-        chunk::chunk_mapped(
+        let read = chunk::chunk_file(
             &self.chunker,
             file,
             len,
@@ -172,9 +176,11 @@ impl Ingester<'_> {
             },
             path,
         )?;
-        Ok(chunks)
+        Ok((read == Windows::Complete).then_some(chunks))
     }
 
+    /// Hashes one chunk and hands it to the sink. `data` must be private to this process
+    /// (a buffer, never a map of the file): the bytes stored are the bytes hashed.
     fn one(&self, data: &[u8]) -> Result<ChunkRef> {
         let id = self.algo.hash(Domain::Chunk, data);
         self.sink.chunk(id, data)?;

@@ -219,10 +219,14 @@ fn change_from_stat(
     if mode_changed || stat.size != e.stat.size {
         return Ok(Some(ChangeKind::Modified));
     }
-    match ingester.ingest(&path())? {
-        None => Ok(Some(ChangeKind::Deleted)),
-        Some(now) if now.file_id != e.file_id => Ok(Some(ChangeKind::Modified)),
-        Some(_) => Ok(None),
+    match ingester.ingest(&path()) {
+        Ok(None) => Ok(Some(ChangeKind::Deleted)),
+        Ok(Some(now)) if now.file_id != e.file_id => Ok(Some(ChangeKind::Modified)),
+        Ok(Some(_)) => Ok(None),
+        // Being written as it is read, with stat data unlike the entry's: nothing says it
+        // still holds what was staged, and status reports rather than fails (as git does).
+        Err(Error::Unstable { .. }) => Ok(Some(ChangeKind::Modified)),
+        Err(err) => Err(err),
     }
 }
 
