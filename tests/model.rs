@@ -13,24 +13,28 @@
 //! proptest in `tests/model.proptest-regressions`, which later runs replay first; copy the
 //! shrunk steps into an explicit `#[test]` below to keep it for good.
 //!
-//! Known defects that other work fixes are kept out of the random steps unless
-//! `CAIRN_MODEL_KNOWN` names them (comma-separated, or `all`):
+//! Defects it was written to catch, all fixed now, each with its shrunk sequence below as a
+//! `known_*` or `found_*` regression test, and all in the random steps:
 //! - `dir-symlink`: a tracked directory replaced by a symlink (issue 12, item 4);
 //! - `checkout-kill`: after a killed checkout, cairn's `.cairn-tmp-*` files count as
-//!   worktree files and a plain `checkout` (not `-f`) must finish the job (item 10);
-//! - `non-utf8`: `cat` names layer paths that are not UTF-8 (item 14).
+//!   worktree files and a plain `checkout` (not `-f`) must finish the job (item 10). In the
+//!   random steps a killed `checkout -f` is finished by `checkout -f` again unless
+//!   `CAIRN_MODEL_KNOWN=checkout-kill`: a plain checkout carries over local edits made
+//!   before the `-f` (as a plain switch does), where the model expects them discarded;
+//! - `non-utf8`: `cat` names layer paths that are not UTF-8 (item 14);
 //!
-//! Defects this test found, not fixed yet, are kept the same way (and each has its shrunk
-//! sequence below as a `found_*` test):
-//! - `file-now-dir`: a tracked file `x` replaced by a directory: `rm x` fails with "could
-//!   not delete file: Is a directory" after it has already untracked `x`, and `reset
-//!   --hard` or `checkout -f` to a layer without `x` fail with the same error; so does
-//!   running a killed `checkout -f` again when it had already made `x` a directory;
+//! Defects this test and the `repo` fuzz target found, fixed since:
+//! - `file-now-dir`: a tracked file `x` replaced by a directory: `rm x` failed with "could
+//!   not delete file: Is a directory" after it had already untracked `x`, and `reset
+//!   --hard` or `checkout -f` to a layer without `x` failed with the same error; so did
+//!   running a killed `checkout -f` again when it had already made `x` a directory. Now
+//!   the directory is left alone and the file counts as gone;
 //! - `checkout-dir`: `checkout -f` (or `reset --hard`) to a layer with a file `x` where the
-//!   worktree has a directory `x/` holding an untracked file deletes the tracked files
-//!   below `x/`, then fails with "could not replace directory (it is not empty)";
-//! - `fuzz-offset`: found by the `repo` fuzz target, a pack index offset near 2^64 makes
-//!   `gc` panic with "attempt to add with overflow" (src/pack/store.rs, `read_stored`).
+//!   worktree has a directory `x/` holding an untracked file deleted the tracked files
+//!   below `x/`, then failed with "could not replace directory (it is not empty)". Now it
+//!   refuses before touching anything;
+//! - `fuzz-offset`: a pack index offset near 2^64 made `gc` panic with "attempt to add
+//!   with overflow"; such an offset is now damage (FORMAT.md, the pack index).
 
 mod harness;
 mod support;
@@ -61,13 +65,12 @@ fn cases() -> u32 {
         .unwrap_or(40)
 }
 
-/// A known defect's shrunk sequence: it runs when `CAIRN_MODEL_KNOWN` names the defect,
-/// and fails until the defect is fixed (then it stays as a regression test).
+/// A fixed defect's shrunk sequence, kept as a regression test; `name` turns on the steps
+/// that reproduce it (all of them always run here).
 fn known_case(name: &str, ops: &[Op]) {
-    let known = Known::from_env();
-    if !known.names(name) {
-        eprintln!("known defect {name}: not run (CAIRN_MODEL_KNOWN={name} runs it)");
-        return;
+    let mut known = Known::from_env();
+    if name == "checkout-kill" {
+        known.checkout_kill = true;
     }
     run(ops, &known);
 }
@@ -265,10 +268,6 @@ fn fuzz_path_allowed(name: &[u8]) -> bool {
 /// The minimised input is fixtures/fuzz-crashes/repo-offset-overflow.
 #[test]
 fn found_fuzz_pack_offset_overflow() {
-    if !Known::on("fuzz-offset") {
-        eprintln!("known defect fuzz-offset: not run (CAIRN_MODEL_KNOWN=fuzz-offset runs it)");
-        return;
-    }
     let input =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/fuzz-crashes/repo-offset-overflow");
     let env = support::Env::new();

@@ -297,9 +297,10 @@ fn refuse_losses(repo: &Repository, index: &StagingIndex, plan: &Plan) -> Result
     })
 }
 
-/// Even `--force` never deletes a directory holding untracked files to put a file in its
-/// place (git would): it refuses before anything is touched, so the user can move them.
-fn refuse_dirs_in_the_way(repo: &Repository, plan: &Plan) -> Result<()> {
+/// Even `--force` (and `reset --hard`) never deletes a directory holding untracked files to
+/// put a file or symlink in its place (git would): it refuses before anything is touched,
+/// so the user can move them.
+pub(crate) fn refuse_dirs_in_the_way(repo: &Repository, plan: &Plan) -> Result<()> {
     let deleted: HashSet<&[u8]> = plan.delete.iter().map(|p| p.as_slice()).collect();
     let real = RealDirs::new(repo.root());
     for p in &plan.write {

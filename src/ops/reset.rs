@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::checkout::{apply, finished, plan};
+use super::checkout::{apply, finished, plan, refuse_dirs_in_the_way};
 use super::Common;
 use crate::error::Result;
 use crate::hash::ObjectId;
@@ -50,6 +50,7 @@ pub fn reset(
     if opts.hard {
         let mut index = repo.load_index()?;
         let p = plan(repo, &index, &tree, &[], true)?;
+        refuse_dirs_in_the_way(repo, &p)?;
         out.written = p.write.len() as u64;
         out.deleted = p.delete.len() as u64;
         apply(repo, &mut index, &p, to, progress)?;

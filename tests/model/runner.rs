@@ -213,14 +213,13 @@ impl Runner {
         let dir = DIRS[1 + dir % (DIRS.len() - 1)];
         let t = LINK_TARGETS[target % LINK_TARGETS.len()];
         let p = self.env.path(dir);
-        if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
-            std::fs::remove_dir_all(&p).expect("remove a directory");
-        } else {
-            let _ = std::fs::remove_file(&p);
+        if std::fs::symlink_metadata(&p).is_ok_and(|m| !m.is_dir()) {
+            std::fs::remove_file(&p).expect("remove a file or link");
+            self.m.work.remove(dir);
         }
-        self.m.work.retain(|k, _| !under(k, dir));
-        observe::put(&self.env.root, dir, &Entry::Link(t.to_vec()));
-        self.m.work.insert(dir.to_vec(), Entry::Link(t.to_vec()));
+        // `put` clears files and links standing where a parent directory must be, and a
+        // directory standing at `dir`.
+        self.put(dir, Entry::Link(t.to_vec()));
     }
 
     fn add(&mut self, path: Option<usize>) {

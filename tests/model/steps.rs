@@ -300,7 +300,13 @@ impl Known {
         }
     }
 
+    /// Every defect named here is fixed, so its steps run by default. One stays opt-in:
+    /// `checkout-kill` finishes a killed `checkout -f` with a plain `checkout`, which (by
+    /// design) carries local edits made before the `-f` over instead of discarding them.
     pub fn on(name: &str) -> bool {
+        if name != "checkout-kill" {
+            return true;
+        }
         let v = std::env::var("CAIRN_MODEL_KNOWN").unwrap_or_default();
         v.split(',').any(|s| s.trim() == name || s.trim() == "all")
     }
