@@ -426,11 +426,13 @@ fn ancestors(rel: &[u8]) -> impl Iterator<Item = &[u8]> {
         .map(move |(i, _)| &rel[..i])
 }
 
-fn file_name(rel: &[u8]) -> &[u8] {
+/// The last component of a repository path.
+pub(crate) fn file_name(rel: &[u8]) -> &[u8] {
     rel.rsplit(|b| *b == b'/').next().unwrap_or(rel)
 }
 
-fn is_gone(e: &std::io::Error) -> bool {
+/// An error that means nothing is at the path (or a parent is no directory).
+pub(crate) fn is_gone(e: &std::io::Error) -> bool {
     matches!(
         e.kind(),
         std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory

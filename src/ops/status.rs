@@ -16,7 +16,7 @@ use crate::index::{IndexEntry, StagingIndex, Stat};
 use crate::ingest::{Discard, Ingester};
 use crate::object::EntryKind;
 use crate::repo::Repository;
-use crate::worktree::{self, RepoPath};
+use crate::worktree::{self, file_name, is_gone, RepoPath};
 
 #[derive(Debug, Serialize)]
 pub struct PathChange {
@@ -142,17 +142,6 @@ fn directory_changes(
         }));
     }
     Ok(out)
-}
-
-fn file_name(rel: &[u8]) -> &[u8] {
-    rel.rsplit(|b| *b == b'/').next().unwrap_or(rel)
-}
-
-fn is_gone(err: &std::io::Error) -> bool {
-    matches!(
-        err.kind(),
-        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-    )
 }
 
 /// `lstat` of `name` inside `dir`.

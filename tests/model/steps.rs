@@ -310,8 +310,4 @@ impl Known {
         let v = std::env::var("CAIRN_MODEL_KNOWN").unwrap_or_default();
         v.split(',').any(|s| s.trim() == name || s.trim() == "all")
     }
-
-    pub fn names(&self, name: &str) -> bool {
-        Known::on(name)
-    }
 }
