@@ -47,7 +47,7 @@ pub fn build(index: &StagingIndex, algo: HashAlgo) -> Result<Built> {
 /// Whether a path lies below more than [`MAX_DEPTH`] directories: its trees could be
 /// written but no walk would read them back. Checked once here, so `build_dir`'s recursion
 /// is bounded too.
-fn too_deep(path: &[u8]) -> bool {
+pub(crate) fn too_deep(path: &[u8]) -> bool {
     path.iter().filter(|b| **b == b'/').count() > MAX_DEPTH
 }
 

@@ -133,6 +133,18 @@ struct Walked {
     started_ns: i64,
 }
 
+/// A path below more directories than a layer may nest: refused here, so that the index
+/// never holds what commit and status could not build.
+fn too_deep_to_store(root: &std::path::Path, rel: &[u8]) -> Error {
+    Error::Invalid {
+        what: format!(
+            "directories nested deeper than {} levels cannot be stored",
+            crate::object::tree::MAX_DEPTH
+        ),
+        path: worktree::abs(root, rel),
+    }
+}
+
 fn plan(
     repo: &Repository,
     index: &StagingIndex,
@@ -170,6 +182,14 @@ fn plan(
         walked,
     };
     for (rel, found) in walk.files {
+        if crate::build::too_deep(&rel) {
+            let e = too_deep_to_store(root, &rel);
+            match opts.ignore_errors {
+                true => plan.skipped.push(skipped(root, e)),
+                false => return Err(e),
+            }
+            continue;
+        }
         match found {
             Found::Special(kind) => plan.skipped.push(Skipped {
                 path: RepoPath(rel),
@@ -486,7 +506,7 @@ fn read_files(
 /// A file or directory skipped by `--ignore-errors`, with what went wrong.
 fn skipped(root: &std::path::Path, e: Error) -> Skipped {
     let path = match &e {
-        Error::Io { path, .. } | Error::Unstable { path } => {
+        Error::Io { path, .. } | Error::Unstable { path } | Error::Invalid { path, .. } => {
             path.strip_prefix(root).unwrap_or(path)
         }
         _ => std::path::Path::new(""),
