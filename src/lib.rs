@@ -4,6 +4,7 @@
 //! never reads the command line. The `cairn` binary renders what the operations return.
 
 pub mod build;
+pub mod checkout_record;
 pub mod chunk;
 pub mod config;
 pub mod diff;

@@ -408,3 +408,20 @@ fn a_killed_restore_into_the_worktree_leaves_no_debris() {
         "{untracked:?}"
     );
 }
+
+/// gc keeps the layer an unfinished checkout was moving to even when nothing else names
+/// it: the next checkout needs that layer to finish the job.
+#[test]
+fn gc_keeps_the_target_of_an_unfinished_checkout() {
+    let env = Env::new();
+    let (one, _) = two_layers(&env);
+    let two = env.head();
+    env.ok(&["reset", "-q", "--hard", &one]);
+    killed_at(&env, &["checkout", "-f", &two], "checkout:after-write@6");
+    env.ok(&["gc", "-q"]);
+    assert_eq!(env.ok(&["cat", &format!("{two}:f0")]), "two 0\n");
+    env.ok(&["verify", "--data", &two]);
+    env.ok(&["checkout", "-q", "-f", "main"]);
+    assert_eq!(fs::read(env.path("f0")).unwrap(), b"one 0\n");
+    assert!(!env.path(".cairn/checkout").exists());
+}

@@ -1,5 +1,5 @@
 //! `cairn gc`: remove what nothing references. Live objects are those reachable from HEAD,
-//! lines and tags, plus everything the staging index names. Packs with no live object are
+//! lines, tags and an unfinished checkout's record, plus everything the staging index names. Packs with no live object are
 //! deleted; packs whose live fraction is low are rewritten. New packs are durable before any
 //! old one is deleted, and an index is deleted before its pack, so a crash at any instant
 //! leaves every live object readable and at worst an orphan pack for the next gc.
@@ -189,7 +189,8 @@ fn usage(p: &Pack, live: &HashSet<ObjectId>, out: &mut GcOutcome) -> (u64, u64) 
     (l, d)
 }
 
-/// Every object reachable from HEAD, lines, tags and the staging index, and apart the file
+/// Every object reachable from HEAD, lines, tags, an unfinished checkout's record and the
+/// staging index, and apart the file
 /// objects and chunk lists the staging index names (stored only if committed). Fails if a
 /// reachable layer, tree or file object cannot be read: deleting on a guess could lose data.
 fn live_set(repo: &Repository) -> Result<(HashSet<ObjectId>, HashSet<ObjectId>)> {
@@ -200,6 +201,8 @@ fn live_set(repo: &Repository) -> Result<(HashSet<ObjectId>, HashSet<ObjectId>)>
             roots.extend(refs.get(kind, &name)?);
         }
     }
+    // The target of a checkout that did not finish: the next checkout needs it.
+    roots.extend(crate::checkout_record::pending(repo)?);
     let mut live = HashSet::new();
     for root in roots {
         let mut next = Some(root);

@@ -11,12 +11,11 @@
 //! else, such as a user's edits carried over by a plain switch, is judged as usual.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::fsutil;
 use crate::hash::ObjectId;
 use crate::index::StagingIndex;
 use crate::ingest::{Discard, Ingester};
@@ -25,49 +24,7 @@ use crate::read::flatten;
 use crate::repo::Repository;
 use crate::worktree::{self, RealDirs};
 
-fn marker(repo: &Repository) -> PathBuf {
-    repo.dir().join("checkout")
-}
-
-/// The target layers of checkouts that did not finish, oldest first (usually none).
-pub(crate) fn pending(repo: &Repository) -> Result<Vec<ObjectId>> {
-    let path = marker(repo);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io("could not read the checkout record", path)(e)),
-    };
-    text.lines()
-        .map(|l| {
-            l.parse::<ObjectId>().map_err(|_| {
-                Error::corrupt("checkout record", &path, format!("not a layer id: {l:?}"))
-            })
-        })
-        .collect()
-}
-
-/// Records `target` (after the layers of earlier unfinished checkouts, whose files may still
-/// be in the worktree) before the worktree changes. Atomic: the record is whole or absent.
-pub(crate) fn begin(repo: &Repository, pending: &[ObjectId], target: ObjectId) -> Result<()> {
-    let mut text = String::new();
-    for id in pending.iter().filter(|id| **id != target).chain([&target]) {
-        text.push_str(&id.to_hex());
-        text.push('\n');
-    }
-    fsutil::write_atomic(&repo.tmp_dir(), &marker(repo), text.as_bytes())
-}
-
-/// The worktree and the index agree again. Not synced: should the removal be lost in a
-/// crash, the next checkout looks for changes and finds none.
-pub(crate) fn end(repo: &Repository) -> Result<()> {
-    match std::fs::remove_file(marker(repo)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(
-            "could not remove the checkout record",
-            marker(repo),
-        )(e)),
-        _ => Ok(()),
-    }
-}
+pub(crate) use crate::checkout_record::{begin, end, pending};
 
 /// Removes the files killed checkouts were writing in `.cairn/tmp` (see
 /// `Materializer::for_worktree`). Safe under the writers' lock: no live checkout has any.
@@ -132,7 +89,7 @@ fn gone_target(repo: &Repository, layer: &ObjectId, e: Error) -> Error {
             what: format!(
                 "an unfinished checkout's target layer {layer} is gone: check the worktree with `cairn status`, then delete this file"
             ),
-            path: marker(repo),
+            path: crate::checkout_record::path(repo),
         },
         other => other,
     }
