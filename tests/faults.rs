@@ -273,12 +273,7 @@ fn file_vanishing_during_add_is_skipped() {
                 && s["reason"].as_str().unwrap().contains("vanished")),
         "{v}"
     );
-    let staged: Vec<&str> = v["staged"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["path"].as_str().unwrap())
-        .collect();
+    let staged: Vec<&str> = paths(&v, "staged");
     assert_eq!(staged, ["a_big.bin"]);
     ok(root, &["-q", "commit", "-m", "without the victim"]);
     assert_verifies(root, true, "after a vanished file");
@@ -413,20 +408,10 @@ fn unreadable_files_and_directories_are_errors_naming_them() {
     let out = run_unprivileged(root, &["--json", "add", "-A", "--ignore-errors"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let skipped: Vec<&str> = v["skipped"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["path"].as_str().unwrap())
-        .collect();
+    let skipped: Vec<&str> = paths(&v, "skipped");
     assert!(skipped.contains(&"secret.txt"), "{v}");
     assert!(skipped.iter().any(|p| p.starts_with("locked")), "{v}");
-    let staged: Vec<&str> = v["staged"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["path"].as_str().unwrap())
-        .collect();
+    let staged: Vec<&str> = paths(&v, "staged");
     assert_eq!(staged, ["ok.txt"]);
 }
 
@@ -454,21 +439,21 @@ fn ignore_errors_keeps_the_tracked_files_of_an_unreadable_directory() {
     fs::set_permissions(root.join("locked"), fs::Permissions::from_mode(0o755)).unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let staged: Vec<&str> = v["staged"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["path"].as_str().unwrap())
-        .collect();
+    let staged: Vec<&str> = paths(&v, "staged");
     assert_eq!(staged, ["ok.txt"], "{v}");
     assert!(v["skipped"].to_string().contains("locked"), "{v}");
     // The tracked files are still staged as committed.
     let st = json(root, &["status"]);
-    let staged: Vec<&str> = st["staged"]
+    let staged: Vec<&str> = paths(&st, "staged");
+    assert_eq!(staged, ["ok.txt"], "{st}");
+}
+
+/// The `path` of every entry of the JSON list `v[key]`.
+fn paths<'a>(v: &'a Value, key: &str) -> Vec<&'a str> {
+    v[key]
         .as_array()
         .unwrap()
         .iter()
         .map(|s| s["path"].as_str().unwrap())
-        .collect();
-    assert_eq!(staged, ["ok.txt"], "{st}");
+        .collect()
 }

@@ -606,12 +606,9 @@ fn damaged_chunk_error_names_the_path_and_the_object() {
     }
 }
 
-#[test]
-fn symlink_targets_that_are_empty_or_hold_nul_are_refused() {
-    let env = Env::new();
-    env.write("a.txt", "a\n");
-    env.commit("base");
-    let mut c = Craft::open(&env);
+/// Layers tagged `empty` and `nul`, each holding a symlink `l` whose target is empty or
+/// holds a NUL.
+fn bad_symlink_layers(c: &mut Craft) {
     for (target, tag) in [(&b""[..], "empty"), (b"a\0b", "nul")] {
         let id = c.file(target);
         let mut e = entry(b"l", EntryKind::Symlink, id, target.len() as u64);
@@ -619,6 +616,15 @@ fn symlink_targets_that_are_empty_or_hold_nul_are_refused() {
         let root = c.tree(vec![e]);
         c.layer(root, tag);
     }
+}
+
+#[test]
+fn symlink_targets_that_are_empty_or_hold_nul_are_refused() {
+    let env = Env::new();
+    env.write("a.txt", "a\n");
+    env.commit("base");
+    let mut c = Craft::open(&env);
+    bad_symlink_layers(&mut c);
     c.finish();
     for tag in ["empty", "nul"] {
         env.fails(&["restore", tag, "--to", &format!("../{tag}")]);
@@ -737,13 +743,7 @@ fn verify_reports_what_restore_refuses() {
     let env = Env::new();
     lying_sizes(&env);
     let mut c = Craft::open(&env);
-    for (target, tag) in [(&b""[..], "empty"), (b"a\0b", "nul")] {
-        let id = c.file(target);
-        let mut e = entry(b"l", EntryKind::Symlink, id, target.len() as u64);
-        e.mode = 0o777;
-        let root = c.tree(vec![e]);
-        c.layer(root, tag);
-    }
+    bad_symlink_layers(&mut c);
     let f = c.file(b"x");
     let mut e = entry(b"m", EntryKind::File, f, 1);
     e.mode = 0o104755;

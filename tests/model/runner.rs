@@ -26,6 +26,17 @@ fn arg(p: &[u8]) -> OsString {
 }
 
 impl Runner {
+    /// What the model expects of a command; the model takes the command's effect only when
+    /// it expects success.
+    fn model(&mut self, f: impl FnOnce(&mut Model) -> Expect) -> Expect {
+        let mut m = self.m.clone();
+        let want = f(&mut m);
+        if want == Expect::Ok {
+            self.m = m;
+        }
+        want
+    }
+
     fn new(known: Known) -> Runner {
         let env = support::Env::with_init(&["--chunk-size", "1K"]);
         // What the symlinks to `../outside` reach: nothing may read or change it.
@@ -230,11 +241,7 @@ impl Runner {
         };
         let p = pool_path(i);
         let exists = std::fs::symlink_metadata(self.env.path(&p)).is_ok();
-        let mut m = self.m.clone();
-        let want = m.add(&p, exists);
-        if want == Expect::Ok {
-            self.m = m;
-        }
+        let want = self.model(|m| m.add(&p, exists));
         self.cmd(&["-q", "add"], &[&p], want);
     }
 
@@ -246,11 +253,7 @@ impl Runner {
         if !cached && self.file_now_dir() {
             return;
         }
-        let mut m = self.m.clone();
-        let want = m.rm(&p, cached, force);
-        if want == Expect::Ok {
-            self.m = m;
-        }
+        let want = self.model(|m| m.rm(&p, cached, force));
         let mut args = vec!["-q", "rm"];
         if cached {
             args.push("--cached");
@@ -299,11 +302,7 @@ impl Runner {
         if self.dir_case(layer, b"", force) || (force && self.file_now_dir()) {
             return;
         }
-        let mut m = self.m.clone();
-        let want = m.checkout(layer, head, force);
-        if want == Expect::Ok {
-            self.m = m;
-        }
+        let want = self.model(|m| m.checkout(layer, head, force));
         let args: &[&str] = if force {
             &["-q", "checkout", "-f", &name]
         } else {
@@ -320,11 +319,7 @@ impl Runner {
         if self.dir_case(layer, &p, force) || self.file_now_dir() {
             return;
         }
-        let mut m = self.m.clone();
-        let want = m.checkout_paths(layer, &p, force);
-        if want == Expect::Ok {
-            self.m = m;
-        }
+        let want = self.model(|m| m.checkout_paths(layer, &p, force));
         let args: &[&str] = if force {
             &["-q", "checkout", "-f", &name]
         } else {
@@ -341,11 +336,7 @@ impl Runner {
         if hard && (self.dir_case(layer, b"", true) || self.file_now_dir()) {
             return;
         }
-        let mut m = self.m.clone();
-        let want = m.reset(layer, hard);
-        if want == Expect::Ok {
-            self.m = m;
-        }
+        let want = self.model(|m| m.reset(layer, hard));
         let args: &[&str] = if hard {
             &["-q", "reset", "--hard", &id]
         } else {
