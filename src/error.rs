@@ -3,9 +3,14 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::remote::backend::StoreError;
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Every error the library returns. Programs match on the variant or on [`Error::kind`],
+/// whose strings are a stable contract (docs/JSON.md); the text is for people and may change.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     #[error("{op}: {source} ({})", path.display())]
     Io {
@@ -32,8 +37,8 @@ pub enum Error {
     LocalChanges { path: PathBuf },
     #[error("file kept changing while it was read ({})", path.display())]
     Unstable { path: PathBuf },
-    #[error("unsupported file type, {kind} ({})", path.display())]
-    Unsupported { kind: &'static str, path: PathBuf },
+    #[error("not a regular file or symlink any more ({})", path.display())]
+    ChangedType { path: PathBuf },
     #[error("nothing to commit, the staging area matches HEAD ({})", path.display())]
     NothingToCommit { path: PathBuf },
     #[error("repository is locked by process {pid} ({})", path.display())]
@@ -48,14 +53,86 @@ pub enum Error {
     MissingObject { id: String, path: PathBuf },
     #[error("unknown reference {name} ({})", path.display())]
     UnknownRef { name: String, path: PathBuf },
-    #[error("{what} ({})", path.display())]
-    Invalid { what: String, path: PathBuf },
     #[error("{count} paths have changes that would be lost: {list} ({})", path.display())]
     WouldLoseChanges {
         count: usize,
         list: String,
         path: PathBuf,
     },
+    /// A value given on the command line cannot be used: a range, an id, a setting, a
+    /// missing argument. `what` says which and why.
+    #[error("{what} ({})", path.display())]
+    BadArgument { what: String, path: PathBuf },
+    /// A line, tag or remote name cairn refuses; `why` says which rule it breaks.
+    #[error("{why} ({})", path.display())]
+    BadName { why: String, path: PathBuf },
+    /// A line, tag or remote of that name exists; `what` is "line", "tag" or "remote".
+    #[error("{what} {name} exists already{} ({})", hint_suffix(*what), path.display())]
+    AlreadyExists {
+        what: &'static str,
+        name: String,
+        path: PathBuf,
+    },
+    /// A restore or clone destination holds files; `force` says whether --force would help.
+    #[error("the destination {} not empty{} ({})",
+        if *force { "is" } else { "exists and is" },
+        if *force { ": use --force to restore into it" } else { "" },
+        path.display())]
+    NotEmpty { force: bool, path: PathBuf },
+    /// Something stands where cairn must write, and cairn will not remove it.
+    #[error("{what} ({})", path.display())]
+    InTheWay { what: &'static str, path: PathBuf },
+    /// A directory where the command needs a file; `what` says what to do instead.
+    #[error("is a directory: {what} ({})", path.display())]
+    IsADirectory { what: &'static str, path: PathBuf },
+    #[error("path is beyond a symbolic link, and cairn does not follow links ({})", path.display())]
+    BeyondSymlink { path: PathBuf },
+    #[error("has changes staged but not committed: use --cached to keep the file, or -f to delete it ({})", path.display())]
+    StagedChanges { path: PathBuf },
+    /// An earlier checkout was interrupted; `what` says what to do about it.
+    #[error("{what} ({})", path.display())]
+    UnfinishedCheckout { what: String, path: PathBuf },
+    #[error("HEAD is detached: name a new line with `commit -b NAME` so the layer is not orphaned ({})", path.display())]
+    DetachedHead { path: PathBuf },
+    /// A path cairn cannot store or write: a NUL byte, too many directories, a file and a
+    /// directory of the same name.
+    #[error("{what} ({})", path.display())]
+    BadPath { what: String, path: PathBuf },
+    /// The remote could not be set up: its URL, credentials or local settings.
+    #[error("{what} ({})", path.display())]
+    RemoteSetup { what: String, path: PathBuf },
+    /// A request to the remote failed; `source` is the store's answer.
+    #[error("remote {remote}: could not {op} {key}: {source}{} ({})",
+        if source.is_denied() { " (check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)" } else { "" },
+        path.display())]
+    Remote {
+        remote: String,
+        op: &'static str,
+        key: String,
+        path: PathBuf,
+        #[source]
+        source: StoreError,
+    },
+    /// The remote answered, but what it holds is not what a cairn remote holds.
+    #[error("remote {remote}: {what} ({})", path.display())]
+    RemoteState {
+        remote: String,
+        what: String,
+        path: PathBuf,
+    },
+    /// A background part of cairn stopped (its own error is reported instead when known).
+    #[error("{what}")]
+    Internal { what: &'static str },
+    /// Kept while callers move to the specific variants above; removed when none is left.
+    #[error("{what} ({})", path.display())]
+    Invalid { what: String, path: PathBuf },
+}
+
+fn hint_suffix(what: &str) -> &'static str {
+    match what {
+        "tag" => ": use --force to move it",
+        _ => "",
+    }
 }
 
 impl Error {
@@ -69,6 +146,47 @@ impl Error {
                 crate::object::tree::MAX_DEPTH
             ),
             path,
+        }
+    }
+
+    /// A stable, machine-readable name for what went wrong: programs match on it (it is the
+    /// `kind` of `--json` errors); it never changes once released, whatever the message says.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Io { .. } => "io",
+            Error::NotARepository { .. } => "not_a_repository",
+            Error::AlreadyARepository { .. } => "already_a_repository",
+            Error::PathNotFound { .. } => "path_not_found",
+            Error::NotInLayer { .. } => "not_in_layer",
+            Error::OutsideWorktree { .. } => "outside_worktree",
+            Error::Ignored { .. } => "ignored",
+            Error::NotTracked { .. } => "not_tracked",
+            Error::LocalChanges { .. } => "local_changes",
+            Error::Unstable { .. } => "unstable",
+            Error::ChangedType { .. } => "changed_type",
+            Error::NothingToCommit { .. } => "nothing_to_commit",
+            Error::Locked { .. } => "locked",
+            Error::Corrupt { .. } => "corrupt",
+            Error::MissingObject { .. } => "missing_object",
+            Error::UnknownRef { .. } => "unknown_ref",
+            Error::WouldLoseChanges { .. } => "would_lose_changes",
+            Error::BadArgument { .. } => "bad_argument",
+            Error::BadName { .. } => "bad_name",
+            Error::AlreadyExists { .. } => "already_exists",
+            Error::NotEmpty { .. } => "not_empty",
+            Error::InTheWay { .. } => "in_the_way",
+            Error::IsADirectory { .. } => "is_a_directory",
+            Error::BeyondSymlink { .. } => "beyond_symlink",
+            Error::StagedChanges { .. } => "staged_changes",
+            Error::UnfinishedCheckout { .. } => "unfinished_checkout",
+            Error::DetachedHead { .. } => "detached_head",
+            Error::BadPath { .. } => "bad_path",
+            Error::RemoteSetup { .. } => "remote_setup",
+            Error::Remote { source, .. } if source.is_denied() => "remote_denied",
+            Error::Remote { .. } => "remote_failed",
+            Error::RemoteState { .. } => "remote_state",
+            Error::Internal { .. } => "internal",
+            Error::Invalid { .. } => "invalid",
         }
     }
 
@@ -101,6 +219,11 @@ impl Error {
             }
             Error::UnknownRef { .. } => "`cairn log` lists the layers, `cairn tag --list` the tags",
             Error::WouldLoseChanges { .. } => "commit them, or use --force to discard them",
+            Error::InTheWay { .. } => "move it out of the way and run the command again",
+            Error::Remote { source, .. } if !source.is_denied() => {
+                "check the network and the remote's address; running the command again resumes it"
+            }
+            Error::RemoteState { .. } => "`cairn verify --remote` checks what the remote holds",
             _ => return None,
         })
     }
@@ -153,5 +276,150 @@ impl<T> IoContext<T> for io::Result<T> {
             path: path.to_path_buf(),
             source,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_of_each() -> Vec<Error> {
+        let p = || PathBuf::from("x");
+        let io = || io::Error::other("x");
+        let store = |denied: bool| {
+            let source = object_store::Error::Generic {
+                store: "test",
+                source: Box::new(io()),
+            };
+            match denied {
+                true => StoreError::Denied {
+                    message: "403".into(),
+                    source,
+                },
+                false => StoreError::Failed {
+                    message: "500".into(),
+                    source,
+                },
+            }
+        };
+        let remote = |denied| Error::Remote {
+            remote: "origin".into(),
+            op: "read",
+            key: "k".into(),
+            path: p(),
+            source: store(denied),
+        };
+        let s = String::new;
+        vec![
+            Error::io("read", p())(io()),
+            Error::NotARepository { path: p() },
+            Error::AlreadyARepository { path: p() },
+            Error::PathNotFound { path: p() },
+            Error::NotInLayer { path: p() },
+            Error::OutsideWorktree { path: p() },
+            Error::Ignored { path: p() },
+            Error::NotTracked { path: p() },
+            Error::LocalChanges { path: p() },
+            Error::Unstable { path: p() },
+            Error::ChangedType { path: p() },
+            Error::NothingToCommit { path: p() },
+            Error::Locked {
+                pid: s(),
+                path: p(),
+            },
+            Error::corrupt("tree", &p(), "x"),
+            Error::MissingObject { id: s(), path: p() },
+            Error::UnknownRef {
+                name: s(),
+                path: p(),
+            },
+            Error::WouldLoseChanges {
+                count: 1,
+                list: s(),
+                path: p(),
+            },
+            Error::BadArgument {
+                what: s(),
+                path: p(),
+            },
+            Error::BadName {
+                why: s(),
+                path: p(),
+            },
+            Error::AlreadyExists {
+                what: "tag",
+                name: s(),
+                path: p(),
+            },
+            Error::NotEmpty {
+                force: true,
+                path: p(),
+            },
+            Error::InTheWay {
+                what: "x",
+                path: p(),
+            },
+            Error::IsADirectory {
+                what: "x",
+                path: p(),
+            },
+            Error::BeyondSymlink { path: p() },
+            Error::StagedChanges { path: p() },
+            Error::UnfinishedCheckout {
+                what: s(),
+                path: p(),
+            },
+            Error::DetachedHead { path: p() },
+            Error::BadPath {
+                what: s(),
+                path: p(),
+            },
+            Error::RemoteSetup {
+                what: s(),
+                path: p(),
+            },
+            remote(true),
+            remote(false),
+            Error::RemoteState {
+                remote: s(),
+                what: s(),
+                path: p(),
+            },
+            Error::Internal { what: "x" },
+            Error::Invalid {
+                what: s(),
+                path: p(),
+            },
+        ]
+    }
+
+    /// Kinds are a contract: one per case, snake_case, never reused.
+    #[test]
+    fn kinds_are_distinct_and_plain() {
+        let kinds: Vec<&str> = one_of_each().iter().map(Error::kind).collect();
+        let mut unique = kinds.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), kinds.len(), "{kinds:?}");
+        for k in kinds {
+            assert!(
+                k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{k}"
+            );
+        }
+    }
+
+    /// A refusal is told from a failure by the store's answer, not by searching its text.
+    #[test]
+    fn a_refused_request_names_the_credentials() {
+        let errors = one_of_each();
+        let denied = errors.iter().find(|e| e.kind() == "remote_denied").unwrap();
+        assert!(denied.to_string().contains("AWS_ACCESS_KEY_ID"), "{denied}");
+        let failed = errors.iter().find(|e| e.kind() == "remote_failed").unwrap();
+        assert!(
+            !failed.to_string().contains("AWS_ACCESS_KEY_ID"),
+            "{failed}"
+        );
+        assert!(failed.hint().is_some());
     }
 }

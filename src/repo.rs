@@ -45,8 +45,8 @@ impl Repository {
         }
         match fs::create_dir(&dir) {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(Error::Invalid {
-                    what: "a .cairn that is not a repository (it has no config.toml) is in the way: move it away".into(),
+                return Err(Error::InTheWay {
+                    what: "a .cairn that is not a repository (it has no config.toml) is in the way: move it away",
                     path: dir,
                 })
             }

@@ -34,7 +34,7 @@ pub fn init(a: &InitArgs, ctx: &Ctx) -> Outcome {
 
 pub fn add(a: &AddArgs, ctx: &Ctx) -> Outcome {
     if a.paths.is_empty() && !a.all {
-        return Err(cairn::Error::Invalid {
+        return Err(cairn::Error::BadArgument {
             what: "nothing to add: name paths, or use -A for everything".into(),
             path: ctx.cwd.clone(),
         }
@@ -203,7 +203,7 @@ pub fn tag(a: &TagArgs, ctx: &Ctx) -> Outcome {
             force: a.force,
         },
         (None, true, _) => {
-            return Err(cairn::Error::Invalid {
+            return Err(cairn::Error::BadArgument {
                 what: "-d needs the name of the tag to delete".into(),
                 path: ctx.cwd.clone(),
             }
@@ -348,7 +348,7 @@ pub fn clone(a: &CloneArgs, ctx: &Ctx) -> Outcome {
         None => match ops::clone::default_dir(&a.url) {
             Some(d) => ctx.cwd.join(d),
             None => {
-                return Err(cairn::Error::Invalid {
+                return Err(cairn::Error::BadArgument {
                     what: format!("cannot name a directory after {:?}: give one", a.url),
                     path: ctx.cwd.clone(),
                 }

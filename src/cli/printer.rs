@@ -39,7 +39,9 @@ impl Printer {
     /// Reports an error: `error: ...` and a hint on stderr; with --json also a JSON
     /// document on stdout so scripts always get one.
     pub fn error(&self, e: &anyhow::Error) {
-        let hint = e.downcast_ref::<cairn::Error>().and_then(|e| e.hint());
+        let cairn_error = e.downcast_ref::<cairn::Error>();
+        let hint = cairn_error.and_then(|e| e.hint());
+        let kind = cairn_error.map_or("error", |e| e.kind());
         let message = match e.downcast_ref::<cairn::Error>() {
             Some(inner) => inner.to_string(),
             None => format!("{e:#}"),
@@ -49,7 +51,7 @@ impl Printer {
             eprintln!("hint: {h}");
         }
         if self.json {
-            let doc = serde_json::json!({ "error": { "message": message, "hint": hint, "exit_code": 2 } });
+            let doc = serde_json::json!({ "error": { "kind": kind, "message": message, "hint": hint, "exit_code": 2 } });
             // Not println!, which panics when stdout is closed: the error is on stderr anyway.
             let _ = writeln!(std::io::stdout(), "{doc}");
         }

@@ -56,9 +56,36 @@ pub enum StoreError {
     Precondition,
     #[error("not supported by this store: {0}")]
     NotImplemented(String),
-    /// Network, authentication, server errors: the message carries the remote's answer.
-    #[error("{0}")]
-    Other(String),
+    /// The store refused the credentials or the request (HTTP 401 or 403); `message` is its
+    /// answer on one line.
+    #[error("{message}")]
+    Denied {
+        message: String,
+        #[source]
+        source: object_store::Error,
+    },
+    /// Any other failure of the store or the network; `message` is the answer on one line.
+    #[error("{message}")]
+    Failed {
+        message: String,
+        #[source]
+        source: object_store::Error,
+    },
+    /// A local file of the transfer could not be read or written.
+    #[error("{what}: {source}")]
+    Local {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl StoreError {
+    /// True when the store refused who we are or what we asked, so the user should look at
+    /// the credentials rather than the network.
+    pub fn is_denied(&self) -> bool {
+        matches!(self, StoreError::Denied { .. })
+    }
 }
 
 pub type StoreResult<T> = std::result::Result<T, StoreError>;
@@ -193,8 +220,10 @@ impl Backend for ObjectStoreBackend {
             };
             let r = self.store.get_opts(&path, opts).await.map_err(convert)?;
             let size = r.meta.size;
-            let local_write =
-                |e: std::io::Error| StoreError::Other(format!("could not write the download: {e}"));
+            let local_write = |source| StoreError::Local {
+                what: "could not write the download".into(),
+                source,
+            };
             let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
             match r.payload {
                 // A local file (file:// remotes): copied in large blocks, not the 8 KiB pieces
@@ -252,7 +281,10 @@ impl Backend for ObjectStoreBackend {
     }
 
     fn upload(&self, key: &str, path: &FsPath, progress: &dyn Fn(u64)) -> StoreResult<()> {
-        let io = |e: std::io::Error| StoreError::Other(format!("{}: {e}", path.display()));
+        let io = |source| StoreError::Local {
+            what: path.display().to_string(),
+            source,
+        };
         let mut file = File::open(path).map_err(io)?;
         let size = file.metadata().map_err(io)?.len();
         if size <= MULTIPART_THRESHOLD {
@@ -320,7 +352,15 @@ fn convert(e: object_store::Error) -> StoreError {
         object_store::Error::NotImplemented { operation, .. } => {
             StoreError::NotImplemented(operation)
         }
-        other => StoreError::Other(one_line(&other)),
+        source @ (object_store::Error::PermissionDenied { .. }
+        | object_store::Error::Unauthenticated { .. }) => StoreError::Denied {
+            message: one_line(&source),
+            source,
+        },
+        source => StoreError::Failed {
+            message: one_line(&source),
+            source,
+        },
     }
 }
 

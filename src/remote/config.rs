@@ -93,7 +93,7 @@ impl Remotes {
                         known.join(", ")
                     ),
                 };
-                Err(Error::Invalid {
+                Err(Error::RemoteSetup {
                     what,
                     path: Remotes::path(cairn_dir),
                 })

@@ -41,7 +41,7 @@ impl Remote {
     /// Connects to the remote `spec` describes. `create`: make a `file://` directory that does
     /// not exist yet (for push). Nothing is sent over the network until the first request.
     pub fn open(name: &str, spec: &RemoteSpec, create: bool) -> Result<Remote> {
-        let bad = |what: String| Error::Invalid {
+        let bad = |what: String| Error::RemoteSetup {
             what,
             path: PathBuf::from(&spec.url),
         };
@@ -91,29 +91,22 @@ impl Remote {
     }
 
     /// The error for a failed request: what was being done, on which key, and the remote's
-    /// answer, with a word on credentials when the answer was a refusal.
-    pub fn err(&self, op: &str, key: &str, e: StoreError) -> Error {
-        let mut what = format!("remote {}: could not {op} {key}: {e}", self.name);
-        let refused = [
-            "403",
-            "401",
-            "AccessDenied",
-            "SignatureDoesNotMatch",
-            "InvalidAccessKey",
-        ];
-        if refused.iter().any(|r| what.contains(r)) {
-            what.push_str(" (check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)");
-        }
-        Error::Invalid {
-            what,
+    /// answer (whose kind tells a refusal from a failure).
+    pub fn err(&self, op: &'static str, key: &str, source: StoreError) -> Error {
+        Error::Remote {
+            remote: self.name.clone(),
+            op,
+            key: key.to_string(),
             path: PathBuf::from(&self.spec.url),
+            source,
         }
     }
 
     /// An error about the remote's content or state, not a failed request.
     pub fn invalid(&self, what: String) -> Error {
-        Error::Invalid {
-            what: format!("remote {}: {what}", self.name),
+        Error::RemoteState {
+            remote: self.name.clone(),
+            what,
             path: PathBuf::from(&self.spec.url),
         }
     }
