@@ -67,7 +67,7 @@ pub enum Error {
     #[error("{why} ({})", path.display())]
     BadName { why: String, path: PathBuf },
     /// A line, tag or remote of that name exists; `what` is "line", "tag" or "remote".
-    #[error("{what} {name} exists already{} ({})", hint_suffix(*what), path.display())]
+    #[error("{what} {name} exists already{} ({})", hint_suffix(what), path.display())]
     AlreadyExists {
         what: &'static str,
         name: String,
@@ -110,8 +110,9 @@ pub enum Error {
         op: &'static str,
         key: String,
         path: PathBuf,
+        /// Boxed: the store's error is large, and every `Result` would carry its size.
         #[source]
-        source: StoreError,
+        source: Box<StoreError>,
     },
     /// The remote answered, but what it holds is not what a cairn remote holds.
     #[error("remote {remote}: {what} ({})", path.display())]
@@ -307,7 +308,7 @@ mod tests {
             op: "read",
             key: "k".into(),
             path: p(),
-            source: store(denied),
+            source: Box::new(store(denied)),
         };
         let s = String::new;
         vec![

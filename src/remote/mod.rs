@@ -98,7 +98,7 @@ impl Remote {
             op,
             key: key.to_string(),
             path: PathBuf::from(&self.spec.url),
-            source,
+            source: Box::new(source),
         }
     }
 
