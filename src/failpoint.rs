@@ -1,4 +1,6 @@
-//! Fault injection for tests, driven by the environment and read once per process.
+//! Fault injection for tests, driven by the environment and read once per process. Only
+//! a build with the `failpoints` feature reads the environment; in any other build every
+//! point is inert, so the shipped binary cannot be made to abort from outside.
 //!
 //! `CAIRN_FAILPOINT=NAME` makes the process abort (as if killed) the first time it reaches
 //! the point `NAME`; `NAME@N` the `N`-th time. `NAME=pause` stops there instead until the
@@ -19,6 +21,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+// Without the feature nothing is ever armed, so these are built by no one.
+#[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
 struct Armed {
     name: String,
     /// Fire at this hit of the point, counting from 1.
@@ -27,12 +31,19 @@ struct Armed {
     action: Action,
 }
 
+#[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
 enum Action {
     Abort,
     Pause,
     Sleep(Duration),
 }
 
+#[cfg(not(feature = "failpoints"))]
+fn armed() -> Option<&'static Armed> {
+    None
+}
+
+#[cfg(feature = "failpoints")]
 fn armed() -> Option<&'static Armed> {
     static ARMED: OnceLock<Option<Armed>> = OnceLock::new();
     ARMED
@@ -93,6 +104,9 @@ pub fn error(name: &str) -> std::io::Result<()> {
 
 /// The pack size tests ask for, if any.
 pub fn pack_target() -> Option<u64> {
+    if !cfg!(feature = "failpoints") {
+        return None;
+    }
     static TARGET: OnceLock<Option<u64>> = OnceLock::new();
     *TARGET.get_or_init(|| std::env::var("CAIRN_TEST_PACK_TARGET").ok()?.parse().ok())
 }

@@ -25,12 +25,7 @@ impl ObjectId {
     }
 
     pub fn to_hex(&self) -> String {
-        let mut s = String::with_capacity(64);
-        for b in self.0 {
-            s.push(char::from_digit((b >> 4) as u32, 16).expect("nibble"));
-            s.push(char::from_digit((b & 15) as u32, 16).expect("nibble"));
-        }
-        s
+        to_hex(&self.0)
     }
 
     /// The first 12 hex digits, for one-line displays.
@@ -41,6 +36,37 @@ impl ObjectId {
     pub fn from_slice(bytes: &[u8]) -> Option<ObjectId> {
         <[u8; 32]>::try_from(bytes).ok().map(ObjectId)
     }
+}
+
+/// Bytes as lowercase hex: the one hex encoder of cairn (ids, proofs, keys).
+pub fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// Decodes lowercase hex; uppercase, odd lengths and anything else are errors, so every
+/// byte has exactly one spelling.
+pub fn from_hex(s: &str) -> Result<Vec<u8>, String> {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        }
+    }
+    let b = s.as_bytes();
+    if !b.len().is_multiple_of(2) {
+        return Err("odd number of hex digits".into());
+    }
+    b.chunks_exact(2)
+        .map(|p| Some(nibble(p[0])? << 4 | nibble(p[1])?))
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(|| "not lowercase hexadecimal".into())
 }
 
 impl fmt::Display for ObjectId {
@@ -69,18 +95,11 @@ impl std::error::Error for ParseIdError {}
 impl FromStr for ObjectId {
     type Err = ParseIdError;
 
+    /// Accepts either case, as people copy ids from anywhere; proofs, which must have one
+    /// spelling per byte, decode with the strict [`from_hex`].
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.as_bytes();
-        if s.len() != 64 {
-            return Err(ParseIdError);
-        }
-        let mut out = [0u8; 32];
-        for (i, pair) in s.chunks(2).enumerate() {
-            let hi = (pair[0] as char).to_digit(16).ok_or(ParseIdError)?;
-            let lo = (pair[1] as char).to_digit(16).ok_or(ParseIdError)?;
-            out[i] = (hi * 16 + lo) as u8;
-        }
-        Ok(ObjectId(out))
+        let bytes = from_hex(&s.to_ascii_lowercase()).map_err(|_| ParseIdError)?;
+        ObjectId::from_slice(&bytes).ok_or(ParseIdError)
     }
 }
 
