@@ -7,7 +7,6 @@
 use std::fs::File;
 use std::io::Read;
 use std::ops::Range;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -302,8 +301,7 @@ where
 /// page faults did by themselves: it took a cold-cache 2 GiB add from 9.1 to 7.6 s (median;
 /// 5.6 s through a map, docs/BENCHMARKS.md, "Reading large files"). One call a window.
 fn advise(file: &File, offset: u64, len: u64, advice: libc::c_int) {
-    // SAFETY: a valid descriptor; the call reads no memory of ours.
-    unsafe { libc::posix_fadvise(file.as_raw_fd(), offset as i64, len as i64, advice) };
+    crate::fsutil::advise(file, offset, len, advice);
 }
 
 #[cfg(test)]

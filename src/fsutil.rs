@@ -120,6 +120,161 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
         .ctx("could not sync directory", dir)
 }
 
+/// Maps a whole file read-only. Callers only map files cairn never writes into once they
+/// are published (packs and pack indexes: a repaired index replaces the old one by rename,
+/// and gc deletes whole files), so the bytes cannot change under the map.
+pub fn map_immutable(file: &File) -> std::io::Result<memmap2::Mmap> {
+    // SAFETY: see above; the map is read-only and the file is never truncated while mapped.
+    unsafe { memmap2::Mmap::map(file) }
+}
+
+/// Advice to the kernel about `len` bytes at `offset` (0 for the whole file). Only a hint:
+/// failure changes nothing, so it is not reported.
+pub fn advise(file: &File, offset: u64, len: u64, advice: libc::c_int) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid descriptor; the call reads no memory of ours.
+    unsafe { libc::posix_fadvise(file.as_raw_fd(), offset as i64, len as i64, advice) };
+}
+
+/// Reserves `size` bytes of blocks for `file`. A hint too: the writes that follow report
+/// any real failure.
+pub fn preallocate(file: &File, size: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain syscall on a descriptor this function borrows.
+    unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, size as libc::off_t) };
+}
+
+/// `lstat` of `name` inside the directory `dir`.
+pub fn lstat_at(dir: &impl std::os::fd::AsRawFd, name: &[u8]) -> std::io::Result<libc::stat> {
+    let name = c_name(name)?;
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: a valid directory descriptor, a NUL-terminated name, and a buffer the call
+    // fills completely when it returns 0.
+    let rc = unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            st.as_mut_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: filled by the successful call above.
+    Ok(unsafe { st.assume_init() })
+}
+
+/// Opens `name` inside the directory `dir` with `flags` plus `O_NOFOLLOW`, so a symlink
+/// there fails the call instead of being followed.
+pub fn open_at_nofollow(
+    dir: &impl std::os::fd::AsRawFd,
+    name: &[u8],
+    flags: libc::c_int,
+) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let name = c_name(name)?;
+    // SAFETY: a valid directory descriptor and a NUL-terminated name.
+    let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags | libc::O_NOFOLLOW) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: openat returned a new descriptor that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// Removes `name` inside the directory `dir` (`flags`: 0 or `AT_REMOVEDIR`), never through
+/// a symlink standing where a directory of the path was.
+pub fn unlink_at(
+    dir: &impl std::os::fd::AsRawFd,
+    name: &[u8],
+    flags: libc::c_int,
+) -> std::io::Result<()> {
+    let name = c_name(name)?;
+    // SAFETY: a valid directory descriptor and a NUL-terminated name.
+    match unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), flags) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
+/// Sets a symlink's own modification time (not its target's), in nanoseconds.
+pub fn set_link_mtime(path: &Path, ns: i64) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = c_name(path.as_os_str().as_bytes())?;
+    let times = [
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        },
+        libc::timespec {
+            tv_sec: ns.div_euclid(1_000_000_000),
+            tv_nsec: ns.rem_euclid(1_000_000_000),
+        },
+    ];
+    // SAFETY: c is a valid NUL-terminated path and times points at two timespecs.
+    let rc = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    match rc {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
+/// True when `dir` certainly has no default ACL (which would replace the umask for what is
+/// created below it); false when it has one or the file system does not say.
+pub fn lacks_default_acl(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = c_name(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: two NUL-terminated strings; a null buffer of size 0 only asks for the size.
+    let n = unsafe {
+        libc::getxattr(
+            path.as_ptr(),
+            c"system.posix_acl_default".as_ptr(),
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    let errno = std::io::Error::last_os_error().raw_os_error();
+    n < 0 && matches!(errno, Some(libc::ENODATA | libc::EOPNOTSUPP))
+}
+
+/// This machine's host name, if the kernel gives one.
+pub fn hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at most that much.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    Some(String::from_utf8_lossy(&buf[..end]).into_owned())
+}
+
+/// True unless process `pid` certainly does not exist (a process we may not signal exists).
+pub fn process_alive(pid: i32) -> bool {
+    if pid <= 0 {
+        // 0 and negative numbers name process groups, never one process.
+        return true;
+    }
+    // SAFETY: signal 0 only checks that the process exists and may be signalled.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+/// A name for the C calls above: EINVAL when it holds a NUL byte, as the kernel would say.
+fn c_name(name: &[u8]) -> std::io::Result<std::ffi::CString> {
+    std::ffi::CString::new(name).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,7 @@ pub mod read;
 pub mod refs;
 pub mod remote;
 pub mod repo;
+pub mod repo_path;
 pub mod revparse;
 pub mod worktree;
 

@@ -56,8 +56,7 @@ impl PackBytes {
         let file = File::open(path)?;
         let len = file.metadata()?.len();
         if data || len / (records.max(1) as u64) < SPARSE {
-            // SAFETY: packs are immutable once published; gc deletes whole files only.
-            return Ok(PackBytes::Mapped(unsafe { Mmap::map(&file) }?));
+            return Ok(PackBytes::Mapped(crate::fsutil::map_immutable(&file)?));
         }
         Ok(PackBytes::Read(file, len))
     }

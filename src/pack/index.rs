@@ -109,9 +109,7 @@ pub struct PackIndex {
 impl PackIndex {
     pub fn open(path: &Path) -> Result<PackIndex> {
         let file = File::open(path).ctx("could not open pack index", path)?;
-        // SAFETY: index files are immutable once renamed into place; cairn never writes into
-        // one (a repaired index replaces it by rename), and gc only deletes whole files.
-        let map = unsafe { Mmap::map(&file) }.ctx("could not map pack index", path)?;
+        let map = crate::fsutil::map_immutable(&file).ctx("could not map pack index", path)?;
         let count = Self::check(&map).map_err(|d| Error::corrupt("pack index", path, d))?;
         Ok(PackIndex {
             map,

@@ -266,14 +266,7 @@ pub(crate) fn nonce() -> String {
 }
 
 pub(crate) fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname writes at most that much.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "unknown".into();
-    }
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
+    crate::fsutil::hostname().unwrap_or_else(|| "unknown".into())
 }
 
 /// Who this process is, machine-wide: `<boot id>/<pid namespace>:<pid>`. Another process of
@@ -291,15 +284,9 @@ pub(crate) fn process_token() -> Option<String> {
         .map(|m| format!("{m}:{}", std::process::id()))
 }
 
-/// True unless process `pid` certainly does not exist (a process we may not signal exists).
+/// True unless process `pid` certainly does not exist.
 pub(crate) fn process_alive(pid: i32) -> bool {
-    if pid <= 0 {
-        // 0 and negative numbers name process groups, never one process.
-        return true;
-    }
-    // SAFETY: signal 0 only checks that the process exists and may be signalled.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    crate::fsutil::process_alive(pid)
 }
 
 pub(crate) fn now_ms() -> i64 {
