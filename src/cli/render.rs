@@ -200,25 +200,35 @@ pub fn log_long(o: &LogOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> 
             (Some(line), 0) => writeln!(out, "layer {} ({line})", l.id)?,
             _ => writeln!(out, "layer {}", l.id)?,
         }
-        writeln!(out, "Author: {}", l.author)?;
-        writeln!(out, "Date:   {}", utc(l.time_ns))?;
-        let c = &l.counts;
-        writeln!(
-            out,
-            "Files:  {} ({}), {} added, {} modified, {} deleted",
-            c.files,
-            HumanBytes(c.bytes),
-            c.added,
-            c.modified,
-            c.deleted
-        )?;
-        writeln!(out)?;
-        for line in l.message.lines() {
-            writeln!(out, "    {line}")?;
-        }
-        writeln!(out)?;
+        header_body(out, &l.author, l.time_ns, &l.counts, &l.message)?;
     }
     Ok(())
+}
+
+/// Author, date, file counts and the indented message: what log and show print alike.
+fn header_body(
+    out: &mut dyn Write,
+    author: &str,
+    time_ns: i64,
+    c: &cairn::object::LayerCounts,
+    message: &str,
+) -> Result<()> {
+    writeln!(out, "Author: {author}")?;
+    writeln!(out, "Date:   {}", utc(time_ns))?;
+    writeln!(
+        out,
+        "Files:  {} ({}), {} added, {} modified, {} deleted",
+        c.files,
+        HumanBytes(c.bytes),
+        c.added,
+        c.modified,
+        c.deleted
+    )?;
+    writeln!(out)?;
+    for line in message.lines() {
+        writeln!(out, "    {line}")?;
+    }
+    writeln!(out)
 }
 
 pub fn log_oneline(o: &LogOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
@@ -235,23 +245,7 @@ pub fn show(o: &ShowOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
         writeln!(out, "Parent: {p}")?;
     }
     writeln!(out, "Tree:   {}", o.tree)?;
-    writeln!(out, "Author: {}", o.author)?;
-    writeln!(out, "Date:   {}", utc(o.time_ns))?;
-    let c = &o.counts;
-    writeln!(
-        out,
-        "Files:  {} ({}), {} added, {} modified, {} deleted",
-        c.files,
-        HumanBytes(c.bytes),
-        c.added,
-        c.modified,
-        c.deleted
-    )?;
-    writeln!(out)?;
-    for line in o.message.lines() {
-        writeln!(out, "    {line}")?;
-    }
-    writeln!(out)?;
+    header_body(out, &o.author, o.time_ns, &o.counts, &o.message)?;
     for ch in &o.changes {
         changed_line(out, ch)?;
     }
