@@ -4,14 +4,14 @@
 
 use serde::Serialize;
 
-use super::checkout::{apply, finished, plan, refuse_dirs_in_the_way};
-use super::Common;
+use crate::checkout::{apply, finished, plan, refuse_dirs_in_the_way};
 use crate::error::Result;
 use crate::hash::ObjectId;
 use crate::progress::Progress;
 use crate::refs::Head;
 use crate::repo::Repository;
 use crate::revparse;
+use crate::session::Common;
 
 #[derive(Debug, Clone)]
 pub struct ResetOptions {

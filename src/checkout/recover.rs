@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::index::StagingIndex;
-use crate::ingest::{Discard, Ingester};
+use crate::ingest::Ingester;
 use crate::object::{EntryKind, TreeEntry};
 use crate::read::flatten;
 use crate::repo::Repository;
@@ -66,11 +66,7 @@ pub(crate) fn interrupted_paths(
     for t in &targets {
         paths.extend(t.keys().map(|p| p.as_slice()));
     }
-    let ingester = Ingester {
-        algo: repo.algo(),
-        chunker: repo.chunker(),
-        sink: &Discard,
-    };
+    let ingester = Ingester::hashing(repo);
     let found: Vec<Option<Vec<u8>>> = paths
         .into_par_iter()
         .map(|p| {
