@@ -18,7 +18,7 @@ use crate::worktree;
 /// Records `layer` as the target (see [`recover`]), then deletes, then writes, then records
 /// what was written in the index. Returns bytes written. The caller saves the index and then
 /// calls [`finished`].
-pub(crate) fn apply(
+pub(super) fn apply(
     repo: &Repository,
     index: &mut StagingIndex,
     plan: &Plan,

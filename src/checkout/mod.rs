@@ -1,8 +1,8 @@
 //! Moving the worktree and the index to a layer, for `checkout`, `reset --hard`, `pull` and
-//! `clone`. Everything the move would change is worked out first ([`plan`]); the safety
+//! `clone`. Everything the move would change is worked out first (`plan.rs`); the safety
 //! checks refuse before anything is touched when that would lose staged or unstaged changes
-//! or overwrite untracked files ([`safety`]); then files are deleted and written
-//! ([`apply`]), and an interrupted move is finished by the next one ([`recover`]).
+//! or overwrite untracked files (`safety.rs`); then files are deleted and written
+//! (`apply.rs`), and an interrupted move is finished by the next one (`recover.rs`).
 
 mod apply;
 mod plan;
@@ -23,10 +23,9 @@ use crate::revparse;
 use crate::session::Common;
 use crate::worktree::{self, RepoPath};
 
-pub(crate) use apply::apply;
-pub(crate) use plan::{plan, Plan};
-pub(crate) use safety::refuse_dirs_in_the_way;
-use safety::refuse_losses;
+use apply::apply;
+use plan::{plan, Plan};
+use safety::{refuse_dirs_in_the_way, refuse_losses};
 pub(crate) use sparse::sparse_checkout;
 
 #[derive(Debug, Clone)]
@@ -102,7 +101,29 @@ pub(crate) fn checkout_locked(
     })
 }
 
+/// Puts the worktree and the index exactly at `layer`, whose tree is `tree` (`reset
+/// --hard`): local changes to tracked files go, but directories of untracked files in the
+/// way still make it refuse. HEAD is the caller's to move. Returns files written and
+/// deleted.
+pub(crate) fn reset_hard(
+    repo: &Repository,
+    _lock: &RepoLock,
+    layer: ObjectId,
+    tree: ObjectId,
+    progress: &dyn Progress,
+) -> Result<(u64, u64)> {
+    let mut index = repo.load_index()?;
+    let p = plan(repo, &index, &tree, &[], true)?;
+    refuse_dirs_in_the_way(repo, &p)?;
+    apply(repo, &mut index, &p, layer, progress)?;
+    index.base_tree = Some(tree);
+    index.walk_cache = None;
+    repo.save_index(&mut index)?;
+    finished(repo)?;
+    Ok((p.write.len() as u64, p.delete.len() as u64))
+}
+
 /// The worktree matches the saved index again: the checkout's record goes.
-pub(crate) fn finished(repo: &Repository) -> Result<()> {
+fn finished(repo: &Repository) -> Result<()> {
     recover::end(repo)
 }

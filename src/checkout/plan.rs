@@ -16,7 +16,7 @@ use crate::read::flatten;
 use crate::repo::Repository;
 use crate::worktree::{self, worktree_change, RealDirs};
 
-pub(crate) struct Plan {
+pub(super) struct Plan {
     pub target: HashMap<Vec<u8>, TreeEntry>,
     pub write: Vec<Vec<u8>>,
     pub delete: Vec<Vec<u8>>,
@@ -24,14 +24,14 @@ pub(crate) struct Plan {
     pub recovered: HashSet<Vec<u8>>,
 }
 
-pub(super) fn in_scope(p: &[u8], scope: &[Vec<u8>]) -> bool {
+fn in_scope(p: &[u8], scope: &[Vec<u8>]) -> bool {
     scope.is_empty() || scope.iter().any(|s| is_under(p, s))
 }
 
 /// What a checkout of `tree` (below `scope`, or everything) writes and deletes. Paths an
 /// unfinished earlier checkout changed (see [`recover`]) are rewritten or deleted too; those
 /// outside `scope` make a checkout of named paths refuse, since it would leave them.
-pub(crate) fn plan(
+pub(super) fn plan(
     repo: &Repository,
     index: &StagingIndex,
     tree: &ObjectId,

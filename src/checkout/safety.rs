@@ -60,7 +60,7 @@ pub(super) fn refuse_losses(repo: &Repository, index: &StagingIndex, plan: &Plan
 /// Even `--force` (and `reset --hard`) never deletes a directory holding untracked files to
 /// put a file or symlink in its place (git would): it refuses before anything is touched,
 /// so the user can move them.
-pub(crate) fn refuse_dirs_in_the_way(repo: &Repository, plan: &Plan) -> Result<()> {
+pub(super) fn refuse_dirs_in_the_way(repo: &Repository, plan: &Plan) -> Result<()> {
     let deleted: HashSet<&[u8]> = plan.delete.iter().map(|p| p.as_slice()).collect();
     let real = RealDirs::new(repo.root());
     for p in &plan.write {
