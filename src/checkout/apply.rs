@@ -17,7 +17,7 @@ use crate::worktree;
 
 /// Records `layer` as the target (see [`recover`]), then deletes, then writes, then records
 /// what was written in the index. Returns bytes written. The caller saves the index and then
-/// calls [`finished`].
+/// calls `finished` (mod.rs).
 pub(super) fn apply(
     repo: &Repository,
     index: &mut StagingIndex,
