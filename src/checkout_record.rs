@@ -1,7 +1,7 @@
 //! `.cairn/checkout`: the target layers of checkouts (and `reset --hard`s) that changed the
 //! worktree and did not finish, one hex id and `\n` each, oldest first (FORMAT.md). Written
 //! atomically before the worktree changes, removed once the staging index matches it again.
-//! `checkout` reads it to finish an interrupted one (ops/checkout/recover.rs); `gc` keeps
+//! `checkout` reads it to finish an interrupted one (checkout/recover.rs); `gc` keeps
 //! the layers it names, since the next checkout needs them.
 
 use std::path::PathBuf;

@@ -13,6 +13,7 @@ use crate::hash::ObjectId;
 use crate::object::tree::MAX_DEPTH;
 use crate::object::{EntryKind, Tree, TreeEntry};
 use crate::repo::Repository;
+use crate::worktree::RepoPath;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -43,6 +44,26 @@ pub struct Change {
     /// Size before (`None` when added) and after (`None` when deleted).
     pub old_size: Option<u64>,
     pub new_size: Option<u64>,
+}
+
+/// A change as the operations report it (`show`, `diff`): the path in its serialised form.
+#[derive(Debug, Serialize)]
+pub struct ChangedPath {
+    pub path: RepoPath,
+    pub change: ChangeKind,
+    pub old_size: Option<u64>,
+    pub new_size: Option<u64>,
+}
+
+impl From<Change> for ChangedPath {
+    fn from(c: Change) -> ChangedPath {
+        ChangedPath {
+            path: RepoPath(c.path),
+            change: c.kind,
+            old_size: c.old_size,
+            new_size: c.new_size,
+        }
+    }
 }
 
 /// Where trees come from: the store, or trees built in memory first.

@@ -14,6 +14,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::hash::{Domain, HashAlgo, ObjectId};
 use crate::index::{IndexEntry, Stat};
 use crate::object::{ChunkRef, EntryKind, FileObject};
+use crate::repo::Repository;
 
 /// Files up to this size are read whole; larger ones in windows (`chunk::chunk_file`).
 const READ_WHOLE: u64 = 4 << 20;
@@ -61,7 +62,21 @@ pub struct Ingester<'a> {
 /// What a file's ingest produced, ready to become an index entry.
 pub type Ingested = IndexEntry;
 
-impl Ingester<'_> {
+impl<'a> Ingester<'a> {
+    /// An ingester with the repository's hash and chunker settings, handing chunks to `sink`.
+    pub fn new(repo: &Repository, sink: &'a dyn ChunkSink) -> Ingester<'a> {
+        Ingester {
+            algo: repo.algo(),
+            chunker: repo.chunker(),
+            sink,
+        }
+    }
+
+    /// One that only hashes: what comparing the worktree with the index needs.
+    pub fn hashing(repo: &Repository) -> Ingester<'static> {
+        Ingester::new(repo, &Discard)
+    }
+
     /// Reads the file or symlink at `path` (not following a final symlink). `Ok(None)` when
     /// it vanished before it could be read.
     pub fn ingest(&self, path: &Path) -> Result<Option<Ingested>> {

@@ -4,8 +4,10 @@
 //! never reads the command line. The `cairn` binary renders what the operations return.
 
 pub mod build;
+pub mod checkout;
 pub mod checkout_record;
 pub mod chunk;
+pub mod clock;
 pub mod config;
 pub mod diff;
 pub mod error;
@@ -27,6 +29,9 @@ pub mod remote;
 pub mod repo;
 pub mod repo_path;
 pub mod revparse;
+pub mod session;
+pub mod spec;
+pub mod stage;
 pub mod worktree;
 
 pub use error::{Error, Result};

@@ -3,6 +3,8 @@
 //! Repository paths are raw bytes relative to the worktree root, `/`-separated, so names
 //! that are not UTF-8 survive. The walk honours `.gitignore` and `.cairnignore` files
 //! (gitignore syntax, no git repository needed) and never enters a `.cairn` directory.
+//! How a tracked file in the worktree differs from its index entry is decided here too
+//! (`worktree_change`), for every operation that asks.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -13,8 +15,11 @@ use std::sync::mpsc;
 
 use ignore::{WalkBuilder, WalkState};
 
+use crate::diff::ChangeKind;
 use crate::error::{Error, Result};
-use crate::index::{is_under, Stat};
+use crate::index::{is_under, IndexEntry, StagingIndex, Stat};
+use crate::ingest::Ingester;
+use crate::object::EntryKind;
 use crate::repo::CAIRN_DIR;
 
 pub const IGNORE_FILE: &str = ".cairnignore";
@@ -527,6 +532,60 @@ impl RealDirs {
         };
         self.known.insert(d.to_vec(), real);
         Ok(real)
+    }
+}
+
+/// How the worktree file at `rel` differs from its index entry, reading it only when its
+/// stat data changed or is racy.
+pub fn worktree_change(
+    root: &Path,
+    index: &StagingIndex,
+    ingester: &Ingester,
+    rel: &[u8],
+    e: &IndexEntry,
+) -> Result<Option<ChangeKind>> {
+    let path = abs(root, rel);
+    let found = std::fs::symlink_metadata(&path).map(|m| Stat::from_metadata(&m));
+    change_from_stat(found, index, ingester, || path.clone(), e)
+}
+
+/// The change given the file's `lstat` result; `path` is wanted only to read the file or
+/// to name it in an error.
+pub(crate) fn change_from_stat(
+    found: std::io::Result<Stat>,
+    index: &StagingIndex,
+    ingester: &Ingester,
+    path: impl Fn() -> PathBuf,
+    e: &IndexEntry,
+) -> Result<Option<ChangeKind>> {
+    let stat = match found {
+        Ok(stat) => stat,
+        Err(err) if is_gone(&err) => return Ok(Some(ChangeKind::Deleted)),
+        Err(err) => return Err(Error::io("could not stat file", &path())(err)),
+    };
+    let kind = match stat.mode & libc::S_IFMT {
+        libc::S_IFLNK => EntryKind::Symlink,
+        libc::S_IFREG => EntryKind::File,
+        _ => return Ok(Some(ChangeKind::Deleted)),
+    };
+    if kind != e.kind() {
+        return Ok(Some(ChangeKind::TypeChange));
+    }
+    if stat == e.stat && !index.is_racy(e) {
+        return Ok(None);
+    }
+    let mode_changed = kind == EntryKind::File && (stat.mode & 0o7777) != e.mode;
+    if mode_changed || stat.size != e.stat.size {
+        return Ok(Some(ChangeKind::Modified));
+    }
+    match ingester.ingest(&path()) {
+        Ok(None) => Ok(Some(ChangeKind::Deleted)),
+        Ok(Some(now)) if now.file_id != e.file_id => Ok(Some(ChangeKind::Modified)),
+        Ok(Some(_)) => Ok(None),
+        // Being written as it is read, with stat data unlike the entry's: nothing says it
+        // still holds what was staged, and status reports rather than fails (as git does).
+        Err(Error::Unstable { .. }) => Ok(Some(ChangeKind::Modified)),
+        Err(err) => Err(err),
     }
 }
 

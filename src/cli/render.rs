@@ -3,7 +3,7 @@
 
 use std::io::{Result, Write};
 
-use cairn::diff::ChangeKind;
+use cairn::diff::{ChangeKind, ChangedPath};
 use cairn::object::EntryKind;
 use cairn::ops::add::{AddOutcome, Staged};
 use cairn::ops::cat::CatOutcome;
@@ -17,7 +17,7 @@ use cairn::ops::ls::LsOutcome;
 use cairn::ops::reset::ResetOutcome;
 use cairn::ops::restore::RestoreOutcome;
 use cairn::ops::rm::RmOutcome;
-use cairn::ops::show::{ChangedPath, ShowOutcome};
+use cairn::ops::show::ShowOutcome;
 use cairn::ops::stats::StatsOutcome;
 use cairn::ops::status::{PathChange, StatusOutcome};
 use cairn::ops::tag::TagOutcome;
@@ -583,7 +583,7 @@ pub fn utc(ns: i64) -> String {
 }
 
 /// Who fetched what: packs, ranged chunks, bytes.
-fn fetched(f: &cairn::ops::pull::Fetched) -> String {
+fn fetched(f: &cairn::remote::fetch::Fetched) -> String {
     let ranged = if f.ranged_chunks > 0 {
         format!(" and {} chunks by range", f.ranged_chunks)
     } else {

@@ -2,22 +2,20 @@
 //! then records them in the staging index. `commit` never reads the worktree again.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
-use dashmap::DashSet;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::{pathspecs, Common};
+use crate::clock::now_ns;
 use crate::error::{Error, Result};
-use crate::hash::ObjectId;
 use crate::index::{IndexEntry, StagingIndex, Stat, WalkCache};
-use crate::ingest::{ChunkSink, Ingester};
-use crate::pack::{compress, Encoded, ObjectKind, PackClass, PackWriter, Store};
+use crate::ingest::Ingester;
+use crate::pack::sink::{batch_channel, write_batches};
+use crate::pack::{PackClass, PackWriter, StoreSink};
 use crate::progress::Progress;
 use crate::repo::Repository;
+use crate::session::{pathspecs, Common};
 use crate::worktree::{self, Found, RepoPath};
 
 #[derive(Debug, Clone, Default)]
@@ -65,14 +63,6 @@ pub struct AddOutcome {
     pub bytes_stored: u64,
     pub packs_written: u64,
 }
-
-/// Bounds the batches waiting for the pack writer: at most this many, of at most `BATCH_BYTES`
-/// plus one chunk each, are in memory at once.
-const QUEUE: usize = 2;
-/// Chunks go to the pack writer in batches: one channel message (and one wake-up of the
-/// writer) per chunk cost a futex call per small file.
-const BATCH_BYTES: usize = 512 << 10;
-const BATCH_ITEMS: usize = 512;
 
 pub fn add(
     repo: &Repository,
@@ -310,12 +300,6 @@ fn walk_cache(root: &std::path::Path, walked: Walked, skipped: &[Skipped]) -> Op
     })
 }
 
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
-}
-
 /// The stat fast path: a tracked file whose stat data matches, and that is not racy, is not
 /// read again.
 fn needs_read(root: &std::path::Path, index: &StagingIndex, rel: &[u8]) -> bool {
@@ -340,59 +324,6 @@ fn staged(rel: &[u8], index: &StagingIndex) -> StagedPath {
     }
 }
 
-/// Sends new chunks to the pack writer, once each: the store's indexes catch chunks stored
-/// before, the set catches chunks seen earlier in this run, by any thread.
-struct StoreSink<'a> {
-    store: &'a Store,
-    seen: DashSet<ObjectId>,
-    tx: SyncSender<Batch>,
-    /// Chunks not yet sent, and their stored bytes.
-    batch: Mutex<(Batch, usize)>,
-    level: i32,
-    chunks: AtomicU64,
-    raw: AtomicU64,
-    stored: AtomicU64,
-}
-
-impl ChunkSink for StoreSink<'_> {
-    fn chunk(&self, id: ObjectId, data: &[u8]) -> Result<()> {
-        if self.store.contains(&id) || !self.seen.insert(id) {
-            return Ok(());
-        }
-        let enc = compress(data, self.level);
-        self.chunks.fetch_add(1, Relaxed);
-        self.raw.fetch_add(data.len() as u64, Relaxed);
-        self.stored.fetch_add(enc.bytes.len() as u64, Relaxed);
-        let full = {
-            let mut b = self.batch.lock().expect("no panics holding the batch");
-            b.1 += enc.bytes.len();
-            b.0.push((id, enc));
-            (b.1 >= BATCH_BYTES || b.0.len() >= BATCH_ITEMS).then(|| std::mem::take(&mut *b).0)
-        };
-        full.map_or(Ok(()), |batch| self.send(batch))
-    }
-}
-
-type Batch = Vec<(ObjectId, Encoded)>;
-
-impl StoreSink<'_> {
-    fn send(&self, batch: Batch) -> Result<()> {
-        self.tx.send(batch).map_err(|_| Error::Invalid {
-            what: "the pack writer stopped".into(),
-            path: PathBuf::new(),
-        })
-    }
-
-    /// Sends what is left once every file was read.
-    fn flush(&self) -> Result<()> {
-        let (batch, _) = std::mem::take(&mut *self.batch.lock().expect("no panics"));
-        if batch.is_empty() {
-            return Ok(());
-        }
-        self.send(batch)
-    }
-}
-
 type Ingested = Vec<(Vec<u8>, Option<IndexEntry>)>;
 
 fn ingest_all(
@@ -402,44 +333,21 @@ fn ingest_all(
     progress: &dyn Progress,
     outcome: &mut AddOutcome,
 ) -> Result<Ingested> {
-    let (tx, rx) = sync_channel(QUEUE);
+    let (tx, rx) = batch_channel();
     let abort = &AtomicBool::new(false);
-    let (result, packs, sink) = std::thread::scope(|s| {
-        let writer = s.spawn(move || write_packs(repo, rx, abort));
-        let sink = StoreSink {
-            store: &repo.store,
-            seen: DashSet::new(),
-            tx,
-            batch: Mutex::default(),
-            level: repo.config.zstd_level(),
-            chunks: AtomicU64::new(0),
-            raw: AtomicU64::new(0),
-            stored: AtomicU64::new(0),
-        };
-        let ingester = Ingester {
-            algo: repo.algo(),
-            chunker: repo.chunker(),
-            sink: &sink,
-        };
+    let (result, packs, counts) = std::thread::scope(|s| {
+        let w = PackWriter::for_repo(repo, PackClass::Data);
+        let writer = s.spawn(move || write_batches(w, rx, abort));
+        let sink = StoreSink::new(&repo.store, repo.config.zstd_level(), tx);
+        let ingester = Ingester::new(repo, &sink);
         let result = read_files(repo, &ingester, work, ignore_errors, progress)
             .and_then(|r| sink.flush().map(|()| r));
         if result.is_err() {
             abort.store(true, Relaxed);
         }
-        let StoreSink {
-            chunks,
-            raw,
-            stored,
-            tx,
-            ..
-        } = sink;
-        drop(tx); // the writer ends when the last sender is gone
+        let counts = sink.finish(); // closes the channel: the writer publishes and ends
         let packs = writer.join().expect("the pack writer does not panic");
-        (
-            result,
-            packs,
-            (chunks.into_inner(), raw.into_inner(), stored.into_inner()),
-        )
+        (result, packs, counts)
     });
     // A failed writer explains a failed read ("the pack writer stopped"): report it first.
     let packs = packs?;
@@ -451,7 +359,9 @@ fn ingest_all(
         .filter_map(|(_, e)| e.as_ref())
         .map(|e| e.stat.size)
         .sum();
-    (outcome.chunks_new, outcome.bytes_new, outcome.bytes_stored) = sink;
+    outcome.chunks_new = counts.chunks;
+    outcome.bytes_new = counts.raw;
+    outcome.bytes_stored = counts.stored;
     outcome.packs_written = packs as u64;
     Ok(results)
 }
@@ -515,22 +425,6 @@ fn skipped(root: &std::path::Path, e: Error) -> Skipped {
         path: RepoPath(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).to_vec()),
         reason: e.to_string(),
     }
-}
-
-fn write_packs(repo: &Repository, rx: Receiver<Batch>, abort: &AtomicBool) -> Result<usize> {
-    let mut w = PackWriter::new(
-        repo.algo(),
-        PackClass::Data,
-        &repo.packs_dir(),
-        &repo.tmp_dir(),
-    );
-    for (id, enc) in rx.into_iter().flatten() {
-        w.add(id, ObjectKind::Chunk, &enc)?;
-    }
-    if abort.load(Relaxed) {
-        return Ok(0); // dropping the writer discards the open pack
-    }
-    Ok(w.finish()?.len())
 }
 
 fn apply(

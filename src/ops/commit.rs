@@ -1,13 +1,10 @@
 //! `cairn commit`: write the staged state as a new layer. Trees and file objects go to a
 //! metadata pack; the line moves last, so a crash before it leaves HEAD where it was.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde::Serialize;
 
-use super::Common;
-use crate::build::build;
-use crate::diff::{diff_trees, ChangeKind, Overlay};
+use crate::clock::now_ns;
+use crate::diff::ChangeKind;
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::index::IndexEntry;
@@ -16,6 +13,8 @@ use crate::pack::{compress, Encoded, ObjectKind, PackClass, PackWriter};
 use crate::progress::Progress;
 use crate::refs::{check_name, Head};
 use crate::repo::Repository;
+use crate::session::Common;
+use crate::stage::{layer_tree, stage, Stage};
 
 #[derive(Debug, Clone)]
 pub struct CommitOptions {
@@ -51,19 +50,7 @@ pub fn commit(
     let mut index = repo.load_index()?;
     let (line, head) = repo.head()?;
     let line = target_line(repo, line, opts.new_line.as_deref())?;
-    let built = build(&index, repo.algo())?;
-    let parent_tree = head
-        .map(|h| repo.read_layer(&h))
-        .transpose()?
-        .map(|l| l.tree);
-    let changes = diff_trees(
-        &Overlay {
-            trees: &built.trees,
-            repo,
-        },
-        parent_tree,
-        Some(built.root),
-    )?;
+    let Stage { built, changes } = stage(repo, &index, layer_tree(repo, head)?)?;
     if changes.is_empty() && (head.is_some() || index.entries.is_empty()) {
         return Err(Error::NothingToCommit {
             path: repo.root().to_path_buf(),
@@ -82,12 +69,7 @@ pub fn commit(
         (index.entries.len() + built.trees.len()) as u64,
         0,
     );
-    let mut w = PackWriter::new(
-        repo.algo(),
-        PackClass::Meta,
-        &repo.packs_dir(),
-        &repo.tmp_dir(),
-    );
+    let mut w = PackWriter::for_repo(repo, PackClass::Meta);
     let level = repo.config.zstd_level();
     for e in index.entries.values() {
         if !repo.store.contains(&e.file_id) {
@@ -161,13 +143,6 @@ fn author(opts: &CommitOptions) -> String {
         .or_else(|| std::env::var("CAIRN_AUTHOR").ok())
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "unknown".into())
-}
-
-fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
 }
 
 /// Writes a staged file's object, and the chunk lists it names that the store lacks: a new

@@ -7,18 +7,16 @@ use std::path::PathBuf;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::show::ChangedPath;
-use super::status::worktree_change;
-use super::Common;
 use crate::build::build;
-use crate::diff::{diff_trees, ChangeKind, Overlay};
+use crate::diff::{diff_trees, ChangeKind, ChangedPath, Overlay};
 use crate::error::Result;
 use crate::hash::ObjectId;
 use crate::index::{is_under, StagingIndex};
-use crate::ingest::{Discard, Ingester};
+use crate::ingest::Ingester;
 use crate::repo::Repository;
 use crate::revparse;
-use crate::worktree::{self, RepoPath};
+use crate::session::Common;
+use crate::worktree::{self, worktree_change};
 
 #[derive(Debug, Clone, Default)]
 pub struct DiffOptions {
@@ -74,12 +72,7 @@ pub fn diff(repo: &Repository, common: &Common, opts: &DiffOptions) -> Result<Di
     )?
     .into_iter()
     .filter(|c| scope.is_empty() || scope.iter().any(|s| is_under(&c.path, s)))
-    .map(|c| ChangedPath {
-        path: RepoPath(c.path),
-        change: c.kind,
-        old_size: c.old_size,
-        new_size: c.new_size,
-    })
+    .map(ChangedPath::from)
     .collect();
     Ok(DiffOutcome {
         from: from.0,
@@ -91,11 +84,7 @@ pub fn diff(repo: &Repository, common: &Common, opts: &DiffOptions) -> Result<Di
 /// The tracked files as they are in the worktree now: the index with every changed file
 /// re-hashed and every deleted one dropped. Untracked files are not part of it.
 pub(crate) fn worktree_index(repo: &Repository, index: &StagingIndex) -> Result<StagingIndex> {
-    let ingester = Ingester {
-        algo: repo.algo(),
-        chunker: repo.chunker(),
-        sink: &Discard,
-    };
+    let ingester = Ingester::hashing(repo);
     let updates: Vec<(Vec<u8>, Option<crate::index::IndexEntry>)> = index
         .entries
         .par_iter()

@@ -25,51 +25,5 @@ pub mod tag;
 pub mod verify;
 pub mod verify_proof;
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-use crate::error::{Error, Result};
-use crate::index::StagingIndex;
-use crate::repo::Repository;
-use crate::worktree;
-
-/// Settings every command shares.
-#[derive(Debug, Clone)]
-pub struct Common {
-    /// The directory the user ran cairn from.
-    pub cwd: PathBuf,
-    /// How long a writer waits for another writer's lock.
-    pub lock_timeout: Duration,
-}
-
-impl Common {
-    pub fn new(cwd: &Path) -> Common {
-        Common {
-            cwd: cwd.to_path_buf(),
-            lock_timeout: Duration::from_secs(5),
-        }
-    }
-}
-
-/// Turns the user's paths into repository paths. Each must exist in the worktree or be
-/// tracked by the index.
-pub(crate) fn pathspecs(
-    repo: &Repository,
-    cwd: &Path,
-    paths: &[PathBuf],
-    index: &StagingIndex,
-) -> Result<Vec<Vec<u8>>> {
-    paths
-        .iter()
-        .map(|p| {
-            let rel = worktree::resolve(repo.root(), cwd, p)?;
-            worktree::refuse_beyond_symlink(repo.root(), &rel, p)?;
-            let exists = std::fs::symlink_metadata(worktree::abs(repo.root(), &rel)).is_ok();
-            if exists || index.under(&rel).next().is_some() {
-                Ok(rel)
-            } else {
-                Err(Error::PathNotFound { path: p.clone() })
-            }
-        })
-        .collect()
-}
+/// Kept at its old path for the callers that name it here; it lives in `session`.
+pub use crate::session::Common;

@@ -9,11 +9,11 @@ use crate::error::{Error, Result};
 use crate::hash::{Domain, ObjectId};
 use crate::object::tree::RawTree;
 use crate::object::{EntryKind, TreeEntry};
-use crate::ops::cat::{parse_range, spec_path, split_spec};
 use crate::pack::ObjectKind;
 use crate::proof::{self, root_and_path, Content, Hex, HexId, Kind, Level, Proof};
 use crate::repo::Repository;
 use crate::revparse;
+use crate::spec::{parse_range, spec_path, split_spec};
 
 #[derive(Debug, Clone)]
 pub struct ProveOptions {
@@ -200,12 +200,7 @@ mod tests {
             author: "t".into(),
             message: "m".into(),
         };
-        let mut w = PackWriter::new(
-            algo,
-            PackClass::Meta,
-            &repo.dir().join("packs"),
-            &repo.tmp_dir(),
-        );
+        let mut w = PackWriter::for_repo(&repo, PackClass::Meta);
         let tree = Encoded::raw(&stored.encode());
         w.add(layer.tree, ObjectKind::Tree, &tree).unwrap();
         w.add(

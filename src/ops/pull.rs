@@ -2,23 +2,19 @@
 //! missing here, and move the line (and the worktree, when HEAD is on it) forward. cairn has no
 //! merge: when both sides added layers, pull fetches theirs and refuses to move anything.
 
-use std::path::Path;
-
 use serde::Serialize;
 
-use super::checkout::{checkout_locked, CheckoutOptions};
-use super::clone::sparse_checkout;
 use super::push::is_ancestor;
-use super::Common;
+use crate::checkout::{checkout_locked, sparse_checkout, CheckoutOptions};
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::progress::Progress;
 use crate::refs::Head;
 use crate::remote::config::Remotes;
-use crate::remote::index::list_packs;
-use crate::remote::partial::{fetch_chunks, fetch_metadata, needed_chunks};
-use crate::remote::{refs, transfer, Remote};
+use crate::remote::fetch::{fetch_all, fetch_partial, Fetched};
+use crate::remote::{refs, Remote};
 use crate::repo::{RepoLock, Repository};
+use crate::session::Common;
 use crate::worktree::layer_path;
 
 #[derive(Debug, Clone, Default)]
@@ -26,16 +22,6 @@ pub struct PullOptions {
     pub remote: Option<String>,
     /// The line to pull (default: HEAD's line).
     pub line: Option<String>,
-}
-
-/// What a fetch brought.
-#[derive(Debug, Default, Clone, Copy, Serialize)]
-pub struct Fetched {
-    /// Whole packs downloaded.
-    pub packs: u64,
-    /// Chunks fetched by byte range (path-limited and layer-limited fetches).
-    pub ranged_chunks: u64,
-    pub bytes: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -209,50 +195,4 @@ fn copy_tags(
         }
     }
     Ok((created, differing))
-}
-
-/// Downloads every complete remote pack this repository lacks.
-pub(crate) fn fetch_all(
-    repo: &Repository,
-    remote: &Remote,
-    progress: &dyn Progress,
-) -> Result<Fetched> {
-    let local = repo.store.packs();
-    let missing: Vec<(ObjectId, u64)> = list_packs(remote)?
-        .into_iter()
-        .filter(|(n, p)| p.complete() && !local.iter().any(|l| l.name == *n))
-        .map(|(n, p)| (n, p.pack.unwrap_or(0)))
-        .collect();
-    let got = transfer::download(repo, remote, &missing, progress)?;
-    Ok(Fetched {
-        packs: got.packs,
-        ranged_chunks: 0,
-        bytes: got.bytes,
-    })
-}
-
-/// Downloads every metadata pack, then only the chunks that the layer `resolve` picks (it
-/// runs once the metadata is here) needs below `paths` (everything when empty). Returns what
-/// was fetched and the layer.
-pub(crate) fn fetch_partial(
-    root: &Path,
-    remote: &Remote,
-    resolve: impl FnOnce(&Repository) -> Result<ObjectId>,
-    paths: &[Vec<u8>],
-    progress: &dyn Progress,
-) -> Result<(Fetched, ObjectId)> {
-    let repo = Repository::open(root)?;
-    let listing = list_packs(remote)?;
-    let (meta, index) = fetch_metadata(&repo, remote, &listing, progress)?;
-    let repo = Repository::open(root)?;
-    let layer = resolve(&repo)?;
-    let tree = repo.read_layer(&layer)?.tree;
-    let chunks = needed_chunks(&repo, &tree, paths)?;
-    let got = fetch_chunks(&repo, remote, &index, &listing, &chunks, progress)?;
-    let fetched = Fetched {
-        packs: meta.packs + got.packs,
-        ranged_chunks: got.ranged_chunks,
-        bytes: meta.bytes + got.bytes,
-    };
-    Ok((fetched, layer))
 }

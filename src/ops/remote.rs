@@ -3,12 +3,12 @@
 use serde::Serialize;
 
 use super::verify::VerifyOutcome;
-use super::Common;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::remote::config::{parse_url, RemoteSpec, Remotes};
 use crate::remote::{verify as rverify, Remote};
 use crate::repo::Repository;
+use crate::session::Common;
 
 #[derive(Debug, Clone)]
 pub enum RemoteAction {

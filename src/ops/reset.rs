@@ -4,14 +4,14 @@
 
 use serde::Serialize;
 
-use super::checkout::{apply, finished, plan, refuse_dirs_in_the_way};
-use super::Common;
+use crate::checkout::reset_hard;
 use crate::error::Result;
 use crate::hash::ObjectId;
 use crate::progress::Progress;
 use crate::refs::Head;
 use crate::repo::Repository;
 use crate::revparse;
+use crate::session::Common;
 
 #[derive(Debug, Clone)]
 pub struct ResetOptions {
@@ -35,7 +35,7 @@ pub fn reset(
     opts: &ResetOptions,
     progress: &dyn Progress,
 ) -> Result<ResetOutcome> {
-    let _lock = repo.lock(common.lock_timeout)?;
+    let lock = repo.lock(common.lock_timeout)?;
     let to = revparse::resolve(repo, &opts.target)?;
     let tree = repo.read_layer(&to)?.tree;
     let (line, from) = repo.head()?;
@@ -48,16 +48,7 @@ pub fn reset(
         deleted: 0,
     };
     if opts.hard {
-        let mut index = repo.load_index()?;
-        let p = plan(repo, &index, &tree, &[], true)?;
-        refuse_dirs_in_the_way(repo, &p)?;
-        out.written = p.write.len() as u64;
-        out.deleted = p.delete.len() as u64;
-        apply(repo, &mut index, &p, to, progress)?;
-        index.base_tree = Some(tree);
-        index.walk_cache = None;
-        repo.save_index(&mut index)?;
-        finished(repo)?;
+        (out.written, out.deleted) = reset_hard(repo, &lock, to, tree, progress)?;
     }
     match &line {
         Some(name) => repo.refs().set("lines", name, &to)?,

@@ -4,12 +4,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{status::worktree_change, Common};
 use crate::error::{Error, Result};
 use crate::index::{is_under, StagingIndex};
-use crate::ingest::{Discard, Ingester};
+use crate::ingest::Ingester;
 use crate::repo::Repository;
-use crate::worktree::{self, RepoPath};
+use crate::session::Common;
+use crate::stage::layer_tree;
+use crate::worktree::{self, worktree_change, RepoPath};
 
 #[derive(Debug, Clone, Default)]
 pub struct RmOptions {
@@ -95,12 +96,7 @@ fn refuse_local_changes(
     index: &StagingIndex,
     targets: &[Vec<u8>],
 ) -> Result<()> {
-    let head_tree = repo
-        .head()?
-        .1
-        .map(|h| repo.read_layer(&h))
-        .transpose()?
-        .map(|l| l.tree);
+    let head_tree = layer_tree(repo, repo.head()?.1)?;
     for t in targets {
         let e = &index.entries[t];
         let committed = match &head_tree {
@@ -114,11 +110,7 @@ fn refuse_local_changes(
             });
         }
     }
-    let ingester = Ingester {
-        algo: repo.algo(),
-        chunker: repo.chunker(),
-        sink: &Discard,
-    };
+    let ingester = Ingester::hashing(repo);
     let real = worktree::RealDirs::new(repo.root());
     for t in targets {
         let e = &index.entries[t];

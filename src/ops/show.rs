@@ -2,21 +2,12 @@
 
 use serde::Serialize;
 
-use crate::diff::{diff_trees, ChangeKind};
+use crate::diff::{diff_trees, ChangedPath};
 use crate::error::Result;
 use crate::hash::ObjectId;
 use crate::object::LayerCounts;
 use crate::repo::Repository;
 use crate::revparse;
-use crate::worktree::RepoPath;
-
-#[derive(Debug, Serialize)]
-pub struct ChangedPath {
-    pub path: RepoPath,
-    pub change: ChangeKind,
-    pub old_size: Option<u64>,
-    pub new_size: Option<u64>,
-}
 
 #[derive(Debug, Serialize)]
 pub struct ShowOutcome {
@@ -40,12 +31,7 @@ pub fn show(repo: &Repository, layer: &str) -> Result<ShowOutcome> {
         .map(|p| p.tree);
     let changes = diff_trees(repo, parent_tree, Some(l.tree))?
         .into_iter()
-        .map(|c| ChangedPath {
-            path: RepoPath(c.path),
-            change: c.kind,
-            old_size: c.old_size,
-            new_size: c.new_size,
-        })
+        .map(ChangedPath::from)
         .collect();
     Ok(ShowOutcome {
         id,

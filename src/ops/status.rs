@@ -3,20 +3,19 @@
 
 use std::collections::HashSet;
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::build::build;
-use crate::diff::{diff_trees, ChangeKind, Overlay};
-use crate::error::{Error, Result};
+use crate::diff::ChangeKind;
+use crate::error::Result;
 use crate::hash::ObjectId;
 use crate::index::{IndexEntry, StagingIndex, Stat};
-use crate::ingest::{Discard, Ingester};
-use crate::object::EntryKind;
+use crate::ingest::Ingester;
 use crate::repo::Repository;
-use crate::worktree::{self, file_name, is_gone, RepoPath};
+use crate::stage::{layer_tree, staged_changes};
+use crate::worktree::{self, change_from_stat, file_name, is_gone, worktree_change, RepoPath};
 
 #[derive(Debug, Serialize)]
 pub struct PathChange {
@@ -62,23 +61,8 @@ fn staged(
     index: &StagingIndex,
     head: Option<ObjectId>,
 ) -> Result<Vec<PathChange>> {
-    let head_tree = head
-        .map(|h| repo.read_layer(&h))
-        .transpose()?
-        .map(|l| l.tree);
-    if head_tree.is_some() && index.base_tree == head_tree {
-        return Ok(Vec::new());
-    }
-    let built = build(index, repo.algo())?;
-    let changes = diff_trees(
-        &Overlay {
-            trees: &built.trees,
-            repo,
-        },
-        head_tree,
-        Some(built.root),
-    )?;
-    Ok(changes
+    let head_tree = layer_tree(repo, head)?;
+    Ok(staged_changes(repo, index, head_tree)?
         .into_iter()
         .map(|c| PathChange {
             path: RepoPath(c.path),
@@ -88,11 +72,7 @@ fn staged(
 }
 
 fn unstaged(repo: &Repository, index: &StagingIndex) -> Result<Vec<PathChange>> {
-    let ingester = Ingester {
-        algo: repo.algo(),
-        chunker: repo.chunker(),
-        sink: &Discard,
-    };
+    let ingester = Ingester::hashing(repo);
     let entries: Vec<(&Vec<u8>, &IndexEntry)> = index.entries.iter().collect();
     let changes: Result<Vec<Vec<PathChange>>> = by_directory(&entries)
         .par_iter()
@@ -163,60 +143,6 @@ fn stat_at(dir: &std::fs::File, name: &[u8]) -> std::io::Result<Stat> {
     }
     // SAFETY: filled by the successful call above.
     Ok(Stat::from_raw(unsafe { &st.assume_init() }))
-}
-
-/// How the worktree file at `rel` differs from its index entry, reading it only when its
-/// stat data changed or is racy.
-pub(crate) fn worktree_change(
-    root: &Path,
-    index: &StagingIndex,
-    ingester: &Ingester,
-    rel: &[u8],
-    e: &IndexEntry,
-) -> Result<Option<ChangeKind>> {
-    let path = worktree::abs(root, rel);
-    let found = std::fs::symlink_metadata(&path).map(|m| Stat::from_metadata(&m));
-    change_from_stat(found, index, ingester, || path.clone(), e)
-}
-
-/// The change given the file's `lstat` result; `path` is wanted only to read the file or
-/// to name it in an error.
-fn change_from_stat(
-    found: std::io::Result<Stat>,
-    index: &StagingIndex,
-    ingester: &Ingester,
-    path: impl Fn() -> PathBuf,
-    e: &IndexEntry,
-) -> Result<Option<ChangeKind>> {
-    let stat = match found {
-        Ok(stat) => stat,
-        Err(err) if is_gone(&err) => return Ok(Some(ChangeKind::Deleted)),
-        Err(err) => return Err(Error::io("could not stat file", &path())(err)),
-    };
-    let kind = match stat.mode & libc::S_IFMT {
-        libc::S_IFLNK => EntryKind::Symlink,
-        libc::S_IFREG => EntryKind::File,
-        _ => return Ok(Some(ChangeKind::Deleted)),
-    };
-    if kind != e.kind() {
-        return Ok(Some(ChangeKind::TypeChange));
-    }
-    if stat == e.stat && !index.is_racy(e) {
-        return Ok(None);
-    }
-    let mode_changed = kind == EntryKind::File && (stat.mode & 0o7777) != e.mode;
-    if mode_changed || stat.size != e.stat.size {
-        return Ok(Some(ChangeKind::Modified));
-    }
-    match ingester.ingest(&path()) {
-        Ok(None) => Ok(Some(ChangeKind::Deleted)),
-        Ok(Some(now)) if now.file_id != e.file_id => Ok(Some(ChangeKind::Modified)),
-        Ok(Some(_)) => Ok(None),
-        // Being written as it is read, with stat data unlike the entry's: nothing says it
-        // still holds what was staged, and status reports rather than fails (as git does).
-        Err(Error::Unstable { .. }) => Ok(Some(ChangeKind::Modified)),
-        Err(err) => Err(err),
-    }
 }
 
 fn untracked(repo: &Repository, index: &StagingIndex) -> Result<Vec<RepoPath>> {

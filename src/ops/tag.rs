@@ -2,12 +2,12 @@
 
 use serde::Serialize;
 
-use super::Common;
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::refs::check_name;
 use crate::repo::Repository;
 use crate::revparse;
+use crate::session::Common;
 
 #[derive(Debug, Clone)]
 pub enum TagAction {

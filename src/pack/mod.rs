@@ -7,12 +7,14 @@
 mod check;
 mod index;
 mod rebuild;
+pub mod sink;
 mod store;
 mod writer;
 
 pub use check::{check, check_content, check_records, PackReport};
 pub use index::{IdxEntry, PackIndex};
 pub use rebuild::rebuild_index;
+pub use sink::StoreSink;
 pub use store::{Pack, Store};
 pub use writer::PackWriter;
 

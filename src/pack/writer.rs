@@ -11,6 +11,7 @@ use crate::error::{IoContext, Result};
 use crate::failpoint;
 use crate::fsutil;
 use crate::hash::{Domain, HashAlgo, Hasher, ObjectId};
+use crate::repo::Repository;
 
 struct OpenPack {
     file: PackFile,
@@ -138,6 +139,11 @@ impl PackWriter {
             written: Vec::new(),
             bytes: 0,
         }
+    }
+
+    /// A writer of `class` packs into the repository's `packs/`, through its `tmp/`.
+    pub fn for_repo(repo: &Repository, class: PackClass) -> PackWriter {
+        PackWriter::new(repo.algo(), class, &repo.packs_dir(), &repo.tmp_dir())
     }
 
     /// Smaller packs, for tests that want several.

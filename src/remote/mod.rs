@@ -8,6 +8,7 @@
 
 pub mod backend;
 pub mod config;
+pub mod fetch;
 pub mod index;
 pub mod layout;
 pub mod partial;

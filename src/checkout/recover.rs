@@ -18,18 +18,18 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::index::StagingIndex;
-use crate::ingest::{Discard, Ingester};
+use crate::ingest::Ingester;
 use crate::object::{EntryKind, TreeEntry};
 use crate::read::flatten;
 use crate::repo::Repository;
 use crate::worktree::{self, RealDirs};
 
-pub(crate) use crate::checkout_record::{begin, end, pending};
+pub(super) use crate::checkout_record::{begin, end, pending};
 
 /// Removes the files killed checkouts were writing in `.cairn/tmp` (see
 /// `Materializer::for_worktree`). Safe under the writers' lock: no live checkout has any.
 /// Best effort: what cannot be removed is invisible where it lies, and `gc` tries again.
-pub(crate) fn sweep_temp(repo: &Repository) {
+pub(super) fn sweep_temp(repo: &Repository) {
     let Ok(entries) = std::fs::read_dir(repo.tmp_dir()) else {
         return;
     };
@@ -49,10 +49,10 @@ pub(crate) fn sweep_temp(repo: &Repository) {
 }
 
 /// The stem of the temporary files a checkout writes in `.cairn/tmp`.
-pub(crate) const TEMP_STEM: &str = "checkout";
+pub(super) const TEMP_STEM: &str = "checkout";
 
 /// The paths the unfinished checkouts to `layers` changed in the worktree.
-pub(crate) fn interrupted_paths(
+pub(super) fn interrupted_paths(
     repo: &Repository,
     index: &StagingIndex,
     layers: &[ObjectId],
@@ -66,11 +66,7 @@ pub(crate) fn interrupted_paths(
     for t in &targets {
         paths.extend(t.keys().map(|p| p.as_slice()));
     }
-    let ingester = Ingester {
-        algo: repo.algo(),
-        chunker: repo.chunker(),
-        sink: &Discard,
-    };
+    let ingester = Ingester::hashing(repo);
     let found: Vec<Option<Vec<u8>>> = paths
         .into_par_iter()
         .map(|p| {

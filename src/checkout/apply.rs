@@ -1,0 +1,116 @@
+//! Carrying out a checkout's plan: deletions, then the parallel writes, then the index.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use super::{recover, Plan};
+use crate::error::{IoContext, Result};
+use crate::hash::ObjectId;
+use crate::index::{IndexEntry, StagingIndex, Stat};
+use crate::materialize::{ensure_dirs, Materializer};
+use crate::object::{ChunkRef, TreeEntry};
+use crate::progress::Progress;
+use crate::repo::Repository;
+use crate::worktree;
+
+/// Records `layer` as the target (see [`recover`]), then deletes, then writes, then records
+/// what was written in the index. Returns bytes written. The caller saves the index and then
+/// calls `finished` (mod.rs).
+pub(super) fn apply(
+    repo: &Repository,
+    index: &mut StagingIndex,
+    plan: &Plan,
+    layer: ObjectId,
+    progress: &dyn Progress,
+) -> Result<u64> {
+    let root = repo.root();
+    recover::sweep_temp(repo);
+    let pending = recover::pending(repo)?;
+    if !plan.write.is_empty() || !plan.delete.is_empty() {
+        recover::begin(repo, &pending, layer)?;
+    }
+    let mut remover = worktree::Remover::new(root);
+    for p in &plan.delete {
+        remover.remove(p)?;
+        index.entries.shift_remove(p);
+    }
+    remover.finish()?;
+    let m = Materializer::for_worktree(repo, recover::TEMP_STEM);
+    let total: u64 = plan.write.iter().map(|p| plan.target[p].size).sum();
+    progress.begin("checking out", plan.write.len() as u64, total);
+    // Each parent directory once, parents first, before the parallel writes.
+    let parents: BTreeSet<&[u8]> = plan
+        .write
+        .iter()
+        .filter_map(|p| p.iter().rposition(|b| *b == b'/').map(|i| &p[..i]))
+        .collect();
+    for dir in parents {
+        clear_blockers(root, dir)?;
+        ensure_dirs(root, dir)?;
+    }
+    let written: Vec<(Vec<u8>, IndexEntry)> = plan
+        .write
+        .par_iter()
+        .map(|p| {
+            let e = &plan.target[p];
+            let dest = worktree::abs(root, p);
+            clear_dir(&dest)?;
+            let obj = repo.read_file(&e.id).map_err(|err| err.at(&dest))?;
+            m.write_object(e, &obj, &dest)?;
+            crate::failpoint::hit("checkout:after-write");
+            progress.advance(1, e.size);
+            Ok((p.clone(), index_entry(e, obj.chunks, &dest)?))
+        })
+        .collect::<Result<_>>()?;
+    progress.end();
+    for (p, e) in written {
+        index.entries.insert(p, e);
+    }
+    Ok(total)
+}
+
+/// The index entry of a freshly written file: its stat data (taken after the rename, which
+/// changes the ctime) and the layer's chunk list.
+fn index_entry(e: &TreeEntry, chunks: Vec<ChunkRef>, dest: &Path) -> Result<IndexEntry> {
+    let meta = std::fs::symlink_metadata(dest).ctx("could not stat", dest)?;
+    Ok(IndexEntry {
+        kind: e.kind as u8,
+        mode: e.mode,
+        stat: Stat::from_metadata(&meta),
+        file_id: e.id,
+        chunks,
+    })
+}
+
+/// A file (from the old layer) standing where the new layer has a directory is removed; the
+/// safety check already made sure it held nothing to lose.
+fn clear_blockers(root: &Path, dir: &[u8]) -> Result<()> {
+    for (i, b) in dir
+        .iter()
+        .enumerate()
+        .chain(std::iter::once((dir.len(), &b'/')))
+    {
+        if *b != b'/' {
+            continue;
+        }
+        let p = worktree::abs(root, &dir[..i]);
+        if let Ok(m) = std::fs::symlink_metadata(&p) {
+            if !m.is_dir() {
+                std::fs::remove_file(&p).ctx("could not remove file", &p)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An empty directory standing where the new layer has a file is removed.
+fn clear_dir(dest: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(dest) {
+        Ok(m) if m.is_dir() => {
+            std::fs::remove_dir(dest).ctx("could not replace directory (it is not empty)", dest)
+        }
+        _ => Ok(()),
+    }
+}

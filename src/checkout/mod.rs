@@ -1,0 +1,129 @@
+//! Moving the worktree and the index to a layer, for `checkout`, `reset --hard`, `pull` and
+//! `clone`. Everything the move would change is worked out first (`plan.rs`); the safety
+//! checks refuse before anything is touched when that would lose staged or unstaged changes
+//! or overwrite untracked files (`safety.rs`); then files are deleted and written
+//! (`apply.rs`), and an interrupted move is finished by the next one (`recover.rs`).
+
+mod apply;
+mod plan;
+mod recover;
+mod safety;
+mod sparse;
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::hash::ObjectId;
+use crate::progress::Progress;
+use crate::refs::Head;
+use crate::repo::{RepoLock, Repository};
+use crate::revparse;
+use crate::session::Common;
+use crate::worktree::{self, RepoPath};
+
+use apply::apply;
+use plan::{plan, Plan};
+use safety::{refuse_dirs_in_the_way, refuse_losses};
+pub(crate) use sparse::sparse_checkout;
+
+#[derive(Debug, Clone)]
+pub struct CheckoutOptions {
+    pub target: String,
+    /// Only these paths (as the user typed them); HEAD stays where it is.
+    pub paths: Vec<PathBuf>,
+    pub force: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CheckoutOutcome {
+    pub layer: ObjectId,
+    pub line: Option<String>,
+    pub detached: bool,
+    pub written: Vec<RepoPath>,
+    pub deleted: Vec<RepoPath>,
+    pub bytes: u64,
+}
+
+/// Checks out `opts.target` (or only its named paths) under the writers' lock, which the
+/// caller holds throughout: `checkout` takes it for this alone, pull and clone for longer.
+pub(crate) fn checkout_locked(
+    repo: &Repository,
+    _lock: &RepoLock,
+    common: &Common,
+    opts: &CheckoutOptions,
+    progress: &dyn Progress,
+) -> Result<CheckoutOutcome> {
+    let mut index = repo.load_index()?;
+    let resolved = revparse::resolve_full(repo, &opts.target)?;
+    let tree = repo.read_layer(&resolved.layer)?.tree;
+    let scope: Vec<Vec<u8>> = opts
+        .paths
+        .iter()
+        .map(|p| worktree::resolve(repo.root(), &common.cwd, p))
+        .collect::<Result<_>>()?;
+    // Named paths and --force put the worktree back exactly; a plain switch carries local
+    // edits of files both layers share over, as git does.
+    let rewrite = opts.force || !scope.is_empty();
+    let plan = plan(repo, &index, &tree, &scope, rewrite)?;
+    if opts.force {
+        refuse_dirs_in_the_way(repo, &plan)?;
+    } else {
+        refuse_losses(repo, &index, &plan)?;
+    }
+    let bytes = apply(repo, &mut index, &plan, resolved.layer, progress)?;
+    crate::failpoint::hit("checkout:before-head");
+    let full = scope.is_empty();
+    if full {
+        let head = match &resolved.line {
+            Some(line) => Head::Line(line.clone()),
+            None => Head::Detached(resolved.layer),
+        };
+        repo.refs().set_head(&head)?;
+    }
+    index.base_tree = if full { Some(tree) } else { None };
+    index.walk_cache = None; // the tracked set and the directories changed
+    crate::failpoint::hit("checkout:before-index");
+    repo.save_index(&mut index)?;
+    finished(repo)?;
+    Ok(CheckoutOutcome {
+        layer: resolved.layer,
+        line: if full {
+            resolved.line.clone()
+        } else {
+            repo.head()?.0
+        },
+        detached: full && resolved.line.is_none(),
+        written: plan.write.into_iter().map(RepoPath).collect(),
+        deleted: plan.delete.into_iter().map(RepoPath).collect(),
+        bytes,
+    })
+}
+
+/// Puts the worktree and the index exactly at `layer`, whose tree is `tree` (`reset
+/// --hard`): local changes to tracked files go, but directories of untracked files in the
+/// way still make it refuse. HEAD is the caller's to move. Returns files written and
+/// deleted.
+pub(crate) fn reset_hard(
+    repo: &Repository,
+    _lock: &RepoLock,
+    layer: ObjectId,
+    tree: ObjectId,
+    progress: &dyn Progress,
+) -> Result<(u64, u64)> {
+    let mut index = repo.load_index()?;
+    let p = plan(repo, &index, &tree, &[], true)?;
+    refuse_dirs_in_the_way(repo, &p)?;
+    apply(repo, &mut index, &p, layer, progress)?;
+    index.base_tree = Some(tree);
+    index.walk_cache = None;
+    repo.save_index(&mut index)?;
+    finished(repo)?;
+    Ok((p.write.len() as u64, p.delete.len() as u64))
+}
+
+/// The worktree matches the saved index again: the checkout's record goes.
+fn finished(repo: &Repository) -> Result<()> {
+    recover::end(repo)
+}

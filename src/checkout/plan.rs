@@ -1,0 +1,154 @@
+//! What a checkout writes and deletes, worked out before anything is touched.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::recover;
+use crate::diff::ChangeKind;
+use crate::error::{Error, Result};
+use crate::hash::ObjectId;
+use crate::index::{is_under, IndexEntry, StagingIndex};
+use crate::ingest::Ingester;
+use crate::object::{EntryKind, TreeEntry};
+use crate::read::flatten;
+use crate::repo::Repository;
+use crate::worktree::{self, worktree_change, RealDirs};
+
+pub(super) struct Plan {
+    pub target: HashMap<Vec<u8>, TreeEntry>,
+    pub write: Vec<Vec<u8>>,
+    pub delete: Vec<Vec<u8>>,
+    /// Paths an unfinished earlier checkout changed: rewritten, never counted as losses.
+    pub recovered: HashSet<Vec<u8>>,
+}
+
+fn in_scope(p: &[u8], scope: &[Vec<u8>]) -> bool {
+    scope.is_empty() || scope.iter().any(|s| is_under(p, s))
+}
+
+/// What a checkout of `tree` (below `scope`, or everything) writes and deletes. Paths an
+/// unfinished earlier checkout changed (see [`recover`]) are rewritten or deleted too; those
+/// outside `scope` make a checkout of named paths refuse, since it would leave them.
+pub(super) fn plan(
+    repo: &Repository,
+    index: &StagingIndex,
+    tree: &ObjectId,
+    scope: &[Vec<u8>],
+    rewrite_edited: bool,
+) -> Result<Plan> {
+    let real = RealDirs::new(repo.root());
+    let pending = recover::pending(repo)?;
+    let recovered = match pending.is_empty() {
+        true => HashSet::new(),
+        false => recover::interrupted_paths(repo, index, &pending, &real)?,
+    };
+    if let Some(p) = recovered.iter().find(|p| !in_scope(p, scope)) {
+        return Err(Error::Invalid {
+            what: "an earlier checkout did not finish: check out a layer without naming paths to finish it".into(),
+            path: worktree::abs(repo.root(), p),
+        });
+    }
+    let mut all = Vec::new();
+    flatten(repo, tree, b"", &mut all)?;
+    let target: HashMap<Vec<u8>, TreeEntry> = all
+        .into_iter()
+        .filter(|(p, e)| e.kind != EntryKind::Dir && in_scope(p, scope))
+        .collect();
+    if let Some(p) = target
+        .keys()
+        .find(|p| is_under(p, crate::repo::CAIRN_DIR.as_bytes()))
+    {
+        return Err(Error::corrupt(
+            "tree",
+            &worktree::abs(repo.root(), p),
+            "an entry would be written into the repository's own directory",
+        ));
+    }
+    for s in scope {
+        let known = target.keys().any(|p| is_under(p, s)) || index.under(s).next().is_some();
+        if !known {
+            return Err(Error::PathNotFound {
+                path: PathBuf::from(worktree::display(s)),
+            });
+        }
+    }
+    let mut edited = if rewrite_edited {
+        edited_paths(repo, index, scope, &real)?
+    } else {
+        HashSet::new()
+    };
+    edited.extend(recovered.iter().cloned());
+    let mut write: Vec<Vec<u8>> = target
+        .iter()
+        .filter(|(p, e)| edited.contains(*p) || index.entries.get(*p).is_none_or(|i| !same(i, e)))
+        .map(|(p, _)| p.clone())
+        .collect();
+    // Untracked files an unfinished checkout wrote go too when the target lacks them.
+    let mut delete: Vec<Vec<u8>> = index
+        .entries
+        .keys()
+        .chain(&recovered)
+        .filter(|p| in_scope(p, scope) && !target.contains_key(*p))
+        .cloned()
+        .collect();
+    // A tracked file standing where a written path needs a directory goes too, even when it
+    // lies outside the named paths.
+    for p in &write {
+        for (i, b) in p.iter().enumerate() {
+            if *b == b'/' && index.entries.contains_key(&p[..i]) {
+                delete.push(p[..i].to_vec());
+            }
+        }
+    }
+    write.sort_unstable();
+    delete.sort_unstable();
+    delete.dedup();
+    Ok(Plan {
+        target,
+        write,
+        delete,
+        recovered,
+    })
+}
+
+/// Tracked paths in scope whose worktree file differs from the index.
+fn edited_paths(
+    repo: &Repository,
+    index: &StagingIndex,
+    scope: &[Vec<u8>],
+    real: &RealDirs,
+) -> Result<HashSet<Vec<u8>>> {
+    let ingester = Ingester::hashing(repo);
+    let edited: Vec<Option<Vec<u8>>> = index
+        .entries
+        .par_iter()
+        .filter(|(p, _)| in_scope(p, scope))
+        .map(|(p, e)| {
+            let change = local_change(repo.root(), index, &ingester, real, p, e)?;
+            Ok(change.map(|_| p.clone()))
+        })
+        .collect::<Result<_>>()?;
+    Ok(edited.into_iter().flatten().collect())
+}
+
+/// How the worktree file at `p` differs from its entry. A file beyond a symlink (or a file)
+/// standing where its directory was is deleted: it is never read through the link.
+pub(super) fn local_change(
+    root: &Path,
+    index: &StagingIndex,
+    ingester: &Ingester,
+    real: &RealDirs,
+    p: &[u8],
+    e: &IndexEntry,
+) -> Result<Option<ChangeKind>> {
+    match real.reaches(p)? {
+        true => worktree_change(root, index, ingester, p, e),
+        false => Ok(Some(ChangeKind::Deleted)),
+    }
+}
+
+fn same(i: &IndexEntry, e: &TreeEntry) -> bool {
+    i.file_id == e.id && i.kind() == e.kind && (e.kind != EntryKind::File || i.mode == e.mode)
+}

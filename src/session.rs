@@ -1,0 +1,52 @@
+//! What one run of cairn brings to every operation: the directory the user ran it from and
+//! how long a writer waits for the lock; and turning that user's paths into repository
+//! paths. It sits below the operations so that none of them imports another.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::index::StagingIndex;
+use crate::repo::Repository;
+use crate::worktree;
+
+/// Settings every command shares.
+#[derive(Debug, Clone)]
+pub struct Common {
+    /// The directory the user ran cairn from.
+    pub cwd: PathBuf,
+    /// How long a writer waits for another writer's lock.
+    pub lock_timeout: Duration,
+}
+
+impl Common {
+    pub fn new(cwd: &Path) -> Common {
+        Common {
+            cwd: cwd.to_path_buf(),
+            lock_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Turns the user's paths into repository paths. Each must exist in the worktree or be
+/// tracked by the index.
+pub(crate) fn pathspecs(
+    repo: &Repository,
+    cwd: &Path,
+    paths: &[PathBuf],
+    index: &StagingIndex,
+) -> Result<Vec<Vec<u8>>> {
+    paths
+        .iter()
+        .map(|p| {
+            let rel = worktree::resolve(repo.root(), cwd, p)?;
+            worktree::refuse_beyond_symlink(repo.root(), &rel, p)?;
+            let exists = std::fs::symlink_metadata(worktree::abs(repo.root(), &rel)).is_ok();
+            if exists || index.under(&rel).next().is_some() {
+                Ok(rel)
+            } else {
+                Err(Error::PathNotFound { path: p.clone() })
+            }
+        })
+        .collect()
+}
