@@ -96,7 +96,7 @@ fn build_dir(
     // Path order puts "a.txt" before "a/x", name order puts "a" first: sort by name.
     entries.sort_unstable_by(|a, b| a.name.cmp(&b.name));
     if let Some(w) = entries.windows(2).find(|w| w[0].name == w[1].name) {
-        return Err(Error::Invalid {
+        return Err(Error::BadPath {
             what: "the staging index holds a file and a directory of the same name".into(),
             path: String::from_utf8_lossy(&w[0].name).into_owned().into(),
         });

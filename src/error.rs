@@ -98,6 +98,9 @@ pub enum Error {
     /// directory of the same name.
     #[error("{what} ({})", path.display())]
     BadPath { what: String, path: PathBuf },
+    /// A proof file that is not a proof cairn can read (as opposed to one that fails).
+    #[error("{what} ({})", path.display())]
+    MalformedProof { what: String, path: PathBuf },
     /// The remote could not be set up: its URL, credentials or local settings.
     #[error("{what} ({})", path.display())]
     RemoteSetup { what: String, path: PathBuf },
@@ -182,6 +185,7 @@ impl Error {
             Error::UnfinishedCheckout { .. } => "unfinished_checkout",
             Error::DetachedHead { .. } => "detached_head",
             Error::BadPath { .. } => "bad_path",
+            Error::MalformedProof { .. } => "malformed_proof",
             Error::RemoteSetup { .. } => "remote_setup",
             Error::Remote { source, .. } if source.is_denied() => "remote_denied",
             Error::Remote { .. } => "remote_failed",
@@ -372,6 +376,10 @@ mod tests {
             },
             Error::DetachedHead { path: p() },
             Error::BadPath {
+                what: s(),
+                path: p(),
+            },
+            Error::MalformedProof {
                 what: s(),
                 path: p(),
             },

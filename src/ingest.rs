@@ -127,8 +127,7 @@ impl<'a> Ingester<'a> {
     fn regular(&self, file: &File, path: &Path) -> Result<Attempt> {
         let before = file.metadata().ctx("could not stat file", path)?;
         if !before.is_file() {
-            return Err(Error::Invalid {
-                what: "not a regular file or symlink any more".into(),
+            return Err(Error::ChangedType {
                 path: path.to_path_buf(),
             });
         }

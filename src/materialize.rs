@@ -6,9 +6,7 @@
 //! Nothing here fsyncs: like `cp`, `tar -x` and `git checkout`, what is written is as
 //! durable as the page cache until the kernel writes it back (or the caller syncs).
 
-use std::ffi::CString;
 use std::fs::{self, FileTimes, OpenOptions};
-use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -195,8 +193,7 @@ const PREALLOCATE_FROM: u64 = 1 << 20;
 /// Only a hint, so its errors are ignored: the writes that follow report any real failure.
 fn preallocate(file: &fs::File, size: u64) {
     if size >= PREALLOCATE_FROM {
-        // SAFETY: a plain syscall on a descriptor this function borrows.
-        unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, size as libc::off_t) };
+        crate::fsutil::preallocate(file, size);
     }
 }
 
@@ -207,26 +204,14 @@ fn plain_umask(dir: &Path) -> Option<u32> {
     let status = fs::read_to_string("/proc/self/status").ok()?;
     let umask = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
     let umask = u32::from_str_radix(umask.trim(), 8).ok()?;
-    let path = CString::new(dir.as_os_str().as_bytes()).ok()?;
-    // SAFETY: two NUL-terminated strings; a null buffer of size 0 only asks for the size.
-    let n = unsafe {
-        libc::getxattr(
-            path.as_ptr(),
-            c"system.posix_acl_default".as_ptr(),
-            std::ptr::null_mut(),
-            0,
-        )
-    };
-    let errno = std::io::Error::last_os_error().raw_os_error();
-    let no_acl = n < 0 && matches!(errno, Some(libc::ENODATA | libc::EOPNOTSUPP));
-    no_acl.then_some(umask)
+    crate::fsutil::lacks_default_acl(dir).then_some(umask)
 }
 
 /// A rename onto a directory fails with EISDIR: say what is in the way.
 fn rename_error(err: std::io::Error, dest: &Path) -> Error {
     if err.raw_os_error() == Some(libc::EISDIR) {
-        return Error::Invalid {
-            what: "a directory is in the way of a file".into(),
+        return Error::InTheWay {
+            what: "a directory is in the way of a file",
             path: dest.to_path_buf(),
         };
     }
@@ -263,36 +248,7 @@ fn time(ns: i64) -> std::time::SystemTime {
 
 /// Sets a symlink's own mtime (not its target's).
 fn set_link_time(path: &Path, ns: i64) -> Result<()> {
-    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::Invalid {
-        what: "path holds a NUL byte".into(),
-        path: path.to_path_buf(),
-    })?;
-    let t = libc::timespec {
-        tv_sec: ns.div_euclid(1_000_000_000),
-        tv_nsec: ns.rem_euclid(1_000_000_000),
-    };
-    let times = [
-        libc::timespec {
-            tv_sec: 0,
-            tv_nsec: libc::UTIME_OMIT,
-        },
-        t,
-    ];
-    // SAFETY: c is a valid NUL-terminated path and times points at two timespecs.
-    let rc = unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            times.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    if rc != 0 {
-        return Err(Error::io("could not set symlink time", path)(
-            std::io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
+    crate::fsutil::set_link_mtime(path, ns).ctx("could not set symlink time", path)
 }
 
 /// Makes `p` a directory, or checks that it is one already (a symlink to one is not). The
@@ -304,8 +260,8 @@ pub fn ensure_dir_at(p: &Path) -> Result<()> {
     }
     match fs::symlink_metadata(p) {
         Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(Error::Invalid {
-            what: "refusing to write through something that is not a directory".into(),
+        Ok(_) => Err(Error::InTheWay {
+            what: "refusing to write through something that is not a directory",
             path: p.to_path_buf(),
         }),
         Err(e) => Err(Error::io("could not stat", p)(e)),

@@ -25,7 +25,7 @@ impl RepoPath {
     pub fn new(bytes: &[u8]) -> &RepoPath {
         // SAFETY: RepoPath is a repr(transparent) wrapper of [u8], so the two references have
         // the same layout and the same lifetime (as std does for Path over OsStr).
-        #[allow(unsafe_code)]
+        #[allow(unsafe_code, reason = "a borrowed view, as std has for Path")]
         unsafe {
             &*(bytes as *const [u8] as *const RepoPath)
         }

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 /// Splits `LAYER:PATH` at the first `:`; the path is repository-relative (a leading `/` or
 /// `./` is dropped) and may be any bytes, the layer reference must be UTF-8.
 pub fn split_spec(spec: &[u8]) -> Result<(&str, Vec<u8>)> {
-    let invalid = |what: String| Error::Invalid {
+    let invalid = |what: String| Error::BadArgument {
         what,
         path: spec_path(spec),
     };

@@ -133,8 +133,7 @@ pub fn refuse_beyond_symlink(root: &Path, rel: &[u8], user: &Path) -> Result<()>
         let is_link = std::fs::symlink_metadata(abs(root, &rel[..i]))
             .is_ok_and(|m| m.file_type().is_symlink());
         if is_link {
-            return Err(Error::Invalid {
-                what: "path is beyond a symbolic link, and cairn does not follow links".into(),
+            return Err(Error::BeyondSymlink {
                 path: user.to_path_buf(),
             });
         }
@@ -336,9 +335,10 @@ fn walk_error(err: ignore::Error) -> Error {
                 }
             }
             other => {
-                return Error::Invalid {
-                    what: format!("could not walk the worktree: {other}"),
+                return Error::Io {
+                    op: "could not walk the worktree",
                     path: path.unwrap_or_default(),
+                    source: std::io::Error::other(other),
                 }
             }
         }
@@ -444,14 +444,10 @@ pub(crate) fn is_gone(e: &std::io::Error) -> bool {
     )
 }
 
-fn c_name(name: &[u8]) -> std::io::Result<std::ffi::CString> {
-    std::ffi::CString::new(name).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))
-}
-
 /// `root/rel` as an `O_PATH` descriptor, opened one component at a time with `O_NOFOLLOW`,
 /// so a symlink anywhere below the root fails it (`ENOTDIR`) instead of being followed.
 pub fn open_dir_beneath(root: &Path, rel: &[u8]) -> std::io::Result<std::os::fd::OwnedFd> {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::fd::OwnedFd;
     let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
     let mut fd: OwnedFd = std::fs::OpenOptions::new()
         .read(true)
@@ -459,26 +455,13 @@ pub fn open_dir_beneath(root: &Path, rel: &[u8]) -> std::io::Result<std::os::fd:
         .open(root)?
         .into();
     for part in rel.split(|b| *b == b'/').filter(|p| !p.is_empty()) {
-        let name = c_name(part)?;
-        // SAFETY: a valid directory descriptor and a NUL-terminated name.
-        let next = unsafe { libc::openat(fd.as_raw_fd(), name.as_ptr(), flags | libc::O_NOFOLLOW) };
-        if next < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: openat returned a new descriptor that nothing else owns.
-        fd = unsafe { OwnedFd::from_raw_fd(next) };
+        fd = crate::fsutil::open_at_nofollow(&fd, part, flags)?;
     }
     Ok(fd)
 }
 
 fn unlink_at(dir: &std::os::fd::OwnedFd, name: &[u8], flags: i32) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let name = c_name(name)?;
-    // SAFETY: a valid directory descriptor and a NUL-terminated name.
-    match unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), flags) } {
-        0 => Ok(()),
-        _ => Err(std::io::Error::last_os_error()),
-    }
+    crate::fsutil::unlink_at(dir, name, flags)
 }
 
 /// Which directories of the worktree are real directories, so that no path is read or

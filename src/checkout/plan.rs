@@ -45,7 +45,7 @@ pub(super) fn plan(
         false => recover::interrupted_paths(repo, index, &pending, &real)?,
     };
     if let Some(p) = recovered.iter().find(|p| !in_scope(p, scope)) {
-        return Err(Error::Invalid {
+        return Err(Error::UnfinishedCheckout {
             what: "an earlier checkout did not finish: check out a layer without naming paths to finish it".into(),
             path: worktree::abs(repo.root(), p),
         });

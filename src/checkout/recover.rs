@@ -81,7 +81,7 @@ pub(super) fn interrupted_paths(
 /// named) blocks every checkout until the user says the worktree is as they want it.
 fn gone_target(repo: &Repository, layer: &ObjectId, e: Error) -> Error {
     match e {
-        Error::MissingObject { .. } => Error::Invalid {
+        Error::MissingObject { .. } => Error::UnfinishedCheckout {
             what: format!(
                 "an unfinished checkout's target layer {layer} is gone: check the worktree with `cairn status`, then delete this file"
             ),

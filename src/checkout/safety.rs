@@ -67,10 +67,9 @@ pub(super) fn refuse_dirs_in_the_way(repo: &Repository, plan: &Plan) -> Result<(
         let is_dir =
             std::fs::symlink_metadata(worktree::abs(repo.root(), p)).is_ok_and(|m| m.is_dir());
         if is_dir && real.reaches(p)? && holds_more(repo.root(), p, &deleted, 1)? {
-            return Err(Error::Invalid {
+            return Err(Error::InTheWay {
                 what: "a directory holding untracked files stands where the layer has a file; \
-                       move them away first"
-                    .into(),
+                       move them away first",
                 path: worktree::abs(repo.root(), p),
             });
         }

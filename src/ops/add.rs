@@ -126,7 +126,7 @@ struct Walked {
 /// A path below more directories than a layer may nest: refused here, so that the index
 /// never holds what commit and status could not build.
 fn too_deep_to_store(root: &std::path::Path, rel: &[u8]) -> Error {
-    Error::Invalid {
+    Error::BadPath {
         what: format!(
             "directories nested deeper than {} levels cannot be stored",
             crate::object::tree::MAX_DEPTH
@@ -416,9 +416,10 @@ fn read_files(
 /// A file or directory skipped by `--ignore-errors`, with what went wrong.
 fn skipped(root: &std::path::Path, e: Error) -> Skipped {
     let path = match &e {
-        Error::Io { path, .. } | Error::Unstable { path } | Error::Invalid { path, .. } => {
-            path.strip_prefix(root).unwrap_or(path)
-        }
+        Error::Io { path, .. }
+        | Error::Unstable { path }
+        | Error::ChangedType { path }
+        | Error::BadPath { path, .. } => path.strip_prefix(root).unwrap_or(path),
         _ => std::path::Path::new(""),
     };
     Skipped {

@@ -41,8 +41,8 @@ pub fn cat(repo: &Repository, opts: &CatOptions, out: &mut dyn Write) -> Result<
         path: shown.clone(),
     })?;
     if e.kind == EntryKind::Dir {
-        return Err(Error::Invalid {
-            what: "is a directory: `cairn ls` lists it".into(),
+        return Err(Error::IsADirectory {
+            what: "`cairn ls` lists it",
             path: shown,
         });
     }
@@ -52,7 +52,7 @@ pub fn cat(repo: &Repository, opts: &CatOptions, out: &mut dyn Write) -> Result<
     }
     let size = obj.size();
     let (start, end) = match &opts.range {
-        Some(r) => parse_range(r, size).map_err(|what| Error::Invalid {
+        Some(r) => parse_range(r, size).map_err(|what| Error::BadArgument {
             what,
             path: shown.clone(),
         })?,

@@ -178,8 +178,8 @@ fn prepare(dir: &Path, spec: &RemoteSpec, config: &crate::config::Config) -> Res
         std::fs::remove_dir_all(&own).ctx("could not remove an unfinished init", &own)?;
     }
     if !crate::materialize::is_empty_dir(dir)? {
-        return Err(Error::Invalid {
-            what: "the destination exists and is not empty".into(),
+        return Err(Error::NotEmpty {
+            force: false,
             path: dir.to_path_buf(),
         });
     }

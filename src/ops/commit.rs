@@ -41,7 +41,7 @@ pub fn commit(
     progress: &dyn Progress,
 ) -> Result<CommitOutcome> {
     if opts.message.trim().is_empty() {
-        return Err(Error::Invalid {
+        return Err(Error::BadArgument {
             what: "the commit message is empty: say what the layer holds with -m".into(),
             path: repo.root().to_path_buf(),
         });
@@ -116,23 +116,21 @@ pub fn commit(
 /// detached HEAD without naming a line is refused, so no layer is ever orphaned.
 fn target_line(repo: &Repository, current: Option<String>, new: Option<&str>) -> Result<String> {
     if let Some(name) = new {
-        check_name(name).map_err(|what| Error::Invalid {
-            what,
+        check_name(name).map_err(|why| Error::BadName {
+            why,
             path: repo.dir().join("refs/lines"),
         })?;
         repo.refs().check_new("lines", name)?;
         if repo.refs().get("lines", name)?.is_some() {
-            return Err(Error::Invalid {
-                what: format!("line {name} exists already"),
+            return Err(Error::AlreadyExists {
+                what: "line",
+                name: name.to_string(),
                 path: repo.dir().join("refs/lines").join(name),
             });
         }
         return Ok(name.to_string());
     }
-    current.ok_or_else(|| Error::Invalid {
-        what:
-            "HEAD is detached: name a new line with `commit -b NAME` so the layer is not orphaned"
-                .into(),
+    current.ok_or_else(|| Error::DetachedHead {
         path: repo.dir().join("HEAD"),
     })
 }

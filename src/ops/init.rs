@@ -26,7 +26,7 @@ pub struct InitOutcome {
 
 pub fn init(opts: &InitOptions) -> Result<InitOutcome> {
     let params = match opts.chunk_avg {
-        Some(avg) => ChunkParams::with_avg(avg).map_err(|what| Error::Invalid {
+        Some(avg) => ChunkParams::with_avg(avg).map_err(|what| Error::BadArgument {
             what,
             path: opts.dir.clone(),
         })?,

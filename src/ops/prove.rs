@@ -118,7 +118,7 @@ fn content(
     if opts.range.is_none() && !opts.content {
         return Ok(None);
     }
-    let invalid = |what: String| Error::Invalid {
+    let invalid = |what: String| Error::BadArgument {
         what,
         path: shown.to_path_buf(),
     };

@@ -43,7 +43,7 @@ pub struct RemoteOutcome {
 }
 
 pub fn remote(repo: &Repository, common: &Common, action: &RemoteAction) -> Result<RemoteOutcome> {
-    let invalid = |what: String| Error::Invalid {
+    let invalid = |what: String| Error::RemoteSetup {
         what,
         path: Remotes::path(repo.dir()),
     };

@@ -50,8 +50,8 @@ pub fn restore(
     refuse_own_dir(repo, &opts.to, &entries)?;
     let empty = is_empty_dir(&opts.to)?;
     if !opts.force && !empty {
-        return Err(Error::Invalid {
-            what: "the destination is not empty: use --force to restore into it".into(),
+        return Err(Error::NotEmpty {
+            force: true,
             path: opts.to.clone(),
         });
     }
@@ -111,7 +111,7 @@ fn refuse_own_dir(repo: &Repository, to: &Path, entries: &[(Vec<u8>, TreeEntry)]
         Err(_) => dest.starts_with(&own),
     };
     if inside {
-        return Err(Error::Invalid {
+        return Err(Error::BadArgument {
             what: format!(
                 "refusing to restore into the repository's own directory {}: choose a destination outside it",
                 own.display()

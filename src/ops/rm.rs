@@ -82,8 +82,8 @@ fn matches(
         });
     }
     if !recursive {
-        return Err(Error::Invalid {
-            what: "is a directory: use -r to remove it and everything below it".into(),
+        return Err(Error::IsADirectory {
+            what: "use -r to remove it and everything below it",
             path: p.to_path_buf(),
         });
     }
@@ -104,8 +104,7 @@ fn refuse_local_changes(
             None => None,
         };
         if committed.is_none_or(|c| c.id != e.file_id || c.mode != e.mode) {
-            return Err(Error::Invalid {
-                what: "has changes staged but not committed: use --cached to keep the file, or -f to delete it".into(),
+            return Err(Error::StagedChanges {
                 path: worktree::abs(repo.root(), t),
             });
         }

@@ -2,7 +2,6 @@
 //! against the worktree) and untracked files. Unchanged stat data means a file is not read.
 
 use std::collections::HashSet;
-use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -126,23 +125,7 @@ fn directory_changes(
 
 /// `lstat` of `name` inside `dir`.
 fn stat_at(dir: &std::fs::File, name: &[u8]) -> std::io::Result<Stat> {
-    let name = std::ffi::CString::new(name).map_err(std::io::Error::other)?;
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: a valid directory descriptor, a NUL-terminated name, and a buffer the call
-    // fills completely when it returns 0.
-    let rc = unsafe {
-        libc::fstatat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            st.as_mut_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: filled by the successful call above.
-    Ok(Stat::from_raw(unsafe { &st.assume_init() }))
+    crate::fsutil::lstat_at(dir, name).map(|st| Stat::from_raw(&st))
 }
 
 fn untracked(repo: &Repository, index: &StagingIndex) -> Result<Vec<RepoPath>> {

@@ -47,8 +47,9 @@ pub fn tag(repo: &Repository, common: &Common, action: &TagAction) -> Result<Tag
             let refs = repo.refs();
             refs.check_new("tags", name)?;
             if !force && refs.get("tags", name)?.is_some() {
-                return Err(Error::Invalid {
-                    what: format!("tag {name} exists already: use --force to move it"),
+                return Err(Error::AlreadyExists {
+                    what: "tag",
+                    name: name.to_string(),
                     path: repo.dir().join("refs/tags").join(name),
                 });
             }
@@ -86,8 +87,8 @@ pub fn tag(repo: &Repository, common: &Common, action: &TagAction) -> Result<Tag
 }
 
 fn valid(repo: &Repository, name: &str) -> Result<()> {
-    check_name(name).map_err(|what| Error::Invalid {
-        what,
+    check_name(name).map_err(|why| Error::BadName {
+        why,
         path: repo.dir().join("refs/tags"),
     })
 }

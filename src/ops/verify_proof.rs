@@ -36,10 +36,14 @@ pub struct VerifyProofOutcome {
 
 pub fn verify_proof(opts: &VerifyProofOptions) -> Result<VerifyProofOutcome> {
     let root = match &opts.root {
-        Some(r) => Some(r.trim().parse::<ObjectId>().map_err(|_| Error::Invalid {
-            what: format!("--root {r:?} is not a layer id (64 hexadecimal digits)"),
-            path: opts.proof.clone(),
-        })?),
+        Some(r) => Some(
+            r.trim()
+                .parse::<ObjectId>()
+                .map_err(|_| Error::BadArgument {
+                    what: format!("--root {r:?} is not a layer id (64 hexadecimal digits)"),
+                    path: opts.proof.clone(),
+                })?,
+        ),
         None => None,
     };
     let bytes = read_capped(&opts.proof)?;
@@ -54,7 +58,7 @@ pub fn verify_proof(opts: &VerifyProofOptions) -> Result<VerifyProofOutcome> {
             })
         }
         Err(e @ ProofError::Malformed(_)) => {
-            return Err(Error::Invalid {
+            return Err(Error::MalformedProof {
                 what: e.to_string(),
                 path: opts.proof.clone(),
             })
@@ -109,7 +113,7 @@ fn read_limited(from: impl Read, capacity: usize, path: &Path) -> Result<Vec<u8>
 }
 
 fn too_large(path: &Path) -> Error {
-    Error::Invalid {
+    Error::MalformedProof {
         what: format!(
             "larger than any proof ({} MiB at most)",
             MAX_PROOF_BYTES >> 20
@@ -121,7 +125,7 @@ fn too_large(path: &Path) -> Error {
 /// Writes the proven bytes to `dest`, atomically (staged beside it).
 fn write_output(proven: &Verified, dest: &Path) -> Result<PathBuf> {
     let Some(range) = &proven.range else {
-        return Err(Error::Invalid {
+        return Err(Error::BadArgument {
             what: "the proof carries no bytes to write: make it with `cairn prove --range` \
                    or `--content`"
                 .into(),

@@ -8,8 +8,6 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::path::Path;
 
-use memmap2::Mmap;
-
 use super::index::{encode_index, IdxEntry};
 use super::{
     check_lengths, Codec, ObjectKind, PACK_HEADER_LEN, PACK_MAGIC, PACK_VERSION, RECORD_HEADER_LEN,
@@ -19,9 +17,8 @@ use crate::hash::{Domain, HashAlgo, ObjectId};
 /// The index of the pack at `path`, whose name is `name`, encoded from the pack's record
 /// headers; an error says why the pack cannot vouch for it.
 pub fn rebuild_index(path: &Path, name: &ObjectId, algo: HashAlgo) -> Result<Vec<u8>, String> {
-    // SAFETY: packs are immutable once published; gc deletes whole files only.
     let map = File::open(path)
-        .and_then(|f| unsafe { Mmap::map(&f) })
+        .and_then(|f| crate::fsutil::map_immutable(&f))
         .map_err(|e| format!("pack unreadable: {e}"))?;
     let mut entries = records(&map, name, algo)?;
     Ok(encode_index(algo, &mut entries))

@@ -1,7 +1,6 @@
 //! The way from hashing threads to one pack writer thread: a sink that sends each new chunk
 //! once, compressed and in batches, over a bounded channel to [`write_batches`].
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Mutex;
@@ -86,9 +85,8 @@ impl<'a> StoreSink<'a> {
     }
 
     fn send(&self, batch: Batch) -> Result<()> {
-        self.tx.send(batch).map_err(|_| Error::Invalid {
-            what: "the pack writer stopped".into(),
-            path: PathBuf::new(),
+        self.tx.send(batch).map_err(|_| Error::Internal {
+            what: "the pack writer stopped",
         })
     }
 

@@ -8,7 +8,6 @@
 //! the miss is reported.
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
@@ -286,47 +285,14 @@ impl Store {
 }
 
 /// Reads a record header and the `len` bytes after it at `offset` with one `preadv` (two
-/// syscalls per object become one), into a buffer that is not zeroed first: restore reads
-/// chunks by the gigabyte, and zeroing each buffer before overwriting it was 4% of its CPU.
+/// syscalls per object become one).
 fn read_record_at(
     f: &File,
     offset: u64,
     header: &mut [u8; RECORD_HEADER_LEN],
     len: usize,
 ) -> std::io::Result<Vec<u8>> {
-    const H: usize = RECORD_HEADER_LEN;
-    let mut body = Vec::<u8>::with_capacity(len);
-    let mut done = 0usize;
-    while done < H + len {
-        let (h, b) = (done.min(H), done.saturating_sub(H));
-        let iov = [
-            libc::iovec {
-                iov_base: header[h..].as_mut_ptr().cast(),
-                iov_len: H - h,
-            },
-            libc::iovec {
-                // SAFETY: b <= len, the body's capacity.
-                iov_base: unsafe { body.as_mut_ptr().add(b) }.cast(),
-                iov_len: len - b,
-            },
-        ];
-        let at = (offset + done as u64) as libc::off_t;
-        // SAFETY: each iovec points at memory this function owns, with room for its length.
-        let n = unsafe { libc::preadv(f.as_raw_fd(), iov.as_ptr(), 2, at) };
-        match n {
-            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-            n if n < 0 => {
-                let err = std::io::Error::last_os_error();
-                if err.kind() != std::io::ErrorKind::Interrupted {
-                    return Err(err);
-                }
-            }
-            n => done += n as usize,
-        }
-    }
-    // SAFETY: the loop stopped once all `len` bytes of the body were read into it.
-    unsafe { body.set_len(len) };
-    Ok(body)
+    crate::fsutil::read_head_and_body(f, offset, header, len)
 }
 
 fn is_not_found(e: &Error) -> bool {

@@ -267,17 +267,7 @@ fn start_writeback(pack: &mut OpenPack) {
     if pack.file.direct || in_kernel - pack.synced < STEP {
         return;
     }
-    use std::os::fd::AsRawFd;
-    let fd = pack.file.file.as_raw_fd();
-    // SAFETY: fd is an open file owned by `pack`; the range lies within what was written.
-    unsafe {
-        libc::sync_file_range(
-            fd,
-            pack.synced as i64,
-            (in_kernel - pack.synced) as i64,
-            libc::SYNC_FILE_RANGE_WRITE,
-        );
-    }
+    fsutil::start_writeback(&pack.file.file, pack.synced, in_kernel - pack.synced);
     pack.synced = in_kernel;
 }
 
