@@ -8,15 +8,17 @@
 
 use std::fs::{self, FileTimes, OpenOptions};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::object::{EntryKind, FileObject, TreeEntry};
-use crate::read::{read_small, write_content, ChunkCache};
+use crate::read::{read_small, ChunkCache};
 use crate::repo::Repository;
+
+use rayon::prelude::*;
 
 pub struct Materializer<'a> {
     pub repo: &'a Repository,
@@ -285,4 +287,102 @@ pub fn is_empty_dir(dir: &Path) -> Result<bool> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
         Err(e) => Err(Error::io("could not read directory", dir)(e)),
     }
+}
+
+/// Writes a file's content into `file`, chunks in parallel at their offsets, each checked
+/// against its id before its bytes are written. (ext4 takes the file's lock for each write,
+/// so the copies into the page cache do not overlap; the reads and hashes do. A single
+/// writer thread fed through a channel measured no faster: what the waits for the lock
+/// cost, the wake-ups cost too.)
+pub fn write_content(
+    repo: &Repository,
+    cache: &ChunkCache,
+    obj: &FileObject,
+    file: &fs::File,
+    path: &Path,
+) -> Result<()> {
+    if obj.size() >= DIRECT_FROM && fsutil::set_direct(file, true) {
+        return write_direct(repo, cache, obj, file, path);
+    }
+    let offsets = chunk_starts(obj);
+    obj.chunks.par_iter().zip(offsets).try_for_each(|(c, off)| {
+        let data = cache.get(repo, &c.id)?;
+        if data.len() != c.len as usize {
+            return Err(Error::corrupt(
+                "file",
+                path,
+                format!("chunk {} has the wrong length", c.id),
+            ));
+        }
+        file.write_all_at(&data, off)
+            .ctx("could not write file", path)
+    })
+}
+
+/// Where each chunk starts in the file, then the file's size.
+fn chunk_starts(obj: &FileObject) -> Vec<u64> {
+    let mut starts = Vec::with_capacity(obj.chunks.len() + 1);
+    let mut off = 0u64;
+    starts.push(off);
+    for c in &obj.chunks {
+        off += c.len as u64;
+        starts.push(off);
+    }
+    starts
+}
+
+/// Files from this size on are written with direct I/O where the file system allows it.
+const DIRECT_FROM: u64 = 8 << 20;
+/// The blocks of a file written with direct I/O.
+const DIRECT_BLOCK: u64 = 1 << 20;
+
+/// Writes a large file in aligned blocks with direct I/O, blocks in parallel, each put
+/// together from the verified chunks it overlaps. Buffered writes of one large file copied
+/// every byte into freshly allocated page-cache pages under the file's lock: right after
+/// other large writes or deletions on the benchmark machine that copy ran at 0.4 GB/s and
+/// the second thread spun on the lock, a 2 GiB restore taking 4.6 s instead of 1.2 s. The
+/// last block is padded with zeros to the alignment and the file then cut to its size.
+fn write_direct(
+    repo: &Repository,
+    cache: &ChunkCache,
+    obj: &FileObject,
+    file: &fs::File,
+    path: &Path,
+) -> Result<()> {
+    let starts = chunk_starts(obj);
+    let size = starts[obj.chunks.len()];
+    let blocks = size.div_ceil(DIRECT_BLOCK);
+    (0..blocks).into_par_iter().try_for_each_init(
+        || fsutil::AlignedBuf::new(DIRECT_BLOCK as usize),
+        |buf, k| {
+            let (lo, hi) = (k * DIRECT_BLOCK, ((k + 1) * DIRECT_BLOCK).min(size));
+            let out = buf.as_mut_slice();
+            // The chunk holding byte `lo`, then every chunk that starts before `hi`.
+            let mut i = starts.partition_point(|s| *s <= lo) - 1;
+            while i < obj.chunks.len() && starts[i] < hi {
+                let data = cache.get(repo, &obj.chunks[i].id)?;
+                if data.len() != obj.chunks[i].len as usize {
+                    return Err(Error::corrupt(
+                        "file",
+                        path,
+                        format!("chunk {} has the wrong length", obj.chunks[i].id),
+                    ));
+                }
+                let (from, to) = (starts[i].max(lo), starts[i + 1].min(hi));
+                let src = &data[(from - starts[i]) as usize..(to - starts[i]) as usize];
+                out[(from - lo) as usize..(to - lo) as usize].copy_from_slice(src);
+                i += 1;
+            }
+            let n = (hi - lo) as usize;
+            let padded = n.next_multiple_of(fsutil::DIRECT_ALIGN);
+            out[n..padded].fill(0);
+            fsutil::write_at_direct(file, &out[..padded], lo)
+                .map(drop)
+                .ctx("could not write file", path)
+        },
+    )?;
+    if !size.is_multiple_of(fsutil::DIRECT_ALIGN as u64) {
+        file.set_len(size).ctx("could not write file", path)?;
+    }
+    Ok(())
 }
