@@ -14,6 +14,8 @@ use cairn::ops::gc::GcOutcome;
 use cairn::ops::init::InitOutcome;
 use cairn::ops::log::LogOutcome;
 use cairn::ops::ls::LsOutcome;
+use cairn::ops::pull::PullStatus;
+use cairn::ops::remote::RemoteVerb;
 use cairn::ops::reset::ResetOutcome;
 use cairn::ops::restore::RestoreOutcome;
 use cairn::ops::rm::RmOutcome;
@@ -603,13 +605,14 @@ pub fn remote(
 ) -> Result<()> {
     for r in &o.remotes {
         match o.action {
-            "list" if p.verbose > 0 => {
+            RemoteVerb::List if p.verbose > 0 => {
                 let ep = r.endpoint.as_deref().unwrap_or("-");
                 let region = r.region.as_deref().unwrap_or("-");
                 writeln!(out, "{}\t{}\tendpoint {ep}\tregion {region}", r.name, r.url)?
             }
-            "list" => writeln!(out, "{}\t{}", r.name, r.url)?,
-            verb => writeln!(out, "{verb} remote {} ({})", r.name, r.url)?,
+            RemoteVerb::List => writeln!(out, "{}\t{}", r.name, r.url)?,
+            RemoteVerb::Added => writeln!(out, "added remote {} ({})", r.name, r.url)?,
+            RemoteVerb::Removed => writeln!(out, "removed remote {} ({})", r.name, r.url)?,
         }
     }
     Ok(())
@@ -641,7 +644,7 @@ pub fn push(o: &cairn::ops::push::PushOutcome, out: &mut dyn Write, _: &Printer)
 pub fn pull(o: &cairn::ops::pull::PullOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     let short = |id: Option<cairn::ObjectId>| id.map_or("nothing".into(), |i| i.short());
     match o.status {
-        "fast-forward" => writeln!(
+        PullStatus::FastForward => writeln!(
             out,
             "line {} moved {} -> {}; {}, wrote {} files",
             o.line,
@@ -650,12 +653,12 @@ pub fn pull(o: &cairn::ops::pull::PullOutcome, out: &mut dyn Write, _: &Printer)
             fetched(&o.fetched),
             o.checked_out
         )?,
-        "ahead" => writeln!(
+        PullStatus::Ahead => writeln!(
             out,
             "line {} has layers {} lacks: nothing to pull (push them to publish)",
             o.line, o.remote
         )?,
-        _ => writeln!(out, "line {} is up to date with {}", o.line, o.remote)?,
+        PullStatus::UpToDate => writeln!(out, "line {} is up to date with {}", o.line, o.remote)?,
     }
     if !o.tags_created.is_empty() {
         writeln!(out, "new tags: {}", o.tags_created.join(", "))?;

@@ -24,6 +24,16 @@ pub struct PullOptions {
     pub line: Option<String>,
 }
 
+/// Where the local line stands after the pull.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PullStatus {
+    UpToDate,
+    FastForward,
+    /// This side has layers the remote lacks: nothing to pull.
+    Ahead,
+}
+
 #[derive(Debug, Serialize)]
 pub struct PullOutcome {
     pub remote: String,
@@ -32,8 +42,7 @@ pub struct PullOutcome {
     /// The local line before and after.
     pub old: Option<ObjectId>,
     pub new: Option<ObjectId>,
-    /// `up-to-date`, `fast-forward` or `ahead` (this side has layers the remote lacks).
-    pub status: &'static str,
+    pub status: PullStatus,
     pub fetched: Fetched,
     /// Files written into the worktree.
     pub checked_out: u64,
@@ -83,7 +92,7 @@ pub fn pull(
         line: line.clone(),
         old: ours,
         new: ours,
-        status: "up-to-date",
+        status: PullStatus::UpToDate,
         fetched,
         checked_out: 0,
         tags_created,
@@ -92,7 +101,7 @@ pub fn pull(
     match ours {
         Some(o) if o == theirs => return Ok(out),
         Some(o) if is_ancestor(&repo, &theirs, &o) => {
-            out.status = "ahead";
+            out.status = PullStatus::Ahead;
             return Ok(out);
         }
         Some(o) if !is_ancestor(&repo, &o, &theirs) => {
@@ -115,7 +124,7 @@ pub fn pull(
     if on_line {
         repo.refs().set_head(&Head::Line(line))?;
     }
-    out.status = "fast-forward";
+    out.status = PullStatus::FastForward;
     out.new = Some(theirs);
     Ok(out)
 }

@@ -34,10 +34,18 @@ pub struct RemoteInfo {
     pub paths: Vec<String>,
 }
 
+/// What `remote` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RemoteVerb {
+    Added,
+    Removed,
+    List,
+}
+
 #[derive(Debug, Serialize)]
 pub struct RemoteOutcome {
-    /// `added`, `removed` or `list`.
-    pub action: &'static str,
+    pub action: RemoteVerb,
     /// The remote added or removed, or every remote for `list`.
     pub remotes: Vec<RemoteInfo>,
 }
@@ -48,11 +56,7 @@ pub fn remote(repo: &Repository, common: &Common, action: &RemoteAction) -> Resu
         path: Remotes::path(repo.dir()),
     };
     if let RemoteAction::List = action {
-        let all = Remotes::load(repo.dir())?;
-        return Ok(RemoteOutcome {
-            action: "list",
-            remotes: all.remote.iter().map(|(n, s)| info(n, s)).collect(),
-        });
+        return list(repo);
     }
     let _lock = repo.lock(common.lock_timeout)?;
     let mut all = Remotes::load(repo.dir())?;
@@ -63,9 +67,16 @@ pub fn remote(repo: &Repository, common: &Common, action: &RemoteAction) -> Resu
             endpoint,
             region,
         } => {
-            crate::refs::check_name(name).map_err(invalid)?;
+            crate::refs::check_name(name).map_err(|why| Error::BadName {
+                why,
+                path: Remotes::path(repo.dir()),
+            })?;
             if all.remote.contains_key(name) {
-                return Err(invalid(format!("a remote named {name:?} exists already")));
+                return Err(Error::AlreadyExists {
+                    what: "remote",
+                    name: name.clone(),
+                    path: Remotes::path(repo.dir()),
+                });
             }
             parse_url(url).map_err(invalid)?;
             if let Some(ep) = endpoint {
@@ -80,18 +91,27 @@ pub fn remote(repo: &Repository, common: &Common, action: &RemoteAction) -> Resu
                 paths: Vec::new(),
             };
             all.remote.insert(name.clone(), spec.clone());
-            ("added", name, spec)
+            (RemoteVerb::Added, name, spec)
         }
         RemoteAction::Remove { name } => match all.remote.remove(name) {
-            Some(spec) => ("removed", name, spec),
+            Some(spec) => (RemoteVerb::Removed, name, spec),
             None => return Err(invalid(format!("there is no remote named {name:?}"))),
         },
-        RemoteAction::List => unreachable!("handled above"),
+        // Listed above, without the lock.
+        RemoteAction::List => return list(repo),
     };
     all.save(repo.dir())?;
     Ok(RemoteOutcome {
         action: verb,
         remotes: vec![info(name, &spec)],
+    })
+}
+
+fn list(repo: &Repository) -> Result<RemoteOutcome> {
+    let all = Remotes::load(repo.dir())?;
+    Ok(RemoteOutcome {
+        action: RemoteVerb::List,
+        remotes: all.remote.iter().map(|(n, s)| info(n, s)).collect(),
     })
 }
 
