@@ -64,13 +64,15 @@ fn build_repo(root: &Path, total: usize) -> Repository {
         force: false,
         ignore_errors: false,
     };
-    add(&repo, &common, &all, &NoProgress).expect("add");
+    let locked = repo.lock(common.lock_timeout).expect("lock");
+    add(&locked, &common, &all, &NoProgress).expect("add");
     let msg = CommitOptions {
         message: "data".into(),
         author: None,
         new_line: None,
     };
-    commit(&repo, &common, &msg, &NoProgress).expect("commit");
+    commit(&locked, &msg, &NoProgress).expect("commit");
+    drop(locked);
     Repository::open(root).expect("reopen")
 }
 

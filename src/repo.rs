@@ -113,18 +113,17 @@ impl Repository {
         StagingIndex::load(&index_path(&self.dir), self.algo())
     }
 
-    pub fn save_index(&self, index: &mut StagingIndex) -> Result<()> {
-        index.save(&index_path(&self.dir), &self.tmp_dir(), self.algo())
-    }
-
     /// Takes the writers' lock, waiting up to `timeout` for another writer to finish. The
     /// packs are listed again once it is held: a writer that waited sees what the previous
     /// one stored, and nothing changes the packs under it from then on.
-    pub fn lock(&self, timeout: Duration) -> Result<RepoLock> {
-        let mut lock = RepoLock::acquire(&self.dir.join("lock"), timeout)?;
+    pub fn lock(&self, timeout: Duration) -> Result<Locked<'_>> {
+        let mut guard = RepoLock::acquire(&self.dir.join("lock"), timeout)?;
         self.store.refresh()?;
-        lock.settled = Some(self.store.settle());
-        Ok(lock)
+        guard.settled = Some(self.store.settle());
+        Ok(Locked {
+            repo: self,
+            _guard: guard,
+        })
     }
 
     pub fn read_layer(&self, id: &ObjectId) -> Result<Layer> {
@@ -270,10 +269,35 @@ pub fn find_root(start: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
+/// A repository whose writers' lock this process holds, for as long as the value lives.
+/// Operations that change the index, the refs or the packs take one instead of locking
+/// inside, so none of them can run without the lock, and a composite operation (pull,
+/// reset, clone) holds the one lock from its start to its end. It reads like the
+/// repository it derefs to.
+pub struct Locked<'r> {
+    repo: &'r Repository,
+    _guard: RepoLock,
+}
+
+impl std::ops::Deref for Locked<'_> {
+    type Target = Repository;
+
+    fn deref(&self) -> &Repository {
+        self.repo
+    }
+}
+
+impl Locked<'_> {
+    /// Replaces the staging index on disk (atomically): only a lock holder may.
+    pub fn save_index(&self, index: &mut StagingIndex) -> Result<()> {
+        index.save(&index_path(self.dir()), &self.tmp_dir(), self.algo())
+    }
+}
+
 /// The writers' lock: an OS advisory lock on `.cairn/lock`, released when dropped or when
 /// the process dies, so a killed writer never leaves a stale lock. The holder writes its
 /// process id into the file for the message other writers show.
-pub struct RepoLock {
+struct RepoLock {
     /// The store's "nothing else changes the packs" flag, cleared on release.
     settled: Option<Arc<AtomicBool>>,
     _file: File,

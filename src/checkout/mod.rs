@@ -18,7 +18,7 @@ use crate::error::Result;
 use crate::hash::ObjectId;
 use crate::progress::Progress;
 use crate::refs::Head;
-use crate::repo::{RepoLock, Repository};
+use crate::repo::{Locked, Repository};
 use crate::revparse;
 use crate::session::Common;
 use crate::worktree::{self, RepoPath};
@@ -47,10 +47,9 @@ pub struct CheckoutOutcome {
 }
 
 /// Checks out `opts.target` (or only its named paths) under the writers' lock, which the
-/// caller holds throughout: `checkout` takes it for this alone, pull and clone for longer.
-pub(crate) fn checkout_locked(
-    repo: &Repository,
-    _lock: &RepoLock,
+/// caller holds throughout: `checkout` for this alone, pull and clone for longer.
+pub fn checkout(
+    repo: &Locked,
     common: &Common,
     opts: &CheckoutOptions,
     progress: &dyn Progress,
@@ -106,8 +105,7 @@ pub(crate) fn checkout_locked(
 /// way still make it refuse. HEAD is the caller's to move. Returns files written and
 /// deleted.
 pub(crate) fn reset_hard(
-    repo: &Repository,
-    _lock: &RepoLock,
+    repo: &Locked,
     layer: ObjectId,
     tree: ObjectId,
     progress: &dyn Progress,

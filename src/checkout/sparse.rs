@@ -1,14 +1,14 @@
 //! Checking out only some paths of a layer while the index keeps all of it: what a
 //! path-limited clone or pull leaves.
 
-use super::{checkout_locked, CheckoutOptions};
+use super::{checkout, CheckoutOptions};
 use crate::error::Result;
 use crate::hash::ObjectId;
 use crate::index::{is_under, IndexEntry, Stat};
 use crate::object::EntryKind;
 use crate::progress::Progress;
 use crate::read::flatten;
-use crate::repo::{RepoLock, Repository};
+use crate::repo::Locked;
 use crate::session::Common;
 use crate::worktree;
 
@@ -17,8 +17,7 @@ use crate::worktree;
 /// from the worktree, not as staged deletions: a commit keeps them). HEAD is left alone.
 /// Returns files written.
 pub(crate) fn sparse_checkout(
-    repo: &Repository,
-    lock: &RepoLock,
+    repo: &Locked,
     common: &Common,
     layer: ObjectId,
     paths: &[Vec<u8>],
@@ -33,9 +32,7 @@ pub(crate) fn sparse_checkout(
             .collect(),
         force,
     };
-    let written = checkout_locked(repo, lock, common, &opts, progress)?
-        .written
-        .len() as u64;
+    let written = checkout(repo, common, &opts, progress)?.written.len() as u64;
     let tree = repo.read_layer(&layer)?.tree;
     let mut all = Vec::new();
     flatten(repo, &tree, b"", &mut all)?;

@@ -48,7 +48,7 @@ pub fn add(a: &AddArgs, ctx: &Ctx) -> Outcome {
         force: a.force,
         ignore_errors: a.ignore_errors,
     };
-    let outcome = ops::add::add(&repo, &ctx.common, &opts, &ctx.bar())?;
+    let outcome = ops::add::add(&ctx.lock(&repo)?, &ctx.common, &opts, &ctx.bar())?;
     ctx.printer.outcome(&outcome, render::add)?;
     OK
 }
@@ -61,8 +61,10 @@ pub fn rm(a: &RmArgs, ctx: &Ctx) -> Outcome {
         force: a.force,
         recursive: a.r,
     };
-    ctx.printer
-        .outcome(&ops::rm::rm(&repo, &ctx.common, &opts)?, render::rm)?;
+    ctx.printer.outcome(
+        &ops::rm::rm(&ctx.lock(&repo)?, &ctx.common, &opts)?,
+        render::rm,
+    )?;
     OK
 }
 
@@ -86,7 +88,7 @@ pub fn commit(a: &CommitArgs, ctx: &Ctx) -> Outcome {
         author: a.author.clone(),
         new_line: a.line.clone(),
     };
-    let outcome = ops::commit::commit(&repo, &ctx.common, &opts, &ctx.bar())?;
+    let outcome = ops::commit::commit(&ctx.lock(&repo)?, &opts, &ctx.bar())?;
     ctx.printer.outcome(&outcome, render::commit)?;
     OK
 }
@@ -170,7 +172,7 @@ pub fn checkout(a: &CheckoutArgs, ctx: &Ctx) -> Outcome {
         paths: a.paths.clone(),
         force: a.force,
     };
-    let outcome = ops::checkout::checkout(&repo, &ctx.common, &opts, &ctx.bar())?;
+    let outcome = ops::checkout::checkout(&ctx.lock(&repo)?, &ctx.common, &opts, &ctx.bar())?;
     ctx.printer.outcome(&outcome, render::checkout)?;
     OK
 }
@@ -209,9 +211,14 @@ pub fn tag(a: &TagArgs, ctx: &Ctx) -> Outcome {
             }
             .into())
         }
-        _ => TagAction::List,
+        _ => {
+            let outcome = ops::tag::list(&ctx.repo()?)?;
+            ctx.printer.outcome(&outcome, render::tag)?;
+            return OK;
+        }
     };
-    let outcome = ops::tag::tag(&ctx.repo()?, &ctx.common, &action)?;
+    let repo = ctx.repo()?;
+    let outcome = ops::tag::tag(&ctx.lock(&repo)?, &action)?;
     ctx.printer.outcome(&outcome, render::tag)?;
     OK
 }
@@ -242,7 +249,8 @@ pub fn reset(a: &ResetArgs, ctx: &Ctx) -> Outcome {
         target: a.target.clone(),
         hard: a.hard,
     };
-    let outcome = ops::reset::reset(&ctx.repo()?, &ctx.common, &opts, &ctx.bar())?;
+    let repo = ctx.repo()?;
+    let outcome = ops::reset::reset(&ctx.lock(&repo)?, &opts, &ctx.bar())?;
     ctx.printer.outcome(&outcome, render::reset)?;
     OK
 }
@@ -302,7 +310,11 @@ pub fn verify_proof(a: &VerifyProofArgs, ctx: &Ctx) -> Outcome {
 pub fn remote(a: &RemoteArgs, ctx: &Ctx) -> Outcome {
     use ops::remote::RemoteAction;
     let action = match &a.action {
-        None | Some(RemoteCommand::List) => RemoteAction::List,
+        None | Some(RemoteCommand::List) => {
+            let outcome = ops::remote::list(&ctx.repo()?)?;
+            ctx.printer.outcome(&outcome, render::remote)?;
+            return OK;
+        }
         Some(RemoteCommand::Add {
             name,
             url,
@@ -316,7 +328,8 @@ pub fn remote(a: &RemoteArgs, ctx: &Ctx) -> Outcome {
         },
         Some(RemoteCommand::Remove { name }) => RemoteAction::Remove { name: name.clone() },
     };
-    let outcome = ops::remote::remote(&ctx.repo()?, &ctx.common, &action)?;
+    let repo = ctx.repo()?;
+    let outcome = ops::remote::remote(&ctx.lock(&repo)?, &action)?;
     ctx.printer.outcome(&outcome, render::remote)?;
     OK
 }
@@ -336,7 +349,8 @@ pub fn pull(a: &PullArgs, ctx: &Ctx) -> Outcome {
         remote: a.remote.clone(),
         line: a.line.clone(),
     };
-    let outcome = ops::pull::pull(&ctx.repo()?, &ctx.common, &opts, &ctx.bar())?;
+    let repo = ctx.repo()?;
+    let outcome = ops::pull::pull(&ctx.lock(&repo)?, &ctx.common, &opts, &ctx.bar())?;
     ctx.printer.outcome(&outcome, render::pull)?;
     OK
 }

@@ -35,6 +35,11 @@ impl Ctx {
     pub fn repo(&self) -> cairn::Result<cairn::Repository> {
         cairn::Repository::discover(&self.cwd)
     }
+
+    /// Takes the writers' lock of `repo`, waiting up to --lock-timeout.
+    pub fn lock<'r>(&self, repo: &'r cairn::Repository) -> cairn::Result<cairn::repo::Locked<'r>> {
+        repo.lock(self.common.lock_timeout)
+    }
 }
 
 pub fn run(cli: Cli) -> ExitCode {

@@ -14,7 +14,7 @@ use crate::ingest::Ingester;
 use crate::pack::sink::{batch_channel, write_batches};
 use crate::pack::{PackClass, PackWriter, StoreSink};
 use crate::progress::Progress;
-use crate::repo::Repository;
+use crate::repo::{Locked, Repository};
 use crate::session::{pathspecs, Common};
 use crate::worktree::{self, Found, RepoPath};
 
@@ -65,12 +65,11 @@ pub struct AddOutcome {
 }
 
 pub fn add(
-    repo: &Repository,
+    repo: &Locked,
     common: &Common,
     opts: &AddOptions,
     progress: &dyn Progress,
 ) -> Result<AddOutcome> {
-    let _lock = repo.lock(common.lock_timeout)?;
     let mut index = repo.load_index()?;
     let specs = if opts.all {
         vec![Vec::new()]

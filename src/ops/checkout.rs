@@ -4,17 +4,16 @@
 
 use crate::error::Result;
 use crate::progress::Progress;
-use crate::repo::Repository;
+use crate::repo::Locked;
 use crate::session::Common;
 
 pub use crate::checkout::{CheckoutOptions, CheckoutOutcome};
 
 pub fn checkout(
-    repo: &Repository,
+    repo: &Locked,
     common: &Common,
     opts: &CheckoutOptions,
     progress: &dyn Progress,
 ) -> Result<CheckoutOutcome> {
-    let lock = repo.lock(common.lock_timeout)?;
-    crate::checkout::checkout_locked(repo, &lock, common, opts, progress)
+    crate::checkout::checkout(repo, common, opts, progress)
 }

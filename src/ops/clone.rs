@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::checkout::{checkout_locked, sparse_checkout, CheckoutOptions};
+use crate::checkout::{checkout, sparse_checkout, CheckoutOptions};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::hash::ObjectId;
@@ -87,7 +87,8 @@ pub fn clone(
     let lines = refs::list(&remote, "lines")?;
     let tags = refs::list(&remote, "tags")?;
     let head = default_line(&remote, &lines)?;
-    let lock = repo.lock(common.lock_timeout)?;
+    // Created here, so locked here: one lock from the first ref to the checkout.
+    let repo = repo.lock(common.lock_timeout)?;
     for (kind, list) in [("lines", &lines), ("tags", &tags)] {
         for (name, id) in list.iter() {
             repo.refs().set(kind, name, id)?;
@@ -118,7 +119,8 @@ pub fn clone(
         let resolve = |r: &Repository| revparse::resolve(r, &target);
         out.fetched = fetch_partial(repo.root(), &remote, resolve, &paths, progress)?.0;
     }
-    let repo = Repository::open(repo.root())?;
+    // Listed again, so the store sees the packs just fetched.
+    repo.store.refresh()?;
     if lines.is_empty() && opts.layer.is_none() {
         return Ok(out);
     }
@@ -131,19 +133,9 @@ pub fn clone(
             paths: Vec::new(),
             force: true,
         };
-        checkout_locked(&repo, &lock, &common, &opts, progress)?
-            .written
-            .len() as u64
+        checkout(&repo, &common, &opts, progress)?.written.len() as u64
     } else {
-        let n = sparse_checkout(
-            &repo,
-            &lock,
-            &common,
-            resolved.layer,
-            &paths,
-            true,
-            progress,
-        )?;
+        let n = sparse_checkout(&repo, &common, resolved.layer, &paths, true, progress)?;
         let head = match &resolved.line {
             Some(l) => Head::Line(l.clone()),
             None => Head::Detached(resolved.layer),

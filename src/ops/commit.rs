@@ -12,8 +12,7 @@ use crate::object::{Layer, LayerCounts};
 use crate::pack::{compress, Encoded, ObjectKind, PackClass, PackWriter};
 use crate::progress::Progress;
 use crate::refs::{check_name, Head};
-use crate::repo::Repository;
-use crate::session::Common;
+use crate::repo::{Locked, Repository};
 use crate::stage::{layer_tree, stage, Stage};
 
 #[derive(Debug, Clone)]
@@ -35,8 +34,7 @@ pub struct CommitOutcome {
 }
 
 pub fn commit(
-    repo: &Repository,
-    common: &Common,
+    repo: &Locked,
     opts: &CommitOptions,
     progress: &dyn Progress,
 ) -> Result<CommitOutcome> {
@@ -46,7 +44,6 @@ pub fn commit(
             path: repo.root().to_path_buf(),
         });
     }
-    let _lock = repo.lock(common.lock_timeout)?;
     let mut index = repo.load_index()?;
     let (line, head) = repo.head()?;
     let line = target_line(repo, line, opts.new_line.as_deref())?;

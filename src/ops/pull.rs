@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::push::is_ancestor;
-use crate::checkout::{checkout_locked, sparse_checkout, CheckoutOptions};
+use crate::checkout::{checkout, sparse_checkout, CheckoutOptions};
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::progress::Progress;
@@ -13,7 +13,7 @@ use crate::refs::Head;
 use crate::remote::config::Remotes;
 use crate::remote::fetch::{fetch_all, fetch_partial, Fetched};
 use crate::remote::{refs, Remote};
-use crate::repo::{RepoLock, Repository};
+use crate::repo::{Locked, Repository};
 use crate::session::Common;
 use crate::worktree::layer_path;
 
@@ -53,16 +53,15 @@ pub struct PullOutcome {
 }
 
 pub fn pull(
-    repo: &Repository,
+    repo: &Locked,
     common: &Common,
     opts: &PullOptions,
     progress: &dyn Progress,
 ) -> Result<PullOutcome> {
     let (name, spec) = Remotes::load(repo.dir())?.pick(opts.remote.as_deref(), repo.dir())?;
     let remote = Remote::open(&name, &spec, false)?;
-    // One lock from reading the line to moving it: a commit landing in between would
-    // otherwise be lost when the line is overwritten.
-    let lock = repo.lock(common.lock_timeout)?;
+    // The caller holds the lock from reading the line to moving it: a commit landing in
+    // between would otherwise be lost when the line is overwritten.
     let head = repo.refs().head()?;
     let line = match (&opts.line, &head) {
         (Some(l), _) => l.clone(),
@@ -82,9 +81,9 @@ pub fn pull(
     } else {
         fetch_partial(repo.root(), &remote, |_| Ok(theirs), &paths, progress)?.0
     };
-    // Reopened, so the store sees the packs just fetched.
-    let repo = Repository::open(repo.root())?;
-    let (tags_created, tags_differing) = copy_tags(&repo, &lock, &remote)?;
+    // Listed again, so the store sees the packs just fetched.
+    repo.store.refresh()?;
+    let (tags_created, tags_differing) = copy_tags(repo, &remote)?;
     let ours = repo.refs().get("lines", &line)?;
     let mut out = PullOutcome {
         remote: name,
@@ -100,11 +99,11 @@ pub fn pull(
     };
     match ours {
         Some(o) if o == theirs => return Ok(out),
-        Some(o) if is_ancestor(&repo, &theirs, &o) => {
+        Some(o) if is_ancestor(repo, &theirs, &o) => {
             out.status = PullStatus::Ahead;
             return Ok(out);
         }
-        Some(o) if !is_ancestor(&repo, &o, &theirs) => {
+        Some(o) if !is_ancestor(repo, &o, &theirs) => {
             return Err(remote.invalid(format!(
                 "line {line} has diverged: the remote is at {theirs}, this repository at {o}, \
                  and neither contains the other. cairn cannot merge: keep this side and push \
@@ -118,7 +117,7 @@ pub fn pull(
     crate::failpoint::hit("pull:before-checkout");
     let on_line = head == Head::Line(line.clone());
     if on_line {
-        out.checked_out = move_worktree(&repo, &lock, common, theirs, &paths, progress)?;
+        out.checked_out = move_worktree(repo, common, theirs, &paths, progress)?;
     }
     repo.refs().set("lines", &line, &theirs)?;
     if on_line {
@@ -162,33 +161,26 @@ fn no_line(remote: &Remote, line: &str) -> Result<Error> {
 /// Checks out `layer` (all of it, or only `paths` for a path-limited clone) with the same
 /// care for local changes as `checkout`. HEAD is set by the caller.
 fn move_worktree(
-    repo: &Repository,
-    lock: &RepoLock,
+    repo: &Locked,
     common: &Common,
     layer: ObjectId,
     paths: &[Vec<u8>],
     progress: &dyn Progress,
 ) -> Result<u64> {
     if !paths.is_empty() {
-        return sparse_checkout(repo, lock, common, layer, paths, false, progress);
+        return sparse_checkout(repo, common, layer, paths, false, progress);
     }
     let opts = CheckoutOptions {
         target: layer.to_hex(),
         paths: Vec::new(),
         force: false,
     };
-    Ok(checkout_locked(repo, lock, common, &opts, progress)?
-        .written
-        .len() as u64)
+    Ok(checkout(repo, common, &opts, progress)?.written.len() as u64)
 }
 
 /// Creates the remote's tags this repository lacks; returns them, and the tags left alone:
 /// those that name another layer here, or whose name is a line's here.
-fn copy_tags(
-    repo: &Repository,
-    _lock: &RepoLock,
-    remote: &Remote,
-) -> Result<(Vec<String>, Vec<String>)> {
+fn copy_tags(repo: &Locked, remote: &Remote) -> Result<(Vec<String>, Vec<String>)> {
     let refs = repo.refs();
     let (mut created, mut differing) = (Vec::new(), Vec::new());
     for (name, id) in refs::list(remote, "tags")? {

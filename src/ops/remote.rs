@@ -7,8 +7,7 @@ use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::remote::config::{parse_url, RemoteSpec, Remotes};
 use crate::remote::{verify as rverify, Remote};
-use crate::repo::Repository;
-use crate::session::Common;
+use crate::repo::{Locked, Repository};
 
 #[derive(Debug, Clone)]
 pub enum RemoteAction {
@@ -18,7 +17,6 @@ pub enum RemoteAction {
         endpoint: Option<String>,
         region: Option<String>,
     },
-    List,
     Remove {
         name: String,
     },
@@ -50,15 +48,12 @@ pub struct RemoteOutcome {
     pub remotes: Vec<RemoteInfo>,
 }
 
-pub fn remote(repo: &Repository, common: &Common, action: &RemoteAction) -> Result<RemoteOutcome> {
+/// Adds or removes a remote: a change to `remotes.toml`, so under the writers' lock.
+pub fn remote(repo: &Locked, action: &RemoteAction) -> Result<RemoteOutcome> {
     let invalid = |what: String| Error::RemoteSetup {
         what,
         path: Remotes::path(repo.dir()),
     };
-    if let RemoteAction::List = action {
-        return list(repo);
-    }
-    let _lock = repo.lock(common.lock_timeout)?;
     let mut all = Remotes::load(repo.dir())?;
     let (verb, name, spec) = match action {
         RemoteAction::Add {
@@ -97,8 +92,6 @@ pub fn remote(repo: &Repository, common: &Common, action: &RemoteAction) -> Resu
             Some(spec) => (RemoteVerb::Removed, name, spec),
             None => return Err(invalid(format!("there is no remote named {name:?}"))),
         },
-        // Listed above, without the lock.
-        RemoteAction::List => return list(repo),
     };
     all.save(repo.dir())?;
     Ok(RemoteOutcome {
@@ -107,7 +100,8 @@ pub fn remote(repo: &Repository, common: &Common, action: &RemoteAction) -> Resu
     })
 }
 
-fn list(repo: &Repository) -> Result<RemoteOutcome> {
+/// Every remote, read without the lock.
+pub fn list(repo: &Repository) -> Result<RemoteOutcome> {
     let all = Remotes::load(repo.dir())?;
     Ok(RemoteOutcome {
         action: RemoteVerb::List,

@@ -9,9 +9,8 @@ use crate::error::Result;
 use crate::hash::ObjectId;
 use crate::progress::Progress;
 use crate::refs::Head;
-use crate::repo::Repository;
+use crate::repo::Locked;
 use crate::revparse;
-use crate::session::Common;
 
 #[derive(Debug, Clone)]
 pub struct ResetOptions {
@@ -29,13 +28,7 @@ pub struct ResetOutcome {
     pub deleted: u64,
 }
 
-pub fn reset(
-    repo: &Repository,
-    common: &Common,
-    opts: &ResetOptions,
-    progress: &dyn Progress,
-) -> Result<ResetOutcome> {
-    let lock = repo.lock(common.lock_timeout)?;
+pub fn reset(repo: &Locked, opts: &ResetOptions, progress: &dyn Progress) -> Result<ResetOutcome> {
     let to = revparse::resolve(repo, &opts.target)?;
     let tree = repo.read_layer(&to)?.tree;
     let (line, from) = repo.head()?;
@@ -48,7 +41,7 @@ pub fn reset(
         deleted: 0,
     };
     if opts.hard {
-        (out.written, out.deleted) = reset_hard(repo, &lock, to, tree, progress)?;
+        (out.written, out.deleted) = reset_hard(repo, to, tree, progress)?;
     }
     match &line {
         Some(name) => repo.refs().set("lines", name, &to)?,

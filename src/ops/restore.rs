@@ -267,13 +267,15 @@ mod tests {
             force: false,
             ignore_errors: false,
         };
-        add::add(&repo, &common, &all, &NoProgress).unwrap();
+        let locked = repo.lock(common.lock_timeout).unwrap();
+        add::add(&locked, &common, &all, &NoProgress).unwrap();
         let msg = commit::CommitOptions {
             message: "files".into(),
             author: Some("test".into()),
             new_line: None,
         };
-        commit::commit(&repo, &common, &msg, &NoProgress).unwrap();
+        commit::commit(&locked, &msg, &NoProgress).unwrap();
+        drop(locked);
         (d, repo)
     }
 

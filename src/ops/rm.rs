@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::index::{is_under, StagingIndex};
 use crate::ingest::Ingester;
-use crate::repo::Repository;
+use crate::repo::{Locked, Repository};
 use crate::session::Common;
 use crate::stage::layer_tree;
 use crate::worktree::{self, worktree_change, RepoPath};
@@ -26,8 +26,7 @@ pub struct RmOutcome {
     pub cached: bool,
 }
 
-pub fn rm(repo: &Repository, common: &Common, opts: &RmOptions) -> Result<RmOutcome> {
-    let _lock = repo.lock(common.lock_timeout)?;
+pub fn rm(repo: &Locked, common: &Common, opts: &RmOptions) -> Result<RmOutcome> {
     let mut index = repo.load_index()?;
     let mut targets = Vec::new();
     for p in &opts.paths {

@@ -5,9 +5,8 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::refs::check_name;
-use crate::repo::Repository;
+use crate::repo::{Locked, Repository};
 use crate::revparse;
-use crate::session::Common;
 
 #[derive(Debug, Clone)]
 pub enum TagAction {
@@ -19,7 +18,6 @@ pub enum TagAction {
     Delete {
         name: String,
     },
-    List,
 }
 
 #[derive(Debug, Serialize)]
@@ -35,7 +33,8 @@ pub struct TagOutcome {
     pub tags: Vec<Tag>,
 }
 
-pub fn tag(repo: &Repository, common: &Common, action: &TagAction) -> Result<TagOutcome> {
+/// Creates or deletes a tag: a change to the refs, so under the writers' lock.
+pub fn tag(repo: &Locked, action: &TagAction) -> Result<TagOutcome> {
     let mut out = TagOutcome {
         created: None,
         deleted: None,
@@ -43,7 +42,6 @@ pub fn tag(repo: &Repository, common: &Common, action: &TagAction) -> Result<Tag
     };
     match action {
         TagAction::Create { name, layer, force } => {
-            let _lock = repo.lock(common.lock_timeout)?;
             let refs = repo.refs();
             refs.check_new("tags", name)?;
             if !force && refs.get("tags", name)?.is_some() {
@@ -61,7 +59,6 @@ pub fn tag(repo: &Repository, common: &Common, action: &TagAction) -> Result<Tag
             });
         }
         TagAction::Delete { name } => {
-            let _lock = repo.lock(common.lock_timeout)?;
             valid(repo, name)?;
             let refs = repo.refs();
             let id = refs.get("tags", name)?.ok_or_else(|| Error::UnknownRef {
@@ -74,16 +71,24 @@ pub fn tag(repo: &Repository, common: &Common, action: &TagAction) -> Result<Tag
                 layer: id,
             });
         }
-        TagAction::List => {
-            let refs = repo.refs();
-            for name in refs.list("tags")? {
-                if let Some(layer) = refs.get("tags", &name)? {
-                    out.tags.push(Tag { name, layer });
-                }
-            }
-        }
     }
     Ok(out)
+}
+
+/// Every tag and the layer it names.
+pub fn list(repo: &Repository) -> Result<TagOutcome> {
+    let refs = repo.refs();
+    let mut tags = Vec::new();
+    for name in refs.list("tags")? {
+        if let Some(layer) = refs.get("tags", &name)? {
+            tags.push(Tag { name, layer });
+        }
+    }
+    Ok(TagOutcome {
+        created: None,
+        deleted: None,
+        tags,
+    })
 }
 
 fn valid(repo: &Repository, name: &str) -> Result<()> {

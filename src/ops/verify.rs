@@ -486,13 +486,15 @@ mod tests {
             force: false,
             ignore_errors: false,
         };
-        add(&repo, &common, &all, &NoProgress).unwrap();
+        let locked = repo.lock(common.lock_timeout).unwrap();
+        add(&locked, &common, &all, &NoProgress).unwrap();
         let msg = CommitOptions {
             message: "m".into(),
             author: None,
             new_line: None,
         };
-        commit(&repo, &common, &msg, &NoProgress).unwrap();
+        commit(&locked, &msg, &NoProgress).unwrap();
+        drop(locked);
         Repository::open(dir).unwrap()
     }
 
