@@ -105,11 +105,11 @@ pub fn pull(
     };
     match ours {
         Some(o) if o == theirs => return Ok(out),
-        Some(o) if is_ancestor(&repo, &theirs, &o) => {
+        Some(o) if is_ancestor(&repo, &theirs, &o)? => {
             out.status = "ahead";
             return Ok(out);
         }
-        Some(o) if !is_ancestor(&repo, &o, &theirs) => {
+        Some(o) if !is_ancestor(&repo, &o, &theirs)? => {
             return Err(remote.invalid(format!(
                 "line {line} has diverged: the remote is at {theirs}, this repository at {o}, \
                  and neither contains the other. cairn cannot merge: keep this side and push \
