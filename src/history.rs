@@ -17,3 +17,29 @@ pub fn is_ancestor(repo: &Repository, ancestor: &ObjectId, tip: &ObjectId) -> Re
     }
     Ok(false)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::HashAlgo;
+    use crate::ops::init::{init, InitOptions};
+
+    #[test]
+    fn a_history_that_cannot_be_read_is_an_error_not_a_no() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = InitOptions {
+            dir: dir.path().to_path_buf(),
+            hash: HashAlgo::Blake3,
+            chunk_avg: None,
+        };
+        init(&opts).unwrap();
+        let repo = Repository::open(dir.path()).unwrap();
+        let (a, b) = ("1".repeat(64), "2".repeat(64));
+        let (a, b): (ObjectId, ObjectId) = (a.parse().unwrap(), b.parse().unwrap());
+        assert!(
+            is_ancestor(&repo, &a, &a).unwrap(),
+            "a layer is its own ancestor"
+        );
+        assert!(is_ancestor(&repo, &a, &b).is_err(), "layer b is in no pack");
+    }
+}

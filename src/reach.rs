@@ -342,3 +342,214 @@ pub fn roots(repo: &Repository) -> Result<Vec<ObjectId>> {
     roots.extend(crate::checkout_record::pending(repo)?);
     Ok(roots)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::object::{ChunkRef, LayerCounts};
+
+    /// Objects by id, with made-up ids: the walk never checks ids, its source does.
+    #[derive(Default)]
+    struct Memory {
+        layers: HashMap<ObjectId, Layer>,
+        trees: HashMap<ObjectId, Tree>,
+        files: HashMap<ObjectId, FileObject>,
+    }
+
+    fn id(n: u32) -> ObjectId {
+        let mut b = [0u8; 32];
+        b[..4].copy_from_slice(&n.to_le_bytes());
+        ObjectId::from_slice(&b).expect("32 bytes")
+    }
+
+    fn missing(id: &ObjectId) -> Error {
+        Error::MissingObject {
+            id: id.to_hex(),
+            path: "memory".into(),
+        }
+    }
+
+    impl Source for Memory {
+        fn layer(&self, id: &ObjectId) -> Result<Layer> {
+            self.layers.get(id).cloned().ok_or_else(|| missing(id))
+        }
+        fn tree(&self, id: &ObjectId) -> Result<Tree> {
+            self.trees.get(id).cloned().ok_or_else(|| missing(id))
+        }
+        fn file(&self, id: &ObjectId) -> Result<(FileObject, Vec<ObjectId>)> {
+            let f = self.files.get(id).cloned().ok_or_else(|| missing(id))?;
+            Ok((f, Vec::new()))
+        }
+    }
+
+    fn entry(name: &str, kind: EntryKind, id: ObjectId) -> TreeEntry {
+        TreeEntry {
+            name: name.as_bytes().to_vec(),
+            kind,
+            mode: 0,
+            size: 0,
+            mtime_ns: 0,
+            id,
+        }
+    }
+
+    fn layer(parent: Option<ObjectId>, tree: ObjectId) -> Layer {
+        Layer {
+            parent,
+            tree,
+            time_ns: 0,
+            counts: LayerCounts::default(),
+            author: String::new(),
+            message: String::new(),
+        }
+    }
+
+    /// Two layers whose trees share the subtree `d` (holding file 30 at `d/f`), and file 30
+    /// again at `g`; file 30 has chunks 40 and 41, twice.
+    fn shared() -> Memory {
+        let mut m = Memory::default();
+        let chunk = |n| ChunkRef { id: id(n), len: 1 };
+        let chunks = vec![chunk(40), chunk(41), chunk(40)];
+        m.files.insert(id(30), FileObject { chunks });
+        let d = Tree {
+            entries: vec![entry("f", EntryKind::File, id(30))],
+        };
+        m.trees.insert(id(20), d);
+        let root = |extra: Vec<TreeEntry>| Tree {
+            entries: [vec![entry("d", EntryKind::Dir, id(20))], extra].concat(),
+        };
+        m.trees.insert(id(21), root(vec![]));
+        m.trees
+            .insert(id(22), root(vec![entry("g", EntryKind::File, id(30))]));
+        m.layers.insert(id(10), layer(None, id(21)));
+        m.layers.insert(id(11), layer(Some(id(10)), id(22)));
+        m
+    }
+
+    /// Writes down every call, with the path and depth it was made at.
+    #[derive(Default)]
+    struct Log {
+        calls: Vec<String>,
+        prune_layers: Vec<ObjectId>,
+    }
+
+    impl Log {
+        fn note(&mut self, what: &str, at: &At, id: &ObjectId) {
+            let path = String::from_utf8_lossy(&at.path()).into_owned();
+            let n = id.as_bytes()[0];
+            self.calls
+                .push(format!("{what} {n} at {path:?} depth {}", at.depth()));
+        }
+    }
+
+    impl Visitor for Log {
+        fn layer(&mut self, id: &ObjectId) -> Result<Step> {
+            self.calls.push(format!("layer {}", id.as_bytes()[0]));
+            match self.prune_layers.contains(id) {
+                true => Ok(Step::Prune),
+                false => Ok(Step::Descend),
+            }
+        }
+        fn tree(&mut self, at: &At, id: &ObjectId) -> Result<Step> {
+            self.note("tree", at, id);
+            Ok(Step::Descend)
+        }
+        fn tree_again(&mut self, at: &At, id: &ObjectId) -> Result<()> {
+            self.note("again", at, id);
+            Ok(())
+        }
+        fn leave_tree(&mut self, at: &At, id: &ObjectId) -> Result<()> {
+            self.note("leave", at, id);
+            Ok(())
+        }
+        fn file(&mut self, at: &At, id: &ObjectId) -> Result<Step> {
+            self.note("file", at, id);
+            Ok(Step::Descend)
+        }
+        fn chunk(&mut self, at: &At, id: &ObjectId) -> Result<()> {
+            self.note("chunk", at, id);
+            Ok(())
+        }
+        fn entry(&mut self, at: &At, e: &TreeEntry) -> Result<()> {
+            self.note("entry", at, &e.id);
+            Ok(())
+        }
+        fn unreadable(&mut self, at: &At, _: ObjectKind, id: &ObjectId, _: Error) -> Result<()> {
+            self.note("unreadable", at, id);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn meets_each_object_once_in_order_with_paths() {
+        let m = shared();
+        let mut log = Log::default();
+        let mut walk = Walk::new(&m);
+        walk.layers([id(11)], &mut log).unwrap();
+        let want = [
+            "layer 11",
+            "tree 22 at \"\" depth 0",
+            "tree 20 at \"d\" depth 1",
+            "file 30 at \"d/f\" depth 2",
+            "chunk 40 at \"d/f\" depth 2",
+            "chunk 41 at \"d/f\" depth 2",
+            "entry 30 at \"d/f\" depth 2",
+            "leave 20 at \"d\" depth 1",
+            "entry 30 at \"g\" depth 1",
+            "leave 22 at \"\" depth 0",
+            "layer 10",
+            "tree 21 at \"\" depth 0",
+            "again 20 at \"d\" depth 1",
+            "leave 21 at \"\" depth 0",
+        ];
+        assert_eq!(log.calls, want);
+        let seen = walk.into_seen();
+        assert_eq!(seen.len(), 8, "2 layers, 3 trees, 1 file, 2 chunks");
+    }
+
+    #[test]
+    fn prune_and_unreadable_end_a_chain_and_failing_stops_the_walk() {
+        let mut m = shared();
+        let mut log = Log {
+            prune_layers: vec![id(11)],
+            ..Log::default()
+        };
+        Walk::new(&m).layers([id(11)], &mut log).unwrap();
+        assert_eq!(log.calls, ["layer 11"]);
+
+        m.trees.remove(&id(20));
+        let mut log = Log::default();
+        Walk::new(&m).layers([id(10)], &mut log).unwrap();
+        assert!(log.calls.contains(&"unreadable 20 at \"d\" depth 1".into()));
+
+        struct Strict;
+        impl Visitor for Strict {}
+        let err = Walk::new(&m).layers([id(10)], &mut Strict).unwrap_err();
+        assert!(matches!(err, Error::MissingObject { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_chain_of_20000_trees_is_walked_without_recursion() {
+        let mut m = Memory::default();
+        let depth = 20_000;
+        for n in 0..depth {
+            let below = vec![entry("d", EntryKind::Dir, id(n + 1))];
+            m.trees.insert(id(n), Tree { entries: below });
+        }
+        m.trees.insert(id(depth), Tree { entries: vec![] });
+        struct Deepest(usize, usize);
+        impl Visitor for Deepest {
+            fn tree(&mut self, at: &At, _: &ObjectId) -> Result<Step> {
+                self.0 = self.0.max(at.depth());
+                self.1 = self.1.max(at.path().len());
+                Ok(Step::Descend)
+            }
+        }
+        let mut deepest = Deepest(0, 0);
+        Walk::new(&m).tree(id(0), 0, &mut deepest).unwrap();
+        assert_eq!(deepest.0, depth as usize);
+        assert_eq!(deepest.1, 2 * MAX_DEPTH - 1, "paths stop at the bound");
+    }
+}
