@@ -21,19 +21,13 @@ pub fn is_ancestor(repo: &Repository, ancestor: &ObjectId, tip: &ObjectId) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chunk::ChunkParams;
     use crate::hash::HashAlgo;
-    use crate::ops::init::{init, InitOptions};
 
     #[test]
     fn a_history_that_cannot_be_read_is_an_error_not_a_no() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = InitOptions {
-            dir: dir.path().to_path_buf(),
-            hash: HashAlgo::Blake3,
-            chunk_avg: None,
-        };
-        init(&opts).unwrap();
-        let repo = Repository::open(dir.path()).unwrap();
+        let repo = Repository::init(dir.path(), HashAlgo::Blake3, ChunkParams::default()).unwrap();
         let (a, b) = ("1".repeat(64), "2".repeat(64));
         let (a, b): (ObjectId, ObjectId) = (a.parse().unwrap(), b.parse().unwrap());
         assert!(
