@@ -43,7 +43,7 @@ impl VerifyOutcome {
 const MAX_PATHS: usize = 20;
 
 /// Damage as a walk finds it, by object: the first problem said about each, and every layer
-/// and (up to [`MAX_PATHS`]) path it was met at.
+/// and (up to 20) path it was met at.
 #[derive(Default)]
 pub struct DamageLog {
     found: BTreeMap<String, Found>,

@@ -7,6 +7,12 @@
 //! once (one seen-set for every kind, which gc keeps as its live set), reads only through a
 //! [`Source`], and is iterative: a hostile repository can nest trees thousands deep, so the
 //! open trees are an explicit stack, never the call stack.
+//!
+//! The walk itself refuses no depth: gc must still find everything live in a repository
+//! nested too deep. Visitors that must refuse nesting deeper than
+//! [`crate::object::tree::MAX_DEPTH`] do it from [`At::depth`] (partial fetch), or from
+//! heights they memoise per tree (the verifies), since a subtree met again is not walked
+//! again.
 
 use std::collections::HashSet;
 
