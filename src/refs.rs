@@ -12,6 +12,77 @@ use crate::hash::ObjectId;
 
 pub const DEFAULT_LINE: &str = "main";
 
+/// The two kinds of named reference. Their directory names (`lines`, `tags`: under
+/// `.cairn/refs/` and a remote's `refs/`, `refs-log/` and `locks/`) are spelled only here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RefKind {
+    Line,
+    Tag,
+}
+
+impl RefKind {
+    /// Every kind, lines first: the order walks and listings use.
+    pub const ALL: [RefKind; 2] = [RefKind::Line, RefKind::Tag];
+
+    /// The directory a reference of this kind lives in: `lines` or `tags`.
+    pub fn dir(self) -> &'static str {
+        match self {
+            RefKind::Line => "lines",
+            RefKind::Tag => "tags",
+        }
+    }
+
+    /// What one reference of this kind is called in messages: `line` or `tag`.
+    pub fn noun(self) -> &'static str {
+        match self {
+            RefKind::Line => "line",
+            RefKind::Tag => "tag",
+        }
+    }
+
+    /// The kind a name of this kind must not clash with.
+    pub fn other(self) -> RefKind {
+        match self {
+            RefKind::Line => RefKind::Tag,
+            RefKind::Tag => RefKind::Line,
+        }
+    }
+
+    /// The kind whose directory is `dir`.
+    pub fn from_dir(dir: &str) -> Option<RefKind> {
+        RefKind::ALL.into_iter().find(|k| k.dir() == dir)
+    }
+}
+
+impl std::fmt::Display for RefKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.dir())
+    }
+}
+
+/// A reference kind as a caller names it: a [`RefKind`], or its directory name, which
+/// callers not yet converted to [`RefKind`] still pass. An unknown name is an error.
+pub trait AsRefKind: Copy {
+    fn ref_kind(self) -> std::result::Result<RefKind, String>;
+}
+
+impl AsRefKind for RefKind {
+    fn ref_kind(self) -> std::result::Result<RefKind, String> {
+        Ok(self)
+    }
+}
+
+impl AsRefKind for &str {
+    fn ref_kind(self) -> std::result::Result<RefKind, String> {
+        RefKind::from_dir(self).ok_or_else(|| format!("unknown reference kind {self:?}"))
+    }
+}
+
+/// HEAD's text when it is on a line: this prefix, then the line's name.
+fn head_prefix() -> String {
+    format!("ref: {}/", RefKind::Line.dir())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Head {
     Line(String),
@@ -41,7 +112,7 @@ impl Refs {
         let p = self.head_path();
         let text = std::fs::read_to_string(&p).ctx("could not read HEAD", &p)?;
         let text = text.trim_end_matches('\n');
-        if let Some(name) = text.strip_prefix("ref: lines/") {
+        if let Some(name) = text.strip_prefix(head_prefix().as_str()) {
             check_name(name).map_err(|d| Error::corrupt("HEAD", &p, d))?;
             return Ok(Head::Line(name.to_string()));
         }
@@ -52,19 +123,31 @@ impl Refs {
 
     pub fn set_head(&self, head: &Head) -> Result<()> {
         let text = match head {
-            Head::Line(name) => format!("ref: lines/{name}\n"),
+            Head::Line(name) => format!("{}{name}\n", head_prefix()),
             Head::Detached(id) => format!("{id}\n"),
         };
         fsutil::write_atomic(&self.tmp(), &self.head_path(), text.as_bytes())
     }
 
-    fn ref_path(&self, kind: &str, name: &str) -> PathBuf {
-        self.dir.join("refs").join(kind).join(name)
+    fn kind_dir(&self, kind: RefKind) -> PathBuf {
+        self.dir.join("refs").join(kind.dir())
+    }
+
+    fn ref_path(&self, kind: RefKind, name: &str) -> PathBuf {
+        self.kind_dir(kind).join(name)
+    }
+
+    /// The kind `kind` names; an unknown one is an error about the refs directory.
+    fn kind(&self, kind: impl AsRefKind) -> Result<RefKind> {
+        kind.ref_kind().map_err(|what| Error::Invalid {
+            what,
+            path: self.dir.join("refs"),
+        })
     }
 
     /// The layer a line or tag points at; `None` when it does not exist.
-    pub fn get(&self, kind: &str, name: &str) -> Result<Option<ObjectId>> {
-        let p = self.ref_path(kind, name);
+    pub fn get(&self, kind: impl AsRefKind, name: &str) -> Result<Option<ObjectId>> {
+        let p = self.ref_path(self.kind(kind)?, name);
         match std::fs::read_to_string(&p) {
             Ok(text) => text
                 .trim_end_matches('\n')
@@ -76,14 +159,14 @@ impl Refs {
         }
     }
 
-    pub fn set(&self, kind: &str, name: &str, id: &ObjectId) -> Result<()> {
-        let p = self.ref_path(kind, name);
+    pub fn set(&self, kind: impl AsRefKind, name: &str, id: &ObjectId) -> Result<()> {
+        let p = self.ref_path(self.kind(kind)?, name);
         fsutil::write_atomic(&self.tmp(), &p, format!("{id}\n").as_bytes())
     }
 
     /// Deletes a line or tag; false when it did not exist.
-    pub fn delete(&self, kind: &str, name: &str) -> Result<bool> {
-        let p = self.ref_path(kind, name);
+    pub fn delete(&self, kind: impl AsRefKind, name: &str) -> Result<bool> {
+        let p = self.ref_path(self.kind(kind)?, name);
         match std::fs::remove_file(&p) {
             Ok(()) => fsutil::sync_dir(p.parent().expect("refs have a parent")).map(|()| true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
@@ -92,8 +175,8 @@ impl Refs {
     }
 
     /// The names of all lines or tags, sorted.
-    pub fn list(&self, kind: &str) -> Result<Vec<String>> {
-        let dir = self.dir.join("refs").join(kind);
+    pub fn list(&self, kind: impl AsRefKind) -> Result<Vec<String>> {
+        let dir = self.kind_dir(self.kind(kind)?);
         let mut names = Vec::new();
         for e in std::fs::read_dir(&dir).ctx("could not list references", &dir)? {
             let e = e.ctx("could not list references", &dir)?;
@@ -110,14 +193,11 @@ impl Refs {
     /// Refuses a name for a new line or tag (`kind`) that a reference could not be told
     /// apart by: not a valid name, `HEAD`, all hex digits (it would read as a layer id), or
     /// the name of a reference of the other kind (a tag `main` beside the line `main`).
-    pub fn check_new(&self, kind: &str, name: &str) -> Result<()> {
-        let (what, other) = if kind == "lines" {
-            ("line", "tags")
-        } else {
-            ("tag", "lines")
-        };
+    pub fn check_new(&self, kind: impl AsRefKind, name: &str) -> Result<()> {
+        let kind = self.kind(kind)?;
+        let (what, other) = (kind.noun(), kind.other());
         let refuse = |why: String, path: PathBuf| Error::Invalid { what: why, path };
-        check_name(name).map_err(|why| refuse(why, self.dir.join("refs").join(kind)))?;
+        check_name(name).map_err(|why| refuse(why, self.kind_dir(kind)))?;
         if let Some(why) = unreadable_name(name) {
             return Err(refuse(
                 format!("{what} name {name:?} {why}; choose another"),
@@ -125,7 +205,7 @@ impl Refs {
             ));
         }
         if self.get(other, name)?.is_some() {
-            let theirs = if other == "lines" { "line" } else { "tag" };
+            let theirs = other.noun();
             return Err(refuse(
                 format!(
                     "a {theirs} is named {name} already, and a {what} of the same name would \
@@ -142,12 +222,42 @@ impl Refs {
     pub fn resolve_head(&self) -> Result<(Option<String>, Option<ObjectId>)> {
         match self.head()? {
             Head::Line(name) => {
-                let id = self.get("lines", &name)?;
+                let id = self.get(RefKind::Line, &name)?;
                 Ok((Some(name), id))
             }
             Head::Detached(id) => Ok((None, Some(id))),
         }
     }
+
+    /// Every layer the references name: HEAD's (on a line or detached), then every line's
+    /// and every tag's, by kind and name; a layer named twice is listed twice. A reference
+    /// that cannot be read goes to `unreadable` with its name (`HEAD`, `lines/<name>`):
+    /// gc fails on it, verify records it and goes on. A directory that cannot be listed
+    /// fails.
+    pub fn roots(
+        &self,
+        unreadable: &mut dyn FnMut(String, Error) -> Result<()>,
+    ) -> Result<Vec<ObjectId>> {
+        let mut roots = Vec::new();
+        match self.resolve_head() {
+            Ok((_, id)) => roots.extend(id),
+            Err(e) => unreadable("HEAD".into(), e)?,
+        }
+        for kind in RefKind::ALL {
+            for name in self.list(kind)? {
+                match self.get(kind, &name) {
+                    Ok(id) => roots.extend(id),
+                    Err(e) => unreadable(format!("{kind}/{name}"), e)?,
+                }
+            }
+        }
+        Ok(roots)
+    }
+}
+
+/// For [`Refs::roots`] where any unreadable reference must fail the caller.
+pub fn fail_unreadable(_: String, e: Error) -> Result<()> {
+    Err(e)
 }
 
 /// Line and tag names: letters, digits, `.`, `_`, `-`; not starting with `.` or `-`.
@@ -199,18 +309,21 @@ mod tests {
         }
         let refs = Refs::new(tmp.path());
         let id = ObjectId::default();
-        refs.set("lines", "main", &id).unwrap();
-        refs.set("tags", "v1", &id).unwrap();
-        let err = refs.check_new("tags", "main").unwrap_err().to_string();
+        refs.set(RefKind::Line, "main", &id).unwrap();
+        refs.set(RefKind::Tag, "v1", &id).unwrap();
+        let err = refs
+            .check_new(RefKind::Tag, "main")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("a line is named main"), "{err}");
-        let err = refs.check_new("lines", "v1").unwrap_err().to_string();
+        let err = refs.check_new(RefKind::Line, "v1").unwrap_err().to_string();
         assert!(err.contains("a tag is named v1"), "{err}");
         for bad in ["HEAD", &"0123abcd".repeat(8), "a/b"] {
-            assert!(refs.check_new("tags", bad).is_err(), "{bad}");
+            assert!(refs.check_new(RefKind::Tag, bad).is_err(), "{bad}");
         }
         for good in ["v2", "main2", "cafe", "2024", "cafe-1", "head"] {
-            refs.check_new("tags", good).unwrap();
-            refs.check_new("lines", good).unwrap();
+            refs.check_new(RefKind::Tag, good).unwrap();
+            refs.check_new(RefKind::Line, good).unwrap();
         }
     }
 }

@@ -5,6 +5,7 @@
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::pack::ObjectKind;
+use crate::refs::RefKind;
 use crate::repo::Repository;
 
 /// What a reference named: the layer, and the line when the reference was a line's name
@@ -78,16 +79,11 @@ fn resolve_base(repo: &Repository, base: &str, spec: &str) -> Result<(ObjectId, 
         return Ok(found);
     }
     let valid_name = crate::refs::check_name(base).is_ok();
-    let line = if valid_name {
-        refs.get("lines", base)?
-    } else {
-        None
+    let named = |kind| match valid_name {
+        true => refs.get(kind, base),
+        false => Ok(None),
     };
-    let tag = if valid_name {
-        refs.get("tags", base)?
-    } else {
-        None
-    };
+    let (line, tag) = (named(RefKind::Line)?, named(RefKind::Tag)?);
     if let Some(named) = line.or(tag) {
         refuse_hex_clash(repo, base, spec, named)?;
     }
@@ -95,8 +91,10 @@ fn resolve_base(repo: &Repository, base: &str, spec: &str) -> Result<(ObjectId, 
         (Some(l), Some(t)) if l != t => {
             return Err(Error::UnknownRef {
                 name: format!(
-                    "{spec} is ambiguous: it names the line lines/{base} and the tag \
-                     tags/{base}; write one of those"
+                    "{spec} is ambiguous: it names the line {}/{base} and the tag {}/{base}; \
+                     write one of those",
+                    RefKind::Line,
+                    RefKind::Tag
                 ),
                 path: repo.dir().to_path_buf(),
             })
@@ -110,20 +108,26 @@ fn resolve_base(repo: &Repository, base: &str, spec: &str) -> Result<(ObjectId, 
 
 /// `lines/NAME` and `tags/NAME`: a reference named in full, never ambiguous.
 fn qualified(repo: &Repository, base: &str) -> Result<Option<(ObjectId, Option<String>)>> {
-    let Some((kind, name)) = base.split_once('/') else {
+    let Some((dir, name)) = base.split_once('/') else {
         return Ok(None);
     };
-    if !matches!(kind, "lines" | "tags") || crate::refs::check_name(name).is_err() {
+    let Some(kind) = RefKind::from_dir(dir) else {
+        return Ok(None);
+    };
+    if crate::refs::check_name(name).is_err() {
         return Ok(None);
     }
     let id = repo
         .refs()
         .get(kind, name)?
         .ok_or_else(|| Error::UnknownRef {
-            name: format!("{base}: there is no such {}", &kind[..kind.len() - 1]),
+            name: format!("{base}: there is no such {}", kind.noun()),
             path: repo.dir().to_path_buf(),
         })?;
-    Ok(Some((id, (kind == "lines").then(|| name.to_string()))))
+    Ok(Some((
+        id,
+        (kind == RefKind::Line).then(|| name.to_string()),
+    )))
 }
 
 /// A name made only of hex digits that is also the start of another layer's id could mean
@@ -142,7 +146,9 @@ fn refuse_hex_clash(repo: &Repository, base: &str, spec: &str, named: ObjectId) 
         Some(id) => Err(Error::UnknownRef {
             name: format!(
                 "{spec} is ambiguous: it names a line or tag and starts the id of layer {id}; \
-                 write lines/{base}, tags/{base} or the full id"
+                 write {}/{base}, {}/{base} or the full id",
+                RefKind::Line,
+                RefKind::Tag
             ),
             path: repo.dir().to_path_buf(),
         }),
@@ -191,11 +197,10 @@ pub fn layers_with_prefix(repo: &Repository, prefix: &str) -> Vec<ObjectId> {
 /// An unknown-reference error that lists the names that do exist.
 fn unknown(repo: &Repository, spec: &str, why: &str) -> Error {
     let refs = repo.refs();
-    let lines = refs.list("lines").unwrap_or_default();
-    let tags = refs.list("tags").unwrap_or_default();
     let mut known = vec!["HEAD".to_string()];
-    known.extend(lines);
-    known.extend(tags);
+    for kind in RefKind::ALL {
+        known.extend(refs.list(kind).unwrap_or_default());
+    }
     Error::UnknownRef {
         name: format!("{spec} ({why}); known names: {}", known.join(", ")),
         path: repo.dir().to_path_buf(),

@@ -1,8 +1,9 @@
 //! `cairn gc`: remove what nothing references. Live objects are those reachable from HEAD,
-//! lines, tags and an unfinished checkout's record, plus everything the staging index names. Packs with no live object are
-//! deleted; packs whose live fraction is low are rewritten. New packs are durable before any
-//! old one is deleted, and an index is deleted before its pack, so a crash at any instant
-//! leaves every live object readable and at worst an orphan pack for the next gc.
+//! lines, tags and an unfinished checkout's record, plus everything the staging index names.
+//! Packs with no live object are deleted; packs whose live fraction is low are rewritten. New
+//! packs are durable before any old one is deleted, and an index is deleted before its pack,
+//! so a crash at any instant leaves every live object readable and at worst an orphan pack
+//! for the next gc.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -15,12 +16,13 @@ use crate::error::{Error, IoContext, Result};
 use crate::failpoint;
 use crate::fsutil;
 use crate::hash::ObjectId;
-use crate::object::{file, EntryKind};
+use crate::object::file;
 use crate::pack::{
     self, check_content, decompress, Encoded, ObjectKind, Pack, PackClass, PackWriter,
     RECORD_HEADER_LEN,
 };
 use crate::progress::Progress;
+use crate::reach::{self, Visitor, Walk};
 use crate::repo::Repository;
 
 #[derive(Debug, Clone, Default)]
@@ -190,28 +192,13 @@ fn usage(p: &Pack, live: &HashSet<ObjectId>, out: &mut GcOutcome) -> (u64, u64) 
 }
 
 /// Every object reachable from HEAD, lines, tags, an unfinished checkout's record and the
-/// staging index, and apart the file
-/// objects and chunk lists the staging index names (stored only if committed). Fails if a
-/// reachable layer, tree or file object cannot be read: deleting on a guess could lose data.
+/// staging index, and apart the file objects and chunk lists the staging index names
+/// (stored only if committed). Fails if a reachable layer, tree or file object cannot be
+/// read: deleting on a guess could lose data.
 fn live_set(repo: &Repository) -> Result<(HashSet<ObjectId>, HashSet<ObjectId>)> {
-    let refs = repo.refs();
-    let mut roots: Vec<ObjectId> = repo.head()?.1.into_iter().collect();
-    for kind in ["lines", "tags"] {
-        for name in refs.list(kind)? {
-            roots.extend(refs.get(kind, &name)?);
-        }
-    }
-    // The target of a checkout that did not finish: the next checkout needs it.
-    roots.extend(crate::checkout_record::pending(repo)?);
-    let mut live = HashSet::new();
-    for root in roots {
-        let mut next = Some(root);
-        while let Some(id) = next.filter(|id| live.insert(*id)) {
-            let layer = repo.read_layer(&id)?;
-            mark_tree(repo, layer.tree, &mut live)?;
-            next = layer.parent;
-        }
-    }
+    let mut walk = Walk::new(repo);
+    walk.layers(reach::roots(repo)?, &mut Keep)?;
+    let mut live = walk.into_seen();
     let mut staged = HashSet::new();
     for e in repo.load_index()?.entries.values() {
         staged.insert(e.file_id);
@@ -223,26 +210,11 @@ fn live_set(repo: &Repository) -> Result<(HashSet<ObjectId>, HashSet<ObjectId>)>
     Ok((live, staged))
 }
 
-/// Marks a tree and everything below it, with an explicit stack: a hostile repository of
-/// 20,000 nested trees must not overflow the call stack. Each tree is read once.
-fn mark_tree(repo: &Repository, root: ObjectId, live: &mut HashSet<ObjectId>) -> Result<()> {
-    let mut stack = vec![root];
-    while let Some(id) = stack.pop() {
-        if !live.insert(id) {
-            continue;
-        }
-        for e in repo.read_tree(&id)?.entries {
-            if e.kind == EntryKind::Dir {
-                stack.push(e.id);
-            } else if live.insert(e.id) {
-                let (file, lists) = repo.read_file_lists(&e.id)?;
-                live.extend(lists);
-                live.extend(file.chunks.iter().map(|c| c.id));
-            }
-        }
-    }
-    Ok(())
-}
+/// gc's visitor: everything the walk meets is live, so it needs no callback; the default
+/// for what cannot be read, failing, is what gc must do.
+struct Keep;
+
+impl Visitor for Keep {}
 
 /// Copies the live objects of `packs` into new packs, checking each against its id on the
 /// way so damage is never carried forward silently. Returns the bytes written.

@@ -4,10 +4,10 @@
 
 use serde::Serialize;
 
-use super::push::is_ancestor;
 use crate::checkout::{checkout, sparse_checkout, CheckoutOptions};
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
+use crate::history::is_ancestor;
 use crate::progress::Progress;
 use crate::refs::Head;
 use crate::remote::config::Remotes;
@@ -99,11 +99,11 @@ pub fn pull(
     };
     match ours {
         Some(o) if o == theirs => return Ok(out),
-        Some(o) if is_ancestor(repo, &theirs, &o) => {
+        Some(o) if is_ancestor(repo, &theirs, &o)? => {
             out.status = PullStatus::Ahead;
             return Ok(out);
         }
-        Some(o) if !is_ancestor(repo, &o, &theirs) => {
+        Some(o) if !is_ancestor(repo, &o, &theirs)? => {
             return Err(remote.invalid(format!(
                 "line {line} has diverged: the remote is at {theirs}, this repository at {o}, \
                  and neither contains the other. cairn cannot merge: keep this side and push \

@@ -1,20 +1,22 @@
 //! `cairn push`: upload the packs a remote lacks, then move the remote's line (or create its
 //! tag) last, refusing anything but a fast-forward.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
-use crate::object::EntryKind;
 use crate::progress::Progress;
-use crate::refs::Head;
+use crate::reach::{At, Step, Visitor, Walk};
+use crate::refs::{Head, RefKind};
 use crate::remote::config::Remotes;
 use crate::remote::index::{list_packs, RemoteIndex, RemotePack};
 use crate::remote::refs::{self, Published};
 use crate::remote::{transfer, Remote};
 use crate::repo::Repository;
+
+pub use crate::history::is_ancestor;
 
 #[derive(Debug, Clone, Default)]
 pub struct PushOptions {
@@ -74,20 +76,20 @@ pub fn push(repo: &Repository, opts: &PushOptions, progress: &dyn Progress) -> R
     crate::failpoint::hit("push:before-publish");
     match refs::publish(&remote, kind, &refname, old, local)? {
         Published::Done => {}
-        Published::Moved(now) if kind == "lines" => {
+        Published::Moved(now) if kind == RefKind::Line => {
             return Err(lost_race(&remote, &refname, now, local))
         }
         Published::Moved(now) => return Err(moved(&remote, kind, &refname, now, repo)),
         Published::Busy(why) => return Err(remote.invalid(why)),
     }
-    if kind == "lines" {
+    if kind == RefKind::Line {
         remote.init_head(&refname)?;
     }
     Ok(out)
 }
 
 /// The reference to push and its layer.
-fn target(repo: &Repository, spec: Option<&str>) -> Result<(&'static str, String, ObjectId)> {
+fn target(repo: &Repository, spec: Option<&str>) -> Result<(RefKind, String, ObjectId)> {
     let refs = repo.refs();
     let invalid = |what: String| Error::Invalid {
         what,
@@ -95,7 +97,7 @@ fn target(repo: &Repository, spec: Option<&str>) -> Result<(&'static str, String
     };
     let Some(name) = spec else {
         return match (refs.head()?, repo.head()?.1) {
-            (Head::Line(line), Some(id)) => Ok(("lines", line, id)),
+            (Head::Line(line), Some(id)) => Ok((RefKind::Line, line, id)),
             (Head::Line(line), None) => Err(invalid(format!(
                 "nothing to push: line {line} has no layers yet"
             ))),
@@ -105,12 +107,14 @@ fn target(repo: &Repository, spec: Option<&str>) -> Result<(&'static str, String
         };
     };
     // `lines/NAME` or `tags/NAME` names one kind; a bare name is looked up as a line first.
-    let (kinds, name) = match name.split_once('/') {
-        Some(("lines", n)) => (&["lines"][..], n),
-        Some(("tags", n)) => (&["tags"][..], n),
-        _ => (&["lines", "tags"][..], name),
+    let qualified = name
+        .split_once('/')
+        .and_then(|(k, n)| Some((RefKind::from_dir(k)?, n)));
+    let (kinds, name) = match &qualified {
+        Some((kind, n)) => (std::slice::from_ref(kind), *n),
+        None => (&RefKind::ALL[..], name),
     };
-    for kind in kinds {
+    for &kind in kinds {
         if crate::refs::check_name(name).is_ok() {
             if let Some(id) = refs.get(kind, name)? {
                 return Ok((kind, name.to_string(), id));
@@ -125,12 +129,8 @@ fn target(repo: &Repository, spec: Option<&str>) -> Result<(&'static str, String
 
 /// A remote line and a remote tag of one name would make that name ambiguous in every
 /// clone: another machine may have pushed the other kind first.
-fn refuse_name_clash(remote: &Remote, kind: &str, name: &str) -> Result<()> {
-    let (other, what) = if kind == "lines" {
-        ("tags", "tag")
-    } else {
-        ("lines", "line")
-    };
+fn refuse_name_clash(remote: &Remote, kind: RefKind, name: &str) -> Result<()> {
+    let (other, what) = (kind.other(), kind.other().noun());
     if refs::read(remote, other, name)?.is_none() {
         return Ok(());
     }
@@ -144,12 +144,12 @@ fn refuse_name_clash(remote: &Remote, kind: &str, name: &str) -> Result<()> {
 fn refuse_unless_forward(
     repo: &Repository,
     remote: &Remote,
-    kind: &str,
+    kind: RefKind,
     name: &str,
     theirs: ObjectId,
     ours: ObjectId,
 ) -> Result<()> {
-    if kind == "lines" && is_ancestor(repo, &theirs, &ours) {
+    if kind == RefKind::Line && is_ancestor(repo, &theirs, &ours)? {
         return Ok(());
     }
     Err(moved(remote, kind, name, Some(theirs), repo))
@@ -158,7 +158,7 @@ fn refuse_unless_forward(
 /// The error of a push that would lose the remote's layers.
 fn moved(
     remote: &Remote,
-    kind: &str,
+    kind: RefKind,
     name: &str,
     now: Option<ObjectId>,
     repo: &Repository,
@@ -169,9 +169,9 @@ fn moved(
              run the push again"
         ));
     };
-    if kind == "tags" {
+    if kind == RefKind::Tag {
         return remote.invalid(format!(
-            "push of tags/{name} refused: the remote's tag is layer {now}, and tags do not move"
+            "push of {kind}/{name} refused: the remote's tag is layer {now}, and tags do not move"
         ));
     }
     let why = if repo.store.contains(&now) {
@@ -180,7 +180,7 @@ fn moved(
         "it has layers this repository lacks (another machine pushed first)"
     };
     remote.invalid(format!(
-        "push of lines/{name} refused (not a fast-forward): the remote line is at {now} and \
+        "push of {kind}/{name} refused (not a fast-forward): the remote line is at {now} and \
          {why}. Run `cairn pull`; cairn cannot merge, so if both sides added layers, keep one \
          history (`cairn reset`) and push again"
     ))
@@ -192,7 +192,7 @@ fn moved(
 fn lost_race(remote: &Remote, line: &str, now: Option<ObjectId>, ours: ObjectId) -> Error {
     let base = &line[..line.len().min(170)];
     let side = format!("{base}.conflict-{}", ours.short());
-    let kept = match refs::publish(remote, "lines", &side, None, ours) {
+    let kept = match refs::publish(remote, RefKind::Line, &side, None, ours) {
         Ok(Published::Done) => true,
         Ok(Published::Moved(Some(id))) => id == ours,
         Ok(_) | Err(_) => false,
@@ -204,25 +204,11 @@ fn lost_race(remote: &Remote, line: &str, now: Option<ObjectId>, ours: ObjectId)
         "this layer stays in this repository".to_string()
     };
     remote.invalid(format!(
-        "push of lines/{line} refused: another push moved it to {now} while this one was \
+        "push of {}/{line} refused: another push moved it to {now} while this one was \
          publishing; {kept}. cairn cannot merge: `cairn pull` shows the other layer; keep one \
-         history (`cairn reset`) and push again"
+         history (`cairn reset`) and push again",
+        RefKind::Line
     ))
-}
-
-/// True when `a` is `b` or one of its ancestors (in this repository's history).
-pub(crate) fn is_ancestor(repo: &Repository, a: &ObjectId, b: &ObjectId) -> bool {
-    let mut next = Some(*b);
-    while let Some(id) = next {
-        if id == *a {
-            return true;
-        }
-        next = match repo.read_layer(&id) {
-            Ok(l) => l.parent,
-            Err(_) => None,
-        };
-    }
-    false
 }
 
 struct Plan {
@@ -261,13 +247,12 @@ fn plan(
     }
     let sent: Vec<_> = packs.iter().filter(|p| send.contains(&p.name)).collect();
     let after = |id: &ObjectId| has(id) || sent.iter().any(|p| p.index.lookup(id).is_some());
-    Closure {
+    let mut closure = Closure {
         repo,
         before: &has,
         after: &after,
-        seen: HashSet::new(),
-    }
-    .check(tip)?;
+    };
+    Walk::new(repo).layers([tip], &mut closure)?;
     Ok(Plan { send, present })
 }
 
@@ -280,22 +265,16 @@ struct Closure<'a> {
     before: &'a dyn Fn(&ObjectId) -> bool,
     /// On the remote after the upload.
     after: &'a dyn Fn(&ObjectId) -> bool,
-    seen: HashSet<ObjectId>,
 }
 
 impl Closure<'_> {
-    fn check(&mut self, tip: ObjectId) -> Result<()> {
-        let mut next = Some(tip);
-        while let Some(id) = next {
-            if (self.before)(&id) {
-                return Ok(());
-            }
-            self.need(&id, "layer")?;
-            let layer = self.repo.read_layer(&id)?;
-            self.tree(layer.tree)?;
-            next = layer.parent;
+    /// Prunes what the remote holds already; fails on what it would lack after the push.
+    fn step(&self, id: &ObjectId, what: &str) -> Result<Step> {
+        if (self.before)(id) {
+            return Ok(Step::Prune);
         }
-        Ok(())
+        self.need(id, what)?;
+        Ok(Step::Descend)
     }
 
     fn need(&self, id: &ObjectId, what: &str) -> Result<()> {
@@ -310,45 +289,26 @@ impl Closure<'_> {
             path: self.repo.dir().to_path_buf(),
         })
     }
+}
 
-    /// False when `id` needs no further look: seen already, or on the remote before.
-    fn fresh(&mut self, id: &ObjectId) -> bool {
-        self.seen.insert(*id) && !(self.before)(id)
+impl Visitor for Closure<'_> {
+    fn layer(&mut self, id: &ObjectId) -> Result<Step> {
+        self.step(id, "layer")
     }
 
-    /// Everything below the tree `root`, with an explicit stack (a hostile repository can
-    /// nest trees thousands deep) and the seen-set: linear in the entries walked.
-    fn tree(&mut self, root: ObjectId) -> Result<()> {
-        let mut stack = vec![root];
-        while let Some(id) = stack.pop() {
-            if !self.fresh(&id) {
-                continue;
-            }
-            self.need(&id, "tree")?;
-            for e in self.repo.read_tree(&id)?.entries {
-                if e.kind == EntryKind::Dir {
-                    stack.push(e.id);
-                } else if self.fresh(&e.id) {
-                    self.file(&e.id)?;
-                }
-            }
-        }
-        Ok(())
+    fn tree(&mut self, _: &At, id: &ObjectId) -> Result<Step> {
+        self.step(id, "tree")
     }
 
-    fn file(&mut self, id: &ObjectId) -> Result<()> {
-        self.need(id, "file")?;
-        let (file, lists) = self.repo.read_file_lists(id)?;
-        for l in lists {
-            if self.fresh(&l) {
-                self.need(&l, "chunk list")?;
-            }
-        }
-        for c in file.chunks {
-            if self.fresh(&c.id) {
-                self.need(&c.id, "chunk")?;
-            }
-        }
-        Ok(())
+    fn file(&mut self, _: &At, id: &ObjectId) -> Result<Step> {
+        self.step(id, "file")
+    }
+
+    fn chunk_list(&mut self, _: &At, id: &ObjectId) -> Result<()> {
+        self.step(id, "chunk list").map(drop)
+    }
+
+    fn chunk(&mut self, _: &At, id: &ObjectId) -> Result<()> {
+        self.step(id, "chunk").map(drop)
     }
 }

@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 
-use super::verify::VerifyOutcome;
 use crate::error::{Error, Result};
+use crate::integrity::VerifyOutcome;
 use crate::progress::Progress;
 use crate::remote::config::{parse_url, RemoteSpec, Remotes};
 use crate::remote::{verify as rverify, Remote};

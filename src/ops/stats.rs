@@ -6,7 +6,9 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::hash::ObjectId;
+use crate::object::Layer;
 use crate::pack::ObjectKind;
+use crate::reach::{At, Step, Visitor, Walk};
 use crate::repo::Repository;
 
 #[derive(Debug, Serialize)]
@@ -76,30 +78,38 @@ pub fn stats(repo: &Repository) -> Result<StatsOutcome> {
     Ok(out)
 }
 
+/// Layer totals: every reachable layer is read (its counts say its files and bytes), none of
+/// its trees.
 fn layer_totals(repo: &Repository, out: &mut StatsOutcome) -> Result<()> {
     let refs = repo.refs();
-    let head = repo.head()?.1;
-    let mut roots: Vec<ObjectId> = head.into_iter().collect();
-    for kind in ["lines", "tags"] {
-        for name in refs.list(kind)? {
-            roots.extend(refs.get(kind, &name)?);
+    let mut totals = Totals {
+        head: repo.head()?.1,
+        out,
+    };
+    let roots = refs.roots(&mut crate::refs::fail_unreadable)?;
+    Walk::new(repo).layers(roots, &mut totals)
+}
+
+/// stats' visitor: adds up the layers' counts, and prunes every tree.
+struct Totals<'a> {
+    head: Option<ObjectId>,
+    out: &'a mut StatsOutcome,
+}
+
+impl Visitor for Totals<'_> {
+    fn layer_read(&mut self, id: &ObjectId, l: &Layer) -> Result<()> {
+        self.out.layers += 1;
+        self.out.logical_bytes += l.counts.bytes;
+        if Some(*id) == self.head {
+            self.out.head_files = l.counts.files;
+            self.out.head_bytes = l.counts.bytes;
         }
+        Ok(())
     }
-    let mut seen = HashSet::new();
-    for root in roots {
-        let mut next = Some(root);
-        while let Some(id) = next.filter(|id| seen.insert(*id)) {
-            let l = repo.read_layer(&id)?;
-            out.logical_bytes += l.counts.bytes;
-            if Some(id) == head {
-                out.head_files = l.counts.files;
-                out.head_bytes = l.counts.bytes;
-            }
-            next = l.parent;
-        }
+
+    fn tree(&mut self, _: &At, _: &ObjectId) -> Result<Step> {
+        Ok(Step::Prune)
     }
-    out.layers = seen.len() as u64;
-    Ok(())
 }
 
 fn ratio(a: u64, b: u64) -> f64 {

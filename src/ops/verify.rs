@@ -3,23 +3,23 @@
 //! back and matches its id and that every chunk exists; with `data`, every stored object is
 //! read and re-hashed. Each problem is reported with the layers and paths it affects.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-
-use serde::Serialize;
-
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use crate::diff::join;
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
+use crate::integrity::DamageLog;
 use crate::object::tree::MAX_DEPTH;
 use crate::object::{ChunkRef, EntryKind, FileObject, TreeEntry};
 use crate::ops::Common;
-use crate::pack;
+use crate::pack::{self, ObjectKind};
 use crate::progress::Progress;
+use crate::reach::{At, Step, Visitor, Walk};
 use crate::repo::Repository;
 use crate::revparse;
-use crate::worktree::RepoPath;
+
+pub use crate::integrity::{Damage, VerifyOutcome};
 
 #[derive(Debug, Clone, Default)]
 pub struct VerifyOptions {
@@ -28,94 +28,50 @@ pub struct VerifyOptions {
     pub layers: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
-pub struct Damage {
-    /// What is damaged: `chunk <id>`, `tree <id>`, `pack <name>`, `HEAD`, ...
-    pub object: String,
-    pub problem: String,
-    pub layers: Vec<ObjectId>,
-    /// Up to 20 affected paths.
-    pub paths: Vec<RepoPath>,
-}
-
-#[derive(Debug, Default, Serialize)]
-pub struct VerifyOutcome {
-    pub packs: u64,
-    pub objects: u64,
-    pub bytes_checked: u64,
-    pub layers: u64,
-    pub trees: u64,
-    pub files: u64,
-    pub chunks: u64,
-    pub damage: Vec<Damage>,
-    /// Packs whose damaged index `--repair` rebuilt before checking.
-    pub repaired: Vec<ObjectId>,
-}
-
-impl VerifyOutcome {
-    pub fn is_clean(&self) -> bool {
-        self.damage.is_empty()
-    }
-}
-
-const MAX_PATHS: usize = 20;
-
-#[derive(Default)]
-struct Found {
-    problem: String,
-    layers: Vec<ObjectId>,
-    paths: Vec<Vec<u8>>,
-}
-
 /// A problem found inside a tree: the damaged object's key and its path below the tree.
 type Inner = Vec<(String, Vec<u8>)>;
 
 /// What the walk found in a tree: its problems, and how many levels of directories it
 /// holds (0 for none), which decides whether restore would refuse it as too deep.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 struct Walked {
     inner: Inner,
     height: usize,
 }
 
-/// A tree the walk has opened and not finished.
-struct Frame {
-    id: ObjectId,
-    entries: Vec<TreeEntry>,
-    /// The next entry to look at.
-    next: usize,
-    inner: Inner,
-    height: usize,
-}
-
-impl Frame {
-    /// Takes in a finished subdirectory: the entry before `next`. Problems below a
-    /// subdirectory nested too deep are not carried up: its paths would grow with its
-    /// depth at every level, and the layer is reported as too deep anyway.
-    fn add_dir(&mut self, sub: Walked) {
-        let name = &self.entries[self.next - 1].name;
+impl Walked {
+    /// Takes in a finished subdirectory named `name`. Problems below a subdirectory nested
+    /// too deep are not carried up: its paths would grow with its depth at every level, and
+    /// the layer is reported as too deep anyway.
+    fn add_dir(&mut self, name: &[u8], sub: Walked) {
         self.height = self.height.max(sub.height + 1);
         if sub.height >= MAX_DEPTH {
             return;
         }
         self.inner
             .extend(sub.inner.into_iter().map(|(k, p)| match p.is_empty() {
-                true => (k, name.clone()),
+                true => (k, name.to_vec()),
                 false => (k, join(name, &p)),
             }));
     }
 }
 
-struct Walker<'a> {
+/// verify's visitor of the reachable-object walk. Every problem is reported with every
+/// layer and (up to 20) paths it is met at, so what is found below a tree or in a file
+/// object is memoised by id: shared subtrees and identical files are read once and still
+/// attributed wherever they occur.
+struct Checker<'a> {
     repo: &'a Repository,
     /// Objects found damaged by the pack scan.
     bad: HashMap<ObjectId, String>,
-    damage: BTreeMap<String, Found>,
+    damage: DamageLog,
     trees: HashMap<ObjectId, Walked>,
     files: HashMap<ObjectId, (Vec<String>, Option<u64>)>,
     symlinks: HashMap<ObjectId, Option<String>>,
-    chunks: HashSet<ObjectId>,
-    layer: ObjectId,
+    /// What was found so far in each tree open, root first.
+    open: Vec<Walked>,
+    layers: u64,
+    chunks: u64,
 }
 
 pub fn verify(
@@ -124,39 +80,28 @@ pub fn verify(
     progress: &dyn Progress,
 ) -> Result<VerifyOutcome> {
     let mut out = VerifyOutcome::default();
-    let mut w = Walker {
+    let mut c = Checker {
         repo,
         bad: HashMap::new(),
-        damage: BTreeMap::new(),
+        damage: DamageLog::default(),
         trees: HashMap::new(),
         files: HashMap::new(),
         symlinks: HashMap::new(),
-        chunks: HashSet::new(),
-        layer: ObjectId::default(),
+        open: Vec::new(),
+        layers: 0,
+        chunks: 0,
     };
-    scan_packs(&mut w, opts.data, &mut out, progress);
-    let roots = roots(&mut w, &opts.layers)?;
-    let mut seen = HashSet::new();
-    for root in roots {
-        w.walk_layers(root, &mut seen);
-    }
+    scan_packs(&mut c, opts.data, &mut out, progress);
+    let roots = roots(&mut c, &opts.layers)?;
+    Walk::new(repo).layers(roots, &mut c)?;
     if let Err(e) = repo.load_index() {
-        w.record("staging index".into(), e.to_string(), None);
+        c.damage.record("staging index".into(), e.to_string(), None);
     }
-    out.layers = seen.len() as u64;
-    out.trees = w.trees.len() as u64;
-    out.files = w.files.len() as u64;
-    out.chunks = w.chunks.len() as u64;
-    out.damage = w
-        .damage
-        .into_iter()
-        .map(|(object, f)| Damage {
-            object,
-            problem: f.problem,
-            layers: f.layers,
-            paths: f.paths.into_iter().map(RepoPath).collect(),
-        })
-        .collect();
+    out.layers = c.layers;
+    out.trees = c.trees.len() as u64;
+    out.files = c.files.len() as u64;
+    out.chunks = c.chunks;
+    out.damage = c.damage.into_damage();
     Ok(out)
 }
 
@@ -200,11 +145,11 @@ fn index_problem(repo: &Repository, name: &ObjectId, why: &str) -> String {
     }
 }
 
-fn scan_packs(w: &mut Walker, data: bool, out: &mut VerifyOutcome, progress: &dyn Progress) {
+fn scan_packs(w: &mut Checker, data: bool, out: &mut VerifyOutcome, progress: &dyn Progress) {
     let store = &w.repo.store;
     for (name, why) in store.damaged() {
         let problem = index_problem(w.repo, &name, &why);
-        w.record(format!("pack index {name}"), problem, None);
+        w.damage.record(format!("pack index {name}"), problem, None);
     }
     progress.begin("checking packs", store.packs().len() as u64, 0);
     for p in store.packs() {
@@ -214,7 +159,7 @@ fn scan_packs(w: &mut Walker, data: bool, out: &mut VerifyOutcome, progress: &dy
             report.problems.insert(0, problem);
         }
         for problem in report.problems {
-            w.record(format!("pack {}", p.name), problem, None);
+            w.damage.record(format!("pack {}", p.name), problem, None);
         }
         for (id, why) in report.bad {
             w.bad.insert(id, why);
@@ -227,164 +172,52 @@ fn scan_packs(w: &mut Walker, data: bool, out: &mut VerifyOutcome, progress: &dy
     out.packs = store.packs().len() as u64;
 }
 
-/// The layers to start from: the named ones, or HEAD, every line and every tag.
-fn roots(w: &mut Walker, named: &[String]) -> Result<Vec<ObjectId>> {
+/// The layers to start from: the named ones, or HEAD, every line and every tag. A reference
+/// that cannot be read is damage.
+fn roots(c: &mut Checker, named: &[String]) -> Result<Vec<ObjectId>> {
     if !named.is_empty() {
-        return named.iter().map(|r| revparse::resolve(w.repo, r)).collect();
+        return named.iter().map(|r| revparse::resolve(c.repo, r)).collect();
     }
-    let refs = w.repo.refs();
-    let mut roots = Vec::new();
-    match w.repo.head() {
-        Ok((_, Some(id))) => roots.push(id),
-        Ok((_, None)) => {}
-        Err(e) => w.record("HEAD".into(), e.to_string(), None),
-    }
-    for kind in ["lines", "tags"] {
-        for name in refs.list(kind)? {
-            match refs.get(kind, &name) {
-                Ok(Some(id)) => roots.push(id),
-                Ok(None) => {}
-                Err(e) => w.record(format!("{kind}/{name}"), e.to_string(), None),
-            }
-        }
-    }
-    Ok(roots)
+    c.repo.refs().roots(&mut |what, e| {
+        c.damage.record(what, e.to_string(), None);
+        Ok(())
+    })
 }
 
-impl Walker<'_> {
-    fn record(&mut self, key: String, problem: String, at: Option<(ObjectId, Vec<u8>)>) {
-        let f = self.damage.entry(key).or_default();
-        if f.problem.is_empty() {
-            f.problem = problem;
+impl Checker<'_> {
+    /// Records a problem with no layer or path yet; the walk adds them.
+    fn note(&mut self, key: String, problem: String) -> String {
+        self.damage.record(key.clone(), problem, None);
+        key
+    }
+
+    /// The tree `id` is done (walked now or before): its problems go to the tree above it,
+    /// or, for a layer's root, are recorded against the layer.
+    fn finished(&mut self, at: &At, id: &ObjectId, walked: Walked) {
+        if let Some(parent) = self.open.last_mut() {
+            return parent.add_dir(at.name(), walked);
         }
-        if let Some((layer, path)) = at {
-            if !f.layers.contains(&layer) {
-                f.layers.push(layer);
-            }
-            if f.paths.len() < MAX_PATHS && !f.paths.contains(&path) {
-                f.paths.push(path);
-            }
+        let layer = at.layer().unwrap_or_default();
+        if walked.height > MAX_DEPTH {
+            // What restore refuses; the problems below that depth are not listed.
+            let why = Error::too_deep(PathBuf::new()).to_string();
+            self.damage
+                .record(format!("tree {id}"), why, Some((layer, b"")));
+        }
+        for (key, path) in walked.inner {
+            self.damage.record(key, String::new(), Some((layer, &path)));
         }
     }
 
-    fn walk_layers(&mut self, mut next: ObjectId, seen: &mut HashSet<ObjectId>) {
-        while seen.insert(next) {
-            self.layer = next;
-            if let Some(why) = self.bad.get(&next).cloned() {
-                self.record(format!("layer {next}"), why, Some((next, Vec::new())));
-                return;
-            }
-            let layer = match self.repo.read_layer(&next) {
-                Ok(l) => l,
-                Err(e) => {
-                    self.record(
-                        format!("layer {next}"),
-                        e.to_string(),
-                        Some((next, Vec::new())),
-                    );
-                    return;
-                }
-            };
-            let walked = self.tree(layer.tree);
-            if walked.height > MAX_DEPTH {
-                // What restore refuses; the problems below that depth are not listed.
-                let why = Error::too_deep(PathBuf::new()).to_string();
-                let key = format!("tree {}", layer.tree);
-                self.record(key, why, Some((next, Vec::new())));
-            }
-            for (key, path) in walked.inner {
-                self.record(key, String::new(), Some((next, path)));
-            }
-            match layer.parent {
-                Some(p) => next = p,
-                None => return,
-            }
-        }
-    }
-
-    /// The problems inside a tree, memoised by id so shared subtrees are walked once.
-    /// Iterative, with an explicit stack of open trees: a hostile chain of 20,000 nested
-    /// trees must not overflow the call stack.
-    fn tree(&mut self, root: ObjectId) -> Walked {
-        if let Some(done) = self.trees.get(&root) {
-            return done.clone();
-        }
-        let mut stack = vec![self.open(root)];
-        loop {
-            let top = stack
-                .last_mut()
-                .expect("the loop returns when the stack empties");
-            let Some(e) = top.entries.get(top.next).cloned() else {
-                let done = stack.pop().expect("not empty");
-                let walked = Walked {
-                    inner: done.inner,
-                    height: done.height,
-                };
-                self.trees.insert(done.id, walked.clone());
-                match stack.last_mut() {
-                    Some(parent) => parent.add_dir(walked),
-                    None => return walked,
-                }
-                continue;
-            };
-            top.next += 1;
-            let tree = top.id;
-            if e.kind != EntryKind::Dir {
-                let found = self.entry(tree, &e);
-                let top = stack.last_mut().expect("not empty");
-                top.inner
-                    .extend(found.into_iter().map(|k| (k, e.name.clone())));
-            } else if let Some(done) = self.trees.get(&e.id).cloned() {
-                top.add_dir(done);
-            } else {
-                let child = self.open(e.id);
-                stack.push(child);
-            }
-        }
-    }
-
-    /// Reads a tree for the walk; a tree that cannot be read is a frame with no entries
-    /// and the problem.
-    fn open(&mut self, id: ObjectId) -> Frame {
-        let read = match self.bad.get(&id) {
-            Some(why) => Err(why.clone()),
-            None => self.repo.read_tree(&id).map_err(|e| e.to_string()),
-        };
-        let mut frame = Frame {
-            id,
-            entries: Vec::new(),
-            next: 0,
-            inner: Inner::new(),
+    /// A tree that cannot be read (`why`) is walked as one with no entries and the problem.
+    fn broken_tree(&mut self, at: &At, id: &ObjectId, why: String) {
+        let key = self.note(format!("tree {id}"), why);
+        let walked = Walked {
+            inner: vec![(key, Vec::new())],
             height: 0,
         };
-        match read {
-            Ok(tree) => frame.entries = tree.entries,
-            Err(why) => {
-                let key = self.note(format!("tree {id}"), why);
-                frame.inner.push((key, Vec::new()));
-            }
-        }
-        frame
-    }
-
-    /// The problems of a file or symlink entry of `tree`: its file object and chunks, a
-    /// size that differs from the content's, a symlink target restore would refuse.
-    fn entry(&mut self, tree: ObjectId, e: &TreeEntry) -> Vec<String> {
-        let (mut keys, size) = self.file(e.id);
-        let here = || {
-            let name = String::from_utf8_lossy(&e.name);
-            format!("tree {tree} entry {name}")
-        };
-        if let Some(size) = size.filter(|s| *s != e.size) {
-            let why = format!("the entry says {} bytes, its content has {size}", e.size);
-            keys.push(self.note(here(), why));
-        }
-        if e.kind == EntryKind::Symlink && keys.is_empty() {
-            if let Some(why) = self.symlink(e.id) {
-                keys.push(self.note(here(), why));
-            }
-        }
-        keys
+        self.trees.insert(*id, walked.clone());
+        self.finished(at, id, walked);
     }
 
     /// Why restore would refuse the file `id` as a symlink's target (empty, or holding a
@@ -407,41 +240,119 @@ impl Walker<'_> {
         why
     }
 
-    /// The problems of a file object and its chunks, and its size when it reads, memoised
-    /// by id.
-    fn file(&mut self, id: ObjectId) -> (Vec<String>, Option<u64>) {
-        if let Some(done) = self.files.get(&id) {
-            return done.clone();
-        }
-        let mut keys = Vec::new();
-        let read = match self.bad.get(&id) {
-            Some(why) => Err(why.clone()),
-            None => self.repo.read_file(&id).map_err(|e| e.to_string()),
+    /// The problems of a file or symlink entry of `tree`: its file object's and chunks'
+    /// (found when the file object was met), a size that differs from the content's, a
+    /// symlink target restore would refuse.
+    fn entry_problems(&mut self, tree: ObjectId, e: &TreeEntry) -> Vec<String> {
+        let (mut keys, size) = self.files.get(&e.id).cloned().unwrap_or_default();
+        let here = || {
+            let name = String::from_utf8_lossy(&e.name);
+            format!("tree {tree} entry {name}")
         };
-        let size = read.as_ref().ok().map(FileObject::size);
-        match read {
-            Err(why) => keys.push(self.note(format!("file {id}"), why)),
-            Ok(obj) => {
-                for c in obj.chunks {
-                    self.chunks.insert(c.id);
-                    if let Some(why) = self.bad.get(&c.id).cloned() {
-                        keys.push(self.note(format!("chunk {}", c.id), why));
-                    } else if !self.repo.store.contains(&c.id) {
-                        keys.push(
-                            self.note(format!("chunk {}", c.id), "missing from every pack".into()),
-                        );
-                    }
-                }
+        if let Some(size) = size.filter(|s| *s != e.size) {
+            let why = format!("the entry says {} bytes, its content has {size}", e.size);
+            keys.push(self.note(here(), why));
+        }
+        if e.kind == EntryKind::Symlink && keys.is_empty() {
+            if let Some(why) = self.symlink(e.id) {
+                keys.push(self.note(here(), why));
             }
         }
-        self.files.insert(id, (keys.clone(), size));
-        (keys, size)
+        keys
+    }
+}
+
+impl Visitor for Checker<'_> {
+    fn layer(&mut self, id: &ObjectId) -> Result<Step> {
+        self.layers += 1;
+        let Some(why) = self.bad.get(id).cloned() else {
+            return Ok(Step::Descend);
+        };
+        self.damage
+            .record(format!("layer {id}"), why, Some((*id, b"")));
+        Ok(Step::Prune)
     }
 
-    /// Records a problem with no layer or path yet; the walk adds them.
-    fn note(&mut self, key: String, problem: String) -> String {
-        self.record(key.clone(), problem, None);
-        key
+    fn tree(&mut self, at: &At, id: &ObjectId) -> Result<Step> {
+        let Some(why) = self.bad.get(id).cloned() else {
+            return Ok(Step::Descend);
+        };
+        self.broken_tree(at, id, why);
+        Ok(Step::Prune)
+    }
+
+    fn tree_again(&mut self, at: &At, id: &ObjectId) -> Result<()> {
+        let walked = self.trees.get(id).cloned().unwrap_or_default();
+        self.finished(at, id, walked);
+        Ok(())
+    }
+
+    fn enter_tree(&mut self, _: &At, _: &ObjectId) -> Result<()> {
+        self.open.push(Walked::default());
+        Ok(())
+    }
+
+    fn leave_tree(&mut self, at: &At, id: &ObjectId) -> Result<()> {
+        let walked = self.open.pop().unwrap_or_default();
+        self.trees.insert(*id, walked.clone());
+        self.finished(at, id, walked);
+        Ok(())
+    }
+
+    fn file(&mut self, _: &At, id: &ObjectId) -> Result<Step> {
+        let Some(why) = self.bad.get(id).cloned() else {
+            return Ok(Step::Descend);
+        };
+        let key = self.note(format!("file {id}"), why);
+        self.files.insert(*id, (vec![key], None));
+        Ok(Step::Prune)
+    }
+
+    /// Every chunk of the file must be in some pack, and not damaged; the file's problems
+    /// are memoised for every entry that names it.
+    fn file_read(&mut self, _: &At, id: &ObjectId, file: &FileObject) -> Result<()> {
+        let mut keys = Vec::new();
+        for c in &file.chunks {
+            if let Some(why) = self.bad.get(&c.id).cloned() {
+                keys.push(self.note(format!("chunk {}", c.id), why));
+            } else if !self.repo.store.contains(&c.id) {
+                let why = "missing from every pack".to_string();
+                keys.push(self.note(format!("chunk {}", c.id), why));
+            }
+        }
+        self.files.insert(*id, (keys, Some(file.size())));
+        Ok(())
+    }
+
+    fn chunk(&mut self, _: &At, _: &ObjectId) -> Result<()> {
+        self.chunks += 1;
+        Ok(())
+    }
+
+    fn entry(&mut self, at: &At, e: &TreeEntry) -> Result<()> {
+        let tree = at.tree().copied().unwrap_or_default();
+        let found = self.entry_problems(tree, e);
+        if let Some(top) = self.open.last_mut() {
+            top.inner
+                .extend(found.into_iter().map(|k| (k, e.name.clone())));
+        }
+        Ok(())
+    }
+
+    /// Records what cannot be read, and walks on.
+    fn unreadable(&mut self, at: &At, kind: ObjectKind, id: &ObjectId, e: Error) -> Result<()> {
+        match kind {
+            ObjectKind::Layer => {
+                let at = Some((*id, &b""[..]));
+                self.damage.record(format!("layer {id}"), e.to_string(), at);
+            }
+            ObjectKind::Tree => self.broken_tree(at, id, e.to_string()),
+            _ => {
+                let key = self.note(format!("file {id}"), e.to_string());
+                self.files.insert(*id, (vec![key], None));
+            }
+        }
+        Ok(())
     }
 }
 

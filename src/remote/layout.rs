@@ -13,6 +13,7 @@
 //! ```
 
 use crate::hash::ObjectId;
+use crate::refs::RefKind;
 
 pub const CONFIG: &str = "config.toml";
 pub const HEAD: &str = "HEAD";
@@ -26,42 +27,42 @@ pub fn idx(name: &ObjectId) -> String {
     format!("packs/{name}.idx")
 }
 
-/// `lines` or `tags`.
-pub fn refs_dir(kind: &str) -> String {
+/// Every line's or every tag's reference.
+pub fn refs_dir(kind: RefKind) -> String {
     format!("refs/{kind}/")
 }
 
-pub fn reference(kind: &str, name: &str) -> String {
+pub fn reference(kind: RefKind, name: &str) -> String {
     format!("refs/{kind}/{name}")
 }
 
-pub fn log_dir(kind: &str, name: &str) -> String {
+pub fn log_dir(kind: RefKind, name: &str) -> String {
     format!("refs-log/{kind}/{name}/")
 }
 
-pub fn lock_dir(kind: &str, name: &str) -> String {
+pub fn lock_dir(kind: RefKind, name: &str) -> String {
     format!("locks/{kind}/{name}/")
 }
 
 /// The ref logs of every line or of every tag.
-pub fn logs_dir(kind: &str) -> String {
+pub fn logs_dir(kind: RefKind) -> String {
     format!("refs-log/{kind}/")
 }
 
 /// The intents of pushes of every line or of every tag.
-pub fn locks_dir(kind: &str) -> String {
+pub fn locks_dir(kind: RefKind) -> String {
     format!("locks/{kind}/")
 }
 
 /// The ref-log key a push writes while holding the intent `intent`: the same
 /// `<ns>-<nonce>`, so that an intent left by a dead push leads to its log entry.
-pub fn log_for_intent(kind: &str, name: &str, intent: &str) -> String {
+pub fn log_for_intent(kind: RefKind, name: &str, intent: &str) -> String {
     let stamp = intent.rsplit('/').next().unwrap_or(intent);
     format!("{}{stamp}", log_dir(kind, name))
 }
 
 /// The intent a ref-log entry was written under (see [`log_for_intent`]).
-pub fn intent_for_log(kind: &str, name: &str, log_key: &str) -> String {
+pub fn intent_for_log(kind: RefKind, name: &str, log_key: &str) -> String {
     let stamp = log_key.rsplit('/').next().unwrap_or(log_key);
     format!("{}{stamp}", lock_dir(kind, name))
 }
@@ -99,8 +100,8 @@ mod tests {
             "locks/lines/main/00000000000000000042-ab"
         );
         let intent = "locks/lines/main/00000000000000000042-ab";
-        let log = log_for_intent("lines", "main", intent);
+        let log = log_for_intent(RefKind::Line, "main", intent);
         assert_eq!(log, "refs-log/lines/main/00000000000000000042-ab");
-        assert_eq!(intent_for_log("lines", "main", &log), intent);
+        assert_eq!(intent_for_log(RefKind::Line, "main", &log), intent);
     }
 }

@@ -24,6 +24,7 @@ use crate::pack::{
     RECORD_HEADER_LEN,
 };
 use crate::progress::Progress;
+use crate::reach::{At, Step, Visitor, Walk};
 use crate::read::lookup;
 use crate::repo::Repository;
 
@@ -70,68 +71,66 @@ pub fn needed_chunks(
     tree: &ObjectId,
     paths: &[Vec<u8>],
 ) -> Result<HashSet<ObjectId>> {
+    // Only the missing chunks are kept: remembering every chunk met would cost more.
+    let mut walk = Walk::new(repo).forget_chunks();
     let mut need = Needed {
         repo,
-        seen: HashSet::new(),
+        path: b"",
         chunks: HashSet::new(),
     };
     if paths.is_empty() {
-        need.below(*tree, 0, b"")?;
+        walk.tree(*tree, 0, &mut need)?;
     }
     for p in paths {
         let e = lookup(repo, tree, p)?.ok_or_else(|| Error::NotInLayer {
             path: crate::worktree::display(p).into(),
         })?;
+        let depth = p.split(|b| *b == b'/').filter(|c| !c.is_empty()).count();
+        need.path = p;
         if e.kind == EntryKind::Dir {
-            let depth = p.split(|b| *b == b'/').filter(|c| !c.is_empty()).count();
-            need.below(e.id, depth, p)?;
+            walk.tree(e.id, depth, &mut need)?;
         } else {
-            need.file(e.id)?;
+            walk.file(e.id, depth, &mut need)?;
         }
     }
     Ok(need.chunks)
 }
 
-/// The walk of [`needed_chunks`]: each tree and file once (shared subtrees and identical
-/// files are common), with an explicit stack, since a hostile repository can nest trees
-/// thousands deep.
+/// The visitor of [`needed_chunks`]: keeps the chunks the repository lacks, and refuses
+/// nesting deeper than [`MAX_DEPTH`], which nothing could check out.
 struct Needed<'a> {
     repo: &'a Repository,
-    seen: HashSet<ObjectId>,
+    /// The path being fetched, which a refusal names.
+    path: &'a [u8],
     chunks: HashSet<ObjectId>,
 }
 
 impl Needed<'_> {
-    /// Everything below the tree `root`, found at `depth` levels below the layer's root at
-    /// `path`. Nesting deeper than [`MAX_DEPTH`] is refused: nothing could check it out.
-    fn below(&mut self, root: ObjectId, depth: usize, path: &[u8]) -> Result<()> {
-        let mut stack = vec![(root, depth)];
-        while let Some((id, depth)) = stack.pop() {
-            if depth > MAX_DEPTH {
-                let at = if path.is_empty() { b"." } else { path };
-                return Err(Error::too_deep(crate::worktree::display(at).into()));
-            }
-            if !self.seen.insert(id) {
-                continue;
-            }
-            for e in self.repo.read_tree(&id)?.entries {
-                match e.kind {
-                    EntryKind::Dir => stack.push((e.id, depth + 1)),
-                    _ => self.file(e.id)?,
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn file(&mut self, id: ObjectId) -> Result<()> {
-        if !self.seen.insert(id) {
+    fn bound(&self, at: &At) -> Result<()> {
+        if at.depth() <= MAX_DEPTH {
             return Ok(());
         }
-        for c in self.repo.read_file(&id)?.chunks {
-            if !self.repo.store.contains(&c.id) {
-                self.chunks.insert(c.id);
-            }
+        let at = if self.path.is_empty() {
+            b"."
+        } else {
+            self.path
+        };
+        Err(Error::too_deep(crate::worktree::display(at).into()))
+    }
+}
+
+impl Visitor for Needed<'_> {
+    fn tree(&mut self, at: &At, _: &ObjectId) -> Result<Step> {
+        self.bound(at).map(|()| Step::Descend)
+    }
+
+    fn tree_again(&mut self, at: &At, _: &ObjectId) -> Result<()> {
+        self.bound(at)
+    }
+
+    fn chunk(&mut self, _: &At, id: &ObjectId) -> Result<()> {
+        if !self.repo.store.contains(id) {
+            self.chunks.insert(*id);
         }
         Ok(())
     }

@@ -36,6 +36,7 @@ use super::layout;
 use super::{hostname, nonce, now_ms, now_ns, Remote};
 use crate::error::Result;
 use crate::hash::ObjectId;
+use crate::refs::{AsRefKind, RefKind};
 
 /// How long an intent keeps other pushes of the same reference out. A push holds its intent
 /// only for a few small requests (packs are uploaded before), so this is generous.
@@ -54,8 +55,13 @@ pub struct RemoteRef {
     pub meta: Meta,
 }
 
-pub fn read(remote: &Remote, kind: &str, name: &str) -> Result<Option<RemoteRef>> {
-    let key = layout::reference(kind, name);
+/// The kind `kind` names; an unknown one is an error about the remote.
+fn kind_of(remote: &Remote, kind: impl AsRefKind) -> Result<RefKind> {
+    kind.ref_kind().map_err(|why| remote.invalid(why))
+}
+
+pub fn read(remote: &Remote, kind: impl AsRefKind, name: &str) -> Result<Option<RemoteRef>> {
+    let key = layout::reference(kind_of(remote, kind)?, name);
     let Some((bytes, meta)) = remote.get(&key)? else {
         return Ok(None);
     };
@@ -67,7 +73,8 @@ pub fn read(remote: &Remote, kind: &str, name: &str) -> Result<Option<RemoteRef>
 }
 
 /// Every line or tag on the remote with its layer, sorted by name.
-pub fn list(remote: &Remote, kind: &str) -> Result<Vec<(String, ObjectId)>> {
+pub fn list(remote: &Remote, kind: impl AsRefKind) -> Result<Vec<(String, ObjectId)>> {
+    let kind = kind_of(remote, kind)?;
     let dir = layout::refs_dir(kind);
     let mut out = Vec::new();
     for m in remote.list(&dir)? {
@@ -97,11 +104,11 @@ pub struct LogEntry {
 /// errors by key, for `verify --remote`.
 pub fn log(
     remote: &Remote,
-    kind: &str,
+    kind: impl AsRefKind,
     name: &str,
 ) -> Result<Vec<std::result::Result<LogEntry, String>>> {
     let mut out = Vec::new();
-    for m in remote.list(&layout::log_dir(kind, name))? {
+    for m in remote.list(&layout::log_dir(kind_of(remote, kind)?, name))? {
         let parsed = match remote.get(&m.key)? {
             Some((bytes, _)) => parse_log(&m.key, &bytes),
             None => continue,
@@ -120,8 +127,8 @@ pub struct Logs {
     pub unreadable: Vec<String>,
 }
 
-pub fn logs(remote: &Remote, kind: &str) -> Result<Logs> {
-    let dir = layout::logs_dir(kind);
+pub fn logs(remote: &Remote, kind: impl AsRefKind) -> Result<Logs> {
+    let dir = layout::logs_dir(kind_of(remote, kind)?);
     let mut out = Logs::default();
     for m in remote.list(&dir)? {
         let name = m.key.strip_prefix(&dir).and_then(|k| k.split_once('/'));
@@ -172,11 +179,12 @@ pub enum Published {
 /// Moves `kind/name` on the remote from `expected` (`None`: it must not exist) to `new`.
 pub fn publish(
     remote: &Remote,
-    kind: &str,
+    kind: impl AsRefKind,
     name: &str,
     expected: Option<ObjectId>,
     new: ObjectId,
 ) -> Result<Published> {
+    let kind = kind_of(remote, kind)?;
     let locks = layout::lock_dir(kind, name);
     let mut busy = String::new();
     for attempt in 0..ATTEMPTS {
@@ -205,7 +213,7 @@ pub fn publish(
 
 /// The reference a publish holds, through its intent.
 struct Held<'a> {
-    kind: &'a str,
+    kind: RefKind,
     name: &'a str,
     intent: &'a str,
 }
@@ -285,7 +293,7 @@ fn put(remote: &Remote, key: &str, data: Vec<u8>, cond: Cond) -> Result<Meta> {
 
 /// Another live intent besides `mine` on `kind/name`, described. When there is none, the
 /// intents of dead pushes are recovered: we now hold the reference alone.
-fn others(remote: &Remote, kind: &str, name: &str, mine: &str) -> Result<Option<String>> {
+fn others(remote: &Remote, kind: RefKind, name: &str, mine: &str) -> Result<Option<String>> {
     let listed = remote.list(&layout::lock_dir(kind, name))?;
     // Ages are measured on the store's clock: our own intent's time against theirs.
     let my_time = listed
@@ -340,7 +348,7 @@ fn died_here(remote: &Remote, key: &str) -> Result<bool> {
 /// reference is still where that push started (its reference write never happened, so it
 /// was never accepted), then the intent goes. Runs only while our intent is the only live
 /// one, so nothing moves the reference meanwhile.
-fn recover(remote: &Remote, kind: &str, name: &str, intent: &str) -> Result<()> {
+fn recover(remote: &Remote, kind: RefKind, name: &str, intent: &str) -> Result<()> {
     let log_key = layout::log_for_intent(kind, name, intent);
     if let Some((bytes, _)) = remote.get(&log_key)? {
         if let Some(e) = parse_log(&log_key, &bytes) {
@@ -390,24 +398,24 @@ mod tests {
     fn publish_moves_and_refuses() {
         let r = memory();
         assert_eq!(
-            publish(&r, "lines", "main", None, id(1)).unwrap(),
+            publish(&r, RefKind::Line, "main", None, id(1)).unwrap(),
             Published::Done
         );
-        assert_eq!(read(&r, "lines", "main").unwrap().unwrap().id, id(1));
+        assert_eq!(read(&r, RefKind::Line, "main").unwrap().unwrap().id, id(1));
         // Someone who still thinks the line is new loses.
         assert_eq!(
-            publish(&r, "lines", "main", None, id(2)).unwrap(),
+            publish(&r, RefKind::Line, "main", None, id(2)).unwrap(),
             Published::Moved(Some(id(1)))
         );
         assert_eq!(
-            publish(&r, "lines", "main", Some(id(1)), id(3)).unwrap(),
+            publish(&r, RefKind::Line, "main", Some(id(1)), id(3)).unwrap(),
             Published::Done
         );
         assert_eq!(
-            publish(&r, "lines", "main", Some(id(1)), id(4)).unwrap(),
+            publish(&r, RefKind::Line, "main", Some(id(1)), id(4)).unwrap(),
             Published::Moved(Some(id(3)))
         );
-        let log: Vec<LogEntry> = log(&r, "lines", "main")
+        let log: Vec<LogEntry> = log(&r, RefKind::Line, "main")
             .unwrap()
             .into_iter()
             .map(|e| e.unwrap())
@@ -417,7 +425,7 @@ mod tests {
         assert_eq!((log[1].from, log[1].to), (Some(id(1)), id(3)));
         assert!(r.list("locks/").unwrap().is_empty(), "intents are removed");
         assert_eq!(
-            list(&r, "lines").unwrap(),
+            list(&r, RefKind::Line).unwrap(),
             vec![("main".to_string(), id(3))]
         );
     }
@@ -425,17 +433,17 @@ mod tests {
     #[test]
     fn a_live_intent_keeps_others_out_and_a_stale_one_does_not() {
         let r = memory();
-        let dir = layout::lock_dir("lines", "main");
+        let dir = layout::lock_dir(RefKind::Line, "main");
         let live = layout::timed_key(&dir, now_ns(), "other");
         r.backend().put(&live, b"x".to_vec(), Cond::Create).unwrap();
-        match publish(&r, "lines", "main", None, id(1)).unwrap() {
+        match publish(&r, RefKind::Line, "main", None, id(1)).unwrap() {
             Published::Busy(why) => assert!(why.contains("in progress"), "{why}"),
             other => panic!("{other:?}"),
         }
-        assert!(read(&r, "lines", "main").unwrap().is_none());
+        assert!(read(&r, RefKind::Line, "main").unwrap().is_none());
         r.delete(&live).unwrap();
         assert_eq!(
-            publish(&r, "lines", "main", None, id(1)).unwrap(),
+            publish(&r, RefKind::Line, "main", None, id(1)).unwrap(),
             Published::Done
         );
     }
@@ -445,26 +453,26 @@ mod tests {
     #[test]
     fn a_dead_pushs_intent_is_recovered_at_once() {
         let r = memory();
-        publish(&r, "lines", "main", None, id(1)).unwrap();
+        publish(&r, RefKind::Line, "main", None, id(1)).unwrap();
         let me = crate::remote::process_token().expect("Linux names the boot and pid namespace");
         let machine = me.rsplit_once(':').unwrap().0;
         let mut gone = std::process::Command::new("true").spawn().unwrap();
         gone.wait().unwrap();
         let dead = |n: &str, from: u8, to: u8| {
-            let intent = layout::timed_key(&layout::lock_dir("lines", "main"), now_ns(), n);
+            let intent = layout::timed_key(&layout::lock_dir(RefKind::Line, "main"), now_ns(), n);
             let body = format!("push of x by 1 on y\nprocess {machine}:{}\n", gone.id());
             r.backend()
                 .put(&intent, body.into_bytes(), Cond::Create)
                 .unwrap();
             let entry = format!("from {}\nto {}\nhost y\n", id(from), id(to));
-            let key = layout::log_for_intent("lines", "main", &intent);
+            let key = layout::log_for_intent(RefKind::Line, "main", &intent);
             r.backend()
                 .put(&key, entry.into_bytes(), Cond::Create)
                 .unwrap();
         };
         dead("a", 1, 2);
         assert_eq!(
-            publish(&r, "lines", "main", Some(id(1)), id(3)).unwrap(),
+            publish(&r, RefKind::Line, "main", Some(id(1)), id(3)).unwrap(),
             Published::Done
         );
         // Killed after writing the reference: that push was accepted.
@@ -477,10 +485,10 @@ mod tests {
             )
             .unwrap();
         assert_eq!(
-            publish(&r, "lines", "main", Some(id(4)), id(5)).unwrap(),
+            publish(&r, RefKind::Line, "main", Some(id(4)), id(5)).unwrap(),
             Published::Done
         );
-        let tos: Vec<ObjectId> = log(&r, "lines", "main")
+        let tos: Vec<ObjectId> = log(&r, RefKind::Line, "main")
             .unwrap()
             .into_iter()
             .map(|e| e.unwrap().to)
@@ -492,20 +500,20 @@ mod tests {
     #[test]
     fn concurrent_publishes_never_both_win() {
         let r = Arc::new(memory());
-        publish(&r, "lines", "main", None, id(0)).unwrap();
+        publish(&r, RefKind::Line, "main", None, id(0)).unwrap();
         let results: Vec<Published> = std::thread::scope(|s| {
             let handles: Vec<_> = (1..=4)
                 .map(|n| {
                     let r = r.clone();
-                    s.spawn(move || publish(&r, "lines", "main", Some(id(0)), id(n)).unwrap())
+                    s.spawn(move || publish(&r, RefKind::Line, "main", Some(id(0)), id(n)).unwrap())
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         let wins = results.iter().filter(|p| **p == Published::Done).count();
         assert!(wins <= 1, "{results:?}");
-        let tip = read(&r, "lines", "main").unwrap().unwrap().id;
-        let accepted: Vec<ObjectId> = log(&r, "lines", "main")
+        let tip = read(&r, RefKind::Line, "main").unwrap().unwrap().id;
+        let accepted: Vec<ObjectId> = log(&r, RefKind::Line, "main")
             .unwrap()
             .into_iter()
             .map(|e| e.unwrap().to)

@@ -18,15 +18,16 @@ use std::path::{Path, PathBuf};
 use super::index::{check_index, list_packs, RemoteIndex};
 use super::refs::{self, LogEntry};
 use super::{layout, nonce, Remote};
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::hash::ObjectId;
+use crate::history::is_ancestor;
+use crate::integrity::{DamageLog, VerifyOutcome};
 use crate::object::tree::MAX_DEPTH;
-use crate::object::{EntryKind, TreeEntry};
-use crate::ops::verify::{Damage, VerifyOutcome};
-use crate::pack::{self, Store};
+use crate::pack::{self, ObjectKind, Store};
 use crate::progress::Progress;
+use crate::reach::{At, Step, Visitor, Walk};
+use crate::refs::RefKind;
 use crate::repo::Repository;
-use crate::worktree::RepoPath;
 
 /// A directory removed when dropped.
 struct TempDir(PathBuf);
@@ -50,7 +51,7 @@ pub fn verify(remote: &Remote, data: bool, progress: &dyn Progress) -> Result<Ve
     let mut c = Check {
         remote,
         out: VerifyOutcome::default(),
-        damage: BTreeMap::new(),
+        damage: DamageLog::default(),
         bad: HashMap::new(),
     };
     let (meta, dataful) = c.indexes(&packs_dir, config.hash)?;
@@ -61,45 +62,24 @@ pub fn verify(remote: &Remote, data: bool, progress: &dyn Progress) -> Result<Ve
     let repo = Repository::open(&tmp.0)?;
     c.walk(&repo)?;
     let mut out = c.out;
-    out.damage = c
-        .damage
-        .into_iter()
-        .map(|(object, (problem, layers, paths))| Damage {
-            object,
-            problem,
-            layers,
-            paths: paths.into_iter().map(RepoPath).collect(),
-        })
-        .collect();
+    out.damage = c.damage.into_damage();
     Ok(out)
 }
 
-type Found = (String, Vec<ObjectId>, Vec<Vec<u8>>);
 /// Packs by name, with their sizes.
 type Sized = Vec<(ObjectId, u64)>;
 
 struct Check<'a> {
     remote: &'a Remote,
     out: VerifyOutcome,
-    damage: BTreeMap<String, Found>,
+    damage: DamageLog,
     /// Objects found damaged in a pack.
     bad: HashMap<ObjectId, String>,
 }
 
 impl Check<'_> {
     fn record(&mut self, key: String, problem: String, at: Option<(ObjectId, &[u8])>) {
-        let f = self
-            .damage
-            .entry(key)
-            .or_insert_with(|| (problem, vec![], vec![]));
-        if let Some((layer, path)) = at {
-            if !f.1.contains(&layer) {
-                f.1.push(layer);
-            }
-            if f.2.len() < 20 && !f.2.iter().any(|p| p == path) {
-                f.2.push(path.to_vec());
-            }
-        }
+        self.damage.record(key, problem, at);
     }
 
     /// Downloads and checks every pack index; returns the metadata and the data packs (with
@@ -202,63 +182,58 @@ impl Check<'_> {
     fn walk(&mut self, repo: &Repository) -> Result<()> {
         let mut roots = Vec::new();
         let mut logged = Vec::new();
-        for kind in ["lines", "tags"] {
-            let tips: BTreeMap<String, ObjectId> =
-                refs::list(self.remote, kind)?.into_iter().collect();
-            roots.extend(tips.values().copied());
-            let logs = refs::logs(self.remote, kind)?;
-            for key in logs.unreadable {
-                self.record(key, "ref log entry does not parse".into(), None);
-            }
-            // Intents still there: pushes in progress, or killed before their reference.
-            let intents: HashSet<String> = self
-                .remote
-                .list(&layout::locks_dir(kind))?
-                .into_iter()
-                .map(|m| m.key)
-                .collect();
-            for (name, entries) in logs.by_name {
-                for entry in entries {
-                    roots.push(entry.to);
-                    let intent = layout::intent_for_log(kind, &name, &entry.key);
-                    logged.push(Logged {
-                        kind,
-                        tip: tips.get(&name).copied(),
-                        name: name.clone(),
-                        unfinished: intents.contains(&intent),
-                        entry,
-                    });
-                }
-            }
+        for kind in RefKind::ALL {
+            self.refs(kind, &mut roots, &mut logged)?;
         }
-        let mut w = Walk {
+        let mut w = Found {
             repo,
-            heights: HashMap::new(),
-            files: HashSet::new(),
-            chunks: HashSet::new(),
-            found: Vec::new(),
             bad: &self.bad,
+            out: &mut self.out,
+            damage: &mut self.damage,
+            heights: HashMap::new(),
+            open: Vec::new(),
         };
-        let mut layers = HashSet::new();
-        for root in roots {
-            let mut next = Some(root);
-            while let Some(id) = next {
-                if !layers.insert(id) {
-                    break;
-                }
-                next = w.layer(id);
-            }
-        }
-        self.out.layers = layers.len() as u64;
-        self.out.chunks = w.chunks.len() as u64;
+        Walk::new(repo).layers(roots, &mut w)?;
         self.out.trees = w.heights.len() as u64;
-        self.out.files = w.files.len() as u64;
-        let found = std::mem::take(&mut w.found);
-        for (key, why, layer, path) in found {
-            self.record(key, why, Some((layer, &path)));
-        }
         for l in logged {
             self.check_log(repo, &l);
+        }
+        Ok(())
+    }
+
+    /// The layers the references of `kind` and their ref logs name, into `roots`, and each
+    /// log entry, into `logged`.
+    fn refs(
+        &mut self,
+        kind: RefKind,
+        roots: &mut Vec<ObjectId>,
+        logged: &mut Vec<Logged>,
+    ) -> Result<()> {
+        let tips: BTreeMap<String, ObjectId> = refs::list(self.remote, kind)?.into_iter().collect();
+        roots.extend(tips.values().copied());
+        let logs = refs::logs(self.remote, kind)?;
+        for key in logs.unreadable {
+            self.record(key, "ref log entry does not parse".into(), None);
+        }
+        // Intents still there: pushes in progress, or killed before their reference.
+        let intents: HashSet<String> = self
+            .remote
+            .list(&layout::locks_dir(kind))?
+            .into_iter()
+            .map(|m| m.key)
+            .collect();
+        for (name, entries) in logs.by_name {
+            for entry in entries {
+                roots.push(entry.to);
+                let intent = layout::intent_for_log(kind, &name, &entry.key);
+                logged.push(Logged {
+                    kind,
+                    tip: tips.get(&name).copied(),
+                    name: name.clone(),
+                    unfinished: intents.contains(&intent),
+                    entry,
+                });
+            }
         }
         Ok(())
     }
@@ -267,9 +242,22 @@ impl Check<'_> {
     fn check_log(&mut self, repo: &Repository, l: &Logged) {
         let (kind, name, e) = (l.kind, &l.name, &l.entry);
         let kept = match l.tip {
-            Some(tip) if kind == "lines" => crate::ops::push::is_ancestor(repo, &e.to, &tip),
-            Some(tip) => e.to == tip,
-            None => false,
+            Some(tip) if kind == RefKind::Line => is_ancestor(repo, &e.to, &tip),
+            Some(tip) => Ok(e.to == tip),
+            None => Ok(false),
+        };
+        // A line whose history cannot be read: the walk reported the layer that fails;
+        // whether this one is still on the line cannot be told, and is said so.
+        let kept = match kept {
+            Ok(kept) => kept,
+            Err(err) => {
+                let why = format!(
+                    "{kind}/{name} accepted this layer ({}, from {}), and whether it is still \
+                     on it cannot be told: {err}",
+                    e.key, e.host
+                );
+                return self.record(format!("layer {}", e.to), why, Some((e.to, b"")));
+            }
         };
         // A push that logged and then died before writing the reference was never
         // accepted; its intent is still there, and the next push of the reference removes
@@ -295,7 +283,7 @@ impl Check<'_> {
 
 /// One ref-log entry and what verify needs to judge it.
 struct Logged {
-    kind: &'static str,
+    kind: RefKind,
     name: String,
     /// The reference's layer now; `None` when it is gone.
     tip: Option<ObjectId>,
@@ -304,137 +292,97 @@ struct Logged {
     entry: LogEntry,
 }
 
-/// A tree being walked: its remaining entries, and the height of what is below so far.
-struct Frame {
-    id: ObjectId,
-    name: Vec<u8>,
-    entries: std::vec::IntoIter<TreeEntry>,
-    height: usize,
-}
-
-/// The reachable-object walk, iterative (a hostile repository can nest trees thousands
-/// deep). Each object is read once; a problem is reported at the first layer and path it is
-/// met at. Trees memoise their height, so a layer nested deeper than [`MAX_DEPTH`] is
-/// reported however its subtrees are shared.
-struct Walk<'a> {
+/// The visitor of the reachable-object walk. A problem is reported at the first layer and
+/// path it is met at. Trees memoise their height (the levels of directories below them, 0
+/// for none), so a layer nested deeper than [`MAX_DEPTH`] is reported however its subtrees
+/// are shared.
+struct Found<'a> {
     repo: &'a Repository,
-    /// Every tree walked, with its height: the levels of directories below it (0 for a
-    /// tree without subdirectories).
-    heights: HashMap<ObjectId, usize>,
-    files: HashSet<ObjectId>,
-    chunks: HashSet<ObjectId>,
-    found: Vec<(String, String, ObjectId, Vec<u8>)>,
+    /// Objects found damaged in a pack.
     bad: &'a HashMap<ObjectId, String>,
+    out: &'a mut VerifyOutcome,
+    damage: &'a mut DamageLog,
+    /// Every tree walked, with its height.
+    heights: HashMap<ObjectId, usize>,
+    /// The heights so far of the trees open, root first.
+    open: Vec<usize>,
 }
 
-impl Walk<'_> {
-    /// Checks one layer's tree; returns its parent.
-    fn layer(&mut self, id: ObjectId) -> Option<ObjectId> {
-        match self.repo.read_layer(&id) {
-            Ok(l) => {
-                if self.tree(l.tree, id) > MAX_DEPTH {
-                    let why = format!("directories nested deeper than {MAX_DEPTH} levels");
-                    self.found
-                        .push((format!("tree {}", l.tree), why, id, Vec::new()));
-                }
-                l.parent
-            }
-            Err(e) => {
-                self.found
-                    .push((format!("layer {id}"), e.to_string(), id, Vec::new()));
-                None
-            }
-        }
+impl Found<'_> {
+    fn found(&mut self, key: String, why: String, at: &At) {
+        let layer = at.layer().unwrap_or_default();
+        self.damage.record(key, why, Some((layer, &at.path())));
     }
 
-    /// Walks the tree `root` and what is below it; returns its height.
-    fn tree(&mut self, root: ObjectId, layer: ObjectId) -> usize {
-        if let Some(h) = self.heights.get(&root) {
-            return *h;
-        }
-        let mut stack = vec![self.open(root, Vec::new(), layer, &[])];
-        loop {
-            let top = stack
-                .last_mut()
-                .expect("the walk ends when the stack empties");
-            let Some(e) = top.entries.next() else {
-                let done = stack.pop().expect("the stack has a top");
-                let h = done.height;
-                self.heights.insert(done.id, h);
-                match stack.last_mut() {
-                    Some(parent) => parent.height = parent.height.max(h + 1),
-                    None => return h,
-                }
-                continue;
-            };
-            if e.kind != EntryKind::Dir {
-                for (key, why) in self.file(e.id) {
-                    self.found.push((key, why, layer, path(&stack, &e.name)));
-                }
-            } else if let Some(h) = self.heights.get(&e.id) {
-                top.height = top.height.max(h + 1);
-            } else {
-                let frame = self.open(e.id, e.name, layer, &stack);
-                stack.push(frame);
+    /// A tree of height `h` is finished: its parent is at least one higher; a layer's root
+    /// higher than the bound is damage.
+    fn finished(&mut self, at: &At, id: &ObjectId, h: usize) {
+        match self.open.last_mut() {
+            Some(parent) => *parent = (*parent).max(h + 1),
+            None if h > MAX_DEPTH => {
+                let why = format!("directories nested deeper than {MAX_DEPTH} levels");
+                self.found(format!("tree {id}"), why, at);
             }
+            None => {}
         }
-    }
-
-    /// Reads a tree to walk it; a tree that cannot be read is reported and walked as empty.
-    fn open(&mut self, id: ObjectId, name: Vec<u8>, layer: ObjectId, above: &[Frame]) -> Frame {
-        let entries = match self.repo.read_tree(&id) {
-            Ok(t) => t.entries,
-            Err(e) => {
-                let p = path(above, &name);
-                self.found
-                    .push((format!("tree {id}"), e.to_string(), layer, p));
-                Vec::new()
-            }
-        };
-        Frame {
-            id,
-            name,
-            entries: entries.into_iter(),
-            height: 0,
-        }
-    }
-
-    /// Checks a file object and that its chunks are in some pack; returns what is wrong,
-    /// as (object, problem).
-    fn file(&mut self, id: ObjectId) -> Vec<(String, String)> {
-        if !self.files.insert(id) {
-            return Vec::new();
-        }
-        let obj = match self.repo.read_file(&id) {
-            Ok(o) => o,
-            Err(e) => return vec![(format!("file {id}"), e.to_string())],
-        };
-        let mut problems = Vec::new();
-        for c in obj.chunks {
-            if !self.chunks.insert(c.id) {
-                continue;
-            }
-            let why = match self.bad.get(&c.id) {
-                Some(why) => why.clone(),
-                None if self.repo.store.contains(&c.id) => continue,
-                None => "missing from every pack".into(),
-            };
-            problems.push((format!("chunk {}", c.id), why));
-        }
-        problems
     }
 }
 
-/// The path of `name` inside the trees on `stack` (the first is the layer's root), for
-/// reports: at most [`MAX_DEPTH`] levels, so a hostile nesting cannot make it huge.
-fn path(stack: &[Frame], name: &[u8]) -> Vec<u8> {
-    let names = stack.iter().skip(1).map(|f| f.name.as_slice());
-    let mut out = Vec::new();
-    for part in names.chain([name]).take(MAX_DEPTH) {
-        if !out.is_empty() {
-            out.push(b'/');
-        }
-        out.extend_from_slice(part);
+impl Visitor for Found<'_> {
+    fn layer(&mut self, _: &ObjectId) -> Result<Step> {
+        self.out.layers += 1;
+        Ok(Step::Descend)
     }
-    out
+
+    fn tree_again(&mut self, at: &At, id: &ObjectId) -> Result<()> {
+        let h = self.heights.get(id).copied().unwrap_or_default();
+        self.finished(at, id, h);
+        Ok(())
+    }
+
+    fn enter_tree(&mut self, _: &At, _: &ObjectId) -> Result<()> {
+        self.open.push(0);
+        Ok(())
+    }
+
+    fn leave_tree(&mut self, at: &At, id: &ObjectId) -> Result<()> {
+        let h = self.open.pop().unwrap_or_default();
+        self.heights.insert(*id, h);
+        self.finished(at, id, h);
+        Ok(())
+    }
+
+    fn file(&mut self, _: &At, _: &ObjectId) -> Result<Step> {
+        self.out.files += 1;
+        Ok(Step::Descend)
+    }
+
+    /// Checks that a chunk is in some pack and not damaged.
+    fn chunk(&mut self, at: &At, id: &ObjectId) -> Result<()> {
+        self.out.chunks += 1;
+        let why = match self.bad.get(id) {
+            Some(why) => why.clone(),
+            None if self.repo.store.contains(id) => return Ok(()),
+            None => "missing from every pack".into(),
+        };
+        self.found(format!("chunk {id}"), why, at);
+        Ok(())
+    }
+
+    /// Reports what cannot be read; an unreadable tree is walked as empty.
+    fn unreadable(&mut self, at: &At, kind: ObjectKind, id: &ObjectId, e: Error) -> Result<()> {
+        match kind {
+            ObjectKind::Layer => {
+                let at = Some((*id, &b""[..]));
+                self.damage.record(format!("layer {id}"), e.to_string(), at);
+            }
+            ObjectKind::Tree => {
+                self.found(format!("tree {id}"), e.to_string(), at);
+                self.heights.insert(*id, 0);
+                self.finished(at, id, 0);
+            }
+            _ => self.found(format!("file {id}"), e.to_string(), at),
+        }
+        Ok(())
+    }
 }

@@ -1,0 +1,89 @@
+//! What `verify` and `verify --remote` find: damage, each with the layers and paths it
+//! affects, and the counts of what was checked. A domain module, so that both verifies and
+//! the CLI share it without depending on each other.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::hash::ObjectId;
+use crate::worktree::RepoPath;
+
+#[derive(Debug, Serialize)]
+pub struct Damage {
+    /// What is damaged: `chunk <id>`, `tree <id>`, `pack <name>`, `HEAD`, ...
+    pub object: String,
+    pub problem: String,
+    pub layers: Vec<ObjectId>,
+    /// Up to 20 affected paths.
+    pub paths: Vec<RepoPath>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct VerifyOutcome {
+    pub packs: u64,
+    pub objects: u64,
+    pub bytes_checked: u64,
+    pub layers: u64,
+    pub trees: u64,
+    pub files: u64,
+    pub chunks: u64,
+    pub damage: Vec<Damage>,
+    /// Packs whose damaged index `--repair` rebuilt before checking.
+    pub repaired: Vec<ObjectId>,
+}
+
+impl VerifyOutcome {
+    pub fn is_clean(&self) -> bool {
+        self.damage.is_empty()
+    }
+}
+
+/// Paths listed per damaged object: enough to act on, bounded for a huge repository.
+const MAX_PATHS: usize = 20;
+
+/// Damage as a walk finds it, by object: the first problem said about each, and every layer
+/// and (up to 20) path it was met at.
+#[derive(Default)]
+pub struct DamageLog {
+    found: BTreeMap<String, Found>,
+}
+
+#[derive(Default)]
+struct Found {
+    problem: String,
+    layers: Vec<ObjectId>,
+    paths: Vec<Vec<u8>>,
+}
+
+impl DamageLog {
+    /// Records `problem` about `key` (kept if it is the first non-empty one), met in the
+    /// layer and at the path `at`, when known. The path is copied only when it is listed.
+    pub fn record(&mut self, key: String, problem: String, at: Option<(ObjectId, &[u8])>) {
+        let f = self.found.entry(key).or_default();
+        if f.problem.is_empty() {
+            f.problem = problem;
+        }
+        if let Some((layer, path)) = at {
+            if !f.layers.contains(&layer) {
+                f.layers.push(layer);
+            }
+            if f.paths.len() < MAX_PATHS && !f.paths.iter().any(|p| p == path) {
+                f.paths.push(path.to_vec());
+            }
+        }
+    }
+
+    /// The damage recorded, sorted by object.
+    pub fn into_damage(self) -> Vec<Damage> {
+        self.found
+            .into_iter()
+            .map(|(object, f)| Damage {
+                object,
+                problem: f.problem,
+                layers: f.layers,
+                paths: f.paths.into_iter().map(RepoPath).collect(),
+            })
+            .collect()
+    }
+}
