@@ -92,8 +92,19 @@ pub enum Error {
     /// An earlier checkout was interrupted; `what` says what to do about it.
     #[error("{what} ({})", path.display())]
     UnfinishedCheckout { what: String, path: PathBuf },
-    #[error("HEAD is detached: name a new line with `commit -b NAME` so the layer is not orphaned ({})", path.display())]
-    DetachedHead { path: PathBuf },
+    /// The command needs HEAD on a line; `what` says what to name instead.
+    #[error("HEAD is detached: {what} ({})", path.display())]
+    DetachedHead { what: &'static str, path: PathBuf },
+    /// A line with no layers yet was asked to be pushed.
+    #[error("nothing to push: line {line} has no layers yet ({})", path.display())]
+    NothingToPush { line: String, path: PathBuf },
+    /// Pushing needs an object that is neither here nor on the remote.
+    #[error("cannot push: {what} {id}, which the pushed layers need, is neither in this repository nor on the remote ({})", path.display())]
+    Unpushable {
+        what: &'static str,
+        id: String,
+        path: PathBuf,
+    },
     /// A path cairn cannot store or write: a NUL byte, too many directories, a file and a
     /// directory of the same name.
     #[error("{what} ({})", path.display())]
@@ -184,6 +195,8 @@ impl Error {
             Error::StagedChanges { .. } => "staged_changes",
             Error::UnfinishedCheckout { .. } => "unfinished_checkout",
             Error::DetachedHead { .. } => "detached_head",
+            Error::NothingToPush { .. } => "nothing_to_push",
+            Error::Unpushable { .. } => "unpushable",
             Error::BadPath { .. } => "bad_path",
             Error::MalformedProof { .. } => "malformed_proof",
             Error::RemoteSetup { .. } => "remote_setup",
@@ -374,7 +387,19 @@ mod tests {
                 what: s(),
                 path: p(),
             },
-            Error::DetachedHead { path: p() },
+            Error::DetachedHead {
+                what: "x",
+                path: p(),
+            },
+            Error::NothingToPush {
+                line: s(),
+                path: p(),
+            },
+            Error::Unpushable {
+                what: "x",
+                id: s(),
+                path: p(),
+            },
             Error::BadPath {
                 what: s(),
                 path: p(),

@@ -196,7 +196,7 @@ impl Refs {
     pub fn check_new(&self, kind: impl AsRefKind, name: &str) -> Result<()> {
         let kind = self.kind(kind)?;
         let (what, other) = (kind.noun(), kind.other());
-        let refuse = |why: String, path: PathBuf| Error::Invalid { what: why, path };
+        let refuse = |why: String, path: PathBuf| Error::BadName { why, path };
         check_name(name).map_err(|why| refuse(why, self.kind_dir(kind)))?;
         if let Some(why) = unreadable_name(name) {
             return Err(refuse(

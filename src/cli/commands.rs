@@ -232,7 +232,7 @@ pub fn verify(a: &VerifyArgs, ctx: &Ctx) -> Outcome {
     let outcome = match &a.remote {
         Some(name) => ops::remote::verify(&ctx.repo()?, name, a.data, &ctx.bar())?,
         None if a.repair => {
-            ops::verify::verify_and_repair(&ctx.repo()?, &ctx.common, &opts, &ctx.bar())?
+            ops::verify::verify_and_repair(&ctx.lock(&ctx.repo()?)?, &opts, &ctx.bar())?
         }
         None => ops::verify::verify(&ctx.repo()?, &opts, &ctx.bar())?,
     };
@@ -257,7 +257,8 @@ pub fn reset(a: &ResetArgs, ctx: &Ctx) -> Outcome {
 
 pub fn gc(a: &GcArgs, ctx: &Ctx) -> Outcome {
     let opts = ops::gc::GcOptions { dry_run: a.dry_run };
-    let outcome = ops::gc::gc(&ctx.repo()?, &ctx.common, &opts, &ctx.bar())?;
+    let repo = ctx.repo()?;
+    let outcome = ops::gc::gc(&ctx.lock(&repo)?, &opts, &ctx.bar())?;
     ctx.printer.outcome(&outcome, render::gc)?;
     OK
 }

@@ -128,6 +128,7 @@ fn target_line(repo: &Repository, current: Option<String>, new: Option<&str>) ->
         return Ok(name.to_string());
     }
     current.ok_or_else(|| Error::DetachedHead {
+        what: "name a new line with `commit -b NAME` so the layer is not orphaned",
         path: repo.dir().join("HEAD"),
     })
 }

@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::Common;
 use crate::error::{Error, IoContext, Result};
 use crate::failpoint;
 use crate::fsutil;
@@ -23,7 +22,7 @@ use crate::pack::{
 };
 use crate::progress::Progress;
 use crate::reach::{self, Visitor, Walk};
-use crate::repo::Repository;
+use crate::repo::{Locked, Repository};
 
 #[derive(Debug, Clone, Default)]
 pub struct GcOptions {
@@ -47,13 +46,7 @@ pub struct GcOutcome {
 /// Packs whose live bytes are below this fraction are rewritten.
 const REWRITE_BELOW: f64 = 0.5;
 
-pub fn gc(
-    repo: &Repository,
-    common: &Common,
-    opts: &GcOptions,
-    progress: &dyn Progress,
-) -> Result<GcOutcome> {
-    let _lock = repo.lock(common.lock_timeout)?;
+pub fn gc(repo: &Locked, opts: &GcOptions, progress: &dyn Progress) -> Result<GcOutcome> {
     let mut out = GcOutcome {
         dry_run: opts.dry_run,
         indexes_rebuilt: repair_indexes(repo, opts.dry_run)?,

@@ -67,7 +67,10 @@ pub fn pull(
         (Some(l), _) => l.clone(),
         (None, Head::Line(l)) => l.clone(),
         (None, Head::Detached(_)) => {
-            return Err(remote.invalid("HEAD is detached here: name the line to pull".into()))
+            return Err(Error::DetachedHead {
+                what: "name the line to pull",
+                path: repo.dir().join("HEAD"),
+            })
         }
     };
     check_remote(&remote, repo)?;

@@ -91,19 +91,17 @@ pub fn push(repo: &Repository, opts: &PushOptions, progress: &dyn Progress) -> R
 /// The reference to push and its layer.
 fn target(repo: &Repository, spec: Option<&str>) -> Result<(RefKind, String, ObjectId)> {
     let refs = repo.refs();
-    let invalid = |what: String| Error::Invalid {
-        what,
-        path: repo.dir().to_path_buf(),
-    };
     let Some(name) = spec else {
         return match (refs.head()?, repo.head()?.1) {
             (Head::Line(line), Some(id)) => Ok((RefKind::Line, line, id)),
-            (Head::Line(line), None) => Err(invalid(format!(
-                "nothing to push: line {line} has no layers yet"
-            ))),
-            (Head::Detached(_), _) => Err(invalid(
-                "HEAD is detached: name the line or tag to push".into(),
-            )),
+            (Head::Line(line), None) => Err(Error::NothingToPush {
+                line,
+                path: repo.dir().to_path_buf(),
+            }),
+            (Head::Detached(_), _) => Err(Error::DetachedHead {
+                what: "name the line or tag to push",
+                path: repo.dir().join("HEAD"),
+            }),
         };
     };
     // `lines/NAME` or `tags/NAME` names one kind; a bare name is looked up as a line first.
@@ -269,7 +267,7 @@ struct Closure<'a> {
 
 impl Closure<'_> {
     /// Prunes what the remote holds already; fails on what it would lack after the push.
-    fn step(&self, id: &ObjectId, what: &str) -> Result<Step> {
+    fn step(&self, id: &ObjectId, what: &'static str) -> Result<Step> {
         if (self.before)(id) {
             return Ok(Step::Prune);
         }
@@ -277,15 +275,13 @@ impl Closure<'_> {
         Ok(Step::Descend)
     }
 
-    fn need(&self, id: &ObjectId, what: &str) -> Result<()> {
+    fn need(&self, id: &ObjectId, what: &'static str) -> Result<()> {
         if (self.after)(id) {
             return Ok(());
         }
-        Err(Error::Invalid {
-            what: format!(
-                "cannot push: {what} {id}, which the pushed layers need, is neither in this \
-                 repository nor on the remote"
-            ),
+        Err(Error::Unpushable {
+            what,
+            id: id.to_hex(),
             path: self.repo.dir().to_path_buf(),
         })
     }

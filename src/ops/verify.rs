@@ -12,11 +12,10 @@ use crate::hash::ObjectId;
 use crate::integrity::DamageLog;
 use crate::object::tree::MAX_DEPTH;
 use crate::object::{ChunkRef, EntryKind, FileObject, TreeEntry};
-use crate::ops::Common;
 use crate::pack::{self, ObjectKind};
 use crate::progress::Progress;
 use crate::reach::{At, Step, Visitor, Walk};
-use crate::repo::Repository;
+use crate::repo::{Locked, Repository};
 use crate::revparse;
 
 pub use crate::integrity::{Damage, VerifyOutcome};
@@ -111,12 +110,10 @@ pub fn verify(
 /// by an interrupted write, and gc would delete it; indexing it again only makes objects
 /// visible, which is harmless, and recovers any that a lost index hid.
 pub fn verify_and_repair(
-    repo: &Repository,
-    common: &Common,
+    repo: &Locked,
     opts: &VerifyOptions,
     progress: &dyn Progress,
 ) -> Result<VerifyOutcome> {
-    let _lock = repo.lock(common.lock_timeout)?;
     let mut repaired = Vec::new();
     let damaged = repo
         .store
@@ -365,9 +362,9 @@ mod tests {
     use crate::ops::add::{add, AddOptions};
     use crate::ops::commit::{commit, CommitOptions};
     use crate::ops::init::{init, InitOptions};
-    use crate::ops::Common;
     use crate::pack::{Codec, ObjectKind, RECORD_HEADER_LEN};
     use crate::progress::NoProgress;
+    use crate::session::Common;
 
     /// A repository with one chunk stored raw (noise) and one stored with zstd (text).
     fn repo(dir: &std::path::Path) -> Repository {
