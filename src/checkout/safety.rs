@@ -80,7 +80,9 @@ pub(super) fn refuse_dirs_in_the_way(repo: &Repository, plan: &Plan) -> Result<(
 }
 
 /// The paths the checkout deletes itself: not in the way of anything.
-fn deleted_paths(plan: &Plan) -> HashSet<&RepoPath> {
+type Deleted<'a> = HashSet<&'a RepoPath>;
+
+fn deleted_paths(plan: &Plan) -> Deleted<'_> {
     plan.delete.iter().map(RepoPathBuf::as_path).collect()
 }
 
@@ -90,7 +92,7 @@ fn deleted_paths(plan: &Plan) -> HashSet<&RepoPath> {
 fn untracked_in_the_way(
     root: &Path,
     p: &RepoPath,
-    deleted: &HashSet<&RepoPath>,
+    deleted: &Deleted,
     depth: usize,
 ) -> Result<bool> {
     match std::fs::symlink_metadata(worktree::abs(root, p.as_bytes())) {
@@ -103,12 +105,7 @@ fn untracked_in_the_way(
     }
 }
 
-fn holds_more(
-    root: &Path,
-    dir: &RepoPath,
-    deleted: &HashSet<&RepoPath>,
-    depth: usize,
-) -> Result<bool> {
+fn holds_more(root: &Path, dir: &RepoPath, deleted: &Deleted, depth: usize) -> Result<bool> {
     let Ok(entries) = std::fs::read_dir(worktree::abs(root, dir.as_bytes())) else {
         return Ok(true);
     };
@@ -133,7 +130,7 @@ fn blocked_by_untracked(
     repo: &Repository,
     index: &StagingIndex,
     p: &RepoPath,
-    deleted: &HashSet<&RepoPath>,
+    deleted: &Deleted,
 ) -> bool {
     p.ancestors().any(|d| {
         !index.entries.contains_key(d.as_bytes())
