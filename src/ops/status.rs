@@ -29,7 +29,8 @@ pub struct StatusOutcome {
     pub head: Option<ObjectId>,
     pub staged: Vec<PathChange>,
     pub unstaged: Vec<PathChange>,
-    /// Untracked files; a directory holding no tracked file is listed once, with a `/`.
+    /// Untracked files; a directory holding no tracked file is listed once, with a `/` (for
+    /// display: the only paths here that end with one).
     pub untracked: Vec<RepoPathBuf>,
 }
 
