@@ -11,6 +11,7 @@ use crate::hash::{HashAlgo, ObjectId};
 use crate::index::{IndexEntry, StagingIndex};
 use crate::object::tree::MAX_DEPTH;
 use crate::object::{EntryKind, Tree, TreeEntry};
+use crate::repo_path::RepoPath;
 
 pub struct Built {
     pub root: ObjectId,
@@ -48,7 +49,7 @@ pub fn build(index: &StagingIndex, algo: HashAlgo) -> Result<Built> {
 /// written but no walk would read them back. Checked once here, so `build_dir`'s recursion
 /// is bounded too.
 pub(crate) fn too_deep(path: &[u8]) -> bool {
-    path.iter().filter(|b| **b == b'/').count() > MAX_DEPTH
+    RepoPath::new(path).ancestors().count() > MAX_DEPTH
 }
 
 /// Builds the tree of the directory whose paths, all sharing the first `skip` bytes, are

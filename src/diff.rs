@@ -13,7 +13,7 @@ use crate::hash::ObjectId;
 use crate::object::tree::MAX_DEPTH;
 use crate::object::{EntryKind, Tree, TreeEntry};
 use crate::repo::Repository;
-use crate::worktree::RepoPath;
+use crate::repo_path::{RepoPath, RepoPathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -39,7 +39,7 @@ impl ChangeKind {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
-    pub path: Vec<u8>,
+    pub path: RepoPathBuf,
     pub kind: ChangeKind,
     /// Size before (`None` when added) and after (`None` when deleted).
     pub old_size: Option<u64>,
@@ -49,7 +49,7 @@ pub struct Change {
 /// A change as the operations report it (`show`, `diff`): the path in its serialised form.
 #[derive(Debug, Serialize)]
 pub struct ChangedPath {
-    pub path: RepoPath,
+    pub path: RepoPathBuf,
     pub change: ChangeKind,
     pub old_size: Option<u64>,
     pub new_size: Option<u64>,
@@ -58,7 +58,7 @@ pub struct ChangedPath {
 impl From<Change> for ChangedPath {
     fn from(c: Change) -> ChangedPath {
         ChangedPath {
-            path: RepoPath(c.path),
+            path: c.path,
             change: c.kind,
             old_size: c.old_size,
             new_size: c.new_size,
@@ -99,7 +99,7 @@ pub fn diff_trees(
     b: Option<ObjectId>,
 ) -> Result<Vec<Change>> {
     let mut out = Vec::new();
-    diff_dir(src, a, b, &[], 0, &mut out)?;
+    diff_dir(src, a, b, RepoPath::root(), 0, &mut out)?;
     out.sort_unstable_by(|x, y| x.path.cmp(&y.path));
     Ok(out)
 }
@@ -108,7 +108,7 @@ fn diff_dir(
     src: &dyn TreeSource,
     a: Option<ObjectId>,
     b: Option<ObjectId>,
-    prefix: &[u8],
+    prefix: &RepoPath,
     depth: usize,
     out: &mut Vec<Change>,
 ) -> Result<()> {
@@ -124,30 +124,18 @@ fn diff_dir(
         let eb = tb.entries.get(j);
         match (ea, eb) {
             (Some(x), Some(y)) if x.name == y.name => {
-                diff_entry(src, x, y, &join(prefix, &x.name), depth, out)?;
+                diff_entry(src, x, y, &prefix.join(&x.name), depth, out)?;
                 i += 1;
                 j += 1;
             }
             (Some(x), y) if y.is_none_or(|y| x.name < y.name) => {
-                one_side(
-                    src,
-                    x,
-                    &join(prefix, &x.name),
-                    depth,
-                    ChangeKind::Deleted,
-                    out,
-                )?;
+                let path = prefix.join(&x.name);
+                one_side(src, x, &path, depth, ChangeKind::Deleted, out)?;
                 i += 1;
             }
             (_, Some(y)) => {
-                one_side(
-                    src,
-                    y,
-                    &join(prefix, &y.name),
-                    depth,
-                    ChangeKind::Added,
-                    out,
-                )?;
+                let path = prefix.join(&y.name);
+                one_side(src, y, &path, depth, ChangeKind::Added, out)?;
                 j += 1;
             }
             (_, None) => unreachable!("loop condition"),
@@ -160,7 +148,7 @@ fn diff_entry(
     src: &dyn TreeSource,
     x: &TreeEntry,
     y: &TreeEntry,
-    path: &[u8],
+    path: &RepoPath,
     depth: usize,
     out: &mut Vec<Change>,
 ) -> Result<()> {
@@ -178,7 +166,7 @@ fn diff_entry(
             };
             if let Some(kind) = kind {
                 out.push(Change {
-                    path: path.to_vec(),
+                    path: path.to_buf(),
                     kind,
                     old_size: Some(x.size),
                     new_size: Some(y.size),
@@ -198,7 +186,7 @@ fn diff_entry(
 fn one_side(
     src: &dyn TreeSource,
     e: &TreeEntry,
-    path: &[u8],
+    path: &RepoPath,
     depth: usize,
     kind: ChangeKind,
     out: &mut Vec<Change>,
@@ -209,7 +197,7 @@ fn one_side(
             _ => (None, Some(e.size)),
         };
         out.push(Change {
-            path: path.to_vec(),
+            path: path.to_buf(),
             kind,
             old_size,
             new_size,
@@ -218,7 +206,7 @@ fn one_side(
     }
     check_depth(depth + 1, path)?;
     for child in src.tree(&e.id)?.entries {
-        one_side(src, &child, &join(path, &child.name), depth + 1, kind, out)?;
+        one_side(src, &child, &path.join(&child.name), depth + 1, kind, out)?;
     }
     Ok(())
 }
@@ -226,20 +214,15 @@ fn one_side(
 /// Refuses a directory `depth` levels below the root once that passes
 /// [`MAX_DEPTH`]: every recursive walk of trees calls this before it descends, so a hostile
 /// chain of nested trees is an error, never a stack overflow.
-pub fn check_depth(depth: usize, path: &[u8]) -> Result<()> {
+pub fn check_depth(depth: usize, path: &RepoPath) -> Result<()> {
     if depth > MAX_DEPTH {
-        return Err(Error::too_deep(PathBuf::from(OsStr::from_bytes(path))));
+        let path = PathBuf::from(OsStr::from_bytes(path.as_bytes()));
+        return Err(Error::too_deep(path));
     }
     Ok(())
 }
 
+/// [`RepoPath::join`] on bytes: kept for callers being converted (ops/verify.rs).
 pub fn join(prefix: &[u8], name: &[u8]) -> Vec<u8> {
-    if prefix.is_empty() {
-        return name.to_vec();
-    }
-    let mut p = Vec::with_capacity(prefix.len() + 1 + name.len());
-    p.extend_from_slice(prefix);
-    p.push(b'/');
-    p.extend_from_slice(name);
-    p
+    RepoPath::new(prefix).join(name).into_bytes()
 }

@@ -17,6 +17,7 @@ use crate::fsutil;
 use crate::object::{EntryKind, FileObject, TreeEntry};
 use crate::read::{read_small, ChunkCache};
 use crate::repo::Repository;
+use crate::repo_path::RepoPath;
 
 use rayon::prelude::*;
 
@@ -271,9 +272,9 @@ pub fn ensure_dir_at(p: &Path) -> Result<()> {
 }
 
 /// Creates `root/rel` one component at a time, never through a symlink.
-pub fn ensure_dirs(root: &Path, rel: &[u8]) -> Result<()> {
+pub fn ensure_dirs(root: &Path, rel: &RepoPath) -> Result<()> {
     let mut p = root.to_path_buf();
-    for part in rel.split(|b| *b == b'/').filter(|s| !s.is_empty()) {
+    for part in rel.components() {
         p.push(std::ffi::OsStr::from_bytes(part));
         ensure_dir_at(&p)?;
     }

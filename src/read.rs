@@ -6,11 +6,12 @@ use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
 
-use crate::diff::{check_depth, join};
+use crate::diff::check_depth;
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::object::{EntryKind, FileObject, Tree, TreeEntry};
 use crate::repo::Repository;
+use crate::repo_path::RepoPath;
 
 /// The cached chunks and their total size in bytes.
 type Lru = (LruCache<ObjectId, Arc<Vec<u8>>>, usize);
@@ -72,7 +73,7 @@ pub fn lookup(repo: &Repository, root: &ObjectId, path: &[u8]) -> Result<Option<
         mtime_ns: 0,
         id: *root,
     };
-    for part in path.split(|b| *b == b'/').filter(|p| !p.is_empty()) {
+    for part in RepoPath::new(path).components() {
         if entry.kind != EntryKind::Dir {
             return Ok(None);
         }
@@ -85,38 +86,36 @@ pub fn lookup(repo: &Repository, root: &ObjectId, path: &[u8]) -> Result<Option<
 }
 
 /// Every entry below the tree `id`, depth first in name order, with paths under `prefix`.
-/// Directories come before their contents.
+/// Directories come before their contents. Bytes in and out, as the library's callers hold
+/// them; the walk itself goes by [`RepoPath`].
 pub fn flatten(
     repo: &Repository,
     id: &ObjectId,
     prefix: &[u8],
     out: &mut Vec<(Vec<u8>, TreeEntry)>,
 ) -> Result<()> {
-    let depth = prefix
-        .split(|b| *b == b'/')
-        .filter(|p| !p.is_empty())
-        .count();
-    flatten_at(repo, id, prefix, depth, out)
+    let prefix = RepoPath::new(prefix);
+    flatten_at(repo, id, prefix, prefix.depth(), out)
 }
 
 /// `flatten` of a tree `depth` directories below the root.
 fn flatten_at(
     repo: &Repository,
     id: &ObjectId,
-    prefix: &[u8],
+    prefix: &RepoPath,
     depth: usize,
     out: &mut Vec<(Vec<u8>, TreeEntry)>,
 ) -> Result<()> {
     check_depth(depth, prefix)?;
     let tree: Tree = repo.read_tree(id)?;
     for e in tree.entries {
-        let path = join(prefix, &e.name);
+        let path = prefix.join(&e.name);
         if e.kind == EntryKind::Dir {
             let id = e.id;
-            out.push((path.clone(), e));
+            out.push((path.clone().into_bytes(), e));
             flatten_at(repo, &id, &path, depth + 1, out)?;
         } else {
-            out.push((path, e));
+            out.push((path.into_bytes(), e));
         }
     }
     Ok(())

@@ -89,6 +89,17 @@ impl RepoPath {
         })
     }
 
+    /// This path and the directories above it from the top down, not counting the root:
+    /// `a`, `a/b`, `a/b/c` for `a/b/c`. For work where each step rests on the one above
+    /// (creating or checking directories one level at a time).
+    pub fn prefixes(&self) -> impl Iterator<Item = &RepoPath> {
+        let ends = self.0.iter().enumerate().filter(|(_, b)| **b == b'/');
+        let whole = (!self.is_root()).then_some(self.0.len());
+        ends.map(|(i, _)| i)
+            .chain(whole)
+            .map(|end| RepoPath::new(&self.0[..end]))
+    }
+
     /// The parts of the path from the top down (none for the root).
     pub fn components(&self) -> impl Iterator<Item = &[u8]> {
         self.0.split(|b| *b == b'/').filter(|p| !p.is_empty())
@@ -252,6 +263,14 @@ mod tests {
         assert_eq!(p("a").ancestors().count(), 0);
         assert_eq!(p("a/b/c").depth(), 3);
         assert_eq!(RepoPath::root().depth(), 0);
+    }
+
+    #[test]
+    fn prefixes_top_down_with_the_path_itself() {
+        let got: Vec<&[u8]> = p("a/b/c").prefixes().map(RepoPath::as_bytes).collect();
+        assert_eq!(got, [&b"a"[..], b"a/b", b"a/b/c"]);
+        assert_eq!(p("a").prefixes().count(), 1);
+        assert_eq!(RepoPath::root().prefixes().count(), 0);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::index::StagingIndex;
 use crate::repo::Repository;
+use crate::repo_path::RepoPathBuf;
 use crate::worktree;
 
 /// Settings every command shares.
@@ -35,13 +36,14 @@ pub(crate) fn pathspecs(
     cwd: &Path,
     paths: &[PathBuf],
     index: &StagingIndex,
-) -> Result<Vec<Vec<u8>>> {
+) -> Result<Vec<RepoPathBuf>> {
     paths
         .iter()
         .map(|p| {
             let rel = worktree::resolve(repo.root(), cwd, p)?;
             worktree::refuse_beyond_symlink(repo.root(), &rel, p)?;
-            let exists = std::fs::symlink_metadata(worktree::abs(repo.root(), &rel)).is_ok();
+            let exists =
+                std::fs::symlink_metadata(worktree::abs(repo.root(), rel.as_bytes())).is_ok();
             if exists || index.under(&rel).next().is_some() {
                 Ok(rel)
             } else {

@@ -17,10 +17,12 @@ use ignore::{WalkBuilder, WalkState};
 
 use crate::diff::ChangeKind;
 use crate::error::{Error, Result};
-use crate::index::{is_under, IndexEntry, StagingIndex, Stat};
+use crate::index::{IndexEntry, StagingIndex, Stat};
 use crate::ingest::Ingester;
 use crate::object::EntryKind;
 use crate::repo::CAIRN_DIR;
+// `Rel` because this module still defines the old `RepoPath` newtype (see below).
+use crate::repo_path::{RepoPath as Rel, RepoPathBuf};
 
 pub const IGNORE_FILE: &str = ".cairnignore";
 
@@ -74,7 +76,7 @@ pub fn abs(root: &Path, rel: &[u8]) -> PathBuf {
 
 /// Turns a path given by the user (relative to `cwd`) into a repository path, lexically:
 /// symlinks are not followed, so `dir/link` names the link itself.
-pub fn resolve(root: &Path, cwd: &Path, user: &Path) -> Result<Vec<u8>> {
+pub fn resolve(root: &Path, cwd: &Path, user: &Path) -> Result<RepoPathBuf> {
     let joined = cwd.join(user);
     let mut parts: Vec<&OsStr> = Vec::new();
     for c in joined.components() {
@@ -93,8 +95,8 @@ pub fn resolve(root: &Path, cwd: &Path, user: &Path) -> Result<Vec<u8>> {
         .map_err(|_| Error::OutsideWorktree {
             path: user.to_path_buf(),
         })?;
-    let rel = rel.as_os_str().as_bytes().to_vec();
-    if rel.split(|b| *b == b'/').next() == Some(CAIRN_DIR.as_bytes()) {
+    let rel = RepoPathBuf::from(rel.as_os_str().as_bytes());
+    if rel.components().next() == Some(CAIRN_DIR.as_bytes()) {
         return Err(Error::OutsideWorktree {
             path: user.to_path_buf(),
         });
@@ -103,8 +105,8 @@ pub fn resolve(root: &Path, cwd: &Path, user: &Path) -> Result<Vec<u8>> {
 }
 
 /// True for `.gitignore` and `.cairnignore` files, whose changes invalidate a walk cache.
-pub fn is_ignore_file(rel: &[u8]) -> bool {
-    let name = rel.rsplit(|b| *b == b'/').next().unwrap_or(rel);
+pub fn is_ignore_file(rel: &Rel) -> bool {
+    let name = rel.file_name();
     name == b".gitignore" || name == IGNORE_FILE.as_bytes()
 }
 
@@ -125,12 +127,9 @@ pub fn layer_path_bytes(s: &[u8]) -> Vec<u8> {
 
 /// Refuses a path that goes through a symlink (`link/file`): cairn stores links as links and
 /// never follows them, so nothing below one can be tracked.
-pub fn refuse_beyond_symlink(root: &Path, rel: &[u8], user: &Path) -> Result<()> {
-    for (i, b) in rel.iter().enumerate() {
-        if *b != b'/' {
-            continue;
-        }
-        let is_link = std::fs::symlink_metadata(abs(root, &rel[..i]))
+pub fn refuse_beyond_symlink(root: &Path, rel: &Rel, user: &Path) -> Result<()> {
+    for dir in rel.ancestors() {
+        let is_link = std::fs::symlink_metadata(abs(root, dir.as_bytes()))
             .is_ok_and(|m| m.file_type().is_symlink());
         if is_link {
             return Err(Error::BeyondSymlink {
@@ -143,16 +142,16 @@ pub fn refuse_beyond_symlink(root: &Path, rel: &[u8], user: &Path) -> Result<()>
 
 /// Walks the worktree below `specs` (repository paths; `""` for everything). With
 /// `no_ignore`, ignore files are not consulted.
-pub fn walk(root: &Path, specs: &[Vec<u8>], no_ignore: bool, threads: usize) -> Result<Walk> {
+pub fn walk(root: &Path, specs: &[RepoPathBuf], no_ignore: bool, threads: usize) -> Result<Walk> {
     let mut b = builder(root, no_ignore, threads);
     let root_len = root.as_os_str().len();
-    let everything = specs.iter().any(|s| s.is_empty());
+    let everything = specs.iter().any(|s| s.is_root());
     let specs = specs.to_vec();
     b.filter_entry(move |e| {
         own_dir(e, no_ignore)
             && (everything || {
                 let rel = rel_of(e.path(), root_len);
-                specs.iter().any(|s| is_under(rel, s) || is_under(s, rel))
+                specs.iter().any(|s| rel.is_under(s) || s.is_under(rel))
             })
     });
     run(b, root, |_| false)
@@ -164,31 +163,27 @@ pub fn walk(root: &Path, specs: &[Vec<u8>], no_ignore: bool, threads: usize) -> 
 /// mtimes were too recent to trust.
 pub fn list_dirs(root: &Path, dirs: &[Vec<u8>], threads: usize) -> Result<Walk> {
     let root_len = root.as_os_str().len();
-    let listed = std::sync::Arc::new(dirs.to_vec());
+    let listed: Vec<RepoPathBuf> = dirs
+        .iter()
+        .map(|d| RepoPathBuf::from(d.as_slice()))
+        .collect();
+    let listed = std::sync::Arc::new(listed);
     // Directories on the way to a listed one are entered, and only those.
     let on_way = {
         let listed = listed.clone();
-        move |rel: &[u8]| listed.iter().any(|d| is_under(d, rel))
+        move |rel: &Rel| listed.iter().any(|d| d.is_under(rel))
     };
-    let is_listed = move |rel: &[u8]| listed.binary_search_by(|d| d.as_slice().cmp(rel)).is_ok();
     let mut b = builder(root, false, threads);
     // The walker reads a directory before it asks whether to enter it: the depth limit keeps
     // it from reading the subdirectories of the deepest listed directories.
-    let depth = |d: &Vec<u8>| d.iter().filter(|b| **b == b'/').count() + usize::from(!d.is_empty());
-    b.max_depth(dirs.iter().map(depth).max().map(|d| d + 1));
+    b.max_depth(listed.iter().map(|d| d.depth()).max().map(|d| d + 1));
+    let is_listed = move |rel: &Rel| listed.binary_search_by(|d| d.as_path().cmp(rel)).is_ok();
     let enter = on_way.clone();
     b.filter_entry(move |e| {
         let rel = rel_of(e.path(), root_len);
-        own_dir(e, false) && (enter(rel) || is_listed(parent(rel)))
+        own_dir(e, false) && (enter(rel) || is_listed(rel.parent()))
     });
     run(b, root, move |rel| !on_way(rel))
-}
-
-/// The directory holding `rel` (`""` for the root's entries).
-pub fn parent(rel: &[u8]) -> &[u8] {
-    rel.iter()
-        .rposition(|b| *b == b'/')
-        .map_or(&b""[..], |i| &rel[..i])
 }
 
 /// A walker with cairn's ignore rules: `.gitignore` and `.cairnignore` files of the worktree
@@ -222,7 +217,7 @@ fn own_dir(e: &ignore::DirEntry, no_ignore: bool) -> bool {
 fn run(
     b: WalkBuilder,
     root: &Path,
-    stop: impl Fn(&[u8]) -> bool + Send + Sync + Clone + 'static,
+    stop: impl Fn(&Rel) -> bool + Send + Sync + Clone + 'static,
 ) -> Result<Walk> {
     let root_len = root.as_os_str().len();
     let (tx, rx) = mpsc::channel();
@@ -232,7 +227,7 @@ fn run(
         Box::new(move |res| {
             let item = classify(res, root_len);
             let state = match &item {
-                Item::Dir(rel, _) if stop(rel) => WalkState::Skip,
+                Item::Dir(rel, _) if stop(Rel::new(rel)) => WalkState::Skip,
                 _ => WalkState::Continue,
             };
             let _ = tx.send(item);
@@ -246,19 +241,19 @@ fn run(
 /// [`walk`], failing on the first directory it could not read.
 pub fn walk_complete(
     root: &Path,
-    specs: &[Vec<u8>],
+    specs: &[RepoPathBuf],
     no_ignore: bool,
     threads: usize,
 ) -> Result<Walk> {
     walk(root, specs, no_ignore, threads)?.complete()
 }
 
-fn rel_of(p: &Path, root_len: usize) -> &[u8] {
+fn rel_of(p: &Path, root_len: usize) -> &Rel {
     let b = p.as_os_str().as_bytes();
     if b.len() <= root_len {
-        b""
+        Rel::root()
     } else {
-        &b[root_len + 1..]
+        Rel::new(&b[root_len + 1..])
     }
 }
 
@@ -273,7 +268,7 @@ fn classify(res: std::result::Result<ignore::DirEntry, ignore::Error>, root_len:
         Ok(e) => e,
         Err(err) => return Item::Failed(walk_error(err)),
     };
-    let rel = rel_of(e.path(), root_len).to_vec();
+    let rel = rel_of(e.path(), root_len).as_bytes().to_vec();
     let Some(ft) = e.file_type() else {
         return Item::Dir(rel, None);
     };
@@ -356,9 +351,9 @@ pub struct Remover {
     root: PathBuf,
     /// The directory of the last deletion and its descriptor (`None` when it is not a real
     /// directory below the root).
-    open: Option<(Vec<u8>, Option<std::os::fd::OwnedFd>)>,
+    open: Option<(RepoPathBuf, Option<std::os::fd::OwnedFd>)>,
     /// Directories that had a file removed, to be removed in turn when left empty.
-    emptied: std::collections::BTreeSet<Vec<u8>>,
+    emptied: std::collections::BTreeSet<RepoPathBuf>,
 }
 
 impl Remover {
@@ -370,24 +365,27 @@ impl Remover {
         }
     }
 
-    pub fn remove(&mut self, rel: &[u8]) -> Result<()> {
-        let dir = parent(rel);
-        if self.open.as_ref().is_none_or(|(d, _)| d.as_slice() != dir) {
+    pub fn remove(&mut self, rel: &Rel) -> Result<()> {
+        let dir = rel.parent();
+        if self.open.as_ref().is_none_or(|(d, _)| d.as_path() != dir) {
             let fd = self.open_dir(dir)?;
-            self.open = Some((dir.to_vec(), fd));
+            self.open = Some((dir.to_buf(), fd));
         }
         let Some((_, Some(fd))) = &self.open else {
             return Ok(()); // beyond a symlink or gone: nothing of the worktree is there
         };
-        match unlink_at(fd, file_name(rel), 0) {
+        match unlink_at(fd, rel.file_name(), 0) {
             Ok(()) => {}
             // A directory the user made where the tracked file was: the file is gone
             // already, and what the directory holds is not ours to delete.
             Err(e) if is_gone(&e) || e.raw_os_error() == Some(libc::EISDIR) => {}
-            Err(e) => return Err(Error::io("could not delete file", abs(&self.root, rel))(e)),
+            Err(e) => {
+                let path = abs(&self.root, rel.as_bytes());
+                return Err(Error::io("could not delete file", path)(e));
+            }
         }
-        if !dir.is_empty() {
-            self.emptied.insert(dir.to_vec());
+        if !dir.is_root() {
+            self.emptied.insert(dir.to_buf());
         }
         Ok(())
     }
@@ -398,12 +396,12 @@ impl Remover {
         self.open = None;
         let mut dirs = std::mem::take(&mut self.emptied);
         for d in dirs.clone() {
-            dirs.extend(ancestors(&d).map(<[u8]>::to_vec));
+            dirs.extend(d.ancestors().map(Rel::to_buf));
         }
         // Reverse order visits a directory before any of its ancestors.
         for d in dirs.iter().rev() {
-            if let Some(fd) = self.open_dir(parent(d))? {
-                let _ = unlink_at(&fd, file_name(d), libc::AT_REMOVEDIR);
+            if let Some(fd) = self.open_dir(d.parent())? {
+                let _ = unlink_at(&fd, d.file_name(), libc::AT_REMOVEDIR);
             }
         }
         Ok(())
@@ -411,29 +409,16 @@ impl Remover {
 
     /// Opens `dir` below the root without following any symlink; `None` when something on
     /// the way is not a real directory, or is gone.
-    fn open_dir(&self, dir: &[u8]) -> Result<Option<std::os::fd::OwnedFd>> {
+    fn open_dir(&self, dir: &Rel) -> Result<Option<std::os::fd::OwnedFd>> {
         match open_dir_beneath(&self.root, dir) {
             Ok(fd) => Ok(Some(fd)),
             Err(e) if is_gone(&e) || e.raw_os_error() == Some(libc::ELOOP) => Ok(None),
-            Err(e) => Err(Error::io("could not open directory", abs(&self.root, dir))(
-                e,
-            )),
+            Err(e) => {
+                let path = abs(&self.root, dir.as_bytes());
+                Err(Error::io("could not open directory", path)(e))
+            }
         }
     }
-}
-
-/// The strict ancestors of a repository path, deepest first, the root (`""`) excluded.
-fn ancestors(rel: &[u8]) -> impl Iterator<Item = &[u8]> {
-    rel.iter()
-        .enumerate()
-        .rev()
-        .filter(|(_, b)| **b == b'/')
-        .map(move |(i, _)| &rel[..i])
-}
-
-/// The last component of a repository path.
-pub(crate) fn file_name(rel: &[u8]) -> &[u8] {
-    rel.rsplit(|b| *b == b'/').next().unwrap_or(rel)
 }
 
 /// An error that means nothing is at the path (or a parent is no directory).
@@ -446,7 +431,7 @@ pub(crate) fn is_gone(e: &std::io::Error) -> bool {
 
 /// `root/rel` as an `O_PATH` descriptor, opened one component at a time with `O_NOFOLLOW`,
 /// so a symlink anywhere below the root fails it (`ENOTDIR`) instead of being followed.
-pub fn open_dir_beneath(root: &Path, rel: &[u8]) -> std::io::Result<std::os::fd::OwnedFd> {
+pub fn open_dir_beneath(root: &Path, rel: &Rel) -> std::io::Result<std::os::fd::OwnedFd> {
     use std::os::fd::OwnedFd;
     let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
     let mut fd: OwnedFd = std::fs::OpenOptions::new()
@@ -454,7 +439,7 @@ pub fn open_dir_beneath(root: &Path, rel: &[u8]) -> std::io::Result<std::os::fd:
         .custom_flags(flags)
         .open(root)?
         .into();
-    for part in rel.split(|b| *b == b'/').filter(|p| !p.is_empty()) {
+    for part in rel.components() {
         fd = crate::fsutil::open_at_nofollow(&fd, part, flags)?;
     }
     Ok(fd)
@@ -470,13 +455,13 @@ fn unlink_at(dir: &std::os::fd::OwnedFd, name: &[u8], flags: i32) -> std::io::Re
 /// that is known. Shared by threads.
 pub struct RealDirs {
     root: PathBuf,
-    known: dashmap::DashMap<Vec<u8>, bool, rustc_hash::FxBuildHasher>,
+    known: dashmap::DashMap<RepoPathBuf, bool, rustc_hash::FxBuildHasher>,
 }
 
 impl RealDirs {
     pub fn new(root: &Path) -> RealDirs {
         let known = dashmap::DashMap::with_hasher(Default::default());
-        known.insert(Vec::new(), true);
+        known.insert(RepoPathBuf::new(), true);
         RealDirs {
             root: root.to_path_buf(),
             known,
@@ -487,33 +472,32 @@ impl RealDirs {
     /// names something inside the worktree, reached without following a link; false when
     /// one is a symlink, another kind of file, or gone. An error when one cannot be
     /// examined (a directory without search permission above it): that says nothing.
-    pub fn reaches(&self, rel: &[u8]) -> Result<bool> {
-        let dir = parent(rel);
+    pub fn reaches(&self, rel: &Rel) -> Result<bool> {
+        let dir = rel.parent();
         if let Some(v) = self.known.get(dir).map(|v| *v) {
             return Ok(v);
         }
         // From the top down, so each answer rests on its parent's.
-        let ends = dir.iter().enumerate().filter(|(_, b)| **b == b'/');
-        for end in ends.map(|(i, _)| i).chain([dir.len()]) {
-            if !self.is_dir(&dir[..end])? {
-                self.known.insert(dir.to_vec(), false);
+        for d in dir.prefixes() {
+            if !self.is_dir(d)? {
+                self.known.insert(dir.to_buf(), false);
                 return Ok(false);
             }
         }
         Ok(true)
     }
 
-    fn is_dir(&self, d: &[u8]) -> Result<bool> {
+    fn is_dir(&self, d: &Rel) -> Result<bool> {
         if let Some(v) = self.known.get(d).map(|v| *v) {
             return Ok(v);
         }
-        let path = abs(&self.root, d);
+        let path = abs(&self.root, d.as_bytes());
         let real = match std::fs::symlink_metadata(&path) {
             Ok(m) => m.is_dir(),
             Err(e) if is_gone(&e) => false,
             Err(e) => return Err(Error::io("could not stat directory", path)(e)),
         };
-        self.known.insert(d.to_vec(), real);
+        self.known.insert(d.to_buf(), real);
         Ok(real)
     }
 }
@@ -577,9 +561,19 @@ pub fn display(rel: &[u8]) -> String {
     String::from_utf8_lossy(rel).into_owned()
 }
 
-/// A repository path in an outcome: raw bytes, serialised as (lossy) UTF-8 text.
+/// The old path type of outcomes, kept for callers being converted (the `verify` outcomes
+/// build it); everything else uses [`RepoPathBuf`], which serialises the same way and which
+/// this derefs to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RepoPath(pub Vec<u8>);
+
+impl std::ops::Deref for RepoPath {
+    type Target = Rel;
+
+    fn deref(&self) -> &Rel {
+        Rel::new(&self.0)
+    }
+}
 
 impl serde::Serialize for RepoPath {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -601,15 +595,21 @@ mod tests {
     fn resolve_paths() {
         let root = Path::new("/w");
         assert_eq!(
-            resolve(root, Path::new("/w/a"), Path::new("b")).unwrap(),
+            resolve(root, Path::new("/w/a"), Path::new("b"))
+                .unwrap()
+                .as_bytes(),
             b"a/b"
         );
         assert_eq!(
-            resolve(root, Path::new("/w/a"), Path::new("..")).unwrap(),
+            resolve(root, Path::new("/w/a"), Path::new(".."))
+                .unwrap()
+                .as_bytes(),
             b""
         );
         assert_eq!(
-            resolve(root, Path::new("/w"), Path::new("./x/../y")).unwrap(),
+            resolve(root, Path::new("/w"), Path::new("./x/../y"))
+                .unwrap()
+                .as_bytes(),
             b"y"
         );
         assert!(resolve(root, Path::new("/w"), Path::new("../z")).is_err());
@@ -632,13 +632,13 @@ mod tests {
         std::fs::write(r.join("keep/g"), b"2").unwrap();
         std::os::unix::fs::symlink(&outside, r.join("d")).unwrap();
         let real = RealDirs::new(&r);
-        assert!(!real.reaches(b"d/a").unwrap());
-        assert!(!real.reaches(b"d/deeper/a").unwrap());
-        assert!(real.reaches(b"keep/x/y/f").unwrap());
-        assert!(real.reaches(b"top").unwrap());
+        assert!(!real.reaches(Rel::new(b"d/a")).unwrap());
+        assert!(!real.reaches(Rel::new(b"d/deeper/a")).unwrap());
+        assert!(real.reaches(Rel::new(b"keep/x/y/f")).unwrap());
+        assert!(real.reaches(Rel::new(b"top")).unwrap());
         let mut rm = Remover::new(&r);
         for p in [&b"d/a"[..], b"keep/x/y/f", b"keep/x/y/gone"] {
-            rm.remove(p).unwrap();
+            rm.remove(Rel::new(p)).unwrap();
         }
         rm.finish().unwrap();
         assert_eq!(std::fs::read(outside.join("a")).unwrap(), b"outside");
@@ -663,13 +663,13 @@ mod tests {
         }
         std::fs::write(r.join(".cairnignore"), b"*.log\n").unwrap();
         std::fs::write(r.join("b/.gitignore"), b"z.txt\n").unwrap();
-        let w = walk(&r, &[Vec::new()], false, 2).unwrap();
+        let w = walk(&r, &[RepoPathBuf::new()], false, 2).unwrap();
         let mut names: Vec<_> = w.files.iter().map(|(p, _)| display(p)).collect();
         names.sort();
         assert_eq!(names, vec![".cairnignore", "a/x.txt", "b/.gitignore"]);
-        let w = walk(&r, &[b"a".to_vec()], false, 2).unwrap();
+        let w = walk(&r, &[RepoPathBuf::from(&b"a"[..])], false, 2).unwrap();
         assert_eq!(w.files.len(), 1);
-        let w = walk(&r, &[Vec::new()], true, 2).unwrap();
+        let w = walk(&r, &[RepoPathBuf::new()], true, 2).unwrap();
         assert_eq!(w.files.len(), 5);
     }
 }

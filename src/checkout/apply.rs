@@ -13,6 +13,7 @@ use crate::materialize::{ensure_dirs, Materializer};
 use crate::object::{ChunkRef, TreeEntry};
 use crate::progress::Progress;
 use crate::repo::Repository;
+use crate::repo_path::RepoPath;
 use crate::worktree;
 
 /// Records `layer` as the target (see [`recover`]), then deletes, then writes, then records
@@ -34,17 +35,22 @@ pub(super) fn apply(
     let mut remover = worktree::Remover::new(root);
     for p in &plan.delete {
         remover.remove(p)?;
-        index.entries.shift_remove(p);
+        index.entries.shift_remove(p.as_bytes());
     }
     remover.finish()?;
     let m = Materializer::for_worktree(repo, recover::TEMP_STEM);
-    let total: u64 = plan.write.iter().map(|p| plan.target[p].size).sum();
-    progress.begin("checking out", plan.write.len() as u64, total);
-    // Each parent directory once, parents first, before the parallel writes.
-    let parents: BTreeSet<&[u8]> = plan
+    let total: u64 = plan
         .write
         .iter()
-        .filter_map(|p| p.iter().rposition(|b| *b == b'/').map(|i| &p[..i]))
+        .map(|p| plan.target[p.as_bytes()].size)
+        .sum();
+    progress.begin("checking out", plan.write.len() as u64, total);
+    // Each parent directory once, parents first, before the parallel writes.
+    let parents: BTreeSet<&RepoPath> = plan
+        .write
+        .iter()
+        .map(|p| p.parent())
+        .filter(|d| !d.is_root())
         .collect();
     for dir in parents {
         clear_blockers(root, dir)?;
@@ -54,14 +60,14 @@ pub(super) fn apply(
         .write
         .par_iter()
         .map(|p| {
-            let e = &plan.target[p];
-            let dest = worktree::abs(root, p);
+            let e = &plan.target[p.as_bytes()];
+            let dest = worktree::abs(root, p.as_bytes());
             clear_dir(&dest)?;
             let obj = repo.read_file(&e.id).map_err(|err| err.at(&dest))?;
             m.write_object(e, &obj, &dest)?;
             crate::failpoint::hit("checkout:after-write");
             progress.advance(1, e.size);
-            Ok((p.clone(), index_entry(e, obj.chunks, &dest)?))
+            Ok((p.as_bytes().to_vec(), index_entry(e, obj.chunks, &dest)?))
         })
         .collect::<Result<_>>()?;
     progress.end();
@@ -86,16 +92,9 @@ fn index_entry(e: &TreeEntry, chunks: Vec<ChunkRef>, dest: &Path) -> Result<Inde
 
 /// A file (from the old layer) standing where the new layer has a directory is removed; the
 /// safety check already made sure it held nothing to lose.
-fn clear_blockers(root: &Path, dir: &[u8]) -> Result<()> {
-    for (i, b) in dir
-        .iter()
-        .enumerate()
-        .chain(std::iter::once((dir.len(), &b'/')))
-    {
-        if *b != b'/' {
-            continue;
-        }
-        let p = worktree::abs(root, &dir[..i]);
+fn clear_blockers(root: &Path, dir: &RepoPath) -> Result<()> {
+    for d in dir.prefixes() {
+        let p = worktree::abs(root, d.as_bytes());
         if let Ok(m) = std::fs::symlink_metadata(&p) {
             if !m.is_dir() {
                 std::fs::remove_file(&p).ctx("could not remove file", &p)?;

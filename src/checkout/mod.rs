@@ -19,9 +19,10 @@ use crate::hash::ObjectId;
 use crate::progress::Progress;
 use crate::refs::Head;
 use crate::repo::{Locked, Repository};
+use crate::repo_path::RepoPathBuf;
 use crate::revparse;
 use crate::session::Common;
-use crate::worktree::{self, RepoPath};
+use crate::worktree;
 
 use apply::apply;
 use plan::{plan, Plan};
@@ -41,8 +42,8 @@ pub struct CheckoutOutcome {
     pub layer: ObjectId,
     pub line: Option<String>,
     pub detached: bool,
-    pub written: Vec<RepoPath>,
-    pub deleted: Vec<RepoPath>,
+    pub written: Vec<RepoPathBuf>,
+    pub deleted: Vec<RepoPathBuf>,
     pub bytes: u64,
 }
 
@@ -57,7 +58,7 @@ pub fn checkout(
     let mut index = repo.load_index()?;
     let resolved = revparse::resolve_full(repo, &opts.target)?;
     let tree = repo.read_layer(&resolved.layer)?.tree;
-    let scope: Vec<Vec<u8>> = opts
+    let scope: Vec<RepoPathBuf> = opts
         .paths
         .iter()
         .map(|p| worktree::resolve(repo.root(), &common.cwd, p))
@@ -94,8 +95,8 @@ pub fn checkout(
             repo.head()?.0
         },
         detached: full && resolved.line.is_none(),
-        written: plan.write.into_iter().map(RepoPath).collect(),
-        deleted: plan.delete.into_iter().map(RepoPath).collect(),
+        written: plan.write,
+        deleted: plan.delete,
         bytes,
     })
 }

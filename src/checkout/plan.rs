@@ -9,23 +9,24 @@ use super::recover;
 use crate::diff::ChangeKind;
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
-use crate::index::{is_under, IndexEntry, StagingIndex};
+use crate::index::{IndexEntry, StagingIndex};
 use crate::ingest::Ingester;
 use crate::object::{EntryKind, TreeEntry};
 use crate::read::flatten;
-use crate::repo::Repository;
+use crate::repo::{Repository, CAIRN_DIR};
+use crate::repo_path::{RepoPath, RepoPathBuf};
 use crate::worktree::{self, worktree_change, RealDirs};
 
 pub(super) struct Plan {
     pub target: HashMap<Vec<u8>, TreeEntry>,
-    pub write: Vec<Vec<u8>>,
-    pub delete: Vec<Vec<u8>>,
+    pub write: Vec<RepoPathBuf>,
+    pub delete: Vec<RepoPathBuf>,
     /// Paths an unfinished earlier checkout changed: rewritten, never counted as losses.
     pub recovered: HashSet<Vec<u8>>,
 }
 
-fn in_scope(p: &[u8], scope: &[Vec<u8>]) -> bool {
-    scope.is_empty() || scope.iter().any(|s| is_under(p, s))
+fn in_scope(p: &[u8], scope: &[RepoPathBuf]) -> bool {
+    scope.is_empty() || scope.iter().any(|s| RepoPath::new(p).is_under(s))
 }
 
 /// What a checkout of `tree` (below `scope`, or everything) writes and deletes. Paths an
@@ -35,7 +36,7 @@ pub(super) fn plan(
     repo: &Repository,
     index: &StagingIndex,
     tree: &ObjectId,
-    scope: &[Vec<u8>],
+    scope: &[RepoPathBuf],
     rewrite_edited: bool,
 ) -> Result<Plan> {
     let real = RealDirs::new(repo.root());
@@ -56,10 +57,8 @@ pub(super) fn plan(
         .into_iter()
         .filter(|(p, e)| e.kind != EntryKind::Dir && in_scope(p, scope))
         .collect();
-    if let Some(p) = target
-        .keys()
-        .find(|p| is_under(p, crate::repo::CAIRN_DIR.as_bytes()))
-    {
+    let own = RepoPath::new(CAIRN_DIR.as_bytes());
+    if let Some(p) = target.keys().find(|p| RepoPath::new(p).is_under(own)) {
         return Err(Error::corrupt(
             "tree",
             &worktree::abs(repo.root(), p),
@@ -67,10 +66,11 @@ pub(super) fn plan(
         ));
     }
     for s in scope {
-        let known = target.keys().any(|p| is_under(p, s)) || index.under(s).next().is_some();
+        let known =
+            target.keys().any(|p| RepoPath::new(p).is_under(s)) || index.under(s).next().is_some();
         if !known {
             return Err(Error::PathNotFound {
-                path: PathBuf::from(worktree::display(s)),
+                path: PathBuf::from(s.to_string()),
             });
         }
     }
@@ -80,27 +80,23 @@ pub(super) fn plan(
         HashSet::new()
     };
     edited.extend(recovered.iter().cloned());
-    let mut write: Vec<Vec<u8>> = target
+    let mut write: Vec<RepoPathBuf> = target
         .iter()
         .filter(|(p, e)| edited.contains(*p) || index.entries.get(*p).is_none_or(|i| !same(i, e)))
-        .map(|(p, _)| p.clone())
+        .map(|(p, _)| RepoPathBuf::from(p.clone()))
         .collect();
     // Untracked files an unfinished checkout wrote go too when the target lacks them.
-    let mut delete: Vec<Vec<u8>> = index
+    let mut delete: Vec<RepoPathBuf> = index
         .entries
         .keys()
         .chain(&recovered)
         .filter(|p| in_scope(p, scope) && !target.contains_key(*p))
-        .cloned()
+        .map(|p| RepoPathBuf::from(p.clone()))
         .collect();
     // A tracked file standing where a written path needs a directory goes too, even when it
     // lies outside the named paths.
     for p in &write {
-        for (i, b) in p.iter().enumerate() {
-            if *b == b'/' && index.entries.contains_key(&p[..i]) {
-                delete.push(p[..i].to_vec());
-            }
-        }
+        delete.extend(index.files_above(p).map(RepoPath::to_buf));
     }
     write.sort_unstable();
     delete.sort_unstable();
@@ -117,7 +113,7 @@ pub(super) fn plan(
 fn edited_paths(
     repo: &Repository,
     index: &StagingIndex,
-    scope: &[Vec<u8>],
+    scope: &[RepoPathBuf],
     real: &RealDirs,
 ) -> Result<HashSet<Vec<u8>>> {
     let ingester = Ingester::hashing(repo);
@@ -126,7 +122,7 @@ fn edited_paths(
         .par_iter()
         .filter(|(p, _)| in_scope(p, scope))
         .map(|(p, e)| {
-            let change = local_change(repo.root(), index, &ingester, real, p, e)?;
+            let change = local_change(repo.root(), index, &ingester, real, RepoPath::new(p), e)?;
             Ok(change.map(|_| p.clone()))
         })
         .collect::<Result<_>>()?;
@@ -140,11 +136,11 @@ pub(super) fn local_change(
     index: &StagingIndex,
     ingester: &Ingester,
     real: &RealDirs,
-    p: &[u8],
+    p: &RepoPath,
     e: &IndexEntry,
 ) -> Result<Option<ChangeKind>> {
     match real.reaches(p)? {
-        true => worktree_change(root, index, ingester, p, e),
+        true => worktree_change(root, index, ingester, p.as_bytes(), e),
         false => Ok(Some(ChangeKind::Deleted)),
     }
 }

@@ -122,7 +122,7 @@ fn changed_by(
         return Ok(false); // no checkout had anything to change here
     }
     let path = worktree::abs(root, p);
-    let stat = match real.reaches(p)? {
+    let stat = match real.reaches(crate::repo_path::RepoPath::new(p))? {
         true => std::fs::symlink_metadata(&path).ok(),
         false => None,
     };

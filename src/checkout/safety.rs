@@ -11,33 +11,35 @@ use crate::error::{Error, Result};
 use crate::index::StagingIndex;
 use crate::ingest::Ingester;
 use crate::repo::Repository;
+use crate::repo_path::{RepoPath, RepoPathBuf};
 use crate::stage::{layer_tree, staged_changes};
 use crate::worktree::{self, RealDirs};
 
 /// Refuses when a path the checkout touches has staged or unstaged changes, or when an
 /// untracked file stands where the checkout would write.
 pub(super) fn refuse_losses(repo: &Repository, index: &StagingIndex, plan: &Plan) -> Result<()> {
-    let touched: Vec<&Vec<u8>> = plan
+    let touched: Vec<&RepoPath> = plan
         .write
         .iter()
         .chain(&plan.delete)
-        .filter(|p| !plan.recovered.contains(*p))
+        .map(RepoPathBuf::as_path)
+        .filter(|p| !plan.recovered.contains(p.as_bytes()))
         .collect();
-    let deleted: HashSet<&[u8]> = plan.delete.iter().map(|p| p.as_slice()).collect();
+    let deleted = deleted_paths(plan);
     let real = RealDirs::new(repo.root());
     let staged = staged_paths(repo, index)?;
     let ingester = Ingester::hashing(repo);
     let lost: Vec<String> = touched
         .par_iter()
         .map(|p| -> Result<Option<String>> {
-            let lossy = match index.entries.get(*p) {
+            let lossy = match index.entries.get(p.as_bytes()) {
                 Some(e) => {
                     staged.contains(*p)
                         || local_change(repo.root(), index, &ingester, &real, p, e)?.is_some()
                 }
                 None => real.reaches(p)? && untracked_in_the_way(repo.root(), p, &deleted, 0)?,
             } || blocked_by_untracked(repo, index, p, &deleted);
-            Ok(lossy.then(|| worktree::display(p)))
+            Ok(lossy.then(|| p.to_string()))
         })
         .collect::<Result<Vec<_>>>()?
         .into_iter()
@@ -61,20 +63,27 @@ pub(super) fn refuse_losses(repo: &Repository, index: &StagingIndex, plan: &Plan
 /// put a file or symlink in its place (git would): it refuses before anything is touched,
 /// so the user can move them.
 pub(super) fn refuse_dirs_in_the_way(repo: &Repository, plan: &Plan) -> Result<()> {
-    let deleted: HashSet<&[u8]> = plan.delete.iter().map(|p| p.as_slice()).collect();
+    let deleted = deleted_paths(plan);
     let real = RealDirs::new(repo.root());
     for p in &plan.write {
-        let is_dir =
-            std::fs::symlink_metadata(worktree::abs(repo.root(), p)).is_ok_and(|m| m.is_dir());
+        let path = worktree::abs(repo.root(), p.as_bytes());
+        let is_dir = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
         if is_dir && real.reaches(p)? && holds_more(repo.root(), p, &deleted, 1)? {
             return Err(Error::InTheWay {
                 what: "a directory holding untracked files stands where the layer has a file; \
                        move them away first",
-                path: worktree::abs(repo.root(), p),
+                path,
             });
         }
     }
     Ok(())
+}
+
+/// The paths the checkout deletes itself: not in the way of anything.
+type Deleted<'a> = HashSet<&'a RepoPath>;
+
+fn deleted_paths(plan: &Plan) -> Deleted<'_> {
+    plan.delete.iter().map(RepoPathBuf::as_path).collect()
 }
 
 /// True when something untracked stands at `p`: a file, or a directory holding anything the
@@ -82,32 +91,31 @@ pub(super) fn refuse_dirs_in_the_way(repo: &Repository, plan: &Plan) -> Result<(
 /// entered, bounded by the deepest nesting cairn stores.
 fn untracked_in_the_way(
     root: &Path,
-    p: &[u8],
-    deleted: &HashSet<&[u8]>,
+    p: &RepoPath,
+    deleted: &Deleted,
     depth: usize,
 ) -> Result<bool> {
-    match std::fs::symlink_metadata(worktree::abs(root, p)) {
+    match std::fs::symlink_metadata(worktree::abs(root, p.as_bytes())) {
         Err(_) => Ok(false),
         Ok(m) if !m.is_dir() => Ok(true),
         Ok(_) if depth >= crate::object::tree::MAX_DEPTH => {
-            Err(Error::too_deep(worktree::abs(root, p)))
+            Err(Error::too_deep(worktree::abs(root, p.as_bytes())))
         }
         Ok(_) => holds_more(root, p, deleted, depth + 1),
     }
 }
 
-fn holds_more(root: &Path, dir: &[u8], deleted: &HashSet<&[u8]>, depth: usize) -> Result<bool> {
-    let Ok(entries) = std::fs::read_dir(worktree::abs(root, dir)) else {
+fn holds_more(root: &Path, dir: &RepoPath, deleted: &Deleted, depth: usize) -> Result<bool> {
+    let Ok(entries) = std::fs::read_dir(worktree::abs(root, dir.as_bytes())) else {
         return Ok(true);
     };
     for e in entries.flatten() {
-        let rel = crate::diff::join(
-            dir,
-            std::os::unix::ffi::OsStrExt::as_bytes(e.file_name().as_os_str()),
-        );
+        let rel = dir.join(std::os::unix::ffi::OsStrExt::as_bytes(
+            e.file_name().as_os_str(),
+        ));
         let more = match e.file_type() {
             Ok(t) if t.is_dir() => untracked_in_the_way(root, &rel, deleted, depth)?,
-            _ => !deleted.contains(rel.as_slice()),
+            _ => !deleted.contains(rel.as_path()),
         };
         if more {
             return Ok(true);
@@ -121,20 +129,19 @@ fn holds_more(root: &Path, dir: &[u8], deleted: &HashSet<&[u8]>, depth: usize) -
 fn blocked_by_untracked(
     repo: &Repository,
     index: &StagingIndex,
-    p: &[u8],
-    deleted: &HashSet<&[u8]>,
+    p: &RepoPath,
+    deleted: &Deleted,
 ) -> bool {
-    p.iter().enumerate().any(|(i, b)| {
-        *b == b'/'
-            && !index.entries.contains_key(&p[..i])
-            && !deleted.contains(&p[..i])
-            && std::fs::symlink_metadata(worktree::abs(repo.root(), &p[..i]))
+    p.ancestors().any(|d| {
+        !index.entries.contains_key(d.as_bytes())
+            && !deleted.contains(d)
+            && std::fs::symlink_metadata(worktree::abs(repo.root(), d.as_bytes()))
                 .is_ok_and(|m| !m.is_dir())
     })
 }
 
 /// Paths whose staged state differs from HEAD.
-fn staged_paths(repo: &Repository, index: &StagingIndex) -> Result<HashSet<Vec<u8>>> {
+fn staged_paths(repo: &Repository, index: &StagingIndex) -> Result<HashSet<RepoPathBuf>> {
     let head_tree = layer_tree(repo, repo.head()?.1)?;
     let changes = staged_changes(repo, index, head_tree)?;
     Ok(changes.into_iter().map(|c| c.path).collect())

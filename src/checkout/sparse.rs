@@ -4,11 +4,12 @@
 use super::{checkout, CheckoutOptions};
 use crate::error::Result;
 use crate::hash::ObjectId;
-use crate::index::{is_under, IndexEntry, Stat};
+use crate::index::{IndexEntry, Stat};
 use crate::object::EntryKind;
 use crate::progress::Progress;
 use crate::read::flatten;
 use crate::repo::Locked;
+use crate::repo_path::RepoPath;
 use crate::session::Common;
 use crate::worktree;
 
@@ -37,7 +38,11 @@ pub(crate) fn sparse_checkout(
     let mut all = Vec::new();
     flatten(repo, &tree, b"", &mut all)?;
     let mut index = repo.load_index()?;
-    let inside = |p: &[u8]| paths.iter().any(|s| is_under(p, s));
+    let inside = |p: &[u8]| {
+        paths
+            .iter()
+            .any(|s| RepoPath::new(p).is_under(RepoPath::new(s)))
+    };
     // Outside the paths, what the user has in the worktree stays as it is.
     let here = |p: &[u8]| std::fs::symlink_metadata(worktree::abs(repo.root(), p)).is_ok();
     index.entries.retain(|p, _| inside(p) || here(p));

@@ -113,7 +113,8 @@ pub fn show(a: &ShowArgs, ctx: &Ctx) -> Outcome {
 pub fn ls(a: &LsArgs, ctx: &Ctx) -> Outcome {
     let opts = ops::ls::LsOptions {
         layer: a.layer.clone(),
-        path: cairn::worktree::layer_path_bytes(a.path.as_deref().unwrap_or_default().as_bytes()),
+        path: cairn::worktree::layer_path_bytes(a.path.as_deref().unwrap_or_default().as_bytes())
+            .into(),
         recursive: a.recursive,
     };
     let outcome = ops::ls::ls(&ctx.repo()?, &opts)?;

@@ -25,14 +25,14 @@ use cairn::ops::status::{PathChange, StatusOutcome};
 use cairn::ops::tag::TagOutcome;
 use cairn::ops::verify::VerifyOutcome;
 use cairn::ops::verify_proof::VerifyProofOutcome;
-use cairn::worktree::RepoPath;
+use cairn::repo_path::RepoPath;
 use indicatif::HumanBytes;
 
 use super::printer::Printer;
 use super::quote::{write_name, Space};
 
 fn path(out: &mut dyn Write, p: &RepoPath) -> Result<()> {
-    write_name(out, &p.0, Space::Plain)
+    write_name(out, p.as_bytes(), Space::Plain)
 }
 
 pub fn init(o: &InitOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
@@ -158,7 +158,7 @@ pub fn status_long(o: &StatusOutcome, out: &mut dyn Write, _: &Printer) -> Resul
 pub fn status_short(o: &StatusOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     short_entries(o, &mut |x, y, p| {
         write!(out, "{x}{y} ")?;
-        write_name(out, &p.0, Space::Quoted)?;
+        write_name(out, p.as_bytes(), Space::Quoted)?;
         writeln!(out)
     })
 }
@@ -167,7 +167,7 @@ pub fn status_short(o: &StatusOutcome, out: &mut dyn Write, _: &Printer) -> Resu
 pub fn status_short_z(o: &StatusOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     short_entries(o, &mut |x, y, p| {
         write!(out, "{x}{y} ")?;
-        out.write_all(&p.0)?;
+        out.write_all(p.as_bytes())?;
         out.write_all(b"\0")
     })
 }
@@ -552,7 +552,7 @@ pub fn verify_proof(o: &VerifyProofOutcome, out: &mut dyn Write, _: &Printer) ->
         writeln!(out, "path:   / (the root directory)")?;
     } else {
         write!(out, "path:   ")?;
-        path(out, &RepoPath(raw))?;
+        path(out, RepoPath::new(&raw))?;
         writeln!(out)?;
     }
     let kind = match v.kind {

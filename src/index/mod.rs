@@ -15,6 +15,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::hash::{Domain, HashAlgo, ObjectId};
 use crate::object::{ChunkRef, EntryKind, FileObject};
+use crate::repo_path::RepoPath;
 
 mod entries;
 
@@ -194,21 +195,22 @@ impl StagingIndex {
         self.loaded_mtime_ns.is_none_or(|t| e.stat.mtime_ns >= t)
     }
 
+    /// The tracked files standing where `p` needs a directory (a file `a` for a path `a/b`),
+    /// nearest first.
+    pub fn files_above<'a>(&'a self, p: &'a RepoPath) -> impl Iterator<Item = &'a RepoPath> + 'a {
+        p.ancestors()
+            .filter(|d| self.entries.contains_key(d.as_bytes()))
+    }
+
     /// Entries at `prefix` or below it (`prefix` empty: all).
     pub fn under<'a>(
         &'a self,
-        prefix: &'a [u8],
+        prefix: &'a RepoPath,
     ) -> impl Iterator<Item = (&'a Vec<u8>, &'a IndexEntry)> + 'a {
         self.entries
             .iter()
-            .filter(move |(p, _)| is_under(p, prefix))
+            .filter(move |(p, _)| RepoPath::new(p).is_under(prefix))
     }
-}
-
-/// True when `path` is `prefix` or inside it.
-pub fn is_under(path: &[u8], prefix: &[u8]) -> bool {
-    prefix.is_empty()
-        || (path.starts_with(prefix) && (path.len() == prefix.len() || path[prefix.len()] == b'/'))
 }
 
 fn encode(index: &StagingIndex, algo: HashAlgo) -> Vec<u8> {
@@ -332,7 +334,9 @@ fn check_paths(entries: &entries::Entries) -> std::result::Result<(), String> {
         while prefixes.last().is_some_and(|q| !p.starts_with(q)) {
             prefixes.pop();
         }
-        if prefixes.iter().any(|q| p[q.len()] == b'/') {
+        // Every path on the stack sorts before this one, so none is this path itself.
+        let here = RepoPath::new(p);
+        if prefixes.iter().any(|q| here.is_under(RepoPath::new(q))) {
             return Err(format!(
                 "{:?} lies below a tracked file",
                 String::from_utf8_lossy(p)
@@ -491,6 +495,7 @@ mod tests {
 
     #[test]
     fn under_prefix() {
+        let is_under = |p: &[u8], dir: &[u8]| RepoPath::new(p).is_under(RepoPath::new(dir));
         assert!(is_under(b"a/b", b"a"));
         assert!(is_under(b"a", b"a"));
         assert!(!is_under(b"ab", b"a"));

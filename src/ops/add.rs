@@ -15,8 +15,9 @@ use crate::pack::sink::{batch_channel, write_batches};
 use crate::pack::{PackClass, PackWriter, StoreSink};
 use crate::progress::Progress;
 use crate::repo::{Locked, Repository};
+use crate::repo_path::{RepoPath, RepoPathBuf};
 use crate::session::{pathspecs, Common};
-use crate::worktree::{self, Found, RepoPath};
+use crate::worktree::{self, Found};
 
 #[derive(Debug, Clone, Default)]
 pub struct AddOptions {
@@ -41,13 +42,13 @@ pub enum Staged {
 
 #[derive(Debug, Serialize)]
 pub struct StagedPath {
-    pub path: RepoPath,
+    pub path: RepoPathBuf,
     pub change: Staged,
 }
 
 #[derive(Debug, Serialize)]
 pub struct Skipped {
-    pub path: RepoPath,
+    pub path: RepoPathBuf,
     pub reason: String,
 }
 
@@ -72,7 +73,7 @@ pub fn add(
 ) -> Result<AddOutcome> {
     let mut index = repo.load_index()?;
     let specs = if opts.all {
-        vec![Vec::new()]
+        vec![RepoPathBuf::new()]
     } else {
         pathspecs(repo, &common.cwd, &opts.paths, &index)?
     };
@@ -87,7 +88,7 @@ pub fn add(
         outcome
             .staged
             .extend(plan.removed.into_iter().map(|p| StagedPath {
-                path: RepoPath(p),
+                path: RepoPathBuf::from(p),
                 change: Staged::Removed,
             }));
         return Ok(outcome);
@@ -137,7 +138,7 @@ fn too_deep_to_store(root: &std::path::Path, rel: &[u8]) -> Error {
 fn plan(
     repo: &Repository,
     index: &StagingIndex,
-    specs: &[Vec<u8>],
+    specs: &[RepoPathBuf],
     opts: &AddOptions,
 ) -> Result<Plan> {
     let root = repo.root();
@@ -149,7 +150,7 @@ fn plan(
     }
     walk.files.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
     check_ignored(repo, specs, &walk, index)?;
-    let whole = specs.iter().any(|s| s.is_empty()) && !opts.force && unreadable.is_empty();
+    let whole = specs.iter().any(|s| s.is_root()) && !opts.force && unreadable.is_empty();
     let walked = whole.then(|| Walked {
         dirs: walk
             .dirs
@@ -159,7 +160,7 @@ fn plan(
         ignore_files: walk
             .files
             .iter()
-            .filter(|(p, _)| worktree::is_ignore_file(p))
+            .filter(|(p, _)| worktree::is_ignore_file(RepoPath::new(p)))
             .map(|(p, _)| p.clone())
             .collect(),
         started_ns,
@@ -181,7 +182,7 @@ fn plan(
         }
         match found {
             Found::Special(kind) => plan.skipped.push(Skipped {
-                path: RepoPath(rel),
+                path: RepoPathBuf::from(rel),
                 reason: format!("{kind}: not stored"),
             }),
             Found::File | Found::Symlink => plan.work.push(rel),
@@ -193,11 +194,8 @@ fn plan(
     let walked = plan.work.len(); // the walk's files, sorted
     let real = worktree::RealDirs::new(root);
     for spec in specs {
-        for (i, b) in spec.iter().enumerate() {
-            if *b == b'/' && index.entries.contains_key(&spec[..i]) {
-                plan.removed.push(spec[..i].to_vec());
-            }
-        }
+        let files_above = index.files_above(spec).map(|d| d.as_bytes().to_vec());
+        plan.removed.extend(files_above);
         for (rel, _) in index.under(spec) {
             if plan.work[..walked].binary_search(rel).is_ok() {
                 continue;
@@ -228,7 +226,7 @@ fn plan(
 /// or a file standing where its directory was (never read through it). An error when it
 /// cannot be examined.
 fn unwalked(root: &std::path::Path, real: &worktree::RealDirs, rel: &[u8]) -> Result<bool> {
-    if !real.reaches(rel)? {
+    if !real.reaches(RepoPath::new(rel))? {
         return Ok(false);
     }
     let path = worktree::abs(root, rel);
@@ -247,18 +245,18 @@ fn unwalked(root: &std::path::Path, real: &worktree::RealDirs, rel: &[u8]) -> Re
 /// An explicitly named path that exists but that the walk never reached is ignored.
 fn check_ignored(
     repo: &Repository,
-    specs: &[Vec<u8>],
+    specs: &[RepoPathBuf],
     walk: &worktree::Walk,
     index: &StagingIndex,
 ) -> Result<()> {
     for spec in specs {
-        let reached = walk.dirs.contains_key(spec)
+        let reached = walk.dirs.contains_key(spec.as_bytes())
             || walk
                 .files
-                .binary_search_by(|(p, _)| p.as_slice().cmp(spec))
+                .binary_search_by(|(p, _)| p.as_slice().cmp(spec.as_bytes()))
                 .is_ok();
         let tracked = index.under(spec).next().is_some();
-        let path = worktree::abs(repo.root(), spec);
+        let path = worktree::abs(repo.root(), spec.as_bytes());
         if !reached && !tracked && std::fs::symlink_metadata(&path).is_ok() {
             return Err(Error::Ignored { path });
         }
@@ -288,7 +286,7 @@ fn walk_cache(root: &std::path::Path, walked: Walked, skipped: &[Skipped]) -> Op
         .filter(|(_, s)| racy(s))
         .map(|(p, _)| p.clone())
         .collect();
-    let mut untracked: Vec<Vec<u8>> = skipped.iter().map(|s| s.path.0.clone()).collect();
+    let mut untracked: Vec<Vec<u8>> = skipped.iter().map(|s| s.path.as_bytes().to_vec()).collect();
     untracked.sort_unstable();
     untracked.dedup();
     Some(WalkCache {
@@ -318,7 +316,7 @@ fn staged(rel: &[u8], index: &StagingIndex) -> StagedPath {
         Staged::New
     };
     StagedPath {
-        path: RepoPath(rel.to_vec()),
+        path: RepoPathBuf::from(rel),
         change,
     }
 }
@@ -422,7 +420,7 @@ fn skipped(root: &std::path::Path, e: Error) -> Skipped {
         _ => std::path::Path::new(""),
     };
     Skipped {
-        path: RepoPath(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).to_vec()),
+        path: RepoPathBuf::from(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str())),
         reason: e.to_string(),
     }
 }
@@ -436,7 +434,7 @@ fn apply(
     for rel in removed {
         if index.entries.shift_remove(&rel).is_some() {
             outcome.staged.push(StagedPath {
-                path: RepoPath(rel),
+                path: RepoPathBuf::from(rel),
                 change: Staged::Removed,
             });
         }
@@ -447,7 +445,7 @@ fn apply(
     for (rel, entry) in results {
         let Some(entry) = entry else {
             outcome.skipped.push(Skipped {
-                path: RepoPath(rel),
+                path: RepoPathBuf::from(rel),
                 reason: "vanished while adding".into(),
             });
             continue;
@@ -465,7 +463,7 @@ fn apply(
         };
         if let Some(change) = change {
             outcome.staged.push(StagedPath {
-                path: RepoPath(rel.clone()),
+                path: RepoPathBuf::from(rel.clone()),
                 change,
             });
         }

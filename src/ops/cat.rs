@@ -10,9 +10,9 @@ use crate::hash::ObjectId;
 use crate::object::EntryKind;
 use crate::read::{copy_range, lookup, ChunkCache};
 use crate::repo::Repository;
+use crate::repo_path::RepoPathBuf;
 use crate::revparse;
 use crate::spec::{parse_range, spec_path, split_spec};
-use crate::worktree::RepoPath;
 
 #[derive(Debug, Clone)]
 pub struct CatOptions {
@@ -25,7 +25,7 @@ pub struct CatOptions {
 #[derive(Debug, Serialize)]
 pub struct CatOutcome {
     pub layer: ObjectId,
-    pub path: RepoPath,
+    pub path: RepoPathBuf,
     pub size: u64,
     /// The first byte and one past the last byte written.
     pub start: u64,
@@ -62,7 +62,7 @@ pub fn cat(repo: &Repository, opts: &CatOptions, out: &mut dyn Write) -> Result<
         .map_err(|err| err.at(&shown))?;
     Ok(CatOutcome {
         layer,
-        path: RepoPath(path),
+        path: RepoPathBuf::from(path),
         size,
         start,
         end,

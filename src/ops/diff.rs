@@ -11,9 +11,10 @@ use crate::build::build;
 use crate::diff::{diff_trees, ChangeKind, ChangedPath, Overlay};
 use crate::error::Result;
 use crate::hash::ObjectId;
-use crate::index::{is_under, StagingIndex};
+use crate::index::StagingIndex;
 use crate::ingest::Ingester;
 use crate::repo::Repository;
+use crate::repo_path::RepoPathBuf;
 use crate::revparse;
 use crate::session::Common;
 use crate::worktree::{self, worktree_change};
@@ -57,7 +58,7 @@ pub fn diff(repo: &Repository, common: &Common, opts: &DiffOptions) -> Result<Di
         ),
         (Some(a), Some(b)) => (layer_tree(a)?, layer_tree(b)?),
     };
-    let scope: Vec<Vec<u8>> = opts
+    let scope: Vec<RepoPathBuf> = opts
         .paths
         .iter()
         .map(|p| worktree::resolve(repo.root(), &common.cwd, p))
@@ -71,7 +72,7 @@ pub fn diff(repo: &Repository, common: &Common, opts: &DiffOptions) -> Result<Di
         Some(to.1),
     )?
     .into_iter()
-    .filter(|c| scope.is_empty() || scope.iter().any(|s| is_under(&c.path, s)))
+    .filter(|c| scope.is_empty() || scope.iter().any(|s| c.path.is_under(s)))
     .map(ChangedPath::from)
     .collect();
     Ok(DiffOutcome {

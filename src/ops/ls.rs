@@ -9,20 +9,20 @@ use crate::hash::ObjectId;
 use crate::object::{EntryKind, TreeEntry};
 use crate::read::{flatten, lookup};
 use crate::repo::Repository;
+use crate::repo_path::RepoPathBuf;
 use crate::revparse;
-use crate::worktree::{self, RepoPath};
 
 #[derive(Debug, Clone)]
 pub struct LsOptions {
     pub layer: String,
     /// A repository path; empty: the root.
-    pub path: Vec<u8>,
+    pub path: RepoPathBuf,
     pub recursive: bool,
 }
 
 #[derive(Debug, Serialize)]
 pub struct LsEntry {
-    pub path: RepoPath,
+    pub path: RepoPathBuf,
     pub kind: EntryKind,
     pub mode: u32,
     pub size: u64,
@@ -39,24 +39,24 @@ pub struct LsOutcome {
 pub fn ls(repo: &Repository, opts: &LsOptions) -> Result<LsOutcome> {
     let layer = revparse::resolve(repo, &opts.layer)?;
     let root = repo.read_layer(&layer)?.tree;
-    let at = lookup(repo, &root, &opts.path)?.ok_or_else(|| Error::NotInLayer {
-        path: PathBuf::from(worktree::display(&opts.path)),
+    let at = lookup(repo, &root, opts.path.as_bytes())?.ok_or_else(|| Error::NotInLayer {
+        path: PathBuf::from(opts.path.to_string()),
     })?;
     let mut found: Vec<(Vec<u8>, TreeEntry)> = Vec::new();
     if at.kind != EntryKind::Dir {
-        found.push((opts.path.clone(), at));
+        found.push((opts.path.as_bytes().to_vec(), at));
     } else if opts.recursive {
-        flatten(repo, &at.id, &opts.path, &mut found)?;
+        flatten(repo, &at.id, opts.path.as_bytes(), &mut found)?;
         found.retain(|(_, e)| e.kind != EntryKind::Dir);
     } else {
         for e in repo.read_tree(&at.id)?.entries {
-            found.push((crate::diff::join(&opts.path, &e.name), e));
+            found.push((opts.path.join(&e.name).into_bytes(), e));
         }
     }
     let entries = found
         .into_iter()
         .map(|(p, e)| LsEntry {
-            path: RepoPath(p),
+            path: RepoPathBuf::from(p),
             kind: e.kind,
             mode: e.mode,
             size: e.size,

@@ -50,7 +50,7 @@ pub fn prove(repo: &Repository, opts: &ProveOptions) -> Result<Proof> {
     };
     let mut levels = Vec::new();
     let mut names: Vec<&[u8]> = Vec::new();
-    for part in path.split(|b| *b == b'/').filter(|p| !p.is_empty()) {
+    for part in crate::repo_path::RepoPath::new(&path).components() {
         if entry.kind != EntryKind::Dir {
             return Err(Error::PathNotFound { path: shown });
         }

@@ -11,12 +11,12 @@ use serde::Serialize;
 
 use crate::error::{Error, IoContext, Result};
 use crate::hash::ObjectId;
-use crate::index::is_under;
 use crate::materialize::{ensure_dir_at, is_empty_dir, Materializer};
 use crate::object::{EntryKind, TreeEntry};
 use crate::progress::Progress;
 use crate::read::{flatten, lookup};
 use crate::repo::Repository;
+use crate::repo_path::RepoPath;
 use crate::revparse;
 use crate::worktree;
 
@@ -105,8 +105,8 @@ fn refuse_own_dir(repo: &Repository, to: &Path, entries: &[(Vec<u8>, TreeEntry)]
     let dest = resolved(to)?;
     let inside = match own.strip_prefix(&dest) {
         Ok(rel) => {
-            let rel = rel.as_os_str().as_bytes();
-            entries.iter().any(|(p, _)| is_under(p, rel))
+            let rel = RepoPath::new(rel.as_os_str().as_bytes());
+            entries.iter().any(|(p, _)| RepoPath::new(p).is_under(rel))
         }
         Err(_) => dest.starts_with(&own),
     };
@@ -168,11 +168,7 @@ fn needed_dirs<'e>(
 ) -> BTreeSet<&'e [u8]> {
     let mut out: BTreeSet<&[u8]> = dirs.iter().map(|(p, _)| p.as_slice()).collect();
     for (p, _) in dirs.iter().chain(items) {
-        for (i, b) in p.iter().enumerate() {
-            if *b == b'/' {
-                out.insert(&p[..i]);
-            }
-        }
+        out.extend(RepoPath::new(p).ancestors().map(RepoPath::as_bytes));
     }
     out
 }
@@ -190,7 +186,7 @@ fn select(
     }
     for p in paths {
         let e = lookup(repo, tree, p)?.ok_or_else(|| Error::NotInLayer {
-            path: PathBuf::from(worktree::display(p)),
+            path: PathBuf::from(RepoPath::new(p).to_string()),
         })?;
         if e.kind == EntryKind::Dir {
             if !p.is_empty() {

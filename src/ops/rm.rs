@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::index::{is_under, StagingIndex};
+use crate::index::StagingIndex;
 use crate::ingest::Ingester;
 use crate::repo::{Locked, Repository};
+use crate::repo_path::{RepoPath, RepoPathBuf};
 use crate::session::Common;
 use crate::stage::layer_tree;
-use crate::worktree::{self, worktree_change, RepoPath};
+use crate::worktree::{self, worktree_change};
 
 #[derive(Debug, Clone, Default)]
 pub struct RmOptions {
@@ -22,7 +23,7 @@ pub struct RmOptions {
 
 #[derive(Debug, Serialize)]
 pub struct RmOutcome {
-    pub removed: Vec<RepoPath>,
+    pub removed: Vec<RepoPathBuf>,
     pub cached: bool,
 }
 
@@ -47,12 +48,12 @@ pub fn rm(repo: &Locked, common: &Common, opts: &RmOptions) -> Result<RmOutcome>
         // Never through a symlink standing where a tracked directory was.
         let mut remover = worktree::Remover::new(repo.root());
         for t in &targets {
-            remover.remove(t)?;
+            remover.remove(RepoPath::new(t))?;
         }
         remover.finish()?;
     }
     Ok(RmOutcome {
-        removed: targets.into_iter().map(RepoPath).collect(),
+        removed: targets.into_iter().map(RepoPathBuf::from).collect(),
         cached: opts.cached,
     })
 }
@@ -66,13 +67,13 @@ fn matches(
     recursive: bool,
 ) -> Result<Vec<Vec<u8>>> {
     let rel = worktree::resolve(repo.root(), &common.cwd, p)?;
-    if index.entries.contains_key(&rel) {
-        return Ok(vec![rel]);
+    if index.entries.contains_key(rel.as_bytes()) {
+        return Ok(vec![rel.into_bytes()]);
     }
     let below: Vec<Vec<u8>> = index
         .entries
         .keys()
-        .filter(|k| is_under(k, &rel))
+        .filter(|k| RepoPath::new(k).is_under(&rel))
         .cloned()
         .collect();
     if below.is_empty() {
@@ -112,7 +113,7 @@ fn refuse_local_changes(
     let real = worktree::RealDirs::new(repo.root());
     for t in targets {
         let e = &index.entries[t];
-        if !real.reaches(t)? {
+        if !real.reaches(RepoPath::new(t))? {
             continue; // beyond a symlink: not in the worktree, and never read through it
         }
         if let Some(kind) = worktree_change(repo.root(), index, &ingester, t, e)? {

@@ -13,12 +13,13 @@ use crate::hash::ObjectId;
 use crate::index::{IndexEntry, StagingIndex, Stat};
 use crate::ingest::Ingester;
 use crate::repo::Repository;
+use crate::repo_path::{RepoPath, RepoPathBuf};
 use crate::stage::{layer_tree, staged_changes};
-use crate::worktree::{self, change_from_stat, file_name, is_gone, worktree_change, RepoPath};
+use crate::worktree::{self, change_from_stat, is_gone, worktree_change};
 
 #[derive(Debug, Serialize)]
 pub struct PathChange {
-    pub path: RepoPath,
+    pub path: RepoPathBuf,
     pub change: ChangeKind,
 }
 
@@ -28,8 +29,9 @@ pub struct StatusOutcome {
     pub head: Option<ObjectId>,
     pub staged: Vec<PathChange>,
     pub unstaged: Vec<PathChange>,
-    /// Untracked files; a directory holding no tracked file is listed once, with a `/`.
-    pub untracked: Vec<RepoPath>,
+    /// Untracked files; a directory holding no tracked file is listed once, with a `/` (for
+    /// display: the only paths here that end with one).
+    pub untracked: Vec<RepoPathBuf>,
 }
 
 impl StatusOutcome {
@@ -64,7 +66,7 @@ fn staged(
     Ok(staged_changes(repo, index, head_tree)?
         .into_iter()
         .map(|c| PathChange {
-            path: RepoPath(c.path),
+            path: c.path,
             change: c.kind,
         })
         .collect())
@@ -85,7 +87,7 @@ type Entry<'a> = (&'a Vec<u8>, &'a IndexEntry);
 /// Runs of consecutive (sorted) entries in the same directory.
 fn by_directory<'a, 'b>(entries: &'b [Entry<'a>]) -> Vec<&'b [Entry<'a>]> {
     entries
-        .chunk_by(|a, b| worktree::parent(a.0) == worktree::parent(b.0))
+        .chunk_by(|a, b| RepoPath::new(a.0).parent() == RepoPath::new(b.0).parent())
         .collect()
 }
 
@@ -99,13 +101,13 @@ fn directory_changes(
     group: &[Entry],
 ) -> Result<Vec<PathChange>> {
     // Never through a symlink standing where a tracked directory was: its files are gone.
-    let dir =
-        worktree::open_dir_beneath(root, worktree::parent(group[0].0)).map(std::fs::File::from);
+    let dir = RepoPath::new(group[0].0).parent();
+    let dir = worktree::open_dir_beneath(root, dir).map(std::fs::File::from);
     let mut out = Vec::new();
     for (rel, e) in group {
         let change = match &dir {
             Ok(dir) => {
-                let name = file_name(rel);
+                let name = RepoPath::new(rel).file_name();
                 let found = stat_at(dir, name);
                 let path = || worktree::abs(root, rel);
                 change_from_stat(found, index, ingester, path, e)?
@@ -116,7 +118,7 @@ fn directory_changes(
             Err(_) => worktree_change(root, index, ingester, rel, e)?,
         };
         out.extend(change.map(|change| PathChange {
-            path: RepoPath((*rel).clone()),
+            path: RepoPathBuf::from((*rel).clone()),
             change,
         }));
     }
@@ -128,13 +130,13 @@ fn stat_at(dir: &std::fs::File, name: &[u8]) -> std::io::Result<Stat> {
     crate::fsutil::lstat_at(dir, name).map(|st| Stat::from_raw(&st))
 }
 
-fn untracked(repo: &Repository, index: &StagingIndex) -> Result<Vec<RepoPath>> {
+fn untracked(repo: &Repository, index: &StagingIndex) -> Result<Vec<RepoPathBuf>> {
     let found = match cached_walk(repo.root(), index) {
         Some(files) => files,
         None => {
             let walk = worktree::walk_complete(
                 repo.root(),
-                &[Vec::new()],
+                &[RepoPathBuf::new()],
                 false,
                 rayon::current_num_threads(),
             )?;
@@ -150,11 +152,11 @@ fn untracked(repo: &Repository, index: &StagingIndex) -> Result<Vec<RepoPath>> {
     }
     loose.sort_unstable();
     let tracked_dirs = tracked_dirs(index);
-    let mut out: Vec<RepoPath> = Vec::new();
+    let mut out: Vec<RepoPathBuf> = Vec::new();
     for p in loose {
-        let shown = collapse(&p, &tracked_dirs);
-        if out.last().is_none_or(|l| l.0 != shown) {
-            out.push(RepoPath(shown));
+        let shown = collapse(RepoPath::new(&p), &tracked_dirs);
+        if out.last().is_none_or(|l| l.as_bytes() != shown) {
+            out.push(RepoPathBuf::from(shown));
         }
     }
     Ok(out)
@@ -189,7 +191,7 @@ fn cached_walk(root: &Path, index: &StagingIndex) -> Option<Vec<Vec<u8>>> {
         return None; // a new directory: walk it all
     }
     let relisted = |p: &[u8]| {
-        let dir = worktree::parent(p);
+        let dir = RepoPath::new(p).parent().as_bytes();
         cache
             .racy
             .binary_search_by(|d| d.as_slice().cmp(dir))
@@ -206,25 +208,20 @@ fn cached_walk(root: &Path, index: &StagingIndex) -> Option<Vec<Vec<u8>>> {
 }
 
 /// Every directory that holds a tracked file somewhere below it.
-fn tracked_dirs(index: &StagingIndex) -> HashSet<&[u8]> {
+fn tracked_dirs(index: &StagingIndex) -> HashSet<&RepoPath> {
     let mut dirs = HashSet::new();
     for p in index.entries.keys() {
-        for (i, b) in p.iter().enumerate() {
-            if *b == b'/' {
-                dirs.insert(&p[..i]);
-            }
-        }
+        dirs.extend(RepoPath::new(p).ancestors());
     }
     dirs
 }
 
 /// The highest ancestor directory of `p` that holds no tracked file, with a trailing `/`,
 /// or `p` itself (as git shows untracked files by default).
-fn collapse(p: &[u8], tracked_dirs: &HashSet<&[u8]>) -> Vec<u8> {
-    for (i, b) in p.iter().enumerate() {
-        if *b == b'/' && !tracked_dirs.contains(&p[..i]) {
-            return p[..=i].to_vec();
-        }
+fn collapse(p: &RepoPath, tracked_dirs: &HashSet<&RepoPath>) -> Vec<u8> {
+    let highest = p.ancestors().filter(|d| !tracked_dirs.contains(d)).last();
+    match highest {
+        Some(d) => [d.as_bytes(), b"/"].concat(),
+        None => p.as_bytes().to_vec(),
     }
-    p.to_vec()
 }

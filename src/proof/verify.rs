@@ -4,6 +4,7 @@
 use super::*;
 use crate::merkle;
 use crate::object::{file, ChunkRef, EntryKind, Layer, Tree, TreeEntry};
+use crate::repo_path::RepoPathBuf;
 
 /// Parses and verifies a proof file. Besides [`verify`], insists on the canonical
 /// serialisation (pretty as `cairn prove` writes it, or compact; a final newline optional),
@@ -136,22 +137,20 @@ fn walk_levels(p: &Proof, layer: &Layer) -> Result<(TreeEntry, Vec<u8>), ProofEr
         mtime_ns: 0,
         id: layer.tree,
     };
-    let mut path = Vec::new();
+    // Names decode through the tree decoder, which refuses empty ones and ones holding `/`.
+    let mut path = RepoPathBuf::new();
     for (depth, level) in p.levels.iter().enumerate() {
         if current.kind != EntryKind::Dir {
             return invalid(format!(
                 "level {depth}: {:?} is not a directory",
-                String::from_utf8_lossy(&path)
+                path.display()
             ));
         }
         let entry = check_level(p.hash, depth, level, &current.id)?;
-        if depth > 0 {
-            path.push(b'/');
-        }
-        path.extend_from_slice(&entry.name);
+        path = path.join(&entry.name);
         current = entry;
     }
-    Ok((current, path))
+    Ok((current, path.into_bytes()))
 }
 
 /// One level: the entry decodes, and its audit path leads to the tree id `tree`.
