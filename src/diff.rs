@@ -221,8 +221,3 @@ pub fn check_depth(depth: usize, path: &RepoPath) -> Result<()> {
     }
     Ok(())
 }
-
-/// [`RepoPath::join`] on bytes: kept for callers being converted (ops/verify.rs).
-pub fn join(prefix: &[u8], name: &[u8]) -> Vec<u8> {
-    RepoPath::new(prefix).join(name).into_bytes()
-}

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::hash::ObjectId;
-use crate::worktree::RepoPath;
+use crate::repo_path::RepoPathBuf;
 
 #[derive(Debug, Serialize)]
 pub struct Damage {
@@ -16,7 +16,7 @@ pub struct Damage {
     pub problem: String,
     pub layers: Vec<ObjectId>,
     /// Up to 20 affected paths.
-    pub paths: Vec<RepoPath>,
+    pub paths: Vec<RepoPathBuf>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -82,7 +82,7 @@ impl DamageLog {
                 object,
                 problem: f.problem,
                 layers: f.layers,
-                paths: f.paths.into_iter().map(RepoPath).collect(),
+                paths: f.paths.into_iter().map(RepoPathBuf::from).collect(),
             })
             .collect()
     }

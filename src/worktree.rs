@@ -561,32 +561,6 @@ pub fn display(rel: &[u8]) -> String {
     String::from_utf8_lossy(rel).into_owned()
 }
 
-/// The old path type of outcomes, kept for callers being converted (the `verify` outcomes
-/// build it); everything else uses [`RepoPathBuf`], which serialises the same way and which
-/// this derefs to.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RepoPath(pub Vec<u8>);
-
-impl std::ops::Deref for RepoPath {
-    type Target = Rel;
-
-    fn deref(&self) -> &Rel {
-        Rel::new(&self.0)
-    }
-}
-
-impl serde::Serialize for RepoPath {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(&String::from_utf8_lossy(&self.0))
-    }
-}
-
-impl std::fmt::Display for RepoPath {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&String::from_utf8_lossy(&self.0))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

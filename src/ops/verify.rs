@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use crate::diff::join;
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::integrity::DamageLog;
@@ -16,6 +15,7 @@ use crate::pack::{self, ObjectKind};
 use crate::progress::Progress;
 use crate::reach::{At, Step, Visitor, Walk};
 use crate::repo::{Locked, Repository};
+use crate::repo_path::RepoPath;
 use crate::revparse;
 
 pub use crate::integrity::{Damage, VerifyOutcome};
@@ -50,7 +50,7 @@ impl Walked {
         self.inner
             .extend(sub.inner.into_iter().map(|(k, p)| match p.is_empty() {
                 true => (k, name.to_vec()),
-                false => (k, join(name, &p)),
+                false => (k, RepoPath::new(name).join(&p).into_bytes()),
             }));
     }
 }

@@ -85,7 +85,7 @@ pub fn needed_chunks(
         let e = lookup(repo, tree, p)?.ok_or_else(|| Error::NotInLayer {
             path: crate::worktree::display(p).into(),
         })?;
-        let depth = p.split(|b| *b == b'/').filter(|c| !c.is_empty()).count();
+        let depth = crate::repo_path::RepoPath::new(p).depth();
         need.path = p;
         if e.kind == EntryKind::Dir {
             walk.tree(e.id, depth, &mut need)?;
