@@ -23,7 +23,7 @@ use cairn::ops::add::{add, AddOptions};
 use cairn::ops::commit::{commit, CommitOptions};
 use cairn::ops::init::{init, InitOptions};
 use cairn::ops::verify::{verify, VerifyOptions};
-use cairn::ops::Common;
+use cairn::session::Common;
 use cairn::{HashAlgo, NoProgress, Repository};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use memmap2::Mmap;

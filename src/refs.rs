@@ -83,6 +83,23 @@ fn head_prefix() -> String {
     format!("ref: {}/", RefKind::Line.dir())
 }
 
+/// The text of a HEAD (local or a remote's) on `line`.
+pub fn head_text(line: &str) -> String {
+    format!("{}{line}\n", head_prefix())
+}
+
+/// The line a HEAD's text names, when it names one (not checked as a name).
+pub fn head_text_line(text: &str) -> Option<&str> {
+    text.trim_end_matches('\n')
+        .strip_prefix(head_prefix().as_str())
+}
+
+/// The directories below `.cairn/` that hold references, parents first.
+pub fn ref_dirs() -> [String; 3] {
+    let [a, b] = RefKind::ALL.map(|k| format!("refs/{}", k.dir()));
+    ["refs".to_string(), a, b]
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Head {
     Line(String),
@@ -123,17 +140,19 @@ impl Refs {
 
     pub fn set_head(&self, head: &Head) -> Result<()> {
         let text = match head {
-            Head::Line(name) => format!("{}{name}\n", head_prefix()),
+            Head::Line(name) => head_text(name),
             Head::Detached(id) => format!("{id}\n"),
         };
         fsutil::write_atomic(&self.tmp(), &self.head_path(), text.as_bytes())
     }
 
-    fn kind_dir(&self, kind: RefKind) -> PathBuf {
+    /// The directory holding the references of `kind`.
+    pub fn kind_dir(&self, kind: RefKind) -> PathBuf {
         self.dir.join("refs").join(kind.dir())
     }
 
-    fn ref_path(&self, kind: RefKind, name: &str) -> PathBuf {
+    /// The file of the reference `name` of `kind`.
+    pub fn ref_path(&self, kind: RefKind, name: &str) -> PathBuf {
         self.kind_dir(kind).join(name)
     }
 

@@ -203,17 +203,21 @@ impl Repository {
 }
 
 /// The directories of a new repository, parents first.
-const SKELETON_DIRS: [&str; 5] = ["packs", "tmp", "refs", "refs/lines", "refs/tags"];
+fn skeleton_dirs() -> Vec<String> {
+    let mut dirs = vec!["packs".to_string(), "tmp".to_string()];
+    dirs.extend(crate::refs::ref_dirs());
+    dirs
+}
 
 /// Fills the new, empty `.cairn` at `dir`: directories, HEAD and lock, each synced; then
 /// `config.toml` through `tmp/` and a rename, which makes it a repository.
 fn write_skeleton(dir: &Path, config: &Config) -> Result<()> {
-    for sub in SKELETON_DIRS {
+    for sub in skeleton_dirs() {
         let p = dir.join(sub);
         fs::create_dir(&p).ctx("could not create directory", &p)?;
     }
     let files = [
-        ("HEAD", format!("ref: lines/{DEFAULT_LINE}\n")),
+        ("HEAD", crate::refs::head_text(DEFAULT_LINE)),
         ("lock", String::new()),
     ];
     for (name, text) in files {
@@ -223,7 +227,7 @@ fn write_skeleton(dir: &Path, config: &Config) -> Result<()> {
             .ctx("could not write file", &p)?;
         f.sync_all().ctx("could not sync file", &p)?;
     }
-    for sub in ["refs", "refs/lines", "refs/tags", "packs", "tmp"] {
+    for sub in skeleton_dirs().iter().rev() {
         fsutil::sync_dir(&dir.join(sub))?;
     }
     crate::failpoint::hit("init:before-config");
@@ -253,7 +257,7 @@ fn skeleton_only(dir: &Path, rel: &str) -> bool {
                 "" => name.clone(),
                 _ => format!("{rel}/{name}"),
             };
-            if SKELETON_DIRS.contains(&sub.as_str()) {
+            if skeleton_dirs().contains(&sub) {
                 return skeleton_only(&e.path(), &sub);
             }
             let temp = rel == "tmp" && name.starts_with("write-") && name.ends_with(".tmp");

@@ -31,7 +31,7 @@ use std::time::Duration;
 use cairn::ops::gc::{gc, GcOptions};
 use cairn::ops::restore::{restore, RestoreOptions};
 use cairn::ops::verify::{verify, VerifyOptions};
-use cairn::ops::Common;
+use cairn::session::Common;
 use cairn::{NoProgress, ObjectId, Repository};
 use libfuzzer_sys::fuzz_target;
 use scratch::scratch;

@@ -11,7 +11,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use cairn::ops::Common;
+use cairn::session::Common;
 
 use args::{Cli, Command};
 use printer::Printer;

@@ -4,6 +4,7 @@
 use std::io::{Result, Write};
 
 use cairn::diff::{ChangeKind, ChangedPath};
+use cairn::integrity::VerifyOutcome;
 use cairn::object::EntryKind;
 use cairn::ops::add::{AddOutcome, Staged};
 use cairn::ops::cat::CatOutcome;
@@ -23,7 +24,6 @@ use cairn::ops::show::ShowOutcome;
 use cairn::ops::stats::StatsOutcome;
 use cairn::ops::status::{PathChange, StatusOutcome};
 use cairn::ops::tag::TagOutcome;
-use cairn::ops::verify::VerifyOutcome;
 use cairn::ops::verify_proof::VerifyProofOutcome;
 use cairn::repo_path::RepoPath;
 use indicatif::HumanBytes;

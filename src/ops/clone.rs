@@ -16,7 +16,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::hash::ObjectId;
 use crate::progress::Progress;
-use crate::refs::{Head, DEFAULT_LINE};
+use crate::refs::{Head, RefKind, DEFAULT_LINE};
 use crate::remote::config::{RemoteSpec, Remotes};
 use crate::remote::fetch::{fetch_all, fetch_partial, Fetched};
 use crate::remote::{refs, Remote};
@@ -84,12 +84,12 @@ pub fn clone(
         cwd: repo.root().to_path_buf(),
         ..common.clone()
     };
-    let lines = refs::list(&remote, "lines")?;
-    let tags = refs::list(&remote, "tags")?;
+    let lines = refs::list(&remote, RefKind::Line)?;
+    let tags = refs::list(&remote, RefKind::Tag)?;
     let head = default_line(&remote, &lines)?;
     // Created here, so locked here: one lock from the first ref to the checkout.
     let repo = repo.lock(common.lock_timeout)?;
-    for (kind, list) in [("lines", &lines), ("tags", &tags)] {
+    for (kind, list) in [(RefKind::Line, &lines), (RefKind::Tag, &tags)] {
         for (name, id) in list.iter() {
             repo.refs().set(kind, name, id)?;
         }
@@ -111,7 +111,7 @@ pub fn clone(
     let target = opts
         .layer
         .clone()
-        .unwrap_or_else(|| format!("lines/{head}"));
+        .unwrap_or_else(|| format!("{}/{head}", RefKind::Line));
     let paths: Vec<Vec<u8>> = opts.paths.iter().map(|p| worktree::layer_path(p)).collect();
     if !out.partial {
         out.fetched = fetch_all(&repo, &remote, progress)?;
@@ -206,8 +206,8 @@ fn record_origin(
 /// making it a clone loses nothing.
 fn untouched(repo: &Repository) -> Result<bool> {
     let refs = repo.refs();
-    if !refs.list("lines")?.is_empty()
-        || !refs.list("tags")?.is_empty()
+    if !refs.list(RefKind::Line)?.is_empty()
+        || !refs.list(RefKind::Tag)?.is_empty()
         || !repo.store.packs().is_empty()
     {
         return Ok(false);

@@ -11,7 +11,7 @@ use crate::index::IndexEntry;
 use crate::object::{Layer, LayerCounts};
 use crate::pack::{compress, Encoded, ObjectKind, PackClass, PackWriter};
 use crate::progress::Progress;
-use crate::refs::{check_name, Head};
+use crate::refs::{check_name, Head, RefKind};
 use crate::repo::{Locked, Repository};
 use crate::stage::{layer_tree, stage, Stage};
 
@@ -92,7 +92,7 @@ pub fn commit(
     w.finish()?;
     progress.end();
     crate::failpoint::hit("commit:before-ref");
-    repo.refs().set("lines", &line, &id)?;
+    repo.refs().set(RefKind::Line, &line, &id)?;
     crate::failpoint::hit("commit:before-index");
     if opts.new_line.is_some() {
         repo.refs().set_head(&Head::Line(line.clone()))?;
@@ -115,14 +115,14 @@ fn target_line(repo: &Repository, current: Option<String>, new: Option<&str>) ->
     if let Some(name) = new {
         check_name(name).map_err(|why| Error::BadName {
             why,
-            path: repo.dir().join("refs/lines"),
+            path: repo.refs().kind_dir(RefKind::Line),
         })?;
-        repo.refs().check_new("lines", name)?;
-        if repo.refs().get("lines", name)?.is_some() {
+        repo.refs().check_new(RefKind::Line, name)?;
+        if repo.refs().get(RefKind::Line, name)?.is_some() {
             return Err(Error::AlreadyExists {
                 what: "line",
                 name: name.to_string(),
-                path: repo.dir().join("refs/lines").join(name),
+                path: repo.refs().ref_path(RefKind::Line, name),
             });
         }
         return Ok(name.to_string());

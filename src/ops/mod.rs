@@ -24,6 +24,3 @@ pub mod status;
 pub mod tag;
 pub mod verify;
 pub mod verify_proof;
-
-/// Kept at its old path for the callers that name it here; it lives in `session`.
-pub use crate::session::Common;

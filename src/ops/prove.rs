@@ -164,8 +164,8 @@ mod tests {
     use super::*;
     use crate::hash::HashAlgo;
     use crate::object::{Layer, LayerCounts, Tree};
-    use crate::ops::init::{init, InitOptions};
     use crate::pack::{Encoded, PackClass, PackWriter};
+    use crate::refs::RefKind;
 
     /// A directory large enough that leaves and nodes are hashed in parallel.
     fn big_tree() -> Tree {
@@ -184,13 +184,8 @@ mod tests {
 
     /// A repository whose HEAD layer names the tree `claimed` but holds `stored` under its id.
     fn repo_storing(dir: &Path, claimed: &Tree, stored: &Tree) -> Repository {
-        let opts = InitOptions {
-            dir: dir.to_path_buf(),
-            hash: HashAlgo::Blake3,
-            chunk_avg: None,
-        };
-        init(&opts).unwrap();
-        let repo = Repository::open(dir).unwrap();
+        let repo =
+            Repository::init(dir, HashAlgo::Blake3, crate::chunk::ChunkParams::default()).unwrap();
         let algo = repo.algo();
         let layer = Layer {
             parent: None,
@@ -210,7 +205,9 @@ mod tests {
         )
         .unwrap();
         w.finish().unwrap();
-        repo.refs().set("lines", "main", &layer.id(algo)).unwrap();
+        repo.refs()
+            .set(RefKind::Line, "main", &layer.id(algo))
+            .unwrap();
         Repository::open(dir).unwrap()
     }
 

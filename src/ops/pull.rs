@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::history::is_ancestor;
 use crate::progress::Progress;
-use crate::refs::Head;
+use crate::refs::{Head, RefKind};
 use crate::remote::config::Remotes;
 use crate::remote::fetch::{fetch_all, fetch_partial, Fetched};
 use crate::remote::{refs, Remote};
@@ -74,7 +74,7 @@ pub fn pull(
         }
     };
     check_remote(&remote, repo)?;
-    let theirs = match refs::read(&remote, "lines", &line)? {
+    let theirs = match refs::read(&remote, RefKind::Line, &line)? {
         Some(r) => r.id,
         None => return Err(no_line(&remote, &line)?),
     };
@@ -87,7 +87,7 @@ pub fn pull(
     // Listed again, so the store sees the packs just fetched.
     repo.store.refresh()?;
     let (tags_created, tags_differing) = copy_tags(repo, &remote)?;
-    let ours = repo.refs().get("lines", &line)?;
+    let ours = repo.refs().get(RefKind::Line, &line)?;
     let mut out = PullOutcome {
         remote: name,
         url: spec.url.clone(),
@@ -122,7 +122,7 @@ pub fn pull(
     if on_line {
         out.checked_out = move_worktree(repo, common, theirs, &paths, progress)?;
     }
-    repo.refs().set("lines", &line, &theirs)?;
+    repo.refs().set(RefKind::Line, &line, &theirs)?;
     if on_line {
         repo.refs().set_head(&Head::Line(line))?;
     }
@@ -147,7 +147,7 @@ pub(crate) fn check_remote(remote: &Remote, repo: &Repository) -> Result<()> {
 }
 
 fn no_line(remote: &Remote, line: &str) -> Result<Error> {
-    let lines: Vec<String> = refs::list(remote, "lines")?
+    let lines: Vec<String> = refs::list(remote, RefKind::Line)?
         .into_iter()
         .map(|(n, _)| n)
         .collect();
@@ -186,13 +186,13 @@ fn move_worktree(
 fn copy_tags(repo: &Locked, remote: &Remote) -> Result<(Vec<String>, Vec<String>)> {
     let refs = repo.refs();
     let (mut created, mut differing) = (Vec::new(), Vec::new());
-    for (name, id) in refs::list(remote, "tags")? {
-        match refs.get("tags", &name)? {
+    for (name, id) in refs::list(remote, RefKind::Tag)? {
+        match refs.get(RefKind::Tag, &name)? {
             Some(here) if here == id => {}
             Some(_) => differing.push(name),
-            None if refs.get("lines", &name)?.is_some() => differing.push(name),
+            None if refs.get(RefKind::Line, &name)?.is_some() => differing.push(name),
             None if repo.store.contains(&id) => {
-                refs.set("tags", &name, &id)?;
+                refs.set(RefKind::Tag, &name, &id)?;
                 created.push(name);
             }
             None => {}

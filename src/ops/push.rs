@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
+use crate::history::is_ancestor;
 use crate::progress::Progress;
 use crate::reach::{At, Step, Visitor, Walk};
 use crate::refs::{Head, RefKind};
@@ -15,8 +16,6 @@ use crate::remote::index::{list_packs, RemoteIndex, RemotePack};
 use crate::remote::refs::{self, Published};
 use crate::remote::{transfer, Remote};
 use crate::repo::Repository;
-
-pub use crate::history::is_ancestor;
 
 #[derive(Debug, Clone, Default)]
 pub struct PushOptions {

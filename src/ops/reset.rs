@@ -8,7 +8,7 @@ use crate::checkout::reset_hard;
 use crate::error::Result;
 use crate::hash::ObjectId;
 use crate::progress::Progress;
-use crate::refs::Head;
+use crate::refs::{Head, RefKind};
 use crate::repo::Locked;
 use crate::revparse;
 
@@ -44,7 +44,7 @@ pub fn reset(repo: &Locked, opts: &ResetOptions, progress: &dyn Progress) -> Res
         (out.written, out.deleted) = reset_hard(repo, to, tree, progress)?;
     }
     match &line {
-        Some(name) => repo.refs().set("lines", name, &to)?,
+        Some(name) => repo.refs().set(RefKind::Line, name, &to)?,
         None => repo.refs().set_head(&Head::Detached(to))?,
     }
     Ok(out)

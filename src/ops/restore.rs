@@ -210,8 +210,9 @@ mod tests {
 
     use super::*;
     use crate::hash::HashAlgo;
-    use crate::ops::{add, commit, init, Common};
+    use crate::ops::{add, commit, init};
     use crate::progress::NoProgress;
+    use crate::session::Common;
 
     /// Files of several modes (one the umask would narrow, one set-uid), a symlink, and a
     /// file of several chunks large enough to be preallocated.

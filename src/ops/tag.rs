@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
-use crate::refs::check_name;
+use crate::refs::{check_name, RefKind};
 use crate::repo::{Locked, Repository};
 use crate::revparse;
 
@@ -43,16 +43,16 @@ pub fn tag(repo: &Locked, action: &TagAction) -> Result<TagOutcome> {
     match action {
         TagAction::Create { name, layer, force } => {
             let refs = repo.refs();
-            refs.check_new("tags", name)?;
-            if !force && refs.get("tags", name)?.is_some() {
+            refs.check_new(RefKind::Tag, name)?;
+            if !force && refs.get(RefKind::Tag, name)?.is_some() {
                 return Err(Error::AlreadyExists {
                     what: "tag",
                     name: name.to_string(),
-                    path: repo.dir().join("refs/tags").join(name),
+                    path: refs.ref_path(RefKind::Tag, name),
                 });
             }
             let id = revparse::resolve(repo, layer)?;
-            refs.set("tags", name, &id)?;
+            refs.set(RefKind::Tag, name, &id)?;
             out.created = Some(Tag {
                 name: name.clone(),
                 layer: id,
@@ -61,11 +61,13 @@ pub fn tag(repo: &Locked, action: &TagAction) -> Result<TagOutcome> {
         TagAction::Delete { name } => {
             valid(repo, name)?;
             let refs = repo.refs();
-            let id = refs.get("tags", name)?.ok_or_else(|| Error::UnknownRef {
-                name: format!("tag {name}"),
-                path: repo.dir().join("refs/tags"),
-            })?;
-            refs.delete("tags", name)?;
+            let id = refs
+                .get(RefKind::Tag, name)?
+                .ok_or_else(|| Error::UnknownRef {
+                    name: format!("tag {name}"),
+                    path: refs.kind_dir(RefKind::Tag),
+                })?;
+            refs.delete(RefKind::Tag, name)?;
             out.deleted = Some(Tag {
                 name: name.clone(),
                 layer: id,
@@ -79,8 +81,8 @@ pub fn tag(repo: &Locked, action: &TagAction) -> Result<TagOutcome> {
 pub fn list(repo: &Repository) -> Result<TagOutcome> {
     let refs = repo.refs();
     let mut tags = Vec::new();
-    for name in refs.list("tags")? {
-        if let Some(layer) = refs.get("tags", &name)? {
+    for name in refs.list(RefKind::Tag)? {
+        if let Some(layer) = refs.get(RefKind::Tag, &name)? {
             tags.push(Tag { name, layer });
         }
     }
@@ -94,6 +96,6 @@ pub fn list(repo: &Repository) -> Result<TagOutcome> {
 fn valid(repo: &Repository, name: &str) -> Result<()> {
     check_name(name).map_err(|why| Error::BadName {
         why,
-        path: repo.dir().join("refs/tags"),
+        path: repo.refs().kind_dir(RefKind::Tag),
     })
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
-use crate::integrity::DamageLog;
+use crate::integrity::{DamageLog, VerifyOutcome};
 use crate::object::tree::MAX_DEPTH;
 use crate::object::{ChunkRef, EntryKind, FileObject, TreeEntry};
 use crate::pack::{self, ObjectKind};
@@ -17,8 +17,6 @@ use crate::reach::{At, Step, Visitor, Walk};
 use crate::repo::{Locked, Repository};
 use crate::repo_path::RepoPath;
 use crate::revparse;
-
-pub use crate::integrity::{Damage, VerifyOutcome};
 
 #[derive(Debug, Clone, Default)]
 pub struct VerifyOptions {

@@ -164,16 +164,14 @@ impl Remote {
             return Ok(None);
         };
         let text = String::from_utf8_lossy(&bytes);
-        Ok(text
-            .trim_end_matches('\n')
-            .strip_prefix("ref: lines/")
+        Ok(crate::refs::head_text_line(&text)
             .filter(|n| crate::refs::check_name(n).is_ok())
             .map(str::to_string))
     }
 
     /// Records `line` as the remote's default line unless it has one.
     pub fn init_head(&self, line: &str) -> Result<()> {
-        self.create(layout::HEAD, format!("ref: lines/{line}\n").into_bytes())
+        self.create(layout::HEAD, crate::refs::head_text(line).into_bytes())
             .map(|_| ())
     }
 
