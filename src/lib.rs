@@ -26,6 +26,8 @@ pub mod refs;
 pub mod remote;
 pub mod repo;
 pub mod revparse;
+#[cfg(test)]
+mod testutil;
 pub mod worktree;
 
 pub use error::{Error, Result};

@@ -95,6 +95,8 @@ fn first_diff(a: &Value, b: &Value, at: &str) -> Option<String> {
 
 /// The seeded generator of the chunking vectors: xorshift64 with shifts 13, 7, 17; each
 /// step's new state is emitted as 8 little-endian bytes; the output is cut to `len`.
+/// Not the tests' shared generator (`support::Rng`): the pinned vectors in `fixtures/` name
+/// this one and hold hashes of its output, so it must never change.
 fn xorshift(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed;
     let mut out = Vec::with_capacity(len + 8);

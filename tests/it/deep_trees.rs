@@ -4,19 +4,17 @@
 //! its stack, and take time linear in what it reads. A chain exactly at the bound must
 //! work everywhere.
 
-mod support;
-
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::support::{snapshot, Env};
 use cairn::hash::{Domain, ObjectId};
 use cairn::object::tree::MAX_DEPTH;
 use cairn::object::{EntryKind, FileObject, Layer, LayerCounts, Tree, TreeEntry};
 use cairn::pack::{Encoded, ObjectKind, PackClass, PackWriter};
 use cairn::Repository;
-use support::{snapshot, Env};
 
 const MTIME: i64 = 1_700_000_000_000_000_000;
 
