@@ -5,9 +5,10 @@
 
 use std::path::Path;
 
-use crate::support::{random_bytes, TestRepo};
 use cairn::pack::{ObjectKind, PackIndex, RECORD_HEADER_LEN};
 use serde_json::Value;
+
+use crate::support::{random_bytes, TestRepo};
 
 /// A repository with 1 KiB chunks (about 5,000 for the 6 MiB file) and one layer of it.
 fn repo_with_big_file() -> (TestRepo, Vec<u8>) {

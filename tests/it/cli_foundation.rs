@@ -3,9 +3,10 @@
 
 use std::path::Path;
 
+use serde_json::Value;
+
 use crate::support;
 use crate::support::{is_hex64, keys, random_bytes, TestRepo};
-use serde_json::Value;
 
 /// Owned lines, for comparing with `TestRepo::status`.
 fn lines(v: &[&str]) -> Vec<String> {

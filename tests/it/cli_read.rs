@@ -4,14 +4,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 
-use crate::support;
-use crate::support::{assert_same_tree, is_hex64, random_bytes, set_mtime, snapshot, Env, Node};
 use cairn::hash::ObjectId;
 use cairn::object::{Layer, LayerCounts};
 use cairn::pack::{Encoded, ObjectKind, PackClass, PackWriter};
 use cairn::Repository;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::Value;
+
+use crate::support;
+use crate::support::{assert_same_tree, is_hex64, random_bytes, set_mtime, snapshot, Env, Node};
 
 type Snapshot = BTreeMap<Vec<u8>, Node>;
 

@@ -9,10 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::support;
-use crate::support::*;
 use cairn::hash::ObjectId;
 use cairn::Repository;
+
+use crate::support;
+use crate::support::*;
 
 /// A repository with one layer, ready for more.
 fn repo_with_a_layer(files: usize, seed: u64) -> (support::Env, Rng) {

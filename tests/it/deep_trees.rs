@@ -9,12 +9,13 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::support::{snapshot, Env};
 use cairn::hash::{Domain, ObjectId};
 use cairn::object::tree::MAX_DEPTH;
 use cairn::object::{EntryKind, FileObject, Layer, LayerCounts, Tree, TreeEntry};
 use cairn::pack::{Encoded, ObjectKind, PackClass, PackWriter};
 use cairn::Repository;
+
+use crate::support::{snapshot, Env};
 
 const MTIME: i64 = 1_700_000_000_000_000_000;
 

@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use serde_json::Value;
+
 use crate::support;
 use crate::support::*;
-use serde_json::Value;
 
 const ENOSPC_TEXT: &str = "No space left on device";
 

@@ -1,7 +1,8 @@
 //! Pinned format vectors. Every kind of byte cairn writes is checked here against files in
 //! `fixtures/`, so a format change cannot slip through: it fails these tests until the
-//! fixtures are regenerated on purpose with `CAIRN_BLESS=1 cargo test --test format_vectors`,
-//! which then shows in review as a diff of `fixtures/` (and must come with a version bump).
+//! fixtures are regenerated on purpose with
+//! `CAIRN_BLESS=1 cargo test --test it format_vectors::`, which then shows in review as a
+//! diff of `fixtures/` (and must come with a version bump).
 //!
 //! Where docs/FORMAT.md describes an algorithm (FastCDC cuts, the merkle split, the hash
 //! domains, the staging index's bincode bytes), a small independent implementation here

@@ -8,12 +8,13 @@ use std::fs;
 use std::path::Path;
 use std::process::Stdio;
 
-use crate::support;
-use crate::support::{random_bytes, run_measured, snapshot, Env, Node};
 use cairn::hash::{Domain, ObjectId};
 use cairn::object::{ChunkRef, EntryKind, FileObject, Layer, LayerCounts, Tree, TreeEntry};
 use cairn::pack::{Codec, Encoded, ObjectKind, PackClass, PackWriter, RECORD_HEADER_LEN};
 use cairn::Repository;
+
+use crate::support;
+use crate::support::{random_bytes, run_measured, snapshot, Env, Node};
 
 /// Writes objects straight into packs, bypassing every check `add` and `commit` make.
 struct Craft {

@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::{random_bytes, TestRepo};
 use cairn::pack::{ObjectKind, PackIndex, RECORD_HEADER_LEN};
 use serde_json::Value;
+
+use crate::support::{random_bytes, TestRepo};
 
 /// A repository with one layer: a large file of several chunks and two small ones.
 fn sample() -> (TestRepo, String) {

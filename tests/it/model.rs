@@ -48,9 +48,10 @@ use std::path::Path;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
 
-use crate::support;
 use runner::run;
 use steps::*;
+
+use crate::support;
 
 fn cases() -> u32 {
     std::env::var("CAIRN_MODEL_CASES")

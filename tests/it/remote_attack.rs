@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::support::{assert_failure, assert_success, TestRepo};
 use cairn::hash::{Domain, ObjectId};
 use cairn::object::{ChunkRef, EntryKind, FileObject, Layer, LayerCounts, Tree, TreeEntry};
 use cairn::pack::{Encoded, ObjectKind, PackClass, PackWriter};
 use cairn::Repository;
+
+use crate::support::{assert_failure, assert_success, TestRepo};
 
 /// A repository with a `file://` remote `origin` in a directory of its own.
 struct Pair {

@@ -8,8 +8,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::support::{assert_failure, assert_success, random_bytes, TestRepo};
 use serde_json::Value;
+
+use crate::support::{assert_failure, assert_success, random_bytes, TestRepo};
 
 const KEY: &str = "cairn-test-key";
 const SECRET: &str = "cairn-test-secret-0123456789";

@@ -11,11 +11,12 @@ use std::process::Output;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+use cairn::pack::ObjectKind;
+use cairn::Repository;
+
 use crate::support;
 use crate::support::Env;
 use crate::support::{killed_by, ok, run, stderr, text, Rng};
-use cairn::pack::ObjectKind;
-use cairn::Repository;
 
 /// Over the 4 MiB that `add` reads whole: read in windows, the path that used a memory map.
 const BIG: usize = 8 << 20;
