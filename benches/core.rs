@@ -25,6 +25,8 @@ use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{
     black_box, criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput,
 };
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{Rng as _, SeedableRng as _};
 use rayon::prelude::*;
 
 const MIB: usize = 1 << 20;
@@ -92,17 +94,11 @@ impl Measurement for Clock {
     }
 }
 
-/// Deterministic incompressible bytes (xorshift64*), the same on every run.
-fn seeded(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
+/// Deterministic incompressible bytes, the same on every run: the tests' seeded generator
+/// (xoshiro256++ from rand; tests/it/support/rng.rs).
+fn seeded(seed: u64, len: usize) -> Vec<u8> {
+    let mut out = vec![0; len];
+    Xoshiro256PlusPlus::seed_from_u64(seed).fill_bytes(&mut out);
     out
 }
 
@@ -117,7 +113,7 @@ fn hash_chunks(algo: HashAlgo, data: &[u8], cuts: &[Range<usize>]) -> Vec<Object
 }
 
 fn bench_chunking(c: &mut Criterion<Clock>) {
-    let data = seeded(BIG, 1);
+    let data = seeded(1, BIG);
     let ch = chunker();
     let mut g = c.benchmark_group("chunk");
     g.throughput(Throughput::Bytes(BIG as u64));
@@ -126,7 +122,7 @@ fn bench_chunking(c: &mut Criterion<Clock>) {
 }
 
 fn bench_hashing(c: &mut Criterion<Clock>) {
-    let data = seeded(CHUNK, 2);
+    let data = seeded(2, CHUNK);
     let mut g = c.benchmark_group("hash_64k_chunk");
     g.throughput(Throughput::Bytes(CHUNK as u64));
     for algo in [HashAlgo::Blake3, HashAlgo::Sha256] {
@@ -163,7 +159,7 @@ fn bench_hashing(c: &mut Criterion<Clock>) {
 
 /// Chunking plus BLAKE3 per chunk on one thread.
 fn bench_chunk_hash(c: &mut Criterion<Clock>) {
-    let data = seeded(BIG, 3);
+    let data = seeded(3, BIG);
     let ch = chunker();
     let algo = HashAlgo::Blake3;
     let mut g = c.benchmark_group("chunk_hash");
@@ -192,7 +188,7 @@ fn bench_chunk_hash(c: &mut Criterion<Clock>) {
 /// thread, hashes on all), and the ceiling where each thread cuts and hashes its own half of
 /// the input.
 fn bench_chunk_hash_parallel(c: &mut Criterion) {
-    let data = seeded(BIG, 3);
+    let data = seeded(3, BIG);
     let ch = chunker();
     let algo = HashAlgo::Blake3;
     let mut g = c.benchmark_group("chunk_hash_parallel");
@@ -235,7 +231,7 @@ fn pack_dirs(root: &Path) -> (PathBuf, PathBuf) {
 
 /// 64 MiB as 1024 distinct 64 KiB chunks, with their ids.
 fn pack_input() -> Vec<(ObjectId, Encoded)> {
-    let data = seeded(BIG, 4);
+    let data = seeded(4, BIG);
     data.chunks(CHUNK)
         .map(|c| (HashAlgo::Blake3.hash(Domain::Chunk, c), Encoded::raw(c)))
         .collect()

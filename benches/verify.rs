@@ -27,20 +27,11 @@ use cairn::session::Common;
 use cairn::{HashAlgo, NoProgress, Repository};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use memmap2::Mmap;
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{Rng as _, SeedableRng as _};
 
 const MIB: usize = 1 << 20;
 const FILE_BYTES: usize = 4 * MIB;
-
-/// Fills `buf` with xorshift64* output: incompressible, so every chunk is stored raw.
-fn noise(buf: &mut [u8], seed: &mut u64) {
-    for word in buf.chunks_mut(8) {
-        *seed ^= *seed >> 12;
-        *seed ^= *seed << 25;
-        *seed ^= *seed >> 27;
-        let v = seed.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes();
-        word.copy_from_slice(&v[..word.len()]);
-    }
-}
 
 /// A repository holding `total` random bytes in one layer.
 fn build_repo(root: &Path, total: usize) -> Repository {
@@ -50,9 +41,12 @@ fn build_repo(root: &Path, total: usize) -> Repository {
         chunk_avg: None,
     })
     .expect("init");
-    let (mut buf, mut seed) = (vec![0u8; FILE_BYTES], 0x9e37_79b9_7f4a_7c15u64);
+    // The tests' seeded generator (tests/it/support/rng.rs): incompressible bytes, so every
+    // chunk is stored raw, and the same on every run.
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+    let mut buf = vec![0u8; FILE_BYTES];
     for i in 0..total.div_ceil(FILE_BYTES) {
-        noise(&mut buf, &mut seed);
+        rng.fill_bytes(&mut buf);
         std::fs::write(root.join(format!("f{i:04}.bin")), &buf).expect("write data");
     }
     let repo = Repository::open(root).expect("open");

@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v git >/dev/null || need_apt+=(git)
+# GNU time measures a command's own peak memory (tests/it/support/memory.rs).
+[[ -x /usr/bin/time ]] || need_apt+=(time)
 if ((${#need_apt[@]})); then
     apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
 fi

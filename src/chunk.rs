@@ -307,20 +307,7 @@ fn advise(file: &File, offset: u64, len: u64, advice: libc::c_int) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn seeded(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 24) as u8
-            })
-            .collect()
-    }
+    use crate::testutil::random_bytes;
 
     fn small() -> Chunker {
         Chunker::new(ChunkParams::with_avg(4096).unwrap())
@@ -329,7 +316,7 @@ mod tests {
     #[test]
     fn cuts_cover_input_within_bounds() {
         let c = small();
-        let data = seeded(300_000, 1);
+        let data = random_bytes(1, 300_000);
         let cuts = c.cuts(&data);
         assert_eq!(cuts.first().unwrap().start, 0);
         assert_eq!(cuts.last().unwrap().end, data.len());
@@ -350,14 +337,14 @@ mod tests {
         let zeros = vec![0u8; 16384 * 3];
         let cuts = c.cuts(&zeros);
         assert!(cuts.iter().all(|r| r.len() == 16384));
-        let exact = seeded(16384, 3);
+        let exact = random_bytes(3, 16384);
         assert_eq!(c.cuts(&exact).last().unwrap().end, 16384);
     }
 
     #[test]
     fn stream_equals_whole() {
         let c = small();
-        let data = seeded(200_000, 2);
+        let data = random_bytes(2, 200_000);
         let want: Vec<Vec<u8>> = c
             .cuts(&data)
             .into_iter()
@@ -404,7 +391,7 @@ mod tests {
     #[test]
     fn windows_equal_whole() {
         let c = small();
-        let data = seeded(WINDOW * 2 + 12345, 4);
+        let data = random_bytes(4, WINDOW * 2 + 12345);
         let (read, got) = read_as_file(&c, &data, |_| {});
         assert_eq!(read, Windows::Complete);
         assert_eq!(got, c.cuts(&data));
@@ -415,7 +402,7 @@ mod tests {
     #[test]
     fn windows_hold_the_largest_chunks() {
         let c = Chunker::new(ChunkParams::with_avg(v2020::AVERAGE_MAX).unwrap());
-        let data = seeded(c.params().max as usize * 2 + 777, 5);
+        let data = random_bytes(5, c.params().max as usize * 2 + 777);
         let (read, got) = read_as_file(&c, &data, |_| {});
         assert_eq!(read, Windows::Complete);
         assert_eq!(got.last().map(|r| r.end), Some(data.len()));
@@ -427,7 +414,7 @@ mod tests {
     #[test]
     fn a_file_that_shrinks_is_reported() {
         let c = small();
-        let data = seeded(WINDOW * 3 + 999, 6);
+        let data = random_bytes(6, WINDOW * 3 + 999);
         let (read, got) = read_as_file(&c, &data, |f| f.set_len(1000).unwrap());
         assert_eq!(read, Windows::Shrank);
         assert!(got.last().unwrap().end < data.len());
@@ -438,7 +425,7 @@ mod tests {
     fn a_file_shorter_than_its_length_is_reported() {
         let c = small();
         let mut f = tempfile::tempfile().unwrap();
-        std::io::Write::write_all(&mut f, &seeded(5000, 7)).unwrap();
+        std::io::Write::write_all(&mut f, &random_bytes(7, 5000)).unwrap();
         let read = chunk_file(&c, &f, 6 << 20, |_, _, _| Ok(()), Path::new("t")).unwrap();
         assert_eq!(read, Windows::Shrank);
     }

@@ -35,6 +35,8 @@ pub mod revparse;
 pub mod session;
 pub mod spec;
 pub mod stage;
+#[cfg(test)]
+mod testutil;
 pub mod worktree;
 
 pub use error::{Error, Result};

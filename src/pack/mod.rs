@@ -350,20 +350,13 @@ pub fn decompress(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::random_bytes;
 
     #[test]
     fn entropy_gate() {
         let text = b"the quick brown fox jumps over the lazy dog, 0123456789\n".repeat(40);
         assert!(!looks_random(&text[..1024]));
-        let mut x = 0x2545F4914F6CDD1Du64;
-        let noise: Vec<u8> = (0..1024)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 32) as u8
-            })
-            .collect();
+        let noise = random_bytes(1, 1024);
         assert!(looks_random(&noise));
         assert!(!looks_random(&[0u8; 1024]));
     }
@@ -459,15 +452,7 @@ mod tests {
             text
         );
 
-        let mut x = 0x9E3779B97F4A7C15u64;
-        let noise: Vec<u8> = (0..100_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 32) as u8
-            })
-            .collect();
+        let noise = random_bytes(2, 100_000);
         let e = compress(&noise, 3);
         assert_eq!(e.codec, Codec::Raw);
         assert_eq!(e.bytes, noise);

@@ -288,6 +288,7 @@ impl Drop for PackWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::random_bytes;
 
     /// Pieces of many lengths, some longer than a block, some ending on a block boundary,
     /// come back byte for byte: through direct I/O, through an ordinary file, and through
@@ -295,14 +296,7 @@ mod tests {
     #[test]
     fn pack_file_writes_every_byte() {
         let dir = tempfile::tempdir().unwrap();
-        let mut x = 0x2545F4914F6CDD1Du64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
-        let data: Vec<u8> = (0..3 * BLOCK + 777).map(|_| next() as u8).collect();
+        let data = random_bytes(1, 3 * BLOCK + 777);
         let cuts = [
             0,
             42,

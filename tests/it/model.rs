@@ -10,7 +10,7 @@
 //!
 //! Bounded for CI: `CAIRN_MODEL_CASES` sequences (default 40, about a minute in a debug
 //! build on two shared cores) of up to 60 steps. A failing sequence is shrunk and saved by
-//! proptest in `tests/model.proptest-regressions`, which later runs replay first; copy the
+//! proptest in `tests/it/model.proptest-regressions`, which later runs replay first; copy the
 //! shrunk steps into an explicit `#[test]` below to keep it for good.
 //!
 //! Defects it was written to catch, all fixed now, each with its shrunk sequence below as a
@@ -36,16 +36,9 @@
 //! - `fuzz-offset`: a pack index offset near 2^64 made `gc` panic with "attempt to add
 //!   with overflow"; such an offset is now damage (FORMAT.md, the pack index).
 
-mod harness;
-mod support;
-
-#[path = "model/observe.rs"]
 mod observe;
-#[path = "model/runner.rs"]
 mod runner;
-#[path = "model/steps.rs"]
 mod steps;
-#[path = "model/world.rs"]
 mod world;
 
 use std::ffi::OsStr;
@@ -57,6 +50,8 @@ use proptest::test_runner::{Config, FileFailurePersistence};
 
 use runner::run;
 use steps::*;
+
+use crate::support;
 
 fn cases() -> u32 {
     std::env::var("CAIRN_MODEL_CASES")
@@ -328,7 +323,7 @@ fn fuzz_seeds_verify_and_restore() {
         copy_dir(&seed, &dot);
         std::fs::create_dir(dot.join("tmp")).expect("tmp");
         std::fs::write(dot.join("lock"), b"").expect("lock");
-        harness::assert_verifies(&env.root, true, &seed.display().to_string());
+        support::assert_verifies(&env.root, true, &seed.display().to_string());
         let repo = cairn::Repository::open(&env.root).expect("open a seed");
         for kind in ["lines", "tags"] {
             for name in repo.refs().list(kind).expect("refs") {
@@ -352,7 +347,7 @@ fn fuzz_seeds_verify_and_restore() {
 proptest! {
     #![proptest_config(Config {
         cases: cases(),
-        // tests/model.proptest-regressions, replayed before new cases.
+        // tests/it/model.proptest-regressions, replayed before new cases.
         failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
             "proptest-regressions",
         ))),

@@ -3,9 +3,6 @@
 //! error or a half state while commits and gc run beside them, and results that do not
 //! depend on the number of threads.
 
-mod harness;
-mod support;
-
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use cairn::hash::ObjectId;
 use cairn::Repository;
-use harness::*;
+
+use crate::support;
+use crate::support::*;
 
 /// A repository with one layer, ready for more.
 fn repo_with_a_layer(files: usize, seed: u64) -> (support::Env, Rng) {
@@ -160,7 +159,7 @@ fn readers_see_before_or_after_during_commit_and_gc() {
                 write(
                     &root,
                     "scratch.bin",
-                    &support::random_bytes(256 << 10, rng.next()),
+                    &support::random_bytes(rng.next(), 256 << 10),
                 );
                 ok(&root, &["-q", "add", "-A"]);
                 std::fs::remove_file(root.join("scratch.bin")).unwrap();
@@ -258,7 +257,7 @@ fn stale_reader_follows_objects_moved_by_gc() {
     // A pack that is mostly garbage: a large file staged, then replaced before commit,
     // beside a small file that stays.
     write(root, "keep.txt", b"kept across gc\n");
-    write(root, "big.bin", &support::random_bytes(1 << 20, rng.next()));
+    write(root, "big.bin", &support::random_bytes(rng.next(), 1 << 20));
     ok(root, &["-q", "add", "-A"]);
     std::fs::remove_file(root.join("big.bin")).unwrap();
     ok(root, &["-q", "add", "-A"]);
@@ -324,13 +323,13 @@ fn thread_count_does_not_change_ids() {
         let root = &env.root;
         let mut rng = Rng::new(77);
         populate(root, &mut rng, 1500);
-        write(root, "large2.bin", &support::random_bytes(9 << 20, 5));
+        write(root, "large2.bin", &support::random_bytes(5, 9 << 20));
         // Many chunks of the same content in several files: dedup across threads.
         for i in 0..20 {
             write(
                 root,
                 &format!("dup/{i}.bin"),
-                &support::random_bytes(300_000, 9),
+                &support::random_bytes(9, 300_000),
             );
         }
         for p in support::all_paths(root, &[".cairn"]) {

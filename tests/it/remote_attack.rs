@@ -3,8 +3,6 @@
 //! mean two things, and trees nested thousands deep. Every remote here is a `file://`
 //! directory, so the tests can reach into it as an attacker would.
 
-mod common;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Output, Stdio};
@@ -14,7 +12,8 @@ use cairn::hash::{Domain, ObjectId};
 use cairn::object::{ChunkRef, EntryKind, FileObject, Layer, LayerCounts, Tree, TreeEntry};
 use cairn::pack::{Encoded, ObjectKind, PackClass, PackWriter};
 use cairn::Repository;
-use common::{assert_failure, assert_success, TestRepo};
+
+use crate::support::{assert_failure, assert_success, TestRepo};
 
 /// A repository with a `file://` remote `origin` in a directory of its own.
 struct Pair {

@@ -8,6 +8,8 @@ use assert_cmd::Command;
 use serde_json::Value;
 use tempfile::TempDir;
 
+use crate::support::{random_bytes, run_measured};
+
 /// A repository with 1 KiB average chunks (256 B minimum) so small files have many chunks,
 /// and an empty directory elsewhere to verify from.
 struct Env {
@@ -81,22 +83,9 @@ impl Env {
     }
 }
 
-/// Deterministic bytes that are not compressible and cut into many 1 KiB-ish chunks.
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 fn sample() -> (Env, Vec<u8>, String) {
     let env = Env::new(&[]);
-    let big = noise(20_000, 7);
+    let big = random_bytes(7, 20_000);
     env.write("data/big.bin", &big);
     env.write("data/empty", b"");
     env.write("a/b/c/d/e/f/g/deep.txt", b"seven levels down\n");
@@ -194,7 +183,7 @@ fn empty_files_and_symlinks_carry_content() {
 #[test]
 fn another_layer_or_any_change_fails_with_exit_1() {
     let (env, big, first) = sample();
-    env.write("data/big.bin", &noise(20_000, 8));
+    env.write("data/big.bin", &random_bytes(8, 20_000));
     let second = env.commit("second");
     let old = env.prove("old.json", &["HEAD~1:data/big.bin", "--range", "100-200"]);
     let (code, doc, _) = env.verify(&old, &["--root", &first]);
@@ -273,7 +262,7 @@ fn malformed_proofs_and_bad_requests_exit_2() {
 #[test]
 fn sha256_repositories_prove_too() {
     let env = Env::new(&["--hash", "sha256"]);
-    let data = noise(5000, 3);
+    let data = random_bytes(3, 5000);
     env.write("x/y.bin", &data);
     let layer = env.commit("sha");
     let proof = env.prove("p.json", &["HEAD:x/y.bin", "--range", "1000-2999"]);
@@ -302,31 +291,6 @@ fn verify_proof_reads_standard_input() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("bytes:  0-5 (6 bytes)"));
 }
 
-/// Runs cairn with `args` in `dir` reading `stdin`; returns its exit code, its stderr and its
-/// own peak resident memory in KiB (from `wait4`, so other tests' processes do not count).
-// The child is reaped by `wait4`, which `Child::wait` cannot replace: it also gives the rusage.
-#[allow(clippy::zombie_processes)]
-fn run_measured(dir: &Path, args: &[&str], stdin: Stdio) -> (i32, String, u64) {
-    use std::io::Read;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .current_dir(dir)
-        .args(args)
-        .stdin(stdin)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run cairn");
-    let mut stderr = String::new();
-    let mut pipe = child.stderr.take().unwrap();
-    pipe.read_to_string(&mut stderr).unwrap();
-    let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
-    // SAFETY: the child is ours and not yet waited for; both pointers are valid.
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as i32, "wait4");
-    assert!(libc::WIFEXITED(status), "cairn died: {status}: {stderr}");
-    (libc::WEXITSTATUS(status), stderr, usage.ru_maxrss as u64)
-}
-
 /// A proof file larger than any proof is refused from its size, before it is read: rejecting
 /// a 200 MiB file used to read 160 MiB of it and peak at 432 MB. Standard input redirected
 /// from such a file too.
@@ -344,7 +308,9 @@ fn an_oversize_proof_is_refused_without_reading_it() {
         (["verify-proof", "huge.json"], Stdio::null()),
         (["verify-proof", "-"], from_file()),
     ] {
-        let (code, err, peak_kib) = run_measured(away.path(), &args, stdin);
+        let m = run_measured(away.path(), &args, &[], stdin);
+        let (code, err, peak_kib) = (m.code, m.stderr, m.peak_kib);
+        assert!(code >= 0, "cairn died: signal {}: {err}", -code);
         assert_eq!(code, 2, "{err}");
         let refused = err.starts_with("error: ") && err.contains("larger than any proof");
         assert!(refused, "{args:?}: {err}");
@@ -405,7 +371,7 @@ fn documented_python_verifier_agrees() {
         return;
     }
     let env = Env::new(&["--hash", "sha256"]);
-    env.write("d/x.bin", &noise(9000, 5));
+    env.write("d/x.bin", &random_bytes(5, 9000));
     env.write("empty", b"");
     let layer = env.commit("py");
     let script = env.away.path().join("verify.py");

@@ -2,16 +2,15 @@
 //! this process on 127.0.0.1 with signature checks, driven through the `cairn` binary with the
 //! standard AWS environment variables. Nothing here mocks the protocol.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{assert_failure, assert_success, random_bytes, TestRepo};
 use serde_json::Value;
+
+use crate::support::{assert_failure, assert_success, random_bytes, TestRepo};
 
 const KEY: &str = "cairn-test-key";
 const SECRET: &str = "cairn-test-secret-0123456789";

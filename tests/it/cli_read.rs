@@ -1,8 +1,6 @@
 //! End-to-end tests of the read side (issue 3): layer references, tags and lines, show, ls,
 //! cat with byte ranges, diff, checkout and restore, through the built `cairn` binary.
 
-mod support;
-
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 
@@ -12,7 +10,9 @@ use cairn::pack::{Encoded, ObjectKind, PackClass, PackWriter};
 use cairn::Repository;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::Value;
-use support::{assert_same_tree, is_hex64, random_bytes, set_mtime, snapshot, Env, Node};
+
+use crate::support;
+use crate::support::{assert_same_tree, is_hex64, random_bytes, set_mtime, snapshot, Env, Node};
 
 type Snapshot = BTreeMap<Vec<u8>, Node>;
 
@@ -632,7 +632,7 @@ fn cat_prints_files_and_inclusive_ranges() {
 #[test]
 fn cat_range_equals_slicing_for_random_ranges() {
     let env = Env::with_init(&["--chunk-size", "1K"]);
-    let data = random_bytes(300 * 1024 + 17, 42);
+    let data = random_bytes(42, 300 * 1024 + 17);
     env.write("data.bin", &data);
     let layer = env.commit("data");
 
@@ -873,7 +873,7 @@ fn deep(tag: &str) -> String {
 /// Commits four layers of a tree full of edge cases; returns each layer's id and the
 /// worktree as it was when the layer was committed.
 fn edge_layers(env: &Env) -> Vec<(String, Snapshot)> {
-    let mut big = random_bytes(BIG, 5);
+    let mut big = random_bytes(5, BIG);
     let mut layers = Vec::new();
     let mut commit = |env: &Env, msg: &str| {
         let id = env.commit(msg);
@@ -921,7 +921,7 @@ fn edge_layers(env: &Env) -> Vec<(String, Snapshot)> {
 
     fs::remove_dir_all(env.path("dirfile")).unwrap();
     env.write("dirfile", "now a file\n");
-    big.splice(1000..1000, random_bytes(777, 6)).for_each(drop);
+    big.splice(1000..1000, random_bytes(6, 777)).for_each(drop);
     env.write("big.bin", &big);
     fs::remove_dir_all(env.path("d00")).unwrap();
     env.write(NON_UTF8, "changed\n");
@@ -1400,7 +1400,7 @@ fn a_reader_that_stops_early_is_not_an_error() {
     use std::process::Stdio;
     let env = Env::new();
     // Far more than the pipe and cairn's output buffer hold, so writes are still to come.
-    env.write("big", random_bytes(8 << 20, 9));
+    env.write("big", random_bytes(9, 8 << 20));
     env.commit("big");
     for args in [&["cat", "HEAD:big"][..], &["--json", "cat", "HEAD:big"]] {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))

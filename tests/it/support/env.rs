@@ -1,14 +1,11 @@
-//! Helpers shared by `cli_read.rs` and `hostile.rs`: a temporary directory holding a worktree
-//! (`work/`) with room beside it for restore destinations and "outside" directories, the
-//! built `cairn` binary run inside it, and whole-tree snapshots compared entry by entry.
-#![allow(dead_code)]
+//! A temporary directory holding a worktree (`work/`) with room beside it for restore
+//! destinations and "outside" directories, and the built `cairn` binary run inside it with
+//! `--no-progress` and a fixed author.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
-use std::fmt;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, UNIX_EPOCH};
@@ -16,6 +13,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use assert_cmd::Command;
 use serde_json::Value;
 use tempfile::TempDir;
+
+use super::{assert_error, assert_success, is_hex64};
 
 /// A temporary directory `base/` with the worktree at `base/work`.
 pub struct Env {
@@ -80,7 +79,7 @@ impl Env {
     /// Runs `cairn args`, asserts exit 0, returns stdout as bytes.
     pub fn ok_bytes<S: AsRef<OsStr>>(&self, args: &[S]) -> Vec<u8> {
         let out = self.run(args);
-        assert_ok(&out, args);
+        assert_success(&out, args);
         out.stdout
     }
 
@@ -91,7 +90,7 @@ impl Env {
 
     pub fn ok_in<S: AsRef<OsStr>>(&self, dir: &Path, args: &[S]) -> String {
         let out = self.run_in(dir, args);
-        assert_ok(&out, args);
+        assert_success(&out, args);
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -187,183 +186,4 @@ pub fn set_mtime(p: &Path, ns: i64) {
         .expect("open for times");
     f.set_times(fs::FileTimes::new().set_modified(t))
         .expect("set mtime");
-}
-
-fn show_args<S: AsRef<OsStr>>(args: &[S]) -> String {
-    args.iter()
-        .map(|a| a.as_ref().to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-pub fn assert_ok<S: AsRef<OsStr>>(out: &Output, args: &[S]) {
-    assert!(
-        out.status.success(),
-        "`cairn {}` failed ({:?}):\n{}",
-        show_args(args),
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-pub fn assert_error<S: AsRef<OsStr>>(out: &Output, args: &[S]) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "`cairn {}` should exit 2; stdout: {} stderr: {stderr}",
-        show_args(args),
-        String::from_utf8_lossy(&out.stdout),
-    );
-    assert!(
-        stderr.lines().any(|l| l.starts_with("error: ")),
-        "`cairn {}` should print an `error:` line: {stderr}",
-        show_args(args)
-    );
-}
-
-pub fn is_hex64(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-}
-
-/// Deterministic pseudo-random bytes (xorshift64*), different for each seed.
-pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-/// File contents in a snapshot: compared whole, printed short.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Bytes(pub Vec<u8>);
-
-impl fmt::Debug for Bytes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // FNV-1a, only to tell contents apart in failure messages.
-        let h = self.0.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ *b as u64).wrapping_mul(0x100_0000_01b3)
-        });
-        write!(f, "<{} bytes, fnv {h:016x}>", self.0.len())
-    }
-}
-
-/// One entry of a directory tree, as `symlink_metadata` sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Node {
-    Dir,
-    File {
-        mode: u32,
-        mtime_ns: i64,
-        content: Bytes,
-    },
-    Symlink {
-        target: Vec<u8>,
-        mtime_ns: i64,
-    },
-}
-
-/// Every entry below `dir` by relative path (raw bytes), not following symlinks. Entries
-/// named in `skip` (such as `.cairn`) are left out, with everything below them.
-pub fn snapshot(dir: &Path, skip: &[&str]) -> BTreeMap<Vec<u8>, Node> {
-    let mut out = BTreeMap::new();
-    walk(dir, b"", skip, &mut out);
-    out
-}
-
-fn walk(dir: &Path, prefix: &[u8], skip: &[&str], out: &mut BTreeMap<Vec<u8>, Node>) {
-    for e in fs::read_dir(dir).expect("read_dir") {
-        let e = e.expect("dir entry");
-        let name = e.file_name();
-        if skip.iter().any(|s| OsStr::new(s) == name) {
-            continue;
-        }
-        let mut rel = prefix.to_vec();
-        if !rel.is_empty() {
-            rel.push(b'/');
-        }
-        rel.extend_from_slice(name.as_bytes());
-        let p = e.path();
-        let m = fs::symlink_metadata(&p).expect("lstat");
-        let mtime_ns = m.mtime() * 1_000_000_000 + m.mtime_nsec();
-        let node = if m.file_type().is_symlink() {
-            let target = fs::read_link(&p).expect("readlink");
-            Node::Symlink {
-                target: target.as_os_str().as_bytes().to_vec(),
-                mtime_ns,
-            }
-        } else if m.is_dir() {
-            walk(&p, &rel, skip, out);
-            Node::Dir
-        } else {
-            Node::File {
-                mode: m.mode() & 0o7777,
-                mtime_ns,
-                content: Bytes(fs::read(&p).expect("read")),
-            }
-        };
-        out.insert(rel, node);
-    }
-}
-
-fn lossy(p: &[u8]) -> String {
-    format!("{:?}", String::from_utf8_lossy(p))
-}
-
-/// Asserts that `actual` holds exactly the entries of `expected` (contents, modes, symlink
-/// targets, mtimes of files and symlinks), apart from the paths in `extra` and the
-/// directories above them, which `actual` may also hold.
-pub fn assert_same_tree(
-    expected: &BTreeMap<Vec<u8>, Node>,
-    actual: &BTreeMap<Vec<u8>, Node>,
-    extra: &[&[u8]],
-    what: &str,
-) {
-    let allowed: BTreeSet<Vec<u8>> = extra
-        .iter()
-        .flat_map(|p| {
-            let mut v = vec![p.to_vec()];
-            for (i, b) in p.iter().enumerate() {
-                if *b == b'/' {
-                    v.push(p[..i].to_vec());
-                }
-            }
-            v
-        })
-        .collect();
-    let mut problems = Vec::new();
-    for (p, want) in expected {
-        match actual.get(p) {
-            None => problems.push(format!("missing {}", lossy(p))),
-            Some(got) if got != want => {
-                problems.push(format!("differs {}: want {want:?}, got {got:?}", lossy(p)))
-            }
-            Some(_) => {}
-        }
-    }
-    for p in actual.keys() {
-        if !expected.contains_key(p) && !allowed.contains(p) {
-            problems.push(format!("extra {}", lossy(p)));
-        }
-    }
-    assert!(
-        problems.is_empty(),
-        "{what}: {} differences:\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
-}
-
-/// Every path below `dir` (recursively, not following symlinks), for checking that nothing
-/// appeared where it should not.
-pub fn all_paths(dir: &Path, skip: &[&str]) -> BTreeSet<Vec<u8>> {
-    snapshot(dir, skip).into_keys().collect()
 }

@@ -1,8 +1,7 @@
-//! Helpers for the fault, crash and concurrency tests (`crash.rs`, `faults.rs`,
-//! `concurrency.rs`): the built binary run as a child process that can be killed or run
-//! beside others, a seeded random source, a workload that changes from round to round, and
-//! the checks every round ends with.
-#![allow(dead_code)]
+//! The built binary run as a child process that can be killed or run beside others (for the
+//! fault, crash, concurrency and model tests), a workload that changes from round to round,
+//! and the checks every round ends with. Every function takes the worktree root first, then
+//! the arguments, then any extra environment.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -16,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{assert_same_tree, random_bytes, snapshot, Node};
+use super::{assert_error, assert_same_tree, random_bytes, snapshot, text, Node, Rng};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_cairn");
 
@@ -131,24 +130,8 @@ pub fn json_env(root: &Path, args: &[&str], envs: &[(&str, &str)]) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
-/// Asserts exit 2 with an `error:` line; returns stderr.
-pub fn assert_fails(out: &Output, what: &str) -> String {
-    let err = stderr(out);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "`cairn {what}` should exit 2; stdout: {} stderr: {err}",
-        stdout(out)
-    );
-    assert!(
-        err.lines().any(|l| l.starts_with("error: ")),
-        "`cairn {what}` should print an `error:` line: {err}"
-    );
-    err
-}
-
 pub fn fails(root: &Path, args: &[&str], envs: &[(&str, &str)]) -> String {
-    assert_fails(&run(root, args, envs), &args.join(" "))
+    assert_error(&run(root, args, envs), args)
 }
 
 /// The id of the layer `rev` names.
@@ -253,49 +236,6 @@ pub fn repo_files(root: &Path) -> BTreeMap<Vec<u8>, Node> {
     all
 }
 
-/// A small, seeded random source (splitmix64): every run of a test does the same thing.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n` > 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
-
-/// Compressible text of about `len` bytes.
-pub fn text(rng: &mut Rng, len: usize) -> Vec<u8> {
-    const WORDS: &[&str] = &[
-        "cairn", "layer", "chunk", "tree", "stone", "river", "north", "data", "scan", "pack",
-    ];
-    let mut out = Vec::with_capacity(len + 16);
-    while out.len() < len {
-        out.extend_from_slice(rng.pick(WORDS).as_bytes());
-        out.push(if rng.below(8) == 0 { b'\n' } else { b' ' });
-        if rng.below(16) == 0 {
-            out.extend_from_slice(format!("{:x} ", rng.next()).as_bytes());
-        }
-    }
-    out.truncate(len);
-    out
-}
-
 pub const BLOB: &str = "big/blob.bin";
 pub const BLOB_LEN: usize = 3 << 20;
 
@@ -311,7 +251,7 @@ pub fn populate(root: &Path, rng: &mut Rng, files: usize) {
             &content,
         );
     }
-    write(root, BLOB, &random_bytes(BLOB_LEN, rng.next()));
+    write(root, BLOB, &random_bytes(rng.next(), BLOB_LEN));
     write(root, "bin/run.sh", b"#!/bin/sh\necho cairn\n");
     fs::set_permissions(root.join("bin/run.sh"), fs::Permissions::from_mode(0o755)).expect("chmod");
     std::os::unix::fs::symlink(BLOB, root.join("link")).expect("symlink");
@@ -353,7 +293,7 @@ pub fn mutate(root: &Path, rng: &mut Rng, n: usize) {
         root,
         BLOB,
         rng.below((BLOB_LEN - (64 << 10)) as u64),
-        &random_bytes(64 << 10, rng.next()),
+        &random_bytes(rng.next(), 64 << 10),
     );
     prune_empty_dirs(root);
 }

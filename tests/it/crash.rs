@@ -8,14 +8,12 @@
 //! Packs are closed at 1 MiB (`CAIRN_TEST_PACK_TARGET`) so one `add` publishes several and a
 //! kill can fall between them.
 
-mod harness;
-mod support;
-
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use harness::*;
+use crate::support;
+use crate::support::*;
 
 const PACK_TARGET: (&str, &str) = ("CAIRN_TEST_PACK_TARGET", "1048576");
 
@@ -184,7 +182,7 @@ impl Harness {
                 // Enough new data for two packs.
                 mutate(&self.root, &mut self.rng, 20);
                 let at = self.rng.below((BLOB_LEN - (1536 << 10)) as u64);
-                let fresh = support::random_bytes(1536 << 10, self.rng.next());
+                let fresh = support::random_bytes(self.rng.next(), 1536 << 10);
                 overwrite(&self.root, BLOB, at, &fresh);
                 self.kill(&["add", "-A"], kill);
                 self.check(&what);
@@ -203,10 +201,10 @@ impl Harness {
                 // Garbage, staged and removed again before the commit: a pack that is
                 // mostly garbage (gc rewrites it) and a pack of garbage only (gc deletes it).
                 mutate(&self.root, &mut self.rng, 20);
-                let scratch = support::random_bytes(512 << 10, self.rng.next());
+                let scratch = support::random_bytes(self.rng.next(), 512 << 10);
                 write(&self.root, "scratch.bin", &scratch);
                 ok_env(&self.root, &["-q", "add", "-A"], &[PACK_TARGET]);
-                let scratch = support::random_bytes(512 << 10, self.rng.next());
+                let scratch = support::random_bytes(self.rng.next(), 512 << 10);
                 write(&self.root, "scratch.bin", &scratch);
                 ok_env(&self.root, &["-q", "add", "scratch.bin"], &[PACK_TARGET]);
                 std::fs::remove_file(self.root.join("scratch.bin")).expect("remove scratch");

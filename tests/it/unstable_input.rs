@@ -4,9 +4,6 @@
 //! exit 2) or store one consistent read of it, but every chunk it stores must hash to its
 //! id, and it must never die of a signal.
 
-mod harness;
-mod support;
-
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -16,8 +13,10 @@ use std::time::{Duration, Instant};
 
 use cairn::pack::ObjectKind;
 use cairn::Repository;
-use harness::{killed_by, ok, run, stderr, text, Rng};
-use support::Env;
+
+use crate::support;
+use crate::support::Env;
+use crate::support::{killed_by, ok, run, stderr, text, Rng};
 
 /// Over the 4 MiB that `add` reads whole: read in windows, the path that used a memory map.
 const BIG: usize = 8 << 20;
@@ -183,10 +182,10 @@ fn add_while_written(how: Writer, add: &[&str]) {
     support::set_mtime(&big, 1_700_000_000_000_000_000);
     ok(root, &["-q", "add", "big.txt"]);
     ok(root, &["-q", "commit", "-m", "after the writer stopped"]);
-    harness::assert_verifies(root, true, "after the writer stopped");
+    support::assert_verifies(root, true, "after the writer stopped");
     assert_chunks_match_ids(root, "after the commit");
-    let want = harness::worktree(root);
-    harness::assert_restores(root, "HEAD", &want, "after the writer stopped");
+    let want = support::worktree(root);
+    support::assert_restores(root, "HEAD", &want, "after the writer stopped");
 }
 
 #[test]
@@ -227,7 +226,7 @@ fn add_of_a_file_that_shrinks_is_an_error_or_a_retry_never_a_signal() {
         stderr(&out)
     );
     ok(&env.root, &["-q", "commit", "-m", "after the shrinking"]);
-    harness::assert_verifies(&env.root, true, "after the shrinking");
+    support::assert_verifies(&env.root, true, "after the shrinking");
 }
 
 #[test]
@@ -237,7 +236,7 @@ fn status_of_a_file_that_shrinks_is_an_error_or_a_retry_never_a_signal() {
     ok(&env.root, &["-q", "add", "big.txt"]);
     ok(&env.root, &["-q", "commit", "-m", "big"]);
     run_while_shrinking(&env, &["status", "--short"]);
-    harness::assert_verifies(&env.root, true, "after status");
+    support::assert_verifies(&env.root, true, "after status");
 }
 
 /// With the largest average chunk (4 MiB, so chunks of up to 16 MiB), a large file used to
@@ -246,10 +245,10 @@ fn status_of_a_file_that_shrinks_is_an_error_or_a_retry_never_a_signal() {
 #[test]
 fn the_largest_chunk_size_stores_large_files_whole() {
     let env = Env::with_init(&["--chunk-size", "4M"]);
-    env.write("big.bin", support::random_bytes(36 << 20, 36));
+    env.write("big.bin", support::random_bytes(36, 36 << 20));
     ok(&env.root, &["-q", "add", "big.bin"]);
     ok(&env.root, &["-q", "commit", "-m", "big"]);
-    harness::assert_verifies(&env.root, true, "4 MiB chunks");
-    let want = harness::worktree(&env.root);
-    harness::assert_restores(&env.root, "HEAD", &want, "4 MiB chunks");
+    support::assert_verifies(&env.root, true, "4 MiB chunks");
+    let want = support::worktree(&env.root);
+    support::assert_restores(&env.root, "HEAD", &want, "4 MiB chunks");
 }

@@ -90,7 +90,7 @@ impl Content {
     pub fn bytes(&self) -> Vec<u8> {
         match self {
             Content::Small(b) => b.clone(),
-            Content::Big { seed, len } => support::random_bytes(*len, *seed),
+            Content::Big { seed, len } => support::random_bytes(*seed, *len),
         }
     }
 }

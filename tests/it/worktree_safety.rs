@@ -3,14 +3,13 @@
 //! next command finishes or cleans up; restores never create set-id files nor write into
 //! the repository's own directory.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use support::{snapshot, Env, Node};
+use crate::support;
+use crate::support::{snapshot, Env, Node};
 
 /// Files outside the worktree that a symlink `d` in it points at.
 const OUTSIDE: [(&str, &str); 3] = [
@@ -148,14 +147,14 @@ fn two_layers(env: &Env) -> (String, BTreeMap<Vec<u8>, Node>) {
         env.write(format!("f{i}"), format!("one {i}\n"));
         env.write(format!("only-one/{i}"), format!("gone {i}\n"));
     }
-    env.write("big", support::random_bytes(3 << 20, 1));
+    env.write("big", support::random_bytes(1, 3 << 20));
     let one = env.commit("one");
     fs::remove_dir_all(env.path("only-one")).unwrap();
     for i in 0..12 {
         env.write(format!("f{i}"), format!("two {i}\n"));
         env.write(format!("only-two/{i}"), format!("new {i}\n"));
     }
-    env.write("big", support::random_bytes(3 << 20, 2));
+    env.write("big", support::random_bytes(2, 3 << 20));
     env.commit("two");
     (one, snapshot(&env.root, &[".cairn"]))
 }

@@ -4,8 +4,6 @@
 //! its stack, and take time linear in what it reads. A chain exactly at the bound must
 //! work everywhere.
 
-mod support;
-
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
@@ -16,7 +14,8 @@ use cairn::object::tree::MAX_DEPTH;
 use cairn::object::{EntryKind, FileObject, Layer, LayerCounts, Tree, TreeEntry};
 use cairn::pack::{Encoded, ObjectKind, PackClass, PackWriter};
 use cairn::Repository;
-use support::{snapshot, Env};
+
+use crate::support::{snapshot, Env};
 
 const MTIME: i64 = 1_700_000_000_000_000_000;
 

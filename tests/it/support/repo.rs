@@ -1,8 +1,5 @@
-//! The one helper every CLI test goes through: a temporary worktree and the built `cairn`
-//! binary run inside it.
-//!
-//! Each test file uses a different subset of these helpers.
-#![allow(dead_code)]
+//! A temporary worktree that is itself the temporary directory, and the built `cairn`
+//! binary run inside it with the environment's author left out (so `USER` names it).
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -13,6 +10,8 @@ use std::process::Output;
 
 use assert_cmd::Command;
 use tempfile::TempDir;
+
+use super::{assert_failure, assert_success, is_hex64};
 
 /// A temporary worktree. The directory is removed when the value is dropped.
 pub struct TestRepo {
@@ -239,79 +238,4 @@ fn collect_paths(dir: &Path, out: &mut Vec<PathBuf>) {
             collect_paths(&p, out);
         }
     }
-}
-
-pub fn is_hex64(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-fn show<S: AsRef<OsStr>>(args: &[S]) -> String {
-    args.iter()
-        .map(|a| a.as_ref().to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-pub fn assert_success<S: AsRef<OsStr>>(out: &Output, args: &[S]) {
-    assert!(
-        out.status.success(),
-        "`cairn {}` failed ({:?})\nstdout: {}\nstderr: {}",
-        show(args),
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Asserts the exit code and exactly one `error:` line on stderr; returns stderr.
-pub fn assert_failure<S: AsRef<OsStr>>(out: &Output, args: &[S], code: i32) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "`cairn {}`: wrong exit code\nstdout: {}\nstderr: {stderr}",
-        show(args),
-        String::from_utf8_lossy(&out.stdout),
-    );
-    let errors = stderr.lines().filter(|l| l.starts_with("error: ")).count();
-    assert_eq!(
-        errors,
-        1,
-        "`cairn {}`: expected one `error: ` line on stderr, got:\n{stderr}",
-        show(args)
-    );
-    assert!(
-        !stderr.contains("panicked"),
-        "`cairn {}` panicked:\n{stderr}",
-        show(args)
-    );
-    stderr
-}
-
-/// Deterministic pseudo-random bytes (xorshift64*), incompressible enough for zstd to skip.
-pub fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-/// The keys of a JSON object, sorted.
-pub fn keys(v: &serde_json::Value) -> Vec<String> {
-    let mut k: Vec<String> = v
-        .as_object()
-        .unwrap_or_else(|| panic!("not a JSON object: {v}"))
-        .keys()
-        .cloned()
-        .collect();
-    k.sort();
-    k
 }

@@ -1,12 +1,12 @@
 //! End-to-end tests of the foundation commands (init, add, rm, status, commit, log,
 //! completions) and the global flags, through the built `cairn` binary.
 
-mod common;
-
 use std::path::Path;
 
-use common::{is_hex64, keys, random_bytes, TestRepo};
 use serde_json::Value;
+
+use crate::support;
+use crate::support::{is_hex64, keys, random_bytes, TestRepo};
 
 /// Owned lines, for comparing with `TestRepo::status`.
 fn lines(v: &[&str]) -> Vec<String> {
@@ -152,14 +152,14 @@ fn init_inside_a_repository_changes_nothing() {
     assert_eq!(t.snapshot(), before);
     for dir in ["sub", "sub/deeper"] {
         let out = t.run_in(&t.path(dir), &["init"]);
-        common::assert_failure(&out, &["init"], 2);
+        support::assert_failure(&out, &["init"], 2);
         assert!(
             !t.exists(format!("{dir}/.cairn")),
             "init created {dir}/.cairn"
         );
     }
     let out = t.run(&["init", "--hash", "sha256"]);
-    common::assert_failure(&out, &["init"], 2);
+    support::assert_failure(&out, &["init"], 2);
     assert_eq!(t.snapshot(), before);
 }
 
@@ -854,7 +854,7 @@ fn errors_exit_2_with_one_line_and_change_nothing() {
 fn json_errors_are_a_document_too() {
     let t = TestRepo::new();
     let out = t.run(&["--json", "add", "nope"]);
-    common::assert_failure(&out, &["--json", "add", "nope"], 2);
+    support::assert_failure(&out, &["--json", "add", "nope"], 2);
     let v: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
     assert_eq!(keys(&v), ["error"]);
     assert_eq!(v["error"]["exit_code"], 2);
@@ -893,10 +893,10 @@ fn quiet_prints_nothing_but_still_works() {
     let t = TestRepo::new();
     t.write("f", "x");
     let out = t.run(&["-q", "add", "-A"]);
-    common::assert_success(&out, &["-q"]);
+    support::assert_success(&out, &["-q"]);
     assert!(out.stdout.is_empty(), "{}", stdout_of(&out));
     let out = t.run(&["commit", "-q", "-m", "quiet"]);
-    common::assert_success(&out, &["commit"]);
+    support::assert_success(&out, &["commit"]);
     assert!(out.stdout.is_empty(), "{}", stdout_of(&out));
     assert!(
         out.stderr.is_empty(),
@@ -930,7 +930,7 @@ fn no_progress_changes_no_output() {
     let t = TestRepo::new();
     t.write("big", random_bytes(3, 5 << 20));
     let out = t.run(&["--no-progress", "add", "-A"]);
-    common::assert_success(&out, &["--no-progress"]);
+    support::assert_success(&out, &["--no-progress"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !stderr.contains('\r') && !stderr.contains('\u{1b}'),
@@ -938,7 +938,7 @@ fn no_progress_changes_no_output() {
     );
     assert!(stdout_of(&out).starts_with("staged 1 new"));
     let out = t.run(&["commit", "-m", "x", "--no-progress"]);
-    common::assert_success(&out, &["commit"]);
+    support::assert_success(&out, &["commit"]);
     assert!(is_hex64(stdout_of(&out).trim_end()));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -956,27 +956,27 @@ fn dash_c_and_subdirectories_resolve_paths() {
     t.write("top", "t");
     // Relative paths are relative to the current directory.
     let out = t.run_in(&t.path("d"), &["add", "x"]);
-    common::assert_success(&out, &["add", "x"]);
+    support::assert_success(&out, &["add", "x"]);
     let out = t.run_in(&t.path("d"), &["add", "../top"]);
-    common::assert_success(&out, &["add", "../top"]);
+    support::assert_success(&out, &["add", "../top"]);
     assert_eq!(t.status(), lines(&["A  d/x", "A  top", "?? d/y"]));
     // -C from somewhere else entirely.
     let elsewhere = TestRepo::empty();
     let root = t.root().to_str().unwrap();
     let d = t.path("d");
     let out = elsewhere.run(&["-C", d.to_str().unwrap(), "add", "y"]);
-    common::assert_success(&out, &["-C"]);
+    support::assert_success(&out, &["-C"]);
     let out = elsewhere.run(&["-C", root, "status", "--short"]);
-    common::assert_success(&out, &["-C"]);
+    support::assert_success(&out, &["-C"]);
     assert_eq!(stdout_of(&out), "A  d/x\nA  d/y\nA  top\n");
     let out = elsewhere.run(&["-C", root, "commit", "-m", "from afar"]);
-    common::assert_success(&out, &["-C"]);
+    support::assert_success(&out, &["-C"]);
     assert!(is_hex64(stdout_of(&out).trim_end()));
     assert!(t.status().is_empty());
     assert!(!elsewhere.exists(".cairn"));
     // -C to a directory that is not a repository.
     let out = t.run(&["-C", elsewhere.root().to_str().unwrap(), "status"]);
-    common::assert_failure(&out, &["-C", "status"], 2);
+    support::assert_failure(&out, &["-C", "status"], 2);
 }
 
 #[test]

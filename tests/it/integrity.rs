@@ -1,13 +1,12 @@
 //! verify names every kind of damage with the layers and paths it affects; gc after reset
 //! frees the dropped layers and leaves a repository that verifies; reset and stats.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
 use cairn::pack::{ObjectKind, PackIndex, RECORD_HEADER_LEN};
-use common::{random_bytes, TestRepo};
 use serde_json::Value;
+
+use crate::support::{random_bytes, TestRepo};
 
 /// A repository with one layer: a large file of several chunks and two small ones.
 fn sample() -> (TestRepo, String) {

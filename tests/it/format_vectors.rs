@@ -1,7 +1,8 @@
 //! Pinned format vectors. Every kind of byte cairn writes is checked here against files in
 //! `fixtures/`, so a format change cannot slip through: it fails these tests until the
-//! fixtures are regenerated on purpose with `CAIRN_BLESS=1 cargo test --test format_vectors`,
-//! which then shows in review as a diff of `fixtures/` (and must come with a version bump).
+//! fixtures are regenerated on purpose with
+//! `CAIRN_BLESS=1 cargo test --test it format_vectors::`, which then shows in review as a
+//! diff of `fixtures/` (and must come with a version bump).
 //!
 //! Where docs/FORMAT.md describes an algorithm (FastCDC cuts, the merkle split, the hash
 //! domains, the staging index's bincode bytes), a small independent implementation here
@@ -95,6 +96,8 @@ fn first_diff(a: &Value, b: &Value, at: &str) -> Option<String> {
 
 /// The seeded generator of the chunking vectors: xorshift64 with shifts 13, 7, 17; each
 /// step's new state is emitted as 8 little-endian bytes; the output is cut to `len`.
+/// Not the tests' shared generator (`support::Rng`): the pinned vectors in `fixtures/` name
+/// this one and hold hashes of its output, so it must never change.
 fn xorshift(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed;
     let mut out = Vec::with_capacity(len + 8);

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::steps::*;
-use crate::world::{self, under, Entry, Expect, Head, Model, Tree};
-use crate::{harness, observe, support};
+use super::observe;
+use super::steps::*;
+use super::world::{self, under, Entry, Expect, Head, Model, Tree};
+use crate::support;
 
 /// The repository, the model, and what has happened so far (for failure messages).
 pub struct Runner {
@@ -56,8 +57,10 @@ impl Runner {
     fn expect(&self, args: &[OsString], want: Expect) -> Vec<u8> {
         let out = self.env.run(args);
         match want {
-            Expect::Ok => support::assert_ok(&out, args),
-            Expect::Fail => support::assert_error(&out, args),
+            Expect::Ok => support::assert_success(&out, args),
+            Expect::Fail => {
+                support::assert_error(&out, args);
+            }
         }
         out.stdout
     }
@@ -403,7 +406,7 @@ impl Runner {
             let _ = std::fs::remove_dir_all(&dest);
             return;
         }
-        support::assert_ok(&out, &args);
+        support::assert_success(&out, &args);
         assert!(
             !want.is_empty() || scope.is_empty() || !live,
             "restore of {} from layer {l}, which lacks it, succeeded",
@@ -512,24 +515,24 @@ impl Runner {
             Some(i) => {
                 let points = fail_points(cmd);
                 let point = ("CAIRN_FAILPOINT", points[i % points.len()]);
-                harness::run(&self.env.root, &args, &[point])
+                support::run(&self.env.root, &args, &[point])
             }
             None => {
-                let mut child = harness::spawn(&self.env.root, &args, &[]);
+                let mut child = support::spawn(&self.env.root, &args, &[]);
                 std::thread::sleep(Duration::from_micros(delay_us));
                 let _ = child.kill();
-                harness::wait(child, &args.join(" "))
+                support::wait(child, &args.join(" "))
             }
         };
-        let killed = harness::killed_by(&out.status).is_some();
+        let killed = support::killed_by(&out.status).is_some();
         if killed {
             self.kills += 1;
-            harness::assert_verifies(&self.env.root, true, &format!("after killing {args:?}"));
+            support::assert_verifies(&self.env.root, true, &format!("after killing {args:?}"));
         } else {
             assert!(
                 out.status.success(),
                 "`cairn {args:?}`: {}",
-                harness::stderr(&out)
+                support::stderr(&out)
             );
         }
         match (cmd, layer) {
@@ -653,7 +656,7 @@ impl Runner {
             assert_tree(&self.m.layers[l].tree, &got, &format!("{what}: layer {l}"));
         }
         self.check_status(&what);
-        harness::assert_verifies(&self.env.root, true, &what);
+        support::assert_verifies(&self.env.root, true, &what);
         let outside = support::snapshot(&self.env.outside("outside"), &[]);
         assert_eq!(
             outside.len(),

@@ -3,17 +3,18 @@
 //! `/etc/x` and other impossible names, symlinks that point outside, entries whose size
 //! lies, and chunks whose bytes do not match their id.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
+use std::process::Stdio;
 
 use cairn::hash::{Domain, ObjectId};
 use cairn::object::{ChunkRef, EntryKind, FileObject, Layer, LayerCounts, Tree, TreeEntry};
 use cairn::pack::{Codec, Encoded, ObjectKind, PackClass, PackWriter, RECORD_HEADER_LEN};
 use cairn::Repository;
-use support::{random_bytes, snapshot, Env, Node};
+
+use crate::support;
+use crate::support::{random_bytes, run_measured, snapshot, Env, Node};
 
 /// Writes objects straight into packs, bypassing every check `add` and `commit` make.
 struct Craft {
@@ -487,9 +488,9 @@ struct Damaged {
 /// A 300 KiB file in two versions sharing their first half; one chunk only the second
 /// version has is damaged on disk after commit.
 fn damaged_chunk(env: &Env) -> Damaged {
-    let a = random_bytes(300 << 10, 1);
+    let a = random_bytes(1, 300 << 10);
     let mut b = a.clone();
-    b[150 << 10..].copy_from_slice(&random_bytes(150 << 10, 2));
+    b[150 << 10..].copy_from_slice(&random_bytes(2, 150 << 10));
     env.write("big.bin", &a);
     env.write("small", "s\n");
     let l1 = env.commit("a");
@@ -632,28 +633,17 @@ fn symlink_targets_that_are_empty_or_hold_nul_are_refused() {
     }
 }
 
-/// Runs `cairn args` and returns its exit code and peak resident memory in KiB, measured by
-/// the kernel for this one child (`wait4`).
-fn exit_and_peak_kib(env: &Env, args: &[&str]) -> (i32, i64) {
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("cairn"))
-        .current_dir(&env.root)
-        .env("CAIRN_AUTHOR", "tester")
-        .arg("--no-progress")
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn();
-    let pid = child.expect("spawn cairn").id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is valid; wait4 fills it and the status.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -libc::WTERMSIG(status)
-    };
-    (code, usage.ru_maxrss)
+/// Runs `cairn args` and returns its exit code and its own peak resident memory in KiB.
+fn exit_and_peak_kib(env: &Env, args: &[&str]) -> (i32, u64) {
+    let mut all = vec!["--no-progress"];
+    all.extend_from_slice(args);
+    let m = run_measured(
+        &env.root,
+        &all,
+        &[("CAIRN_AUTHOR", "tester")],
+        Stdio::null(),
+    );
+    (m.code, m.peak_kib)
 }
 
 /// A chunk of `len` zeros: its id and a zstd frame (stating its size) holding it, made a

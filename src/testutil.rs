@@ -1,0 +1,13 @@
+//! The unit tests' seeded random generator: the one the integration tests use
+//! (`tests/it/support/rng.rs`), so every run of a test makes the same data.
+
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{Rng as _, SeedableRng as _};
+
+/// `len` random bytes from the generator seeded with `seed`, different for each seed.
+/// Incompressible, so zstd stores them raw.
+pub(crate) fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut out = vec![0; len];
+    Xoshiro256PlusPlus::seed_from_u64(seed).fill_bytes(&mut out);
+    out
+}

@@ -1,0 +1,23 @@
+//! cairn's integration tests, in one binary: each former test file is a module here, so the
+//! crate and its object-store and tokio stack are linked once rather than once per file.
+//! Shared helpers live in `support/`.
+
+mod support;
+
+mod chunk_lists;
+mod cli_foundation;
+mod cli_proofs;
+mod cli_read;
+mod concurrency;
+mod crash;
+mod deep_trees;
+mod faults;
+mod format_vectors;
+mod hostile;
+mod integrity;
+mod model;
+mod remote_attack;
+mod remote_s3;
+mod unstable_input;
+mod walk_cache;
+mod worktree_safety;
