@@ -10,6 +10,11 @@
 //! stays close to what an idle core does, where wall time mostly measures the other tenants.
 //! Benches that use several threads or wait for the disk always measure wall time.
 
+#![allow(
+    unsafe_code,
+    reason = "the bench reads the thread's CPU clock with a raw call"
+)]
+
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -64,7 +69,7 @@ impl Clock {
             tv_nsec: 0,
         };
         // SAFETY: ts is a valid timespec to write into; the clock id is a constant.
-        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut ts) };
         assert_eq!(rc, 0, "CLOCK_THREAD_CPUTIME_ID is available on Linux");
         Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
     }
@@ -127,13 +132,13 @@ fn bench_hashing(c: &mut Criterion<Clock>) {
     g.throughput(Throughput::Bytes(CHUNK as u64));
     for algo in [HashAlgo::Blake3, HashAlgo::Sha256] {
         g.bench_function(algo.name(), |b| {
-            b.iter(|| algo.hash(Domain::Chunk, black_box(&data)))
+            b.iter(|| algo.hash(Domain::Chunk, black_box(&data)));
         });
     }
     // The blake3 crate's one-shot keyed hash: what `HashAlgo::hash` costs above it.
     let key = blake3::derive_key("bench", b"");
     g.bench_function("blake3_crate_keyed_hash", |b| {
-        b.iter(|| blake3::keyed_hash(&key, black_box(&data)))
+        b.iter(|| blake3::keyed_hash(&key, black_box(&data)));
     });
     g.finish();
 
@@ -143,7 +148,7 @@ fn bench_hashing(c: &mut Criterion<Clock>) {
     g.throughput(Throughput::Elements(1));
     for algo in [HashAlgo::Blake3, HashAlgo::Sha256] {
         g.bench_function(algo.name(), |b| {
-            b.iter(|| merkle::parent(algo, Domain::FileNode, black_box(&l), black_box(&r)))
+            b.iter(|| merkle::parent(algo, Domain::FileNode, black_box(&l), black_box(&r)));
         });
     }
     g.bench_function("blake3_crate_keyed_hash", |b| {
@@ -152,7 +157,7 @@ fn bench_hashing(c: &mut Criterion<Clock>) {
             buf[..32].copy_from_slice(black_box(&l).as_bytes());
             buf[32..].copy_from_slice(black_box(&r).as_bytes());
             blake3::keyed_hash(&key, &buf)
-        })
+        });
     });
     g.finish();
 }
@@ -165,7 +170,7 @@ fn bench_chunk_hash(c: &mut Criterion<Clock>) {
     let mut g = c.benchmark_group("chunk_hash");
     g.throughput(Throughput::Bytes(BIG as u64));
     g.bench_function("single_thread", |b| {
-        b.iter(|| hash_chunks(algo, &data, &ch.cuts(black_box(&data))))
+        b.iter(|| hash_chunks(algo, &data, &ch.cuts(black_box(&data))));
     });
     // The same after copying each window into a reused private buffer, as `add` reads a
     // large file (`chunk::chunk_file`, in the kernel's `pread`): what the copy costs.
@@ -179,7 +184,7 @@ fn bench_chunk_hash(c: &mut Criterion<Clock>) {
                 ids.extend(hash_chunks(algo, w, &ch.cuts(w)));
             }
             ids
-        })
+        });
     });
     g.finish();
 }
@@ -206,7 +211,7 @@ fn bench_chunk_hash_parallel(c: &mut Criterion) {
                 ids.extend(part);
             }
             ids
-        })
+        });
     });
     g.bench_function("two_halves_parallel", |b| {
         b.iter(|| {
@@ -215,7 +220,7 @@ fn bench_chunk_hash_parallel(c: &mut Criterion) {
                 || hash_chunks(algo, l, &ch.cuts(l)),
                 || hash_chunks(algo, r, &ch.cuts(r)),
             )
-        })
+        });
     });
     g.finish();
 }
@@ -260,7 +265,7 @@ fn bench_packs(c: &mut Criterion) {
                 dir
             },
             BatchSize::PerIteration,
-        )
+        );
     });
     let dir = tempfile::tempdir().expect("tempdir");
     let packs = write_pack(dir.path(), &input);
@@ -273,7 +278,7 @@ fn bench_packs(c: &mut Criterion) {
                     .expect("pack read");
                 black_box(bytes);
             }
-        })
+        });
     });
     g.finish();
 }
@@ -307,7 +312,7 @@ fn bench_index_lookup(c: &mut Criterion<Clock>) {
     g.throughput(Throughput::Elements(IDX_ENTRIES as u64));
     for (name, ids) in [("hit", &present), ("miss", &absent)] {
         g.bench_with_input(BenchmarkId::from_parameter(name), ids, |b, ids| {
-            b.iter(|| ids.iter().filter(|id| idx.lookup(id).is_some()).count())
+            b.iter(|| ids.iter().filter(|id| idx.lookup(id).is_some()).count());
         });
     }
     g.finish();
@@ -352,7 +357,7 @@ fn bench_trees(c: &mut Criterion<Clock>) {
     let mut g = c.benchmark_group("tree");
     g.throughput(Throughput::Elements(FILES as u64));
     g.bench_function("build_20k_entries", |b| {
-        b.iter(|| build(black_box(&index), HashAlgo::Blake3).expect("build"))
+        b.iter(|| build(black_box(&index), HashAlgo::Blake3).expect("build"));
     });
     g.finish();
 
@@ -364,7 +369,7 @@ fn bench_trees(c: &mut Criterion<Clock>) {
     g.throughput(Throughput::Elements(leaves.len() as u64));
     for algo in [HashAlgo::Blake3, HashAlgo::Sha256] {
         g.bench_function(format!("16k_leaves_{}", algo.name()), |b| {
-            b.iter(|| merkle::root(algo, Domain::FileNode, black_box(&leaves)))
+            b.iter(|| merkle::root(algo, Domain::FileNode, black_box(&leaves)));
         });
     }
     g.finish();
@@ -380,10 +385,10 @@ fn bench_staging(c: &mut Criterion) {
     g.throughput(Throughput::Elements(FILES as u64));
     // Includes fsync of the file and its directory, as every save does.
     g.bench_function("save", |b| {
-        b.iter(|| index.save(&path, &tmp, algo).expect("save"))
+        b.iter(|| index.save(&path, &tmp, algo).expect("save"));
     });
     g.bench_function("load", |b| {
-        b.iter(|| StagingIndex::load(black_box(&path), algo).expect("load"))
+        b.iter(|| StagingIndex::load(black_box(&path), algo).expect("load"));
     });
     g.finish();
 }

@@ -15,6 +15,8 @@
 //! the medians of each and their ratios printed, by wall and by CPU time (all threads), which
 //! on a shared machine is steadier than two figures taken minutes apart.
 
+#![allow(unsafe_code, reason = "the bench maps packs to flip their bytes")]
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -112,7 +114,10 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn cpu_time() -> Duration {
     // SAFETY: getrusage writes into the zeroed struct it is given.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) }, 0);
+    assert_eq!(
+        unsafe { libc::getrusage(libc::RUSAGE_SELF, &raw mut ru) },
+        0
+    );
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }

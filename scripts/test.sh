@@ -12,4 +12,5 @@ if ((${#need_apt[@]})); then
     apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
 fi
 
-cargo test --all-targets
+# The crash and fault tests arm fail points, which only a build with this feature has.
+cargo test --all-targets --features failpoints

@@ -113,7 +113,7 @@ fn file_entry(name: &[u8], e: &IndexEntry) -> TreeEntry {
         name: name.to_vec(),
         kind: e.kind(),
         mode: e.mode,
-        size: e.chunks.iter().map(|c| c.len as u64).sum(),
+        size: e.chunks.iter().map(|c| u64::from(c.len)).sum(),
         mtime_ns: e.stat.mtime_ns,
         id: e.file_id,
     }

@@ -175,7 +175,8 @@ impl<'a> Ingester<'a> {
     /// Chunks a large file window by window, hashing the chunks of each window in parallel.
     /// `None` when the file shrank while it was read.
     fn chunk_large(&self, file: &File, len: u64, path: &Path) -> Result<Option<Vec<ChunkRef>>> {
-        let mut chunks = Vec::with_capacity((len / self.chunker.params().avg as u64) as usize + 1);
+        let mut chunks =
+            Vec::with_capacity((len / u64::from(self.chunker.params().avg)) as usize + 1);
         let read = chunk::chunk_file(
             &self.chunker,
             file,

@@ -326,7 +326,7 @@ fn chunk_starts(obj: &FileObject) -> Vec<u64> {
     let mut off = 0u64;
     starts.push(off);
     for c in &obj.chunks {
-        off += c.len as u64;
+        off += u64::from(c.len);
         starts.push(off);
     }
     starts

@@ -195,7 +195,7 @@ impl Level {
 pub fn covering(chunks: &[ChunkRef], start: u64, end: u64) -> (usize, usize) {
     let (mut a, mut b, mut off) = (chunks.len(), 0, 0u64);
     for (i, c) in chunks.iter().enumerate() {
-        let ce = off + c.len as u64;
+        let ce = off + u64::from(c.len);
         if ce > start && off < end {
             a = a.min(i);
             b = i + 1;
@@ -220,7 +220,7 @@ impl Content {
         data: Vec<Vec<u8>>,
     ) -> Content {
         let leaves = obj.leaves(algo);
-        let mut offset: u64 = obj.chunks[..first].iter().map(|c| c.len as u64).sum();
+        let mut offset: u64 = obj.chunks[..first].iter().map(|c| u64::from(c.len)).sum();
         let mut chunks = Vec::with_capacity(data.len());
         for (c, d) in obj.chunks[first..].iter().zip(data) {
             chunks.push(ChunkProof {
@@ -229,7 +229,7 @@ impl Content {
                 len: c.len,
                 data: Hex(d),
             });
-            offset += c.len as u64;
+            offset += u64::from(c.len);
         }
         let last = first + chunks.len();
         let proof = range_proof(algo, Domain::FileNode, &leaves, first, last);

@@ -52,7 +52,9 @@ impl ChunkCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, Lru> {
         // A panic while holding the lock cannot leave the cache inconsistent in a way that
         // matters: at worst the size is off until entries are evicted.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -142,7 +144,7 @@ pub fn copy_range(
 ) -> Result<()> {
     let mut off = 0u64;
     for c in &obj.chunks {
-        let (cs, ce) = (off, off + c.len as u64);
+        let (cs, ce) = (off, off + u64::from(c.len));
         off = ce;
         if ce <= start {
             continue;

@@ -170,7 +170,7 @@ fn resolve_hex(repo: &Repository, base: &str, spec: &str) -> Result<(ObjectId, O
                 "{spec} is ambiguous; candidates: {}",
                 matches
                     .iter()
-                    .map(|m| m.to_hex())
+                    .map(super::hash::ObjectId::to_hex)
                     .collect::<Vec<_>>()
                     .join(", ")
             ),

@@ -40,7 +40,7 @@ impl Printer {
     /// document on stdout so scripts always get one.
     pub fn error(&self, e: &anyhow::Error) {
         let cairn_error = e.downcast_ref::<cairn::Error>();
-        let hint = cairn_error.and_then(|e| e.hint());
+        let hint = cairn_error.and_then(cairn::Error::hint);
         let kind = cairn_error.map_or("error", |e| e.kind());
         let message = match e.downcast_ref::<cairn::Error>() {
             Some(inner) => inner.to_string(),

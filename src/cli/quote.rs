@@ -44,7 +44,7 @@ pub fn write_name(out: &mut dyn Write, name: &[u8], space: Space) -> Result<()> 
         match escape(b) {
             None => q.push(b),
             Some(0) => {
-                q.extend_from_slice(&[b'\\', b'0' + (b >> 6), b'0' + (b >> 3 & 7), b'0' + (b & 7)])
+                q.extend_from_slice(&[b'\\', b'0' + (b >> 6), b'0' + (b >> 3 & 7), b'0' + (b & 7)]);
             }
             Some(letter) => q.extend_from_slice(&[b'\\', letter]),
         }

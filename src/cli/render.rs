@@ -41,9 +41,9 @@ pub fn init(o: &InitOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
         "initialised an empty cairn repository in {} ({}, chunks {}/{}/{})",
         o.path.display(),
         o.hash.name(),
-        HumanBytes(o.chunk_min as u64),
-        HumanBytes(o.chunk_avg as u64),
-        HumanBytes(o.chunk_max as u64)
+        HumanBytes(u64::from(o.chunk_min)),
+        HumanBytes(u64::from(o.chunk_avg)),
+        HumanBytes(u64::from(o.chunk_max))
     )
 }
 
@@ -187,8 +187,8 @@ fn short_entries(
         let y = if take_u { u[j].change.letter() } else { ' ' };
         let p = if take_s { &s[i].path } else { &u[j].path };
         entry(x, y, p)?;
-        i += take_s as usize;
-        j += take_u as usize;
+        i += usize::from(take_s);
+        j += usize::from(take_u);
     }
     for p in &o.untracked {
         entry('?', '?', p)?;
@@ -608,7 +608,7 @@ pub fn remote(
             RemoteVerb::List if p.verbose > 0 => {
                 let ep = r.endpoint.as_deref().unwrap_or("-");
                 let region = r.region.as_deref().unwrap_or("-");
-                writeln!(out, "{}\t{}\tendpoint {ep}\tregion {region}", r.name, r.url)?
+                writeln!(out, "{}\t{}\tendpoint {ep}\tregion {region}", r.name, r.url)?;
             }
             RemoteVerb::List => writeln!(out, "{}\t{}", r.name, r.url)?,
             RemoteVerb::Added => writeln!(out, "added remote {} ({})", r.name, r.url)?,

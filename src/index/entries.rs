@@ -62,17 +62,17 @@ impl<'a> Reader<'a> {
     /// bincode's varint: one byte up to 250, else a marker for a 2, 4 or 8 byte integer.
     fn varint(&mut self, max: u64) -> Result<u64, String> {
         let v = match self.u8()? {
-            v @ 0..=250 => v as u64,
-            251 => u16::from_le_bytes(self.array()?) as u64,
-            252 => u32::from_le_bytes(self.array()?) as u64,
-            253 if max > u32::MAX as u64 => u64::from_le_bytes(self.array()?),
+            v @ 0..=250 => u64::from(v),
+            251 => u64::from(u16::from_le_bytes(self.array()?)),
+            252 => u64::from(u32::from_le_bytes(self.array()?)),
+            253 if max > u64::from(u32::MAX) => u64::from_le_bytes(self.array()?),
             m => return Err(format!("invalid integer marker {m}")),
         };
         Ok(v)
     }
 
     fn u32(&mut self) -> Result<u32, String> {
-        Ok(self.varint(u32::MAX as u64)? as u32)
+        Ok(self.varint(u64::from(u32::MAX))? as u32)
     }
 
     fn u64(&mut self) -> Result<u64, String> {

@@ -374,7 +374,7 @@ mod tests {
             kind: EntryKind::File as u8,
             mode: 0o644,
             stat: Stat {
-                size: n as u64,
+                size: u64::from(n),
                 mtime_ns: 5,
                 ctime_ns: 6,
                 ino: 7,
@@ -383,7 +383,7 @@ mod tests {
             file_id: ObjectId([n; 32]),
             chunks: vec![ChunkRef {
                 id: ObjectId([n; 32]),
-                len: n as u32 + 1,
+                len: u32::from(n) + 1,
             }],
         }
     }

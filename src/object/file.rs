@@ -43,7 +43,7 @@ pub struct FileObject {
 
 impl FileObject {
     pub fn size(&self) -> u64 {
-        self.chunks.iter().map(|c| c.len as u64).sum()
+        self.chunks.iter().map(|c| u64::from(c.len)).sum()
     }
 
     /// The merkle leaves, with each chunk's offset in the file.
@@ -53,7 +53,7 @@ impl FileObject {
             .iter()
             .map(|c| {
                 let leaf = leaf(algo, c, offset);
-                offset += c.len as u64;
+                offset += u64::from(c.len);
                 leaf
             })
             .collect()

@@ -36,7 +36,7 @@ impl Layer {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(128 + self.author.len() + self.message.len());
         out.push(LAYER_VERSION);
-        out.push(self.parent.is_some() as u8);
+        out.push(u8::from(self.parent.is_some()));
         out.extend_from_slice(self.parent.unwrap_or_default().as_bytes());
         out.extend_from_slice(self.tree.as_bytes());
         out.extend_from_slice(&self.time_ns.to_le_bytes());

@@ -90,7 +90,7 @@ pub fn clone(
     // Created here, so locked here: one lock from the first ref to the checkout.
     let repo = repo.lock(common.lock_timeout)?;
     for (kind, list) in [(RefKind::Line, &lines), (RefKind::Tag, &tags)] {
-        for (name, id) in list.iter() {
+        for (name, id) in list {
             repo.refs().set(kind, name, id)?;
         }
     }

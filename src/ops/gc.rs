@@ -172,7 +172,7 @@ fn check_live(
 fn usage(p: &Pack, live: &HashSet<ObjectId>, out: &mut GcOutcome) -> (u64, u64) {
     let (mut l, mut d) = (0, 0);
     for e in p.index.entries().flatten() {
-        let size = RECORD_HEADER_LEN as u64 + e.stored_len as u64;
+        let size = RECORD_HEADER_LEN as u64 + u64::from(e.stored_len);
         if live.contains(&e.id) {
             l += size;
             out.live_objects += 1;

@@ -144,7 +144,7 @@ fn content(
         None => (0, obj.size()),
     };
     let (a, b) = proof::covering(&obj.chunks, start, end);
-    let carried: u64 = obj.chunks[a..b].iter().map(|c| c.len as u64).sum();
+    let carried: u64 = obj.chunks[a..b].iter().map(|c| u64::from(c.len)).sum();
     if carried > proof::MAX_CONTENT_BYTES {
         return Err(invalid(format!(
             "the chunks covering that range hold {carried} bytes; a proof carries at most \

@@ -222,7 +222,11 @@ fn plan(
     listing: &BTreeMap<ObjectId, RemotePack>,
     tip: ObjectId,
 ) -> Result<Plan> {
-    let on_remote = |name: &ObjectId| listing.get(name).is_some_and(|r| r.complete());
+    let on_remote = |name: &ObjectId| {
+        listing
+            .get(name)
+            .is_some_and(super::super::remote::index::RemotePack::complete)
+    };
     let packs = repo.store.packs();
     let remote_only: Vec<ObjectId> = listing
         .iter()
@@ -235,7 +239,7 @@ fn plan(
         |id: &ObjectId| theirs.contains(id) || shared.iter().any(|p| p.index.lookup(id).is_some());
     let mut send = Vec::new();
     let mut present = 0;
-    for p in packs.iter() {
+    for p in &packs {
         if on_remote(&p.name) || p.index.entries().flatten().all(|e| has(&e.id)) {
             present += 1;
         } else {

@@ -54,8 +54,8 @@ pub fn stats(repo: &Repository) -> Result<StatsOutcome> {
             }
             if e.kind == ObjectKind::Chunk {
                 out.chunks += 1;
-                out.chunk_bytes += e.raw_len as u64;
-                out.chunk_bytes_stored += e.stored_len as u64;
+                out.chunk_bytes += u64::from(e.raw_len);
+                out.chunk_bytes_stored += u64::from(e.stored_len);
                 buckets[(u32::BITS - e.raw_len.leading_zeros()) as usize] += 1;
             } else {
                 out.metadata_objects += 1;

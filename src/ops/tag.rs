@@ -47,7 +47,7 @@ pub fn tag(repo: &Locked, action: &TagAction) -> Result<TagOutcome> {
             if !force && refs.get(RefKind::Tag, name)?.is_some() {
                 return Err(Error::AlreadyExists {
                     what: "tag",
-                    name: name.to_string(),
+                    name: name.clone(),
                     path: refs.ref_path(RefKind::Tag, name),
                 });
             }

@@ -139,7 +139,7 @@ pub fn check_records(pack: &Pack, algo: HashAlgo, data: bool) -> PackReport {
         })
         .collect();
     if data {
-        report.bytes = entries.iter().map(|e| e.stored_len as u64).sum();
+        report.bytes = entries.iter().map(|e| u64::from(e.stored_len)).sum();
     }
     report
 }
@@ -193,7 +193,7 @@ fn check_layout(
                 e.offset
             ));
         }
-        at = e.offset + (RECORD_HEADER_LEN as u64) + e.stored_len as u64;
+        at = e.offset + (RECORD_HEADER_LEN as u64) + u64::from(e.stored_len);
         // A record that cannot be read is reported with its object.
         hasher.update(header.as_ref().ok()?);
     }
@@ -218,7 +218,7 @@ fn check_record(
 ) -> Result<(), String> {
     let header = header.as_ref().map_err(String::clone)?;
     let start = e.offset + RECORD_HEADER_LEN as u64;
-    if start + e.stored_len as u64 > len {
+    if start + u64::from(e.stored_len) > len {
         return Err("record lies past the end of the pack (truncated?)".into());
     }
     let (start, end) = (start as usize, start as usize + e.stored_len as usize);

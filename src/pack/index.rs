@@ -234,7 +234,7 @@ mod tests {
         let mut entries: Vec<IdxEntry> = (0..500u32)
             .map(|i| IdxEntry {
                 id: algo.hash(Domain::Chunk, &i.to_le_bytes()),
-                offset: i as u64 * 100,
+                offset: u64::from(i) * 100,
                 raw_len: i,
                 stored_len: i,
                 kind: ObjectKind::Chunk,

@@ -47,7 +47,7 @@ impl Pack {
     pub fn read_stored(&self, e: &IdxEntry) -> Result<Vec<u8>> {
         check_lengths(e.kind, e.codec, e.raw_len, e.stored_len).map_err(|w| self.damaged(e, &w))?;
         let (f, size) = self.file()?;
-        let end = e.offset + RECORD_HEADER_LEN as u64 + e.stored_len as u64;
+        let end = e.offset + RECORD_HEADER_LEN as u64 + u64::from(e.stored_len);
         if end > *size {
             return Err(self.damaged(e, "record lies past the end of the pack (truncated?)"));
         }
@@ -110,7 +110,10 @@ impl Store {
                 None => self.open_pack(name, &mut next),
             }
         }
-        *self.set.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        *self
+            .set
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
         Ok(())
     }
 
@@ -148,7 +151,10 @@ impl Store {
     /// Lists and opens every pack afresh, dropping the indexes held so far: after an index
     /// was rebuilt, the damaged one must not stay in use.
     pub fn reload(&self) -> Result<()> {
-        *self.set.write().unwrap_or_else(|e| e.into_inner()) = Arc::default();
+        *self
+            .set
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::default();
         self.refresh()
     }
 
@@ -201,7 +207,12 @@ impl Store {
     }
 
     fn current(&self) -> Arc<PackSet> {
-        Arc::clone(&self.set.read().unwrap_or_else(|e| e.into_inner()))
+        Arc::clone(
+            &self
+                .set
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     /// Declares that this process holds the writers' lock, until the returned flag is

@@ -280,7 +280,7 @@ fn chunk_leaves(algo: HashAlgo, c: &Content) -> Result<(u64, u64, Vec<ObjectId>)
         };
         leaves.push(file::leaf(algo, &r, off));
         off = off
-            .checked_add(ch.len as u64)
+            .checked_add(u64::from(ch.len))
             .ok_or_else(|| ProofError::Invalid("offsets overflow".into()))?;
     }
     Ok((start, off, leaves))

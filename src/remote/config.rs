@@ -127,7 +127,7 @@ pub fn parse_url(url: &str) -> std::result::Result<Location, String> {
         let prefix = prefix.trim_matches('/');
         if prefix.split('/').any(|p| p == "." || p == "..")
             || prefix.contains("//")
-            || prefix.chars().any(|c| c.is_control())
+            || prefix.chars().any(char::is_control)
         {
             return Err(format!(
                 "{url:?}: the prefix has an empty, '.' or '..' part"

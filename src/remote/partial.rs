@@ -192,7 +192,7 @@ pub fn fetch_chunks(
     progress.end();
     writer
         .into_inner()
-        .unwrap_or_else(|p| p.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .finish()?;
     Ok(out)
 }
@@ -250,7 +250,7 @@ fn fetch_records(
         };
         writer
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .add(e.id, ObjectKind::Chunk, &payload)?;
         progress.advance(1, record.len() as u64);
     }

@@ -48,13 +48,18 @@ fn parallel<T: Sync>(items: &[T], job: impl Fn(&T) -> Result<()> + Sync) -> Resu
                 }
                 if let Err(e) = job(&items[i]) {
                     failed.store(true, Relaxed);
-                    let mut slot = first_error.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut slot = first_error
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
                     slot.get_or_insert(e);
                 }
             });
         }
     });
-    match first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+    match first_error
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    {
         Some(e) => Err(e),
         None => Ok(()),
     }

@@ -52,7 +52,7 @@ fn records(t: &TestRepo) -> Vec<(ObjectKind, u64)> {
         if p.extension().is_some_and(|x| x == "idx") {
             for r in PackIndex::open(&p).unwrap().entries() {
                 let r = r.unwrap();
-                out.push((r.kind, RECORD_HEADER_LEN as u64 + r.stored_len as u64));
+                out.push((r.kind, RECORD_HEADER_LEN as u64 + u64::from(r.stored_len)));
             }
         }
     }

@@ -10,7 +10,7 @@ use crate::support::{is_hex64, keys, random_bytes, TestRepo};
 
 /// Owned lines, for comparing with `TestRepo::status`.
 fn lines(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
+    v.iter().map(std::string::ToString::to_string).collect()
 }
 
 fn stdout_of(out: &std::process::Output) -> String {

@@ -671,7 +671,7 @@ fn cat_range_equals_slicing_for_random_ranges() {
         .unwrap();
 
     // Chunk edges exactly: the last byte of a chunk through the first of the next.
-    let first = chunks[0].len as u64;
+    let first = u64::from(chunks[0].len);
     let edge = format!("{}-{}", first - 1, first);
     assert_eq!(
         env.ok_bytes(&["cat", "HEAD:data.bin", "--range", &edge]),

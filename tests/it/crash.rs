@@ -128,7 +128,7 @@ impl Harness {
                 }
             }
         };
-        self.kills += died as usize;
+        self.kills += usize::from(died);
         died
     }
 

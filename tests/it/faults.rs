@@ -253,12 +253,10 @@ fn file_vanishing_during_add_is_skipped() {
     );
     let tmp = root.join(".cairn/tmp");
     let writing = wait_for(Duration::from_secs(60), || {
-        fs::read_dir(&tmp)
-            .map(|d| {
-                d.flatten()
-                    .any(|e| e.file_name().to_string_lossy().starts_with("pack-"))
-            })
-            .unwrap_or(false)
+        fs::read_dir(&tmp).is_ok_and(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("pack-"))
+        })
     });
     assert!(writing, "add never started writing a pack");
     fs::remove_file(root.join("z_victim.txt")).unwrap();

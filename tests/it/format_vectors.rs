@@ -232,7 +232,7 @@ fn ref_file_id(algo: HashAlgo, chunks: &[ChunkRef]) -> ObjectId {
             let mut leaf = c.id.0.to_vec();
             leaf.extend_from_slice(&offset.to_le_bytes());
             leaf.extend_from_slice(&c.len.to_le_bytes());
-            offset += c.len as u64;
+            offset += u64::from(c.len);
             ObjectId(ref_hash(algo, Domain::FileLeaf.context(), &leaf))
         })
         .collect();
@@ -277,17 +277,17 @@ fn ref_staging_index(algo: HashAlgo, idx: &StagingIndex, version: u32) -> Vec<u8
         varint(&mut p, path.len() as u64);
         p.extend_from_slice(path);
         p.push(e.kind);
-        varint(&mut p, e.mode as u64);
+        varint(&mut p, u64::from(e.mode));
         varint(&mut p, e.stat.size);
         varint(&mut p, zigzag(e.stat.mtime_ns));
         varint(&mut p, zigzag(e.stat.ctime_ns));
         varint(&mut p, e.stat.ino);
-        varint(&mut p, e.stat.mode as u64);
+        varint(&mut p, u64::from(e.stat.mode));
         p.extend_from_slice(&e.file_id.0);
         varint(&mut p, e.chunks.len() as u64);
         for c in &e.chunks {
             p.extend_from_slice(&c.id.0);
-            varint(&mut p, c.len as u64);
+            varint(&mut p, u64::from(c.len));
         }
     }
     let stat = |p: &mut Vec<u8>, s: &Stat| {
@@ -295,7 +295,7 @@ fn ref_staging_index(algo: HashAlgo, idx: &StagingIndex, version: u32) -> Vec<u8
         varint(p, zigzag(s.mtime_ns));
         varint(p, zigzag(s.ctime_ns));
         varint(p, s.ino);
-        varint(p, s.mode as u64);
+        varint(p, u64::from(s.mode));
     };
     let bytes = |p: &mut Vec<u8>, b: &[u8]| {
         varint(p, b.len() as u64);
@@ -675,12 +675,12 @@ fn reference_cut_agrees_on_edge_cases() {
             vec![],
             vec![7],
             vec![0; 3 * max + 5],
-            xorshift(avg as u64, p.min as usize),
-            xorshift(avg as u64, max),
-            xorshift(avg as u64 + 1, max + 1),
-            xorshift(avg as u64 + 2, 5 * max + 3),
-            xorshift(avg as u64 + 3, avg as usize - 1),
-            xorshift(avg as u64 + 4, avg as usize + 1),
+            xorshift(u64::from(avg), p.min as usize),
+            xorshift(u64::from(avg), max),
+            xorshift(u64::from(avg) + 1, max + 1),
+            xorshift(u64::from(avg) + 2, 5 * max + 3),
+            xorshift(u64::from(avg) + 3, avg as usize - 1),
+            xorshift(u64::from(avg) + 4, avg as usize + 1),
         ];
         // Lengths from min to max in odd steps, so odd `end` and `center` occur.
         let odd = (p.min as usize..max).step_by(if avg <= 4096 { 37 } else { max });
@@ -708,7 +708,7 @@ fn streaming_gives_the_pinned_cuts() {
     let want: Vec<usize> = Chunker::new(p)
         .cuts(&data)
         .iter()
-        .map(|r| r.len())
+        .map(std::iter::ExactSizeIterator::len)
         .collect();
     for piece in [1, 37, 4096] {
         let mut got = Vec::new();
@@ -789,7 +789,7 @@ fn file_ids_are_pinned() {
                 algo.name().into(),
                 json!({
                     "chunks": f.chunks.iter().map(|c| json!([c.id.to_hex(), c.len])).collect::<Vec<_>>(),
-                    "leaves": f.leaves(algo).iter().map(|l| l.to_hex()).collect::<Vec<_>>(),
+                    "leaves": f.leaves(algo).iter().map(cairn::ObjectId::to_hex).collect::<Vec<_>>(),
                     "encoding": hex(&f.encode()),
                     "file_id": f.id(algo).to_hex(),
                 }),
@@ -1125,9 +1125,9 @@ fn fuzz_corpus_decodes() {
                 "layer" => Layer::decode(&b).is_ok(),
                 "file" => file::decode_stored(&b).is_ok() || file::decode_list(&b).is_ok(),
                 "pack" => b.starts_with(b"CAIRNPAK"),
-                "pack-index" => PackIndex::open(&path)
-                    .map(|i| i.verify(HashAlgo::Blake3).is_ok())
-                    .unwrap_or(false),
+                "pack-index" => {
+                    PackIndex::open(&path).is_ok_and(|i| i.verify(HashAlgo::Blake3).is_ok())
+                }
                 "staging-index" => {
                     let p = dir.path().join("index");
                     std::fs::write(&p, &b).unwrap();
@@ -1272,7 +1272,7 @@ fn stored_lists(repo: &Repository, id: &ObjectId) -> Vec<String> {
     let raw = repo.store.read(id, ObjectKind::File, repo.dir()).unwrap();
     match file::decode_stored(&raw).unwrap() {
         file::StoredFile::Whole(_) => Vec::new(),
-        file::StoredFile::Lists(ids) => ids.iter().map(|l| l.to_hex()).collect(),
+        file::StoredFile::Lists(ids) => ids.iter().map(cairn::ObjectId::to_hex).collect(),
     }
 }
 

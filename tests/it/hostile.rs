@@ -207,7 +207,7 @@ fn read_commands_refuse_hostile_names_and_write_nothing() {
             vec!["show", &r],
         ]
         .iter()
-        .map(|v| v.iter().map(|s| s.to_string()).collect())
+        .map(|v| v.iter().map(std::string::ToString::to_string).collect())
         .collect();
         for args in commands {
             let out = env.run(&args);

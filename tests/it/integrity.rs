@@ -74,7 +74,7 @@ fn a_flipped_chunk_byte_is_found_by_data_and_named() {
     let (t, layer) = sample();
     assert_eq!(verify(&t, &["--data"]).0, 0, "a fresh repository verifies");
     let (pack, body, len) = locate(&t, ObjectKind::Chunk);
-    flip(&pack, body + len as u64 / 2);
+    flip(&pack, body + u64::from(len) / 2);
     // Without --data the objects and indexes are checked, not the chunks' bytes.
     assert_eq!(verify(&t, &[]).0, 0);
     let (code, doc) = verify(&t, &["--data"]);
@@ -102,7 +102,7 @@ fn damaged_trees_file_objects_and_layers_are_named() {
     ] {
         let (t, _) = sample();
         let (pack, body, len) = locate(&t, kind);
-        flip(&pack, body + len as u64 - 1);
+        flip(&pack, body + u64::from(len) - 1);
         let (code, doc) = verify(&t, &[]);
         assert_eq!(code, 1, "{kind:?}: {doc}");
         assert!(!damaged(&doc, prefix).is_empty(), "{kind:?}: {doc}");

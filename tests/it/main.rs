@@ -2,6 +2,11 @@
 //! crate and its object-store and tokio stack are linked once rather than once per file.
 //! Shared helpers live in `support/`.
 
+#![allow(
+    unsafe_code,
+    reason = "the tests make fifos and devices, map files and race processes with raw calls"
+)]
+
 mod support;
 
 mod chunk_lists;
@@ -14,10 +19,13 @@ mod deep_trees;
 mod faults;
 mod format_vectors;
 mod hostile;
+mod house;
 mod integrity;
 mod model;
 mod remote_attack;
 mod remote_s3;
+mod restore_lib;
 mod unstable_input;
+mod verify_chunks;
 mod walk_cache;
 mod worktree_safety;

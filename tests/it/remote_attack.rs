@@ -286,7 +286,7 @@ fn a_tag_and_a_line_never_share_a_name() {
     p.a.ok(&["checkout", "v1"]);
     let err = p.a.fails(&["commit", "-b", "v1", "-m", "x"], 2);
     assert!(err.contains("a tag is named v1"), "{err}");
-    let full_id = one.to_string();
+    let full_id = one.clone();
     for name in ["HEAD", full_id.as_str()] {
         let err = p.a.fails(&["tag", name], 2);
         assert!(err.contains(name), "{err}");

@@ -121,7 +121,7 @@ pub fn put(root: &Path, rel: &[u8], e: &Entry) {
             fs::set_permissions(&p, fs::Permissions::from_mode(*mode)).expect("chmod");
         }
         Entry::Link(target) => {
-            std::os::unix::fs::symlink(OsStr::from_bytes(target), &p).expect("symlink")
+            std::os::unix::fs::symlink(OsStr::from_bytes(target), &p).expect("symlink");
         }
     }
 }

@@ -707,7 +707,7 @@ fn assert_tree(want: &Tree, got: &Tree, what: &str) {
         match got.get(p) {
             None => problems.push(format!("missing {} ({})", show(p), brief(w))),
             Some(g) if g != w => {
-                problems.push(format!("{}: want {}, got {}", show(p), brief(w), brief(g)))
+                problems.push(format!("{}: want {}, got {}", show(p), brief(w), brief(g)));
             }
             Some(_) => {}
         }

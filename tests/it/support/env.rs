@@ -104,7 +104,7 @@ impl Env {
     /// Runs `cairn --json args`, asserts exit 0, parses stdout.
     pub fn json<S: AsRef<OsStr>>(&self, args: &[S]) -> Value {
         let mut all: Vec<&OsStr> = vec![OsStr::new("--json")];
-        all.extend(args.iter().map(|a| a.as_ref()));
+        all.extend(args.iter().map(std::convert::AsRef::as_ref));
         let text = self.ok(&all);
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
     }

@@ -16,7 +16,7 @@ impl fmt::Debug for Bytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // FNV-1a, only to tell contents apart in failure messages.
         let h = self.0.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ *b as u64).wrapping_mul(0x100_0000_01b3)
+            (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
         });
         write!(f, "<{} bytes, fnv {h:016x}>", self.0.len())
     }
@@ -110,7 +110,7 @@ pub fn assert_same_tree(
         match actual.get(p) {
             None => problems.push(format!("missing {}", lossy(p))),
             Some(got) if got != want => {
-                problems.push(format!("differs {}: want {want:?}, got {got:?}", lossy(p)))
+                problems.push(format!("differs {}: want {want:?}, got {got:?}", lossy(p)));
             }
             Some(_) => {}
         }
