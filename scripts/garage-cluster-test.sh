@@ -38,11 +38,12 @@ if ! command -v garage >/dev/null; then
 fi
 garage --version >&2
 
-cargo build --quiet --bin cairn --example s3_raw
+# The fail points let two pushes overlap on purpose below.
+cargo build --quiet --features failpoints --bin cairn --example s3_raw
 CAIRN="$PWD/target/debug/cairn"
 S3RAW="$PWD/target/debug/examples/s3_raw"
 if [[ -n "${CAIRN_REMOTE_BENCH_MB:-}" ]]; then
-    cargo build --quiet --release --bin cairn --example s3_raw
+    cargo build --quiet --release --features failpoints --bin cairn --example s3_raw
     CAIRN="$PWD/target/release/cairn"
     S3RAW="$PWD/target/release/examples/s3_raw"
 fi
