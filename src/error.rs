@@ -138,9 +138,6 @@ pub enum Error {
     /// A background part of cairn stopped (its own error is reported instead when known).
     #[error("{what}")]
     Internal { what: &'static str },
-    /// Kept while callers move to the specific variants above; removed when none is left.
-    #[error("{what} ({})", path.display())]
-    Invalid { what: String, path: PathBuf },
 }
 
 fn hint_suffix(what: &str) -> &'static str {
@@ -204,7 +201,6 @@ impl Error {
             Error::Remote { .. } => "remote_failed",
             Error::RemoteState { .. } => "remote_state",
             Error::Internal { .. } => "internal",
-            Error::Invalid { .. } => "invalid",
         }
     }
 
@@ -420,10 +416,6 @@ mod tests {
                 path: p(),
             },
             Error::Internal { what: "x" },
-            Error::Invalid {
-                what: s(),
-                path: p(),
-            },
         ]
     }
 

@@ -60,24 +60,6 @@ impl std::fmt::Display for RefKind {
     }
 }
 
-/// A reference kind as a caller names it: a [`RefKind`], or its directory name, which
-/// callers not yet converted to [`RefKind`] still pass. An unknown name is an error.
-pub trait AsRefKind: Copy {
-    fn ref_kind(self) -> std::result::Result<RefKind, String>;
-}
-
-impl AsRefKind for RefKind {
-    fn ref_kind(self) -> std::result::Result<RefKind, String> {
-        Ok(self)
-    }
-}
-
-impl AsRefKind for &str {
-    fn ref_kind(self) -> std::result::Result<RefKind, String> {
-        RefKind::from_dir(self).ok_or_else(|| format!("unknown reference kind {self:?}"))
-    }
-}
-
 /// HEAD's text when it is on a line: this prefix, then the line's name.
 fn head_prefix() -> String {
     format!("ref: {}/", RefKind::Line.dir())
@@ -156,17 +138,9 @@ impl Refs {
         self.kind_dir(kind).join(name)
     }
 
-    /// The kind `kind` names; an unknown one is an error about the refs directory.
-    fn kind(&self, kind: impl AsRefKind) -> Result<RefKind> {
-        kind.ref_kind().map_err(|what| Error::Invalid {
-            what,
-            path: self.dir.join("refs"),
-        })
-    }
-
     /// The layer a line or tag points at; `None` when it does not exist.
-    pub fn get(&self, kind: impl AsRefKind, name: &str) -> Result<Option<ObjectId>> {
-        let p = self.ref_path(self.kind(kind)?, name);
+    pub fn get(&self, kind: RefKind, name: &str) -> Result<Option<ObjectId>> {
+        let p = self.ref_path(kind, name);
         match std::fs::read_to_string(&p) {
             Ok(text) => text
                 .trim_end_matches('\n')
@@ -178,14 +152,14 @@ impl Refs {
         }
     }
 
-    pub fn set(&self, kind: impl AsRefKind, name: &str, id: &ObjectId) -> Result<()> {
-        let p = self.ref_path(self.kind(kind)?, name);
+    pub fn set(&self, kind: RefKind, name: &str, id: &ObjectId) -> Result<()> {
+        let p = self.ref_path(kind, name);
         fsutil::write_atomic(&self.tmp(), &p, format!("{id}\n").as_bytes())
     }
 
     /// Deletes a line or tag; false when it did not exist.
-    pub fn delete(&self, kind: impl AsRefKind, name: &str) -> Result<bool> {
-        let p = self.ref_path(self.kind(kind)?, name);
+    pub fn delete(&self, kind: RefKind, name: &str) -> Result<bool> {
+        let p = self.ref_path(kind, name);
         match std::fs::remove_file(&p) {
             Ok(()) => fsutil::sync_dir(p.parent().expect("refs have a parent")).map(|()| true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
@@ -194,8 +168,8 @@ impl Refs {
     }
 
     /// The names of all lines or tags, sorted.
-    pub fn list(&self, kind: impl AsRefKind) -> Result<Vec<String>> {
-        let dir = self.kind_dir(self.kind(kind)?);
+    pub fn list(&self, kind: RefKind) -> Result<Vec<String>> {
+        let dir = self.kind_dir(kind);
         let mut names = Vec::new();
         for e in std::fs::read_dir(&dir).ctx("could not list references", &dir)? {
             let e = e.ctx("could not list references", &dir)?;
@@ -212,8 +186,7 @@ impl Refs {
     /// Refuses a name for a new line or tag (`kind`) that a reference could not be told
     /// apart by: not a valid name, `HEAD`, all hex digits (it would read as a layer id), or
     /// the name of a reference of the other kind (a tag `main` beside the line `main`).
-    pub fn check_new(&self, kind: impl AsRefKind, name: &str) -> Result<()> {
-        let kind = self.kind(kind)?;
+    pub fn check_new(&self, kind: RefKind, name: &str) -> Result<()> {
         let (what, other) = (kind.noun(), kind.other());
         let refuse = |why: String, path: PathBuf| Error::BadName { why, path };
         check_name(name).map_err(|why| refuse(why, self.kind_dir(kind)))?;

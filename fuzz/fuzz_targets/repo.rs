@@ -138,7 +138,7 @@ fn layers(repo: &Repository) -> Vec<ObjectId> {
     if let Ok((_, Some(id))) = refs.resolve_head() {
         tips.push(id);
     }
-    for kind in ["lines", "tags"] {
+    for kind in cairn::refs::RefKind::ALL {
         for name in refs.list(kind).unwrap_or_default() {
             if let Ok(Some(id)) = refs.get(kind, &name) {
                 tips.push(id);

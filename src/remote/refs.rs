@@ -36,7 +36,7 @@ use super::layout;
 use super::{hostname, nonce, now_ms, now_ns, Remote};
 use crate::error::Result;
 use crate::hash::ObjectId;
-use crate::refs::{AsRefKind, RefKind};
+use crate::refs::RefKind;
 
 /// How long an intent keeps other pushes of the same reference out. A push holds its intent
 /// only for a few small requests (packs are uploaded before), so this is generous.
@@ -55,13 +55,8 @@ pub struct RemoteRef {
     pub meta: Meta,
 }
 
-/// The kind `kind` names; an unknown one is an error about the remote.
-fn kind_of(remote: &Remote, kind: impl AsRefKind) -> Result<RefKind> {
-    kind.ref_kind().map_err(|why| remote.invalid(why))
-}
-
-pub fn read(remote: &Remote, kind: impl AsRefKind, name: &str) -> Result<Option<RemoteRef>> {
-    let key = layout::reference(kind_of(remote, kind)?, name);
+pub fn read(remote: &Remote, kind: RefKind, name: &str) -> Result<Option<RemoteRef>> {
+    let key = layout::reference(kind, name);
     let Some((bytes, meta)) = remote.get(&key)? else {
         return Ok(None);
     };
@@ -73,8 +68,7 @@ pub fn read(remote: &Remote, kind: impl AsRefKind, name: &str) -> Result<Option<
 }
 
 /// Every line or tag on the remote with its layer, sorted by name.
-pub fn list(remote: &Remote, kind: impl AsRefKind) -> Result<Vec<(String, ObjectId)>> {
-    let kind = kind_of(remote, kind)?;
+pub fn list(remote: &Remote, kind: RefKind) -> Result<Vec<(String, ObjectId)>> {
     let dir = layout::refs_dir(kind);
     let mut out = Vec::new();
     for m in remote.list(&dir)? {
@@ -104,11 +98,11 @@ pub struct LogEntry {
 /// errors by key, for `verify --remote`.
 pub fn log(
     remote: &Remote,
-    kind: impl AsRefKind,
+    kind: RefKind,
     name: &str,
 ) -> Result<Vec<std::result::Result<LogEntry, String>>> {
     let mut out = Vec::new();
-    for m in remote.list(&layout::log_dir(kind_of(remote, kind)?, name))? {
+    for m in remote.list(&layout::log_dir(kind, name))? {
         let parsed = match remote.get(&m.key)? {
             Some((bytes, _)) => parse_log(&m.key, &bytes),
             None => continue,
@@ -127,8 +121,8 @@ pub struct Logs {
     pub unreadable: Vec<String>,
 }
 
-pub fn logs(remote: &Remote, kind: impl AsRefKind) -> Result<Logs> {
-    let dir = layout::logs_dir(kind_of(remote, kind)?);
+pub fn logs(remote: &Remote, kind: RefKind) -> Result<Logs> {
+    let dir = layout::logs_dir(kind);
     let mut out = Logs::default();
     for m in remote.list(&dir)? {
         let name = m.key.strip_prefix(&dir).and_then(|k| k.split_once('/'));
@@ -179,12 +173,11 @@ pub enum Published {
 /// Moves `kind/name` on the remote from `expected` (`None`: it must not exist) to `new`.
 pub fn publish(
     remote: &Remote,
-    kind: impl AsRefKind,
+    kind: RefKind,
     name: &str,
     expected: Option<ObjectId>,
     new: ObjectId,
 ) -> Result<Published> {
-    let kind = kind_of(remote, kind)?;
     let locks = layout::lock_dir(kind, name);
     let mut busy = String::new();
     for attempt in 0..ATTEMPTS {

@@ -8,6 +8,7 @@
 //! Packs are closed at 1 MiB (`CAIRN_TEST_PACK_TARGET`) so one `add` publishes several and a
 //! kill can fall between them.
 
+use cairn::refs::RefKind;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -160,7 +161,10 @@ impl Harness {
     /// The layers of line `main`, newest first.
     fn line(&self) -> Vec<String> {
         let repo = cairn::Repository::open(&self.root).expect("open the repository");
-        let mut next = repo.refs().get("lines", "main").expect("read line main");
+        let mut next = repo
+            .refs()
+            .get(RefKind::Line, "main")
+            .expect("read line main");
         let mut out = Vec::new();
         while let Some(id) = next {
             out.push(id.to_hex());

@@ -4,6 +4,7 @@
 //! its stack, and take time linear in what it reads. A chain exactly at the bound must
 //! work everywhere.
 
+use cairn::refs::RefKind;
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
@@ -96,9 +97,11 @@ fn craft_chain(env: &Env, depth: usize, on_main: bool) -> ObjectId {
     put(&mut meta, ObjectKind::Layer, id, &layer.encode());
     data.finish().expect("finish data pack");
     meta.finish().expect("finish metadata pack");
-    repo.refs().set("tags", "deep", &id).expect("tag");
+    repo.refs().set(RefKind::Tag, "deep", &id).expect("tag");
     if on_main {
-        repo.refs().set("lines", "main", &id).expect("move main");
+        repo.refs()
+            .set(RefKind::Line, "main", &id)
+            .expect("move main");
     }
     id
 }

@@ -3,6 +3,7 @@
 //! `/etc/x` and other impossible names, symlinks that point outside, entries whose size
 //! lies, and chunks whose bytes do not match their id.
 
+use cairn::refs::RefKind;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
@@ -80,7 +81,7 @@ impl Craft {
         self.meta
             .add(id, ObjectKind::Layer, &Encoded::raw(&layer.encode()))
             .unwrap();
-        self.repo.refs().set("tags", tag, &id).unwrap();
+        self.repo.refs().set(RefKind::Tag, tag, &id).unwrap();
         id
     }
 

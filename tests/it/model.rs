@@ -41,6 +41,7 @@ mod runner;
 mod steps;
 mod world;
 
+use cairn::refs::RefKind;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -325,7 +326,7 @@ fn fuzz_seeds_verify_and_restore() {
         std::fs::write(dot.join("lock"), b"").expect("lock");
         support::assert_verifies(&env.root, true, &seed.display().to_string());
         let repo = cairn::Repository::open(&env.root).expect("open a seed");
-        for kind in ["lines", "tags"] {
+        for kind in RefKind::ALL {
             for name in repo.refs().list(kind).expect("refs") {
                 let to = env.outside(&format!("{kind}-{name}"));
                 env.ok(&[

@@ -3,6 +3,7 @@
 //! mean two things, and trees nested thousands deep. Every remote here is a `file://`
 //! directory, so the tests can reach into it as an attacker would.
 
+use cairn::refs::RefKind;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Output, Stdio};
@@ -388,7 +389,7 @@ impl Craft {
         self.meta.add(id, ObjectKind::Layer, &enc).unwrap();
         self.data.finish().unwrap();
         self.meta.finish().unwrap();
-        self.repo.refs().set("lines", line, &id).unwrap();
+        self.repo.refs().set(RefKind::Line, line, &id).unwrap();
         id
     }
 }

@@ -2,6 +2,7 @@
 //! file system, the staging index, layers and refs through the library (every byte read
 //! back from the packs and checked against its id on the way).
 
+use cairn::refs::RefKind;
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
@@ -97,7 +98,7 @@ pub fn refs(repo: &Repository, m: &Model) -> (Head, Named, Named) {
         RepoHead::Line(name) => Head::Line(name),
         RepoHead::Detached(id) => Head::Detached(number(id)),
     };
-    let list = |kind: &str| -> Named {
+    let list = |kind: RefKind| -> Named {
         let names = refs.list(kind).expect("refs list");
         names
             .into_iter()
@@ -107,7 +108,7 @@ pub fn refs(repo: &Repository, m: &Model) -> (Head, Named, Named) {
             })
             .collect()
     };
-    (head, list("lines"), list("tags"))
+    (head, list(RefKind::Line), list(RefKind::Tag))
 }
 
 /// Makes the worktree hold `e` at `rel` (replacing whatever is there).

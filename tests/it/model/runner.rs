@@ -1,6 +1,7 @@
 //! Runs steps with the built binary against the model, and checks after each that the two
 //! agree (`Runner::check`).
 
+use cairn::refs::RefKind;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
@@ -596,7 +597,7 @@ impl Runner {
         let repo = cairn::Repository::open(&self.env.root).expect("open");
         let tip = repo
             .refs()
-            .get("lines", line)
+            .get(RefKind::Line, line)
             .expect("line")
             .map(|i| i.to_hex());
         if tip.is_none() || tip == before {
