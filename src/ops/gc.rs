@@ -217,9 +217,8 @@ fn copy_live(
     live: &HashSet<ObjectId>,
     progress: &dyn Progress,
 ) -> Result<u64> {
-    let (packs_dir, tmp) = (repo.packs_dir(), repo.tmp_dir());
-    let mut data = PackWriter::new(repo.algo(), PackClass::Data, &packs_dir, &tmp);
-    let mut meta = PackWriter::new(repo.algo(), PackClass::Meta, &packs_dir, &tmp);
+    let mut data = PackWriter::for_repo(repo, PackClass::Data);
+    let mut meta = PackWriter::for_repo(repo, PackClass::Meta);
     for p in packs {
         for e in p.index.entries().flatten().filter(|e| live.contains(&e.id)) {
             let stored = p.read_stored(&e)?;

@@ -292,8 +292,4 @@ pub(crate) fn now_ms() -> i64 {
     now_ns() / 1_000_000
 }
 
-pub(crate) fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
-}
+pub(crate) use crate::clock::now_ns;

@@ -177,12 +177,7 @@ pub fn fetch_chunks(
         .sum();
     let count: usize = ranged.iter().map(|(_, es)| es.len()).sum();
     progress.begin("fetching chunks", count as u64, total);
-    let writer = Mutex::new(PackWriter::new(
-        repo.algo(),
-        PackClass::Data,
-        &repo.packs_dir(),
-        &repo.tmp_dir(),
-    ));
+    let writer = Mutex::new(PackWriter::for_repo(repo, PackClass::Data));
     for (pack, entries) in &ranged {
         for batch in batches(entries) {
             out.bytes += fetch_records(repo, remote, pack, batch, &writer, progress)?;
