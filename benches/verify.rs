@@ -15,6 +15,10 @@
 //! the medians of each and their ratios printed, by wall and by CPU time (all threads), which
 //! on a shared machine is steadier than two figures taken minutes apart.
 
+#![allow(
+    unreachable_pub,
+    reason = "a test or bench binary has no public surface"
+)]
 #![allow(unsafe_code, reason = "the bench maps packs to flip their bytes")]
 
 use std::fs::File;

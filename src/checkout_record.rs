@@ -12,12 +12,12 @@ use crate::hash::ObjectId;
 use crate::repo::Repository;
 
 /// Where the record lives: `.cairn/checkout`.
-pub fn path(repo: &Repository) -> PathBuf {
+pub(crate) fn path(repo: &Repository) -> PathBuf {
     repo.dir().join("checkout")
 }
 
 /// The target layers of checkouts that did not finish, oldest first (usually none).
-pub fn pending(repo: &Repository) -> Result<Vec<ObjectId>> {
+pub(crate) fn pending(repo: &Repository) -> Result<Vec<ObjectId>> {
     let path = path(repo);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
@@ -35,7 +35,7 @@ pub fn pending(repo: &Repository) -> Result<Vec<ObjectId>> {
 
 /// Records `target` (after the layers of earlier unfinished checkouts, whose files may still
 /// be in the worktree) before the worktree changes. Atomic: the record is whole or absent.
-pub fn begin(repo: &Repository, pending: &[ObjectId], target: ObjectId) -> Result<()> {
+pub(crate) fn begin(repo: &Repository, pending: &[ObjectId], target: ObjectId) -> Result<()> {
     let mut text = String::new();
     for id in pending.iter().filter(|id| **id != target).chain([&target]) {
         text.push_str(&id.to_hex());
@@ -46,7 +46,7 @@ pub fn begin(repo: &Repository, pending: &[ObjectId], target: ObjectId) -> Resul
 
 /// The worktree and the index agree again. Not synced: should the removal be lost in a
 /// crash, the next checkout looks for changes and finds none.
-pub fn end(repo: &Repository) -> Result<()> {
+pub(crate) fn end(repo: &Repository) -> Result<()> {
     match std::fs::remove_file(path(repo)) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(
             "could not remove the checkout record",

@@ -279,7 +279,7 @@ impl Error {
 }
 
 /// Adds the operation and path to an `io::Result`.
-pub trait IoContext<T> {
+pub(crate) trait IoContext<T> {
     fn ctx(self, op: &'static str, path: &Path) -> Result<T>;
 }
 

@@ -81,7 +81,7 @@ fn fires(name: &str) -> bool {
 }
 
 /// Aborts (or pauses) the process when the environment names this fail point.
-pub fn hit(name: &str) {
+pub(crate) fn hit(name: &str) {
     if !fires(name) {
         return;
     }
@@ -95,7 +95,7 @@ pub fn hit(name: &str) {
 }
 
 /// Fails with ENOSPC when the environment names this fail point.
-pub fn error(name: &str) -> std::io::Result<()> {
+pub(crate) fn error(name: &str) -> std::io::Result<()> {
     if fires(name) {
         return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
     }
@@ -103,7 +103,7 @@ pub fn error(name: &str) -> std::io::Result<()> {
 }
 
 /// The pack size tests ask for, if any.
-pub fn pack_target() -> Option<u64> {
+pub(crate) fn pack_target() -> Option<u64> {
     if !cfg!(feature = "failpoints") {
         return None;
     }

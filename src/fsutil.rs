@@ -15,14 +15,14 @@ use crate::error::{IoContext, Result};
 use crate::failpoint;
 
 /// A unique path in `tmp_dir` for a file that will be renamed into place.
-pub fn temp_path(tmp_dir: &Path, stem: &str) -> PathBuf {
+pub(crate) fn temp_path(tmp_dir: &Path, stem: &str) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     tmp_dir.join(format!("{stem}-{}-{n}.tmp", std::process::id()))
 }
 
 /// Writes `bytes` to `dest` atomically and durably, staging the file in `tmp_dir`.
-pub fn write_atomic(tmp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(tmp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = temp_path(tmp_dir, "write");
     let result = (|| {
         let mut f = create_new(&tmp)?;
@@ -39,7 +39,7 @@ pub fn write_atomic(tmp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<()> {
     result
 }
 
-pub fn create_new(path: &Path) -> Result<File> {
+pub(crate) fn create_new(path: &Path) -> Result<File> {
     OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -49,39 +49,39 @@ pub fn create_new(path: &Path) -> Result<File> {
 
 /// Direct I/O wants buffers, lengths and file offsets aligned to the device's logical block
 /// size; 4096 covers 512-byte and 4 KiB devices.
-pub const DIRECT_ALIGN: usize = 4096;
+pub(crate) const DIRECT_ALIGN: usize = 4096;
 
 /// A zeroed buffer of `len` bytes whose start is aligned to [`DIRECT_ALIGN`], for direct I/O.
-pub struct AlignedBuf {
+pub(crate) struct AlignedBuf {
     buf: Vec<u8>,
     start: usize,
     len: usize,
 }
 
 impl AlignedBuf {
-    pub fn new(len: usize) -> AlignedBuf {
+    pub(crate) fn new(len: usize) -> AlignedBuf {
         let buf = vec![0u8; len + DIRECT_ALIGN];
         let start = buf.as_ptr().align_offset(DIRECT_ALIGN);
         AlignedBuf { buf, start, len }
     }
 
-    pub fn as_slice(&self) -> &[u8] {
+    pub(crate) fn as_slice(&self) -> &[u8] {
         &self.buf[self.start..self.start + self.len]
     }
 
-    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
         &mut self.buf[self.start..self.start + self.len]
     }
 
     /// Moves the start one byte off the alignment, so that direct I/O refuses the buffer.
     #[cfg(test)]
-    pub fn misalign(&mut self) {
+    pub(crate) fn misalign(&mut self) {
         self.start += 1;
     }
 }
 
 /// Turns direct I/O on or off for an open file. False when the file system refuses it.
-pub fn set_direct(file: &File, on: bool) -> bool {
+pub(crate) fn set_direct(file: &File, on: bool) -> bool {
     use std::os::fd::AsRawFd;
     let fd = file.as_raw_fd();
     // SAFETY: fcntl on a descriptor `file` owns, with flag arguments only.
@@ -102,7 +102,7 @@ pub fn set_direct(file: &File, on: bool) -> bool {
 /// ones when direct I/O refuses it (`EINVAL`: a device whose blocks are larger than
 /// [`DIRECT_ALIGN`], or a file system that takes the flag but not the write). True when it
 /// fell back.
-pub fn write_at_direct(file: &File, block: &[u8], offset: u64) -> std::io::Result<bool> {
+pub(crate) fn write_at_direct(file: &File, block: &[u8], offset: u64) -> std::io::Result<bool> {
     use std::os::unix::fs::FileExt;
     match file.write_all_at(block, offset) {
         Err(e) if e.raw_os_error() == Some(libc::EINVAL) && set_direct(file, false) => {
@@ -114,12 +114,12 @@ pub fn write_at_direct(file: &File, block: &[u8], offset: u64) -> std::io::Resul
 
 /// Renames `from` to `to` and syncs the destination's directory, so the rename survives a
 /// crash.
-pub fn rename_durable(from: &Path, to: &Path) -> Result<()> {
+pub(crate) fn rename_durable(from: &Path, to: &Path) -> Result<()> {
     fs::rename(from, to).ctx("could not move file into place", to)?;
     sync_dir(to.parent().unwrap_or(Path::new(".")))
 }
 
-pub fn sync_dir(dir: &Path) -> Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .ctx("could not sync directory", dir)
@@ -128,14 +128,14 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 /// Maps a whole file read-only. Callers only map files cairn never writes into once they
 /// are published (packs and pack indexes: a repaired index replaces the old one by rename,
 /// and gc deletes whole files), so the bytes cannot change under the map.
-pub fn map_immutable(file: &File) -> std::io::Result<memmap2::Mmap> {
+pub(crate) fn map_immutable(file: &File) -> std::io::Result<memmap2::Mmap> {
     // SAFETY: see above; the map is read-only and the file is never truncated while mapped.
     unsafe { memmap2::Mmap::map(file) }
 }
 
 /// Advice to the kernel about `len` bytes at `offset` (0 for the whole file). Only a hint:
 /// failure changes nothing, so it is not reported.
-pub fn advise(file: &File, offset: u64, len: u64, advice: libc::c_int) {
+pub(crate) fn advise(file: &File, offset: u64, len: u64, advice: libc::c_int) {
     use std::os::fd::AsRawFd;
     // SAFETY: a valid descriptor; the call reads no memory of ours.
     unsafe { libc::posix_fadvise(file.as_raw_fd(), offset as i64, len as i64, advice) };
@@ -143,14 +143,17 @@ pub fn advise(file: &File, offset: u64, len: u64, advice: libc::c_int) {
 
 /// Reserves `size` bytes of blocks for `file`. A hint too: the writes that follow report
 /// any real failure.
-pub fn preallocate(file: &File, size: u64) {
+pub(crate) fn preallocate(file: &File, size: u64) {
     use std::os::fd::AsRawFd;
     // SAFETY: a plain syscall on a descriptor this function borrows.
     unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, size as libc::off_t) };
 }
 
 /// `lstat` of `name` inside the directory `dir`.
-pub fn lstat_at(dir: &impl std::os::fd::AsRawFd, name: &[u8]) -> std::io::Result<libc::stat> {
+pub(crate) fn lstat_at(
+    dir: &impl std::os::fd::AsRawFd,
+    name: &[u8],
+) -> std::io::Result<libc::stat> {
     let name = c_name(name)?;
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: a valid directory descriptor, a NUL-terminated name, and a buffer the call
@@ -172,7 +175,7 @@ pub fn lstat_at(dir: &impl std::os::fd::AsRawFd, name: &[u8]) -> std::io::Result
 
 /// Opens `name` inside the directory `dir` with `flags` plus `O_NOFOLLOW`, so a symlink
 /// there fails the call instead of being followed.
-pub fn open_at_nofollow(
+pub(crate) fn open_at_nofollow(
     dir: &impl std::os::fd::AsRawFd,
     name: &[u8],
     flags: libc::c_int,
@@ -190,7 +193,7 @@ pub fn open_at_nofollow(
 
 /// Removes `name` inside the directory `dir` (`flags`: 0 or `AT_REMOVEDIR`), never through
 /// a symlink standing where a directory of the path was.
-pub fn unlink_at(
+pub(crate) fn unlink_at(
     dir: &impl std::os::fd::AsRawFd,
     name: &[u8],
     flags: libc::c_int,
@@ -204,7 +207,7 @@ pub fn unlink_at(
 }
 
 /// Sets a symlink's own modification time (not its target's), in nanoseconds.
-pub fn set_link_mtime(path: &Path, ns: i64) -> std::io::Result<()> {
+pub(crate) fn set_link_mtime(path: &Path, ns: i64) -> std::io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let c = c_name(path.as_os_str().as_bytes())?;
     let times = [
@@ -234,7 +237,7 @@ pub fn set_link_mtime(path: &Path, ns: i64) -> std::io::Result<()> {
 
 /// True when `dir` certainly has no default ACL (which would replace the umask for what is
 /// created below it); false when it has one or the file system does not say.
-pub fn lacks_default_acl(dir: &Path) -> bool {
+pub(crate) fn lacks_default_acl(dir: &Path) -> bool {
     use std::os::unix::ffi::OsStrExt;
     let Ok(path) = c_name(dir.as_os_str().as_bytes()) else {
         return false;
@@ -253,7 +256,7 @@ pub fn lacks_default_acl(dir: &Path) -> bool {
 }
 
 /// This machine's host name, if the kernel gives one.
-pub fn hostname() -> Option<String> {
+pub(crate) fn hostname() -> Option<String> {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname writes at most that much.
     let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
@@ -265,7 +268,7 @@ pub fn hostname() -> Option<String> {
 }
 
 /// True unless process `pid` certainly does not exist (a process we may not signal exists).
-pub fn process_alive(pid: i32) -> bool {
+pub(crate) fn process_alive(pid: i32) -> bool {
     if pid <= 0 {
         // 0 and negative numbers name process groups, never one process.
         return true;
@@ -277,7 +280,7 @@ pub fn process_alive(pid: i32) -> bool {
 
 /// Starts writing back `len` bytes of `file` at `offset` without waiting, so that a later
 /// fsync finds little left. Only a hint: errors surface at the fsync.
-pub fn start_writeback(file: &File, offset: u64, len: u64) {
+pub(crate) fn start_writeback(file: &File, offset: u64, len: u64) {
     use std::os::fd::AsRawFd;
     // SAFETY: a descriptor `file` owns; the kernel only reads the numbers.
     unsafe {
@@ -293,7 +296,7 @@ pub fn start_writeback(file: &File, offset: u64, len: u64) {
 /// Reads `head.len()` bytes at `offset` into `head` and the `len` bytes after them into a
 /// new buffer, with one `preadv` a round. The buffer is not zeroed first: restore reads
 /// chunks by the gigabyte, and zeroing each buffer before overwriting it was 4% of its CPU.
-pub fn read_head_and_body(
+pub(crate) fn read_head_and_body(
     file: &File,
     offset: u64,
     head: &mut [u8],

@@ -27,7 +27,7 @@ pub trait ChunkSink: Sync {
 }
 
 /// Hashes only: for status.
-pub struct Discard;
+pub(crate) struct Discard;
 
 impl ChunkSink for Discard {
     fn chunk(&self, _: ObjectId, _: &[u8]) -> Result<()> {
@@ -60,7 +60,7 @@ pub struct Ingester<'a> {
 }
 
 /// What a file's ingest produced, ready to become an index entry.
-pub type Ingested = IndexEntry;
+pub(crate) type Ingested = IndexEntry;
 
 impl<'a> Ingester<'a> {
     /// An ingester with the repository's hash and chunker settings, handing chunks to `sink`.

@@ -21,7 +21,7 @@ use crate::repo_path::RepoPath;
 
 use rayon::prelude::*;
 
-pub struct Materializer<'a> {
+pub(crate) struct Materializer<'a> {
     pub repo: &'a Repository,
     pub cache: ChunkCache,
     /// Files are created at their final names, not beside them and renamed (`into_empty`).
@@ -37,7 +37,7 @@ pub struct Materializer<'a> {
 impl<'a> Materializer<'a> {
     /// Replaces whatever is at each destination through a temporary sibling and a rename,
     /// so a failure or a kill never leaves a half-written file where a good one was.
-    pub fn new(repo: &'a Repository) -> Materializer<'a> {
+    pub(crate) fn new(repo: &'a Repository) -> Materializer<'a> {
         Materializer {
             repo,
             // Small: it only serves chunks repeated close together (files with the same
@@ -56,7 +56,7 @@ impl<'a> Materializer<'a> {
     /// would list or `add` would stage, and the next checkout removes what it left. A destination on another file system than
     /// `.cairn` (a mount point inside the worktree) refuses the rename: that file is written
     /// again beside its destination.
-    pub fn for_worktree(repo: &'a Repository, stem: &'static str) -> Materializer<'a> {
+    pub(crate) fn for_worktree(repo: &'a Repository, stem: &'static str) -> Materializer<'a> {
         Materializer {
             temp: Some((repo.tmp_dir(), stem)),
             ..Materializer::new(repo)
@@ -68,7 +68,7 @@ impl<'a> Materializer<'a> {
     /// appeared there meanwhile), which saves the rename and half the directory updates.
     /// A file that fails is removed; a killed restore can leave one partial file behind.
     /// `root` is the destination: every directory below it is new.
-    pub fn into_empty(repo: &'a Repository, root: &Path) -> Materializer<'a> {
+    pub(crate) fn into_empty(repo: &'a Repository, root: &Path) -> Materializer<'a> {
         Materializer {
             direct: true,
             umask: plain_umask(root),
@@ -78,7 +78,7 @@ impl<'a> Materializer<'a> {
 
     /// Creates the file or symlink `e` at `dest`, or the directory if `e` is one. The
     /// parent directory must exist.
-    pub fn write_entry(&self, e: &TreeEntry, dest: &Path) -> Result<()> {
+    pub(crate) fn write_entry(&self, e: &TreeEntry, dest: &Path) -> Result<()> {
         if e.kind == EntryKind::Dir {
             return ensure_dir_at(dest);
         }
@@ -87,7 +87,7 @@ impl<'a> Materializer<'a> {
     }
 
     /// `write_entry` for a file or symlink whose file object was read already.
-    pub fn write_object(&self, e: &TreeEntry, obj: &FileObject, dest: &Path) -> Result<()> {
+    pub(crate) fn write_object(&self, e: &TreeEntry, obj: &FileObject, dest: &Path) -> Result<()> {
         if obj.size() != e.size {
             return Err(size_mismatch(e, obj.size(), dest));
         }
@@ -184,7 +184,7 @@ impl<'a> Materializer<'a> {
 }
 
 /// The permission bits a file of mode `mode` is given: all but set-uid and set-gid.
-pub fn written_mode(mode: u32) -> u32 {
+pub(crate) fn written_mode(mode: u32) -> u32 {
     mode & 0o1777
 }
 
@@ -222,7 +222,7 @@ fn rename_error(err: std::io::Error, dest: &Path) -> Error {
 }
 
 /// The error for a tree entry whose size differs from its file object's.
-pub fn size_mismatch(e: &TreeEntry, actual: u64, path: &Path) -> Error {
+pub(crate) fn size_mismatch(e: &TreeEntry, actual: u64, path: &Path) -> Error {
     Error::corrupt(
         "tree",
         path,
@@ -256,7 +256,7 @@ fn set_link_time(path: &Path, ns: i64) -> Result<()> {
 
 /// Makes `p` a directory, or checks that it is one already (a symlink to one is not). The
 /// mkdir comes first: in a fresh destination it is the only syscall.
-pub fn ensure_dir_at(p: &Path) -> Result<()> {
+pub(crate) fn ensure_dir_at(p: &Path) -> Result<()> {
     match fs::create_dir(p) {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         r => return r.ctx("could not create directory", p),
@@ -272,7 +272,7 @@ pub fn ensure_dir_at(p: &Path) -> Result<()> {
 }
 
 /// Creates `root/rel` one component at a time, never through a symlink.
-pub fn ensure_dirs(root: &Path, rel: &RepoPath) -> Result<()> {
+pub(crate) fn ensure_dirs(root: &Path, rel: &RepoPath) -> Result<()> {
     let mut p = root.to_path_buf();
     for part in rel.components() {
         p.push(std::ffi::OsStr::from_bytes(part));
@@ -282,7 +282,7 @@ pub fn ensure_dirs(root: &Path, rel: &RepoPath) -> Result<()> {
 }
 
 /// True when `dir` does not exist or holds nothing.
-pub fn is_empty_dir(dir: &Path) -> Result<bool> {
+pub(crate) fn is_empty_dir(dir: &Path) -> Result<bool> {
     match fs::read_dir(dir) {
         Ok(mut it) => Ok(it.next().is_none()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
@@ -295,7 +295,7 @@ pub fn is_empty_dir(dir: &Path) -> Result<bool> {
 /// so the copies into the page cache do not overlap; the reads and hashes do. A single
 /// writer thread fed through a channel measured no faster: what the waits for the lock
 /// cost, the wake-ups cost too.)
-pub fn write_content(
+pub(crate) fn write_content(
     repo: &Repository,
     cache: &ChunkCache,
     obj: &FileObject,

@@ -24,7 +24,7 @@ use crate::pack::ObjectKind;
 use crate::repo::Repository;
 
 /// How a walk reads objects.
-pub trait Source {
+pub(crate) trait Source {
     fn layer(&self, id: &ObjectId) -> Result<Layer>;
     fn tree(&self, id: &ObjectId) -> Result<Tree>;
     /// A file object and the ids of the chunk lists it is stored as (none when whole).
@@ -47,7 +47,7 @@ impl Source for Repository {
 
 /// Whether the walk goes into an object met for the first time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     /// Read it and walk what is below it.
     Descend,
     /// Leave it unread: for a layer, its tree and its parents too.
@@ -57,7 +57,7 @@ pub enum Step {
 /// What the walk calls as it meets objects. Every callback may fail, which ends the walk
 /// with that error. The defaults descend everywhere and fail on what cannot be read.
 #[allow(unused_variables)]
-pub trait Visitor {
+pub(crate) trait Visitor {
     /// A layer met for the first time, before it is read.
     fn layer(&mut self, id: &ObjectId) -> Result<Step> {
         Ok(Step::Descend)
@@ -131,7 +131,7 @@ struct Frame {
 
 /// Where the walk is when it calls a visitor: the layer, and the trees open above the object
 /// met (each at the entry being walked).
-pub struct At<'w> {
+pub(crate) struct At<'w> {
     layer: Option<ObjectId>,
     frames: &'w [Frame],
     base: usize,
@@ -139,34 +139,34 @@ pub struct At<'w> {
 
 impl At<'_> {
     /// The layer whose tree is walked; `None` when walking a tree or file on its own.
-    pub fn layer(&self) -> Option<ObjectId> {
+    pub(crate) fn layer(&self) -> Option<ObjectId> {
         self.layer
     }
 
     /// Levels of directories above the object met: 0 for a layer's root tree (or the depth
     /// a lone tree's walk was started at), 1 for what that tree holds, and so on.
-    pub fn depth(&self) -> usize {
+    pub(crate) fn depth(&self) -> usize {
         self.base + self.frames.len()
     }
 
     /// The tree holding the object met; `None` for a root.
-    pub fn tree(&self) -> Option<&ObjectId> {
+    pub(crate) fn tree(&self) -> Option<&ObjectId> {
         self.frames.last().map(|f| &f.id)
     }
 
     /// The entry the object met is named by; `None` for a root.
-    pub fn entry(&self) -> Option<&TreeEntry> {
+    pub(crate) fn entry(&self) -> Option<&TreeEntry> {
         self.frames.last().map(|f| &f.entries[f.next - 1])
     }
 
     /// The name of the object met; empty for a root.
-    pub fn name(&self) -> &[u8] {
+    pub(crate) fn name(&self) -> &[u8] {
         self.entry().map_or(&[], |e| &e.name)
     }
 
     /// The path of the object met below the root, for reports: at most [`MAX_DEPTH`]
     /// components, so a hostile nesting cannot make it huge. Built only when asked for.
-    pub fn path(&self) -> Vec<u8> {
+    pub(crate) fn path(&self) -> Vec<u8> {
         let mut out = Vec::new();
         for f in self.frames.iter().take(MAX_DEPTH) {
             if !out.is_empty() {
@@ -189,7 +189,7 @@ fn at(layer: Option<ObjectId>, frames: &[Frame], base: usize) -> At<'_> {
 
 /// A walk over what is reachable from the layers, trees and files it is given, meeting each
 /// object once across all of them.
-pub struct Walk<'s, S: Source + ?Sized> {
+pub(crate) struct Walk<'s, S: Source + ?Sized> {
     source: &'s S,
     seen: HashSet<ObjectId>,
     /// Whether chunks and chunk lists go into the seen-set (see [`Walk::forget_chunks`]).
@@ -200,7 +200,7 @@ pub struct Walk<'s, S: Source + ?Sized> {
 }
 
 impl<'s, S: Source + ?Sized> Walk<'s, S> {
-    pub fn new(source: &'s S) -> Self {
+    pub(crate) fn new(source: &'s S) -> Self {
         Walk {
             source,
             seen: HashSet::new(),
@@ -214,18 +214,18 @@ impl<'s, S: Source + ?Sized> Walk<'s, S> {
     /// Meets chunks and chunk lists once per file object that holds them instead of once in
     /// all: for visitors that keep only a few of them, remembering every one would cost
     /// more memory than meeting some twice.
-    pub fn forget_chunks(mut self) -> Self {
+    pub(crate) fn forget_chunks(mut self) -> Self {
         self.chunks_seen = false;
         self
     }
 
     /// Everything met so far: gc's live set.
-    pub fn into_seen(self) -> HashSet<ObjectId> {
+    pub(crate) fn into_seen(self) -> HashSet<ObjectId> {
         self.seen
     }
 
     /// Walks each layer in `roots` and its parents, each with its tree.
-    pub fn layers(
+    pub(crate) fn layers(
         &mut self,
         roots: impl IntoIterator<Item = ObjectId>,
         v: &mut impl Visitor,
@@ -260,7 +260,12 @@ impl<'s, S: Source + ?Sized> Walk<'s, S> {
 
     /// Walks the tree `root` and everything below it; `depth` is the root's (see
     /// [`At::depth`]).
-    pub fn tree(&mut self, root: ObjectId, depth: usize, v: &mut impl Visitor) -> Result<()> {
+    pub(crate) fn tree(
+        &mut self,
+        root: ObjectId,
+        depth: usize,
+        v: &mut impl Visitor,
+    ) -> Result<()> {
         // A walk a visitor's error ended may have left trees open.
         self.frames.clear();
         self.base = depth;
@@ -287,7 +292,7 @@ impl<'s, S: Source + ?Sized> Walk<'s, S> {
     }
 
     /// Walks one file object on its own (what a path names), at `depth`.
-    pub fn file(&mut self, id: ObjectId, depth: usize, v: &mut impl Visitor) -> Result<()> {
+    pub(crate) fn file(&mut self, id: ObjectId, depth: usize, v: &mut impl Visitor) -> Result<()> {
         self.base = depth;
         self.meet_file(id, v)
     }
@@ -343,7 +348,7 @@ impl<'s, S: Source + ?Sized> Walk<'s, S> {
 /// The layers gc keeps with all they need: every layer a reference names (HEAD, lines,
 /// tags; see [`crate::refs::Refs::roots`]) and the targets of checkouts that did not finish,
 /// which the next checkout needs. Fails on anything unreadable.
-pub fn roots(repo: &Repository) -> Result<Vec<ObjectId>> {
+pub(crate) fn roots(repo: &Repository) -> Result<Vec<ObjectId>> {
     let mut roots = repo.refs().roots(&mut crate::refs::fail_unreadable)?;
     roots.extend(crate::checkout_record::pending(repo)?);
     Ok(roots)

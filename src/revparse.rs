@@ -11,17 +11,17 @@ use crate::repo::Repository;
 /// What a reference named: the layer, and the line when the reference was a line's name
 /// (checkout attaches HEAD to it).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resolved {
+pub(crate) struct Resolved {
     pub layer: ObjectId,
     pub line: Option<String>,
 }
 
 /// Resolves a reference to a layer id.
-pub fn resolve(repo: &Repository, spec: &str) -> Result<ObjectId> {
+pub(crate) fn resolve(repo: &Repository, spec: &str) -> Result<ObjectId> {
     resolve_full(repo, spec).map(|r| r.layer)
 }
 
-pub fn resolve_full(repo: &Repository, spec: &str) -> Result<Resolved> {
+pub(crate) fn resolve_full(repo: &Repository, spec: &str) -> Result<Resolved> {
     let (base, steps) =
         split_steps(spec).ok_or_else(|| unknown(repo, spec, "bad ~N or ^ suffix"))?;
     let (mut layer, line) = resolve_base(repo, base, spec)?;
@@ -180,7 +180,7 @@ fn resolve_hex(repo: &Repository, base: &str, spec: &str) -> Result<(ObjectId, O
 }
 
 /// Every stored layer whose hex id starts with `prefix`.
-pub fn layers_with_prefix(repo: &Repository, prefix: &str) -> Vec<ObjectId> {
+pub(crate) fn layers_with_prefix(repo: &Repository, prefix: &str) -> Vec<ObjectId> {
     let mut out: Vec<ObjectId> = repo
         .store
         .packs()

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 
 /// Splits `LAYER:PATH` at the first `:`; the path is repository-relative (a leading `/` or
 /// `./` is dropped) and may be any bytes, the layer reference must be UTF-8.
-pub fn split_spec(spec: &[u8]) -> Result<(&str, Vec<u8>)> {
+pub(crate) fn split_spec(spec: &[u8]) -> Result<(&str, Vec<u8>)> {
     let invalid = |what: String| Error::BadArgument {
         what,
         path: spec_path(spec),
@@ -24,12 +24,12 @@ pub fn split_spec(spec: &[u8]) -> Result<(&str, Vec<u8>)> {
 }
 
 /// The spec as a path for messages, byte for byte.
-pub fn spec_path(spec: &[u8]) -> PathBuf {
+pub(crate) fn spec_path(spec: &[u8]) -> PathBuf {
     PathBuf::from(std::ffi::OsStr::from_bytes(spec))
 }
 
 /// Parses a range against a file of `size` bytes into `start..end` (end exclusive).
-pub fn parse_range(range: &str, size: u64) -> std::result::Result<(u64, u64), String> {
+pub(crate) fn parse_range(range: &str, size: u64) -> std::result::Result<(u64, u64), String> {
     let bad = || format!("range {range:?} is not START-END, START- or -N");
     let (a, b) = range.split_once('-').ok_or_else(bad)?;
     let num = |s: &str| s.trim().parse::<u64>().map_err(|_| bad());

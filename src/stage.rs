@@ -10,14 +10,14 @@ use crate::index::StagingIndex;
 use crate::repo::Repository;
 
 /// The index as trees, and how it differs from the tree it was compared with.
-pub struct Stage {
+pub(crate) struct Stage {
     pub built: Built,
     /// Sorted by path.
     pub changes: Vec<Change>,
 }
 
 /// The root tree of `layer`, if there is one (HEAD of an empty repository has none).
-pub fn layer_tree(repo: &Repository, layer: Option<ObjectId>) -> Result<Option<ObjectId>> {
+pub(crate) fn layer_tree(repo: &Repository, layer: Option<ObjectId>) -> Result<Option<ObjectId>> {
     Ok(layer
         .map(|l| repo.read_layer(&l))
         .transpose()?
@@ -25,7 +25,7 @@ pub fn layer_tree(repo: &Repository, layer: Option<ObjectId>) -> Result<Option<O
 }
 
 /// Builds the index's trees and compares them with `head_tree`.
-pub fn stage(
+pub(crate) fn stage(
     repo: &Repository,
     index: &StagingIndex,
     head_tree: Option<ObjectId>,
@@ -41,7 +41,7 @@ pub fn stage(
 
 /// Only the changes: none, without building anything, when the index still records that
 /// it was made from `head_tree` and nothing was staged since.
-pub fn staged_changes(
+pub(crate) fn staged_changes(
     repo: &Repository,
     index: &StagingIndex,
     head_tree: Option<ObjectId>,

@@ -49,7 +49,7 @@ pub struct CheckoutOutcome {
 
 /// Checks out `opts.target` (or only its named paths) under the writers' lock, which the
 /// caller holds throughout: `checkout` for this alone, pull and clone for longer.
-pub fn checkout(
+pub(crate) fn checkout(
     repo: &Locked,
     common: &Common,
     opts: &CheckoutOptions,

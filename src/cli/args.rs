@@ -9,9 +9,9 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 /// The longest `--lock-timeout`: a day. Longer waits are a mistake, and the bound keeps the
 /// deadline arithmetic far from overflow.
-pub const MAX_LOCK_TIMEOUT_SECS: f64 = 86_400.0;
+pub(crate) const MAX_LOCK_TIMEOUT_SECS: f64 = 86_400.0;
 /// The most `--threads`: far more than any machine's cores, few enough to start.
-pub const MAX_THREADS: i64 = 1024;
+pub(crate) const MAX_THREADS: i64 = 1024;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -19,7 +19,7 @@ pub const MAX_THREADS: i64 = 1024;
     version,
     about = "A content-addressed, layered store for files and datasets"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
     #[command(flatten)]
@@ -27,7 +27,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Args)]
-pub struct Global {
+pub(crate) struct Global {
     /// Print one JSON document on stdout instead of text.
     #[arg(long, global = true)]
     pub json: bool,
@@ -52,13 +52,13 @@ pub struct Global {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum HashArg {
+pub(crate) enum HashArg {
     Blake3,
     Sha256,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Create a repository (.cairn/) in DIR or the current directory.
     Init(InitArgs),
     /// Stage files: store their content and record them in the staging index.
@@ -110,7 +110,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct InitArgs {
+pub(crate) struct InitArgs {
     /// Where to create the repository (default: the current directory).
     #[arg(value_name = "DIR")]
     pub path: Option<PathBuf>,
@@ -123,7 +123,7 @@ pub struct InitArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct AddArgs {
+pub(crate) struct AddArgs {
     pub paths: Vec<PathBuf>,
     /// Stage every change in the worktree, deletions included.
     #[arg(short = 'A', long)]
@@ -140,7 +140,7 @@ pub struct AddArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RmArgs {
+pub(crate) struct RmArgs {
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// Keep the files in the worktree.
@@ -155,7 +155,7 @@ pub struct RmArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     /// git's two-column format: `XY path`, `??` for untracked.
     #[arg(short, long)]
     pub short: bool,
@@ -165,7 +165,7 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct CommitArgs {
+pub(crate) struct CommitArgs {
     #[arg(short, long)]
     pub message: String,
     #[arg(long, value_parser = parse_author)]
@@ -176,7 +176,7 @@ pub struct CommitArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct LogArgs {
+pub(crate) struct LogArgs {
     /// Show at most N layers.
     #[arg(short = 'n', value_name = "N")]
     pub max: Option<usize>,
@@ -186,13 +186,13 @@ pub struct LogArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ShowArgs {
+pub(crate) struct ShowArgs {
     #[arg(default_value = "HEAD")]
     pub layer: String,
 }
 
 #[derive(Debug, Args)]
-pub struct LsArgs {
+pub(crate) struct LsArgs {
     #[arg(default_value = "HEAD")]
     pub layer: String,
     /// A path in the layer, relative to the worktree root (any bytes a file name can hold).
@@ -206,7 +206,7 @@ pub struct LsArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct CatArgs {
+pub(crate) struct CatArgs {
     /// LAYER:PATH, for example HEAD~2:data/a.csv (PATH relative to the worktree root).
     pub spec: OsString,
     /// Bytes START-END (inclusive), START- or -N (the last N).
@@ -215,7 +215,7 @@ pub struct CatArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct DiffArgs {
+pub(crate) struct DiffArgs {
     /// With no layer: index against worktree. One: that layer against the worktree.
     pub from: Option<String>,
     pub to: Option<String>,
@@ -231,7 +231,7 @@ pub struct DiffArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct CheckoutArgs {
+pub(crate) struct CheckoutArgs {
     /// A layer: id, prefix, HEAD~N, tag or line (a line name attaches HEAD to it).
     pub target: String,
     /// Overwrite and delete local changes.
@@ -243,7 +243,7 @@ pub struct CheckoutArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RestoreArgs {
+pub(crate) struct RestoreArgs {
     pub layer: String,
     /// Paths in the layer, relative to the worktree root (default: everything).
     pub paths: Vec<OsString>,
@@ -256,7 +256,7 @@ pub struct RestoreArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct TagArgs {
+pub(crate) struct TagArgs {
     /// The tag to create (or delete with -d).
     pub name: Option<String>,
     /// The layer to tag (default HEAD).
@@ -273,7 +273,7 @@ pub struct TagArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct VerifyArgs {
+pub(crate) struct VerifyArgs {
     /// Read and re-hash every stored object.
     #[arg(long)]
     pub data: bool,
@@ -288,7 +288,7 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ResetArgs {
+pub(crate) struct ResetArgs {
     pub target: String,
     /// Move the index and the worktree too, discarding local changes to tracked files.
     #[arg(long)]
@@ -296,7 +296,7 @@ pub struct ResetArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct GcArgs {
+pub(crate) struct GcArgs {
     /// Report what would be removed without removing anything.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
@@ -356,7 +356,7 @@ fn parse_size(s: &str) -> Result<u32, String> {
 }
 
 #[derive(Debug, Args)]
-pub struct ProveArgs {
+pub(crate) struct ProveArgs {
     /// LAYER:PATH, for example HEAD:data/a.csv (PATH relative to the worktree root).
     pub spec: OsString,
     /// Carry bytes START-END (inclusive), START- or -N (the last N), as for `cat`.
@@ -368,7 +368,7 @@ pub struct ProveArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct VerifyProofArgs {
+pub(crate) struct VerifyProofArgs {
     /// The proof file (`-` for standard input).
     pub file: PathBuf,
     /// Fail unless the proof is for this layer id (64 hex digits).
@@ -380,14 +380,14 @@ pub struct VerifyProofArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RemoteArgs {
+pub(crate) struct RemoteArgs {
     /// What to do (default: list).
     #[command(subcommand)]
     pub action: Option<RemoteCommand>,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum RemoteCommand {
+pub(crate) enum RemoteCommand {
     /// Add a remote. Credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
     Add {
         name: String,
@@ -408,7 +408,7 @@ pub enum RemoteCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct PushArgs {
+pub(crate) struct PushArgs {
     /// The remote (default: origin, or the only remote).
     pub remote: Option<String>,
     /// The line or tag to push (default: HEAD's line).
@@ -416,7 +416,7 @@ pub struct PushArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct PullArgs {
+pub(crate) struct PullArgs {
     /// The remote (default: origin, or the only remote).
     pub remote: Option<String>,
     /// The line to pull (default: HEAD's line).
@@ -424,7 +424,7 @@ pub struct PullArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct CloneArgs {
+pub(crate) struct CloneArgs {
     /// s3://bucket/prefix or file:///absolute/path
     pub url: String,
     /// The new worktree (default: the last part of the URL).

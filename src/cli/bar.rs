@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-pub struct Bar {
+pub(crate) struct Bar {
     bar: Option<ProgressBar>,
     bytes: AtomicU64,
 }
 
 impl Bar {
-    pub fn new(show: bool) -> Bar {
+    pub(crate) fn new(show: bool) -> Bar {
         let bar = show.then(|| {
             let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             b.enable_steady_tick(Duration::from_millis(200));

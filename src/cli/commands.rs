@@ -16,7 +16,7 @@ type Outcome = anyhow::Result<ExitCode>;
 
 const OK: Outcome = Ok(ExitCode::SUCCESS);
 
-pub fn init(a: &InitArgs, ctx: &Ctx) -> Outcome {
+pub(super) fn init(a: &InitArgs, ctx: &Ctx) -> Outcome {
     let dir = a.path.as_ref().map_or(ctx.cwd.clone(), |d| ctx.cwd.join(d));
     let hash = match a.hash {
         HashArg::Blake3 => HashAlgo::Blake3,
@@ -32,7 +32,7 @@ pub fn init(a: &InitArgs, ctx: &Ctx) -> Outcome {
     OK
 }
 
-pub fn add(a: &AddArgs, ctx: &Ctx) -> Outcome {
+pub(super) fn add(a: &AddArgs, ctx: &Ctx) -> Outcome {
     if a.paths.is_empty() && !a.all {
         return Err(cairn::Error::BadArgument {
             what: "nothing to add: name paths, or use -A for everything".into(),
@@ -53,7 +53,7 @@ pub fn add(a: &AddArgs, ctx: &Ctx) -> Outcome {
     OK
 }
 
-pub fn rm(a: &RmArgs, ctx: &Ctx) -> Outcome {
+pub(super) fn rm(a: &RmArgs, ctx: &Ctx) -> Outcome {
     let repo = ctx.repo()?;
     let opts = ops::rm::RmOptions {
         paths: a.paths.clone(),
@@ -68,7 +68,7 @@ pub fn rm(a: &RmArgs, ctx: &Ctx) -> Outcome {
     OK
 }
 
-pub fn status(a: &StatusArgs, ctx: &Ctx) -> Outcome {
+pub(super) fn status(a: &StatusArgs, ctx: &Ctx) -> Outcome {
     let outcome = ops::status::status(&ctx.repo()?)?;
     let r = if a.nul {
         render::status_short_z
@@ -81,7 +81,7 @@ pub fn status(a: &StatusArgs, ctx: &Ctx) -> Outcome {
     OK
 }
 
-pub fn commit(a: &CommitArgs, ctx: &Ctx) -> Outcome {
+pub(super) fn commit(a: &CommitArgs, ctx: &Ctx) -> Outcome {
     let repo = ctx.repo()?;
     let opts = ops::commit::CommitOptions {
         message: a.message.clone(),
@@ -93,7 +93,7 @@ pub fn commit(a: &CommitArgs, ctx: &Ctx) -> Outcome {
     OK
 }
 
-pub fn log(a: &LogArgs, ctx: &Ctx) -> Outcome {
+pub(super) fn log(a: &LogArgs, ctx: &Ctx) -> Outcome {
     let outcome = ops::log::log(&ctx.repo()?, &ops::log::LogOptions { max: a.max })?;
     let r = if a.oneline {
         render::log_oneline
@@ -104,13 +104,13 @@ pub fn log(a: &LogArgs, ctx: &Ctx) -> Outcome {
     OK
 }
 
-pub fn show(a: &ShowArgs, ctx: &Ctx) -> Outcome {
+pub(super) fn show(a: &ShowArgs, ctx: &Ctx) -> Outcome {
     let outcome = ops::show::show(&ctx.repo()?, &a.layer)?;
     ctx.printer.outcome(&outcome, render::show)?;
     OK
 }
 
-pub fn ls(a: &LsArgs, ctx: &Ctx) -> Outcome {
+pub(super) fn ls(a: &LsArgs, ctx: &Ctx) -> Outcome {
     let opts = ops::ls::LsOptions {
         layer: a.layer.clone(),
         path: cairn::worktree::layer_path_bytes(a.path.as_deref().unwrap_or_default().as_bytes())
@@ -125,7 +125,7 @@ pub fn ls(a: &LsArgs, ctx: &Ctx) -> Outcome {
 
 /// Raw bytes on stdout; with --json, one document carrying the bytes in base64 (bounded,
 /// since a JSON document is held in memory).
-pub fn cat(a: &CatArgs, ctx: &Ctx) -> Outcome {
+pub(super) fn cat(a: &CatArgs, ctx: &Ctx) -> Outcome {
     let repo = ctx.repo()?;
     let opts = ops::cat::CatOptions {
         spec: a.spec.as_bytes().to_vec(),
@@ -148,7 +148,7 @@ pub fn cat(a: &CatArgs, ctx: &Ctx) -> Outcome {
     OK
 }
 
-pub fn diff(a: &DiffArgs, ctx: &Ctx) -> Outcome {
+pub(super) fn diff(a: &DiffArgs, ctx: &Ctx) -> Outcome {
     let opts = ops::diff::DiffOptions {
         from: a.from.clone(),
         to: a.to.clone(),
@@ -166,7 +166,7 @@ pub fn diff(a: &DiffArgs, ctx: &Ctx) -> Outcome {
     OK
 }
 
-pub fn checkout(a: &CheckoutArgs, ctx: &Ctx) -> Outcome {
+pub(super) fn checkout(a: &CheckoutArgs, ctx: &Ctx) -> Outcome {
     let repo = ctx.repo()?;
     let opts = ops::checkout::CheckoutOptions {
         target: a.target.clone(),
@@ -178,7 +178,7 @@ pub fn checkout(a: &CheckoutArgs, ctx: &Ctx) -> Outcome {
     OK
 }
 
-pub fn restore(a: &RestoreArgs, ctx: &Ctx) -> Outcome {
+pub(super) fn restore(a: &RestoreArgs, ctx: &Ctx) -> Outcome {
     let repo = ctx.repo()?;
     let paths = a
         .paths
@@ -196,7 +196,7 @@ pub fn restore(a: &RestoreArgs, ctx: &Ctx) -> Outcome {
     OK
 }
 
-pub fn tag(a: &TagArgs, ctx: &Ctx) -> Outcome {
+pub(super) fn tag(a: &TagArgs, ctx: &Ctx) -> Outcome {
     use ops::tag::TagAction;
     let action = match (&a.name, a.delete, a.list) {
         (Some(name), true, _) => TagAction::Delete { name: name.clone() },
@@ -225,7 +225,7 @@ pub fn tag(a: &TagArgs, ctx: &Ctx) -> Outcome {
 }
 
 /// Exit 1 when damage is found: an answer, not an error.
-pub fn verify(a: &VerifyArgs, ctx: &Ctx) -> Outcome {
+pub(super) fn verify(a: &VerifyArgs, ctx: &Ctx) -> Outcome {
     let opts = ops::verify::VerifyOptions {
         data: a.data,
         layers: a.layers.clone(),
@@ -245,7 +245,7 @@ pub fn verify(a: &VerifyArgs, ctx: &Ctx) -> Outcome {
     }
 }
 
-pub fn reset(a: &ResetArgs, ctx: &Ctx) -> Outcome {
+pub(super) fn reset(a: &ResetArgs, ctx: &Ctx) -> Outcome {
     let opts = ops::reset::ResetOptions {
         target: a.target.clone(),
         hard: a.hard,
@@ -256,7 +256,7 @@ pub fn reset(a: &ResetArgs, ctx: &Ctx) -> Outcome {
     OK
 }
 
-pub fn gc(a: &GcArgs, ctx: &Ctx) -> Outcome {
+pub(super) fn gc(a: &GcArgs, ctx: &Ctx) -> Outcome {
     let opts = ops::gc::GcOptions { dry_run: a.dry_run };
     let repo = ctx.repo()?;
     let outcome = ops::gc::gc(&ctx.lock(&repo)?, &opts, &ctx.bar())?;
@@ -264,14 +264,14 @@ pub fn gc(a: &GcArgs, ctx: &Ctx) -> Outcome {
     OK
 }
 
-pub fn stats(ctx: &Ctx) -> Outcome {
+pub(super) fn stats(ctx: &Ctx) -> Outcome {
     let outcome = ops::stats::stats(&ctx.repo()?)?;
     ctx.printer.outcome(&outcome, render::stats)?;
     OK
 }
 
 /// The proof is a JSON document whether or not --json is given.
-pub fn prove(a: &ProveArgs, ctx: &Ctx) -> Outcome {
+pub(super) fn prove(a: &ProveArgs, ctx: &Ctx) -> Outcome {
     let opts = ops::prove::ProveOptions {
         spec: a.spec.as_bytes().to_vec(),
         range: a.range.clone(),
@@ -286,7 +286,7 @@ pub fn prove(a: &ProveArgs, ctx: &Ctx) -> Outcome {
 }
 
 /// Needs no repository. A proof that does not verify exits 1 with an `error:` line.
-pub fn verify_proof(a: &VerifyProofArgs, ctx: &Ctx) -> Outcome {
+pub(super) fn verify_proof(a: &VerifyProofArgs, ctx: &Ctx) -> Outcome {
     let proof = if a.file.as_os_str() == "-" {
         a.file.clone()
     } else {
@@ -309,7 +309,7 @@ pub fn verify_proof(a: &VerifyProofArgs, ctx: &Ctx) -> Outcome {
     }
 }
 
-pub fn remote(a: &RemoteArgs, ctx: &Ctx) -> Outcome {
+pub(super) fn remote(a: &RemoteArgs, ctx: &Ctx) -> Outcome {
     use ops::remote::RemoteAction;
     let action = match &a.action {
         None | Some(RemoteCommand::List) => {
@@ -336,7 +336,7 @@ pub fn remote(a: &RemoteArgs, ctx: &Ctx) -> Outcome {
     OK
 }
 
-pub fn push(a: &PushArgs, ctx: &Ctx) -> Outcome {
+pub(super) fn push(a: &PushArgs, ctx: &Ctx) -> Outcome {
     let opts = ops::push::PushOptions {
         remote: a.remote.clone(),
         target: a.target.clone(),
@@ -346,7 +346,7 @@ pub fn push(a: &PushArgs, ctx: &Ctx) -> Outcome {
     OK
 }
 
-pub fn pull(a: &PullArgs, ctx: &Ctx) -> Outcome {
+pub(super) fn pull(a: &PullArgs, ctx: &Ctx) -> Outcome {
     let opts = ops::pull::PullOptions {
         remote: a.remote.clone(),
         line: a.line.clone(),
@@ -357,7 +357,7 @@ pub fn pull(a: &PullArgs, ctx: &Ctx) -> Outcome {
     OK
 }
 
-pub fn clone(a: &CloneArgs, ctx: &Ctx) -> Outcome {
+pub(super) fn clone(a: &CloneArgs, ctx: &Ctx) -> Outcome {
     // Named `directory`: `dir` is the global -C option's id.
     let dir = match &a.directory {
         Some(d) => ctx.cwd.join(d),

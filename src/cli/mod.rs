@@ -1,6 +1,6 @@
 //! The command-line front: dispatch, output policy and exit codes.
 
-pub mod args;
+pub(crate) mod args;
 mod bar;
 mod commands;
 mod printer;
@@ -17,10 +17,10 @@ use args::{Cli, Command};
 use printer::Printer;
 
 /// Exit codes: 0 success, 1 "found damage" style answers, 2 errors.
-pub const EXIT_ERROR: u8 = 2;
+pub(crate) const EXIT_ERROR: u8 = 2;
 
 /// What every command handler gets.
-pub struct Ctx {
+pub(crate) struct Ctx {
     pub cwd: PathBuf,
     pub common: Common,
     pub printer: Printer,
@@ -28,21 +28,24 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn bar(&self) -> bar::Bar {
+    pub(crate) fn bar(&self) -> bar::Bar {
         bar::Bar::new(self.show_progress)
     }
 
-    pub fn repo(&self) -> cairn::Result<cairn::Repository> {
+    pub(crate) fn repo(&self) -> cairn::Result<cairn::Repository> {
         cairn::Repository::discover(&self.cwd)
     }
 
     /// Takes the writers' lock of `repo`, waiting up to --lock-timeout.
-    pub fn lock<'r>(&self, repo: &'r cairn::Repository) -> cairn::Result<cairn::repo::Locked<'r>> {
+    pub(crate) fn lock<'r>(
+        &self,
+        repo: &'r cairn::Repository,
+    ) -> cairn::Result<cairn::repo::Locked<'r>> {
         repo.lock(self.common.lock_timeout)
     }
 }
 
-pub fn run(cli: Cli) -> ExitCode {
+pub(crate) fn run(cli: Cli) -> ExitCode {
     let g = &cli.global;
     let printer = || Printer::new(g.json, g.quiet, g.verbose);
     if let Err(e) = thread_pool(g.threads) {

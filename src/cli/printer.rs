@@ -4,17 +4,17 @@ use std::io::Write;
 
 use serde::Serialize;
 
-pub struct Printer {
+pub(crate) struct Printer {
     pub json: bool,
     quiet: bool,
     pub verbose: u8,
 }
 
 /// A text renderer: writes an outcome for people.
-pub type Render<T> = fn(&T, &mut dyn Write, &Printer) -> std::io::Result<()>;
+pub(super) type Render<T> = fn(&T, &mut dyn Write, &Printer) -> std::io::Result<()>;
 
 impl Printer {
-    pub fn new(json: bool, quiet: bool, verbose: u8) -> Printer {
+    pub(crate) fn new(json: bool, quiet: bool, verbose: u8) -> Printer {
         Printer {
             json,
             quiet,
@@ -24,7 +24,11 @@ impl Printer {
 
     /// Prints an outcome: one JSON document with --json, else the text rendering (none
     /// with -q).
-    pub fn outcome<T: Serialize>(&self, value: &T, render: Render<T>) -> std::io::Result<()> {
+    pub(crate) fn outcome<T: Serialize>(
+        &self,
+        value: &T,
+        render: Render<T>,
+    ) -> std::io::Result<()> {
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());
         if self.json {
@@ -38,7 +42,7 @@ impl Printer {
 
     /// Reports an error: `error: ...` and a hint on stderr; with --json also a JSON
     /// document on stdout so scripts always get one.
-    pub fn error(&self, e: &anyhow::Error) {
+    pub(crate) fn error(&self, e: &anyhow::Error) {
         let cairn_error = e.downcast_ref::<cairn::Error>();
         let hint = cairn_error.and_then(cairn::Error::hint);
         let kind = cairn_error.map_or("error", |e| e.kind());

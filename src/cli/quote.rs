@@ -10,7 +10,7 @@ use std::io::{Result, Write};
 /// Whether a name is quoted when it holds a space but nothing else to escape. git's short
 /// status does so (its rename arrows make spaces ambiguous); `ls-files` does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Space {
+pub(super) enum Space {
     Plain,
     Quoted,
 }
@@ -32,7 +32,7 @@ fn escape(b: u8) -> Option<u8> {
 }
 
 /// Writes `name`, quoted when it must be.
-pub fn write_name(out: &mut dyn Write, name: &[u8], space: Space) -> Result<()> {
+pub(super) fn write_name(out: &mut dyn Write, name: &[u8], space: Space) -> Result<()> {
     let escapes = name.iter().any(|b| escape(*b).is_some());
     let spaced = space == Space::Quoted && name.contains(&b' ');
     if !escapes && !spaced {

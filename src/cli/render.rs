@@ -35,7 +35,7 @@ fn path(out: &mut dyn Write, p: &RepoPath) -> Result<()> {
     write_name(out, p.as_bytes(), Space::Plain)
 }
 
-pub fn init(o: &InitOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+pub(super) fn init(o: &InitOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     writeln!(
         out,
         "initialised an empty cairn repository in {} ({}, chunks {}/{}/{})",
@@ -47,7 +47,7 @@ pub fn init(o: &InitOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     )
 }
 
-pub fn add(o: &AddOutcome, out: &mut dyn Write, p: &Printer) -> Result<()> {
+pub(super) fn add(o: &AddOutcome, out: &mut dyn Write, p: &Printer) -> Result<()> {
     if o.dry_run || p.verbose > 0 {
         for s in &o.staged {
             let verb = if s.change == Staged::Removed {
@@ -82,7 +82,7 @@ pub fn add(o: &AddOutcome, out: &mut dyn Write, p: &Printer) -> Result<()> {
     )
 }
 
-pub fn rm(o: &RmOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+pub(super) fn rm(o: &RmOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     for p in &o.removed {
         write!(out, "rm '")?;
         path(out, p)?;
@@ -91,7 +91,7 @@ pub fn rm(o: &RmOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     Ok(())
 }
 
-pub fn commit(o: &CommitOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+pub(super) fn commit(o: &CommitOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     writeln!(out, "{}", o.layer)?;
     let c = &o.counts;
     eprintln!(
@@ -129,7 +129,7 @@ fn section(out: &mut dyn Write, title: &str, changes: &[PathChange]) -> Result<(
     writeln!(out)
 }
 
-pub fn status_long(o: &StatusOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+pub(super) fn status_long(o: &StatusOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     match (&o.line, &o.head) {
         (Some(line), Some(_)) => writeln!(out, "On line {line}")?,
         (Some(line), None) => writeln!(out, "On line {line}, no layers yet")?,
@@ -155,7 +155,7 @@ pub fn status_long(o: &StatusOutcome, out: &mut dyn Write, _: &Printer) -> Resul
 
 /// git's short format: X is the staged change, Y the unstaged one; names quoted as git's
 /// short status quotes them (spaces too).
-pub fn status_short(o: &StatusOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+pub(super) fn status_short(o: &StatusOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     short_entries(o, &mut |x, y, p| {
         write!(out, "{x}{y} ")?;
         write_name(out, p.as_bytes(), Space::Quoted)?;
@@ -164,7 +164,7 @@ pub fn status_short(o: &StatusOutcome, out: &mut dyn Write, _: &Printer) -> Resu
 }
 
 /// git's `-z` short format: names raw, each entry ended by NUL.
-pub fn status_short_z(o: &StatusOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+pub(super) fn status_short_z(o: &StatusOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     short_entries(o, &mut |x, y, p| {
         write!(out, "{x}{y} ")?;
         out.write_all(p.as_bytes())?;
@@ -196,7 +196,7 @@ fn short_entries(
     Ok(())
 }
 
-pub fn log_long(o: &LogOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+pub(super) fn log_long(o: &LogOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     for (n, l) in o.layers.iter().enumerate() {
         match (&o.line, n) {
             (Some(line), 0) => writeln!(out, "layer {} ({line})", l.id)?,
@@ -233,7 +233,7 @@ fn header_body(
     writeln!(out)
 }
 
-pub fn log_oneline(o: &LogOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+pub(super) fn log_oneline(o: &LogOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     for l in &o.layers {
         let first = l.message.lines().next().unwrap_or("");
         writeln!(out, "{} {first}", l.id.short())?;
@@ -241,7 +241,7 @@ pub fn log_oneline(o: &LogOutcome, out: &mut dyn Write, _: &Printer) -> Result<(
     Ok(())
 }
 
-pub fn show(o: &ShowOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+pub(super) fn show(o: &ShowOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     writeln!(out, "layer {}", o.id)?;
     if let Some(p) = &o.parent {
         writeln!(out, "Parent: {p}")?;
@@ -264,7 +264,7 @@ fn size(s: Option<u64>) -> String {
     s.map_or("-".into(), |n| n.to_string())
 }
 
-pub fn ls(o: &LsOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+pub(super) fn ls(o: &LsOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     for e in &o.entries {
         path(out, &e.path)?;
         writeln!(out, "{}", if e.kind == EntryKind::Dir { "/" } else { "" })?;
@@ -272,7 +272,7 @@ pub fn ls(o: &LsOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     Ok(())
 }
 
-pub fn ls_long(o: &LsOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+pub(super) fn ls_long(o: &LsOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     for e in &o.entries {
         let kind = match e.kind {
             EntryKind::File => "file",
@@ -293,7 +293,7 @@ pub fn ls_long(o: &LsOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
 }
 
 /// Default diff output: status letter, sizes before and after, path.
-pub fn diff_default(o: &DiffOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+pub(super) fn diff_default(o: &DiffOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     for c in &o.changes {
         write!(
             out,
@@ -308,7 +308,7 @@ pub fn diff_default(o: &DiffOutcome, out: &mut dyn Write, _: &Printer) -> Result
     Ok(())
 }
 
-pub fn diff_name_status(o: &DiffOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+pub(super) fn diff_name_status(o: &DiffOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     for c in &o.changes {
         changed_line(out, c)?;
     }
@@ -316,7 +316,7 @@ pub fn diff_name_status(o: &DiffOutcome, out: &mut dyn Write, _: &Printer) -> Re
 }
 
 /// Per-file byte counts and a total, in the spirit of git's --stat.
-pub fn diff_stat(o: &DiffOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+pub(super) fn diff_stat(o: &DiffOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     let (mut before, mut after) = (0u64, 0u64);
     for c in &o.changes {
         write!(out, " ")?;
@@ -334,7 +334,7 @@ pub fn diff_stat(o: &DiffOutcome, out: &mut dyn Write, _: &Printer) -> Result<()
     )
 }
 
-pub fn checkout(o: &CheckoutOutcome, out: &mut dyn Write, p: &Printer) -> Result<()> {
+pub(super) fn checkout(o: &CheckoutOutcome, out: &mut dyn Write, p: &Printer) -> Result<()> {
     if p.verbose > 0 {
         for w in &o.written {
             write!(out, "write '")?;
@@ -361,7 +361,7 @@ pub fn checkout(o: &CheckoutOutcome, out: &mut dyn Write, p: &Printer) -> Result
     )
 }
 
-pub fn restore(o: &RestoreOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+pub(super) fn restore(o: &RestoreOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     writeln!(
         out,
         "restored {} files, {} symlinks and {} directories ({}) of {} into {}",
@@ -374,7 +374,7 @@ pub fn restore(o: &RestoreOutcome, out: &mut dyn Write, _: &Printer) -> Result<(
     )
 }
 
-pub fn tag(o: &TagOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+pub(super) fn tag(o: &TagOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     if let Some(t) = &o.created {
         writeln!(out, "tagged {} as {}", t.layer.short(), t.name)?;
     }
@@ -389,20 +389,20 @@ pub fn tag(o: &TagOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
 
 /// `cat --json`: the outcome's fields and the bytes in base64.
 #[derive(serde::Serialize)]
-pub struct CatJson<'a> {
+pub(super) struct CatJson<'a> {
     #[serde(flatten)]
     pub outcome: &'a CatOutcome,
     pub content_base64: String,
 }
 
 /// A writer that refuses to grow past a cap, so `cat --json` of a huge file fails cleanly.
-pub struct Capped {
+pub(super) struct Capped {
     pub data: Vec<u8>,
     cap: usize,
 }
 
 impl Capped {
-    pub fn new(cap: usize) -> Capped {
+    pub(super) fn new(cap: usize) -> Capped {
         Capped {
             data: Vec::new(),
             cap,
@@ -427,12 +427,12 @@ impl Write for Capped {
 }
 
 /// Standard base64 with padding.
-pub fn base64(data: &[u8]) -> String {
+pub(super) fn base64(data: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(data)
 }
 
-pub fn verify(o: &VerifyOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+pub(super) fn verify(o: &VerifyOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     for name in &o.repaired {
         writeln!(out, "rebuilt the index of pack {name} from the pack")?;
     }
@@ -469,7 +469,7 @@ pub fn verify(o: &VerifyOutcome, out: &mut dyn Write, _: &Printer) -> Result<()>
     )
 }
 
-pub fn reset(o: &ResetOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+pub(super) fn reset(o: &ResetOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     let from = o.from.map_or("nothing".into(), |f| f.short());
     match &o.line {
         Some(line) => writeln!(out, "line {line} moved from {from} to {}", o.to.short())?,
@@ -481,7 +481,7 @@ pub fn reset(o: &ResetOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     Ok(())
 }
 
-pub fn gc(o: &GcOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+pub(super) fn gc(o: &GcOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     let verb = if o.dry_run { "would remove" } else { "removed" };
     writeln!(
         out,
@@ -503,7 +503,7 @@ pub fn gc(o: &GcOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     Ok(())
 }
 
-pub fn stats(o: &StatsOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+pub(super) fn stats(o: &StatsOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     writeln!(out, "layers:            {}", o.layers)?;
     writeln!(
         out,
@@ -541,7 +541,7 @@ pub fn stats(o: &StatsOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
 
 /// What a proof established; nothing on stdout when it was rejected (the error is on
 /// stderr).
-pub fn verify_proof(o: &VerifyProofOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+pub(super) fn verify_proof(o: &VerifyProofOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     let Some(v) = &o.proven else {
         return Ok(());
     };
@@ -578,7 +578,7 @@ pub fn verify_proof(o: &VerifyProofOutcome, out: &mut dyn Write, _: &Printer) ->
 }
 
 /// Formats nanoseconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
-pub fn utc(ns: i64) -> String {
+pub(super) fn utc(ns: i64) -> String {
     chrono::DateTime::from_timestamp_nanos(ns)
         .format("%Y-%m-%d %H:%M:%S UTC")
         .to_string()
@@ -598,7 +598,7 @@ fn fetched(f: &cairn::remote::fetch::Fetched) -> String {
     )
 }
 
-pub fn remote(
+pub(super) fn remote(
     o: &cairn::ops::remote::RemoteOutcome,
     out: &mut dyn Write,
     p: &Printer,
@@ -618,7 +618,11 @@ pub fn remote(
     Ok(())
 }
 
-pub fn push(o: &cairn::ops::push::PushOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+pub(super) fn push(
+    o: &cairn::ops::push::PushOutcome,
+    out: &mut dyn Write,
+    _: &Printer,
+) -> Result<()> {
     if o.up_to_date {
         return writeln!(
             out,
@@ -641,7 +645,11 @@ pub fn push(o: &cairn::ops::push::PushOutcome, out: &mut dyn Write, _: &Printer)
     )
 }
 
-pub fn pull(o: &cairn::ops::pull::PullOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+pub(super) fn pull(
+    o: &cairn::ops::pull::PullOutcome,
+    out: &mut dyn Write,
+    _: &Printer,
+) -> Result<()> {
     let short = |id: Option<cairn::ObjectId>| id.map_or("nothing".into(), |i| i.short());
     match o.status {
         PullStatus::FastForward => writeln!(
@@ -673,7 +681,11 @@ pub fn pull(o: &cairn::ops::pull::PullOutcome, out: &mut dyn Write, _: &Printer)
     Ok(())
 }
 
-pub fn clone(o: &cairn::ops::clone::CloneOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+pub(super) fn clone(
+    o: &cairn::ops::clone::CloneOutcome,
+    out: &mut dyn Write,
+    _: &Printer,
+) -> Result<()> {
     let at = match (&o.line, o.layer) {
         (_, None) => "an empty repository".to_string(),
         (Some(line), Some(id)) => format!("line {line} at {}", id.short()),

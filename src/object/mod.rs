@@ -15,11 +15,11 @@ pub(crate) struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    pub fn new(b: &'a [u8]) -> Reader<'a> {
+    pub(crate) fn new(b: &'a [u8]) -> Reader<'a> {
         Reader { b }
     }
 
-    pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], String> {
+    pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], String> {
         if self.b.len() < n {
             return Err(format!(
                 "truncated: wanted {n} more bytes, {} left",
@@ -31,41 +31,41 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    pub fn u8(&mut self) -> Result<u8, String> {
+    pub(crate) fn u8(&mut self) -> Result<u8, String> {
         Ok(self.bytes(1)?[0])
     }
 
-    pub fn u16(&mut self) -> Result<u16, String> {
+    pub(crate) fn u16(&mut self) -> Result<u16, String> {
         Ok(u16::from_le_bytes(
             self.bytes(2)?.try_into().expect("2 bytes"),
         ))
     }
 
-    pub fn u32(&mut self) -> Result<u32, String> {
+    pub(crate) fn u32(&mut self) -> Result<u32, String> {
         Ok(u32::from_le_bytes(
             self.bytes(4)?.try_into().expect("4 bytes"),
         ))
     }
 
-    pub fn u64(&mut self) -> Result<u64, String> {
+    pub(crate) fn u64(&mut self) -> Result<u64, String> {
         Ok(u64::from_le_bytes(
             self.bytes(8)?.try_into().expect("8 bytes"),
         ))
     }
 
-    pub fn i64(&mut self) -> Result<i64, String> {
+    pub(crate) fn i64(&mut self) -> Result<i64, String> {
         Ok(self.u64()? as i64)
     }
 
-    pub fn id(&mut self) -> Result<crate::ObjectId, String> {
+    pub(crate) fn id(&mut self) -> Result<crate::ObjectId, String> {
         Ok(crate::ObjectId::from_slice(self.bytes(32)?).expect("32 bytes"))
     }
 
-    pub fn remaining(&self) -> usize {
+    pub(crate) fn remaining(&self) -> usize {
         self.b.len()
     }
 
-    pub fn finish(self) -> Result<(), String> {
+    pub(crate) fn finish(self) -> Result<(), String> {
         if self.b.is_empty() {
             Ok(())
         } else {
@@ -74,7 +74,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A count of records of at least `min_len` bytes each, checked against what is left.
-    pub fn count(&mut self, min_len: usize) -> Result<usize, String> {
+    pub(crate) fn count(&mut self, min_len: usize) -> Result<usize, String> {
         let n = self.u32()? as usize;
         if n.saturating_mul(min_len) > self.remaining() {
             return Err(format!("count {n} exceeds the data"));

@@ -18,16 +18,16 @@ use super::{Codec, ObjectKind};
 use crate::error::{Error, IoContext, Result};
 use crate::hash::{Domain, HashAlgo, ObjectId};
 
-pub const IDX_MAGIC: &[u8; 8] = b"CAIRNIDX";
-pub const IDX_VERSION: u32 = 1;
+pub(super) const IDX_MAGIC: &[u8; 8] = b"CAIRNIDX";
+pub(super) const IDX_VERSION: u32 = 1;
 const HEADER: usize = 16;
 const FANOUT: usize = 256 * 4;
-pub const ENTRY_LEN: usize = 32 + 8 + 4 + 4 + 1 + 1;
+pub(super) const ENTRY_LEN: usize = 32 + 8 + 4 + 4 + 1 + 1;
 
 /// The largest offset an entry may give: no pack is near that size, and it keeps an offset
 /// plus a record's lengths far from overflowing a `u64` or an `off_t`. An entry beyond it is
 /// damage (a hostile index once made gc overflow computing where a record ends).
-pub const MAX_OFFSET: u64 = 1 << 48;
+pub(super) const MAX_OFFSET: u64 = 1 << 48;
 
 /// Where one object lives in its pack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +75,7 @@ impl IdxEntry {
 }
 
 /// Encodes an index; sorts `entries` by id first.
-pub fn encode_index(algo: HashAlgo, entries: &mut [IdxEntry]) -> Vec<u8> {
+pub(super) fn encode_index(algo: HashAlgo, entries: &mut [IdxEntry]) -> Vec<u8> {
     entries.sort_unstable_by_key(|e| e.id);
     let mut out = Vec::with_capacity(HEADER + FANOUT + entries.len() * ENTRY_LEN + 32);
     out.extend_from_slice(IDX_MAGIC);

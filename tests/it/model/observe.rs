@@ -19,7 +19,7 @@ use crate::support::{snapshot, Node};
 
 /// Files and symlinks of the worktree (directories and `.cairn` left out), and the names
 /// of cairn's temporary files found in it.
-pub fn worktree(root: &Path) -> (Tree, Vec<Vec<u8>>) {
+pub(super) fn worktree(root: &Path) -> (Tree, Vec<Vec<u8>>) {
     let mut temps = Vec::new();
     let mut out = Tree::new();
     for (p, node) in snapshot(root, &[".cairn"]) {
@@ -58,7 +58,7 @@ fn entry(repo: &Repository, kind: EntryKind, mode: u32, obj: &FileObject) -> Ent
 }
 
 /// The staging index, each entry's content read back from its chunks.
-pub fn index(repo: &Repository) -> Tree {
+pub(super) fn index(repo: &Repository) -> Tree {
     let idx = repo.load_index().expect("the staging index loads");
     idx.entries
         .iter()
@@ -67,7 +67,7 @@ pub fn index(repo: &Repository) -> Tree {
 }
 
 /// Every file and symlink of a layer, read back through its tree and file objects.
-pub fn layer(repo: &Repository, id: &str) -> Tree {
+pub(super) fn layer(repo: &Repository, id: &str) -> Tree {
     let id: ObjectId = id.parse().expect("a layer id");
     let tree = repo.read_layer(&id).expect("the layer reads").tree;
     let mut all = Vec::new();
@@ -82,10 +82,10 @@ pub fn layer(repo: &Repository, id: &str) -> Tree {
 }
 
 /// Names of lines or tags with the layers (by number) they point at.
-pub type Named = Vec<(String, usize)>;
+pub(super) type Named = Vec<(String, usize)>;
 
 /// HEAD, lines and tags as the model names them (layer ids turned into layer numbers).
-pub fn refs(repo: &Repository, m: &Model) -> (Head, Named, Named) {
+pub(super) fn refs(repo: &Repository, m: &Model) -> (Head, Named, Named) {
     let number = |id: ObjectId| {
         let hex = id.to_hex();
         m.layers
@@ -112,7 +112,7 @@ pub fn refs(repo: &Repository, m: &Model) -> (Head, Named, Named) {
 }
 
 /// Makes the worktree hold `e` at `rel` (replacing whatever is there).
-pub fn put(root: &Path, rel: &[u8], e: &Entry) {
+pub(super) fn put(root: &Path, rel: &[u8], e: &Entry) {
     let p = root.join(OsStr::from_bytes(rel));
     fs::create_dir_all(p.parent().expect("a parent")).expect("create parents");
     let _ = fs::remove_file(&p);

@@ -14,7 +14,7 @@ use super::world::{self, under, Entry, Expect, Head, Model, Tree};
 use crate::support;
 
 /// The repository, the model, and what has happened so far (for failure messages).
-pub struct Runner {
+pub(super) struct Runner {
     env: support::Env,
     m: Model,
     known: Known,
@@ -722,7 +722,7 @@ fn assert_tree(want: &Tree, got: &Tree, what: &str) {
 }
 
 /// Runs one sequence from a fresh repository.
-pub fn run(ops: &[Op], known: &Known) -> Runner {
+pub(super) fn run(ops: &[Op], known: &Known) -> Runner {
     let mut r = Runner::new(known.clone());
     for op in ops {
         r.apply(op);

@@ -8,7 +8,7 @@ use crate::support;
 
 /// Directory and file names are disjoint apart from `x`, which is both: a file `x` in
 /// one state, a directory `x/` of files in another.
-pub const DIRS: &[&[u8]] = &[
+pub(super) const DIRS: &[&[u8]] = &[
     b"",
     b"d",
     b"d/sub dir",
@@ -17,7 +17,7 @@ pub const DIRS: &[&[u8]] = &[
     b"\xc3(bad",
     b"x",
 ];
-pub const NAMES: &[&[u8]] = &[
+pub(super) const NAMES: &[&[u8]] = &[
     b"a",
     b"b c",
     b"-f",
@@ -29,7 +29,7 @@ pub const NAMES: &[&[u8]] = &[
     b"star*?",
     b"x",
 ];
-pub const LINK_TARGETS: &[&[u8]] = &[
+pub(super) const LINK_TARGETS: &[&[u8]] = &[
     b"a",
     b"../outside",
     b"/etc/passwd",
@@ -40,12 +40,12 @@ pub const LINK_TARGETS: &[&[u8]] = &[
     b"nl\nx",
 ];
 /// Modes a umask of 022 leaves alone (set-id bits are item 13's business).
-pub const MODES: &[u32] = &[0o644, 0o755, 0o600, 0o700, 0o444, 0o640];
-pub const TAGS: &[&str] = &["v1", "t-2", "x.y"];
+pub(super) const MODES: &[u32] = &[0o644, 0o755, 0o600, 0o700, 0o444, 0o640];
+pub(super) const TAGS: &[&str] = &["v1", "t-2", "x.y"];
 /// The one file of the directory beside the worktree that symlinks point at.
-pub const OUTSIDE: &[u8] = b"outside the worktree\n";
+pub(super) const OUTSIDE: &[u8] = b"outside the worktree\n";
 
-pub fn path_of(i: usize) -> Vec<u8> {
+pub(super) fn path_of(i: usize) -> Vec<u8> {
     let (dir, name) = (DIRS[i % DIRS.len()], NAMES[i / DIRS.len() % NAMES.len()]);
     let mut p = dir.to_vec();
     if !p.is_empty() {
@@ -58,7 +58,7 @@ pub fn path_of(i: usize) -> Vec<u8> {
 /// Where worktree edits go: one time in three among a few paths that clash (the file `x`
 /// and the directory `x/`) or are shared by most sequences, otherwise anywhere in the pool
 /// (`path_of(i / 3)`).
-pub fn write_path(i: usize) -> Vec<u8> {
+pub(super) fn write_path(i: usize) -> Vec<u8> {
     const HOT: &[&[u8]] = &[b"x", b"x/a", b"a", b"d/a"];
     if i.is_multiple_of(3) {
         HOT[i / 3 % HOT.len()].to_vec()
@@ -68,7 +68,7 @@ pub fn write_path(i: usize) -> Vec<u8> {
 }
 
 /// A file path of the pool (perhaps absent), or one time in four a directory.
-pub fn pool_path(i: usize) -> Vec<u8> {
+pub(super) fn pool_path(i: usize) -> Vec<u8> {
     if i.is_multiple_of(4) {
         DIRS[1 + i / 4 % (DIRS.len() - 1)].to_vec()
     } else {
@@ -77,7 +77,7 @@ pub fn pool_path(i: usize) -> Vec<u8> {
 }
 
 #[derive(Clone, Debug)]
-pub enum Content {
+pub(super) enum Content {
     Small(Vec<u8>),
     /// Pseudo-random bytes: several chunks at the test's 1 KiB average.
     Big {
@@ -87,7 +87,7 @@ pub enum Content {
 }
 
 impl Content {
-    pub fn bytes(&self) -> Vec<u8> {
+    pub(super) fn bytes(&self) -> Vec<u8> {
         match self {
             Content::Small(b) => b.clone(),
             Content::Big { seed, len } => support::random_bytes(*seed, *len),
@@ -96,7 +96,7 @@ impl Content {
 }
 
 #[derive(Clone, Copy, Debug)]
-pub enum KillCmd {
+pub(super) enum KillCmd {
     Add,
     Commit,
     Checkout,
@@ -107,7 +107,7 @@ pub enum KillCmd {
 /// One step. Numbers pick among what exists when the step runs (paths, layers, refs), so
 /// every sequence means something whatever came before it.
 #[derive(Clone, Debug)]
-pub enum Op {
+pub(super) enum Op {
     Write {
         path: usize,
         content: Content,
@@ -188,7 +188,7 @@ pub enum Op {
 
 /// The fail points each killed command passes (as in tests/crash.rs). A point the run does
 /// not reach (a gc with nothing to do) lets the command finish.
-pub fn fail_points(cmd: KillCmd) -> &'static [&'static str] {
+pub(super) fn fail_points(cmd: KillCmd) -> &'static [&'static str] {
     match cmd {
         KillCmd::Add => &[
             "pack:before-rename",
@@ -221,7 +221,7 @@ pub fn fail_points(cmd: KillCmd) -> &'static [&'static str] {
     }
 }
 
-pub fn content() -> impl Strategy<Value = Content> {
+pub(super) fn content() -> impl Strategy<Value = Content> {
     prop_oneof![
         2 => Just(Content::Small(Vec::new())),
         5 => prop::collection::vec(any::<u8>(), 0..48).prop_map(Content::Small),
@@ -229,7 +229,7 @@ pub fn content() -> impl Strategy<Value = Content> {
     ]
 }
 
-pub fn kill_cmd() -> impl Strategy<Value = KillCmd> {
+pub(super) fn kill_cmd() -> impl Strategy<Value = KillCmd> {
     prop_oneof![
         Just(KillCmd::Add),
         Just(KillCmd::Commit),
@@ -244,7 +244,7 @@ fn ix() -> std::ops::Range<usize> {
     0..usize::MAX / 2
 }
 
-pub fn op(known: &Known) -> BoxedStrategy<Op> {
+pub(super) fn op(known: &Known) -> BoxedStrategy<Op> {
     let base = prop_oneof![
         12 => (ix(), content(), ix())
             .prop_map(|(path, content, mode)| Op::Write { path, content, mode }),
@@ -281,7 +281,7 @@ pub fn op(known: &Known) -> BoxedStrategy<Op> {
 
 /// Known defects turned back on (see the top of the file).
 #[derive(Clone, Debug, Default)]
-pub struct Known {
+pub(super) struct Known {
     pub dir_symlink: bool,
     pub checkout_kill: bool,
     pub non_utf8: bool,
@@ -290,7 +290,7 @@ pub struct Known {
 }
 
 impl Known {
-    pub fn from_env() -> Known {
+    pub(super) fn from_env() -> Known {
         Known {
             dir_symlink: Known::on("dir-symlink"),
             checkout_kill: Known::on("checkout-kill"),
@@ -303,7 +303,7 @@ impl Known {
     /// Every defect named here is fixed, so its steps run by default. One stays opt-in:
     /// `checkout-kill` finishes a killed `checkout -f` with a plain `checkout`, which (by
     /// design) carries local edits made before the `-f` over instead of discarding them.
-    pub fn on(name: &str) -> bool {
+    pub(super) fn on(name: &str) -> bool {
         if name != "checkout-kill" {
             return true;
         }

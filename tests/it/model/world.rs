@@ -7,22 +7,22 @@ use std::collections::BTreeMap;
 /// One tracked or worktree entry. Directories are implied by paths (empty ones are not
 /// tracked), and mtimes are not modelled (a touch is not a change).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Entry {
+pub(super) enum Entry {
     File { mode: u32, bytes: Vec<u8> },
     Link(Vec<u8>),
 }
 
-pub type Tree = BTreeMap<Vec<u8>, Entry>;
+pub(super) type Tree = BTreeMap<Vec<u8>, Entry>;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Head {
+pub(super) enum Head {
     Line(String),
     /// A layer, by its index in `Model::layers`.
     Detached(usize),
 }
 
 #[derive(Clone, Debug)]
-pub struct Layer {
+pub(super) struct Layer {
     pub id: String,
     pub parent: Option<usize>,
     pub tree: Tree,
@@ -30,13 +30,13 @@ pub struct Layer {
 
 /// What a command must do: succeed, or fail with exit 2 and change nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Expect {
+pub(super) enum Expect {
     Ok,
     Fail,
 }
 
 #[derive(Clone, Debug)]
-pub struct Model {
+pub(super) struct Model {
     pub work: Tree,
     pub index: Tree,
     pub head: Head,
@@ -46,12 +46,12 @@ pub struct Model {
 }
 
 /// True when `p` is `dir` or below it (`dir` empty: everything).
-pub fn under(p: &[u8], dir: &[u8]) -> bool {
+pub(super) fn under(p: &[u8], dir: &[u8]) -> bool {
     dir.is_empty() || p == dir || (p.starts_with(dir) && p.get(dir.len()) == Some(&b'/'))
 }
 
 impl Model {
-    pub fn new() -> Model {
+    pub(super) fn new() -> Model {
         Model {
             work: Tree::new(),
             index: Tree::new(),
@@ -63,26 +63,26 @@ impl Model {
     }
 
     /// The layer HEAD is on, if any (an unborn line has none).
-    pub fn head_layer(&self) -> Option<usize> {
+    pub(super) fn head_layer(&self) -> Option<usize> {
         match &self.head {
             Head::Line(name) => self.lines.get(name).copied(),
             Head::Detached(i) => Some(*i),
         }
     }
 
-    pub fn head_tree(&self) -> Tree {
+    pub(super) fn head_tree(&self) -> Tree {
         self.head_layer()
             .map(|i| self.layers[i].tree.clone())
             .unwrap_or_default()
     }
 
     /// Paths whose staged state differs from HEAD.
-    pub fn staged(&self) -> Vec<Vec<u8>> {
+    pub(super) fn staged(&self) -> Vec<Vec<u8>> {
         changed(&self.head_tree(), &self.index)
     }
 
     /// Tracked paths whose worktree entry differs from the index.
-    pub fn unstaged(&self) -> Vec<Vec<u8>> {
+    pub(super) fn unstaged(&self) -> Vec<Vec<u8>> {
         self.index
             .iter()
             .filter(|(p, e)| self.work.get(*p) != Some(*e))
@@ -92,7 +92,7 @@ impl Model {
 
     /// Untracked worktree paths as status shows them: each under its highest directory
     /// that holds nothing tracked (`dir/`), or alone.
-    pub fn untracked(&self) -> Vec<Vec<u8>> {
+    pub(super) fn untracked(&self) -> Vec<Vec<u8>> {
         let mut out: Vec<Vec<u8>> = self
             .work
             .keys()
@@ -109,7 +109,7 @@ impl Model {
     }
 
     /// Layers that HEAD, a line or a tag reaches: gc keeps exactly these.
-    pub fn reachable(&self) -> Vec<usize> {
+    pub(super) fn reachable(&self) -> Vec<usize> {
         let mut tips: Vec<usize> = self
             .lines
             .values()
@@ -130,7 +130,7 @@ impl Model {
     /// `add PATH` (or `add -A` with an empty path): the index follows the worktree below
     /// it. A path that is neither on disk (`exists`: perhaps an empty directory, which the
     /// model does not hold) nor tracked is an error.
-    pub fn add(&mut self, dir: &[u8], exists: bool) -> Expect {
+    pub(super) fn add(&mut self, dir: &[u8], exists: bool) -> Expect {
         let known = |t: &Tree| t.keys().any(|p| under(p, dir));
         if !dir.is_empty() && !exists && !known(&self.work) && !known(&self.index) {
             return Expect::Fail;
@@ -157,7 +157,7 @@ impl Model {
     }
 
     /// True when the worktree holds a directory with something in it at `p`.
-    pub fn holds_below(&self, p: &[u8], except: &[Vec<u8>]) -> bool {
+    pub(super) fn holds_below(&self, p: &[u8], except: &[Vec<u8>]) -> bool {
         self.work
             .keys()
             .any(|k| k.as_slice() != p && under(k, p) && !except.contains(k))
@@ -168,7 +168,7 @@ impl Model {
     /// (a file already deleted from the worktree loses nothing). A directory standing
     /// where the tracked file was is not the file: the path is untracked and the directory
     /// left alone, as when the file is gone.
-    pub fn rm(&mut self, p: &[u8], cached: bool, force: bool) -> Expect {
+    pub(super) fn rm(&mut self, p: &[u8], cached: bool, force: bool) -> Expect {
         let Some(staged) = self.index.get(p).cloned() else {
             return Expect::Fail;
         };
@@ -187,7 +187,7 @@ impl Model {
     }
 
     /// Whether `commit` has anything to record, and the line it moves (`-b` when detached).
-    pub fn commit_expect(&self) -> Expect {
+    pub(super) fn commit_expect(&self) -> Expect {
         if self.index == self.head_tree() {
             Expect::Fail
         } else {
@@ -196,7 +196,7 @@ impl Model {
     }
 
     /// Records a layer cairn made with the staged tree, on `line` (HEAD's, or a new one).
-    pub fn committed(&mut self, id: String, line: String) {
+    pub(super) fn committed(&mut self, id: String, line: String) {
         self.layers.push(Layer {
             id,
             parent: self.head_layer(),
@@ -210,7 +210,7 @@ impl Model {
     /// tracked paths the target lacks are deleted; untracked files elsewhere and (without
     /// `-f`) unstaged edits of untouched paths stay. Without `-f` it refuses when a touched
     /// path has staged or unstaged changes, or an untracked file stands where it writes.
-    pub fn checkout(&mut self, target: usize, head: Head, force: bool) -> Expect {
+    pub(super) fn checkout(&mut self, target: usize, head: Head, force: bool) -> Expect {
         let want = self.checkout_paths(target, b"", force);
         if want == Expect::Ok {
             self.head = head;
@@ -223,7 +223,7 @@ impl Model {
     /// there is refused; a path neither the target nor the index holds is an error. Where
     /// a file must replace a directory that still holds untracked files, even `-f` refuses
     /// and changes nothing: those files are not cairn's to delete.
-    pub fn checkout_paths(&mut self, target: usize, scope: &[u8], force: bool) -> Expect {
+    pub(super) fn checkout_paths(&mut self, target: usize, scope: &[u8], force: bool) -> Expect {
         let tree = self.scoped(target, scope);
         if !scope.is_empty() && tree.is_empty() && !self.index.keys().any(|p| under(p, scope)) {
             return Expect::Fail;
@@ -249,7 +249,7 @@ impl Model {
     }
 
     /// True when a checkout would write a file where a directory holds untracked files.
-    pub fn dir_in_the_way(&self, target: usize, scope: &[u8], force: bool) -> bool {
+    pub(super) fn dir_in_the_way(&self, target: usize, scope: &[u8], force: bool) -> bool {
         let tree = self.scoped(target, scope);
         let (write, delete) = self.touched(&tree, scope, force || !scope.is_empty());
         write.iter().any(|p| self.holds_below(p, &delete))
@@ -257,7 +257,7 @@ impl Model {
 
     /// True when the layer has a path below something the index tracks as a file: moving
     /// there turns a file into a directory.
-    pub fn file_becomes_dir(&self, target: usize) -> bool {
+    pub(super) fn file_becomes_dir(&self, target: usize) -> bool {
         let tree = &self.layers[target].tree;
         tree.keys()
             .any(|p| ancestors(p).any(|a| self.index.contains_key(a)))
@@ -281,7 +281,7 @@ impl Model {
 
     /// `reset [--hard] LAYER`: the line (or a detached HEAD) moves; `--hard` also puts the
     /// index and every tracked path back as `checkout -f` does (and refuses as it does).
-    pub fn reset(&mut self, target: usize, hard: bool) -> Expect {
+    pub(super) fn reset(&mut self, target: usize, hard: bool) -> Expect {
         if hard && self.checkout_paths(target, b"", true) == Expect::Fail {
             return Expect::Fail;
         }
@@ -347,7 +347,7 @@ impl Model {
 }
 
 /// The proper ancestors of a path: `a` and `a/b` for `a/b/c`.
-pub fn ancestors(p: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub(super) fn ancestors(p: &[u8]) -> impl Iterator<Item = &[u8]> {
     p.iter()
         .enumerate()
         .filter(|(_, b)| **b == b'/')
@@ -355,7 +355,7 @@ pub fn ancestors(p: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 /// Paths present in one tree and not the other, or different in both.
-pub fn changed(a: &Tree, b: &Tree) -> Vec<Vec<u8>> {
+pub(super) fn changed(a: &Tree, b: &Tree) -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = a
         .iter()
         .filter(|(p, e)| b.get(*p) != Some(*e))

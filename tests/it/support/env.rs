@@ -17,7 +17,7 @@ use tempfile::TempDir;
 use super::{assert_error, assert_success, is_hex64};
 
 /// A temporary directory `base/` with the worktree at `base/work`.
-pub struct Env {
+pub(crate) struct Env {
     _tmp: TempDir,
     pub base: PathBuf,
     pub root: PathBuf,
@@ -25,7 +25,7 @@ pub struct Env {
 
 impl Env {
     /// A fresh repository in `base/work` (`cairn init` has run with `init_args`).
-    pub fn with_init(init_args: &[&str]) -> Env {
+    pub(crate) fn with_init(init_args: &[&str]) -> Env {
         let tmp = tempfile::Builder::new()
             .prefix("cairn-read-")
             .tempdir()
@@ -44,21 +44,21 @@ impl Env {
         env
     }
 
-    pub fn new() -> Env {
+    pub(crate) fn new() -> Env {
         Env::with_init(&[])
     }
 
     /// The absolute path of `rel` (raw bytes allowed) in the worktree.
-    pub fn path(&self, rel: impl AsRef<[u8]>) -> PathBuf {
+    pub(crate) fn path(&self, rel: impl AsRef<[u8]>) -> PathBuf {
         self.root.join(OsStr::from_bytes(rel.as_ref()))
     }
 
     /// The absolute path of `rel` beside the worktree.
-    pub fn outside(&self, rel: &str) -> PathBuf {
+    pub(crate) fn outside(&self, rel: &str) -> PathBuf {
         self.base.join(rel)
     }
 
-    pub fn cmd_in(&self, dir: &Path) -> Command {
+    pub(crate) fn cmd_in(&self, dir: &Path) -> Command {
         let mut c = Command::cargo_bin("cairn").expect("the cairn binary is built");
         c.current_dir(dir)
             .env("CAIRN_AUTHOR", "tester")
@@ -68,41 +68,41 @@ impl Env {
     }
 
     /// Runs `cairn args` in `dir`, whatever the exit code.
-    pub fn run_in<S: AsRef<OsStr>>(&self, dir: &Path, args: &[S]) -> Output {
+    pub(crate) fn run_in<S: AsRef<OsStr>>(&self, dir: &Path, args: &[S]) -> Output {
         self.cmd_in(dir).args(args).output().expect("run cairn")
     }
 
-    pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
+    pub(crate) fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
         self.run_in(&self.root, args)
     }
 
     /// Runs `cairn args`, asserts exit 0, returns stdout as bytes.
-    pub fn ok_bytes<S: AsRef<OsStr>>(&self, args: &[S]) -> Vec<u8> {
+    pub(crate) fn ok_bytes<S: AsRef<OsStr>>(&self, args: &[S]) -> Vec<u8> {
         let out = self.run(args);
         assert_success(&out, args);
         out.stdout
     }
 
     /// Runs `cairn args`, asserts exit 0, returns stdout as text.
-    pub fn ok<S: AsRef<OsStr>>(&self, args: &[S]) -> String {
+    pub(crate) fn ok<S: AsRef<OsStr>>(&self, args: &[S]) -> String {
         String::from_utf8_lossy(&self.ok_bytes(args)).into_owned()
     }
 
-    pub fn ok_in<S: AsRef<OsStr>>(&self, dir: &Path, args: &[S]) -> String {
+    pub(crate) fn ok_in<S: AsRef<OsStr>>(&self, dir: &Path, args: &[S]) -> String {
         let out = self.run_in(dir, args);
         assert_success(&out, args);
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Runs `cairn args`, asserts exit 2 with an `error:` line on stderr; returns stderr.
-    pub fn fails<S: AsRef<OsStr>>(&self, args: &[S]) -> String {
+    pub(crate) fn fails<S: AsRef<OsStr>>(&self, args: &[S]) -> String {
         let out = self.run(args);
         assert_error(&out, args);
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
     /// Runs `cairn --json args`, asserts exit 0, parses stdout.
-    pub fn json<S: AsRef<OsStr>>(&self, args: &[S]) -> Value {
+    pub(crate) fn json<S: AsRef<OsStr>>(&self, args: &[S]) -> Value {
         let mut all: Vec<&OsStr> = vec![OsStr::new("--json")];
         all.extend(args.iter().map(std::convert::AsRef::as_ref));
         let text = self.ok(&all);
@@ -110,7 +110,7 @@ impl Env {
     }
 
     /// `add -A` then `commit -m msg`; returns the new layer id.
-    pub fn commit(&self, msg: &str) -> String {
+    pub(crate) fn commit(&self, msg: &str) -> String {
         self.ok(&["add", "-A", "-q"]);
         let v = self.json(&["commit", "-m", msg]);
         let id = v["layer"]
@@ -121,13 +121,13 @@ impl Env {
         id
     }
 
-    pub fn head(&self) -> String {
+    pub(crate) fn head(&self) -> String {
         let v = self.json(&["show", "HEAD"]);
         v["id"].as_str().expect("show has an id").to_string()
     }
 
     /// `status --json` as (line, staged, unstaged, untracked), paths only.
-    pub fn status(&self) -> (Option<String>, Vec<String>, Vec<String>, Vec<String>) {
+    pub(crate) fn status(&self) -> (Option<String>, Vec<String>, Vec<String>, Vec<String>) {
         let v = self.json(&["status"]);
         let paths = |k: &str| -> Vec<String> {
             v[k].as_array()
@@ -147,34 +147,34 @@ impl Env {
         )
     }
 
-    pub fn write(&self, rel: impl AsRef<[u8]>, data: impl AsRef<[u8]>) {
+    pub(crate) fn write(&self, rel: impl AsRef<[u8]>, data: impl AsRef<[u8]>) {
         let p = self.path(rel);
         fs::create_dir_all(p.parent().expect("a parent")).expect("create parents");
         let _ = fs::remove_file(&p);
         fs::write(&p, data).expect("write file");
     }
 
-    pub fn read(&self, rel: impl AsRef<[u8]>) -> Vec<u8> {
+    pub(crate) fn read(&self, rel: impl AsRef<[u8]>) -> Vec<u8> {
         fs::read(self.path(rel)).expect("read file")
     }
 
-    pub fn symlink(&self, target: impl AsRef<[u8]>, rel: impl AsRef<[u8]>) {
+    pub(crate) fn symlink(&self, target: impl AsRef<[u8]>, rel: impl AsRef<[u8]>) {
         let p = self.path(rel);
         fs::create_dir_all(p.parent().expect("a parent")).expect("create parents");
         let _ = fs::remove_file(&p);
         std::os::unix::fs::symlink(OsStr::from_bytes(target.as_ref()), &p).expect("symlink");
     }
 
-    pub fn chmod(&self, rel: impl AsRef<[u8]>, mode: u32) {
+    pub(crate) fn chmod(&self, rel: impl AsRef<[u8]>, mode: u32) {
         fs::set_permissions(self.path(rel), fs::Permissions::from_mode(mode)).expect("chmod");
     }
 
-    pub fn set_mtime(&self, rel: impl AsRef<[u8]>, ns: i64) {
+    pub(crate) fn set_mtime(&self, rel: impl AsRef<[u8]>, ns: i64) {
         set_mtime(&self.path(rel), ns);
     }
 }
 
-pub fn set_mtime(p: &Path, ns: i64) {
+pub(crate) fn set_mtime(p: &Path, ns: i64) {
     let t = if ns >= 0 {
         UNIX_EPOCH + Duration::from_nanos(ns as u64)
     } else {

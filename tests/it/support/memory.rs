@@ -14,14 +14,19 @@ const GNU_TIME: &str = "/usr/bin/time";
 
 /// How a measured command ended: its exit code (minus the signal number if a signal ended
 /// it), its stderr and its peak resident memory in KiB.
-pub struct Measured {
+pub(crate) struct Measured {
     pub code: i32,
     pub stderr: String,
     pub peak_kib: u64,
 }
 
 /// Runs `cairn args` in `dir` with `envs` added and `stdin`, stdout discarded, under GNU time.
-pub fn run_measured(dir: &Path, args: &[&str], envs: &[(&str, &str)], stdin: Stdio) -> Measured {
+pub(crate) fn run_measured(
+    dir: &Path,
+    args: &[&str],
+    envs: &[(&str, &str)],
+    stdin: Stdio,
+) -> Measured {
     let report = tempfile::NamedTempFile::new().expect("a file for time's report");
     let out = Command::new(GNU_TIME)
         .args(["-f", "%M", "-o"])

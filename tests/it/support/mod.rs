@@ -23,15 +23,15 @@ mod tree;
 use std::ffi::OsStr;
 use std::process::Output;
 
-pub use env::{set_mtime, Env};
-pub use memory::run_measured;
-pub use process::*;
-pub use repo::TestRepo;
-pub use rng::{random_bytes, text, Rng};
-pub use tree::{all_paths, assert_same_tree, snapshot, Node};
+pub(crate) use env::{set_mtime, Env};
+pub(crate) use memory::run_measured;
+pub(crate) use process::*;
+pub(crate) use repo::TestRepo;
+pub(crate) use rng::{random_bytes, text, Rng};
+pub(crate) use tree::{all_paths, assert_same_tree, snapshot, Node};
 
 /// A layer, tree or object id as cairn prints it: 64 lowercase hex digits.
-pub fn is_hex64(s: &str) -> bool {
+pub(crate) fn is_hex64(s: &str) -> bool {
     s.len() == 64
         && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
@@ -45,7 +45,7 @@ fn show<S: AsRef<OsStr>>(args: &[S]) -> String {
 }
 
 /// Asserts that `cairn args` exited 0.
-pub fn assert_success<S: AsRef<OsStr>>(out: &Output, args: &[S]) {
+pub(crate) fn assert_success<S: AsRef<OsStr>>(out: &Output, args: &[S]) {
     assert!(
         out.status.success(),
         "`cairn {}` failed ({:?})\nstdout: {}\nstderr: {}",
@@ -58,7 +58,7 @@ pub fn assert_success<S: AsRef<OsStr>>(out: &Output, args: &[S]) {
 
 /// Asserts the exit code `code` and exactly one `error:` line on stderr, and no panic;
 /// returns stderr.
-pub fn assert_failure<S: AsRef<OsStr>>(out: &Output, args: &[S], code: i32) -> String {
+pub(crate) fn assert_failure<S: AsRef<OsStr>>(out: &Output, args: &[S], code: i32) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(
         out.status.code(),
@@ -84,7 +84,7 @@ pub fn assert_failure<S: AsRef<OsStr>>(out: &Output, args: &[S], code: i32) -> S
 
 /// Asserts exit 2 with at least one `error:` line on stderr; returns stderr. Looser than
 /// [`assert_failure`]: the callers check messages that may come with notes.
-pub fn assert_error<S: AsRef<OsStr>>(out: &Output, args: &[S]) -> String {
+pub(crate) fn assert_error<S: AsRef<OsStr>>(out: &Output, args: &[S]) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(
         out.status.code(),
@@ -102,7 +102,7 @@ pub fn assert_error<S: AsRef<OsStr>>(out: &Output, args: &[S]) -> String {
 }
 
 /// The keys of a JSON object, sorted.
-pub fn keys(v: &serde_json::Value) -> Vec<String> {
+pub(crate) fn keys(v: &serde_json::Value) -> Vec<String> {
     let mut k: Vec<String> = v
         .as_object()
         .unwrap_or_else(|| panic!("not a JSON object: {v}"))

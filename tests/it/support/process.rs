@@ -17,20 +17,20 @@ use serde_json::Value;
 
 use super::{assert_error, assert_same_tree, random_bytes, snapshot, text, Node, Rng};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_cairn");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_cairn");
 
 /// How long any one command may take before the test gives up on it (a hang is a failure).
 const DEADLINE: Duration = Duration::from_secs(120);
 
-pub type Tree = BTreeMap<Vec<u8>, Node>;
+pub(crate) type Tree = BTreeMap<Vec<u8>, Node>;
 
 /// The worktree's entries, `.cairn` left out.
-pub fn worktree(root: &Path) -> Tree {
+pub(crate) fn worktree(root: &Path) -> Tree {
     snapshot(root, &[".cairn"])
 }
 
 /// `cairn` in `root` with a fixed author and extra environment variables.
-pub fn cmd(root: &Path, args: &[&str], envs: &[(&str, &str)]) -> Command {
+pub(crate) fn cmd(root: &Path, args: &[&str], envs: &[(&str, &str)]) -> Command {
     let mut c = Command::new(BIN);
     c.current_dir(root)
         .env("CAIRN_AUTHOR", "tester")
@@ -45,7 +45,7 @@ pub fn cmd(root: &Path, args: &[&str], envs: &[(&str, &str)]) -> Command {
     c
 }
 
-pub fn spawn(root: &Path, args: &[&str], envs: &[(&str, &str)]) -> Child {
+pub(crate) fn spawn(root: &Path, args: &[&str], envs: &[(&str, &str)]) -> Child {
     cmd(root, args, envs)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -55,7 +55,7 @@ pub fn spawn(root: &Path, args: &[&str], envs: &[(&str, &str)]) -> Child {
 
 /// Waits for `child` to end, killing it and failing the test after [`DEADLINE`]. Its output
 /// is read meanwhile, so a child with much to say never blocks on a full pipe.
-pub fn wait(mut child: Child, what: &str) -> Output {
+pub(crate) fn wait(mut child: Child, what: &str) -> Output {
     fn drain<R: Read + Send + 'static>(r: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
         std::thread::spawn(move || {
             let mut buf = Vec::new();
@@ -89,24 +89,24 @@ pub fn wait(mut child: Child, what: &str) -> Output {
     }
 }
 
-pub fn run(root: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
+pub(crate) fn run(root: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
     wait(spawn(root, args, envs), &args.join(" "))
 }
 
-pub fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-pub fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Runs `cairn args`, asserts exit 0, returns stdout.
-pub fn ok(root: &Path, args: &[&str]) -> String {
+pub(crate) fn ok(root: &Path, args: &[&str]) -> String {
     ok_env(root, args, &[])
 }
 
-pub fn ok_env(root: &Path, args: &[&str], envs: &[(&str, &str)]) -> String {
+pub(crate) fn ok_env(root: &Path, args: &[&str], envs: &[(&str, &str)]) -> String {
     let out = run(root, args, envs);
     assert!(
         out.status.success(),
@@ -119,23 +119,23 @@ pub fn ok_env(root: &Path, args: &[&str], envs: &[(&str, &str)]) -> String {
 }
 
 /// Runs `cairn --json args`, asserts exit 0, parses stdout.
-pub fn json(root: &Path, args: &[&str]) -> Value {
+pub(crate) fn json(root: &Path, args: &[&str]) -> Value {
     json_env(root, args, &[])
 }
 
-pub fn json_env(root: &Path, args: &[&str], envs: &[(&str, &str)]) -> Value {
+pub(crate) fn json_env(root: &Path, args: &[&str], envs: &[(&str, &str)]) -> Value {
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
     let text = ok_env(root, &all, envs);
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
-pub fn fails(root: &Path, args: &[&str], envs: &[(&str, &str)]) -> String {
+pub(crate) fn fails(root: &Path, args: &[&str], envs: &[(&str, &str)]) -> String {
     assert_error(&run(root, args, envs), args)
 }
 
 /// The id of the layer `rev` names.
-pub fn layer_id(root: &Path, rev: &str) -> String {
+pub(crate) fn layer_id(root: &Path, rev: &str) -> String {
     json(root, &["show", rev])["id"]
         .as_str()
         .expect("show has an id")
@@ -143,7 +143,7 @@ pub fn layer_id(root: &Path, rev: &str) -> String {
 }
 
 /// Paths staged, unstaged and untracked, as `status --json` lists them.
-pub fn changes(root: &Path) -> usize {
+pub(crate) fn changes(root: &Path) -> usize {
     let v = json(root, &["status"]);
     ["staged", "unstaged", "untracked"]
         .iter()
@@ -151,14 +151,14 @@ pub fn changes(root: &Path) -> usize {
         .sum()
 }
 
-pub fn staged(root: &Path) -> usize {
+pub(crate) fn staged(root: &Path) -> usize {
     json(root, &["status"])["staged"]
         .as_array()
         .map_or(0, Vec::len)
 }
 
 /// `verify` exits 0 and reports no damage.
-pub fn assert_verifies(root: &Path, data: bool, what: &str) {
+pub(crate) fn assert_verifies(root: &Path, data: bool, what: &str) {
     let args: &[&str] = if data {
         &["--json", "verify", "--data"]
     } else {
@@ -178,7 +178,7 @@ pub fn assert_verifies(root: &Path, data: bool, what: &str) {
 
 /// Restores `layer` into a fresh directory beside the worktree and compares it with the
 /// tree it was committed from.
-pub fn assert_restores(root: &Path, layer: &str, want: &Tree, what: &str) {
+pub(crate) fn assert_restores(root: &Path, layer: &str, want: &Tree, what: &str) {
     let dest = root
         .parent()
         .expect("the worktree has a parent")
@@ -204,7 +204,7 @@ pub fn assert_restores(root: &Path, layer: &str, want: &Tree, what: &str) {
 }
 
 /// Polls `cond` every few milliseconds for up to `limit`.
-pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub(crate) fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
     while start.elapsed() < limit {
         if cond() {
@@ -216,7 +216,7 @@ pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 }
 
 /// The process id written into `.cairn/lock` by its holder, if any.
-pub fn lock_holder(root: &Path) -> Option<u32> {
+pub(crate) fn lock_holder(root: &Path) -> Option<u32> {
     fs::read_to_string(root.join(".cairn/lock"))
         .ok()?
         .trim()
@@ -224,24 +224,24 @@ pub fn lock_holder(root: &Path) -> Option<u32> {
         .ok()
 }
 
-pub fn killed_by(status: &ExitStatus) -> Option<i32> {
+pub(crate) fn killed_by(status: &ExitStatus) -> Option<i32> {
     std::os::unix::process::ExitStatusExt::signal(status)
 }
 
 /// Every file below `.cairn`, with its bytes, except the lock file: what "the repository
 /// is exactly as before" compares.
-pub fn repo_files(root: &Path) -> BTreeMap<Vec<u8>, Node> {
+pub(crate) fn repo_files(root: &Path) -> BTreeMap<Vec<u8>, Node> {
     let mut all = snapshot(&root.join(".cairn"), &[]);
     all.remove(&b"lock"[..]);
     all
 }
 
-pub const BLOB: &str = "big/blob.bin";
-pub const BLOB_LEN: usize = 3 << 20;
+pub(crate) const BLOB: &str = "big/blob.bin";
+pub(crate) const BLOB_LEN: usize = 3 << 20;
 
 /// A worktree of `files` small files in a dozen directories, a 3 MiB incompressible file,
 /// an executable script and a symlink.
-pub fn populate(root: &Path, rng: &mut Rng, files: usize) {
+pub(crate) fn populate(root: &Path, rng: &mut Rng, files: usize) {
     for i in 0..files {
         let len = 100 + rng.below(12_000) as usize;
         let content = text(rng, len);
@@ -259,7 +259,7 @@ pub fn populate(root: &Path, rng: &mut Rng, files: usize) {
 
 /// Changes about `n` small files (new content, deletions, new files) and overwrites a
 /// random 64 KiB stretch of the large file, so every round stores new chunks.
-pub fn mutate(root: &Path, rng: &mut Rng, n: usize) {
+pub(crate) fn mutate(root: &Path, rng: &mut Rng, n: usize) {
     let mut small: Vec<Vec<u8>> = worktree(root)
         .into_iter()
         .filter(|(p, node)| matches!(node, Node::File { .. }) && p.starts_with(b"d"))
@@ -299,7 +299,7 @@ pub fn mutate(root: &Path, rng: &mut Rng, n: usize) {
 }
 
 /// Writes `data` at `offset` of the file `rel`.
-pub fn overwrite(root: &Path, rel: &str, offset: u64, data: &[u8]) {
+pub(crate) fn overwrite(root: &Path, rel: &str, offset: u64, data: &[u8]) {
     let mut f = fs::OpenOptions::new()
         .write(true)
         .open(root.join(rel))
@@ -308,19 +308,19 @@ pub fn overwrite(root: &Path, rel: &str, offset: u64, data: &[u8]) {
     f.write_all(data).expect("write");
 }
 
-pub fn write(root: &Path, rel: &str, data: &[u8]) {
+pub(crate) fn write(root: &Path, rel: &str, data: &[u8]) {
     let p = root.join(rel);
     fs::create_dir_all(p.parent().expect("a parent")).expect("create parents");
     fs::write(&p, data).expect("write file");
 }
 
-pub fn path(root: &Path, rel: &[u8]) -> PathBuf {
+pub(crate) fn path(root: &Path, rel: &[u8]) -> PathBuf {
     root.join(OsStr::from_bytes(rel))
 }
 
 /// Empty directories are not recorded in layers; removing them keeps the worktree
 /// comparable with restores.
-pub fn prune_empty_dirs(root: &Path) {
+pub(crate) fn prune_empty_dirs(root: &Path) {
     fn prune(dir: &Path) -> bool {
         let mut empty = true;
         for e in fs::read_dir(dir).expect("read_dir").flatten() {

@@ -14,14 +14,14 @@ use tempfile::TempDir;
 use super::{assert_failure, assert_success, is_hex64};
 
 /// A temporary worktree. The directory is removed when the value is dropped.
-pub struct TestRepo {
+pub(crate) struct TestRepo {
     _tmp: TempDir,
     root: PathBuf,
 }
 
 impl TestRepo {
     /// An empty temporary directory, not yet a repository.
-    pub fn empty() -> TestRepo {
+    pub(crate) fn empty() -> TestRepo {
         let tmp = tempfile::Builder::new()
             .prefix("cairn-test-")
             .tempdir()
@@ -32,28 +32,28 @@ impl TestRepo {
     }
 
     /// A fresh repository (`cairn init -q` has run).
-    pub fn new() -> TestRepo {
+    pub(crate) fn new() -> TestRepo {
         let t = TestRepo::empty();
         t.ok(&["init", "-q"]);
         t
     }
 
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         &self.root
     }
 
     /// The absolute path of `rel` (raw bytes allowed) in the worktree.
-    pub fn path(&self, rel: impl AsRef<[u8]>) -> PathBuf {
+    pub(crate) fn path(&self, rel: impl AsRef<[u8]>) -> PathBuf {
         self.root.join(OsStr::from_bytes(rel.as_ref()))
     }
 
     /// `cairn` with the worktree root as current directory and a fixed environment.
-    pub fn cmd(&self) -> Command {
+    pub(crate) fn cmd(&self) -> Command {
         self.cmd_in(&self.root)
     }
 
     /// `cairn` run from `dir`.
-    pub fn cmd_in(&self, dir: &Path) -> Command {
+    pub(crate) fn cmd_in(&self, dir: &Path) -> Command {
         let mut c = Command::cargo_bin("cairn").expect("the cairn binary is built");
         c.current_dir(dir)
             .env_remove("CAIRN_AUTHOR")
@@ -63,24 +63,24 @@ impl TestRepo {
     }
 
     /// Runs `cairn args` from the root; returns the raw output, whatever the exit code.
-    pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
+    pub(crate) fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
         self.cmd().args(args).output().expect("run cairn")
     }
 
     /// Runs `cairn args` from `dir`; returns the raw output.
-    pub fn run_in<S: AsRef<OsStr>>(&self, dir: &Path, args: &[S]) -> Output {
+    pub(crate) fn run_in<S: AsRef<OsStr>>(&self, dir: &Path, args: &[S]) -> Output {
         self.cmd_in(dir).args(args).output().expect("run cairn")
     }
 
     /// Runs `cairn args`, asserts exit 0, returns stdout as text.
-    pub fn ok<S: AsRef<OsStr>>(&self, args: &[S]) -> String {
+    pub(crate) fn ok<S: AsRef<OsStr>>(&self, args: &[S]) -> String {
         let out = self.run(args);
         assert_success(&out, args);
         String::from_utf8(out.stdout).expect("stdout is UTF-8")
     }
 
     /// Runs `cairn --json args`, asserts exit 0, parses the one JSON document on stdout.
-    pub fn json<S: AsRef<OsStr>>(&self, args: &[S]) -> serde_json::Value {
+    pub(crate) fn json<S: AsRef<OsStr>>(&self, args: &[S]) -> serde_json::Value {
         let mut all: Vec<&OsStr> = vec![OsStr::new("--json")];
         all.extend(args.iter().map(AsRef::as_ref));
         let out = self.run(&all);
@@ -96,13 +96,13 @@ impl TestRepo {
 
     /// Runs `cairn args`, asserts it failed with `code` and printed exactly one `error:`
     /// line on stderr; returns stderr.
-    pub fn fails<S: AsRef<OsStr>>(&self, args: &[S], code: i32) -> String {
+    pub(crate) fn fails<S: AsRef<OsStr>>(&self, args: &[S], code: i32) -> String {
         let out = self.run(args);
         assert_failure(&out, args, code)
     }
 
     /// `status --short` as raw lines (read with `-z`, so names are exact bytes, unquoted).
-    pub fn status_raw(&self) -> Vec<Vec<u8>> {
+    pub(crate) fn status_raw(&self) -> Vec<Vec<u8>> {
         let out = self.run(&["status", "-z"]);
         assert_success(&out, &["status", "-z"]);
         out.stdout
@@ -113,7 +113,7 @@ impl TestRepo {
     }
 
     /// `status --short` as (UTF-8) lines.
-    pub fn status(&self) -> Vec<String> {
+    pub(crate) fn status(&self) -> Vec<String> {
         self.status_raw()
             .into_iter()
             .map(|l| String::from_utf8(l).expect("status line is UTF-8"))
@@ -121,7 +121,7 @@ impl TestRepo {
     }
 
     /// `commit -m msg`: asserts stdout is one 64-hex id and returns it.
-    pub fn commit(&self, msg: &str) -> String {
+    pub(crate) fn commit(&self, msg: &str) -> String {
         let out = self.ok(&["commit", "-m", msg]);
         let id = out.strip_suffix('\n').unwrap_or(&out);
         assert!(is_hex64(id), "commit printed {out:?}, not a 64-hex id");
@@ -129,7 +129,7 @@ impl TestRepo {
     }
 
     /// Writes a file, creating parent directories.
-    pub fn write(&self, rel: impl AsRef<[u8]>, data: impl AsRef<[u8]>) {
+    pub(crate) fn write(&self, rel: impl AsRef<[u8]>, data: impl AsRef<[u8]>) {
         let p = self.path(rel);
         if let Some(parent) = p.parent() {
             std::fs::create_dir_all(parent).expect("create parent directories");
@@ -138,7 +138,7 @@ impl TestRepo {
     }
 
     /// Appends to a file (its size changes, so no stat race can hide the edit).
-    pub fn append(&self, rel: impl AsRef<[u8]>, data: impl AsRef<[u8]>) {
+    pub(crate) fn append(&self, rel: impl AsRef<[u8]>, data: impl AsRef<[u8]>) {
         use std::io::Write;
         let p = self.path(rel);
         let mut f = std::fs::OpenOptions::new()
@@ -148,20 +148,20 @@ impl TestRepo {
         f.write_all(data.as_ref()).expect("append");
     }
 
-    pub fn read(&self, rel: impl AsRef<[u8]>) -> Vec<u8> {
+    pub(crate) fn read(&self, rel: impl AsRef<[u8]>) -> Vec<u8> {
         std::fs::read(self.path(rel)).expect("read file")
     }
 
-    pub fn exists(&self, rel: impl AsRef<[u8]>) -> bool {
+    pub(crate) fn exists(&self, rel: impl AsRef<[u8]>) -> bool {
         std::fs::symlink_metadata(self.path(rel)).is_ok()
     }
 
-    pub fn mkdir(&self, rel: impl AsRef<[u8]>) {
+    pub(crate) fn mkdir(&self, rel: impl AsRef<[u8]>) {
         std::fs::create_dir_all(self.path(rel)).expect("create directory");
     }
 
     /// Creates the symlink `rel` -> `target` (not checked: may dangle).
-    pub fn symlink(&self, target: impl AsRef<[u8]>, rel: impl AsRef<[u8]>) {
+    pub(crate) fn symlink(&self, target: impl AsRef<[u8]>, rel: impl AsRef<[u8]>) {
         let p = self.path(rel);
         if let Some(parent) = p.parent() {
             std::fs::create_dir_all(parent).expect("create parent directories");
@@ -169,18 +169,18 @@ impl TestRepo {
         std::os::unix::fs::symlink(OsStr::from_bytes(target.as_ref()), &p).expect("symlink");
     }
 
-    pub fn chmod(&self, rel: impl AsRef<[u8]>, mode: u32) {
+    pub(crate) fn chmod(&self, rel: impl AsRef<[u8]>, mode: u32) {
         std::fs::set_permissions(self.path(rel), std::fs::Permissions::from_mode(mode))
             .expect("chmod");
     }
 
-    pub fn remove(&self, rel: impl AsRef<[u8]>) {
+    pub(crate) fn remove(&self, rel: impl AsRef<[u8]>) {
         std::fs::remove_file(self.path(rel)).expect("remove file");
     }
 
     /// Sets the mtime of every file, symlink (itself) and directory below the root, outside
     /// `.cairn`, to `secs` since the epoch.
-    pub fn fix_mtimes(&self, secs: u64) {
+    pub(crate) fn fix_mtimes(&self, secs: u64) {
         let mut paths = Vec::new();
         collect_paths(&self.root, &mut paths);
         paths.retain(|p| !p.starts_with(self.root.join(".cairn")));
@@ -198,7 +198,7 @@ impl TestRepo {
 
     /// Every path under `.cairn` (except the lock, which any writer rewrites) with its bytes;
     /// directories map to `None`.
-    pub fn snapshot(&self) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
+    pub(crate) fn snapshot(&self) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
         let dir = self.root.join(".cairn");
         let mut paths = Vec::new();
         collect_paths(&dir, &mut paths);
@@ -218,7 +218,7 @@ impl TestRepo {
     }
 
     /// Total size of the files in `.cairn/packs`.
-    pub fn packs_size(&self) -> u64 {
+    pub(crate) fn packs_size(&self) -> u64 {
         std::fs::read_dir(self.root.join(".cairn/packs"))
             .expect("list packs")
             .map(|e| e.expect("pack entry").metadata().expect("stat pack").len())

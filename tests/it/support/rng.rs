@@ -6,28 +6,28 @@ use rand::{Rng as _, RngExt as _, SeedableRng as _};
 
 /// A seeded generator. xoshiro256++ rather than rand's `StdRng`, whose algorithm may change
 /// between versions of rand: a failing seed should fail again after an upgrade.
-pub struct Rng(Xoshiro256PlusPlus);
+pub(crate) struct Rng(Xoshiro256PlusPlus);
 
 impl Rng {
-    pub fn new(seed: u64) -> Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
         Rng(Xoshiro256PlusPlus::seed_from_u64(seed))
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0.next_u64()
     }
 
     /// Uniform in `0..n` (`n` > 0).
-    pub fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.0.random_range(0..n)
     }
 
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+    pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len() as u64) as usize]
     }
 
     /// `len` random bytes: incompressible, so zstd stores them raw.
-    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+    pub(crate) fn bytes(&mut self, len: usize) -> Vec<u8> {
         let mut out = vec![0; len];
         self.0.fill_bytes(&mut out);
         out
@@ -35,12 +35,12 @@ impl Rng {
 }
 
 /// `len` random bytes from the generator seeded with `seed`, different for each seed.
-pub fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
+pub(crate) fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
     Rng::new(seed).bytes(len)
 }
 
 /// Compressible text of about `len` bytes.
-pub fn text(rng: &mut Rng, len: usize) -> Vec<u8> {
+pub(crate) fn text(rng: &mut Rng, len: usize) -> Vec<u8> {
     const WORDS: &[&str] = &[
         "cairn", "layer", "chunk", "tree", "stone", "river", "north", "data", "scan", "pack",
     ];

@@ -10,7 +10,7 @@ use std::path::Path;
 
 /// File contents in a snapshot: compared whole, printed short.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Bytes(pub Vec<u8>);
+pub(crate) struct Bytes(pub Vec<u8>);
 
 impl fmt::Debug for Bytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -24,7 +24,7 @@ impl fmt::Debug for Bytes {
 
 /// One entry of a directory tree, as `symlink_metadata` sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Node {
+pub(crate) enum Node {
     Dir,
     File {
         mode: u32,
@@ -39,7 +39,7 @@ pub enum Node {
 
 /// Every entry below `dir` by relative path (raw bytes), not following symlinks. Entries
 /// named in `skip` (such as `.cairn`) are left out, with everything below them.
-pub fn snapshot(dir: &Path, skip: &[&str]) -> BTreeMap<Vec<u8>, Node> {
+pub(crate) fn snapshot(dir: &Path, skip: &[&str]) -> BTreeMap<Vec<u8>, Node> {
     let mut out = BTreeMap::new();
     walk(dir, b"", skip, &mut out);
     out
@@ -87,7 +87,7 @@ fn lossy(p: &[u8]) -> String {
 /// Asserts that `actual` holds exactly the entries of `expected` (contents, modes, symlink
 /// targets, mtimes of files and symlinks), apart from the paths in `extra` and the
 /// directories above them, which `actual` may also hold.
-pub fn assert_same_tree(
+pub(crate) fn assert_same_tree(
     expected: &BTreeMap<Vec<u8>, Node>,
     actual: &BTreeMap<Vec<u8>, Node>,
     extra: &[&[u8]],
@@ -130,6 +130,6 @@ pub fn assert_same_tree(
 
 /// Every path below `dir` (recursively, not following symlinks), for checking that nothing
 /// appeared where it should not.
-pub fn all_paths(dir: &Path, skip: &[&str]) -> BTreeSet<Vec<u8>> {
+pub(crate) fn all_paths(dir: &Path, skip: &[&str]) -> BTreeSet<Vec<u8>> {
     snapshot(dir, skip).into_keys().collect()
 }
