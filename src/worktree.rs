@@ -150,8 +150,14 @@ pub fn walk(root: &Path, specs: &[RepoPathBuf], no_ignore: bool, threads: usize)
     b.filter_entry(move |e| {
         own_dir(e, no_ignore)
             && (everything || {
+                // What is below a spec, and the directories on the way to one; a file or
+                // symlink standing where a spec's directory was is neither (`add x/a` must
+                // not stage the file `x` that replaced the directory `x/`).
                 let rel = rel_of(e.path(), root_len);
-                specs.iter().any(|s| rel.is_under(s) || s.is_under(rel))
+                let is_dir = e.file_type().is_some_and(|t| t.is_dir());
+                specs
+                    .iter()
+                    .any(|s| rel.is_under(s) || (is_dir && s.is_under(rel)))
             })
     });
     run(b, root, |_| false)

@@ -219,6 +219,31 @@ fn found_checkout_force_file_over_directory() {
     known_case("checkout-dir", &ops);
 }
 
+/// `add x/a` of the tracked file `x/a` after the directory `x/` was replaced by a file `x`:
+/// the walk of the named path kept `x` as a directory on the way to it, found a file there
+/// and staged it, so `x` was added though it was never named. The model stages only the
+/// removal of `x/a` (git does the same).
+#[test]
+fn found_add_below_a_file_that_replaced_its_directory() {
+    let ops = [
+        Op::Write {
+            path: 5781653269347967755, // x/a
+            content: Content::Small(Vec::new()),
+            mode: 0,
+        },
+        Op::Snapshot,
+        Op::Write {
+            path: 8233472274194491032, // x, replacing the directory x/
+            content: Content::Small(Vec::new()),
+            mode: 1505963435,
+        },
+        Op::Add {
+            path: Some(548291545379537426), // x/a
+        },
+    ];
+    known_case("add-below-file", &ops);
+}
+
 /// Lays out an input of the `repo` fuzz target (`path NUL len:u32le bytes`, repeated) as
 /// the `.cairn/` of `root`, as fuzz/fuzz_targets/repo.rs does.
 fn lay_out_fuzz_input(input: &[u8], root: &Path) {
