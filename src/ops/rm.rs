@@ -36,8 +36,9 @@ pub struct RmOutcome {
     pub cached: bool,
 }
 
-/// Removes paths from the index, and from the worktree unless `opts.cached`. Refuses,
-/// before changing anything, to lose changes not committed unless `opts.force`.
+/// Removes paths from the index, and from the worktree unless `opts.cached`. Without
+/// `cached` or `force`, refuses before changing anything when changes not committed would
+/// be lost.
 pub fn rm(repo: &Locked, common: &Common, opts: &RmOptions) -> Result<RmOutcome> {
     let mut index = repo.load_index()?;
     let mut targets = Vec::new();
