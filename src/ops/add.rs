@@ -19,52 +19,84 @@ use crate::repo_path::{RepoPath, RepoPathBuf};
 use crate::session::{pathspecs, Common};
 use crate::worktree::{self, Found};
 
+/// Which paths to stage, and how.
 #[derive(Debug, Clone, Default)]
 pub struct AddOptions {
+    /// As typed, relative to the current directory: files, symlinks or directories.
     pub paths: Vec<PathBuf>,
+    /// Stage the whole worktree, whatever `paths` names.
     pub all: bool,
+    /// Report what would be staged, reading and storing nothing.
     pub dry_run: bool,
+    /// Include files the ignore files (`.cairnignore`, `.gitignore`) exclude.
     pub force: bool,
     /// Skip and report files and directories that cannot be read, instead of failing.
     pub ignore_errors: bool,
 }
 
+/// How staging changed a path's index entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Staged {
-    /// Named like status's changes: "added", "modified", "deleted".
+    /// Not tracked before. In JSON the names are status's: `"added"`, `"modified"`,
+    /// `"deleted"`.
     #[serde(rename = "added")]
     New,
+    /// Tracked, and its content, mode or kind changed (`"modified"`).
     Modified,
+    /// Tracked, and gone from the worktree: no longer tracked (`"deleted"`).
     #[serde(rename = "deleted")]
     Removed,
 }
 
+/// One path whose index entry changed.
 #[derive(Debug, Serialize)]
 pub struct StagedPath {
+    /// Relative to the worktree root, '/'-separated.
     pub path: RepoPathBuf,
+    /// `"added"`, `"modified"` or `"deleted"`.
     pub change: Staged,
 }
 
+/// A path left as it was, and why.
 #[derive(Debug, Serialize)]
 pub struct Skipped {
+    /// Relative to the worktree root, '/'-separated; empty when the error named no path.
     pub path: RepoPathBuf,
+    /// What went wrong, as the error message reads it (for a special file: `fifo: not
+    /// stored`).
     pub reason: String,
 }
 
+/// What was staged, and what storing it cost.
 #[derive(Debug, Default, Serialize)]
 pub struct AddOutcome {
+    /// Whether this was a dry run: nothing read, stored or staged, and the counts below are 0.
     pub dry_run: bool,
+    /// Paths whose index entry changed, in path order. In a dry run: the paths that would be
+    /// read (a tracked file whose stat data changed counts as modified, whatever its content),
+    /// then those that would be removed.
     pub staged: Vec<StagedPath>,
+    /// Paths not staged: special files (FIFOs, sockets, devices), files that vanished while
+    /// being read, and with `ignore_errors` whatever could not be read or stored.
     pub skipped: Vec<Skipped>,
+    /// Files and symlinks read; tracked ones whose stat data matched the index are not.
     pub files_read: u64,
+    /// Their total size in bytes.
     pub bytes_read: u64,
+    /// Chunks the store did not hold before.
     pub chunks_new: u64,
+    /// Those chunks' bytes before compression.
     pub bytes_new: u64,
+    /// Those chunks' bytes after compression, as written to packs.
     pub bytes_stored: u64,
+    /// Data packs written.
     pub packs_written: u64,
 }
 
+/// Stages the paths named, or the whole worktree: new and changed files are read and
+/// chunked, chunks the store lacks go to data packs, and tracked files gone from the
+/// worktree are no longer tracked. The index is saved last.
 pub fn add(
     repo: &Locked,
     common: &Common,

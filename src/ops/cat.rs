@@ -14,6 +14,7 @@ use crate::repo_path::RepoPathBuf;
 use crate::revparse;
 use crate::spec::{parse_range, spec_path, split_spec};
 
+/// Which file to print, and which of its bytes.
 #[derive(Debug, Clone)]
 pub struct CatOptions {
     /// `LAYER:PATH`, the path relative to the worktree root: any bytes a name can hold.
@@ -22,16 +23,24 @@ pub struct CatOptions {
     pub range: Option<String>,
 }
 
+/// What was printed. The bytes themselves went to the writer (`cat --json` carries them in
+/// base64 as `content_base64`).
 #[derive(Debug, Serialize)]
 pub struct CatOutcome {
+    /// The layer the spec's LAYER resolved to.
     pub layer: ObjectId,
+    /// The file's path in that layer, relative to the worktree root, '/'-separated.
     pub path: RepoPathBuf,
+    /// The whole file's size in bytes, whatever the range.
     pub size: u64,
     /// The first byte and one past the last byte written.
     pub start: u64,
+    /// See `start`: `end - start` bytes were written, none when the two are equal.
     pub end: u64,
 }
 
+/// Streams the file (or the range of it) that `opts.spec` names to `out`. A path the layer
+/// lacks is `Error::NotInLayer`, a directory `Error::IsADirectory`.
 pub fn cat(repo: &Repository, opts: &CatOptions, out: &mut dyn Write) -> Result<CatOutcome> {
     let (layer_ref, path) = split_spec(&opts.spec)?;
     let layer = revparse::resolve(repo, layer_ref)?;

@@ -9,6 +9,8 @@ use crate::session::Common;
 
 pub use crate::checkout::{CheckoutOptions, CheckoutOutcome};
 
+/// Moves HEAD, the index and the worktree to a layer, or brings back only the paths given,
+/// after checking that nothing unsaved would be lost.
 pub fn checkout(
     repo: &Locked,
     common: &Common,

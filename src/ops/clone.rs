@@ -25,12 +25,17 @@ use crate::revparse;
 use crate::session::Common;
 use crate::worktree;
 
+/// Where to clone from and to, and how much to fetch.
 #[derive(Debug, Clone)]
 pub struct CloneOptions {
+    /// `s3://bucket/prefix` or `file:///absolute/path`.
     pub url: String,
     /// The new worktree (absolute).
     pub dir: PathBuf,
+    /// The S3 endpoint, for services other than AWS; `None`: `AWS_ENDPOINT_URL`, else AWS.
+    /// Remembered for `origin`.
     pub endpoint: Option<String>,
+    /// The S3 region; `None`: `AWS_REGION`, else `us-east-1`. Remembered for `origin`.
     pub region: Option<String>,
     /// Only what this layer needs (a line, tag, id or prefix as on the remote).
     pub layer: Option<String>,
@@ -38,19 +43,26 @@ pub struct CloneOptions {
     pub paths: Vec<String>,
 }
 
+/// The repository made, and what was fetched and checked out.
 #[derive(Debug, Serialize)]
 pub struct CloneOutcome {
+    /// The URL cloned from, as given.
     pub url: String,
+    /// The new worktree's root, absolute.
     pub dir: PathBuf,
+    /// The name the remote is recorded under here: `origin`.
     pub remote: String,
     /// The line HEAD is on, unless a layer was checked out detached.
     pub line: Option<String>,
     /// The layer checked out; `None` for a remote with no layers yet.
     pub layer: Option<ObjectId>,
+    /// Lines copied from the remote, all of them whatever was fetched.
     pub lines: u64,
+    /// Tags copied from the remote, all of them whatever was fetched.
     pub tags: u64,
     /// True when only part of the remote's content was fetched.
     pub partial: bool,
+    /// What was downloaded: whole packs, chunks fetched by byte range, and their bytes.
     pub fetched: Fetched,
     /// Files written into the worktree.
     pub checked_out: u64,
@@ -64,6 +76,8 @@ pub fn default_dir(url: &str) -> Option<String> {
     (!last.is_empty() && last != "." && last != "..").then(|| last.to_string())
 }
 
+/// Clones the remote at `opts.url` into `opts.dir`, or continues an interrupted clone of the
+/// same URL there.
 pub fn clone(
     opts: &CloneOptions,
     common: &Common,

@@ -15,24 +15,38 @@ use crate::refs::{check_name, Head, RefKind};
 use crate::repo::{Locked, Repository};
 use crate::stage::{layer_tree, stage, Stage};
 
+/// The new layer's message and author, and the line it goes on.
 #[derive(Debug, Clone)]
 pub struct CommitOptions {
+    /// The layer's message; one of only white space is refused.
     pub message: String,
+    /// Recorded as the layer's author; `None`: `$CAIRN_AUTHOR`, else `$USER`, else `unknown`.
     pub author: Option<String>,
     /// Start a new line at the new layer and move HEAD onto it.
     pub new_line: Option<String>,
 }
 
+/// The layer written.
 #[derive(Debug, Serialize)]
 pub struct CommitOutcome {
+    /// The new layer's id.
     pub layer: ObjectId,
+    /// The layer it follows (HEAD's before the commit); null for the first layer.
     pub parent: Option<ObjectId>,
+    /// The id of its root tree.
     pub tree: ObjectId,
+    /// The line now at the new layer: HEAD's, or the one `new_line` started.
     pub line: String,
+    /// Files and bytes in its tree, and paths added, modified (a change of kind counts) and
+    /// deleted since its parent.
     pub counts: LayerCounts,
+    /// Bytes of the metadata pack written (record headers included): trees, file objects, chunk
+    /// lists and the layer. The chunks themselves were stored by `add`.
     pub bytes_written: u64,
 }
 
+/// Writes the staged state as a layer on HEAD's line (or a new one), then moves the line.
+/// Refuses an empty message, a detached HEAD with no new line, and nothing to commit.
 pub fn commit(
     repo: &Locked,
     opts: &CommitOptions,

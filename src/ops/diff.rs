@@ -19,22 +19,32 @@ use crate::revparse;
 use crate::session::Common;
 use crate::worktree::{self, worktree_change};
 
+/// Which two sides to compare, and where to look.
 #[derive(Debug, Clone, Default)]
 pub struct DiffOptions {
+    /// The layer to compare from; `None`: the index, against the worktree (`to` is then
+    /// ignored).
     pub from: Option<String>,
+    /// The layer to compare to; `None`: the worktree.
     pub to: Option<String>,
     /// Limit the output to these paths (as typed, relative to the current directory).
     pub paths: Vec<PathBuf>,
 }
 
+/// The paths that differ between two sides.
 #[derive(Debug, Serialize)]
 pub struct DiffOutcome {
-    /// A layer id, or `index` / `worktree`.
+    /// A layer id (full hex), or `index`.
     pub from: String,
+    /// A layer id (full hex), or `worktree`.
     pub to: String,
+    /// The files and symlinks that differ, in path order, with their sizes in bytes before and
+    /// after; only those under `paths` when some were given.
     pub changes: Vec<ChangedPath>,
 }
 
+/// Compares the index with the worktree, a layer with the worktree, or two layers. The
+/// worktree side is its tracked files as they are now; untracked files are not compared.
 pub fn diff(repo: &Repository, common: &Common, opts: &DiffOptions) -> Result<DiffOutcome> {
     let index = repo.load_index()?;
     let layer_tree = |r: &str| -> Result<(String, ObjectId)> {

@@ -24,20 +24,35 @@ use crate::progress::Progress;
 use crate::reach::{self, Visitor, Walk};
 use crate::repo::{Locked, Repository};
 
+/// Whether to delete or only report.
 #[derive(Debug, Clone, Default)]
 pub struct GcOptions {
+    /// Report what would go, deleting and writing nothing.
     pub dry_run: bool,
 }
 
+/// What was removed, or in a dry run would be.
 #[derive(Debug, Default, Serialize)]
 pub struct GcOutcome {
+    /// Whether this was a dry run: nothing was deleted or written.
     pub dry_run: bool,
+    /// Records of objects something still references (an object in two packs counts twice).
     pub live_objects: u64,
+    /// Records of objects nothing references. Those in kept packs stay until a later gc
+    /// rewrites their pack.
     pub dead_objects: u64,
+    /// Packs holding no live object, deleted whole.
     pub packs_deleted: u64,
+    /// Packs mostly dead (live bytes under half), whose live objects were copied to new packs
+    /// before they were deleted.
     pub packs_rewritten: u64,
+    /// Packs left as they were.
     pub packs_kept: u64,
+    /// Packs without an index (left by an interrupted write) and temporary files removed; 0 in
+    /// a dry run, which does not look for them.
     pub orphan_files_removed: u64,
+    /// Bytes of pack, index and temporary files deleted, less the bytes of the new packs. A
+    /// dry run's estimate: the deleted packs' files and the rewritten packs' dead records.
     pub bytes_freed: u64,
     /// Damaged pack indexes rebuilt from their packs before anything else was done.
     pub indexes_rebuilt: u64,
@@ -46,6 +61,8 @@ pub struct GcOutcome {
 /// Packs whose live bytes are below this fraction are rewritten.
 const REWRITE_BELOW: f64 = 0.5;
 
+/// Deletes and rewrites packs so only live objects stay stored, after checking that every
+/// pack is sound and every live object readable: nothing is deleted on a guess.
 pub fn gc(repo: &Locked, opts: &GcOptions, progress: &dyn Progress) -> Result<GcOutcome> {
     let mut out = GcOutcome {
         dry_run: opts.dry_run,

@@ -9,21 +9,35 @@ use crate::error::{Error, IoContext, Result};
 use crate::hash::HashAlgo;
 use crate::repo::Repository;
 
+/// Where to create the repository, and the settings fixed for its life.
 pub struct InitOptions {
+    /// The worktree root; created with its parents when missing. Refused inside an existing
+    /// repository.
     pub dir: PathBuf,
+    /// The hash algorithm of every object id.
     pub hash: HashAlgo,
+    /// The average chunk size in bytes (bounds a quarter and four times it); `None`:
+    /// `ChunkParams::DEFAULT_AVG`.
     pub chunk_avg: Option<u32>,
 }
 
+/// The repository made.
 #[derive(Debug, Serialize)]
 pub struct InitOutcome {
+    /// The new `.cairn` directory, absolute (symlinks resolved).
     pub path: PathBuf,
+    /// The hash algorithm, `"blake3"` or `"sha256"` in JSON.
     pub hash: HashAlgo,
+    /// The smallest chunk in bytes; only a file's last chunk may be shorter.
     pub chunk_min: u32,
+    /// The chunk size in bytes the chunker aims for on average.
     pub chunk_avg: u32,
+    /// The largest chunk in bytes.
     pub chunk_max: u32,
 }
 
+/// Creates a repository in `opts.dir`, refusing when it or a directory above it already
+/// is one.
 pub fn init(opts: &InitOptions) -> Result<InitOutcome> {
     let params = match opts.chunk_avg {
         Some(avg) => ChunkParams::with_avg(avg).map_err(|what| Error::BadArgument {

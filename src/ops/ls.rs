@@ -12,30 +12,52 @@ use crate::repo::Repository;
 use crate::repo_path::RepoPathBuf;
 use crate::revparse;
 
+/// Which directory of which layer to list, and how deep.
 #[derive(Debug, Clone)]
 pub struct LsOptions {
+    /// The layer: an id or a unique prefix of one, `HEAD`, a line or a tag, optionally with
+    /// `~N` or `^` steps back.
     pub layer: String,
     /// A repository path; empty: the root.
     pub path: RepoPathBuf,
+    /// List every file and symlink beneath the directory (not the directories themselves)
+    /// instead of only its own entries.
     pub recursive: bool,
 }
 
+/// One tree entry.
 #[derive(Debug, Serialize)]
 pub struct LsEntry {
+    /// Relative to the worktree root, '/'-separated.
     pub path: RepoPathBuf,
+    /// `"file"`, `"dir"` or `"symlink"`.
     pub kind: EntryKind,
+    /// Permission bits as added (at most `0o7777`, a decimal number in JSON); 0 for a
+    /// directory, `0o777` for a symlink.
     pub mode: u32,
+    /// In bytes: a file's length, a symlink's target's length, or for a directory the total of
+    /// the files and symlinks beneath it.
     pub size: u64,
+    /// The modification time when added, in nanoseconds since the Unix epoch; 0 for a
+    /// directory.
     pub mtime_ns: i64,
+    /// The object holding the content: the file's (a symlink's target is stored as a file), or
+    /// the directory's tree.
     pub id: ObjectId,
 }
 
+/// One layer's entries at a path.
 #[derive(Debug, Serialize)]
 pub struct LsOutcome {
+    /// The layer listed, resolved to its id.
     pub layer: ObjectId,
+    /// Depth first, each directory's entries in name-byte order; one entry when the path is not
+    /// a directory.
     pub entries: Vec<LsEntry>,
 }
 
+/// Lists the entries of a directory in a layer (or all beneath it, with `recursive`), or the
+/// one entry a path to a file or symlink names.
 pub fn ls(repo: &Repository, opts: &LsOptions) -> Result<LsOutcome> {
     let layer = revparse::resolve(repo, &opts.layer)?;
     let root = repo.read_layer(&layer)?.tree;

@@ -15,6 +15,7 @@ use crate::repo::Repository;
 use crate::revparse;
 use crate::spec::{parse_range, spec_path, split_spec};
 
+/// Which path of which layer to prove, and which of its bytes to carry.
 #[derive(Debug, Clone)]
 pub struct ProveOptions {
     /// `LAYER:PATH`, the path relative to the worktree root (empty: the root directory); any
@@ -26,6 +27,8 @@ pub struct ProveOptions {
     pub content: bool,
 }
 
+/// Builds the proof that binds `opts.spec`'s path (and the bytes asked for) to the layer
+/// id, ready to serialise as JSON.
 pub fn prove(repo: &Repository, opts: &ProveOptions) -> Result<Proof> {
     let algo = repo.algo();
     let shown = spec_path(&opts.spec);

@@ -17,8 +17,10 @@ use crate::repo::{Locked, Repository};
 use crate::session::Common;
 use crate::worktree::layer_path;
 
+/// Which remote, and which line.
 #[derive(Debug, Clone, Default)]
 pub struct PullOptions {
+    /// The remote's name; `None`: `origin`, or the only remote.
     pub remote: Option<String>,
     /// The line to pull (default: HEAD's line).
     pub line: Option<String>,
@@ -28,30 +30,45 @@ pub struct PullOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PullStatus {
+    /// The line is already at the remote's layer (`"up-to-date"` in JSON).
     UpToDate,
+    /// The line, and the worktree when HEAD is on it, moved forward to the remote's layer; also
+    /// when the line was new here (`"fast-forward"` in JSON).
     FastForward,
     /// This side has layers the remote lacks: nothing to pull.
     Ahead,
 }
 
+/// What was fetched, and where the line stands.
 #[derive(Debug, Serialize)]
 pub struct PullOutcome {
+    /// The remote's name.
     pub remote: String,
+    /// The remote's URL.
     pub url: String,
+    /// The line pulled.
     pub line: String,
-    /// The local line before and after.
+    /// The local line's layer before the pull; null when the line did not exist here.
     pub old: Option<ObjectId>,
+    /// The remote's layer after a fast-forward, else the same as `old`.
     pub new: Option<ObjectId>,
+    /// `"up-to-date"`, `"fast-forward"` or `"ahead"`.
     pub status: PullStatus,
+    /// What was downloaded (whole packs, chunks fetched by byte range, and their bytes); a
+    /// pull that moved nothing may still have fetched.
     pub fetched: Fetched,
     /// Files written into the worktree.
     pub checked_out: u64,
+    /// Remote tags created here: those this repository lacked and whose layer it now holds.
     pub tags_created: Vec<String>,
     /// Remote tags left alone: they name another layer here than there, or a line here has
     /// their name.
     pub tags_differing: Vec<String>,
 }
 
+/// Fetches from the remote, creates its tags missing here, and moves the line to the
+/// remote's layer when that only adds layers. A line that has diverged is an error, with
+/// the remote's layers fetched.
 pub fn pull(
     repo: &Locked,
     common: &Common,

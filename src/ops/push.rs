@@ -17,6 +17,7 @@ use crate::remote::refs::{self, Published};
 use crate::remote::{transfer, Remote};
 use crate::repo::Repository;
 
+/// Which remote, and which line or tag.
 #[derive(Debug, Clone, Default)]
 pub struct PushOptions {
     /// The remote's name (default: origin, or the only remote).
@@ -25,22 +26,32 @@ pub struct PushOptions {
     pub target: Option<String>,
 }
 
+/// What was uploaded, and where the remote's reference stands.
 #[derive(Debug, Serialize)]
 pub struct PushOutcome {
+    /// The remote's name.
     pub remote: String,
+    /// The remote's URL.
     pub url: String,
     /// `lines/<name>` or `tags/<name>`.
     pub reference: String,
     /// The remote's layer before the push.
     pub old: Option<ObjectId>,
+    /// The layer the remote's reference points at now: this repository's.
     pub new: ObjectId,
+    /// The remote was already at `new`: nothing was uploaded or moved.
     pub up_to_date: bool,
+    /// Packs uploaded (each with its index; a pack already there at its full size is not sent
+    /// again, only its index).
     pub packs_uploaded: u64,
     /// Local packs the remote already held (all of their objects).
     pub packs_present: u64,
+    /// Bytes of packs and indexes uploaded.
     pub bytes_uploaded: u64,
 }
 
+/// Uploads what the remote lacks, then moves its line (or creates its tag) last, refusing
+/// anything but a fast-forward: a line only moves forward, a tag never moves.
 pub fn push(repo: &Repository, opts: &PushOptions, progress: &dyn Progress) -> Result<PushOutcome> {
     let (name, spec) = Remotes::load(repo.dir())?.pick(opts.remote.as_deref(), repo.dir())?;
     let (kind, refname, local) = target(repo, opts.target.as_deref())?;

@@ -9,24 +9,38 @@ use crate::remote::config::{parse_url, RemoteSpec, Remotes};
 use crate::remote::{verify as rverify, Remote};
 use crate::repo::{Locked, Repository};
 
+/// The change to make to the remotes.
 #[derive(Debug, Clone)]
 pub enum RemoteAction {
+    /// Record a remote.
     Add {
+        /// The remote's name, under the rules of line and tag names; must be new.
         name: String,
+        /// `s3://bucket/prefix` or `file:///absolute/path`.
         url: String,
+        /// The S3 endpoint (`http://` or `https://`), for services other than AWS; `None`:
+        /// `AWS_ENDPOINT_URL`, else AWS.
         endpoint: Option<String>,
+        /// The S3 region; `None`: `AWS_REGION`, else `us-east-1`.
         region: Option<String>,
     },
+    /// Forget a remote; its copy is not touched.
     Remove {
+        /// The remote's name.
         name: String,
     },
 }
 
+/// One remote, as `remotes.toml` records it.
 #[derive(Debug, Serialize)]
 pub struct RemoteInfo {
+    /// The remote's name.
     pub name: String,
+    /// `s3://bucket/prefix` or `file:///absolute/path`.
     pub url: String,
+    /// The S3 endpoint; null: `AWS_ENDPOINT_URL`, else AWS.
     pub endpoint: Option<String>,
+    /// The S3 region; null: `AWS_REGION`, else `us-east-1`.
     pub region: Option<String>,
     /// The paths of a path-limited clone; empty: everything.
     pub paths: Vec<String>,
@@ -36,13 +50,18 @@ pub struct RemoteInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RemoteVerb {
+    /// A remote was recorded (`"added"` in JSON).
     Added,
+    /// A remote was forgotten (`"removed"` in JSON).
     Removed,
+    /// The remotes were listed (`"list"` in JSON).
     List,
 }
 
+/// The remotes a `remote` command touched or listed.
 #[derive(Debug, Serialize)]
 pub struct RemoteOutcome {
+    /// What was done: `"added"`, `"removed"` or `"list"`.
     pub action: RemoteVerb,
     /// The remote added or removed, or every remote for `list`.
     pub remotes: Vec<RemoteInfo>,

@@ -20,25 +20,39 @@ use crate::repo_path::RepoPath;
 use crate::revparse;
 use crate::worktree;
 
+/// Which layer (or paths of it) to write out, and where.
 #[derive(Debug, Clone)]
 pub struct RestoreOptions {
+    /// The layer: an id or a unique prefix of one, `HEAD~N`, a line or a tag.
     pub layer: String,
     /// Repository paths (relative to the worktree root); empty: everything.
     pub paths: Vec<Vec<u8>>,
+    /// The destination directory, created when missing; outside `.cairn`.
     pub to: PathBuf,
+    /// Write into a destination that is not empty, replacing files of the same names.
     pub force: bool,
 }
 
+/// What was written, and where.
 #[derive(Debug, Serialize)]
 pub struct RestoreOutcome {
+    /// The layer restored, resolved to its id.
     pub layer: ObjectId,
+    /// The destination, absolute (symlinks resolved).
     pub to: PathBuf,
+    /// Regular files written.
     pub files: u64,
+    /// Symlinks made.
     pub symlinks: u64,
+    /// Directories of the layer restored (parents made for the paths asked for are not
+    /// counted).
     pub dirs: u64,
+    /// Bytes of the files' content and the symlinks' targets written.
     pub bytes: u64,
 }
 
+/// Writes a layer, or the paths asked for, into a directory; the worktree and the index
+/// are not touched. A destination that is not empty is refused unless `opts.force`.
 pub fn restore(
     repo: &Repository,
     opts: &RestoreOptions,

@@ -13,20 +13,32 @@ use crate::session::Common;
 use crate::stage::layer_tree;
 use crate::worktree::{self, worktree_change};
 
+/// Which paths to stop tracking, and how.
 #[derive(Debug, Clone, Default)]
 pub struct RmOptions {
+    /// As typed, relative to the current directory: tracked paths, or with `recursive`
+    /// directories holding some.
     pub paths: Vec<PathBuf>,
+    /// Only stop tracking: leave the files in the worktree.
     pub cached: bool,
+    /// Remove even files whose staged or unstaged changes would be lost.
     pub force: bool,
+    /// Let a directory stand for every tracked path beneath it.
     pub recursive: bool,
 }
 
+/// The paths no longer tracked.
 #[derive(Debug, Serialize)]
 pub struct RmOutcome {
+    /// Relative to the worktree root, '/'-separated, in path order.
     pub removed: Vec<RepoPathBuf>,
+    /// Whether the files were left in the worktree (`cached`).
     pub cached: bool,
 }
 
+/// Removes paths from the index, and from the worktree unless `opts.cached`. Without
+/// `cached` or `force`, refuses before changing anything when changes not committed would
+/// be lost.
 pub fn rm(repo: &Locked, common: &Common, opts: &RmOptions) -> Result<RmOutcome> {
     let mut index = repo.load_index()?;
     let mut targets = Vec::new();

@@ -11,36 +11,52 @@ use crate::pack::ObjectKind;
 use crate::reach::{At, Step, Visitor, Walk};
 use crate::repo::Repository;
 
+/// The distinct chunks in one power-of-two size range.
 #[derive(Debug, Serialize)]
 pub struct Bucket {
     /// Chunks of at least `from` and less than `to` bytes.
     pub from: u64,
+    /// Twice `from` (1 for the bucket of empty chunks).
     pub to: u64,
+    /// How many distinct chunks fall in the range.
     pub count: u64,
 }
 
+/// What the repository holds. Stored objects count once each, reachable or not (gc removes
+/// the rest); sizes are in bytes.
 #[derive(Debug, Default, Serialize)]
 pub struct StatsOutcome {
     /// Layers reachable from HEAD, lines and tags.
     pub layers: u64,
+    /// Files and symlinks at HEAD; 0 before the first commit.
     pub head_files: u64,
+    /// The bytes of those files and symlinks.
     pub head_bytes: u64,
     /// The bytes of every reachable layer added up: what full copies would take.
     pub logical_bytes: u64,
+    /// Distinct chunks stored.
     pub chunks: u64,
     /// Chunk bytes before compression, each distinct chunk once.
     pub chunk_bytes: u64,
     /// Chunk bytes as stored.
     pub chunk_bytes_stored: u64,
+    /// Distinct objects other than chunks: file objects, chunk lists, trees and layers.
     pub metadata_objects: u64,
+    /// Pack files.
     pub packs: u64,
     /// Bytes of all pack and index files.
     pub pack_bytes: u64,
+    /// `logical_bytes / chunk_bytes`: how many times over the layers use the distinct chunks;
+    /// 0 with no chunks.
     pub dedup_ratio: f64,
+    /// `chunk_bytes / chunk_bytes_stored`; 0 with no chunks.
     pub compression_ratio: f64,
+    /// Chunk counts by size, smallest first, ranges holding no chunk left out.
     pub chunk_sizes: Vec<Bucket>,
 }
 
+/// Adds up every pack's index and every reachable layer's counts; reads no tree, so it
+/// answers quickly whatever the size of the data.
 pub fn stats(repo: &Repository) -> Result<StatsOutcome> {
     let mut out = StatsOutcome::default();
     let mut buckets = [0u64; 33];

@@ -17,17 +17,26 @@ use crate::repo_path::{RepoPath, RepoPathBuf};
 use crate::stage::{layer_tree, staged_changes};
 use crate::worktree::{self, change_from_stat, is_gone, worktree_change};
 
+/// One changed path.
 #[derive(Debug, Serialize)]
 pub struct PathChange {
+    /// Relative to the worktree root, '/'-separated.
     pub path: RepoPathBuf,
+    /// `"added"`, `"modified"`, `"deleted"` or `"typechange"` (a file became a symlink or the
+    /// reverse).
     pub change: ChangeKind,
 }
 
+/// How HEAD, the index and the worktree differ.
 #[derive(Debug, Serialize)]
 pub struct StatusOutcome {
+    /// The line HEAD is on; null when HEAD is detached.
     pub line: Option<String>,
+    /// The layer HEAD points at; null before the first commit.
     pub head: Option<ObjectId>,
+    /// HEAD's layer against the index: what a commit would record, in path order.
     pub staged: Vec<PathChange>,
+    /// The index against the worktree: changes `add` has not staged, in path order.
     pub unstaged: Vec<PathChange>,
     /// Untracked files; a directory holding no tracked file is listed once, with a `/` (for
     /// display: the only paths here that end with one).
@@ -35,11 +44,14 @@ pub struct StatusOutcome {
 }
 
 impl StatusOutcome {
+    /// Whether nothing is staged, unstaged or untracked.
     pub fn is_clean(&self) -> bool {
         self.staged.is_empty() && self.unstaged.is_empty() && self.untracked.is_empty()
     }
 }
 
+/// Compares HEAD with the index and the index with the worktree, and lists untracked
+/// files. A file whose stat data matches the index is not read.
 pub fn status(repo: &Repository) -> Result<StatusOutcome> {
     let index = repo.load_index()?;
     let (line, head) = repo.head()?;

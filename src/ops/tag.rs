@@ -8,28 +8,42 @@ use crate::refs::{check_name, RefKind};
 use crate::repo::{Locked, Repository};
 use crate::revparse;
 
+/// What to do to the tags.
 #[derive(Debug, Clone)]
 pub enum TagAction {
+    /// Point a tag at a layer.
     Create {
+        /// The tag's name.
         name: String,
+        /// The layer: an id or a unique prefix of one, `HEAD~N`, a line or a tag.
         layer: String,
+        /// Move the tag when it exists, instead of refusing.
         force: bool,
     },
+    /// Delete a tag, which must exist.
     Delete {
+        /// The tag's name.
         name: String,
     },
 }
 
+/// A tag and the layer it names.
 #[derive(Debug, Serialize)]
 pub struct Tag {
+    /// The tag's name.
     pub name: String,
+    /// The layer's id.
     pub layer: ObjectId,
 }
 
+/// What changed among the tags, or all of them (`list`).
 #[derive(Debug, Serialize)]
 pub struct TagOutcome {
+    /// The tag created or moved; null unless one was.
     pub created: Option<Tag>,
+    /// The tag deleted, with the layer it named; null unless one was.
     pub deleted: Option<Tag>,
+    /// Every tag, in name order, from `list`; empty from `tag`.
     pub tags: Vec<Tag>,
 }
 

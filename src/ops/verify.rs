@@ -18,8 +18,10 @@ use crate::repo::{Locked, Repository};
 use crate::repo_path::RepoPath;
 use crate::revparse;
 
+/// Which layers to check, and how deeply.
 #[derive(Debug, Clone, Default)]
 pub struct VerifyOptions {
+    /// Also read and re-hash every stored object in every pack, chunks included.
     pub data: bool,
     /// Layer references; empty: everything reachable.
     pub layers: Vec<String>,
@@ -71,6 +73,8 @@ struct Checker<'a> {
     chunks: u64,
 }
 
+/// Checks packs, indexes and every object the chosen layers reach. Damage is the outcome's
+/// to report, with the layers and paths it affects, not an error.
 pub fn verify(
     repo: &Repository,
     opts: &VerifyOptions,

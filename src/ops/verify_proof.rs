@@ -13,6 +13,7 @@ use crate::fsutil;
 use crate::hash::ObjectId;
 use crate::proof::{self, ProofError, Verified, MAX_PROOF_BYTES};
 
+/// Which proof to check, against what, and where its bytes go.
 #[derive(Debug, Clone)]
 pub struct VerifyProofOptions {
     /// The proof file; `-` reads standard input.
@@ -23,17 +24,24 @@ pub struct VerifyProofOptions {
     pub output: Option<PathBuf>,
 }
 
+/// Whether the proof holds, and what it establishes.
 #[derive(Debug, Serialize)]
 pub struct VerifyProofOutcome {
+    /// Whether the proof holds; when false, `error` says why and nothing else is set.
     pub verified: bool,
     /// Why the proof was rejected.
     pub error: Option<String>,
+    /// What the proof establishes (layer and hash algorithm, path, kind, mode, size, id, and
+    /// the range of bytes it carries with their hashes); its fields are at the top level of
+    /// the JSON, and absent when not verified.
     #[serde(flatten)]
     pub proven: Option<Verified>,
     /// The file the proven bytes were written to.
     pub output: Option<PathBuf>,
 }
 
+/// Checks a proof with no repository: a proof that does not hold is an outcome with
+/// `verified` false; a file that is not a proof, or one too large to be one, is an error.
 pub fn verify_proof(opts: &VerifyProofOptions) -> Result<VerifyProofOutcome> {
     let root = match &opts.root {
         Some(r) => Some(
