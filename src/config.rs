@@ -26,7 +26,8 @@ pub struct Config {
     pub compression: Compression,
 }
 
-/// How new pack records are compressed. Records say their own codec, so a change would not break reading.
+/// How new pack records are compressed. Records say their own codec, so a change would not break
+/// reading.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Compression {
@@ -64,7 +65,8 @@ impl Config {
         toml::to_string(self).expect("config serialises")
     }
 
-    /// Parses `config.toml` text read from `path`: [`Error::Corrupt`] for unknown keys, an unsupported format or invalid chunker or compression settings.
+    /// Parses `config.toml` text read from `path`: [`Error::Corrupt`] for unknown keys, an
+    /// unsupported format or invalid chunker or compression settings.
     pub fn parse(text: &str, path: &Path) -> Result<Config> {
         let c: Config = toml::from_str(text)
             .map_err(|e| Error::corrupt("config", path, e.message().to_string()))?;

@@ -15,7 +15,8 @@ use crate::object::{EntryKind, Tree, TreeEntry};
 use crate::repo::Repository;
 use crate::repo_path::{RepoPath, RepoPathBuf};
 
-/// How one path differs between two trees. Directories are never reported, only the files and symlinks below them.
+/// How one path differs between two trees. Directories are never reported, only the files and
+/// symlinks below them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeKind {

@@ -168,7 +168,8 @@ pub enum Error {
         if *force { ": use --force to restore into it" } else { "" },
         path.display())]
     NotEmpty {
-        /// True when `--force` would restore into it anyway (restore), false where nothing would (clone).
+        /// True when `--force` would restore into it anyway (restore), false where nothing would
+        /// (clone).
         force: bool,
         /// The destination directory.
         path: PathBuf,
@@ -189,7 +190,8 @@ pub enum Error {
         /// The directory.
         path: PathBuf,
     },
-    /// A path goes through a symbolic link inside the worktree; cairn stores links but never follows them.
+    /// A path goes through a symbolic link inside the worktree; cairn stores links but never
+    /// follows them.
     #[error("path is beyond a symbolic link, and cairn does not follow links ({})", path.display())]
     BeyondSymlink {
         /// The path as the user gave it.

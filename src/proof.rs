@@ -192,7 +192,8 @@ pub struct Verified {
     pub mode: u32,
     /// Length in bytes for a file or symlink, the bytes of all files below for a directory.
     pub size: u64,
-    /// The entry's modification time in nanoseconds since the Unix epoch, as committed (zero for a directory).
+    /// The entry's modification time in nanoseconds since the Unix epoch, as committed (zero for a
+    /// directory).
     pub mtime_ns: i64,
     /// The entry's content id: a file id, or a tree id for a directory.
     pub id: ObjectId,

@@ -21,7 +21,8 @@ use crate::refs::{Head, Refs, DEFAULT_LINE};
 /// The name of the repository directory at the worktree's root.
 pub const CAIRN_DIR: &str = ".cairn";
 
-/// An open repository: its worktree root, its `.cairn` directory, its settings and its object store.
+/// An open repository: its worktree root, its `.cairn` directory, its settings and its object
+/// store.
 pub struct Repository {
     root: PathBuf,
     dir: PathBuf,
@@ -71,7 +72,8 @@ impl Repository {
         Repository::open(&root)
     }
 
-    /// Opens the repository whose worktree root is `root` (no search upwards), reading its config and listing its packs.
+    /// Opens the repository whose worktree root is `root` (no search upwards), reading its config
+    /// and listing its packs.
     pub fn open(root: &Path) -> Result<Repository> {
         let dir = root.join(CAIRN_DIR);
         let config = Config::load(&dir.join("config.toml"))?;

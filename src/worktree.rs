@@ -38,7 +38,8 @@ pub enum Found {
     Special(&'static str),
 }
 
-/// What a walk of the worktree found: its files, the directories it entered, and what it could not read.
+/// What a walk of the worktree found: its files, the directories it entered, and what it could not
+/// read.
 #[derive(Debug, Default)]
 pub struct Walk {
     /// Files, symlinks and special files, in no particular order.
@@ -370,7 +371,8 @@ impl Remover {
         }
     }
 
-    /// Deletes the tracked file `rel`; nothing happens when it is gone already, or beyond a symlink or a file where a directory was.
+    /// Deletes the tracked file `rel`; nothing happens when it is gone already, or beyond a symlink
+    /// or a file where a directory was.
     pub fn remove(&mut self, rel: &Rel) -> Result<()> {
         let dir = rel.parent();
         if self.open.as_ref().is_none_or(|(d, _)| d.as_path() != dir) {

@@ -58,7 +58,8 @@ impl Stat {
         }
     }
 
-    /// From the metadata the standard library returns, equal to [`Stat::from_raw`] of the same file.
+    /// From the metadata the standard library returns, equal to [`Stat::from_raw`] of the same
+    /// file.
     pub fn from_metadata(m: &std::fs::Metadata) -> Stat {
         Stat {
             size: m.len(),
@@ -160,7 +161,8 @@ struct PayloadRef<'a> {
 pub struct StagingIndex {
     /// Fx hashing: paths come from the user's own worktree, and SipHash was a tenth of status.
     pub entries: IndexMap<Vec<u8>, IndexEntry, rustc_hash::FxBuildHasher>,
-    /// The tree this index equals, when known (after commit or checkout, before any change); `None` once anything is staged.
+    /// The tree this index equals, when known (after commit or checkout, before any change); `None`
+    /// once anything is staged.
     pub base_tree: Option<ObjectId>,
     /// The last full walk's findings; `None` when unknown or stale.
     pub walk_cache: Option<WalkCache>,
@@ -171,7 +173,8 @@ pub struct StagingIndex {
 }
 
 impl StagingIndex {
-    /// Reads the index at `path`; an empty index when there is no file yet, [`Error::Corrupt`] when its checksum or encoding is bad.
+    /// Reads the index at `path`; an empty index when there is no file yet, [`Error::Corrupt`] when
+    /// its checksum or encoding is bad.
     pub fn load(path: &Path, algo: HashAlgo) -> Result<StagingIndex> {
         let mut file = match std::fs::File::open(path) {
             Ok(f) => f,

@@ -113,7 +113,8 @@ pub struct PackIndex {
 }
 
 impl PackIndex {
-    /// Maps the index at `path`, checking its header, length and fan-out table ([`Error::Corrupt`] when they are wrong).
+    /// Maps the index at `path`, checking its header, length and fan-out table ([`Error::Corrupt`]
+    /// when they are wrong).
     pub fn open(path: &Path) -> Result<PackIndex> {
         let file = File::open(path).ctx("could not open pack index", path)?;
         let map = crate::fsutil::map_immutable(&file).ctx("could not map pack index", path)?;

@@ -30,7 +30,8 @@ pub struct Meta {
     pub size: u64,
     /// The server's clock, in milliseconds since the epoch.
     pub modified_ms: i64,
-    /// The store's entity tag, used to make a later [`Cond::Update`] conditional; `None` when the store gives none.
+    /// The store's entity tag, used to make a later [`Cond::Update`] conditional; `None` when the
+    /// store gives none.
     pub e_tag: Option<String>,
     /// The store's object version, where it keeps versions; `None` otherwise.
     pub version: Option<String>,
@@ -148,7 +149,8 @@ pub struct ObjectStoreBackend {
 }
 
 impl ObjectStoreBackend {
-    /// Serves the store's objects under `prefix` (no leading or trailing `/` needed), starting the runtime that drives it.
+    /// Serves the store's objects under `prefix` (no leading or trailing `/` needed), starting the
+    /// runtime that drives it.
     pub fn new(store: Arc<dyn ObjectStore>, prefix: &str) -> std::io::Result<ObjectStoreBackend> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(4)

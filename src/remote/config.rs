@@ -36,7 +36,8 @@ pub struct Remotes {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RemoteSpec {
-    /// Where the remote lives: `s3://bucket[/prefix]` or `file:///absolute/path` (see [`parse_url`]).
+    /// Where the remote lives: `s3://bucket[/prefix]` or `file:///absolute/path` (see
+    /// [`parse_url`]).
     pub url: String,
     /// The S3 endpoint, for services other than AWS (`http://` allowed).
     #[serde(default, skip_serializing_if = "Option::is_none")]

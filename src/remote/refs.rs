@@ -57,7 +57,8 @@ pub struct RemoteRef {
     pub meta: Meta,
 }
 
-/// The line or tag `name` on the remote; `None` when it does not exist, [`Error::RemoteState`](crate::Error::RemoteState) when it does not hold a layer id.
+/// The line or tag `name` on the remote; `None` when it does not exist,
+/// [`Error::RemoteState`](crate::Error::RemoteState) when it does not hold a layer id.
 pub fn read(remote: &Remote, kind: RefKind, name: &str) -> Result<Option<RemoteRef>> {
     let key = layout::reference(kind, name);
     let Some((bytes, meta)) = remote.get(&key)? else {
@@ -128,7 +129,8 @@ pub struct Logs {
     pub unreadable: Vec<String>,
 }
 
-/// Reads the ref logs of every line or every tag (`kind`) with one listing, setting aside the entries that do not parse.
+/// Reads the ref logs of every line or every tag (`kind`) with one listing, setting aside the
+/// entries that do not parse.
 pub fn logs(remote: &Remote, kind: RefKind) -> Result<Logs> {
     let dir = layout::logs_dir(kind);
     let mut out = Logs::default();
