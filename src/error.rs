@@ -36,7 +36,8 @@ pub enum Error {
         /// The `.cairn` directory that exists already.
         path: PathBuf,
     },
-    /// A path named by the user is neither in the worktree nor, where that counts, in the layer.
+    /// A path the user named is nowhere the command looks: not on disk, or neither in the
+    /// layer nor tracked.
     #[error("path does not exist ({})", path.display())]
     PathNotFound {
         /// The path as the user gave it.
@@ -93,7 +94,7 @@ pub enum Error {
     /// Another process holds the repository lock and did not let go within the lock timeout.
     #[error("repository is locked by process {pid} ({})", path.display())]
     Locked {
-        /// The holder's process id as written in the lock file (may be empty if unreadable).
+        /// The holder's process id as its lock file says, or "unknown" when it says nothing.
         pid: String,
         /// The lock file.
         path: PathBuf,

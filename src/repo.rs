@@ -28,7 +28,7 @@ pub struct Repository {
     dir: PathBuf,
     /// The settings read from `config.toml` at open.
     pub config: Config,
-    /// The packs, as listed at open or at the last refresh.
+    /// The object store: the packs, as listed at open or at the last refresh.
     pub store: Store,
 }
 

@@ -39,7 +39,7 @@ pub struct Layer {
     pub time_ns: i64,
     /// Totals of the layer and its changes against `parent`.
     pub counts: LayerCounts,
-    /// Who made the layer, as configured.
+    /// Who made the layer: `--author`, else `CAIRN_AUTHOR`, else `USER`, else "unknown".
     pub author: String,
     /// The commit message.
     pub message: String,
