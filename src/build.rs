@@ -13,11 +13,15 @@ use crate::object::tree::MAX_DEPTH;
 use crate::object::{EntryKind, Tree, TreeEntry};
 use crate::repo_path::RepoPath;
 
+/// The trees of a staging index, built in memory, and its totals.
 pub struct Built {
+    /// The root tree's id.
     pub root: ObjectId,
     /// Every tree of the index, by id.
     pub trees: HashMap<ObjectId, Tree>,
+    /// Files (and symlinks) in the index.
     pub files: u64,
+    /// Bytes of all files in the index.
     pub bytes: u64,
 }
 

@@ -16,8 +16,11 @@ use serde::{Deserialize, Serialize};
 /// Chunk size bounds, fixed for a repository's life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkParams {
+    /// The shortest chunk in bytes; only a file's last chunk may be shorter.
     pub min: u32,
+    /// The size in bytes cuts aim for on average: a power of two.
     pub avg: u32,
+    /// The longest chunk in bytes: a cut is forced there.
     pub max: u32,
 }
 
@@ -71,6 +74,7 @@ pub struct Chunker {
 }
 
 impl Chunker {
+    /// A chunker for `params`, which must have passed [`ChunkParams::validate`].
     pub fn new(params: ChunkParams) -> Chunker {
         // Normalisation level 1, as `v2020::FastCDC::new` does.
         let bits = v2020::logarithm2(params.avg);
@@ -81,6 +85,7 @@ impl Chunker {
         }
     }
 
+    /// The bounds the chunker cuts within.
     pub fn params(&self) -> ChunkParams {
         self.params
     }

@@ -9,17 +9,25 @@ use crate::chunk::ChunkParams;
 use crate::error::{Error, IoContext, Result};
 use crate::hash::HashAlgo;
 
+/// The repository format version `config.toml` declares and this build reads.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// A repository's settings, fixed at init.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// The repository format version: [`FORMAT_VERSION`].
     pub format: u32,
+    /// The hash algorithm of every id in the repository.
     pub hash: HashAlgo,
+    /// The chunker's bounds: changing them would cut files differently, so they never change.
     pub chunker: ChunkParams,
+    /// How new pack records are compressed.
     pub compression: Compression,
 }
 
+/// How new pack records are compressed. Records say their own codec, so a change would not break
+/// reading.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Compression {
@@ -30,6 +38,7 @@ pub struct Compression {
 }
 
 impl Config {
+    /// The settings `init` writes: `hash` and `chunker` as given, zstd at level 3.
     pub fn new(hash: HashAlgo, chunker: ChunkParams) -> Config {
         Config {
             format: FORMAT_VERSION,
@@ -51,10 +60,13 @@ impl Config {
         }
     }
 
+    /// The settings as `config.toml` text.
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("config serialises")
     }
 
+    /// Parses `config.toml` text read from `path`: [`Error::Corrupt`] for unknown keys, an
+    /// unsupported format or invalid chunker or compression settings.
     pub fn parse(text: &str, path: &Path) -> Result<Config> {
         let c: Config = toml::from_str(text)
             .map_err(|e| Error::corrupt("config", path, e.message().to_string()))?;
@@ -82,6 +94,7 @@ impl Config {
         Ok(c)
     }
 
+    /// Reads and parses the `config.toml` at `path`.
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path).ctx("could not read config", path)?;
         Config::parse(&text, path)

@@ -15,11 +15,16 @@ use crate::object::{EntryKind, Tree, TreeEntry};
 use crate::repo::Repository;
 use crate::repo_path::{RepoPath, RepoPathBuf};
 
+/// How one path differs between two trees. Directories are never reported, only the files and
+/// symlinks below them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeKind {
+    /// In the new tree only (or a directory there replaced it on the old side).
     Added,
+    /// A file or symlink on both sides whose content id or mode differs.
     Modified,
+    /// In the old tree only (or a directory replaced it on the new side).
     Deleted,
     /// A file became a symlink or the reverse.
     TypeChange,
@@ -37,21 +42,29 @@ impl ChangeKind {
     }
 }
 
+/// One file-level change between two trees.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
+    /// The file's path from the worktree root.
     pub path: RepoPathBuf,
+    /// How it changed.
     pub kind: ChangeKind,
     /// Size before (`None` when added) and after (`None` when deleted).
     pub old_size: Option<u64>,
+    /// Size after, in bytes; `None` when deleted.
     pub new_size: Option<u64>,
 }
 
 /// A change as the operations report it (`show`, `diff`): the path in its serialised form.
 #[derive(Debug, Serialize)]
 pub struct ChangedPath {
+    /// The file's path from the worktree root.
     pub path: RepoPathBuf,
+    /// How it changed.
     pub change: ChangeKind,
+    /// Size before, in bytes; `None` when added.
     pub old_size: Option<u64>,
+    /// Size after, in bytes; `None` when deleted.
     pub new_size: Option<u64>,
 }
 
@@ -68,6 +81,7 @@ impl From<Change> for ChangedPath {
 
 /// Where trees come from: the store, or trees built in memory first.
 pub trait TreeSource {
+    /// The tree `id`: [`Error::Corrupt`] or [`Error::MissingObject`] when it cannot be read.
     fn tree(&self, id: &ObjectId) -> Result<Tree>;
 }
 
@@ -79,7 +93,9 @@ impl TreeSource for Repository {
 
 /// Trees built in memory, falling back to the repository.
 pub struct Overlay<'a> {
+    /// Trees built in memory, by id, not yet in the store.
     pub trees: &'a HashMap<ObjectId, Tree>,
+    /// Where every other tree is read from.
     pub repo: &'a Repository,
 }
 

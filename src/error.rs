@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::remote::backend::StoreError;
 
+/// The library's `Result`: every fallible call fails with an [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Every error the library returns. Programs match on the variant or on [`Error::kind`],
@@ -12,65 +13,154 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A file system call failed.
     #[error("{op}: {source} ({})", path.display())]
     Io {
+        /// What cairn was doing, as the message starts: "could not read file".
         op: &'static str,
+        /// The file or directory the call was on.
         path: PathBuf,
+        /// What the operating system answered.
         #[source]
         source: io::Error,
     },
+    /// Neither the directory nor any directory above it holds a `.cairn` repository.
     #[error("not a cairn repository ({})", path.display())]
-    NotARepository { path: PathBuf },
-    #[error("a cairn repository already exists here ({})", path.display())]
-    AlreadyARepository { path: PathBuf },
-    #[error("path does not exist ({})", path.display())]
-    PathNotFound { path: PathBuf },
-    #[error("path is not in the layer ({})", path.display())]
-    NotInLayer { path: PathBuf },
-    #[error("path is outside the worktree ({})", path.display())]
-    OutsideWorktree { path: PathBuf },
-    #[error("path is ignored by an ignore file ({})", path.display())]
-    Ignored { path: PathBuf },
-    #[error("path is not tracked ({})", path.display())]
-    NotTracked { path: PathBuf },
-    #[error("file has changes that are not staged ({})", path.display())]
-    LocalChanges { path: PathBuf },
-    #[error("file kept changing while it was read ({})", path.display())]
-    Unstable { path: PathBuf },
-    #[error("not a regular file or symlink any more ({})", path.display())]
-    ChangedType { path: PathBuf },
-    #[error("nothing to commit, the staging area matches HEAD ({})", path.display())]
-    NothingToCommit { path: PathBuf },
-    #[error("repository is locked by process {pid} ({})", path.display())]
-    Locked { pid: String, path: PathBuf },
-    #[error("damaged {what}: {detail} ({})", path.display())]
-    Corrupt {
-        what: &'static str,
-        detail: String,
+    NotARepository {
+        /// The directory the search started from.
         path: PathBuf,
     },
+    /// `init` or `clone` found a repository where it would create one.
+    #[error("a cairn repository already exists here ({})", path.display())]
+    AlreadyARepository {
+        /// The `.cairn` directory that exists already.
+        path: PathBuf,
+    },
+    /// A path the user named is nowhere the command looks: not on disk, or neither in the
+    /// layer nor tracked.
+    #[error("path does not exist ({})", path.display())]
+    PathNotFound {
+        /// The path as the user gave it.
+        path: PathBuf,
+    },
+    /// The layer read from has no file or directory at that path.
+    #[error("path is not in the layer ({})", path.display())]
+    NotInLayer {
+        /// The path inside the layer, relative to the worktree root.
+        path: PathBuf,
+    },
+    /// A path resolves to somewhere outside the repository's worktree.
+    #[error("path is outside the worktree ({})", path.display())]
+    OutsideWorktree {
+        /// The path as the user gave it.
+        path: PathBuf,
+    },
+    /// `add` was named a path an ignore file excludes, without `--force`.
+    #[error("path is ignored by an ignore file ({})", path.display())]
+    Ignored {
+        /// The ignored path.
+        path: PathBuf,
+    },
+    /// `rm` was named a path neither staged nor in HEAD.
+    #[error("path is not tracked ({})", path.display())]
+    NotTracked {
+        /// The path as the user gave it.
+        path: PathBuf,
+    },
+    /// `rm` would delete a file whose worktree copy differs from what is staged.
+    #[error("file has changes that are not staged ({})", path.display())]
+    LocalChanges {
+        /// The file, absolute.
+        path: PathBuf,
+    },
+    /// A file changed size or time every time `add` read it, so no consistent copy was taken.
+    #[error("file kept changing while it was read ({})", path.display())]
+    Unstable {
+        /// The file, absolute.
+        path: PathBuf,
+    },
+    /// A path that was a regular file or symlink when listed was something else when read.
+    #[error("not a regular file or symlink any more ({})", path.display())]
+    ChangedType {
+        /// The path, absolute.
+        path: PathBuf,
+    },
+    /// `commit` found the staging index identical to HEAD's layer.
+    #[error("nothing to commit, the staging area matches HEAD ({})", path.display())]
+    NothingToCommit {
+        /// The worktree root.
+        path: PathBuf,
+    },
+    /// Another process holds the repository lock and did not let go within the lock timeout.
+    #[error("repository is locked by process {pid} ({})", path.display())]
+    Locked {
+        /// The holder's process id as its lock file says, or "unknown" when it says nothing.
+        pid: String,
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// Stored data fails its checks: a hash that does not match, a truncated or garbled
+    /// object, index or pack.
+    #[error("damaged {what}: {detail} ({})", path.display())]
+    Corrupt {
+        /// Which kind of data: "tree", "pack", "index" and so on.
+        what: &'static str,
+        /// What exactly is wrong with it.
+        detail: String,
+        /// The damaged file, or the worktree file that needed it (see [`Error::at`]).
+        path: PathBuf,
+    },
+    /// An object a layer or tree points to is in no pack or loose file.
     #[error("object {id} is missing ({})", path.display())]
-    MissingObject { id: String, path: PathBuf },
+    MissingObject {
+        /// The missing object's id, in hex.
+        id: String,
+        /// Where it was looked for, or the file that needed it (see [`Error::at`]).
+        path: PathBuf,
+    },
+    /// A name is no line, tag, layer id or relative revision cairn can resolve.
     #[error("unknown reference {name} ({})", path.display())]
-    UnknownRef { name: String, path: PathBuf },
+    UnknownRef {
+        /// The name as given.
+        name: String,
+        /// The refs directory or repository it was looked up in.
+        path: PathBuf,
+    },
+    /// A checkout would overwrite or delete worktree changes that are not committed.
     #[error("{count} paths have changes that would be lost: {list} ({})", path.display())]
     WouldLoseChanges {
+        /// How many paths would lose changes.
         count: usize,
+        /// The first ten of them, comma-separated, with ", ..." when there are more.
         list: String,
+        /// The worktree root.
         path: PathBuf,
     },
     /// A value given on the command line cannot be used: a range, an id, a setting, a
     /// missing argument. `what` says which and why.
     #[error("{what} ({})", path.display())]
-    BadArgument { what: String, path: PathBuf },
+    BadArgument {
+        /// What is wrong with the argument, as a sentence.
+        what: String,
+        /// The directory or file the argument concerns, else the worktree root.
+        path: PathBuf,
+    },
     /// A line, tag or remote name cairn refuses; `why` says which rule it breaks.
     #[error("{why} ({})", path.display())]
-    BadName { why: String, path: PathBuf },
+    BadName {
+        /// The rule the name breaks.
+        why: String,
+        /// The refs directory or remotes file the name was meant for.
+        path: PathBuf,
+    },
     /// A line, tag or remote of that name exists; `what` is "line", "tag" or "remote".
     #[error("{what} {name} exists already{} ({})", hint_suffix(what), path.display())]
     AlreadyExists {
+        /// "line", "tag" or "remote".
         what: &'static str,
+        /// The name that is taken.
         name: String,
+        /// The refs directory or remotes file holding it.
         path: PathBuf,
     },
     /// A restore or clone destination holds files; `force` says whether --force would help.
@@ -78,51 +168,113 @@ pub enum Error {
         if *force { "is" } else { "exists and is" },
         if *force { ": use --force to restore into it" } else { "" },
         path.display())]
-    NotEmpty { force: bool, path: PathBuf },
+    NotEmpty {
+        /// True when `--force` would restore into it anyway (restore), false where nothing would
+        /// (clone).
+        force: bool,
+        /// The destination directory.
+        path: PathBuf,
+    },
     /// Something stands where cairn must write, and cairn will not remove it.
     #[error("{what} ({})", path.display())]
-    InTheWay { what: &'static str, path: PathBuf },
+    InTheWay {
+        /// What is in the way of what, and what to do.
+        what: &'static str,
+        /// What stands in the way.
+        path: PathBuf,
+    },
     /// A directory where the command needs a file; `what` says what to do instead.
     #[error("is a directory: {what} ({})", path.display())]
-    IsADirectory { what: &'static str, path: PathBuf },
+    IsADirectory {
+        /// What to do instead, as the hint that follows.
+        what: &'static str,
+        /// The directory.
+        path: PathBuf,
+    },
+    /// A path goes through a symbolic link inside the worktree; cairn stores links but never
+    /// follows them.
     #[error("path is beyond a symbolic link, and cairn does not follow links ({})", path.display())]
-    BeyondSymlink { path: PathBuf },
+    BeyondSymlink {
+        /// The path as the user gave it.
+        path: PathBuf,
+    },
+    /// `rm` would delete a file whose staged content is not yet committed.
     #[error("has changes staged but not committed: use --cached to keep the file, or -f to delete it ({})", path.display())]
-    StagedChanges { path: PathBuf },
+    StagedChanges {
+        /// The file, absolute.
+        path: PathBuf,
+    },
     /// An earlier checkout was interrupted; `what` says what to do about it.
     #[error("{what} ({})", path.display())]
-    UnfinishedCheckout { what: String, path: PathBuf },
+    UnfinishedCheckout {
+        /// What happened and how to finish it.
+        what: String,
+        /// The path that was named, absolute, or the worktree root.
+        path: PathBuf,
+    },
     /// The command needs HEAD on a line; `what` says what to name instead.
     #[error("HEAD is detached: {what} ({})", path.display())]
-    DetachedHead { what: &'static str, path: PathBuf },
+    DetachedHead {
+        /// What to name instead of the current line.
+        what: &'static str,
+        /// The HEAD file.
+        path: PathBuf,
+    },
     /// A line with no layers yet was asked to be pushed.
     #[error("nothing to push: line {line} has no layers yet ({})", path.display())]
-    NothingToPush { line: String, path: PathBuf },
+    NothingToPush {
+        /// The line that has no layers.
+        line: String,
+        /// The `.cairn` directory.
+        path: PathBuf,
+    },
     /// Pushing needs an object that is neither here nor on the remote.
     #[error("cannot push: {what} {id}, which the pushed layers need, is neither in this repository nor on the remote ({})", path.display())]
     Unpushable {
+        /// The kind of object: "layer", "tree", "file" or "chunk".
         what: &'static str,
+        /// Its id, in hex.
         id: String,
+        /// The `.cairn` directory.
         path: PathBuf,
     },
     /// A path cairn cannot store or write: a NUL byte, too many directories, a file and a
     /// directory of the same name.
     #[error("{what} ({})", path.display())]
-    BadPath { what: String, path: PathBuf },
+    BadPath {
+        /// What is wrong with it, as a sentence.
+        what: String,
+        /// The path, absolute when it names a worktree file.
+        path: PathBuf,
+    },
     /// A proof file that is not a proof cairn can read (as opposed to one that fails).
     #[error("{what} ({})", path.display())]
-    MalformedProof { what: String, path: PathBuf },
+    MalformedProof {
+        /// Why it cannot be read.
+        what: String,
+        /// The proof file.
+        path: PathBuf,
+    },
     /// The remote could not be set up: its URL, credentials or local settings.
     #[error("{what} ({})", path.display())]
-    RemoteSetup { what: String, path: PathBuf },
+    RemoteSetup {
+        /// What is wrong, as a sentence.
+        what: String,
+        /// The remotes file, or the remote's URL as a path.
+        path: PathBuf,
+    },
     /// A request to the remote failed; `source` is the store's answer.
     #[error("remote {remote}: could not {op} {key}: {source}{} ({})",
         if source.is_denied() { " (check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)" } else { "" },
         path.display())]
     Remote {
+        /// The remote's name, as configured.
         remote: String,
+        /// What was being done, as a verb: "read", "write", "upload", "list".
         op: &'static str,
+        /// The object key in the remote's bucket.
         key: String,
+        /// The remote's URL, as a path.
         path: PathBuf,
         /// Boxed: the store's error is large, and every `Result` would carry its size.
         #[source]
@@ -131,13 +283,19 @@ pub enum Error {
     /// The remote answered, but what it holds is not what a cairn remote holds.
     #[error("remote {remote}: {what} ({})", path.display())]
     RemoteState {
+        /// The remote's name, as configured.
         remote: String,
+        /// What is wrong with what it holds.
         what: String,
+        /// The remote's URL, as a path.
         path: PathBuf,
     },
     /// A background part of cairn stopped (its own error is reported instead when known).
     #[error("{what}")]
-    Internal { what: &'static str },
+    Internal {
+        /// Which part stopped.
+        what: &'static str,
+    },
 }
 
 fn hint_suffix(what: &str) -> &'static str {
@@ -242,11 +400,13 @@ impl Error {
         })
     }
 
+    /// A `map_err` adapter turning an `io::Error` into [`Error::Io`] for `op` on `path`.
     pub fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
         let path = path.into();
         move |source| Error::Io { op, path, source }
     }
 
+    /// An [`Error::Corrupt`] for damaged `what` ("tree", "pack") found at `path`.
     pub fn corrupt(what: &'static str, path: &Path, detail: impl Into<String>) -> Error {
         Error::Corrupt {
             what,

@@ -18,12 +18,15 @@ use serde::{Deserialize, Serialize};
 pub struct ObjectId(pub [u8; 32]);
 
 impl ObjectId {
+    /// The length of an id in bytes, whatever the algorithm.
     pub const LEN: usize = 32;
 
+    /// The id's 32 bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
 
+    /// The id as 64 lowercase hex digits, as cairn prints and stores it in text.
     pub fn to_hex(&self) -> String {
         to_hex(&self.0)
     }
@@ -33,6 +36,7 @@ impl ObjectId {
         self.to_hex()[..12].to_string()
     }
 
+    /// The id held in `bytes`, or `None` unless there are exactly 32 of them.
     pub fn from_slice(bytes: &[u8]) -> Option<ObjectId> {
         <[u8; 32]>::try_from(bytes).ok().map(ObjectId)
     }
@@ -81,6 +85,7 @@ impl fmt::Debug for ObjectId {
     }
 }
 
+/// Why a string is not an object id: not 64 hex digits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseIdError;
 
@@ -120,11 +125,14 @@ impl<'de> Deserialize<'de> for ObjectId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HashAlgo {
+    /// BLAKE3, keyed per domain.
     Blake3,
+    /// SHA-256, with the domain's context string hashed first.
     Sha256,
 }
 
 impl HashAlgo {
+    /// The algorithm's name in the repository config and in proofs.
     pub fn name(self) -> &'static str {
         match self {
             HashAlgo::Blake3 => "blake3",
@@ -132,6 +140,7 @@ impl HashAlgo {
         }
     }
 
+    /// The algorithm a config or proof name means, or `None` for a name cairn does not know.
     pub fn parse(name: &str) -> Option<HashAlgo> {
         match name {
             "blake3" => Some(HashAlgo::Blake3),
@@ -173,6 +182,7 @@ impl HashAlgo {
         h.finish()
     }
 
+    /// A hasher for data streamed in pieces, in `domain`.
     pub fn hasher(self, domain: Domain) -> Hasher {
         match self {
             HashAlgo::Blake3 => Hasher::Blake3(Box::new(blake3::Hasher::new_keyed(domain.key()))),
@@ -189,11 +199,14 @@ impl HashAlgo {
 
 /// An incremental hasher in one domain.
 pub enum Hasher {
+    /// A BLAKE3 hasher keyed by the domain (boxed: it is large).
     Blake3(Box<blake3::Hasher>),
+    /// A SHA-256 hasher that has already taken the domain's context string.
     Sha256(sha2::Sha256),
 }
 
 impl Hasher {
+    /// Feeds the next piece of data.
     pub fn update(&mut self, data: &[u8]) {
         match self {
             Hasher::Blake3(h) => {
@@ -203,6 +216,7 @@ impl Hasher {
         }
     }
 
+    /// The id of everything fed so far.
     pub fn finish(self) -> ObjectId {
         match self {
             Hasher::Blake3(h) => ObjectId(*h.finalize().as_bytes()),
@@ -236,6 +250,7 @@ pub enum Domain {
 }
 
 impl Domain {
+    /// Every domain, in `key` table order: the BLAKE3 keys are derived from these once.
     pub const ALL: [Domain; 9] = [
         Domain::Chunk,
         Domain::FileLeaf,
@@ -248,6 +263,7 @@ impl Domain {
         Domain::ChunkList,
     ];
 
+    /// The domain's context string: the BLAKE3 key derivation context, or the SHA-256 prefix.
     pub fn context(self) -> &'static str {
         match self {
             Domain::Chunk => "cairn 2026 chunk v1",

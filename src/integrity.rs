@@ -9,31 +9,44 @@ use serde::Serialize;
 use crate::hash::ObjectId;
 use crate::repo_path::RepoPathBuf;
 
+/// One damaged object, pack or ref, with what it affects.
 #[derive(Debug, Serialize)]
 pub struct Damage {
     /// What is damaged: `chunk <id>`, `tree <id>`, `pack <name>`, `HEAD`, ...
     pub object: String,
+    /// What is wrong with it (the first problem found).
     pub problem: String,
+    /// The layers that reach it, so the user knows which commits are affected.
     pub layers: Vec<ObjectId>,
     /// Up to 20 affected paths.
     pub paths: Vec<RepoPathBuf>,
 }
 
+/// What `verify` or `verify --remote` checked, and the damage it found.
 #[derive(Debug, Default, Serialize)]
 pub struct VerifyOutcome {
+    /// Packs checked.
     pub packs: u64,
+    /// Objects listed in the packs' indexes.
     pub objects: u64,
+    /// Bytes of pack data read and checked against their ids.
     pub bytes_checked: u64,
+    /// Layers walked.
     pub layers: u64,
+    /// Distinct trees walked.
     pub trees: u64,
+    /// Distinct file objects walked.
     pub files: u64,
+    /// Chunk references walked, each checked to be present.
     pub chunks: u64,
+    /// Everything found damaged, sorted by object; empty when the repository is sound.
     pub damage: Vec<Damage>,
     /// Packs whose damaged index `--repair` rebuilt before checking.
     pub repaired: Vec<ObjectId>,
 }
 
 impl VerifyOutcome {
+    /// True when nothing is damaged.
     pub fn is_clean(&self) -> bool {
         self.damage.is_empty()
     }

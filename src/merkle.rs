@@ -19,6 +19,7 @@ pub fn root(algo: HashAlgo, node: Domain, leaves: &[ObjectId]) -> ObjectId {
     }
 }
 
+/// The inner node over subtrees `l` and `r`: `H(node, l | r)`.
 pub fn parent(algo: HashAlgo, node: Domain, l: &ObjectId, r: &ObjectId) -> ObjectId {
     algo.hash_parts(node, &[l.as_bytes(), r.as_bytes()])
 }

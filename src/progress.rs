@@ -5,7 +5,9 @@
 pub trait Progress: Sync {
     /// A phase starts, with its totals when known.
     fn begin(&self, _phase: &'static str, _files: u64, _bytes: u64) {}
+    /// Some files and bytes of the current phase are done: these are increments, not totals.
     fn advance(&self, _files: u64, _bytes: u64) {}
+    /// The current phase is over.
     fn end(&self) {}
 }
 

@@ -29,7 +29,9 @@ pub use hex::{from_hex, to_hex, Hex, HexId};
 pub use range::{range_proof, root_from_range};
 pub use verify::{verify, verify_json};
 
+/// The `format` string every proof document carries.
 pub const PROOF_FORMAT: &str = "cairn-proof";
+/// The proof format version this build writes and accepts.
 pub const PROOF_VERSION: u32 = 1;
 /// The most chunk bytes one proof carries (the chunks covering the range, not the range).
 pub const MAX_CONTENT_BYTES: u64 = 64 << 20;
@@ -51,8 +53,10 @@ const MAX_CHUNKS: usize = (MAX_CONTENT_BYTES / 64) as usize + 1;
 /// what it claims.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProofError {
+    /// Not a proof document: bad JSON, bad hex, an unknown version or algorithm. Says what.
     #[error("malformed proof: {0}")]
     Malformed(String),
+    /// A well-formed proof that does not prove what it claims. Says which check failed.
     #[error("proof does not verify: {0}")]
     Invalid(String),
 }
@@ -65,8 +69,11 @@ fn invalid<T>(why: impl Into<String>) -> Result<T, ProofError> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
+    /// A regular file.
     File,
+    /// A directory.
     Dir,
+    /// A symbolic link (its content is the target).
     Symlink,
 }
 
@@ -86,21 +93,30 @@ impl From<EntryKind> for Kind {
 pub struct Proof {
     /// Always `cairn-proof`.
     pub format: String,
+    /// The proof format version: [`PROOF_VERSION`].
     pub version: u32,
+    /// The hash algorithm of the repository the layer came from.
     pub hash: HashAlgo,
+    /// The layer id the proof binds the path to.
     pub layer: HexId,
+    /// The layer object's encoding, which hashes to `layer` and names the root tree.
     pub layer_encoding: Hex,
     /// The path, `/`-separated, as UTF-8 (lossy); `path_hex` holds the exact bytes.
     pub path: String,
+    /// The exact bytes of the path, in hex.
     pub path_hex: Hex,
     /// What the proof establishes about the entry, repeated from the last level's encoding.
     pub kind: Kind,
+    /// Permission bits of the entry (zero for a directory).
     pub mode: u32,
+    /// Length in bytes for a file or symlink, the bytes of all files below for a directory.
     pub size: u64,
+    /// The entry's content id: a file id, or a tree id for a directory.
     pub id: HexId,
     /// One per path component, from the root down.
     #[serde(deserialize_with = "bounded::vec::<_, _, MAX_LEVELS>")]
     pub levels: Vec<Level>,
+    /// Some bytes of the file with what proves them; `None` when the proof covers the entry only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<Content>,
     /// Binds the numbers the merkle hashes cannot: see [`Proof::expected_check`].
@@ -114,7 +130,9 @@ pub struct Proof {
 pub struct Level {
     /// The encoded tree entry, hashed as the leaf `H(TreeLeaf, entry)`.
     pub entry: Hex,
+    /// The entry's position in its tree, from zero.
     pub index: u64,
+    /// How many entries the tree holds.
     pub count: u64,
     /// Sibling hashes, lowest first.
     #[serde(deserialize_with = "bounded::vec::<_, _, MAX_AUDIT>")]
@@ -127,6 +145,7 @@ pub struct Level {
 pub struct Content {
     /// The proven bytes: `start..end`, end exclusive.
     pub start: u64,
+    /// End of the proven bytes, exclusive.
     pub end: u64,
     /// Leaves (chunks) of the whole file.
     pub leaf_count: u64,
@@ -140,40 +159,62 @@ pub struct Content {
     pub range_proof: Vec<HexId>,
 }
 
+/// One chunk of the file, with its bytes, in a content section.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChunkProof {
+    /// The chunk's id, recomputed from `data` by the verifier.
     pub id: HexId,
+    /// Where the chunk starts in the file, in bytes.
     pub offset: u64,
+    /// The chunk's length in bytes.
     pub len: u32,
+    /// The chunk's bytes.
     pub data: Hex,
 }
 
 /// What a proof established.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verified {
+    /// The layer id the proof was checked against.
     pub layer: ObjectId,
+    /// The hash algorithm the proof was checked with.
     pub hash: HashAlgo,
+    /// The layer's root tree id.
     pub tree: ObjectId,
+    /// The path, `/`-separated, as UTF-8 (lossy).
     pub path: String,
+    /// The exact bytes of the path, in hex.
     pub path_hex: String,
+    /// What the entry is.
     pub kind: Kind,
+    /// Permission bits of the entry (zero for a directory).
     pub mode: u32,
+    /// Length in bytes for a file or symlink, the bytes of all files below for a directory.
     pub size: u64,
+    /// The entry's modification time in nanoseconds since the Unix epoch, as committed (zero for a
+    /// directory).
     pub mtime_ns: i64,
+    /// The entry's content id: a file id, or a tree id for a directory.
     pub id: ObjectId,
+    /// The bytes the proof carried and proved; `None` for a proof of the entry only.
     pub range: Option<ProvenBytes>,
 }
 
 /// Proven bytes, with plain (unkeyed) digests for comparing with `b3sum` and `sha256sum`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProvenBytes {
+    /// First proven byte's offset in the file.
     pub start: u64,
     /// Exclusive.
     pub end: u64,
+    /// Number of proven bytes: `end - start`.
     pub len: u64,
+    /// Plain BLAKE3 of the bytes, in hex, as `b3sum` prints it.
     pub blake3: String,
+    /// Plain SHA-256 of the bytes, in hex, as `sha256sum` prints it.
     pub sha256: String,
+    /// The proven bytes themselves (not serialised).
     #[serde(skip)]
     pub bytes: Vec<u8>,
 }

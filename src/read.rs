@@ -23,6 +23,7 @@ pub struct ChunkCache {
 }
 
 impl ChunkCache {
+    /// An empty cache that keeps up to `cap` bytes of chunks.
     pub fn new(cap: usize) -> ChunkCache {
         ChunkCache {
             inner: Mutex::new((LruCache::unbounded(), 0)),
@@ -30,6 +31,7 @@ impl ChunkCache {
         }
     }
 
+    /// Chunk `id`, from the cache or read from the repository (and checked against its id).
     pub fn get(&self, repo: &Repository, id: &ObjectId) -> Result<Arc<Vec<u8>>> {
         if let Some(hit) = self.lock().0.get(id) {
             return Ok(hit.clone());

@@ -10,13 +10,16 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::hash::ObjectId;
 
+/// The line `init` puts HEAD on.
 pub const DEFAULT_LINE: &str = "main";
 
 /// The two kinds of named reference. Their directory names (`lines`, `tags`: under
 /// `.cairn/refs/` and a remote's `refs/`, `refs-log/` and `locks/`) are spelled only here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RefKind {
+    /// A line: moves forward as layers are committed on it.
     Line,
+    /// A tag: names one layer and stays put unless forced.
     Tag,
 }
 
@@ -82,17 +85,22 @@ pub fn ref_dirs() -> [String; 3] {
     ["refs".to_string(), a, b]
 }
 
+/// What HEAD points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Head {
+    /// On a line, by name; the line may have no layers yet.
     Line(String),
+    /// At one layer, on no line.
     Detached(ObjectId),
 }
 
+/// The references of one repository: HEAD, lines and tags under its `.cairn` directory.
 pub struct Refs {
     dir: PathBuf,
 }
 
 impl Refs {
+    /// The references of the repository whose `.cairn` directory is `cairn_dir`.
     pub fn new(cairn_dir: &Path) -> Refs {
         Refs {
             dir: cairn_dir.to_path_buf(),
@@ -107,6 +115,7 @@ impl Refs {
         self.dir.join("tmp")
     }
 
+    /// What HEAD points at; [`Error::Corrupt`] when it is neither a line nor a layer id.
     pub fn head(&self) -> Result<Head> {
         let p = self.head_path();
         let text = std::fs::read_to_string(&p).ctx("could not read HEAD", &p)?;
@@ -120,6 +129,7 @@ impl Refs {
             .map_err(|_| Error::corrupt("HEAD", &p, "neither a line nor a layer id"))
     }
 
+    /// Points HEAD at a line or a layer, atomically.
     pub fn set_head(&self, head: &Head) -> Result<()> {
         let text = match head {
             Head::Line(name) => head_text(name),
@@ -152,6 +162,7 @@ impl Refs {
         }
     }
 
+    /// Points the line or tag `name` at layer `id`, creating it if needed, atomically.
     pub fn set(&self, kind: RefKind, name: &str, id: &ObjectId) -> Result<()> {
         let p = self.ref_path(kind, name);
         fsutil::write_atomic(&self.tmp(), &p, format!("{id}\n").as_bytes())

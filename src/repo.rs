@@ -18,12 +18,17 @@ use crate::object::{ChunkRef, FileObject, Layer, Tree};
 use crate::pack::{ObjectKind, Store};
 use crate::refs::{Head, Refs, DEFAULT_LINE};
 
+/// The name of the repository directory at the worktree's root.
 pub const CAIRN_DIR: &str = ".cairn";
 
+/// An open repository: its worktree root, its `.cairn` directory, its settings and its object
+/// store.
 pub struct Repository {
     root: PathBuf,
     dir: PathBuf,
+    /// The settings read from `config.toml` at open.
     pub config: Config,
+    /// The object store: the packs, as listed at open or at the last refresh.
     pub store: Store,
 }
 
@@ -67,6 +72,8 @@ impl Repository {
         Repository::open(&root)
     }
 
+    /// Opens the repository whose worktree root is `root` (no search upwards), reading its config
+    /// and listing its packs.
     pub fn open(root: &Path) -> Result<Repository> {
         let dir = root.join(CAIRN_DIR);
         let config = Config::load(&dir.join("config.toml"))?;
@@ -89,26 +96,32 @@ impl Repository {
         &self.dir
     }
 
+    /// The repository's hash algorithm, fixed at init.
     pub fn algo(&self) -> HashAlgo {
         self.config.hash
     }
 
+    /// A chunker with the repository's chunking parameters, fixed at init.
     pub fn chunker(&self) -> Chunker {
         Chunker::new(self.config.chunker)
     }
 
+    /// `.cairn/packs`, where pack and index files live.
     pub fn packs_dir(&self) -> PathBuf {
         self.dir.join("packs")
     }
 
+    /// `.cairn/tmp`, where files are written before being renamed into place.
     pub fn tmp_dir(&self) -> PathBuf {
         self.dir.join("tmp")
     }
 
+    /// The lines, tags and HEAD under `.cairn`.
     pub fn refs(&self) -> Refs {
         Refs::new(&self.dir)
     }
 
+    /// The staging index; an empty one when there is no index file yet.
     pub fn load_index(&self) -> Result<StagingIndex> {
         StagingIndex::load(&index_path(&self.dir), self.algo())
     }
@@ -126,6 +139,7 @@ impl Repository {
         })
     }
 
+    /// The layer `id`, checked against its id; damage or a mismatch is [`Error::Corrupt`].
     pub fn read_layer(&self, id: &ObjectId) -> Result<Layer> {
         let bytes = self.store.read(id, ObjectKind::Layer, &self.dir)?;
         if self.algo().hash(Domain::Layer, &bytes) != *id {
@@ -134,6 +148,7 @@ impl Repository {
         Layer::decode(&bytes).map_err(|d| self.bad("layer", id, d))
     }
 
+    /// The tree `id`, checked against its id; damage or a mismatch is [`Error::Corrupt`].
     pub fn read_tree(&self, id: &ObjectId) -> Result<Tree> {
         let bytes = self.store.read(id, ObjectKind::Tree, &self.dir)?;
         let tree = Tree::decode(&bytes).map_err(|d| self.bad("tree", id, d))?;
@@ -143,6 +158,7 @@ impl Repository {
         Ok(tree)
     }
 
+    /// The file object `id`, its chunk lists joined, checked against its id.
     pub fn read_file(&self, id: &ObjectId) -> Result<FileObject> {
         Ok(self.read_file_lists(id)?.0)
     }
@@ -176,6 +192,7 @@ impl Repository {
         file::decode_list(&bytes).map_err(|d| self.bad("chunk list", id, d))
     }
 
+    /// The bytes of chunk `id`, checked against its id.
     pub fn read_chunk(&self, id: &ObjectId) -> Result<Vec<u8>> {
         let bytes = self.store.read(id, ObjectKind::Chunk, &self.dir)?;
         if self.algo().hash(Domain::Chunk, &bytes) != *id {

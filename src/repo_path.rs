@@ -36,10 +36,12 @@ impl RepoPath {
         RepoPath::new(b"")
     }
 
+    /// The path's bytes, `/`-separated, as the index and trees store them.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 
+    /// True for the worktree's root, the empty path.
     pub fn is_root(&self) -> bool {
         self.0.is_empty()
     }
@@ -110,6 +112,7 @@ impl RepoPath {
         self.components().count()
     }
 
+    /// An owned copy.
     pub fn to_buf(&self) -> RepoPathBuf {
         RepoPathBuf(self.0.to_vec())
     }
@@ -121,14 +124,17 @@ impl RepoPath {
 }
 
 impl RepoPathBuf {
+    /// The worktree's root, the empty path.
     pub fn new() -> RepoPathBuf {
         RepoPathBuf(Vec::new())
     }
 
+    /// The path's bytes, without a copy.
     pub fn into_bytes(self) -> Vec<u8> {
         self.0
     }
 
+    /// The borrowed view.
     pub fn as_path(&self) -> &RepoPath {
         RepoPath::new(&self.0)
     }

@@ -21,6 +21,7 @@ pub struct Common {
 }
 
 impl Common {
+    /// Settings for a command run from `cwd`, waiting 5 seconds for the lock.
     pub fn new(cwd: &Path) -> Common {
         Common {
             cwd: cwd.to_path_buf(),

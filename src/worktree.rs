@@ -24,17 +24,22 @@ use crate::repo::CAIRN_DIR;
 // `Rel` because this module still defines the old `RepoPath` newtype (see below).
 use crate::repo_path::{RepoPath as Rel, RepoPathBuf};
 
+/// The name of the ignore files the walk honours, in any directory of the worktree.
 pub const IGNORE_FILE: &str = ".cairnignore";
 
 /// What the walk found at a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Found {
+    /// A regular file.
     File,
+    /// A symbolic link (never followed).
     Symlink,
     /// A socket, fifo or device: never stored, reported.
     Special(&'static str),
 }
 
+/// What a walk of the worktree found: its files, the directories it entered, and what it could not
+/// read.
 #[derive(Debug, Default)]
 pub struct Walk {
     /// Files, symlinks and special files, in no particular order.
@@ -363,6 +368,7 @@ pub struct Remover {
 }
 
 impl Remover {
+    /// A remover for the worktree at `root`, with no directory open yet.
     pub fn new(root: &Path) -> Remover {
         Remover {
             root: root.to_path_buf(),
@@ -371,6 +377,8 @@ impl Remover {
         }
     }
 
+    /// Deletes the tracked file `rel`; nothing happens when it is gone already, or beyond a symlink
+    /// or a file where a directory was.
     pub fn remove(&mut self, rel: &Rel) -> Result<()> {
         let dir = rel.parent();
         if self.open.as_ref().is_none_or(|(d, _)| d.as_path() != dir) {
@@ -465,6 +473,7 @@ pub struct RealDirs {
 }
 
 impl RealDirs {
+    /// Knows only the root, a real directory; everything below is examined when first asked.
     pub fn new(root: &Path) -> RealDirs {
         let known = dashmap::DashMap::with_hasher(Default::default());
         known.insert(RepoPathBuf::new(), true);

@@ -29,21 +29,31 @@ use plan::{plan, Plan};
 use safety::{refuse_dirs_in_the_way, refuse_losses};
 pub(crate) use sparse::sparse_checkout;
 
+/// What `checkout` is asked to do.
 #[derive(Debug, Clone)]
 pub struct CheckoutOptions {
+    /// The layer to move to: a line, a tag, a layer id or a relative revision.
     pub target: String,
     /// Only these paths (as the user typed them); HEAD stays where it is.
     pub paths: Vec<PathBuf>,
+    /// Discard local changes to tracked files instead of refusing to lose them.
     pub force: bool,
 }
 
+/// What a checkout did.
 #[derive(Debug, Serialize)]
 pub struct CheckoutOutcome {
+    /// The layer checked out.
     pub layer: ObjectId,
+    /// The line HEAD is on afterwards; `None` when detached.
     pub line: Option<String>,
+    /// True when the checkout detached HEAD (a full checkout of a tag or layer id).
     pub detached: bool,
+    /// Files written, from the worktree root.
     pub written: Vec<RepoPathBuf>,
+    /// Files deleted, from the worktree root.
     pub deleted: Vec<RepoPathBuf>,
+    /// Bytes written into the worktree.
     pub bytes: u64,
 }
 

@@ -19,6 +19,7 @@ use crate::repo_path::RepoPath;
 
 mod entries;
 
+/// Magic bytes at the start of every staging index file.
 pub const INDEX_MAGIC: &[u8; 8] = b"CAIRNSTG";
 /// Version 2 added the walk cache, version 3 its racy directories; versions 1 (no cache) and
 /// 2 are still read.
@@ -32,9 +33,13 @@ fn bincode_config() -> impl bincode::config::Config {
 /// Stat data of a worktree file when it was staged, for the fast path of status and add.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, bincode::Encode, bincode::Decode)]
 pub struct Stat {
+    /// Length in bytes.
     pub size: u64,
+    /// Modification time, in nanoseconds since the Unix epoch.
     pub mtime_ns: i64,
+    /// Inode change time, in nanoseconds since the Unix epoch.
     pub ctime_ns: i64,
+    /// Inode number: a file replaced by another of the same size and times still shows.
     pub ino: u64,
     /// The full `st_mode`, file type bits included.
     pub mode: u32,
@@ -53,6 +58,8 @@ impl Stat {
         }
     }
 
+    /// From the metadata the standard library returns, equal to [`Stat::from_raw`] of the same
+    /// file.
     pub fn from_metadata(m: &std::fs::Metadata) -> Stat {
         Stat {
             size: m.len(),
@@ -76,16 +83,21 @@ pub struct IndexEntry {
     pub kind: u8,
     /// Permission bits (`st_mode & 0o7777`).
     pub mode: u32,
+    /// The worktree file's stat data when its content was staged.
     pub stat: Stat,
+    /// The staged content's file id.
     pub file_id: ObjectId,
+    /// The staged content's chunks in file order: its file object.
     pub chunks: Vec<ChunkRef>,
 }
 
 impl IndexEntry {
+    /// The entry's kind, reading an unknown byte as a file.
     pub fn kind(&self) -> EntryKind {
         EntryKind::from_u8(self.kind).unwrap_or(EntryKind::File)
     }
 
+    /// The staged content as a file object.
     pub fn file_object(&self) -> FileObject {
         FileObject {
             chunks: self.chunks.clone(),
@@ -149,6 +161,8 @@ struct PayloadRef<'a> {
 pub struct StagingIndex {
     /// Fx hashing: paths come from the user's own worktree, and SipHash was a tenth of status.
     pub entries: IndexMap<Vec<u8>, IndexEntry, rustc_hash::FxBuildHasher>,
+    /// The tree this index equals, when known (after commit or checkout, before any change); `None`
+    /// once anything is staged.
     pub base_tree: Option<ObjectId>,
     /// The last full walk's findings; `None` when unknown or stale.
     pub walk_cache: Option<WalkCache>,
@@ -159,6 +173,8 @@ pub struct StagingIndex {
 }
 
 impl StagingIndex {
+    /// Reads the index at `path`; an empty index when there is no file yet, [`Error::Corrupt`] when
+    /// its checksum or encoding is bad.
     pub fn load(path: &Path, algo: HashAlgo) -> Result<StagingIndex> {
         let mut file = match std::fs::File::open(path) {
             Ok(f) => f,
@@ -184,6 +200,7 @@ impl StagingIndex {
         })
     }
 
+    /// Writes the index to `path` atomically (through `tmp_dir`), sorting the entries first.
     pub fn save(&mut self, path: &Path, tmp_dir: &Path, algo: HashAlgo) -> Result<()> {
         self.entries.sort_unstable_keys();
         let bytes = encode(self, algo);

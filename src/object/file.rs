@@ -15,6 +15,7 @@ use super::Reader;
 use crate::hash::{Domain, HashAlgo, ObjectId};
 use crate::merkle;
 
+/// The version of a file object that holds its chunk list whole.
 pub const FILE_VERSION: u8 = 1;
 /// The version of a file object that names chunk lists.
 pub const FILE_VERSION_LISTS: u8 = 2;
@@ -24,7 +25,10 @@ pub const LIST_ABOVE: usize = 256;
 /// [`LIST_CUT_EVERY`], once it holds [`LIST_MIN`] refs, and always at [`LIST_MAX`] refs:
 /// about 80 refs (2.9 KiB) a list.
 pub const LIST_MIN: usize = 16;
+/// The most refs a chunk list holds: a list is always cut here (see [`LIST_MIN`]).
 pub const LIST_MAX: usize = 1024;
+/// A list may end after a chunk whose id's last four bytes are 0 modulo this (see
+/// [`LIST_MIN`]), so one list in this many chunks, on average.
 pub const LIST_CUT_EVERY: u32 = 64;
 
 /// One chunk of a file.
@@ -32,16 +36,21 @@ pub const LIST_CUT_EVERY: u32 = 64;
     Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode,
 )]
 pub struct ChunkRef {
+    /// The chunk's id: the hash of its bytes.
     pub id: ObjectId,
+    /// The chunk's length in bytes.
     pub len: u32,
 }
 
+/// One file's content: its chunks in order. An empty file has none.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FileObject {
+    /// The chunks in file order; their lengths add up to the file's size.
     pub chunks: Vec<ChunkRef>,
 }
 
 impl FileObject {
+    /// The file's length in bytes.
     pub fn size(&self) -> u64 {
         self.chunks.iter().map(|c| u64::from(c.len)).sum()
     }
@@ -128,7 +137,9 @@ impl FileObject {
 /// How a file object is stored: whole, or as the ids of its chunk lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoredFile {
+    /// The chunk list itself (version 1).
     Whole(FileObject),
+    /// The ids of the chunk lists, in order (version 2).
     Lists(Vec<ObjectId>),
 }
 

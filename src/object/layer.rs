@@ -10,29 +10,43 @@ use serde::Serialize;
 use super::Reader;
 use crate::hash::{Domain, HashAlgo, ObjectId};
 
+/// The layer encoding's version byte.
 pub const LAYER_VERSION: u8 = 1;
 
 /// Totals of a layer and its changes against the parent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct LayerCounts {
+    /// Files (and symlinks) in the layer.
     pub files: u64,
+    /// Bytes of all files in the layer.
     pub bytes: u64,
+    /// Paths in this layer that the parent lacks.
     pub added: u64,
+    /// Paths in both whose content or mode changed, or that turned from file to symlink or back.
     pub modified: u64,
+    /// Paths in the parent that this layer lacks.
     pub deleted: u64,
 }
 
+/// One commit: a root tree, the layer before it, and who made it when and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layer {
+    /// The layer this one was made on top of; `None` for a line's first layer.
     pub parent: Option<ObjectId>,
+    /// The root tree's id.
     pub tree: ObjectId,
+    /// When the layer was made, in nanoseconds since the Unix epoch.
     pub time_ns: i64,
+    /// Totals of the layer and its changes against `parent`.
     pub counts: LayerCounts,
+    /// Who made the layer: `--author`, else `CAIRN_AUTHOR`, else `USER`, else "unknown".
     pub author: String,
+    /// The commit message.
     pub message: String,
 }
 
 impl Layer {
+    /// The layer's encoding, as stored and hashed.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(128 + self.author.len() + self.message.len());
         out.push(LAYER_VERSION);
@@ -51,10 +65,12 @@ impl Layer {
         out
     }
 
+    /// The layer id: `H(Layer, encoding)`.
     pub fn id(&self, algo: HashAlgo) -> ObjectId {
         algo.hash(Domain::Layer, &self.encode())
     }
 
+    /// Decodes a layer encoding, rejecting an unknown version, a bad parent flag or trailing bytes.
     pub fn decode(b: &[u8]) -> Result<Layer, String> {
         let mut r = Reader::new(b);
         let v = r.u8()?;

@@ -12,6 +12,7 @@ use super::Reader;
 use crate::hash::{Domain, HashAlgo, ObjectId};
 use crate::merkle;
 
+/// The tree encoding's version byte.
 pub const TREE_VERSION: u8 = 1;
 
 /// The deepest nesting of directories cairn stores or reads. Paths a file system can hold
@@ -24,15 +25,20 @@ pub const MAX_DEPTH: usize = 1024;
 pub const MAX_MODE: u32 = 0o7777;
 const ENTRY_FIXED: usize = 1 + 4 + 8 + 8 + 32 + 2;
 
+/// What a tree entry is; the discriminant is the encoded kind byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EntryKind {
+    /// A regular file.
     File = 1,
+    /// A directory: the entry's id is a tree id.
     Dir = 2,
+    /// A symbolic link: its content, stored like a file's, is the target.
     Symlink = 3,
 }
 
 impl EntryKind {
+    /// The kind an encoded kind byte names, or `None` for a byte that is no kind.
     pub fn from_u8(b: u8) -> Option<EntryKind> {
         Some(match b {
             1 => EntryKind::File,
@@ -48,15 +54,22 @@ impl EntryKind {
 /// all files below, and mode and mtime are zero.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TreeEntry {
+    /// The name in its directory: one path component, raw bytes.
     pub name: Vec<u8>,
+    /// What the entry is.
     pub kind: EntryKind,
+    /// Permission, set-id and sticky bits (at most [`MAX_MODE`]); zero for a directory.
     pub mode: u32,
+    /// Length in bytes, or for a directory the bytes of all files below.
     pub size: u64,
+    /// Modification time in nanoseconds since the Unix epoch; zero for a directory.
     pub mtime_ns: i64,
+    /// A file id for files and symlinks, a tree id for directories.
     pub id: ObjectId,
 }
 
 impl TreeEntry {
+    /// Appends the entry's encoding to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.fixed());
         out.extend_from_slice(&self.name);
@@ -111,6 +124,7 @@ impl<'a> RawEntry<'a> {
         (self.name.len() as u16).to_le_bytes()
     }
 
+    /// The entry's merkle leaf in its tree, `H(TreeLeaf, encoding)`.
     pub fn leaf(&self, algo: HashAlgo) -> ObjectId {
         algo.hash_parts(Domain::TreeLeaf, &[self.head, &self.name_len(), self.name])
     }
@@ -152,17 +166,21 @@ pub fn check_name(name: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// One directory: its entries, sorted by name bytes with no name twice.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Tree {
+    /// The entries, strictly sorted by name bytes.
     pub entries: Vec<TreeEntry>,
 }
 
 impl Tree {
+    /// The tree id: the merkle root over the entries' leaves.
     pub fn id(&self, algo: HashAlgo) -> ObjectId {
         let leaves = leaves(&self.entries, |e| e.leaf(algo));
         merkle::root(algo, Domain::TreeNode, &leaves)
     }
 
+    /// The tree's encoding, as stored.
     pub fn encode(&self) -> Vec<u8> {
         let names: usize = self.entries.iter().map(|e| e.name.len()).sum();
         let mut out = Vec::with_capacity(5 + self.entries.len() * ENTRY_FIXED + names);
@@ -182,6 +200,7 @@ impl Tree {
         })
     }
 
+    /// The entry called `name`, if the directory has one.
     pub fn get(&self, name: &[u8]) -> Option<&TreeEntry> {
         self.entries
             .binary_search_by(|e| e.name.as_slice().cmp(name))
@@ -194,10 +213,12 @@ impl Tree {
 /// encoding. For reading one entry of a large directory and proving it.
 #[derive(Debug, Clone)]
 pub struct RawTree<'a> {
+    /// The entries, strictly sorted by name bytes, borrowing names from the encoding.
     pub entries: Vec<RawEntry<'a>>,
 }
 
 impl<'a> RawTree<'a> {
+    /// Decodes a tree encoding without copying names, rejecting the same damage as `Tree::decode`.
     pub fn decode(b: &'a [u8]) -> Result<RawTree<'a>, String> {
         let mut r = Reader::new(b);
         let v = r.u8()?;

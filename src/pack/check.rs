@@ -15,12 +15,14 @@ use crate::hash::{Domain, HashAlgo, ObjectId};
 use crate::object::file::{decode_list, decode_stored, StoredFile};
 use crate::object::Tree;
 
+/// What checking one pack and its index found.
 #[derive(Debug, Default)]
 pub struct PackReport {
     /// Problems with the pack or index as a whole.
     pub problems: Vec<String>,
     /// Objects whose record is damaged.
     pub bad: Vec<(ObjectId, String)>,
+    /// Objects the index lists.
     pub objects: u64,
     /// Stored bytes read and checked (with `data`).
     pub bytes: u64,

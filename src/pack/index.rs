@@ -32,11 +32,17 @@ pub(super) const MAX_OFFSET: u64 = 1 << 48;
 /// Where one object lives in its pack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IdxEntry {
+    /// The object's id.
     pub id: ObjectId,
+    /// Where the object's record starts in the pack file, in bytes (its header, not its payload).
     pub offset: u64,
+    /// The payload's length once decompressed, in bytes.
     pub raw_len: u32,
+    /// The payload's length in the pack, in bytes.
     pub stored_len: u32,
+    /// What the object is.
     pub kind: ObjectKind,
+    /// How the payload is stored.
     pub codec: Codec,
 }
 
@@ -107,6 +113,8 @@ pub struct PackIndex {
 }
 
 impl PackIndex {
+    /// Maps the index at `path`, checking its header, length and fan-out table ([`Error::Corrupt`]
+    /// when they are wrong).
     pub fn open(path: &Path) -> Result<PackIndex> {
         let file = File::open(path).ctx("could not open pack index", path)?;
         let map = crate::fsutil::map_immutable(&file).ctx("could not map pack index", path)?;
@@ -144,14 +152,17 @@ impl PackIndex {
         Ok(count)
     }
 
+    /// The number of objects the index lists.
     pub fn len(&self) -> usize {
         self.count
     }
 
+    /// True when the index lists no objects.
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
 
+    /// The index file's path.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -188,6 +199,7 @@ impl PackIndex {
         None
     }
 
+    /// Every entry in id order, `None` where an entry's kind, codec or offset is invalid.
     pub fn entries(&self) -> impl Iterator<Item = Option<IdxEntry>> + '_ {
         (0..self.count).map(|i| self.entry(i))
     }

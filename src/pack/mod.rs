@@ -20,6 +20,7 @@ pub use writer::PackWriter;
 
 /// Magic bytes at the start of every pack file.
 pub const PACK_MAGIC: &[u8; 8] = b"CAIRNPAK";
+/// The pack format version, in every pack header.
 pub const PACK_VERSION: u32 = 1;
 /// Pack header: magic, version, class, three reserved zero bytes.
 pub const PACK_HEADER_LEN: usize = 16;
@@ -39,10 +40,15 @@ pub const PACK_TARGET: u64 = 64 << 20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ObjectKind {
+    /// A piece of file content, as the chunker cut it.
     Chunk = 1,
+    /// A file object: the chunk list of one file, or the ids of its chunk lists.
     File = 2,
+    /// A tree: one directory.
     Tree = 3,
+    /// A layer: one commit.
     Layer = 4,
+    /// A run of a large file's chunk refs, named by its file object.
     List = 5,
 }
 
@@ -60,6 +66,7 @@ impl ObjectKind {
         }
     }
 
+    /// The kind a stored kind byte names, or `None` for a byte that is no kind.
     pub fn from_u8(b: u8) -> Option<ObjectKind> {
         Some(match b {
             1 => ObjectKind::Chunk,
@@ -71,6 +78,7 @@ impl ObjectKind {
         })
     }
 
+    /// The kind's name as messages and `--json` print it.
     pub fn name(self) -> &'static str {
         match self {
             ObjectKind::Chunk => "chunk",
@@ -85,11 +93,14 @@ impl ObjectKind {
 /// How a record's payload is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Codec {
+    /// Stored as is.
     Raw = 0,
+    /// Compressed with zstd.
     Zstd = 1,
 }
 
 impl Codec {
+    /// The codec a stored codec byte names, or `None` for a byte that is no codec.
     pub fn from_u8(b: u8) -> Option<Codec> {
         match b {
             0 => Some(Codec::Raw),
@@ -103,7 +114,9 @@ impl Codec {
 /// so that reading trees never pulls file contents through the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PackClass {
+    /// Chunks: file content.
     Data = 0,
+    /// Files, chunk lists, trees and layers.
     Meta = 1,
 }
 
@@ -135,12 +148,16 @@ pub fn record_header(
 
 /// A payload ready to be appended: compressed or not, with the lengths the record needs.
 pub struct Encoded {
+    /// How `bytes` is stored.
     pub codec: Codec,
+    /// The payload's length before compression, in bytes.
     pub raw_len: u32,
+    /// The payload as it goes into the pack.
     pub bytes: Vec<u8>,
 }
 
 impl Encoded {
+    /// The payload stored uncompressed.
     pub fn raw(data: &[u8]) -> Encoded {
         Encoded {
             codec: Codec::Raw,

@@ -31,8 +31,11 @@ pub fn batch_channel() -> (SyncSender<Batch>, Receiver<Batch>) {
 /// What a sink let through: new chunks, their bytes, and those bytes compressed.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SinkCounts {
+    /// New chunks sent to the pack writer.
     pub chunks: u64,
+    /// Their bytes before compression.
     pub raw: u64,
+    /// Their bytes as compressed for the packs (record headers not counted).
     pub stored: u64,
 }
 

@@ -19,7 +19,9 @@ use crate::hash::{HashAlgo, ObjectId};
 
 /// One published pack: its name, its index and (opened on first read) its data file.
 pub struct Pack {
+    /// The pack's name: the hash of its objects' ids, in order.
     pub name: ObjectId,
+    /// Its index, mapped.
     pub index: PackIndex,
     /// The data file and its length, taken once: packs never change after publication.
     file: OnceLock<(File, u64)>,
@@ -27,6 +29,7 @@ pub struct Pack {
 }
 
 impl Pack {
+    /// The pack data file's path.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -227,10 +230,12 @@ impl Store {
         self.current().damaged.clone()
     }
 
+    /// The packs directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
+    /// The hash algorithm of the repository the store belongs to.
     pub fn algo(&self) -> HashAlgo {
         self.algo
     }

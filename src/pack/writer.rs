@@ -127,6 +127,8 @@ pub struct PackWriter {
 }
 
 impl PackWriter {
+    /// A writer of `class` packs into `packs_dir`, writing through `tmp_dir` (on the same file
+    /// system) before renaming into place.
     pub fn new(algo: HashAlgo, class: PackClass, packs_dir: &Path, tmp_dir: &Path) -> PackWriter {
         PackWriter {
             algo,

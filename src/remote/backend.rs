@@ -24,23 +24,31 @@ use object_store::{
 /// root.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Meta {
+    /// Where the object is, relative to the remote's root.
     pub key: String,
+    /// The object's length in bytes.
     pub size: u64,
     /// The server's clock, in milliseconds since the epoch.
     pub modified_ms: i64,
+    /// The store's entity tag, used to make a later [`Cond::Update`] conditional; `None` when the
+    /// store gives none.
     pub e_tag: Option<String>,
+    /// The store's object version, where it keeps versions; `None` otherwise.
     pub version: Option<String>,
 }
 
 /// How a put treats an object already at the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cond {
+    /// Write whatever is there.
     Overwrite,
     /// Only if nothing is there (`If-None-Match: *`).
     Create,
     /// Only if the object is still the one read (`If-Match: <etag>`).
     Update {
+        /// The entity tag from the read's [`Meta`].
         e_tag: Option<String>,
+        /// The version from the read's [`Meta`].
         version: Option<String>,
     },
 }
@@ -48,33 +56,43 @@ pub enum Cond {
 /// What went wrong, sorted by what the caller does about it.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// No object at the key.
     #[error("not found")]
     NotFound,
+    /// A [`Cond::Create`] put found an object at the key.
     #[error("already exists")]
     AlreadyExists,
+    /// A [`Cond::Update`] put found the object changed since it was read.
     #[error("the object changed since it was read")]
     Precondition,
+    /// The store cannot do what was asked, such as a conditional put; says what.
     #[error("not supported by this store: {0}")]
     NotImplemented(String),
     /// The store refused the credentials or the request (HTTP 401 or 403); `message` is its
     /// answer on one line.
     #[error("{message}")]
     Denied {
+        /// The store's answer, on one line.
         message: String,
+        /// The error the store returned.
         #[source]
         source: object_store::Error,
     },
     /// Any other failure of the store or the network; `message` is the answer on one line.
     #[error("{message}")]
     Failed {
+        /// The store's or the network's answer, on one line.
         message: String,
+        /// The error the store returned.
         #[source]
         source: object_store::Error,
     },
     /// A local file of the transfer could not be read or written.
     #[error("{what}: {source}")]
     Local {
+        /// What failed: the local file, or what cairn was doing with it.
         what: String,
+        /// What the operating system answered.
         #[source]
         source: std::io::Error,
     },
@@ -88,6 +106,7 @@ impl StoreError {
     }
 }
 
+/// The result of a [`Backend`] call.
 pub type StoreResult<T> = std::result::Result<T, StoreError>;
 
 /// A remote's storage. Keys are `/`-separated and relative to the remote's root.
@@ -107,9 +126,11 @@ pub trait Backend: Send + Sync {
         file: &mut File,
         progress: &dyn Fn(u64),
     ) -> StoreResult<u64>;
+    /// Stores `data` at `key` if `cond` allows, returning what was written.
     fn put(&self, key: &str, data: Vec<u8>, cond: Cond) -> StoreResult<Meta>;
     /// Uploads a file, in parts when it is large, calling `progress` as bytes go out.
     fn upload(&self, key: &str, path: &FsPath, progress: &dyn Fn(u64)) -> StoreResult<()>;
+    /// Removes the object at `key`; a key with no object is not an error.
     fn delete(&self, key: &str) -> StoreResult<()>;
 }
 
@@ -128,6 +149,8 @@ pub struct ObjectStoreBackend {
 }
 
 impl ObjectStoreBackend {
+    /// Serves the store's objects under `prefix` (no leading or trailing `/` needed), starting the
+    /// runtime that drives it.
     pub fn new(store: Arc<dyn ObjectStore>, prefix: &str) -> std::io::Result<ObjectStoreBackend> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(4)

@@ -20,22 +20,29 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 
+/// The remotes file's name inside `.cairn`.
 pub const REMOTES_FILE: &str = "remotes.toml";
 
+/// The contents of the remotes file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Remotes {
+    /// Every remote, by name.
     #[serde(default)]
     pub remote: BTreeMap<String, RemoteSpec>,
 }
 
+/// One remote: where it is and how to reach it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RemoteSpec {
+    /// Where the remote lives: `s3://bucket[/prefix]` or `file:///absolute/path` (see
+    /// [`parse_url`]).
     pub url: String,
     /// The S3 endpoint, for services other than AWS (`http://` allowed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// The S3 region; `None`: the `AWS_*` environment decides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     /// The paths a path-limited clone took; `pull` keeps to them. Empty: everything.
@@ -44,6 +51,7 @@ pub struct RemoteSpec {
 }
 
 impl Remotes {
+    /// The remotes file of the repository at `cairn_dir`.
     pub fn path(cairn_dir: &Path) -> PathBuf {
         cairn_dir.join(REMOTES_FILE)
     }
@@ -59,6 +67,7 @@ impl Remotes {
         }
     }
 
+    /// Writes the remotes file of the repository at `cairn_dir`, atomically.
     pub fn save(&self, cairn_dir: &Path) -> Result<()> {
         let text = toml::to_string(self).expect("remotes serialise");
         fsutil::write_atomic(
@@ -106,9 +115,18 @@ impl Remotes {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
     /// `s3://bucket/prefix`
-    S3 { bucket: String, prefix: String },
+    S3 {
+        /// The bucket's name.
+        bucket: String,
+        /// The key prefix inside the bucket, without leading or trailing `/`; empty for the
+        /// bucket's root.
+        prefix: String,
+    },
     /// `file:///absolute/path`
-    File { path: PathBuf },
+    File {
+        /// The remote's directory, absolute.
+        path: PathBuf,
+    },
 }
 
 /// Parses a remote URL: `s3://bucket[/prefix]` or `file:///absolute/path`.

@@ -20,6 +20,7 @@ pub struct Fetched {
     pub packs: u64,
     /// Chunks fetched by byte range (path-limited and layer-limited fetches).
     pub ranged_chunks: u64,
+    /// Bytes downloaded: whole packs and ranged records.
     pub bytes: u64,
 }
 

@@ -19,7 +19,9 @@ use crate::repo::Repository;
 /// One pack on the remote: the sizes of its two objects, when present.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RemotePack {
+    /// The pack file's size in bytes; `None` when it is not on the remote.
     pub pack: Option<u64>,
+    /// The index's size in bytes; `None` when it is not on the remote (yet).
     pub idx: Option<u64>,
 }
 
@@ -48,6 +50,7 @@ pub fn list_packs(remote: &Remote) -> Result<BTreeMap<ObjectId, RemotePack>> {
 
 /// The indexes of a set of remote packs.
 pub struct RemoteIndex {
+    /// Each pack's name and index, in the order asked.
     pub packs: Vec<(ObjectId, PackIndex)>,
 }
 
@@ -61,6 +64,7 @@ impl RemoteIndex {
         Ok(RemoteIndex { packs })
     }
 
+    /// True when some pack lists `id`.
     pub fn contains(&self, id: &ObjectId) -> bool {
         self.packs.iter().any(|(_, idx)| idx.lookup(id).is_some())
     }
@@ -78,6 +82,7 @@ impl RemoteIndex {
     }
 }
 
+/// `.cairn/cache/idx`, where downloaded indexes of remote packs are kept.
 pub fn cache_dir(repo: &Repository) -> PathBuf {
     repo.dir().join("cache").join("idx")
 }

@@ -15,14 +15,19 @@
 use crate::hash::ObjectId;
 use crate::refs::RefKind;
 
+/// The key of the repository's `config.toml`, written by the first push.
 pub const CONFIG: &str = "config.toml";
+/// The key of the remote's HEAD: the line a clone checks out.
 pub const HEAD: &str = "HEAD";
+/// The directory of pack files and their indexes.
 pub const PACKS: &str = "packs/";
 
+/// The key of pack `name`.
 pub fn pack(name: &ObjectId) -> String {
     format!("packs/{name}.pack")
 }
 
+/// The key of pack `name`'s index, written after the pack.
 pub fn idx(name: &ObjectId) -> String {
     format!("packs/{name}.idx")
 }
@@ -32,14 +37,17 @@ pub fn refs_dir(kind: RefKind) -> String {
     format!("refs/{kind}/")
 }
 
+/// The key of the line or tag `name`.
 pub fn reference(kind: RefKind, name: &str) -> String {
     format!("refs/{kind}/{name}")
 }
 
+/// The directory of the ref log of the line or tag `name`.
 pub fn log_dir(kind: RefKind, name: &str) -> String {
     format!("refs-log/{kind}/{name}/")
 }
 
+/// The directory of push intents on the line or tag `name`.
 pub fn lock_dir(kind: RefKind, name: &str) -> String {
     format!("locks/{kind}/{name}/")
 }

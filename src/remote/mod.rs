@@ -33,7 +33,9 @@ use config::{parse_url, Location, RemoteSpec};
 
 /// An opened remote.
 pub struct Remote {
+    /// The remote's name in the remotes file (`origin` when cloned).
     pub name: String,
+    /// Its settings from the remotes file.
     pub spec: RemoteSpec,
     backend: Box<dyn Backend>,
 }
@@ -83,10 +85,12 @@ impl Remote {
         }
     }
 
+    /// The storage underneath, for calls that need its own errors (conditions, ranges, files).
     pub fn backend(&self) -> &dyn Backend {
         self.backend.as_ref()
     }
 
+    /// The URL the remote was opened with.
     pub fn url(&self) -> &str {
         &self.spec.url
     }
@@ -112,16 +116,19 @@ impl Remote {
         }
     }
 
+    /// The object at `key` with its listing data; `None` when there is none.
     pub fn get(&self, key: &str) -> Result<Option<(Vec<u8>, backend::Meta)>> {
         self.backend.get(key).map_err(|e| self.err("read", key, e))
     }
 
+    /// Every object whose key starts with `prefix`.
     pub fn list(&self, prefix: &str) -> Result<Vec<backend::Meta>> {
         self.backend
             .list(prefix)
             .map_err(|e| self.err("list", prefix, e))
     }
 
+    /// Removes the object at `key`; one that is gone already is no error.
     pub fn delete(&self, key: &str) -> Result<()> {
         self.backend
             .delete(key)

@@ -31,12 +31,14 @@ use crate::repo::Repository;
 /// Bytes of records fetched per batch of ranged reads.
 const BATCH: u64 = 16 << 20;
 
+/// What a path- or layer-limited fetch brought.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct PartialFetch {
     /// Whole packs downloaded (metadata packs, and data packs mostly needed).
     pub packs: u64,
     /// Chunks fetched by byte range.
     pub ranged_chunks: u64,
+    /// Bytes downloaded: whole packs and ranged records.
     pub bytes: u64,
 }
 

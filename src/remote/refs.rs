@@ -51,10 +51,14 @@ const ATTEMPTS: u32 = 6;
 /// A reference as read from the remote, with the version a conditional write needs.
 #[derive(Debug, Clone)]
 pub struct RemoteRef {
+    /// The layer the reference points at.
     pub id: ObjectId,
+    /// The reference object's listing data, whose entity tag or version a conditional write names.
     pub meta: Meta,
 }
 
+/// The line or tag `name` on the remote; `None` when it does not exist,
+/// [`Error::RemoteState`](crate::Error::RemoteState) when it does not hold a layer id.
 pub fn read(remote: &Remote, kind: RefKind, name: &str) -> Result<Option<RemoteRef>> {
     let key = layout::reference(kind, name);
     let Some((bytes, meta)) = remote.get(&key)? else {
@@ -88,9 +92,13 @@ pub fn list(remote: &Remote, kind: RefKind) -> Result<Vec<(String, ObjectId)>> {
 /// One accepted push, as the ref log records it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LogEntry {
+    /// The log object's key on the remote: `refs-log/<kind>/<name>/<ns>-<nonce>`.
     pub key: String,
+    /// The layer the reference pointed at before; `None` when the push created it.
     pub from: Option<ObjectId>,
+    /// The layer the push moved it to.
     pub to: ObjectId,
+    /// The host name of the machine that pushed; empty when the entry does not say.
     pub host: String,
 }
 
@@ -121,6 +129,8 @@ pub struct Logs {
     pub unreadable: Vec<String>,
 }
 
+/// Reads the ref logs of every line or every tag (`kind`) with one listing, setting aside the
+/// entries that do not parse.
 pub fn logs(remote: &Remote, kind: RefKind) -> Result<Logs> {
     let dir = layout::logs_dir(kind);
     let mut out = Logs::default();
@@ -163,6 +173,7 @@ fn parse_log(key: &str, bytes: &[u8]) -> Option<LogEntry> {
 /// What became of a publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Published {
+    /// The reference now points at the new layer.
     Done,
     /// The reference is not (or no longer) what the push started from; it is this now.
     Moved(Option<ObjectId>),

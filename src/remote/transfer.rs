@@ -27,9 +27,12 @@ use crate::repo::Repository;
 /// Packs in flight at once.
 pub const CONCURRENCY: usize = 4;
 
+/// What a pack transfer moved.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Transferred {
+    /// Packs uploaded or downloaded.
     pub packs: u64,
+    /// Bytes sent or received, pack files and indexes.
     pub bytes: u64,
 }
 

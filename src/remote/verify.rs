@@ -8,8 +8,8 @@
 //! a push accepted must still be on its line: a reference deleted from the remote, or moved
 //! off a logged layer, is damage. A logged layer whose push's intent is still there belongs
 //! to a push in progress, or to one killed before it wrote the reference, which was never
-//! accepted (the next push of that reference cleans it up). The downloads live in a temporary directory
-//! outside the repository, removed at the end.
+//! accepted (the next push of that reference cleans it up). The downloads live in a temporary
+//! directory outside the repository, removed at the end.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
@@ -38,6 +38,8 @@ impl Drop for TempDir {
     }
 }
 
+/// Checks what `remote` holds (with `data`, every chunk's bytes too), downloading into a temporary
+/// directory; damage goes into the outcome, and an error means the remote could not be checked.
 pub fn verify(remote: &Remote, data: bool, progress: &dyn Progress) -> Result<VerifyOutcome> {
     let config = remote
         .config()?
