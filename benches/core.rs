@@ -10,6 +10,7 @@
 //! stays close to what an idle core does, where wall time mostly measures the other tenants.
 //! Benches that use several threads or wait for the disk always measure wall time.
 
+#![allow(missing_docs, reason = "a test or bench binary has no public surface")]
 #![allow(
     unsafe_code,
     reason = "the bench reads the thread's CPU clock with a raw call"

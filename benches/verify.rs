@@ -17,6 +17,7 @@
 
 #![allow(
     unreachable_pub,
+    missing_docs,
     reason = "a test or bench binary has no public surface"
 )]
 #![allow(unsafe_code, reason = "the bench maps packs to flip their bytes")]

@@ -2,6 +2,7 @@
 //! crate and its object-store and tokio stack are linked once rather than once per file.
 //! Shared helpers live in `support/`.
 
+#![allow(missing_docs, reason = "a test or bench binary has no public surface")]
 #![allow(
     unsafe_code,
     reason = "the tests make fifos and devices, map files and race processes with raw calls"
