@@ -129,15 +129,6 @@ impl Refs {
             .map_err(|_| Error::corrupt("HEAD", &p, "neither a line nor a layer id"))
     }
 
-    /// Points HEAD at a line or a layer, atomically.
-    pub fn set_head(&self, head: &Head) -> Result<()> {
-        let text = match head {
-            Head::Line(name) => head_text(name),
-            Head::Detached(id) => format!("{id}\n"),
-        };
-        fsutil::write_atomic(&self.tmp(), &self.head_path(), text.as_bytes())
-    }
-
     /// The directory holding the references of `kind`.
     pub fn kind_dir(&self, kind: RefKind) -> PathBuf {
         self.dir.join("refs").join(kind.dir())
@@ -159,22 +150,6 @@ impl Refs {
                 .map_err(|_| Error::corrupt("reference", &p, "not a layer id")),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io("could not read reference", &p)(e)),
-        }
-    }
-
-    /// Points the line or tag `name` at layer `id`, creating it if needed, atomically.
-    pub fn set(&self, kind: RefKind, name: &str, id: &ObjectId) -> Result<()> {
-        let p = self.ref_path(kind, name);
-        fsutil::write_atomic(&self.tmp(), &p, format!("{id}\n").as_bytes())
-    }
-
-    /// Deletes a line or tag; false when it did not exist.
-    pub fn delete(&self, kind: RefKind, name: &str) -> Result<bool> {
-        let p = self.ref_path(kind, name);
-        match std::fs::remove_file(&p) {
-            Ok(()) => fsutil::sync_dir(p.parent().expect("refs have a parent")).map(|()| true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(Error::io("could not delete reference", &p)(e)),
         }
     }
 
@@ -258,6 +233,53 @@ impl Refs {
     }
 }
 
+/// The references of a repository whose writers' lock is held: everything [`Refs`] reads,
+/// and the methods that move references. Only [`crate::repo::Locked::refs`] makes one, so
+/// no reference moves without the lock.
+pub struct RefsMut {
+    refs: Refs,
+}
+
+impl std::ops::Deref for RefsMut {
+    type Target = Refs;
+
+    fn deref(&self) -> &Refs {
+        &self.refs
+    }
+}
+
+impl RefsMut {
+    /// The references in `refs`, for a holder of the writers' lock.
+    pub(crate) fn new(refs: Refs) -> RefsMut {
+        RefsMut { refs }
+    }
+
+    /// Points HEAD at a line or a layer, atomically.
+    pub fn set_head(&self, head: &Head) -> Result<()> {
+        let text = match head {
+            Head::Line(name) => head_text(name),
+            Head::Detached(id) => format!("{id}\n"),
+        };
+        fsutil::write_atomic(&self.refs.tmp(), &self.refs.head_path(), text.as_bytes())
+    }
+
+    /// Points the line or tag `name` at layer `id`, creating it if needed, atomically.
+    pub fn set(&self, kind: RefKind, name: &str, id: &ObjectId) -> Result<()> {
+        let p = self.ref_path(kind, name);
+        fsutil::write_atomic(&self.refs.tmp(), &p, format!("{id}\n").as_bytes())
+    }
+
+    /// Deletes a line or tag; false when it did not exist.
+    pub fn delete(&self, kind: RefKind, name: &str) -> Result<bool> {
+        let p = self.ref_path(kind, name);
+        match std::fs::remove_file(&p) {
+            Ok(()) => fsutil::sync_dir(p.parent().expect("refs have a parent")).map(|()| true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io("could not delete reference", &p)(e)),
+        }
+    }
+}
+
 /// For [`Refs::roots`] where any unreadable reference must fail the caller.
 pub fn fail_unreadable(_: String, e: Error) -> Result<()> {
     Err(e)
@@ -310,7 +332,7 @@ mod tests {
         for d in ["refs/lines", "refs/tags", "tmp"] {
             std::fs::create_dir_all(tmp.path().join(d)).unwrap();
         }
-        let refs = Refs::new(tmp.path());
+        let refs = RefsMut::new(Refs::new(tmp.path()));
         let id = ObjectId::default();
         refs.set(RefKind::Line, "main", &id).unwrap();
         refs.set(RefKind::Tag, "v1", &id).unwrap();

@@ -16,7 +16,7 @@ use crate::index::{index_path, StagingIndex};
 use crate::object::file::{self, StoredFile};
 use crate::object::{ChunkRef, FileObject, Layer, Tree};
 use crate::pack::{ObjectKind, Store};
-use crate::refs::{Head, Refs, DEFAULT_LINE};
+use crate::refs::{Head, Refs, RefsMut, DEFAULT_LINE};
 
 /// The name of the repository directory at the worktree's root.
 pub const CAIRN_DIR: &str = ".cairn";
@@ -309,6 +309,11 @@ impl std::ops::Deref for Locked<'_> {
 }
 
 impl Locked<'_> {
+    /// The references, with the methods that move them: only a lock holder may.
+    pub fn refs(&self) -> RefsMut {
+        RefsMut::new(self.repo.refs())
+    }
+
     /// Replaces the staging index on disk (atomically): only a lock holder may.
     pub fn save_index(&self, index: &mut StagingIndex) -> Result<()> {
         index.save(&index_path(self.dir()), &self.tmp_dir(), self.algo())

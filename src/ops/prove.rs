@@ -208,7 +208,9 @@ mod tests {
         )
         .unwrap();
         w.finish().unwrap();
-        repo.refs()
+        repo.lock(std::time::Duration::ZERO)
+            .unwrap()
+            .refs()
             .set(RefKind::Line, "main", &layer.id(algo))
             .unwrap();
         Repository::open(dir).unwrap()

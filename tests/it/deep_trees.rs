@@ -97,9 +97,11 @@ fn craft_chain(env: &Env, depth: usize, on_main: bool) -> ObjectId {
     put(&mut meta, ObjectKind::Layer, id, &layer.encode());
     data.finish().expect("finish data pack");
     meta.finish().expect("finish metadata pack");
-    repo.refs().set(RefKind::Tag, "deep", &id).expect("tag");
+    let locked = repo.lock(std::time::Duration::from_secs(5)).expect("lock");
+    locked.refs().set(RefKind::Tag, "deep", &id).expect("tag");
     if on_main {
-        repo.refs()
+        locked
+            .refs()
             .set(RefKind::Line, "main", &id)
             .expect("move main");
     }

@@ -81,7 +81,12 @@ impl Craft {
         self.meta
             .add(id, ObjectKind::Layer, &Encoded::raw(&layer.encode()))
             .unwrap();
-        self.repo.refs().set(RefKind::Tag, tag, &id).unwrap();
+        self.repo
+            .lock(std::time::Duration::from_secs(5))
+            .expect("lock")
+            .refs()
+            .set(RefKind::Tag, tag, &id)
+            .unwrap();
         id
     }
 

@@ -389,7 +389,12 @@ impl Craft {
         self.meta.add(id, ObjectKind::Layer, &enc).unwrap();
         self.data.finish().unwrap();
         self.meta.finish().unwrap();
-        self.repo.refs().set(RefKind::Line, line, &id).unwrap();
+        self.repo
+            .lock(std::time::Duration::from_secs(5))
+            .expect("lock")
+            .refs()
+            .set(RefKind::Line, line, &id)
+            .unwrap();
         id
     }
 }
