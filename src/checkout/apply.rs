@@ -104,12 +104,33 @@ fn clear_blockers(root: &Path, dir: &RepoPath) -> Result<()> {
     Ok(())
 }
 
-/// An empty directory standing where the new layer has a file is removed.
+/// A directory standing where the new layer has a file holds nothing to lose (the safety
+/// checks saw to that): at most empty directories, which go, deepest first.
 fn clear_dir(dest: &Path) -> Result<()> {
     match std::fs::symlink_metadata(dest) {
-        Ok(m) if m.is_dir() => {
-            std::fs::remove_dir(dest).ctx("could not replace directory (it is not empty)", dest)
-        }
+        Ok(m) if m.is_dir() => remove_empty_dirs(dest),
         _ => Ok(()),
     }
+}
+
+/// Removes the directory `top` and the directories below it, children before parents. Only
+/// directories are removed, never a file: one that appeared meanwhile fails the removal of
+/// its directory instead. The directories are listed breadth first (no recursion, however
+/// deep the tree), so reversed, each comes before its parent.
+fn remove_empty_dirs(top: &Path) -> Result<()> {
+    let mut found = vec![top.to_path_buf()];
+    let mut next = 0;
+    while let Some(dir) = found.get(next).cloned() {
+        for e in std::fs::read_dir(&dir).ctx("could not read directory", &dir)? {
+            let e = e.ctx("could not read directory", &dir)?;
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                found.push(e.path());
+            }
+        }
+        next += 1;
+    }
+    for dir in found.iter().rev() {
+        std::fs::remove_dir(dir).ctx("could not replace directory (it is not empty)", dir)?;
+    }
+    Ok(())
 }

@@ -244,6 +244,45 @@ fn found_add_below_a_file_that_replaced_its_directory() {
     known_case("add-below-file", &ops);
 }
 
+/// `checkout -f` of a layer with the symlink `d`, where the worktree has `d/sub dir/`, a
+/// directory left empty when its one file was deleted: nothing there is worth keeping, and
+/// the safety check agreed, but the directory `d` was removed with a plain `rmdir`, which
+/// fails on the empty `sub dir` below it ("could not replace directory (it is not empty)").
+#[test]
+fn found_checkout_over_nested_empty_directories() {
+    let write = |path, bytes: &[u8], mode| Op::Write {
+        path,
+        content: Content::Small(bytes.to_vec()),
+        mode,
+    };
+    let ops = [
+        write(5288070993775253461, b"", 1140015), // a
+        Op::Snapshot,
+        Op::DirLink {
+            dir: 7097591542146191748,    // d
+            target: 8099669661019080044, // "missing"
+        },
+        Op::Snapshot,
+        write(1576936540364904775, b"star\n", 3491622924754706772), // "d/sub dir/star*?"
+        Op::Tag {
+            name: 47796226384715992, // t-2
+            target: 1259771221468086317,
+            delete: false,
+        },
+        Op::Delete {
+            path: 2880624435370075247, // "d/sub dir/star*?", leaving "d/sub dir/" empty
+        },
+        Op::Snapshot,
+        write(6330887443975756116, b"", 5628249112733292845), // x
+        Op::Snapshot,
+        Op::Checkout {
+            target: 583504927488000865, // t-2
+            force: true,
+        },
+    ];
+    known_case("nested-empty-dirs", &ops);
+}
+
 /// Lays out an input of the `repo` fuzz target (`path NUL len:u32le bytes`, repeated) as
 /// the `.cairn/` of `root`, as fuzz/fuzz_targets/repo.rs does.
 fn lay_out_fuzz_input(input: &[u8], root: &Path) {
