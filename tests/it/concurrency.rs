@@ -15,16 +15,6 @@ use cairn::Repository;
 use crate::support;
 use crate::support::*;
 
-/// A repository with one layer, ready for more.
-fn repo_with_a_layer(files: usize, seed: u64) -> (support::Env, Rng) {
-    let env = support::Env::new();
-    let mut rng = Rng::new(seed);
-    populate(&env.root, &mut rng, files);
-    ok(&env.root, &["-q", "add", "-A"]);
-    ok(&env.root, &["-q", "commit", "-m", "base"]);
-    (env, rng)
-}
-
 /// Starts `cairn args` paused at `point` while it holds the writers' lock, and waits until
 /// the lock file names it.
 fn hold_lock(root: &Path, args: &[&str], point: &str) -> std::process::Child {

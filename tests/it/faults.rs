@@ -15,15 +15,6 @@ use crate::support::*;
 
 const ENOSPC_TEXT: &str = "No space left on device";
 
-fn repo_with_a_layer(files: usize, seed: u64) -> (support::Env, Rng) {
-    let env = support::Env::new();
-    let mut rng = Rng::new(seed);
-    populate(&env.root, &mut rng, files);
-    ok(&env.root, &["-q", "add", "-A"]);
-    ok(&env.root, &["-q", "commit", "-m", "base"]);
-    (env, rng)
-}
-
 /// Runs `args` with `envs`; it must fail with a disk-full error and leave every file of the
 /// repository as it was. Then the same command without the fault works.
 fn fails_cleanly(root: &Path, args: &[&str], envs: &[(&str, &str)]) {

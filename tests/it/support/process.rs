@@ -239,6 +239,17 @@ pub(crate) fn repo_files(root: &Path) -> BTreeMap<Vec<u8>, Node> {
 pub(crate) const BLOB: &str = "big/blob.bin";
 pub(crate) const BLOB_LEN: usize = 3 << 20;
 
+/// A repository with one layer of [`populate`]'s files, ready for more, and the generator
+/// that made them.
+pub(crate) fn repo_with_a_layer(files: usize, seed: u64) -> (super::Env, Rng) {
+    let env = super::Env::new();
+    let mut rng = Rng::new(seed);
+    populate(&env.root, &mut rng, files);
+    ok(&env.root, &["-q", "add", "-A"]);
+    ok(&env.root, &["-q", "commit", "-m", "base"]);
+    (env, rng)
+}
+
 /// A worktree of `files` small files in a dozen directories, a 3 MiB incompressible file,
 /// an executable script and a symlink.
 pub(crate) fn populate(root: &Path, rng: &mut Rng, files: usize) {
