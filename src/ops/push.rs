@@ -236,7 +236,7 @@ fn plan(
     let on_remote = |name: &ObjectId| {
         listing
             .get(name)
-            .is_some_and(super::super::remote::index::RemotePack::complete)
+            .is_some_and(crate::remote::index::RemotePack::complete)
     };
     let packs = repo.store.packs();
     let remote_only: Vec<ObjectId> = listing

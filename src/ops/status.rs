@@ -191,7 +191,7 @@ fn cached_walk(root: &Path, index: &StagingIndex) -> Option<Vec<Vec<u8>>> {
         return Some(cache.untracked.clone());
     }
     let listed = worktree::list_dirs(root, &cache.racy, rayon::current_num_threads())
-        .and_then(super::super::worktree::Walk::complete)
+        .and_then(crate::worktree::Walk::complete)
         .ok()?;
     let known = |d: &Vec<u8>| {
         cache
