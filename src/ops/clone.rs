@@ -252,7 +252,7 @@ fn remove_dead_inits(dir: &Path) -> Result<()> {
         let Some(pid) = pid.and_then(|p| p.parse::<i32>().ok()) else {
             continue;
         };
-        if !crate::remote::process_alive(pid) {
+        if !crate::fsutil::process_alive(pid) {
             let path = e.path();
             std::fs::remove_dir_all(&path).ctx("could not remove an unfinished init", &path)?;
         }

@@ -55,8 +55,9 @@ impl Pack {
             return Err(self.damaged(e, "record lies past the end of the pack (truncated?)"));
         }
         let mut header = [0u8; RECORD_HEADER_LEN];
-        let buf = read_record_at(f, e.offset, &mut header, e.stored_len as usize)
-            .map_err(|err| self.damaged(e, &format!("record unreadable: {err}")))?;
+        let buf =
+            crate::fsutil::read_head_and_body(f, e.offset, &mut header, e.stored_len as usize)
+                .map_err(|err| self.damaged(e, &format!("record unreadable: {err}")))?;
         if header != e.record_header() {
             return Err(self.damaged(e, "record header does not match the index"));
         }
@@ -298,17 +299,6 @@ impl Store {
         decompress(e.kind, e.codec, stored, e.raw_len)
             .map_err(|err| pack.damaged(&e, &format!("cannot decompress: {err}")))
     }
-}
-
-/// Reads a record header and the `len` bytes after it at `offset` with one `preadv` (two
-/// syscalls per object become one).
-fn read_record_at(
-    f: &File,
-    offset: u64,
-    header: &mut [u8; RECORD_HEADER_LEN],
-    len: usize,
-) -> std::io::Result<Vec<u8>> {
-    crate::fsutil::read_head_and_body(f, offset, header, len)
 }
 
 fn is_not_found(e: &Error) -> bool {

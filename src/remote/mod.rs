@@ -290,11 +290,6 @@ pub(crate) fn process_token() -> Option<String> {
         .map(|m| format!("{m}:{}", std::process::id()))
 }
 
-/// True unless process `pid` certainly does not exist.
-pub(crate) fn process_alive(pid: i32) -> bool {
-    crate::fsutil::process_alive(pid)
-}
-
 pub(crate) fn now_ms() -> i64 {
     now_ns() / 1_000_000
 }

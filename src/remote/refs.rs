@@ -345,7 +345,10 @@ fn died_here(remote: &Remote, key: &str) -> Result<bool> {
         return Ok(false);
     };
     let same_machine = me.rsplit_once(':').is_some_and(|(m, _)| m == machine);
-    Ok(same_machine && pid.parse().is_ok_and(|pid| !super::process_alive(pid)))
+    Ok(same_machine
+        && pid
+            .parse()
+            .is_ok_and(|pid| !crate::fsutil::process_alive(pid)))
 }
 
 /// Finishes what the dead push of intent `intent` left: its ref-log entry goes when the

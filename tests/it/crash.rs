@@ -8,10 +8,11 @@
 //! Packs are closed at 1 MiB (`CAIRN_TEST_PACK_TARGET`) so one `add` publishes several and a
 //! kill can fall between them.
 
-use cairn::refs::RefKind;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+use cairn::refs::RefKind;
 
 use crate::support;
 use crate::support::*;

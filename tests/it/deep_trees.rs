@@ -4,7 +4,6 @@
 //! its stack, and take time linear in what it reads. A chain exactly at the bound must
 //! work everywhere.
 
-use cairn::refs::RefKind;
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
@@ -14,6 +13,7 @@ use cairn::hash::{Domain, ObjectId};
 use cairn::object::tree::MAX_DEPTH;
 use cairn::object::{EntryKind, FileObject, Layer, LayerCounts, Tree, TreeEntry};
 use cairn::pack::{Encoded, ObjectKind, PackClass, PackWriter};
+use cairn::refs::RefKind;
 use cairn::Repository;
 
 use crate::support::{snapshot, Env};

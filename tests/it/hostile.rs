@@ -3,7 +3,6 @@
 //! `/etc/x` and other impossible names, symlinks that point outside, entries whose size
 //! lies, and chunks whose bytes do not match their id.
 
-use cairn::refs::RefKind;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
@@ -12,6 +11,7 @@ use std::process::Stdio;
 use cairn::hash::{Domain, ObjectId};
 use cairn::object::{ChunkRef, EntryKind, FileObject, Layer, LayerCounts, Tree, TreeEntry};
 use cairn::pack::{Codec, Encoded, ObjectKind, PackClass, PackWriter, RECORD_HEADER_LEN};
+use cairn::refs::RefKind;
 use cairn::Repository;
 
 use crate::support;

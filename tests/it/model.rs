@@ -41,10 +41,11 @@ mod runner;
 mod steps;
 mod world;
 
-use cairn::refs::RefKind;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+
+use cairn::refs::RefKind;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};

@@ -3,7 +3,6 @@
 //! mean two things, and trees nested thousands deep. Every remote here is a `file://`
 //! directory, so the tests can reach into it as an attacker would.
 
-use cairn::refs::RefKind;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Output, Stdio};
@@ -12,9 +11,10 @@ use std::time::{Duration, Instant, SystemTime};
 use cairn::hash::{Domain, ObjectId};
 use cairn::object::{ChunkRef, EntryKind, FileObject, Layer, LayerCounts, Tree, TreeEntry};
 use cairn::pack::{Encoded, ObjectKind, PackClass, PackWriter};
+use cairn::refs::RefKind;
 use cairn::Repository;
 
-use crate::support::{assert_failure, assert_success, TestRepo};
+use crate::support::{assert_failure, assert_success, set_modified, TestRepo};
 
 /// A repository with a `file://` remote `origin` in a directory of its own.
 struct Pair {
@@ -84,11 +84,6 @@ fn with_failpoint(t: &TestRepo, dir: &Path, point: &str, args: &[&str]) -> Outpu
         .args(args)
         .output()
         .unwrap()
-}
-
-fn set_mtime(path: &Path, t: SystemTime) {
-    let f = fs::OpenOptions::new().write(true).open(path).unwrap();
-    f.set_times(fs::FileTimes::new().set_modified(t)).unwrap();
 }
 
 #[test]
@@ -173,14 +168,14 @@ fn intents_from_the_future_or_the_past_do_not_block_but_live_ones_do() {
     );
     // One dated a year ahead (a wrong clock, or forged) does not, and is removed.
     let year = Duration::from_secs(365 * 24 * 3600);
-    set_mtime(&forged, SystemTime::now() + year);
+    set_modified(&forged, SystemTime::now() + year);
     p.a.ok(&["push"]);
     assert!(!forged.exists());
 
     // One from ten minutes ago belongs to a push that died: removed too.
     p.commit("three");
     fs::write(&forged, "push of nothing by 1 on elsewhere\n").unwrap();
-    set_mtime(&forged, SystemTime::now() - Duration::from_secs(600));
+    set_modified(&forged, SystemTime::now() - Duration::from_secs(600));
     p.a.ok(&["push"]);
     assert!(!forged.exists());
 }

@@ -2,7 +2,6 @@
 //! file system, the staging index, layers and refs through the library (every byte read
 //! back from the packs and checked against its id on the way).
 
-use cairn::refs::RefKind;
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
@@ -12,6 +11,7 @@ use std::path::Path;
 use cairn::object::{EntryKind, FileObject};
 use cairn::read::flatten;
 use cairn::refs::Head as RepoHead;
+use cairn::refs::RefKind;
 use cairn::{ObjectId, Repository};
 
 use super::world::{Entry, Head, Model, Tree};

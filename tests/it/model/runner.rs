@@ -1,12 +1,13 @@
 //! Runs steps with the built binary against the model, and checks after each that the two
 //! agree (`Runner::check`).
 
-use cairn::refs::RefKind;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
 
 use serde_json::Value;
+
+use cairn::refs::RefKind;
 
 use super::observe;
 use super::steps::*;

@@ -180,6 +180,11 @@ pub(crate) fn set_mtime(p: &Path, ns: i64) {
     } else {
         UNIX_EPOCH - Duration::from_nanos(ns.unsigned_abs())
     };
+    set_modified(p, t);
+}
+
+/// Sets the modification time of the file at `p` (following a symlink).
+pub(crate) fn set_modified(p: &Path, t: std::time::SystemTime) {
     let f = fs::OpenOptions::new()
         .write(true)
         .open(p)

@@ -23,7 +23,7 @@ mod tree;
 use std::ffi::OsStr;
 use std::process::Output;
 
-pub(crate) use env::{set_mtime, Env};
+pub(crate) use env::{set_modified, set_mtime, Env};
 pub(crate) use memory::run_measured;
 pub(crate) use process::*;
 pub(crate) use repo::TestRepo;
