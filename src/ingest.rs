@@ -23,6 +23,7 @@ const RETRIES: usize = 3;
 
 /// Where the chunks of an ingested file go.
 pub trait ChunkSink: Sync {
+    /// Takes one chunk, `id` being the hash of `data`.
     fn chunk(&self, id: ObjectId, data: &[u8]) -> Result<()>;
 }
 
@@ -31,6 +32,23 @@ pub(crate) struct Discard;
 
 impl ChunkSink for Discard {
     fn chunk(&self, _: ObjectId, _: &[u8]) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Hands chunks on to another sink and reports their bytes as progress, so a bar moves
+/// inside a large file instead of jumping when it is done.
+pub(crate) struct Reporting<'a> {
+    /// Where the chunks go.
+    pub(crate) inner: &'a dyn ChunkSink,
+    /// Told the length of every chunk.
+    pub(crate) progress: &'a dyn crate::progress::Progress,
+}
+
+impl ChunkSink for Reporting<'_> {
+    fn chunk(&self, id: ObjectId, data: &[u8]) -> Result<()> {
+        self.inner.chunk(id, data)?;
+        self.progress.advance(0, data.len() as u64);
         Ok(())
     }
 }

@@ -41,5 +41,5 @@ pub mod worktree;
 
 pub use error::{Error, Result};
 pub use hash::{HashAlgo, ObjectId};
-pub use progress::{NoProgress, Progress};
+pub use progress::{NoProgress, Progress, Unit};
 pub use repo::Repository;

@@ -5,7 +5,7 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches;
 
 /// mimalloc: status and add of many small files allocate per path and per entry, and glibc's
 /// malloc and free were a third of a no-op status's instructions.
@@ -13,6 +13,9 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let args = cli::args::Cli::parse();
-    cli::run(args)
+    let matches = cli::help::command().get_matches();
+    match cli::args::Cli::from_arg_matches(&matches) {
+        Ok(args) => cli::run(args),
+        Err(e) => e.exit(),
+    }
 }

@@ -15,6 +15,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::object::{EntryKind, FileObject, TreeEntry};
+use crate::progress::{NoProgress, Progress};
 use crate::read::{read_small, ChunkCache};
 use crate::repo::Repository;
 use crate::repo_path::RepoPath;
@@ -32,6 +33,8 @@ pub(crate) struct Materializer<'a> {
     /// Where files are written before the rename (`for_worktree`), with the stem of their
     /// names; `None` beside the destination.
     temp: Option<(PathBuf, &'static str)>,
+    /// Told the bytes of every chunk or block written, so a bar moves inside large files.
+    progress: &'a dyn Progress,
 }
 
 impl<'a> Materializer<'a> {
@@ -47,7 +50,13 @@ impl<'a> Materializer<'a> {
             direct: false,
             umask: None,
             temp: None,
+            progress: &NoProgress,
         }
+    }
+
+    /// The same, reporting every chunk or block it writes to `progress` as bytes done.
+    pub(crate) fn with_progress(self, progress: &'a dyn Progress) -> Materializer<'a> {
+        Materializer { progress, ..self }
     }
 
     /// As [`Materializer::new`], for the worktree (or a destination on its file system):
@@ -132,7 +141,7 @@ impl<'a> Materializer<'a> {
             .open(path)
             .ctx("could not create file", dest)?;
         preallocate(&file, e.size);
-        let filled = write_content(self.repo, &self.cache, obj, &file, dest)
+        let filled = write_content(self.repo, &self.cache, obj, &file, dest, self.progress)
             .map_err(|err| err.at(dest))
             .and_then(|()| self.finish_file(&file, e, dest));
         if filled.is_err() {
@@ -175,6 +184,7 @@ impl<'a> Materializer<'a> {
         }
         std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&target), path)
             .ctx("could not create symlink", dest)?;
+        self.progress.advance(0, e.size);
         let timed = set_link_time(path, e.mtime_ns);
         if timed.is_err() {
             let _ = fs::remove_file(path);
@@ -301,9 +311,10 @@ pub(crate) fn write_content(
     obj: &FileObject,
     file: &fs::File,
     path: &Path,
+    progress: &dyn Progress,
 ) -> Result<()> {
     if obj.size() >= DIRECT_FROM && fsutil::set_direct(file, true) {
-        return write_direct(repo, cache, obj, file, path);
+        return write_direct(repo, cache, obj, file, path, progress);
     }
     let offsets = chunk_starts(obj);
     obj.chunks.par_iter().zip(offsets).try_for_each(|(c, off)| {
@@ -316,7 +327,9 @@ pub(crate) fn write_content(
             ));
         }
         file.write_all_at(&data, off)
-            .ctx("could not write file", path)
+            .ctx("could not write file", path)?;
+        progress.advance(0, data.len() as u64);
+        Ok(())
     })
 }
 
@@ -349,6 +362,7 @@ fn write_direct(
     obj: &FileObject,
     file: &fs::File,
     path: &Path,
+    progress: &dyn Progress,
 ) -> Result<()> {
     let starts = chunk_starts(obj);
     let size = starts[obj.chunks.len()];
@@ -377,9 +391,9 @@ fn write_direct(
             let n = (hi - lo) as usize;
             let padded = n.next_multiple_of(fsutil::DIRECT_ALIGN);
             out[n..padded].fill(0);
-            fsutil::write_at_direct(file, &out[..padded], lo)
-                .map(drop)
-                .ctx("could not write file", path)
+            fsutil::write_at_direct(file, &out[..padded], lo).ctx("could not write file", path)?;
+            progress.advance(0, hi - lo);
+            Ok(())
         },
     )?;
     if !size.is_multiple_of(fsutil::DIRECT_ALIGN as u64) {

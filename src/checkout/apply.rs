@@ -11,7 +11,7 @@ use crate::hash::ObjectId;
 use crate::index::{IndexEntry, StagingIndex, Stat};
 use crate::materialize::{ensure_dirs, Materializer};
 use crate::object::{ChunkRef, TreeEntry};
-use crate::progress::Progress;
+use crate::progress::{Progress, Unit};
 use crate::repo::Repository;
 use crate::repo_path::RepoPath;
 use crate::worktree;
@@ -44,7 +44,7 @@ pub(super) fn apply(
         .iter()
         .map(|p| plan.target[p.as_bytes()].size)
         .sum();
-    progress.begin("checking out", plan.write.len() as u64, total);
+    progress.begin("checking out", Unit::Files, plan.write.len() as u64, total);
     // Each parent directory once, parents first, before the parallel writes.
     let parents: BTreeSet<&RepoPath> = plan
         .write

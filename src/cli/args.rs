@@ -27,6 +27,7 @@ pub(crate) struct Cli {
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub(crate) struct Global {
     /// Print one JSON document on stdout instead of text.
     #[arg(long, global = true)]
@@ -94,7 +95,10 @@ pub(crate) enum Command {
     /// Layers, files, bytes, dedup and compression ratios, chunk sizes.
     Stats,
     /// Print a shell completion script.
-    Completions { shell: clap_complete::Shell },
+    Completions {
+        /// The shell to write the script for.
+        shell: clap_complete::Shell,
+    },
     /// Write a proof that a path (and optionally some bytes) is in a layer, as JSON.
     Prove(ProveArgs),
     /// Check a proof written by `cairn prove`; needs no repository.
@@ -124,6 +128,7 @@ pub(crate) struct InitArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct AddArgs {
+    /// Files and directories to stage, relative to the current directory.
     pub paths: Vec<PathBuf>,
     /// Stage every change in the worktree, deletions included.
     #[arg(short = 'A', long)]
@@ -141,6 +146,7 @@ pub(crate) struct AddArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct RmArgs {
+    /// Tracked paths to remove, relative to the current directory.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// Keep the files in the worktree.
@@ -193,6 +199,7 @@ pub(crate) struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct LsArgs {
+    /// The layer to list: an id or prefix, HEAD~N, a tag or a line.
     #[arg(default_value = "HEAD")]
     pub layer: String,
     /// A path in the layer, relative to the worktree root (any bytes a file name can hold).
@@ -244,6 +251,7 @@ pub(crate) struct CheckoutArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct RestoreArgs {
+    /// The layer to write out: an id or prefix, HEAD~N, a tag or a line.
     pub layer: String,
     /// Paths in the layer, relative to the worktree root (default: everything).
     pub paths: Vec<OsString>,
@@ -390,6 +398,7 @@ pub(crate) struct RemoteArgs {
 pub(crate) enum RemoteCommand {
     /// Add a remote. Credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
     Add {
+        /// The remote's name, as push, pull and `verify --remote` will know it.
         name: String,
         /// s3://bucket/prefix or file:///absolute/path
         url: String,
@@ -404,7 +413,10 @@ pub(crate) enum RemoteCommand {
     /// List remotes (-v: with endpoints and regions).
     List,
     /// Forget a remote (nothing on the remote is touched).
-    Remove { name: String },
+    Remove {
+        /// The remote to forget.
+        name: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -1,59 +1,119 @@
 //! Progress bars with indicatif, on stderr, only when the CLI decided to show them.
+//!
+//! A phase with a byte total draws bytes (done, total, rate, ETA) with its items counted
+//! beside; one without draws its items. Nothing is drawn before the first phase begins nor
+//! for a phase with nothing to count, so no bar ever shows an unlabelled `0/0`.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
 use std::time::Duration;
 
+use cairn::Unit;
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 pub(crate) struct Bar {
     bar: Option<ProgressBar>,
+    /// The phase's counts: items done, and bytes done (for the rate of an item bar).
+    items: AtomicU64,
     bytes: AtomicU64,
+    /// Whether the bar counts bytes (its length is the byte total) or items.
+    in_bytes: AtomicBool,
+    /// The phase's unit and item total, for the text beside a byte bar.
+    phase: Mutex<(Unit, u64)>,
 }
 
 impl Bar {
     pub(crate) fn new(show: bool) -> Bar {
-        let bar = show.then(|| {
-            let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-            b.enable_steady_tick(Duration::from_millis(200));
-            b
-        });
+        let bar = show.then(|| ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()));
+        if let Some(b) = &bar {
+            b.set_draw_target(ProgressDrawTarget::hidden());
+        }
         Bar {
             bar,
+            items: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            in_bytes: AtomicBool::new(false),
+            phase: Mutex::new((Unit::Files, 0)),
         }
+    }
+
+    fn style(template: &str) -> ProgressStyle {
+        ProgressStyle::with_template(template)
+            .expect("valid template")
+            .progress_chars("=> ")
+    }
+
+    /// The text beside a byte bar: `3/10 files`.
+    fn items_message(&self, done: u64) -> String {
+        let (unit, total) = *self.phase.lock().expect("not poisoned");
+        format!("{done}/{total} {}", unit.noun(total))
     }
 }
 
 impl cairn::Progress for Bar {
-    fn begin(&self, phase: &'static str, files: u64, _bytes: u64) {
+    fn begin(&self, phase: &'static str, unit: Unit, items: u64, bytes: u64) {
         let Some(b) = &self.bar else { return };
+        self.items.store(0, Relaxed);
         self.bytes.store(0, Relaxed);
+        *self.phase.lock().expect("not poisoned") = (unit, items);
         b.reset();
-        b.set_length(files);
         b.set_prefix(phase);
-        let style = ProgressStyle::with_template(
-            "{prefix:>12} [{bar:30}] {pos}/{len} files {msg} {elapsed}",
-        )
-        .expect("valid template")
-        .progress_chars("=> ");
-        b.set_style(style);
+        if items == 0 && bytes == 0 {
+            b.set_draw_target(ProgressDrawTarget::hidden());
+            return;
+        }
+        let in_bytes = bytes > 0;
+        self.in_bytes.store(in_bytes, Relaxed);
+        if in_bytes {
+            b.set_length(bytes);
+            b.set_style(Self::style(
+                "{prefix:>12} [{wide_bar}] {binary_bytes}/{binary_total_bytes} \
+                 {binary_bytes_per_sec} ETA {eta} {msg}",
+            ));
+            b.set_message(self.items_message(0));
+        } else {
+            b.set_length(items);
+            b.set_style(Self::style(
+                "{prefix:>12} [{wide_bar}] {pos}/{len} {msg} {elapsed}",
+            ));
+            b.set_message(unit.noun(items));
+        }
+        b.set_draw_target(ProgressDrawTarget::stderr());
+        b.enable_steady_tick(Duration::from_millis(200));
     }
 
-    fn advance(&self, files: u64, bytes: u64) {
+    fn advance(&self, items: u64, bytes: u64) {
         let Some(b) = &self.bar else { return };
+        let done = self.items.fetch_add(items, Relaxed) + items;
         let total = self.bytes.fetch_add(bytes, Relaxed) + bytes;
-        b.inc(files);
-        let secs = b.elapsed().as_secs_f64().max(0.001);
-        b.set_message(format!(
-            "{} ({}/s)",
-            HumanBytes(total),
-            HumanBytes((total as f64 / secs) as u64)
-        ));
+        if self.in_bytes.load(Relaxed) {
+            b.inc(bytes);
+            if items > 0 {
+                b.set_message(self.items_message(done));
+            }
+            return;
+        }
+        b.inc(items);
+        if bytes > 0 {
+            let (unit, len) = *self.phase.lock().expect("not poisoned");
+            let secs = b.elapsed().as_secs_f64().max(0.001);
+            b.set_message(format!(
+                "{} {} ({}/s)",
+                unit.noun(len),
+                HumanBytes(total),
+                HumanBytes((total as f64 / secs) as u64)
+            ));
+        }
     }
 
     fn end(&self) {
         if let Some(b) = &self.bar {
+            b.disable_steady_tick();
             b.finish_and_clear();
         }
+    }
+
+    fn wants_totals(&self) -> bool {
+        self.bar.is_some()
     }
 }

@@ -3,6 +3,7 @@
 pub(crate) mod args;
 mod bar;
 mod commands;
+pub(crate) mod help;
 mod printer;
 mod quote;
 mod render;

@@ -10,10 +10,10 @@ use serde::Serialize;
 use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::index::{IndexEntry, StagingIndex, Stat, WalkCache};
-use crate::ingest::Ingester;
+use crate::ingest::{Ingester, Reporting};
 use crate::pack::sink::{batch_channel, write_batches};
 use crate::pack::{PackClass, PackWriter, StoreSink};
-use crate::progress::Progress;
+use crate::progress::{Progress, Unit};
 use crate::repo::{Locked, Repository};
 use crate::repo_path::{RepoPath, RepoPathBuf};
 use crate::session::{pathspecs, Common};
@@ -368,7 +368,11 @@ fn ingest_all(
         let w = PackWriter::for_repo(repo, PackClass::Data);
         let writer = s.spawn(move || write_batches(w, rx, abort));
         let sink = StoreSink::new(&repo.store, repo.config.zstd_level(), tx);
-        let ingester = Ingester::new(repo, &sink);
+        let reporting = Reporting {
+            inner: &sink,
+            progress,
+        };
+        let ingester = Ingester::new(repo, &reporting);
         let result = read_files(repo, &ingester, work, ignore_errors, progress)
             .and_then(|r| sink.flush().map(|()| r));
         if result.is_err() {
@@ -395,6 +399,11 @@ fn ingest_all(
     Ok(results)
 }
 
+/// The size of what is at `rel`, 0 when it cannot be examined: only for a progress total.
+fn lstat_size(repo: &Repository, rel: &[u8]) -> u64 {
+    std::fs::symlink_metadata(worktree::abs(repo.root(), rel)).map_or(0, |m| m.len())
+}
+
 /// A file's path and what reading it gave: its entry, `None` if it vanished, or an error.
 type Attempt = (Vec<u8>, Result<Option<IndexEntry>>);
 
@@ -407,19 +416,20 @@ fn read_files(
     ignore_errors: bool,
     progress: &dyn Progress,
 ) -> Result<(Ingested, Vec<Skipped>)> {
-    progress.begin("adding", work.len() as u64, 0);
+    let total = if progress.wants_totals() {
+        work.par_iter().map(|rel| lstat_size(repo, rel)).sum()
+    } else {
+        0
+    };
+    progress.begin("adding", Unit::Files, work.len() as u64, total);
     // The paths move into the results: a repository of 200,000 files should not hold each
     // path twice.
     let results: Result<Vec<Attempt>> = work
         .into_par_iter()
         .map(|rel| {
             let entry = ingester.ingest(&worktree::abs(repo.root(), &rel));
-            let bytes = entry
-                .as_ref()
-                .ok()
-                .and_then(|e| e.as_ref())
-                .map_or(0, |e| e.stat.size);
-            progress.advance(1, bytes);
+            // The bytes were reported chunk by chunk as they were read.
+            progress.advance(1, 0);
             match entry {
                 Err(e) if !ignore_errors || e.is_disk_full() => Err(e),
                 other => Ok((rel, other)),

@@ -10,7 +10,7 @@ use crate::hash::ObjectId;
 use crate::index::IndexEntry;
 use crate::object::{Layer, LayerCounts};
 use crate::pack::{compress, Encoded, ObjectKind, PackClass, PackWriter};
-use crate::progress::Progress;
+use crate::progress::{Progress, Unit};
 use crate::refs::{check_name, Head, RefKind};
 use crate::repo::{Locked, Repository};
 use crate::stage::{layer_tree, stage, Stage};
@@ -77,6 +77,7 @@ pub fn commit(
     };
     progress.begin(
         "writing trees",
+        Unit::Objects,
         (index.entries.len() + built.trees.len()) as u64,
         0,
     );

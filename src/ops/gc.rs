@@ -20,7 +20,7 @@ use crate::pack::{
     self, check_content, decompress, Encoded, ObjectKind, Pack, PackClass, PackWriter,
     RECORD_HEADER_LEN,
 };
-use crate::progress::Progress;
+use crate::progress::{Progress, Unit};
 use crate::reach::{self, Visitor, Walk};
 use crate::repo::{Locked, Repository};
 
@@ -95,7 +95,7 @@ pub fn gc(repo: &Locked, opts: &GcOptions, progress: &dyn Progress) -> Result<Gc
         out.bytes_freed = would_free;
         return Ok(out);
     }
-    progress.begin("rewriting packs", rewrite.len() as u64, 0);
+    progress.begin("rewriting packs", Unit::Packs, rewrite.len() as u64, 0);
     let written = copy_live(repo, &rewrite, &live, progress)?;
     progress.end();
     failpoint::hit("gc:after-new-packs");

@@ -13,7 +13,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::hash::ObjectId;
 use crate::materialize::{ensure_dir_at, is_empty_dir, Materializer};
 use crate::object::{EntryKind, TreeEntry};
-use crate::progress::Progress;
+use crate::progress::{Progress, Unit};
 use crate::read::{flatten, lookup};
 use crate::repo::Repository;
 use crate::repo_path::RepoPath;
@@ -87,13 +87,14 @@ pub fn restore(
     for rel in needed_dirs(&dirs, &items) {
         ensure_dir_at(&worktree::abs(&to, rel))?;
     }
+    let m = m.with_progress(progress);
     let total: u64 = items.iter().map(|(_, e)| e.size).sum();
-    progress.begin("restoring", items.len() as u64, total);
+    progress.begin("restoring", Unit::Files, items.len() as u64, total);
     let bytes = AtomicU64::new(0);
     items.par_iter().try_for_each(|(rel, e)| {
         m.write_entry(e, &worktree::abs(&to, rel))?;
         bytes.fetch_add(e.size, Relaxed);
-        progress.advance(1, e.size);
+        progress.advance(1, 0); // its bytes were reported as they were written
         Ok::<(), Error>(())
     })?;
     progress.end();

@@ -12,7 +12,7 @@ use crate::integrity::{DamageLog, VerifyOutcome};
 use crate::object::tree::MAX_DEPTH;
 use crate::object::{ChunkRef, EntryKind, FileObject, TreeEntry};
 use crate::pack::{self, ObjectKind};
-use crate::progress::Progress;
+use crate::progress::{Progress, Unit};
 use crate::reach::{At, Step, Visitor, Walk};
 use crate::repo::{Locked, Repository};
 use crate::repo_path::RepoPath;
@@ -150,7 +150,7 @@ fn scan_packs(w: &mut Checker, data: bool, out: &mut VerifyOutcome, progress: &d
         let problem = index_problem(w.repo, &name, &why);
         w.damage.record(format!("pack index {name}"), problem, None);
     }
-    progress.begin("checking packs", store.packs().len() as u64, 0);
+    progress.begin("checking packs", Unit::Packs, store.packs().len() as u64, 0);
     for p in store.packs() {
         let mut report = pack::check_records(&p, store.algo(), data);
         if let Err(why) = p.index.verify(store.algo()) {

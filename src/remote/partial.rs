@@ -23,7 +23,7 @@ use crate::pack::{
     check_content, decompress, Encoded, IdxEntry, ObjectKind, PackClass, PackWriter,
     RECORD_HEADER_LEN,
 };
-use crate::progress::Progress;
+use crate::progress::{Progress, Unit};
 use crate::reach::{At, Step, Visitor, Walk};
 use crate::read::lookup;
 use crate::repo::Repository;
@@ -178,7 +178,7 @@ pub fn fetch_chunks(
         .flat_map(|(_, es)| es.iter().map(record_len))
         .sum();
     let count: usize = ranged.iter().map(|(_, es)| es.len()).sum();
-    progress.begin("fetching chunks", count as u64, total);
+    progress.begin("fetching chunks", Unit::Chunks, count as u64, total);
     let writer = Mutex::new(PackWriter::for_repo(repo, PackClass::Data));
     for (pack, entries) in &ranged {
         for batch in batches(entries) {

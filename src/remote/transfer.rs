@@ -21,7 +21,7 @@ use crate::failpoint;
 use crate::fsutil;
 use crate::hash::ObjectId;
 use crate::pack::{self, Store};
-use crate::progress::Progress;
+use crate::progress::{Progress, Unit};
 use crate::repo::Repository;
 
 /// Packs in flight at once.
@@ -87,7 +87,7 @@ pub fn upload(
     for n in names {
         total += size(&dir.join(format!("{n}.pack")))?;
     }
-    progress.begin("pushing", names.len() as u64, total);
+    progress.begin("pushing", Unit::Packs, names.len() as u64, total);
     let bytes = AtomicU64::new(0);
     let sent = |n: u64| {
         bytes.fetch_add(n, Relaxed);
@@ -138,7 +138,7 @@ pub fn download(
         .copied()
         .collect();
     let total = names.iter().map(|(_, s)| s).sum();
-    progress.begin("fetching", names.len() as u64, total);
+    progress.begin("fetching", Unit::Packs, names.len() as u64, total);
     let bytes = AtomicU64::new(0);
     parallel(&names, |(name, size)| {
         let got = fetch_one(repo, remote, name, *size, progress)?;

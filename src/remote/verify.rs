@@ -24,7 +24,7 @@ use crate::history::is_ancestor;
 use crate::integrity::{DamageLog, VerifyOutcome};
 use crate::object::tree::MAX_DEPTH;
 use crate::pack::{self, ObjectKind, Store};
-use crate::progress::Progress;
+use crate::progress::{Progress, Unit};
 use crate::reach::{At, Step, Visitor, Walk};
 use crate::refs::RefKind;
 use crate::repo::Repository;
@@ -147,6 +147,7 @@ impl Check<'_> {
             } else {
                 "checking data"
             },
+            Unit::Packs,
             packs.len() as u64,
             total,
         );

@@ -23,6 +23,7 @@ mod hostile;
 mod house;
 mod integrity;
 mod model;
+mod progress;
 mod remote_attack;
 mod remote_s3;
 mod restore_lib;
