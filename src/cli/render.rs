@@ -31,6 +31,18 @@ use indicatif::HumanBytes;
 use super::printer::Printer;
 use super::quote::{write_name, Space};
 
+/// `n` and the noun, singular for one: "1 file", "2 files", "3 directories".
+pub(super) fn n(count: impl TryInto<u64>, noun: &str) -> String {
+    let count: u64 = count.try_into().unwrap_or(u64::MAX);
+    if count == 1 {
+        return format!("1 {noun}");
+    }
+    match noun.strip_suffix('y') {
+        Some(stem) if !stem.ends_with(['a', 'e', 'o', 'u']) => format!("{count} {stem}ies"),
+        _ => format!("{count} {noun}s"),
+    }
+}
+
 fn path(out: &mut dyn Write, p: &RepoPath) -> Result<()> {
     write_name(out, p.as_bytes(), Space::Plain)
 }
@@ -71,12 +83,12 @@ pub(super) fn add(o: &AddOutcome, out: &mut dyn Write, p: &Printer) -> Result<()
     let count = |c: Staged| o.staged.iter().filter(|s| s.change == c).count();
     writeln!(
         out,
-        "staged {} new, {} modified, {} removed; read {} in {} files, stored {} new ({} after compression)",
+        "staged {} new, {} modified, {} removed; read {} in {}, stored {} new ({} after compression)",
         count(Staged::New),
         count(Staged::Modified),
         count(Staged::Removed),
         HumanBytes(o.bytes_read),
-        o.files_read,
+        n(o.files_read, "file"),
         HumanBytes(o.bytes_new),
         HumanBytes(o.bytes_stored)
     )
@@ -95,13 +107,13 @@ pub(super) fn commit(o: &CommitOutcome, out: &mut dyn Write, _: &Printer) -> Res
     writeln!(out, "{}", o.layer)?;
     let c = &o.counts;
     eprintln!(
-        "[{} {}] {} added, {} modified, {} deleted; {} files, {}",
+        "[{} {}] {} added, {} modified, {} deleted; {}, {}",
         o.line,
         o.layer.short(),
         c.added,
         c.modified,
         c.deleted,
-        c.files,
+        n(c.files, "file"),
         HumanBytes(c.bytes)
     );
     Ok(())
@@ -364,10 +376,10 @@ pub(super) fn checkout(o: &CheckoutOutcome, out: &mut dyn Write, p: &Printer) ->
 pub(super) fn restore(o: &RestoreOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     writeln!(
         out,
-        "restored {} files, {} symlinks and {} directories ({}) of {} into {}",
-        o.files,
-        o.symlinks,
-        o.dirs,
+        "restored {}, {} and {} ({}) of {} into {}",
+        n(o.files, "file"),
+        n(o.symlinks, "symlink"),
+        n(o.dirs, "directory"),
         HumanBytes(o.bytes),
         o.layer.short(),
         o.to.display()
@@ -454,17 +466,17 @@ pub(super) fn verify(o: &VerifyOutcome, out: &mut dyn Write, _: &Printer) -> Res
     };
     writeln!(
         out,
-        "checked {} packs ({} objects{what}), {} layers, {} trees, {} files, {} chunks: {}",
-        o.packs,
-        o.objects,
-        o.layers,
-        o.trees,
-        o.files,
-        o.chunks,
+        "checked {} ({}{what}), {}, {}, {}, {}: {}",
+        n(o.packs, "pack"),
+        n(o.objects, "object"),
+        n(o.layers, "layer"),
+        n(o.trees, "tree"),
+        n(o.files, "file"),
+        n(o.chunks, "chunk"),
         if o.is_clean() {
             "no damage".to_string()
         } else {
-            format!("{} damaged objects", o.damage.len())
+            format!("{} damaged", n(o.damage.len(), "object"))
         }
     )
 }
@@ -520,9 +532,9 @@ pub(super) fn stats(o: &StatsOutcome, out: &mut dyn Write, _: &Printer) -> Resul
     )?;
     writeln!(
         out,
-        "stored:            {} in {} packs",
+        "stored:            {} in {}",
         HumanBytes(o.pack_bytes),
-        o.packs
+        n(o.packs, "pack")
     )?;
     writeln!(out, "dedup ratio:       {:.2}", o.dedup_ratio)?;
     writeln!(out, "compression ratio: {:.2}", o.compression_ratio)?;
@@ -587,13 +599,13 @@ pub(super) fn utc(ns: i64) -> String {
 /// Who fetched what: packs, ranged chunks, bytes.
 fn fetched(f: &cairn::remote::fetch::Fetched) -> String {
     let ranged = if f.ranged_chunks > 0 {
-        format!(" and {} chunks by range", f.ranged_chunks)
+        format!(" and {} by range", n(f.ranged_chunks, "chunk"))
     } else {
         String::new()
     };
     format!(
-        "fetched {} packs{ranged} ({})",
-        f.packs,
+        "fetched {}{ranged} ({})",
+        n(f.packs, "pack"),
         HumanBytes(f.bytes)
     )
 }
@@ -635,11 +647,11 @@ pub(super) fn push(
     let from = o.old.map_or("new".into(), |id| id.short());
     writeln!(
         out,
-        "pushed {} to {}: {from} -> {}; uploaded {} packs ({}), {} already there",
+        "pushed {} to {}: {from} -> {}; uploaded {} ({}), {} already there",
         o.reference,
         o.remote,
         o.new.short(),
-        o.packs_uploaded,
+        n(o.packs_uploaded, "pack"),
         HumanBytes(o.bytes_uploaded),
         o.packs_present
     )
@@ -654,12 +666,12 @@ pub(super) fn pull(
     match o.status {
         PullStatus::FastForward => writeln!(
             out,
-            "line {} moved {} -> {}; {}, wrote {} files",
+            "line {} moved {} -> {}; {}, wrote {}",
             o.line,
             short(o.old),
             short(o.new),
             fetched(&o.fetched),
-            o.checked_out
+            n(o.checked_out, "file")
         )?,
         PullStatus::Ahead => writeln!(
             out,
@@ -693,19 +705,28 @@ pub(super) fn clone(
     };
     writeln!(
         out,
-        "cloned {} into {}: {} lines, {} tags; {}; checked out {at} ({} files){}",
+        "cloned {} into {}: {}, {}; {}; checked out {at} ({}){}",
         o.url,
         o.dir.display(),
-        o.lines,
-        o.tags,
+        n(o.lines, "line"),
+        n(o.tags, "tag"),
         fetched(&o.fetched),
-        o.checked_out,
+        n(o.checked_out, "file"),
         if o.partial { "; partial clone" } else { "" }
     )
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn plurals() {
+        assert_eq!(super::n(1u64, "file"), "1 file");
+        assert_eq!(super::n(0u64, "file"), "0 files");
+        assert_eq!(super::n(2usize, "directory"), "2 directories");
+        assert_eq!(super::n(1u64, "directory"), "1 directory");
+        assert_eq!(super::n(3u64, "day"), "3 days");
+    }
+
     #[test]
     fn base64_vectors() {
         assert_eq!(super::base64(b""), "");
