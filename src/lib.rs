@@ -3,6 +3,7 @@
 //! The library holds every operation (`ops`) and the on-disk formats; it never prints and
 //! never reads the command line. The `cairn` binary renders what the operations return.
 
+pub mod archive;
 pub mod build;
 mod checkout;
 mod checkout_record;

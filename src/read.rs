@@ -2,6 +2,7 @@
 //! byte-bounded cache of verified chunks.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
@@ -164,4 +165,35 @@ pub fn copy_range(
         })?;
     }
     Ok(())
+}
+
+/// The entries of the tree `tree` at `paths` (everything when empty) and below them, with
+/// their paths, sorted so parents come before children: what restore and export write.
+/// A path that is not in the tree is an error naming it.
+pub fn select(
+    repo: &Repository,
+    tree: &ObjectId,
+    paths: &[Vec<u8>],
+) -> Result<Vec<(Vec<u8>, TreeEntry)>> {
+    let mut out = Vec::new();
+    if paths.is_empty() {
+        flatten(repo, tree, b"", &mut out)?;
+        return Ok(out);
+    }
+    for p in paths {
+        let e = lookup(repo, tree, p)?.ok_or_else(|| Error::NotInLayer {
+            path: PathBuf::from(RepoPath::new(p).to_string()),
+        })?;
+        if e.kind == EntryKind::Dir {
+            if !p.is_empty() {
+                out.push((p.clone(), e.clone()));
+            }
+            flatten(repo, &e.id, p, &mut out)?;
+        } else {
+            out.push((p.clone(), e));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.dedup_by(|a, b| a.0 == b.0);
+    Ok(out)
 }

@@ -111,6 +111,8 @@ pub(crate) enum Command {
     Pull(PullArgs),
     /// Copy a repository from a remote (s3://bucket/prefix, file:///path) into a new directory.
     Clone(CloneArgs),
+    /// Write a layer, or some of its paths, as a tar stream (optionally zstd-compressed).
+    Export(ExportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -455,4 +457,20 @@ pub(crate) struct CloneArgs {
     /// keep to them.
     #[arg(last = true)]
     pub paths: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    /// The layer to export: an id or prefix, HEAD~N, a tag or a line.
+    pub layer: String,
+    /// Paths in the layer, relative to the worktree root (default: everything).
+    pub paths: Vec<OsString>,
+    /// The file to write (`-` or none: standard output). A name ending in .zst or .tzst
+    /// means --zstd.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Compress the stream with zstd, at LEVEL (1 to 19, default 3).
+    #[arg(long, value_name = "LEVEL", num_args = 0..=1, default_missing_value = "3",
+          value_parser = clap::value_parser!(i32).range(1..=19))]
+    pub zstd: Option<i32>,
 }

@@ -384,3 +384,45 @@ pub(super) fn clone(a: &CloneArgs, ctx: &Ctx) -> Outcome {
     ctx.printer.outcome(&outcome, render::clone)?;
     OK
 }
+
+pub(super) fn export(a: &ExportArgs, ctx: &Ctx) -> Outcome {
+    use std::io::IsTerminal;
+    let output = a
+        .output
+        .as_ref()
+        .filter(|p| p.as_os_str() != "-")
+        .map(|p| ctx.cwd.join(p));
+    if output.is_none() && ctx.printer.json {
+        return Err(cairn::Error::BadArgument {
+            what: "--json needs -o FILE: the tar stream goes to standard output".into(),
+            path: ctx.cwd.clone(),
+        }
+        .into());
+    }
+    if output.is_none() && std::io::stdout().is_terminal() {
+        return Err(cairn::Error::BadArgument {
+            what: "refusing to write a tar stream to a terminal: give -o FILE or redirect".into(),
+            path: ctx.cwd.clone(),
+        }
+        .into());
+    }
+    let by_name = output
+        .as_ref()
+        .is_some_and(|p| p.extension().is_some_and(|e| e == "zst" || e == "tzst"));
+    let opts = ops::export::ExportOptions {
+        layer: a.layer.clone(),
+        paths: a
+            .paths
+            .iter()
+            .map(|p| cairn::worktree::layer_path_bytes(p.as_bytes()))
+            .collect(),
+        zstd: a.zstd.or(by_name.then_some(3)),
+        output,
+    };
+    let stdout = std::io::stdout();
+    let outcome = ops::export::export(&ctx.repo()?, &opts, &mut stdout.lock(), &ctx.bar())?;
+    if opts.output.is_some() {
+        ctx.printer.outcome(&outcome, render::export)?;
+    }
+    OK
+}

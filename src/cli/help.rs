@@ -162,6 +162,11 @@ fn examples(name: &str) -> Option<&'static str> {
   cairn config --global user.email ada@example.org    for every repository of this user
   cairn config --list                                 what is set, and where"
         }
+        "export" => {
+            "  cairn export v1 -o v1.tar                    a layer as a tar file
+  cairn export HEAD data/ -o data.tar.zst       some paths, zstd-compressed (by the name)
+  cairn export HEAD~2 | tar -x -C /tmp/old      stream it into tar"
+        }
         _ => return None,
     })
 }

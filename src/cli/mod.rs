@@ -141,5 +141,6 @@ fn dispatch(command: &Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Command::Push(a) => c::push(a, ctx),
         Command::Pull(a) => c::pull(a, ctx),
         Command::Clone(a) => c::clone(a, ctx),
+        Command::Export(a) => c::export(a, ctx),
     }
 }

@@ -716,6 +716,27 @@ pub(super) fn clone(
     )
 }
 
+pub(super) fn export(
+    o: &cairn::ops::export::ExportOutcome,
+    out: &mut dyn Write,
+    _: &Printer,
+) -> Result<()> {
+    let to = o
+        .output
+        .as_ref()
+        .map_or("standard output".into(), |p| p.display().to_string());
+    writeln!(
+        out,
+        "exported {}, {} and {} ({}) of {} to {to}{}",
+        n(o.files, "file"),
+        n(o.symlinks, "symlink"),
+        n(o.dirs, "directory"),
+        HumanBytes(o.bytes),
+        o.layer.short(),
+        if o.zstd { ", zstd-compressed" } else { "" }
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -7,6 +7,7 @@ pub mod checkout;
 pub mod clone;
 pub mod commit;
 pub mod diff;
+pub mod export;
 pub mod gc;
 pub mod init;
 pub mod log;

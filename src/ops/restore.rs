@@ -14,7 +14,7 @@ use crate::hash::ObjectId;
 use crate::materialize::{ensure_dir_at, is_empty_dir, Materializer};
 use crate::object::{EntryKind, TreeEntry};
 use crate::progress::{Progress, Unit};
-use crate::read::{flatten, lookup};
+use crate::read::select;
 use crate::repo::Repository;
 use crate::repo_path::RepoPath;
 use crate::revparse;
@@ -186,33 +186,4 @@ fn needed_dirs<'e>(
         out.extend(RepoPath::new(p).ancestors().map(RepoPath::as_bytes));
     }
     out
-}
-
-/// The entries to restore, with their paths, parents before children.
-fn select(
-    repo: &Repository,
-    tree: &ObjectId,
-    paths: &[Vec<u8>],
-) -> Result<Vec<(Vec<u8>, TreeEntry)>> {
-    let mut out = Vec::new();
-    if paths.is_empty() {
-        flatten(repo, tree, b"", &mut out)?;
-        return Ok(out);
-    }
-    for p in paths {
-        let e = lookup(repo, tree, p)?.ok_or_else(|| Error::NotInLayer {
-            path: PathBuf::from(RepoPath::new(p).to_string()),
-        })?;
-        if e.kind == EntryKind::Dir {
-            if !p.is_empty() {
-                out.push((p.clone(), e.clone()));
-            }
-            flatten(repo, &e.id, p, &mut out)?;
-        } else {
-            out.push((p.clone(), e));
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out.dedup_by(|a, b| a.0 == b.0);
-    Ok(out)
 }

@@ -17,6 +17,7 @@ mod cli_read;
 mod concurrency;
 mod crash;
 mod deep_trees;
+mod export;
 mod faults;
 mod format_vectors;
 mod hostile;
