@@ -168,6 +168,45 @@ impl Chunker {
 /// twice this.
 pub const WINDOW: usize = 8 << 20;
 
+/// Chunks a stream (standard input, a tar member) window by window in one buffer of
+/// [`WINDOW`] bytes, whatever its length: `f` gets each window and the chunks that end in it,
+/// to hash them in parallel; the undecided tail moves to the front for the next window.
+/// Returns the stream's length.
+pub fn chunk_stream(
+    chunker: &Chunker,
+    mut reader: impl Read,
+    mut f: impl FnMut(&[u8], &[Range<usize>]) -> Result<(), crate::error::Error>,
+    name: &Path,
+) -> Result<u64, crate::error::Error> {
+    let read_err = |e| crate::error::Error::io("could not read", name)(e);
+    let cap = WINDOW.max(2 * chunker.params().max as usize);
+    let mut buf = vec![0u8; cap];
+    let (mut end, mut total, mut cuts) = (0usize, 0u64, Vec::new());
+    loop {
+        let mut eof = false;
+        while end < cap {
+            match reader.read(&mut buf[end..]) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => end += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(read_err(e)),
+            }
+        }
+        cuts.clear();
+        let used = chunker.cut_all(&buf[..end], eof, &mut cuts);
+        f(&buf[..end], &cuts)?;
+        total += used as u64;
+        if eof {
+            return Ok(total);
+        }
+        buf.copy_within(used..end, 0);
+        end -= used;
+    }
+}
+
 /// How a read through [`chunk_file`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Windows {

@@ -212,6 +212,41 @@ impl<'a> Ingester<'a> {
         Ok((read == Windows::Complete).then_some(chunks))
     }
 
+    /// Reads a stream to its end as the content of a regular file of `mode` (permission
+    /// bits), hashing the chunks of each window in parallel, in flat memory. The entry's
+    /// stat data are the length and `mtime_ns` only: no file holds them, so a worktree file
+    /// at the same path is always read again by status.
+    pub(crate) fn ingest_stream(
+        &self,
+        reader: impl Read,
+        mode: u32,
+        mtime_ns: i64,
+        name: &Path,
+    ) -> Result<Ingested> {
+        let mut chunks = Vec::new();
+        let size = chunk::chunk_stream(
+            &self.chunker,
+            reader,
+            |window, cuts| {
+                let refs: Result<Vec<ChunkRef>> = cuts
+                    .par_iter()
+                    .map(|r| self.one(&window[r.clone()]))
+                    .collect();
+                chunks.extend(refs?);
+                Ok(())
+            },
+            name,
+        )?;
+        let stat = Stat {
+            size,
+            mtime_ns,
+            ctime_ns: 0,
+            ino: 0,
+            mode: libc::S_IFREG | (mode & 0o7777),
+        };
+        Ok(self.entry(EntryKind::File, mode & 0o7777, stat, chunks))
+    }
+
     /// Hashes one chunk and hands it to the sink. `data` must be private to this process
     /// (a buffer, never a map of the file): the bytes stored are the bytes hashed.
     fn one(&self, data: &[u8]) -> Result<ChunkRef> {
@@ -233,4 +268,55 @@ impl<'a> Ingester<'a> {
             chunks: file.chunks,
         }
     }
+}
+
+/// What storing through [`store_with`] wrote: the sink's counts and the packs published.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Stored {
+    /// New chunks and their bytes, raw and compressed.
+    pub(crate) counts: crate::pack::sink::SinkCounts,
+    /// Pack files written.
+    pub(crate) packs: u64,
+}
+
+/// Runs `f` with an ingester whose chunks go to new packs of the repository (compressed,
+/// each new chunk once, through one pack writer thread) and are reported to `progress` as
+/// bytes. The packs are published before this returns, so an index saved afterwards never
+/// names a chunk that is not stored. On failure nothing is published.
+pub(crate) fn store_with<T>(
+    repo: &Repository,
+    progress: &dyn crate::progress::Progress,
+    f: impl FnOnce(&Ingester) -> Result<T>,
+) -> Result<(T, Stored)> {
+    use crate::pack::sink::{batch_channel, write_batches};
+    use crate::pack::{PackClass, PackWriter, StoreSink};
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+    let (tx, rx) = batch_channel();
+    let abort = &AtomicBool::new(false);
+    let (result, packs, counts) = std::thread::scope(|s| {
+        let w = PackWriter::for_repo(repo, PackClass::Data);
+        let writer = s.spawn(move || write_batches(w, rx, abort));
+        let sink = StoreSink::new(&repo.store, repo.config.zstd_level(), tx);
+        let reporting = Reporting {
+            inner: &sink,
+            progress,
+        };
+        let result = f(&Ingester::new(repo, &reporting)).and_then(|r| sink.flush().map(|()| r));
+        if result.is_err() {
+            abort.store(true, Relaxed);
+        }
+        let counts = sink.finish(); // closes the channel: the writer publishes and ends
+        let packs = writer.join().expect("the pack writer does not panic");
+        (result, packs, counts)
+    });
+    // A failed writer explains a failed read ("the pack writer stopped"): report it first.
+    let packs = packs?;
+    Ok((
+        result?,
+        Stored {
+            counts,
+            packs: packs as u64,
+        },
+    ))
 }

@@ -144,6 +144,10 @@ pub(crate) struct AddArgs {
     /// Skip (and report) files and directories that cannot be read, instead of failing.
     #[arg(long)]
     pub ignore_errors: bool,
+    /// Stage standard input as the content of the one PATH given (the worktree is not
+    /// written), e.g. `pg_dump db | cairn add --stdin db.sql`.
+    #[arg(long, conflicts_with_all = ["all", "dry_run", "force", "ignore_errors"])]
+    pub stdin: bool,
 }
 
 #[derive(Debug, Args)]

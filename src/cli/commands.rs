@@ -33,6 +33,9 @@ pub(super) fn init(a: &InitArgs, ctx: &Ctx) -> Outcome {
 }
 
 pub(super) fn add(a: &AddArgs, ctx: &Ctx) -> Outcome {
+    if a.stdin {
+        return add_stdin(a, ctx);
+    }
     if a.paths.is_empty() && !a.all {
         return Err(cairn::Error::BadArgument {
             what: "nothing to add: name paths, or use -A for everything".into(),
@@ -50,6 +53,39 @@ pub(super) fn add(a: &AddArgs, ctx: &Ctx) -> Outcome {
     };
     let outcome = ops::add::add(&ctx.lock(&repo)?, &ctx.common, &opts, &ctx.bar())?;
     ctx.printer.outcome(&outcome, render::add)?;
+    OK
+}
+
+/// `add --stdin PATH`.
+fn add_stdin(a: &AddArgs, ctx: &Ctx) -> Outcome {
+    use std::io::IsTerminal;
+    let [path] = a.paths.as_slice() else {
+        return Err(cairn::Error::BadArgument {
+            what: "add --stdin takes exactly one path: where to stage the content".into(),
+            path: ctx.cwd.clone(),
+        }
+        .into());
+    };
+    if std::io::stdin().is_terminal() {
+        return Err(cairn::Error::BadArgument {
+            what: "standard input is a terminal: pipe the content in, as in `cmd | cairn add --stdin PATH`".into(),
+            path: ctx.cwd.clone(),
+        }
+        .into());
+    }
+    let repo = ctx.repo()?;
+    let opts = ops::add_stdin::AddStdinOptions {
+        path: path.clone(),
+        mode: 0o644,
+    };
+    let outcome = ops::add_stdin::add_stdin(
+        &ctx.lock(&repo)?,
+        &ctx.common,
+        &opts,
+        &mut std::io::stdin(),
+        &ctx.bar(),
+    )?;
+    ctx.printer.outcome(&outcome, render::add_stdin)?;
     OK
 }
 

@@ -28,7 +28,8 @@ fn examples(name: &str) -> Option<&'static str> {
             "  cairn add data/ notes.md        stage a directory and a file
   cairn add -A                    stage every change, deletions included
   cairn add -n -A                 show what would be staged
-  cairn add -f build/out.bin      stage a file an ignore rule excludes"
+  cairn add -f build/out.bin      stage a file an ignore rule excludes
+  pg_dump db | cairn add --stdin db.sql   stage a stream as the file db.sql"
         }
         "rm" => {
             "  cairn rm old.csv                stop tracking a file and delete it
@@ -222,10 +223,12 @@ mod tests {
                 continue;
             };
             for line in text.lines() {
+                // A pipeline may come first: the command follows the first `cairn`.
                 let words: Vec<&str> = line.split_whitespace().collect();
-                assert_eq!(words.first(), Some(&"cairn"), "{line}");
+                let at = words.iter().position(|w| *w == "cairn");
+                let at = at.unwrap_or_else(|| panic!("no cairn in {line}"));
                 assert!(
-                    cmd.find_subcommand(words[1]).is_some(),
+                    cmd.find_subcommand(words[at + 1]).is_some(),
                     "{}: {line}",
                     sub.get_name()
                 );

@@ -94,6 +94,29 @@ pub(super) fn add(o: &AddOutcome, out: &mut dyn Write, p: &Printer) -> Result<()
     )
 }
 
+pub(super) fn add_stdin(
+    o: &cairn::ops::add_stdin::AddStdinOutcome,
+    out: &mut dyn Write,
+    _: &Printer,
+) -> Result<()> {
+    write!(out, "staged ")?;
+    path(out, &o.path)?;
+    writeln!(
+        out,
+        " from standard input ({}{}): {} of {} new, stored {} new ({} after compression)",
+        HumanBytes(o.size),
+        if o.replaced {
+            ", replacing the staged content"
+        } else {
+            ""
+        },
+        o.chunks_new,
+        n(o.chunks, "chunk"),
+        HumanBytes(o.bytes_new),
+        HumanBytes(o.bytes_stored)
+    )
+}
+
 pub(super) fn rm(o: &RmOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
     for p in &o.removed {
         write!(out, "rm '")?;

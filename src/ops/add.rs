@@ -2,7 +2,6 @@
 //! then records them in the staging index. `commit` never reads the worktree again.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -10,9 +9,7 @@ use serde::Serialize;
 use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::index::{IndexEntry, StagingIndex, Stat, WalkCache};
-use crate::ingest::{Ingester, Reporting};
-use crate::pack::sink::{batch_channel, write_batches};
-use crate::pack::{PackClass, PackWriter, StoreSink};
+use crate::ingest::{store_with, Ingester};
 use crate::progress::{Progress, Unit};
 use crate::repo::{Locked, Repository};
 use crate::repo_path::{RepoPath, RepoPathBuf};
@@ -362,29 +359,9 @@ fn ingest_all(
     progress: &dyn Progress,
     outcome: &mut AddOutcome,
 ) -> Result<Ingested> {
-    let (tx, rx) = batch_channel();
-    let abort = &AtomicBool::new(false);
-    let (result, packs, counts) = std::thread::scope(|s| {
-        let w = PackWriter::for_repo(repo, PackClass::Data);
-        let writer = s.spawn(move || write_batches(w, rx, abort));
-        let sink = StoreSink::new(&repo.store, repo.config.zstd_level(), tx);
-        let reporting = Reporting {
-            inner: &sink,
-            progress,
-        };
-        let ingester = Ingester::new(repo, &reporting);
-        let result = read_files(repo, &ingester, work, ignore_errors, progress)
-            .and_then(|r| sink.flush().map(|()| r));
-        if result.is_err() {
-            abort.store(true, Relaxed);
-        }
-        let counts = sink.finish(); // closes the channel: the writer publishes and ends
-        let packs = writer.join().expect("the pack writer does not panic");
-        (result, packs, counts)
-    });
-    // A failed writer explains a failed read ("the pack writer stopped"): report it first.
-    let packs = packs?;
-    let (results, skipped_files) = result?;
+    let ((results, skipped_files), stored) = store_with(repo, progress, |ingester| {
+        read_files(repo, ingester, work, ignore_errors, progress)
+    })?;
     outcome.skipped.extend(skipped_files);
     outcome.files_read = results.iter().filter(|(_, e)| e.is_some()).count() as u64;
     outcome.bytes_read = results
@@ -392,10 +369,10 @@ fn ingest_all(
         .filter_map(|(_, e)| e.as_ref())
         .map(|e| e.stat.size)
         .sum();
-    outcome.chunks_new = counts.chunks;
-    outcome.bytes_new = counts.raw;
-    outcome.bytes_stored = counts.stored;
-    outcome.packs_written = packs as u64;
+    outcome.chunks_new = stored.counts.chunks;
+    outcome.bytes_new = stored.counts.raw;
+    outcome.bytes_stored = stored.counts.stored;
+    outcome.packs_written = stored.packs;
     Ok(results)
 }
 

@@ -2,6 +2,7 @@
 //! prints; the CLI renders outcomes.
 
 pub mod add;
+pub mod add_stdin;
 pub mod cat;
 pub mod checkout;
 pub mod clone;

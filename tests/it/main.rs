@@ -10,6 +10,7 @@
 
 mod support;
 
+mod add_stdin;
 mod chunk_lists;
 mod cli_foundation;
 mod cli_proofs;
