@@ -216,15 +216,54 @@ impl<'a> Ingester<'a> {
     /// bits), hashing the chunks of each window in parallel, in flat memory. The entry's
     /// stat data are the length and `mtime_ns` only: no file holds them, so a worktree file
     /// at the same path is always read again by status.
+    /// `size`, when known (a tar member's), lets a small stream be read whole into a
+    /// buffer of its size rather than a window; the stream must then hold exactly that.
     pub(crate) fn ingest_stream(
         &self,
-        reader: impl Read,
+        mut reader: impl Read,
+        size: Option<u64>,
         mode: u32,
         mtime_ns: i64,
         name: &Path,
     ) -> Result<Ingested> {
         let mut chunks = Vec::new();
-        let size = chunk::chunk_stream(
+        let size = match size {
+            Some(len) if len <= READ_WHOLE => {
+                let mut buf = Vec::with_capacity(len as usize);
+                (&mut reader)
+                    .take(len + 1)
+                    .read_to_end(&mut buf)
+                    .ctx("could not read", name)?;
+                if buf.len() as u64 != len {
+                    return Err(Error::corrupt(
+                        "stream",
+                        name,
+                        format!("{} bytes where {len} were announced", buf.len()),
+                    ));
+                }
+                chunks = self.chunk_buffer(&buf)?;
+                len
+            }
+            _ => self.chunk_windows(reader, &mut chunks, name)?,
+        };
+        let stat = Stat {
+            size,
+            mtime_ns,
+            ctime_ns: 0,
+            ino: 0,
+            mode: libc::S_IFREG | (mode & 0o7777),
+        };
+        Ok(self.entry(EntryKind::File, mode & 0o7777, stat, chunks))
+    }
+
+    /// Chunks a stream of unknown length window by window into `chunks`; its length.
+    fn chunk_windows(
+        &self,
+        reader: impl Read,
+        chunks: &mut Vec<ChunkRef>,
+        name: &Path,
+    ) -> Result<u64> {
+        chunk::chunk_stream(
             &self.chunker,
             reader,
             |window, cuts| {
@@ -236,15 +275,20 @@ impl<'a> Ingester<'a> {
                 Ok(())
             },
             name,
-        )?;
+        )
+    }
+
+    /// A symlink entry for `target`, stat data being the target's length and `mtime_ns`.
+    pub(crate) fn symlink_entry(&self, target: &[u8], mtime_ns: i64) -> Result<Ingested> {
+        let chunks = self.chunk_buffer(target)?;
         let stat = Stat {
-            size,
+            size: target.len() as u64,
             mtime_ns,
             ctime_ns: 0,
             ino: 0,
-            mode: libc::S_IFREG | (mode & 0o7777),
+            mode: libc::S_IFLNK | 0o777,
         };
-        Ok(self.entry(EntryKind::File, mode & 0o7777, stat, chunks))
+        Ok(self.entry(EntryKind::Symlink, 0o777, stat, chunks))
     }
 
     /// Hashes one chunk and hands it to the sink. `data` must be private to this process

@@ -113,6 +113,8 @@ pub(crate) enum Command {
     Clone(CloneArgs),
     /// Write a layer, or some of its paths, as a tar stream (optionally zstd-compressed).
     Export(ExportArgs),
+    /// Stage the members of a tar stream (plain, gzip or zstd) without writing the worktree.
+    Import(ImportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -477,4 +479,14 @@ pub(crate) struct ExportArgs {
     #[arg(long, value_name = "LEVEL", num_args = 0..=1, default_missing_value = "3",
           value_parser = clap::value_parser!(i32).range(1..=19))]
     pub zstd: Option<i32>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// The tar file (`-` or none: standard input).
+    #[arg(value_name = "TARBALL")]
+    pub input: Option<PathBuf>,
+    /// Stage the members under this directory (relative to the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub prefix: Option<PathBuf>,
 }

@@ -18,6 +18,9 @@ pub(crate) struct Bar {
     bytes: AtomicU64,
     /// Whether the bar counts bytes (its length is the byte total) or items.
     in_bytes: AtomicBool,
+    /// A phase that began with no totals (a stream): drawn as a spinner with bytes once
+    /// something moves, and not at all when nothing does.
+    unknown: AtomicBool,
     /// The phase's unit and item total, for the text beside a byte bar.
     phase: Mutex<(Unit, u64)>,
 }
@@ -33,6 +36,7 @@ impl Bar {
             items: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             in_bytes: AtomicBool::new(false),
+            unknown: AtomicBool::new(false),
             phase: Mutex::new((Unit::Files, 0)),
         }
     }
@@ -41,6 +45,19 @@ impl Bar {
         ProgressStyle::with_template(template)
             .expect("valid template")
             .progress_chars("=> ")
+    }
+
+    /// Draws a phase with no totals: bytes so far and their rate, and the items done.
+    fn show_spinner(&self, b: &ProgressBar) {
+        b.unset_length();
+        b.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>12} {spinner} {binary_bytes} ({binary_bytes_per_sec}) {msg} {elapsed}",
+            )
+            .expect("valid template"),
+        );
+        b.set_draw_target(ProgressDrawTarget::stderr());
+        b.enable_steady_tick(Duration::from_millis(200));
     }
 
     /// The text beside a byte bar: `3/10 files`.
@@ -58,6 +75,7 @@ impl cairn::Progress for Bar {
         *self.phase.lock().expect("not poisoned") = (unit, items);
         b.reset();
         b.set_prefix(phase);
+        self.unknown.store(items == 0 && bytes == 0, Relaxed);
         if items == 0 && bytes == 0 {
             b.set_draw_target(ProgressDrawTarget::hidden());
             return;
@@ -86,6 +104,15 @@ impl cairn::Progress for Bar {
         let Some(b) = &self.bar else { return };
         let done = self.items.fetch_add(items, Relaxed) + items;
         let total = self.bytes.fetch_add(bytes, Relaxed) + bytes;
+        if self.unknown.swap(false, Relaxed) {
+            self.show_spinner(b);
+        }
+        if b.length().is_none() {
+            b.inc(bytes);
+            let (unit, _) = *self.phase.lock().expect("not poisoned");
+            b.set_message(format!("{done} {}", unit.noun(done)));
+            return;
+        }
         if self.in_bytes.load(Relaxed) {
             b.inc(bytes);
             if items > 0 {

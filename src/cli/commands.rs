@@ -462,3 +462,32 @@ pub(super) fn export(a: &ExportArgs, ctx: &Ctx) -> Outcome {
     }
     OK
 }
+
+pub(super) fn import(a: &ImportArgs, ctx: &Ctx) -> Outcome {
+    use std::io::IsTerminal;
+    let file = a.input.as_ref().filter(|p| p.as_os_str() != "-");
+    if file.is_none() && std::io::stdin().is_terminal() {
+        return Err(cairn::Error::BadArgument {
+            what: "standard input is a terminal: name a tar file, or pipe one in".into(),
+            path: ctx.cwd.clone(),
+        }
+        .into());
+    }
+    let repo = ctx.repo()?;
+    let opts = ops::import::ImportOptions {
+        prefix: a.prefix.clone(),
+    };
+    let (mut input, name): (Box<dyn std::io::Read>, std::path::PathBuf) = match file {
+        Some(p) => {
+            let path = ctx.cwd.join(p);
+            let f = std::fs::File::open(&path)
+                .map_err(|e| cairn::Error::io("could not open file", &path)(e))?;
+            (Box::new(f), path)
+        }
+        None => (Box::new(std::io::stdin()), "<stdin>".into()),
+    };
+    let locked = ctx.lock(&repo)?;
+    let outcome = ops::import::import(&locked, &ctx.common, &opts, &mut input, &name, &ctx.bar())?;
+    ctx.printer.outcome(&outcome, render::import)?;
+    OK
+}

@@ -168,6 +168,11 @@ fn examples(name: &str) -> Option<&'static str> {
   cairn export HEAD data/ -o data.tar.zst       some paths, zstd-compressed (by the name)
   cairn export HEAD~2 | tar -x -C /tmp/old      stream it into tar"
         }
+        "import" => {
+            "  cairn import scans.tar.gz                    stage a tarball's members (gzip or zstd too)
+  curl -s https://example.org/d.tar | cairn import - --prefix raw/
+  cairn import old.tar && cairn commit -m \"from old.tar\""
+        }
         _ => return None,
     })
 }

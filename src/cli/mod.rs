@@ -142,5 +142,6 @@ fn dispatch(command: &Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Command::Pull(a) => c::pull(a, ctx),
         Command::Clone(a) => c::clone(a, ctx),
         Command::Export(a) => c::export(a, ctx),
+        Command::Import(a) => c::import(a, ctx),
     }
 }

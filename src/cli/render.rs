@@ -760,6 +760,33 @@ pub(super) fn export(
     )
 }
 
+pub(super) fn import(
+    o: &cairn::ops::import::ImportOutcome,
+    out: &mut dyn Write,
+    _: &Printer,
+) -> Result<()> {
+    for s in &o.skipped {
+        write!(out, "skipped '")?;
+        path(out, &s.path)?;
+        writeln!(out, "': {}", s.reason)?;
+    }
+    let links = if o.hardlinks > 0 {
+        format!(" ({} of them hard links)", o.hardlinks)
+    } else {
+        String::new()
+    };
+    writeln!(
+        out,
+        "staged {}{links} and {} ({}), {} replacing tracked entries; stored {} new ({} after compression)",
+        n(o.files, "file"),
+        n(o.symlinks, "symlink"),
+        HumanBytes(o.bytes),
+        o.replaced,
+        HumanBytes(o.bytes_new),
+        HumanBytes(o.bytes_stored)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

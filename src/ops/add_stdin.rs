@@ -60,10 +60,10 @@ pub fn add_stdin(
     let mut index = repo.load_index()?;
     let rel = worktree::resolve(repo.root(), &common.cwd, &opts.path)?;
     check_path(&index, &rel, &opts.path)?;
-    progress.begin("adding", Unit::Files, 1, 0);
+    progress.begin("adding", Unit::Files, 0, 0); // a stream: no totals
     let name = PathBuf::from("<stdin>");
     let (entry, stored) = store_with(repo, progress, |ingester| {
-        ingester.ingest_stream(input, opts.mode, now_ns(), &name)
+        ingester.ingest_stream(input, None, opts.mode, now_ns(), &name)
     })?;
     progress.advance(1, 0);
     progress.end();

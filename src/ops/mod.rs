@@ -10,6 +10,7 @@ pub mod commit;
 pub mod diff;
 pub mod export;
 pub mod gc;
+pub mod import;
 pub mod init;
 pub mod log;
 pub mod ls;

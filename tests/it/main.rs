@@ -23,6 +23,7 @@ mod faults;
 mod format_vectors;
 mod hostile;
 mod house;
+mod import;
 mod integrity;
 mod model;
 mod progress;
