@@ -342,7 +342,7 @@ fn member<R: Read>(
     let link = || {
         entry
             .link_name_bytes()
-            .map(|l| l.into_owned())
+            .map(std::borrow::Cow::into_owned)
             .ok_or_else(|| bad(format!("{}: a link without a target", shown(&raw))))
     };
     match kind {
