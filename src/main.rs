@@ -13,9 +13,11 @@ use clap::FromArgMatches;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let matches = cli::help::command().get_matches();
-    match cli::args::Cli::from_arg_matches(&matches) {
+    let parsed = cli::help::command()
+        .try_get_matches()
+        .and_then(|m| cli::args::Cli::from_arg_matches(&m));
+    match parsed {
         Ok(args) => cli::run(args),
-        Err(e) => e.exit(),
+        Err(e) => cli::usage_error(&e),
     }
 }

@@ -38,9 +38,19 @@ pub(crate) struct Global {
     /// Print more (for add: every staged path).
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
-    /// Never draw progress bars.
+    /// Never draw progress bars (`--progress json` still writes its lines).
     #[arg(long, global = true)]
     pub no_progress: bool,
+    /// Progress on stderr: bars when it is a terminal (auto), never, or JSON lines for
+    /// programs (json, see docs/JSON.md).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        default_value = "auto"
+    )]
+    pub progress: ProgressArg,
     /// Run as if cairn was started in DIR.
     #[arg(short = 'C', id = "chdir", global = true, value_name = "DIR")]
     pub dir: Option<PathBuf>,
@@ -50,6 +60,16 @@ pub(crate) struct Global {
     /// Worker threads, 1 to 1024 (default: one per core).
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=MAX_THREADS))]
     pub threads: Option<u16>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ProgressArg {
+    /// Bars when stderr is a terminal and neither --json nor -q is given.
+    Auto,
+    /// No progress at all.
+    Never,
+    /// One JSON object per line on stderr: begin, progress (at most 4 a second), end.
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

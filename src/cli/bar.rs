@@ -1,18 +1,39 @@
-//! Progress bars with indicatif, on stderr, only when the CLI decided to show them.
+//! Progress on stderr, only when the CLI decided to show it: bars drawn with indicatif, or
+//! JSON lines for programs (`--progress json`).
 //!
 //! A phase with a byte total draws bytes (done, total, rate, ETA) with its items counted
 //! beside; one without draws its items. Nothing is drawn before the first phase begins nor
 //! for a phase with nothing to count, so no bar ever shows an unlabelled `0/0`.
 
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cairn::Unit;
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Off,
+    Draw,
+    Json,
+}
+
+/// The JSON lines' clock: when the phase began, and when a progress line was last written
+/// (milliseconds after that), so at most four a second are written.
+struct JsonClock {
+    started: Mutex<Instant>,
+    last_ms: AtomicU64,
+}
+
+/// Progress events at most this often, in milliseconds.
+const JSON_EVERY_MS: u64 = 250;
+
 pub(crate) struct Bar {
     bar: Option<ProgressBar>,
+    json: Option<JsonClock>,
     /// The phase's counts: items done, and bytes done (for the rate of an item bar).
     items: AtomicU64,
     bytes: AtomicU64,
@@ -23,21 +44,32 @@ pub(crate) struct Bar {
     unknown: AtomicBool,
     /// The phase's unit and item total, for the text beside a byte bar.
     phase: Mutex<(Unit, u64)>,
+    /// The phase's name and byte total, for the JSON lines.
+    bar_prefix: Mutex<&'static str>,
+    total_bytes: AtomicU64,
 }
 
 impl Bar {
-    pub(crate) fn new(show: bool) -> Bar {
-        let bar = show.then(|| ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()));
+    pub(crate) fn new(mode: Mode) -> Bar {
+        let bar = (mode == Mode::Draw)
+            .then(|| ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()));
+        let json = (mode == Mode::Json).then(|| JsonClock {
+            started: Mutex::new(Instant::now()),
+            last_ms: AtomicU64::new(0),
+        });
         if let Some(b) = &bar {
             b.set_draw_target(ProgressDrawTarget::hidden());
         }
         Bar {
             bar,
+            json,
             items: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             in_bytes: AtomicBool::new(false),
             unknown: AtomicBool::new(false),
             phase: Mutex::new((Unit::Files, 0)),
+            bar_prefix: Mutex::new(""),
+            total_bytes: AtomicU64::new(0),
         }
     }
 
@@ -45,6 +77,25 @@ impl Bar {
         ProgressStyle::with_template(template)
             .expect("valid template")
             .progress_chars("=> ")
+    }
+
+    /// Writes one JSON line on stderr: the event, the phase, its totals and what is done.
+    /// A closed stderr is no reason to stop the work.
+    fn json_line(&self, event: &str, clock: &JsonClock) {
+        let (unit, items) = *self.phase.lock().expect("not poisoned");
+        let prefix = self.bar_prefix.lock().expect("not poisoned");
+        let elapsed = clock.started.lock().expect("not poisoned").elapsed();
+        let doc = serde_json::json!({
+            "event": event,
+            "phase": *prefix,
+            "unit": unit.noun(2),
+            "items": items,
+            "bytes": self.total_bytes.load(Relaxed),
+            "items_done": self.items.load(Relaxed),
+            "bytes_done": self.bytes.load(Relaxed),
+            "elapsed_ms": elapsed.as_millis() as u64,
+        });
+        let _ = writeln!(std::io::stderr().lock(), "{doc}");
     }
 
     /// Draws a phase with no totals: bytes so far and their rate, and the items done.
@@ -69,10 +120,17 @@ impl Bar {
 
 impl cairn::Progress for Bar {
     fn begin(&self, phase: &'static str, unit: Unit, items: u64, bytes: u64) {
-        let Some(b) = &self.bar else { return };
         self.items.store(0, Relaxed);
         self.bytes.store(0, Relaxed);
+        self.total_bytes.store(bytes, Relaxed);
         *self.phase.lock().expect("not poisoned") = (unit, items);
+        *self.bar_prefix.lock().expect("not poisoned") = phase;
+        if let Some(clock) = &self.json {
+            *clock.started.lock().expect("not poisoned") = Instant::now();
+            clock.last_ms.store(0, Relaxed);
+            self.json_line("begin", clock);
+        }
+        let Some(b) = &self.bar else { return };
         b.reset();
         b.set_prefix(phase);
         self.unknown.store(items == 0 && bytes == 0, Relaxed);
@@ -101,9 +159,27 @@ impl cairn::Progress for Bar {
     }
 
     fn advance(&self, items: u64, bytes: u64) {
-        let Some(b) = &self.bar else { return };
         let done = self.items.fetch_add(items, Relaxed) + items;
         let total = self.bytes.fetch_add(bytes, Relaxed) + bytes;
+        if let Some(clock) = &self.json {
+            let now = clock
+                .started
+                .lock()
+                .expect("not poisoned")
+                .elapsed()
+                .as_millis() as u64;
+            let last = clock.last_ms.load(Relaxed);
+            let due = now >= last + JSON_EVERY_MS;
+            if due
+                && clock
+                    .last_ms
+                    .compare_exchange(last, now, Relaxed, Relaxed)
+                    .is_ok()
+            {
+                self.json_line("progress", clock);
+            }
+        }
+        let Some(b) = &self.bar else { return };
         if self.unknown.swap(false, Relaxed) {
             self.show_spinner(b);
         }
@@ -134,6 +210,9 @@ impl cairn::Progress for Bar {
     }
 
     fn end(&self) {
+        if let Some(clock) = &self.json {
+            self.json_line("end", clock);
+        }
         if let Some(b) = &self.bar {
             b.disable_steady_tick();
             b.finish_and_clear();
@@ -141,6 +220,6 @@ impl cairn::Progress for Bar {
     }
 
     fn wants_totals(&self) -> bool {
-        self.bar.is_some()
+        self.bar.is_some() || self.json.is_some()
     }
 }

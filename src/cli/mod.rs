@@ -8,7 +8,7 @@ mod printer;
 mod quote;
 mod render;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -25,12 +25,12 @@ pub(crate) struct Ctx {
     pub cwd: PathBuf,
     pub common: Common,
     pub printer: Printer,
-    show_progress: bool,
+    progress: bar::Mode,
 }
 
 impl Ctx {
     pub(crate) fn bar(&self) -> bar::Bar {
-        bar::Bar::new(self.show_progress)
+        bar::Bar::new(self.progress)
     }
 
     pub(crate) fn repo(&self) -> cairn::Result<cairn::Repository> {
@@ -79,13 +79,61 @@ fn context(g: &args::Global, printer: Printer) -> anyhow::Result<Ctx> {
     let cwd = std::fs::canonicalize(&cwd).unwrap_or(cwd);
     let mut common = Common::new(&cwd);
     common.lock_timeout = g.lock_timeout;
-    let show_progress = !g.json && !g.quiet && !g.no_progress && std::io::stderr().is_terminal();
+    // `--progress json` is asked for by a program and wins over `--no-progress`, which
+    // only silences the bars.
+    let progress = match g.progress {
+        args::ProgressArg::Json => bar::Mode::Json,
+        args::ProgressArg::Never => bar::Mode::Off,
+        args::ProgressArg::Auto
+            if !g.no_progress && !g.json && !g.quiet && std::io::stderr().is_terminal() =>
+        {
+            bar::Mode::Draw
+        }
+        args::ProgressArg::Auto => bar::Mode::Off,
+    };
     Ok(Ctx {
         cwd,
         common,
         printer,
-        show_progress,
+        progress,
     })
+}
+
+/// Ends on a command line clap could not parse. With `--json` among the arguments a
+/// script also gets the error as a JSON document on stdout (kind `usage`), as for every
+/// other error; help and version requests print as usual.
+pub(crate) fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let info = matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    let json = std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json");
+    if json && !info {
+        let text = e.render().to_string();
+        let message = text
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim_start_matches("error: ")
+            .to_string();
+        let doc = serde_json::json!({ "error": {
+            "kind": "usage",
+            "message": message,
+            "hint": "run the command with --help for its arguments",
+            "exit_code": EXIT_ERROR,
+        }});
+        let _ = writeln!(std::io::stdout(), "{doc}");
+        let _ = write!(std::io::stderr(), "{text}");
+        return ExitCode::from(EXIT_ERROR);
+    }
+    let _ = e.print();
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(EXIT_ERROR))
 }
 
 /// Prints an error and picks the exit code: a closed stdout (`cairn log | head`) is not an

@@ -146,3 +146,74 @@ fn units_name_what_they_count() {
     assert_eq!(Unit::Packs.noun(2), "packs");
     assert_eq!(Unit::Chunks.noun(1), "chunk");
 }
+
+#[test]
+fn progress_json_writes_begin_progress_and_end_lines() {
+    let env = crate::support::Env::new();
+    fs::write(env.path("big"), random_bytes(2, 3 << 20)).unwrap();
+    for i in 0..20 {
+        fs::write(env.path(format!("f{i}")), format!("{i}")).unwrap();
+    }
+    let out = env
+        .cmd_in(&env.root)
+        .args(["--progress", "json", "--json", "add", "-A"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // stdout holds the outcome, stderr only the events.
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["staged"].is_array(), "{doc}");
+    let events: Vec<serde_json::Value> = String::from_utf8(out.stderr)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    let first = &events[0];
+    let last = events.last().unwrap();
+    assert_eq!(first["event"], "begin");
+    assert_eq!(first["phase"], "adding");
+    assert_eq!(first["unit"], "files");
+    assert_eq!(first["items"], 21);
+    assert_eq!(first["bytes"], (3 << 20) + 10 + 2 * 10);
+    assert_eq!(last["event"], "end");
+    assert_eq!(last["items_done"], 21);
+    assert_eq!(last["bytes_done"], first["bytes"]);
+    for e in &events[1..events.len() - 1] {
+        assert_eq!(e["event"], "progress", "{e}");
+    }
+}
+
+#[test]
+fn a_usage_error_under_json_is_a_json_document() {
+    let env = crate::support::Env::new();
+    let out = env
+        .cmd_in(&env.root)
+        .args(["--json", "log", "--bogus"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["error"]["kind"], "usage");
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--bogus"),
+        "{doc}"
+    );
+    // Without --json, stdout stays empty and help is not an error.
+    let out = env
+        .cmd_in(&env.root)
+        .args(["log", "--bogus"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let out = env
+        .cmd_in(&env.root)
+        .args(["--json", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"));
+}
