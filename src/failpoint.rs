@@ -8,9 +8,10 @@
 //! what other processes see meanwhile. Points checked with [`error`] instead make the
 //! operation fail there with "no space left on device", as a full disk would.
 //! `CAIRN_TEST_PACK_TARGET=BYTES` closes packs at that size instead of the default, so tests
-//! get several packs out of little data.
+//! get several packs out of little data. `CAIRN_TEST_CHECKPOINT_MS=MS` makes a long add
+//! checkpoint that often instead of every ten seconds.
 //!
-//! Points: `add:before-index`; `commit:before-ref`, `commit:before-index`;
+//! Points: `add:before-index`, `add:after-checkpoint`; `commit:before-ref`, `commit:before-index`;
 //! `checkout:after-write` (after each file written), `checkout:before-head`,
 //! `checkout:before-index`; `gc:after-new-packs`, `gc:after-first-delete`;
 //! `pack:before-rename`, `pack:before-index`, `pack:after-index` (closing each pack);
@@ -109,4 +110,14 @@ pub(crate) fn pack_target() -> Option<u64> {
     }
     static TARGET: OnceLock<Option<u64>> = OnceLock::new();
     *TARGET.get_or_init(|| std::env::var("CAIRN_TEST_PACK_TARGET").ok()?.parse().ok())
+}
+
+/// How often tests ask a long add to checkpoint (`CAIRN_TEST_CHECKPOINT_MS`), if they do.
+pub(crate) fn checkpoint_every() -> Option<Duration> {
+    if !cfg!(feature = "failpoints") {
+        return None;
+    }
+    static EVERY: OnceLock<Option<u64>> = OnceLock::new();
+    let ms = *EVERY.get_or_init(|| std::env::var("CAIRN_TEST_CHECKPOINT_MS").ok()?.parse().ok());
+    ms.map(Duration::from_millis)
 }

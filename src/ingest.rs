@@ -314,6 +314,17 @@ impl<'a> Ingester<'a> {
     }
 }
 
+/// Given to the work of [`store_with`]: makes what was stored so far permanent.
+pub(crate) struct Checkpoint<'a>(&'a crate::pack::StoreSink<'a>);
+
+impl Checkpoint<'_> {
+    /// Publishes and keeps every chunk stored so far, so that an index saved next may name
+    /// them: a later failure or kill leaves them in place.
+    pub(crate) fn seal(&self) -> Result<()> {
+        self.0.seal()
+    }
+}
+
 /// What storing through [`store_with`] wrote: the sink's counts and the packs published.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Stored {
@@ -330,7 +341,7 @@ pub(crate) struct Stored {
 pub(crate) fn store_with<T>(
     repo: &Repository,
     progress: &dyn crate::progress::Progress,
-    f: impl FnOnce(&Ingester) -> Result<T>,
+    f: impl FnOnce(&Ingester, &Checkpoint) -> Result<T>,
 ) -> Result<(T, Stored)> {
     use crate::pack::sink::{batch_channel, write_batches};
     use crate::pack::{PackClass, PackWriter, StoreSink};
@@ -346,7 +357,9 @@ pub(crate) fn store_with<T>(
             inner: &sink,
             progress,
         };
-        let result = f(&Ingester::new(repo, &reporting)).and_then(|r| sink.flush().map(|()| r));
+        let checkpoint = Checkpoint(&sink);
+        let result =
+            f(&Ingester::new(repo, &reporting), &checkpoint).and_then(|r| sink.flush().map(|()| r));
         if result.is_err() {
             abort.store(true, Relaxed);
         }

@@ -2,6 +2,9 @@
 //! then records them in the staging index. `commit` never reads the worktree again.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -122,8 +125,16 @@ pub fn add(
             }));
         return Ok(outcome);
     }
-    let results = ingest_all(repo, plan.work, opts.ignore_errors, progress, &mut outcome)?;
-    apply(&mut index, plan.removed, results, &mut outcome);
+    remove(&mut index, plan.removed, &mut outcome);
+    ingest_all(
+        repo,
+        plan.work,
+        opts.ignore_errors,
+        progress,
+        &mut index,
+        &mut outcome,
+    )?;
+    outcome.staged.sort_by(|a, b| a.path.cmp(&b.path));
     if let Some(walked) = plan.walked {
         index.walk_cache = walk_cache(repo.root(), walked, &outcome.skipped);
     }
@@ -350,30 +361,50 @@ fn staged(rel: &[u8], index: &StagingIndex) -> StagedPath {
     }
 }
 
-type Ingested = Vec<(Vec<u8>, Option<IndexEntry>)>;
+/// How often a long add stops its readers to save what it staged so far: the packs are
+/// sealed first, then the index, so a checkpoint never names a chunk that is not stored and
+/// running the add again after a kill or a failure reads only what it had not reached. An
+/// add shorter than this never checkpoints.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 
+/// A file's path and what reading it gave: its entry, `None` if it vanished, or an error.
+type Attempt = (Vec<u8>, Result<Option<IndexEntry>>);
+
+/// Reads `work` into the store and the index: each checkpoint and the end put what was read
+/// into `index` (and `outcome`), a checkpoint also saves the index.
 fn ingest_all(
-    repo: &Repository,
+    repo: &Locked,
     work: Vec<Vec<u8>>,
     ignore_errors: bool,
     progress: &dyn Progress,
+    index: &mut StagingIndex,
     outcome: &mut AddOutcome,
-) -> Result<Ingested> {
-    let ((results, skipped_files), stored) = store_with(repo, progress, |ingester| {
-        read_files(repo, ingester, work, ignore_errors, progress)
+) -> Result<()> {
+    let every = crate::failpoint::checkpoint_every().unwrap_or(CHECKPOINT_EVERY);
+    let (rest, stored) = store_with(repo, progress, |ingester, checkpoint| {
+        let reader = Readers {
+            repo,
+            ingester,
+            ignore_errors,
+            progress,
+        };
+        reader.read_all(work, every, |done| {
+            checkpoint.seal()?;
+            absorb(repo.root(), index, done, outcome);
+            // The walk cache describes a finished walk: a checkpoint has none.
+            index.walk_cache = None;
+            index.base_tree = None;
+            repo.save_index(index)?;
+            crate::failpoint::hit("add:after-checkpoint");
+            Ok(())
+        })
     })?;
-    outcome.skipped.extend(skipped_files);
-    outcome.files_read = results.iter().filter(|(_, e)| e.is_some()).count() as u64;
-    outcome.bytes_read = results
-        .iter()
-        .filter_map(|(_, e)| e.as_ref())
-        .map(|e| e.stat.size)
-        .sum();
+    absorb(repo.root(), index, rest, outcome);
     outcome.chunks_new = stored.counts.chunks;
     outcome.bytes_new = stored.counts.raw;
     outcome.bytes_stored = stored.counts.stored;
     outcome.packs_written = stored.packs;
-    Ok(results)
+    Ok(())
 }
 
 /// The size of what is at `rel`, 0 when it cannot be examined: only for a progress total.
@@ -381,94 +412,127 @@ fn lstat_size(repo: &Repository, rel: &[u8]) -> u64 {
     std::fs::symlink_metadata(worktree::abs(repo.root(), rel)).map_or(0, |m| m.len())
 }
 
-/// A file's path and what reading it gave: its entry, `None` if it vanished, or an error.
-type Attempt = (Vec<u8>, Result<Option<IndexEntry>>);
-
-/// Reads every file of the plan. A file that cannot be read fails the add, or with
-/// `ignore_errors` is skipped and reported.
-fn read_files(
-    repo: &Repository,
-    ingester: &Ingester,
-    work: Vec<Vec<u8>>,
+/// What every reader thread shares.
+struct Readers<'a> {
+    repo: &'a Repository,
+    ingester: &'a Ingester<'a>,
     ignore_errors: bool,
-    progress: &dyn Progress,
-) -> Result<(Ingested, Vec<Skipped>)> {
-    let total = if progress.wants_totals() {
-        work.par_iter().map(|rel| lstat_size(repo, rel)).sum()
-    } else {
-        0
-    };
-    progress.begin("adding", Unit::Files, work.len() as u64, total);
-    // The paths move into the results: a repository of 200,000 files should not hold each
-    // path twice.
-    let results: Result<Vec<Attempt>> = work
-        .into_par_iter()
-        .map(|rel| {
-            let entry = ingester.ingest(&worktree::abs(repo.root(), &rel));
-            // The bytes were reported chunk by chunk as they were read.
-            progress.advance(1, 0);
-            match entry {
-                Err(e) if !ignore_errors || e.is_disk_full() => Err(e),
-                other => Ok((rel, other)),
-            }
-        })
-        .collect();
-    progress.end();
-    let mut skipped_files = Vec::new();
-    // `into_iter().filter_map().collect()` reuses the results' allocation in place.
-    let read = results?
-        .into_iter()
-        .filter_map(|(rel, r)| match r {
-            Ok(entry) => Some((rel, entry)),
-            Err(e) => {
-                skipped_files.push(skipped(repo.root(), e));
-                None
-            }
-        })
-        .collect();
-    Ok((read, skipped_files))
+    progress: &'a dyn Progress,
 }
 
-/// A file or directory skipped by `--ignore-errors`, with what went wrong.
-fn skipped(root: &std::path::Path, e: Error) -> Skipped {
-    let path = match &e {
-        Error::Io { path, .. }
-        | Error::Unstable { path }
-        | Error::ChangedType { path }
-        | Error::BadPath { path, .. } => path.strip_prefix(root).unwrap_or(path),
-        _ => std::path::Path::new(""),
-    };
-    Skipped {
-        path: RepoPathBuf::from(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str())),
-        reason: e.to_string(),
-    }
-}
-
-fn apply(
-    index: &mut StagingIndex,
-    removed: Vec<Vec<u8>>,
-    results: Ingested,
-    outcome: &mut AddOutcome,
-) {
-    for rel in removed {
-        if index.entries.shift_remove(&rel).is_some() {
-            outcome.staged.push(StagedPath {
-                path: RepoPathBuf::from(rel),
-                change: Staged::Removed,
+impl Readers<'_> {
+    /// Reads every file of `work` on every worker thread. When one of them sees that
+    /// `every` has passed, each stops after its current file and `checkpoint` gets what
+    /// was read since the last one; then reading goes on. Returns what was read after the
+    /// last checkpoint. A file that cannot be read fails the add unless `ignore_errors`
+    /// (then it is returned as an error, to be reported as skipped).
+    fn read_all(
+        &self,
+        work: Vec<Vec<u8>>,
+        every: Duration,
+        mut checkpoint: impl FnMut(Vec<Attempt>) -> Result<()>,
+    ) -> Result<Vec<Attempt>> {
+        let total = if self.progress.wants_totals() {
+            work.par_iter().map(|rel| lstat_size(self.repo, rel)).sum()
+        } else {
+            0
+        };
+        self.progress
+            .begin("adding", Unit::Files, work.len() as u64, total);
+        let queue = Mutex::new(work.into_iter());
+        let done = Mutex::new(Vec::new());
+        let failed = Mutex::new(None);
+        loop {
+            let round = Round {
+                started: Instant::now(),
+                every,
+                pause: AtomicBool::new(false),
+            };
+            rayon::scope(|s| {
+                for _ in 0..rayon::current_num_threads() {
+                    s.spawn(|_| self.worker(&queue, &done, &failed, &round));
+                }
             });
+            if let Some(e) = failed.lock().expect("no panics").take() {
+                return Err(e);
+            }
+            if !round.pause.load(Relaxed) {
+                break;
+            }
+            checkpoint(std::mem::take(&mut *done.lock().expect("no panics")))?;
+        }
+        self.progress.end();
+        Ok(done.into_inner().expect("no panics"))
+    }
+
+    /// One reader: files from the queue until it is empty, the round pauses, or a file
+    /// fails.
+    fn worker(
+        &self,
+        queue: &Mutex<std::vec::IntoIter<Vec<u8>>>,
+        done: &Mutex<Vec<Attempt>>,
+        failed: &Mutex<Option<Error>>,
+        round: &Round,
+    ) {
+        loop {
+            if round.pause.load(Relaxed) || failed.lock().expect("no panics").is_some() {
+                return;
+            }
+            let Some(rel) = queue.lock().expect("no panics").next() else {
+                return;
+            };
+            let entry = self.ingester.ingest(&worktree::abs(self.repo.root(), &rel));
+            // The bytes were reported chunk by chunk as they were read.
+            self.progress.advance(1, 0);
+            match entry {
+                Err(e) if !self.ignore_errors || e.is_disk_full() => {
+                    failed.lock().expect("no panics").get_or_insert(e);
+                    return;
+                }
+                other => done.lock().expect("no panics").push((rel, other)),
+            }
+            if round.started.elapsed() >= round.every {
+                round.pause.store(true, Relaxed);
+            }
         }
     }
+}
+
+/// One stretch of reading between checkpoints.
+struct Round {
+    started: Instant,
+    every: Duration,
+    /// Set by the first reader to see `every` pass: all stop after their current file.
+    pause: AtomicBool,
+}
+
+/// Puts what was read into the index and the outcome: entries staged, files that vanished
+/// or could not be read (with `--ignore-errors`) reported as skipped.
+fn absorb(
+    root: &std::path::Path,
+    index: &mut StagingIndex,
+    read: Vec<Attempt>,
+    outcome: &mut AddOutcome,
+) {
     // Growing the map by doubling would hold the old and new tables at once.
-    let new = results.len().saturating_sub(index.entries.len());
-    index.entries.reserve(new);
-    for (rel, entry) in results {
-        let Some(entry) = entry else {
-            outcome.skipped.push(Skipped {
-                path: RepoPathBuf::from(rel),
-                reason: "vanished while adding".into(),
-            });
-            continue;
+    index.entries.reserve(read.len());
+    for (rel, attempt) in read {
+        let entry = match attempt {
+            Ok(Some(entry)) => entry,
+            Ok(None) => {
+                outcome.skipped.push(Skipped {
+                    path: RepoPathBuf::from(rel),
+                    reason: "vanished while adding".into(),
+                });
+                continue;
+            }
+            Err(e) => {
+                outcome.skipped.push(skipped(root, e));
+                continue;
+            }
         };
+        outcome.files_read += 1;
+        outcome.bytes_read += entry.stat.size;
         let change = match index.entries.get(&rel) {
             None => Some(Staged::New),
             Some(old)
@@ -488,5 +552,31 @@ fn apply(
         }
         index.entries.insert(rel, entry);
     }
-    outcome.staged.sort_by(|a, b| a.path.cmp(&b.path));
+}
+
+/// A file or directory skipped by `--ignore-errors`, with what went wrong.
+fn skipped(root: &std::path::Path, e: Error) -> Skipped {
+    let path = match &e {
+        Error::Io { path, .. }
+        | Error::Unstable { path }
+        | Error::ChangedType { path }
+        | Error::BadPath { path, .. } => path.strip_prefix(root).unwrap_or(path),
+        _ => std::path::Path::new(""),
+    };
+    Skipped {
+        path: RepoPathBuf::from(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str())),
+        reason: e.to_string(),
+    }
+}
+
+/// Takes the paths gone from the worktree out of the index.
+fn remove(index: &mut StagingIndex, removed: Vec<Vec<u8>>, outcome: &mut AddOutcome) {
+    for rel in removed {
+        if index.entries.shift_remove(&rel).is_some() {
+            outcome.staged.push(StagedPath {
+                path: RepoPathBuf::from(rel),
+                change: Staged::Removed,
+            });
+        }
+    }
 }

@@ -62,7 +62,7 @@ pub fn add_stdin(
     check_path(&index, &rel, &opts.path)?;
     progress.begin("adding", Unit::Files, 0, 0); // a stream: no totals
     let name = PathBuf::from("<stdin>");
-    let (entry, stored) = store_with(repo, progress, |ingester| {
+    let (entry, stored) = store_with(repo, progress, |ingester, _| {
         ingester.ingest_stream(input, None, opts.mode, now_ns(), &name)
     })?;
     progress.advance(1, 0);

@@ -77,7 +77,7 @@ pub fn import(
     };
     let mut out = ImportOutcome::default();
     progress.begin("importing", Unit::Files, 0, 0); // a stream: no totals
-    let (staged, stored) = store_with(repo, progress, |ingester| {
+    let (staged, stored) = store_with(repo, progress, |ingester, _| {
         let mut staged = IndexMap::new();
         read_tar(input, name, |m| {
             stage(ingester, &prefix, m, &mut staged, &mut out, name)?;

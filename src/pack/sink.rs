@@ -23,8 +23,16 @@ const BATCH_ITEMS: usize = 512;
 /// Chunks on their way to the pack writer, compressed.
 pub type Batch = Vec<(ObjectId, Encoded)>;
 
+/// What the pack writer thread receives.
+pub enum Msg {
+    /// Chunks to append.
+    Batch(Batch),
+    /// Publish the current pack and keep every pack written so far, then answer.
+    Seal(SyncSender<Result<()>>),
+}
+
 /// The bounded channel between a [`StoreSink`] and [`write_batches`].
-pub fn batch_channel() -> (SyncSender<Batch>, Receiver<Batch>) {
+pub fn batch_channel() -> (SyncSender<Msg>, Receiver<Msg>) {
     sync_channel(QUEUE)
 }
 
@@ -44,7 +52,7 @@ pub struct SinkCounts {
 pub struct StoreSink<'a> {
     store: &'a Store,
     seen: DashSet<ObjectId>,
-    tx: SyncSender<Batch>,
+    tx: SyncSender<Msg>,
     /// Chunks not yet sent, and their stored bytes.
     batch: Mutex<(Batch, usize)>,
     level: i32,
@@ -74,7 +82,7 @@ impl ChunkSink for StoreSink<'_> {
 
 impl<'a> StoreSink<'a> {
     /// A sink that skips what `store` holds, compresses at zstd `level` and sends to `tx`.
-    pub fn new(store: &'a Store, level: i32, tx: SyncSender<Batch>) -> StoreSink<'a> {
+    pub fn new(store: &'a Store, level: i32, tx: SyncSender<Msg>) -> StoreSink<'a> {
         StoreSink {
             store,
             seen: DashSet::new(),
@@ -88,9 +96,16 @@ impl<'a> StoreSink<'a> {
     }
 
     fn send(&self, batch: Batch) -> Result<()> {
-        self.tx.send(batch).map_err(|_| Error::Internal {
-            what: "the pack writer stopped",
-        })
+        self.tx.send(Msg::Batch(batch)).map_err(|_| stopped())
+    }
+
+    /// Makes every chunk this sink let through so far durable in published packs that a
+    /// later failure does not withdraw: a checkpoint, after which an index may name them.
+    pub fn seal(&self) -> Result<()> {
+        self.flush()?;
+        let (tx, rx) = sync_channel(1);
+        self.tx.send(Msg::Seal(tx)).map_err(|_| stopped())?;
+        rx.recv().map_err(|_| stopped())?
     }
 
     /// Sends what is left once every file was read.
@@ -116,12 +131,30 @@ impl<'a> StoreSink<'a> {
 /// The writer thread's loop: every chunk received goes into `w`'s packs, which are
 /// published when the channel closes. Returns the packs written; none when `abort` was set
 /// meanwhile, since dropping the writer discards what it wrote.
-pub fn write_batches(mut w: PackWriter, rx: Receiver<Batch>, abort: &AtomicBool) -> Result<usize> {
-    for (id, enc) in rx.into_iter().flatten() {
-        w.add(id, ObjectKind::Chunk, &enc)?;
+pub fn write_batches(mut w: PackWriter, rx: Receiver<Msg>, abort: &AtomicBool) -> Result<usize> {
+    for msg in rx {
+        match msg {
+            Msg::Batch(batch) => {
+                for (id, enc) in batch {
+                    w.add(id, ObjectKind::Chunk, &enc)?;
+                }
+            }
+            Msg::Seal(answer) => {
+                // On failure the caller hears that the writer stopped, and the writer's own
+                // result (reported first) says why.
+                w.seal()?;
+                let _ = answer.send(Ok(()));
+            }
+        }
     }
     if abort.load(Relaxed) {
         return Ok(0);
     }
     Ok(w.finish()?.len())
+}
+
+fn stopped() -> Error {
+    Error::Internal {
+        what: "the pack writer stopped",
+    }
 }

@@ -123,6 +123,8 @@ pub struct PackWriter {
     current: Option<OpenPack>,
     seen: HashSet<ObjectId>,
     written: Vec<ObjectId>,
+    /// Packs made permanent by [`PackWriter::seal`]: a later failure leaves them.
+    sealed: Vec<ObjectId>,
     bytes: u64,
 }
 
@@ -139,6 +141,7 @@ impl PackWriter {
             current: None,
             seen: HashSet::new(),
             written: Vec::new(),
+            sealed: Vec::new(),
             bytes: 0,
         }
     }
@@ -252,11 +255,22 @@ impl PackWriter {
         self.bytes
     }
 
+    /// Publishes the current pack and makes every pack written so far permanent: dropping
+    /// the writer after a later failure no longer withdraws them. For a checkpoint, after
+    /// which an index may name their objects.
+    pub fn seal(&mut self) -> Result<()> {
+        self.close_current()?;
+        self.sealed.append(&mut self.written);
+        Ok(())
+    }
+
     /// Publishes the last pack and returns the names of all packs written. On an error,
-    /// every pack this writer published is deleted again.
+    /// every pack this writer published and did not seal is deleted again.
     pub fn finish(mut self) -> Result<Vec<ObjectId>> {
         self.close_current()?;
-        Ok(std::mem::take(&mut self.written))
+        let mut all = std::mem::take(&mut self.sealed);
+        all.append(&mut self.written);
+        Ok(all)
     }
 }
 

@@ -30,6 +30,7 @@ mod progress;
 mod remote_attack;
 mod remote_s3;
 mod restore_lib;
+mod resume;
 mod unstable_input;
 mod verify_chunks;
 mod walk_cache;
