@@ -46,6 +46,7 @@ fn build_repo(root: &Path, total: usize) -> Repository {
         dir: root.to_path_buf(),
         hash: HashAlgo::Blake3,
         chunk_avg: None,
+        separate: None,
     })
     .expect("init");
     // The tests' seeded generator (tests/it/support/rng.rs): incompressible bytes, so every

@@ -65,6 +65,67 @@ impl Repository {
         Repository::open(&root)
     }
 
+    /// Creates a repository directory at `dir` itself, kept apart from any worktree (as
+    /// `git init --separate-git-dir`, or restic's repository): `dir` must be missing or
+    /// an empty directory. Open it with [`Repository::open_at`] and a worktree.
+    pub fn init_separate(dir: &Path, hash: HashAlgo, chunker: ChunkParams) -> Result<PathBuf> {
+        match fs::create_dir(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let empty = fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none());
+                if !empty && !unfinished_init(dir) {
+                    return Err(Error::InTheWay {
+                        what: "the repository directory must be new or empty",
+                        path: dir.to_path_buf(),
+                    });
+                }
+                if !empty {
+                    fs::remove_dir_all(dir).ctx("could not remove an unfinished init", dir)?;
+                    fs::create_dir(dir).ctx("could not create directory", dir)?;
+                }
+            }
+            Err(e) => return Err(Error::io("could not create directory", dir)(e)),
+        }
+        let dir = fs::canonicalize(dir).ctx("could not open directory", dir)?;
+        write_skeleton(&dir, &Config::new(hash, chunker))?;
+        if let Some(parent) = dir.parent() {
+            fsutil::sync_dir(parent)?;
+        }
+        Ok(dir)
+    }
+
+    /// Opens the repository directory `dir` with the worktree `root`, as `--repo` and
+    /// `--work-tree` give them. Refused when `dir` is not a repository, and when it lies
+    /// inside the worktree under another name than `.cairn` at its root: the worktree's
+    /// walk would then store the repository in itself.
+    pub fn open_at(dir: &Path, root: &Path) -> Result<Repository> {
+        let dir = fs::canonicalize(dir).map_err(|_| Error::NotARepository {
+            path: dir.to_path_buf(),
+        })?;
+        if !dir.join("config.toml").is_file() {
+            return Err(Error::NotARepository { path: dir });
+        }
+        let root = fs::canonicalize(root).ctx("could not open directory", root)?;
+        if dir.starts_with(&root) && dir != root.join(CAIRN_DIR) {
+            return Err(Error::BadArgument {
+                what: format!(
+                    "the repository {} is inside the worktree {}: give --work-tree, move the repository out, or name it .cairn at the worktree's root",
+                    dir.display(),
+                    root.display()
+                ),
+                path: dir,
+            });
+        }
+        let config = Config::load(&dir.join("config.toml"))?;
+        let store = Store::open(&dir.join("packs"), config.hash)?;
+        Ok(Repository {
+            root,
+            dir,
+            config,
+            store,
+        })
+    }
+
     /// Opens the repository whose worktree contains `start`.
     pub fn discover(start: &Path) -> Result<Repository> {
         let abs = fs::canonicalize(start).ctx("could not open directory", start)?;

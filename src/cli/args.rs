@@ -54,6 +54,19 @@ pub(crate) struct Global {
     /// Run as if cairn was started in DIR.
     #[arg(short = 'C', id = "chdir", global = true, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// The repository directory, kept apart from the data (for init: where to create it).
+    /// The worktree is then --work-tree, or else the current directory.
+    #[arg(long, global = true, value_name = "DIR", env = "CAIRN_DIR")]
+    pub repo: Option<PathBuf>,
+    /// The worktree of the --repo repository.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "CAIRN_WORK_TREE",
+        requires = "repo"
+    )]
+    pub work_tree: Option<PathBuf>,
     /// Seconds a writer waits for another writer's lock (0 to 86400, fractions allowed).
     #[arg(long, global = true, value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
     pub lock_timeout: Duration,

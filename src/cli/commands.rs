@@ -26,6 +26,7 @@ pub(super) fn init(a: &InitArgs, ctx: &Ctx) -> Outcome {
         dir,
         hash,
         chunk_avg: a.chunk_size,
+        separate: ctx.repo_dir.clone(),
     };
     ctx.printer
         .outcome(&ops::init::init(&opts)?, render::init)?;

@@ -26,6 +26,9 @@ pub(crate) struct Ctx {
     pub common: Common,
     pub printer: Printer,
     progress: bar::Mode,
+    /// `--repo` and `--work-tree`, absolute.
+    pub repo_dir: Option<PathBuf>,
+    work_tree: Option<PathBuf>,
 }
 
 impl Ctx {
@@ -33,8 +36,16 @@ impl Ctx {
         bar::Bar::new(self.progress)
     }
 
+    /// The repository: `--repo` with `--work-tree` (or the current directory), else the
+    /// one whose worktree holds the current directory.
     pub(crate) fn repo(&self) -> cairn::Result<cairn::Repository> {
-        cairn::Repository::discover(&self.cwd)
+        match &self.repo_dir {
+            Some(dir) => {
+                let root = self.work_tree.as_deref().unwrap_or(&self.cwd);
+                cairn::Repository::open_at(dir, root)
+            }
+            None => cairn::Repository::discover(&self.cwd),
+        }
     }
 
     /// Takes the writers' lock of `repo`, waiting up to --lock-timeout.
@@ -91,7 +102,11 @@ fn context(g: &args::Global, printer: Printer) -> anyhow::Result<Ctx> {
         }
         args::ProgressArg::Auto => bar::Mode::Off,
     };
+    let repo_dir = g.repo.as_ref().map(|d| cwd.join(d));
+    let work_tree = g.work_tree.as_ref().map(|d| cwd.join(d));
     Ok(Ctx {
+        repo_dir,
+        work_tree,
         cwd,
         common,
         printer,

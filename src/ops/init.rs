@@ -19,6 +19,9 @@ pub struct InitOptions {
     /// The average chunk size in bytes (bounds a quarter and four times it); `None`:
     /// `ChunkParams::DEFAULT_AVG`.
     pub chunk_avg: Option<u32>,
+    /// Create the repository directory here, apart from any worktree (`--repo`), instead
+    /// of `.cairn` in `dir`; `dir` is then left alone.
+    pub separate: Option<PathBuf>,
 }
 
 /// The repository made.
@@ -46,6 +49,16 @@ pub fn init(opts: &InitOptions) -> Result<InitOutcome> {
         })?,
         None => ChunkParams::default(),
     };
+    if let Some(dir) = &opts.separate {
+        let path = Repository::init_separate(dir, opts.hash, params)?;
+        return Ok(InitOutcome {
+            path,
+            hash: opts.hash,
+            chunk_min: params.min,
+            chunk_avg: params.avg,
+            chunk_max: params.max,
+        });
+    }
     // Refuse inside an existing repository before creating anything.
     let existing = opts
         .dir

@@ -31,6 +31,7 @@ mod remote_attack;
 mod remote_s3;
 mod restore_lib;
 mod resume;
+mod separate;
 mod unstable_input;
 mod verify_chunks;
 mod walk_cache;

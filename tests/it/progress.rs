@@ -88,6 +88,7 @@ fn add_and_restore_report_bytes_inside_a_large_file() {
         dir: root.clone(),
         hash: HashAlgo::Blake3,
         chunk_avg: Some(64 << 10),
+        separate: None,
     })
     .unwrap();
     fs::write(root.join("big"), random_bytes(1, BIG)).unwrap();

@@ -32,6 +32,7 @@ fn committed() -> (tempfile::TempDir, Repository) {
         dir,
         hash: HashAlgo::Blake3,
         chunk_avg: None,
+        separate: None,
     })
     .unwrap();
     for (i, (name, mode, len)) in FILES.iter().enumerate() {

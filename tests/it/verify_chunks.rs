@@ -20,6 +20,7 @@ fn repo(dir: &std::path::Path) -> Repository {
         dir: dir.to_path_buf(),
         hash: HashAlgo::Blake3,
         chunk_avg: None,
+        separate: None,
     };
     init(&opts).unwrap();
     let noise = random_bytes(1, 10_000);
