@@ -106,7 +106,11 @@ impl Entry {
 /// for a layer with no parent, as git writes them.
 pub fn commit_reason(initial: bool, message: &str) -> String {
     let subject = message.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-    let what = if initial { "commit (initial)" } else { "commit" };
+    let what = if initial {
+        "commit (initial)"
+    } else {
+        "commit"
+    };
     format!("{what}: {}", subject.trim())
 }
 
@@ -137,9 +141,13 @@ impl Grace {
         match text.trim() {
             "now" => Ok(Grace::Now),
             "never" => Ok(Grace::Forever),
-            t => humantime::parse_duration(&t.replace('.', " ")).map(Grace::For).map_err(|e| {
-                format!("{text:?} is not a duration ({e}); write now, never, or as 3d, 2.weeks, 1h")
-            }),
+            t => humantime::parse_duration(&t.replace('.', " "))
+                .map(Grace::For)
+                .map_err(|e| {
+                    format!(
+                        "{text:?} is not a duration ({e}); write now, never, or as 3d, 2.weeks, 1h"
+                    )
+                }),
         }
     }
 
@@ -423,7 +431,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let path = LogName::Line("main".into()).path(tmp.path());
         append(&path, &Entry::now(None, Some(id(1)), "one")).unwrap();
-        let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         f.write_all(b"0000 torn").unwrap();
         append(&path, &Entry::now(Some(id(1)), Some(id(2)), "two")).unwrap();
         let all = read(&path).unwrap();

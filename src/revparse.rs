@@ -7,8 +7,8 @@
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::pack::ObjectKind;
-use crate::refs::{Head, RefKind};
 use crate::reflog::LogName;
+use crate::refs::{Head, RefKind};
 use crate::repo::Repository;
 
 /// What a reference named: the layer, and the line when the reference was a line's name
@@ -131,7 +131,11 @@ fn resolve_reflog(repo: &Repository, name: &str, n: &str, spec: &str) -> Result<
     let digits = !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
     let n: usize = match digits.then(|| n.parse().ok()).flatten() {
         Some(n) => n,
-        None => return Err(fail(format!("{n:?} is not an entry number; write @{{N}}, as HEAD@{{1}}"))),
+        None => {
+            return Err(fail(format!(
+                "{n:?} is not an entry number; write @{{N}}, as HEAD@{{1}}"
+            )))
+        }
     };
     let log = log_for(repo, name, spec)?;
     let refs = repo.refs();
@@ -161,7 +165,9 @@ pub(crate) fn log_for(repo: &Repository, name: &str, spec: &str) -> Result<LogNa
             Head::Detached(_) => LogName::Head,
         },
         _ => {
-            let line = name.strip_prefix(&format!("{}/", RefKind::Line)).unwrap_or(name);
+            let line = name
+                .strip_prefix(&format!("{}/", RefKind::Line))
+                .unwrap_or(name);
             let valid = crate::refs::check_name(line).is_ok();
             if valid && refs.get(RefKind::Line, line)?.is_some() {
                 LogName::Line(line.to_string())
@@ -197,7 +203,11 @@ fn qualified(repo: &Repository, base: &str) -> Result<Option<(ObjectId, Option<S
         .refs()
         .get(kind, name)?
         .ok_or_else(|| Error::UnknownRef {
-            name: format!("{base}: there is no such {}{}", kind.noun(), did_you_mean(&repo.refs().list(kind).unwrap_or_default(), name)),
+            name: format!(
+                "{base}: there is no such {}{}",
+                kind.noun(),
+                did_you_mean(&repo.refs().list(kind).unwrap_or_default(), name)
+            ),
             path: repo.dir().to_path_buf(),
         })?;
     Ok(Some((
@@ -297,11 +307,18 @@ fn unknown(repo: &Repository, spec: &str, why: &str) -> Error {
 }
 
 /// `; did you mean main?` naming up to three of `known` close to `name` (by Jaro-Winkler
-/// similarity, as clap suggests subcommands, or equal but for case); empty when none is.
+/// similarity, as clap suggests subcommands, or equal but for case); when none is, the
+/// first few known names.
 fn did_you_mean(known: &[String], name: &str) -> String {
+    const LISTED: usize = 10;
     let close = suggestions(known, name);
     match close.as_slice() {
-        [] => String::new(),
+        [] if known.is_empty() => String::new(),
+        [] => {
+            let more = if known.len() > LISTED { ", ..." } else { "" };
+            let first = known[..known.len().min(LISTED)].join(", ");
+            format!("; known names: {first}{more}")
+        }
         [one] => format!("; did you mean {one}?"),
         many => format!("; did you mean one of {}?", many.join(", ")),
     }
@@ -314,7 +331,11 @@ fn suggestions(known: &[String], name: &str) -> Vec<String> {
         .filter(|k| k.as_str() != name)
         .map(|k| {
             let same_but_case = k.eq_ignore_ascii_case(name);
-            let score = if same_but_case { 1.0 } else { strsim::jaro_winkler(k, name) };
+            let score = if same_but_case {
+                1.0
+            } else {
+                strsim::jaro_winkler(k, name)
+            };
             (score, k)
         })
         .filter(|(score, _)| *score >= 0.8)

@@ -106,7 +106,9 @@ pub fn commit(
     w.finish()?;
     progress.end();
     crate::failpoint::hit("commit:before-ref");
-    let refs = repo.refs().because(crate::reflog::commit_reason(head.is_none(), &opts.message));
+    let refs = repo
+        .refs()
+        .because(crate::reflog::commit_reason(head.is_none(), &opts.message));
     refs.set(RefKind::Line, &line, &id)?;
     crate::failpoint::hit("commit:before-index");
     if opts.new_line.is_some() {

@@ -18,12 +18,12 @@ use crate::failpoint;
 use crate::fsutil;
 use crate::hash::ObjectId;
 use crate::object::file;
+use crate::object::Layer;
 use crate::pack::{
     self, check_content, decompress, Encoded, ObjectKind, Pack, PackClass, PackWriter,
     RECORD_HEADER_LEN,
 };
 use crate::progress::Progress;
-use crate::object::Layer;
 use crate::reach::{self, At, Step, Visitor, Walk};
 use crate::reflog::Grace;
 use crate::repo::{Locked, Repository};

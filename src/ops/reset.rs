@@ -157,7 +157,10 @@ fn names_a_path(repo: &Repository, common: &Common, t: &str) -> bool {
         return false;
     };
     let exists = std::fs::symlink_metadata(worktree::abs(repo.root(), rel.as_bytes())).is_ok();
-    exists || repo.load_index().is_ok_and(|i| i.under(&rel).next().is_some())
+    exists
+        || repo
+            .load_index()
+            .is_ok_and(|i| i.under(&rel).next().is_some())
 }
 
 /// Sets the index entries under `scope` to the tree's: entries the tree lacks go, those it

@@ -26,6 +26,7 @@ mod model;
 mod remote_attack;
 mod remote_s3;
 mod restore_lib;
+mod undo;
 mod unstable_input;
 mod verify_chunks;
 mod walk_cache;
