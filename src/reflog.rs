@@ -213,6 +213,9 @@ fn parse_line(line: &[u8]) -> std::result::Result<Entry, String> {
         return Err("expected an old id, a new id and a time".into());
     };
     let message = std::str::from_utf8(message).map_err(|_| "the message is not UTF-8")?;
+    if message.len() > MAX_MESSAGE {
+        return Err(format!("the message is longer than {MAX_MESSAGE} bytes"));
+    }
     if message.chars().any(char::is_control) {
         return Err("the message holds a control character".into());
     }
@@ -238,9 +241,13 @@ fn parse_id(text: &str) -> std::result::Result<Option<ObjectId>, String> {
         .map_err(|_| format!("{text} is not a layer id"))
 }
 
-/// Decimal digits only (no sign), fitting a signed 64-bit count.
+/// Decimal digits only (no sign, no leading zero), fitting a signed 64-bit count: the one
+/// way the writer spells a time.
 fn parse_time(text: &str) -> std::result::Result<i64, String> {
-    let digits = !text.is_empty() && text.len() <= 19 && text.bytes().all(|b| b.is_ascii_digit());
+    let digits = !text.is_empty()
+        && text.len() <= 19
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && (text == "0" || !text.starts_with('0'));
     digits
         .then(|| text.parse::<i64>().ok())
         .flatten()
@@ -414,6 +421,8 @@ mod tests {
             format!("{z} {z} 1 2\tm\n"),
             format!("{z} {z} 1 m\n"),
             format!("{z} {z} 1\tm\u{1b}\n"),
+            format!("{z} {z} 01\tm\n"),
+            format!("{z} {z} 1\t{}\n", "m".repeat(MAX_MESSAGE + 1)),
             "\n".to_string(),
         ];
         for bad in cases {

@@ -392,7 +392,7 @@ impl Refs {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io("could not list reflogs", &dir)(e)),
         }
-        out[1..].sort_by(|a, b| a.to_string().cmp(&b.to_string()));
+        out[1..].sort_by_key(ToString::to_string);
         Ok(out)
     }
 }
@@ -441,6 +441,98 @@ mod tests {
         for bad in ["", "..", "-x", ".x", "a/b", "a b"] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
+    }
+
+    fn scratch() -> (tempfile::TempDir, RefsMut) {
+        let tmp = tempfile::tempdir().unwrap();
+        for d in ["refs/lines", "refs/tags", "tmp"] {
+            std::fs::create_dir_all(tmp.path().join(d)).unwrap();
+        }
+        std::fs::write(tmp.path().join("HEAD"), head_text("main")).unwrap();
+        let refs = RefsMut::new(Refs::new(tmp.path()));
+        (tmp, refs)
+    }
+
+    fn oid(n: u8) -> ObjectId {
+        ObjectId::from_slice(&[n; 32]).unwrap()
+    }
+
+    /// (old, new, message) of each entry of a log, oldest first.
+    fn moves(refs: &Refs, log: LogName) -> Vec<(Option<ObjectId>, Option<ObjectId>, String)> {
+        let all = refs.reflog(&log).unwrap();
+        all.into_iter().map(|e| (e.old, e.new, e.message)).collect()
+    }
+
+    #[test]
+    fn moves_are_logged_where_git_logs_them() {
+        let (_tmp, refs) = scratch();
+        let main = || LogName::Line("main".into());
+        refs.set(RefKind::Line, "main", &oid(1)).unwrap();
+        let refs = refs.because("commit: two");
+        refs.set(RefKind::Line, "main", &oid(2)).unwrap();
+        // A line HEAD is not on: only its own log.
+        refs.set(RefKind::Line, "side", &oid(1)).unwrap();
+        // Tags have no log.
+        refs.set(RefKind::Tag, "v1", &oid(1)).unwrap();
+        let refs = refs.because("checkout: moving from main to side");
+        refs.set_head(&Head::Line("side".into())).unwrap();
+        // Setting HEAD to what it is already records nothing.
+        refs.set_head(&Head::Line("side".into())).unwrap();
+        let update = "update".to_string();
+        assert_eq!(
+            moves(&refs, main()),
+            [
+                (None, Some(oid(1)), update.clone()),
+                (Some(oid(1)), Some(oid(2)), "commit: two".into())
+            ]
+        );
+        assert_eq!(moves(&refs, LogName::Line("side".into())).len(), 1);
+        assert_eq!(
+            moves(&refs, LogName::Head),
+            [
+                (None, Some(oid(1)), update),
+                (Some(oid(1)), Some(oid(2)), "commit: two".into()),
+                (
+                    Some(oid(2)),
+                    Some(oid(1)),
+                    "checkout: moving from main to side".into()
+                ),
+            ]
+        );
+        assert_eq!(
+            refs.logs().unwrap(),
+            [LogName::Head, main(), LogName::Line("side".into())]
+        );
+        assert_eq!(
+            refs.checkout_reason("v1"),
+            "checkout: moving from side to v1"
+        );
+    }
+
+    #[test]
+    fn a_deleted_line_loses_its_log_and_a_renamed_one_keeps_it() {
+        let (tmp, refs) = scratch();
+        refs.set(RefKind::Line, "main", &oid(1)).unwrap();
+        refs.set(RefKind::Line, "side", &oid(2)).unwrap();
+        assert!(refs.delete(RefKind::Line, "side").unwrap());
+        assert!(refs
+            .reflog(&LogName::Line("side".into()))
+            .unwrap()
+            .is_empty());
+        assert!(!LogName::Line("side".into()).path(tmp.path()).exists());
+        let refs = refs.because("line: renamed from main to trunk");
+        refs.rename_line("main", "trunk").unwrap();
+        assert_eq!(refs.head().unwrap(), Head::Line("trunk".into()));
+        assert_eq!(refs.get(RefKind::Line, "main").unwrap(), None);
+        assert_eq!(refs.get(RefKind::Line, "trunk").unwrap(), Some(oid(1)));
+        let log = moves(&refs, LogName::Line("trunk".into()));
+        assert_eq!(log.len(), 2);
+        assert_eq!(log[1].2, "line: renamed from main to trunk");
+        // HEAD followed the rename, and says so, as git's log does.
+        let head = moves(&refs, LogName::Head);
+        assert_eq!(head.len(), 2);
+        assert_eq!(head[1], (Some(oid(1)), Some(oid(1)), log[1].2.clone()));
+        assert!(refs.rename_line("nope", "x").is_err());
     }
 
     #[test]

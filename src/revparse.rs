@@ -148,9 +148,16 @@ fn resolve_reflog(repo: &Repository, name: &str, n: &str, spec: &str) -> Result<
                 plural(entries.len(), "entry", "entries")
             ))
         })?;
-    entry
+    let id = entry
         .new
-        .ok_or_else(|| fail("that move left it on no layer".to_string()))
+        .ok_or_else(|| fail("that move left it on no layer".to_string()))?;
+    if !repo.store.contains(&id) {
+        return Err(fail(format!(
+            "layer {id} is no longer stored (`cairn gc` drops layers only old reflog \
+             entries name, or all of them with --prune=now)"
+        )));
+    }
+    Ok(id)
 }
 
 /// The log of the reference `name` (in `spec`, for messages): `HEAD`, a line (or

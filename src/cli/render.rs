@@ -478,9 +478,10 @@ pub(super) fn reset(o: &ResetOutcome, out: &mut dyn Write, _: &Printer) -> Resul
         return Ok(());
     }
     let from = o.from.map_or("nothing".into(), |f| f.short());
-    match &o.line {
-        Some(line) => writeln!(out, "line {line} moved from {from} to {}", o.to.short())?,
-        None => writeln!(out, "HEAD moved from {from} to {}", o.to.short())?,
+    match (&o.line, o.to) {
+        (Some(line), Some(to)) => writeln!(out, "line {line} moved from {from} to {}", to.short())?,
+        (None, Some(to)) => writeln!(out, "HEAD moved from {from} to {}", to.short())?,
+        (_, None) => {}
     }
     if o.hard {
         writeln!(out, "{} files written, {} deleted", o.written, o.deleted)?;

@@ -60,8 +60,9 @@ pub struct ResetOutcome {
     pub line: Option<String>,
     /// The layer it pointed at before; null on a line with no layers yet.
     pub from: Option<ObjectId>,
-    /// The layer it points at now (with paths: the layer the entries came from).
-    pub to: ObjectId,
+    /// The layer it points at now (with paths: the layer the entries came from); null when
+    /// HEAD has no layers yet and the index was only emptied (of the paths named).
+    pub to: Option<ObjectId>,
     /// What followed the line.
     pub mode: ResetMode,
     /// Whether the index and the worktree followed (`mode` is `hard`).
@@ -93,9 +94,17 @@ pub fn reset(
             path: repo.root().to_path_buf(),
         });
     }
-    let to = revparse::resolve(repo, &target)?;
-    let tree = repo.read_layer(&to)?.tree;
     let (line, from) = repo.head()?;
+    // `reset` and `reset -- PATHS` on a line with no layers yet unstage against nothing.
+    let unborn = opts.target.is_none() && from.is_none() && opts.mode == ResetMode::Mixed;
+    let to = match unborn {
+        true => None,
+        false => Some(revparse::resolve(repo, &target)?),
+    };
+    let tree = to
+        .map(|id| repo.read_layer(&id))
+        .transpose()?
+        .map(|l| l.tree);
     let mut out = ResetOutcome {
         line: line.clone(),
         from,
@@ -116,9 +125,13 @@ pub fn reset(
         out.unstaged = unstage(repo, tree, &scope, &paths)?;
         return Ok(out);
     }
+    let (Some(to), Some(tree)) = (to, tree) else {
+        out.unstaged = unstage(repo, None, &[RepoPathBuf::new()], &[])?;
+        return Ok(out);
+    };
     match opts.mode {
         ResetMode::Soft => {}
-        ResetMode::Mixed => out.unstaged = unstage(repo, tree, &[RepoPathBuf::new()], &[])?,
+        ResetMode::Mixed => out.unstaged = unstage(repo, Some(tree), &[RepoPathBuf::new()], &[])?,
         ResetMode::Hard => (out.written, out.deleted) = reset_hard(repo, to, tree, progress)?,
     }
     let refs = repo.refs().because(format!("reset: moving to {target}"));
@@ -169,7 +182,7 @@ fn names_a_path(repo: &Repository, common: &Common, t: &str) -> bool {
 /// the index or the tree. Returns the paths whose entries changed.
 fn unstage(
     repo: &Locked,
-    tree: ObjectId,
+    tree: Option<ObjectId>,
     scope: &[RepoPathBuf],
     given: &[PathBuf],
 ) -> Result<Vec<RepoPathBuf>> {
@@ -210,20 +223,23 @@ fn unstage(
 
 /// The index equals the whole tree after a full mixed reset; after a partial one, nothing
 /// is known. Tracked paths changed, so the walk cache is stale.
-fn set_base(index: &mut StagingIndex, scope: &[RepoPathBuf], tree: ObjectId) {
+fn set_base(index: &mut StagingIndex, scope: &[RepoPathBuf], tree: Option<ObjectId>) {
     let whole = scope.iter().any(|s| s.as_bytes().is_empty());
-    index.base_tree = whole.then_some(tree);
+    index.base_tree = tree.filter(|_| whole);
     index.walk_cache = None;
 }
 
 /// The files and symlinks of the tree at or below `path`, into `out`; false when the
-/// tree has nothing there.
+/// tree (none: an empty one) has nothing there.
 fn layer_entries(
     repo: &Repository,
-    tree: ObjectId,
+    tree: Option<ObjectId>,
     path: &RepoPath,
     out: &mut BTreeMap<Vec<u8>, TreeEntry>,
 ) -> Result<bool> {
+    let Some(tree) = tree else {
+        return Ok(false);
+    };
     let Some(e) = read::lookup(repo, &tree, path.as_bytes())? else {
         return Ok(false);
     };

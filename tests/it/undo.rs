@@ -144,7 +144,7 @@ fn gc_keeps_what_reset_left_and_prune_now_drops_it() {
     assert!(gc["dead_objects"].as_u64().unwrap() > 0, "{gc}");
     assert_eq!(gc["layers_kept_by_reflog"], 0);
     let err = t.fails(&["show", "HEAD@{1}"], 2);
-    assert!(err.contains("missing"), "{err}");
+    assert!(err.contains("is no longer stored"), "{err}");
     // Entries naming layers that are gone harm nothing: gc, verify and reflog still work.
     assert_eq!(t.json(&["gc"])["dead_objects"], 0);
     assert_verifies(t.root(), true, "after prune");
@@ -371,6 +371,21 @@ fn reset_paths_unstages_them() {
     t.commit("two");
     t.ok(&["reset", "-q", "HEAD~1", "--", "top.txt"]);
     assert_eq!(t.status_raw(), [b"MM top.txt".to_vec()]);
+}
+
+#[test]
+fn reset_before_the_first_commit_unstages() {
+    let t = TestRepo::new();
+    t.write("a.txt", "a");
+    t.write("b.txt", "b");
+    t.ok(&["add", "-q", "."]);
+    t.ok(&["reset", "-q", "--", "a.txt"]);
+    assert_eq!(t.status(), ["A  b.txt", "?? a.txt"]);
+    let v = t.json(&["reset"]);
+    assert!(v["to"].is_null(), "{v}");
+    assert_eq!(t.status(), ["?? a.txt", "?? b.txt"]);
+    let err = t.fails(&["reset", "--hard"], 2);
+    assert!(err.contains("no layers yet"), "{err}");
 }
 
 #[test]
