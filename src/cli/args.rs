@@ -87,9 +87,10 @@ pub(crate) enum Command {
     Tag(TagArgs),
     /// Check the repository: structure, and with --data every stored byte.
     Verify(VerifyArgs),
-    /// Move the current line back (or forward) to a layer.
+    /// Move the current line to a layer (the index follows; --hard: the worktree too), or
+    /// unstage paths.
     Reset(ResetArgs),
-    /// Remove what no layer, tag, line or the staging index references.
+    /// Remove what no layer, tag, line, the staging index or recent reflog entry references.
     Gc(GcArgs),
     /// Where HEAD or a line has been: each move, newest first, as `HEAD@{N}`.
     Reflog(ReflogArgs),
