@@ -259,9 +259,21 @@ fn cut(text: &str) -> String {
     text.chars().take(80).collect()
 }
 
+/// Opens a log without following a symlink at its name: a hostile repository's
+/// `logs/HEAD -> ~/.profile` must not make a commit append to that file.
+fn open(path: &Path, append: bool) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .append(append)
+        .create(append)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
 /// The entries of the log at `path`, oldest first; none when it does not exist.
 pub fn read(path: &Path) -> Result<Vec<Entry>> {
-    let file = match std::fs::File::open(path) {
+    let file = match open(path, false) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::io("could not read reflog", path)(e)),
@@ -282,22 +294,21 @@ pub fn read(path: &Path) -> Result<Vec<Entry>> {
 /// entry starts a line of its own.
 pub(crate) fn append(path: &Path, entry: &Entry) -> Result<()> {
     let dir = path.parent().expect("a log has a directory");
-    let created = !path.exists();
+    let created = std::fs::symlink_metadata(path).is_err();
     if created {
         std::fs::create_dir_all(dir).ctx("could not create reflog directory", dir)?;
     }
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .read(true)
-        .open(path)
-        .ctx("could not open reflog", path)?;
+    let mut file = open(path, true).ctx("could not open reflog", path)?;
     cut_torn_tail(&mut file, path)?;
     file.write_all(&entry.encode())
         .ctx("could not write reflog", path)?;
     file.sync_all().ctx("could not sync reflog", path)?;
     if created {
-        fsutil::sync_dir(dir)?;
+        // The new name, and the directories `create_dir_all` may have made with it
+        // (`logs/`, `logs/lines/`), up to `.cairn` itself.
+        for d in dir.ancestors().take(3) {
+            fsutil::sync_dir(d)?;
+        }
     }
     Ok(())
 }
@@ -433,6 +444,19 @@ mod tests {
         let mut bytes = good.into_bytes();
         bytes.extend_from_slice(b"\xff\xfe\t\n");
         assert!(parse(&bytes).is_err());
+    }
+
+    #[test]
+    fn a_log_that_is_a_symlink_is_neither_read_nor_written_through() {
+        let tmp = tempfile::tempdir().unwrap();
+        let victim = tmp.path().join("victim");
+        std::fs::write(&victim, b"precious\n").unwrap();
+        let path = LogName::Head.path(&tmp.path().join(".cairn"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        assert!(append(&path, &Entry::now(None, Some(id(1)), "x")).is_err());
+        assert!(read(&path).is_err());
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious\n");
     }
 
     #[test]

@@ -85,6 +85,19 @@ fn every_move_is_in_the_reflog() {
     // The first commit's entry has no old layer.
     let all = t.json(&["reflog"]);
     assert!(all["entries"][5]["old"].is_null());
+    // A line started by a commit from a detached HEAD: its log starts with no old layer,
+    // and HEAD's records the commit that moved it onto the line.
+    t.ok(&["checkout", "-q", &one]);
+    t.write("side.txt", "side");
+    t.ok(&["add", "-q", "side.txt"]);
+    t.ok(&["commit", "-q", "-b", "side", "-m", "on the side"]);
+    let v = t.json(&["reflog", "side"]);
+    assert_eq!(v["entries"].as_array().unwrap().len(), 1);
+    assert!(v["entries"][0]["old"].is_null());
+    assert_eq!(v["entries"][0]["message"], "commit: on the side");
+    let head = t.json(&["reflog", "-n", "1"]);
+    assert_eq!(head["entries"][0]["old"], one.as_str());
+    assert_eq!(head["entries"][0]["message"], "commit: on the side");
     // Tags have no log; unknown names are refused with a suggestion.
     let err = t.fails(&["reflog", "v1"], 2);
     assert!(err.contains("tags have no reflog"), "{err}");
