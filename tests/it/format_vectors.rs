@@ -1134,6 +1134,7 @@ fn fuzz_corpus_decodes() {
                     StagingIndex::load(&p, HashAlgo::Blake3).is_ok()
                 }
                 "config" => Config::parse(std::str::from_utf8(&b).unwrap(), &path).is_ok(),
+                "reflog" => cairn::reflog::parse(&b).is_ok_and(|e| !e.is_empty()),
                 other => panic!("unknown corpus directory {other}"),
             };
             assert!(ok, "{} does not decode", path.display());
