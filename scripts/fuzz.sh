@@ -27,7 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-10}"
 shift || true
-all=(tree layer file_object pack_index pack staging_index config proof repo)
+all=(tree layer file_object pack_index pack staging_index config proof repo reflog)
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     targets=("${all[@]}")
@@ -42,6 +42,7 @@ seeds_of() {
         pack) echo fixtures/corpus/pack ;;
         staging_index) echo fixtures/corpus/staging-index ;;
         config) echo fixtures/corpus/config ;;
+        reflog) echo fixtures/corpus/reflog ;;
         proof) echo fixtures/proofs ;;
         repo) echo fixtures/repo-seeds ;;
         *) return 1 ;;

@@ -13,7 +13,8 @@
 //!
 //! Points: `add:before-index`, `add:after-checkpoint`; `commit:before-ref`, `commit:before-index`;
 //! `checkout:after-write` (after each file written), `checkout:before-head`,
-//! `checkout:before-index`; `gc:after-new-packs`, `gc:after-first-delete`;
+//! `checkout:before-index`; `gc:after-new-packs`, `gc:after-first-delete`; `refs:after-log` (each reference move,
+//! between its reflog entry and the reference);
 //! `pack:before-rename`, `pack:before-index`, `pack:after-index` (closing each pack);
 //! `atomic:before-rename` (each small file replaced: pack indexes, refs, HEAD, the staging
 //! index). Error points: `pack:write-error` (each record appended), `atomic:write-error`.

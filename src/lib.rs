@@ -28,6 +28,7 @@ pub mod progress;
 pub mod proof;
 mod reach;
 pub mod read;
+pub mod reflog;
 pub mod refs;
 pub mod remote;
 pub mod repo;

@@ -354,6 +354,28 @@ pub(crate) fn roots(repo: &Repository) -> Result<Vec<ObjectId>> {
     Ok(roots)
 }
 
+/// The layers named (as old or new) by reflog entries of HEAD and the lines at or after
+/// `since_ns` (every entry when `None`), each once: what gc keeps as recent history. Their
+/// objects may be gone already (dropped by an earlier `gc --prune`).
+pub(crate) fn reflog_roots(repo: &Repository, since_ns: Option<i64>) -> Result<Vec<ObjectId>> {
+    let refs = repo.refs();
+    let mut seen = HashSet::new();
+    let mut roots = Vec::new();
+    for log in refs.logs()? {
+        for e in refs.reflog(&log)? {
+            if since_ns.is_some_and(|t| e.time_ns < t) {
+                continue;
+            }
+            for id in [e.new, e.old].into_iter().flatten() {
+                if seen.insert(id) {
+                    roots.push(id);
+                }
+            }
+        }
+    }
+    Ok(roots)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::hash::ObjectId;
+use crate::reflog::{self, Entry, LogName};
 
 /// The line `init` puts HEAD on.
 pub const DEFAULT_LINE: &str = "main";
@@ -236,8 +237,13 @@ impl Refs {
 /// The references of a repository whose writers' lock is held: everything [`Refs`] reads,
 /// and the methods that move references. Only [`crate::repo::Locked::refs`] makes one, so
 /// no reference moves without the lock.
+///
+/// Every move of HEAD or of a line is recorded in the reflog ([`crate::reflog`]) before the
+/// reference itself is written, with the reason given by [`RefsMut::because`]. Tags have no
+/// log, as in git.
 pub struct RefsMut {
     refs: Refs,
+    reason: Option<String>,
 }
 
 impl std::ops::Deref for RefsMut {
@@ -248,35 +254,146 @@ impl std::ops::Deref for RefsMut {
     }
 }
 
+/// The reflog message of a move whose caller gave no reason.
+const NO_REASON: &str = "update";
+
 impl RefsMut {
     /// The references in `refs`, for a holder of the writers' lock.
     pub(crate) fn new(refs: Refs) -> RefsMut {
-        RefsMut { refs }
+        RefsMut { refs, reason: None }
     }
 
-    /// Points HEAD at a line or a layer, atomically.
+    /// The same references, recording `reason` (`commit: <subject>`, `reset: moving to
+    /// HEAD~1`, ...) in the reflog for every move made through them.
+    pub fn because(mut self, reason: impl Into<String>) -> RefsMut {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    fn reason(&self) -> &str {
+        self.reason.as_deref().unwrap_or(NO_REASON)
+    }
+
+    /// Appends one move to a log (synced) before the reference is written.
+    fn log(&self, log: &LogName, old: Option<ObjectId>, new: Option<ObjectId>) -> Result<()> {
+        let entry = Entry::now(old, new, self.reason());
+        reflog::append(&log.path(&self.refs.dir), &entry)
+    }
+
+    /// Points HEAD at a line or a layer, atomically. HEAD's reflog records the move when HEAD
+    /// now names another line or layer (not when it is set to what it was).
     pub fn set_head(&self, head: &Head) -> Result<()> {
         let text = match head {
             Head::Line(name) => head_text(name),
             Head::Detached(id) => format!("{id}\n"),
         };
+        // What HEAD was cannot always be read (a damaged HEAD is being repaired): then the
+        // entry says it pointed at nothing.
+        let before = self.head().ok();
+        let old = self.resolve_head().ok().and_then(|(_, id)| id);
+        let new = match head {
+            Head::Line(name) => self.get(RefKind::Line, name).ok().flatten(),
+            Head::Detached(id) => Some(*id),
+        };
+        let moved = before.as_ref() != Some(head) || old != new;
+        // HEAD on a line with no layers yet names nothing to come back to.
+        if moved && new.is_some() {
+            self.log(&LogName::Head, old, new)?;
+        }
+        crate::failpoint::hit("refs:after-log");
         fsutil::write_atomic(&self.refs.tmp(), &self.refs.head_path(), text.as_bytes())
     }
 
-    /// Points the line or tag `name` at layer `id`, creating it if needed, atomically.
+    /// Points the line or tag `name` at layer `id`, creating it if needed, atomically. A
+    /// line's move goes in its reflog, and in HEAD's too when HEAD is on that line.
     pub fn set(&self, kind: RefKind, name: &str, id: &ObjectId) -> Result<()> {
+        if kind == RefKind::Line {
+            let old = self.get(kind, name).ok().flatten();
+            self.log(&LogName::Line(name.to_string()), old, Some(*id))?;
+            if self.head().ok() == Some(Head::Line(name.to_string())) {
+                self.log(&LogName::Head, old, Some(*id))?;
+            }
+        }
+        crate::failpoint::hit("refs:after-log");
         let p = self.ref_path(kind, name);
         fsutil::write_atomic(&self.refs.tmp(), &p, format!("{id}\n").as_bytes())
     }
 
-    /// Deletes a line or tag; false when it did not exist.
+    /// Deletes a line or tag; false when it did not exist. A deleted line's reflog goes
+    /// with it, as in git; HEAD's log still remembers the layers HEAD was on.
     pub fn delete(&self, kind: RefKind, name: &str) -> Result<bool> {
         let p = self.ref_path(kind, name);
-        match std::fs::remove_file(&p) {
+        let existed = match std::fs::remove_file(&p) {
             Ok(()) => fsutil::sync_dir(p.parent().expect("refs have a parent")).map(|()| true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(Error::io("could not delete reference", &p)(e)),
+        }?;
+        if kind == RefKind::Line {
+            reflog::remove(&LogName::Line(name.to_string()).path(&self.refs.dir))?;
         }
+        Ok(existed)
+    }
+
+    /// Renames the line `from` to `to` (which must not exist), its reflog with it, and
+    /// keeps HEAD on it if HEAD was on `from`. The move is recorded in the line's log (and
+    /// in HEAD's when HEAD follows) with this value's reason. A crash part-way leaves both
+    /// names or the old one, never neither.
+    pub fn rename_line(&self, from: &str, to: &str) -> Result<()> {
+        let kind = RefKind::Line;
+        let id = self.get(kind, from)?.ok_or_else(|| Error::UnknownRef {
+            name: format!("line {from}"),
+            path: self.ref_path(kind, from),
+        })?;
+        let (old_log, new_log) = (LogName::Line(from.into()), LogName::Line(to.into()));
+        self.log(&old_log, Some(id), Some(id))?;
+        reflog::rename(&old_log.path(&self.refs.dir), &new_log.path(&self.refs.dir))?;
+        let p = self.ref_path(kind, to);
+        fsutil::write_atomic(&self.refs.tmp(), &p, format!("{id}\n").as_bytes())?;
+        if self.head().ok() == Some(Head::Line(from.to_string())) {
+            self.set_head(&Head::Line(to.to_string()))?;
+        }
+        let old = self.ref_path(kind, from);
+        std::fs::remove_file(&old).ctx("could not delete reference", &old)?;
+        fsutil::sync_dir(old.parent().expect("refs have a parent"))
+    }
+
+    /// The reflog message of a checkout to `to` (as the user wrote it), naming where HEAD
+    /// is now: `checkout: moving from main to v2`.
+    pub fn checkout_reason(&self, to: &str) -> String {
+        let from = match self.head() {
+            Ok(Head::Line(name)) => name,
+            Ok(Head::Detached(id)) => id.short(),
+            Err(_) => "HEAD".to_string(),
+        };
+        format!("checkout: moving from {from} to {to}")
+    }
+}
+
+impl Refs {
+    /// The entries of a reference's reflog, oldest first; none when it has no log.
+    pub fn reflog(&self, log: &LogName) -> Result<Vec<Entry>> {
+        reflog::read(&log.path(&self.dir))
+    }
+
+    /// Every line with a reflog, and HEAD: what gc reads for recent history. A line whose
+    /// log exists but whose reference was lost still counts.
+    pub fn logs(&self) -> Result<Vec<LogName>> {
+        let mut out = vec![LogName::Head];
+        let dir = LogName::Line(String::new()).path(&self.dir);
+        match std::fs::read_dir(&dir) {
+            Ok(entries) => {
+                for e in entries {
+                    let e = e.ctx("could not list reflogs", &dir)?;
+                    if let Some(n) = e.file_name().to_str().filter(|n| check_name(n).is_ok()) {
+                        out.push(LogName::Line(n.to_string()));
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("could not list reflogs", &dir)(e)),
+        }
+        out[1..].sort_by_key(ToString::to_string);
+        Ok(out)
     }
 }
 
@@ -324,6 +441,98 @@ mod tests {
         for bad in ["", "..", "-x", ".x", "a/b", "a b"] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
+    }
+
+    fn scratch() -> (tempfile::TempDir, RefsMut) {
+        let tmp = tempfile::tempdir().unwrap();
+        for d in ["refs/lines", "refs/tags", "tmp"] {
+            std::fs::create_dir_all(tmp.path().join(d)).unwrap();
+        }
+        std::fs::write(tmp.path().join("HEAD"), head_text("main")).unwrap();
+        let refs = RefsMut::new(Refs::new(tmp.path()));
+        (tmp, refs)
+    }
+
+    fn oid(n: u8) -> ObjectId {
+        ObjectId::from_slice(&[n; 32]).unwrap()
+    }
+
+    /// (old, new, message) of each entry of a log, oldest first.
+    fn moves(refs: &Refs, log: LogName) -> Vec<(Option<ObjectId>, Option<ObjectId>, String)> {
+        let all = refs.reflog(&log).unwrap();
+        all.into_iter().map(|e| (e.old, e.new, e.message)).collect()
+    }
+
+    #[test]
+    fn moves_are_logged_where_git_logs_them() {
+        let (_tmp, refs) = scratch();
+        let main = || LogName::Line("main".into());
+        refs.set(RefKind::Line, "main", &oid(1)).unwrap();
+        let refs = refs.because("commit: two");
+        refs.set(RefKind::Line, "main", &oid(2)).unwrap();
+        // A line HEAD is not on: only its own log.
+        refs.set(RefKind::Line, "side", &oid(1)).unwrap();
+        // Tags have no log.
+        refs.set(RefKind::Tag, "v1", &oid(1)).unwrap();
+        let refs = refs.because("checkout: moving from main to side");
+        refs.set_head(&Head::Line("side".into())).unwrap();
+        // Setting HEAD to what it is already records nothing.
+        refs.set_head(&Head::Line("side".into())).unwrap();
+        let update = "update".to_string();
+        assert_eq!(
+            moves(&refs, main()),
+            [
+                (None, Some(oid(1)), update.clone()),
+                (Some(oid(1)), Some(oid(2)), "commit: two".into())
+            ]
+        );
+        assert_eq!(moves(&refs, LogName::Line("side".into())).len(), 1);
+        assert_eq!(
+            moves(&refs, LogName::Head),
+            [
+                (None, Some(oid(1)), update),
+                (Some(oid(1)), Some(oid(2)), "commit: two".into()),
+                (
+                    Some(oid(2)),
+                    Some(oid(1)),
+                    "checkout: moving from main to side".into()
+                ),
+            ]
+        );
+        assert_eq!(
+            refs.logs().unwrap(),
+            [LogName::Head, main(), LogName::Line("side".into())]
+        );
+        assert_eq!(
+            refs.checkout_reason("v1"),
+            "checkout: moving from side to v1"
+        );
+    }
+
+    #[test]
+    fn a_deleted_line_loses_its_log_and_a_renamed_one_keeps_it() {
+        let (tmp, refs) = scratch();
+        refs.set(RefKind::Line, "main", &oid(1)).unwrap();
+        refs.set(RefKind::Line, "side", &oid(2)).unwrap();
+        assert!(refs.delete(RefKind::Line, "side").unwrap());
+        assert!(refs
+            .reflog(&LogName::Line("side".into()))
+            .unwrap()
+            .is_empty());
+        assert!(!LogName::Line("side".into()).path(tmp.path()).exists());
+        let refs = refs.because("line: renamed from main to trunk");
+        refs.rename_line("main", "trunk").unwrap();
+        assert_eq!(refs.head().unwrap(), Head::Line("trunk".into()));
+        assert_eq!(refs.get(RefKind::Line, "main").unwrap(), None);
+        assert_eq!(refs.get(RefKind::Line, "trunk").unwrap(), Some(oid(1)));
+        let log = moves(&refs, LogName::Line("trunk".into()));
+        assert_eq!(log.len(), 2);
+        assert_eq!(log[1].2, "line: renamed from main to trunk");
+        // HEAD followed the rename, and says so, as git's log does.
+        let head = moves(&refs, LogName::Head);
+        assert_eq!(head.len(), 2);
+        assert_eq!(head[1], (Some(oid(1)), Some(oid(1)), log[1].2.clone()));
+        assert!(refs.rename_line("nope", "x").is_err());
     }
 
     #[test]

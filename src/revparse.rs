@@ -1,11 +1,14 @@
 //! Layer references: a full id, a unique hex prefix (4+ digits), `HEAD`, a line or tag
-//! name (or `lines/NAME`, `tags/NAME` in full), each optionally followed by `~N` or `^` steps
-//! back through parents. A name that could mean two things is an error naming both.
+//! name (or `lines/NAME`, `tags/NAME` in full), a reflog entry (`HEAD@{N}`, `LINE@{N}`,
+//! `@{N}` for the current line), each optionally followed by `~N` or `^` steps back through
+//! parents. A name that could mean two things is an error naming both; a name that means
+//! nothing is an error suggesting the existing names closest to it.
 
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::pack::ObjectKind;
-use crate::refs::RefKind;
+use crate::reflog::LogName;
+use crate::refs::{Head, RefKind};
 use crate::repo::Repository;
 
 /// What a reference named: the layer, and the line when the reference was a line's name
@@ -67,6 +70,9 @@ fn split_steps(spec: &str) -> Option<(&str, usize)> {
 
 fn resolve_base(repo: &Repository, base: &str, spec: &str) -> Result<(ObjectId, Option<String>)> {
     let refs = repo.refs();
+    if let Some((name, n)) = split_reflog(base) {
+        return resolve_reflog(repo, name, n, spec).map(|id| (id, None));
+    }
     if base == "HEAD" || base == "@" {
         let (line, head) = repo.head()?;
         let id = head.ok_or_else(|| Error::UnknownRef {
@@ -106,6 +112,89 @@ fn resolve_base(repo: &Repository, base: &str, spec: &str) -> Result<(ObjectId, 
     resolve_hex(repo, base, spec)
 }
 
+/// `NAME@{N}` split into `NAME` and what is between the braces; `None` when `base` is not
+/// of that form.
+fn split_reflog(base: &str) -> Option<(&str, &str)> {
+    let inner = base.strip_suffix('}')?;
+    let at = inner.rfind("@{")?;
+    Some((&inner[..at], &inner[at + 2..]))
+}
+
+/// The layer the `n`-th newest entry of a reflog moved its reference to (`@{0}` is the
+/// last move). `name` is `HEAD`, a line (or `lines/NAME`), or empty for the current line
+/// (HEAD's own log when HEAD is detached), as in git.
+fn resolve_reflog(repo: &Repository, name: &str, n: &str, spec: &str) -> Result<ObjectId> {
+    let fail = |why: String| Error::UnknownRef {
+        name: format!("{spec}: {why}"),
+        path: repo.dir().to_path_buf(),
+    };
+    let digits = !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+    let n: usize = match digits.then(|| n.parse().ok()).flatten() {
+        Some(n) => n,
+        None => {
+            return Err(fail(format!(
+                "{n:?} is not an entry number; write @{{N}}, as HEAD@{{1}}"
+            )))
+        }
+    };
+    let log = log_for(repo, name, spec)?;
+    let refs = repo.refs();
+    let entries = refs.reflog(&log)?;
+    let entry = (n < entries.len())
+        .then(|| &entries[entries.len() - 1 - n])
+        .ok_or_else(|| {
+            fail(format!(
+                "the reflog of {log} has {} (the newest is {log}@{{0}})",
+                plural(entries.len(), "entry", "entries")
+            ))
+        })?;
+    let id = entry
+        .new
+        .ok_or_else(|| fail("that move left it on no layer".to_string()))?;
+    if !repo.store.contains(&id) {
+        return Err(fail(format!(
+            "layer {id} is no longer stored (`cairn gc` drops layers only old reflog \
+             entries name, or all of them with --prune=now)"
+        )));
+    }
+    Ok(id)
+}
+
+/// The log of the reference `name` (in `spec`, for messages): `HEAD`, a line (or
+/// `lines/NAME`), or empty for the current line (HEAD's own log when HEAD is detached).
+/// A tag or unknown name is an error, suggesting close names.
+pub(crate) fn log_for(repo: &Repository, name: &str, spec: &str) -> Result<LogName> {
+    let refs = repo.refs();
+    Ok(match name {
+        "HEAD" | "@" => LogName::Head,
+        "" => match refs.head()? {
+            Head::Line(line) => LogName::Line(line),
+            Head::Detached(_) => LogName::Head,
+        },
+        _ => {
+            let line = name
+                .strip_prefix(&format!("{}/", RefKind::Line))
+                .unwrap_or(name);
+            let valid = crate::refs::check_name(line).is_ok();
+            if valid && refs.get(RefKind::Line, line)?.is_some() {
+                LogName::Line(line.to_string())
+            } else if valid && refs.get(RefKind::Tag, line)?.is_some() {
+                return Err(Error::UnknownRef {
+                    name: format!("{spec}: {line} is a tag, and tags have no reflog"),
+                    path: repo.dir().to_path_buf(),
+                });
+            } else {
+                return Err(unknown(repo, spec, &format!("there is no line {name}")));
+            }
+        }
+    })
+}
+
+/// `1 entry`, `3 entries`.
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// `lines/NAME` and `tags/NAME`: a reference named in full, never ambiguous.
 fn qualified(repo: &Repository, base: &str) -> Result<Option<(ObjectId, Option<String>)>> {
     let Some((dir, name)) = base.split_once('/') else {
@@ -121,7 +210,11 @@ fn qualified(repo: &Repository, base: &str) -> Result<Option<(ObjectId, Option<S
         .refs()
         .get(kind, name)?
         .ok_or_else(|| Error::UnknownRef {
-            name: format!("{base}: there is no such {}", kind.noun()),
+            name: format!(
+                "{base}: there is no such {}{}",
+                kind.noun(),
+                did_you_mean(&repo.refs().list(kind).unwrap_or_default(), name)
+            ),
             path: repo.dir().to_path_buf(),
         })?;
     Ok(Some((
@@ -156,8 +249,15 @@ fn refuse_hex_clash(repo: &Repository, base: &str, spec: &str, named: ObjectId) 
 }
 
 fn resolve_hex(repo: &Repository, base: &str, spec: &str) -> Result<(ObjectId, Option<String>)> {
-    let is_hex = base.len() >= 4 && base.len() <= 64 && base.bytes().all(|b| b.is_ascii_hexdigit());
-    if !is_hex {
+    let all_hex = !base.is_empty() && base.bytes().all(|b| b.is_ascii_hexdigit());
+    if all_hex && base.len() < MIN_PREFIX {
+        let why = format!(
+            "not a line or tag, and too short for a layer id prefix, which needs at least \
+             {MIN_PREFIX} hex digits"
+        );
+        return Err(unknown(repo, spec, &why));
+    }
+    if !all_hex || base.len() > 64 {
         return Err(unknown(repo, spec, "not a line, tag or layer id"));
     }
     let prefix = base.to_ascii_lowercase();
@@ -194,22 +294,88 @@ pub(crate) fn layers_with_prefix(repo: &Repository, prefix: &str) -> Vec<ObjectI
     out
 }
 
-/// An unknown-reference error that lists the names that do exist.
+/// The fewest hex digits a layer id prefix may have: shorter ones match too much to mean
+/// one layer for long.
+const MIN_PREFIX: usize = 4;
+
+/// An unknown-reference error suggesting the existing names closest to the one given.
 fn unknown(repo: &Repository, spec: &str, why: &str) -> Error {
     let refs = repo.refs();
     let mut known = vec!["HEAD".to_string()];
     for kind in RefKind::ALL {
         known.extend(refs.list(kind).unwrap_or_default());
     }
+    let name = split_steps(spec).map_or(spec, |(base, _)| base);
+    let name = split_reflog(name).map_or(name, |(n, _)| n);
     Error::UnknownRef {
-        name: format!("{spec} ({why}); known names: {}", known.join(", ")),
+        name: format!("{spec} ({why}){}", did_you_mean(&known, name)),
         path: repo.dir().to_path_buf(),
     }
 }
 
+/// `; did you mean main?` naming up to three of `known` close to `name` (by Jaro-Winkler
+/// similarity, as clap suggests subcommands, or equal but for case); when none is, the
+/// first few known names.
+fn did_you_mean(known: &[String], name: &str) -> String {
+    const LISTED: usize = 10;
+    let close = suggestions(known, name);
+    match close.as_slice() {
+        [] if known.is_empty() => String::new(),
+        [] => {
+            let more = if known.len() > LISTED { ", ..." } else { "" };
+            let first = known[..known.len().min(LISTED)].join(", ");
+            format!("; known names: {first}{more}")
+        }
+        [one] => format!("; did you mean {one}?"),
+        many => format!("; did you mean one of {}?", many.join(", ")),
+    }
+}
+
+/// Up to three of `known` close to `name`, closest first.
+fn suggestions(known: &[String], name: &str) -> Vec<String> {
+    let mut scored: Vec<(f64, &String)> = known
+        .iter()
+        .filter(|k| k.as_str() != name)
+        .map(|k| {
+            let same_but_case = k.eq_ignore_ascii_case(name);
+            let score = if same_but_case {
+                1.0
+            } else {
+                strsim::jaro_winkler(k, name)
+            };
+            (score, k)
+        })
+        .filter(|(score, _)| *score >= 0.8)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    scored.into_iter().take(3).map(|(_, k)| k.clone()).collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::split_steps;
+    use super::{split_reflog, split_steps, suggestions};
+
+    #[test]
+    fn reflog_specs() {
+        assert_eq!(split_reflog("HEAD@{2}"), Some(("HEAD", "2")));
+        assert_eq!(split_reflog("@{0}"), Some(("", "0")));
+        assert_eq!(split_reflog("main@{x}"), Some(("main", "x")));
+        assert_eq!(split_reflog("main"), None);
+        assert_eq!(split_reflog("main}"), None);
+        assert_eq!(split_steps("HEAD@{2}~1^"), Some(("HEAD@{2}", 2)));
+    }
+
+    #[test]
+    fn close_names() {
+        let known: Vec<String> = ["HEAD", "main", "feature", "v1.0", "zz"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(suggestions(&known, "mian"), ["main"]);
+        assert_eq!(suggestions(&known, "head"), ["HEAD"]);
+        assert_eq!(suggestions(&known, "featur"), ["feature"]);
+        assert!(suggestions(&known, "0123abcd").is_empty());
+        assert!(suggestions(&known, "main").is_empty());
+    }
 
     #[test]
     fn steps() {

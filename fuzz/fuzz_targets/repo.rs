@@ -228,7 +228,7 @@ fn check(repo: &Repository, run: &Path) {
     // Taking the lock can fail on a hostile repository (it lists the packs again): then
     // there is no gc to check, as when gc itself fails.
     if let Ok(locked) = repo.lock(Duration::from_millis(10)) {
-        let _ = gc(&locked, &GcOptions { dry_run: false }, &NoProgress);
+        let _ = gc(&locked, &GcOptions::default(), &NoProgress);
     }
     // gc replaced packs: a fresh handle sees what is on disk now.
     let repo = Repository::open(repo.root()).expect("gc left the repository unopenable");

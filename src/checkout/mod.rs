@@ -90,7 +90,9 @@ pub(crate) fn checkout(
             Some(line) => Head::Line(line.clone()),
             None => Head::Detached(resolved.layer),
         };
-        repo.refs().set_head(&head)?;
+        repo.refs()
+            .because(repo.refs().checkout_reason(&opts.target))
+            .set_head(&head)?;
     }
     index.base_tree = if full { Some(tree) } else { None };
     index.walk_cache = None; // the tracked set and the directories changed

@@ -121,10 +121,13 @@ pub(crate) enum Command {
     Tag(TagArgs),
     /// Check the repository: structure, and with --data every stored byte.
     Verify(VerifyArgs),
-    /// Move the current line back (or forward) to a layer.
+    /// Move the current line to a layer (the index follows; --hard: the worktree too), or
+    /// unstage paths.
     Reset(ResetArgs),
-    /// Remove what no layer, tag, line or the staging index references.
+    /// Remove what no layer, tag, line, the staging index or recent reflog entry references.
     Gc(GcArgs),
+    /// Where HEAD or a line has been: each move, newest first, as `HEAD@{N}`.
+    Reflog(ReflogArgs),
     /// Layers, files, bytes, dedup and compression ratios, chunk sizes.
     Stats,
     /// Print a shell completion script.
@@ -338,7 +341,17 @@ pub(crate) struct VerifyArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ResetArgs {
-    pub target: String,
+    /// The layer to move to: an id, a line, a tag, `HEAD~N`, `HEAD@{N}` [default: HEAD].
+    pub target: Option<String>,
+    /// Only set these paths' index entries to the layer's (unstage them); the line stays.
+    #[arg(last = true, value_name = "PATHS")]
+    pub paths: Vec<PathBuf>,
+    /// Move only the line; the index and the worktree stay as they are.
+    #[arg(long, conflicts_with_all = ["mixed", "hard"])]
+    pub soft: bool,
+    /// Move the line and set the index to the layer; the worktree stays (the default).
+    #[arg(long, conflicts_with = "hard")]
+    pub mixed: bool,
     /// Move the index and the worktree too, discarding local changes to tracked files.
     #[arg(long)]
     pub hard: bool,
@@ -349,6 +362,19 @@ pub(crate) struct GcArgs {
     /// Report what would be removed without removing anything.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
+    /// Drop layers that only reflog entries older than this keep: `now` (drop all of
+    /// them), `never`, or a duration such as `2.weeks`, `3d`, `1h` [default: 2.weeks].
+    #[arg(long, value_name = "WHEN", value_parser = cairn::reflog::Grace::parse)]
+    pub prune: Option<cairn::reflog::Grace>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReflogArgs {
+    /// The line whose moves to list, or HEAD [default: HEAD].
+    pub reference: Option<String>,
+    /// At most N entries, newest first.
+    #[arg(short = 'n', long = "max-count", value_name = "N")]
+    pub limit: Option<usize>,
 }
 
 /// Parses `--lock-timeout`: a finite number of seconds from 0 to a day. `Duration` panics on

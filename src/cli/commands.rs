@@ -283,18 +283,38 @@ pub(super) fn verify(a: &VerifyArgs, ctx: &Ctx) -> Outcome {
 }
 
 pub(super) fn reset(a: &ResetArgs, ctx: &Ctx) -> Outcome {
+    use ops::reset::ResetMode;
+    let mode = match (a.soft, a.hard) {
+        (true, _) => ResetMode::Soft,
+        (_, true) => ResetMode::Hard,
+        _ => ResetMode::Mixed,
+    };
     let opts = ops::reset::ResetOptions {
         target: a.target.clone(),
-        hard: a.hard,
+        mode,
+        paths: a.paths.clone(),
     };
     let repo = ctx.repo()?;
-    let outcome = ops::reset::reset(&ctx.lock(&repo)?, &opts, &ctx.bar())?;
+    let outcome = ops::reset::reset(&ctx.lock(&repo)?, &ctx.common, &opts, &ctx.bar())?;
     ctx.printer.outcome(&outcome, render::reset)?;
     OK
 }
 
+pub(super) fn reflog(a: &ReflogArgs, ctx: &Ctx) -> Outcome {
+    let opts = ops::reflog::ReflogOptions {
+        reference: a.reference.clone(),
+        limit: a.limit,
+    };
+    let outcome = ops::reflog::reflog(&ctx.repo()?, &opts)?;
+    ctx.printer.outcome(&outcome, render::reflog)?;
+    OK
+}
+
 pub(super) fn gc(a: &GcArgs, ctx: &Ctx) -> Outcome {
-    let opts = ops::gc::GcOptions { dry_run: a.dry_run };
+    let opts = ops::gc::GcOptions {
+        dry_run: a.dry_run,
+        grace: a.prune.unwrap_or_default(),
+    };
     let repo = ctx.repo()?;
     let outcome = ops::gc::gc(&ctx.lock(&repo)?, &opts, &ctx.bar())?;
     ctx.printer.outcome(&outcome, render::gc)?;

@@ -191,6 +191,7 @@ fn dispatch(command: &Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Command::Tag(a) => c::tag(a, ctx),
         Command::Verify(a) => c::verify(a, ctx),
         Command::Reset(a) => c::reset(a, ctx),
+        Command::Reflog(a) => c::reflog(a, ctx),
         Command::Gc(a) => c::gc(a, ctx),
         Command::Stats => c::stats(ctx),
         Command::Completions { shell } => {

@@ -16,6 +16,7 @@ use cairn::ops::init::InitOutcome;
 use cairn::ops::log::LogOutcome;
 use cairn::ops::ls::LsOutcome;
 use cairn::ops::pull::PullStatus;
+use cairn::ops::reflog::ReflogOutcome;
 use cairn::ops::remote::RemoteVerb;
 use cairn::ops::reset::ResetOutcome;
 use cairn::ops::restore::RestoreOutcome;
@@ -505,13 +506,33 @@ pub(super) fn verify(o: &VerifyOutcome, out: &mut dyn Write, _: &Printer) -> Res
 }
 
 pub(super) fn reset(o: &ResetOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    if o.paths_only {
+        for p in &o.unstaged {
+            writeln!(out, "unstaged {}", p.display())?;
+        }
+        return Ok(());
+    }
     let from = o.from.map_or("nothing".into(), |f| f.short());
-    match &o.line {
-        Some(line) => writeln!(out, "line {line} moved from {from} to {}", o.to.short())?,
-        None => writeln!(out, "HEAD moved from {from} to {}", o.to.short())?,
+    match (&o.line, o.to) {
+        (Some(line), Some(to)) => writeln!(out, "line {line} moved from {from} to {}", to.short())?,
+        (None, Some(to)) => writeln!(out, "HEAD moved from {from} to {}", to.short())?,
+        (_, None) => {}
     }
     if o.hard {
         writeln!(out, "{} files written, {} deleted", o.written, o.deleted)?;
+    } else if !o.unstaged.is_empty() {
+        for p in &o.unstaged {
+            writeln!(out, "unstaged {}", p.display())?;
+        }
+    }
+    Ok(())
+}
+
+/// git's `abcd1234abcd HEAD@{0}: commit: subject`, newest first.
+pub(super) fn reflog(o: &ReflogOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    for e in &o.entries {
+        let id = e.new.map_or_else(|| "0".repeat(12), |id| id.short());
+        writeln!(out, "{id} {}: {}", e.selector, e.message)?;
     }
     Ok(())
 }
@@ -528,6 +549,17 @@ pub(super) fn gc(o: &GcOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> 
         o.orphan_files_removed,
         HumanBytes(o.bytes_freed)
     )?;
+    if o.layers_kept_by_reflog > 0 {
+        writeln!(
+            out,
+            "kept {} that only recent reflog entries name (`cairn reflog` lists them; \
+             --prune=now drops them)",
+            match o.layers_kept_by_reflog {
+                1 => "1 layer".to_string(),
+                n => format!("{n} layers"),
+            }
+        )?;
+    }
     if o.indexes_rebuilt > 0 {
         writeln!(
             out,

@@ -97,6 +97,28 @@ impl IndexEntry {
         EntryKind::from_u8(self.kind).unwrap_or(EntryKind::File)
     }
 
+    /// The entry of a layer's file or symlink `e` (with its chunks) staged without being
+    /// written to the worktree (`reset`, an unstage). Its stat data is unknown but for the
+    /// size, so status compares a worktree file of another size as modified and reads one
+    /// of the same size to compare its content: a stale stat can hide nothing.
+    pub fn from_layer(e: &crate::object::TreeEntry, chunks: Vec<ChunkRef>) -> IndexEntry {
+        IndexEntry {
+            kind: e.kind as u8,
+            mode: e.mode,
+            stat: Stat {
+                size: e.size,
+                ..Stat::default()
+            },
+            file_id: e.id,
+            chunks,
+        }
+    }
+
+    /// Whether this entry stages exactly the layer entry `e` (content, kind and mode).
+    pub fn stages(&self, e: &crate::object::TreeEntry) -> bool {
+        self.file_id == e.id && self.kind == e.kind as u8 && self.mode == e.mode
+    }
+
     /// The staged content as a file object.
     pub fn file_object(&self) -> FileObject {
         FileObject {

@@ -105,10 +105,14 @@ pub fn clone(
     let repo = repo.lock(common.lock_timeout)?;
     for (kind, list) in [(RefKind::Line, &lines), (RefKind::Tag, &tags)] {
         for (name, id) in list {
-            repo.refs().set(kind, name, id)?;
+            repo.refs()
+                .because(format!("clone: from {}", opts.url))
+                .set(kind, name, id)?;
         }
     }
-    repo.refs().set_head(&Head::Line(head.clone()))?;
+    repo.refs()
+        .because(format!("clone: from {}", opts.url))
+        .set_head(&Head::Line(head.clone()))?;
     let mut out = CloneOutcome {
         url: opts.url.clone(),
         dir: repo.root().to_path_buf(),
@@ -154,7 +158,9 @@ pub fn clone(
             Some(l) => Head::Line(l.clone()),
             None => Head::Detached(resolved.layer),
         };
-        repo.refs().set_head(&head)?;
+        repo.refs()
+            .because(format!("clone: from {}", opts.url))
+            .set_head(&head)?;
         n
     };
     Ok(out)

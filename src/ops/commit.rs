@@ -107,10 +107,13 @@ pub fn commit(
     w.finish()?;
     progress.end();
     crate::failpoint::hit("commit:before-ref");
-    repo.refs().set(RefKind::Line, &line, &id)?;
+    let refs = repo
+        .refs()
+        .because(crate::reflog::commit_reason(head.is_none(), &opts.message));
+    refs.set(RefKind::Line, &line, &id)?;
     crate::failpoint::hit("commit:before-index");
     if opts.new_line.is_some() {
-        repo.refs().set_head(&Head::Line(line.clone()))?;
+        refs.set_head(&Head::Line(line.clone()))?;
     }
     index.base_tree = Some(built.root);
     repo.save_index(&mut index)?;

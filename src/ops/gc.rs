@@ -1,5 +1,7 @@
 //! `cairn gc`: remove what nothing references. Live objects are those reachable from HEAD,
-//! lines, tags and an unfinished checkout's record, plus everything the staging index names.
+//! lines, tags and an unfinished checkout's record, plus everything the staging index names,
+//! plus recent history: the layers reflog entries younger than the grace period name (two
+//! weeks unless `--prune` says otherwise), so that a `reset --hard` can still be undone.
 //! Packs with no live object are deleted; packs whose live fraction is low are rewritten. New
 //! packs are durable before any old one is deleted, and an index is deleted before its pack,
 //! so a crash at any instant leaves every live object readable and at worst an orphan pack
@@ -16,19 +18,23 @@ use crate::failpoint;
 use crate::fsutil;
 use crate::hash::ObjectId;
 use crate::object::file;
+use crate::object::Layer;
 use crate::pack::{
     self, check_content, decompress, Encoded, ObjectKind, Pack, PackClass, PackWriter,
     RECORD_HEADER_LEN,
 };
 use crate::progress::{Progress, Unit};
-use crate::reach::{self, Visitor, Walk};
+use crate::reach::{self, At, Step, Visitor, Walk};
+use crate::reflog::Grace;
 use crate::repo::{Locked, Repository};
 
-/// Whether to delete or only report.
+/// Whether to delete or only report, and how much recent history to keep.
 #[derive(Debug, Clone, Default)]
 pub struct GcOptions {
     /// Report what would go, deleting and writing nothing.
     pub dry_run: bool,
+    /// Reflog entries younger than this keep the layers they name (default two weeks).
+    pub grace: Grace,
 }
 
 /// What was removed, or in a dry run would be.
@@ -56,6 +62,9 @@ pub struct GcOutcome {
     pub bytes_freed: u64,
     /// Damaged pack indexes rebuilt from their packs before anything else was done.
     pub indexes_rebuilt: u64,
+    /// Layers kept only because a recent reflog entry names them (or one of their
+    /// descendants): what `--prune=now` would drop.
+    pub layers_kept_by_reflog: u64,
 }
 
 /// Packs whose live bytes are below this fraction are rewritten.
@@ -71,8 +80,9 @@ pub fn gc(repo: &Locked, opts: &GcOptions, progress: &dyn Progress) -> Result<Gc
     };
     // Nothing is deleted on a guess: every pack must be sound and every live object in one.
     let bad = check_packs(repo)?;
-    let (live, staged_objects) = live_set(repo)?;
-    check_live(repo, &live, &staged_objects, &bad)?;
+    let (live, may_be_absent, kept) = live_set(repo, opts.grace)?;
+    out.layers_kept_by_reflog = kept;
+    check_live(repo, &live, &may_be_absent, &bad)?;
     let (mut delete, mut rewrite) = (Vec::new(), Vec::new());
     // What a dry run reports: whole packs deleted, the dead records of rewritten ones.
     let mut would_free = 0;
@@ -154,13 +164,15 @@ fn check_packs(repo: &Repository) -> Result<HashSet<ObjectId>> {
 }
 
 /// Every live object must be in some pack, in a record that is not damaged: otherwise a
-/// damaged index may be hiding where it is, and deleting anything could lose it. The file
-/// objects and chunk lists of staged files are the exception: `commit` writes them, so they
-/// exist only once committed, and then the walk from the layers has read them.
+/// damaged index may be hiding where it is, and deleting anything could lose it. Two
+/// exceptions (`may_be_absent`): the file objects and chunk lists of staged files, which
+/// `commit` writes, so they exist only once committed, and then the walk from the layers
+/// has read them; and what only reflog entries reach, which an earlier `--prune` may have
+/// dropped.
 fn check_live(
     repo: &Repository,
     live: &HashSet<ObjectId>,
-    staged_objects: &HashSet<ObjectId>,
+    may_be_absent: &HashSet<ObjectId>,
     bad: &HashSet<ObjectId>,
 ) -> Result<()> {
     let dir = repo.packs_dir();
@@ -170,7 +182,7 @@ fn check_live(
     }
     // One pass over every index entry, not a lookup per live object in every pack: that
     // would cost objects x packs binary searches.
-    let mut missing: rustc_hash::FxHashSet<&ObjectId> = live.difference(staged_objects).collect();
+    let mut missing: rustc_hash::FxHashSet<&ObjectId> = live.difference(may_be_absent).collect();
     for p in repo.store.packs() {
         for e in p.index.entries().flatten() {
             missing.remove(&e.id);
@@ -201,15 +213,22 @@ fn usage(p: &Pack, live: &HashSet<ObjectId>, out: &mut GcOutcome) -> (u64, u64) 
     (l, d)
 }
 
-/// Every object reachable from HEAD, lines, tags, an unfinished checkout's record and the
-/// staging index, and apart the file objects and chunk lists the staging index names
-/// (stored only if committed). Fails if a reachable layer, tree or file object cannot be
-/// read: deleting on a guess could lose data.
-fn live_set(repo: &Repository) -> Result<(HashSet<ObjectId>, HashSet<ObjectId>)> {
+/// Every object reachable from HEAD, lines, tags, an unfinished checkout's record, the
+/// staging index and recent reflog entries; apart, what of it may be absent (see
+/// [`check_live`]); and how many layers only the reflog keeps. Fails if a layer, tree or
+/// file object reachable from a reference cannot be read: deleting on a guess could lose
+/// data.
+fn live_set(
+    repo: &Repository,
+    grace: Grace,
+) -> Result<(HashSet<ObjectId>, HashSet<ObjectId>, u64)> {
     let mut walk = Walk::new(repo);
     walk.layers(reach::roots(repo)?, &mut Keep)?;
+    // Second, so that what the references reach was walked strictly first.
+    let mut recent = Recent::default();
+    walk.layers(reach::reflog_roots(repo, grace.cutoff_now())?, &mut recent)?;
     let mut live = walk.into_seen();
-    let mut staged = HashSet::new();
+    let mut staged = recent.met;
     for e in repo.load_index()?.entries.values() {
         staged.insert(e.file_id);
         live.extend(e.chunks.iter().map(|c| c.id));
@@ -217,7 +236,57 @@ fn live_set(repo: &Repository) -> Result<(HashSet<ObjectId>, HashSet<ObjectId>)>
         staged.extend(file::list_ids(repo.algo(), &e.chunks));
     }
     live.extend(&staged);
-    Ok((live, staged))
+    Ok((live, staged, recent.layers))
+}
+
+/// gc's visitor for what recent reflog entries reach beyond the references: kept like the
+/// rest, but an object already gone (dropped by an earlier `--prune`) ends that branch of
+/// the walk instead of failing gc. Damage still fails it.
+#[derive(Default)]
+struct Recent {
+    /// Every object met: any of them may be absent from the store.
+    met: HashSet<ObjectId>,
+    /// Layers read.
+    layers: u64,
+}
+
+impl Visitor for Recent {
+    fn layer(&mut self, id: &ObjectId) -> Result<Step> {
+        self.met.insert(*id);
+        Ok(Step::Descend)
+    }
+
+    fn layer_read(&mut self, _: &ObjectId, _: &Layer) -> Result<()> {
+        self.layers += 1;
+        Ok(())
+    }
+
+    fn tree(&mut self, _: &At, id: &ObjectId) -> Result<Step> {
+        self.met.insert(*id);
+        Ok(Step::Descend)
+    }
+
+    fn file(&mut self, _: &At, id: &ObjectId) -> Result<Step> {
+        self.met.insert(*id);
+        Ok(Step::Descend)
+    }
+
+    fn chunk_list(&mut self, _: &At, id: &ObjectId) -> Result<()> {
+        self.met.insert(*id);
+        Ok(())
+    }
+
+    fn chunk(&mut self, _: &At, id: &ObjectId) -> Result<()> {
+        self.met.insert(*id);
+        Ok(())
+    }
+
+    fn unreadable(&mut self, _: &At, _: ObjectKind, _: &ObjectId, err: Error) -> Result<()> {
+        match err {
+            Error::MissingObject { .. } => Ok(()),
+            err => Err(err),
+        }
+    }
 }
 
 /// gc's visitor: everything the walk meets is live, so it needs no callback; the default

@@ -17,6 +17,7 @@ pub mod ls;
 pub mod prove;
 pub mod pull;
 pub mod push;
+pub mod reflog;
 pub mod remote;
 pub mod reset;
 pub mod restore;

@@ -139,7 +139,9 @@ pub fn pull(
     if on_line {
         out.checked_out = move_worktree(repo, common, theirs, &paths, progress)?;
     }
-    repo.refs().set(RefKind::Line, &line, &theirs)?;
+    repo.refs()
+        .because(format!("pull {}: fast-forward", remote.name))
+        .set(RefKind::Line, &line, &theirs)?;
     if on_line {
         repo.refs().set_head(&Head::Line(line))?;
     }

@@ -1134,6 +1134,7 @@ fn fuzz_corpus_decodes() {
                     StagingIndex::load(&p, HashAlgo::Blake3).is_ok()
                 }
                 "config" => Config::parse(std::str::from_utf8(&b).unwrap(), &path).is_ok(),
+                "reflog" => cairn::reflog::parse(&b).is_ok_and(|e| !e.is_empty()),
                 other => panic!("unknown corpus directory {other}"),
             };
             assert!(ok, "{} does not decode", path.display());
@@ -1375,4 +1376,49 @@ fn format_md_quotes_pinned_values() {
         let v = v.as_str().unwrap();
         assert!(doc.contains(v), "docs/FORMAT.md should quote {v}");
     }
+}
+
+/// The reflog (docs/FORMAT.md, "Reflog"): one text line per move. The expected bytes are
+/// also built here from the description, independently of the writer.
+#[test]
+fn reflog_is_pinned() {
+    use cairn::reflog::{parse, Entry};
+    let id = |n: u8| ObjectId::from_slice(&[n; 32]).unwrap();
+    let entries = vec![
+        Entry {
+            old: None,
+            new: Some(id(0xab)),
+            time_ns: 1_700_000_000_000_000_001,
+            message: "commit (initial): first".into(),
+        },
+        Entry {
+            old: Some(id(0xab)),
+            new: Some(id(0x01)),
+            time_ns: 1_700_000_000_500_000_000,
+            message: "checkout: moving from main to v1 — naïve".into(),
+        },
+        Entry {
+            old: Some(id(0x01)),
+            new: Some(id(0xab)),
+            time_ns: 0,
+            message: String::new(),
+        },
+    ];
+    let bytes: Vec<u8> = entries.iter().flat_map(Entry::encode).collect();
+    let mut by_hand = String::new();
+    for e in &entries {
+        let hex = |i: Option<ObjectId>| i.map_or("0".repeat(64), |i| hex(i.as_bytes()));
+        let line = format!(
+            "{} {} {}\t{}\n",
+            hex(e.old),
+            hex(e.new),
+            e.time_ns,
+            e.message
+        );
+        by_hand.push_str(&line);
+    }
+    assert_eq!(String::from_utf8(bytes.clone()).unwrap(), by_hand);
+    pin_bytes("reflog/HEAD", &bytes);
+    let fixture = std::fs::read(fixtures().join("reflog/HEAD")).unwrap();
+    assert_eq!(parse(&fixture).unwrap(), entries);
 }

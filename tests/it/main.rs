@@ -32,6 +32,7 @@ mod remote_s3;
 mod restore_lib;
 mod resume;
 mod separate;
+mod undo;
 mod unstable_input;
 mod verify_chunks;
 mod walk_cache;

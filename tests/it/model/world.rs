@@ -281,9 +281,14 @@ impl Model {
 
     /// `reset [--hard] LAYER`: the line (or a detached HEAD) moves; `--hard` also puts the
     /// index and every tracked path back as `checkout -f` does (and refuses as it does).
+    /// `reset --hard` (`hard`) or `reset` (mixed: the index is set to the layer, the
+    /// worktree stays).
     pub(super) fn reset(&mut self, target: usize, hard: bool) -> Expect {
         if hard && self.checkout_paths(target, b"", true) == Expect::Fail {
             return Expect::Fail;
+        }
+        if !hard {
+            self.index = self.layers[target].tree.clone();
         }
         match &self.head {
             Head::Line(name) => {
