@@ -85,6 +85,9 @@ pub(crate) enum Command {
     Restore(RestoreArgs),
     /// Create, delete or list tags.
     Tag(TagArgs),
+    /// List, create, delete or rename lines (git's branches).
+    #[command(visible_alias = "branch")]
+    Line(LineArgs),
     /// Check the repository: structure, and with --data every stored byte.
     Verify(VerifyArgs),
     /// Move the current line back (or forward) to a layer.
@@ -232,14 +235,43 @@ pub(crate) struct DiffArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct CheckoutArgs {
-    /// A layer: id, prefix, HEAD~N, tag or line (a line name attaches HEAD to it).
-    pub target: String,
+    /// A layer: id, prefix, HEAD~N, tag or line (a line name attaches HEAD to it). With -b
+    /// the default is HEAD.
+    #[arg(required_unless_present = "new_line")]
+    pub target: Option<String>,
+    /// Create the line NAME at the layer and check it out.
+    #[arg(short = 'b', value_name = "NAME", conflicts_with = "paths")]
+    pub new_line: Option<String>,
     /// Overwrite and delete local changes.
     #[arg(short, long)]
     pub force: bool,
-    /// Only these paths; HEAD stays where it is.
+    /// Only these paths, overwritten as the layer has them (naming them is consent, as in
+    /// git); HEAD stays where it is.
     #[arg(last = true)]
     pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LineArgs {
+    /// The line to create (or to delete with -d, or to rename with -m).
+    pub name: Option<String>,
+    /// The layer to create the line at (default HEAD); with -m, the new name.
+    pub layer: Option<String>,
+    /// Delete the line; refused when no other line, tag or HEAD reaches its layers.
+    #[arg(short, long, conflicts_with_all = ["rename", "force_delete"])]
+    pub delete: bool,
+    /// Delete the line even when its layers would be reached by nothing (-d --force).
+    #[arg(short = 'D', conflicts_with = "rename")]
+    pub force_delete: bool,
+    /// Rename a line: `-m NEW` renames the current line, `-m OLD NEW` another one.
+    #[arg(short = 'm', long = "move")]
+    pub rename: bool,
+    /// Move an existing line when creating; replace one when renaming; delete unreached.
+    #[arg(short, long)]
+    pub force: bool,
+    /// List the lines, the current one marked with `*` (the default without a name).
+    #[arg(short, long)]
+    pub list: bool,
 }
 
 #[derive(Debug, Args)]

@@ -169,9 +169,10 @@ pub(super) fn diff(a: &DiffArgs, ctx: &Ctx) -> Outcome {
 pub(super) fn checkout(a: &CheckoutArgs, ctx: &Ctx) -> Outcome {
     let repo = ctx.repo()?;
     let opts = ops::checkout::CheckoutOptions {
-        target: a.target.clone(),
+        target: a.target.clone().unwrap_or_else(|| "HEAD".into()),
         paths: a.paths.clone(),
         force: a.force,
+        new_line: a.new_line.clone(),
     };
     let outcome = ops::checkout::checkout(&ctx.lock(&repo)?, &ctx.common, &opts, &ctx.bar())?;
     ctx.printer.outcome(&outcome, render::checkout)?;
@@ -221,6 +222,58 @@ pub(super) fn tag(a: &TagArgs, ctx: &Ctx) -> Outcome {
     let repo = ctx.repo()?;
     let outcome = ops::tag::tag(&ctx.lock(&repo)?, &action)?;
     ctx.printer.outcome(&outcome, render::tag)?;
+    OK
+}
+
+pub(super) fn line(a: &LineArgs, ctx: &Ctx) -> Outcome {
+    use ops::line::LineAction;
+    let need = |what: &str| -> anyhow::Error {
+        cairn::Error::BadArgument {
+            what: what.into(),
+            path: ctx.cwd.clone(),
+        }
+        .into()
+    };
+    let action = if a.rename {
+        match (&a.name, &a.layer) {
+            (Some(new), None) => LineAction::Rename {
+                old: None,
+                new: new.clone(),
+                force: a.force,
+            },
+            (Some(old), Some(new)) => LineAction::Rename {
+                old: Some(old.clone()),
+                new: new.clone(),
+                force: a.force,
+            },
+            _ => return Err(need("-m needs the new name (or the old name and the new one)")),
+        }
+    } else if a.delete || a.force_delete {
+        match (&a.name, &a.layer) {
+            (Some(name), None) => LineAction::Delete {
+                name: name.clone(),
+                force: a.force || a.force_delete,
+            },
+            (None, _) => return Err(need("-d needs the name of the line to delete")),
+            (Some(_), Some(_)) => return Err(need("-d deletes one line at a time")),
+        }
+    } else {
+        match &a.name {
+            Some(name) if !a.list => LineAction::Create {
+                name: name.clone(),
+                layer: a.layer.clone().unwrap_or_else(|| "HEAD".into()),
+                force: a.force,
+            },
+            _ => {
+                let outcome = ops::line::list(&ctx.repo()?)?;
+                ctx.printer.outcome(&outcome, render::line)?;
+                return OK;
+            }
+        }
+    };
+    let repo = ctx.repo()?;
+    let outcome = ops::line::line(&ctx.lock(&repo)?, &action)?;
+    ctx.printer.outcome(&outcome, render::line)?;
     OK
 }
 

@@ -125,6 +125,7 @@ fn dispatch(command: &Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Command::Checkout(a) => c::checkout(a, ctx),
         Command::Restore(a) => c::restore(a, ctx),
         Command::Tag(a) => c::tag(a, ctx),
+        Command::Line(a) => c::line(a, ctx),
         Command::Verify(a) => c::verify(a, ctx),
         Command::Reset(a) => c::reset(a, ctx),
         Command::Gc(a) => c::gc(a, ctx),

@@ -9,6 +9,7 @@ pub mod commit;
 pub mod diff;
 pub mod gc;
 pub mod init;
+pub mod line;
 pub mod log;
 pub mod ls;
 pub mod prove;
