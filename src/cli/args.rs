@@ -85,6 +85,8 @@ pub(crate) enum Command {
     Restore(RestoreArgs),
     /// Create, delete or list tags.
     Tag(TagArgs),
+    /// Read or set the author's name and email (user.name, user.email).
+    Config(ConfigArgs),
     /// List, create, delete or rename lines (git's branches).
     #[command(visible_alias = "branch")]
     Line(LineArgs),
@@ -171,7 +173,11 @@ pub(crate) struct StatusArgs {
 pub(crate) struct CommitArgs {
     #[arg(short, long)]
     pub message: String,
-    #[arg(long, value_parser = parse_author)]
+    /// Record this author (\"Name <email>\") instead of the one the environment and
+    /// settings give: CAIRN_AUTHOR, else the name from CAIRN_AUTHOR_NAME, user.name
+    /// (repository, then user level) or USER, and the email from CAIRN_AUTHOR_EMAIL or
+    /// user.email (see `cairn config`).
+    #[arg(long, value_parser = parse_author, value_name = "AUTHOR")]
     pub author: Option<String>,
     /// Start a new line NAME at the new layer (required when HEAD is detached).
     #[arg(short = 'b', value_name = "NAME")]
@@ -249,6 +255,26 @@ pub(crate) struct CheckoutArgs {
     /// git); HEAD stays where it is.
     #[arg(last = true)]
     pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ConfigArgs {
+    /// The setting: user.name or user.email.
+    #[arg(required_unless_present = "list")]
+    pub key: Option<String>,
+    /// The value to set; without it, the setting is printed.
+    #[arg(conflicts_with_all = ["unset", "list"])]
+    pub value: Option<String>,
+    /// Use the user's settings file ($XDG_CONFIG_HOME/cairn/config.toml, else
+    /// ~/.config/cairn/config.toml) instead of the repository's (.cairn/settings.toml).
+    #[arg(long)]
+    pub global: bool,
+    /// Remove the setting.
+    #[arg(long, conflicts_with = "list")]
+    pub unset: bool,
+    /// List every setting, with the file it comes from.
+    #[arg(short, long, conflicts_with = "key")]
+    pub list: bool,
 }
 
 #[derive(Debug, Args)]

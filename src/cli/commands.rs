@@ -225,6 +225,30 @@ pub(super) fn tag(a: &TagArgs, ctx: &Ctx) -> Outcome {
     OK
 }
 
+/// Reading a setting that is not set exits 1 and prints nothing, as git's `config` does.
+pub(super) fn config(a: &ConfigArgs, ctx: &Ctx) -> Outcome {
+    use ops::config as c;
+    // Outside a repository, reads see the user's settings only, as git's do.
+    let repo = match ctx.repo() {
+        Ok(r) if !a.global => Some(r),
+        Err(cairn::Error::NotARepository { .. }) if !a.unset && a.value.is_none() => None,
+        Err(e) if !a.global => return Err(e.into()),
+        _ => None,
+    };
+    let key = a.key.as_deref().unwrap_or_default();
+    let outcome = if a.list {
+        c::list(repo.as_ref())?
+    } else if a.unset || a.value.is_some() {
+        let locked = repo.as_ref().map(|r| ctx.lock(r)).transpose()?;
+        c::set(locked.as_ref(), key, a.value.as_deref())?
+    } else {
+        c::get(repo.as_ref(), key)?
+    };
+    ctx.printer.outcome(&outcome, render::config)?;
+    let unset_read = !a.list && !a.unset && a.value.is_none() && outcome.value.is_none();
+    Ok(if unset_read { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
 pub(super) fn line(a: &LineArgs, ctx: &Ctx) -> Outcome {
     use ops::line::LineAction;
     let need = |what: &str| -> anyhow::Error {

@@ -126,6 +126,7 @@ fn dispatch(command: &Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Command::Restore(a) => c::restore(a, ctx),
         Command::Tag(a) => c::tag(a, ctx),
         Command::Line(a) => c::line(a, ctx),
+        Command::Config(a) => c::config(a, ctx),
         Command::Verify(a) => c::verify(a, ctx),
         Command::Reset(a) => c::reset(a, ctx),
         Command::Gc(a) => c::gc(a, ctx),

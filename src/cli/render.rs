@@ -10,6 +10,7 @@ use cairn::ops::add::{AddOutcome, Staged};
 use cairn::ops::cat::CatOutcome;
 use cairn::ops::checkout::CheckoutOutcome;
 use cairn::ops::commit::CommitOutcome;
+use cairn::ops::config::ConfigOutcome;
 use cairn::ops::diff::DiffOutcome;
 use cairn::ops::gc::GcOutcome;
 use cairn::ops::init::InitOutcome;
@@ -393,6 +394,17 @@ pub(super) fn tag(o: &TagOutcome, out: &mut dyn Write, _: &Printer) -> Result<()
         writeln!(out, "{} {}", t.name, t.layer)?;
     }
     Ok(())
+}
+
+pub(super) fn config(o: &ConfigOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    for s in &o.settings {
+        writeln!(out, "{}={}", s.key, s.value)?;
+    }
+    // A read prints the bare value, for scripts; a change prints nothing, as git's does.
+    match (&o.value, o.changed) {
+        (Some(v), false) => writeln!(out, "{v}"),
+        _ => Ok(()),
+    }
 }
 
 pub(super) fn line(o: &LineOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {

@@ -6,6 +6,7 @@ pub mod cat;
 pub mod checkout;
 pub mod clone;
 pub mod commit;
+pub mod config;
 pub mod diff;
 pub mod gc;
 pub mod init;
