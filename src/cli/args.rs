@@ -65,6 +65,8 @@ pub(crate) enum Command {
     Add(AddArgs),
     /// Stop tracking paths, and delete them from the worktree unless --cached.
     Rm(RmArgs),
+    /// Move or rename tracked files and directories, in the worktree and the index.
+    Mv(MvArgs),
     /// Show staged, unstaged and untracked changes.
     Status(StatusArgs),
     /// Write the staged state as a new layer and print its id.
@@ -157,6 +159,20 @@ pub(crate) struct RmArgs {
     /// Remove directories and everything below them.
     #[arg(short)]
     pub r: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MvArgs {
+    /// The tracked files or directories to move, then the new name or an existing
+    /// directory to move them into.
+    #[arg(required = true, num_args = 2.., value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Replace a file at the destination (never a directory).
+    #[arg(short, long)]
+    pub force: bool,
+    /// Show what would move without moving anything.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

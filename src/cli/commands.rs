@@ -68,6 +68,20 @@ pub(super) fn rm(a: &RmArgs, ctx: &Ctx) -> Outcome {
     OK
 }
 
+pub(super) fn mv(a: &MvArgs, ctx: &Ctx) -> Outcome {
+    let (dest, sources) = a.paths.split_last().expect("clap asks for two paths");
+    let repo = ctx.repo()?;
+    let opts = ops::mv::MvOptions {
+        sources: sources.to_vec(),
+        destination: dest.clone(),
+        force: a.force,
+        dry_run: a.dry_run,
+    };
+    let outcome = ops::mv::mv(&ctx.lock(&repo)?, &ctx.common, &opts)?;
+    ctx.printer.outcome(&outcome, render::mv)?;
+    OK
+}
+
 pub(super) fn status(a: &StatusArgs, ctx: &Ctx) -> Outcome {
     let outcome = ops::status::status(&ctx.repo()?)?;
     let r = if a.nul {

@@ -115,6 +115,7 @@ fn dispatch(command: &Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Command::Init(a) => c::init(a, ctx),
         Command::Add(a) => c::add(a, ctx),
         Command::Rm(a) => c::rm(a, ctx),
+        Command::Mv(a) => c::mv(a, ctx),
         Command::Status(a) => c::status(a, ctx),
         Command::Commit(a) => c::commit(a, ctx),
         Command::Log(a) => c::log(a, ctx),

@@ -17,6 +17,7 @@ use cairn::ops::init::InitOutcome;
 use cairn::ops::line::LineOutcome;
 use cairn::ops::log::LogOutcome;
 use cairn::ops::ls::LsOutcome;
+use cairn::ops::mv::MvOutcome;
 use cairn::ops::pull::PullStatus;
 use cairn::ops::remote::RemoteVerb;
 use cairn::ops::reset::ResetOutcome;
@@ -392,6 +393,18 @@ pub(super) fn tag(o: &TagOutcome, out: &mut dyn Write, _: &Printer) -> Result<()
     }
     for t in &o.tags {
         writeln!(out, "{} {}", t.name, t.layer)?;
+    }
+    Ok(())
+}
+
+pub(super) fn mv(o: &MvOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    let verb = if o.dry_run { "would move" } else { "moved" };
+    for m in &o.moved {
+        write!(out, "{verb} '")?;
+        path(out, &m.from)?;
+        write!(out, "' to '")?;
+        path(out, &m.to)?;
+        writeln!(out, "'")?;
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ pub mod init;
 pub mod line;
 pub mod log;
 pub mod ls;
+pub mod mv;
 pub mod prove;
 pub mod pull;
 pub mod push;
