@@ -5,6 +5,7 @@
 //! (`apply.rs`), and an interrupted move is finished by the next one (`recover.rs`).
 
 mod apply;
+mod ignored;
 mod plan;
 mod recover;
 mod safety;
