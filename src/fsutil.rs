@@ -124,7 +124,10 @@ pub(crate) fn rename_durable(from: &Path, to: &Path) -> Result<()> {
 /// another program creates meanwhile is never replaced. Elsewhere: a check, then a rename.
 pub(crate) fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
-    let (f, t) = (c_name(from.as_os_str().as_bytes())?, c_name(to.as_os_str().as_bytes())?);
+    let (f, t) = (
+        c_name(from.as_os_str().as_bytes())?,
+        c_name(to.as_os_str().as_bytes())?,
+    );
     // SAFETY: both are valid NUL-terminated paths that live across the call.
     let r = unsafe {
         libc::renameat2(

@@ -149,7 +149,11 @@ pub fn check(key: &str, value: Option<&str>) -> std::result::Result<(), String> 
     match bad {
         true => Err(format!(
             "{v:?} cannot be {key}: one line, without '<' or '>'{}",
-            if key == "user.email" { " or spaces" } else { "" }
+            if key == "user.email" {
+                " or spaces"
+            } else {
+                ""
+            }
         )),
         false => Ok(()),
     }
@@ -182,7 +186,8 @@ pub fn author(cairn_dir: &Path) -> Result<String> {
     let from_files = |key: &str| -> Result<Option<String>> {
         for s in &levels {
             if let Some(v) = s.get(key) {
-                check(key, Some(v)).map_err(|why| Error::corrupt("settings file", s.path(), why))?;
+                check(key, Some(v))
+                    .map_err(|why| Error::corrupt("settings file", s.path(), why))?;
                 return Ok(Some(v.to_string()));
             }
         }
@@ -191,7 +196,11 @@ pub fn author(cairn_dir: &Path) -> Result<String> {
     let name = match var("CAIRN_AUTHOR_NAME", "user.name")? {
         Some(n) => n,
         None => from_files("user.name")?
-            .or_else(|| std::env::var("USER").ok().filter(|u| check("user.name", Some(u)).is_ok()))
+            .or_else(|| {
+                std::env::var("USER")
+                    .ok()
+                    .filter(|u| check("user.name", Some(u)).is_ok())
+            })
             .unwrap_or_else(|| "unknown".into()),
     };
     let email = match var("CAIRN_AUTHOR_EMAIL", "user.email")? {
@@ -237,7 +246,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("sub").join("config.toml");
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, "future = 3\n[user]\nname = \"Old\"\n[core]\nx = \"y\"\n").unwrap();
+        std::fs::write(
+            &p,
+            "future = 3\n[user]\nname = \"Old\"\n[core]\nx = \"y\"\n",
+        )
+        .unwrap();
         let mut s = Settings::load(&p).unwrap();
         assert_eq!(s.get("user.name"), Some("Old"));
         s.set("user.name", "Ada Lovelace");
@@ -250,7 +263,10 @@ mod tests {
         assert!(!s.unset("user.name"));
         s.save().unwrap();
         let text = std::fs::read_to_string(&p).unwrap();
-        assert!(text.contains("future = 3") && !text.contains("[user]"), "{text}");
+        assert!(
+            text.contains("future = 3") && !text.contains("[user]"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -153,7 +153,10 @@ impl Judge<'_> {
     fn holds_target(&self, p: &RepoPath, target: Option<&TreeEntry>) -> Result<bool> {
         let Some(t) = target else { return Ok(false) };
         let path = worktree::abs(self.repo.root(), p.as_bytes());
-        Ok(self.ingester.ingest(&path)?.is_some_and(|now| same(&now, t)))
+        Ok(self
+            .ingester
+            .ingest(&path)?
+            .is_some_and(|now| same(&now, t)))
     }
 
     fn kind_at(&self, p: &RepoPath) -> Found {

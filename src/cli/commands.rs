@@ -260,7 +260,11 @@ pub(super) fn config(a: &ConfigArgs, ctx: &Ctx) -> Outcome {
     };
     ctx.printer.outcome(&outcome, render::config)?;
     let unset_read = !a.list && !a.unset && a.value.is_none() && outcome.value.is_none();
-    Ok(if unset_read { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if unset_read {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 pub(super) fn line(a: &LineArgs, ctx: &Ctx) -> Outcome {
@@ -284,7 +288,11 @@ pub(super) fn line(a: &LineArgs, ctx: &Ctx) -> Outcome {
                 new: new.clone(),
                 force: a.force,
             },
-            _ => return Err(need("-m needs the new name (or the old name and the new one)")),
+            _ => {
+                return Err(need(
+                    "-m needs the new name (or the old name and the new one)",
+                ))
+            }
         }
     } else if a.delete || a.force_delete {
         match (&a.name, &a.layer) {

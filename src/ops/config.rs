@@ -83,7 +83,10 @@ fn readable(repo: Option<&Repository>) -> Result<Vec<(Level, Settings)>> {
 pub fn get(repo: Option<&Repository>, key: &str) -> Result<ConfigOutcome> {
     refuse(key, None, repo)?;
     let mut out = ConfigOutcome::new(Some(key));
-    if let Some((_, s)) = readable(repo)?.into_iter().find(|(_, s)| s.get(key).is_some()) {
+    if let Some((_, s)) = readable(repo)?
+        .into_iter()
+        .find(|(_, s)| s.get(key).is_some())
+    {
         out.value = s.get(key).map(str::to_string);
         out.file = Some(s.path().to_path_buf());
     }

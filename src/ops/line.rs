@@ -147,9 +147,7 @@ fn delete(repo: &Locked, name: &str, force: bool) -> Result<LineOutcome> {
     let id = existing(repo, name)?;
     if current_line(repo)?.as_deref() == Some(name) {
         return Err(Error::BadArgument {
-            what: format!(
-                "cannot delete line {name}: HEAD is on it; check out another line first"
-            ),
+            what: format!("cannot delete line {name}: HEAD is on it; check out another line first"),
             path: repo.refs().ref_path(RefKind::Line, name),
         });
     }

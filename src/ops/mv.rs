@@ -118,7 +118,10 @@ fn plan(
             false => dest.clone(),
         };
         let m = check_move(root, index, from, to, opts.force, user)?;
-        if moves.iter().any(|o| o.to == m.to || m.to.is_under(&o.from) || m.from.is_under(&o.from)) {
+        if moves
+            .iter()
+            .any(|o| o.to == m.to || m.to.is_under(&o.from) || m.from.is_under(&o.from))
+        {
             return Err(Error::BadArgument {
                 what: "two of the paths would move to the same place, or one into another".into(),
                 path: user.clone(),
@@ -168,7 +171,11 @@ fn check_move(
 ) -> Result<Move> {
     if to.is_under(&from) {
         return Err(Error::BadArgument {
-            what: format!("cannot move {} into itself ({})", from.display(), to.display()),
+            what: format!(
+                "cannot move {} into itself ({})",
+                from.display(),
+                to.display()
+            ),
             path: user.to_path_buf(),
         });
     }

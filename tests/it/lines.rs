@@ -176,7 +176,10 @@ fn checkout_paths_overwrites_local_edits_and_reports_where_head_is() {
     assert_eq!(v["line"], "main");
     assert_eq!(v["paths_only"], true);
     let text = t.ok(&["checkout", "main", "--", "b"]);
-    assert!(text.contains(&format!("on line main at {}", &l2[..12])), "{text}");
+    assert!(
+        text.contains(&format!("on line main at {}", &l2[..12])),
+        "{text}"
+    );
     assert_eq!(t.read("b"), b"two\n");
     // A path the layer lacks is an error; tracked files below a named directory that the
     // layer lacks are kept (git's overlay).
@@ -313,7 +316,10 @@ fn a_partial_clone_does_not_list_files_it_never_fetched_as_deleted() {
     // A commit keeps the files never fetched.
     std::fs::write(work.join("keep/a"), "a2\n").unwrap();
     assert!(dest.run_in(&work, &["add", "keep/a"]).status.success());
-    assert!(dest.run_in(&work, &["commit", "-q", "-m", "edit"]).status.success());
+    assert!(dest
+        .run_in(&work, &["commit", "-q", "-m", "edit"])
+        .status
+        .success());
     let ls = dest.run_in(&work, &["ls", "-r", "HEAD"]);
     let ls = String::from_utf8_lossy(&ls.stdout);
     assert!(ls.contains("other/c") && ls.contains("top"), "{ls}");
@@ -357,8 +363,14 @@ fn config_levels_and_the_environment_decide_the_author() {
     };
     let env = [("XDG_CONFIG_HOME", xdg.to_str().unwrap())];
     assert_eq!(author_of_head(&t, t.root(), &env), "tester", "USER at last");
-    assert!(user(&["config", "--global", "user.name", "Gus Global"]).status.success());
-    assert!(user(&["config", "--global", "user.email", "gus@example.org"]).status.success());
+    assert!(user(&["config", "--global", "user.name", "Gus Global"])
+        .status
+        .success());
+    assert!(
+        user(&["config", "--global", "user.email", "gus@example.org"])
+            .status
+            .success()
+    );
     assert!(xdg.join("cairn/config.toml").is_file());
     assert_eq!(
         author_of_head(&t, t.root(), &env),
@@ -384,8 +396,14 @@ fn config_levels_and_the_environment_decide_the_author() {
     t.write("n", "last");
     t.ok(&["add", "n"]);
     let mut c = t.cmd();
-    c.envs(e.iter().copied())
-        .args(["commit", "-q", "-m", "m", "--author", "Given <g@example.org>"]);
+    c.envs(e.iter().copied()).args([
+        "commit",
+        "-q",
+        "-m",
+        "m",
+        "--author",
+        "Given <g@example.org>",
+    ]);
     assert!(c.output().unwrap().status.success());
     assert_eq!(t.json(&["show", "HEAD"])["author"], "Given <g@example.org>");
     // --list shows both levels, --unset removes.

@@ -46,13 +46,21 @@ fn mv_a_directory_of_many_files_then_commit_leaves_status_clean() {
     t.commit("moved");
     assert_eq!(status(&t), ["?? moved/untracked.tmp"]);
     let ls = t.ok(&["ls", "-r", "HEAD"]);
-    assert!(!ls.contains("data/") && ls.contains("moved/nested/deep/x"), "{ls}");
+    assert!(
+        !ls.contains("data/") && ls.contains("moved/nested/deep/x"),
+        "{ls}"
+    );
     support::assert_verifies(t.root(), true, "after mv and commit");
 }
 
 #[test]
 fn mv_into_a_directory_and_relative_to_the_current_directory() {
-    let t = committed(&[("a", "a\n"), ("b", "b\n"), ("sub/c", "c\n"), ("dst/keep", "k\n")]);
+    let t = committed(&[
+        ("a", "a\n"),
+        ("b", "b\n"),
+        ("sub/c", "c\n"),
+        ("dst/keep", "k\n"),
+    ]);
     t.ok(&["mv", "a", "b", "dst"]);
     assert_eq!(t.read("dst/a"), b"a\n");
     assert_eq!(t.read("dst/b"), b"b\n");
