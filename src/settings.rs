@@ -269,6 +269,21 @@ mod tests {
         );
     }
 
+    /// The pinned file: what `config user.name` and `config user.email` write, byte for byte.
+    #[test]
+    fn pinned_vector() {
+        let pinned = include_str!("../fixtures/settings/settings.toml");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("settings.toml");
+        let mut s = Settings::load(&p).unwrap();
+        s.set("user.name", "Ada Lovelace");
+        s.set("user.email", "ada@example.org");
+        s.save().unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), pinned);
+        let back = Settings::load(&p).unwrap();
+        assert_eq!(back.get("user.email"), Some("ada@example.org"));
+    }
+
     #[test]
     fn values_that_could_forge_a_line_are_refused() {
         assert!(check("user.name", Some("Ada Lovelace")).is_ok());
