@@ -189,7 +189,7 @@ pub(crate) struct StatusArgs {
 pub(crate) struct CommitArgs {
     #[arg(short, long)]
     pub message: String,
-    /// Record this author (\"Name <email>\") instead of the one the environment and
+    /// Record this author ("Name <email>") instead of the one the environment and
     /// settings give: CAIRN_AUTHOR, else the name from CAIRN_AUTHOR_NAME, user.name
     /// (repository, then user level) or USER, and the email from CAIRN_AUTHOR_EMAIL or
     /// user.email (see `cairn config`).
