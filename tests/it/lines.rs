@@ -313,9 +313,12 @@ fn a_partial_clone_does_not_list_files_it_never_fetched_as_deleted() {
     let v = status(&[]);
     assert_eq!(v["unstaged"][0]["path"], "keep/a", "{v}");
     assert_eq!(v["unstaged"].as_array().unwrap().len(), 1, "{v}");
-    // A commit keeps the files never fetched.
+    // `add -A` stages no deletion of them, and a commit keeps them.
     std::fs::write(work.join("keep/a"), "a2\n").unwrap();
-    assert!(dest.run_in(&work, &["add", "keep/a"]).status.success());
+    assert!(dest.run_in(&work, &["add", "-A"]).status.success());
+    let v = status(&[]);
+    assert_eq!(v["staged"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["staged"][0]["path"], "keep/a", "{v}");
     assert!(dest
         .run_in(&work, &["commit", "-q", "-m", "edit"])
         .status
