@@ -27,7 +27,7 @@ use crate::worktree;
 
 use apply::apply;
 use plan::{plan, Mode, Plan};
-use safety::{refuse_dirs_in_the_way, refuse_losses};
+use safety::{refuse_dirs_in_the_way, refuse_losses, refuse_unnamed_blockers};
 pub(crate) use sparse::{sparse_checkout, Sparse};
 
 /// What `checkout` is asked to do.
@@ -119,6 +119,9 @@ fn checkout_in(
         .collect::<Result<_>>()?;
     let plan = plan(repo, &index, &tree, &scope, mode)?;
     // Named paths are consent to overwrite them, as in git; so is --force.
+    if mode == Mode::Overlay {
+        refuse_unnamed_blockers(repo, &index, &plan)?;
+    }
     if opts.force || mode == Mode::Overlay {
         refuse_dirs_in_the_way(repo, &plan)?;
     } else {

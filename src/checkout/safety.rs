@@ -204,6 +204,32 @@ pub(super) fn refuse_dirs_in_the_way(repo: &Repository, plan: &Plan) -> Result<(
     Ok(())
 }
 
+/// A checkout of named paths overwrites what stands at them (naming them is consent), but
+/// never an untracked file standing where one of their directories must go: that file was
+/// not named. Ignored files make way, as in a plain checkout.
+pub(super) fn refuse_unnamed_blockers(
+    repo: &Repository,
+    index: &StagingIndex,
+    plan: &Plan,
+) -> Result<()> {
+    let deleted = deleted_paths(plan);
+    let ignored = Ignored::new(repo.root());
+    for p in &plan.write {
+        for d in p.ancestors() {
+            let path = worktree::abs(repo.root(), d.as_bytes());
+            let file = std::fs::symlink_metadata(&path).is_ok_and(|m| !m.is_dir());
+            let untracked = !index.entries.contains_key(d.as_bytes()) && !deleted.contains(d);
+            if file && untracked && !ignored.is_ignored(d, false) {
+                return Err(Error::InTheWay {
+                    what: "an untracked file stands where a directory of the named paths must go",
+                    path,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The paths the checkout deletes itself: not in the way of anything.
 type Deleted<'a> = HashSet<&'a RepoPath>;
 

@@ -194,6 +194,12 @@ fn checkout_paths_overwrites_local_edits_and_reports_where_head_is() {
     t.ok(&["checkout", "-q", "HEAD~1", "--", "d"]);
     assert_eq!(t.read("d/x"), b"x1\n");
     assert_eq!(t.read("d/y"), b"y\n");
+    // An untracked file where a named path's directory must go was not named: refused.
+    t.ok(&["rm", "-q", "-r", "d"]);
+    t.write("d", "untracked, not named\n");
+    let err = t.fails(&["checkout", "HEAD", "--", "d/x"], 2);
+    assert!(err.contains("untracked file"), "{err}");
+    assert_eq!(t.read("d"), b"untracked, not named\n");
 }
 
 #[test]

@@ -237,6 +237,18 @@ impl Model {
         if !force && !overlay && self.would_lose(&tree, &write, &delete) {
             return Expect::Fail;
         }
+        // Named paths are consent for themselves, not for an untracked file standing where
+        // one of their directories must go.
+        let unnamed_blocker = |p: &Vec<u8>| {
+            ancestors(p).any(|a| {
+                !self.index.contains_key(a)
+                    && !delete.iter().any(|d| d == a)
+                    && self.work.contains_key(a)
+            })
+        };
+        if overlay && write.iter().any(unnamed_blocker) {
+            return Expect::Fail;
+        }
         self.move_to(&tree, &write, &delete);
         Expect::Ok
     }
