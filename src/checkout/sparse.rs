@@ -103,3 +103,41 @@ impl Sparse {
                 .any(|s| RepoPath::new(p).is_under(RepoPath::new(s)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(stat: Stat) -> IndexEntry {
+        IndexEntry {
+            kind: EntryKind::File as u8,
+            mode: 0o644,
+            stat,
+            file_id: ObjectId::default(),
+            chunks: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn only_never_written_files_outside_the_paths_are_skipped() {
+        let never = entry(Stat::default());
+        let written = entry(Stat {
+            size: 1,
+            mtime_ns: 5,
+            ..Stat::default()
+        });
+        let sparse = Sparse {
+            paths: vec![b"keep".to_vec(), b"data/raw".to_vec()],
+        };
+        assert!(sparse.skips(b"other/c", &never));
+        assert!(sparse.skips(b"data/rawx", &never), "a sibling, not below");
+        assert!(!sparse.skips(b"keep/a", &never), "inside the paths");
+        assert!(!sparse.skips(b"data/raw/x", &never));
+        assert!(
+            !sparse.skips(b"other/c", &written),
+            "written here: a real deletion"
+        );
+        let full = Sparse { paths: Vec::new() };
+        assert!(!full.skips(b"other/c", &never), "not a partial clone");
+    }
+}

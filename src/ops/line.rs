@@ -222,6 +222,7 @@ fn rename(repo: &Locked, old: Option<&str>, new: &str, force: bool) -> Result<Li
     if is_current {
         refs.set_head(&Head::Line(new.to_string()))?;
     }
+    crate::failpoint::hit("line:before-delete");
     if new != old {
         refs.delete(RefKind::Line, &old)?;
     }

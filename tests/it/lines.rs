@@ -133,6 +133,19 @@ fn renaming_the_current_line_moves_head_with_it() {
         .collect();
     assert_eq!(names, ["spare", "trunk"]);
     t.fails(&["line", "-m", "nope", "x"], 2);
+    // Killed between writing the new name (and HEAD) and removing the old: both names
+    // remain, HEAD is on the new one, nothing is lost.
+    let out = t
+        .cmd()
+        .env("CAIRN_FAILPOINT", "line:before-delete")
+        .args(["line", "-m", "main"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{out:?}");
+    assert_eq!(head_file(&t), "ref: lines/main\n");
+    assert!(t.exists(".cairn/refs/lines/main") && t.exists(".cairn/refs/lines/trunk"));
+    t.ok(&["line", "-d", "trunk"]);
+    t.ok(&["line", "-m", "trunk"]);
     // Detached, `-m NEW` has no line to rename.
     t.ok(&["checkout", "-q", &l2]);
     t.fails(&["line", "-m", "x"], 2);
