@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
+use crate::index::StagingIndex;
 use crate::progress::Progress;
 use crate::refs::{Head, RefKind};
 use crate::repo::{Locked, Repository};
@@ -95,13 +96,6 @@ fn checkout_in(
     progress: &dyn Progress,
 ) -> Result<CheckoutOutcome> {
     if let Some(name) = &opts.new_line {
-        refuse_taken_line(repo, name)?;
-        if !opts.paths.is_empty() {
-            return Err(Error::BadArgument {
-                what: "-b makes a new line and checks it out whole: name no paths with it".into(),
-                path: repo.root().to_path_buf(),
-            });
-        }
         if let Some(out) = new_unborn_line(repo, opts, name)? {
             return Ok(out);
         }
@@ -118,15 +112,7 @@ fn checkout_in(
         .map(|p| worktree::resolve(repo.root(), &common.cwd, p))
         .collect::<Result<_>>()?;
     let plan = plan(repo, &index, &tree, &scope, mode)?;
-    // Named paths are consent to overwrite them, as in git; so is --force.
-    if mode == Mode::Overlay {
-        refuse_unnamed_blockers(repo, &index, &plan)?;
-    }
-    if opts.force || mode == Mode::Overlay {
-        refuse_dirs_in_the_way(repo, &plan)?;
-    } else {
-        refuse_losses(repo, &index, &plan)?;
-    }
+    refuse(repo, &index, &plan, mode, opts.force)?;
     let bytes = apply(repo, &mut index, &plan, resolved.layer, progress)?;
     crate::failpoint::hit("checkout:before-head");
     let full = scope.is_empty();
@@ -154,6 +140,18 @@ fn checkout_in(
         deleted: plan.delete,
         bytes,
     })
+}
+
+/// The safety checks a checkout makes before touching anything. Named paths are consent to
+/// overwrite them, as in git, and so is --force; what neither covers still refuses.
+fn refuse(repo: &Locked, index: &StagingIndex, plan: &Plan, mode: Mode, force: bool) -> Result<()> {
+    if mode == Mode::Overlay {
+        refuse_unnamed_blockers(repo, index, plan)?;
+    }
+    match force || mode == Mode::Overlay {
+        true => refuse_dirs_in_the_way(repo, plan),
+        false => refuse_losses(repo, index, plan),
+    }
 }
 
 /// Points HEAD at the checked-out line (creating it first for `-b`) or detaches it.
@@ -184,11 +182,19 @@ fn refuse_taken_line(repo: &Locked, name: &str) -> Result<()> {
 
 /// `checkout -b NAME` before the first commit (HEAD on a line with no layers, no layer
 /// named): as in git, HEAD simply moves to the new, still unborn, line. `None` otherwise.
+/// Refuses a taken or invalid name, or paths with `-b`, first of all.
 fn new_unborn_line(
     repo: &Locked,
     opts: &CheckoutOptions,
     name: &str,
 ) -> Result<Option<CheckoutOutcome>> {
+    refuse_taken_line(repo, name)?;
+    if !opts.paths.is_empty() {
+        return Err(Error::BadArgument {
+            what: "-b makes a new line and checks it out whole: name no paths with it".into(),
+            path: repo.root().to_path_buf(),
+        });
+    }
     let unborn = repo.head()?.1.is_none();
     if !(unborn && matches!(opts.target.as_str(), "HEAD" | "@")) {
         return Ok(None);
