@@ -243,6 +243,7 @@ fn checkout_overwrites_identical_and_ignored_files_and_names_what_is_in_the_way(
     t.write("dir/f", "f\n");
     t.symlink("a", "link");
     t.write("mod", "m\n");
+    t.write("sl", "a file on side\n");
     t.ok(&["add", "-A", "-q"]);
     t.commit("side");
     t.ok(&["checkout", "-q", "main"]);
@@ -256,9 +257,11 @@ fn checkout_overwrites_identical_and_ignored_files_and_names_what_is_in_the_way(
     t.mkdir("link/inside");
     t.write("link/inside/keep", "k\n");
     t.write("mod", "different\n");
+    t.symlink("/nonexistent", "sl");
     let err = t.fails(&["checkout", "side"], 2);
     for want in [
         "mod (an untracked file)",
+        "sl (an untracked symlink)",
         "link (a directory holding untracked files)",
         "dir/f (an untracked file stands where its directory must go)",
     ] {
@@ -268,6 +271,7 @@ fn checkout_overwrites_identical_and_ignored_files_and_names_what_is_in_the_way(
     std::fs::remove_file(t.path("dir")).unwrap();
     std::fs::remove_dir_all(t.path("link")).unwrap();
     t.remove("mod");
+    t.remove("sl");
     t.ok(&["checkout", "-q", "side"]);
     assert_eq!(t.read("data/c.log"), b"log v1\n");
     assert_eq!(t.read("same"), b"identical\n");
@@ -474,4 +478,30 @@ fn config_refuses_unknown_keys_and_values_that_could_forge_a_line() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+#[test]
+fn checkout_paths_brings_back_a_large_file_edited_in_place_and_mv_moves_it() {
+    let t = TestRepo::new();
+    let v1 = crate::support::random_bytes(14, 12 << 20);
+    t.write("big.bin", &v1);
+    t.ok(&["add", "-A", "-q"]);
+    t.commit("v1");
+    let mut v2 = v1.clone();
+    v2[5 << 20..(5 << 20) + 4096].fill(7);
+    t.write("big.bin", &v2);
+    t.ok(&["add", "-A", "-q"]);
+    t.commit("v2");
+    t.append("big.bin", "local edit");
+    t.ok(&["checkout", "-q", "HEAD~1", "--", "big.bin"]);
+    assert!(t.read("big.bin") == v1, "v1 is back byte for byte");
+    assert_eq!(t.status(), ["M  big.bin"]);
+    t.ok(&["mv", "big.bin", "moved.bin"]);
+    assert!(t.read("moved.bin") == v1);
+    // Staged only (how a rename is shown is status's business).
+    assert_eq!(t.json(&["status"])["unstaged"], serde_json::json!([]));
+    t.commit("moved");
+    assert!(t.status().is_empty());
+    let ls = t.ok(&["ls", "HEAD"]);
+    assert!(ls.contains("moved.bin") && !ls.contains("big.bin"), "{ls}");
 }
