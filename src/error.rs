@@ -163,6 +163,14 @@ pub enum Error {
         /// The refs directory or remotes file holding it.
         path: PathBuf,
     },
+    /// `line -d` would delete a line whose layers no other line, tag or HEAD reaches.
+    #[error("line {line} holds layers no other line, tag or HEAD reaches ({})", path.display())]
+    Unmerged {
+        /// The line.
+        line: String,
+        /// Its reference file.
+        path: PathBuf,
+    },
     /// A restore or clone destination holds files; `force` says whether --force would help.
     #[error("the destination {} not empty{} ({})",
         if *force { "is" } else { "exists and is" },
@@ -343,6 +351,7 @@ impl Error {
             Error::BadArgument { .. } => "bad_argument",
             Error::BadName { .. } => "bad_name",
             Error::AlreadyExists { .. } => "already_exists",
+            Error::Unmerged { .. } => "unmerged_line",
             Error::NotEmpty { .. } => "not_empty",
             Error::InTheWay { .. } => "in_the_way",
             Error::IsADirectory { .. } => "is_a_directory",
@@ -392,6 +401,9 @@ impl Error {
             Error::UnknownRef { .. } => "`cairn log` lists the layers, `cairn tag --list` the tags",
             Error::WouldLoseChanges { .. } => "commit them, or use --force to discard them",
             Error::InTheWay { .. } => "move it out of the way and run the command again",
+            Error::Unmerged { .. } => {
+                "use -D (or --force) to delete it anyway; `cairn gc` may then remove its layers"
+            }
             Error::Remote { source, .. } if !source.is_denied() => {
                 "check the network and the remote's address; running the command again resumes it"
             }
@@ -523,6 +535,10 @@ mod tests {
             Error::AlreadyExists {
                 what: "tag",
                 name: s(),
+                path: p(),
+            },
+            Error::Unmerged {
+                line: s(),
                 path: p(),
             },
             Error::NotEmpty {

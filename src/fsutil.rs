@@ -119,6 +119,40 @@ pub(crate) fn rename_durable(from: &Path, to: &Path) -> Result<()> {
     sync_dir(to.parent().unwrap_or(Path::new(".")))
 }
 
+/// Renames `from` to `to` unless something already stands at `to` (`AlreadyExists` then),
+/// in one step where the file system can (`renameat2` with `RENAME_NOREPLACE`), so a file
+/// another program creates meanwhile is never replaced. Elsewhere: a check, then a rename.
+pub(crate) fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let (f, t) = (
+        c_name(from.as_os_str().as_bytes())?,
+        c_name(to.as_os_str().as_bytes())?,
+    );
+    // SAFETY: both are valid NUL-terminated paths that live across the call.
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if r == 0 {
+        return Ok(());
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EINVAL | libc::ENOSYS) => {
+            if std::fs::symlink_metadata(to).is_ok() {
+                return Err(std::io::ErrorKind::AlreadyExists.into());
+            }
+            std::fs::rename(from, to)
+        }
+        _ => Err(e),
+    }
+}
+
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())

@@ -35,6 +35,7 @@ pub mod repo;
 pub mod repo_path;
 mod revparse;
 pub mod session;
+pub mod settings;
 mod spec;
 mod stage;
 #[cfg(test)]

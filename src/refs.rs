@@ -352,6 +352,7 @@ impl RefsMut {
         if self.head().ok() == Some(Head::Line(from.to_string())) {
             self.set_head(&Head::Line(to.to_string()))?;
         }
+        crate::failpoint::hit("line:before-delete");
         let old = self.ref_path(kind, from);
         std::fs::remove_file(&old).ctx("could not delete reference", &old)?;
         fsutil::sync_dir(old.parent().expect("refs have a parent"))

@@ -29,6 +29,21 @@ fn in_scope(p: &[u8], scope: &[RepoPathBuf]) -> bool {
     scope.is_empty() || scope.iter().any(|s| RepoPath::new(p).is_under(s))
 }
 
+/// How a checkout treats the paths it is given and the local edits it meets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// A plain switch: local edits of files both layers share are carried over.
+    Switch,
+    /// Everything (or everything in scope) is put back exactly as the layer has it, and
+    /// tracked files in scope that the layer lacks are deleted (`--force`, `reset --hard`,
+    /// a path-limited pull).
+    Mirror,
+    /// The user named paths (`checkout LAYER -- PATHS`): they are written exactly as the
+    /// layer has them, and, as git's default "overlay" checkout, tracked files below them
+    /// that the layer lacks are kept. Every named path must be in the layer.
+    Overlay,
+}
+
 /// What a checkout of `tree` (below `scope`, or everything) writes and deletes. Paths an
 /// unfinished earlier checkout changed (see [`recover`]) are rewritten or deleted too; those
 /// outside `scope` make a checkout of named paths refuse, since it would leave them.
@@ -37,7 +52,7 @@ pub(super) fn plan(
     index: &StagingIndex,
     tree: &ObjectId,
     scope: &[RepoPathBuf],
-    rewrite_edited: bool,
+    mode: Mode,
 ) -> Result<Plan> {
     let real = RealDirs::new(repo.root());
     let pending = recover::pending(repo)?;
@@ -66,15 +81,20 @@ pub(super) fn plan(
         ));
     }
     for s in scope {
-        let known =
-            target.keys().any(|p| RepoPath::new(p).is_under(s)) || index.under(s).next().is_some();
+        let in_layer = target.keys().any(|p| RepoPath::new(p).is_under(s));
+        let known = in_layer || (mode != Mode::Overlay && index.under(s).next().is_some());
         if !known {
-            return Err(Error::PathNotFound {
-                path: PathBuf::from(s.to_string()),
+            return Err(match mode {
+                Mode::Overlay => Error::NotInLayer {
+                    path: PathBuf::from(s.to_string()),
+                },
+                _ => Error::PathNotFound {
+                    path: PathBuf::from(s.to_string()),
+                },
             });
         }
     }
-    let mut edited = if rewrite_edited {
+    let mut edited = if mode != Mode::Switch {
         edited_paths(repo, index, scope, &real)?
     } else {
         HashSet::new()
@@ -91,6 +111,7 @@ pub(super) fn plan(
         .keys()
         .chain(&recovered)
         .filter(|p| in_scope(p, scope) && !target.contains_key(*p))
+        .filter(|p| mode != Mode::Overlay || recovered.contains(*p))
         .map(|p| RepoPathBuf::from(p.clone()))
         .collect();
     // A tracked file standing where a written path needs a directory goes too, even when it

@@ -1,7 +1,7 @@
 //! Checking out only some paths of a layer while the index keeps all of it: what a
 //! path-limited clone or pull leaves.
 
-use super::{checkout, CheckoutOptions};
+use super::{checkout_in, CheckoutOptions, Mode};
 use crate::error::Result;
 use crate::hash::ObjectId;
 use crate::index::{IndexEntry, Stat};
@@ -32,8 +32,11 @@ pub(crate) fn sparse_checkout(
             .map(|p| worktree::abs(repo.root(), p))
             .collect(),
         force,
+        new_line: None,
     };
-    let written = checkout(repo, common, &opts, progress)?.written.len() as u64;
+    let written = checkout_in(repo, common, &opts, Mode::Mirror, progress)?
+        .written
+        .len() as u64;
     let tree = repo.read_layer(&layer)?.tree;
     let mut all = Vec::new();
     flatten(repo, &tree, b"", &mut all)?;
@@ -64,4 +67,77 @@ pub(crate) fn sparse_checkout(
     index.base_tree = None;
     repo.save_index(&mut index)?;
     Ok(written)
+}
+
+/// The paths a path-limited clone keeps in the worktree, as git's sparse checkout: the
+/// other files of its layers stay in the index (a commit keeps them) but were never
+/// fetched or written, so their absence is no deletion. The paths are those the remotes
+/// were cloned with (`paths` in `.cairn/remotes.toml`, which `pull` keeps to).
+pub(crate) struct Sparse {
+    paths: Vec<Vec<u8>>,
+}
+
+impl Sparse {
+    /// The repository's sparse paths; none (nothing is skipped) for a full clone or a
+    /// repository made by `init`.
+    pub(crate) fn load(repo: &crate::repo::Repository) -> Result<Sparse> {
+        let remotes = crate::remote::config::Remotes::load(repo.dir())?;
+        let paths = remotes
+            .remote
+            .values()
+            .flat_map(|r| r.paths.iter().map(|p| worktree::layer_path(p)))
+            .collect();
+        Ok(Sparse { paths })
+    }
+
+    /// True when the tracked file `p` was left out of the worktree on purpose: outside the
+    /// sparse paths and never written here (its entry has no stat data, as
+    /// [`sparse_checkout`] records it). A file the user checked out, added or committed
+    /// there has stat data, so its deletion still shows.
+    pub(crate) fn skips(&self, p: &[u8], e: &IndexEntry) -> bool {
+        !self.paths.is_empty()
+            && e.stat == Stat::default()
+            && !self
+                .paths
+                .iter()
+                .any(|s| RepoPath::new(p).is_under(RepoPath::new(s)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(stat: Stat) -> IndexEntry {
+        IndexEntry {
+            kind: EntryKind::File as u8,
+            mode: 0o644,
+            stat,
+            file_id: ObjectId::default(),
+            chunks: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn only_never_written_files_outside_the_paths_are_skipped() {
+        let never = entry(Stat::default());
+        let written = entry(Stat {
+            size: 1,
+            mtime_ns: 5,
+            ..Stat::default()
+        });
+        let sparse = Sparse {
+            paths: vec![b"keep".to_vec(), b"data/raw".to_vec()],
+        };
+        assert!(sparse.skips(b"other/c", &never));
+        assert!(sparse.skips(b"data/rawx", &never), "a sibling, not below");
+        assert!(!sparse.skips(b"keep/a", &never), "inside the paths");
+        assert!(!sparse.skips(b"data/raw/x", &never));
+        assert!(
+            !sparse.skips(b"other/c", &written),
+            "written here: a real deletion"
+        );
+        let full = Sparse { paths: Vec::new() };
+        assert!(!full.skips(b"other/c", &never), "not a partial clone");
+    }
 }

@@ -99,6 +99,8 @@ pub(crate) enum Command {
     Add(AddArgs),
     /// Stop tracking paths, and delete them from the worktree unless --cached.
     Rm(RmArgs),
+    /// Move or rename tracked files and directories, in the worktree and the index.
+    Mv(MvArgs),
     /// Show staged, unstaged and untracked changes.
     Status(StatusArgs),
     /// Write the staged state as a new layer and print its id.
@@ -119,6 +121,11 @@ pub(crate) enum Command {
     Restore(RestoreArgs),
     /// Create, delete or list tags.
     Tag(TagArgs),
+    /// Read or set the author's name and email (user.name, user.email).
+    Config(ConfigArgs),
+    /// List, create, delete or rename lines (git's branches).
+    #[command(visible_alias = "branch")]
+    Line(LineArgs),
     /// Check the repository: structure, and with --data every stored byte.
     Verify(VerifyArgs),
     /// Move the current line to a layer (the index follows; --hard: the worktree too), or
@@ -205,6 +212,20 @@ pub(crate) struct RmArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct MvArgs {
+    /// The tracked files or directories to move, then the new name or an existing
+    /// directory to move them into.
+    #[arg(required = true, num_args = 2.., value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Replace a file at the destination (never a directory).
+    #[arg(short, long)]
+    pub force: bool,
+    /// Show what would move without moving anything.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct StatusArgs {
     /// git's two-column format: `XY path`, `??` for untracked.
     #[arg(short, long)]
@@ -218,7 +239,11 @@ pub(crate) struct StatusArgs {
 pub(crate) struct CommitArgs {
     #[arg(short, long)]
     pub message: String,
-    #[arg(long, value_parser = parse_author)]
+    /// Record this author ("Name <email>") instead of the one the environment and
+    /// settings give: CAIRN_AUTHOR, else the name from CAIRN_AUTHOR_NAME, user.name
+    /// (repository, then user level) or USER, and the email from CAIRN_AUTHOR_EMAIL or
+    /// user.email (see `cairn config`).
+    #[arg(long, value_parser = parse_author, value_name = "AUTHOR")]
     pub author: Option<String>,
     /// Start a new line NAME at the new layer (required when HEAD is detached).
     #[arg(short = 'b', value_name = "NAME")]
@@ -283,14 +308,63 @@ pub(crate) struct DiffArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct CheckoutArgs {
-    /// A layer: id, prefix, HEAD~N, tag or line (a line name attaches HEAD to it).
-    pub target: String,
+    /// A layer: id, prefix, HEAD~N, tag or line (a line name attaches HEAD to it). With -b
+    /// the default is HEAD.
+    #[arg(required_unless_present = "new_line")]
+    pub target: Option<String>,
+    /// Create the line NAME at the layer and check it out.
+    #[arg(short = 'b', value_name = "NAME", conflicts_with = "paths")]
+    pub new_line: Option<String>,
     /// Overwrite and delete local changes.
     #[arg(short, long)]
     pub force: bool,
-    /// Only these paths; HEAD stays where it is.
+    /// Only these paths, overwritten as the layer has them (naming them is consent, as in
+    /// git); HEAD stays where it is.
     #[arg(last = true)]
     pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ConfigArgs {
+    /// The setting: user.name or user.email.
+    #[arg(required_unless_present = "list")]
+    pub key: Option<String>,
+    /// The value to set; without it, the setting is printed.
+    #[arg(conflicts_with_all = ["unset", "list"])]
+    pub value: Option<String>,
+    /// Use the user's settings file ($XDG_CONFIG_HOME/cairn/config.toml, else
+    /// ~/.config/cairn/config.toml) instead of the repository's (.cairn/settings.toml).
+    #[arg(long)]
+    pub global: bool,
+    /// Remove the setting.
+    #[arg(long, conflicts_with = "list")]
+    pub unset: bool,
+    /// List every setting, with the file it comes from.
+    #[arg(short, long, conflicts_with = "key")]
+    pub list: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LineArgs {
+    /// The line to create (or to delete with -d, or to rename with -m).
+    pub name: Option<String>,
+    /// The layer to create the line at (default HEAD); with -m, the new name.
+    pub layer: Option<String>,
+    /// Delete the line; refused when no other line, tag or HEAD reaches its layers.
+    #[arg(short, long, conflicts_with_all = ["rename", "force_delete"])]
+    pub delete: bool,
+    /// Delete the line even when its layers would be reached by nothing (-d --force).
+    #[arg(short = 'D', conflicts_with = "rename")]
+    pub force_delete: bool,
+    /// Rename a line: `-m NEW` renames the current line, `-m OLD NEW` another one.
+    #[arg(short = 'm', long = "move")]
+    pub rename: bool,
+    /// Move an existing line when creating; replace one when renaming; delete unreached.
+    #[arg(short, long)]
+    pub force: bool,
+    /// List the lines, the current one marked with `*` (the default without a name).
+    #[arg(short, long)]
+    pub list: bool,
 }
 
 #[derive(Debug, Args)]

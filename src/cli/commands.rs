@@ -105,6 +105,20 @@ pub(super) fn rm(a: &RmArgs, ctx: &Ctx) -> Outcome {
     OK
 }
 
+pub(super) fn mv(a: &MvArgs, ctx: &Ctx) -> Outcome {
+    let (dest, sources) = a.paths.split_last().expect("clap asks for two paths");
+    let repo = ctx.repo()?;
+    let opts = ops::mv::MvOptions {
+        sources: sources.to_vec(),
+        destination: dest.clone(),
+        force: a.force,
+        dry_run: a.dry_run,
+    };
+    let outcome = ops::mv::mv(&ctx.lock(&repo)?, &ctx.common, &opts)?;
+    ctx.printer.outcome(&outcome, render::mv)?;
+    OK
+}
+
 pub(super) fn status(a: &StatusArgs, ctx: &Ctx) -> Outcome {
     let outcome = ops::status::status(&ctx.repo()?)?;
     let r = if a.nul {
@@ -206,9 +220,10 @@ pub(super) fn diff(a: &DiffArgs, ctx: &Ctx) -> Outcome {
 pub(super) fn checkout(a: &CheckoutArgs, ctx: &Ctx) -> Outcome {
     let repo = ctx.repo()?;
     let opts = ops::checkout::CheckoutOptions {
-        target: a.target.clone(),
+        target: a.target.clone().unwrap_or_else(|| "HEAD".into()),
         paths: a.paths.clone(),
         force: a.force,
+        new_line: a.new_line.clone(),
     };
     let outcome = ops::checkout::checkout(&ctx.lock(&repo)?, &ctx.common, &opts, &ctx.bar())?;
     ctx.printer.outcome(&outcome, render::checkout)?;
@@ -258,6 +273,90 @@ pub(super) fn tag(a: &TagArgs, ctx: &Ctx) -> Outcome {
     let repo = ctx.repo()?;
     let outcome = ops::tag::tag(&ctx.lock(&repo)?, &action)?;
     ctx.printer.outcome(&outcome, render::tag)?;
+    OK
+}
+
+/// Reading a setting that is not set exits 1 and prints nothing, as git's `config` does.
+pub(super) fn config(a: &ConfigArgs, ctx: &Ctx) -> Outcome {
+    use ops::config as c;
+    // Outside a repository, reads see the user's settings only, as git's do.
+    let repo = match ctx.repo() {
+        Ok(r) if !a.global => Some(r),
+        Err(cairn::Error::NotARepository { .. }) if !a.unset && a.value.is_none() => None,
+        Err(e) if !a.global => return Err(e.into()),
+        _ => None,
+    };
+    let key = a.key.as_deref().unwrap_or_default();
+    let outcome = if a.list {
+        c::list(repo.as_ref())?
+    } else if a.unset || a.value.is_some() {
+        let locked = repo.as_ref().map(|r| ctx.lock(r)).transpose()?;
+        c::set(locked.as_ref(), key, a.value.as_deref())?
+    } else {
+        c::get(repo.as_ref(), key)?
+    };
+    ctx.printer.outcome(&outcome, render::config)?;
+    let unset_read = !a.list && !a.unset && a.value.is_none() && outcome.value.is_none();
+    Ok(if unset_read {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub(super) fn line(a: &LineArgs, ctx: &Ctx) -> Outcome {
+    use ops::line::LineAction;
+    let need = |what: &str| -> anyhow::Error {
+        cairn::Error::BadArgument {
+            what: what.into(),
+            path: ctx.cwd.clone(),
+        }
+        .into()
+    };
+    let action = if a.rename {
+        match (&a.name, &a.layer) {
+            (Some(new), None) => LineAction::Rename {
+                old: None,
+                new: new.clone(),
+                force: a.force,
+            },
+            (Some(old), Some(new)) => LineAction::Rename {
+                old: Some(old.clone()),
+                new: new.clone(),
+                force: a.force,
+            },
+            _ => {
+                return Err(need(
+                    "-m needs the new name (or the old name and the new one)",
+                ))
+            }
+        }
+    } else if a.delete || a.force_delete {
+        match (&a.name, &a.layer) {
+            (Some(name), None) => LineAction::Delete {
+                name: name.clone(),
+                force: a.force || a.force_delete,
+            },
+            (None, _) => return Err(need("-d needs the name of the line to delete")),
+            (Some(_), Some(_)) => return Err(need("-d deletes one line at a time")),
+        }
+    } else {
+        match &a.name {
+            Some(name) if !a.list => LineAction::Create {
+                name: name.clone(),
+                layer: a.layer.clone().unwrap_or_else(|| "HEAD".into()),
+                force: a.force,
+            },
+            _ => {
+                let outcome = ops::line::list(&ctx.repo()?)?;
+                ctx.printer.outcome(&outcome, render::line)?;
+                return OK;
+            }
+        }
+    };
+    let repo = ctx.repo()?;
+    let outcome = ops::line::line(&ctx.lock(&repo)?, &action)?;
+    ctx.printer.outcome(&outcome, render::line)?;
     OK
 }
 

@@ -10,11 +10,14 @@ use cairn::ops::add::{AddOutcome, Staged};
 use cairn::ops::cat::CatOutcome;
 use cairn::ops::checkout::CheckoutOutcome;
 use cairn::ops::commit::CommitOutcome;
+use cairn::ops::config::ConfigOutcome;
 use cairn::ops::diff::DiffOutcome;
 use cairn::ops::gc::GcOutcome;
 use cairn::ops::init::InitOutcome;
+use cairn::ops::line::LineOutcome;
 use cairn::ops::log::LogOutcome;
 use cairn::ops::ls::LsOutcome;
+use cairn::ops::mv::MvOutcome;
 use cairn::ops::pull::PullStatus;
 use cairn::ops::reflog::ReflogOutcome;
 use cairn::ops::remote::RemoteVerb;
@@ -383,10 +386,17 @@ pub(super) fn checkout(o: &CheckoutOutcome, out: &mut dyn Write, p: &Printer) ->
             writeln!(out, "'")?;
         }
     }
+    let short = |id: Option<cairn::ObjectId>| id.map_or("no layer yet".into(), |i| i.short());
+    if let Some(line) = &o.created_line {
+        writeln!(out, "created line {line}")?;
+    }
+    if o.paths_only {
+        writeln!(out, "paths taken from {}", short(o.layer))?;
+    }
     match (&o.line, o.detached) {
-        (_, true) => writeln!(out, "HEAD is now detached at {}", o.layer.short())?,
-        (Some(line), false) => writeln!(out, "on line {line} at {}", o.layer.short())?,
-        (None, false) => writeln!(out, "at {}", o.layer.short())?,
+        (_, true) => writeln!(out, "HEAD is now detached at {}", short(o.head))?,
+        (Some(line), false) => writeln!(out, "on line {line} at {}", short(o.head))?,
+        (None, false) => writeln!(out, "HEAD stays detached at {}", short(o.head))?,
     }
     writeln!(
         out,
@@ -419,6 +429,47 @@ pub(super) fn tag(o: &TagOutcome, out: &mut dyn Write, _: &Printer) -> Result<()
     }
     for t in &o.tags {
         writeln!(out, "{} {}", t.name, t.layer)?;
+    }
+    Ok(())
+}
+
+pub(super) fn mv(o: &MvOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    let verb = if o.dry_run { "would move" } else { "moved" };
+    for m in &o.moved {
+        write!(out, "{verb} '")?;
+        path(out, &m.from)?;
+        write!(out, "' to '")?;
+        path(out, &m.to)?;
+        writeln!(out, "'")?;
+    }
+    Ok(())
+}
+
+pub(super) fn config(o: &ConfigOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    for s in &o.settings {
+        writeln!(out, "{}={}", s.key, s.value)?;
+    }
+    // A read prints the bare value, for scripts; a change prints nothing, as git's does.
+    match (&o.value, o.changed) {
+        (Some(v), false) => writeln!(out, "{v}"),
+        _ => Ok(()),
+    }
+}
+
+pub(super) fn line(o: &LineOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    let short = |id: Option<cairn::ObjectId>| id.map_or("no layers yet".into(), |i| i.short());
+    if let Some(l) = &o.created {
+        writeln!(out, "created line {} at {}", l.name, short(l.layer))?;
+    }
+    if let Some(l) = &o.deleted {
+        writeln!(out, "deleted line {} (was {})", l.name, short(l.layer))?;
+    }
+    if let (Some(l), Some(from)) = (&o.renamed, &o.renamed_from) {
+        writeln!(out, "renamed line {from} to {}", l.name)?;
+    }
+    for l in &o.lines {
+        let mark = if l.current { '*' } else { ' ' };
+        writeln!(out, "{mark} {} {}", l.name, short(l.layer))?;
     }
     Ok(())
 }

@@ -233,15 +233,18 @@ fn plan(
     // tracked file that is an ancestor of a named path has become a directory.
     let walked = plan.work.len(); // the walk's files, sorted
     let real = worktree::RealDirs::new(root);
+    // A partial clone's never-fetched files are absent on purpose, not deleted.
+    let sparse = crate::checkout::Sparse::load(repo)?;
     for spec in specs {
         let files_above = index.files_above(spec).map(|d| d.as_bytes().to_vec());
         plan.removed.extend(files_above);
-        for (rel, _) in index.under(spec) {
+        for (rel, e) in index.under(spec) {
             if plan.work[..walked].binary_search(rel).is_ok() {
                 continue;
             }
             match unwalked(root, &real, rel) {
                 Ok(true) => plan.work.push(rel.clone()),
+                Ok(false) if sparse.skips(rel, e) => {}
                 Ok(false) => plan.removed.push(rel.clone()),
                 // Skipped means untouched: a file that cannot be examined is not deleted.
                 Err(e) if opts.ignore_errors => plan.skipped.push(skipped(root, e)),

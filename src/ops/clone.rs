@@ -150,6 +150,7 @@ pub fn clone(
             target,
             paths: Vec::new(),
             force: true,
+            new_line: None,
         };
         checkout(&repo, &common, &opts, progress)?.written.len() as u64
     } else {

@@ -20,7 +20,8 @@ use crate::stage::{layer_tree, stage, Stage};
 pub struct CommitOptions {
     /// The layer's message; one of only white space is refused.
     pub message: String,
-    /// Recorded as the layer's author; `None`: `$CAIRN_AUTHOR`, else `$USER`, else `unknown`.
+    /// Recorded as the layer's author, over every other source; `None`: the environment
+    /// and the settings decide (see [`crate::settings::author`]).
     pub author: Option<String>,
     /// Start a new line at the new layer and move HEAD onto it.
     pub new_line: Option<String>,
@@ -58,6 +59,11 @@ pub fn commit(
             path: repo.root().to_path_buf(),
         });
     }
+    // Before anything is written: a bad setting refuses the commit cleanly.
+    let author = match &opts.author {
+        Some(a) => a.clone(),
+        None => crate::settings::author(repo.dir())?,
+    };
     let mut index = repo.load_index()?;
     let (line, head) = repo.head()?;
     let line = target_line(repo, line, opts.new_line.as_deref())?;
@@ -98,7 +104,7 @@ pub fn commit(
         tree: built.root,
         time_ns: now_ns(),
         counts,
-        author: author(opts),
+        author,
         message: opts.message.clone(),
     };
     let id = layer.id(repo.algo());
@@ -149,14 +155,6 @@ fn target_line(repo: &Repository, current: Option<String>, new: Option<&str>) ->
         what: "name a new line with `commit -b NAME` so the layer is not orphaned",
         path: repo.dir().join("HEAD"),
     })
-}
-
-fn author(opts: &CommitOptions) -> String {
-    opts.author
-        .clone()
-        .or_else(|| std::env::var("CAIRN_AUTHOR").ok())
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Writes a staged file's object, and the chunk lists it names that the store lacks: a new

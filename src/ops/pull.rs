@@ -196,6 +196,7 @@ fn move_worktree(
         target: layer.to_hex(),
         paths: Vec::new(),
         force: false,
+        new_line: None,
     };
     Ok(checkout(repo, common, &opts, progress)?.written.len() as u64)
 }

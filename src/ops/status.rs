@@ -91,7 +91,17 @@ fn unstaged(repo: &Repository, index: &StagingIndex) -> Result<Vec<PathChange>> 
         .par_iter()
         .map(|group| directory_changes(repo.root(), index, &ingester, group))
         .collect();
-    Ok(changes?.into_iter().flatten().collect())
+    // A partial clone is a sparse checkout: files it never fetched are not deleted.
+    let sparse = crate::checkout::Sparse::load(repo)?;
+    let skipped = |c: &PathChange| {
+        c.change == ChangeKind::Deleted
+            && sparse.skips(c.path.as_bytes(), &index.entries[c.path.as_bytes()])
+    };
+    Ok(changes?
+        .into_iter()
+        .flatten()
+        .filter(|c| !skipped(c))
+        .collect())
 }
 
 type Entry<'a> = (&'a Vec<u8>, &'a IndexEntry);

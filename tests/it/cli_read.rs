@@ -398,7 +398,17 @@ fn checkout_by_id_of_the_tip_is_detached_and_json_says_so() {
     assert_eq!(v["line"], "main");
     assert_eq!(
         keys(&v),
-        ["bytes", "deleted", "detached", "layer", "line", "written"]
+        [
+            "bytes",
+            "created_line",
+            "deleted",
+            "detached",
+            "head",
+            "layer",
+            "line",
+            "paths_only",
+            "written"
+        ]
     );
 }
 
@@ -1166,39 +1176,30 @@ fn checkout_paths_brings_back_only_those_and_keeps_head() {
     assert!(!env.path("gamma.txt").exists());
     env.fails(&["checkout", &l1, "--", "nope"]);
     assert_eq!(env.head(), l2);
-    // alpha.txt's older version is staged: bringing HEAD's back loses it unless forced.
+    // alpha.txt's older version is staged: naming the path is the consent to replace it
+    // with HEAD's, as in git (issue 14).
     let dd = env.path("dd");
-    env.fails(&["checkout", "HEAD", "--", "alpha.txt"]);
-    env.ok_in(
-        &dd,
-        &["checkout", "-q", "--force", "HEAD", "--", "../alpha.txt"],
-    );
+    env.ok_in(&dd, &["checkout", "-q", "HEAD", "--", "../alpha.txt"]);
     assert_eq!(env.read("alpha.txt"), b"a2\n");
     assert_eq!(env.status().1, ["dd/f.txt"], "alpha.txt no longer staged");
 
-    // Refused like a full checkout when it would lose a change.
+    // A local edit of a named path is overwritten too, with or without --force.
     env.write("beta.txt", "dirty\n");
-    let err = env.fails(&["checkout", &l1, "--", "beta.txt"]);
-    assert!(error_line(&err).contains("beta.txt"), "{err}");
-    assert_eq!(env.read("beta.txt"), b"dirty\n");
-    env.ok(&["checkout", "-q", "--force", &l1, "--", "beta.txt"]);
+    env.ok(&["checkout", "-q", &l1, "--", "beta.txt"]);
     assert_eq!(env.read("beta.txt"), b"b1\n");
     assert_eq!(env.head(), l2);
     assert_eq!(env.status().0.as_deref(), Some("main"));
 }
 
 /// `checkout LAYER -- PATH` of a file whose edits are not staged: the file's staged state
-/// already equals the layer, but the worktree does not. Without --force that is a change
-/// the checkout would overwrite (refused); with --force the layer's version comes back.
+/// already equals the layer, but the worktree does not. Naming the path is the consent to
+/// overwrite it, as git's `checkout HEAD -- PATH` does: the layer's version comes back.
 #[test]
 fn checkout_paths_brings_back_a_file_with_unstaged_edits() {
     let env = Env::new();
     checkout_layers(&env);
     env.write("beta.txt", "unstaged edit\n");
-    let err = env.fails(&["checkout", "HEAD", "--", "beta.txt"]);
-    assert!(error_line(&err).contains("beta.txt"), "{err}");
-    assert_eq!(env.read("beta.txt"), b"unstaged edit\n");
-    env.ok(&["checkout", "-q", "--force", "HEAD", "--", "beta.txt"]);
+    env.ok(&["checkout", "-q", "HEAD", "--", "beta.txt"]);
     assert_eq!(env.read("beta.txt"), b"b2\n");
     let (_, staged, unstaged, _) = env.status();
     assert!(

@@ -219,20 +219,34 @@ impl Model {
     }
 
     /// `checkout TARGET [-f] -- PATH` (an empty `scope`: everything, HEAD left to the
-    /// caller). A named path is put back exactly, edits and all, so without `-f` an edit
-    /// there is refused; a path neither the target nor the index holds is an error. Where
-    /// a file must replace a directory that still holds untracked files, even `-f` refuses
-    /// and changes nothing: those files are not cairn's to delete.
+    /// caller). A named path is put back exactly, edits and all, as git does: naming it is
+    /// the consent, and tracked files below it that the target lacks are kept (git's
+    /// overlay); a path the target does not hold is an error. Where a file must replace a
+    /// directory that still holds untracked files, even `-f` refuses and changes nothing:
+    /// those files are not cairn's to delete.
     pub(super) fn checkout_paths(&mut self, target: usize, scope: &[u8], force: bool) -> Expect {
         let tree = self.scoped(target, scope);
-        if !scope.is_empty() && tree.is_empty() && !self.index.keys().any(|p| under(p, scope)) {
+        let overlay = !scope.is_empty();
+        if overlay && tree.is_empty() {
             return Expect::Fail;
         }
         if self.dir_in_the_way(target, scope, force) {
             return Expect::Fail;
         }
-        let (write, delete) = self.touched(&tree, scope, force || !scope.is_empty());
-        if !force && self.would_lose(&write, &delete) {
+        let (write, delete) = self.touched(&tree, scope, force || overlay, overlay);
+        if !force && !overlay && self.would_lose(&tree, &write, &delete) {
+            return Expect::Fail;
+        }
+        // Named paths are consent for themselves, not for an untracked file standing where
+        // one of their directories must go.
+        let unnamed_blocker = |p: &Vec<u8>| {
+            ancestors(p).any(|a| {
+                !self.index.contains_key(a)
+                    && !delete.iter().any(|d| d == a)
+                    && self.work.contains_key(a)
+            })
+        };
+        if overlay && write.iter().any(unnamed_blocker) {
             return Expect::Fail;
         }
         self.move_to(&tree, &write, &delete);
@@ -251,7 +265,8 @@ impl Model {
     /// True when a checkout would write a file where a directory holds untracked files.
     pub(super) fn dir_in_the_way(&self, target: usize, scope: &[u8], force: bool) -> bool {
         let tree = self.scoped(target, scope);
-        let (write, delete) = self.touched(&tree, scope, force || !scope.is_empty());
+        let overlay = !scope.is_empty();
+        let (write, delete) = self.touched(&tree, scope, force || overlay, overlay);
         write.iter().any(|p| self.holds_below(p, &delete))
     }
 
@@ -263,14 +278,20 @@ impl Model {
             .any(|p| ancestors(p).any(|a| self.index.contains_key(a)))
     }
 
-    /// A touched path with staged or unstaged changes, or an untracked file where a path is
-    /// written or where a written path needs a directory.
-    fn would_lose(&self, write: &[Vec<u8>], delete: &[Vec<u8>]) -> bool {
+    /// A touched path whose staged version the target lacks, or whose worktree entry is
+    /// an edit or an untracked file that differs from what the target has there (a file
+    /// already as the target has it loses nothing); or an untracked file where a written
+    /// path needs a directory.
+    fn would_lose(&self, tree: &Tree, write: &[Vec<u8>], delete: &[Vec<u8>]) -> bool {
         let staged = self.staged();
         let lossy = |p: &Vec<u8>| {
+            let (target, work) = (tree.get(p), self.work.get(p));
             let here = match self.index.get(p) {
-                Some(e) => staged.contains(p) || self.work.get(p) != Some(e),
-                None => self.work.contains_key(p),
+                Some(e) => {
+                    (staged.contains(p) && target != Some(e))
+                        || work.is_some_and(|w| w != e && Some(w) != target)
+                }
+                None => work.is_some_and(|w| Some(w) != target),
             };
             let blocked =
                 ancestors(p).any(|a| !self.index.contains_key(a) && self.work.contains_key(a));
@@ -309,6 +330,7 @@ impl Model {
         tree: &Tree,
         scope: &[u8],
         rewrite_edited: bool,
+        overlay: bool,
     ) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         let write: Vec<Vec<u8>> = tree
             .iter()
@@ -321,7 +343,7 @@ impl Model {
         let mut delete: Vec<Vec<u8>> = self
             .index
             .keys()
-            .filter(|p| under(p, scope) && !tree.contains_key(*p))
+            .filter(|p| !overlay && under(p, scope) && !tree.contains_key(*p))
             .cloned()
             .collect();
         for p in &write {

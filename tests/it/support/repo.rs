@@ -57,6 +57,10 @@ impl TestRepo {
         let mut c = Command::cargo_bin("cairn").expect("the cairn binary is built");
         c.current_dir(dir)
             .env_remove("CAIRN_AUTHOR")
+            .env_remove("CAIRN_AUTHOR_NAME")
+            .env_remove("CAIRN_AUTHOR_EMAIL")
+            // No user-level settings file (`cairn config --global`) of whoever runs the tests.
+            .env("XDG_CONFIG_HOME", "/nonexistent/cairn-tests")
             .env("USER", "tester")
             .timeout(std::time::Duration::from_secs(60));
         c
