@@ -10,6 +10,7 @@
 
 mod support;
 
+mod changes;
 mod chunk_lists;
 mod cli_foundation;
 mod cli_proofs;
