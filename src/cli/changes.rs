@@ -212,6 +212,8 @@ pub(super) fn patch(out: &mut dyn Write, c: &ChangedPath) -> Result<()> {
             write!(out, "\n+++ ")?;
             side(out, "b/", has_new, &c.path)?;
             writeln!(out)?;
+            hunks.iter().try_for_each(|h| hunk(out, h))?;
+            // After the hunks, where patch tools skip text they do not know.
             if let Some(r) = rows {
                 let ext = if c.path.as_bytes().to_ascii_lowercase().ends_with(b".tsv") {
                     "tsv"
@@ -228,7 +230,7 @@ pub(super) fn patch(out: &mut dyn Write, c: &ChangedPath) -> Result<()> {
                     rows(r.removed)
                 )?;
             }
-            hunks.iter().try_for_each(|h| hunk(out, h))
+            Ok(())
         }
     }
 }
