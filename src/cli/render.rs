@@ -223,11 +223,14 @@ pub(super) fn status_short_z(v: &StatusView, out: &mut dyn Write, _: &Printer) -
     })
 }
 
+/// One short-format entry: the staged and unstaged letters, the path, a rename's source.
+type ShortEntry<'a> = dyn FnMut(char, char, &RepoPath, Option<&RepoPath>) -> Result<()> + 'a;
+
 /// Calls `entry` with each path's two letters (staged, unstaged) in path order, and the
 /// staged rename's source, untracked paths last.
 fn short_entries(
     o: &StatusOutcome,
-    entry: &mut dyn FnMut(char, char, &RepoPath, Option<&RepoPath>) -> Result<()>,
+    entry: &mut ShortEntry,
 ) -> Result<()> {
     let (mut i, mut j) = (0, 0);
     let (s, u) = (&o.staged, &o.unstaged);
