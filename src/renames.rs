@@ -7,7 +7,8 @@
 //! candidate sources that hold it. A large file edited in place keeps most of its chunks
 //! (content-defined cuts move only near the edit), so it is found as a rename or copy at
 //! the cost of reading two chunk lists. A file of one chunk changes it whole on any edit,
-//! so small files are renames only when their content is the same.
+//! so small files (up to [`LINES_MAX`]) that are still unpaired are compared by the bytes of
+//! the lines they share, as git does.
 
 use std::collections::HashMap;
 
@@ -53,6 +54,13 @@ pub const DEFAULT_LIMIT: usize = 10_000;
 pub trait ChunkLists: Sync {
     /// The chunks of file `id`.
     fn chunks(&self, id: &ObjectId) -> Result<Vec<ChunkRef>>;
+
+    /// The content of file `id`, when its chunks are at hand (`None`: not available, such
+    /// as a worktree file only hashed); small files are compared by their lines.
+    fn content(&self, id: &ObjectId) -> Result<Option<Vec<u8>>> {
+        let _ = id;
+        Ok(None)
+    }
 }
 
 /// The store, with chunk lists known in memory (index entries) looked up first.
@@ -69,6 +77,19 @@ impl ChunkLists for StoreLists<'_> {
             Some(c) => Ok(c.to_vec()),
             None => Ok(self.repo.read_file(id)?.chunks),
         }
+    }
+
+    fn content(&self, id: &ObjectId) -> Result<Option<Vec<u8>>> {
+        let mut out = Vec::new();
+        for c in self.chunks(id)? {
+            match self.repo.read_chunk(&c.id) {
+                Ok(data) => out.extend_from_slice(&data),
+                // Hashed but not stored (a worktree file): not compared.
+                Err(crate::error::Error::MissingObject { .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Some(out))
     }
 }
 
@@ -98,7 +119,9 @@ pub fn detect(
     let mut pairs = exact(&d.changes, opts.copies);
     let (more, exceeded) = by_chunks(&d.changes, &pairs, opts, lists)?;
     pairs.extend(more);
-    d.limit_exceeded = exceeded;
+    let (more, too_many) = by_lines(&d.changes, &pairs, opts, lists)?;
+    pairs.extend(more);
+    d.limit_exceeded = exceeded || too_many;
     d.changes = apply(d.changes, &pairs);
     Ok(d)
 }
@@ -207,6 +230,112 @@ fn pop_front_free(queue: &mut std::collections::VecDeque<usize>, taken: &[bool])
     None
 }
 
+/// The regular files no pair holds yet that `keep` accepts: additions, and sources
+/// (deletions, and modified files when looking for copies).
+type Unpaired = Vec<(usize, Side)>;
+fn unpaired(
+    changes: &[Change],
+    paired: &[Pair],
+    copies: bool,
+    keep: impl Fn(&Change) -> bool,
+) -> (Unpaired, Unpaired) {
+    let mut used = vec![false; changes.len()];
+    for p in paired {
+        used[p.added] = true;
+        used[p.source] |= !p.copy;
+    }
+    let files = |kind: ChangeKind| -> Unpaired {
+        of_kind(changes, kind)
+            .filter(|(i, s)| s.kind == EntryKind::File && !used[*i] && keep(&changes[*i]))
+            .collect()
+    };
+    let added = files(ChangeKind::Added);
+    let mut sources = files(ChangeKind::Deleted);
+    if copies {
+        sources.extend(files(ChangeKind::Modified));
+    }
+    (added, sources)
+}
+
+/// Files up to this size that no other pass paired are compared by their lines, as git
+/// compares content: a small file is one chunk, which any edit changes.
+pub const LINES_MAX: u64 = 1 << 20;
+/// At most this many (added, source) pairs are compared by lines; past it, only what the
+/// other passes found is reported (and the limit is said to be exceeded).
+pub const LINE_PAIRS_MAX: usize = 100_000;
+
+/// Pairs small files by the bytes of the lines they share, over the larger size, as git's
+/// similarity. Only pairs whose sizes allow the threshold are compared.
+fn by_lines(
+    changes: &[Change],
+    paired: &[Pair],
+    opts: &RenameOptions,
+    lists: &dyn ChunkLists,
+) -> Result<(Vec<Pair>, bool)> {
+    let small = |c: &Change| c.new_size.or(c.old_size).is_some_and(|n| n <= LINES_MAX);
+    let (added, sources) = unpaired(changes, paired, opts.copies, small);
+    let size = |i: usize, added: bool| {
+        let c = &changes[i];
+        if added { c.new_size } else { c.old_size }.unwrap_or(0)
+    };
+    let cap = LINE_PAIRS_MAX.min(opts.limit.saturating_mul(opts.limit));
+    let mut candidates = Vec::new();
+    for (ai, &(a, _)) in added.iter().enumerate() {
+        for (si, &(s, _)) in sources.iter().enumerate() {
+            let (x, y) = (size(a, true), size(s, false));
+            if similarity(x.min(y), x, y) >= opts.threshold {
+                if candidates.len() == cap {
+                    return Ok((Vec::new(), true));
+                }
+                candidates.push((si, ai));
+            }
+        }
+    }
+    let load = |list: &Unpaired| -> Result<Vec<Option<Vec<u8>>>> {
+        list.iter().map(|(_, s)| lists.content(&s.id)).collect()
+    };
+    let (a_data, s_data) = (load(&added)?, load(&sources)?);
+    let mut scores = Vec::new();
+    for (si, ai) in candidates {
+        if let (Some(a), Some(s)) = (&a_data[ai], &s_data[si]) {
+            let sim = similarity(shared_lines(s, a), s.len() as u64, a.len() as u64);
+            if sim >= opts.threshold {
+                scores.push((si, ai, sim));
+            }
+        }
+    }
+    let as_candidates = |list: &Unpaired| -> Vec<Candidate> {
+        list.iter()
+            .map(|&(at, _)| Candidate {
+                at,
+                size: 0,
+                chunks: Vec::new(),
+            })
+            .collect()
+    };
+    let pairs = choose(
+        changes,
+        &as_candidates(&sources),
+        &as_candidates(&added),
+        scores,
+    );
+    Ok((pairs, false))
+}
+
+/// The bytes of `old`'s lines that are unchanged in `new`, by a line diff.
+fn shared_lines(old: &[u8], new: &[u8]) -> u64 {
+    use imara_diff::{Algorithm, Diff, InternedInput};
+    let input = InternedInput::new(old, new);
+    let diff = Diff::compute(Algorithm::Histogram, &input);
+    input
+        .before
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !diff.is_removed(*i as u32))
+        .map(|(_, t)| input.interner[*t].len() as u64)
+        .sum()
+}
+
 /// One candidate for the chunk comparison: a change index, its size and chunks.
 struct Candidate {
     at: usize,
@@ -222,22 +351,8 @@ fn by_chunks(
     opts: &RenameOptions,
     lists: &dyn ChunkLists,
 ) -> Result<(Vec<Pair>, bool)> {
-    let mut used = vec![false; changes.len()];
-    for p in paired {
-        used[p.added] = true;
-        used[p.source] |= !p.copy;
-    }
     // Only regular files of more than one chunk can share part of their content.
-    let files = |kind: ChangeKind| -> Vec<(usize, Side)> {
-        of_kind(changes, kind)
-            .filter(|(i, s)| s.kind == EntryKind::File && !used[*i])
-            .collect()
-    };
-    let added = files(ChangeKind::Added);
-    let mut sources = files(ChangeKind::Deleted);
-    if opts.copies {
-        sources.extend(files(ChangeKind::Modified));
-    }
+    let (added, sources) = unpaired(changes, paired, opts.copies, |_| true);
     if added.is_empty() || sources.is_empty() {
         return Ok((Vec::new(), false));
     }

@@ -228,10 +228,7 @@ type ShortEntry<'a> = dyn FnMut(char, char, &RepoPath, Option<&RepoPath>) -> Res
 
 /// Calls `entry` with each path's two letters (staged, unstaged) in path order, and the
 /// staged rename's source, untracked paths last.
-fn short_entries(
-    o: &StatusOutcome,
-    entry: &mut ShortEntry,
-) -> Result<()> {
+fn short_entries(o: &StatusOutcome, entry: &mut ShortEntry) -> Result<()> {
     let (mut i, mut j) = (0, 0);
     let (s, u) = (&o.staged, &o.unstaged);
     while i < s.len() || j < u.len() {

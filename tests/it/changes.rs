@@ -112,6 +112,26 @@ fn a_large_file_edited_and_moved_is_found_by_shared_chunks() {
 }
 
 #[test]
+fn a_small_text_file_moved_and_edited_is_a_rename_by_its_lines() {
+    let text: String = (0..40).map(|i| format!("row {i}\n")).collect();
+    let t = committed(&[("notes.txt", text.as_bytes()), ("other", b"unrelated\n")]);
+    t.remove("notes.txt");
+    t.write("docs/notes.txt", text.replace("row 7\n", "row seven\n"));
+    t.ok(&["add", "."]);
+    let out = t.ok(&["diff", "--cached", "--name-status"]);
+    let sim: u32 = out[1..4].parse().unwrap_or_else(|_| panic!("{out}"));
+    assert!(out.starts_with('R') && (90..100).contains(&sim), "{out}");
+    assert!(out.ends_with("\tnotes.txt\tdocs/notes.txt\n"), "{out}");
+    // Below the threshold it is a deletion and an addition.
+    t.write("docs/notes.txt", "entirely\ndifferent\n");
+    t.ok(&["add", "."]);
+    assert_eq!(
+        t.ok(&["diff", "--cached", "--name-status"]),
+        "A\tdocs/notes.txt\nD\tnotes.txt\n"
+    );
+}
+
+#[test]
 fn copies_are_found_when_asked_for() {
     let t = TestRepo::empty();
     t.ok(&["init", "-q", "--chunk-size", "16K"]);
