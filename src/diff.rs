@@ -227,25 +227,7 @@ fn diff_entry(
     match (dir_x, dir_y) {
         (true, true) => diff_dir(src, Some(x.id), Some(y.id), path, depth + 1, out),
         (false, false) => {
-            let kind = if x.kind != y.kind {
-                Some(ChangeKind::TypeChange)
-            } else if x.id != y.id || x.mode != y.mode {
-                Some(ChangeKind::Modified)
-            } else {
-                None
-            };
-            if let Some(kind) = kind {
-                out.push(Change {
-                    path: path.to_buf(),
-                    kind,
-                    old_size: Some(x.size),
-                    new_size: Some(y.size),
-                    old_path: None,
-                    similarity: None,
-                    old: Some(Side::of(x)),
-                    new: Some(Side::of(y)),
-                });
-            }
+            push_modified(x, y, path, out);
             Ok(())
         }
         _ => {
@@ -266,20 +248,7 @@ fn one_side(
     out: &mut Vec<Change>,
 ) -> Result<()> {
     if e.kind != EntryKind::Dir {
-        let (old_size, new_size, old, new) = match kind {
-            ChangeKind::Deleted => (Some(e.size), None, Some(Side::of(e)), None),
-            _ => (None, Some(e.size), None, Some(Side::of(e))),
-        };
-        out.push(Change {
-            path: path.to_buf(),
-            kind,
-            old_size,
-            new_size,
-            old_path: None,
-            similarity: None,
-            old,
-            new,
-        });
+        push_one_side(e, path, kind, out);
         return Ok(());
     }
     check_depth(depth + 1, path)?;
@@ -287,6 +256,51 @@ fn one_side(
         one_side(src, &child, &path.join(&child.name), depth + 1, kind, out)?;
     }
     Ok(())
+}
+
+// The two leaf pushes are kept out of the recursive functions (never inlined), so the
+// `Change` they build takes no room in the frames of a walk that may be 1,024 directories
+// deep on a worker thread's stack.
+
+/// Records a file or symlink on both sides, if its kind, content or mode differs.
+#[inline(never)]
+fn push_modified(x: &TreeEntry, y: &TreeEntry, path: &RepoPath, out: &mut Vec<Change>) {
+    let kind = if x.kind != y.kind {
+        ChangeKind::TypeChange
+    } else if x.id != y.id || x.mode != y.mode {
+        ChangeKind::Modified
+    } else {
+        return;
+    };
+    out.push(Change {
+        path: path.to_buf(),
+        kind,
+        old_size: Some(x.size),
+        new_size: Some(y.size),
+        old_path: None,
+        similarity: None,
+        old: Some(Side::of(x)),
+        new: Some(Side::of(y)),
+    });
+}
+
+/// Records a file or symlink present on one side only.
+#[inline(never)]
+fn push_one_side(e: &TreeEntry, path: &RepoPath, kind: ChangeKind, out: &mut Vec<Change>) {
+    let (old_size, new_size, old, new) = match kind {
+        ChangeKind::Deleted => (Some(e.size), None, Some(Side::of(e)), None),
+        _ => (None, Some(e.size), None, Some(Side::of(e))),
+    };
+    out.push(Change {
+        path: path.to_buf(),
+        kind,
+        old_size,
+        new_size,
+        old_path: None,
+        similarity: None,
+        old,
+        new,
+    });
 }
 
 /// Refuses a directory `depth` levels below the root once that passes
