@@ -257,7 +257,7 @@ fn header(out: &mut dyn Write, c: &ChangedPath, p: &FilePatch, old: &RepoPath) -
         writeln!(out)?;
     }
     if p.old_id != p.new_id {
-        let short = |id: &Option<cairn::ObjectId>| id.map_or("0000000000".into(), |i| i.short());
+        let short = |id: &Option<cairn::ObjectId>| id.map_or("000000000000".into(), |i| i.short());
         write!(out, "index {}..{}", short(&p.old_id), short(&p.new_id))?;
         match (&p.old_mode, &p.new_mode) {
             (Some(a), Some(b)) if a == b => writeln!(out, " {a}")?,

@@ -43,7 +43,7 @@ pub struct DiffOptions {
 /// The paths that differ between two sides.
 #[derive(Debug, Serialize)]
 pub struct DiffOutcome {
-    /// A layer id (full hex), or `index`.
+    /// A layer id (full hex), `index`, or `empty` (`--cached` before the first commit).
     pub from: String,
     /// A layer id (full hex), `index` or `worktree`.
     pub to: String,
@@ -74,20 +74,31 @@ pub fn diff(repo: &Repository, common: &Common, opts: &DiffOptions) -> Result<Di
         });
     }
     let index = repo.load_index()?;
-    let layer_tree = |r: &str| -> Result<(String, ObjectId)> {
+    let layer_tree = |r: &str| -> Result<(String, Option<ObjectId>)> {
         let id = revparse::resolve(repo, r)?;
-        Ok((id.to_hex(), repo.read_layer(&id)?.tree))
+        Ok((id.to_hex(), Some(repo.read_layer(&id)?.tree)))
+    };
+    // `--cached` before the first commit compares the index with nothing, as git's empty
+    // tree: every staged path is added.
+    let head_or_empty = || -> Result<(String, Option<ObjectId>)> {
+        match repo.head()?.1 {
+            Some(_) => layer_tree("HEAD"),
+            None => Ok(("empty".to_string(), None)),
+        }
     };
     let mut trees = HashMap::new();
-    let mut side = |name: &str, idx: &StagingIndex| -> Result<(String, ObjectId)> {
+    let mut side = |name: &str, idx: &StagingIndex| -> Result<(String, Option<ObjectId>)> {
         let built = build(idx, repo.algo())?;
         trees.extend(built.trees);
-        Ok((name.to_string(), built.root))
+        Ok((name.to_string(), Some(built.root)))
     };
     let work = |index: &StagingIndex| worktree_index(repo, index);
     let (from, to, worktree_view) = match (&opts.from, &opts.to, opts.cached) {
         (from, _, true) => (
-            layer_tree(from.as_deref().unwrap_or("HEAD"))?,
+            match from {
+                Some(f) => layer_tree(f)?,
+                None => head_or_empty()?,
+            },
             side("index", &index)?,
             None,
         ),
@@ -111,8 +122,8 @@ pub fn diff(repo: &Repository, common: &Common, opts: &DiffOptions) -> Result<Di
             trees: &trees,
             repo,
         },
-        Some(from.1),
-        Some(to.1),
+        from.1,
+        to.1,
     )?
     .into_iter()
     .filter(|c| scope.is_empty() || scope.iter().any(|s| c.path.is_under(s)))

@@ -295,6 +295,17 @@ fn cached_exit_code_name_only_and_stat() {
 }
 
 #[test]
+fn cached_before_the_first_commit_shows_everything_added() {
+    let t = TestRepo::new();
+    t.write("a", "a\n");
+    t.ok(&["add", "."]);
+    assert_eq!(t.ok(&["diff", "--cached", "--name-status"]), "A\ta\n");
+    let p = t.ok(&["diff", "--cached", "-p"]);
+    assert!(p.contains("index 000000000000.."), "{p}");
+    assert_eq!(t.json(&["diff", "--cached"])["from"], "empty");
+}
+
+#[test]
 fn show_has_stat_name_only_name_status_and_patch() {
     let t = committed(&[("a", b"1\n"), ("b", b"2\n")]);
     t.write("a", "one\n");
