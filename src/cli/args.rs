@@ -172,8 +172,8 @@ pub(crate) struct RenameArgs {
     /// Find renames of files that share at least N of their content (git's -M: `90%`, or
     /// digits read as a fraction, so 5 is 50%); the default is 50%.
     #[arg(short = 'M', long = "find-renames", value_name = "N", num_args = 0..=1,
-          default_missing_value = "50%", value_parser = parse_similarity)]
-    pub find_renames: Option<u8>,
+          default_missing_value = "50%")]
+    pub find_renames: Option<String>,
     /// Do not look for renames.
     #[arg(long, conflicts_with = "find_renames")]
     pub no_renames: bool,
@@ -187,7 +187,7 @@ pub(crate) struct RenameArgs {
 
 /// Parses a similarity as git does: `90%` is 90 percent; bare digits are a fraction, so
 /// `5` is 50% and `05` is 5%.
-fn parse_similarity(s: &str) -> Result<u8, String> {
+pub(crate) fn parse_similarity(s: &str) -> Result<u8, String> {
     let bad = || format!("{s:?} is not a similarity such as 50% or 9 (90%)");
     if let Some(p) = s.strip_suffix('%') {
         return p.parse::<u8>().ok().filter(|n| *n <= 100).ok_or_else(bad);
@@ -222,8 +222,8 @@ pub(crate) struct LogArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ShowArgs {
-    #[arg(default_value = "HEAD")]
-    pub layer: String,
+    /// The layer to show (HEAD by default).
+    pub layer: Option<String>,
     #[command(flatten)]
     pub format: ChangeFormat,
     #[command(flatten)]

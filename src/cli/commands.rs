@@ -70,7 +70,11 @@ pub(super) fn rm(a: &RmArgs, ctx: &Ctx) -> Outcome {
 
 pub(super) fn status(a: &StatusArgs, ctx: &Ctx) -> Outcome {
     let repo = ctx.repo()?;
-    let outcome = ops::status::status_with(&repo, &rename_options(&a.renames))?;
+    let (renames, stray) = rename_options(&a.renames)?;
+    if let Some(word) = stray {
+        anyhow::bail!("{word:?} is not a similarity such as 50% or 9 (90%)");
+    }
+    let outcome = ops::status::status_with(&repo, &renames)?;
     rename_note(outcome.rename_limit_exceeded, ctx);
     // Paths below the current directory are shown relative to it, as git does; -z stays
     // root-relative, as git's porcelain formats.
@@ -116,11 +120,19 @@ pub(super) fn log(a: &LogArgs, ctx: &Ctx) -> Outcome {
 
 pub(super) fn show(a: &ShowArgs, ctx: &Ctx) -> Outcome {
     use super::changes::format as f;
+    let (renames, stray) = rename_options(&a.renames)?;
+    let layer = match (stray, a.layer.as_deref()) {
+        (Some(word), None) => word,
+        (Some(word), Some(_)) => {
+            anyhow::bail!("{word:?} is not a similarity such as 50% or 9 (90%)")
+        }
+        (None, l) => l.unwrap_or("HEAD").to_string(),
+    };
     let opts = ops::show::ShowOptions {
-        renames: rename_options(&a.renames),
+        renames,
         patch: patch_options(&a.format),
     };
-    let outcome = ops::show::show_with(&ctx.repo()?, &a.layer, &opts)?;
+    let outcome = ops::show::show_with(&ctx.repo()?, &layer, &opts)?;
     rename_note(outcome.rename_limit_exceeded, ctx);
     let r = match list_format(&a.format, f::NAME_STATUS) {
         f::NAME_ONLY => render::show_as::<{ f::NAME_ONLY }>,
@@ -132,20 +144,31 @@ pub(super) fn show(a: &ShowArgs, ctx: &Ctx) -> Outcome {
     OK
 }
 
-/// The rename options the flags ask for.
-fn rename_options(a: &RenameArgs) -> cairn::renames::RenameOptions {
+/// The rename options the flags ask for, and a layer that `-M` took as its value.
+///
+/// git reads `-M` with its value attached (`-M90%`), so `-M HEAD~1` is `-M` and a layer;
+/// clap gives `-M` the next word when it may take one, so a word that is not a similarity
+/// is handed back to be read as the layer it is.
+fn rename_options(
+    a: &RenameArgs,
+) -> anyhow::Result<(cairn::renames::RenameOptions, Option<String>)> {
     let mut o = cairn::renames::RenameOptions {
         enabled: !a.no_renames,
         copies: a.find_copies,
         ..Default::default()
     };
-    if let Some(t) = a.find_renames {
-        o.threshold = t;
+    let mut layer = None;
+    if let Some(t) = &a.find_renames {
+        match parse_similarity(t) {
+            Ok(n) => o.threshold = n,
+            Err(_) if !t.starts_with('-') && t.parse::<f64>().is_err() => layer = Some(t.clone()),
+            Err(e) => anyhow::bail!(e),
+        }
     }
     if let Some(l) = a.rename_limit {
         o.limit = l;
     }
-    o
+    Ok((o, layer))
 }
 
 /// Tells on stderr that renames by shared chunks were not looked for (as git warns).
@@ -226,12 +249,23 @@ pub(super) fn cat(a: &CatArgs, ctx: &Ctx) -> Outcome {
 pub(super) fn diff(a: &DiffArgs, ctx: &Ctx) -> Outcome {
     use super::changes::format as f;
     let format = list_format(&a.format, f::SIZES);
+    let (renames, stray) = rename_options(&a.renames)?;
+    // A layer `-M` took comes before the ones clap saw.
+    let (from, to) = match (stray, &a.from, &a.to) {
+        (None, from, to) => (from.clone(), to.clone()),
+        (Some(w), None, None) => (Some(w), None),
+        (Some(w), Some(f), None) => (Some(w), Some(f.clone())),
+        (Some(w), Some(_), Some(_)) => {
+            anyhow::bail!("{w:?} is not a similarity such as 50% or 9 (90%)")
+        }
+        (Some(_), None, Some(_)) => unreachable!("clap fills FROM before TO"),
+    };
     let opts = ops::diff::DiffOptions {
-        from: a.from.clone(),
-        to: a.to.clone(),
+        from,
+        to,
         cached: a.cached,
         paths: a.paths.clone(),
-        renames: rename_options(&a.renames),
+        renames,
         // Patches are made only when they are shown (or asked for with --json).
         patch: patch_options(&a.format).filter(|_| format == f::PATCH),
     };

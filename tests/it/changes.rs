@@ -99,11 +99,35 @@ fn a_large_file_edited_and_moved_is_found_by_shared_chunks() {
     let loose = t.ok(&["diff", "--cached", "--name-status", "--find-renames=9"]);
     assert_eq!(loose, format!("R{sim:03}\tbig.bin\tmoved/big.bin\n"));
     assert_eq!(t.ok(&["status", "-s"]), "R  big.bin -> moved/big.bin\n");
+    // -M before a layer is -M and the layer, as git reads it; -M5 is 50%, as git's.
+    t.commit("moved");
+    for flags in [&["-M"][..], &["-M5"], &["-M50%"], &["--find-renames"]] {
+        let mut args = vec!["diff", "--name-status"];
+        args.extend(flags);
+        args.extend(["HEAD~1", "HEAD"]);
+        assert_eq!(
+            t.ok(&args),
+            format!("R{sim:03}\tbig.bin\tmoved/big.bin\n"),
+            "{args:?}"
+        );
+    }
+    assert!(t
+        .ok(&["show", "-M", "HEAD", "--name-only"])
+        .ends_with("\nmoved/big.bin\n"));
+    t.fails(&["diff", "-M", "x7", "HEAD~1", "HEAD"], 2);
+    t.fails(&["status", "-M", "x7"], 2);
     // A limit below the candidates finds only exact renames, and says so.
-    let out = t.run(&["diff", "--cached", "--name-status", "--rename-limit", "0"]);
+    let out = t.run(&[
+        "diff",
+        "--name-status",
+        "--rename-limit",
+        "0",
+        "HEAD~1",
+        "HEAD",
+    ]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("--rename-limit"));
     assert_eq!(out.stdout, b"D\tbig.bin\nA\tmoved/big.bin\n");
-    let p = t.ok(&["diff", "--cached", "-p"]);
+    let p = t.ok(&["diff", "-p", "HEAD~1", "HEAD"]);
     assert!(p.contains("similarity index"), "{p}");
     assert!(
         p.contains("Binary files a/big.bin and b/moved/big.bin differ"),
