@@ -28,6 +28,10 @@ pub enum ChangeKind {
     Deleted,
     /// A file became a symlink or the reverse.
     TypeChange,
+    /// Removed at `old_path` and added here with the same or similar content.
+    Renamed,
+    /// Added here with the same or similar content as `old_path`, which is still there.
+    Copied,
 }
 
 impl ChangeKind {
@@ -38,6 +42,29 @@ impl ChangeKind {
             ChangeKind::Modified => 'M',
             ChangeKind::Deleted => 'D',
             ChangeKind::TypeChange => 'T',
+            ChangeKind::Renamed => 'R',
+            ChangeKind::Copied => 'C',
+        }
+    }
+}
+
+/// One side of a change: what a tree entry (or index entry) held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Side {
+    /// The content's file id.
+    pub id: ObjectId,
+    /// Permission bits (0o777 for a symlink).
+    pub mode: u32,
+    /// File or symlink.
+    pub kind: EntryKind,
+}
+
+impl Side {
+    fn of(e: &TreeEntry) -> Side {
+        Side {
+            id: e.id,
+            mode: e.mode,
+            kind: e.kind,
         }
     }
 }
@@ -45,7 +72,7 @@ impl ChangeKind {
 /// One file-level change between two trees.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
-    /// The file's path from the worktree root.
+    /// The file's path from the worktree root (the new path of a rename or copy).
     pub path: RepoPathBuf,
     /// How it changed.
     pub kind: ChangeKind,
@@ -53,12 +80,27 @@ pub struct Change {
     pub old_size: Option<u64>,
     /// Size after, in bytes; `None` when deleted.
     pub new_size: Option<u64>,
+    /// Where a renamed or copied file came from.
+    pub old_path: Option<RepoPathBuf>,
+    /// How much of a renamed or copied file's content is shared with its source, in percent.
+    pub similarity: Option<u8>,
+    /// The entry before; `None` when added.
+    pub old: Option<Side>,
+    /// The entry after; `None` when deleted.
+    pub new: Option<Side>,
+}
+
+impl Change {
+    /// The path the change had before: the source of a rename or copy, else `path`.
+    pub fn source_path(&self) -> &RepoPath {
+        self.old_path.as_deref().unwrap_or(&self.path)
+    }
 }
 
 /// A change as the operations report it (`show`, `diff`): the path in its serialised form.
 #[derive(Debug, Serialize)]
 pub struct ChangedPath {
-    /// The file's path from the worktree root.
+    /// The file's path from the worktree root (the new path of a rename or copy).
     pub path: RepoPathBuf,
     /// How it changed.
     pub change: ChangeKind,
@@ -66,6 +108,15 @@ pub struct ChangedPath {
     pub old_size: Option<u64>,
     /// Size after, in bytes; `None` when deleted.
     pub new_size: Option<u64>,
+    /// Where a renamed or copied file came from; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old_path: Option<RepoPathBuf>,
+    /// Shared content of a rename or copy with its source, in percent; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<u8>,
+    /// The content diff, when one was asked for (`-p`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch: Option<crate::patch::FilePatch>,
 }
 
 impl From<Change> for ChangedPath {
@@ -75,6 +126,9 @@ impl From<Change> for ChangedPath {
             change: c.kind,
             old_size: c.old_size,
             new_size: c.new_size,
+            old_path: c.old_path,
+            similarity: c.similarity,
+            patch: None,
         }
     }
 }
@@ -173,21 +227,7 @@ fn diff_entry(
     match (dir_x, dir_y) {
         (true, true) => diff_dir(src, Some(x.id), Some(y.id), path, depth + 1, out),
         (false, false) => {
-            let kind = if x.kind != y.kind {
-                Some(ChangeKind::TypeChange)
-            } else if x.id != y.id || x.mode != y.mode {
-                Some(ChangeKind::Modified)
-            } else {
-                None
-            };
-            if let Some(kind) = kind {
-                out.push(Change {
-                    path: path.to_buf(),
-                    kind,
-                    old_size: Some(x.size),
-                    new_size: Some(y.size),
-                });
-            }
+            push_modified(x, y, path, out);
             Ok(())
         }
         _ => {
@@ -208,16 +248,7 @@ fn one_side(
     out: &mut Vec<Change>,
 ) -> Result<()> {
     if e.kind != EntryKind::Dir {
-        let (old_size, new_size) = match kind {
-            ChangeKind::Deleted => (Some(e.size), None),
-            _ => (None, Some(e.size)),
-        };
-        out.push(Change {
-            path: path.to_buf(),
-            kind,
-            old_size,
-            new_size,
-        });
+        push_one_side(e, path, kind, out);
         return Ok(());
     }
     check_depth(depth + 1, path)?;
@@ -225,6 +256,51 @@ fn one_side(
         one_side(src, &child, &path.join(&child.name), depth + 1, kind, out)?;
     }
     Ok(())
+}
+
+// The two leaf pushes are kept out of the recursive functions (never inlined), so the
+// `Change` they build takes no room in the frames of a walk that may be 1,024 directories
+// deep on a worker thread's stack.
+
+/// Records a file or symlink on both sides, if its kind, content or mode differs.
+#[inline(never)]
+fn push_modified(x: &TreeEntry, y: &TreeEntry, path: &RepoPath, out: &mut Vec<Change>) {
+    let kind = if x.kind != y.kind {
+        ChangeKind::TypeChange
+    } else if x.id != y.id || x.mode != y.mode {
+        ChangeKind::Modified
+    } else {
+        return;
+    };
+    out.push(Change {
+        path: path.to_buf(),
+        kind,
+        old_size: Some(x.size),
+        new_size: Some(y.size),
+        old_path: None,
+        similarity: None,
+        old: Some(Side::of(x)),
+        new: Some(Side::of(y)),
+    });
+}
+
+/// Records a file or symlink present on one side only.
+#[inline(never)]
+fn push_one_side(e: &TreeEntry, path: &RepoPath, kind: ChangeKind, out: &mut Vec<Change>) {
+    let (old_size, new_size, old, new) = match kind {
+        ChangeKind::Deleted => (Some(e.size), None, Some(Side::of(e)), None),
+        _ => (None, Some(e.size), None, Some(Side::of(e))),
+    };
+    out.push(Change {
+        path: path.to_buf(),
+        kind,
+        old_size,
+        new_size,
+        old_path: None,
+        similarity: None,
+        old,
+        new,
+    });
 }
 
 /// Refuses a directory `depth` levels below the root once that passes

@@ -233,6 +233,41 @@ pub(crate) struct StatusArgs {
     /// The short format with each entry ended by NUL and names unquoted, as git's -z.
     #[arg(short = 'z')]
     pub nul: bool,
+    #[command(flatten)]
+    pub renames: RenameArgs,
+}
+
+/// Rename and copy detection, as git's flags.
+#[derive(Debug, Args)]
+pub(crate) struct RenameArgs {
+    /// Find renames of files that share at least N of their content (git's -M: `90%`, or
+    /// digits read as a fraction, so 5 is 50%); the default is 50%.
+    #[arg(short = 'M', long = "find-renames", value_name = "N", num_args = 0..=1,
+          default_missing_value = "50%")]
+    pub find_renames: Option<String>,
+    /// Do not look for renames.
+    #[arg(long, conflicts_with = "find_renames")]
+    pub no_renames: bool,
+    /// Also find copies: new files whose content came from a modified file.
+    #[arg(long, conflicts_with = "no_renames")]
+    pub find_copies: bool,
+    /// Compare by shared chunks only when at most N files are unpaired on each side.
+    #[arg(long, value_name = "N")]
+    pub rename_limit: Option<usize>,
+}
+
+/// Parses a similarity as git does: `90%` is 90 percent; bare digits are a fraction, so
+/// `5` is 50% and `05` is 5%.
+pub(crate) fn parse_similarity(s: &str) -> Result<u8, String> {
+    let bad = || format!("{s:?} is not a similarity such as 50% or 9 (90%)");
+    if let Some(p) = s.strip_suffix('%') {
+        return p.parse::<u8>().ok().filter(|n| *n <= 100).ok_or_else(bad);
+    }
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let digits: String = s.chars().chain("00".chars()).take(2).collect();
+    digits.parse::<u8>().map_err(|_| bad())
 }
 
 #[derive(Debug, Args)]
@@ -262,8 +297,51 @@ pub(crate) struct LogArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ShowArgs {
-    #[arg(default_value = "HEAD")]
-    pub layer: String,
+    /// The layer to show (HEAD by default).
+    pub layer: Option<String>,
+    #[command(flatten)]
+    pub format: ChangeFormat,
+    #[command(flatten)]
+    pub renames: RenameArgs,
+}
+
+/// How a list of changes is shown (diff and show).
+#[derive(Debug, Args)]
+pub(crate) struct ChangeFormat {
+    /// Show a unified content diff of each file.
+    #[arg(short = 'p', long = "patch")]
+    pub patch: bool,
+    /// Lines of context in patches (implies --patch); 3 by default.
+    #[arg(short = 'U', long = "unified", value_name = "N")]
+    pub unified: Option<u32>,
+    /// Do not diff sides larger than SIZE (such as 64M); 16M by default.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size64)]
+    pub max_patch_bytes: Option<u64>,
+    /// One line per file with its sizes before and after, and a summary.
+    #[arg(long, conflicts_with_all = ["name_status", "name_only"])]
+    pub stat: bool,
+    /// One line per file: status letter and path.
+    #[arg(long, conflicts_with = "name_only")]
+    pub name_status: bool,
+    /// Only the paths of the changed files.
+    #[arg(long)]
+    pub name_only: bool,
+}
+
+/// Parses a size in bytes: `1048576`, `64K`, `16M`, `2G` (KiB, MiB, GiB).
+fn parse_size64(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_uppercase();
+    let t = t.trim_end_matches("IB").trim_end_matches('B');
+    let (num, shift) = match t.chars().last() {
+        Some('K') => (&t[..t.len() - 1], 10),
+        Some('M') => (&t[..t.len() - 1], 20),
+        Some('G') => (&t[..t.len() - 1], 30),
+        _ => (t, 0),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("{s:?} is not a size such as 1048576, 64K, 16M or 2G"))
 }
 
 #[derive(Debug, Args)]
@@ -292,15 +370,21 @@ pub(crate) struct CatArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct DiffArgs {
-    /// With no layer: index against worktree. One: that layer against the worktree.
+    /// With no layer: index against worktree. One: that layer against the worktree (or,
+    /// with --cached, against the index).
     pub from: Option<String>,
+    /// A second layer: compare the two layers.
     pub to: Option<String>,
-    /// One line per file with the sizes before and after.
-    #[arg(long, conflicts_with = "name_status")]
-    pub stat: bool,
-    /// One line per file: status letter and path.
+    /// Compare a layer (HEAD by default) with the index: what a commit would record.
+    #[arg(long, visible_alias = "staged")]
+    pub cached: bool,
+    /// Exit with 1 when there are differences and 0 when there are none.
     #[arg(long)]
-    pub name_status: bool,
+    pub exit_code: bool,
+    #[command(flatten)]
+    pub format: ChangeFormat,
+    #[command(flatten)]
+    pub renames: RenameArgs,
     /// Only these paths.
     #[arg(last = true)]
     pub paths: Vec<PathBuf>,

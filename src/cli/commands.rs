@@ -120,7 +120,21 @@ pub(super) fn mv(a: &MvArgs, ctx: &Ctx) -> Outcome {
 }
 
 pub(super) fn status(a: &StatusArgs, ctx: &Ctx) -> Outcome {
-    let outcome = ops::status::status(&ctx.repo()?)?;
+    let repo = ctx.repo()?;
+    let (renames, stray) = rename_options(&a.renames)?;
+    if let Some(word) = stray {
+        anyhow::bail!("{word:?} is not a similarity such as 50% or 9 (90%)");
+    }
+    let outcome = ops::status::status_with(&repo, &renames)?;
+    rename_note(outcome.rename_limit_exceeded, ctx);
+    // Paths below the current directory are shown relative to it, as git does; -z stays
+    // root-relative, as git's porcelain formats.
+    let cwd = cairn::worktree::resolve(repo.root(), &ctx.common.cwd, std::path::Path::new("."))
+        .unwrap_or_default();
+    let outcome = render::StatusView {
+        outcome: &outcome,
+        cwd,
+    };
     let r = if a.nul {
         render::status_short_z
     } else if a.short {
@@ -156,9 +170,93 @@ pub(super) fn log(a: &LogArgs, ctx: &Ctx) -> Outcome {
 }
 
 pub(super) fn show(a: &ShowArgs, ctx: &Ctx) -> Outcome {
-    let outcome = ops::show::show(&ctx.repo()?, &a.layer)?;
-    ctx.printer.outcome(&outcome, render::show)?;
+    use super::changes::format as f;
+    let (renames, stray) = rename_options(&a.renames)?;
+    let layer = match (stray, a.layer.as_deref()) {
+        (Some(word), None) => word,
+        (Some(word), Some(_)) => {
+            anyhow::bail!("{word:?} is not a similarity such as 50% or 9 (90%)")
+        }
+        (None, l) => l.unwrap_or("HEAD").to_string(),
+    };
+    let opts = ops::show::ShowOptions {
+        renames,
+        patch: patch_options(&a.format),
+    };
+    let outcome = ops::show::show_with(&ctx.repo()?, &layer, &opts)?;
+    rename_note(outcome.rename_limit_exceeded, ctx);
+    let r = match list_format(&a.format, f::NAME_STATUS) {
+        f::NAME_ONLY => render::show_as::<{ f::NAME_ONLY }>,
+        f::STAT => render::show_as::<{ f::STAT }>,
+        f::PATCH => render::show_as::<{ f::PATCH }>,
+        _ => render::show,
+    };
+    ctx.printer.outcome(&outcome, r)?;
     OK
+}
+
+/// The rename options the flags ask for, and a layer that `-M` took as its value.
+///
+/// git reads `-M` with its value attached (`-M90%`), so `-M HEAD~1` is `-M` and a layer;
+/// clap gives `-M` the next word when it may take one, so a word that is not a similarity
+/// is handed back to be read as the layer it is.
+fn rename_options(
+    a: &RenameArgs,
+) -> anyhow::Result<(cairn::renames::RenameOptions, Option<String>)> {
+    let mut o = cairn::renames::RenameOptions {
+        enabled: !a.no_renames,
+        copies: a.find_copies,
+        ..Default::default()
+    };
+    let mut layer = None;
+    if let Some(t) = &a.find_renames {
+        match parse_similarity(t) {
+            Ok(n) => o.threshold = n,
+            Err(_) if !t.starts_with('-') && t.parse::<f64>().is_err() => layer = Some(t.clone()),
+            Err(e) => anyhow::bail!(e),
+        }
+    }
+    if let Some(l) = a.rename_limit {
+        o.limit = l;
+    }
+    Ok((o, layer))
+}
+
+/// Tells on stderr that renames by shared chunks were not looked for (as git warns).
+fn rename_note(exceeded: bool, ctx: &Ctx) {
+    if exceeded && !ctx.printer.json {
+        eprintln!(
+            "note: too many unpaired files to compare their chunks: only renames of unchanged \
+             content are shown (raise --rename-limit)"
+        );
+    }
+}
+
+/// Patches when -p or -U asks for them.
+fn patch_options(a: &ChangeFormat) -> Option<cairn::patch::PatchOptions> {
+    (a.patch || a.unified.is_some()).then(|| {
+        let d = cairn::patch::PatchOptions::default();
+        cairn::patch::PatchOptions {
+            context: a.unified.unwrap_or(d.context),
+            max_bytes: a.max_patch_bytes.unwrap_or(d.max_bytes),
+        }
+    })
+}
+
+/// Which change-list rendering the flags pick (one of `changes::format`).
+fn list_format(a: &ChangeFormat, default: u8) -> u8 {
+    use super::changes::format as f;
+    if a.stat {
+        f::STAT
+    } else if a.name_status {
+        f::NAME_STATUS
+    } else if a.name_only {
+        f::NAME_ONLY
+    } else if a.patch || a.unified.is_some() {
+        f::PATCH
+    } else {
+        default
+    }
 }
 
 pub(super) fn ls(a: &LsArgs, ctx: &Ctx) -> Outcome {
@@ -200,20 +298,41 @@ pub(super) fn cat(a: &CatArgs, ctx: &Ctx) -> Outcome {
 }
 
 pub(super) fn diff(a: &DiffArgs, ctx: &Ctx) -> Outcome {
+    use super::changes::format as f;
+    let format = list_format(&a.format, f::SIZES);
+    let (renames, stray) = rename_options(&a.renames)?;
+    // A layer `-M` took comes before the ones clap saw.
+    let (from, to) = match (stray, &a.from, &a.to) {
+        (None, from, to) => (from.clone(), to.clone()),
+        (Some(w), None, None) => (Some(w), None),
+        (Some(w), Some(f), None) => (Some(w), Some(f.clone())),
+        (Some(w), Some(_), Some(_)) => {
+            anyhow::bail!("{w:?} is not a similarity such as 50% or 9 (90%)")
+        }
+        (Some(_), None, Some(_)) => unreachable!("clap fills FROM before TO"),
+    };
     let opts = ops::diff::DiffOptions {
-        from: a.from.clone(),
-        to: a.to.clone(),
+        from,
+        to,
+        cached: a.cached,
         paths: a.paths.clone(),
+        renames,
+        // Patches are made only when they are shown (or asked for with --json).
+        patch: patch_options(&a.format).filter(|_| format == f::PATCH),
     };
     let outcome = ops::diff::diff(&ctx.repo()?, &ctx.common, &opts)?;
-    let r = if a.stat {
-        render::diff_stat
-    } else if a.name_status {
-        render::diff_name_status
-    } else {
-        render::diff_default
+    rename_note(outcome.rename_limit_exceeded, ctx);
+    let r = match format {
+        f::STAT => render::diff_stat,
+        f::NAME_STATUS => render::diff_name_status,
+        f::NAME_ONLY => render::diff_as::<{ f::NAME_ONLY }>,
+        f::PATCH => render::diff_as::<{ f::PATCH }>,
+        _ => render::diff_default,
     };
     ctx.printer.outcome(&outcome, r)?;
+    if a.exit_code && outcome.has_changes() {
+        return Ok(ExitCode::from(1));
+    }
     OK
 }
 

@@ -2,6 +2,7 @@
 
 pub(crate) mod args;
 mod bar;
+mod changes;
 mod commands;
 pub(crate) mod help;
 mod printer;

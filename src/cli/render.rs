@@ -29,9 +29,10 @@ use cairn::ops::stats::StatsOutcome;
 use cairn::ops::status::{PathChange, StatusOutcome};
 use cairn::ops::tag::TagOutcome;
 use cairn::ops::verify_proof::VerifyProofOutcome;
-use cairn::repo_path::RepoPath;
+use cairn::repo_path::{RepoPath, RepoPathBuf};
 use indicatif::HumanBytes;
 
+use super::changes;
 use super::printer::Printer;
 use super::quote::{write_name, Space};
 
@@ -152,36 +153,74 @@ fn label(k: ChangeKind) -> &'static str {
         ChangeKind::Modified => "modified:   ",
         ChangeKind::Deleted => "deleted:    ",
         ChangeKind::TypeChange => "typechange: ",
+        ChangeKind::Renamed => "renamed:    ",
+        ChangeKind::Copied => "copied:     ",
     }
 }
 
-fn section(out: &mut dyn Write, title: &str, changes: &[PathChange]) -> Result<()> {
+/// `status` as the text renderers see it: the outcome, and the current directory as a
+/// repository path, which the long and short formats show paths relative to (as git).
+#[derive(serde::Serialize)]
+pub(super) struct StatusView<'a> {
+    #[serde(flatten)]
+    pub outcome: &'a StatusOutcome,
+    #[serde(skip)]
+    pub cwd: RepoPathBuf,
+}
+
+/// `p` relative to the directory `cwd` (both from the root): `../other.txt`, `./` for the
+/// directory itself. A trailing `/` (an untracked directory) is kept.
+pub(super) fn relative(p: &[u8], cwd: &[u8]) -> Vec<u8> {
+    if cwd.is_empty() {
+        return p.to_vec();
+    }
+    let slash = p.ends_with(b"/");
+    let p = p.strip_suffix(b"/").unwrap_or(p);
+    let a: Vec<&[u8]> = p.split(|b| *b == b'/').collect();
+    let b: Vec<&[u8]> = cwd.split(|b| *b == b'/').collect();
+    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut out: Vec<u8> = b"../".repeat(b.len() - common);
+    out.extend_from_slice(&a[common..].join(&b'/'));
+    if out.is_empty() {
+        out.extend_from_slice(b"./");
+    } else if slash && !out.ends_with(b"/") {
+        out.push(b'/');
+    }
+    out
+}
+
+fn section(out: &mut dyn Write, title: &str, changes: &[PathChange], cwd: &[u8]) -> Result<()> {
     if changes.is_empty() {
         return Ok(());
     }
     writeln!(out, "{title}")?;
     for c in changes {
         write!(out, "\t{}", label(c.change))?;
-        path(out, &c.path)?;
+        if let Some(old) = &c.old_path {
+            write_name(out, &relative(old.as_bytes(), cwd), Space::Plain)?;
+            write!(out, " -> ")?;
+        }
+        write_name(out, &relative(c.path.as_bytes(), cwd), Space::Plain)?;
         writeln!(out)?;
     }
     writeln!(out)
 }
 
-pub(super) fn status_long(o: &StatusOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+pub(super) fn status_long(v: &StatusView, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    let (o, cwd) = (v.outcome, v.cwd.as_bytes());
     match (&o.line, &o.head) {
         (Some(line), Some(_)) => writeln!(out, "On line {line}")?,
         (Some(line), None) => writeln!(out, "On line {line}, no layers yet")?,
         (None, Some(h)) => writeln!(out, "HEAD detached at {}", h.short())?,
         (None, None) => {}
     }
-    section(out, "Changes to be committed:", &o.staged)?;
-    section(out, "Changes not staged for commit:", &o.unstaged)?;
+    section(out, "Changes to be committed:", &o.staged, cwd)?;
+    section(out, "Changes not staged for commit:", &o.unstaged, cwd)?;
     if !o.untracked.is_empty() {
         writeln!(out, "Untracked files:")?;
         for p in &o.untracked {
             write!(out, "\t")?;
-            path(out, p)?;
+            write_name(out, &relative(p.as_bytes(), cwd), Space::Plain)?;
             writeln!(out)?;
         }
         writeln!(out)?;
@@ -192,31 +231,43 @@ pub(super) fn status_long(o: &StatusOutcome, out: &mut dyn Write, _: &Printer) -
     Ok(())
 }
 
-/// git's short format: X is the staged change, Y the unstaged one; names quoted as git's
-/// short status quotes them (spaces too).
-pub(super) fn status_short(o: &StatusOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
-    short_entries(o, &mut |x, y, p| {
+/// git's short format: X is the staged change, Y the unstaged one, `R  old -> new` for a
+/// rename; names quoted as git's short status quotes them (spaces too) and relative to the
+/// current directory.
+pub(super) fn status_short(v: &StatusView, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    let cwd = v.cwd.as_bytes();
+    short_entries(v.outcome, &mut |x, y, p, old| {
         write!(out, "{x}{y} ")?;
-        write_name(out, p.as_bytes(), Space::Quoted)?;
+        if let Some(old) = old {
+            write_name(out, &relative(old.as_bytes(), cwd), Space::Quoted)?;
+            write!(out, " -> ")?;
+        }
+        write_name(out, &relative(p.as_bytes(), cwd), Space::Quoted)?;
         writeln!(out)
     })
 }
 
-/// git's `-z` short format: names raw, each entry ended by NUL.
-pub(super) fn status_short_z(o: &StatusOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
-    short_entries(o, &mut |x, y, p| {
+/// git's `-z` short format: names raw and from the root, each entry ended by NUL; a
+/// rename is `R  new`, NUL, `old`, NUL.
+pub(super) fn status_short_z(v: &StatusView, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    short_entries(v.outcome, &mut |x, y, p, old| {
         write!(out, "{x}{y} ")?;
         out.write_all(p.as_bytes())?;
-        out.write_all(b"\0")
+        out.write_all(b"\0")?;
+        if let Some(old) = old {
+            out.write_all(old.as_bytes())?;
+            out.write_all(b"\0")?;
+        }
+        Ok(())
     })
 }
 
-/// Calls `entry` with each path's two letters (staged, unstaged) in path order, untracked
-/// paths last.
-fn short_entries(
-    o: &StatusOutcome,
-    entry: &mut dyn FnMut(char, char, &RepoPath) -> Result<()>,
-) -> Result<()> {
+/// One short-format entry: the staged and unstaged letters, the path, a rename's source.
+type ShortEntry<'a> = dyn FnMut(char, char, &RepoPath, Option<&RepoPath>) -> Result<()> + 'a;
+
+/// Calls `entry` with each path's two letters (staged, unstaged) in path order, and the
+/// staged rename's source, untracked paths last.
+fn short_entries(o: &StatusOutcome, entry: &mut ShortEntry) -> Result<()> {
     let (mut i, mut j) = (0, 0);
     let (s, u) = (&o.staged, &o.unstaged);
     while i < s.len() || j < u.len() {
@@ -225,12 +276,17 @@ fn short_entries(
         let x = if take_s { s[i].change.letter() } else { ' ' };
         let y = if take_u { u[j].change.letter() } else { ' ' };
         let p = if take_s { &s[i].path } else { &u[j].path };
-        entry(x, y, p)?;
+        let old = if take_s {
+            s[i].old_path.as_deref()
+        } else {
+            None
+        };
+        entry(x, y, p, old)?;
         i += usize::from(take_s);
         j += usize::from(take_u);
     }
     for p in &o.untracked {
-        entry('?', '?', p)?;
+        entry('?', '?', p, None)?;
     }
     Ok(())
 }
@@ -280,27 +336,31 @@ pub(super) fn log_oneline(o: &LogOutcome, out: &mut dyn Write, _: &Printer) -> R
     Ok(())
 }
 
-pub(super) fn show(o: &ShowOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+/// `show`: the layer, then its changes as `--name-status` lists them.
+pub(super) fn show(o: &ShowOutcome, out: &mut dyn Write, p: &Printer) -> Result<()> {
+    show_as::<{ changes::format::NAME_STATUS }>(o, out, p)
+}
+
+/// `show` with its changes in format `F` (one of `changes::format`).
+pub(super) fn show_as<const F: u8>(
+    o: &ShowOutcome,
+    out: &mut dyn Write,
+    _: &Printer,
+) -> Result<()> {
     writeln!(out, "layer {}", o.id)?;
     if let Some(p) = &o.parent {
         writeln!(out, "Parent: {p}")?;
     }
     writeln!(out, "Tree:   {}", o.tree)?;
     header_body(out, &o.author, o.time_ns, &o.counts, &o.message)?;
-    for ch in &o.changes {
-        changed_line(out, ch)?;
-    }
-    Ok(())
+    changes::list(F, &o.changes, out)
 }
 
+/// One change as `--name-status` prints it (`M\tpath`, `R100\told\tnew`); kept for the
+/// renderers of `log`.
+#[allow(dead_code)]
 fn changed_line(out: &mut dyn Write, c: &ChangedPath) -> Result<()> {
-    write!(out, "{}\t", c.change.letter())?;
-    path(out, &c.path)?;
-    writeln!(out)
-}
-
-fn size(s: Option<u64>) -> String {
-    s.map_or("-".into(), |n| n.to_string())
+    changes::name_status_line(out, c)
 }
 
 pub(super) fn ls(o: &LsOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
@@ -331,46 +391,28 @@ pub(super) fn ls_long(o: &LsOutcome, out: &mut dyn Write, _: &Printer) -> Result
     Ok(())
 }
 
+/// `diff` with its changes in format `F` (one of `changes::format`).
+pub(super) fn diff_as<const F: u8>(
+    o: &DiffOutcome,
+    out: &mut dyn Write,
+    _: &Printer,
+) -> Result<()> {
+    changes::list(F, &o.changes, out)
+}
+
 /// Default diff output: status letter, sizes before and after, path.
-pub(super) fn diff_default(o: &DiffOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
-    for c in &o.changes {
-        write!(
-            out,
-            "{} {:>12} -> {:<12} ",
-            c.change.letter(),
-            size(c.old_size),
-            size(c.new_size)
-        )?;
-        path(out, &c.path)?;
-        writeln!(out)?;
-    }
-    Ok(())
+pub(super) fn diff_default(o: &DiffOutcome, out: &mut dyn Write, p: &Printer) -> Result<()> {
+    diff_as::<{ changes::format::SIZES }>(o, out, p)
 }
 
-pub(super) fn diff_name_status(o: &DiffOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
-    for c in &o.changes {
-        changed_line(out, c)?;
-    }
-    Ok(())
+/// `diff --name-status`.
+pub(super) fn diff_name_status(o: &DiffOutcome, out: &mut dyn Write, p: &Printer) -> Result<()> {
+    diff_as::<{ changes::format::NAME_STATUS }>(o, out, p)
 }
 
-/// Per-file byte counts and a total, in the spirit of git's --stat.
-pub(super) fn diff_stat(o: &DiffOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
-    let (mut before, mut after) = (0u64, 0u64);
-    for c in &o.changes {
-        write!(out, " ")?;
-        path(out, &c.path)?;
-        writeln!(out, " | {} -> {} bytes", size(c.old_size), size(c.new_size))?;
-        before += c.old_size.unwrap_or(0);
-        after += c.new_size.unwrap_or(0);
-    }
-    writeln!(
-        out,
-        " {} files changed, {} -> {}",
-        o.changes.len(),
-        HumanBytes(before),
-        HumanBytes(after)
-    )
+/// `diff --stat`: aligned names, human sizes before and after, and a summary line.
+pub(super) fn diff_stat(o: &DiffOutcome, out: &mut dyn Write, p: &Printer) -> Result<()> {
+    diff_as::<{ changes::format::STAT }>(o, out, p)
 }
 
 pub(super) fn checkout(o: &CheckoutOutcome, out: &mut dyn Write, p: &Printer) -> Result<()> {

@@ -6,8 +6,19 @@ use crate::diff::{diff_trees, ChangedPath};
 use crate::error::Result;
 use crate::hash::ObjectId;
 use crate::object::LayerCounts;
+use crate::patch::{changed_paths, NewSide, PatchOptions};
+use crate::renames::{detect, RenameOptions, StoreLists};
 use crate::repo::Repository;
 use crate::revparse;
+
+/// What `show` finds and computes beyond the layer itself.
+#[derive(Debug, Clone, Default)]
+pub struct ShowOptions {
+    /// How renames and copies are found.
+    pub renames: RenameOptions,
+    /// Content diffs, when asked for (`-p`).
+    pub patch: Option<PatchOptions>,
+}
 
 /// One layer, and the paths it changed.
 #[derive(Debug, Serialize)]
@@ -27,12 +38,20 @@ pub struct ShowOutcome {
     /// Files and bytes in its tree, and paths added, modified and deleted since its parent.
     pub counts: LayerCounts,
     /// The paths it changed against its parent's tree (against nothing, so every path is
-    /// added, for a first layer), in path order.
+    /// added, for a first layer), in path order; a rename is one entry at its new path.
     pub changes: Vec<ChangedPath>,
+    /// Too many unpaired files to look for renames by shared chunks.
+    pub rename_limit_exceeded: bool,
 }
 
-/// Reads the layer that `layer` names and diffs its tree against its parent's.
+/// Reads the layer that `layer` names and diffs its tree against its parent's, with renames
+/// found and no patches.
 pub fn show(repo: &Repository, layer: &str) -> Result<ShowOutcome> {
+    show_with(repo, layer, &ShowOptions::default())
+}
+
+/// As [`show`], with the rename and patch options.
+pub fn show_with(repo: &Repository, layer: &str, opts: &ShowOptions) -> Result<ShowOutcome> {
     let id = revparse::resolve(repo, layer)?;
     let l = repo.read_layer(&id)?;
     let parent_tree = l
@@ -40,10 +59,19 @@ pub fn show(repo: &Repository, layer: &str) -> Result<ShowOutcome> {
         .map(|p| repo.read_layer(&p))
         .transpose()?
         .map(|p| p.tree);
-    let changes = diff_trees(repo, parent_tree, Some(l.tree))?
-        .into_iter()
-        .map(ChangedPath::from)
-        .collect();
+    let changes = diff_trees(repo, parent_tree, Some(l.tree))?;
+    let lists = StoreLists {
+        repo,
+        known: Default::default(),
+    };
+    let found = detect(changes, &opts.renames, &lists)?;
+    let changes = changed_paths(
+        repo,
+        found.changes,
+        opts.patch.as_ref(),
+        &lists,
+        NewSide::Store,
+    )?;
     Ok(ShowOutcome {
         id,
         parent: l.parent,
@@ -53,5 +81,6 @@ pub fn show(repo: &Repository, layer: &str) -> Result<ShowOutcome> {
         message: l.message,
         counts: l.counts,
         changes,
+        rename_limit_exceeded: found.limit_exceeded,
     })
 }

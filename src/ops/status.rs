@@ -12,6 +12,7 @@ use crate::error::Result;
 use crate::hash::ObjectId;
 use crate::index::{IndexEntry, StagingIndex, Stat};
 use crate::ingest::Ingester;
+use crate::renames::{detect, RenameOptions, StoreLists};
 use crate::repo::Repository;
 use crate::repo_path::{RepoPath, RepoPathBuf};
 use crate::stage::{layer_tree, staged_changes};
@@ -22,9 +23,26 @@ use crate::worktree::{self, change_from_stat, is_gone, worktree_change};
 pub struct PathChange {
     /// Relative to the worktree root, '/'-separated.
     pub path: RepoPathBuf,
-    /// `"added"`, `"modified"`, `"deleted"` or `"typechange"` (a file became a symlink or the
-    /// reverse).
+    /// `"added"`, `"modified"`, `"deleted"`, `"typechange"` (a file became a symlink or the
+    /// reverse), `"renamed"` or `"copied"`.
     pub change: ChangeKind,
+    /// Where a renamed file came from; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old_path: Option<RepoPathBuf>,
+    /// Shared content of a rename with its source, in percent; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<u8>,
+}
+
+impl PathChange {
+    fn plain(path: RepoPathBuf, change: ChangeKind) -> PathChange {
+        PathChange {
+            path,
+            change,
+            old_path: None,
+            similarity: None,
+        }
+    }
 }
 
 /// How HEAD, the index and the worktree differ.
@@ -41,6 +59,8 @@ pub struct StatusOutcome {
     /// Untracked files; a directory holding no tracked file is listed once, with a `/` (for
     /// display: the only paths here that end with one).
     pub untracked: Vec<RepoPathBuf>,
+    /// Too many unpaired staged files to look for renames by shared chunks.
+    pub rename_limit_exceeded: bool,
 }
 
 impl StatusOutcome {
@@ -53,19 +73,29 @@ impl StatusOutcome {
 /// Compares HEAD with the index and the index with the worktree, and lists untracked
 /// files. A file whose stat data matches the index is not read.
 pub fn status(repo: &Repository) -> Result<StatusOutcome> {
+    status_with(repo, &RenameOptions::default())
+}
+
+/// As [`status`], with the rename options. Renames are found among the staged changes only:
+/// the unstaged side never has added paths (an untracked file is not in the index), so a
+/// file moved in the worktree is a deletion and an untracked file until it is added, as in
+/// git.
+pub fn status_with(repo: &Repository, renames: &RenameOptions) -> Result<StatusOutcome> {
     let index = repo.load_index()?;
     let (line, head) = repo.head()?;
     let (worktree, staged) = rayon::join(
         || rayon::join(|| unstaged(repo, &index), || untracked(repo, &index)),
-        || staged(repo, &index, head),
+        || staged(repo, &index, head, renames),
     );
     let (unstaged, untracked) = worktree;
+    let (staged, rename_limit_exceeded) = staged?;
     Ok(StatusOutcome {
         line,
         head,
-        staged: staged?,
+        staged,
         unstaged: unstaged?,
         untracked: untracked?,
+        rename_limit_exceeded,
     })
 }
 
@@ -73,15 +103,30 @@ fn staged(
     repo: &Repository,
     index: &StagingIndex,
     head: Option<ObjectId>,
-) -> Result<Vec<PathChange>> {
+    renames: &RenameOptions,
+) -> Result<(Vec<PathChange>, bool)> {
     let head_tree = layer_tree(repo, head)?;
-    Ok(staged_changes(repo, index, head_tree)?
+    let changes = staged_changes(repo, index, head_tree)?;
+    if changes.is_empty() {
+        return Ok((Vec::new(), false));
+    }
+    let known = index
+        .entries
+        .values()
+        .map(|e| (e.file_id, e.chunks.as_slice()))
+        .collect();
+    let found = detect(changes, renames, &StoreLists { repo, known })?;
+    let staged = found
+        .changes
         .into_iter()
         .map(|c| PathChange {
             path: c.path,
             change: c.kind,
+            old_path: c.old_path,
+            similarity: c.similarity,
         })
-        .collect())
+        .collect();
+    Ok((staged, found.limit_exceeded))
 }
 
 fn unstaged(repo: &Repository, index: &StagingIndex) -> Result<Vec<PathChange>> {
@@ -139,10 +184,9 @@ fn directory_changes(
             Err(err) if is_gone(err) => Some(ChangeKind::Deleted),
             Err(_) => worktree_change(root, index, ingester, rel, e)?,
         };
-        out.extend(change.map(|change| PathChange {
-            path: RepoPathBuf::from((*rel).clone()),
-            change,
-        }));
+        out.extend(
+            change.map(|change| PathChange::plain(RepoPathBuf::from((*rel).clone()), change)),
+        );
     }
     Ok(out)
 }

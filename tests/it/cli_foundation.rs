@@ -345,7 +345,14 @@ fn status_short_reports_each_change_exactly() {
     let s = t.json(&["status"]);
     assert_eq!(
         keys(&s),
-        ["head", "line", "staged", "unstaged", "untracked"]
+        [
+            "head",
+            "line",
+            "rename_limit_exceeded",
+            "staged",
+            "unstaged",
+            "untracked"
+        ]
     );
     assert_eq!(keys(&s["staged"][0]), ["change", "path"]);
     let staged: Vec<(String, String)> = s["staged"]

@@ -448,7 +448,17 @@ fn show_prints_metadata_and_changed_paths() {
     let v = env.json(&["show", "HEAD"]);
     assert_eq!(
         keys(&v),
-        ["author", "changes", "counts", "id", "message", "parent", "time_ns", "tree"]
+        [
+            "author",
+            "changes",
+            "counts",
+            "id",
+            "message",
+            "parent",
+            "rename_limit_exceeded",
+            "time_ns",
+            "tree"
+        ]
     );
     assert_eq!(v["id"], l2.as_str());
     assert_eq!(v["parent"], l1.as_str());
@@ -768,12 +778,12 @@ fn diff_two_layers_in_every_format() {
     let stat = env.ok(&["diff", "--stat", "HEAD~1", "HEAD"]);
     let lines: Vec<&str> = stat.lines().collect();
     assert_eq!(lines.len(), 7, "{stat}");
-    assert_eq!(lines[0].trim(), "a | 4 -> 8 bytes");
-    assert_eq!(lines[1].trim(), "d/x | 2 -> - bytes");
+    assert_eq!(lines[0].trim(), "a    | 4 B -> 8 B");
+    assert_eq!(lines[1].trim(), "d/x  | 2 B -> -");
     assert!(lines[6].trim().starts_with("6 files changed"), "{stat}");
 
     let v = env.json(&["diff", &l1, &l2]);
-    assert_eq!(keys(&v), ["changes", "from", "to"]);
+    assert_eq!(keys(&v), ["changes", "from", "rename_limit_exceeded", "to"]);
     assert_eq!(v["from"], l1.as_str());
     assert_eq!(v["to"], l2.as_str());
     let changes = v["changes"].as_array().unwrap();

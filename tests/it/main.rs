@@ -11,6 +11,7 @@
 mod support;
 
 mod add_stdin;
+mod changes;
 mod chunk_lists;
 mod cli_foundation;
 mod cli_proofs;

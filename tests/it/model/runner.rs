@@ -673,8 +673,12 @@ impl Runner {
     fn check_status(&self, what: &str) {
         let v = self.env.json(&["status"]);
         let count = |k: &str| v[k].as_array().map_or(usize::MAX, Vec::len);
+        // The model knows no renames: a staged rename is its deletion and its addition.
+        let renames = v["staged"]
+            .as_array()
+            .map_or(0, |a| a.iter().filter(|c| c["change"] == "renamed").count());
         assert_eq!(
-            count("staged"),
+            count("staged") + renames,
             self.m.staged().len(),
             "{what}: staged: {v}"
         );
