@@ -38,7 +38,7 @@ pub(super) fn apply(
         index.entries.shift_remove(p.as_bytes());
     }
     remover.finish()?;
-    let m = Materializer::for_worktree(repo, recover::TEMP_STEM);
+    let m = Materializer::for_worktree(repo, recover::TEMP_STEM).with_progress(progress);
     let total: u64 = plan
         .write
         .iter()
@@ -66,7 +66,7 @@ pub(super) fn apply(
             let obj = repo.read_file(&e.id).map_err(|err| err.at(&dest))?;
             m.write_object(e, &obj, &dest)?;
             crate::failpoint::hit("checkout:after-write");
-            progress.advance(1, e.size);
+            progress.advance(1, 0); // its bytes were reported as they were written
             Ok((p.as_bytes().to_vec(), index_entry(e, obj.chunks, &dest)?))
         })
         .collect::<Result<_>>()?;

@@ -272,6 +272,7 @@ pub(crate) fn parse_similarity(s: &str) -> Result<u8, String> {
 
 #[derive(Debug, Args)]
 pub(crate) struct CommitArgs {
+    /// The layer's message: its first line is the subject `log --oneline` shows.
     #[arg(short, long)]
     pub message: String,
     /// Record this author ("Name <email>") instead of the one the environment and

@@ -44,6 +44,7 @@ pub(super) fn n(count: impl TryInto<u64>, noun: &str) -> String {
     }
     match noun.strip_suffix('y') {
         Some(stem) if !stem.ends_with(['a', 'e', 'o', 'u']) => format!("{count} {stem}ies"),
+        _ if noun.ends_with(['s', 'x']) || noun.ends_with("ch") => format!("{count} {noun}es"),
         _ => format!("{count} {noun}s"),
     }
 }
@@ -442,8 +443,8 @@ pub(super) fn checkout(o: &CheckoutOutcome, out: &mut dyn Write, p: &Printer) ->
     }
     writeln!(
         out,
-        "{} files written ({}), {} deleted",
-        o.written.len(),
+        "{} written ({}), {} deleted",
+        n(o.written.len(), "file"),
         HumanBytes(o.bytes),
         o.deleted.len()
     )
@@ -612,7 +613,7 @@ pub(super) fn reset(o: &ResetOutcome, out: &mut dyn Write, _: &Printer) -> Resul
         (_, None) => {}
     }
     if o.hard {
-        writeln!(out, "{} files written, {} deleted", o.written, o.deleted)?;
+        writeln!(out, "{} written, {} deleted", n(o.written, "file"), o.deleted)?;
     } else if !o.unstaged.is_empty() {
         for p in &o.unstaged {
             writeln!(out, "unstaged {}", p.display())?;
@@ -634,12 +635,12 @@ pub(super) fn gc(o: &GcOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> 
     let verb = if o.dry_run { "would remove" } else { "removed" };
     writeln!(
         out,
-        "{verb} {} unreferenced objects: {} packs deleted, {} rewritten, {} kept, {} orphan files; {} freed",
-        o.dead_objects,
-        o.packs_deleted,
+        "{verb} {}: {} deleted, {} rewritten, {} kept, {}; {} freed",
+        n(o.dead_objects, "unreferenced object"),
+        n(o.packs_deleted, "pack"),
         o.packs_rewritten,
         o.packs_kept,
-        o.orphan_files_removed,
+        n(o.orphan_files_removed, "orphan file"),
         HumanBytes(o.bytes_freed)
     )?;
     if o.layers_kept_by_reflog > 0 {
@@ -647,17 +648,14 @@ pub(super) fn gc(o: &GcOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> 
             out,
             "kept {} that only recent reflog entries name (`cairn reflog` lists them; \
              --prune=now drops them)",
-            match o.layers_kept_by_reflog {
-                1 => "1 layer".to_string(),
-                n => format!("{n} layers"),
-            }
+            n(o.layers_kept_by_reflog, "layer")
         )?;
     }
     if o.indexes_rebuilt > 0 {
         writeln!(
             out,
-            "rebuilt {} damaged pack indexes from their packs",
-            o.indexes_rebuilt
+            "rebuilt {} from their packs",
+            n(o.indexes_rebuilt, "damaged pack index")
         )?;
     }
     Ok(())
@@ -921,6 +919,7 @@ mod tests {
         assert_eq!(super::n(2usize, "directory"), "2 directories");
         assert_eq!(super::n(1u64, "directory"), "1 directory");
         assert_eq!(super::n(3u64, "day"), "3 days");
+        assert_eq!(super::n(2u64, "damaged pack index"), "2 damaged pack indexes");
     }
 
     #[test]

@@ -93,11 +93,13 @@ pub fn commit(
         if !repo.store.contains(&e.file_id) {
             write_file(repo, &mut w, e)?;
         }
+        progress.advance(1, 0);
     }
     for (id, tree) in &built.trees {
         if !repo.store.contains(id) {
             w.add(*id, ObjectKind::Tree, &compress(&tree.encode(), level))?;
         }
+        progress.advance(1, 0);
     }
     let layer = Layer {
         parent: head,
