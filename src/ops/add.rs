@@ -2,7 +2,7 @@
 //! then records them in the staging index. `commit` never reads the worktree again.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -364,11 +364,47 @@ fn staged(rel: &[u8], index: &StagingIndex) -> StagedPath {
     }
 }
 
-/// How often a long add stops its readers to save what it staged so far: the packs are
-/// sealed first, then the index, so a checkpoint never names a chunk that is not stored and
-/// running the add again after a kill or a failure reads only what it had not reached. An
-/// add shorter than this never checkpoints.
+/// A long add stops its readers to save what it staged so far once it has read this much
+/// since the last checkpoint, or after [`CHECKPOINT_EVERY`]: the packs are sealed first,
+/// then the index, so a checkpoint never names a chunk that is not stored, and running the
+/// add again after a kill or a failure reads only what it had not reached.
+const CHECKPOINT_BYTES: u64 = 256 << 20;
+/// See [`CHECKPOINT_BYTES`]: the checkpoint of an add of many small files.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
+/// Never sooner than this after the last checkpoint, nor than five times what the last
+/// one took: saving a large index stays a small share of the add's time.
+const CHECKPOINT_GAP: Duration = Duration::from_secs(1);
+
+/// When the next checkpoint is due.
+#[derive(Debug, Clone, Copy)]
+struct Cadence {
+    every: Duration,
+    bytes: u64,
+    gap: Duration,
+    /// Whether `gap` grows with what checkpoints take (not when a test sets the pace).
+    adaptive: bool,
+}
+
+impl Cadence {
+    /// The defaults, or what a test asks for (`CAIRN_TEST_CHECKPOINT_MS`: that often, at
+    /// any size).
+    fn new() -> Cadence {
+        match crate::failpoint::checkpoint_every() {
+            Some(every) => Cadence {
+                every,
+                bytes: 0,
+                gap: every,
+                adaptive: false,
+            },
+            None => Cadence {
+                every: CHECKPOINT_EVERY,
+                bytes: CHECKPOINT_BYTES,
+                gap: CHECKPOINT_GAP,
+                adaptive: true,
+            },
+        }
+    }
+}
 
 /// A file's path and what reading it gave: its entry, `None` if it vanished, or an error.
 type Attempt = (Vec<u8>, Result<Option<IndexEntry>>);
@@ -383,7 +419,6 @@ fn ingest_all(
     index: &mut StagingIndex,
     outcome: &mut AddOutcome,
 ) -> Result<()> {
-    let every = crate::failpoint::checkpoint_every().unwrap_or(CHECKPOINT_EVERY);
     let (rest, stored) = store_with(repo, progress, |ingester, checkpoint| {
         let reader = Readers {
             repo,
@@ -391,7 +426,7 @@ fn ingest_all(
             ignore_errors,
             progress,
         };
-        reader.read_all(work, every, |done| {
+        reader.read_all(work, Cadence::new(), |done| {
             checkpoint.seal()?;
             absorb(repo.root(), index, done, outcome);
             // The walk cache describes a finished walk: a checkpoint has none.
@@ -424,15 +459,15 @@ struct Readers<'a> {
 }
 
 impl Readers<'_> {
-    /// Reads every file of `work` on every worker thread. When one of them sees that
-    /// `every` has passed, each stops after its current file and `checkpoint` gets what
-    /// was read since the last one; then reading goes on. Returns what was read after the
+    /// Reads every file of `work` on every worker thread. When one of them sees that a
+    /// checkpoint is due, each stops after its current file and `checkpoint` gets what was
+    /// read since the last one; then reading goes on. Returns what was read after the
     /// last checkpoint. A file that cannot be read fails the add unless `ignore_errors`
     /// (then it is returned as an error, to be reported as skipped).
     fn read_all(
         &self,
         work: Vec<Vec<u8>>,
-        every: Duration,
+        mut cadence: Cadence,
         mut checkpoint: impl FnMut(Vec<Attempt>) -> Result<()>,
     ) -> Result<Vec<Attempt>> {
         let total = if self.progress.wants_totals() {
@@ -448,7 +483,8 @@ impl Readers<'_> {
         loop {
             let round = Round {
                 started: Instant::now(),
-                every,
+                cadence,
+                read: AtomicU64::new(0),
                 pause: AtomicBool::new(false),
             };
             rayon::scope(|s| {
@@ -462,7 +498,11 @@ impl Readers<'_> {
             if !round.pause.load(Relaxed) {
                 break;
             }
+            let took = Instant::now();
             checkpoint(std::mem::take(&mut *done.lock().expect("no panics")))?;
+            if cadence.adaptive {
+                cadence.gap = cadence.gap.max(took.elapsed() * 5);
+            }
         }
         self.progress.end();
         Ok(done.into_inner().expect("no panics"))
@@ -492,9 +532,16 @@ impl Readers<'_> {
                     failed.lock().expect("no panics").get_or_insert(e);
                     return;
                 }
-                other => done.lock().expect("no panics").push((rel, other)),
+                other => {
+                    let size = match &other {
+                        Ok(Some(e)) => e.stat.size,
+                        _ => 0,
+                    };
+                    done.lock().expect("no panics").push((rel, other));
+                    round.read.fetch_add(size, Relaxed);
+                }
             }
-            if round.started.elapsed() >= round.every {
+            if round.due() {
                 round.pause.store(true, Relaxed);
             }
         }
@@ -504,9 +551,18 @@ impl Readers<'_> {
 /// One stretch of reading between checkpoints.
 struct Round {
     started: Instant,
-    every: Duration,
-    /// Set by the first reader to see `every` pass: all stop after their current file.
+    cadence: Cadence,
+    /// Bytes of the files read in this round.
+    read: AtomicU64,
+    /// Set by the first reader to see a checkpoint due: all stop after their current file.
     pause: AtomicBool,
+}
+
+impl Round {
+    fn due(&self) -> bool {
+        let (elapsed, c) = (self.started.elapsed(), &self.cadence);
+        elapsed >= c.gap && (elapsed >= c.every || self.read.load(Relaxed) >= c.bytes)
+    }
 }
 
 /// Puts what was read into the index and the outcome: entries staged, files that vanished
