@@ -1,8 +1,14 @@
-//! Questions about the history of layers (each layer names its parent).
+//! Questions about the history of layers (each layer names its parent): ancestry, and what
+//! changed below some paths from one layer to the next.
 
+use std::collections::HashMap;
+
+use crate::diff::{diff_trees, Change, TreeSource};
 use crate::error::Result;
-use crate::hash::ObjectId;
+use crate::hash::{HashAlgo, ObjectId};
+use crate::object::{EntryKind, Tree, TreeEntry};
 use crate::repo::Repository;
+use crate::repo_path::{RepoPath, RepoPathBuf};
 
 /// True when `ancestor` is `tip` or one of its ancestors in this repository's history. A
 /// layer on the way that cannot be read is an error, not a "no": push and pull decide from
@@ -18,11 +24,426 @@ pub(crate) fn is_ancestor(repo: &Repository, ancestor: &ObjectId, tip: &ObjectId
     Ok(false)
 }
 
+/// The changes below a set of paths, layer after layer down one chain of parents, at a cost
+/// that follows the changes: for each layer only the entries along the named paths are
+/// looked up, and a subtree whose id is the same on both sides is never opened.
+///
+/// Walking newest first, a layer's tree is its child's parent tree, so the entries found
+/// along the paths in a parent are carried to the next call: each tree on the way down a
+/// path is read once per layer whose tree differs there, and not at all where it does not.
+pub(crate) struct PathChanges<'a> {
+    src: &'a dyn TreeSource,
+    algo: HashAlgo,
+    /// The paths, none below another; empty: the whole tree.
+    paths: Vec<RepoPathBuf>,
+    /// The root id and the spines of the tree last seen as a parent.
+    carried: Option<(ObjectId, Vec<Spine>)>,
+}
+
+impl<'a> PathChanges<'a> {
+    /// Changes below `paths` (repository paths; none, or the root among them: everything).
+    pub(crate) fn new(src: &'a dyn TreeSource, algo: HashAlgo, paths: &[RepoPathBuf]) -> Self {
+        PathChanges {
+            src,
+            algo,
+            paths: outermost(paths),
+            carried: None,
+        }
+    }
+
+    /// The file-level changes from the tree `parent` (`None`: a first layer) to `tree`,
+    /// below the paths, sorted by path. Call it for a layer and then for its parent, as a
+    /// walk down the parents does, for the carried spines to help; any order is correct.
+    pub(crate) fn changes(
+        &mut self,
+        parent: Option<ObjectId>,
+        tree: ObjectId,
+    ) -> Result<Vec<Change>> {
+        if self.paths.is_empty() {
+            return diff_trees(self.src, parent, Some(tree));
+        }
+        let mut trees = Trees::new(self.src);
+        let new = match self.carried.take() {
+            Some((root, spines)) if root == tree => spines,
+            _ => self
+                .paths
+                .iter()
+                .map(|p| spine(&mut trees, tree, p, None))
+                .collect::<Result<Vec<_>>>()?,
+        };
+        let old = match parent {
+            None => vec![Spine::default(); self.paths.len()],
+            Some(root) => self
+                .paths
+                .iter()
+                .zip(&new)
+                .map(|(p, known)| spine(&mut trees, root, p, Some((tree, known))))
+                .collect::<Result<Vec<_>>>()?,
+        };
+        let mut out = Vec::new();
+        for (p, (o, n)) in self.paths.iter().zip(old.iter().zip(&new)) {
+            let depth = p.depth();
+            out.extend(self.entry_changes(p, o.end(depth), n.end(depth))?);
+        }
+        out.sort_unstable_by(|x, y| x.path.cmp(&y.path));
+        self.carried = parent.map(|root| (root, old));
+        Ok(out)
+    }
+
+    /// The changes at and below `path`, whose entry was `old` and is `new`. Each side that
+    /// exists becomes a one-entry tree, so the tree diff (equal subtrees skipped) does the
+    /// work, and its paths are put back under the path's parent.
+    fn entry_changes(
+        &self,
+        path: &RepoPath,
+        old: Option<&TreeEntry>,
+        new: Option<&TreeEntry>,
+    ) -> Result<Vec<Change>> {
+        if same_entry(old, new) {
+            return Ok(Vec::new());
+        }
+        let mut made = HashMap::new();
+        let mut wrap = |e: Option<&TreeEntry>| {
+            e.map(|e| {
+                let t = Tree {
+                    entries: vec![e.clone()],
+                };
+                let id = t.id(self.algo);
+                made.insert(id, t);
+                id
+            })
+        };
+        let (a, b) = (wrap(old), wrap(new));
+        let src = Made {
+            made: &made,
+            src: self.src,
+        };
+        let parent = path.parent();
+        let mut changes = diff_trees(&src, a, b)?;
+        for c in &mut changes {
+            c.path = parent.join(c.path.as_bytes());
+        }
+        Ok(changes)
+    }
+}
+
+/// Two entries that cannot differ below: both absent, or the same kind, mode and id. Two
+/// directories with different ids may still hold the same files (a tree records mtimes, a
+/// change no diff reports), so only the tree diff can say they differ.
+fn same_entry(a: Option<&TreeEntry>, b: Option<&TreeEntry>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => a.kind == b.kind && a.mode == b.mode && a.id == b.id,
+        _ => false,
+    }
+}
+
+/// The paths without those below another one; the root alone, or no paths, gives none
+/// (the whole tree).
+fn outermost(paths: &[RepoPathBuf]) -> Vec<RepoPathBuf> {
+    if paths.iter().any(|p| p.is_root()) {
+        return Vec::new();
+    }
+    let mut sorted = paths.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    let mut out: Vec<RepoPathBuf> = Vec::new();
+    for p in sorted {
+        // Sorted, a path's ancestors that are listed come before it (`a` < `a/b`), though
+        // not always right before it (`a` < `a b` < `a/b`), hence the scan.
+        if !out.iter().any(|o| p.is_under(o)) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The entries along one path in one tree: `0[k]` is the entry of the path's first k+1
+/// components. Shorter than the path where it stops: a missing name, or a file where a
+/// directory would be.
+#[derive(Debug, Clone, Default)]
+struct Spine(Vec<TreeEntry>);
+
+impl Spine {
+    /// The entry at the path itself, for a path of `depth` components.
+    fn end(&self, depth: usize) -> Option<&TreeEntry> {
+        (self.0.len() == depth).then(|| self.0.last()).flatten()
+    }
+}
+
+/// The spine of `path` in the tree `root`. `known` is the spine of the same path in another
+/// tree: from the first entry both trees share, the rest is the same, so it is copied and
+/// not looked up.
+fn spine(
+    trees: &mut Trees<'_>,
+    root: ObjectId,
+    path: &RepoPath,
+    known: Option<(ObjectId, &Spine)>,
+) -> Result<Spine> {
+    if let Some((known_root, s)) = known {
+        if known_root == root {
+            return Ok(s.clone());
+        }
+    }
+    let mut out = Vec::new();
+    let mut dir = root;
+    for (k, name) in path.components().enumerate() {
+        let Some(e) = trees.get(&dir)?.get(name).cloned() else {
+            break;
+        };
+        if let Some((_, s)) = known {
+            if s.0.get(k).is_some_and(|o| same_entry(Some(o), Some(&e))) {
+                out.extend_from_slice(&s.0[k..]);
+                break;
+            }
+        }
+        let is_dir = e.kind == EntryKind::Dir;
+        dir = e.id;
+        out.push(e);
+        if !is_dir {
+            break;
+        }
+    }
+    Ok(Spine(out))
+}
+
+/// Trees read for one layer: several paths share the root and their common directories.
+struct Trees<'a> {
+    src: &'a dyn TreeSource,
+    read: HashMap<ObjectId, Tree>,
+}
+
+impl<'a> Trees<'a> {
+    fn new(src: &'a dyn TreeSource) -> Self {
+        Trees {
+            src,
+            read: HashMap::new(),
+        }
+    }
+
+    fn get(&mut self, id: &ObjectId) -> Result<&Tree> {
+        if !self.read.contains_key(id) {
+            let t = self.src.tree(id)?;
+            self.read.insert(*id, t);
+        }
+        Ok(&self.read[id])
+    }
+}
+
+/// The one-entry trees made for a path's two sides, over the real trees.
+struct Made<'a> {
+    made: &'a HashMap<ObjectId, Tree>,
+    src: &'a dyn TreeSource,
+}
+
+impl TreeSource for Made<'_> {
+    fn tree(&self, id: &ObjectId) -> Result<Tree> {
+        match self.made.get(id) {
+            Some(t) => Ok(t.clone()),
+            None => self.src.tree(id),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::chunk::ChunkParams;
     use crate::hash::HashAlgo;
+
+    /// Trees in memory, counting reads: the cost of a path walk is the number of trees read.
+    #[derive(Default)]
+    struct Mem {
+        trees: HashMap<ObjectId, Tree>,
+        reads: std::cell::Cell<usize>,
+    }
+
+    impl TreeSource for Mem {
+        fn tree(&self, id: &ObjectId) -> Result<Tree> {
+            self.reads.set(self.reads.get() + 1);
+            Ok(self.trees[id].clone())
+        }
+    }
+
+    impl Mem {
+        /// Stores the tree of `files` (path, content), returning its root id. A content of
+        /// `b"->..."` is a symlink.
+        fn put(&mut self, files: &[(&str, &str)]) -> ObjectId {
+            let mut sorted: Vec<_> = files.to_vec();
+            sorted.sort();
+            self.dir(&sorted, "")
+        }
+
+        fn dir(&mut self, files: &[(&str, &str)], prefix: &str) -> ObjectId {
+            let algo = HashAlgo::Blake3;
+            let mut names: std::collections::BTreeMap<Vec<u8>, TreeEntry> = Default::default();
+            for (path, content) in files {
+                let Some(rest) = path.strip_prefix(prefix) else {
+                    continue;
+                };
+                if let Some((name, _)) = rest.split_once('/') {
+                    if !names.contains_key(name.as_bytes()) {
+                        let sub = format!("{prefix}{name}/");
+                        let id = self.dir(files, &sub);
+                        names.insert(name.as_bytes().to_vec(), entry(name, EntryKind::Dir, id, 0));
+                    }
+                } else {
+                    let (kind, text) = match content.strip_prefix("->") {
+                        Some(t) => (EntryKind::Symlink, t),
+                        None => (EntryKind::File, *content),
+                    };
+                    let id = algo.hash(crate::hash::Domain::Chunk, text.as_bytes());
+                    names.insert(rest.as_bytes().to_vec(), entry(rest, kind, id, 0o644));
+                }
+            }
+            let t = Tree {
+                entries: names.into_values().collect(),
+            };
+            let id = t.id(algo);
+            self.trees.insert(id, t);
+            id
+        }
+    }
+
+    fn entry(name: &str, kind: EntryKind, id: ObjectId, mode: u32) -> TreeEntry {
+        TreeEntry {
+            name: name.as_bytes().to_vec(),
+            kind,
+            mode,
+            size: 1,
+            mtime_ns: 0,
+            id,
+        }
+    }
+
+    fn paths(ps: &[&str]) -> Vec<RepoPathBuf> {
+        ps.iter().map(|p| RepoPathBuf::from(p.as_bytes())).collect()
+    }
+
+    fn changed(c: &[Change]) -> Vec<String> {
+        c.iter()
+            .map(|c| format!("{} {}", c.kind.letter(), c.path))
+            .collect()
+    }
+
+    /// The changes below `ps` of each layer of a chain of trees (oldest first), walked
+    /// newest first as log does; returned oldest first.
+    fn walk(mem: &Mem, chain: &[ObjectId], ps: &[&str]) -> Vec<Vec<String>> {
+        let mut w = PathChanges::new(mem, HashAlgo::Blake3, &paths(ps));
+        let mut out: Vec<_> = (0..chain.len())
+            .rev()
+            .map(|i| {
+                let parent = i.checked_sub(1).map(|p| chain[p]);
+                changed(&w.changes(parent, chain[i]).unwrap())
+            })
+            .collect();
+        out.reverse();
+        out
+    }
+
+    #[test]
+    fn a_file_path_sees_its_own_changes_only() {
+        let mut m = Mem::default();
+        let chain = [
+            m.put(&[("a/x", "1"), ("a/y", "1"), ("b", "1")]),
+            m.put(&[("a/x", "2"), ("a/y", "1"), ("b", "1")]),
+            m.put(&[("a/x", "2"), ("a/y", "2"), ("b", "2")]),
+            m.put(&[("a/y", "2"), ("b", "2")]),
+            m.put(&[("a/x", "3"), ("a/y", "2"), ("b", "2")]),
+        ];
+        assert_eq!(
+            walk(&m, &chain, &["a/x"]),
+            [
+                vec!["A a/x"],
+                vec!["M a/x"],
+                vec![],
+                vec!["D a/x"],
+                vec!["A a/x"]
+            ]
+        );
+        assert_eq!(
+            walk(&m, &chain, &["a"]),
+            [
+                vec!["A a/x", "A a/y"],
+                vec!["M a/x"],
+                vec!["M a/y"],
+                vec!["D a/x"],
+                vec!["A a/x"]
+            ]
+        );
+        let all = walk(&m, &chain, &[""]);
+        assert_eq!(all[2], ["M a/y", "M b"], "the root is the whole tree");
+        assert_eq!(
+            walk(&m, &chain, &["a/x", "b", "a", "nothing/here"])[2],
+            ["M a/y", "M b"]
+        );
+        assert!(walk(&m, &chain, &["a/x/below/a/file"])
+            .iter()
+            .all(Vec::is_empty));
+    }
+
+    #[test]
+    fn a_directory_turned_file_and_a_file_turned_symlink() {
+        let mut m = Mem::default();
+        let chain = [
+            m.put(&[("d/f", "1"), ("l", "1")]),
+            m.put(&[("d", "file now"), ("l", "->target")]),
+            m.put(&[("d/g", "1"), ("l", "->target")]),
+        ];
+        assert_eq!(
+            walk(&m, &chain, &["d", "l"]),
+            [
+                vec!["A d/f", "A l"],
+                vec!["A d", "D d/f", "T l"],
+                vec!["D d", "A d/g"]
+            ]
+        );
+        assert_eq!(
+            walk(&m, &chain, &["d/f"]),
+            [vec!["A d/f"], vec!["D d/f"], vec![]]
+        );
+    }
+
+    #[test]
+    fn a_renamed_parent_is_a_deletion_below_the_old_name() {
+        let mut m = Mem::default();
+        let chain = [m.put(&[("old/f", "1")]), m.put(&[("new/f", "1")])];
+        assert_eq!(
+            walk(&m, &chain, &["old/f"]),
+            [vec!["A old/f"], vec!["D old/f"]]
+        );
+        assert_eq!(walk(&m, &chain, &["new"]), [vec![], vec!["A new/f"]]);
+    }
+
+    #[test]
+    fn the_cost_follows_the_path_not_the_tree() {
+        let mut m = Mem::default();
+        // 200 layers of a tree with 50 directories of 20 files; each layer edits one file
+        // elsewhere, and every tenth layer edits the file the walk follows.
+        let mut files: Vec<(String, String)> = (0..1000)
+            .map(|i| (format!("d{:02}/s/f{i:04}", i % 50), "0".to_string()))
+            .collect();
+        let mut chain = Vec::new();
+        for layer in 0..200 {
+            files[(layer * 7 + 3) % 1000].1 = format!("{layer}");
+            if layer % 10 == 0 {
+                files[0].1 = format!("x{layer}");
+            }
+            let refs: Vec<(&str, &str)> = files
+                .iter()
+                .map(|(a, b)| (a.as_str(), b.as_str()))
+                .collect();
+            chain.push(m.put(&refs));
+        }
+        m.reads.set(0);
+        let got = walk(&m, &chain, &["d00/s/f0000"]);
+        assert_eq!(got.iter().filter(|c| !c.is_empty()).count(), 20);
+        // Each layer reads its parent's root and, where the path's directory changed, the
+        // trees below it: 200 roots and at most 3 trees per changed layer, never 50 x 200.
+        let reads = m.reads.get();
+        assert!(reads <= 200 + 3 * 200, "{reads} trees read");
+        assert!(reads < 2 * 200 + 3 * 20 + 50, "{reads} trees read");
+    }
 
     #[test]
     fn a_history_that_cannot_be_read_is_an_error_not_a_no() {

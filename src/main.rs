@@ -5,7 +5,7 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 /// mimalloc: status and add of many small files allocate per path and per entry, and glibc's
 /// malloc and free were a third of a no-op status's instructions.
@@ -13,6 +13,7 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let args = cli::args::Cli::parse();
+    let argv = std::env::args_os().collect();
+    let args = cli::args::Cli::parse_from(cli::log::expand_count(argv, cli::args::Cli::command()));
     cli::run(args)
 }

@@ -3,6 +3,7 @@
 pub(crate) mod args;
 mod bar;
 mod commands;
+pub(crate) mod log;
 mod printer;
 mod quote;
 mod render;

@@ -3,6 +3,7 @@
 
 use std::io::{Result, Write};
 
+use cairn::decorate::LayerRefs;
 use cairn::diff::{ChangeKind, ChangedPath};
 use cairn::integrity::VerifyOutcome;
 use cairn::object::EntryKind;
@@ -13,7 +14,6 @@ use cairn::ops::commit::CommitOutcome;
 use cairn::ops::diff::DiffOutcome;
 use cairn::ops::gc::GcOutcome;
 use cairn::ops::init::InitOutcome;
-use cairn::ops::log::LogOutcome;
 use cairn::ops::ls::LsOutcome;
 use cairn::ops::pull::PullStatus;
 use cairn::ops::remote::RemoteVerb;
@@ -28,6 +28,7 @@ use cairn::ops::verify_proof::VerifyProofOutcome;
 use cairn::repo_path::RepoPath;
 use indicatif::HumanBytes;
 
+use super::log::{self, ChangeList, LogView};
 use super::printer::Printer;
 use super::quote::{write_name, Space};
 
@@ -196,15 +197,72 @@ fn short_entries(
     Ok(())
 }
 
-pub(super) fn log_long(o: &LogOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
-    for (n, l) in o.layers.iter().enumerate() {
-        match (&o.line, n) {
-            (Some(line), 0) => writeln!(out, "layer {} ({line})", l.id)?,
-            _ => writeln!(out, "layer {}", l.id)?,
+/// `log` in every text form: long (the default), `--oneline` or `--format`, each layer
+/// followed by its changed paths when asked.
+pub(super) fn log(v: &LogView, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    let style = &v.style;
+    for l in &v.outcome.layers {
+        if let Some(pieces) = &style.format {
+            log::write_formatted(out, pieces, l)?;
+        } else if style.oneline {
+            write!(out, "{}", l.id.short())?;
+            decorations(out, &l.refs)?;
+            writeln!(out, " {}", log::subject(&l.message))?;
+        } else {
+            write!(out, "layer {}", l.id)?;
+            decorations(out, &l.refs)?;
+            writeln!(out)?;
+            header_body(out, &l.author, l.time_ns, &l.counts, &l.message)?;
         }
-        header_body(out, &l.author, l.time_ns, &l.counts, &l.message)?;
+        let changes = l.changes.as_deref().unwrap_or_default();
+        match style.changes {
+            ChangeList::None => {}
+            ChangeList::Stat => changes_stat(out, changes)?,
+            ChangeList::NameStatus => {
+                for c in changes {
+                    changed_line(out, c)?;
+                }
+            }
+            ChangeList::NameOnly => {
+                for c in changes {
+                    path(out, &c.path)?;
+                    writeln!(out)?;
+                }
+            }
+        }
+        // The long form ends each layer with a blank line; its list is set off by another.
+        if style.changes != ChangeList::None && !style.oneline && style.format.is_none() {
+            writeln!(out)?;
+        }
     }
     Ok(())
+}
+
+/// ` (HEAD -> main, tag: v2)` after an id; nothing when no reference names the layer.
+fn decorations(out: &mut dyn Write, r: &LayerRefs) -> Result<()> {
+    if r.is_empty() {
+        return Ok(());
+    }
+    write!(out, " ({})", r.describe())
+}
+
+/// One layer's changes in the form of `diff --stat`: path and sizes, then a total.
+fn changes_stat(out: &mut dyn Write, changes: &[ChangedPath]) -> Result<()> {
+    let (mut before, mut after) = (0u64, 0u64);
+    for c in changes {
+        write!(out, " ")?;
+        path(out, &c.path)?;
+        writeln!(out, " | {} -> {} bytes", size(c.old_size), size(c.new_size))?;
+        before += c.old_size.unwrap_or(0);
+        after += c.new_size.unwrap_or(0);
+    }
+    writeln!(
+        out,
+        " {} files changed, {} -> {}",
+        changes.len(),
+        HumanBytes(before),
+        HumanBytes(after)
+    )
 }
 
 /// Author, date, file counts and the indented message: what log and show print alike.
@@ -231,14 +289,6 @@ fn header_body(
         writeln!(out, "    {line}")?;
     }
     writeln!(out)
-}
-
-pub(super) fn log_oneline(o: &LogOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
-    for l in &o.layers {
-        let first = l.message.lines().next().unwrap_or("");
-        writeln!(out, "{} {first}", l.id.short())?;
-    }
-    Ok(())
 }
 
 pub(super) fn show(o: &ShowOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
