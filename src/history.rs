@@ -416,6 +416,30 @@ mod tests {
     }
 
     #[test]
+    fn a_directory_whose_files_only_changed_mtime_did_not_change() {
+        let mut m = Mem::default();
+        let algo = HashAlgo::Blake3;
+        let file = |mtime_ns| TreeEntry {
+            mtime_ns,
+            ..entry("f", EntryKind::File, algo.hash(crate::hash::Domain::Chunk, b"x"), 0o644)
+        };
+        let mut chain = Vec::new();
+        for mtime in [1, 2] {
+            let d = Tree { entries: vec![file(mtime)] };
+            let d_id = d.id(algo);
+            m.trees.insert(d_id, d);
+            let root = Tree { entries: vec![entry("d", EntryKind::Dir, d_id, 0)] };
+            let root_id = root.id(algo);
+            m.trees.insert(root_id, root);
+            chain.push(root_id);
+        }
+        assert_ne!(chain[0], chain[1], "the trees differ by an mtime");
+        for p in ["d", "d/f", ""] {
+            assert_eq!(walk(&m, &chain, &[p])[1], Vec::<String>::new(), "{p}");
+        }
+    }
+
+    #[test]
     fn the_cost_follows_the_path_not_the_tree() {
         let mut m = Mem::default();
         // 200 layers of a tree with 50 directories of 20 files; each layer edits one file

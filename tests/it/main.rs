@@ -19,6 +19,7 @@ mod crash;
 mod deep_trees;
 mod faults;
 mod format_vectors;
+mod history;
 mod hostile;
 mod house;
 mod integrity;
