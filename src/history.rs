@@ -421,14 +421,23 @@ mod tests {
         let algo = HashAlgo::Blake3;
         let file = |mtime_ns| TreeEntry {
             mtime_ns,
-            ..entry("f", EntryKind::File, algo.hash(crate::hash::Domain::Chunk, b"x"), 0o644)
+            ..entry(
+                "f",
+                EntryKind::File,
+                algo.hash(crate::hash::Domain::Chunk, b"x"),
+                0o644,
+            )
         };
         let mut chain = Vec::new();
         for mtime in [1, 2] {
-            let d = Tree { entries: vec![file(mtime)] };
+            let d = Tree {
+                entries: vec![file(mtime)],
+            };
             let d_id = d.id(algo);
             m.trees.insert(d_id, d);
-            let root = Tree { entries: vec![entry("d", EntryKind::Dir, d_id, 0)] };
+            let root = Tree {
+                entries: vec![entry("d", EntryKind::Dir, d_id, 0)],
+            };
             let root_id = root.id(algo);
             m.trees.insert(root_id, root);
             chain.push(root_id);
