@@ -151,6 +151,18 @@ fn history() -> (tempfile::TempDir, PathBuf) {
 
 fn bench_log_path(c: &mut Criterion) {
     let (_keep, root) = history();
+    // CAIRN_BENCH_KEEP=DIR copies the history there and stops, to time `cairn log` against
+    // `git log` on the same layout (scripts/history-git.py writes git's side).
+    if let Some(dest) = std::env::var_os("CAIRN_BENCH_KEEP") {
+        let status = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&root)
+            .arg(&dest)
+            .status()
+            .unwrap();
+        assert!(status.success(), "cp -a to {dest:?}");
+        return;
+    }
     let repo = Repository::open(&root).unwrap();
     let common = Common::new(&root);
     let (g, d, f) = FOLLOWED;

@@ -1,12 +1,17 @@
 //! Questions about the history of layers (each layer names its parent): ancestry, and what
 //! changed below some paths from one layer to the next.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+
 
 use crate::diff::{diff_trees, Change, TreeSource};
-use crate::error::Result;
-use crate::hash::{HashAlgo, ObjectId};
+use crate::error::{Error, Result};
+use crate::hash::{Domain, HashAlgo, ObjectId};
+use crate::merkle;
 use crate::object::{EntryKind, Tree, TreeEntry};
+use crate::pack::ObjectKind;
 use crate::repo::Repository;
 use crate::repo_path::{RepoPath, RepoPathBuf};
 
@@ -242,6 +247,165 @@ impl TreeSource for Made<'_> {
             Some(t) => Ok(t.clone()),
             None => self.src.tree(id),
         }
+    }
+}
+
+/// Trees read from the store and checked against their ids, as [`Repository::read_tree`]
+/// does, at a cost that follows how much a tree differs from one checked just before.
+///
+/// A tree id is the merkle root over its entries, in a shape that depends only on the
+/// number of entries (RFC 6962). A parent layer's tree usually has as many entries as its
+/// child's, nearly all equal: an entry equal to the one at the same place in a tree checked
+/// just before has the same leaf hash, and a merkle subtree over equal leaves has the same
+/// node hash. So only the changed leaves and the nodes above them are hashed, and the rest
+/// is compared. Every byte of the tree is still compared or hashed: the check is the same
+/// as `read_tree`'s, and only its cost changes.
+pub(crate) struct VerifiedTrees<'r> {
+    repo: &'r Repository,
+    recent: RefCell<VecDeque<Rc<Checked>>>,
+}
+
+/// A tree whose id was checked: its first name, its entries' encodings end to end and
+/// where each starts, and its merkle leaves and inner nodes (in post-order).
+struct Checked {
+    first_name: Option<Vec<u8>>,
+    encoded: Vec<u8>,
+    starts: Vec<usize>,
+    leaves: Vec<ObjectId>,
+    nodes: Vec<ObjectId>,
+}
+
+/// How many checked trees are kept to compare with: the trees along a few paths.
+const RECENT: usize = 32;
+
+impl<'r> VerifiedTrees<'r> {
+    /// Reads trees from `repo`.
+    pub(crate) fn new(repo: &'r Repository) -> Self {
+        VerifiedTrees {
+            repo,
+            recent: RefCell::new(VecDeque::new()),
+        }
+    }
+
+    /// The most recently checked tree with as many entries and the same first entry
+    /// name: most of the time, the same directory in the layer walked just before.
+    fn like(&self, tree: &Tree) -> Option<Rc<Checked>> {
+        let n = tree.entries.len();
+        let first = tree.entries.first()?;
+        self.recent
+            .borrow()
+            .iter()
+            .find(|c| c.leaves.len() == n && c.first_name.as_ref() == Some(&first.name))
+            .cloned()
+    }
+}
+
+impl TreeSource for VerifiedTrees<'_> {
+    fn tree(&self, id: &ObjectId) -> Result<Tree> {
+        let repo = self.repo;
+        let bytes = repo.store.read(id, ObjectKind::Tree, repo.dir())?;
+        let bad =
+            |detail: String| Error::corrupt("tree", repo.dir(), format!("object {id}: {detail}"));
+        let tree = Tree::decode(&bytes).map_err(bad)?;
+        let like = self.like(&tree);
+        let checked = Checked::new(repo.algo(), &tree, like.as_deref());
+        if checked.root(repo.algo()) != *id {
+            return Err(bad("does not match its id".into()));
+        }
+        let mut recent = self.recent.borrow_mut();
+        recent.push_front(Rc::new(checked));
+        recent.truncate(RECENT);
+        Ok(tree)
+    }
+}
+
+impl Checked {
+    /// The leaves and nodes of `tree`, taken from `like` (a tree with as many entries)
+    /// wherever the entries below them are equal.
+    fn new(algo: HashAlgo, tree: &Tree, like: Option<&Checked>) -> Checked {
+        let n = tree.entries.len();
+        let like = like.filter(|c| c.leaves.len() == n);
+        let mut encoded = Vec::new();
+        let mut starts = Vec::with_capacity(n + 1);
+        let mut leaves = Vec::with_capacity(n);
+        // differ[i]: how many of the first i entries are not the same as `like`'s.
+        let mut differ = Vec::with_capacity(n + 1);
+        differ.push(0);
+        for (i, e) in tree.entries.iter().enumerate() {
+            let start = encoded.len();
+            starts.push(start);
+            e.encode(&mut encoded);
+            let same = like.filter(|c| c.entry(i) == &encoded[start..]);
+            leaves.push(match same {
+                Some(c) => c.leaves[i],
+                None => e.leaf(algo),
+            });
+            differ.push(differ[i] + usize::from(same.is_none()));
+        }
+        starts.push(encoded.len());
+        let mut nodes = vec![ObjectId::default(); n.saturating_sub(1)];
+        if n >= 2 {
+            let shape = Shape {
+                algo,
+                leaves: &leaves,
+                like,
+                differ: &differ,
+            };
+            shape.build(0, n, 0, &mut nodes);
+        }
+        Checked {
+            first_name: tree.entries.first().map(|e| e.name.clone()),
+            encoded,
+            starts,
+            leaves,
+            nodes,
+        }
+    }
+
+    /// The encoding of entry `i`.
+    fn entry(&self, i: usize) -> &[u8] {
+        &self.encoded[self.starts[i]..self.starts[i + 1]]
+    }
+
+    /// The merkle root: [`Tree::id`].
+    fn root(&self, algo: HashAlgo) -> ObjectId {
+        match (self.nodes.last(), self.leaves.first()) {
+            (Some(r), _) => *r,
+            (None, Some(l)) => *l,
+            (None, None) => algo.hash(Domain::TreeNode, b""),
+        }
+    }
+}
+
+/// What building a tree's merkle nodes needs.
+struct Shape<'a> {
+    algo: HashAlgo,
+    leaves: &'a [ObjectId],
+    like: Option<&'a Checked>,
+    differ: &'a [usize],
+}
+
+impl Shape<'_> {
+    /// Fills `nodes[base .. base + hi - lo - 1]`, the post-order nodes over leaves
+    /// `lo..hi` (at least two), and returns their root, as [`merkle::root`] computes it.
+    /// A range whose entries all equal `like`'s copies `like`'s nodes: its shape, and so
+    /// its place in post-order, is the same.
+    fn build(&self, lo: usize, hi: usize, base: usize, nodes: &mut [ObjectId]) -> ObjectId {
+        let m = hi - lo;
+        if m == 1 {
+            return self.leaves[lo];
+        }
+        let block = base..base + m - 1;
+        if let Some(c) = self.like.filter(|_| self.differ[hi] == self.differ[lo]) {
+            nodes[block.clone()].copy_from_slice(&c.nodes[block]);
+            return nodes[base + m - 2];
+        }
+        let k = lo + merkle::split(m);
+        let l = self.build(lo, k, base, nodes);
+        let r = self.build(k, hi, base + (k - lo - 1), nodes);
+        let h = merkle::parent(self.algo, Domain::TreeNode, &l, &r);
+        nodes[base + m - 2] = h;
+        h
     }
 }
 

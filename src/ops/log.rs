@@ -10,7 +10,7 @@ use crate::decorate::{Decorations, LayerRefs};
 use crate::diff::ChangedPath;
 use crate::error::Result;
 use crate::hash::ObjectId;
-use crate::history::PathChanges;
+use crate::history::{PathChanges, VerifiedTrees};
 use crate::object::{Layer, LayerCounts};
 use crate::repo::Repository;
 use crate::repo_path::RepoPathBuf;
@@ -89,7 +89,8 @@ pub fn log(repo: &Repository, common: &Common, opts: &LogOptions) -> Result<LogO
         .map(|p| worktree::resolve(repo.root(), &common.cwd, p))
         .collect::<Result<_>>()?;
     let decorations = Decorations::load(&repo.refs())?;
-    let mut changes = PathChanges::new(repo, repo.algo(), &paths);
+    let trees = VerifiedTrees::new(repo);
+    let mut changes = PathChanges::new(&trees, repo.algo(), &paths);
     let mut layers = Vec::new();
     // The parent read to compare trees, kept: it is the next layer of the walk.
     let mut read_ahead: Option<(ObjectId, Layer)> = None;
