@@ -5,7 +5,6 @@ use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
-
 use crate::diff::{diff_trees, Change, TreeSource};
 use crate::error::{Error, Result};
 use crate::hash::{Domain, HashAlgo, ObjectId};
@@ -640,6 +639,97 @@ mod tests {
         let reads = m.reads.get();
         assert!(reads <= 200 + 3 * 200, "{reads} trees read");
         assert!(reads < 2 * 200 + 3 * 20 + 50, "{reads} trees read");
+    }
+
+    fn random_tree(rng: &mut u64, n: usize, salt: u64) -> Tree {
+        let algo = HashAlgo::Blake3;
+        let mut next = || {
+            *rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            *rng >> 33
+        };
+        let entries = (0..n)
+            .map(|i| {
+                // Most entries are the same across salts; some differ by content or mode.
+                let changed = next() % 4 == 0;
+                let content = if changed {
+                    salt * 1000 + i as u64
+                } else {
+                    i as u64
+                };
+                let id = algo.hash(crate::hash::Domain::Chunk, &content.to_le_bytes());
+                let mode = if changed && next() % 2 == 0 {
+                    0o755
+                } else {
+                    0o644
+                };
+                entry(&format!("e{i:04}"), EntryKind::File, id, mode)
+            })
+            .collect();
+        Tree { entries }
+    }
+
+    #[test]
+    fn checking_against_a_similar_tree_gives_the_tree_id() {
+        let algo = HashAlgo::Blake3;
+        let mut rng = 7u64;
+        for n in (0..70).chain([127, 128, 129, 300]) {
+            let base = random_tree(&mut rng, n, 1);
+            let fresh = Checked::new(algo, &base, None);
+            assert_eq!(
+                fresh.root(algo),
+                base.id(algo),
+                "{n} entries, nothing to compare"
+            );
+            for salt in 2..5 {
+                let t = random_tree(&mut rng, n, salt);
+                let c = Checked::new(algo, &t, Some(&fresh));
+                assert_eq!(c.root(algo), t.id(algo), "{n} entries, salt {salt}");
+                let again = Checked::new(algo, &t, Some(&c));
+                assert_eq!(again.root(algo), t.id(algo), "{n} entries, all equal");
+            }
+            let other = random_tree(&mut rng, n + 1, 9);
+            let c = Checked::new(algo, &other, Some(&fresh));
+            assert_eq!(
+                c.root(algo),
+                other.id(algo),
+                "a different count ignores `like`"
+            );
+        }
+    }
+
+    #[test]
+    fn a_tree_that_differs_from_its_id_is_refused_after_a_similar_one_passed() {
+        use crate::pack::{Encoded, PackClass, PackWriter};
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path(), HashAlgo::Blake3, ChunkParams::default()).unwrap();
+        let algo = repo.algo();
+        let mut rng = 3u64;
+        let good = random_tree(&mut rng, 40, 1);
+        let claimed = random_tree(&mut rng, 40, 2);
+        let mut forged = claimed.clone();
+        forged.entries[17].mode ^= 0o111;
+        let (good_id, claimed_id) = (good.id(algo), claimed.id(algo));
+        let mut w = PackWriter::new(algo, PackClass::Meta, &repo.packs_dir(), &repo.tmp_dir());
+        w.add(good_id, ObjectKind::Tree, &Encoded::raw(&good.encode()))
+            .unwrap();
+        w.add(
+            claimed_id,
+            ObjectKind::Tree,
+            &Encoded::raw(&forged.encode()),
+        )
+        .unwrap();
+        w.finish().unwrap();
+        let repo = Repository::open(repo.root()).unwrap();
+        let trees = VerifiedTrees::new(&repo);
+        assert_eq!(trees.tree(&good_id).unwrap(), good);
+        let e = trees.tree(&claimed_id).unwrap_err();
+        assert_eq!(e.kind(), "corrupt", "{e}");
+        assert!(repo.read_tree(&claimed_id).is_err(), "read_tree agrees");
+        assert_eq!(
+            trees.tree(&good_id).unwrap(),
+            good,
+            "and the good one still reads"
+        );
     }
 
     #[test]
