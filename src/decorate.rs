@@ -101,8 +101,8 @@ mod tests {
         LayerRefs {
             head,
             head_line: head_line.map(str::to_string),
-            lines: lines.iter().map(|s| s.to_string()).collect(),
-            tags: tags.iter().map(|s| s.to_string()).collect(),
+            lines: lines.iter().map(ToString::to_string).collect(),
+            tags: tags.iter().map(ToString::to_string).collect(),
         }
     }
 
