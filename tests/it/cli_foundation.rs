@@ -441,7 +441,7 @@ fn commit_prints_id_and_log_lists_layers_newest_first() {
     assert_eq!(got, newest_first);
     assert_eq!(
         keys(&layers[0]),
-        ["author", "counts", "id", "message", "parent", "time_ns", "tree"]
+        ["author", "counts", "id", "message", "parent", "refs", "time", "time_ns", "tree"]
     );
     assert_eq!(
         keys(&layers[0]["counts"]),
