@@ -468,7 +468,7 @@ fn commit_prints_id_and_log_lists_layers_newest_first() {
     let want: Vec<String> = ids
         .iter()
         .rev()
-        .zip(["third", "second", "first"])
+        .zip(["(HEAD -> main) third", "second", "first"])
         .map(|(id, m)| format!("{} {m}", &id[..12]))
         .collect();
     assert_eq!(oneline.lines().collect::<Vec<_>>(), want);
