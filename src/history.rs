@@ -324,7 +324,8 @@ impl Checked {
     fn new(algo: HashAlgo, tree: &Tree, like: Option<&Checked>) -> Checked {
         let n = tree.entries.len();
         let like = like.filter(|c| c.leaves.len() == n);
-        let mut encoded = Vec::new();
+        let names: usize = tree.entries.iter().map(|e| e.name.len()).sum();
+        let mut encoded = Vec::with_capacity(names + 64 * n);
         let mut starts = Vec::with_capacity(n + 1);
         let mut leaves = Vec::with_capacity(n);
         // differ[i]: how many of the first i entries are not the same as `like`'s.
