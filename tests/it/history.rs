@@ -528,3 +528,71 @@ fn a_long_history_keeps_every_path_right() {
         "overlapping paths once"
     );
 }
+
+#[test]
+fn a_forged_tree_on_the_path_is_refused_not_believed() {
+    use cairn::object::{EntryKind, Tree, TreeEntry};
+    let env = Env::new();
+    env.write("d/f", "1");
+    env.commit("real");
+    let repo = Repository::open(&env.root).unwrap();
+    let algo = repo.algo();
+    let (_, head) = repo.head().unwrap();
+    let real = repo
+        .read_tree(&repo.read_layer(&head.unwrap()).unwrap().tree)
+        .unwrap();
+    // A root that claims the id of one tree and holds another: `d` pointing elsewhere.
+    let mut claimed = real.clone();
+    claimed.entries.push(TreeEntry {
+        name: b"e".to_vec(),
+        kind: EntryKind::File,
+        mode: 0o644,
+        size: 1,
+        mtime_ns: 0,
+        id: real.entries[0].id,
+    });
+    let mut forged = claimed.clone();
+    forged.entries[0].id = algo.hash(cairn::hash::Domain::TreeNode, b"elsewhere");
+    let claimed_id = claimed.id(algo);
+    let mut w = PackWriter::new(algo, PackClass::Meta, &repo.packs_dir(), &repo.tmp_dir());
+    w.add(
+        claimed_id,
+        ObjectKind::Tree,
+        &Encoded::raw(&Tree::encode(&forged)),
+    )
+    .unwrap();
+    let layer = Layer {
+        parent: head,
+        tree: claimed_id,
+        time_ns: JAN_2026,
+        counts: LayerCounts::default(),
+        author: "mallory".into(),
+        message: "forged".into(),
+    };
+    let id = layer.id(algo);
+    w.add(id, ObjectKind::Layer, &Encoded::raw(&layer.encode()))
+        .unwrap();
+    w.finish().unwrap();
+    let locked = repo.lock(std::time::Duration::from_secs(5)).unwrap();
+    locked.refs().set(RefKind::Line, "main", &id).unwrap();
+    drop(locked);
+
+    assert_eq!(
+        subjects(&env, &[]),
+        ["forged", "real"],
+        "log alone reads no trees"
+    );
+    let e = json_error(&env, &["log", "--", "d/f"]);
+    assert_eq!(e["kind"], "corrupt", "{e}");
+    let e = json_error(&env, &["log", "--name-only"]);
+    assert_eq!(e["kind"], "corrupt", "{e}");
+}
+
+#[test]
+fn a_path_deeper_than_any_tree_is_simply_absent() {
+    let env = Env::new();
+    env.write("a/f", "1");
+    env.commit("one");
+    let deep = "a/".repeat(3000) + "f";
+    assert!(subjects(&env, &["--", &deep]).is_empty());
+}
