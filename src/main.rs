@@ -14,6 +14,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let argv = std::env::args_os().collect();
-    let args = cli::args::Cli::parse_from(cli::log::expand_count(argv, cli::args::Cli::command()));
+    let args = cli::args::Cli::parse_from(cli::log::expand_count(argv, cli::args::Cli::command));
     cli::run(args)
 }

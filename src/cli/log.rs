@@ -173,7 +173,16 @@ fn body(message: &str) -> &str {
 /// the arguments are rewritten before it parses them: only those of the `log` subcommand,
 /// only before `--`, and never a value of an option (`log --since -3` stays as it is).
 /// Every other command keeps its arguments as typed (`cat --range -100`).
-pub(crate) fn expand_count(args: Vec<OsString>, mut cmd: Command) -> Vec<OsString> {
+/// `command` makes the command-line definition, only when some argument looks like `-N`.
+pub(crate) fn expand_count(
+    args: Vec<OsString>,
+    command: impl FnOnce() -> Command,
+) -> Vec<OsString> {
+    // Most command lines hold no `-N`: they are not worth building the definition for.
+    if !args.iter().any(|a| count(a).is_some()) {
+        return args;
+    }
+    let mut cmd = command();
     cmd.build();
     let Some(at) = subcommand_at(&cmd, &args) else {
         return args;
@@ -252,7 +261,7 @@ mod tests {
 
     fn expand(args: &str) -> String {
         let args = args.split(' ').map(OsString::from).collect();
-        let out = expand_count(args, super::super::args::Cli::command());
+        let out = expand_count(args, super::super::args::Cli::command);
         let out: Vec<_> = out
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
