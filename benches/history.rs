@@ -3,7 +3,8 @@
 //! tenth layer the file the bench follows. The cost must follow the path's depth and the
 //! history's length, not the tree's size.
 //!
-//! The repository is written through the library (trees and layers straight into one pack;
+//! The repository is written through the library (trees, compressed as commit stores them,
+//! and layers straight into one pack;
 //! `log` reads no file contents), so the setup takes seconds. Compile-checked in CI
 //! (`cargo bench --no-run`); figures go to docs/BENCHMARKS.md.
 
@@ -16,7 +17,7 @@ use cairn::chunk::ChunkParams;
 use cairn::hash::{Domain, HashAlgo, ObjectId};
 use cairn::object::{EntryKind, Layer, LayerCounts, Tree, TreeEntry};
 use cairn::ops::log::{log, LogOptions};
-use cairn::pack::{Encoded, ObjectKind, PackClass, PackWriter};
+use cairn::pack::{compress, Encoded, ObjectKind, PackClass, PackWriter};
 use cairn::refs::RefKind;
 use cairn::session::Common;
 use cairn::Repository;
@@ -44,6 +45,7 @@ fn entry(name: String, kind: EntryKind, id: ObjectId) -> TreeEntry {
 /// middle directories whose files changed since the last call).
 struct Builder {
     algo: HashAlgo,
+    level: i32,
     files: Vec<Vec<Vec<ObjectId>>>,
     mid_ids: Vec<Vec<ObjectId>>,
     top_ids: Vec<ObjectId>,
@@ -54,8 +56,9 @@ impl Builder {
     fn put(&mut self, t: &Tree) -> ObjectId {
         let id = t.id(self.algo);
         // The writer keeps one copy of a tree written twice.
+        // Compressed as commit stores trees, so reads pay what they pay in a real repository.
         self.w
-            .add(id, ObjectKind::Tree, &Encoded::raw(&t.encode()))
+            .add(id, ObjectKind::Tree, &compress(&t.encode(), self.level))
             .unwrap();
         id
     }
@@ -90,6 +93,7 @@ fn history() -> (tempfile::TempDir, PathBuf) {
     let file_id = |n: u64| algo.hash(Domain::Chunk, &n.to_le_bytes());
     let mut b = Builder {
         algo,
+        level: repo.config.zstd_level(),
         files: (0..TOP)
             .map(|g| {
                 (0..MID)

@@ -9,6 +9,7 @@ use crate::diff::{diff_trees, Change, TreeSource};
 use crate::error::{Error, Result};
 use crate::hash::{Domain, HashAlgo, ObjectId};
 use crate::merkle;
+use crate::object::tree::{RawTree, TREE_VERSION};
 use crate::object::{EntryKind, Tree, TreeEntry};
 use crate::pack::ObjectKind;
 use crate::repo::Repository;
@@ -36,7 +37,7 @@ pub(crate) fn is_ancestor(repo: &Repository, ancestor: &ObjectId, tip: &ObjectId
 /// along the paths in a parent are carried to the next call: each tree on the way down a
 /// path is read once per layer whose tree differs there, and not at all where it does not.
 pub(crate) struct PathChanges<'a> {
-    src: &'a dyn TreeSource,
+    src: &'a dyn EntrySource,
     algo: HashAlgo,
     /// The paths, none below another; empty: the whole tree.
     paths: Vec<RepoPathBuf>,
@@ -46,7 +47,7 @@ pub(crate) struct PathChanges<'a> {
 
 impl<'a> PathChanges<'a> {
     /// Changes below `paths` (repository paths; none, or the root among them: everything).
-    pub(crate) fn new(src: &'a dyn TreeSource, algo: HashAlgo, paths: &[RepoPathBuf]) -> Self {
+    pub(crate) fn new(src: &'a dyn EntrySource, algo: HashAlgo, paths: &[RepoPathBuf]) -> Self {
         PathChanges {
             src,
             algo,
@@ -64,15 +65,15 @@ impl<'a> PathChanges<'a> {
         tree: ObjectId,
     ) -> Result<Vec<Change>> {
         if self.paths.is_empty() {
-            return diff_trees(self.src, parent, Some(tree));
+            let src: &dyn TreeSource = self.src;
+            return diff_trees(src, parent, Some(tree));
         }
-        let mut trees = Trees::new(self.src);
         let new = match self.carried.take() {
             Some((root, spines)) if root == tree => spines,
             _ => self
                 .paths
                 .iter()
-                .map(|p| spine(&mut trees, tree, p, None))
+                .map(|p| spine(self.src, tree, p, None))
                 .collect::<Result<Vec<_>>>()?,
         };
         let old = match parent {
@@ -81,7 +82,7 @@ impl<'a> PathChanges<'a> {
                 .paths
                 .iter()
                 .zip(&new)
-                .map(|(p, known)| spine(&mut trees, root, p, Some((tree, known))))
+                .map(|(p, known)| spine(self.src, root, p, Some((tree, known))))
                 .collect::<Result<Vec<_>>>()?,
         };
         let mut out = Vec::new();
@@ -179,7 +180,7 @@ impl Spine {
 /// tree: from the first entry both trees share, the rest is the same, so it is copied and
 /// not looked up.
 fn spine(
-    trees: &mut Trees<'_>,
+    src: &dyn EntrySource,
     root: ObjectId,
     path: &RepoPath,
     known: Option<(ObjectId, &Spine)>,
@@ -192,7 +193,7 @@ fn spine(
     let mut out = Vec::new();
     let mut dir = root;
     for (k, name) in path.components().enumerate() {
-        let Some(e) = trees.get(&dir)?.get(name).cloned() else {
+        let Some(e) = src.entry(&dir, name)? else {
             break;
         };
         if let Some((_, s)) = known {
@@ -211,29 +212,6 @@ fn spine(
     Ok(Spine(out))
 }
 
-/// Trees read for one layer: several paths share the root and their common directories.
-struct Trees<'a> {
-    src: &'a dyn TreeSource,
-    read: HashMap<ObjectId, Tree>,
-}
-
-impl<'a> Trees<'a> {
-    fn new(src: &'a dyn TreeSource) -> Self {
-        Trees {
-            src,
-            read: HashMap::new(),
-        }
-    }
-
-    fn get(&mut self, id: &ObjectId) -> Result<&Tree> {
-        if !self.read.contains_key(id) {
-            let t = self.src.tree(id)?;
-            self.read.insert(*id, t);
-        }
-        Ok(&self.read[id])
-    }
-}
-
 /// The one-entry trees made for a path's two sides, over the real trees.
 struct Made<'a> {
     made: &'a HashMap<ObjectId, Tree>,
@@ -249,26 +227,36 @@ impl TreeSource for Made<'_> {
     }
 }
 
+/// Where [`PathChanges`] reads trees: whole, to compare what changed below a path, or one
+/// entry, to walk down a path.
+pub(crate) trait EntrySource: TreeSource {
+    /// The entry called `name` in the tree `id`, if there is one.
+    fn entry(&self, id: &ObjectId, name: &[u8]) -> Result<Option<TreeEntry>> {
+        Ok(self.tree(id)?.get(name).cloned())
+    }
+}
+
 /// Trees read from the store and checked against their ids, as [`Repository::read_tree`]
 /// does, at a cost that follows how much a tree differs from one checked just before.
 ///
 /// A tree id is the merkle root over its entries, in a shape that depends only on the
 /// number of entries (RFC 6962). A parent layer's tree usually has as many entries as its
-/// child's, nearly all equal: an entry equal to the one at the same place in a tree checked
-/// just before has the same leaf hash, and a merkle subtree over equal leaves has the same
-/// node hash. So only the changed leaves and the nodes above them are hashed, and the rest
-/// is compared. Every byte of the tree is still compared or hashed: the check is the same
-/// as `read_tree`'s, and only its cost changes.
+/// child's, nearly all equal: an entry whose encoding equals the one at the same place in a
+/// tree checked just before has the same leaf hash, and a merkle subtree over equal leaves
+/// has the same node hash. So only the changed leaves and the nodes above them are hashed,
+/// and the rest is compared. Every byte of the tree is still compared or hashed: the check
+/// is the same as `read_tree`'s, and only its cost changes. Looking up one entry decodes
+/// no other entry into owned form.
 pub(crate) struct VerifiedTrees<'r> {
     repo: &'r Repository,
     recent: RefCell<VecDeque<Rc<Checked>>>,
 }
 
-/// A tree whose id was checked: its first name, its entries' encodings end to end and
-/// where each starts, and its merkle leaves and inner nodes (in post-order).
+/// A tree whose id was checked: its encoding, where each entry starts in it, and its
+/// merkle leaves and inner nodes (in post-order).
 struct Checked {
-    first_name: Option<Vec<u8>>,
-    encoded: Vec<u8>,
+    id: ObjectId,
+    bytes: Vec<u8>,
     starts: Vec<usize>,
     leaves: Vec<ObjectId>,
     nodes: Vec<ObjectId>,
@@ -276,6 +264,11 @@ struct Checked {
 
 /// How many checked trees are kept to compare with: the trees along a few paths.
 const RECENT: usize = 32;
+/// A tree encoding's header: version u8, count u32 (docs/FORMAT.md).
+const TREE_HEADER: usize = 5;
+/// Where an entry's name starts in its encoding: kind u8, mode u32, size u64, mtime i64,
+/// id 32 bytes, name length u16.
+const ENTRY_NAME_AT: usize = 55;
 
 impl<'r> VerifiedTrees<'r> {
     /// Reads trees from `repo`.
@@ -286,63 +279,102 @@ impl<'r> VerifiedTrees<'r> {
         }
     }
 
-    /// The most recently checked tree with as many entries and the same first entry
-    /// name: most of the time, the same directory in the layer walked just before.
-    fn like(&self, tree: &Tree) -> Option<Rc<Checked>> {
-        let n = tree.entries.len();
-        let first = tree.entries.first()?;
+    /// The tree `id`, checked: one of the recent ones, or read from the store.
+    fn checked(&self, id: &ObjectId) -> Result<Rc<Checked>> {
+        if let Some(c) = self.recent.borrow().iter().find(|c| c.id == *id) {
+            return Ok(Rc::clone(c));
+        }
+        let repo = self.repo;
+        let bad =
+            |detail: String| Error::corrupt("tree", repo.dir(), format!("object {id}: {detail}"));
+        let bytes = repo.store.read(id, ObjectKind::Tree, repo.dir())?;
+        let checked =
+            Checked::new(repo.algo(), bytes, |n, first| self.like(n, first)).map_err(bad)?;
+        if checked.id != *id {
+            return Err(bad("does not match its id".into()));
+        }
+        let checked = Rc::new(checked);
+        let mut recent = self.recent.borrow_mut();
+        recent.push_front(Rc::clone(&checked));
+        recent.truncate(RECENT);
+        Ok(checked)
+    }
+
+    /// The most recently checked tree with `n` entries, the first called `first`: most of
+    /// the time, the same directory in the layer walked just before.
+    fn like(&self, n: usize, first: &[u8]) -> Option<Rc<Checked>> {
         self.recent
             .borrow()
             .iter()
-            .find(|c| c.leaves.len() == n && c.first_name.as_ref() == Some(&first.name))
+            .find(|c| c.leaves.len() == n && c.name(0) == first)
             .cloned()
     }
 }
 
 impl TreeSource for VerifiedTrees<'_> {
     fn tree(&self, id: &ObjectId) -> Result<Tree> {
-        let repo = self.repo;
-        let bytes = repo.store.read(id, ObjectKind::Tree, repo.dir())?;
-        let bad =
-            |detail: String| Error::corrupt("tree", repo.dir(), format!("object {id}: {detail}"));
-        let tree = Tree::decode(&bytes).map_err(bad)?;
-        let like = self.like(&tree);
-        let checked = Checked::new(repo.algo(), &tree, like.as_deref());
-        if checked.root(repo.algo()) != *id {
-            return Err(bad("does not match its id".into()));
+        let c = self.checked(id)?;
+        Ok(Tree::decode(&c.bytes).expect("decoded when checked"))
+    }
+}
+
+impl EntrySource for VerifiedTrees<'_> {
+    fn entry(&self, id: &ObjectId, name: &[u8]) -> Result<Option<TreeEntry>> {
+        let c = self.checked(id)?;
+        // The names are sorted: decode checked it.
+        let (mut lo, mut hi) = (0, c.leaves.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match c.name(mid).cmp(name) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Ok(Some(c.entry(mid))),
+            }
         }
-        let mut recent = self.recent.borrow_mut();
-        recent.push_front(Rc::new(checked));
-        recent.truncate(RECENT);
-        Ok(tree)
+        Ok(None)
     }
 }
 
 impl Checked {
-    /// The leaves and nodes of `tree`, taken from `like` (a tree with as many entries)
-    /// wherever the entries below them are equal.
-    fn new(algo: HashAlgo, tree: &Tree, like: Option<&Checked>) -> Checked {
-        let n = tree.entries.len();
-        let like = like.filter(|c| c.leaves.len() == n);
-        let names: usize = tree.entries.iter().map(|e| e.name.len()).sum();
-        let mut encoded = Vec::with_capacity(names + 64 * n);
+    /// Decodes and hashes a tree encoding; `like(n, first name)` may offer a checked tree
+    /// to take equal leaves and nodes from. The id is what the encoding hashes to: the
+    /// caller compares it with the id it asked for.
+    fn new(
+        algo: HashAlgo,
+        bytes: Vec<u8>,
+        like: impl FnOnce(usize, &[u8]) -> Option<Rc<Checked>>,
+    ) -> std::result::Result<Checked, String> {
+        let raw = RawTree::decode(&bytes)?;
+        let n = raw.entries.len();
         let mut starts = Vec::with_capacity(n + 1);
+        let mut at = TREE_HEADER;
+        for _ in 0..n {
+            starts.push(at);
+            // In bounds and well formed: the decode above checked every entry.
+            let len =
+                u16::from_le_bytes([bytes[at + ENTRY_NAME_AT - 2], bytes[at + ENTRY_NAME_AT - 1]]);
+            at += ENTRY_NAME_AT + usize::from(len);
+        }
+        starts.push(at);
+        let like = if n > 0 {
+            like(n, &bytes[TREE_HEADER + ENTRY_NAME_AT..starts[1]])
+        } else {
+            None
+        };
+        let like = like.as_deref().filter(|c| c.leaves.len() == n);
         let mut leaves = Vec::with_capacity(n);
         // differ[i]: how many of the first i entries are not the same as `like`'s.
         let mut differ = Vec::with_capacity(n + 1);
         differ.push(0);
-        for (i, e) in tree.entries.iter().enumerate() {
-            let start = encoded.len();
-            starts.push(start);
-            e.encode(&mut encoded);
-            let same = like.filter(|c| c.entry(i) == &encoded[start..]);
+        for (i, e) in raw.entries.iter().enumerate() {
+            let mine = &bytes[starts[i]..starts[i + 1]];
+            let same = like.filter(|c| c.entry_bytes(i) == mine);
             leaves.push(match same {
                 Some(c) => c.leaves[i],
                 None => e.leaf(algo),
             });
             differ.push(differ[i] + usize::from(same.is_none()));
         }
-        starts.push(encoded.len());
         let mut nodes = vec![ObjectId::default(); n.saturating_sub(1)];
         if n >= 2 {
             let shape = Shape {
@@ -353,27 +385,38 @@ impl Checked {
             };
             shape.build(0, n, 0, &mut nodes);
         }
-        Checked {
-            first_name: tree.entries.first().map(|e| e.name.clone()),
-            encoded,
-            starts,
-            leaves,
-            nodes,
-        }
-    }
-
-    /// The encoding of entry `i`.
-    fn entry(&self, i: usize) -> &[u8] {
-        &self.encoded[self.starts[i]..self.starts[i + 1]]
-    }
-
-    /// The merkle root: [`Tree::id`].
-    fn root(&self, algo: HashAlgo) -> ObjectId {
-        match (self.nodes.last(), self.leaves.first()) {
+        let id = match (nodes.last(), leaves.first()) {
             (Some(r), _) => *r,
             (None, Some(l)) => *l,
             (None, None) => algo.hash(Domain::TreeNode, b""),
-        }
+        };
+        Ok(Checked {
+            id,
+            bytes,
+            starts,
+            leaves,
+            nodes,
+        })
+    }
+
+    /// The encoding of entry `i`.
+    fn entry_bytes(&self, i: usize) -> &[u8] {
+        &self.bytes[self.starts[i]..self.starts[i + 1]]
+    }
+
+    /// The name of entry `i`.
+    fn name(&self, i: usize) -> &[u8] {
+        &self.entry_bytes(i)[ENTRY_NAME_AT..]
+    }
+
+    /// Entry `i`, owned: decoded as a one-entry tree, by the one decoder of trees.
+    fn entry(&self, i: usize) -> TreeEntry {
+        let mut one = Vec::with_capacity(TREE_HEADER + self.entry_bytes(i).len());
+        one.push(TREE_VERSION);
+        one.extend_from_slice(&1u32.to_le_bytes());
+        one.extend_from_slice(self.entry_bytes(i));
+        let mut t = Tree::decode(&one).expect("an entry of a decoded tree");
+        t.entries.pop().expect("one entry")
     }
 }
 
@@ -428,6 +471,8 @@ mod tests {
             Ok(self.trees[id].clone())
         }
     }
+
+    impl EntrySource for Mem {}
 
     impl Mem {
         /// Stores the tree of `files` (path, content), returning its root id. A content of
@@ -672,30 +717,32 @@ mod tests {
     #[test]
     fn checking_against_a_similar_tree_gives_the_tree_id() {
         let algo = HashAlgo::Blake3;
+        let check = |t: &Tree, like: Option<&Rc<Checked>>| {
+            let c = Checked::new(algo, t.encode(), |_, _| like.cloned()).unwrap();
+            assert_eq!(c.id, t.id(algo), "{} entries", t.entries.len());
+            for (i, e) in t.entries.iter().enumerate() {
+                assert_eq!(c.name(i), e.name.as_slice());
+                assert_eq!(&c.entry(i), e);
+            }
+            Rc::new(c)
+        };
         let mut rng = 7u64;
         for n in (0..70).chain([127, 128, 129, 300]) {
             let base = random_tree(&mut rng, n, 1);
-            let fresh = Checked::new(algo, &base, None);
-            assert_eq!(
-                fresh.root(algo),
-                base.id(algo),
-                "{n} entries, nothing to compare"
-            );
+            let fresh = check(&base, None);
             for salt in 2..5 {
                 let t = random_tree(&mut rng, n, salt);
-                let c = Checked::new(algo, &t, Some(&fresh));
-                assert_eq!(c.root(algo), t.id(algo), "{n} entries, salt {salt}");
-                let again = Checked::new(algo, &t, Some(&c));
-                assert_eq!(again.root(algo), t.id(algo), "{n} entries, all equal");
+                let c = check(&t, Some(&fresh));
+                check(&t, Some(&c));
             }
-            let other = random_tree(&mut rng, n + 1, 9);
-            let c = Checked::new(algo, &other, Some(&fresh));
-            assert_eq!(
-                c.root(algo),
-                other.id(algo),
-                "a different count ignores `like`"
-            );
+            check(&random_tree(&mut rng, n + 1, 9), Some(&fresh));
         }
+        // Names of every length a name can have are found where they are.
+        let long = "x".repeat(300);
+        let mut t = random_tree(&mut rng, 3, 1);
+        t.entries[2].name = long.into_bytes();
+        let c = check(&t, None);
+        assert_eq!(c.name(2).len(), 300);
     }
 
     #[test]
