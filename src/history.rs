@@ -264,6 +264,8 @@ struct Checked {
 
 /// How many checked trees are kept to compare with: the trees along a few paths.
 const RECENT: usize = 32;
+/// The memory those trees may take, roughly, beyond the two newest.
+const RECENT_BYTES: usize = 64 << 20;
 /// A tree encoding's header: version u8, count u32 (docs/FORMAT.md).
 const TREE_HEADER: usize = 5;
 /// Where an entry's name starts in its encoding: kind u8, mode u32, size u64, mtime i64,
@@ -297,6 +299,11 @@ impl<'r> VerifiedTrees<'r> {
         let mut recent = self.recent.borrow_mut();
         recent.push_front(Rc::clone(&checked));
         recent.truncate(RECENT);
+        // Large directories are kept fewer: two of them (a tree and its next version)
+        // always, more only within the budget.
+        while recent.len() > 2 && recent.iter().map(|c| c.weight()).sum::<usize>() > RECENT_BYTES {
+            recent.pop_back();
+        }
         Ok(checked)
     }
 
@@ -397,6 +404,11 @@ impl Checked {
             leaves,
             nodes,
         })
+    }
+
+    /// About the memory it holds, in bytes.
+    fn weight(&self) -> usize {
+        self.bytes.len() + 8 * self.starts.len() + 32 * (self.leaves.len() + self.nodes.len())
     }
 
     /// The encoding of entry `i`.
