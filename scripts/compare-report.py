@@ -28,6 +28,8 @@ def rows_for(small, big, huge):
         ("big_restore", f"{big} file v2: restore into an empty dir"),
         ("huge_add", f"{huge} files: init + add + commit"),
         ("huge_status", f"{huge} files: no-op status"),
+        ("log_path_file", "log -- FILE over the layers of a 100k-file tree"),
+        ("log_path_dir", "log -- DIR over the layers of a 100k-file tree"),
     ]
 
 

@@ -8,6 +8,9 @@
 #   ROUNDS=3            rounds; the tools' order rotates every round (default 3, QUICK 2)
 #   ROUNDS_200K=ROUNDS  rounds of the 200k-file tree
 #   TREE_200K=1         0 skips the 200k-file tree (always skipped with QUICK=1)
+#   HISTORY=1           0 skips `log -- PATH` over LOG_LAYERS layers of a 100k-file tree
+#   LOG_LAYERS=1000     layers of that history (default 1000, QUICK 100); made untimed, one
+#                       `add FILE && commit` per layer for each tool, which takes minutes
 #   RUSTIC=1            0 skips rustic (it is installed with `cargo install` when absent)
 #   WORK=target/compare where data and repositories go (same disk as a real repository)
 #   CAIRN_BIN=...       a cairn binary to use instead of building this checkout
@@ -44,6 +47,9 @@ fi
 # The 200k-file tree uses files of 0.5-4 KiB: 1-10 KiB would take 2.6 GB of disk per copy.
 HUGE_FILES=200000 HUGE_DIRS=1000 HUGE_GROUPS=10 HUGE_MIN=512 HUGE_MAX=4096
 ROUNDS_200K=${ROUNDS_200K:-$ROUNDS}
+HISTORY=${HISTORY:-1}
+if [[ $QUICK == 1 ]]; then LOG_LAYERS=${LOG_LAYERS:-100}; else LOG_LAYERS=${LOG_LAYERS:-1000}; fi
+HISTORY_FILES=100000 HISTORY_DIRS=1000 HISTORY_GROUPS=10
 RUSTIC=${RUSTIC:-1}
 DOC=${DOC:-$REPO/docs/BENCHMARKS.md}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
@@ -55,7 +61,7 @@ export CAIRN_AUTHOR=bench
 # loose objects while the next tool is being measured.
 export GIT_CONFIG_COUNT=2 GIT_CONFIG_KEY_0=gc.auto GIT_CONFIG_VALUE_0=0
 export GIT_CONFIG_KEY_1=maintenance.auto GIT_CONFIG_VALUE_1=false
-CMDLINE="$(env | grep -E '^(QUICK|ROUNDS|ROUNDS_200K|TREE_200K|RUSTIC)=' | sort | tr '\n' ' ' || true)scripts/compare.sh"
+CMDLINE="$(env | grep -E '^(QUICK|ROUNDS|ROUNDS_200K|TREE_200K|RUSTIC|HISTORY|LOG_LAYERS)=' | sort | tr '\n' ' ' || true)scripts/compare.sh"
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "error: $*"; exit 2; }
@@ -314,6 +320,52 @@ huge_round() {
     done
 }
 
+# --- log -- PATH over a long history ------------------------------------------------------
+
+# The history is made once, untimed: a 100k-file tree committed, then LOG_LAYERS layers of
+# one edited file each, every tenth layer editing the file that `log -- PATH` follows. Each
+# round then times `log -- FILE` and `log -- DIR` with both tools.
+history_data() {
+    local H=$RUN/history t i f n cairn
+    cairn=$(cairn_cmd)
+    log "history: $HISTORY_FILES files, $LOG_LAYERS layers (made untimed)"
+    for t in cairn git; do
+        gen small "$H/$t" --files "$HISTORY_FILES" --dirs "$HISTORY_DIRS" --nest "$HISTORY_GROUPS" \
+            --min 64 --max 512 --seed 300
+    done
+    (cd "$H/cairn" && eval "$cairn init && $cairn add -A && $cairn commit -m layer-0")
+    (cd "$H/git" && git init -q && git add -A && git commit -qm layer-0)
+    # The files of the tree in name order; the followed one is the first.
+    mapfile -t HISTORY_PATHS < <(cd "$H/git" && git ls-files | head -n 5000)
+    n=${#HISTORY_PATHS[@]}
+    for ((i = 1; i < LOG_LAYERS; i++)); do
+        if ((i % 10 == 0)); then f=${HISTORY_PATHS[0]}; else f=${HISTORY_PATHS[$(((i * 7919) % n))]}; fi
+        for t in cairn git; do printf 'layer %d\n' "$i" >>"$H/$t/$f"; done
+        (cd "$H/cairn" && eval "$cairn add \"\$f\" && $cairn commit -m layer-$i")
+        (cd "$H/git" && git add "$f" && git commit -qm "layer-$i")
+    done
+    HISTORY_FILE=${HISTORY_PATHS[0]}
+    HISTORY_DIR=${HISTORY_FILE%%/*}
+}
+
+history_round() {
+    local r=$1 H=$RUN/history t cairn
+    cairn=$(cairn_cmd)
+    log "round $r: log -- PATH over $LOG_LAYERS layers"
+    for t in $(rotate "$r" cairn git); do
+        case $t in
+        cairn)
+            measure log_path_file cairn "$r" "$H/cairn" "$cairn log --oneline -- $HISTORY_FILE >/dev/null" "$H/cairn/.cairn"
+            measure log_path_dir cairn "$r" "$H/cairn" "$cairn log --oneline -- $HISTORY_DIR >/dev/null" "$H/cairn/.cairn"
+            ;;
+        git)
+            measure log_path_file git "$r" "$H/git" "git log --oneline -- $HISTORY_FILE >/dev/null" "$H/git/.git"
+            measure log_path_dir git "$r" "$H/git" "git log --oneline -- $HISTORY_DIR >/dev/null" "$H/git/.git"
+            ;;
+        esac
+    done
+}
+
 # --- main --------------------------------------------------------------------------------
 
 main() {
@@ -334,6 +386,11 @@ main() {
     rm -f "$RUN"/data/big-*.bin "$RUN"/r*/big-*/big.bin
     if [[ $TREE_200K == 1 ]]; then
         for ((r = 1; r <= ROUNDS_200K; r++)); do huge_round "$r"; done
+    fi
+    if [[ $HISTORY == 1 ]]; then
+        history_data
+        for ((r = 1; r <= ROUNDS; r++)); do history_round "$r"; done
+        rm -rf "$RUN/history"
     fi
     local doc_args=()
     [[ ${NO_DOC:-0} == 1 ]] || doc_args=(--doc "$DOC")

@@ -10,6 +10,8 @@ mod checkout_record;
 pub mod chunk;
 mod clock;
 pub mod config;
+pub mod date;
+pub mod decorate;
 pub mod diff;
 mod error;
 mod failpoint;

@@ -13,8 +13,10 @@ use clap::FromArgMatches;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let argv = cli::log::expand_count(argv, cli::help::command);
     let parsed = cli::help::command()
-        .try_get_matches()
+        .try_get_matches_from(argv)
         .and_then(|m| cli::args::Cli::from_arg_matches(&m));
     match parsed {
         Ok(args) => cli::run(args),

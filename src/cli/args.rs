@@ -288,12 +288,37 @@ pub(crate) struct CommitArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct LogArgs {
-    /// Show at most N layers.
+    /// The layer to start from (default HEAD): id, prefix, HEAD~N, tag or line.
+    pub layer: Option<String>,
+    /// Show at most N layers (also -N: `log -3`).
     #[arg(short = 'n', value_name = "N")]
     pub max: Option<usize>,
-    /// One line per layer.
+    /// One line per layer: short id, references, first line of the message.
     #[arg(long)]
     pub oneline: bool,
+    /// Only layers made at or after DATE: 2026-12-01, "2026-12-01 10:00",
+    /// 2026-12-01T10:00:00Z, @SECONDS, "3 days ago", 2.weeks.ago, 1h, yesterday (UTC).
+    #[arg(long, visible_alias = "after", value_name = "DATE")]
+    pub since: Option<String>,
+    /// Only layers made at or before DATE (same forms as --since).
+    #[arg(long, visible_alias = "before", value_name = "DATE")]
+    pub until: Option<String>,
+    /// After each layer, the paths it changed with their sizes before and after.
+    #[arg(long, conflicts_with_all = ["name_status", "name_only"])]
+    pub stat: bool,
+    /// After each layer, the paths it changed with their status letters.
+    #[arg(long, conflicts_with = "name_only")]
+    pub name_status: bool,
+    /// After each layer, the paths it changed.
+    #[arg(long)]
+    pub name_only: bool,
+    /// Print each layer as FORMAT says: %H id, %h short id, %s subject, %b body,
+    /// %an author, %ad date, %aI ISO date, %at Unix seconds, %d references, %n newline, %%.
+    #[arg(long, value_name = "FORMAT", conflicts_with = "oneline")]
+    pub format: Option<String>,
+    /// Only layers that changed these paths (a directory: anything below it).
+    #[arg(last = true)]
+    pub paths: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

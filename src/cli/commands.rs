@@ -159,13 +159,43 @@ pub(super) fn commit(a: &CommitArgs, ctx: &Ctx) -> Outcome {
 }
 
 pub(super) fn log(a: &LogArgs, ctx: &Ctx) -> Outcome {
-    let outcome = ops::log::log(&ctx.repo()?, &ops::log::LogOptions { max: a.max })?;
-    let r = if a.oneline {
-        render::log_oneline
-    } else {
-        render::log_long
+    use super::log::{parse_format, ChangeList, LogStyle, LogView};
+    let changes = match (a.stat, a.name_status, a.name_only) {
+        (true, _, _) => ChangeList::Stat,
+        (_, true, _) => ChangeList::NameStatus,
+        (_, _, true) => ChangeList::NameOnly,
+        _ => ChangeList::None,
     };
-    ctx.printer.outcome(&outcome, r)?;
+    let style = LogStyle {
+        oneline: a.oneline,
+        format: a
+            .format
+            .as_deref()
+            .map(|f| parse_format(f, &ctx.cwd))
+            .transpose()?,
+        changes,
+    };
+    let now = cairn::date::now_ns();
+    let when = |d: &Option<String>, flag: &str| {
+        d.as_deref()
+            .map(|d| cairn::date::parse_time(d, now))
+            .transpose()
+            .map_err(|what| cairn::Error::BadArgument {
+                what: format!("{flag}: {what}"),
+                path: ctx.cwd.clone(),
+            })
+    };
+    let opts = ops::log::LogOptions {
+        start: a.layer.clone(),
+        max: a.max,
+        paths: a.paths.clone(),
+        since_ns: when(&a.since, "--since")?,
+        until_ns: when(&a.until, "--until")?,
+        changes: changes != ChangeList::None,
+    };
+    let outcome = ops::log::log(&ctx.repo()?, &ctx.common, &opts)?;
+    ctx.printer
+        .outcome(&LogView { outcome, style }, render::log)?;
     OK
 }
 

@@ -5,6 +5,7 @@ mod bar;
 mod changes;
 mod commands;
 pub(crate) mod help;
+pub(crate) mod log;
 mod printer;
 mod quote;
 mod render;

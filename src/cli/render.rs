@@ -3,6 +3,7 @@
 
 use std::io::{Result, Write};
 
+use cairn::decorate::LayerRefs;
 use cairn::diff::{ChangeKind, ChangedPath};
 use cairn::integrity::VerifyOutcome;
 use cairn::object::EntryKind;
@@ -15,7 +16,6 @@ use cairn::ops::diff::DiffOutcome;
 use cairn::ops::gc::GcOutcome;
 use cairn::ops::init::InitOutcome;
 use cairn::ops::line::LineOutcome;
-use cairn::ops::log::LogOutcome;
 use cairn::ops::ls::LsOutcome;
 use cairn::ops::mv::MvOutcome;
 use cairn::ops::pull::PullStatus;
@@ -33,6 +33,7 @@ use cairn::repo_path::{RepoPath, RepoPathBuf};
 use indicatif::HumanBytes;
 
 use super::changes;
+use super::log::{self, ChangeList, LogView};
 use super::printer::Printer;
 use super::quote::{write_name, Space};
 
@@ -292,15 +293,44 @@ fn short_entries(o: &StatusOutcome, entry: &mut ShortEntry) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn log_long(o: &LogOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
-    for (n, l) in o.layers.iter().enumerate() {
-        match (&o.line, n) {
-            (Some(line), 0) => writeln!(out, "layer {} ({line})", l.id)?,
-            _ => writeln!(out, "layer {}", l.id)?,
+/// `log` in every text form: long (the default), `--oneline` or `--format`, each layer
+/// followed by its changed paths when asked.
+pub(super) fn log(v: &LogView, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    let style = &v.style;
+    for l in &v.outcome.layers {
+        if let Some(pieces) = &style.format {
+            log::write_formatted(out, pieces, l)?;
+        } else if style.oneline {
+            write!(out, "{}", l.id.short())?;
+            decorations(out, &l.refs)?;
+            writeln!(out, " {}", log::subject(&l.message))?;
+        } else {
+            write!(out, "layer {}", l.id)?;
+            decorations(out, &l.refs)?;
+            writeln!(out)?;
+            header_body(out, &l.author, l.time_ns, &l.counts, &l.message)?;
         }
-        header_body(out, &l.author, l.time_ns, &l.counts, &l.message)?;
+        let changes = l.changes.as_deref().unwrap_or_default();
+        match style.changes {
+            ChangeList::None => {}
+            ChangeList::Stat => changes::list(changes::format::STAT, changes, out)?,
+            ChangeList::NameStatus => changes::list(changes::format::NAME_STATUS, changes, out)?,
+            ChangeList::NameOnly => changes::list(changes::format::NAME_ONLY, changes, out)?,
+        }
+        // The long form ends each layer with a blank line; its list is set off by another.
+        if style.changes != ChangeList::None && !style.oneline && style.format.is_none() {
+            writeln!(out)?;
+        }
     }
     Ok(())
+}
+
+/// ` (HEAD -> main, tag: v2)` after an id; nothing when no reference names the layer.
+fn decorations(out: &mut dyn Write, r: &LayerRefs) -> Result<()> {
+    if r.is_empty() {
+        return Ok(());
+    }
+    write!(out, " ({})", r.describe())
 }
 
 /// Author, date, file counts and the indented message: what log and show print alike.
@@ -329,14 +359,6 @@ fn header_body(
     writeln!(out)
 }
 
-pub(super) fn log_oneline(o: &LogOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
-    for l in &o.layers {
-        let first = l.message.lines().next().unwrap_or("");
-        writeln!(out, "{} {first}", l.id.short())?;
-    }
-    Ok(())
-}
-
 /// `show`: the layer, then its changes as `--name-status` lists them.
 pub(super) fn show(o: &ShowOutcome, out: &mut dyn Write, p: &Printer) -> Result<()> {
     show_as::<{ changes::format::NAME_STATUS }>(o, out, p)
@@ -348,7 +370,9 @@ pub(super) fn show_as<const F: u8>(
     out: &mut dyn Write,
     _: &Printer,
 ) -> Result<()> {
-    writeln!(out, "layer {}", o.id)?;
+    write!(out, "layer {}", o.id)?;
+    decorations(out, &o.refs)?;
+    writeln!(out)?;
     if let Some(p) = &o.parent {
         writeln!(out, "Parent: {p}")?;
     }

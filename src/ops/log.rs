@@ -1,17 +1,40 @@
-//! `cairn log`: layers from HEAD back, newest first.
+//! `cairn log`: layers from HEAD (or any layer) back, newest first; optionally only those
+//! that changed some paths, or fall in a time window, with the paths each changed.
+
+use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::date;
+use crate::decorate::{Decorations, LayerRefs};
+use crate::diff::ChangedPath;
 use crate::error::Result;
 use crate::hash::ObjectId;
-use crate::object::LayerCounts;
+use crate::history::{PathChanges, VerifiedTrees};
+use crate::object::{Layer, LayerCounts};
+use crate::renames::{detect, RenameOptions, StoreLists};
 use crate::repo::Repository;
+use crate::repo_path::RepoPathBuf;
+use crate::revparse;
+use crate::session::Common;
+use crate::worktree;
 
-/// How far back to go.
+/// Where to start, how far back to go and which layers to keep.
 #[derive(Debug, Clone, Default)]
 pub struct LogOptions {
+    /// The layer to start from (any reference `revparse` reads); `None`: HEAD.
+    pub start: Option<String>,
     /// The most layers to list; `None`: all of them, back to the first.
     pub max: Option<usize>,
+    /// Only layers that changed something at or below these paths (as typed, relative to
+    /// the current directory; they need not exist now). Empty: every layer.
+    pub paths: Vec<PathBuf>,
+    /// Only layers made at or after this instant (nanoseconds since the epoch).
+    pub since_ns: Option<i64>,
+    /// Only layers made at or before this instant (nanoseconds since the epoch).
+    pub until_ns: Option<i64>,
+    /// Report each layer's changed paths (below `paths` when some are given).
+    pub changes: bool,
 }
 
 /// One layer as stored.
@@ -25,42 +48,110 @@ pub struct LogEntry {
     pub tree: ObjectId,
     /// When it was committed: nanoseconds since the Unix epoch, UTC.
     pub time_ns: i64,
+    /// When it was committed, ISO 8601 in UTC to the second: `2026-12-06T12:00:00Z`.
+    pub time: String,
     /// Who committed it.
     pub author: String,
     /// The whole message (`log --oneline` prints its first line).
     pub message: String,
     /// Files and bytes in its tree, and paths added, modified and deleted since its parent.
     pub counts: LayerCounts,
+    /// The references pointing at it: `{"head": bool, "lines": [...], "tags": [...]}`.
+    pub refs: LayerRefs,
+    /// With `--stat`, `--name-status` or `--name-only`: the paths it changed against its
+    /// parent (below the paths asked for), in path order; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Vec<ChangedPath>>,
 }
 
-/// HEAD's history.
+/// A history, newest first.
 #[derive(Debug, Serialize)]
 pub struct LogOutcome {
     /// The line HEAD is on; null when HEAD is detached.
     pub line: Option<String>,
-    /// From HEAD back through the parents, newest first; empty before the first commit.
+    /// From the start layer back through the parents, newest first, those kept by the
+    /// paths and the time window; empty before the first commit.
     pub layers: Vec<LogEntry>,
 }
 
-/// Lists the layers from HEAD back through their parents, at most `opts.max` of them.
-pub fn log(repo: &Repository, opts: &LogOptions) -> Result<LogOutcome> {
-    let (line, mut next) = repo.head()?;
+/// Lists the layers from `opts.start` (default HEAD) back through their parents, newest
+/// first, at most `opts.max` of them. Layer times need not grow along the chain (clocks
+/// are wrong, histories are imported), so the time window filters every layer and never
+/// ends the walk early.
+pub fn log(repo: &Repository, common: &Common, opts: &LogOptions) -> Result<LogOutcome> {
+    let (line, head) = repo.head()?;
+    let mut next = match &opts.start {
+        Some(spec) => Some(revparse::resolve(repo, spec)?),
+        None => head,
+    };
+    let paths: Vec<RepoPathBuf> = opts
+        .paths
+        .iter()
+        .map(|p| worktree::resolve(repo.root(), &common.cwd, p))
+        .collect::<Result<_>>()?;
+    let decorations = Decorations::load(&repo.refs())?;
+    let trees = VerifiedTrees::new(repo);
+    let mut changes = PathChanges::new(&trees, repo.algo(), &paths);
     let mut layers = Vec::new();
+    // The parent read to compare trees, kept: it is the next layer of the walk.
+    let mut read_ahead: Option<(ObjectId, Layer)> = None;
     while let Some(id) = next {
         if opts.max.is_some_and(|m| layers.len() >= m) {
             break;
         }
-        let l = repo.read_layer(&id)?;
+        let l = match read_ahead.take() {
+            Some((ahead, l)) if ahead == id => l,
+            _ => repo.read_layer(&id)?,
+        };
         next = l.parent;
-        layers.push(LogEntry {
-            id,
-            parent: l.parent,
-            tree: l.tree,
-            time_ns: l.time_ns,
-            author: l.author,
-            message: l.message,
-            counts: l.counts,
-        });
+        if !in_window(opts, l.time_ns) {
+            continue;
+        }
+        let changed = if paths.is_empty() && !opts.changes {
+            None
+        } else {
+            read_ahead = l
+                .parent
+                .map(|p| Ok((p, repo.read_layer(&p)?)))
+                .transpose()?;
+            let parent_tree = read_ahead.as_ref().map(|(_, p)| p.tree);
+            let c = changes.changes(parent_tree, l.tree)?;
+            if !paths.is_empty() && c.is_empty() {
+                continue;
+            }
+            if opts.changes {
+                // Renames as show and diff find them (by id, then by shared chunks).
+                let lists = StoreLists {
+                    repo,
+                    known: Default::default(),
+                };
+                let found = detect(c, &RenameOptions::default(), &lists)?;
+                Some(found.changes.into_iter().map(ChangedPath::from).collect())
+            } else {
+                Some(c.into_iter().map(ChangedPath::from).collect())
+            }
+        };
+        let refs = decorations.of(&id);
+        layers.push(entry(id, l, refs, changed.filter(|_| opts.changes)));
     }
     Ok(LogOutcome { line, layers })
+}
+
+fn in_window(opts: &LogOptions, time_ns: i64) -> bool {
+    opts.since_ns.is_none_or(|s| time_ns >= s) && opts.until_ns.is_none_or(|u| time_ns <= u)
+}
+
+fn entry(id: ObjectId, l: Layer, refs: LayerRefs, changes: Option<Vec<ChangedPath>>) -> LogEntry {
+    LogEntry {
+        id,
+        parent: l.parent,
+        tree: l.tree,
+        time_ns: l.time_ns,
+        time: date::iso8601(l.time_ns),
+        author: l.author,
+        message: l.message,
+        counts: l.counts,
+        refs,
+        changes,
+    }
 }

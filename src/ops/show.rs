@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::decorate::{Decorations, LayerRefs};
 use crate::diff::{diff_trees, ChangedPath};
 use crate::error::Result;
 use crate::hash::ObjectId;
@@ -33,6 +34,10 @@ pub struct ShowOutcome {
     pub author: String,
     /// When it was committed: nanoseconds since the Unix epoch, UTC.
     pub time_ns: i64,
+    /// The same time as ISO 8601 in UTC (`2026-12-06T12:00:00Z`).
+    pub time: String,
+    /// The lines, tags and HEAD that point at this layer.
+    pub refs: LayerRefs,
     /// The whole message.
     pub message: String,
     /// Files and bytes in its tree, and paths added, modified and deleted since its parent.
@@ -78,6 +83,8 @@ pub fn show_with(repo: &Repository, layer: &str, opts: &ShowOptions) -> Result<S
         tree: l.tree,
         author: l.author,
         time_ns: l.time_ns,
+        time: crate::date::iso8601(l.time_ns),
+        refs: Decorations::load(&repo.refs())?.of(&id),
         message: l.message,
         counts: l.counts,
         changes,

@@ -448,7 +448,7 @@ fn commit_prints_id_and_log_lists_layers_newest_first() {
     assert_eq!(got, newest_first);
     assert_eq!(
         keys(&layers[0]),
-        ["author", "counts", "id", "message", "parent", "time_ns", "tree"]
+        ["author", "counts", "id", "message", "parent", "refs", "time", "time_ns", "tree"]
     );
     assert_eq!(
         keys(&layers[0]["counts"]),
@@ -475,7 +475,7 @@ fn commit_prints_id_and_log_lists_layers_newest_first() {
     let want: Vec<String> = ids
         .iter()
         .rev()
-        .zip(["third", "second", "first"])
+        .zip(["(HEAD -> main) third", "second", "first"])
         .map(|(id, m)| format!("{} {m}", &id[..12]))
         .collect();
     assert_eq!(oneline.lines().collect::<Vec<_>>(), want);

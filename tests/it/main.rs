@@ -22,6 +22,7 @@ mod deep_trees;
 mod export;
 mod faults;
 mod format_vectors;
+mod history;
 mod hostile;
 mod house;
 mod import;
