@@ -35,6 +35,7 @@ pub mod remote;
 pub mod renames;
 pub mod repo;
 pub mod repo_path;
+pub mod retention;
 mod revparse;
 pub mod session;
 pub mod settings;
