@@ -30,6 +30,7 @@ mod lines;
 mod model;
 mod progress;
 mod mv;
+mod nightly;
 mod remote_attack;
 mod remote_s3;
 mod restore_lib;
