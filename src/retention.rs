@@ -180,11 +180,31 @@ pub fn choose(policy: &Policy, layers: &[Candidate]) -> Vec<Vec<Reason>> {
         last_key: None,
     };
     let mut buckets = [
-        bucket(policy.hourly, Reason::Hourly, Reason::OldestHourly, hour_key),
+        bucket(
+            policy.hourly,
+            Reason::Hourly,
+            Reason::OldestHourly,
+            hour_key,
+        ),
         bucket(policy.daily, Reason::Daily, Reason::OldestDaily, day_key),
-        bucket(policy.weekly, Reason::Weekly, Reason::OldestWeekly, week_key),
-        bucket(policy.monthly, Reason::Monthly, Reason::OldestMonthly, month_key),
-        bucket(policy.yearly, Reason::Yearly, Reason::OldestYearly, year_key),
+        bucket(
+            policy.weekly,
+            Reason::Weekly,
+            Reason::OldestWeekly,
+            week_key,
+        ),
+        bucket(
+            policy.monthly,
+            Reason::Monthly,
+            Reason::OldestMonthly,
+            month_key,
+        ),
+        bucket(
+            policy.yearly,
+            Reason::Yearly,
+            Reason::OldestYearly,
+            year_key,
+        ),
     ];
     let mut out = Vec::with_capacity(layers.len());
     for (nr, layer) in layers.iter().enumerate() {

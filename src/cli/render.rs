@@ -614,7 +614,12 @@ pub(super) fn reset(o: &ResetOutcome, out: &mut dyn Write, _: &Printer) -> Resul
         (_, None) => {}
     }
     if o.hard {
-        writeln!(out, "{} written, {} deleted", n(o.written, "file"), o.deleted)?;
+        writeln!(
+            out,
+            "{} written, {} deleted",
+            n(o.written, "file"),
+            o.deleted
+        )?;
     } else if !o.unstaged.is_empty() {
         for p in &o.unstaged {
             writeln!(out, "unstaged {}", p.display())?;
@@ -743,7 +748,12 @@ pub(super) fn forget(o: &ForgetOutcome, out: &mut dyn Write, _: &Printer) -> Res
     } else {
         ("keep", "forget")
     };
-    writeln!(out, "{keep} {} on line {}:", n(o.kept.len(), "layer"), o.line)?;
+    writeln!(
+        out,
+        "{keep} {} on line {}:",
+        n(o.kept.len(), "layer"),
+        o.line
+    )?;
     for k in &o.kept {
         let why: Vec<&str> = k.reasons.iter().map(|r| r.text()).collect();
         let summary = k.message.lines().next().unwrap_or("");
@@ -763,7 +773,13 @@ pub(super) fn forget(o: &ForgetOutcome, out: &mut dyn Write, _: &Printer) -> Res
         writeln!(out, "  {}  {}  {summary}", f.id.short(), utc(f.time_ns))?;
     }
     for t in &o.tags_moved {
-        writeln!(out, "tag {}: {} -> {}", t.name, t.old.short(), t.new.short())?;
+        writeln!(
+            out,
+            "tag {}: {} -> {}",
+            t.name,
+            t.old.short(),
+            t.new.short()
+        )?;
     }
     if o.forgotten.is_empty() {
         writeln!(out, "nothing to forget")?;
@@ -964,7 +980,10 @@ mod tests {
         assert_eq!(super::n(2usize, "directory"), "2 directories");
         assert_eq!(super::n(1u64, "directory"), "1 directory");
         assert_eq!(super::n(3u64, "day"), "3 days");
-        assert_eq!(super::n(2u64, "damaged pack index"), "2 damaged pack indexes");
+        assert_eq!(
+            super::n(2u64, "damaged pack index"),
+            "2 damaged pack indexes"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
+use crate::object::Layer;
 use crate::refs::RefKind;
 use crate::repo::{Locked, Repository};
 use crate::retention::{self, Candidate, Planned, Policy, Reason};
@@ -96,36 +97,50 @@ pub fn forget(repo: &Locked, opts: &ForgetOptions) -> Result<ForgetOutcome> {
         });
     }
     let (line, tip) = target(repo, opts.line.as_deref())?;
-    let tags = tags_by_layer(repo)?;
     let mut planned = walk(repo, tip)?;
-    let candidates: Vec<Candidate> = planned
-        .iter()
-        .map(|p| Candidate {
-            time_ns: p.layer.time_ns,
-            tagged: tags.contains_key(&p.id),
+    let tags = tags_on_line(repo, &planned)?;
+    let candidates: Vec<Candidate> = (0..planned.len())
+        .map(|i| Candidate {
+            time_ns: planned[i].layer.time_ns,
+            tagged: tags.contains_key(&i),
         })
         .collect();
-    for (p, why) in planned.iter_mut().zip(retention::choose(&opts.policy, &candidates)) {
+    for (p, why) in planned
+        .iter_mut()
+        .zip(retention::choose(&opts.policy, &candidates))
+    {
         p.reasons = why;
     }
     refuse_tagged(repo, &planned, &tags)?;
     let rewritten = retention::rewrite(repo, &planned)?;
     let new_tip = rewritten.new_id(&tip).expect("the tip is always kept");
-    let tags_moved = moved_tags(&tags, &rewritten);
-    if !opts.dry_run && new_tip != tip {
-        retention::store(repo, &rewritten)?;
-        crate::failpoint::hit("forget:before-ref");
-        let kept = rewritten.ids.len();
-        let reason = format!("forget: kept {kept} of {} layers", planned.len());
-        repo.refs().because(reason).set(RefKind::Line, &line, &new_tip)?;
-        // After the line (the commit point): a kill here leaves tags on the old layers,
-        // which are still whole; `cairn tag -f` moves them.
+    let tags_moved = moved_tags(&planned, &tags, &rewritten);
+    if !opts.dry_run {
+        if new_tip != tip {
+            retention::store(repo, &rewritten)?;
+            crate::failpoint::hit("forget:before-ref");
+            let kept = rewritten.ids.len();
+            let reason = format!("forget: kept {kept} of {} layers", planned.len());
+            repo.refs()
+                .because(reason)
+                .set(RefKind::Line, &line, &new_tip)?;
+        }
+        // After the line (the commit point). A kill here leaves tags on the old copies of
+        // kept layers; the next forget finds them by content and moves them.
         crate::failpoint::hit("forget:before-tags");
         for t in &tags_moved {
             repo.refs().set(RefKind::Tag, &t.name, &t.new)?;
         }
     }
-    Ok(outcome(line, opts.dry_run, tip, new_tip, planned, &rewritten, tags_moved))
+    Ok(outcome(
+        line,
+        opts.dry_run,
+        tip,
+        new_tip,
+        planned,
+        &rewritten,
+        tags_moved,
+    ))
 }
 
 /// The line to thin out and its tip: the named line, or HEAD's.
@@ -138,20 +153,45 @@ fn target(repo: &Repository, line: Option<&str>) -> Result<(String, ObjectId)> {
             path: repo.dir().join("HEAD"),
         })?,
     };
-    let tip = refs.get(RefKind::Line, &name)?.ok_or_else(|| Error::UnknownRef {
-        name: format!("line {name}"),
-        path: refs.ref_path(RefKind::Line, &name),
-    })?;
+    let tip = refs
+        .get(RefKind::Line, &name)?
+        .ok_or_else(|| Error::UnknownRef {
+            name: format!("line {name}"),
+            path: refs.ref_path(RefKind::Line, &name),
+        })?;
     Ok((name, tip))
 }
 
-/// Every tag's name, grouped by the layer it names.
-fn tags_by_layer(repo: &Repository) -> Result<HashMap<ObjectId, Vec<String>>> {
+/// A tag and the layer it names.
+struct TagAt {
+    name: String,
+    at: ObjectId,
+}
+
+/// The tags on the line's layers, by position in `planned`. A tag naming a layer off the
+/// line with the same tree, time, author and message as one on it (an old copy, left by a
+/// forget killed before it moved its tags) counts as on that layer, and moves with it.
+fn tags_on_line(repo: &Repository, planned: &[Planned]) -> Result<HashMap<usize, Vec<TagAt>>> {
     let refs = repo.refs();
-    let mut out: HashMap<ObjectId, Vec<String>> = HashMap::new();
+    let by_id: HashMap<ObjectId, usize> =
+        planned.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
+    let same = |a: &Layer, b: &Layer| {
+        (a.tree, a.time_ns, &a.author, &a.message) == (b.tree, b.time_ns, &b.author, &b.message)
+    };
+    let mut out: HashMap<usize, Vec<TagAt>> = HashMap::new();
     for name in refs.list(RefKind::Tag)? {
-        if let Some(id) = refs.get(RefKind::Tag, &name)? {
-            out.entry(id).or_default().push(name);
+        let Some(at) = refs.get(RefKind::Tag, &name)? else {
+            continue;
+        };
+        let place = match by_id.get(&at) {
+            Some(&i) => Some(i),
+            None => {
+                let layer = repo.read_layer(&at)?;
+                planned.iter().position(|p| same(&p.layer, &layer))
+            }
+        };
+        if let Some(i) = place {
+            out.entry(i).or_default().push(TagAt { name, at });
         }
     }
     Ok(out)
@@ -178,45 +218,46 @@ fn walk(repo: &Repository, tip: ObjectId) -> Result<Vec<Planned>> {
 fn refuse_tagged(
     repo: &Repository,
     planned: &[Planned],
-    tags: &HashMap<ObjectId, Vec<String>>,
+    tags: &HashMap<usize, Vec<TagAt>>,
 ) -> Result<()> {
-    let pinned = planned
-        .iter()
-        .filter(|p| p.reasons.is_empty())
-        .find_map(|p| tags.get(&p.id).map(|names| (p.id, names)));
-    match pinned {
-        None => Ok(()),
-        Some((id, names)) => Err(Error::BadArgument {
-            what: format!(
-                "the policy would forget layer {} which tag {} names: add --keep-tag to keep \
-                 tagged layers, or delete the tag first (`cairn tag -d {}`)",
-                id.short(),
-                names.join(", "),
-                names[0]
-            ),
-            path: repo.refs().kind_dir(RefKind::Tag),
-        }),
-    }
+    let pinned = (0..planned.len())
+        .filter(|&i| planned[i].reasons.is_empty())
+        .find_map(|i| tags.get(&i).map(|t| (planned[i].id, t)));
+    let Some((id, tags)) = pinned else {
+        return Ok(());
+    };
+    let names: Vec<&str> = tags.iter().map(|t| t.name.as_str()).collect();
+    Err(Error::BadArgument {
+        what: format!(
+            "the policy would forget layer {} which tag {} names: add --keep-tag to keep \
+             tagged layers, or delete the tag first (`cairn tag -d {}`)",
+            id.short(),
+            names.join(", "),
+            names[0]
+        ),
+        path: repo.refs().kind_dir(RefKind::Tag),
+    })
 }
 
-/// The tags on kept layers whose ids change.
+/// The tags on kept layers that do not name the layer's new id yet.
 fn moved_tags(
-    tags: &HashMap<ObjectId, Vec<String>>,
+    planned: &[Planned],
+    tags: &HashMap<usize, Vec<TagAt>>,
     rewritten: &retention::Rewritten,
 ) -> Vec<MovedTag> {
-    let mut out: Vec<MovedTag> = rewritten
-        .ids
-        .iter()
-        .filter(|(old, new)| old != new)
-        .flat_map(|(old, new)| {
-            let names = tags.get(old).map(Vec::as_slice).unwrap_or_default();
-            names.iter().map(|name| MovedTag {
-                name: name.clone(),
-                old: *old,
-                new: *new,
-            })
-        })
-        .collect();
+    let mut out = Vec::new();
+    for (i, on) in tags {
+        let Some(new) = rewritten.new_id(&planned[*i].id) else {
+            continue;
+        };
+        for t in on.iter().filter(|t| t.at != new) {
+            out.push(MovedTag {
+                name: t.name.clone(),
+                old: t.at,
+                new,
+            });
+        }
+    }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
 }

@@ -171,7 +171,11 @@ fn six_nights_with_a_kill_keep_the_last_three_layers() {
         String::from_utf8_lossy(&out.stderr).contains("nothing changed"),
         "{out:?}"
     );
-    assert_eq!(layers(&data, &repo)[0]["id"], tip, "no layer for an unchanged night");
+    assert_eq!(
+        layers(&data, &repo)[0]["id"],
+        tip,
+        "no layer for an unchanged night"
+    );
 
     // Night 4: a large addition; the first run is killed, the second finishes the job.
     large_addition(&data, &mut rng);
@@ -196,10 +200,14 @@ fn six_nights_with_a_kill_keep_the_last_three_layers() {
     for pair in kept.windows(2) {
         assert_eq!(pair[0]["parent"], pair[1]["id"]);
     }
-    assert!(kept[KEEP - 1]["parent"].is_null(), "the oldest kept layer is the first");
-    assert!(kept
-        .iter()
-        .all(|l| l["message"].as_str().unwrap().starts_with("nightly archive")));
+    assert!(
+        kept[KEEP - 1]["parent"].is_null(),
+        "the oldest kept layer is the first"
+    );
+    assert!(kept.iter().all(|l| l["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("nightly archive")));
 
     // The repository holds the dataset of the last night, byte for byte...
     let out = base.join("restored");
@@ -217,6 +225,10 @@ fn six_nights_with_a_kill_keep_the_last_three_layers() {
     }
     // Every stored byte checks, and nothing was ever written into the dataset.
     let verify = cairn_json(&data, &repo, &["verify", "--data"]);
-    assert_eq!(verify["damage"].as_array().map(Vec::len), Some(0), "{verify}");
+    assert_eq!(
+        verify["damage"].as_array().map(Vec::len),
+        Some(0),
+        "{verify}"
+    );
     assert!(!data.join(".cairn").exists());
 }
