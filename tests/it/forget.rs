@@ -224,3 +224,15 @@ fn a_killed_forget_leaves_the_old_line_or_the_new_one() {
         support::assert_verifies(&env.root, true, point);
     }
 }
+
+#[test]
+fn a_forgotten_line_is_not_pushed_over_the_remote_s_history() {
+    let (env, _) = line_of(3);
+    let remote = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", remote.path().display());
+    env.ok(&["remote", "add", "origin", &url]);
+    env.ok(&["push", "-q"]);
+    env.ok(&["forget", "--keep-last", "1"]);
+    let err = env.fails(&["push"]);
+    assert!(err.contains("not a fast-forward") && err.contains("push --force"), "{err}");
+}
