@@ -7,6 +7,8 @@
 //! does not move anything; the caller moves the line (the commit point) once they are
 //! published.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
 use crate::diff::{diff_trees, ChangeKind};
@@ -267,12 +269,14 @@ pub struct Rewritten {
     pub ids: Vec<(ObjectId, ObjectId)>,
     /// The new layer objects, oldest first, not yet stored.
     pub layers: Vec<(ObjectId, Layer)>,
+    /// `ids` by old id, for lookups on long lines.
+    by_old: HashMap<ObjectId, ObjectId>,
 }
 
 impl Rewritten {
-    /// The new id of an old kept layer.
+    /// The new id of an old kept layer; `None` for a forgotten one.
     pub fn new_id(&self, old: &ObjectId) -> Option<ObjectId> {
-        self.ids.iter().find(|(o, _)| o == old).map(|(_, n)| *n)
+        self.by_old.get(old).copied()
     }
 }
 
@@ -294,6 +298,7 @@ pub fn rewrite(repo: &Repository, line: &[Planned]) -> Result<Rewritten> {
             (id, layer)
         };
         out.ids.push((p.id, id));
+        out.by_old.insert(p.id, id);
         parent = Some((id, layer.tree));
     }
     Ok(out)

@@ -107,11 +107,9 @@ fn examples(name: &str) -> Option<&'static str> {
   cairn gc --prune=now            also drop layers only the reflog still holds"
         }
         "forget" => {
-            "  cairn forget --keep-last 3 -n   show which layers would be kept and why
-  cairn forget --keep-daily 7 --keep-weekly 4 --keep-monthly 12
-                                  keep a week of days, a month of weeks, a year of months
-  cairn forget --keep-last 10 --keep-tag --line nightly
-                                  thin out another line, keeping tagged layers
+            "  cairn forget --keep-last 3 -n   show which layers would be kept, and why
+  cairn forget --keep-daily 7 --keep-weekly 4   a week of days, then a month of weeks
+  cairn forget --keep-last 10 --keep-tag --line nightly   another line; tags kept
   cairn gc --prune=now            then reclaim the forgotten layers' data at once"
         }
         "stats" => {

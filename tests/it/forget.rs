@@ -63,7 +63,10 @@ fn keep_last_rewrites_the_kept_layers_on_new_parents_with_the_same_trees() {
     assert_eq!(kept[0]["reasons"], serde_json::json!(["tip", "last"]));
     assert_eq!(kept[1]["reasons"], serde_json::json!(["last"]));
     let forgotten = doc["forgotten"].as_array().unwrap();
-    assert_eq!(ids(forgotten, "id"), [old[2].clone(), old[1].clone(), old[0].clone()]);
+    assert_eq!(
+        ids(forgotten, "id"),
+        [old[2].clone(), old[1].clone(), old[0].clone()]
+    );
     assert_eq!(doc["old_tip"].as_str(), Some(old[4].as_str()));
     assert_eq!(doc["new_tip"], after[0]["id"]);
     // The worktree and index are untouched: the tip's tree is the same.
@@ -176,7 +179,10 @@ fn nothing_to_forget_moves_nothing() {
     // it when there are fewer days than asked.
     let doc = env.json(&["forget", "--keep-daily", "7"]);
     assert_eq!(doc["forgotten"][0]["id"].as_str(), Some(old[1].as_str()));
-    assert_eq!(doc["kept"][1]["reasons"], serde_json::json!(["oldest_daily"]));
+    assert_eq!(
+        doc["kept"][1]["reasons"],
+        serde_json::json!(["oldest_daily"])
+    );
     let doc = env.json(&["forget", "--keep-last", "unlimited"]);
     assert!(doc["forgotten"].as_array().unwrap().is_empty());
     assert_eq!(doc["new_tip"], doc["old_tip"]);
@@ -220,7 +226,10 @@ fn a_killed_forget_leaves_the_old_line_or_the_new_one() {
         assert_eq!(env.ok(&["cat", "HEAD:f"]), "v4");
         assert_eq!(env.ok(&["cat", "HEAD~1:f"]), "v3");
         let tagged = env.json(&["show", "t"])["id"].clone();
-        assert_eq!(tagged, layers[1]["id"], "{point}: the tag follows its layer");
+        assert_eq!(
+            tagged, layers[1]["id"],
+            "{point}: the tag follows its layer"
+        );
         support::assert_verifies(&env.root, true, point);
     }
 }
@@ -234,5 +243,8 @@ fn a_forgotten_line_is_not_pushed_over_the_remote_s_history() {
     env.ok(&["push", "-q"]);
     env.ok(&["forget", "--keep-last", "1"]);
     let err = env.fails(&["push"]);
-    assert!(err.contains("not a fast-forward") && err.contains("push --force"), "{err}");
+    assert!(
+        err.contains("not a fast-forward") && err.contains("push --force"),
+        "{err}"
+    );
 }

@@ -85,7 +85,7 @@ fn contents(dir: &Path) -> BTreeMap<Vec<u8>, (u32, Vec<u8>)> {
 fn change(data: &Path, rng: &mut Rng, night: usize) {
     for i in 0..3 {
         let n = rng.below(20);
-        let p = data.join(format!("logs/day{}.txt", n));
+        let p = data.join(format!("logs/day{n}.txt"));
         fs::write(&p, text(rng, 2000 + i * 100)).unwrap();
     }
     fs::write(
