@@ -12,6 +12,7 @@
 //! checkpoint that often instead of every ten seconds.
 //!
 //! Points: `add:before-index`, `add:after-checkpoint`; `commit:before-ref`, `commit:before-index`;
+//! `forget:before-ref` (new layers published, line not moved), `forget:before-tags`;
 //! `checkout:after-write` (after each file written), `checkout:before-head`,
 //! `checkout:before-index`; `gc:after-new-packs`, `gc:after-first-delete`; `refs:after-log` (each reference move,
 //! between its reflog entry and the reference);

@@ -37,6 +37,7 @@ pub mod remote;
 pub mod renames;
 pub mod repo;
 pub mod repo_path;
+pub mod retention;
 mod revparse;
 pub mod session;
 pub mod settings;

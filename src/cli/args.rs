@@ -133,6 +133,8 @@ pub(crate) enum Command {
     Reset(ResetArgs),
     /// Remove what no layer, tag, line, the staging index or recent reflog entry references.
     Gc(GcArgs),
+    /// Drop layers from a line by a keep policy (restic's forget); `gc` then reclaims them.
+    Forget(ForgetArgs),
     /// Where HEAD or a line has been: each move, newest first, as `HEAD@{N}`.
     Reflog(ReflogArgs),
     /// Layers, files, bytes, dedup and compression ratios, chunk sizes.
@@ -550,6 +552,46 @@ pub(crate) struct GcArgs {
     /// them), `never`, or a duration such as `2.weeks`, `3d`, `1h` [default: 2.weeks].
     #[arg(long, value_name = "WHEN", value_parser = cairn::reflog::Grace::parse)]
     pub prune: Option<cairn::reflog::Grace>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ForgetArgs {
+    /// Keep the newest N layers (`unlimited`: all).
+    #[arg(long, value_name = "N", value_parser = parse_keep, default_value = "0")]
+    pub keep_last: u32,
+    /// Keep the newest layer of each of the last N hours that have layers (UTC).
+    #[arg(long, value_name = "N", value_parser = parse_keep, default_value = "0")]
+    pub keep_hourly: u32,
+    /// Keep the newest layer of each of the last N days that have layers (UTC).
+    #[arg(long, value_name = "N", value_parser = parse_keep, default_value = "0")]
+    pub keep_daily: u32,
+    /// Keep the newest layer of each of the last N ISO weeks that have layers (UTC).
+    #[arg(long, value_name = "N", value_parser = parse_keep, default_value = "0")]
+    pub keep_weekly: u32,
+    /// Keep the newest layer of each of the last N months that have layers (UTC).
+    #[arg(long, value_name = "N", value_parser = parse_keep, default_value = "0")]
+    pub keep_monthly: u32,
+    /// Keep the newest layer of each of the last N years that have layers (UTC).
+    #[arg(long, value_name = "N", value_parser = parse_keep, default_value = "0")]
+    pub keep_yearly: u32,
+    /// Keep every layer a tag names (without it, forgetting a tagged layer is refused).
+    #[arg(long)]
+    pub keep_tag: bool,
+    /// The line to thin out [default: HEAD's line].
+    #[arg(long, value_name = "NAME")]
+    pub line: Option<String>,
+    /// Show what would be kept and forgotten without changing anything.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+}
+
+/// Parses a keep count: a number, or `unlimited` (every bucket).
+fn parse_keep(s: &str) -> Result<u32, String> {
+    if s == "unlimited" {
+        return Ok(u32::MAX);
+    }
+    s.parse::<u32>()
+        .map_err(|_| format!("`{s}` is not a count: use a number or `unlimited`"))
 }
 
 #[derive(Debug, Args)]

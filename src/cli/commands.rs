@@ -569,6 +569,26 @@ pub(super) fn gc(a: &GcArgs, ctx: &Ctx) -> Outcome {
     OK
 }
 
+pub(super) fn forget(a: &ForgetArgs, ctx: &Ctx) -> Outcome {
+    let opts = ops::forget::ForgetOptions {
+        policy: cairn::retention::Policy {
+            last: a.keep_last,
+            hourly: a.keep_hourly,
+            daily: a.keep_daily,
+            weekly: a.keep_weekly,
+            monthly: a.keep_monthly,
+            yearly: a.keep_yearly,
+            tagged: a.keep_tag,
+        },
+        line: a.line.clone(),
+        dry_run: a.dry_run,
+    };
+    let repo = ctx.repo()?;
+    let outcome = ops::forget::forget(&ctx.lock(&repo)?, &opts)?;
+    ctx.printer.outcome(&outcome, render::forget)?;
+    OK
+}
+
 pub(super) fn stats(ctx: &Ctx) -> Outcome {
     let outcome = ops::stats::stats(&ctx.repo()?)?;
     ctx.printer.outcome(&outcome, render::stats)?;

@@ -106,6 +106,12 @@ fn examples(name: &str) -> Option<&'static str> {
   cairn gc                        remove what nothing references (recent history kept)
   cairn gc --prune=now            also drop layers only the reflog still holds"
         }
+        "forget" => {
+            "  cairn forget --keep-last 3 -n   show which layers would be kept, and why
+  cairn forget --keep-daily 7 --keep-weekly 4   a week of days, then a month of weeks
+  cairn forget --keep-last 10 --keep-tag --line nightly   another line; tags kept
+  cairn gc --prune=now            then reclaim the forgotten layers' data at once"
+        }
         "stats" => {
             "  cairn stats                     layers, files, dedup and compression
   cairn stats --json              the same as a JSON document"

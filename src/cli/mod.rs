@@ -198,6 +198,7 @@ fn dispatch(command: &Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Command::Reset(a) => c::reset(a, ctx),
         Command::Reflog(a) => c::reflog(a, ctx),
         Command::Gc(a) => c::gc(a, ctx),
+        Command::Forget(a) => c::forget(a, ctx),
         Command::Stats => c::stats(ctx),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

@@ -13,6 +13,7 @@ use cairn::ops::checkout::CheckoutOutcome;
 use cairn::ops::commit::CommitOutcome;
 use cairn::ops::config::ConfigOutcome;
 use cairn::ops::diff::DiffOutcome;
+use cairn::ops::forget::ForgetOutcome;
 use cairn::ops::gc::GcOutcome;
 use cairn::ops::init::InitOutcome;
 use cairn::ops::line::LineOutcome;
@@ -760,6 +761,61 @@ pub(super) fn verify_proof(o: &VerifyProofOutcome, out: &mut dyn Write, _: &Prin
     }
     if let Some(o) = &o.output {
         writeln!(out, "wrote the proven bytes to {}", o.display())?;
+    }
+    Ok(())
+}
+
+/// restic's forget table: the kept layers with their reasons, then the forgotten ones.
+pub(super) fn forget(o: &ForgetOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
+    let (keep, drop) = if o.dry_run {
+        ("would keep", "would forget")
+    } else {
+        ("keep", "forget")
+    };
+    writeln!(
+        out,
+        "{keep} {} on line {}:",
+        n(o.kept.len(), "layer"),
+        o.line
+    )?;
+    for k in &o.kept {
+        let why: Vec<&str> = k.reasons.iter().map(|r| r.text()).collect();
+        let summary = k.message.lines().next().unwrap_or("");
+        writeln!(
+            out,
+            "  {}  {}  {:<28}  {summary}",
+            k.id.short(),
+            utc(k.time_ns),
+            why.join(", ")
+        )?;
+    }
+    if !o.forgotten.is_empty() {
+        writeln!(out, "{drop} {}:", n(o.forgotten.len(), "layer"))?;
+    }
+    for f in &o.forgotten {
+        let summary = f.message.lines().next().unwrap_or("");
+        writeln!(out, "  {}  {}  {summary}", f.id.short(), utc(f.time_ns))?;
+    }
+    for t in &o.tags_moved {
+        writeln!(
+            out,
+            "tag {}: {} -> {}",
+            t.name,
+            t.old.short(),
+            t.new.short()
+        )?;
+    }
+    if o.forgotten.is_empty() {
+        writeln!(out, "nothing to forget")?;
+    } else if !o.dry_run {
+        writeln!(
+            out,
+            "line {} now at {} (was {}); `cairn gc --prune=now` reclaims the forgotten \
+             layers' data now, `cairn gc` after the reflog's grace period",
+            o.line,
+            o.new_tip.short(),
+            o.old_tip.short()
+        )?;
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ pub mod commit;
 pub mod config;
 pub mod diff;
 pub mod export;
+pub mod forget;
 pub mod gc;
 pub mod import;
 pub mod init;

@@ -190,7 +190,8 @@ fn moved(
     remote.invalid(format!(
         "push of {kind}/{name} refused (not a fast-forward): the remote line is at {now} and \
          {why}. Run `cairn pull`; cairn cannot merge, so if both sides added layers, keep one \
-         history (`cairn reset`) and push again"
+         history (`cairn reset`) and push again; a line thinned out by `cairn forget` \
+         replaces the remote's with `cairn push --force`"
     ))
 }
 
@@ -214,7 +215,8 @@ fn lost_race(remote: &Remote, line: &str, now: Option<ObjectId>, ours: ObjectId)
     remote.invalid(format!(
         "push of {}/{line} refused: another push moved it to {now} while this one was \
          publishing; {kept}. cairn cannot merge: `cairn pull` shows the other layer; keep one \
-         history (`cairn reset`) and push again",
+         history (`cairn reset`) and push again; a line thinned out by `cairn forget` \
+         replaces the remote's with `cairn push --force`",
         RefKind::Line
     ))
 }
