@@ -246,13 +246,7 @@ impl<'a> Ingester<'a> {
             }
             _ => self.chunk_windows(reader, &mut chunks, name)?,
         };
-        let stat = Stat {
-            size,
-            mtime_ns,
-            ctime_ns: 0,
-            ino: 0,
-            mode: libc::S_IFREG | (mode & 0o7777),
-        };
+        let stat = unread_stat(size, mtime_ns, libc::S_IFREG | (mode & 0o7777));
         Ok(self.entry(EntryKind::File, mode & 0o7777, stat, chunks))
     }
 
@@ -281,13 +275,7 @@ impl<'a> Ingester<'a> {
     /// A symlink entry for `target`, stat data being the target's length and `mtime_ns`.
     pub(crate) fn symlink_entry(&self, target: &[u8], mtime_ns: i64) -> Result<Ingested> {
         let chunks = self.chunk_buffer(target)?;
-        let stat = Stat {
-            size: target.len() as u64,
-            mtime_ns,
-            ctime_ns: 0,
-            ino: 0,
-            mode: libc::S_IFLNK | 0o777,
-        };
+        let stat = unread_stat(target.len() as u64, mtime_ns, libc::S_IFLNK | 0o777);
         Ok(self.entry(EntryKind::Symlink, 0o777, stat, chunks))
     }
 
@@ -322,6 +310,19 @@ impl Checkpoint<'_> {
     /// them: a later failure or kill leaves them in place.
     pub(crate) fn seal(&self) -> Result<()> {
         self.0.seal()
+    }
+}
+
+/// Stat data for content that came from no file of the worktree (a stream, a tar member):
+/// its length and time only, so a worktree file at the same path never matches it and is
+/// always read again.
+fn unread_stat(size: u64, mtime_ns: i64, mode: u32) -> Stat {
+    Stat {
+        size,
+        mtime_ns,
+        ctime_ns: 0,
+        ino: 0,
+        mode,
     }
 }
 

@@ -305,15 +305,11 @@ pub(crate) struct LogArgs {
     /// Only layers made at or before DATE (same forms as --since).
     #[arg(long, visible_alias = "before", value_name = "DATE")]
     pub until: Option<String>,
-    /// After each layer, the paths it changed with their sizes before and after.
-    #[arg(long, conflicts_with_all = ["name_status", "name_only"])]
-    pub stat: bool,
-    /// After each layer, the paths it changed with their status letters.
-    #[arg(long, conflicts_with = "name_only")]
-    pub name_status: bool,
-    /// After each layer, the paths it changed.
-    #[arg(long)]
-    pub name_only: bool,
+    /// The changes printed after each layer (none unless one of these is given).
+    #[command(flatten)]
+    pub changes: ChangeFormat,
+    #[command(flatten)]
+    pub renames: RenameArgs,
     /// Print each layer as FORMAT says: %H id, %h short id, %s subject, %b body,
     /// %an author, %ad date, %aI ISO date, %at Unix seconds, %d references, %n newline, %%.
     #[arg(long, value_name = "FORMAT", conflicts_with = "oneline")]

@@ -159,12 +159,16 @@ pub(super) fn commit(a: &CommitArgs, ctx: &Ctx) -> Outcome {
 }
 
 pub(super) fn log(a: &LogArgs, ctx: &Ctx) -> Outcome {
-    use super::log::{parse_format, ChangeList, LogStyle, LogView};
-    let changes = match (a.stat, a.name_status, a.name_only) {
-        (true, _, _) => ChangeList::Stat,
-        (_, true, _) => ChangeList::NameStatus,
-        (_, _, true) => ChangeList::NameOnly,
-        _ => ChangeList::None,
+    use super::log::{parse_format, LogStyle, LogView};
+    const NONE: u8 = u8::MAX;
+    let changes = Some(list_format(&a.changes, NONE)).filter(|f| *f != NONE);
+    let (renames, stray) = rename_options(&a.renames)?;
+    let start = match (stray, &a.layer) {
+        (Some(word), None) => Some(word),
+        (Some(word), Some(_)) => {
+            anyhow::bail!("{word:?} is not a similarity such as 50% or 9 (90%)")
+        }
+        (None, l) => l.clone(),
     };
     let style = LogStyle {
         oneline: a.oneline,
@@ -186,12 +190,14 @@ pub(super) fn log(a: &LogArgs, ctx: &Ctx) -> Outcome {
             })
     };
     let opts = ops::log::LogOptions {
-        start: a.layer.clone(),
+        start,
         max: a.max,
         paths: a.paths.clone(),
         since_ns: when(&a.since, "--since")?,
         until_ns: when(&a.until, "--until")?,
-        changes: changes != ChangeList::None,
+        changes: changes.is_some(),
+        renames,
+        patch: patch_options(&a.changes),
     };
     let outcome = ops::log::log(&ctx.repo()?, &ctx.common, &opts)?;
     ctx.printer

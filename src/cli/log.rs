@@ -24,22 +24,9 @@ pub(super) struct LogStyle {
     pub oneline: bool,
     /// `--format`: the pieces to print instead of the header.
     pub format: Option<Vec<Piece>>,
-    /// What to print of each layer's changed paths.
-    pub changes: ChangeList,
-}
-
-/// The changed paths after each layer, as `diff` prints them.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(super) enum ChangeList {
-    /// None.
-    #[default]
-    None,
-    /// `--stat`: path and sizes before and after, then a total.
-    Stat,
-    /// `--name-status`: status letter and path.
-    NameStatus,
-    /// `--name-only`: the path.
-    NameOnly,
+    /// How each layer's changed paths are printed (one of `changes::format`), as `diff`
+    /// prints them; `None`: not at all.
+    pub changes: Option<u8>,
 }
 
 /// The placeholders of `--format`, as the error for an unknown one lists them.

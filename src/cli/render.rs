@@ -34,7 +34,7 @@ use cairn::repo_path::{RepoPath, RepoPathBuf};
 use indicatif::HumanBytes;
 
 use super::changes;
-use super::log::{self, ChangeList, LogView};
+use super::log::{self, LogView};
 use super::printer::Printer;
 use super::quote::{write_name, Space};
 
@@ -311,15 +311,11 @@ pub(super) fn log(v: &LogView, out: &mut dyn Write, _: &Printer) -> Result<()> {
             writeln!(out)?;
             header_body(out, &l.author, l.time_ns, &l.counts, &l.message)?;
         }
-        let changes = l.changes.as_deref().unwrap_or_default();
-        match style.changes {
-            ChangeList::None => {}
-            ChangeList::Stat => changes::list(changes::format::STAT, changes, out)?,
-            ChangeList::NameStatus => changes::list(changes::format::NAME_STATUS, changes, out)?,
-            ChangeList::NameOnly => changes::list(changes::format::NAME_ONLY, changes, out)?,
+        if let Some(format) = style.changes {
+            changes::list(format, l.changes.as_deref().unwrap_or_default(), out)?;
         }
         // The long form ends each layer with a blank line; its list is set off by another.
-        if style.changes != ChangeList::None && !style.oneline && style.format.is_none() {
+        if style.changes.is_some() && !style.oneline && style.format.is_none() {
             writeln!(out)?;
         }
     }

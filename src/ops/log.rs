@@ -12,6 +12,7 @@ use crate::error::Result;
 use crate::hash::ObjectId;
 use crate::history::{PathChanges, VerifiedTrees};
 use crate::object::{Layer, LayerCounts};
+use crate::patch::{changed_paths, NewSide, PatchOptions};
 use crate::renames::{detect, RenameOptions, StoreLists};
 use crate::repo::Repository;
 use crate::repo_path::RepoPathBuf;
@@ -35,6 +36,10 @@ pub struct LogOptions {
     pub until_ns: Option<i64>,
     /// Report each layer's changed paths (below `paths` when some are given).
     pub changes: bool,
+    /// How renames among those changes are found.
+    pub renames: RenameOptions,
+    /// With `Some`, each change carries its content patch.
+    pub patch: Option<PatchOptions>,
 }
 
 /// One layer as stored.
@@ -120,13 +125,20 @@ pub fn log(repo: &Repository, common: &Common, opts: &LogOptions) -> Result<LogO
                 continue;
             }
             if opts.changes {
-                // Renames as show and diff find them (by id, then by shared chunks).
+                // Renames and patches as show finds and writes them.
                 let lists = StoreLists {
                     repo,
                     known: Default::default(),
                 };
-                let found = detect(c, &RenameOptions::default(), &lists)?;
-                Some(found.changes.into_iter().map(ChangedPath::from).collect())
+                let found = detect(c, &opts.renames, &lists)?;
+                let patch = opts.patch.as_ref();
+                Some(changed_paths(
+                    repo,
+                    found.changes,
+                    patch,
+                    &lists,
+                    NewSide::Store,
+                )?)
             } else {
                 Some(c.into_iter().map(ChangedPath::from).collect())
             }

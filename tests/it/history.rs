@@ -609,3 +609,23 @@ fn log_finds_renames_as_show_does() {
     let show = env.ok(&["show", "--name-status"]);
     assert!(show.contains("R100\told.csv\tnew.csv"), "{show}");
 }
+
+#[test]
+fn log_writes_patches_and_takes_rename_thresholds() {
+    let env = Env::new();
+    std::fs::write(env.path("f.txt"), "a\nb\nc\n").unwrap();
+    env.commit("one");
+    std::fs::write(env.path("f.txt"), "a\nB\nc\n").unwrap();
+    env.commit("two");
+    let p = env.ok(&["log", "-p", "-1", "--format", "%s"]);
+    assert!(p.starts_with("two\ndiff --cairn a/f.txt b/f.txt\n"), "{p}");
+    assert!(p.contains("@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n"), "{p}");
+    // A rename with an edit: found at the default threshold, not at -M100%.
+    std::fs::remove_file(env.path("f.txt")).unwrap();
+    std::fs::write(env.path("g.txt"), "a\nB\nc\nd\n").unwrap();
+    env.commit("move");
+    let found = env.ok(&["log", "--name-status", "-1", "--format", "%s"]);
+    assert!(found.contains("\tf.txt\tg.txt"), "{found}");
+    let strict = env.ok(&["log", "--name-status", "-1", "-M100%", "--format", "%s"]);
+    assert_eq!(strict, "move\nD\tf.txt\nA\tg.txt\n");
+}
