@@ -631,10 +631,24 @@ pub(super) fn push(a: &PushArgs, ctx: &Ctx) -> Outcome {
     let opts = ops::push::PushOptions {
         remote: a.remote.clone(),
         target: a.target.clone(),
+        force: a.force,
     };
-    let outcome = ops::push::push(&ctx.repo()?, &opts, &ctx.bar())?;
-    ctx.printer.outcome(&outcome, render::push)?;
-    OK
+    let many = match (a.tags, a.all) {
+        (true, _) => ops::push::Many::Tags,
+        (_, true) => ops::push::Many::All,
+        _ => {
+            let outcome = ops::push::push(&ctx.repo()?, &opts, &ctx.bar())?;
+            ctx.printer.outcome(&outcome, render::push)?;
+            return OK;
+        }
+    };
+    let outcome = ops::push::push_many(&ctx.repo()?, &opts, many, &ctx.bar())?;
+    ctx.printer.outcome(&outcome, render::push_many)?;
+    // Refused references are reported in the document; the exit code tells a script.
+    match outcome.refused {
+        0 => OK,
+        _ => Ok(ExitCode::from(1)),
+    }
 }
 
 pub(super) fn pull(a: &PullArgs, ctx: &Ctx) -> Outcome {
