@@ -18,6 +18,7 @@ mod cli_proofs;
 mod cli_read;
 mod concurrency;
 mod crash;
+mod data_in;
 mod deep_trees;
 mod export;
 mod faults;
