@@ -4,7 +4,6 @@
 //! ignore files, and a list of 100,000 names.
 
 use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
 
 use crate::support::TestRepo;

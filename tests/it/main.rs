@@ -30,6 +30,7 @@ mod integrity;
 mod lines;
 mod model;
 mod progress;
+mod push_refs;
 mod mv;
 mod remote_attack;
 mod remote_s3;
