@@ -92,7 +92,11 @@ pub fn push(repo: &Repository, opts: &PushOptions, progress: &dyn Progress) -> R
     out.bytes_uploaded = sent.bytes;
     // Tests make two pushes meet here.
     crate::failpoint::hit("push:before-publish");
-    match refs::publish(&remote, kind, &refname, old, local)? {
+    let published = match out.forced {
+        true => refs::publish_forced(&remote, &refname, old, local)?,
+        false => refs::publish(&remote, kind, &refname, old, local)?,
+    };
+    match published {
         Published::Done => {}
         Published::Moved(now) if kind == RefKind::Line => {
             return Err(lost_race(&remote, &refname, now, local))
@@ -358,7 +362,11 @@ fn refuse_local_clashes(references: &mut [RefPush]) {
 
 /// Publishes one reference of a push of many; a race lost or a busy reference refuses it.
 fn publish_one(repo: &Repository, remote: &Remote, r: &mut RefPush) -> Result<()> {
-    match refs::publish(remote, r.kind, &r.name, r.old, r.new)? {
+    let published = match r.result {
+        RefResult::Forced => refs::publish_forced(remote, &r.name, r.old, r.new)?,
+        _ => refs::publish(remote, r.kind, &r.name, r.old, r.new)?,
+    };
+    match published {
         Published::Done => {}
         Published::Moved(now) if r.kind == RefKind::Line => {
             let why = lost_race_text(remote, &r.name, now, r.new);

@@ -266,6 +266,9 @@ fn push_force_moves_a_rewritten_line_only_when_asked() {
     let v = p.a.json(&["push", "--force"]);
     assert_eq!(v["forced"], false, "{v}");
     assert_eq!(p.remote_ref("lines/main"), Some(four.clone()));
+    // The layers the force left behind are not taken for a lost push.
+    let v = p.a.json(&["verify", "--remote", "origin"]);
+    assert_eq!(v["damage"], serde_json::json!([]), "{v}");
     // A clone sees the rewritten history only.
     let c = TestRepo::empty();
     c.ok(&["clone", "-q", &p.url(), "c"]);
