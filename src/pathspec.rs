@@ -136,7 +136,10 @@ mod tests {
     use super::*;
 
     fn set(specs: &[&str]) -> PathSet {
-        let specs: Vec<RepoPathBuf> = specs.iter().map(|s| RepoPathBuf::from(s.as_bytes())).collect();
+        let specs: Vec<RepoPathBuf> = specs
+            .iter()
+            .map(|s| RepoPathBuf::from(s.as_bytes()))
+            .collect();
         PathSet::new(&specs)
     }
 
@@ -160,13 +163,16 @@ mod tests {
     #[test]
     fn excludes_follow_gitignore_rules_from_the_top_down() {
         let ex = |pats: &[&str]| {
-            Excludes::new(&pats.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+            Excludes::new(&pats.iter().map(ToString::to_string).collect::<Vec<_>>()).unwrap()
         };
         let e = ex(&["*.tmp", "!keep.tmp", "build/", "/top"]);
         assert!(e.excludes(p("x/a.tmp"), false));
         assert!(!e.excludes(p("x/keep.tmp"), false));
         assert!(e.excludes(p("build/out/keep.txt"), false));
-        assert!(!e.excludes(p("build"), false), "build/ names directories only");
+        assert!(
+            !e.excludes(p("build"), false),
+            "build/ names directories only"
+        );
         assert!(e.excludes(p("top/a"), false) && !e.excludes(p("x/top/a"), false));
         // A file below an excluded directory cannot be taken back by a negation.
         let e = ex(&["d/", "!d/keep"]);

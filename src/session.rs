@@ -47,9 +47,8 @@ pub(crate) fn pathspecs(
                 std::fs::symlink_metadata(worktree::abs(repo.root(), rel.as_bytes())).is_ok();
             // A tracked file is a hash lookup: a long list of deleted files must not scan
             // the index once per name.
-            let tracked = || {
-                index.entries.contains_key(rel.as_bytes()) || index.under(&rel).next().is_some()
-            };
+            let tracked =
+                || index.entries.contains_key(rel.as_bytes()) || index.under(&rel).next().is_some();
             if exists || tracked() {
                 Ok(rel)
             } else {

@@ -63,14 +63,20 @@ pub(super) fn add(a: &AddArgs, ctx: &Ctx) -> Outcome {
 }
 
 /// The names of `add --files-from LIST` (`-`: standard input).
-fn files_from(list: &std::path::Path, nul: bool, ctx: &Ctx) -> anyhow::Result<Vec<std::path::PathBuf>> {
+fn files_from(
+    list: &std::path::Path,
+    nul: bool,
+    ctx: &Ctx,
+) -> anyhow::Result<Vec<std::path::PathBuf>> {
     let names = if list.as_os_str() == "-" {
         cairn::pathspec::read_names(std::io::stdin().lock(), nul)
     } else {
         let path = ctx.cwd.join(list);
         std::fs::File::open(&path).and_then(|f| cairn::pathspec::read_names(f, nul))
     };
-    names.map_err(|e| cairn::Error::io("could not read the list of paths", ctx.cwd.join(list))(e).into())
+    names.map_err(|e| {
+        cairn::Error::io("could not read the list of paths", ctx.cwd.join(list))(e).into()
+    })
 }
 
 /// `add --stdin PATH`.

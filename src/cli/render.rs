@@ -613,7 +613,12 @@ pub(super) fn reset(o: &ResetOutcome, out: &mut dyn Write, _: &Printer) -> Resul
         (_, None) => {}
     }
     if o.hard {
-        writeln!(out, "{} written, {} deleted", n(o.written, "file"), o.deleted)?;
+        writeln!(
+            out,
+            "{} written, {} deleted",
+            n(o.written, "file"),
+            o.deleted
+        )?;
     } else if !o.unstaged.is_empty() {
         for p in &o.unstaged {
             writeln!(out, "unstaged {}", p.display())?;
@@ -956,7 +961,10 @@ mod tests {
         assert_eq!(super::n(2usize, "directory"), "2 directories");
         assert_eq!(super::n(1u64, "directory"), "1 directory");
         assert_eq!(super::n(3u64, "day"), "3 days");
-        assert_eq!(super::n(2u64, "damaged pack index"), "2 damaged pack indexes");
+        assert_eq!(
+            super::n(2u64, "damaged pack index"),
+            "2 damaged pack indexes"
+        );
     }
 
     #[test]

@@ -82,7 +82,8 @@ pub fn push(repo: &Repository, opts: &PushOptions, progress: &dyn Progress) -> R
         return Ok(out);
     }
     if let Some(theirs) = old {
-        out.forced = refuse_unless_forward(repo, &remote, (kind, &refname), theirs, local, opts.force)?;
+        out.forced =
+            refuse_unless_forward(repo, &remote, (kind, &refname), theirs, local, opts.force)?;
     }
     let listing = list_packs(&remote)?;
     let plan = plan(repo, &remote, &listing, &[local])?;
@@ -137,7 +138,10 @@ pub enum RefResult {
 
 impl RefResult {
     fn moves(self) -> bool {
-        matches!(self, RefResult::Created | RefResult::Updated | RefResult::Forced)
+        matches!(
+            self,
+            RefResult::Created | RefResult::Updated | RefResult::Forced
+        )
     }
 }
 

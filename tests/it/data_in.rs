@@ -107,12 +107,20 @@ fn list_names_are_relative_to_the_current_directory_and_combine_with_paths() {
     t.write("data/c.csv", "c\n");
     t.write("top.txt", "t\n");
     t.write("data/list.txt", "a.csv\n./b.csv\n../top.txt\n");
-    let doc = t.cmd_in(&t.path("data")).args(["--json", "add", "--files-from", "list.txt", "c.csv"]).output().unwrap();
+    let doc = t
+        .cmd_in(&t.path("data"))
+        .args(["--json", "add", "--files-from", "list.txt", "c.csv"])
+        .output()
+        .unwrap();
     let doc = json_of(&doc);
     let paths: Vec<String> = staged(&doc).into_iter().map(|(p, _)| p).collect();
     assert_eq!(paths, ["data/a.csv", "data/b.csv", "data/c.csv", "top.txt"]);
     // A list that names nothing (a search that found nothing) is success with nothing staged.
-    let doc = json_of(&with_stdin(&t, &["--json", "add", "--files-from", "-"].map(OsStr::new), b""));
+    let doc = json_of(&with_stdin(
+        &t,
+        &["--json", "add", "--files-from", "-"].map(OsStr::new),
+        b"",
+    ));
     assert!(staged(&doc).is_empty());
     // A missing list file is one clear error.
     let err = t.fails(&["add", "--files-from", "no-such-list"], 2);
@@ -133,12 +141,24 @@ fn a_listed_name_must_exist_or_be_tracked() {
     t.append("keep.txt", "more\n");
     let before = t.run(&["status", "-z"]).stdout;
     // A name neither in the worktree nor tracked fails the whole add; nothing changes.
-    let out = with_stdin(&t, &["add", "--files-from", "-"].map(OsStr::new), b"keep.txt\nnever-was.txt\n");
+    let out = with_stdin(
+        &t,
+        &["add", "--files-from", "-"].map(OsStr::new),
+        b"keep.txt\nnever-was.txt\n",
+    );
     let err = crate::support::assert_failure(&out, &["add"], 2);
     assert!(err.contains("never-was.txt"), "{err}");
-    assert_eq!(t.run(&["status", "-z"]).stdout, before, "repository unchanged");
+    assert_eq!(
+        t.run(&["status", "-z"]).stdout,
+        before,
+        "repository unchanged"
+    );
     // A tracked file gone from the worktree stages its deletion, as `add gone.txt` does.
-    let doc = json_of(&with_stdin(&t, &["--json", "add", "--files-from", "-"].map(OsStr::new), b"keep.txt\ngone.txt\n"));
+    let doc = json_of(&with_stdin(
+        &t,
+        &["--json", "add", "--files-from", "-"].map(OsStr::new),
+        b"keep.txt\ngone.txt\n",
+    ));
     assert_eq!(
         staged(&doc),
         [
@@ -165,8 +185,16 @@ fn excludes_take_patterns_directories_and_negations() {
         t.write(p, p);
     }
     let doc = t.json(&[
-        "add", "-A", "--exclude", "*.tmp", "--exclude", "!keep.tmp", "--exclude", "cache/",
-        "--exclude", "/top.log",
+        "add",
+        "-A",
+        "--exclude",
+        "*.tmp",
+        "--exclude",
+        "!keep.tmp",
+        "--exclude",
+        "cache/",
+        "--exclude",
+        "/top.log",
     ]);
     let paths: Vec<String> = staged(&doc).into_iter().map(|(p, _)| p).collect();
     assert_eq!(
@@ -176,12 +204,26 @@ fn excludes_take_patterns_directories_and_negations() {
     );
     // Status is not fooled by the narrower walk: what was left out is still untracked.
     let st = t.status();
-    for p in ["?? x.tmp", "?? sub/y.tmp", "?? top.log", "?? cache/", "?? sub/cache/"] {
+    for p in [
+        "?? x.tmp",
+        "?? sub/y.tmp",
+        "?? top.log",
+        "?? cache/",
+        "?? sub/cache/",
+    ] {
         assert!(st.iter().any(|l| l == p), "{p} in {st:?}");
     }
     // A named path the user excluded is left out without an error; a named directory is
     // walked with the patterns.
-    let doc = t.json(&["add", "x.tmp", "sub", "--exclude", "*.tmp", "--exclude", "cache"]);
+    let doc = t.json(&[
+        "add",
+        "x.tmp",
+        "sub",
+        "--exclude",
+        "*.tmp",
+        "--exclude",
+        "cache",
+    ]);
     assert!(staged(&doc).is_empty(), "{doc}");
     // A bad pattern is a usage error, before anything is read.
     let err = t.fails(&["add", "-A", "--exclude", "[z-a]"], 2);
@@ -201,7 +243,10 @@ fn excluded_tracked_files_are_left_as_they_are() {
     t.remove("logs/old.log");
     // Excluded: neither read (the change stays unstaged) nor deleted from the index.
     let doc = t.json(&["add", "-A", "--exclude", "logs/"]);
-    assert_eq!(staged(&doc), [("data/keep.csv".to_string(), "modified".to_string())]);
+    assert_eq!(
+        staged(&doc),
+        [("data/keep.csv".to_string(), "modified".to_string())]
+    );
     let st = t.status();
     assert!(st.iter().any(|l| l == " M logs/run.log"), "{st:?}");
     assert!(st.iter().any(|l| l == " D logs/old.log"), "{st:?}");
@@ -243,8 +288,17 @@ fn files_from_and_exclude_together() {
     }
     let out = with_stdin(
         &t,
-        &["--json", "add", "--files-from", "-", "--exclude", "*.tmp", "--exclude", "e/"]
-            .map(OsStr::new),
+        &[
+            "--json",
+            "add",
+            "--files-from",
+            "-",
+            "--exclude",
+            "*.tmp",
+            "--exclude",
+            "e/",
+        ]
+        .map(OsStr::new),
         b"d/a.csv\nd/b.tmp\nd\ne/f.csv\n",
     );
     let paths: Vec<String> = staged(&json_of(&out)).into_iter().map(|(p, _)| p).collect();
@@ -305,4 +359,57 @@ fn a_list_of_100000_names_is_not_slow() {
         listed < bound && deleted < bound,
         "listed {listed:?}, deleted {deleted:?}, walk {walked:?}"
     );
+}
+
+#[test]
+fn hostile_names_in_a_list_are_refused_before_anything_is_read() {
+    let t = TestRepo::new();
+    t.write("ok.txt", "ok\n");
+    t.symlink("/etc", "link");
+    for bad in [
+        &b"../outside"[..],
+        b"/etc/passwd",
+        b".cairn/config.toml",
+        b"link/passwd",
+    ] {
+        let list = [&b"ok.txt\0"[..], bad, b"\0"].concat();
+        let out = with_stdin(
+            &t,
+            &["add", "--files-from", "-", "-0"].map(OsStr::new),
+            &list,
+        );
+        crate::support::assert_failure(&out, &["add", "--files-from"], 2);
+        assert!(added(&t).is_empty(), "nothing staged for {bad:?}");
+    }
+}
+
+/// An add from a list killed before it saves the index leaves the index as it was; the same
+/// command run again stages everything.
+#[test]
+fn a_killed_add_from_a_list_is_run_again() {
+    let t = TestRepo::new();
+    let mut list = Vec::new();
+    for i in 0..50 {
+        let name = format!("d/f{i:02}");
+        t.write(&name, format!("{i}\n"));
+        list.extend_from_slice(name.as_bytes());
+        list.push(b'\n');
+    }
+    let out = t
+        .cmd()
+        .env("CAIRN_FAILPOINT", "add:before-index")
+        .args(["add", "--files-from", "-"])
+        .write_stdin(list.clone())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "killed: {out:?}");
+    assert!(added(&t).is_empty(), "the index is as it was");
+    let doc = json_of(&with_stdin(
+        &t,
+        &["--json", "add", "--files-from", "-"].map(OsStr::new),
+        &list,
+    ));
+    assert_eq!(doc["staged"].as_array().unwrap().len(), 50);
+    assert_eq!(added(&t).len(), 50);
+    t.ok(&["verify"]);
 }

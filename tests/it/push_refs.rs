@@ -35,7 +35,9 @@ impl Pair {
     /// The layer the remote's `refs/<kind>/<name>` names, if any.
     fn remote_ref(&self, reference: &str) -> Option<String> {
         let p: PathBuf = self.store.path().join("refs").join(reference);
-        std::fs::read_to_string(p).ok().map(|s| s.trim().to_string())
+        std::fs::read_to_string(p)
+            .ok()
+            .map(|s| s.trim().to_string())
     }
 
     /// Writes `file` and commits it; returns the layer id.
@@ -165,7 +167,11 @@ fn push_all_sends_lines_and_tags_and_tags_travel_with_clone_and_pull() {
     // A clone gets every line and tag.
     let b = TestRepo::empty();
     let c = b.json(&["clone", &p.url(), "b"]);
-    assert_eq!((c["lines"].as_u64(), c["tags"].as_u64()), (Some(2), Some(1)), "{c}");
+    assert_eq!(
+        (c["lines"].as_u64(), c["tags"].as_u64()),
+        (Some(2), Some(1)),
+        "{c}"
+    );
     let bdir = b.root().join("b");
     let tags = String::from_utf8(b.run_in(&bdir, &["tag"]).stdout).unwrap();
     assert_eq!(tags.trim(), format!("v1 {one}"));
@@ -192,8 +198,16 @@ fn push_all_sends_lines_and_tags_and_tags_travel_with_clone_and_pull() {
     let out = b.run_in(&bdir, &["--json", "pull"]);
     assert_success(&out, &["pull"]);
     let pulled = doc(&out);
-    assert_eq!(pulled["tags_created"], serde_json::json!(["v2"]), "{pulled}");
-    assert_eq!(pulled["tags_differing"], serde_json::json!(["v9"]), "{pulled}");
+    assert_eq!(
+        pulled["tags_created"],
+        serde_json::json!(["v2"]),
+        "{pulled}"
+    );
+    assert_eq!(
+        pulled["tags_differing"],
+        serde_json::json!(["v9"]),
+        "{pulled}"
+    );
     let tags = String::from_utf8(b.run_in(&bdir, &["tag"]).stdout).unwrap();
     assert!(tags.contains(&format!("v2 {three}")), "{tags}");
     assert!(tags.contains(&format!("v9 {one}")), "kept: {tags}");
@@ -252,7 +266,11 @@ fn push_force_moves_a_rewritten_line_only_when_asked() {
     let err = p.a.fails(&["push"], 2);
     assert!(err.contains("not a fast-forward"), "{err}");
     assert!(err.contains("--force"), "the hint names the way out: {err}");
-    assert_eq!(p.remote_ref("lines/main"), before, "refused: the remote is unchanged");
+    assert_eq!(
+        p.remote_ref("lines/main"),
+        before,
+        "refused: the remote is unchanged"
+    );
 
     let v = p.a.json(&["push", "--force"]);
     assert_eq!(v["forced"], true, "{v}");
@@ -261,7 +279,10 @@ fn push_force_moves_a_rewritten_line_only_when_asked() {
     assert_eq!(p.remote_ref("lines/main"), Some(rewritten.clone()));
     // Again: up to date, nothing forced. A fast-forward under --force is not "forced".
     let v = p.a.json(&["push", "--force"]);
-    assert_eq!((v["up_to_date"].as_bool(), v["forced"].as_bool()), (Some(true), Some(false)));
+    assert_eq!(
+        (v["up_to_date"].as_bool(), v["forced"].as_bool()),
+        (Some(true), Some(false))
+    );
     let four = p.layer("f", "four");
     let v = p.a.json(&["push", "--force"]);
     assert_eq!(v["forced"], false, "{v}");

@@ -773,7 +773,12 @@ fn push_tags_all_and_force_on_s3() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["reference"].as_str().unwrap(), r["result"].as_str().unwrap()))
+        .map(|r| {
+            (
+                r["reference"].as_str().unwrap(),
+                r["result"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         results,
@@ -795,7 +800,11 @@ fn push_tags_all_and_force_on_s3() {
     // Tags travel with a clone.
     let t = TestRepo::empty();
     let c = json(&t, t.root(), &s3, &["clone", &url("many"), "c"]);
-    assert_eq!((c["lines"].as_u64(), c["tags"].as_u64()), (Some(2), Some(2)), "{c}");
+    assert_eq!(
+        (c["lines"].as_u64(), c["tags"].as_u64()),
+        (Some(2), Some(2)),
+        "{c}"
+    );
 
     // Rewrite main (as forget does) and move v3 here: --tags refuses v3 (exit 1, the
     // document says why), push refuses main, --force moves main and still not v3.
@@ -872,12 +881,18 @@ fn forced_race_on_s3(extra: &[(&str, &str)], prefix: &str) {
     assert_eq!(won.len(), 1, "exactly one forced push wins: {outs:?}");
     let (w, l) = (won[0], 1 - won[0]);
     let v: Value = serde_json::from_slice(&outs[w].stdout).unwrap();
-    assert_eq!((v["forced"].as_bool(), v["old"].as_str()), (Some(true), Some(moved.as_str())));
+    assert_eq!(
+        (v["forced"].as_bool(), v["old"].as_str()),
+        (Some(true), Some(moved.as_str()))
+    );
     let refused = assert_failure(&outs[l], &args, 2);
     assert!(refused.contains("another push moved it"), "{refused}");
     let tip = std::fs::read_to_string(s3.object(prefix, "refs/lines/main")).unwrap();
     assert_eq!(tip.trim(), mine[w]);
-    assert!(s3.keys(prefix, "locks").is_empty(), "no intent is left behind");
+    assert!(
+        s3.keys(prefix, "locks").is_empty(),
+        "no intent is left behind"
+    );
     // The ref log records every accepted move: base, elsewhere, the forced one.
     assert_eq!(s3.keys(prefix, "refs-log/lines/main").len(), 3);
 }
