@@ -662,14 +662,13 @@ pub(crate) struct PushArgs {
     /// The remote (default: origin, or the only remote).
     pub remote: Option<String>,
     /// The line or tag to push (default: HEAD's line).
-    #[arg(conflicts_with_all = ["tags", "all"])]
     pub target: Option<String>,
     /// Push every tag the remote lacks; a tag that names another layer there is refused
     /// and reported, never moved.
-    #[arg(long, conflicts_with = "all")]
+    #[arg(long, conflicts_with_all = ["target", "all"])]
     pub tags: bool,
     /// Push every line and every tag, with one upload; each reference's result is reported.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "target")]
     pub all: bool,
     /// Move the remote's line even when its layer is not an ancestor of ours (after history
     /// was rewritten); only if nobody moved it since the push started. Tags never move.

@@ -787,6 +787,9 @@ pub(super) fn push_many(
     _: &Printer,
 ) -> Result<()> {
     use cairn::ops::push::RefResult;
+    if o.references.is_empty() {
+        return writeln!(out, "nothing to push to {}", o.remote);
+    }
     writeln!(
         out,
         "pushed to {}: uploaded {} ({}), {} already there",
