@@ -65,6 +65,7 @@ fn build_repo(root: &Path, total: usize) -> Repository {
         dry_run: false,
         force: false,
         ignore_errors: false,
+        exclude: Vec::new(),
     };
     let locked = repo.lock(common.lock_timeout).expect("lock");
     add(&locked, &common, &all, &NoProgress).expect("add");

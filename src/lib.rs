@@ -27,6 +27,7 @@ pub mod object;
 pub mod ops;
 pub mod pack;
 pub mod patch;
+pub mod pathspec;
 pub mod progress;
 pub mod proof;
 mod reach;

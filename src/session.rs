@@ -45,7 +45,11 @@ pub(crate) fn pathspecs(
             worktree::refuse_beyond_symlink(repo.root(), &rel, p)?;
             let exists =
                 std::fs::symlink_metadata(worktree::abs(repo.root(), rel.as_bytes())).is_ok();
-            if exists || index.under(&rel).next().is_some() {
+            // A tracked file is a hash lookup: a long list of deleted files must not scan
+            // the index once per name.
+            let tracked =
+                || index.entries.contains_key(rel.as_bytes()) || index.under(&rel).next().is_some();
+            if exists || tracked() {
                 Ok(rel)
             } else {
                 Err(Error::PathNotFound { path: p.clone() })

@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::index::{IndexEntry, StagingIndex, Stat};
 use crate::ingest::Ingester;
 use crate::object::EntryKind;
+use crate::pathspec::{Excludes, PathSet};
 use crate::repo::CAIRN_DIR;
 // `Rel` because this module still defines the old `RepoPath` newtype (see below).
 use crate::repo_path::{RepoPath as Rel, RepoPathBuf};
@@ -148,22 +149,31 @@ pub fn refuse_beyond_symlink(root: &Path, rel: &Rel, user: &Path) -> Result<()> 
 /// Walks the worktree below `specs` (repository paths; `""` for everything). With
 /// `no_ignore`, ignore files are not consulted.
 pub fn walk(root: &Path, specs: &[RepoPathBuf], no_ignore: bool, threads: usize) -> Result<Walk> {
+    walk_excluding(root, specs, no_ignore, &Excludes::none(), threads)
+}
+
+/// [`walk`], leaving out (and not entering) what `excludes` matches, whatever ignore files
+/// say. Each entry costs a few hash lookups however many specs there are.
+pub fn walk_excluding(
+    root: &Path,
+    specs: &[RepoPathBuf],
+    no_ignore: bool,
+    excludes: &Excludes,
+    threads: usize,
+) -> Result<Walk> {
     let mut b = builder(root, no_ignore, threads);
     let root_len = root.as_os_str().len();
-    let everything = specs.iter().any(|s| s.is_root());
-    let specs = specs.to_vec();
+    let set = PathSet::new(specs);
+    let excludes = excludes.clone();
     b.filter_entry(move |e| {
+        let rel = rel_of(e.path(), root_len);
+        let is_dir = e.file_type().is_some_and(|t| t.is_dir());
+        // What is below a spec, and the directories on the way to one; a file or symlink
+        // standing where a spec's directory was is neither (`add x/a` must not stage the
+        // file `x` that replaced the directory `x/`).
         own_dir(e, no_ignore)
-            && (everything || {
-                // What is below a spec, and the directories on the way to one; a file or
-                // symlink standing where a spec's directory was is neither (`add x/a` must
-                // not stage the file `x` that replaced the directory `x/`).
-                let rel = rel_of(e.path(), root_len);
-                let is_dir = e.file_type().is_some_and(|t| t.is_dir());
-                specs
-                    .iter()
-                    .any(|s| rel.is_under(s) || (is_dir && s.is_under(rel)))
-            })
+            && (set.covers(rel) || (is_dir && set.leads_to(rel)))
+            && !excludes.matches_here(rel, is_dir)
     });
     run(b, root, |_| false)
 }

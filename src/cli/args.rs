@@ -195,6 +195,18 @@ pub(crate) struct AddArgs {
     /// written), e.g. `pg_dump db | cairn add --stdin db.sql`.
     #[arg(long, conflicts_with_all = ["all", "dry_run", "force", "ignore_errors"])]
     pub stdin: bool,
+    /// Also stage the paths listed in FILE (`-`: standard input), one per line, relative to
+    /// the current directory; each must exist or be tracked.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["all", "stdin"])]
+    pub files_from: Option<PathBuf>,
+    /// With --files-from: names are separated by NUL bytes, not newlines (as `find -print0`
+    /// writes them).
+    #[arg(short = '0', long = "null", requires = "files_from")]
+    pub null: bool,
+    /// Leave out paths matching PATTERN (gitignore syntax, repeatable), on top of the ignore
+    /// files: not read, added or deleted, even when named or tracked.
+    #[arg(long, value_name = "PATTERN", conflicts_with = "stdin")]
+    pub exclude: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -714,6 +726,17 @@ pub(crate) struct PushArgs {
     pub remote: Option<String>,
     /// The line or tag to push (default: HEAD's line).
     pub target: Option<String>,
+    /// Push every tag the remote lacks; a tag that names another layer there is refused
+    /// and reported, never moved.
+    #[arg(long, conflicts_with_all = ["target", "all"])]
+    pub tags: bool,
+    /// Push every line and every tag, with one upload; each reference's result is reported.
+    #[arg(long, conflicts_with = "target")]
+    pub all: bool,
+    /// Move the remote's line even when its layer is not an ancestor of ours (after history
+    /// was rewritten); only if nobody moved it since the push started. Tags never move.
+    #[arg(short, long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -37,24 +37,46 @@ pub(super) fn add(a: &AddArgs, ctx: &Ctx) -> Outcome {
     if a.stdin {
         return add_stdin(a, ctx);
     }
-    if a.paths.is_empty() && !a.all {
+    if a.paths.is_empty() && !a.all && a.files_from.is_none() {
         return Err(cairn::Error::BadArgument {
             what: "nothing to add: name paths, or use -A for everything".into(),
             path: ctx.cwd.clone(),
         }
         .into());
     }
+    let mut paths = a.paths.clone();
+    if let Some(list) = &a.files_from {
+        paths.extend(files_from(list, a.null, ctx)?);
+    }
     let repo = ctx.repo()?;
     let opts = ops::add::AddOptions {
-        paths: a.paths.clone(),
+        paths,
         all: a.all,
         dry_run: a.dry_run,
         force: a.force,
         ignore_errors: a.ignore_errors,
+        exclude: a.exclude.clone(),
     };
     let outcome = ops::add::add(&ctx.lock(&repo)?, &ctx.common, &opts, &ctx.bar())?;
     ctx.printer.outcome(&outcome, render::add)?;
     OK
+}
+
+/// The names of `add --files-from LIST` (`-`: standard input).
+fn files_from(
+    list: &std::path::Path,
+    nul: bool,
+    ctx: &Ctx,
+) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    let names = if list.as_os_str() == "-" {
+        cairn::pathspec::read_names(std::io::stdin().lock(), nul)
+    } else {
+        let path = ctx.cwd.join(list);
+        std::fs::File::open(&path).and_then(|f| cairn::pathspec::read_names(f, nul))
+    };
+    names.map_err(|e| {
+        cairn::Error::io("could not read the list of paths", ctx.cwd.join(list))(e).into()
+    })
 }
 
 /// `add --stdin PATH`.
@@ -671,10 +693,24 @@ pub(super) fn push(a: &PushArgs, ctx: &Ctx) -> Outcome {
     let opts = ops::push::PushOptions {
         remote: a.remote.clone(),
         target: a.target.clone(),
+        force: a.force,
     };
-    let outcome = ops::push::push(&ctx.repo()?, &opts, &ctx.bar())?;
-    ctx.printer.outcome(&outcome, render::push)?;
-    OK
+    let many = match (a.tags, a.all) {
+        (true, _) => ops::push::Many::Tags,
+        (_, true) => ops::push::Many::All,
+        _ => {
+            let outcome = ops::push::push(&ctx.repo()?, &opts, &ctx.bar())?;
+            ctx.printer.outcome(&outcome, render::push)?;
+            return OK;
+        }
+    };
+    let outcome = ops::push::push_many(&ctx.repo()?, &opts, many, &ctx.bar())?;
+    ctx.printer.outcome(&outcome, render::push_many)?;
+    // Refused references are reported in the document; the exit code tells a script.
+    match outcome.refused {
+        0 => OK,
+        _ => Ok(ExitCode::from(1)),
+    }
 }
 
 pub(super) fn pull(a: &PullArgs, ctx: &Ctx) -> Outcome {

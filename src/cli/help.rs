@@ -136,7 +136,10 @@ fn examples(name: &str) -> Option<&'static str> {
         }
         "push" => {
             "  cairn push                      HEAD's line to origin (or the only remote)
-  cairn push backup v1            a tag to the remote `backup`"
+  cairn push backup v1            a tag to the remote `backup`
+  cairn push --tags               every tag the remote lacks (differing ones are refused)
+  cairn push --all --json         every line and tag, each reference's result in JSON
+  cairn push --force              HEAD's line after `forget` rewrote its history"
         }
         "pull" => {
             "  cairn pull                      HEAD's line from origin, worktree moved forward

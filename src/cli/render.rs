@@ -857,6 +857,45 @@ pub(super) fn remote(
     Ok(())
 }
 
+pub(super) fn push_many(
+    o: &cairn::ops::push::PushManyOutcome,
+    out: &mut dyn Write,
+    _: &Printer,
+) -> Result<()> {
+    use cairn::ops::push::RefResult;
+    if o.references.is_empty() {
+        return writeln!(out, "nothing to push to {}", o.remote);
+    }
+    writeln!(
+        out,
+        "pushed to {}: uploaded {} ({}), {} already there",
+        o.remote,
+        n(o.packs_uploaded, "pack"),
+        HumanBytes(o.bytes_uploaded),
+        o.packs_present
+    )?;
+    for r in &o.references {
+        let from = r.old.map_or("new".into(), |id| id.short());
+        let to = r.new.short();
+        match r.result {
+            RefResult::Created => writeln!(out, "  created     {} {to}", r.reference)?,
+            RefResult::Updated => writeln!(out, "  updated     {} {from} -> {to}", r.reference)?,
+            RefResult::Forced => writeln!(out, "  forced      {} {from} -> {to}", r.reference)?,
+            RefResult::UpToDate => writeln!(out, "  up to date  {} {to}", r.reference)?,
+            RefResult::Refused => writeln!(
+                out,
+                "  refused     {}: {}",
+                r.reference,
+                r.reason.as_deref().unwrap_or("")
+            )?,
+        }
+    }
+    if o.refused > 0 {
+        writeln!(out, "{} refused", n(o.refused, "reference"))?;
+    }
+    Ok(())
+}
+
 pub(super) fn push(
     o: &cairn::ops::push::PushOutcome,
     out: &mut dyn Write,
@@ -874,7 +913,8 @@ pub(super) fn push(
     let from = o.old.map_or("new".into(), |id| id.short());
     writeln!(
         out,
-        "pushed {} to {}: {from} -> {}; uploaded {} ({}), {} already there",
+        "{} {} to {}: {from} -> {}; uploaded {} ({}), {} already there",
+        if o.forced { "force-pushed" } else { "pushed" },
         o.reference,
         o.remote,
         o.new.short(),

@@ -13,6 +13,7 @@ use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::index::{IndexEntry, StagingIndex, Stat, WalkCache};
 use crate::ingest::{store_with, Ingester};
+use crate::pathspec::{Excludes, PathSet};
 use crate::progress::{Progress, Unit};
 use crate::repo::{Locked, Repository};
 use crate::repo_path::{RepoPath, RepoPathBuf};
@@ -32,6 +33,9 @@ pub struct AddOptions {
     pub force: bool,
     /// Skip and report files and directories that cannot be read, instead of failing.
     pub ignore_errors: bool,
+    /// Patterns in gitignore syntax for paths to leave as they are: not read, not added, not
+    /// deleted from the index, whether named, found by the walk or tracked (`--exclude`).
+    pub exclude: Vec<String>,
 }
 
 /// How staging changed a path's index entry.
@@ -104,12 +108,20 @@ pub fn add(
     progress: &dyn Progress,
 ) -> Result<AddOutcome> {
     let mut index = repo.load_index()?;
+    let excludes = Excludes::new(&opts.exclude)?;
     let specs = if opts.all {
         vec![RepoPathBuf::new()]
     } else {
         pathspecs(repo, &common.cwd, &opts.paths, &index)?
     };
-    let plan = plan(repo, &index, &specs, opts)?;
+    if specs.is_empty() {
+        // An empty list of names (`--files-from` of a search that found nothing).
+        return Ok(AddOutcome {
+            dry_run: opts.dry_run,
+            ..Default::default()
+        });
+    }
+    let plan = plan(repo, &index, &specs, &excludes, opts)?;
     let mut outcome = AddOutcome {
         dry_run: opts.dry_run,
         skipped: plan.skipped,
@@ -179,18 +191,24 @@ fn plan(
     repo: &Repository,
     index: &StagingIndex,
     specs: &[RepoPathBuf],
+    excludes: &Excludes,
     opts: &AddOptions,
 ) -> Result<Plan> {
     let root = repo.root();
     let started_ns = now_ns();
-    let mut walk = worktree::walk(root, specs, opts.force, rayon::current_num_threads())?;
+    let threads = rayon::current_num_threads();
+    let mut walk = worktree::walk_excluding(root, specs, opts.force, excludes, threads)?;
     let mut unreadable = std::mem::take(&mut walk.errors);
     if !opts.ignore_errors && !unreadable.is_empty() {
         return Err(unreadable.swap_remove(0));
     }
     walk.files.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    check_ignored(repo, specs, &walk, index)?;
-    let whole = specs.iter().any(|s| s.is_root()) && !opts.force && unreadable.is_empty();
+    check_ignored(repo, specs, &walk, index, excludes)?;
+    // A walk that left excluded files out has not seen the whole worktree.
+    let whole = specs.iter().any(|s| s.is_root())
+        && !opts.force
+        && unreadable.is_empty()
+        && excludes.is_empty();
     let walked = whole.then(|| Walked {
         dirs: walk
             .dirs
@@ -235,21 +253,28 @@ fn plan(
     let real = worktree::RealDirs::new(root);
     // A partial clone's never-fetched files are absent on purpose, not deleted.
     let sparse = crate::checkout::Sparse::load(repo)?;
+    let kept = |rel: &[u8]| !excludes.excludes(RepoPath::new(rel), false);
     for spec in specs {
         let files_above = index.files_above(spec).map(|d| d.as_bytes().to_vec());
-        plan.removed.extend(files_above);
-        for (rel, e) in index.under(spec) {
-            if plan.work[..walked].binary_search(rel).is_ok() {
-                continue;
-            }
-            match unwalked(root, &real, rel) {
-                Ok(true) => plan.work.push(rel.clone()),
-                Ok(false) if sparse.skips(rel, e) => {}
-                Ok(false) => plan.removed.push(rel.clone()),
-                // Skipped means untouched: a file that cannot be examined is not deleted.
-                Err(e) if opts.ignore_errors => plan.skipped.push(skipped(root, e)),
-                Err(e) => return Err(e),
-            }
+        plan.removed.extend(files_above.filter(|d| kept(d)));
+    }
+    // One pass over the index, however many paths were named.
+    let named = PathSet::new(specs);
+    let tracked = index
+        .entries
+        .iter()
+        .filter(|(rel, _)| named.covers(RepoPath::new(rel)) && kept(rel));
+    for (rel, e) in tracked {
+        if plan.work[..walked].binary_search(rel).is_ok() {
+            continue;
+        }
+        match unwalked(root, &real, rel) {
+            Ok(true) => plan.work.push(rel.clone()),
+            Ok(false) if sparse.skips(rel, e) => {}
+            Ok(false) => plan.removed.push(rel.clone()),
+            // Skipped means untouched: a file that cannot be examined is not deleted.
+            Err(e) if opts.ignore_errors => plan.skipped.push(skipped(root, e)),
+            Err(e) => return Err(e),
         }
     }
     plan.work.par_sort_unstable();
@@ -285,12 +310,14 @@ fn unwalked(root: &std::path::Path, real: &worktree::RealDirs, rel: &[u8]) -> Re
     }
 }
 
-/// An explicitly named path that exists but that the walk never reached is ignored.
+/// An explicitly named path that exists but that the walk never reached is ignored, unless
+/// `--exclude` took it out: the user asked for that on the same command line.
 fn check_ignored(
     repo: &Repository,
     specs: &[RepoPathBuf],
     walk: &worktree::Walk,
     index: &StagingIndex,
+    excludes: &Excludes,
 ) -> Result<()> {
     for spec in specs {
         let reached = walk.dirs.contains_key(spec.as_bytes())
@@ -298,9 +325,17 @@ fn check_ignored(
                 .files
                 .binary_search_by(|(p, _)| p.as_slice().cmp(spec.as_bytes()))
                 .is_ok();
-        let tracked = index.under(spec).next().is_some();
+        if reached {
+            continue;
+        }
         let path = worktree::abs(repo.root(), spec.as_bytes());
-        if !reached && !tracked && std::fs::symlink_metadata(&path).is_ok() {
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        // A tracked file is a hash lookup; only a directory needs the scan.
+        let tracked = index.entries.contains_key(spec.as_bytes())
+            || (meta.is_dir() && index.under(spec).next().is_some());
+        if !tracked && !excludes.excludes(spec, meta.is_dir()) {
             return Err(Error::Ignored { path });
         }
     }
@@ -628,14 +663,20 @@ fn skipped(root: &std::path::Path, e: Error) -> Skipped {
     }
 }
 
-/// Takes the paths gone from the worktree out of the index.
+/// Takes the paths gone from the worktree (sorted, no duplicates) out of the index, in one
+/// pass that keeps its order: removing them one by one would shift the entries once per
+/// path, and 50,000 deletions took minutes.
 fn remove(index: &mut StagingIndex, removed: Vec<Vec<u8>>, outcome: &mut AddOutcome) {
-    for rel in removed {
-        if index.entries.shift_remove(&rel).is_some() {
-            outcome.staged.push(StagedPath {
-                path: RepoPathBuf::from(rel),
-                change: Staged::Removed,
-            });
-        }
+    if removed.is_empty() {
+        return;
     }
+    index
+        .entries
+        .retain(|rel, _| removed.binary_search(rel).is_err());
+    outcome
+        .staged
+        .extend(removed.into_iter().map(|rel| StagedPath {
+            path: RepoPathBuf::from(rel),
+            change: Staged::Removed,
+        }));
 }

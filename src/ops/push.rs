@@ -1,5 +1,6 @@
 //! `cairn push`: upload the packs a remote lacks, then move the remote's line (or create its
-//! tag) last, refusing anything but a fast-forward.
+//! tag) last, refusing anything but a fast-forward unless forced. `--tags` and `--all` push
+//! many references with one upload, and report each reference's result.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +25,10 @@ pub struct PushOptions {
     pub remote: Option<String>,
     /// A line or tag (default: HEAD's line).
     pub target: Option<String>,
+    /// Move a line even when the remote's layer is not an ancestor of ours (after history
+    /// was rewritten). Still conditional: only from the value read when the push started.
+    /// Tags never move, forced or not.
+    pub force: bool,
 }
 
 /// What was uploaded, and where the remote's reference stands.
@@ -41,6 +46,8 @@ pub struct PushOutcome {
     pub new: ObjectId,
     /// The remote was already at `new`: nothing was uploaded or moved.
     pub up_to_date: bool,
+    /// The line moved to a layer that does not descend from the remote's (`--force`).
+    pub forced: bool,
     /// Packs uploaded (each with its index; a pack already there at its full size is not sent
     /// again, only its index).
     pub packs_uploaded: u64,
@@ -66,6 +73,7 @@ pub fn push(repo: &Repository, opts: &PushOptions, progress: &dyn Progress) -> R
         old,
         new: local,
         up_to_date: old == Some(local),
+        forced: false,
         packs_uploaded: 0,
         packs_present: 0,
         bytes_uploaded: 0,
@@ -74,17 +82,22 @@ pub fn push(repo: &Repository, opts: &PushOptions, progress: &dyn Progress) -> R
         return Ok(out);
     }
     if let Some(theirs) = old {
-        refuse_unless_forward(repo, &remote, kind, &refname, theirs, local)?;
+        out.forced =
+            refuse_unless_forward(repo, &remote, (kind, &refname), theirs, local, opts.force)?;
     }
     let listing = list_packs(&remote)?;
-    let plan = plan(repo, &remote, &listing, local)?;
+    let plan = plan(repo, &remote, &listing, &[local])?;
     out.packs_present = plan.present;
     let sent = transfer::upload(repo, &remote, &plan.send, &listing, progress)?;
     out.packs_uploaded = sent.packs;
     out.bytes_uploaded = sent.bytes;
     // Tests make two pushes meet here.
     crate::failpoint::hit("push:before-publish");
-    match refs::publish(&remote, kind, &refname, old, local)? {
+    let published = match out.forced {
+        true => refs::publish_forced(&remote, &refname, old, local)?,
+        false => refs::publish(&remote, kind, &refname, old, local)?,
+    };
+    match published {
         Published::Done => {}
         Published::Moved(now) if kind == RefKind::Line => {
             return Err(lost_race(&remote, &refname, now, local))
@@ -96,6 +109,277 @@ pub fn push(repo: &Repository, opts: &PushOptions, progress: &dyn Progress) -> R
         remote.init_head(&refname)?;
     }
     Ok(out)
+}
+
+/// Which references a push of many sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Many {
+    /// Every tag (`--tags`).
+    Tags,
+    /// Every line and every tag (`--all`).
+    All,
+}
+
+/// What became of one reference in a push of many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefResult {
+    /// The remote had no such reference; it has now.
+    Created,
+    /// The remote's line moved forward to ours.
+    Updated,
+    /// The remote's line moved to a layer that does not descend from its own (`--force`).
+    Forced,
+    /// The remote already had this layer: nothing moved.
+    UpToDate,
+    /// Left as it was on the remote; `reason` says why.
+    Refused,
+}
+
+impl RefResult {
+    fn moves(self) -> bool {
+        matches!(
+            self,
+            RefResult::Created | RefResult::Updated | RefResult::Forced
+        )
+    }
+}
+
+/// One reference of a push of many.
+#[derive(Debug, Serialize)]
+pub struct RefPush {
+    /// `lines/<name>` or `tags/<name>`.
+    pub reference: String,
+    /// The remote's layer before the push, if it had the reference.
+    pub old: Option<ObjectId>,
+    /// This repository's layer.
+    pub new: ObjectId,
+    /// What became of it.
+    pub result: RefResult,
+    /// Why it was refused; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip)]
+    kind: RefKind,
+    #[serde(skip)]
+    name: String,
+}
+
+impl RefPush {
+    fn refuse(&mut self, why: String) {
+        self.result = RefResult::Refused;
+        self.reason = Some(why);
+    }
+}
+
+/// What a push of many references uploaded, and each reference's result.
+#[derive(Debug, Serialize)]
+pub struct PushManyOutcome {
+    /// The remote's name.
+    pub remote: String,
+    /// The remote's URL.
+    pub url: String,
+    /// Every reference considered, lines first, each kind by name.
+    pub references: Vec<RefPush>,
+    /// How many of them were refused (the command then exits with 1).
+    pub refused: u64,
+    /// Packs uploaded, once for all the references.
+    pub packs_uploaded: u64,
+    /// Local packs the remote already held.
+    pub packs_present: u64,
+    /// Bytes of packs and indexes uploaded.
+    pub bytes_uploaded: u64,
+}
+
+/// Pushes every tag (or every line and tag): one upload of what all of them need, then each
+/// reference published on its own, with the same rules as a single push. A reference that
+/// may not move (a tag that differs on the remote, a line that is not a fast-forward
+/// without `force`, a name that is the other kind there) is refused and reported, and the
+/// others still go.
+pub fn push_many(
+    repo: &Repository,
+    opts: &PushOptions,
+    which: Many,
+    progress: &dyn Progress,
+) -> Result<PushManyOutcome> {
+    let (name, spec) = Remotes::load(repo.dir())?.pick(opts.remote.as_deref(), repo.dir())?;
+    let remote = Remote::open(&name, &spec, true)?;
+    remote.ensure_config(&repo.config)?;
+    let theirs = [RefKind::Line, RefKind::Tag].map(|k| refs::list(&remote, k));
+    let [lines, tags] = theirs;
+    let theirs = Theirs {
+        lines: lines?.into_iter().collect(),
+        tags: tags?.into_iter().collect(),
+    };
+    let mut references = Vec::new();
+    for (kind, name, id) in local_refs(repo, which)? {
+        references.push(judge(repo, &theirs, (kind, name), id, opts.force)?);
+    }
+    refuse_local_clashes(&mut references);
+    let mut out = PushManyOutcome {
+        remote: name,
+        url: spec.url.clone(),
+        references,
+        refused: 0,
+        packs_uploaded: 0,
+        packs_present: 0,
+        bytes_uploaded: 0,
+    };
+    let tips: Vec<ObjectId> = out
+        .references
+        .iter()
+        .filter(|r| r.result.moves())
+        .map(|r| r.new)
+        .collect();
+    if !tips.is_empty() {
+        let listing = list_packs(&remote)?;
+        let plan = plan(repo, &remote, &listing, &tips)?;
+        out.packs_present = plan.present;
+        let sent = transfer::upload(repo, &remote, &plan.send, &listing, progress)?;
+        out.packs_uploaded = sent.packs;
+        out.bytes_uploaded = sent.bytes;
+        crate::failpoint::hit("push:before-publish");
+        for r in out.references.iter_mut().filter(|r| r.result.moves()) {
+            publish_one(repo, &remote, r)?;
+        }
+        // The remote's HEAD names HEAD's line here, or the first line pushed.
+        let first_line = out
+            .references
+            .iter()
+            .find(|r| r.kind == RefKind::Line && r.result.moves());
+        if let Some(r) = first_line {
+            remote.init_head(&r.name)?;
+        }
+    }
+    out.refused = out
+        .references
+        .iter()
+        .filter(|r| r.result == RefResult::Refused)
+        .count() as u64;
+    Ok(out)
+}
+
+/// The remote's references when the push started.
+struct Theirs {
+    lines: BTreeMap<String, ObjectId>,
+    tags: BTreeMap<String, ObjectId>,
+}
+
+impl Theirs {
+    fn get(&self, kind: RefKind, name: &str) -> Option<ObjectId> {
+        match kind {
+            RefKind::Line => self.lines.get(name).copied(),
+            RefKind::Tag => self.tags.get(name).copied(),
+        }
+    }
+}
+
+/// The references a push of many sends: HEAD's line first, then the other lines and the
+/// tags, each by name.
+fn local_refs(repo: &Repository, which: Many) -> Result<Vec<(RefKind, String, ObjectId)>> {
+    let refs = repo.refs();
+    let mut out = Vec::new();
+    let kinds: &[RefKind] = match which {
+        Many::Tags => &[RefKind::Tag],
+        Many::All => &[RefKind::Line, RefKind::Tag],
+    };
+    for &kind in kinds {
+        let mut names = refs.list(kind)?;
+        names.sort();
+        for name in names {
+            if let Some(id) = refs.get(kind, &name)? {
+                out.push((kind, name, id));
+            }
+        }
+    }
+    if let Ok(Head::Line(head)) = refs.head() {
+        if let Some(i) = out
+            .iter()
+            .position(|(k, n, _)| *k == RefKind::Line && *n == head)
+        {
+            let line = out.remove(i);
+            out.insert(0, line);
+        }
+    }
+    Ok(out)
+}
+
+/// Decides, before anything is uploaded, what a reference's push would do.
+fn judge(
+    repo: &Repository,
+    theirs: &Theirs,
+    (kind, name): (RefKind, String),
+    ours: ObjectId,
+    force: bool,
+) -> Result<RefPush> {
+    let old = theirs.get(kind, &name);
+    let mut r = RefPush {
+        reference: format!("{kind}/{name}"),
+        old,
+        new: ours,
+        result: RefResult::Created,
+        reason: None,
+        kind,
+        name,
+    };
+    if theirs.get(kind.other(), &r.name).is_some() {
+        let what = kind.other().noun();
+        r.refuse(format!(
+            "the remote has a {what} named {0}, and both would make `{0}` ambiguous in every \
+             clone; rename one of them",
+            r.name
+        ));
+        return Ok(r);
+    }
+    r.result = match old {
+        None => RefResult::Created,
+        Some(o) if o == ours => RefResult::UpToDate,
+        Some(o) if kind == RefKind::Line && is_ancestor(repo, &o, &ours)? => RefResult::Updated,
+        Some(_) if kind == RefKind::Line && force => RefResult::Forced,
+        Some(o) => {
+            r.refuse(moved_text(kind, &r.name, Some(o), repo));
+            return Ok(r);
+        }
+    };
+    Ok(r)
+}
+
+/// A line and a tag of one name here would both be created on the remote by `--all`: the
+/// tag is refused, as a single push of it would be once the line is there.
+fn refuse_local_clashes(references: &mut [RefPush]) {
+    let lines: std::collections::HashSet<String> = references
+        .iter()
+        .filter(|r| r.kind == RefKind::Line && r.result != RefResult::Refused)
+        .map(|r| r.name.clone())
+        .collect();
+    for r in references.iter_mut() {
+        if r.kind == RefKind::Tag && r.result.moves() && lines.contains(&r.name) {
+            let why = format!(
+                "a line named {0} is pushed too, and both would make `{0}` ambiguous in every \
+                 clone; rename one of them",
+                r.name
+            );
+            r.refuse(why);
+        }
+    }
+}
+
+/// Publishes one reference of a push of many; a race lost or a busy reference refuses it.
+fn publish_one(repo: &Repository, remote: &Remote, r: &mut RefPush) -> Result<()> {
+    let published = match r.result {
+        RefResult::Forced => refs::publish_forced(remote, &r.name, r.old, r.new)?,
+        _ => refs::publish(remote, r.kind, &r.name, r.old, r.new)?,
+    };
+    match published {
+        Published::Done => {}
+        Published::Moved(now) if r.kind == RefKind::Line => {
+            let why = lost_race_text(remote, &r.name, now, r.new);
+            r.refuse(why);
+        }
+        Published::Moved(now) => r.refuse(moved_text(r.kind, &r.name, now, repo)),
+        Published::Busy(why) => r.refuse(why),
+    }
+    Ok(())
 }
 
 /// The reference to push and its layer.
@@ -148,17 +432,21 @@ fn refuse_name_clash(remote: &Remote, kind: RefKind, name: &str) -> Result<()> {
     )))
 }
 
-/// Lines move only forward (the remote's layer must be an ancestor of ours); tags never move.
+/// Lines move only forward (the remote's layer must be an ancestor of ours) unless `force`;
+/// tags never move. True when a line is forced to a layer that does not descend from theirs.
 fn refuse_unless_forward(
     repo: &Repository,
     remote: &Remote,
-    kind: RefKind,
-    name: &str,
+    (kind, name): (RefKind, &str),
     theirs: ObjectId,
     ours: ObjectId,
-) -> Result<()> {
-    if kind == RefKind::Line && is_ancestor(repo, &theirs, &ours)? {
-        return Ok(());
+    force: bool,
+) -> Result<bool> {
+    if kind == RefKind::Line {
+        let forward = is_ancestor(repo, &theirs, &ours)?;
+        if forward || force {
+            return Ok(!forward);
+        }
     }
     Err(moved(remote, kind, name, Some(theirs), repo))
 }
@@ -171,34 +459,44 @@ fn moved(
     now: Option<ObjectId>,
     repo: &Repository,
 ) -> Error {
+    remote.invalid(moved_text(kind, name, now, repo))
+}
+
+/// Why a push that would lose the remote's layers is refused.
+fn moved_text(kind: RefKind, name: &str, now: Option<ObjectId>, repo: &Repository) -> String {
     let Some(now) = now else {
-        return remote.invalid(format!(
+        return format!(
             "push of {kind}/{name} refused: the reference changed on the remote while pushing; \
              run the push again"
-        ));
+        );
     };
     if kind == RefKind::Tag {
-        return remote.invalid(format!(
+        return format!(
             "push of {kind}/{name} refused: the remote's tag is layer {now}, and tags do not move"
-        ));
+        );
     }
     let why = if repo.store.contains(&now) {
         "the two histories have diverged"
     } else {
         "it has layers this repository lacks (another machine pushed first)"
     };
-    remote.invalid(format!(
+    format!(
         "push of {kind}/{name} refused (not a fast-forward): the remote line is at {now} and \
          {why}. Run `cairn pull`; cairn cannot merge, so if both sides added layers, keep one \
-         history (`cairn reset`) and push again; a line thinned out by `cairn forget` \
-         replaces the remote's with `cairn push --force`"
-    ))
+         history (`cairn reset`) and push again; after a rewrite of this history (`forget`), \
+         `cairn push --force`"
+    )
 }
 
 /// A push that lost a race: another push moved the line between our check and our publish.
 /// Our packs are on the remote already; the layer is kept there as a line of its own,
 /// `<line>.conflict-<short id>`, so both layers can be found afterwards and nothing is lost.
 fn lost_race(remote: &Remote, line: &str, now: Option<ObjectId>, ours: ObjectId) -> Error {
+    remote.invalid(lost_race_text(remote, line, now, ours))
+}
+
+/// [`lost_race`]'s message, after keeping our layer on the remote as a line of its own.
+fn lost_race_text(remote: &Remote, line: &str, now: Option<ObjectId>, ours: ObjectId) -> String {
     let base = &line[..line.len().min(170)];
     let side = format!("{base}.conflict-{}", ours.short());
     let kept = match refs::publish(remote, RefKind::Line, &side, None, ours) {
@@ -212,13 +510,13 @@ fn lost_race(remote: &Remote, line: &str, now: Option<ObjectId>, ours: ObjectId)
     } else {
         "this layer stays in this repository".to_string()
     };
-    remote.invalid(format!(
+    format!(
         "push of {}/{line} refused: another push moved it to {now} while this one was \
          publishing; {kept}. cairn cannot merge: `cairn pull` shows the other layer; keep one \
          history (`cairn reset`) and push again; a line thinned out by `cairn forget` \
          replaces the remote's with `cairn push --force`",
         RefKind::Line
-    ))
+    )
 }
 
 struct Plan {
@@ -233,7 +531,7 @@ fn plan(
     repo: &Repository,
     remote: &Remote,
     listing: &BTreeMap<ObjectId, RemotePack>,
-    tip: ObjectId,
+    tips: &[ObjectId],
 ) -> Result<Plan> {
     let on_remote = |name: &ObjectId| {
         listing
@@ -266,7 +564,7 @@ fn plan(
         before: &has,
         after: &after,
     };
-    Walk::new(repo).layers([tip], &mut closure)?;
+    Walk::new(repo).layers(tips.iter().copied(), &mut closure)?;
     Ok(Plan { send, present })
 }
 

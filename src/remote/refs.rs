@@ -100,6 +100,10 @@ pub struct LogEntry {
     pub to: ObjectId,
     /// The host name of the machine that pushed; empty when the entry does not say.
     pub host: String,
+    /// The push was forced (`push --force`): `to` need not descend from `from`, and what
+    /// the line held before is deliberately no longer on it. Entries written before this
+    /// existed have no such line and read as not forced.
+    pub forced: bool,
 }
 
 /// The ref log of one reference, oldest first. Entries that do not parse are returned as
@@ -153,12 +157,14 @@ fn parse_log(key: &str, bytes: &[u8]) -> Option<LogEntry> {
     let mut from = None;
     let mut to = None;
     let mut host = String::new();
+    let mut forced = false;
     for line in text.lines() {
         match line.split_once(' ')? {
             ("from", "none") => from = Some(None),
             ("from", id) => from = Some(Some(id.parse().ok()?)),
             ("to", id) => to = Some(id.parse().ok()?),
             ("host", h) => host = h.to_string(),
+            ("forced", v) => forced = v == "yes",
             _ => {}
         }
     }
@@ -167,6 +173,7 @@ fn parse_log(key: &str, bytes: &[u8]) -> Option<LogEntry> {
         from: from?,
         to: to?,
         host,
+        forced,
     })
 }
 
@@ -189,6 +196,28 @@ pub fn publish(
     expected: Option<ObjectId>,
     new: ObjectId,
 ) -> Result<Published> {
+    publish_as(remote, (kind, name), expected, new, false)
+}
+
+/// [`publish`] of a line forced to a layer that need not descend from `expected`: the same
+/// conditional move, recorded as forced in the ref log so that `verify --remote` does not
+/// take the layers it left behind for a lost push.
+pub fn publish_forced(
+    remote: &Remote,
+    name: &str,
+    expected: Option<ObjectId>,
+    new: ObjectId,
+) -> Result<Published> {
+    publish_as(remote, (RefKind::Line, name), expected, new, true)
+}
+
+fn publish_as(
+    remote: &Remote,
+    (kind, name): (RefKind, &str),
+    expected: Option<ObjectId>,
+    new: ObjectId,
+    forced: bool,
+) -> Result<Published> {
     let locks = layout::lock_dir(kind, name);
     let mut busy = String::new();
     for attempt in 0..ATTEMPTS {
@@ -205,6 +234,7 @@ pub fn publish(
                     kind,
                     name,
                     intent: &intent,
+                    forced,
                 };
                 let result = publish_held(remote, &held, expected, new);
                 remote.delete(&intent)?;
@@ -220,6 +250,8 @@ struct Held<'a> {
     kind: RefKind,
     name: &'a str,
     intent: &'a str,
+    /// Logged as a forced move.
+    forced: bool,
 }
 
 /// What an intent says: the push, and the process that made it, so that a later push on
@@ -249,7 +281,10 @@ fn publish_held(
         return Ok(Published::Moved(current.map(|r| r.id)));
     }
     let from = expected.map_or("none".to_string(), |id| id.to_hex());
-    let entry = format!("from {from}\nto {new}\nhost {}\n", hostname());
+    let mut entry = format!("from {from}\nto {new}\nhost {}\n", hostname());
+    if held.forced {
+        entry.push_str("forced yes\n");
+    }
     // Named like our intent, so that whoever recovers a dead intent finds its entry.
     let log_key = layout::log_for_intent(kind, name, held.intent);
     put(remote, &log_key, entry.into_bytes(), Cond::Create)?;
@@ -453,6 +488,31 @@ mod tests {
             publish(&r, RefKind::Line, "main", None, id(1)).unwrap(),
             Published::Done
         );
+    }
+
+    /// A forced move is still conditional, and its log entry says it was forced; a normal
+    /// one's does not.
+    #[test]
+    fn a_forced_publish_is_conditional_and_logged_as_forced() {
+        let r = memory();
+        publish(&r, RefKind::Line, "main", None, id(1)).unwrap();
+        assert_eq!(
+            publish_forced(&r, "main", Some(id(2)), id(3)).unwrap(),
+            Published::Moved(Some(id(1))),
+            "only from the value read at the start"
+        );
+        assert_eq!(
+            publish_forced(&r, "main", Some(id(1)), id(3)).unwrap(),
+            Published::Done
+        );
+        let entries: Vec<LogEntry> = log(&r, RefKind::Line, "main")
+            .unwrap()
+            .into_iter()
+            .map(|e| e.unwrap())
+            .collect();
+        let forced: Vec<bool> = entries.iter().map(|e| e.forced).collect();
+        assert_eq!(forced, [false, true]);
+        assert_eq!((entries[1].from, entries[1].to), (Some(id(1)), id(3)));
     }
 
     /// A push of this machine killed after its log entry: its intent does not keep the next

@@ -226,26 +226,36 @@ impl Check<'_> {
             .map(|m| m.key)
             .collect();
         for (name, entries) in logs.by_name {
-            for entry in entries {
+            for (i, entry) in entries.iter().enumerate() {
                 roots.push(entry.to);
                 let intent = layout::intent_for_log(kind, &name, &entry.key);
+                // Entries are oldest first: the forced moves after this one.
+                let forced_from = entries[i + 1..]
+                    .iter()
+                    .filter(|later| later.forced)
+                    .filter_map(|later| later.from)
+                    .collect();
                 logged.push(Logged {
                     kind,
                     tip: tips.get(&name).copied(),
                     name: name.clone(),
                     unfinished: intents.contains(&intent),
-                    entry,
+                    forced_from,
+                    entry: entry.clone(),
                 });
             }
         }
         Ok(())
     }
 
-    /// A layer a push was accepted with must still be on its line, or be its tag.
+    /// A layer a push was accepted with must still be on its line, or be its tag, or have
+    /// been on the line when a later forced push deliberately replaced it.
     fn check_log(&mut self, repo: &Repository, l: &Logged) {
         let (kind, name, e) = (l.kind, &l.name, &l.entry);
         let kept = match l.tip {
-            Some(tip) if kind == RefKind::Line => is_ancestor(repo, &e.to, &tip),
+            Some(tip) if kind == RefKind::Line => {
+                on_any(repo, &e.to, std::iter::once(&tip).chain(&l.forced_from))
+            }
             Some(tip) => Ok(e.to == tip),
             None => Ok(false),
         };
@@ -284,6 +294,20 @@ impl Check<'_> {
     }
 }
 
+/// True when `layer` is `tips` or an ancestor of one of them.
+fn on_any<'a>(
+    repo: &Repository,
+    layer: &ObjectId,
+    tips: impl IntoIterator<Item = &'a ObjectId>,
+) -> Result<bool> {
+    for tip in tips {
+        if is_ancestor(repo, layer, tip)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// One ref-log entry and what verify needs to judge it.
 struct Logged {
     kind: RefKind,
@@ -292,6 +316,8 @@ struct Logged {
     tip: Option<ObjectId>,
     /// The push's intent is still there.
     unfinished: bool,
+    /// What the line held before each later forced push (`push --force`) replaced it.
+    forced_from: Vec<ObjectId>,
     entry: LogEntry,
 }
 

@@ -100,6 +100,7 @@ fn add_and_restore_report_bytes_inside_a_large_file() {
         dry_run: false,
         force: false,
         ignore_errors: false,
+        exclude: Vec::new(),
     };
     let locked = repo.lock(common.lock_timeout).unwrap();
     let rec = Recorder::new();

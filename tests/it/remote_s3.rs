@@ -754,3 +754,155 @@ fn a_killed_push_is_recovered_and_a_deleted_line_is_damage() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("reference is gone from the remote"), "{text}");
 }
+
+/// `push --tags`, `push --all` and `push --force` against the S3 server: one upload for all
+/// references, tags that differ refused, a rewritten line forced, clones seeing it all.
+#[test]
+fn push_tags_all_and_force_on_s3() {
+    let s3 = S3::start();
+    let a = TestRepo::new();
+    let ids = seeded(&a);
+    a.ok(&["tag", "v1", &ids[0]]);
+    a.ok(&["tag", "v3"]);
+    a.ok(&["line", "old", &ids[1]]);
+    let ep = s3.endpoint();
+    let add = ["remote", "add", "origin", &url("many"), "--endpoint", &ep];
+    ok(&a, a.root(), &s3, &add);
+    let v = json(&a, a.root(), &s3, &["push", "--all"]);
+    let results: Vec<(&str, &str)> = v["references"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["reference"].as_str().unwrap(),
+                r["result"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("lines/main", "created"),
+            ("lines/old", "created"),
+            ("tags/v1", "created"),
+            ("tags/v3", "created")
+        ]
+    );
+    let tip = |r: &str| {
+        std::fs::read_to_string(s3.object("many", &format!("refs/{r}")))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(tip("lines/old"), ids[1]);
+    assert_eq!(tip("tags/v1"), ids[0]);
+    // Tags travel with a clone.
+    let t = TestRepo::empty();
+    let c = json(&t, t.root(), &s3, &["clone", &url("many"), "c"]);
+    assert_eq!(
+        (c["lines"].as_u64(), c["tags"].as_u64()),
+        (Some(2), Some(2)),
+        "{c}"
+    );
+
+    // Rewrite main (as forget does) and move v3 here: --tags refuses v3 (exit 1, the
+    // document says why), push refuses main, --force moves main and still not v3.
+    ok(&a, a.root(), &s3, &["reset", "-q", "--hard", &ids[0]]);
+    a.write("after.txt", "rewritten\n");
+    ok(&a, a.root(), &s3, &["add", "-A", "-q"]);
+    let rewritten = a.commit("rewritten");
+    ok(&a, a.root(), &s3, &["tag", "-d", "v3"]);
+    ok(&a, a.root(), &s3, &["tag", "v3"]);
+    let out = run(&a, a.root(), &s3, &["--json", "push", "--tags"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["references"][1]["result"], "refused", "{v}");
+    let err = assert_failure(&run(&a, a.root(), &s3, &["push"]), &["push"], 2);
+    assert!(err.contains("not a fast-forward"), "{err}");
+    assert_eq!(tip("lines/main"), ids[2]);
+    let out = run(&a, a.root(), &s3, &["--json", "push", "--all", "--force"]);
+    assert_eq!(out.status.code(), Some(1), "v3 still refused: {out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["references"][0]["result"], "forced", "{v}");
+    assert_eq!(tip("lines/main"), rewritten);
+    assert_eq!(tip("tags/v3"), ids[2], "tags never move");
+    // A fresh clone has the rewritten history, and every pushed layer is whole there.
+    let d = json(&t, t.root(), &s3, &["clone", &url("many"), "d"]);
+    let dd = t.root().join("d");
+    assert!(d["lines"].as_u64() == Some(2), "{d}");
+    assert_eq!(layer_ids(&t, &dd, &s3), [rewritten.clone(), ids[0].clone()]);
+    let v = json(&t, &dd, &s3, &["verify", "--remote", "origin"]);
+    assert_eq!(v["damage"].as_array().unwrap().len(), 0, "{v}");
+}
+
+/// Two forced pushes over S3 that read the same remote layer: the conditional publish lets
+/// exactly one through, with and without the store's conditional writes.
+fn forced_race_on_s3(extra: &[(&str, &str)], prefix: &str) {
+    let s3 = S3::start();
+    let a = TestRepo::new();
+    a.write("base.txt", "base\n");
+    a.ok(&["add", "-A", "-q"]);
+    a.commit("base");
+    let ep = s3.endpoint();
+    let add = ["remote", "add", "origin", &url(prefix), "--endpoint", &ep];
+    ok(&a, a.root(), &s3, &add);
+    json(&a, a.root(), &s3, &["push"]);
+    let t = TestRepo::empty();
+    let mut dirs = Vec::new();
+    let mut mine = Vec::new();
+    for who in ["b", "c"] {
+        json(&t, t.root(), &s3, &["clone", &url(prefix), who]);
+        let d = t.root().join(who);
+        std::fs::write(d.join(format!("{who}.txt")), format!("from {who}\n")).unwrap();
+        ok(&t, &d, &s3, &["add", "-A", "-q"]);
+        mine.push(ok(&t, &d, &s3, &["commit", "-m", who]).trim().to_string());
+        dirs.push(d);
+    }
+    // The remote moves on: neither b's layer nor c's descends from it any more.
+    a.write("elsewhere.txt", "elsewhere\n");
+    a.ok(&["add", "-A", "-q"]);
+    let moved = a.commit("elsewhere");
+    json(&a, a.root(), &s3, &["push"]);
+    let mut env: Vec<(&str, &str)> = vec![("CAIRN_FAILPOINT", "push:before-publish=sleep1500")];
+    env.extend_from_slice(extra);
+    let args = ["--json", "push", "--force"];
+    let outs: Vec<Output> = std::thread::scope(|s| {
+        let hs: Vec<_> = dirs
+            .iter()
+            .map(|d| {
+                let (t, s3, env) = (&t, &s3, &env);
+                s.spawn(move || run_env(t, d, s3, SECRET, env, &args))
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let won: Vec<usize> = (0..2).filter(|i| outs[*i].status.success()).collect();
+    assert_eq!(won.len(), 1, "exactly one forced push wins: {outs:?}");
+    let (w, l) = (won[0], 1 - won[0]);
+    let v: Value = serde_json::from_slice(&outs[w].stdout).unwrap();
+    assert_eq!(
+        (v["forced"].as_bool(), v["old"].as_str()),
+        (Some(true), Some(moved.as_str()))
+    );
+    let refused = assert_failure(&outs[l], &args, 2);
+    assert!(refused.contains("another push moved it"), "{refused}");
+    let tip = std::fs::read_to_string(s3.object(prefix, "refs/lines/main")).unwrap();
+    assert_eq!(tip.trim(), mine[w]);
+    assert!(
+        s3.keys(prefix, "locks").is_empty(),
+        "no intent is left behind"
+    );
+    // The ref log records every accepted move: base, elsewhere, the forced one.
+    assert_eq!(s3.keys(prefix, "refs-log/lines/main").len(), 3);
+}
+
+#[test]
+fn forced_pushes_race_on_s3_with_conditional_writes() {
+    forced_race_on_s3(&[], "fc");
+}
+
+#[test]
+fn forced_pushes_race_on_s3_without_conditional_writes() {
+    forced_race_on_s3(&[("AWS_CONDITIONAL_PUT", "disabled")], "fn");
+}

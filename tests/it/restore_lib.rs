@@ -50,6 +50,7 @@ fn committed() -> (tempfile::TempDir, Repository) {
         dry_run: false,
         force: false,
         ignore_errors: false,
+        exclude: Vec::new(),
     };
     let locked = repo.lock(common.lock_timeout).unwrap();
     add::add(&locked, &common, &all, &NoProgress).unwrap();

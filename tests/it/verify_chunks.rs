@@ -34,6 +34,7 @@ fn repo(dir: &std::path::Path) -> Repository {
         dry_run: false,
         force: false,
         ignore_errors: false,
+        exclude: Vec::new(),
     };
     let locked = repo.lock(common.lock_timeout).unwrap();
     add(&locked, &common, &all, &NoProgress).unwrap();
