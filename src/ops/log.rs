@@ -15,7 +15,7 @@ pub struct LogOptions {
 }
 
 /// One layer as stored.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct LogEntry {
     /// The layer's id, in hex.
     pub id: ObjectId,
@@ -34,7 +34,7 @@ pub struct LogEntry {
 }
 
 /// HEAD's history.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct LogOutcome {
     /// The line HEAD is on; null when HEAD is detached.
     pub line: Option<String>,

@@ -27,7 +27,7 @@ pub struct PushOptions {
 }
 
 /// What was uploaded, and where the remote's reference stands.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct PushOutcome {
     /// The remote's name.
     pub remote: String,
