@@ -179,14 +179,23 @@ fn proofs_match_their_schemas() {
         t.root().file_name().unwrap().to_string_lossy()
     ));
     std::fs::write(&file, &out.stdout).unwrap();
-    let doc = valid(&t, "verify-proof", &["verify-proof", file.to_str().unwrap()]);
+    let doc = valid(
+        &t,
+        "verify-proof",
+        &["verify-proof", file.to_str().unwrap()],
+    );
     assert_eq!(doc["verified"], true);
     // A proof that does not verify is an answer: exit 1 and a document.
     let doc = run_in(
         &t,
         t.root(),
         "verify-proof",
-        &["verify-proof", file.to_str().unwrap(), "--root", &"0".repeat(64)],
+        &[
+            "verify-proof",
+            file.to_str().unwrap(),
+            "--root",
+            &"0".repeat(64),
+        ],
         1,
     );
     assert_eq!(doc["verified"], false);
@@ -199,10 +208,16 @@ fn a_schema_rejects_a_stray_field_and_a_wrong_type() {
     let log = valid(&t, "log", &["log"]);
     let mut stray = log.clone();
     stray["layers"][0]["surprise"] = Value::Bool(true);
-    assert!(!violations("log", &stray).is_empty(), "a new field is caught");
+    assert!(
+        !violations("log", &stray).is_empty(),
+        "a new field is caught"
+    );
     let mut wrong = log.clone();
     wrong["layers"][0]["id"] = "XYZ".into();
-    assert!(!violations("log", &wrong).is_empty(), "an id is 64 hex digits");
+    assert!(
+        !violations("log", &wrong).is_empty(),
+        "an id is 64 hex digits"
+    );
     let mut old = log;
     old["schema_version"] = 0.into();
     assert!(!violations("log", &old).is_empty(), "the version is fixed");
@@ -286,8 +301,18 @@ fn skip_if_unchanged_commits_only_when_something_changed() {
     );
 
     // It makes no sense with a new line or with --allow-empty: a usage error.
-    error(&t, &["commit", "--skip-if-unchanged", "-b", "x", "-m", "m"], "usage", 2);
-    error(&t, &["commit", "--skip-if-unchanged", "--allow-empty", "-m", "m"], "usage", 2);
+    error(
+        &t,
+        &["commit", "--skip-if-unchanged", "-b", "x", "-m", "m"],
+        "usage",
+        2,
+    );
+    error(
+        &t,
+        &["commit", "--skip-if-unchanged", "--allow-empty", "-m", "m"],
+        "usage",
+        2,
+    );
 }
 
 #[test]
@@ -307,7 +332,10 @@ fn allow_empty_writes_a_layer_with_heads_tree() {
     assert_eq!(empty["tree"], head["tree"], "the same tree as its parent");
     assert_ne!(empty["layer"], head["id"]);
     let counts = &empty["counts"];
-    assert_eq!((&counts["added"], &counts["modified"]), (&0.into(), &0.into()));
+    assert_eq!(
+        (&counts["added"], &counts["modified"]),
+        (&0.into(), &0.into())
+    );
     assert_eq!(counts["files"], 1);
     // The repository is sound afterwards.
     valid(&t, "verify", &["verify", "--data"]);
@@ -324,7 +352,13 @@ fn differences_and_damage_exit_1_with_a_document() {
         1,
     );
     assert!(!doc["changes"].as_array().unwrap().is_empty());
-    run_in(&t, t.root(), "diff", &["diff", "--exit-code", "HEAD", "HEAD"], 0);
+    run_in(
+        &t,
+        t.root(),
+        "diff",
+        &["diff", "--exit-code", "HEAD", "HEAD"],
+        0,
+    );
 
     // Damage: a pack with one byte flipped in the middle.
     let packs = t.path(".cairn/packs");
@@ -367,7 +401,10 @@ fn every_error_kind_and_document_is_documented() {
             missing.push(k);
         }
     }
-    assert!(missing.is_empty(), "error kinds not in docs/JSON.md: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "error kinds not in docs/JSON.md: {missing:?}"
+    );
     for entry in std::fs::read_dir(root.join("docs/schema")).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
         assert!(
