@@ -413,3 +413,63 @@ fn every_error_kind_and_document_is_documented() {
         );
     }
 }
+
+#[test]
+fn a_nightly_commit_killed_part_way_is_finished_by_running_it_again() {
+    let t = TestRepo::new();
+    t.write("data.csv", "night one\n");
+    t.ok(&["add", "-A"]);
+    let nightly = ["--json", "commit", "--skip-if-unchanged", "-m", "nightly"];
+    // Killed before the line moves: nothing committed, the next run commits.
+    for point in ["commit:before-ref", "commit:before-index"] {
+        t.write("data.csv", format!("changed before {point}\n"));
+        t.ok(&["add", "-A"]);
+        let head_before = t.json(&["status"])["head"].clone();
+        let out = t
+            .cmd()
+            .env("CAIRN_FAILPOINT", point)
+            .args(nightly)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{point}: the run was killed");
+        let head = t.json(&["status"])["head"].clone();
+        let again = document(&t.run(&nightly), point);
+        conforms("commit", &again);
+        if point == "commit:before-ref" {
+            assert_eq!(head, head_before, "{point}: the line did not move");
+            assert_eq!(again["committed"], true, "{point}: {again}");
+        } else {
+            // The line moved before the kill: the layer is there, so nothing is left to
+            // commit, and the run reports that layer.
+            assert_ne!(head, head_before);
+            assert_eq!(again["committed"], false, "{point}: {again}");
+            assert_eq!(again["layer"], head);
+        }
+        let third = document(&t.run(&nightly), point);
+        assert_eq!(third["committed"], false, "{point}: {third}");
+    }
+    valid(&t, "verify", &["verify", "--data"]);
+}
+
+#[test]
+fn an_error_naming_an_odd_path_is_still_one_valid_document() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = TestRepo::new();
+    for name in [
+        OsStr::from_bytes(b"line\nbreak \"quoted\""),
+        OsStr::from_bytes(b"not-utf8-\xff\xfe"),
+        OsStr::from_bytes(b"tab\tand\\backslash"),
+    ] {
+        let out = t.run(&[OsStr::new("--json"), OsStr::new("rm"), name]);
+        assert_eq!(out.status.code(), Some(2));
+        let doc = document(&out, "rm");
+        conforms("error", &doc);
+        assert_eq!(doc["error"]["kind"], "not_tracked");
+        let path = doc["error"]["path"].as_str().unwrap();
+        assert_eq!(
+            path,
+            name.to_string_lossy(),
+            "the path, lossy for non-UTF-8"
+        );
+    }
+}
