@@ -654,6 +654,18 @@ mod tests {
         }
     }
 
+    /// Every error but `Internal` names its path (the `path` of `--json` errors), and the
+    /// message shows the same path.
+    #[test]
+    fn every_error_names_its_path() {
+        for e in one_of_each() {
+            match e.path() {
+                Some(p) => assert!(e.to_string().contains(&*p.to_string_lossy()), "{e}"),
+                None => assert_eq!(e.kind(), "internal"),
+            }
+        }
+    }
+
     /// A refusal is told from a failure by the store's answer, not by searching its text.
     #[test]
     fn a_refused_request_names_the_credentials() {
