@@ -111,6 +111,20 @@ fn every_read_command_matches_its_schema() {
     valid(&t, "stats", &["stats"]);
     valid(&t, "remote", &["remote"]);
     valid(&t, "gc", &["gc", "--dry-run"]);
+    // A setting that is not set: exit 1, still a document.
+    let doc = run_in(&t, t.root(), "config", &["config", "user.email"], 1);
+    assert!(doc["value"].is_null());
+    // A status with something in every list.
+    t.write("new.txt", "staged change\n");
+    t.ok(&["add", "new.txt"]);
+    t.ok(&["mv", "notes with space.txt", "renamed.txt"]);
+    t.write("data/a.csv", "unstaged\n");
+    t.write("untracked/u.txt", "u\n");
+    let doc = valid(&t, "status", &["status"]);
+    for list in ["staged", "unstaged", "untracked"] {
+        assert!(!doc[list].as_array().unwrap().is_empty(), "{list}: {doc}");
+    }
+    valid(&t, "diff", &["diff", "--cached", "-p"]);
 }
 
 #[test]
@@ -122,6 +136,14 @@ fn every_writing_command_matches_its_schema() {
     t.write("more.txt", "more\n");
     valid(&t, "add", &["add", "more.txt"]);
     valid(&t, "add", &["add", "-A", "--dry-run"]);
+    // A fifo is skipped, and the document says so.
+    let fifo = t.path("pipe");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if made.is_ok_and(|s| s.success()) {
+        let doc = valid(&t, "add", &["add", "-A"]);
+        assert_eq!(doc["skipped"][0]["path"], "pipe", "{doc}");
+        std::fs::remove_file(&fifo).unwrap();
+    }
     let out = t
         .cmd()
         .args(["--json", "add", "--stdin", "streamed.sql"])
