@@ -73,6 +73,7 @@ fn build_repo(root: &Path, total: usize) -> Repository {
         message: "data".into(),
         author: None,
         new_line: None,
+        ..Default::default()
     };
     commit(&locked, &msg, &NoProgress).expect("commit");
     drop(locked);

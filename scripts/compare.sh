@@ -9,6 +9,7 @@
 #   ROUNDS_200K=ROUNDS  rounds of the 200k-file tree
 #   TREE_200K=1         0 skips the 200k-file tree (always skipped with QUICK=1)
 #   HISTORY=1           0 skips `log -- PATH` over LOG_LAYERS layers of a 100k-file tree
+#   SETS="small big huge history"   which sets run (a subset reruns only those)
 #   LOG_LAYERS=1000     layers of that history (default 1000, QUICK 100); made untimed, one
 #                       `add FILE && commit` per layer for each tool, which takes minutes
 #   RUSTIC=1            0 skips rustic (it is installed with `cargo install` when absent)
@@ -61,7 +62,7 @@ export CAIRN_AUTHOR=bench
 # loose objects while the next tool is being measured.
 export GIT_CONFIG_COUNT=2 GIT_CONFIG_KEY_0=gc.auto GIT_CONFIG_VALUE_0=0
 export GIT_CONFIG_KEY_1=maintenance.auto GIT_CONFIG_VALUE_1=false
-CMDLINE="$(env | grep -E '^(QUICK|ROUNDS|ROUNDS_200K|TREE_200K|RUSTIC|HISTORY|LOG_LAYERS)=' | sort | tr '\n' ' ' || true)scripts/compare.sh"
+CMDLINE="$(env | grep -E '^(QUICK|ROUNDS|ROUNDS_200K|TREE_200K|RUSTIC|HISTORY|LOG_LAYERS|SETS)=' | sort | tr '\n' ' ' || true)scripts/compare.sh"
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "error: $*"; exit 2; }
@@ -336,7 +337,8 @@ history_data() {
     (cd "$H/cairn" && eval "$cairn init && $cairn add -A && $cairn commit -m layer-0")
     (cd "$H/git" && git init -q && git add -A && git commit -qm layer-0)
     # The files of the tree in name order; the followed one is the first.
-    mapfile -t HISTORY_PATHS < <(cd "$H/git" && git ls-files | head -n 5000)
+    # awk reads to the end: `head` would close the pipe on git, which pipefail counts as failure.
+    mapfile -t HISTORY_PATHS < <(cd "$H/git" && git ls-files | awk 'NR <= 5000')
     n=${#HISTORY_PATHS[@]}
     for ((i = 1; i < LOG_LAYERS; i++)); do
         if ((i % 10 == 0)); then f=${HISTORY_PATHS[0]}; else f=${HISTORY_PATHS[$(((i * 7919) % n))]}; fi
@@ -379,15 +381,19 @@ main() {
     log "run directory: $RUN"
     LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
     versions | tee "$RUN/versions.txt" >&2
-    local r
-    for ((r = 1; r <= ROUNDS; r++)); do small_round "$r"; done
-    big_data
-    for ((r = 1; r <= ROUNDS; r++)); do big_round "$r"; done
-    rm -f "$RUN"/data/big-*.bin "$RUN"/r*/big-*/big.bin
-    if [[ $TREE_200K == 1 ]]; then
+    local r sets=" ${SETS:-small big huge history} "
+    if [[ $sets == *" small "* ]]; then
+        for ((r = 1; r <= ROUNDS; r++)); do small_round "$r"; done
+    fi
+    if [[ $sets == *" big "* ]]; then
+        big_data
+        for ((r = 1; r <= ROUNDS; r++)); do big_round "$r"; done
+        rm -f "$RUN"/data/big-*.bin "$RUN"/r*/big-*/big.bin
+    fi
+    if [[ $TREE_200K == 1 && $sets == *" huge "* ]]; then
         for ((r = 1; r <= ROUNDS_200K; r++)); do huge_round "$r"; done
     fi
-    if [[ $HISTORY == 1 ]]; then
+    if [[ $HISTORY == 1 && $sets == *" history "* ]]; then
         history_data
         for ((r = 1; r <= ROUNDS; r++)); do history_round "$r"; done
         rm -rf "$RUN/history"

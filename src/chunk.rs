@@ -14,7 +14,7 @@ use fastcdc::v2020;
 use serde::{Deserialize, Serialize};
 
 /// Chunk size bounds, fixed for a repository's life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ChunkParams {
     /// The shortest chunk in bytes; only a file's last chunk may be shorter.
     pub min: u32,

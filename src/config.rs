@@ -13,7 +13,7 @@ use crate::hash::HashAlgo;
 pub const FORMAT_VERSION: u32 = 1;
 
 /// A repository's settings, fixed at init.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The repository format version: [`FORMAT_VERSION`].
@@ -28,7 +28,7 @@ pub struct Config {
 
 /// How new pack records are compressed. Records say their own codec, so a change would not break
 /// reading.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Compression {
     /// `zstd` or `none`.

@@ -11,7 +11,7 @@ use crate::refs::{Head, RefKind, Refs};
 
 /// The references naming one layer. Serialised as it is: `{"head": true, "lines": [...],
 /// "tags": [...]}`, the lists sorted by name.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct LayerRefs {
     /// HEAD points at this layer (on a line or detached).
     pub head: bool,

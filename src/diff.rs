@@ -17,7 +17,7 @@ use crate::repo_path::{RepoPath, RepoPathBuf};
 
 /// How one path differs between two trees. Directories are never reported, only the files and
 /// symlinks below them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeKind {
     /// In the new tree only (or a directory there replaced it on the old side).
@@ -98,7 +98,7 @@ impl Change {
 }
 
 /// A change as the operations report it (`show`, `diff`): the path in its serialised form.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ChangedPath {
     /// The file's path from the worktree root (the new path of a rename or copy).
     pub path: RepoPathBuf,

@@ -371,6 +371,49 @@ impl Error {
         }
     }
 
+    /// The file or directory the error names: every error but [`Error::Internal`] names
+    /// one (it is the `path` of `--json` errors).
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Error::Io { path, .. }
+            | Error::NotARepository { path, .. }
+            | Error::AlreadyARepository { path, .. }
+            | Error::PathNotFound { path, .. }
+            | Error::NotInLayer { path, .. }
+            | Error::OutsideWorktree { path, .. }
+            | Error::Ignored { path, .. }
+            | Error::NotTracked { path, .. }
+            | Error::LocalChanges { path, .. }
+            | Error::Unstable { path, .. }
+            | Error::ChangedType { path, .. }
+            | Error::NothingToCommit { path, .. }
+            | Error::Locked { path, .. }
+            | Error::Corrupt { path, .. }
+            | Error::MissingObject { path, .. }
+            | Error::UnknownRef { path, .. }
+            | Error::WouldLoseChanges { path, .. }
+            | Error::BadArgument { path, .. }
+            | Error::BadName { path, .. }
+            | Error::AlreadyExists { path, .. }
+            | Error::Unmerged { path, .. }
+            | Error::NotEmpty { path, .. }
+            | Error::InTheWay { path, .. }
+            | Error::IsADirectory { path, .. }
+            | Error::BeyondSymlink { path, .. }
+            | Error::StagedChanges { path, .. }
+            | Error::UnfinishedCheckout { path, .. }
+            | Error::DetachedHead { path, .. }
+            | Error::NothingToPush { path, .. }
+            | Error::Unpushable { path, .. }
+            | Error::BadPath { path, .. }
+            | Error::MalformedProof { path, .. }
+            | Error::RemoteSetup { path, .. }
+            | Error::Remote { path, .. }
+            | Error::RemoteState { path, .. } => Some(path),
+            Error::Internal { .. } => None,
+        }
+    }
+
     /// One line telling the user what to do about the error, where there is something to say.
     pub fn hint(&self) -> Option<&'static str> {
         Some(match self {
@@ -608,6 +651,18 @@ mod tests {
                 k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
                 "{k}"
             );
+        }
+    }
+
+    /// Every error but `Internal` names its path (the `path` of `--json` errors), and the
+    /// message shows the same path.
+    #[test]
+    fn every_error_names_its_path() {
+        for e in one_of_each() {
+            match e.path() {
+                Some(p) => assert!(e.to_string().contains(&*p.to_string_lossy()), "{e}"),
+                None => assert_eq!(e.kind(), "internal"),
+            }
         }
     }
 

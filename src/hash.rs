@@ -114,6 +114,21 @@ impl Serialize for ObjectId {
     }
 }
 
+/// In JSON an id is its 64 lowercase hex digits.
+impl schemars::JsonSchema for ObjectId {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ObjectId".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[0-9a-f]{64}$",
+            "description": "An object id: 64 lowercase hex digits."
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for ObjectId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
@@ -122,7 +137,7 @@ impl<'de> Deserialize<'de> for ObjectId {
 }
 
 /// The hash algorithm of a repository, fixed at init.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum HashAlgo {
     /// BLAKE3, keyed per domain.

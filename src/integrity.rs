@@ -10,7 +10,7 @@ use crate::hash::ObjectId;
 use crate::repo_path::RepoPathBuf;
 
 /// One damaged object, pack or ref, with what it affects.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Damage {
     /// What is damaged: `chunk <id>`, `tree <id>`, `pack <name>`, `HEAD`, ...
     pub object: String,
@@ -23,7 +23,7 @@ pub struct Damage {
 }
 
 /// What `verify` or `verify --remote` checked, and the damage it found.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct VerifyOutcome {
     /// Packs checked.
     pub packs: u64,

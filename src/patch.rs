@@ -48,7 +48,7 @@ impl Default for PatchOptions {
 }
 
 /// The content diff of one changed path.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct FilePatch {
     /// git's mode before (`100644`, `100755`, `120000` for a symlink); absent when added.
     pub old_mode: Option<String>,
@@ -63,7 +63,7 @@ pub struct FilePatch {
 }
 
 /// The content part of a patch.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Content {
     /// The content is the same on both sides (a pure rename or mode change).
@@ -86,7 +86,7 @@ pub enum Content {
 }
 
 /// Rows added and removed in a CSV or TSV file.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, schemars::JsonSchema)]
 pub struct RowCounts {
     /// Lines only in the new version.
     pub added: u32,
@@ -95,7 +95,7 @@ pub struct RowCounts {
 }
 
 /// One hunk: `@@ -old_start,old_lines +new_start,new_lines @@` and its lines.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Hunk {
     /// First old line shown (1-based; the line before, 0 at the start, when none is).
     pub old_start: u32,
@@ -110,12 +110,13 @@ pub struct Hunk {
 }
 
 /// One line of a hunk.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Line {
     /// `' '` context, `'-'` removed, `'+'` added.
     pub op: char,
     /// The line's bytes without its newline (JSON: as UTF-8, invalid bytes replaced).
     #[serde(serialize_with = "lossy")]
+    #[schemars(with = "String")]
     pub text: Vec<u8>,
     /// The line is the last of its file and has no newline after it.
     #[serde(skip_serializing_if = "std::ops::Not::not")]

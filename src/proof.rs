@@ -66,7 +66,7 @@ fn invalid<T>(why: impl Into<String>) -> Result<T, ProofError> {
 }
 
 /// The kind of the proven entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// A regular file.
@@ -88,7 +88,7 @@ impl From<EntryKind> for Kind {
 }
 
 /// A proof document. Field order is the serialisation order, which is part of the format.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Proof {
     /// Always `cairn-proof`.
@@ -125,7 +125,7 @@ pub struct Proof {
 
 /// One directory level: an entry of the tree named by the level above (the layer's root
 /// tree for the first level), and its RFC 6962 audit path in that tree.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Level {
     /// The encoded tree entry, hashed as the leaf `H(TreeLeaf, entry)`.
@@ -140,7 +140,7 @@ pub struct Level {
 }
 
 /// Bytes of a file and what it takes to rebuild the file id from them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Content {
     /// The proven bytes: `start..end`, end exclusive.
@@ -160,7 +160,7 @@ pub struct Content {
 }
 
 /// One chunk of the file, with its bytes, in a content section.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChunkProof {
     /// The chunk's id, recomputed from `data` by the verifier.
@@ -174,7 +174,7 @@ pub struct ChunkProof {
 }
 
 /// What a proof established.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Verified {
     /// The layer id the proof was checked against.
     pub layer: ObjectId,
@@ -202,7 +202,7 @@ pub struct Verified {
 }
 
 /// Proven bytes, with plain (unkeyed) digests for comparing with `b3sum` and `sha256sum`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ProvenBytes {
     /// First proven byte's offset in the file.
     pub start: u64,

@@ -64,7 +64,7 @@ impl std::fmt::Display for LogName {
 }
 
 /// One recorded move.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Entry {
     /// The layer the reference pointed at before; null when it did not exist or had none.
     pub old: Option<ObjectId>,

@@ -230,6 +230,34 @@ impl serde::Serialize for RepoPathBuf {
     }
 }
 
+/// The schema of a path in a JSON document: a string.
+fn path_schema() -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "description": "A path relative to the worktree root, with `/` between names."
+    })
+}
+
+impl schemars::JsonSchema for RepoPath {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RepoPath".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        path_schema()
+    }
+}
+
+impl schemars::JsonSchema for RepoPathBuf {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RepoPath".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        path_schema()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,7 +56,7 @@ impl Policy {
 }
 
 /// Why a layer is kept. A layer may be kept for several reasons.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// The line's newest layer: it is what the line, the index and the worktree stand on.

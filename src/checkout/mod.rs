@@ -45,7 +45,7 @@ pub struct CheckoutOptions {
 }
 
 /// What a checkout did.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct CheckoutOutcome {
     /// The layer checked out, or the one the named paths were taken from; null only when
     /// `checkout -b` moved HEAD to a new line before the first commit.

@@ -298,6 +298,13 @@ pub(crate) struct CommitArgs {
     /// Start a new line NAME at the new layer (required when HEAD is detached).
     #[arg(short = 'b', value_name = "NAME")]
     pub line: Option<String>,
+    /// Write a layer even when nothing changed since HEAD (its tree is HEAD's).
+    #[arg(long)]
+    pub allow_empty: bool,
+    /// When nothing changed since HEAD, write nothing and exit 0 (for jobs that commit
+    /// only when something changed); without it, nothing to commit exits 3.
+    #[arg(long, conflicts_with_all = ["allow_empty", "line"])]
+    pub skip_if_unchanged: bool,
 }
 
 #[derive(Debug, Args)]

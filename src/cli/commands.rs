@@ -174,6 +174,8 @@ pub(super) fn commit(a: &CommitArgs, ctx: &Ctx) -> Outcome {
         message: a.message.clone(),
         author: a.author.clone(),
         new_line: a.line.clone(),
+        allow_empty: a.allow_empty,
+        skip_if_unchanged: a.skip_if_unchanged,
     };
     let outcome = ops::commit::commit(&ctx.lock(&repo)?, &opts, &ctx.bar())?;
     ctx.printer.outcome(&outcome, render::commit)?;
@@ -389,7 +391,7 @@ pub(super) fn diff(a: &DiffArgs, ctx: &Ctx) -> Outcome {
     };
     ctx.printer.outcome(&outcome, r)?;
     if a.exit_code && outcome.has_changes() {
-        return Ok(ExitCode::from(1));
+        return Ok(ExitCode::from(super::exit::FOUND));
     }
     OK
 }
@@ -475,7 +477,7 @@ pub(super) fn config(a: &ConfigArgs, ctx: &Ctx) -> Outcome {
     ctx.printer.outcome(&outcome, render::config)?;
     let unset_read = !a.list && !a.unset && a.value.is_none() && outcome.value.is_none();
     Ok(if unset_read {
-        ExitCode::from(1)
+        ExitCode::from(super::exit::FOUND)
     } else {
         ExitCode::SUCCESS
     })
@@ -554,7 +556,7 @@ pub(super) fn verify(a: &VerifyArgs, ctx: &Ctx) -> Outcome {
     if outcome.is_clean() {
         OK
     } else {
-        Ok(ExitCode::from(1))
+        Ok(ExitCode::from(super::exit::FOUND))
     }
 }
 
@@ -657,7 +659,7 @@ pub(super) fn verify_proof(a: &VerifyProofArgs, ctx: &Ctx) -> Outcome {
         Some(why) => {
             eprintln!("error: proof does not verify: {why}");
             eprintln!("hint: the proof was changed, or is for another layer than --root");
-            Ok(ExitCode::from(1))
+            Ok(ExitCode::from(super::exit::FOUND))
         }
     }
 }

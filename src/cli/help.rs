@@ -44,7 +44,8 @@ fn examples(name: &str) -> Option<&'static str> {
         "commit" => {
             "  cairn commit -m \"raw scans\"     a new layer from what is staged
   cairn commit -m fix --author \"Ada <ada@example.org>\"
-  cairn commit -b experiment -m x start the line `experiment` at the new layer"
+  cairn commit -b experiment -m x start the line `experiment` at the new layer
+  cairn commit --skip-if-unchanged -m nightly   exit 0 and write nothing if nothing changed"
         }
         "log" => {
             "  cairn log                       the history of HEAD, newest first

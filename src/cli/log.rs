@@ -9,7 +9,7 @@ use clap::{Arg, Command};
 use serde::Serialize;
 
 /// A history and how to print it: the JSON document is the outcome alone.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub(super) struct LogView {
     #[serde(flatten)]
     pub outcome: LogOutcome,

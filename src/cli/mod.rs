@@ -9,6 +9,8 @@ pub(crate) mod log;
 mod printer;
 mod quote;
 mod render;
+#[cfg(test)]
+mod schema;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -19,8 +21,23 @@ use cairn::session::Common;
 use args::{Cli, Command};
 use printer::Printer;
 
-/// Exit codes: 0 success, 1 "found damage" style answers, 2 errors.
-pub(crate) const EXIT_ERROR: u8 = 2;
+/// Every exit code cairn ends with, in one place (docs/JSON.md, "Exit codes").
+pub(crate) mod exit {
+    /// The command did what was asked.
+    pub(crate) const OK: u8 = 0;
+    /// An answer, not a failure: differences found (`diff --exit-code`), damage found
+    /// (`verify`), a proof that does not verify, a setting that is not set.
+    pub(crate) const FOUND: u8 = 1;
+    /// The command failed, or its command line could not be parsed; nothing was changed.
+    pub(crate) const ERROR: u8 = 2;
+    /// `commit` had nothing to commit. Not 1, which git gives it, because 1 already means
+    /// "found differences" here; not 2, so a nightly job can tell "no change" from
+    /// "broken" without reading the output.
+    pub(crate) const NOTHING_TO_COMMIT: u8 = 3;
+}
+
+/// Exit code 2: an error.
+pub(crate) const EXIT_ERROR: u8 = exit::ERROR;
 
 /// What every command handler gets.
 pub(crate) struct Ctx {
@@ -139,13 +156,14 @@ pub(crate) fn usage_error(e: &clap::Error) -> ExitCode {
             .unwrap_or("")
             .trim_start_matches("error: ")
             .to_string();
-        let doc = serde_json::json!({ "error": {
-            "kind": "usage",
-            "message": message,
-            "hint": "run the command with --help for its arguments",
-            "exit_code": EXIT_ERROR,
-        }});
-        let _ = writeln!(std::io::stdout(), "{doc}");
+        printer::ErrorDocument::new(
+            "usage",
+            message,
+            Some("run the command with --help for its arguments"),
+            None,
+            EXIT_ERROR,
+        )
+        .print();
         let _ = write!(std::io::stderr(), "{text}");
         return ExitCode::from(EXIT_ERROR);
     }
@@ -157,10 +175,11 @@ pub(crate) fn usage_error(e: &clap::Error) -> ExitCode {
 /// error.
 fn report(e: anyhow::Error, printer: &Printer) -> ExitCode {
     if e.chain().any(is_broken_pipe) {
-        return ExitCode::SUCCESS;
+        return ExitCode::from(exit::OK);
     }
-    printer.error(&e);
-    ExitCode::from(EXIT_ERROR)
+    let code = printer::exit_code_of(&e);
+    printer.error(&e, code);
+    ExitCode::from(code)
 }
 
 /// True for a broken pipe, however it was wrapped: the library's `Error::Io` names it as

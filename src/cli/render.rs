@@ -135,12 +135,20 @@ pub(super) fn rm(o: &RmOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> 
 }
 
 pub(super) fn commit(o: &CommitOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> {
-    writeln!(out, "{}", o.layer)?;
+    let Some(layer) = o.layer.filter(|_| o.committed) else {
+        // --skip-if-unchanged: HEAD's id on stdout, as a commit prints its layer's.
+        if let Some(head) = o.layer {
+            writeln!(out, "{head}")?;
+        }
+        eprintln!("nothing to commit, the staging area matches HEAD: no layer written");
+        return Ok(());
+    };
+    writeln!(out, "{layer}")?;
     let c = &o.counts;
     eprintln!(
         "[{} {}] {} added, {} modified, {} deleted; {}, {}",
         o.line,
-        o.layer.short(),
+        layer.short(),
         c.added,
         c.modified,
         c.deleted,
@@ -163,7 +171,7 @@ fn label(k: ChangeKind) -> &'static str {
 
 /// `status` as the text renderers see it: the outcome, and the current directory as a
 /// repository path, which the long and short formats show paths relative to (as git).
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, schemars::JsonSchema)]
 pub(super) struct StatusView<'a> {
     #[serde(flatten)]
     pub outcome: &'a StatusOutcome,
@@ -539,10 +547,11 @@ pub(super) fn line(o: &LineOutcome, out: &mut dyn Write, _: &Printer) -> Result<
 }
 
 /// `cat --json`: the outcome's fields and the bytes in base64.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, schemars::JsonSchema)]
 pub(super) struct CatJson<'a> {
     #[serde(flatten)]
     pub outcome: &'a CatOutcome,
+    /// The bytes, in standard base64 with padding.
     pub content_base64: String,
 }
 

@@ -14,7 +14,7 @@ use crate::hash::{Domain, HashAlgo, ObjectId};
 pub const LAYER_VERSION: u8 = 1;
 
 /// Totals of a layer and its changes against the parent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, schemars::JsonSchema)]
 pub struct LayerCounts {
     /// Files (and symlinks) in the layer.
     pub files: u64,

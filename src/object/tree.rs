@@ -26,7 +26,7 @@ pub const MAX_MODE: u32 = 0o7777;
 const ENTRY_FIXED: usize = 1 + 4 + 8 + 8 + 32 + 2;
 
 /// What a tree entry is; the discriminant is the encoded kind byte.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EntryKind {
     /// A regular file.

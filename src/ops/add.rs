@@ -39,7 +39,7 @@ pub struct AddOptions {
 }
 
 /// How staging changed a path's index entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Staged {
     /// Not tracked before. In JSON the names are status's: `"added"`, `"modified"`,
@@ -54,7 +54,7 @@ pub enum Staged {
 }
 
 /// One path whose index entry changed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct StagedPath {
     /// Relative to the worktree root, '/'-separated.
     pub path: RepoPathBuf,
@@ -63,7 +63,7 @@ pub struct StagedPath {
 }
 
 /// A path left as it was, and why.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Skipped {
     /// Relative to the worktree root, '/'-separated; empty when the error named no path.
     pub path: RepoPathBuf,
@@ -73,7 +73,7 @@ pub struct Skipped {
 }
 
 /// What was staged, and what storing it cost.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct AddOutcome {
     /// Whether this was a dry run: nothing read, stored or staged, and the counts below are 0.
     pub dry_run: bool,

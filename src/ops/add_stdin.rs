@@ -28,7 +28,7 @@ pub struct AddStdinOptions {
 }
 
 /// What was staged.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct AddStdinOutcome {
     /// The staged path, from the worktree root.
     pub path: RepoPathBuf,

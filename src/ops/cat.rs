@@ -25,7 +25,7 @@ pub struct CatOptions {
 
 /// What was printed. The bytes themselves went to the writer (`cat --json` carries them in
 /// base64 as `content_base64`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct CatOutcome {
     /// The layer the spec's LAYER resolved to.
     pub layer: ObjectId,

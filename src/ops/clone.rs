@@ -44,7 +44,7 @@ pub struct CloneOptions {
 }
 
 /// The repository made, and what was fetched and checked out.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct CloneOutcome {
     /// The URL cloned from, as given.
     pub url: String,

@@ -16,7 +16,7 @@ use crate::repo::{Locked, Repository};
 use crate::stage::{layer_tree, stage, Stage};
 
 /// The new layer's message and author, and the line it goes on.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct CommitOptions {
     /// The layer's message; one of only white space is refused.
     pub message: String,
@@ -25,17 +25,27 @@ pub struct CommitOptions {
     pub author: Option<String>,
     /// Start a new line at the new layer and move HEAD onto it.
     pub new_line: Option<String>,
+    /// Write a layer even when the staged state equals HEAD's (git's `--allow-empty`).
+    pub allow_empty: bool,
+    /// When the staged state equals HEAD's, write nothing and succeed with `committed`
+    /// false (restic's `--skip-if-unchanged`), instead of failing with "nothing to commit".
+    pub skip_if_unchanged: bool,
 }
 
-/// The layer written.
-#[derive(Debug, Serialize)]
+/// The layer written, or with `skip_if_unchanged` the layer that already holds the staged
+/// state.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct CommitOutcome {
-    /// The new layer's id.
-    pub layer: ObjectId,
+    /// Whether a layer was written: false only when `skip_if_unchanged` found nothing to
+    /// commit, and then the other fields describe HEAD's layer, which already holds it.
+    pub committed: bool,
+    /// The new layer's id (HEAD's when nothing was committed; null when nothing was
+    /// committed and the line has no layer yet).
+    pub layer: Option<ObjectId>,
     /// The layer it follows (HEAD's before the commit); null for the first layer.
     pub parent: Option<ObjectId>,
-    /// The id of its root tree.
-    pub tree: ObjectId,
+    /// The id of its root tree (null exactly when `layer` is).
+    pub tree: Option<ObjectId>,
     /// The line now at the new layer: HEAD's, or the one `new_line` started.
     pub line: String,
     /// Files and bytes in its tree, and paths added, modified (a change of kind counts) and
@@ -47,7 +57,8 @@ pub struct CommitOutcome {
 }
 
 /// Writes the staged state as a layer on HEAD's line (or a new one), then moves the line.
-/// Refuses an empty message, a detached HEAD with no new line, and nothing to commit.
+/// Refuses an empty message, a detached HEAD with no new line, and nothing to commit
+/// (unless `allow_empty`, or `skip_if_unchanged`, which writes nothing and succeeds).
 pub fn commit(
     repo: &Locked,
     opts: &CommitOptions,
@@ -68,7 +79,11 @@ pub fn commit(
     let (line, head) = repo.head()?;
     let line = target_line(repo, line, opts.new_line.as_deref())?;
     let Stage { built, changes } = stage(repo, &index, layer_tree(repo, head)?)?;
-    if changes.is_empty() && (head.is_some() || index.entries.is_empty()) {
+    let unchanged = changes.is_empty() && (head.is_some() || index.entries.is_empty());
+    if unchanged && opts.skip_if_unchanged {
+        return unchanged_outcome(repo, line, head);
+    }
+    if unchanged && !opts.allow_empty {
         return Err(Error::NothingToCommit {
             path: repo.root().to_path_buf(),
         });
@@ -126,12 +141,28 @@ pub fn commit(
     index.base_tree = Some(built.root);
     repo.save_index(&mut index)?;
     Ok(CommitOutcome {
-        layer: id,
+        committed: true,
+        layer: Some(id),
         parent: head,
-        tree: built.root,
+        tree: Some(built.root),
         line,
         counts,
         bytes_written,
+    })
+}
+
+/// What `skip_if_unchanged` reports when there is nothing to commit: HEAD's layer, which
+/// already holds the staged state, and nothing written.
+fn unchanged_outcome(repo: &Locked, line: String, head: Option<ObjectId>) -> Result<CommitOutcome> {
+    let layer = head.map(|id| repo.read_layer(&id)).transpose()?;
+    Ok(CommitOutcome {
+        committed: false,
+        layer: head,
+        parent: layer.as_ref().and_then(|l| l.parent),
+        tree: layer.as_ref().map(|l| l.tree),
+        line,
+        counts: layer.map(|l| l.counts).unwrap_or_default(),
+        bytes_written: 0,
     })
 }
 

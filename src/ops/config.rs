@@ -11,7 +11,7 @@ use crate::repo::{Locked, Repository};
 use crate::settings::{self, Settings};
 
 /// Which settings file a command reads or writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     /// `.cairn/settings.toml` of the repository.
@@ -21,7 +21,7 @@ pub enum Level {
 }
 
 /// One setting and where it comes from.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Setting {
     /// `user.name` or `user.email` (or a key a newer cairn wrote).
     pub key: String,
@@ -34,7 +34,7 @@ pub struct Setting {
 }
 
 /// What `config` read or changed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ConfigOutcome {
     /// The key read, set or unset; null for a listing.
     pub key: Option<String>,

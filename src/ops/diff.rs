@@ -41,7 +41,7 @@ pub struct DiffOptions {
 }
 
 /// The paths that differ between two sides.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct DiffOutcome {
     /// A layer id (full hex), `index`, or `empty` (`--cached` before the first commit).
     pub from: String,

@@ -29,7 +29,7 @@ pub struct ExportOptions {
 }
 
 /// What was exported.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ExportOutcome {
     /// The layer the reference resolved to.
     pub layer: ObjectId,

@@ -28,7 +28,7 @@ pub struct ForgetOptions {
 }
 
 /// A layer the policy keeps.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct KeptLayer {
     /// Its id before the forget.
     pub id: ObjectId,
@@ -45,7 +45,7 @@ pub struct KeptLayer {
 }
 
 /// A layer the policy drops from the line.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ForgottenLayer {
     /// Its id.
     pub id: ObjectId,
@@ -56,7 +56,7 @@ pub struct ForgottenLayer {
 }
 
 /// A tag moved from a kept layer's old id to its new one.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct MovedTag {
     /// The tag's name.
     pub name: String,
@@ -67,7 +67,7 @@ pub struct MovedTag {
 }
 
 /// What the policy decided and what moved.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ForgetOutcome {
     /// The line thinned out.
     pub line: String,

@@ -38,7 +38,7 @@ pub struct GcOptions {
 }
 
 /// What was removed, or in a dry run would be.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct GcOutcome {
     /// Whether this was a dry run: nothing was deleted or written.
     pub dry_run: bool,

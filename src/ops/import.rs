@@ -29,7 +29,7 @@ pub struct ImportOptions {
 }
 
 /// A member that was not staged, and why.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct NotStored {
     /// Where it would have been staged.
     pub path: RepoPathBuf,
@@ -38,7 +38,7 @@ pub struct NotStored {
 }
 
 /// What was staged.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct ImportOutcome {
     /// Regular files staged (hard links included).
     pub files: u64,

@@ -25,7 +25,7 @@ pub struct InitOptions {
 }
 
 /// The repository made.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct InitOutcome {
     /// The new `.cairn` directory, absolute (symlinks resolved).
     pub path: PathBuf,

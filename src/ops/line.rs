@@ -42,7 +42,7 @@ pub enum LineAction {
 }
 
 /// A line and the layer it points at.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Line {
     /// The line's name.
     pub name: String,
@@ -53,7 +53,7 @@ pub struct Line {
 }
 
 /// What changed among the lines, or all of them (`list`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct LineOutcome {
     /// The line created or moved; null unless one was.
     pub created: Option<Line>,

@@ -43,7 +43,7 @@ pub struct LogOptions {
 }
 
 /// One layer as stored.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct LogEntry {
     /// The layer's id, in hex.
     pub id: ObjectId,
@@ -70,7 +70,7 @@ pub struct LogEntry {
 }
 
 /// A history, newest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct LogOutcome {
     /// The line HEAD is on; null when HEAD is detached.
     pub line: Option<String>,

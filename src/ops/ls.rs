@@ -26,7 +26,7 @@ pub struct LsOptions {
 }
 
 /// One tree entry.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct LsEntry {
     /// Relative to the worktree root, '/'-separated.
     pub path: RepoPathBuf,
@@ -47,7 +47,7 @@ pub struct LsEntry {
 }
 
 /// One layer's entries at a path.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct LsOutcome {
     /// The layer listed, resolved to its id.
     pub layer: ObjectId,

@@ -34,7 +34,7 @@ pub struct MvOptions {
 }
 
 /// One source and where it went.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Moved {
     /// Where it was, from the worktree root.
     pub from: RepoPathBuf,
@@ -45,7 +45,7 @@ pub struct Moved {
 }
 
 /// What `mv` moved (or with `dry_run`, would move).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct MvOutcome {
     /// Each source, in the order given.
     pub moved: Vec<Moved>,

@@ -27,7 +27,7 @@ pub struct PullOptions {
 }
 
 /// Where the local line stands after the pull.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum PullStatus {
     /// The line is already at the remote's layer (`"up-to-date"` in JSON).
@@ -40,7 +40,7 @@ pub enum PullStatus {
 }
 
 /// What was fetched, and where the line stands.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct PullOutcome {
     /// The remote's name.
     pub remote: String,

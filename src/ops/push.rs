@@ -32,7 +32,7 @@ pub struct PushOptions {
 }
 
 /// What was uploaded, and where the remote's reference stands.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct PushOutcome {
     /// The remote's name.
     pub remote: String,
@@ -121,7 +121,7 @@ pub enum Many {
 }
 
 /// What became of one reference in a push of many.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RefResult {
     /// The remote had no such reference; it has now.
@@ -146,7 +146,7 @@ impl RefResult {
 }
 
 /// One reference of a push of many.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct RefPush {
     /// `lines/<name>` or `tags/<name>`.
     pub reference: String,
@@ -173,7 +173,7 @@ impl RefPush {
 }
 
 /// What a push of many references uploaded, and each reference's result.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct PushManyOutcome {
     /// The remote's name.
     pub remote: String,

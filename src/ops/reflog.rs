@@ -18,7 +18,7 @@ pub struct ReflogOptions {
 }
 
 /// The entries of one log, newest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ReflogOutcome {
     /// Whose log: `HEAD` or the line's name.
     pub reference: String,
@@ -27,7 +27,7 @@ pub struct ReflogOutcome {
 }
 
 /// One move.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ReflogItem {
     /// The name of the layer moved to: `HEAD@{0}` for the newest.
     pub selector: String,

@@ -32,7 +32,7 @@ pub enum RemoteAction {
 }
 
 /// One remote, as `remotes.toml` records it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct RemoteInfo {
     /// The remote's name.
     pub name: String,
@@ -47,7 +47,7 @@ pub struct RemoteInfo {
 }
 
 /// What `remote` did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RemoteVerb {
     /// A remote was recorded (`"added"` in JSON).
@@ -59,7 +59,7 @@ pub enum RemoteVerb {
 }
 
 /// The remotes a `remote` command touched or listed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct RemoteOutcome {
     /// What was done: `"added"`, `"removed"` or `"list"`.
     pub action: RemoteVerb,

@@ -26,7 +26,7 @@ use crate::session::Common;
 use crate::worktree;
 
 /// What follows the line: nothing else, the index, or the index and the worktree.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ResetMode {
     /// Only the line (or a detached HEAD) moves.
@@ -53,7 +53,7 @@ pub struct ResetOptions {
 }
 
 /// What moved, from where to where.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ResetOutcome {
     /// The line that moved; null when HEAD was detached and moved itself, or when paths
     /// were named (nothing moved).

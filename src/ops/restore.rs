@@ -34,7 +34,7 @@ pub struct RestoreOptions {
 }
 
 /// What was written, and where.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct RestoreOutcome {
     /// The layer restored, resolved to its id.
     pub layer: ObjectId,

@@ -28,7 +28,7 @@ pub struct RmOptions {
 }
 
 /// The paths no longer tracked.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct RmOutcome {
     /// Relative to the worktree root, '/'-separated, in path order.
     pub removed: Vec<RepoPathBuf>,

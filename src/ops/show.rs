@@ -22,7 +22,7 @@ pub struct ShowOptions {
 }
 
 /// One layer, and the paths it changed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ShowOutcome {
     /// The layer's id, in hex.
     pub id: ObjectId,

@@ -12,7 +12,7 @@ use crate::reach::{At, Step, Visitor, Walk};
 use crate::repo::Repository;
 
 /// The distinct chunks in one power-of-two size range.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Bucket {
     /// Chunks of at least `from` and less than `to` bytes.
     pub from: u64,
@@ -24,7 +24,7 @@ pub struct Bucket {
 
 /// What the repository holds. Stored objects count once each, reachable or not (gc removes
 /// the rest); sizes are in bytes.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct StatsOutcome {
     /// Layers reachable from HEAD, lines and tags.
     pub layers: u64,

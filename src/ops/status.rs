@@ -19,7 +19,7 @@ use crate::stage::{layer_tree, staged_changes};
 use crate::worktree::{self, change_from_stat, is_gone, worktree_change};
 
 /// One changed path.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct PathChange {
     /// Relative to the worktree root, '/'-separated.
     pub path: RepoPathBuf,
@@ -46,7 +46,7 @@ impl PathChange {
 }
 
 /// How HEAD, the index and the worktree differ.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct StatusOutcome {
     /// The line HEAD is on; null when HEAD is detached.
     pub line: Option<String>,

@@ -28,7 +28,7 @@ pub enum TagAction {
 }
 
 /// A tag and the layer it names.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Tag {
     /// The tag's name.
     pub name: String,
@@ -37,7 +37,7 @@ pub struct Tag {
 }
 
 /// What changed among the tags, or all of them (`list`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct TagOutcome {
     /// The tag created or moved; null unless one was.
     pub created: Option<Tag>,

@@ -25,7 +25,7 @@ pub struct VerifyProofOptions {
 }
 
 /// Whether the proof holds, and what it establishes.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct VerifyProofOutcome {
     /// Whether the proof holds; when false, `error` says why and nothing else is set.
     pub verified: bool,

@@ -37,7 +37,7 @@ pub const MAX_LIST: u32 = 4 + crate::object::file::LIST_MAX as u32 * 36;
 pub const PACK_TARGET: u64 = 64 << 20;
 
 /// The kind of an object, stored in its record and its index entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ObjectKind {
     /// A piece of file content, as the chunker cut it.

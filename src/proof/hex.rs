@@ -27,6 +27,26 @@ impl Serialize for HexId {
     }
 }
 
+impl schemars::JsonSchema for Hex {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Hex".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string", "pattern": "^([0-9a-f]{2})*$" })
+    }
+}
+
+impl schemars::JsonSchema for HexId {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ObjectId".into()
+    }
+
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        <ObjectId as schemars::JsonSchema>::json_schema(g)
+    }
+}
+
 /// Decodes a hex string without first copying it into a `String`.
 struct HexVisitor;
 

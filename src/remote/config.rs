@@ -24,7 +24,7 @@ use crate::fsutil;
 pub const REMOTES_FILE: &str = "remotes.toml";
 
 /// The contents of the remotes file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Remotes {
     /// Every remote, by name.
@@ -33,7 +33,7 @@ pub struct Remotes {
 }
 
 /// One remote: where it is and how to reach it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RemoteSpec {
     /// Where the remote lives: `s3://bucket[/prefix]` or `file:///absolute/path` (see

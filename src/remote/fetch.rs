@@ -14,7 +14,7 @@ use crate::progress::Progress;
 use crate::repo::Repository;
 
 /// What a fetch brought.
-#[derive(Debug, Default, Clone, Copy, Serialize)]
+#[derive(Debug, Default, Clone, Copy, Serialize, schemars::JsonSchema)]
 pub struct Fetched {
     /// Whole packs downloaded.
     pub packs: u64,

@@ -32,7 +32,7 @@ use crate::repo::Repository;
 const BATCH: u64 = 16 << 20;
 
 /// What a path- or layer-limited fetch brought.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct PartialFetch {
     /// Whole packs downloaded (metadata packs, and data packs mostly needed).
     pub packs: u64,

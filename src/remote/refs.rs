@@ -90,7 +90,7 @@ pub fn list(remote: &Remote, kind: RefKind) -> Result<Vec<(String, ObjectId)>> {
 }
 
 /// One accepted push, as the ref log records it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct LogEntry {
     /// The log object's key on the remote: `refs-log/<kind>/<name>/<ns>-<nonce>`.
     pub key: String,

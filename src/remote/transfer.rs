@@ -28,7 +28,7 @@ use crate::repo::Repository;
 pub const CONCURRENCY: usize = 4;
 
 /// What a pack transfer moved.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Transferred {
     /// Packs uploaded or downloaded.
     pub packs: u64,

@@ -29,6 +29,7 @@ mod hostile;
 mod house;
 mod import;
 mod integrity;
+mod json_contract;
 mod lines;
 mod model;
 mod mv;

@@ -116,6 +116,7 @@ fn add_and_restore_report_bytes_inside_a_large_file() {
         message: "big".into(),
         author: Some("test".into()),
         new_line: None,
+        ..Default::default()
     };
     commit::commit(&locked, &msg, &NoProgress).unwrap();
     drop(locked);

@@ -58,6 +58,7 @@ fn committed() -> (tempfile::TempDir, Repository) {
         message: "files".into(),
         author: Some("test".into()),
         new_line: None,
+        ..Default::default()
     };
     commit::commit(&locked, &msg, &NoProgress).unwrap();
     drop(locked);

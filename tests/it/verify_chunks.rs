@@ -42,6 +42,7 @@ fn repo(dir: &std::path::Path) -> Repository {
         message: "m".into(),
         author: None,
         new_line: None,
+        ..Default::default()
     };
     commit(&locked, &msg, &NoProgress).unwrap();
     drop(locked);

@@ -292,6 +292,12 @@ impl Runner {
         let want = self.m.commit_expect();
         let (args, line) = self.commit_args();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        if want == Expect::Fail {
+            // Nothing to commit is told apart from failures: exit 3 (docs/JSON.md).
+            let out = self.env.run(&args);
+            assert_eq!(out.status.code(), Some(3), "{args:?}: {out:?}");
+            return;
+        }
         let out = self.cmd(&args, &[], want);
         if want == Expect::Ok {
             let v: Value = serde_json::from_slice(&out).expect("commit --json");
