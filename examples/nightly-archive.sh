@@ -10,8 +10,8 @@
 # step leaves the repository as it was or as it should be.
 #
 # It uses only cairn's documented contract: --repo/--work-tree (CAIRN_DIR and
-# CAIRN_WORK_TREE work too), --json documents, and exit codes: 0 success, 1 damage found
-# (verify), 2 error. It exits with the same codes. CAIRN names the binary (default: cairn).
+# CAIRN_WORK_TREE work too), --json documents (docs/JSON.md), and exit codes: 0 success,
+# 1 damage found (verify), 2 error. It exits with the same codes. CAIRN names the binary (default: cairn).
 
 set -u
 
@@ -40,18 +40,11 @@ cairn add -A --json >/dev/null || { say "add failed"; exit 2; }
 
 say "committing"
 message="nightly archive $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-if cairn commit --help 2>/dev/null | grep -q -- '--skip-if-unchanged'; then
-    # This cairn exits 0 itself when nothing changed.
-    out=$(cairn commit --skip-if-unchanged -m "$message" --json 2>/dev/null)
-    status=$?
-else
-    out=$(cairn commit -m "$message" --json 2>/dev/null)
-    status=$?
-    # An older cairn reports an unchanged dataset as an error whose kind says so.
-    if [ $status -ne 0 ] && printf '%s' "$out" | grep -q '"kind": *"nothing_to_commit"'; then
-        say "nothing changed since the last night"
-        status=0
-    fi
+# --skip-if-unchanged exits 0 with "committed": false when the dataset did not change.
+out=$(cairn commit --skip-if-unchanged -m "$message" --json 2>/dev/null)
+status=$?
+if [ $status -eq 0 ] && printf '%s' "$out" | grep -q '"committed": *false'; then
+    say "nothing changed since the last night"
 fi
 if [ $status -ne 0 ]; then
     say "commit failed: $out"

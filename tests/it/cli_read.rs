@@ -439,7 +439,7 @@ fn show_prints_metadata_and_changed_paths() {
 
     let text = env.ok(&["show"]);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines[0], format!("layer {l2}"));
+    assert_eq!(lines[0], format!("layer {l2} (HEAD -> main)"));
     assert!(lines.contains(&format!("Parent: {l1}").as_str()), "{text}");
     assert!(text.contains("Ann <ann@example.org>"), "{text}");
     assert!(lines.contains(&"    second"), "{text}");
@@ -457,11 +457,14 @@ fn show_prints_metadata_and_changed_paths() {
             "id",
             "message",
             "parent",
+            "refs",
             "rename_limit_exceeded",
+            "time",
             "time_ns",
             "tree"
         ]
     );
+    assert_eq!(v["refs"]["lines"][0], "main");
     assert_eq!(v["id"], l2.as_str());
     assert_eq!(v["parent"], l1.as_str());
     assert_eq!(v["author"], "Ann <ann@example.org>");

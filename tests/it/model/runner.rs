@@ -477,11 +477,16 @@ impl Runner {
             .collect();
         let (ia, ib) = (&self.m.layers[a].id, &self.m.layers[b].id);
         let v = self.env.json(&["diff", ia, ib]);
+        // A rename changes two paths: the one it left and the one it reached.
         let mut got: Vec<String> = v["changes"]
             .as_array()
             .unwrap_or_else(|| panic!("diff --json has changes: {v}"))
             .iter()
-            .map(|c| c["path"].as_str().expect("a path").to_string())
+            .flat_map(|c| {
+                let left = (c["change"] == "renamed").then(|| c["old_path"].as_str());
+                let left = left.flatten().map(str::to_string);
+                std::iter::once(c["path"].as_str().expect("a path").to_string()).chain(left)
+            })
             .collect();
         want.sort();
         got.sort();

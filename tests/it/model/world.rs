@@ -131,6 +131,11 @@ impl Model {
     /// it. A path that is neither on disk (`exists`: perhaps an empty directory, which the
     /// model does not hold) nor tracked is an error.
     pub(super) fn add(&mut self, dir: &[u8], exists: bool) -> Expect {
+        // A path below a symlink is refused, as git refuses it ("beyond a symbolic link"):
+        // cairn never reads through a link, even for a path the index tracks.
+        if ancestors(dir).any(|a| matches!(self.work.get(a), Some(Entry::Link(_)))) {
+            return Expect::Fail;
+        }
         let known = |t: &Tree| t.keys().any(|p| under(p, dir));
         if !dir.is_empty() && !exists && !known(&self.work) && !known(&self.index) {
             return Expect::Fail;
