@@ -408,7 +408,7 @@ const CHECKPOINT_BYTES: u64 = 256 << 20;
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 /// Never sooner than this after the last checkpoint, nor than five times what the last
 /// one took: saving a large index stays a small share of the add's time.
-const CHECKPOINT_GAP: Duration = Duration::from_secs(1);
+const CHECKPOINT_GAP: Duration = Duration::from_millis(250);
 
 /// When the next checkpoint is due.
 #[derive(Debug, Clone, Copy)]
