@@ -199,14 +199,7 @@ impl<'a> Ingester<'a> {
             &self.chunker,
             file,
             len,
-            |_, window, cuts| {
-                let refs: Result<Vec<ChunkRef>> = cuts
-                    .par_iter()
-                    .map(|r| self.one(&window[r.clone()]))
-                    .collect();
-                chunks.extend(refs?);
-                Ok(())
-            },
+            |_, window, cuts| self.hash_window(window, cuts, &mut chunks),
             path,
         )?;
         Ok((read == Windows::Complete).then_some(chunks))
@@ -260,14 +253,7 @@ impl<'a> Ingester<'a> {
         chunk::chunk_stream(
             &self.chunker,
             reader,
-            |window, cuts| {
-                let refs: Result<Vec<ChunkRef>> = cuts
-                    .par_iter()
-                    .map(|r| self.one(&window[r.clone()]))
-                    .collect();
-                chunks.extend(refs?);
-                Ok(())
-            },
+            |window, cuts| self.hash_window(window, cuts, chunks),
             name,
         )
     }
@@ -277,6 +263,22 @@ impl<'a> Ingester<'a> {
         let chunks = self.chunk_buffer(target)?;
         let stat = unread_stat(target.len() as u64, mtime_ns, libc::S_IFLNK | 0o777);
         Ok(self.entry(EntryKind::Symlink, 0o777, stat, chunks))
+    }
+
+    /// Hashes the chunks `cuts` of one window in parallel and appends them, in order, to
+    /// `chunks`: what a file read in windows and a stream share.
+    fn hash_window(
+        &self,
+        window: &[u8],
+        cuts: &[std::ops::Range<usize>],
+        chunks: &mut Vec<ChunkRef>,
+    ) -> Result<()> {
+        let refs: Result<Vec<ChunkRef>> = cuts
+            .par_iter()
+            .map(|r| self.one(&window[r.clone()]))
+            .collect();
+        chunks.extend(refs?);
+        Ok(())
     }
 
     /// Hashes one chunk and hands it to the sink. `data` must be private to this process

@@ -21,11 +21,19 @@ pub(crate) enum Mode {
     Json,
 }
 
-/// The JSON lines' clock: when the phase began, and when a progress line was last written
-/// (milliseconds after that), so at most four a second are written.
+/// The JSON lines' clock, in milliseconds after `origin`: when the phase began, and when a
+/// progress line was last written, so at most four a second are written. Atomics, not a
+/// lock: `advance` reads the clock once per chunk, from every worker thread.
 struct JsonClock {
-    started: Mutex<Instant>,
+    origin: Instant,
+    phase_ms: AtomicU64,
     last_ms: AtomicU64,
+}
+
+impl JsonClock {
+    fn now_ms(&self) -> u64 {
+        self.origin.elapsed().as_millis() as u64
+    }
 }
 
 /// Progress events at most this often, in milliseconds.
@@ -54,7 +62,8 @@ impl Bar {
         let bar = (mode == Mode::Draw)
             .then(|| ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()));
         let json = (mode == Mode::Json).then(|| JsonClock {
-            started: Mutex::new(Instant::now()),
+            origin: Instant::now(),
+            phase_ms: AtomicU64::new(0),
             last_ms: AtomicU64::new(0),
         });
         if let Some(b) = &bar {
@@ -84,7 +93,7 @@ impl Bar {
     fn json_line(&self, event: &str, clock: &JsonClock) {
         let (unit, items) = *self.phase.lock().expect("not poisoned");
         let prefix = self.bar_prefix.lock().expect("not poisoned");
-        let elapsed = clock.started.lock().expect("not poisoned").elapsed();
+        let elapsed_ms = clock.now_ms() - clock.phase_ms.load(Relaxed);
         let doc = serde_json::json!({
             "event": event,
             "phase": *prefix,
@@ -93,7 +102,7 @@ impl Bar {
             "bytes": self.total_bytes.load(Relaxed),
             "items_done": self.items.load(Relaxed),
             "bytes_done": self.bytes.load(Relaxed),
-            "elapsed_ms": elapsed.as_millis() as u64,
+            "elapsed_ms": elapsed_ms,
         });
         let _ = writeln!(std::io::stderr().lock(), "{doc}");
     }
@@ -126,8 +135,9 @@ impl cairn::Progress for Bar {
         *self.phase.lock().expect("not poisoned") = (unit, items);
         *self.bar_prefix.lock().expect("not poisoned") = phase;
         if let Some(clock) = &self.json {
-            *clock.started.lock().expect("not poisoned") = Instant::now();
-            clock.last_ms.store(0, Relaxed);
+            let now = clock.now_ms();
+            clock.phase_ms.store(now, Relaxed);
+            clock.last_ms.store(now, Relaxed);
             self.json_line("begin", clock);
         }
         let Some(b) = &self.bar else { return };
@@ -162,12 +172,7 @@ impl cairn::Progress for Bar {
         let done = self.items.fetch_add(items, Relaxed) + items;
         let total = self.bytes.fetch_add(bytes, Relaxed) + bytes;
         if let Some(clock) = &self.json {
-            let now = clock
-                .started
-                .lock()
-                .expect("not poisoned")
-                .elapsed()
-                .as_millis() as u64;
+            let now = clock.now_ms();
             let last = clock.last_ms.load(Relaxed);
             let due = now >= last + JSON_EVERY_MS;
             if due

@@ -135,11 +135,10 @@ pub(super) fn stat(out: &mut dyn Write, changes: &[ChangedPath]) -> Result<()> {
         before += c.old_size.unwrap_or(0);
         after += c.new_size.unwrap_or(0);
     }
-    let n = changes.len();
     writeln!(
         out,
-        " {n} {} changed, {} -> {}",
-        if n == 1 { "file" } else { "files" },
+        " {} changed, {} -> {}",
+        super::render::n(changes.len(), "file"),
         HumanBytes(before),
         HumanBytes(after)
     )
