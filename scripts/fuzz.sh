@@ -27,7 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-10}"
 shift || true
-all=(tree layer file_object pack_index pack staging_index config proof repo reflog)
+all=(tree layer file_object pack_index pack staging_index config proof repo reflog resume)
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     targets=("${all[@]}")
@@ -43,6 +43,7 @@ seeds_of() {
         staging_index) echo fixtures/corpus/staging-index ;;
         config) echo fixtures/corpus/config ;;
         reflog) echo fixtures/corpus/reflog ;;
+        resume) echo fixtures/corpus/resume ;;
         proof) echo fixtures/proofs ;;
         repo) echo fixtures/repo-seeds ;;
         *) return 1 ;;

@@ -3,12 +3,14 @@
 #   add --stdin of a large file    against  add of the same bytes as a file
 #   export of a layer to /dev/null against  restore of the same layer
 #   import of a tar of small files against  tar -x followed by add -A
-#   add resumed after a kill at about 90%   against  the full add
+#   add resumed after a kill at 90% of the bytes  against  the full add (of 64 files, and of the
+#                                            large file alone)
 # Each pair alternates, in fresh directories, ROUNDS times; medians and same-run ratios
 # are printed, with peak RSS from GNU time.
 #
 #   scripts/streams.sh             # a 2 GiB file and 20,000 small files
 #   QUICK=1 scripts/streams.sh     # 256 MiB and 2,000 files, to check that it works
+#   ONLY=resume scripts/streams.sh # the resumed adds alone
 #
 # Environment: ROUNDS (default 3), WORK (default target/streams), CAIRN_BIN (default: a
 # release build of this checkout).
@@ -27,8 +29,10 @@ C=$CAIRN_BIN
 rm -rf "$WORK"; mkdir -p "$WORK"
 gen() { python3 "$REPO/scripts/gen-data.py" "$@"; }
 gen big "$WORK/big.bin" --size "$BIG" --seed 1
-gen small "$WORK/small" --files "$FILES" --dirs "$DIRS" --seed 2
-tar -cf "$WORK/small.tar" -C "$WORK/small" .
+if [[ ${ONLY:-} != resume ]]; then
+    gen small "$WORK/small" --files "$FILES" --dirs "$DIRS" --seed 2
+    tar -cf "$WORK/small.tar" -C "$WORK/small" .
+fi
 
 # measure NAME CMD...: wall seconds and peak RSS (KiB) of CMD, appended to $WORK/NAME.
 measure() {
@@ -42,9 +46,32 @@ measure() {
 }
 fresh() { rm -rf "$WORK/r"; mkdir -p "$WORK/r"; (cd "$WORK/r" && "$C" init -q); }
 
+# resumed NAME: in $WORK/r (data in place, repository fresh), a full add timed into
+# NAME-full, then a new repository, an add killed (SIGKILL) once its progress events say
+# it has read 90% of the bytes, and the add run again, measured into NAME.
+resumed() {
+    local name=$1
+    measure "$name-full" bash -c "cd '$WORK/r' && '$C' --no-progress add -A -q"
+    rm -rf "$WORK/r/.cairn"; (cd "$WORK/r" && "$C" init -q)
+    python3 - "$C" "$WORK/r" "$WORK/$name-killed-at.txt" <<'PY'
+import json, os, signal, subprocess, sys
+add = subprocess.Popen([sys.argv[1], "--progress", "json", "add", "-A", "-q"],
+                       cwd=sys.argv[2], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+for line in add.stderr:
+    e = json.loads(line)
+    if e["phase"] == "adding" and e["bytes"] and e["bytes_done"] >= 0.9 * e["bytes"]:
+        os.kill(add.pid, signal.SIGKILL)
+        with open(sys.argv[3], "a") as out:
+            print(f"{e['bytes_done'] / e['bytes']:.3f} 0", file=out)
+        break
+add.wait()
+PY
+    measure "$name" bash -c "cd '$WORK/r' && '$C' --no-progress add -A -q"
+}
+
 for round in $(seq 1 "$ROUNDS"); do
     echo "round $round" >&2
-    # add of the file, then add --stdin of the same bytes.
+    if [[ ${ONLY:-} != resume ]]; then    # add of the file, then add --stdin of the same bytes.
     fresh; cp "$WORK/big.bin" "$WORK/r/big.bin"; cat "$WORK/r/big.bin" > /dev/null
     measure add-file bash -c "cd '$WORK/r' && '$C' --no-progress add big.bin"
     fresh; cat "$WORK/big.bin" > /dev/null
@@ -61,6 +88,7 @@ for round in $(seq 1 "$ROUNDS"); do
     measure tarx-add bash -c "cd '$WORK/r' && tar -xf '$WORK/small.tar' && '$C' --no-progress add -A -q"
     fresh
     measure import bash -c "cd '$WORK/r' && '$C' --no-progress import '$WORK/small.tar'"
+    fi
     # A full add of a dataset of 64 files, then one killed at about 90% and resumed.
     fresh; mkdir -p "$WORK/r/d"
     python3 - "$WORK/big.bin" "$WORK/r/d" <<'PY'
@@ -72,26 +100,30 @@ with open(src, 'rb') as f:
         with open(os.path.join(dst, f"part{i:02}"), 'wb') as o:
             o.write(f.read(size))
 PY
-    t0=$(date +%s.%N)
-    (cd "$WORK/r" && "$C" --no-progress add -A -q)
-    full=$(echo "$(date +%s.%N) - $t0" | bc)
-    echo "$full 0" >> "$WORK/add-full.txt"
-    rm -rf "$WORK/r/.cairn"; (cd "$WORK/r" && "$C" init -q)
-    (cd "$WORK/r" && exec "$C" --no-progress add -A -q) &
-    pid=$!
-    sleep "$(echo "$full * 0.9" | bc)"
-    kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
-    measure add-resumed bash -c "cd '$WORK/r' && '$C' --no-progress add -A -q"
+    resumed add-resumed
+    # The large file alone: the kill falls inside it.
+    fresh; cp "$WORK/big.bin" "$WORK/r/big.bin"
+    resumed add-resumed-1
 done
 
-median() { sort -n "$WORK/$1.txt" | awk '{a[NR]=$1; m[NR]=$2} END {i=int((NR+1)/2); printf "%.2f %d", a[i], m[i]/1024}'; }
-ratio() { echo "scale=2; $(median "$1" | cut -d' ' -f1) / $(median "$2" | cut -d' ' -f1)" | bc; }
+median() { [[ -s $WORK/$1.txt ]] || { echo "- 0"; return; }; sort -n "$WORK/$1.txt" | awk '{a[NR]=$1; m[NR]=$2} END {i=int((NR+1)/2); printf "%.2f %d", a[i], m[i]/1024}'; }
+ratio() {
+    local a b
+    a=$(median "$1" | cut -d' ' -f1) b=$(median "$2" | cut -d' ' -f1)
+    if [[ $a == - || $b == - ]]; then echo -; else echo "scale=2; $a / $b" | bc; fi
+}
 printf '| measure | median s | peak MiB |\n|---|---|---|\n'
-for m in add-file add-stdin restore export tarx-add import add-full add-resumed; do
+for m in add-file add-stdin restore export tarx-add import add-resumed-full add-resumed \
+    add-resumed-1-full add-resumed-1; do
     read -r s mb <<< "$(median $m)"; printf '| %s | %s | %s |\n' "$m" "$s" "$mb"
 done
 echo
 echo "add --stdin / add of the file: $(ratio add-stdin add-file)"
 echo "export / restore: $(ratio export restore)"
 echo "import / (tar -x + add -A): $(ratio import tarx-add)"
-echo "resumed add / full add: $(ratio add-resumed add-full)"
+echo "resumed add / full add, 64 files: $(ratio add-resumed add-resumed-full)"
+echo "resumed add / full add, one file: $(ratio add-resumed-1 add-resumed-1-full)"
+if [[ -s $WORK/add-resumed-killed-at.txt ]]; then
+    echo "killed at (share of the bytes read, median): 64 files $(median add-resumed-killed-at | cut -d' ' -f1)," \
+        "one file $(median add-resumed-1-killed-at | cut -d' ' -f1)"
+fi

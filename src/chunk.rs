@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::ops::Range;
+use std::ops::{ControlFlow, Range};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -214,6 +214,11 @@ pub enum Windows {
     Complete,
     /// The file ended before that length: it shrank while it was read.
     Shrank,
+    /// `f` asked to stop: every chunk before `at` was handed over, none after.
+    Stopped {
+        /// Where the next chunk begins: the `start` of a read that goes on.
+        at: u64,
+    },
 }
 
 /// What every window of one read shares.
@@ -291,10 +296,15 @@ fn read_full(file: &File, mut pos: u64, mut buf: &mut [u8]) -> std::io::Result<b
     Ok(true)
 }
 
-/// Chunks the first `len` bytes of a large file, read window by window with `pread` into
-/// two private buffers that are reused for every window. `f` receives each window (its
+/// Chunks a large file's bytes from `start` to `len`, read window by window with `pread`
+/// into two private buffers that are reused for every window. `f` receives each window (its
 /// offset in the file, its bytes, and the chunks that end inside it) so it can work on the
-/// chunks of a window in parallel; meanwhile the next window is read and cut.
+/// chunks of a window in parallel; meanwhile the next window is read and cut. When `f`
+/// answers [`ControlFlow::Break`], the read stops after that window ([`Windows::Stopped`]).
+///
+/// `start` must be where a chunk of the same file, chunked from 0, begins (0, or where an
+/// earlier read stopped): a cut depends only on the bytes since the previous cut, so the
+/// chunks from there are the chunks a whole read would give.
 ///
 /// Why not a memory map: the bytes `f` sees are a private copy, so another process writing
 /// the file cannot change a chunk between its hashing and its storing, and a file that
@@ -304,24 +314,27 @@ fn read_full(file: &File, mut pos: u64, mut buf: &mut [u8]) -> std::io::Result<b
 pub fn chunk_file<F>(
     chunker: &Chunker,
     file: &File,
-    len: u64,
+    (start, len): (u64, u64),
     mut f: F,
     path: &Path,
 ) -> crate::Result<Windows>
 where
-    F: FnMut(u64, &[u8], &[Range<usize>]) -> crate::Result<()> + Send,
+    F: FnMut(u64, &[u8], &[Range<usize>]) -> crate::Result<ControlFlow<()>> + Send,
 {
+    if start >= len {
+        return Ok(Windows::Complete);
+    }
     advise(file, 0, 0, libc::POSIX_FADV_SEQUENTIAL);
     let cap = WINDOW.max(2 * chunker.params.max as usize);
     let src = Source {
         chunker,
         file,
         len,
-        cap: (cap as u64).min(len) as usize,
+        cap: (cap as u64).min(len - start) as usize,
     };
     let read_err = |e| crate::Error::io("could not read file", path)(e);
     let (mut current, mut spare) = (Window::default(), Window::default());
-    if !current.fill(src, 0, &[]).map_err(&read_err)? {
+    if !current.fill(src, start, &[]).map_err(&read_err)? {
         return Ok(Windows::Shrank);
     }
     loop {
@@ -330,7 +343,11 @@ where
             || f(current.pos, &current.buf[..current.end], &current.cuts),
             || rest.map(|(pos, carry)| spare.fill(src, pos, carry)),
         );
-        done?;
+        if done?.is_break() {
+            if let Some((at, _)) = rest {
+                return Ok(Windows::Stopped { at });
+            }
+        }
         match next.transpose().map_err(&read_err)? {
             None => return Ok(Windows::Complete),
             Some(false) => return Ok(Windows::Shrank),
@@ -416,7 +433,7 @@ mod tests {
         let read = chunk_file(
             c,
             &f,
-            data.len() as u64,
+            (0, data.len() as u64),
             |off, win, cuts| {
                 for r in cuts {
                     let s = off as usize + r.start;
@@ -424,7 +441,7 @@ mod tests {
                     got.push(s..s + r.len());
                 }
                 during(&f);
-                Ok(())
+                Ok(ControlFlow::Continue(()))
             },
             Path::new("t"),
         )
@@ -438,6 +455,43 @@ mod tests {
         let data = random_bytes(4, WINDOW * 2 + 12345);
         let (read, got) = read_as_file(&c, &data, |_| {});
         assert_eq!(read, Windows::Complete);
+        assert_eq!(got, c.cuts(&data));
+    }
+
+    /// A read stopped after a window and started again where it stopped gives the chunks
+    /// of one whole read: what lets a long add go on from a checkpoint inside a file.
+    #[test]
+    fn a_stopped_read_goes_on_where_it_stopped() {
+        let c = small();
+        let data = random_bytes(8, WINDOW * 3 + 4321);
+        let mut f = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut f, &data).unwrap();
+        let (mut got, mut start, mut stops) = (Vec::new(), 0u64, 0);
+        loop {
+            let read = chunk_file(
+                &c,
+                &f,
+                (start, data.len() as u64),
+                |off, _, cuts| {
+                    got.extend(
+                        cuts.iter()
+                            .map(|r| off as usize + r.start..off as usize + r.end),
+                    );
+                    Ok(ControlFlow::Break(()))
+                },
+                Path::new("t"),
+            )
+            .unwrap();
+            match read {
+                Windows::Stopped { at } => {
+                    assert_eq!(at as usize, got.last().unwrap().end);
+                    (start, stops) = (at, stops + 1);
+                }
+                Windows::Complete => break,
+                Windows::Shrank => panic!("shrank"),
+            }
+        }
+        assert!(stops >= 3, "{stops} stops");
         assert_eq!(got, c.cuts(&data));
     }
 
@@ -470,7 +524,8 @@ mod tests {
         let c = small();
         let mut f = tempfile::tempfile().unwrap();
         std::io::Write::write_all(&mut f, &random_bytes(7, 5000)).unwrap();
-        let read = chunk_file(&c, &f, 6 << 20, |_, _, _| Ok(()), Path::new("t")).unwrap();
+        let go_on = |_, _: &[u8], _: &[Range<usize>]| Ok(ControlFlow::Continue(()));
+        let read = chunk_file(&c, &f, (0, 6 << 20), go_on, Path::new("t")).unwrap();
         assert_eq!(read, Windows::Shrank);
     }
 

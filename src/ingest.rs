@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::Read;
+use std::ops::ControlFlow;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
@@ -15,6 +16,7 @@ use crate::hash::{Domain, HashAlgo, ObjectId};
 use crate::index::{IndexEntry, Stat};
 use crate::object::{ChunkRef, EntryKind, FileObject};
 use crate::repo::Repository;
+use crate::resume::Partial;
 
 /// Files up to this size are read whole; larger ones in windows (`chunk::chunk_file`).
 const READ_WHOLE: u64 = 4 << 20;
@@ -55,11 +57,50 @@ impl ChunkSink for Reporting<'_> {
 
 /// The outcome of one attempt at reading a path.
 enum Attempt {
-    Read(Ingested),
+    /// Its entry, and the bytes an earlier read had read (0 unless it went on from one).
+    Read(Ingested, u64),
     /// It changed while it was read: read it again.
     Changed,
     /// It vanished.
     Gone,
+    /// Asked to stop inside a large file.
+    Stopped(Partial),
+}
+
+/// How a read that may stop part way ended ([`Ingester::read_from`]).
+pub(crate) enum ReadEnd {
+    /// Read to its end.
+    Done {
+        /// The entry, or `None` when the path vanished.
+        entry: Option<Ingested>,
+        /// Bytes not read again because the read went on from where an earlier one stopped.
+        resumed: u64,
+    },
+    /// Stopped inside a large file, where asked: a later read goes on from there.
+    Stopped(Partial),
+}
+
+impl ReadEnd {
+    fn gone() -> ReadEnd {
+        ReadEnd::Done {
+            entry: None,
+            resumed: 0,
+        }
+    }
+}
+
+/// Told the bytes of each window of a large file as it is read: `true` to stop after it.
+pub(crate) type Stop<'a> = &'a (dyn Fn(u64) -> bool + Sync);
+
+/// How the windows of one large file were read.
+enum Large {
+    Complete(Vec<ChunkRef>),
+    Shrank,
+    /// Every chunk before `at` was read.
+    Stopped {
+        at: u64,
+        chunks: Vec<ChunkRef>,
+    },
 }
 
 /// Opens a path for reading unless it is a symlink (`ELOOP`), and without blocking should
@@ -98,16 +139,39 @@ impl<'a> Ingester<'a> {
     /// Reads the file or symlink at `path` (not following a final symlink). `Ok(None)` when
     /// it vanished before it could be read.
     pub fn ingest(&self, path: &Path) -> Result<Option<Ingested>> {
+        match self.read_from(path, None, &|_| false)? {
+            ReadEnd::Done { entry, .. } => Ok(entry),
+            // Unreachable: nothing asked the read to stop.
+            ReadEnd::Stopped(_) => Err(Error::Unstable {
+                path: path.to_path_buf(),
+            }),
+        }
+    }
+
+    /// Reads `path` as [`Ingester::ingest`] does, going on from where an earlier read of a
+    /// large file stopped (`from`) when the file still has the stat data it had then, and
+    /// stopping after a window of a large file when `stop` says so.
+    pub(crate) fn read_from(
+        &self,
+        path: &Path,
+        mut from: Option<Partial>,
+        stop: Stop,
+    ) -> Result<ReadEnd> {
         for _ in 0..RETRIES {
+            // A file that changed during a read is read again from its first byte.
             let attempt = match open_no_follow(path) {
-                Ok(file) => self.regular(&file, path)?,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Ok(file) => self.regular(&file, path, from.take(), stop)?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ReadEnd::gone()),
                 Err(e) if e.raw_os_error() == Some(libc::ELOOP) => self.symlink(path)?,
                 Err(e) => return Err(Error::io("could not open file", path)(e)),
             };
             match attempt {
-                Attempt::Read(entry) => return Ok(Some(entry)),
-                Attempt::Gone => return Ok(None),
+                Attempt::Read(entry, resumed) => {
+                    let entry = Some(entry);
+                    return Ok(ReadEnd::Done { entry, resumed });
+                }
+                Attempt::Gone => return Ok(ReadEnd::gone()),
+                Attempt::Stopped(partial) => return Ok(ReadEnd::Stopped(partial)),
                 Attempt::Changed => continue,
             }
         }
@@ -131,18 +195,23 @@ impl<'a> Ingester<'a> {
         };
         let chunks = self.chunk_buffer(target.as_os_str().as_bytes())?;
         let stat = Stat::from_metadata(&meta);
-        Ok(Attempt::Read(self.entry(
-            EntryKind::Symlink,
-            0o777,
-            stat,
-            chunks,
-        )))
+        Ok(Attempt::Read(
+            self.entry(EntryKind::Symlink, 0o777, stat, chunks),
+            0,
+        ))
     }
 
     /// One attempt at a regular file: its stat data through the open handle before and after
     /// the read, so a file that changed while it was read is read again. Five system calls
-    /// for a small file: open, fstat, read, fstat, close.
-    fn regular(&self, file: &File, path: &Path) -> Result<Attempt> {
+    /// for a small file: open, fstat, read, fstat, close. A read that goes on from `from`
+    /// compares the stat data before its part with those the first part began with.
+    fn regular(
+        &self,
+        file: &File,
+        path: &Path,
+        from: Option<Partial>,
+        stop: Stop,
+    ) -> Result<Attempt> {
         let before = file.metadata().ctx("could not stat file", path)?;
         if !before.is_file() {
             return Err(Error::ChangedType {
@@ -150,6 +219,8 @@ impl<'a> Ingester<'a> {
             });
         }
         let len = before.len();
+        let began = Stat::from_metadata(&before);
+        let mut resumed = 0;
         let chunks = if len <= READ_WHOLE {
             // Read into spare capacity (no zeroing); `take` stops at the size without the
             // probing reads and size queries of a plain `read_to_end`.
@@ -162,24 +233,32 @@ impl<'a> Ingester<'a> {
             }
             self.chunk_buffer(&buf)?
         } else {
-            match self.chunk_large(file, len, path)? {
-                Some(chunks) => chunks,
-                None => return Ok(Attempt::Changed), // it shrank
+            let from = from.filter(|p| p.stat == began && p.offset <= len);
+            resumed = from.as_ref().map_or(0, |p| p.offset);
+            match self.chunk_large(file, len, from, path, stop)? {
+                Large::Complete(chunks) => chunks,
+                Large::Shrank => return Ok(Attempt::Changed),
+                // What the next part is checked against: the stat data this one began with.
+                Large::Stopped { at, chunks } => {
+                    return Ok(Attempt::Stopped(Partial {
+                        stat: began,
+                        offset: at,
+                        chunks,
+                    }))
+                }
             }
         };
         // A file that grew, shrank or was rewritten during the read has new stat data.
         let after = file.metadata().ctx("could not stat file", path)?;
         let stat = Stat::from_metadata(&after);
-        if stat != Stat::from_metadata(&before) {
+        if stat != began {
             return Ok(Attempt::Changed);
         }
         let mode = after.permissions().mode() & 0o7777;
-        Ok(Attempt::Read(self.entry(
-            EntryKind::File,
-            mode,
-            stat,
-            chunks,
-        )))
+        Ok(Attempt::Read(
+            self.entry(EntryKind::File, mode, stat, chunks),
+            resumed,
+        ))
     }
 
     fn chunk_buffer(&self, data: &[u8]) -> Result<Vec<ChunkRef>> {
@@ -190,19 +269,42 @@ impl<'a> Ingester<'a> {
             .collect()
     }
 
-    /// Chunks a large file window by window, hashing the chunks of each window in parallel.
-    /// `None` when the file shrank while it was read.
-    fn chunk_large(&self, file: &File, len: u64, path: &Path) -> Result<Option<Vec<ChunkRef>>> {
-        let mut chunks =
-            Vec::with_capacity((len / u64::from(self.chunker.params().avg)) as usize + 1);
+    /// Chunks a large file window by window, hashing the chunks of each window in parallel,
+    /// from its first byte or from where the read `from` stopped (its chunks kept).
+    fn chunk_large(
+        &self,
+        file: &File,
+        len: u64,
+        from: Option<Partial>,
+        path: &Path,
+        stop: Stop,
+    ) -> Result<Large> {
+        let (start, mut chunks) = match from {
+            Some(p) => (p.offset, p.chunks),
+            None => (0, Vec::new()),
+        };
+        chunks.reserve(
+            (len.saturating_sub(start) / u64::from(self.chunker.params().avg)) as usize + 1,
+        );
         let read = chunk::chunk_file(
             &self.chunker,
             file,
-            len,
-            |_, window, cuts| self.hash_window(window, cuts, &mut chunks),
+            (start, len),
+            |_, window, cuts| {
+                self.hash_window(window, cuts, &mut chunks)?;
+                let read = cuts.last().map_or(0, |r| r.end) as u64;
+                Ok(match stop(read) {
+                    true => ControlFlow::Break(()),
+                    false => ControlFlow::Continue(()),
+                })
+            },
             path,
         )?;
-        Ok((read == Windows::Complete).then_some(chunks))
+        Ok(match read {
+            Windows::Complete => Large::Complete(chunks),
+            Windows::Shrank => Large::Shrank,
+            Windows::Stopped { at } => Large::Stopped { at, chunks },
+        })
     }
 
     /// Reads a stream to its end as the content of a regular file of `mode` (permission

@@ -38,6 +38,7 @@ pub mod remote;
 pub mod renames;
 pub mod repo;
 pub mod repo_path;
+pub mod resume;
 pub mod retention;
 mod revparse;
 pub mod session;

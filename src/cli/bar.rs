@@ -36,6 +36,40 @@ impl JsonClock {
     }
 }
 
+/// What a line of `--progress json` reports.
+#[derive(Debug, Clone, Copy, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Event {
+    /// A phase starts, with its totals.
+    Begin,
+    /// Work done in the phase so far.
+    Progress,
+    /// The phase is over.
+    End,
+}
+
+/// One line of `--progress json` on stderr (docs/JSON.md, "Progress events"). It has no
+/// `schema_version`: the lines are described by `docs/schema/progress-event.json`.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub(crate) struct ProgressEvent<'a> {
+    /// `begin`, `progress` or `end`.
+    pub(crate) event: Event,
+    /// What the command is doing: `adding`, `writing`, `verifying`, ...
+    pub(crate) phase: &'a str,
+    /// What `items` counts: `files`, `packs`, `chunks`, `objects`, ...
+    pub(crate) unit: &'static str,
+    /// Items in the phase, 0 when not known.
+    pub(crate) items: u64,
+    /// Bytes in the phase, 0 when not known.
+    pub(crate) bytes: u64,
+    /// Items done so far.
+    pub(crate) items_done: u64,
+    /// Bytes done so far.
+    pub(crate) bytes_done: u64,
+    /// Milliseconds since the phase began.
+    pub(crate) elapsed_ms: u64,
+}
+
 /// Progress events at most this often, in milliseconds.
 const JSON_EVERY_MS: u64 = 250;
 
@@ -90,21 +124,22 @@ impl Bar {
 
     /// Writes one JSON line on stderr: the event, the phase, its totals and what is done.
     /// A closed stderr is no reason to stop the work.
-    fn json_line(&self, event: &str, clock: &JsonClock) {
+    fn json_line(&self, event: Event, clock: &JsonClock) {
         let (unit, items) = *self.phase.lock().expect("not poisoned");
         let prefix = self.bar_prefix.lock().expect("not poisoned");
-        let elapsed_ms = clock.now_ms() - clock.phase_ms.load(Relaxed);
-        let doc = serde_json::json!({
-            "event": event,
-            "phase": *prefix,
-            "unit": unit.noun(2),
-            "items": items,
-            "bytes": self.total_bytes.load(Relaxed),
-            "items_done": self.items.load(Relaxed),
-            "bytes_done": self.bytes.load(Relaxed),
-            "elapsed_ms": elapsed_ms,
-        });
-        let _ = writeln!(std::io::stderr().lock(), "{doc}");
+        let line = ProgressEvent {
+            event,
+            phase: &prefix,
+            unit: unit.noun(2),
+            items,
+            bytes: self.total_bytes.load(Relaxed),
+            items_done: self.items.load(Relaxed),
+            bytes_done: self.bytes.load(Relaxed),
+            elapsed_ms: clock.now_ms() - clock.phase_ms.load(Relaxed),
+        };
+        if let Ok(text) = serde_json::to_string(&line) {
+            let _ = writeln!(std::io::stderr().lock(), "{text}");
+        }
     }
 
     /// Draws a phase with no totals: bytes so far and their rate, and the items done.
@@ -138,7 +173,7 @@ impl cairn::Progress for Bar {
             let now = clock.now_ms();
             clock.phase_ms.store(now, Relaxed);
             clock.last_ms.store(now, Relaxed);
-            self.json_line("begin", clock);
+            self.json_line(Event::Begin, clock);
         }
         let Some(b) = &self.bar else { return };
         b.reset();
@@ -181,7 +216,7 @@ impl cairn::Progress for Bar {
                     .compare_exchange(last, now, Relaxed, Relaxed)
                     .is_ok()
             {
-                self.json_line("progress", clock);
+                self.json_line(Event::Progress, clock);
             }
         }
         let Some(b) = &self.bar else { return };
@@ -216,7 +251,7 @@ impl cairn::Progress for Bar {
 
     fn end(&self) {
         if let Some(clock) = &self.json {
-            self.json_line("end", clock);
+            self.json_line(Event::End, clock);
         }
         if let Some(b) = &self.bar {
             b.disable_steady_tick();

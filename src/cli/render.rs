@@ -99,7 +99,15 @@ pub(super) fn add(o: &AddOutcome, out: &mut dyn Write, p: &Printer) -> Result<()
         n(o.files_read, "file"),
         HumanBytes(o.bytes_new),
         HumanBytes(o.bytes_stored)
-    )
+    )?;
+    if o.bytes_resumed > 0 {
+        let resumed = HumanBytes(o.bytes_resumed);
+        writeln!(
+            out,
+            "went on from an interrupted add: {resumed} of that was read then"
+        )?;
+    }
+    Ok(())
 }
 
 pub(super) fn add_stdin(

@@ -90,6 +90,10 @@ pub(crate) fn documents() -> Vec<(&'static str, Value)> {
         ("export", doc::<ops::export::ExportOutcome>()),
         ("import", doc::<ops::import::ImportOutcome>()),
         ("forget", doc::<ops::forget::ForgetOutcome>()),
+        (
+            "progress-event",
+            generate::<super::bar::ProgressEvent<'static>>(),
+        ),
     ];
     for (name, schema) in &mut docs {
         schema["title"] = format!("cairn {name} --json").into();

@@ -1,6 +1,7 @@
 //! `cairn add`: stage paths. Reads, chunks, deduplicates and stores their content in packs,
 //! then records them in the staging index. `commit` never reads the worktree again.
 
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
@@ -12,11 +13,12 @@ use serde::Serialize;
 use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::index::{IndexEntry, StagingIndex, Stat, WalkCache};
-use crate::ingest::{store_with, Ingester};
+use crate::ingest::{store_with, Ingester, ReadEnd};
 use crate::pathspec::{Excludes, PathSet};
 use crate::progress::{Progress, Unit};
 use crate::repo::{Locked, Repository};
 use crate::repo_path::{RepoPath, RepoPathBuf};
+use crate::resume::{self, Partial};
 use crate::session::{pathspecs, Common};
 use crate::worktree::{self, Found};
 
@@ -96,6 +98,9 @@ pub struct AddOutcome {
     pub bytes_stored: u64,
     /// Data packs written.
     pub packs_written: u64,
+    /// Bytes of large files not read again: an earlier add that was killed or failed had
+    /// read them, and its checkpoint kept where it stopped (included in `bytes_read`).
+    pub bytes_resumed: u64,
 }
 
 /// Stages the paths named, or the whole worktree: new and changed files are read and
@@ -155,6 +160,8 @@ pub fn add(
     }
     crate::failpoint::hit("add:before-index");
     repo.save_index(&mut index)?;
+    // Every read this add stopped inside a file has ended.
+    resume::clear(repo.dir())?;
     Ok(outcome)
 }
 
@@ -444,6 +451,28 @@ impl Cadence {
 /// A file's path and what reading it gave: its entry, `None` if it vanished, or an error.
 type Attempt = (Vec<u8>, Result<Option<IndexEntry>>);
 
+/// A file to read, and where an earlier read stopped inside it, if one did.
+struct Job {
+    rel: Vec<u8>,
+    from: Option<Partial>,
+}
+
+/// The files to read, each with where an interrupted add's read of it stopped (the resume
+/// file), when every chunk that record names is still stored: gc may have removed chunks
+/// that only the record named.
+fn jobs(repo: &Repository, work: Vec<Vec<u8>>) -> VecDeque<Job> {
+    let mut records: HashMap<Vec<u8>, Partial> = resume::load(repo.dir())
+        .into_iter()
+        .filter(|(_, p)| p.chunks.iter().all(|c| repo.store.contains(&c.id)))
+        .collect();
+    work.into_iter()
+        .map(|rel| Job {
+            from: records.remove(&rel),
+            rel,
+        })
+        .collect()
+}
+
 /// Reads `work` into the store and the index: each checkpoint and the end put what was read
 /// into `index` (and `outcome`), a checkpoint also saves the index.
 fn ingest_all(
@@ -454,25 +483,29 @@ fn ingest_all(
     index: &mut StagingIndex,
     outcome: &mut AddOutcome,
 ) -> Result<()> {
+    let resumed = AtomicU64::new(0);
     let (rest, stored) = store_with(repo, progress, |ingester, checkpoint| {
         let reader = Readers {
             repo,
             ingester,
             ignore_errors,
             progress,
+            resumed: &resumed,
         };
-        reader.read_all(work, Cadence::new(), |done| {
+        reader.read_all(jobs(repo, work), Cadence::new(), |done, stopped| {
             checkpoint.seal()?;
             absorb(repo.root(), index, done, outcome);
             // The walk cache describes a finished walk: a checkpoint has none.
             index.walk_cache = None;
             index.base_tree = None;
             repo.save_index(index)?;
+            resume::save(repo.dir(), &repo.tmp_dir(), stopped)?;
             crate::failpoint::hit("add:after-checkpoint");
             Ok(())
         })
     })?;
     absorb(repo.root(), index, rest, outcome);
+    outcome.bytes_resumed = resumed.into_inner();
     outcome.chunks_new = stored.counts.chunks;
     outcome.bytes_new = stored.counts.raw;
     outcome.bytes_stored = stored.counts.stored;
@@ -491,28 +524,38 @@ struct Readers<'a> {
     ingester: &'a Ingester<'a>,
     ignore_errors: bool,
     progress: &'a dyn Progress,
+    /// Bytes read by an earlier add, for [`AddOutcome::bytes_resumed`].
+    resumed: &'a AtomicU64,
 }
 
 impl Readers<'_> {
     /// Reads every file of `work` on every worker thread. When one of them sees that a
-    /// checkpoint is due, each stops after its current file and `checkpoint` gets what was
-    /// read since the last one; then reading goes on. Returns what was read after the
-    /// last checkpoint. A file that cannot be read fails the add unless `ignore_errors`
-    /// (then it is returned as an error, to be reported as skipped).
+    /// checkpoint is due, each stops after its current small file or the current window of
+    /// a large one, and `checkpoint` gets what was read since the last one and where the
+    /// reads of large files stopped (and had stopped before: the resume file's records
+    /// still to use); then reading goes on, the stopped files first, from where they
+    /// stopped. Returns what was read after the last checkpoint. A file that cannot be read
+    /// fails the add unless `ignore_errors` (then it is returned as an error, to be
+    /// reported as skipped).
     fn read_all(
         &self,
-        work: Vec<Vec<u8>>,
+        work: VecDeque<Job>,
         mut cadence: Cadence,
-        mut checkpoint: impl FnMut(Vec<Attempt>) -> Result<()>,
+        mut checkpoint: impl FnMut(Vec<Attempt>, &[(&[u8], &Partial)]) -> Result<()>,
     ) -> Result<Vec<Attempt>> {
         let total = if self.progress.wants_totals() {
-            work.par_iter().map(|rel| lstat_size(self.repo, rel)).sum()
+            let size = |j: &Job| lstat_size(self.repo, &j.rel);
+            let done = |j: &Job| j.from.as_ref().map_or(0, |p| p.offset);
+            work.par_iter()
+                .map(|j| size(j).saturating_sub(done(j)))
+                .sum()
         } else {
             0
         };
         self.progress
             .begin("adding", Unit::Files, work.len() as u64, total);
-        let queue = Mutex::new(work.into_iter());
+        let queue = Mutex::new(work);
+        let stopped = Mutex::new(Vec::new());
         let done = Mutex::new(Vec::new());
         let failed = Mutex::new(None);
         loop {
@@ -522,9 +565,16 @@ impl Readers<'_> {
                 read: AtomicU64::new(0),
                 pause: AtomicBool::new(false),
             };
+            let shared = Shared {
+                queue: &queue,
+                done: &done,
+                stopped: &stopped,
+                failed: &failed,
+                round: &round,
+            };
             rayon::scope(|s| {
                 for _ in 0..rayon::current_num_threads() {
-                    s.spawn(|_| self.worker(&queue, &done, &failed, &round));
+                    s.spawn(|_| self.worker(&shared));
                 }
             });
             if let Some(e) = failed.lock().expect("no panics").take() {
@@ -534,7 +584,23 @@ impl Readers<'_> {
                 break;
             }
             let took = Instant::now();
-            checkpoint(std::mem::take(&mut *done.lock().expect("no panics")))?;
+            let stopped = std::mem::take(&mut *stopped.lock().expect("no panics"));
+            let queue = &mut *queue.lock().expect("no panics");
+            let waiting = queue
+                .iter()
+                .filter_map(|j| Some((j.rel.as_slice(), j.from.as_ref()?)));
+            let records: Vec<_> = stopped
+                .iter()
+                .map(|(r, p)| (r.as_slice(), p))
+                .chain(waiting)
+                .collect();
+            checkpoint(
+                std::mem::take(&mut *done.lock().expect("no panics")),
+                &records,
+            )?;
+            for (rel, p) in stopped.into_iter().rev() {
+                queue.push_front(Job { rel, from: Some(p) });
+            }
             if cadence.adaptive {
                 cadence.gap = cadence.gap.max(took.elapsed() * 5);
             }
@@ -545,26 +611,41 @@ impl Readers<'_> {
 
     /// One reader: files from the queue until it is empty, the round pauses, or a file
     /// fails.
-    fn worker(
-        &self,
-        queue: &Mutex<std::vec::IntoIter<Vec<u8>>>,
-        done: &Mutex<Vec<Attempt>>,
-        failed: &Mutex<Option<Error>>,
-        round: &Round,
-    ) {
+    fn worker(&self, sh: &Shared) {
+        let round = sh.round;
         loop {
-            if round.pause.load(Relaxed) || failed.lock().expect("no panics").is_some() {
+            if round.pause.load(Relaxed) || sh.failed.lock().expect("no panics").is_some() {
                 return;
             }
-            let Some(rel) = queue.lock().expect("no panics").next() else {
+            let Some(Job { rel, from }) = sh.queue.lock().expect("no panics").pop_front() else {
                 return;
             };
-            let entry = self.ingester.ingest(&worktree::abs(self.repo.root(), &rel));
+            // A large file's windows count as they are read, and may end the round.
+            let counted = AtomicU64::new(0);
+            let stop = |n: u64| {
+                counted.fetch_add(n, Relaxed);
+                round.read.fetch_add(n, Relaxed);
+                round.pause_if_due()
+            };
+            let read = self
+                .ingester
+                .read_from(&worktree::abs(self.repo.root(), &rel), from, &stop);
+            let entry = match read {
+                Ok(ReadEnd::Stopped(partial)) => {
+                    sh.stopped.lock().expect("no panics").push((rel, partial));
+                    return;
+                }
+                Ok(ReadEnd::Done { entry, resumed }) => {
+                    self.resumed.fetch_add(resumed, Relaxed);
+                    Ok(entry)
+                }
+                Err(e) => Err(e),
+            };
             // The bytes were reported chunk by chunk as they were read.
             self.progress.advance(1, 0);
             match entry {
                 Err(e) if !self.ignore_errors || e.is_disk_full() => {
-                    failed.lock().expect("no panics").get_or_insert(e);
+                    sh.failed.lock().expect("no panics").get_or_insert(e);
                     return;
                 }
                 other => {
@@ -572,15 +653,25 @@ impl Readers<'_> {
                         Ok(Some(e)) => e.stat.size,
                         _ => 0,
                     };
-                    done.lock().expect("no panics").push((rel, other));
-                    round.read.fetch_add(size, Relaxed);
+                    sh.done.lock().expect("no panics").push((rel, other));
+                    round
+                        .read
+                        .fetch_add(size.saturating_sub(counted.into_inner()), Relaxed);
                 }
             }
-            if round.due() {
-                round.pause.store(true, Relaxed);
-            }
+            round.pause_if_due();
         }
     }
+}
+
+/// What the readers of one round share.
+struct Shared<'a> {
+    queue: &'a Mutex<VecDeque<Job>>,
+    done: &'a Mutex<Vec<Attempt>>,
+    /// Large files whose read stopped for the checkpoint, and where.
+    stopped: &'a Mutex<Vec<(Vec<u8>, Partial)>>,
+    failed: &'a Mutex<Option<Error>>,
+    round: &'a Round,
 }
 
 /// One stretch of reading between checkpoints.
@@ -597,6 +688,14 @@ impl Round {
     fn due(&self) -> bool {
         let (elapsed, c) = (self.started.elapsed(), &self.cadence);
         elapsed >= c.gap && (elapsed >= c.every || self.read.load(Relaxed) >= c.bytes)
+    }
+
+    /// Pauses the round when a checkpoint is due; whether it is paused.
+    fn pause_if_due(&self) -> bool {
+        if !self.pause.load(Relaxed) && self.due() {
+            self.pause.store(true, Relaxed);
+        }
+        self.pause.load(Relaxed)
     }
 }
 

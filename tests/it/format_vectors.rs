@@ -1135,6 +1135,7 @@ fn fuzz_corpus_decodes() {
                 }
                 "config" => Config::parse(std::str::from_utf8(&b).unwrap(), &path).is_ok(),
                 "reflog" => cairn::reflog::parse(&b).is_ok_and(|e| !e.is_empty()),
+                "resume" => cairn::resume::decode(&b).is_ok_and(|r| !r.is_empty()),
                 other => panic!("unknown corpus directory {other}"),
             };
             assert!(ok, "{} does not decode", path.display());
@@ -1376,6 +1377,75 @@ fn format_md_quotes_pinned_values() {
         let v = v.as_str().unwrap();
         assert!(doc.contains(v), "docs/FORMAT.md should quote {v}");
     }
+}
+
+/// The resume file of an add (docs/FORMAT.md, section 14a). The expected bytes are also
+/// built here from the description, independently of the writer.
+#[test]
+fn resume_file_is_pinned() {
+    use cairn::index::Stat;
+    use cairn::object::ChunkRef;
+    use cairn::resume::{decode, encode, Partial};
+    let chunk = |n: u8, len: u32| ChunkRef {
+        id: ObjectId::from_slice(&[n; 32]).unwrap(),
+        len,
+    };
+    let records = vec![
+        (
+            b"data/big.bin".to_vec(),
+            Partial {
+                stat: Stat {
+                    size: 5 << 30,
+                    mtime_ns: 1_700_000_000_000_000_001,
+                    ctime_ns: 1_700_000_000_000_000_002,
+                    ino: 4242,
+                    mode: 0o100644,
+                },
+                offset: 196_608,
+                chunks: vec![chunk(1, 65_536), chunk(2, 131_072)],
+            },
+        ),
+        (
+            "odd name \u{e9}".as_bytes().to_vec(),
+            Partial {
+                stat: Stat {
+                    size: 9 << 20,
+                    mtime_ns: -1,
+                    ctime_ns: 0,
+                    ino: u64::MAX,
+                    mode: 0o100755,
+                },
+                offset: 0,
+                chunks: vec![],
+            },
+        ),
+    ];
+    let refs: Vec<(&[u8], &Partial)> = records.iter().map(|(r, p)| (r.as_slice(), p)).collect();
+    let bytes = encode(&refs);
+    let mut by_hand = b"CAIRNRSM".to_vec();
+    by_hand.extend(1u32.to_le_bytes());
+    by_hand.extend(2u32.to_le_bytes());
+    for (rel, p) in &records {
+        by_hand.extend((rel.len() as u32).to_le_bytes());
+        by_hand.extend(rel);
+        by_hand.extend(p.stat.size.to_le_bytes());
+        by_hand.extend(p.stat.mtime_ns.to_le_bytes());
+        by_hand.extend(p.stat.ctime_ns.to_le_bytes());
+        by_hand.extend(p.stat.ino.to_le_bytes());
+        by_hand.extend(p.stat.mode.to_le_bytes());
+        by_hand.extend(p.offset.to_le_bytes());
+        by_hand.extend((p.chunks.len() as u32).to_le_bytes());
+        for c in &p.chunks {
+            by_hand.extend(c.id.as_bytes());
+            by_hand.extend(c.len.to_le_bytes());
+        }
+    }
+    let sum = *blake3::hash(&by_hand).as_bytes();
+    by_hand.extend(sum);
+    assert_eq!(hex(&bytes), hex(&by_hand));
+    pin_bytes("resume/add-resume", &bytes);
+    let fixture = std::fs::read(fixtures().join("resume/add-resume")).unwrap();
+    assert_eq!(decode(&fixture).unwrap(), records);
 }
 
 /// The reflog (docs/FORMAT.md, "Reflog"): one text line per move. The expected bytes are

@@ -402,6 +402,43 @@ fn differences_and_damage_exit_1_with_a_document() {
     assert!(!doc["damage"].as_array().unwrap().is_empty(), "{doc}");
 }
 
+/// Every `--progress json` line of an add and a restore conforms to its schema, and the
+/// add's begin, progress and end lines say what the add did.
+#[test]
+fn progress_events_match_their_schema() {
+    let t = TestRepo::new();
+    t.write("big.bin", crate::support::random_bytes(3, 9 << 20));
+    t.write("small.txt", "small\n");
+    let mut lines = Vec::new();
+    let mut progress = |args: &[&str]| {
+        let out = t.run_in(t.root(), args);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        lines.extend(
+            String::from_utf8(out.stderr)
+                .unwrap()
+                .lines()
+                .map(str::to_string),
+        );
+    };
+    progress(&["--progress", "json", "add", "-A"]);
+    t.commit("one");
+    progress(&["--progress", "json", "restore", "HEAD", "--to", "out"]);
+    let events: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    for e in &events {
+        let bad = violations("progress-event", e);
+        assert!(bad.is_empty(), "{bad:#?}\n{e}");
+    }
+    let adding: Vec<&Value> = events.iter().filter(|e| e["phase"] == "adding").collect();
+    assert_eq!(adding.first().unwrap()["event"], "begin");
+    let end = adding.last().unwrap();
+    assert_eq!(end["event"], "end");
+    assert_eq!(end["items_done"], 2);
+    assert_eq!(end["bytes_done"], (9 << 20) + 6);
+}
+
 #[test]
 fn every_error_kind_and_document_is_documented() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
