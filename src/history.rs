@@ -344,7 +344,8 @@ impl<'r> VerifiedTrees<'r> {
         let checked =
             Checked::new(repo.algo(), bytes, |n, first| self.like(n, first)).map_err(bad)?;
         if checked.id != *id {
-            return Err(bad("does not match its id".into()));
+            let why = format!("object {id} does not match its id");
+            return Err(Error::corrupt("tree", repo.dir(), why));
         }
         let checked = Rc::new(checked);
         let mut recent = self.recent.borrow_mut();
@@ -366,6 +367,23 @@ impl<'r> VerifiedTrees<'r> {
             .iter()
             .find(|c| c.leaves.len() == n && c.name(0) == first)
             .cloned()
+    }
+}
+
+/// A walk of what is reachable that checks each tree at the cost of what changed since a
+/// similar one ([`VerifiedTrees`]): `verify` over a history of many layers that each change
+/// a little hashes the changes, not every entry of every layer's trees.
+impl crate::reach::Source for VerifiedTrees<'_> {
+    fn layer(&self, id: &ObjectId) -> Result<crate::object::Layer> {
+        self.repo.read_layer(id)
+    }
+
+    fn tree(&self, id: &ObjectId) -> Result<Tree> {
+        TreeSource::tree(self, id)
+    }
+
+    fn file(&self, id: &ObjectId) -> Result<(crate::object::FileObject, Vec<ObjectId>)> {
+        self.repo.read_file_lists(id)
     }
 }
 
