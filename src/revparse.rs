@@ -392,7 +392,21 @@ fn suggestions(known: &[String], name: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{split_reflog, split_steps, suggestions};
+    use super::{prefix_bounds, split_reflog, split_steps, suggestions};
+
+    #[test]
+    fn prefix_bounds_cover_exactly_the_ids_that_start_with_it() {
+        let (lo, hi) = prefix_bounds("aBc1").unwrap();
+        assert_eq!(lo.to_hex(), format!("abc1{}", "0".repeat(60)));
+        assert_eq!(hi.to_hex(), format!("abc1{}", "f".repeat(60)));
+        // An odd number of digits bounds half a byte.
+        let (lo, hi) = prefix_bounds("abc").unwrap();
+        assert_eq!((lo.0[1], hi.0[1]), (0xc0, 0xcf));
+        let full = "7".repeat(64);
+        assert_eq!(prefix_bounds(&full).map(|(l, h)| l == h), Some(true));
+        assert!(prefix_bounds("xyz1").is_none());
+        assert!(prefix_bounds(&"a".repeat(65)).is_none());
+    }
 
     #[test]
     fn reflog_specs() {

@@ -58,7 +58,8 @@ pub(crate) fn build(repo: &Repository, shape: Shape) -> cairn::Result<Vec<Object
         let id = layer.id(b.algo);
         b.meta
             .add(id, ObjectKind::Layer, &Encoded::raw(&layer.encode()))?;
-        b.log.push((parent, id, layer.time_ns, format!("commit: layer {n}")));
+        b.log
+            .push((parent, id, layer.time_ns, format!("commit: layer {n}")));
         parent = Some(id);
         layers.push(id);
     }
@@ -80,7 +81,7 @@ pub(crate) fn path_of(d: usize, f: usize) -> String {
 /// another one spread over the tree otherwise.
 pub(crate) fn edited_by(shape: Shape, n: usize) -> (usize, usize) {
     let total = shape.dirs * shape.files;
-    let k = if n % 10 == 0 {
+    let k = if n.is_multiple_of(10) {
         0
     } else {
         1 + (n * 7919) % (total - 1)
@@ -151,7 +152,12 @@ impl Builder {
         let (encoded, _) = object.encode_stored(self.algo);
         self.meta
             .add(id, ObjectKind::File, &compress(&encoded, self.level))?;
-        Ok(entry(format!("f{f:03}.txt"), EntryKind::File, id, bytes.len() as u64))
+        Ok(entry(
+            format!("f{f:03}.txt"),
+            EntryKind::File,
+            id,
+            bytes.len() as u64,
+        ))
     }
 
     fn dir(&mut self, d: usize) -> cairn::Result<()> {

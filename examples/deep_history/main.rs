@@ -26,7 +26,10 @@ fn main() -> anyhow::Result<()> {
         dirs: dirs.parse()?,
         files: files.parse()?,
     };
-    anyhow::ensure!(shape.layers > 0 && shape.dirs * shape.files > 1, "too small");
+    anyhow::ensure!(
+        shape.layers > 0 && shape.dirs * shape.files > 1,
+        "too small"
+    );
     let ids = build::build(&repo, shape)?;
     println!("{} layers, tip {}", ids.len(), ids[ids.len() - 1]);
     Ok(())

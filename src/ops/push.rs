@@ -554,7 +554,10 @@ fn plan(
     // found in a pack the remote lacks (a new one, or one also in an older pack) asks them.
     let has = |id: &ObjectId| {
         theirs.contains(id)
-            || repo.store.locate(id).is_some_and(|(p, _)| on_remote(&p.name))
+            || repo
+                .store
+                .locate(id)
+                .is_some_and(|(p, _)| on_remote(&p.name))
             || shared.iter().any(|p| p.index.lookup(id).is_some())
     };
     let mut send = Vec::new();

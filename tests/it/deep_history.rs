@@ -42,7 +42,10 @@ fn deep() -> (TestRepo, Vec<ObjectId>) {
 fn logged(root: &Path, opts: &LogOptions) -> (Vec<ObjectId>, u64) {
     let repo = Repository::open(root).unwrap();
     let out = log(&repo, &Common::new(root), opts).unwrap();
-    (out.layers.iter().map(|l| l.id).collect(), repo.layers_read())
+    (
+        out.layers.iter().map(|l| l.id).collect(),
+        repo.layers_read(),
+    )
 }
 
 /// The newest `n` layers, newest first.
@@ -60,7 +63,11 @@ fn log_reads_the_layers_it_lists_and_no_more() {
     assert_eq!(logged(t.root(), &n(10)), (newest(&layers, 10), 10));
     assert_eq!(logged(t.root(), &n(1)), (newest(&layers, 1), 1));
     let all = logged(t.root(), &LogOptions::default());
-    assert_eq!(all, (newest(&layers, layers.len()), 3000), "each layer read once");
+    assert_eq!(
+        all,
+        (newest(&layers, layers.len()), 3000),
+        "each layer read once"
+    );
 
     // `log -- PATH` compares each layer with its parent: the parent read for that is the
     // next layer of the walk, not read again.
@@ -84,7 +91,10 @@ fn log_reads_the_layers_it_lists_and_no_more() {
         },
     );
     assert_eq!(ids.len(), 3);
-    assert!(reads <= 3 * 10 + 1, "{reads} layers read for 3 of every 10th");
+    assert!(
+        reads <= 3 * 10 + 1,
+        "{reads} layers read for 3 of every 10th"
+    );
 }
 
 #[test]
@@ -185,7 +195,13 @@ fn push_and_pull_of_one_layer_read_a_few_layers() {
 
     let repo = Repository::open(&cloned).unwrap();
     let locked = repo.lock(std::time::Duration::from_secs(5)).unwrap();
-    let out = pull(&locked, &Common::new(&cloned), &PullOptions::default(), &NoProgress).unwrap();
+    let out = pull(
+        &locked,
+        &Common::new(&cloned),
+        &PullOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
     assert_eq!(out.status, PullStatus::FastForward);
     assert_eq!(out.new, Some(new));
     let reads = repo.layers_read();
@@ -217,7 +233,10 @@ fn a_push_behind_the_remote_is_refused_without_walking_the_history() {
     let repo = Repository::open(a.root()).unwrap();
     let e = push(&repo, &PushOptions::default(), &NoProgress).unwrap_err();
     assert!(e.to_string().contains("not a fast-forward"), "{e}");
-    assert!(e.to_string().contains("layers this repository lacks"), "{e}");
+    assert!(
+        e.to_string().contains("layers this repository lacks"),
+        "{e}"
+    );
     let reads = repo.layers_read();
     assert!(reads <= 2, "push read {reads} layers to refuse");
 }
