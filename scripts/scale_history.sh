@@ -176,3 +176,4 @@ for table, labels in rows.items():
                 cells += " " * 20
         print(f"{label:28}{cells}")
 EOF
+rm -rf "$WORK"
