@@ -18,15 +18,66 @@ use crate::repo_path::{RepoPath, RepoPathBuf};
 /// True when `ancestor` is `tip` or one of its ancestors in this repository's history. A
 /// layer on the way that cannot be read is an error, not a "no": push and pull decide from
 /// the answer whether a line may move, and a guess could lose layers or refuse a safe move.
+///
+/// The cost follows the distance between the two, not the length of the history: the
+/// chains of parents from both are walked in step, and the answer is known where they meet
+/// (a history is a chain, so the first layer of one walk that the other has seen is where
+/// the two histories join). A pull of one new layer onto 10,000 reads two or three layers,
+/// whichever of the two is newer. Only where the histories share nothing are both walked to
+/// their first layers. `ancestor`'s own chain is only read ahead: a layer of it that cannot
+/// be read ends that side's walk, and the answer then comes from `tip`'s chain alone.
 pub(crate) fn is_ancestor(repo: &Repository, ancestor: &ObjectId, tip: &ObjectId) -> Result<bool> {
-    let mut next = Some(*tip);
-    while let Some(id) = next {
-        if id == *ancestor {
-            return Ok(true);
-        }
-        next = repo.read_layer(&id)?.parent;
+    if ancestor == tip {
+        return Ok(true);
     }
-    Ok(false)
+    let mut from_tip = Chain::new(*tip);
+    let mut from_ancestor = Chain::new(*ancestor);
+    // Every layer of tip's history is stored (reading it would fail otherwise), so a layer
+    // that is not stored is not in it: a remote's newer layer that was never fetched.
+    if !repo.store.contains(ancestor) {
+        repo.read_layer(tip)?;
+        return Ok(false);
+    }
+    loop {
+        let Some(id) = from_tip.next else {
+            return Ok(false);
+        };
+        // The tip's walk met the ancestor's chain: at the ancestor itself, or below it.
+        if from_ancestor.seen.contains(&id) || id == *ancestor {
+            return Ok(id == *ancestor);
+        }
+        from_tip.step(repo.read_layer(&id)?.parent);
+        if let Some(id) = from_ancestor.next {
+            // The ancestor's walk met the tip's chain: the two histories join here.
+            if from_tip.seen.contains(&id) {
+                return Ok(id == *ancestor);
+            }
+            from_ancestor.step(repo.read_layer(&id).ok().and_then(|l| l.parent));
+        }
+    }
+}
+
+/// One side of [`is_ancestor`]'s walk: the layers met so far and the next one.
+struct Chain {
+    next: Option<ObjectId>,
+    seen: std::collections::HashSet<ObjectId>,
+}
+
+impl Chain {
+    fn new(start: ObjectId) -> Chain {
+        Chain {
+            next: Some(start),
+            seen: Default::default(),
+        }
+    }
+
+    /// The layer `next` was read; its parent (if any) is next.
+    fn step(&mut self, parent: Option<ObjectId>) {
+        if let Some(id) = self.next.take() {
+            self.seen.insert(id);
+        }
+        self.next = parent;
+    }
 }
 
 /// The changes below a set of paths, layer after layer down one chain of parents, at a cost
@@ -293,7 +344,8 @@ impl<'r> VerifiedTrees<'r> {
         let checked =
             Checked::new(repo.algo(), bytes, |n, first| self.like(n, first)).map_err(bad)?;
         if checked.id != *id {
-            return Err(bad("does not match its id".into()));
+            let why = format!("object {id} does not match its id");
+            return Err(Error::corrupt("tree", repo.dir(), why));
         }
         let checked = Rc::new(checked);
         let mut recent = self.recent.borrow_mut();
@@ -315,6 +367,23 @@ impl<'r> VerifiedTrees<'r> {
             .iter()
             .find(|c| c.leaves.len() == n && c.name(0) == first)
             .cloned()
+    }
+}
+
+/// A walk of what is reachable that checks each tree at the cost of what changed since a
+/// similar one ([`VerifiedTrees`]): `verify` over a history of many layers that each change
+/// a little hashes the changes, not every entry of every layer's trees.
+impl crate::reach::Source for VerifiedTrees<'_> {
+    fn layer(&self, id: &ObjectId) -> Result<crate::object::Layer> {
+        self.repo.read_layer(id)
+    }
+
+    fn tree(&self, id: &ObjectId) -> Result<Tree> {
+        TreeSource::tree(self, id)
+    }
+
+    fn file(&self, id: &ObjectId) -> Result<(crate::object::FileObject, Vec<ObjectId>)> {
+        self.repo.read_file_lists(id)
     }
 }
 
@@ -790,6 +859,75 @@ mod tests {
             good,
             "and the good one still reads"
         );
+    }
+
+    #[test]
+    fn ancestry_reads_the_layers_between_not_the_whole_history() {
+        use crate::object::{Layer, LayerCounts};
+        use crate::pack::{Encoded, PackClass, PackWriter};
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path(), HashAlgo::Blake3, ChunkParams::default()).unwrap();
+        let algo = repo.algo();
+        let mut w = PackWriter::new(algo, PackClass::Meta, &repo.packs_dir(), &repo.tmp_dir());
+        let mut parents: HashMap<ObjectId, Option<ObjectId>> = HashMap::new();
+        let mut put = |parent: Option<ObjectId>, n: i64| {
+            let l = Layer {
+                parent,
+                tree: ObjectId::default(),
+                time_ns: n,
+                counts: LayerCounts::default(),
+                author: "t".into(),
+                message: format!("{n}"),
+            };
+            let id = l.id(algo);
+            w.add(id, ObjectKind::Layer, &Encoded::raw(&l.encode()))
+                .unwrap();
+            parents.insert(id, parent);
+            id
+        };
+        // A line of 60 layers, a branch of 4 from its 30th, and a history of its own.
+        let mut main = vec![put(None, 0)];
+        for n in 1..60 {
+            main.push(put(Some(main[n - 1]), n as i64));
+        }
+        let mut branch = vec![put(Some(main[30]), 100)];
+        for n in 1..4 {
+            branch.push(put(Some(branch[n - 1]), 100 + n as i64));
+        }
+        let mut own = vec![put(None, 200)];
+        own.push(put(Some(own[0]), 201));
+        w.finish().unwrap();
+        let repo = Repository::open(repo.root()).unwrap();
+        let naive = |a: &ObjectId, tip: &ObjectId| {
+            let mut next = Some(*tip);
+            while let Some(id) = next {
+                if id == *a {
+                    return true;
+                }
+                next = parents[&id];
+            }
+            false
+        };
+        let all: Vec<ObjectId> = main.iter().chain(&branch).chain(&own).copied().collect();
+        for a in &all {
+            for b in &all {
+                assert_eq!(is_ancestor(&repo, a, b).unwrap(), naive(a, b));
+            }
+        }
+        let reads = |a: &ObjectId, b: &ObjectId| {
+            let before = repo.layers_read();
+            is_ancestor(&repo, a, b).unwrap();
+            repo.layers_read() - before
+        };
+        // One layer apart, in either direction: a pull or push of one layer.
+        assert!(reads(&main[58], &main[59]) <= 3);
+        assert!(reads(&main[59], &main[58]) <= 3);
+        // Diverged: both sides walked down to where they join, 29 and 4 layers above it.
+        assert!(reads(&branch[3], &main[59]) <= 2 * 30 + 2);
+        // A layer this repository does not hold is not in its history.
+        let elsewhere = algo.hash(crate::hash::Domain::Layer, b"elsewhere");
+        assert!(!is_ancestor(&repo, &elsewhere, &main[59]).unwrap());
+        assert_eq!(reads(&elsewhere, &main[59]), 1);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,9 @@ pub struct Repository {
     pub config: Config,
     /// The object store: the packs, as listed at open or at the last refresh.
     pub store: Store,
+    /// Layers read through [`Repository::read_layer`]: what a walk of the history costs,
+    /// counted so that tests can hold each command to the layers it must read.
+    layers_read: AtomicU64,
 }
 
 impl Repository {
@@ -123,6 +126,7 @@ impl Repository {
             dir,
             config,
             store,
+            layers_read: AtomicU64::new(0),
         })
     }
 
@@ -144,6 +148,7 @@ impl Repository {
             dir,
             config,
             store,
+            layers_read: AtomicU64::new(0),
         })
     }
 
@@ -202,11 +207,17 @@ impl Repository {
 
     /// The layer `id`, checked against its id; damage or a mismatch is [`Error::Corrupt`].
     pub fn read_layer(&self, id: &ObjectId) -> Result<Layer> {
+        self.layers_read.fetch_add(1, Ordering::Relaxed);
         let bytes = self.store.read(id, ObjectKind::Layer, &self.dir)?;
         if self.algo().hash(Domain::Layer, &bytes) != *id {
             return Err(self.mismatch("layer", id));
         }
         Layer::decode(&bytes).map_err(|d| self.bad("layer", id, d))
+    }
+
+    /// How many layers [`Repository::read_layer`] has read since the repository was opened.
+    pub fn layers_read(&self) -> u64 {
+        self.layers_read.load(Ordering::Relaxed)
     }
 
     /// The tree `id`, checked against its id; damage or a mismatch is [`Error::Corrupt`].

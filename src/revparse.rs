@@ -279,19 +279,58 @@ fn resolve_hex(repo: &Repository, base: &str, spec: &str) -> Result<(ObjectId, O
     }
 }
 
-/// Every stored layer whose hex id starts with `prefix`.
+/// Every stored layer whose hex id starts with `prefix` (lowercase hex digits). Each pack
+/// index is sorted by id, so the ids that start with the prefix are one run, found by a
+/// binary search: the cost follows the number of packs and of matches, not of objects.
 pub(crate) fn layers_with_prefix(repo: &Repository, prefix: &str) -> Vec<ObjectId> {
-    let mut out: Vec<ObjectId> = repo
-        .store
-        .packs()
-        .iter()
-        .flat_map(|p| p.index.entries().flatten())
-        .filter(|e| e.kind == ObjectKind::Layer && e.id.to_hex().starts_with(prefix))
-        .map(|e| e.id)
-        .collect();
+    let Some((lo, hi)) = prefix_bounds(prefix) else {
+        return Vec::new();
+    };
+    let mut out: Vec<ObjectId> = Vec::new();
+    for p in repo.store.packs() {
+        let idx = &p.index;
+        // A damaged index (an entry of an unknown kind met by the search) is read whole.
+        let from = first_not_below(idx, &lo).unwrap_or(0);
+        for e in (from..idx.len()).filter_map(|i| idx.entry(i)) {
+            if e.id > hi {
+                break;
+            }
+            if e.kind == ObjectKind::Layer && e.id >= lo {
+                out.push(e.id);
+            }
+        }
+    }
     out.sort();
     out.dedup();
     out
+}
+
+/// The position of the first entry of `idx` whose id is not below `lo`, by binary search;
+/// `None` when an entry on the way cannot be read.
+fn first_not_below(idx: &crate::pack::PackIndex, lo: &ObjectId) -> Option<usize> {
+    let (mut a, mut b) = (0, idx.len());
+    while a < b {
+        let mid = a + (b - a) / 2;
+        if idx.entry(mid)?.id < *lo {
+            a = mid + 1;
+        } else {
+            b = mid;
+        }
+    }
+    Some(a)
+}
+
+/// The least and greatest ids that start with the hex digits `prefix`.
+fn prefix_bounds(prefix: &str) -> Option<(ObjectId, ObjectId)> {
+    if prefix.len() > 64 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let pad = |digit: char| {
+        let mut hex = prefix.to_ascii_lowercase();
+        hex.extend(std::iter::repeat_n(digit, 64 - prefix.len()));
+        hex.parse::<ObjectId>().ok()
+    };
+    Some((pad('0')?, pad('f')?))
 }
 
 /// The fewest hex digits a layer id prefix may have: shorter ones match too much to mean
@@ -353,7 +392,21 @@ fn suggestions(known: &[String], name: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{split_reflog, split_steps, suggestions};
+    use super::{prefix_bounds, split_reflog, split_steps, suggestions};
+
+    #[test]
+    fn prefix_bounds_cover_exactly_the_ids_that_start_with_it() {
+        let (lo, hi) = prefix_bounds("aBc1").unwrap();
+        assert_eq!(lo.to_hex(), format!("abc1{}", "0".repeat(60)));
+        assert_eq!(hi.to_hex(), format!("abc1{}", "f".repeat(60)));
+        // An odd number of digits bounds half a byte.
+        let (lo, hi) = prefix_bounds("abc").unwrap();
+        assert_eq!((lo.0[1], hi.0[1]), (0xc0, 0xcf));
+        let full = "7".repeat(64);
+        assert_eq!(prefix_bounds(&full).map(|(l, h)| l == h), Some(true));
+        assert!(prefix_bounds("xyz1").is_none());
+        assert!(prefix_bounds(&"a".repeat(65)).is_none());
+    }
 
     #[test]
     fn reflog_specs() {

@@ -2,7 +2,7 @@
 //! tag) last, refusing anything but a fast-forward unless forced. `--tags` and `--all` push
 //! many references with one upload, and report each reference's result.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 
@@ -539,15 +539,27 @@ fn plan(
             .is_some_and(crate::remote::index::RemotePack::complete)
     };
     let packs = repo.store.packs();
+    // A set, not a scan per remote pack: with thousands of packs on both sides a scan
+    // made every push quadratic in their number.
+    let local: HashSet<ObjectId> = packs.iter().map(|p| p.name).collect();
     let remote_only: Vec<ObjectId> = listing
         .iter()
-        .filter(|(n, r)| r.complete() && !packs.iter().any(|p| p.name == **n))
+        .filter(|(n, r)| r.complete() && !local.contains(*n))
         .map(|(n, _)| *n)
         .collect();
     let theirs = RemoteIndex::load(repo, remote, &remote_only)?;
     let shared: Vec<_> = packs.iter().filter(|p| on_remote(&p.name)).collect();
-    let has =
-        |id: &ObjectId| theirs.contains(id) || shared.iter().any(|p| p.index.lookup(id).is_some());
+    // The pack the store finds an object in is usually on the remote when the object is:
+    // one lookup, where asking each shared pack in turn costs one per pack. Only an object
+    // found in a pack the remote lacks (a new one, or one also in an older pack) asks them.
+    let has = |id: &ObjectId| {
+        theirs.contains(id)
+            || repo
+                .store
+                .locate(id)
+                .is_some_and(|(p, _)| on_remote(&p.name))
+            || shared.iter().any(|p| p.index.lookup(id).is_some())
+    };
     let mut send = Vec::new();
     let mut present = 0;
     for p in &packs {
@@ -557,7 +569,8 @@ fn plan(
             send.push(p.name);
         }
     }
-    let sent: Vec<_> = packs.iter().filter(|p| send.contains(&p.name)).collect();
+    let sending: HashSet<&ObjectId> = send.iter().collect();
+    let sent: Vec<_> = packs.iter().filter(|p| sending.contains(&p.name)).collect();
     let after = |id: &ObjectId| has(id) || sent.iter().any(|p| p.index.lookup(id).is_some());
     let mut closure = Closure {
         repo,

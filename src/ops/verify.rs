@@ -3,11 +3,11 @@
 //! back and matches its id and that every chunk exists; with `data`, every stored object is
 //! read and re-hashed. Each problem is reported with the layers and paths it affects.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
+use crate::history::VerifiedTrees;
 use crate::integrity::{DamageLog, VerifyOutcome};
 use crate::object::tree::MAX_DEPTH;
 use crate::object::{ChunkRef, EntryKind, FileObject, TreeEntry};
@@ -55,6 +55,11 @@ impl Walked {
     }
 }
 
+/// What verify memoises by object id. Ids are hashes, which no one can choose, so the fast
+/// hash is safe here; over a deep history each layer's tree looks up every directory it
+/// holds again, and SipHash took a tenth of the walk.
+type Map<V> = rustc_hash::FxHashMap<ObjectId, V>;
+
 /// verify's visitor of the reachable-object walk. Every problem is reported with every
 /// layer and (up to 20) paths it is met at, so what is found below a tree or in a file
 /// object is memoised by id: shared subtrees and identical files are read once and still
@@ -62,11 +67,11 @@ impl Walked {
 struct Checker<'a> {
     repo: &'a Repository,
     /// Objects found damaged by the pack scan.
-    bad: HashMap<ObjectId, String>,
+    bad: Map<String>,
     damage: DamageLog,
-    trees: HashMap<ObjectId, Walked>,
-    files: HashMap<ObjectId, (Vec<String>, Option<u64>)>,
-    symlinks: HashMap<ObjectId, Option<String>>,
+    trees: Map<Walked>,
+    files: Map<(Vec<String>, Option<u64>)>,
+    symlinks: Map<Option<String>>,
     /// What was found so far in each tree open, root first.
     open: Vec<Walked>,
     layers: u64,
@@ -83,18 +88,19 @@ pub fn verify(
     let mut out = VerifyOutcome::default();
     let mut c = Checker {
         repo,
-        bad: HashMap::new(),
+        bad: Map::default(),
         damage: DamageLog::default(),
-        trees: HashMap::new(),
-        files: HashMap::new(),
-        symlinks: HashMap::new(),
+        trees: Map::default(),
+        files: Map::default(),
+        symlinks: Map::default(),
         open: Vec::new(),
         layers: 0,
         chunks: 0,
     };
     scan_packs(&mut c, opts.data, &mut out, progress);
     let roots = roots(&mut c, &opts.layers)?;
-    Walk::new(repo).layers(roots, &mut c)?;
+    let trees = VerifiedTrees::new(repo);
+    Walk::new(&trees).layers(roots, &mut c)?;
     if let Err(e) = repo.load_index() {
         c.damage.record("staging index".into(), e.to_string(), None);
     }

@@ -26,10 +26,12 @@ pub struct Fetched {
 
 /// Downloads every complete remote pack this repository lacks.
 pub fn fetch_all(repo: &Repository, remote: &Remote, progress: &dyn Progress) -> Result<Fetched> {
-    let local = repo.store.packs();
+    // A set: a scan of the local packs per remote pack was quadratic in their number.
+    let local: std::collections::HashSet<ObjectId> =
+        repo.store.packs().iter().map(|p| p.name).collect();
     let missing: Vec<(ObjectId, u64)> = list_packs(remote)?
         .into_iter()
-        .filter(|(n, p)| p.complete() && !local.iter().any(|l| l.name == *n))
+        .filter(|(n, p)| p.complete() && !local.contains(n))
         .map(|(n, p)| (n, p.pack.unwrap_or(0)))
         .collect();
     let got = transfer::download(repo, remote, &missing, progress)?;

@@ -19,6 +19,7 @@ mod cli_read;
 mod concurrency;
 mod crash;
 mod data_in;
+mod deep_history;
 mod deep_trees;
 mod export;
 mod faults;

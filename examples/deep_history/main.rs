@@ -1,0 +1,36 @@
+//! Writes a deep history for `scripts/scale_history.sh`:
+//! `deep_history DIR LAYERS DIRS FILES` initialises a repository in DIR and stacks LAYERS
+//! layers over DIRS directories of FILES small files (see `build.rs`); `cairn reset --hard`
+//! then writes the worktree.
+
+#![allow(missing_docs, reason = "an example binary has no public surface")]
+
+#[allow(dead_code, reason = "the tests use more of it")]
+mod build;
+
+use std::path::PathBuf;
+
+use cairn::chunk::ChunkParams;
+use cairn::{HashAlgo, Repository};
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [dir, layers, dirs, files] = args.as_slice() else {
+        anyhow::bail!("usage: deep_history DIR LAYERS DIRS FILES");
+    };
+    let root = PathBuf::from(dir);
+    std::fs::create_dir_all(&root)?;
+    let repo = Repository::init(&root, HashAlgo::Blake3, ChunkParams::default())?;
+    let shape = build::Shape {
+        layers: layers.parse()?,
+        dirs: dirs.parse()?,
+        files: files.parse()?,
+    };
+    anyhow::ensure!(
+        shape.layers > 0 && shape.dirs * shape.files > 1,
+        "too small"
+    );
+    let ids = build::build(&repo, shape)?;
+    println!("{} layers, tip {}", ids.len(), ids[ids.len() - 1]);
+    Ok(())
+}
