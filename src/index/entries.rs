@@ -6,8 +6,7 @@
 //! generic decoder takes, which a status of 200,000 files pays once per entry. The pinned
 //! vectors in tests/format_vectors.rs hold the two to the same bytes.
 
-use indexmap::IndexMap;
-
+use super::tracked::Map as Entries;
 use super::{IndexEntry, Stat};
 use crate::hash::ObjectId;
 use crate::object::ChunkRef;
@@ -18,8 +17,6 @@ use crate::object::ChunkRef;
 const MIN_ENTRY: usize = 1 + 1 + 1 + 5 + 32 + 1;
 /// A chunk reference: its id and a length of at least one byte.
 const MIN_CHUNK: usize = 33;
-
-pub(super) type Entries = IndexMap<Vec<u8>, IndexEntry, rustc_hash::FxBuildHasher>;
 
 /// Reads `base_tree` and the entries; returns them and the offset of what follows.
 pub(super) fn read(b: &[u8]) -> Result<(Option<ObjectId>, Entries, usize), String> {

@@ -4,12 +4,10 @@
 //! checksum 32`, where the payload is the bincode 2 encoding (standard configuration:
 //! little-endian, variable-length integers) of [`PayloadRef`] and the checksum is
 //! `H(Checksum, everything before it)`. The file is replaced atomically. The entries are
-//! read back by hand ([`entries`]), the walk cache through bincode.
+//! read back by hand ([`entries`]), the walk cache and the cached trees through bincode.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-
-use indexmap::IndexMap;
 
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
@@ -18,12 +16,15 @@ use crate::object::{ChunkRef, EntryKind, FileObject};
 use crate::repo_path::RepoPath;
 
 mod entries;
+mod tracked;
+
+pub use tracked::{CachedTree, Entries, Map, TreeCache};
 
 /// Magic bytes at the start of every staging index file.
 pub const INDEX_MAGIC: &[u8; 8] = b"CAIRNSTG";
-/// Version 2 added the walk cache, version 3 its racy directories; versions 1 (no cache) and
-/// 2 are still read.
-pub const INDEX_VERSION: u32 = 3;
+/// Version 2 added the walk cache, version 3 its racy directories, version 4 the cached
+/// trees of unchanged directories; versions 1 (no cache), 2 and 3 are still read.
+pub const INDEX_VERSION: u32 = 4;
 const BINCODE_LIMIT: usize = 1 << 32;
 
 fn bincode_config() -> impl bincode::config::Config {
@@ -158,14 +159,20 @@ struct TailV2 {
 }
 
 #[derive(bincode::Decode)]
+struct TailV3 {
+    walk_cache: Option<WalkCache>,
+}
+
+#[derive(bincode::Decode)]
 struct Tail {
     walk_cache: Option<WalkCache>,
+    trees: Vec<(Vec<u8>, CachedTree)>,
 }
 
 struct Payload {
     /// The tree this index equals, when known (after commit or checkout, before any change).
     base_tree: Option<ObjectId>,
-    entries: entries::Entries,
+    entries: Entries,
     walk_cache: Option<WalkCache>,
 }
 
@@ -175,6 +182,7 @@ struct PayloadRef<'a> {
     base_tree: &'a Option<ObjectId>,
     entries: Vec<(&'a Vec<u8>, &'a IndexEntry)>,
     walk_cache: &'a Option<WalkCache>,
+    trees: Vec<(&'a Vec<u8>, &'a CachedTree)>,
 }
 
 /// The staging index in memory. Paths are raw bytes relative to the worktree, `/`-separated,
@@ -182,7 +190,8 @@ struct PayloadRef<'a> {
 #[derive(Debug, Default)]
 pub struct StagingIndex {
     /// Fx hashing: paths come from the user's own worktree, and SipHash was a tenth of status.
-    pub entries: IndexMap<Vec<u8>, IndexEntry, rustc_hash::FxBuildHasher>,
+    /// Read like a map; every change forgets the cached trees above it.
+    pub entries: Entries,
     /// The tree this index equals, when known (after commit or checkout, before any change); `None`
     /// once anything is staged.
     pub base_tree: Option<ObjectId>,
@@ -224,7 +233,7 @@ impl StagingIndex {
 
     /// Writes the index to `path` atomically (through `tmp_dir`), sorting the entries first.
     pub fn save(&mut self, path: &Path, tmp_dir: &Path, algo: HashAlgo) -> Result<()> {
-        self.entries.sort_unstable_keys();
+        self.entries.sort();
         let bytes = encode(self, algo);
         fsutil::write_atomic(tmp_dir, path, &bytes)
     }
@@ -257,6 +266,7 @@ fn encode(index: &StagingIndex, algo: HashAlgo) -> Vec<u8> {
         base_tree: &index.base_tree,
         entries: index.entries.iter().collect(),
         walk_cache: &index.walk_cache,
+        trees: index.entries.trees().iter().collect(),
     };
     // Encoded in place after the header, its length filled in afterwards: no second copy of
     // a large index.
@@ -290,26 +300,46 @@ fn decode(b: &[u8], algo: HashAlgo) -> std::result::Result<Payload, String> {
     }
     let payload = &body[20..];
     let (base_tree, entries, at) = entries::read(payload)?;
-    let (walk_cache, used) = decode_tail(version, &payload[at..]).map_err(|e| e.to_string())?;
+    let (tail, used) = decode_tail(version, &payload[at..]).map_err(|e| e.to_string())?;
     if at + used != payload.len() {
         return Err("trailing bytes after the entries".into());
     }
     check_paths(&entries)?;
+    let trees = check_trees(tail.trees)?;
     Ok(Payload {
         base_tree,
-        entries,
-        walk_cache,
+        entries: Entries::from_sorted(entries, trees),
+        walk_cache: tail.walk_cache,
     })
 }
 
-/// The walk cache of any version (none in version 1), as the current one, and the bytes it
-/// took.
+/// The cached trees as the file lists them: directory paths (or `""`, the root), strictly
+/// sorted. Whether each still fits the entries is checked where it is used.
+fn check_trees(trees: Vec<(Vec<u8>, CachedTree)>) -> std::result::Result<TreeCache, String> {
+    if trees.windows(2).any(|w| w[0].0 >= w[1].0) {
+        return Err("cached trees are not strictly sorted".into());
+    }
+    if let Some((p, _)) = trees.iter().find(|(p, _)| !p.is_empty() && !valid_path(p)) {
+        return Err(format!(
+            "invalid cached tree path {:?}",
+            String::from_utf8_lossy(p)
+        ));
+    }
+    Ok(trees.into_iter().collect())
+}
+
+/// The walk cache of any version (none in version 1) and the cached trees (none before
+/// version 4), as the current tail, and the bytes they took.
 fn decode_tail(
     version: u32,
     b: &[u8],
-) -> std::result::Result<(Option<WalkCache>, usize), bincode::error::DecodeError> {
+) -> std::result::Result<(Tail, usize), bincode::error::DecodeError> {
+    let no_trees = |walk_cache| Tail {
+        walk_cache,
+        trees: Vec::new(),
+    };
     Ok(match version {
-        1 => (None, 0),
+        1 => (no_trees(None), 0),
         2 => {
             let (tail, used): (TailV2, usize) = decode_bounded(b)?;
             let walk_cache = tail.walk_cache.map(|c| WalkCache {
@@ -318,12 +348,13 @@ fn decode_tail(
                 untracked: c.untracked,
                 racy: Vec::new(),
             });
-            (walk_cache, used)
+            (no_trees(walk_cache), used)
         }
-        _ => {
-            let (tail, used): (Tail, usize) = decode_bounded(b)?;
-            (tail.walk_cache, used)
+        3 => {
+            let (tail, used): (TailV3, usize) = decode_bounded(b)?;
+            (no_trees(tail.walk_cache), used)
         }
+        _ => decode_bounded(b)?,
     })
 }
 
@@ -357,7 +388,7 @@ fn decode_bounded<T: bincode::Decode<()>>(
 /// Paths must be relative, normalised and strictly sorted, with no tracked file standing
 /// where another path needs a directory, so a damaged or hostile index cannot name a file
 /// outside the worktree.
-fn check_paths(entries: &entries::Entries) -> std::result::Result<(), String> {
+fn check_paths(entries: &tracked::Map) -> std::result::Result<(), String> {
     // In sorted order every entry between a path and a longer path it prefixes shares that
     // prefix, so the entries that prefix the current one form a stack: linear time.
     let mut prefixes: Vec<&[u8]> = Vec::new();
@@ -453,7 +484,7 @@ mod tests {
     #[test]
     fn rejects_escaping_paths() {
         let e = entry(1);
-        let map = |v: Vec<(Vec<u8>, IndexEntry)>| v.into_iter().collect::<entries::Entries>();
+        let map = |v: Vec<(Vec<u8>, IndexEntry)>| v.into_iter().collect::<tracked::Map>();
         assert!(check_paths(&map(vec![
             (b"a".to_vec(), e.clone()),
             (b"a/b".to_vec(), e.clone())
