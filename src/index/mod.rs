@@ -6,6 +6,7 @@
 //! `H(Checksum, everything before it)`. The file is replaced atomically. The entries are
 //! read back by hand ([`entries`]), the walk cache and the cached trees through bincode.
 
+use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -180,9 +181,32 @@ struct Payload {
 #[derive(bincode::Encode)]
 struct PayloadRef<'a> {
     base_tree: &'a Option<ObjectId>,
-    entries: Vec<(&'a Vec<u8>, &'a IndexEntry)>,
+    entries: Pairs<'a, Vec<u8>, IndexEntry, tracked::Map>,
     walk_cache: &'a Option<WalkCache>,
-    trees: Vec<(&'a Vec<u8>, &'a CachedTree)>,
+    trees: Pairs<'a, Vec<u8>, CachedTree, TreeCache>,
+}
+
+/// A map encoded as bincode encodes a `Vec` of its pairs, without collecting them.
+struct Pairs<'a, K, V, M>(&'a M, std::marker::PhantomData<(K, V)>);
+
+impl<'a, K, V, M> bincode::Encode for Pairs<'a, K, V, M>
+where
+    &'a M: IntoIterator<Item = (&'a K, &'a V)>,
+    K: bincode::Encode + 'a,
+    V: bincode::Encode + 'a,
+{
+    fn encode<E: bincode::enc::Encoder>(
+        &self,
+        e: &mut E,
+    ) -> std::result::Result<(), bincode::error::EncodeError> {
+        let n = self.0.into_iter().count() as u64;
+        n.encode(e)?;
+        for (k, v) in self.0 {
+            k.encode(e)?;
+            v.encode(e)?;
+        }
+        Ok(())
+    }
 }
 
 /// The staging index in memory. Paths are raw bytes relative to the worktree, `/`-separated,
@@ -232,10 +256,10 @@ impl StagingIndex {
     }
 
     /// Writes the index to `path` atomically (through `tmp_dir`), sorting the entries first.
+    /// The file is streamed: a million entries are never held twice in memory.
     pub fn save(&mut self, path: &Path, tmp_dir: &Path, algo: HashAlgo) -> Result<()> {
         self.entries.sort();
-        let bytes = encode(self, algo);
-        fsutil::write_atomic(tmp_dir, path, &bytes)
+        fsutil::write_atomic_with(tmp_dir, path, |f| write_to(self, algo, f))
     }
 
     /// True when the entry's stat data might not reveal a change.
@@ -261,25 +285,53 @@ impl StagingIndex {
     }
 }
 
-fn encode(index: &StagingIndex, algo: HashAlgo) -> Vec<u8> {
+/// Writes the index file: one pass counts the payload's bytes (its length comes first), one
+/// writes and checksums it through a buffer.
+fn write_to(index: &StagingIndex, algo: HashAlgo, f: &mut std::fs::File) -> std::io::Result<()> {
     let payload = PayloadRef {
         base_tree: &index.base_tree,
-        entries: index.entries.iter().collect(),
+        entries: Pairs(&*index.entries, std::marker::PhantomData),
         walk_cache: &index.walk_cache,
-        trees: index.entries.trees().iter().collect(),
+        trees: Pairs(index.entries.trees(), std::marker::PhantomData),
     };
-    // Encoded in place after the header, its length filled in afterwards: no second copy of
-    // a large index.
-    let mut out = Vec::with_capacity(20 + index.entries.len() * 128 + 32);
-    out.extend_from_slice(INDEX_MAGIC);
-    out.extend_from_slice(&INDEX_VERSION.to_le_bytes());
-    out.extend_from_slice(&[0; 8]);
-    bincode::encode_into_std_write(&payload, &mut out, bincode_config()).expect("in-memory");
-    let len = (out.len() - 20) as u64;
-    out[12..20].copy_from_slice(&len.to_le_bytes());
-    let sum = algo.hash(Domain::Checksum, &out);
-    out.extend_from_slice(sum.as_bytes());
-    out
+    let mut size = bincode::enc::write::SizeWriter::default();
+    bincode::encode_into_writer(&payload, &mut size, bincode_config()).map_err(io_err)?;
+    let mut out = Summed {
+        w: std::io::BufWriter::with_capacity(1 << 20, f),
+        sum: algo.hasher(Domain::Checksum),
+    };
+    out.write_all(INDEX_MAGIC)?;
+    out.write_all(&INDEX_VERSION.to_le_bytes())?;
+    out.write_all(&(size.bytes_written as u64).to_le_bytes())?;
+    bincode::encode_into_std_write(&payload, &mut out, bincode_config()).map_err(io_err)?;
+    let sum = out.sum.finish();
+    out.w.write_all(sum.as_bytes())?;
+    out.w.flush()
+}
+
+fn io_err(e: bincode::error::EncodeError) -> std::io::Error {
+    match e {
+        bincode::error::EncodeError::Io { inner, .. } => inner,
+        other => std::io::Error::other(other.to_string()),
+    }
+}
+
+/// A writer that hashes what passes through it.
+struct Summed<W> {
+    w: W,
+    sum: crate::hash::Hasher,
+}
+
+impl<W: Write> Write for Summed<W> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let n = self.w.write(b)?;
+        self.sum.update(&b[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.w.flush()
+    }
 }
 
 fn decode(b: &[u8], algo: HashAlgo) -> std::result::Result<Payload, String> {
