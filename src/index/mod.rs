@@ -6,7 +6,7 @@
 //! `H(Checksum, everything before it)`. The file is replaced atomically. The entries are
 //! read back by hand ([`entries`]), the walk cache and the cached trees through bincode.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -243,10 +243,13 @@ impl StagingIndex {
         let meta = file
             .metadata()
             .ctx("could not read the staging index", path)?;
-        let mut bytes = Vec::with_capacity(meta.len() as usize);
-        std::io::Read::read_to_end(&mut file, &mut bytes)
-            .ctx("could not read the staging index", path)?;
-        let payload = decode(&bytes, algo).map_err(|d| Error::corrupt("staging index", path, d))?;
+        let payload = match decode(&mut file, meta.len(), algo) {
+            Ok(p) => p,
+            Err(Refused::Io(e)) => {
+                return Err(Error::io("could not read the staging index", path)(e))
+            }
+            Err(Refused::Bad(d)) => return Err(Error::corrupt("staging index", path, d)),
+        };
         Ok(StagingIndex {
             entries: payload.entries,
             base_tree: payload.base_tree,
@@ -334,26 +337,58 @@ impl<W: Write> Write for Summed<W> {
     }
 }
 
-fn decode(b: &[u8], algo: HashAlgo) -> std::result::Result<Payload, String> {
-    if b.len() < 52 || &b[..8] != INDEX_MAGIC {
-        return Err("not a cairn staging index".into());
+/// Why an index file was not read: it could not be, or it is not a valid index.
+enum Refused {
+    Io(std::io::Error),
+    Bad(String),
+}
+
+impl From<String> for Refused {
+    fn from(s: String) -> Refused {
+        Refused::Bad(s)
     }
-    let version = u32::from_le_bytes(b[8..12].try_into().expect("4 bytes"));
+}
+
+/// Reads an index file of `file_len` bytes from `f`. The payload is decoded as it is read
+/// and hashed on the way; a damaged file is reported as a checksum mismatch, whatever its
+/// damage made the decoder find first.
+fn decode(
+    f: &mut dyn Read,
+    file_len: u64,
+    algo: HashAlgo,
+) -> std::result::Result<Payload, Refused> {
+    let mut head = [0u8; 20];
+    if file_len < 52 || f.read_exact(&mut head).is_err() || &head[..8] != INDEX_MAGIC {
+        return Err(Refused::Bad("not a cairn staging index".into()));
+    }
+    let version = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes"));
     if !(1..=INDEX_VERSION).contains(&version) {
-        return Err(format!("unsupported staging index version {version}"));
+        return Err(Refused::Bad(format!(
+            "unsupported staging index version {version}"
+        )));
     }
-    let len = u64::from_le_bytes(b[12..20].try_into().expect("8 bytes"));
-    if len != (b.len() - 52) as u64 {
-        return Err("length does not match the file".into());
+    let len = u64::from_le_bytes(head[12..20].try_into().expect("8 bytes"));
+    if len != file_len - 52 {
+        return Err(Refused::Bad("length does not match the file".into()));
     }
-    let (body, sum) = b.split_at(b.len() - 32);
-    if algo.hash(Domain::Checksum, body).as_bytes() != sum {
-        return Err("checksum does not match".into());
+    let mut sum = algo.hasher(Domain::Checksum);
+    sum.update(&head);
+    let mut src = entries::Source::new(f, len, sum);
+    let decoded = decode_payload(&mut src, version);
+    let ours = src.finish().map_err(Refused::Io)?;
+    let mut theirs = [0u8; 32];
+    f.read_exact(&mut theirs).map_err(Refused::Io)?;
+    if ours.as_bytes() != &theirs {
+        return Err(Refused::Bad("checksum does not match".into()));
     }
-    let payload = &body[20..];
-    let (base_tree, entries, at) = entries::read(payload)?;
-    let (tail, used) = decode_tail(version, &payload[at..]).map_err(|e| e.to_string())?;
-    if at + used != payload.len() {
+    Ok(decoded?)
+}
+
+fn decode_payload(src: &mut entries::Source, version: u32) -> std::result::Result<Payload, String> {
+    let (base_tree, entries) = entries::read(src)?;
+    let rest = src.rest()?;
+    let (tail, used) = decode_tail(version, &rest).map_err(|e| e.to_string())?;
+    if used != rest.len() {
         return Err("trailing bytes after the entries".into());
     }
     check_paths(&entries)?;
