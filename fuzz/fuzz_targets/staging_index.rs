@@ -1,6 +1,7 @@
 //! Staging index loading: never a panic, never an allocation sized by a length the file
 //! cannot back. The first byte picks whether the header's length and the checksum are
-//! fixed up, so that the fuzzer reaches the bincode payload.
+//! fixed up, so that the fuzzer reaches the bincode payload. Whatever trees a loaded index
+//! remembers, building through them never panics.
 #![no_main]
 
 mod scratch;
