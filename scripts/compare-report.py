@@ -165,7 +165,8 @@ def main():
         out += [f"Machine: {a.load}.", ""]
     if a.note.strip():
         out += [f"Note: {a.note.strip()}", ""]
-    out += timing + [""] + size_table(sizes, a.small, a.big) + [""]
+    sizes_lines = size_table(sizes, a.small, a.big)
+    out += timing + [""] + (sizes_lines + [""] if len(sizes_lines) > 2 else [])
     out += ["<details><summary>every round</summary>", ""] + samples + ["", "</details>", ""]
     block = "\n".join(out)
     print(block)

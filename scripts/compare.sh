@@ -453,13 +453,17 @@ main() {
     local doc_args=()
     [[ ${NO_DOC:-0} == 1 ]] || doc_args=(--doc "$DOC")
     # The million-file set alone fills its own block, leaving the main comparison as it was.
-    [[ $sets != " scale " ]] || doc_args+=(--block scale)
+    local params="small: $SMALL_FILES files of 1-10 KiB in $SMALL_DIRS dirs; big: $BIG_SIZE random, v2 = 3 x $INSERT inserted; 200k tree: $([[ $TREE_200K == 1 ]] && echo "$HUGE_FILES files of 0.5-4 KiB in $HUGE_DIRS dirs, $ROUNDS_200K rounds" || echo skipped); $ROUNDS rounds"
+    if [[ $sets == " scale " ]]; then
+        doc_args+=(--block scale)
+        params="scale: $SCALE_FILES files of 64-512 bytes in $SCALE_DIRS dirs, worktrees not read before each step; ${ROUNDS_SCALE:-1} round(s)"
+    fi
     python3 "$SCRIPTS/compare-report.py" "$RESULTS" "$SIZES" \
         --versions "$RUN/versions.txt" --command "$CMDLINE" \
         --small "$SMALL_LABEL" --big "$BIG_LABEL" --huge 200k --scale "$SCALE_FILES" \
         --load "load average (1, 5, 15 min) $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end" \
         --note "$( ((HAVE_RESTORE)) || echo "cairn restore is not available in this build: its rows are missing.")" \
-        --params "small: $SMALL_FILES files of 1-10 KiB in $SMALL_DIRS dirs; big: $BIG_SIZE random, v2 = 3 x $INSERT inserted; 200k tree: $([[ $TREE_200K == 1 ]] && echo "$HUGE_FILES files of 0.5-4 KiB in $HUGE_DIRS dirs, $ROUNDS_200K rounds" || echo skipped); $ROUNDS rounds" \
+        --params "$params" \
         "${doc_args[@]}"
     if [[ ${KEEP:-0} == 1 ]]; then
         log "kept $RUN"
