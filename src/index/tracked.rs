@@ -88,14 +88,23 @@ impl Entries {
     /// Stages `entry` at `path`, returning what was there. An equal entry changes nothing,
     /// so the cached trees above it stay.
     pub fn insert(&mut self, path: Vec<u8>, entry: IndexEntry) -> Option<IndexEntry> {
-        if self.map.get(&path) == Some(&entry) {
-            return Some(entry);
+        // One hash lookup per insert: a full add inserts a million.
+        let after_last = self.map.last().is_none_or(|(last, _)| *last < path);
+        match self.map.entry(path) {
+            indexmap::map::Entry::Occupied(mut o) => {
+                if *o.get() == entry {
+                    return Some(entry);
+                }
+                forget_above(&mut self.trees, o.key());
+                Some(o.insert(entry))
+            }
+            indexmap::map::Entry::Vacant(v) => {
+                forget_above(&mut self.trees, v.key());
+                self.sorted &= after_last;
+                v.insert(entry);
+                None
+            }
         }
-        forget_above(&mut self.trees, &path);
-        if self.sorted && !self.map.contains_key(&path) {
-            self.sorted = self.map.last().is_none_or(|(last, _)| *last < path);
-        }
-        self.map.insert(path, entry)
     }
 
     /// Stops tracking `path`, keeping the order of the rest.
