@@ -349,7 +349,7 @@ fn staging_index() -> StagingIndex {
         };
         index.entries.insert(path.into_bytes(), entry);
     }
-    index.entries.sort_unstable_keys();
+    index.entries.sort();
     index
 }
 

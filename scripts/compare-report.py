@@ -17,7 +17,7 @@ END = "<!-- compare:end -->"
 TOOLS = ["cairn", "git", "restic", "rustic", "floor"]
 
 
-def rows_for(small, big, huge):
+def rows_for(small, big, huge, scale):
     return [
         ("small_add", f"{small} small files: init + add + commit (restic, rustic: init + backup)"),
         ("small_status", f"{small} small files: no-op status"),
@@ -30,6 +30,11 @@ def rows_for(small, big, huge):
         ("huge_status", f"{huge} files: no-op status"),
         ("log_path_file", "log -- FILE over the layers of a 100k-file tree"),
         ("log_path_dir", "log -- DIR over the layers of a 100k-file tree"),
+        ("scale_add", f"{scale} files: init + add"),
+        ("scale_commit", f"{scale} files: commit"),
+        ("scale_add_one", f"{scale} files, one changed: add"),
+        ("scale_commit_one", f"{scale} files, one changed: commit"),
+        ("scale_status", f"{scale} files: no-op status"),
     ]
 
 
@@ -138,11 +143,13 @@ def main():
     p.add_argument("--small", default="20k")
     p.add_argument("--big", default="2 GiB")
     p.add_argument("--huge", default="200k")
+    p.add_argument("--scale", default="1000000")
+    p.add_argument("--block", help="write between <!-- BLOCK:begin/end --> instead")
     p.add_argument("--doc")
     a = p.parse_args()
     results = load(a.results, 5)
     sizes = load(a.sizes, 4)
-    timing, samples = timing_table(results, rows_for(a.small, a.big, a.huge))
+    timing, samples = timing_table(results, rows_for(a.small, a.big, a.huge, f"{int(a.scale):,}"))
     out = [f"Produced by `{a.command}` on {datetime.date.today().isoformat()} "
            f"({os.cpu_count()} cores). Medians of the rounds; the tools' order rotates every "
            "round; warm page cache (each command's inputs are read, then `sync`, just before it, "
@@ -158,12 +165,16 @@ def main():
         out += [f"Machine: {a.load}.", ""]
     if a.note.strip():
         out += [f"Note: {a.note.strip()}", ""]
-    out += timing + [""] + size_table(sizes, a.small, a.big) + [""]
+    sizes_lines = size_table(sizes, a.small, a.big)
+    out += timing + [""] + (sizes_lines + [""] if len(sizes_lines) > 2 else [])
     out += ["<details><summary>every round</summary>", ""] + samples + ["", "</details>", ""]
     block = "\n".join(out)
     print(block)
     if a.doc:
-        splice(a.doc, block)
+        if a.block:
+            splice(a.doc, block, f"<!-- {a.block}:begin -->", f"<!-- {a.block}:end -->")
+        else:
+            splice(a.doc, block)
         print(f"written to {a.doc}", file=sys.stderr)
 
 

@@ -10,6 +10,10 @@
 #   TREE_200K=1         0 skips the 200k-file tree (always skipped with QUICK=1)
 #   HISTORY=1           0 skips `log -- PATH` over LOG_LAYERS layers of a 100k-file tree
 #   SETS="small big huge history"   which sets run (a subset reruns only those)
+#                       SETS=scale runs only the million-file set (never by default, not in CI):
+#                       SCALE_FILES files (default 1000000) in SCALE_DIRS directories (1000):
+#                       init + add, commit, one file changed, add, commit, no-op status,
+#                       each beside git; its table goes between <!-- scale:begin/end -->
 #   LOG_LAYERS=1000     layers of that history (default 1000, QUICK 100); made untimed, one
 #                       `add FILE && commit` per layer for each tool, which takes minutes
 #   RUSTIC=1            0 skips rustic (it is installed with `cargo install` when absent)
@@ -51,6 +55,7 @@ ROUNDS_200K=${ROUNDS_200K:-$ROUNDS}
 HISTORY=${HISTORY:-1}
 if [[ $QUICK == 1 ]]; then LOG_LAYERS=${LOG_LAYERS:-100}; else LOG_LAYERS=${LOG_LAYERS:-1000}; fi
 HISTORY_FILES=100000 HISTORY_DIRS=1000 HISTORY_GROUPS=10
+SCALE_FILES=${SCALE_FILES:-1000000} SCALE_DIRS=${SCALE_DIRS:-1000}
 RUSTIC=${RUSTIC:-1}
 DOC=${DOC:-$REPO/docs/BENCHMARKS.md}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
@@ -62,7 +67,7 @@ export CAIRN_AUTHOR=bench
 # loose objects while the next tool is being measured.
 export GIT_CONFIG_COUNT=2 GIT_CONFIG_KEY_0=gc.auto GIT_CONFIG_VALUE_0=0
 export GIT_CONFIG_KEY_1=maintenance.auto GIT_CONFIG_VALUE_1=false
-CMDLINE="$(env | grep -E '^(QUICK|ROUNDS|ROUNDS_200K|TREE_200K|RUSTIC|HISTORY|LOG_LAYERS|SETS)=' | sort | tr '\n' ' ' || true)scripts/compare.sh"
+CMDLINE="$(env | grep -E '^(QUICK|ROUNDS|ROUNDS_200K|TREE_200K|RUSTIC|HISTORY|LOG_LAYERS|SETS|SCALE_FILES|SCALE_DIRS)=' | sort | tr '\n' ' ' || true)scripts/compare.sh"
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "error: $*"; exit 2; }
@@ -321,6 +326,50 @@ huge_round() {
     done
 }
 
+# --- a million small files ----------------------------------------------------------------
+
+# Each step of a nightly dataset's life, timed beside git on the same tree, with its peak RSS:
+# the cost of a commit should follow the change, not the repository. The worktrees are not
+# read before each step (1M files would take minutes): they were just written, and each
+# tool's previous step read them. One round by default: 1M files take 4 GiB of disk a copy.
+scale_round() {
+    local r=$1 R=$RUN/r$1 t cairn one
+    cairn=$(cairn_cmd)
+    log "round $r: $SCALE_FILES files in $SCALE_DIRS directories"
+    for t in cairn git; do
+        gen small "$R/scale-$t" --files "$SCALE_FILES" --dirs "$SCALE_DIRS" --min 64 --max 512 --seed 1000
+    done
+    one=$(cd "$R/scale-git" && find . -type f -name '*.bin' -print -quit)
+    for t in $(rotate "$r" cairn git); do
+        case $t in
+        cairn)
+            measure scale_add cairn "$r" "$R/scale-cairn" "$cairn init && $cairn add -A"
+            measure scale_commit cairn "$r" "$R/scale-cairn" "$cairn commit -m x" "$R/scale-cairn/.cairn/index"
+            ;;
+        git)
+            measure scale_add git "$r" "$R/scale-git" "git init -q && git add -A"
+            measure scale_commit git "$r" "$R/scale-git" "git commit -qm x" "$R/scale-git/.git/index"
+            ;;
+        esac
+    done
+    for t in cairn git; do printf 'one change\n' >>"$R/scale-$t/$one"; done
+    for t in $(rotate "$r" cairn git); do
+        case $t in
+        cairn)
+            measure scale_add_one cairn "$r" "$R/scale-cairn" "$cairn add -A" "$R/scale-cairn/.cairn/index"
+            measure scale_commit_one cairn "$r" "$R/scale-cairn" "$cairn commit -m y" "$R/scale-cairn/.cairn/index"
+            measure scale_status cairn "$r" "$R/scale-cairn" "$cairn status" "$R/scale-cairn/.cairn/index"
+            ;;
+        git)
+            measure scale_add_one git "$r" "$R/scale-git" "git add -A" "$R/scale-git/.git/index"
+            measure scale_commit_one git "$r" "$R/scale-git" "git commit -qm y" "$R/scale-git/.git/index"
+            measure scale_status git "$r" "$R/scale-git" "git status >/dev/null" "$R/scale-git/.git/index"
+            ;;
+        esac
+    done
+    rm -rf "$R"/scale-*
+}
+
 # --- log -- PATH over a long history ------------------------------------------------------
 
 # The history is made once, untimed: a 100k-file tree committed, then LOG_LAYERS layers of
@@ -382,6 +431,9 @@ main() {
     LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
     versions | tee "$RUN/versions.txt" >&2
     local r sets=" ${SETS:-small big huge history} "
+    if [[ $sets == *" scale "* ]]; then
+        for ((r = 1; r <= ${ROUNDS_SCALE:-1}; r++)); do scale_round "$r"; done
+    fi
     if [[ $sets == *" small "* ]]; then
         for ((r = 1; r <= ROUNDS; r++)); do small_round "$r"; done
     fi
@@ -400,12 +452,18 @@ main() {
     fi
     local doc_args=()
     [[ ${NO_DOC:-0} == 1 ]] || doc_args=(--doc "$DOC")
+    # The million-file set alone fills its own block, leaving the main comparison as it was.
+    local params="small: $SMALL_FILES files of 1-10 KiB in $SMALL_DIRS dirs; big: $BIG_SIZE random, v2 = 3 x $INSERT inserted; 200k tree: $([[ $TREE_200K == 1 ]] && echo "$HUGE_FILES files of 0.5-4 KiB in $HUGE_DIRS dirs, $ROUNDS_200K rounds" || echo skipped); $ROUNDS rounds"
+    if [[ $sets == " scale " ]]; then
+        doc_args+=(--block scale)
+        params="scale: $SCALE_FILES files of 64-512 bytes in $SCALE_DIRS dirs, worktrees not read before each step; ${ROUNDS_SCALE:-1} round(s)"
+    fi
     python3 "$SCRIPTS/compare-report.py" "$RESULTS" "$SIZES" \
         --versions "$RUN/versions.txt" --command "$CMDLINE" \
-        --small "$SMALL_LABEL" --big "$BIG_LABEL" --huge 200k \
+        --small "$SMALL_LABEL" --big "$BIG_LABEL" --huge 200k --scale "$SCALE_FILES" \
         --load "load average (1, 5, 15 min) $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end" \
         --note "$( ((HAVE_RESTORE)) || echo "cairn restore is not available in this build: its rows are missing.")" \
-        --params "small: $SMALL_FILES files of 1-10 KiB in $SMALL_DIRS dirs; big: $BIG_SIZE random, v2 = 3 x $INSERT inserted; 200k tree: $([[ $TREE_200K == 1 ]] && echo "$HUGE_FILES files of 0.5-4 KiB in $HUGE_DIRS dirs, $ROUNDS_200K rounds" || echo skipped); $ROUNDS rounds" \
+        --params "$params" \
         "${doc_args[@]}"
     if [[ ${KEEP:-0} == 1 ]]; then
         log "kept $RUN"

@@ -23,11 +23,21 @@ pub(crate) fn temp_path(tmp_dir: &Path, stem: &str) -> PathBuf {
 
 /// Writes `bytes` to `dest` atomically and durably, staging the file in `tmp_dir`.
 pub(crate) fn write_atomic(tmp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(tmp_dir, dest, |f| f.write_all(bytes))
+}
+
+/// As [`write_atomic`], with the content written by `write` (a large file streamed, never
+/// held whole in memory).
+pub(crate) fn write_atomic_with(
+    tmp_dir: &Path,
+    dest: &Path,
+    write: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> Result<()> {
     let tmp = temp_path(tmp_dir, "write");
     let result = (|| {
         let mut f = create_new(&tmp)?;
         failpoint::error("atomic:write-error")
-            .and_then(|()| f.write_all(bytes))
+            .and_then(|()| write(&mut f))
             .ctx("could not write file", &tmp)?;
         f.sync_all().ctx("could not sync file", &tmp)?;
         failpoint::hit("atomic:before-rename");

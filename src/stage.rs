@@ -2,7 +2,7 @@
 //! HEAD's tree. `status` reports them, `checkout` refuses to lose them and `commit` writes
 //! them; all three ask here.
 
-use crate::build::{build, Built};
+use crate::build::{build_cached, Built};
 use crate::diff::{diff_trees, Change, Overlay};
 use crate::error::Result;
 use crate::hash::ObjectId;
@@ -24,13 +24,14 @@ pub(crate) fn layer_tree(repo: &Repository, layer: Option<ObjectId>) -> Result<O
         .map(|l| l.tree))
 }
 
-/// Builds the index's trees and compares them with `head_tree`.
+/// Builds the index's trees (but those it remembers and the store holds) and compares them
+/// with `head_tree`; the diff reads the trees not built here from the store.
 pub(crate) fn stage(
     repo: &Repository,
     index: &StagingIndex,
     head_tree: Option<ObjectId>,
 ) -> Result<Stage> {
-    let built = build(index, repo.algo())?;
+    let built = build_cached(index, repo.algo(), &|id| repo.store.contains(id))?;
     let overlay = Overlay {
         trees: &built.trees,
         repo,

@@ -5,12 +5,106 @@
 //! bincode; reading them by hand decodes an entry in a third of the instructions bincode's
 //! generic decoder takes, which a status of 200,000 files pays once per entry. The pinned
 //! vectors in tests/format_vectors.rs hold the two to the same bytes.
+//!
+//! The payload is read from the file through a window ([`Source`]), hashed as it passes,
+//! so a million entries are never held twice in memory (as bytes and as the map).
 
-use indexmap::IndexMap;
+use std::io::Read;
 
+use super::tracked::Map as Entries;
 use super::{IndexEntry, Stat};
-use crate::hash::ObjectId;
+use crate::hash::{Hasher, ObjectId};
 use crate::object::ChunkRef;
+
+/// How much of the payload is read at a time.
+const WINDOW: usize = 1 << 20;
+
+/// The payload, read from a file in windows and hashed on the way. What it refuses it
+/// says as a `String`; an I/O error is kept apart in `failed`, for the caller to report
+/// as one.
+pub(super) struct Source<'r> {
+    r: &'r mut dyn Read,
+    buf: Vec<u8>,
+    at: usize,
+    end: usize,
+    /// Payload bytes not yet read into `buf`.
+    left: u64,
+    sum: Hasher,
+    failed: Option<std::io::Error>,
+}
+
+impl<'r> Source<'r> {
+    /// The `len` payload bytes that `r` holds next; `sum` has hashed what came before.
+    pub(super) fn new(r: &'r mut dyn Read, len: u64, sum: Hasher) -> Source<'r> {
+        Source {
+            r,
+            buf: Vec::new(),
+            at: 0,
+            end: 0,
+            left: len,
+            sum,
+            failed: None,
+        }
+    }
+
+    /// Payload bytes not yet taken.
+    fn remaining(&self) -> u64 {
+        (self.end - self.at) as u64 + self.left
+    }
+
+    /// The next `n` bytes; never more than the payload still holds.
+    fn take(&mut self, n: usize) -> Result<&[u8], String> {
+        if self.end - self.at < n {
+            self.fill(n)?;
+        }
+        let s = &self.buf[self.at..self.at + n];
+        self.at += n;
+        Ok(s)
+    }
+
+    /// Makes at least `n` bytes ready at `at`.
+    fn fill(&mut self, n: usize) -> Result<(), String> {
+        if n as u64 > self.remaining() {
+            return Err("the payload ends inside an entry".into());
+        }
+        self.buf.copy_within(self.at..self.end, 0);
+        self.end -= self.at;
+        self.at = 0;
+        let room = (n.max(WINDOW) as u64).min(self.end as u64 + self.left) as usize;
+        if self.buf.len() < room {
+            self.buf.resize(room, 0);
+        }
+        let k = (self.buf.len() - self.end).min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let fresh = &mut self.buf[self.end..self.end + k];
+        if let Err(e) = self.r.read_exact(fresh) {
+            self.failed = Some(e);
+            return Err("the file could not be read".into());
+        }
+        self.sum.update(fresh);
+        self.end += k;
+        self.left -= k as u64;
+        Ok(())
+    }
+
+    /// The rest of the payload (the small tail after the entries).
+    pub(super) fn rest(&mut self) -> Result<Vec<u8>, String> {
+        let n = usize::try_from(self.remaining()).map_err(|_| "the payload is too large")?;
+        Ok(self.take(n)?.to_vec())
+    }
+
+    /// Reads whatever is left of the payload and returns the hash of everything read, or
+    /// the error that stopped reading.
+    pub(super) fn finish(mut self) -> std::io::Result<ObjectId> {
+        while self.failed.is_none() && self.remaining() > 0 {
+            let n = self.remaining().min(WINDOW as u64) as usize;
+            let _ = self.take(n);
+        }
+        match self.failed {
+            Some(e) => Err(e),
+            None => Ok(self.sum.finish()),
+        }
+    }
+}
 
 /// The fewest bytes an entry takes: an empty path's length, kind, mode, five stat fields,
 /// the file id and an empty chunk list. Counts read from the file are capped by what the
@@ -19,11 +113,9 @@ const MIN_ENTRY: usize = 1 + 1 + 1 + 5 + 32 + 1;
 /// A chunk reference: its id and a length of at least one byte.
 const MIN_CHUNK: usize = 33;
 
-pub(super) type Entries = IndexMap<Vec<u8>, IndexEntry, rustc_hash::FxBuildHasher>;
-
-/// Reads `base_tree` and the entries; returns them and the offset of what follows.
-pub(super) fn read(b: &[u8]) -> Result<(Option<ObjectId>, Entries, usize), String> {
-    let mut r = Reader { b, at: 0 };
+/// Reads `base_tree` and the entries from the start of the payload.
+pub(super) fn read(src: &mut Source) -> Result<(Option<ObjectId>, Entries), String> {
+    let mut r = Reader { src };
     let base_tree = match r.u8()? {
         0 => None,
         1 => Some(r.id()?),
@@ -38,21 +130,16 @@ pub(super) fn read(b: &[u8]) -> Result<(Option<ObjectId>, Entries, usize), Strin
             return Err("a path appears twice".into());
         }
     }
-    Ok((base_tree, entries, r.at))
+    Ok((base_tree, entries))
 }
 
-struct Reader<'a> {
-    b: &'a [u8],
-    at: usize,
+struct Reader<'s, 'r> {
+    src: &'s mut Source<'r>,
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let end = self.at.checked_add(n).filter(|e| *e <= self.b.len());
-        let end = end.ok_or("the payload ends inside an entry")?;
-        let s = &self.b[self.at..end];
-        self.at = end;
-        Ok(s)
+impl Reader<'_, '_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], String> {
+        self.src.take(n)
     }
 
     fn u8(&mut self) -> Result<u8, String> {
@@ -96,14 +183,14 @@ impl<'a> Reader<'a> {
     /// A length prefix for items of at least `min` bytes each.
     fn len(&mut self, min: usize) -> Result<usize, String> {
         let n = self.u64()?;
-        let room = (self.b.len() - self.at) / min;
-        if n > room as u64 {
+        let room = self.src.remaining() / min as u64;
+        if n > room {
             return Err(format!("a length of {n} exceeds what the payload holds"));
         }
         Ok(n as usize)
     }
 
-    fn bytes(&mut self) -> Result<&'a [u8], String> {
+    fn bytes(&mut self) -> Result<&[u8], String> {
         let n = self.len(1)?;
         self.take(n)
     }

@@ -4,12 +4,11 @@
 //! checksum 32`, where the payload is the bincode 2 encoding (standard configuration:
 //! little-endian, variable-length integers) of [`PayloadRef`] and the checksum is
 //! `H(Checksum, everything before it)`. The file is replaced atomically. The entries are
-//! read back by hand ([`entries`]), the walk cache through bincode.
+//! read back by hand ([`entries`]), the walk cache and the cached trees through bincode.
 
+use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-
-use indexmap::IndexMap;
 
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
@@ -18,12 +17,15 @@ use crate::object::{ChunkRef, EntryKind, FileObject};
 use crate::repo_path::RepoPath;
 
 mod entries;
+mod tracked;
+
+pub use tracked::{CachedTree, Entries, Map, TreeCache};
 
 /// Magic bytes at the start of every staging index file.
 pub const INDEX_MAGIC: &[u8; 8] = b"CAIRNSTG";
-/// Version 2 added the walk cache, version 3 its racy directories; versions 1 (no cache) and
-/// 2 are still read.
-pub const INDEX_VERSION: u32 = 3;
+/// Version 2 added the walk cache, version 3 its racy directories, version 4 the cached
+/// trees of unchanged directories; versions 1 (no cache), 2 and 3 are still read.
+pub const INDEX_VERSION: u32 = 4;
 const BINCODE_LIMIT: usize = 1 << 32;
 
 fn bincode_config() -> impl bincode::config::Config {
@@ -158,14 +160,20 @@ struct TailV2 {
 }
 
 #[derive(bincode::Decode)]
+struct TailV3 {
+    walk_cache: Option<WalkCache>,
+}
+
+#[derive(bincode::Decode)]
 struct Tail {
     walk_cache: Option<WalkCache>,
+    trees: Vec<(Vec<u8>, CachedTree)>,
 }
 
 struct Payload {
     /// The tree this index equals, when known (after commit or checkout, before any change).
     base_tree: Option<ObjectId>,
-    entries: entries::Entries,
+    entries: Entries,
     walk_cache: Option<WalkCache>,
 }
 
@@ -173,8 +181,32 @@ struct Payload {
 #[derive(bincode::Encode)]
 struct PayloadRef<'a> {
     base_tree: &'a Option<ObjectId>,
-    entries: Vec<(&'a Vec<u8>, &'a IndexEntry)>,
+    entries: Pairs<'a, Vec<u8>, IndexEntry, tracked::Map>,
     walk_cache: &'a Option<WalkCache>,
+    trees: Pairs<'a, Vec<u8>, CachedTree, TreeCache>,
+}
+
+/// A map encoded as bincode encodes a `Vec` of its pairs, without collecting them.
+struct Pairs<'a, K, V, M>(&'a M, std::marker::PhantomData<(K, V)>);
+
+impl<'a, K, V, M> bincode::Encode for Pairs<'a, K, V, M>
+where
+    &'a M: IntoIterator<Item = (&'a K, &'a V)>,
+    K: bincode::Encode + 'a,
+    V: bincode::Encode + 'a,
+{
+    fn encode<E: bincode::enc::Encoder>(
+        &self,
+        e: &mut E,
+    ) -> std::result::Result<(), bincode::error::EncodeError> {
+        let n = self.0.into_iter().count() as u64;
+        n.encode(e)?;
+        for (k, v) in self.0 {
+            k.encode(e)?;
+            v.encode(e)?;
+        }
+        Ok(())
+    }
 }
 
 /// The staging index in memory. Paths are raw bytes relative to the worktree, `/`-separated,
@@ -182,7 +214,8 @@ struct PayloadRef<'a> {
 #[derive(Debug, Default)]
 pub struct StagingIndex {
     /// Fx hashing: paths come from the user's own worktree, and SipHash was a tenth of status.
-    pub entries: IndexMap<Vec<u8>, IndexEntry, rustc_hash::FxBuildHasher>,
+    /// Read like a map; every change forgets the cached trees above it.
+    pub entries: Entries,
     /// The tree this index equals, when known (after commit or checkout, before any change); `None`
     /// once anything is staged.
     pub base_tree: Option<ObjectId>,
@@ -210,10 +243,13 @@ impl StagingIndex {
         let meta = file
             .metadata()
             .ctx("could not read the staging index", path)?;
-        let mut bytes = Vec::with_capacity(meta.len() as usize);
-        std::io::Read::read_to_end(&mut file, &mut bytes)
-            .ctx("could not read the staging index", path)?;
-        let payload = decode(&bytes, algo).map_err(|d| Error::corrupt("staging index", path, d))?;
+        let payload = match decode(&mut file, meta.len(), algo) {
+            Ok(p) => p,
+            Err(Refused::Io(e)) => {
+                return Err(Error::io("could not read the staging index", path)(e))
+            }
+            Err(Refused::Bad(d)) => return Err(Error::corrupt("staging index", path, d)),
+        };
         Ok(StagingIndex {
             entries: payload.entries,
             base_tree: payload.base_tree,
@@ -223,10 +259,10 @@ impl StagingIndex {
     }
 
     /// Writes the index to `path` atomically (through `tmp_dir`), sorting the entries first.
+    /// The file is streamed: a million entries are never held twice in memory.
     pub fn save(&mut self, path: &Path, tmp_dir: &Path, algo: HashAlgo) -> Result<()> {
-        self.entries.sort_unstable_keys();
-        let bytes = encode(self, algo);
-        fsutil::write_atomic(tmp_dir, path, &bytes)
+        self.entries.sort();
+        fsutil::write_atomic_with(tmp_dir, path, |f| write_to(self, algo, f))
     }
 
     /// True when the entry's stat data might not reveal a change.
@@ -252,64 +288,145 @@ impl StagingIndex {
     }
 }
 
-fn encode(index: &StagingIndex, algo: HashAlgo) -> Vec<u8> {
+/// Writes the index file: one pass counts the payload's bytes (its length comes first), one
+/// writes and checksums it through a buffer.
+fn write_to(index: &StagingIndex, algo: HashAlgo, f: &mut std::fs::File) -> std::io::Result<()> {
     let payload = PayloadRef {
         base_tree: &index.base_tree,
-        entries: index.entries.iter().collect(),
+        entries: Pairs(&*index.entries, std::marker::PhantomData),
         walk_cache: &index.walk_cache,
+        trees: Pairs(index.entries.trees(), std::marker::PhantomData),
     };
-    // Encoded in place after the header, its length filled in afterwards: no second copy of
-    // a large index.
-    let mut out = Vec::with_capacity(20 + index.entries.len() * 128 + 32);
-    out.extend_from_slice(INDEX_MAGIC);
-    out.extend_from_slice(&INDEX_VERSION.to_le_bytes());
-    out.extend_from_slice(&[0; 8]);
-    bincode::encode_into_std_write(&payload, &mut out, bincode_config()).expect("in-memory");
-    let len = (out.len() - 20) as u64;
-    out[12..20].copy_from_slice(&len.to_le_bytes());
-    let sum = algo.hash(Domain::Checksum, &out);
-    out.extend_from_slice(sum.as_bytes());
-    out
+    let mut size = bincode::enc::write::SizeWriter::default();
+    bincode::encode_into_writer(&payload, &mut size, bincode_config()).map_err(io_err)?;
+    let mut out = Summed {
+        w: std::io::BufWriter::with_capacity(1 << 20, f),
+        sum: algo.hasher(Domain::Checksum),
+    };
+    out.write_all(INDEX_MAGIC)?;
+    out.write_all(&INDEX_VERSION.to_le_bytes())?;
+    out.write_all(&(size.bytes_written as u64).to_le_bytes())?;
+    bincode::encode_into_std_write(&payload, &mut out, bincode_config()).map_err(io_err)?;
+    let sum = out.sum.finish();
+    out.w.write_all(sum.as_bytes())?;
+    out.w.flush()
 }
 
-fn decode(b: &[u8], algo: HashAlgo) -> std::result::Result<Payload, String> {
-    if b.len() < 52 || &b[..8] != INDEX_MAGIC {
-        return Err("not a cairn staging index".into());
+fn io_err(e: bincode::error::EncodeError) -> std::io::Error {
+    match e {
+        bincode::error::EncodeError::Io { inner, .. } => inner,
+        other => std::io::Error::other(other.to_string()),
     }
-    let version = u32::from_le_bytes(b[8..12].try_into().expect("4 bytes"));
+}
+
+/// A writer that hashes what passes through it.
+struct Summed<W> {
+    w: W,
+    sum: crate::hash::Hasher,
+}
+
+impl<W: Write> Write for Summed<W> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let n = self.w.write(b)?;
+        self.sum.update(&b[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.w.flush()
+    }
+}
+
+/// Why an index file was not read: it could not be, or it is not a valid index.
+enum Refused {
+    Io(std::io::Error),
+    Bad(String),
+}
+
+impl From<String> for Refused {
+    fn from(s: String) -> Refused {
+        Refused::Bad(s)
+    }
+}
+
+/// Reads an index file of `file_len` bytes from `f`. The payload is decoded as it is read
+/// and hashed on the way; a damaged file is reported as a checksum mismatch, whatever its
+/// damage made the decoder find first.
+fn decode(
+    f: &mut dyn Read,
+    file_len: u64,
+    algo: HashAlgo,
+) -> std::result::Result<Payload, Refused> {
+    let mut head = [0u8; 20];
+    if file_len < 52 || f.read_exact(&mut head).is_err() || &head[..8] != INDEX_MAGIC {
+        return Err(Refused::Bad("not a cairn staging index".into()));
+    }
+    let version = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes"));
     if !(1..=INDEX_VERSION).contains(&version) {
-        return Err(format!("unsupported staging index version {version}"));
+        return Err(Refused::Bad(format!(
+            "unsupported staging index version {version}"
+        )));
     }
-    let len = u64::from_le_bytes(b[12..20].try_into().expect("8 bytes"));
-    if len != (b.len() - 52) as u64 {
-        return Err("length does not match the file".into());
+    let len = u64::from_le_bytes(head[12..20].try_into().expect("8 bytes"));
+    if len != file_len - 52 {
+        return Err(Refused::Bad("length does not match the file".into()));
     }
-    let (body, sum) = b.split_at(b.len() - 32);
-    if algo.hash(Domain::Checksum, body).as_bytes() != sum {
-        return Err("checksum does not match".into());
+    let mut sum = algo.hasher(Domain::Checksum);
+    sum.update(&head);
+    let mut src = entries::Source::new(f, len, sum);
+    let decoded = decode_payload(&mut src, version);
+    let ours = src.finish().map_err(Refused::Io)?;
+    let mut theirs = [0u8; 32];
+    f.read_exact(&mut theirs).map_err(Refused::Io)?;
+    if ours.as_bytes() != &theirs {
+        return Err(Refused::Bad("checksum does not match".into()));
     }
-    let payload = &body[20..];
-    let (base_tree, entries, at) = entries::read(payload)?;
-    let (walk_cache, used) = decode_tail(version, &payload[at..]).map_err(|e| e.to_string())?;
-    if at + used != payload.len() {
+    Ok(decoded?)
+}
+
+fn decode_payload(src: &mut entries::Source, version: u32) -> std::result::Result<Payload, String> {
+    let (base_tree, entries) = entries::read(src)?;
+    let rest = src.rest()?;
+    let (tail, used) = decode_tail(version, &rest).map_err(|e| e.to_string())?;
+    if used != rest.len() {
         return Err("trailing bytes after the entries".into());
     }
     check_paths(&entries)?;
+    let trees = check_trees(tail.trees)?;
     Ok(Payload {
         base_tree,
-        entries,
-        walk_cache,
+        entries: Entries::from_sorted(entries, trees),
+        walk_cache: tail.walk_cache,
     })
 }
 
-/// The walk cache of any version (none in version 1), as the current one, and the bytes it
-/// took.
+/// The cached trees as the file lists them: directory paths (or `""`, the root), strictly
+/// sorted. Whether each still fits the entries is checked where it is used.
+fn check_trees(trees: Vec<(Vec<u8>, CachedTree)>) -> std::result::Result<TreeCache, String> {
+    if trees.windows(2).any(|w| w[0].0 >= w[1].0) {
+        return Err("cached trees are not strictly sorted".into());
+    }
+    if let Some((p, _)) = trees.iter().find(|(p, _)| !p.is_empty() && !valid_path(p)) {
+        return Err(format!(
+            "invalid cached tree path {:?}",
+            String::from_utf8_lossy(p)
+        ));
+    }
+    Ok(trees.into_iter().collect())
+}
+
+/// The walk cache of any version (none in version 1) and the cached trees (none before
+/// version 4), as the current tail, and the bytes they took.
 fn decode_tail(
     version: u32,
     b: &[u8],
-) -> std::result::Result<(Option<WalkCache>, usize), bincode::error::DecodeError> {
+) -> std::result::Result<(Tail, usize), bincode::error::DecodeError> {
+    let no_trees = |walk_cache| Tail {
+        walk_cache,
+        trees: Vec::new(),
+    };
     Ok(match version {
-        1 => (None, 0),
+        1 => (no_trees(None), 0),
         2 => {
             let (tail, used): (TailV2, usize) = decode_bounded(b)?;
             let walk_cache = tail.walk_cache.map(|c| WalkCache {
@@ -318,12 +435,13 @@ fn decode_tail(
                 untracked: c.untracked,
                 racy: Vec::new(),
             });
-            (walk_cache, used)
+            (no_trees(walk_cache), used)
         }
-        _ => {
-            let (tail, used): (Tail, usize) = decode_bounded(b)?;
-            (tail.walk_cache, used)
+        3 => {
+            let (tail, used): (TailV3, usize) = decode_bounded(b)?;
+            (no_trees(tail.walk_cache), used)
         }
+        _ => decode_bounded(b)?,
     })
 }
 
@@ -357,7 +475,7 @@ fn decode_bounded<T: bincode::Decode<()>>(
 /// Paths must be relative, normalised and strictly sorted, with no tracked file standing
 /// where another path needs a directory, so a damaged or hostile index cannot name a file
 /// outside the worktree.
-fn check_paths(entries: &entries::Entries) -> std::result::Result<(), String> {
+fn check_paths(entries: &tracked::Map) -> std::result::Result<(), String> {
     // In sorted order every entry between a path and a longer path it prefixes shares that
     // prefix, so the entries that prefix the current one form a stack: linear time.
     let mut prefixes: Vec<&[u8]> = Vec::new();
@@ -453,7 +571,7 @@ mod tests {
     #[test]
     fn rejects_escaping_paths() {
         let e = entry(1);
-        let map = |v: Vec<(Vec<u8>, IndexEntry)>| v.into_iter().collect::<entries::Entries>();
+        let map = |v: Vec<(Vec<u8>, IndexEntry)>| v.into_iter().collect::<tracked::Map>();
         assert!(check_paths(&map(vec![
             (b"a".to_vec(), e.clone()),
             (b"a/b".to_vec(), e.clone())

@@ -288,10 +288,9 @@ fn plan(
     plan.work.dedup();
     plan.removed.sort_unstable();
     plan.removed.dedup();
-    plan.work = std::mem::take(&mut plan.work)
-        .into_par_iter()
-        .filter(|rel| needs_read(root, index, rel))
-        .collect();
+    let read = worktree::lstat_each(root, &plan.work, |rel, st| needs_read(index, rel, st));
+    let work = std::mem::take(&mut plan.work).into_iter().zip(read);
+    plan.work = work.filter_map(|(rel, read)| read.then_some(rel)).collect();
     Ok(plan)
 }
 
@@ -382,16 +381,13 @@ fn walk_cache(root: &std::path::Path, walked: Walked, skipped: &[Skipped]) -> Op
     })
 }
 
-/// The stat fast path: a tracked file whose stat data matches, and that is not racy, is not
-/// read again.
-fn needs_read(root: &std::path::Path, index: &StagingIndex, rel: &[u8]) -> bool {
+/// The stat fast path: a tracked file whose stat data (`stat`, `None` when it has none)
+/// matches, and that is not racy, is not read again.
+fn needs_read(index: &StagingIndex, rel: &[u8], stat: Option<Stat>) -> bool {
     let Some(e) = index.entries.get(rel) else {
         return true;
     };
-    match std::fs::symlink_metadata(worktree::abs(root, rel)) {
-        Ok(m) => Stat::from_metadata(&m) != e.stat || index.is_racy(e),
-        Err(_) => true,
-    }
+    stat.is_none_or(|s| s != e.stat || index.is_racy(e))
 }
 
 fn staged(rel: &[u8], index: &StagingIndex) -> StagedPath {

@@ -99,12 +99,14 @@ pub fn commit(
     progress.begin(
         "writing trees",
         Unit::Objects,
-        (index.entries.len() + built.trees.len()) as u64,
+        (built.new_files.len() + built.trees.len()) as u64,
         0,
     );
     let mut w = PackWriter::for_repo(repo, PackClass::Meta);
     let level = repo.config.zstd_level();
-    for e in index.entries.values() {
+    // Only files in the trees built now: a cached tree's files were written with it.
+    for &at in &built.new_files {
+        let (_, e) = index.entries.get_index(at).expect("built from this index");
         if !repo.store.contains(&e.file_id) {
             write_file(repo, &mut w, e)?;
         }
@@ -139,6 +141,7 @@ pub fn commit(
         refs.set_head(&Head::Line(line.clone()))?;
     }
     index.base_tree = Some(built.root);
+    index.entries.remember_trees(built.cache);
     repo.save_index(&mut index)?;
     Ok(CommitOutcome {
         committed: true,

@@ -262,7 +262,7 @@ fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
-/// The staging index file of `version` (2 or 3), written by hand from FORMAT.md.
+/// The staging index file of `version` (2, 3 or 4), written by hand from FORMAT.md.
 fn ref_staging_index(algo: HashAlgo, idx: &StagingIndex, version: u32) -> Vec<u8> {
     let mut p = Vec::new();
     match idx.base_tree {
@@ -320,6 +320,16 @@ fn ref_staging_index(algo: HashAlgo, idx: &StagingIndex, version: u32) -> Vec<u8
                     bytes(&mut p, path);
                 }
             }
+        }
+    }
+    // Version 4: the remembered trees, sorted by directory.
+    if version >= 4 {
+        varint(&mut p, idx.entries.trees().len() as u64);
+        for (dir, t) in idx.entries.trees() {
+            bytes(&mut p, dir);
+            p.extend_from_slice(&t.id.0);
+            varint(&mut p, t.files);
+            varint(&mut p, t.size);
         }
     }
     let mut out = b"CAIRNSTG".to_vec();
@@ -546,6 +556,9 @@ fn small_staging_index() -> StagingIndex {
             chunks,
         },
     );
+    // The trees these entries build, as a commit remembers them.
+    let built = build(&idx, algo).unwrap();
+    idx.entries.remember_trees(built.cache);
     idx
 }
 
@@ -953,7 +966,7 @@ fn staging_index_is_pinned() {
     let bytes = saved_index_bytes(&mut idx, algo);
     assert_eq!(
         bytes,
-        ref_staging_index(algo, &idx, 3),
+        ref_staging_index(algo, &idx, 4),
         "FORMAT.md's staging index"
     );
     let dir = tempfile::tempdir().unwrap();
@@ -963,20 +976,36 @@ fn staging_index_is_pinned() {
     assert_eq!(back.base_tree, idx.base_tree);
     assert_eq!(back.entries, idx.entries);
     assert_eq!(back.walk_cache, idx.walk_cache);
+    assert_eq!(back.entries.trees(), idx.entries.trees());
+    assert_eq!(back.entries.trees().len(), 2, "the root and dir");
     let mut fixed = fixed_index(algo);
     let fixed_bytes = saved_index_bytes(&mut fixed, algo);
-    assert_eq!(fixed_bytes, ref_staging_index(algo, &fixed, 3));
+    assert_eq!(fixed_bytes, ref_staging_index(algo, &fixed, 4));
+    // Version 3 files, as the previous release wrote them, are still read: no remembered
+    // trees, so the first commit builds every tree.
+    let v3 = ref_staging_index(algo, &idx, 3);
+    std::fs::write(&p, &v3).unwrap();
+    let back = StagingIndex::load(&p, algo).unwrap();
+    let mut untreed = idx.entries.clone();
+    untreed.forget_trees();
+    assert_eq!(back.entries, untreed);
+    assert_eq!(back.walk_cache, idx.walk_cache);
     // Version 2 files, as earlier releases wrote them, are still read: no racy directories.
     let v2 = ref_staging_index(algo, &idx, 2);
     std::fs::write(&p, &v2).unwrap();
     let back = StagingIndex::load(&p, algo).unwrap();
-    assert_eq!(back.entries, idx.entries);
+    assert_eq!(back.entries, untreed);
     let mut cache = idx.walk_cache.clone().unwrap();
     cache.racy.clear();
     assert_eq!(back.walk_cache, Some(cache));
     pin(
         "staging-index.json",
-        &json!({ "small": hex(&bytes), "small_v2": hex(&v2), "fixed_tree_index": hex(&fixed_bytes) }),
+        &json!({
+            "small": hex(&bytes),
+            "small_v3": hex(&v3),
+            "small_v2": hex(&v2),
+            "fixed_tree_index": hex(&fixed_bytes)
+        }),
     );
 }
 
@@ -1095,6 +1124,10 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
         (
             "staging-index/small".into(),
             saved_index_bytes(&mut small_staging_index(), algo),
+        ),
+        (
+            "staging-index/small-v3".into(),
+            ref_staging_index(algo, &small_staging_index(), 3),
         ),
     ];
     for (name, h, avg) in [

@@ -42,6 +42,7 @@ mod remote_s3;
 mod restore_lib;
 mod resume;
 mod separate;
+mod tree_cache;
 mod undo;
 mod unstable_input;
 mod verify_chunks;

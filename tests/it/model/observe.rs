@@ -66,6 +66,21 @@ pub(super) fn index(repo: &Repository) -> Tree {
         .collect()
 }
 
+/// Every tree the index remembers (git's cache-tree) is the one its entries build now, from
+/// scratch: no change left a stale one behind.
+pub(super) fn assert_remembered_trees_hold(repo: &Repository, what: &str) {
+    let idx = repo.load_index().expect("the staging index loads");
+    let scratch = cairn::build::build(&idx, repo.algo()).expect("the index builds");
+    for (dir, t) in idx.entries.trees() {
+        assert_eq!(
+            scratch.cache.get(dir),
+            Some(t),
+            "{what}: the remembered tree of {:?}",
+            String::from_utf8_lossy(dir)
+        );
+    }
+}
+
 /// Every file and symlink of a layer, read back through its tree and file objects.
 pub(super) fn layer(repo: &Repository, id: &str) -> Tree {
     let id: ObjectId = id.parse().expect("a layer id");

@@ -654,6 +654,7 @@ impl Runner {
             &observe::index(&repo),
             &format!("{what}: index"),
         );
+        observe::assert_remembered_trees_hold(&repo, &what);
         let (head, lines, tags) = observe::refs(&repo, &self.m);
         assert_eq!(head, self.m.head, "{what}: HEAD");
         let want_lines: Vec<(String, usize)> = self.m.lines.clone().into_iter().collect();
