@@ -869,13 +869,24 @@ pub(super) fn mount(a: &MountArgs, ctx: &Ctx) -> Outcome {
 /// in this terminal does not reach it) and returns once it has mounted, or fails with it.
 fn mount_daemon(ctx: &Ctx) -> Outcome {
     use std::io::BufRead;
+    use std::io::IsTerminal;
     use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
     let args = std::env::args_os().skip(1).filter(|x| x != "--daemon");
+    // On a terminal the daemon keeps saying what fails (a damaged chunk) there; otherwise
+    // its stderr is a pipe read until it is mounted, so that whoever captures ours (a
+    // script, a test) is not held open by the daemon for as long as it serves.
+    let on_terminal = std::io::stderr().is_terminal();
     let mut child = std::process::Command::new(std::env::current_exe()?)
         .args(args)
         .env(MOUNT_READY_ENV, "1")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(if on_terminal {
+            Stdio::inherit()
+        } else {
+            Stdio::piped()
+        })
         .process_group(0)
         .spawn()?;
     let mut line = String::new();
@@ -883,7 +894,10 @@ fn mount_daemon(ctx: &Ctx) -> Outcome {
         std::io::BufReader::new(out).read_line(&mut line)?;
     }
     let Ok(mut outcome) = serde_json::from_str::<ops::mount::MountOutcome>(&line) else {
-        // It failed before mounting and said why on the stderr it shares with us.
+        // It failed before mounting and said why on its stderr: pass that on.
+        if let Some(mut err) = child.stderr.take() {
+            std::io::copy(&mut err, &mut std::io::stderr())?;
+        }
         let status = child.wait()?;
         return Ok(ExitCode::from(status.code().map_or(2, |c| c as u8)));
     };
