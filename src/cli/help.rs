@@ -66,8 +66,8 @@ fn examples(name: &str) -> Option<&'static str> {
         "mount" => {
             "  cairn mount /mnt/data           every line, tag and layer under /mnt/data; Ctrl-C unmounts
   cairn mount --layer v1 /mnt/v1  one layer at the root
-  cairn mount --daemon /mnt/data  return once mounted; `cairn umount /mnt/data` ends it
-  grep -r needle /mnt/data/tags/v1/   read an old layer with any tool"
+  cairn mount --daemon /mnt/data  return once mounted, serve in the background
+  cairn mount --cache-size 1G /mnt/data   keep more verified chunks in memory"
         }
         "umount" => {
             "  cairn umount /mnt/data          unmount it; the serving cairn exits"

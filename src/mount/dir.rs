@@ -2,6 +2,10 @@
 //! offset per entry, so listing and looking up a 100,000-entry directory allocates nothing
 //! per entry (`Tree::decode` would copy every name).
 
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use lru::LruCache;
+
 use crate::error::{Error, Result};
 use crate::hash::{Domain, ObjectId};
 use crate::merkle;
@@ -103,6 +107,46 @@ fn offsets(bytes: &[u8], n: usize) -> Vec<u32> {
     out
 }
 
+/// Verified trees by id, least recently used dropped past a byte bound.
+pub(crate) struct TreeCache {
+    inner: Mutex<(LruCache<ObjectId, Arc<DirView>>, usize)>,
+    cap: usize,
+}
+
+impl TreeCache {
+    pub(crate) fn new(cap: usize) -> TreeCache {
+        TreeCache {
+            inner: Mutex::new((LruCache::unbounded(), 0)),
+            cap,
+        }
+    }
+
+    /// Tree `id`, from the cache or read and checked.
+    pub(crate) fn get(&self, repo: &Repository, id: &ObjectId) -> Result<Arc<DirView>> {
+        if let Some(hit) = self.lock().0.get(id) {
+            return Ok(hit.clone());
+        }
+        let view = Arc::new(DirView::load(repo, id)?);
+        let mut guard = self.lock();
+        let (lru, size) = &mut *guard;
+        if lru.put(*id, view.clone()).is_none() {
+            *size += view.weight();
+        }
+        // The tree just read stays even when it alone is over the bound: it is in use.
+        while *size > self.cap && lru.len() > 1 {
+            match lru.pop_lru() {
+                Some((_, old)) => *size -= old.weight(),
+                None => break,
+            }
+        }
+        Ok(view)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, (LruCache<ObjectId, Arc<DirView>>, usize)> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,49 +194,5 @@ mod tests {
         }
         assert_eq!(view.find(b"b"), None);
         assert_eq!(view.find(b""), None);
-    }
-}
-
-/// Verified trees by id, least recently used dropped past a byte bound.
-pub(crate) struct TreeCache {
-    inner: std::sync::Mutex<(lru::LruCache<ObjectId, std::sync::Arc<DirView>>, usize)>,
-    cap: usize,
-}
-
-impl TreeCache {
-    pub(crate) fn new(cap: usize) -> TreeCache {
-        TreeCache {
-            inner: std::sync::Mutex::new((lru::LruCache::unbounded(), 0)),
-            cap,
-        }
-    }
-
-    /// Tree `id`, from the cache or read and checked.
-    pub(crate) fn get(&self, repo: &Repository, id: &ObjectId) -> Result<std::sync::Arc<DirView>> {
-        if let Some(hit) = self.lock().0.get(id) {
-            return Ok(hit.clone());
-        }
-        let view = std::sync::Arc::new(DirView::load(repo, id)?);
-        let mut guard = self.lock();
-        let (lru, size) = &mut *guard;
-        if lru.put(*id, view.clone()).is_none() {
-            *size += view.weight();
-        }
-        // The tree just read stays even when it alone is over the bound: it is in use.
-        while *size > self.cap && lru.len() > 1 {
-            match lru.pop_lru() {
-                Some((_, old)) => *size -= old.weight(),
-                None => break,
-            }
-        }
-        Ok(view)
-    }
-
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, (lru::LruCache<ObjectId, std::sync::Arc<DirView>>, usize)> {
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

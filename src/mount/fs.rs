@@ -21,6 +21,7 @@ use super::Log;
 use crate::error::Error;
 use crate::object::EntryKind;
 use crate::read::read_small;
+use crate::refs::RefKind;
 use crate::repo::Repository;
 
 /// How long the kernel may keep what it learnt about a layer's content: it never changes,
@@ -28,6 +29,16 @@ use crate::repo::Repository;
 const CONTENT_TTL: Duration = Duration::from_secs(3600);
 /// How long for the names that move (lines, tags, HEAD): a commit shows within a second.
 const REF_TTL: Duration = Duration::from_secs(1);
+
+/// The names at the root of a whole-repository mount.
+fn root_names() -> [(u64, &'static str); 4] {
+    [
+        (LINES, RefKind::Line.dir()),
+        (TAGS, RefKind::Tag.dir()),
+        (LAYERS, "layers"),
+        (HEAD, "HEAD"),
+    ]
+}
 
 /// What the mount's root shows.
 pub(crate) enum Root {
@@ -209,13 +220,11 @@ impl CairnFs {
 
     fn lookup_in(&self, parent: u64, name: &[u8]) -> Result<(FileAttr, Duration), Errno> {
         if self.refs_root() && parent == ROOT {
-            let ino = match name {
-                b"lines" => LINES,
-                b"tags" => TAGS,
-                b"layers" => LAYERS,
-                b"HEAD" => HEAD,
-                _ => return Err(Errno::ENOENT),
-            };
+            let ino = root_names()
+                .iter()
+                .find(|(_, n)| n.as_bytes() == name)
+                .map(|(i, _)| *i)
+                .ok_or(Errno::ENOENT)?;
             return Ok((self.fixed_attr(ino).ok_or(Errno::ENOENT)?, REF_TTL));
         }
         if self.refs_root() && matches!(parent, LINES | TAGS | LAYERS) {
@@ -292,12 +301,7 @@ impl CairnFs {
             ),
         ];
         if ino == ROOT {
-            for (i, name) in [
-                (LINES, "lines"),
-                (TAGS, "tags"),
-                (LAYERS, "layers"),
-                (HEAD, "HEAD"),
-            ] {
+            for (i, name) in root_names() {
                 if let Some(a) = self.fixed_attr(i) {
                     items.push((i, a, name.as_bytes().to_vec()));
                 }

@@ -35,7 +35,8 @@ pub struct MountOutcome {
     pub dir: PathBuf,
     /// The layer shown at the root, with `--layer`.
     pub layer: Option<ObjectId>,
-    /// True when missing chunks were fetched from a remote on demand.
+    /// True when the repository has a remote: chunks it lacks are fetched from there when
+    /// first read (a partial clone).
     pub lazy: bool,
     /// `unmounted` (from outside) or `signal` (SIGINT, SIGTERM, SIGHUP; cairn unmounted
     /// it); with `--daemon`, `running`: the mount is up and served by `pid`.
