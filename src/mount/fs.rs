@@ -352,10 +352,16 @@ impl CairnFs {
             .map_err(|err| self.fail(&what, &err))?;
         let target = read_small(&self.repo, &self.reader.cache, &obj)
             .map_err(|err| self.fail(&what, &err))?;
-        if target.len() as u64 != e.size {
+        // What restore would refuse (verify reports it): a target of the wrong size, empty,
+        // or holding NUL, which no symlink can have.
+        if target.len() as u64 != e.size || target.is_empty() || target.contains(&0) {
             return Err(self.fail(
                 &what,
-                &Error::corrupt("link", self.repo.dir(), "its size differs from its entry's"),
+                &Error::corrupt(
+                    "link",
+                    self.repo.dir(),
+                    "its target is empty, holds NUL or differs from its entry's size",
+                ),
             ));
         }
         Ok(target)
