@@ -17,6 +17,23 @@ use crate::repo::Repository;
 /// cores busy decompressing and hashing while the reader copies.
 const AHEAD_MAX: u64 = 32 << 20;
 
+/// The bytes of one read: part of one cached chunk, or copied from several.
+pub(crate) enum Bytes {
+    Shared(Arc<Vec<u8>>, std::ops::Range<usize>),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Shared(chunk, r) => &chunk[r.clone()],
+            Bytes::Owned(v) => v,
+        }
+    }
+}
+
 /// One open file.
 pub(crate) struct Handle {
     /// The file's name, for messages.
@@ -120,10 +137,10 @@ impl Reader {
 
     /// Bytes `offset..offset + len` of the file (fewer only at its end). Any chunk that
     /// cannot be read or does not match its id fails the whole read: never wrong bytes.
-    pub(crate) fn read(&self, h: &Arc<Handle>, offset: u64, len: u32) -> Result<Vec<u8>> {
+    pub(crate) fn read(&self, h: &Arc<Handle>, offset: u64, len: u32) -> Result<Bytes> {
         let end = (offset + u64::from(len)).min(h.size());
         if offset >= end {
-            return Ok(Vec::new());
+            return Ok(Bytes::Owned(Vec::new()));
         }
         let range = h.covering(offset, end);
         let sequential = h.next.swap(end, Ordering::Relaxed) == offset;
@@ -131,15 +148,23 @@ impl Reader {
             self.schedule(h, range.end);
         }
         self.fetch_missing(h, range.clone())?;
-        let mut out = Vec::with_capacity((end - offset) as usize);
-        for i in range {
-            let data = self.chunk(h, i)?;
+        let slice = |i: usize| {
             let cs = h.start_of(i);
             let lo = offset.saturating_sub(cs) as usize;
-            let hi = (end.min(h.ends[i]) - cs) as usize;
-            out.extend_from_slice(&data[lo..hi]);
+            lo..(end.min(h.ends[i]) - cs) as usize
+        };
+        // Inside one chunk (most reads): answered from the cached chunk, with no copy.
+        if range.len() == 1 {
+            return Ok(Bytes::Shared(
+                self.chunk(h, range.start)?,
+                slice(range.start),
+            ));
         }
-        Ok(out)
+        let mut out = Vec::with_capacity((end - offset) as usize);
+        for i in range {
+            out.extend_from_slice(&self.chunk(h, i)?[slice(i)]);
+        }
+        Ok(Bytes::Owned(out))
     }
 
     /// Chunk `i` of `h`, checked against its id and its length in the file.

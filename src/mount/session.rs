@@ -116,6 +116,12 @@ impl Mounted {
         let signalled = rt.block_on(wait_for(&self.session));
         drop(rt);
         match signalled? {
+            // Detached lazily: files still open there keep being served until closed,
+            // then the kernel ends the session and the join returns.
+            true if detach(&self.dir) => {
+                let _ = self.session.join();
+                Ok(Ended::Signal)
+            }
             true => {
                 self.unmount()?;
                 Ok(Ended::Signal)
@@ -156,6 +162,26 @@ async fn wait_for(session: &BackgroundSession) -> Result<bool> {
             }
         }
     }
+}
+
+/// Detaches the mount at `dir` from the file system tree at once, busy or not
+/// (`fusermount3 -uz`, `fusermount -uz`, or as root `umount -l`); false when none of them
+/// could.
+fn detach(dir: &Path) -> bool {
+    let tries: [(&str, &[&str]); 3] = [
+        ("fusermount3", &["-u", "-z", "-q"]),
+        ("fusermount", &["-u", "-z", "-q"]),
+        ("umount", &["-l"]),
+    ];
+    tries.iter().any(|(tool, args)| {
+        Command::new(tool)
+            .args(*args)
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
 }
 
 /// Unmounts the cairn mount at `dir`: `fusermount3 -u`, else `fusermount -u`, else (as

@@ -600,3 +600,26 @@ fn a_partial_clone_reads_missing_chunks_from_its_remote() {
         .unwrap();
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
 }
+
+#[test]
+fn sigterm_with_a_file_open_detaches_and_serves_it_until_closed() {
+    let env = Env::new();
+    let data = random_bytes(41, 600_000);
+    env.write("f.bin", &data);
+    env.ok(&["add", "-A", "-q"]);
+    env.commit("f");
+    let mut m = Mount::start(&env.root, "mnt", &[], &[]);
+    let f = fs::File::open(m.path("lines/main/f.bin")).unwrap();
+    // SAFETY: kill(2) on the child this test started.
+    assert_eq!(unsafe { libc::kill(m.pid(), libc::SIGTERM) }, 0);
+    assert!(
+        wait_for(Duration::from_secs(10), || !mounted(&m.dir)),
+        "not detached"
+    );
+    // The open file still reads, and the mount's process waits for it.
+    assert_eq!(pread(&f, 100_000, 5000).unwrap(), &data[100_000..105_000]);
+    assert!(m.exited().is_none(), "exited with a file still open");
+    drop(f);
+    let status = m.wait_exit();
+    assert!(status.success(), "{status:?}: {}", m.stderr());
+}
