@@ -23,6 +23,7 @@ mod ingest;
 pub mod integrity;
 mod materialize;
 pub mod merkle;
+pub mod mount;
 pub mod object;
 pub mod ops;
 pub mod pack;

@@ -160,6 +160,32 @@ pub(crate) enum Command {
     Export(ExportArgs),
     /// Stage the members of a tar stream (plain, gzip or zstd) without writing the worktree.
     Import(ImportArgs),
+    /// Show the layers as a read-only file system (FUSE) until unmounted or signalled.
+    Mount(MountArgs),
+    /// Unmount a `cairn mount`.
+    Umount(UmountArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MountArgs {
+    /// The directory to mount on (it must exist).
+    pub dir: PathBuf,
+    /// Show this layer (any name `cat` takes: HEAD~2, v1, an id) at the root, instead of
+    /// lines/, tags/, layers/ and HEAD.
+    #[arg(long, value_name = "LAYER")]
+    pub layer: Option<String>,
+    /// Bytes of verified chunks kept in memory (K, M, G suffixes).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size64, default_value = "256M")]
+    pub cache_size: u64,
+    /// Return once mounted and serve in the background; `cairn umount DIR` ends it.
+    #[arg(long)]
+    pub daemon: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UmountArgs {
+    /// The directory a `cairn mount` is mounted on.
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -824,3 +824,99 @@ pub(super) fn import(a: &ImportArgs, ctx: &Ctx) -> Outcome {
     ctx.printer.outcome(&outcome, render::import)?;
     OK
 }
+
+/// Set in the environment of the process `mount --daemon` starts: it writes its outcome as
+/// one JSON line on stdout once mounted, which the starting process waits for.
+const MOUNT_READY_ENV: &str = "CAIRN_MOUNT_READY";
+
+pub(super) fn mount(a: &MountArgs, ctx: &Ctx) -> Outcome {
+    if a.daemon {
+        return mount_daemon(ctx);
+    }
+    let repo = ctx.repo()?;
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+    let opts = ops::mount::MountOptions {
+        dir: ctx.cwd.join(&a.dir),
+        layer: a.layer.clone(),
+        cache_size: a.cache_size,
+        threads,
+        lock_timeout: ctx.common.lock_timeout,
+    };
+    let log: cairn::mount::Log = std::sync::Arc::new(|m: &str| {
+        let _ = writeln!(std::io::stderr(), "error: {m}");
+    });
+    let (mounted, outcome) = ops::mount::mount(repo, &opts, log)?;
+    if std::env::var_os(MOUNT_READY_ENV).is_some() {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer(&mut out, &outcome)?;
+        writeln!(out)?;
+        out.flush()?;
+    } else if !ctx.printer.is_quiet() && !ctx.printer.json {
+        let dir = outcome.dir.display();
+        let _ = writeln!(
+            std::io::stderr(),
+            "mounted on {dir}; Ctrl-C or `cairn umount {dir}` unmounts"
+        );
+    }
+    let outcome = ops::mount::serve(mounted, outcome)?;
+    ctx.printer.outcome(&outcome, |o, out, _| {
+        writeln!(out, "unmounted {} ({})", o.dir.display(), o.ended)
+    })?;
+    OK
+}
+
+/// Starts this same command without `--daemon` in a process group of its own (a Ctrl-C
+/// in this terminal does not reach it) and returns once it has mounted, or fails with it.
+fn mount_daemon(ctx: &Ctx) -> Outcome {
+    use std::io::BufRead;
+    use std::io::IsTerminal;
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    let args = std::env::args_os().skip(1).filter(|x| x != "--daemon");
+    // On a terminal the daemon keeps saying what fails (a damaged chunk) there; otherwise
+    // its stderr is a pipe read until it is mounted, so that whoever captures ours (a
+    // script, a test) is not held open by the daemon for as long as it serves.
+    let on_terminal = std::io::stderr().is_terminal();
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args(args)
+        .env(MOUNT_READY_ENV, "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(if on_terminal {
+            Stdio::inherit()
+        } else {
+            Stdio::piped()
+        })
+        .process_group(0)
+        .spawn()?;
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        std::io::BufReader::new(out).read_line(&mut line)?;
+    }
+    let Ok(mut outcome) = serde_json::from_str::<ops::mount::MountOutcome>(&line) else {
+        // It failed before mounting and said why on its stderr: pass that on.
+        if let Some(mut err) = child.stderr.take() {
+            std::io::copy(&mut err, &mut std::io::stderr())?;
+        }
+        let status = child.wait()?;
+        return Ok(ExitCode::from(status.code().map_or(2, |c| c as u8)));
+    };
+    outcome.ended = "running".into();
+    ctx.printer.outcome(&outcome, |o, out, _| {
+        let dir = o.dir.display();
+        writeln!(
+            out,
+            "mounted on {dir} (pid {}); `cairn umount {dir}` unmounts",
+            o.pid
+        )
+    })?;
+    OK
+}
+
+pub(super) fn umount(a: &UmountArgs, ctx: &Ctx) -> Outcome {
+    let outcome = ops::mount::umount(&ctx.cwd.join(&a.dir))?;
+    ctx.printer.outcome(&outcome, |o, out, _| {
+        writeln!(out, "unmounted {}", o.dir.display())
+    })?;
+    OK
+}

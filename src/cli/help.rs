@@ -63,6 +63,15 @@ fn examples(name: &str) -> Option<&'static str> {
   cairn ls HEAD~1 data/ -l        a directory of an older layer, with modes and sizes
   cairn ls v1 -r                  every file of a tagged layer"
         }
+        "mount" => {
+            "  cairn mount /mnt/data           every line, tag and layer under /mnt/data; Ctrl-C unmounts
+  cairn mount --layer v1 /mnt/v1  one layer at the root
+  cairn mount --daemon /mnt/data  return once mounted, serve in the background
+  cairn mount --cache-size 1G /mnt/data   keep more verified chunks in memory"
+        }
+        "umount" => {
+            "  cairn umount /mnt/data          unmount it; the serving cairn exits"
+        }
         "cat" => {
             "  cairn cat HEAD:data/a.csv                  a file of a layer
   cairn cat HEAD~3:big.bin --range 0-1023    its first KiB, reading only those chunks

@@ -232,5 +232,7 @@ fn dispatch(command: &Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Command::Clone(a) => c::clone(a, ctx),
         Command::Export(a) => c::export(a, ctx),
         Command::Import(a) => c::import(a, ctx),
+        Command::Mount(a) => c::mount(a, ctx),
+        Command::Umount(a) => c::umount(a, ctx),
     }
 }

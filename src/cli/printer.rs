@@ -105,6 +105,11 @@ impl Printer {
         }
     }
 
+    /// True with `-q`: nothing but errors is printed.
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
     /// Prints an outcome: one JSON document with --json, else the text rendering (none
     /// with -q). The outcome must have a schema: every document is in docs/schema/.
     pub(crate) fn outcome<T: Serialize + JsonSchema>(

@@ -77,6 +77,8 @@ pub(crate) fn documents() -> Vec<(&'static str, Value)> {
         ("reflog", doc::<ops::reflog::ReflogOutcome>()),
         ("gc", doc::<ops::gc::GcOutcome>()),
         ("stats", doc::<ops::stats::StatsOutcome>()),
+        ("mount", doc::<ops::mount::MountOutcome>()),
+        ("umount", doc::<ops::mount::UmountOutcome>()),
         ("prove", generate::<cairn::proof::Proof>()),
         (
             "verify-proof",

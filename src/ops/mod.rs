@@ -17,6 +17,7 @@ pub mod init;
 pub mod line;
 pub mod log;
 pub mod ls;
+pub mod mount;
 pub mod mv;
 pub mod prove;
 pub mod pull;

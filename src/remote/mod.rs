@@ -11,6 +11,7 @@ pub mod config;
 pub mod fetch;
 pub mod index;
 pub mod layout;
+pub mod lazy;
 pub mod partial;
 pub mod refs;
 pub mod transfer;

@@ -33,6 +33,7 @@ mod integrity;
 mod json_contract;
 mod lines;
 mod model;
+mod mount;
 mod mv;
 mod nightly;
 mod progress;

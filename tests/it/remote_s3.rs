@@ -12,20 +12,20 @@ use serde_json::Value;
 
 use crate::support::{assert_failure, assert_success, random_bytes, TestRepo};
 
-const KEY: &str = "cairn-test-key";
-const SECRET: &str = "cairn-test-secret-0123456789";
+pub(crate) const KEY: &str = "cairn-test-key";
+pub(crate) const SECRET: &str = "cairn-test-secret-0123456789";
 const BUCKET: &str = "cairn-test";
 
 /// An S3 server on a random port of 127.0.0.1, serving a temporary directory; stopped when
 /// dropped.
-struct S3 {
+pub(crate) struct S3 {
     root: tempfile::TempDir,
     port: u16,
     rt: Option<tokio::runtime::Runtime>,
 }
 
 impl S3 {
-    fn start() -> S3 {
+    pub(crate) fn start() -> S3 {
         use hyper_util::rt::{TokioExecutor, TokioIo};
         use hyper_util::server::conn::auto::Builder;
 
@@ -66,7 +66,7 @@ impl S3 {
         }
     }
 
-    fn endpoint(&self) -> String {
+    pub(crate) fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
@@ -114,7 +114,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     out.sort();
 }
 
-fn url(prefix: &str) -> String {
+pub(crate) fn url(prefix: &str) -> String {
     format!("s3://{BUCKET}/{prefix}")
 }
 
