@@ -6,6 +6,8 @@
 
 mod check;
 mod index;
+pub mod midx;
+pub mod midx_write;
 mod rebuild;
 pub mod sink;
 mod store;
@@ -15,7 +17,8 @@ pub use check::{check, check_content, check_records, PackReport};
 pub use index::{IdxEntry, PackIndex};
 pub use rebuild::rebuild_index;
 pub use sink::StoreSink;
-pub use store::{Pack, Store};
+pub use midx::Midx;
+pub use store::{Pack, PackData, Store};
 pub use writer::PackWriter;
 
 /// Magic bytes at the start of every pack file.

@@ -270,6 +270,9 @@ impl PackWriter {
         self.close_current()?;
         let mut all = std::mem::take(&mut self.sealed);
         all.append(&mut self.written);
+        if !all.is_empty() {
+            super::midx_write::maintain(self.algo, &self.packs_dir, &self.tmp_dir)?;
+        }
         Ok(all)
     }
 }

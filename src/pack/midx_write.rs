@@ -1,0 +1,82 @@
+//! Keeping `packs/multi-pack-index` in step with the packs, under the writers' lock.
+//!
+//! Readers trust it only when every pack it names is listed, and look up packs it does not
+//! name through their own indexes (as git does), so it never gives a wrong answer: a pack
+//! published after it was written is one more binary search until the next rewrite. So a
+//! writer rewrites it only when [`MIDX_SLACK`] packs or more are outside it, or when it
+//! names a pack that is gone: rewriting the whole table after every commit would make a
+//! one-file commit in a repository of a million objects write a hundred megabytes.
+
+use std::path::Path;
+
+use super::index::PackIndex;
+use super::midx::{encode, Midx, MIDX_FILE};
+use crate::error::{IoContext, Result};
+use crate::failpoint;
+use crate::hash::{HashAlgo, ObjectId};
+
+/// Packs outside the multi-pack index that make the next writer rewrite it: each costs
+/// readers one more index to open and search.
+pub const MIDX_SLACK: usize = 8;
+
+/// Rewrites the multi-pack index when it is missing or damaged and there are
+/// [`MIDX_SLACK`] packs or more, names a pack that is gone, or leaves [`MIDX_SLACK`] packs
+/// or more outside it. Returns whether it was written. Only under the writers' lock.
+pub fn maintain(algo: HashAlgo, packs_dir: &Path, tmp_dir: &Path) -> Result<bool> {
+    let listed = list_packs(packs_dir)?;
+    let named = match Midx::open(&packs_dir.join(MIDX_FILE), algo) {
+        Ok(m) => m.names(),
+        Err(_) => Vec::new(),
+    };
+    let gone = named.iter().any(|n| listed.binary_search(n).is_err());
+    let outside = listed
+        .iter()
+        .filter(|n| named.binary_search(n).is_err())
+        .count();
+    if !gone && outside < MIDX_SLACK {
+        return Ok(false);
+    }
+    write(algo, packs_dir, tmp_dir, &[])?;
+    Ok(true)
+}
+
+/// Writes the multi-pack index over every listed pack but those `leaving` (which the caller
+/// is about to delete), atomically. A pack whose index does not pass its checksum is left
+/// out, so its damage is not copied into a table that vouches for it: readers search its
+/// own index, as before.
+pub fn write(algo: HashAlgo, packs_dir: &Path, tmp_dir: &Path, leaving: &[ObjectId]) -> Result<()> {
+    let mut indexes = Vec::new();
+    for name in list_packs(packs_dir)? {
+        if leaving.contains(&name) {
+            continue;
+        }
+        let Ok(index) = PackIndex::open(&packs_dir.join(format!("{name}.idx"))) else {
+            continue;
+        };
+        if index.verify(algo).is_ok() {
+            indexes.push((name, index));
+        }
+    }
+    let refs: Vec<(ObjectId, &PackIndex)> = indexes.iter().map(|(n, i)| (*n, i)).collect();
+    let bytes = encode(algo, &refs);
+    crate::fsutil::write_atomic(tmp_dir, &packs_dir.join(MIDX_FILE), &bytes)?;
+    failpoint::hit("midx:after-write");
+    Ok(())
+}
+
+/// The names of the packs that have an index, sorted.
+pub(super) fn list_packs(dir: &Path) -> Result<Vec<ObjectId>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).ctx("could not list packs", dir)? {
+        let entry = entry.ctx("could not list packs", dir)?;
+        let file_name = entry.file_name();
+        let Some(stem) = file_name.to_str().and_then(|n| n.strip_suffix(".idx")) else {
+            continue;
+        };
+        if let Ok(id) = stem.parse::<ObjectId>() {
+            names.push(id);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
