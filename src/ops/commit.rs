@@ -140,6 +140,7 @@ pub fn commit(
     }
     index.base_tree = Some(built.root);
     repo.save_index(&mut index)?;
+    crate::pack::consolidate::auto(repo, progress)?;
     Ok(CommitOutcome {
         committed: true,
         layer: Some(id),

@@ -5,6 +5,7 @@
 //! durable, so a crash leaves at worst an orphan pack that gc removes.
 
 mod check;
+pub mod consolidate;
 mod index;
 pub mod midx;
 pub mod midx_write;

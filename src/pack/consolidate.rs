@@ -1,0 +1,237 @@
+//! Merging packs: copying records unchanged (no recompression) from old packs into new ones,
+//! then retiring the old ones. `gc` merges every small pack while it drops dead objects;
+//! after a commit, [`auto`] merges small packs once there are more than a threshold of them.
+//!
+//! Crash safety is gc's: the new packs are durable (and indexed) before anything else; then
+//! the multi-pack index is rewritten without the old packs; then each old index is deleted
+//! (hiding its pack), the directory synced, and the pack deleted. A kill at any instant
+//! leaves every object in an old pack or a new one, both readable; at worst an object is
+//! in two packs until the next merge, or an orphan pack waits for gc. A reader that holds an
+//! old pack open keeps reading it; one that does not finds the pack gone, lists the packs
+//! again and reads the new one (`Store::read`).
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::{check_content, decompress, Encoded, ObjectKind, Pack, PackClass, PackWriter};
+use super::{midx_write, PACK_TARGET, RECORD_HEADER_LEN};
+use crate::error::{Error, IoContext, Result};
+use crate::failpoint;
+use crate::fsutil;
+use crate::hash::ObjectId;
+use crate::progress::{Progress, Unit};
+use crate::repo::{Locked, Repository};
+
+/// Packs smaller than this are small: merging them is worth their copy. A pack the writer
+/// closed full is at least [`PACK_TARGET`].
+pub const SMALL_PACK: u64 = PACK_TARGET / 2;
+
+/// More small packs than this make a commit merge them (git's `gc.autoPackLimit` is also
+/// 50). With the multi-pack index a lookup no longer slows down with the number of packs,
+/// but every pack is a file to list, open and map, and a nightly repository writes two a
+/// day; fifty keeps that cost to a few milliseconds, and a merge then copies at most the
+/// small packs' bytes (each under [`SMALL_PACK`]), rarely.
+pub const AUTO_PACKS: usize = 50;
+
+/// The setting (`.cairn/settings.toml`) that changes [`AUTO_PACKS`]; 0 turns it off.
+pub const AUTO_KEY: &str = "gc.auto";
+
+/// What a merge after a commit did.
+#[derive(Debug, Default, Clone, Serialize, schemars::JsonSchema)]
+pub struct Merged {
+    /// Small packs whose records were copied into new packs and which were then deleted.
+    pub packs_merged: u64,
+    /// Packs written.
+    pub packs_written: u64,
+    /// Bytes copied (record headers included).
+    pub bytes_copied: u64,
+    /// Small packs left as they were because a record in them is damaged (`verify`
+    /// reports it); nothing of them was lost.
+    pub packs_damaged: u64,
+}
+
+/// New packs being filled with records copied from old ones, data and metadata apart.
+pub struct Copier {
+    data: PackWriter,
+    meta: PackWriter,
+}
+
+impl Copier {
+    /// Writers into the repository's packs.
+    pub fn new(repo: &Repository) -> Copier {
+        Copier {
+            data: PackWriter::for_repo(repo, PackClass::Data),
+            meta: PackWriter::for_repo(repo, PackClass::Meta),
+        }
+    }
+
+    /// Copies the records of `pack` whose ids `keep` accepts, their stored bytes unchanged,
+    /// each first checked against its id so damage is never carried forward. The outer
+    /// error is a failure to write; the inner one damage in `pack` (then some of its records
+    /// may have been copied, which is harmless: the writer keeps each id once).
+    pub fn copy(
+        &mut self,
+        repo: &Repository,
+        pack: &Pack,
+        keep: &dyn Fn(&ObjectId) -> bool,
+    ) -> Result<std::result::Result<(), Error>> {
+        for e in pack.index.entries().flatten().filter(|e| keep(&e.id)) {
+            let stored = match checked_record(repo, pack, &e) {
+                Ok(stored) => stored,
+                Err(damage) => return Ok(Err(damage)),
+            };
+            let enc = Encoded {
+                codec: e.codec,
+                raw_len: e.raw_len,
+                bytes: stored,
+            };
+            let w = match e.kind {
+                ObjectKind::Chunk => &mut self.data,
+                _ => &mut self.meta,
+            };
+            w.add(e.id, e.kind, &enc)?;
+        }
+        Ok(Ok(()))
+    }
+
+    /// Publishes the last packs; returns how many were written and their bytes.
+    pub fn finish(self) -> Result<(u64, u64)> {
+        let bytes = self.data.bytes_written() + self.meta.bytes_written();
+        let packs = self.data.finish()?.len() + self.meta.finish()?.len();
+        Ok((packs as u64, bytes))
+    }
+}
+
+/// A record's stored bytes, checked against its index entry and its id.
+fn checked_record(repo: &Repository, pack: &Pack, e: &super::IdxEntry) -> Result<Vec<u8>> {
+    let stored = pack.read_stored(e)?;
+    let damaged = |why: String| Error::corrupt("pack", pack.path(), format!("object {}: {why}", e.id));
+    let raw = decompress(e.kind, e.codec, stored.clone(), e.raw_len)
+        .map_err(|err| damaged(err.to_string()))?;
+    check_content(repo.algo(), e.kind, &e.id, &raw).map_err(damaged)?;
+    Ok(stored)
+}
+
+/// Deletes `packs` once their records are safe elsewhere: the multi-pack index is rewritten
+/// without them first, then each index is deleted (hiding its pack) before its pack.
+/// Returns the bytes freed.
+pub fn retire(repo: &Repository, packs: &[Arc<Pack>]) -> Result<u64> {
+    let leaving: Vec<ObjectId> = packs.iter().map(|p| p.name).collect();
+    midx_write::write(repo.algo(), &repo.packs_dir(), &repo.tmp_dir(), &leaving)?;
+    let mut freed = 0;
+    for p in packs {
+        freed += remove_pack(repo, p)?;
+        failpoint::hit("gc:after-first-delete");
+    }
+    Ok(freed)
+}
+
+/// Deletes a pack's index (hiding the pack) and then the pack. Returns the bytes freed.
+fn remove_pack(repo: &Repository, p: &Pack) -> Result<u64> {
+    let idx = p.path().with_extension("idx");
+    let freed = files_size(p);
+    std::fs::remove_file(&idx).ctx("could not delete pack index", &idx)?;
+    fsutil::sync_dir(&repo.packs_dir())?;
+    match std::fs::remove_file(p.path()) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).ctx("could not delete pack", p.path())
+        }
+        _ => Ok(freed),
+    }
+}
+
+/// The bytes of a pack and its index.
+pub fn files_size(p: &Pack) -> u64 {
+    file_size(p.path()) + file_size(&p.path().with_extension("idx"))
+}
+
+fn file_size(p: &std::path::Path) -> u64 {
+    std::fs::metadata(p).map_or(0, |m| m.len())
+}
+
+/// The stored bytes of a pack's records, from its index (no file is read).
+pub fn pack_bytes(p: &Pack) -> u64 {
+    let records = p.index.entries().flatten();
+    records
+        .map(|e| RECORD_HEADER_LEN as u64 + u64::from(e.stored_len))
+        .sum()
+}
+
+/// The small packs among `packs`.
+pub fn small(packs: &[Arc<Pack>]) -> Vec<Arc<Pack>> {
+    let small = packs.iter().filter(|p| pack_bytes(p) < SMALL_PACK);
+    small.cloned().collect()
+}
+
+/// The threshold of small packs above which a commit merges them: the `gc.auto` setting,
+/// or [`AUTO_PACKS`]; 0 turns merging off. A value that is not a number is an error.
+pub fn auto_limit(repo: &Repository) -> Result<usize> {
+    let path = repo.dir().join(crate::settings::REPO_FILE);
+    let settings = crate::settings::Settings::load(&path)?;
+    match settings.get(AUTO_KEY) {
+        None => Ok(AUTO_PACKS),
+        Some(v) => v.trim().parse().map_err(|_| Error::BadArgument {
+            what: format!("{AUTO_KEY} is {v:?}; it must be a number of packs (0 turns merging off)"),
+            path,
+        }),
+    }
+}
+
+/// After a commit: when more than the threshold of small packs exist, merges the smaller
+/// ones (see [`pick`]) into new packs. Cheap when under the threshold: the packs are only
+/// counted. A damaged small pack is left as it is (and counted); nothing is lost, and
+/// `verify` reports it.
+pub fn auto(repo: &Locked, progress: &dyn Progress) -> Result<Option<Merged>> {
+    let limit = auto_limit(repo)?;
+    repo.store.refresh()?;
+    if limit == 0 || repo.store.names().len() <= limit {
+        return Ok(None);
+    }
+    let small = small(&repo.store.packs());
+    if small.len() <= limit {
+        return Ok(None);
+    }
+    merge(repo, &pick(small), progress).map(Some)
+}
+
+/// Copies every record of `packs` into new packs and retires them (those not damaged).
+pub fn merge(repo: &Repository, packs: &[Arc<Pack>], progress: &dyn Progress) -> Result<Merged> {
+    let mut out = Merged::default();
+    let mut copier = Copier::new(repo);
+    let mut done = Vec::new();
+    progress.begin("merging packs", Unit::Packs, packs.len() as u64, 0);
+    for p in packs {
+        match copier.copy(repo, p, &|_| true)? {
+            Ok(()) => done.push(Arc::clone(p)),
+            Err(_) => out.packs_damaged += 1,
+        }
+        progress.advance(1, 0);
+    }
+    progress.end();
+    (out.packs_written, out.bytes_copied) = copier.finish()?;
+    failpoint::hit("merge:after-new-packs");
+    retire(repo, &done)?;
+    repo.store.refresh()?;
+    out.packs_merged = done.len() as u64;
+    Ok(out)
+}
+
+/// Which small packs to merge, so that each byte is copied a few times over the life of a
+/// repository, not once per merge (git's geometric repacking): from the smallest up, a
+/// pack joins the merge while it is less than twice the size of all smaller ones taken
+/// together; the larger packs above that point stay as they are.
+pub fn pick(mut small: Vec<Arc<Pack>>) -> Vec<Arc<Pack>> {
+    let mut sized: Vec<(u64, Arc<Pack>)> = small.drain(..).map(|p| (pack_bytes(&p), p)).collect();
+    sized.sort_by_key(|(size, p)| (*size, p.name));
+    let mut split = sized.len().min(2);
+    let mut below = 0;
+    for (i, (size, _)) in sized.iter().enumerate() {
+        if i > 0 && *size < 2 * below {
+            split = i + 1;
+        }
+        below += size;
+    }
+    sized.truncate(split);
+    sized.into_iter().map(|(_, p)| p).collect()
+}
