@@ -91,11 +91,11 @@ pub fn gc(repo: &Locked, opts: &GcOptions, progress: &dyn Progress) -> Result<Gc
         return Ok(out);
     }
     progress.begin("rewriting packs", Unit::Packs, rewrite.len() as u64, 0);
-    let written = copy_live(repo, &rewrite, &live, progress)?;
+    let (written, bytes) = copy_live(repo, &rewrite, &live, progress)?;
     progress.end();
     failpoint::hit("gc:after-new-packs");
     let gone: Vec<Arc<Pack>> = delete.into_iter().chain(rewrite).collect();
-    out.bytes_freed = consolidate::retire(repo, &gone)?.saturating_sub(written);
+    out.bytes_freed = consolidate::retire(repo, &gone, &written)?.saturating_sub(bytes);
     out.orphan_files_removed = remove_orphans(repo, &mut out.bytes_freed)?;
     fsutil::sync_dir(&repo.packs_dir())?;
     // A multi-pack index that was damaged or missing is rewritten even when no pack went.
@@ -128,13 +128,15 @@ fn plan(
     }
     out.packs_deleted = delete.len() as u64;
     out.packs_rewritten = rewrite.len() as u64;
-    // Small packs are merged when there are two or more, counting those rewritten anyway.
-    let small = consolidate::small(&kept);
-    let rewritten_small = consolidate::small(&rewrite).len();
-    if small.len() + rewritten_small >= 2 {
-        kept.retain(|p| !small.iter().any(|s| s.name == p.name));
-        out.packs_merged = small.len() as u64;
-        rewrite.extend(small);
+    // Small packs of a class are merged when there are two or more, counting those of
+    // the class rewritten anyway.
+    let rewritten = consolidate::by_class(consolidate::small(&rewrite));
+    for (small, others) in consolidate::by_class(consolidate::small(&kept)).into_iter().zip(rewritten) {
+        if small.len() + others.len() >= 2 {
+            kept.retain(|p| !small.iter().any(|s| s.name == p.name));
+            out.packs_merged += small.len() as u64;
+            rewrite.extend(small);
+        }
     }
     out.packs_kept = kept.len() as u64;
     (delete, rewrite, would_free)
@@ -318,19 +320,19 @@ impl Visitor for Keep {}
 
 /// Copies the live objects of `packs` into new packs, unchanged, checking each against its
 /// id on the way so damage is never carried forward silently: damage stops gc. Returns the
-/// bytes written.
+/// packs written and their bytes.
 fn copy_live(
     repo: &Repository,
     packs: &[Arc<Pack>],
     live: &HashSet<ObjectId>,
     progress: &dyn Progress,
-) -> Result<u64> {
+) -> Result<(Vec<ObjectId>, u64)> {
     let mut copier = Copier::new(repo);
     for p in packs {
         copier.copy(repo, p, &|id| live.contains(id))??;
         progress.advance(1, 0);
     }
-    Ok(copier.finish()?.1)
+    copier.finish()
 }
 
 /// Packs without an index (left by an interrupted write) and temporary files. Safe because

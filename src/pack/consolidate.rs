@@ -95,11 +95,12 @@ impl Copier {
         Ok(Ok(()))
     }
 
-    /// Publishes the last packs; returns how many were written and their bytes.
-    pub fn finish(self) -> Result<(u64, u64)> {
+    /// Publishes the last packs; returns the names of the packs written and their bytes.
+    pub fn finish(self) -> Result<(Vec<ObjectId>, u64)> {
         let bytes = self.data.bytes_written() + self.meta.bytes_written();
-        let packs = self.data.finish()?.len() + self.meta.finish()?.len();
-        Ok((packs as u64, bytes))
+        let mut names = self.data.finish()?;
+        names.extend(self.meta.finish()?);
+        Ok((names, bytes))
     }
 }
 
@@ -115,8 +116,11 @@ fn checked_record(repo: &Repository, pack: &Pack, e: &super::IdxEntry) -> Result
 
 /// Deletes `packs` once their records are safe elsewhere: the multi-pack index is rewritten
 /// without them first, then each index is deleted (hiding its pack) before its pack.
-/// Returns the bytes freed.
-pub fn retire(repo: &Repository, packs: &[Arc<Pack>]) -> Result<u64> {
+/// A pack among those just `written` is kept: a copy can produce exactly a pack that
+/// exists (a merge killed after its new packs, run again), and the writer then keeps the
+/// existing one, which holds the copied records. Returns the bytes freed.
+pub fn retire(repo: &Repository, packs: &[Arc<Pack>], written: &[ObjectId]) -> Result<u64> {
+    let packs: Vec<&Arc<Pack>> = packs.iter().filter(|p| !written.contains(&p.name)).collect();
     let leaving: Vec<ObjectId> = packs.iter().map(|p| p.name).collect();
     midx_write::write(repo.algo(), &repo.packs_dir(), &repo.tmp_dir(), &leaving)?;
     let mut freed = 0;
@@ -164,6 +168,18 @@ pub fn small(packs: &[Arc<Pack>]) -> Vec<Arc<Pack>> {
     small.cloned().collect()
 }
 
+/// Whether a pack holds chunks (a data pack) rather than metadata: records of the two
+/// classes go to different packs, so only packs of one class merge into fewer.
+pub fn holds_chunks(p: &Pack) -> bool {
+    p.index.entry(0).is_some_and(|e| e.kind == ObjectKind::Chunk)
+}
+
+/// `packs` split by class: data packs, then metadata packs.
+pub fn by_class(packs: Vec<Arc<Pack>>) -> [Vec<Arc<Pack>>; 2] {
+    let (data, meta) = packs.into_iter().partition(|p| holds_chunks(p));
+    [data, meta]
+}
+
 /// The threshold of small packs above which a commit merges them: the `gc.auto` setting,
 /// or [`AUTO_PACKS`]; 0 turns merging off. A value that is not a number is an error.
 pub fn auto_limit(repo: &Repository) -> Result<usize> {
@@ -192,7 +208,8 @@ pub fn auto(repo: &Locked, progress: &dyn Progress) -> Result<Option<Merged>> {
     if small.len() <= limit {
         return Ok(None);
     }
-    merge(repo, &pick(small), progress).map(Some)
+    let picked: Vec<Arc<Pack>> = by_class(small).into_iter().flat_map(pick).collect();
+    merge(repo, &picked, progress).map(Some)
 }
 
 /// Copies every record of `packs` into new packs and retires them (those not damaged).
@@ -209,22 +226,25 @@ pub fn merge(repo: &Repository, packs: &[Arc<Pack>], progress: &dyn Progress) ->
         progress.advance(1, 0);
     }
     progress.end();
-    (out.packs_written, out.bytes_copied) = copier.finish()?;
+    let (written, bytes) = copier.finish()?;
+    (out.packs_written, out.bytes_copied) = (written.len() as u64, bytes);
     failpoint::hit("merge:after-new-packs");
-    retire(repo, &done)?;
+    done.retain(|p| !written.contains(&p.name));
+    retire(repo, &done, &written)?;
     repo.store.refresh()?;
     out.packs_merged = done.len() as u64;
     Ok(out)
 }
 
-/// Which small packs to merge, so that each byte is copied a few times over the life of a
+/// Which small packs of one class to merge, so that each byte is copied a few times over the life of a
 /// repository, not once per merge (git's geometric repacking): from the smallest up, a
 /// pack joins the merge while it is less than twice the size of all smaller ones taken
 /// together; the larger packs above that point stay as they are.
 pub fn pick(mut small: Vec<Arc<Pack>>) -> Vec<Arc<Pack>> {
     let mut sized: Vec<(u64, Arc<Pack>)> = small.drain(..).map(|p| (pack_bytes(&p), p)).collect();
     sized.sort_by_key(|(size, p)| (*size, p.name));
-    let mut split = sized.len().min(2);
+    // Two at least, or merging would not reduce anything.
+    let mut split = if sized.len() < 2 { 0 } else { 2 };
     let mut below = 0;
     for (i, (size, _)) in sized.iter().enumerate() {
         if i > 0 && *size < 2 * below {

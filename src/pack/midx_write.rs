@@ -59,6 +59,7 @@ pub fn write(algo: HashAlgo, packs_dir: &Path, tmp_dir: &Path, leaving: &[Object
     }
     let refs: Vec<(ObjectId, &PackIndex)> = indexes.iter().map(|(n, i)| (*n, i)).collect();
     let bytes = encode(algo, &refs);
+    failpoint::hit("midx:before-write");
     crate::fsutil::write_atomic(tmp_dir, &packs_dir.join(MIDX_FILE), &bytes)?;
     failpoint::hit("midx:after-write");
     Ok(())
