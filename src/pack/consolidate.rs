@@ -12,8 +12,6 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
-
 use super::{check_content, decompress, Encoded, ObjectKind, Pack, PackClass, PackWriter};
 use super::{midx_write, PACK_TARGET, RECORD_HEADER_LEN};
 use crate::error::{Error, IoContext, Result};
@@ -38,7 +36,7 @@ pub const AUTO_PACKS: usize = 50;
 pub const AUTO_KEY: &str = "gc.auto";
 
 /// What a merge after a commit did.
-#[derive(Debug, Default, Clone, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Default, Clone)]
 pub struct Merged {
     /// Small packs whose records were copied into new packs and which were then deleted.
     pub packs_merged: u64,

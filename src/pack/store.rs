@@ -410,16 +410,24 @@ impl Store {
     }
 
     /// Reads and decompresses an object of the expected kind. The caller checks its id. An
-    /// object that is missing, or whose pack file is gone, is looked for once more after
-    /// listing the packs again: a concurrent commit may have published it, or gc may have
-    /// moved it to a new pack.
+    /// object that is missing, or whose pack file is gone, is looked for again after
+    /// listing the packs again, as long as the listing changes (a few times at most): a
+    /// concurrent commit may have published it, or gc may have moved it to a new pack, and a
+    /// listing taken while gc deletes old packs may still name one it deletes next.
     pub fn read(&self, id: &ObjectId, kind: ObjectKind, context: &Path) -> Result<Vec<u8>> {
-        match self.read_listed(id, kind, context) {
-            Err(e) if is_stale(&e) => {
-                self.refresh()?;
-                self.read_listed(id, kind, context)
+        let mut tries = 0;
+        loop {
+            match self.read_listed(id, kind, context) {
+                Err(e) if is_stale(&e) && tries < 4 => {
+                    let before = self.current();
+                    self.refresh()?;
+                    if Arc::ptr_eq(&before, &self.current()) && tries > 0 {
+                        return Err(e);
+                    }
+                    tries += 1;
+                }
+                other => return other,
             }
-            other => other,
         }
     }
 
