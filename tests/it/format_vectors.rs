@@ -958,6 +958,12 @@ fn multi_pack_index_is_pinned() {
         "midx.json",
         &json!({ "packs": names, "multi_pack_index": hex(&bytes) }),
     );
+    // FORMAT.md's worked example quotes the names and the head sum.
+    let doc = std::fs::read_to_string(fixtures().join("../docs/FORMAT.md")).unwrap();
+    let head = 24 + 32 * names.len() + 1024 + 8192;
+    for quoted in names.iter().map(String::as_str).chain([&*hex(&bytes[head..head + 32])]) {
+        assert!(doc.contains(quoted), "docs/FORMAT.md should quote {quoted}");
+    }
 }
 
 /// A multi-pack index built by hand from FORMAT.md: the entries of every pack index (read
