@@ -144,7 +144,9 @@ pub fn check(key: &str, value: Option<&str>) -> std::result::Result<(), String> 
     }
     let Some(v) = value else { return Ok(()) };
     if key == "gc.auto" && v.trim().parse::<usize>().is_err() {
-        return Err(format!("{v:?} cannot be gc.auto: a number of packs, 0 for never"));
+        return Err(format!(
+            "{v:?} cannot be gc.auto: a number of packs, 0 for never"
+        ));
     }
     let bad = v.trim().is_empty()
         || v.chars().any(|c| c.is_control() || c == '<' || c == '>')

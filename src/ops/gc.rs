@@ -131,7 +131,10 @@ fn plan(
     // Small packs of a class are merged when there are two or more, counting those of
     // the class rewritten anyway.
     let rewritten = consolidate::by_class(consolidate::small(&rewrite));
-    for (small, others) in consolidate::by_class(consolidate::small(&kept)).into_iter().zip(rewritten) {
+    for (small, others) in consolidate::by_class(consolidate::small(&kept))
+        .into_iter()
+        .zip(rewritten)
+    {
         if small.len() + others.len() >= 2 {
             kept.retain(|p| !small.iter().any(|s| s.name == p.name));
             out.packs_merged += small.len() as u64;

@@ -61,9 +61,9 @@ impl Midx {
     /// Maps the multi-pack index at `path` and checks its head.
     pub fn open(path: &Path, algo: HashAlgo) -> Result<Midx> {
         let file = File::open(path).ctx("could not open multi-pack index", path)?;
-        let map = crate::fsutil::map_immutable(&file).ctx("could not map multi-pack index", path)?;
-        Midx::new(Bytes::Mapped(map), algo)
-            .map_err(|d| Error::corrupt("multi-pack index", path, d))
+        let map =
+            crate::fsutil::map_immutable(&file).ctx("could not map multi-pack index", path)?;
+        Midx::new(Bytes::Mapped(map), algo).map_err(|d| Error::corrupt("multi-pack index", path, d))
     }
 
     /// A multi-pack index held in memory (tests and fuzzing), its head checked.
@@ -167,8 +167,7 @@ impl Midx {
         let start = self.entries_at();
         let body = &self.bytes()[start + lo * MIDX_ENTRY_LEN..start + hi * MIDX_ENTRY_LEN];
         let sum_at = HEADER + self.packs * 32 + FANOUT + b * 32;
-        if self.algo.hash(Domain::Checksum, body).as_bytes() != &self.bytes()[sum_at..sum_at + 32]
-        {
+        if self.algo.hash(Domain::Checksum, body).as_bytes() != &self.bytes()[sum_at..sum_at + 32] {
             return Some(format!("bucket {b:02x} does not match its checksum"));
         }
         for i in lo..hi {
@@ -239,7 +238,11 @@ fn check_head(b: &[u8], algo: HashAlgo) -> std::result::Result<(usize, usize), S
         return Err("head checksum does not match".into());
     }
     let names = &b[HEADER..HEADER + packs * 32];
-    if names.chunks(32).zip(names.chunks(32).skip(1)).any(|(a, z)| a >= z) {
+    if names
+        .chunks(32)
+        .zip(names.chunks(32).skip(1))
+        .any(|(a, z)| a >= z)
+    {
         return Err("pack names are not strictly ascending".into());
     }
     let mut prev = 0;
@@ -364,7 +367,10 @@ mod tests {
         for (e, pack) in &all {
             assert_eq!(m.lookup(&e.id).unwrap(), Some((*pack as usize, *e)));
         }
-        assert_eq!(m.lookup(&algo.hash(Domain::Chunk, b"absent")).unwrap(), None);
+        assert_eq!(
+            m.lookup(&algo.hash(Domain::Chunk, b"absent")).unwrap(),
+            None
+        );
         m.verify().unwrap();
     }
 

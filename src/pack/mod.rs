@@ -16,9 +16,9 @@ mod writer;
 
 pub use check::{check, check_content, check_records, PackReport};
 pub use index::{IdxEntry, PackIndex};
+pub use midx::Midx;
 pub use rebuild::rebuild_index;
 pub use sink::StoreSink;
-pub use midx::Midx;
 pub use store::{Pack, PackData, Store};
 pub use writer::PackWriter;
 

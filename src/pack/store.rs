@@ -203,7 +203,12 @@ impl Listing {
         Route::Midx { midx, packs, extra }
     }
 
-    fn locate(&self, dir: &Path, algo: HashAlgo, id: &ObjectId) -> Option<(Arc<PackData>, IdxEntry)> {
+    fn locate(
+        &self,
+        dir: &Path,
+        algo: HashAlgo,
+        id: &ObjectId,
+    ) -> Option<(Arc<PackData>, IdxEntry)> {
         let Route::Midx { midx, packs, extra } = self.route(dir, algo) else {
             return self.locate_per_pack(dir, id);
         };

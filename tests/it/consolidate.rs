@@ -64,7 +64,10 @@ fn gc_merges_small_packs_copying_records_unchanged() {
     let after = listed(&root);
     assert!(after.len() <= 2, "{} packs after gc", after.len());
     assert_midx_exact(&root);
-    assert!(all_contents(&root, &layers) == want, "every layer reads back");
+    assert!(
+        all_contents(&root, &layers) == want,
+        "every layer reads back"
+    );
     let now = records(&Repository::open(&root).unwrap());
     assert_eq!(now, stored, "every record copied as it was stored");
     ok(&root, &["-q", "verify", "--data"]);
@@ -107,7 +110,10 @@ fn gc_auto_is_a_number_and_zero_turns_merging_off() {
     std::fs::write(root.join("x"), b"x").unwrap();
     ok(&root, &["-q", "add", "x"]);
     let err = fails(&root, &["-q", "commit", "-m", "x"], &[]);
-    assert!(err.contains("gc.auto") && err.contains("settings.toml"), "{err}");
+    assert!(
+        err.contains("gc.auto") && err.contains("settings.toml"),
+        "{err}"
+    );
     ok(&root, &["config", "gc.auto", "20"]);
     std::fs::write(root.join("y"), b"y").unwrap();
     ok(&root, &["-q", "add", "y"]);
@@ -121,12 +127,20 @@ fn gc_auto_is_a_number_and_zero_turns_merging_off() {
 /// commit merges again.
 #[test]
 fn a_kill_during_a_merge_loses_nothing() {
-    for point in ["merge:after-new-packs", "midx:before-write", "gc:after-first-delete"] {
+    for point in [
+        "merge:after-new-packs",
+        "midx:before-write",
+        "gc:after-first-delete",
+    ] {
         let (_d, root, mut layers) = commits(10, "0");
         ok(&root, &["config", "gc.auto", "20"]);
         std::fs::write(root.join("last"), b"the last file\n").unwrap();
         ok(&root, &["-q", "add", "-A"]);
-        let out = run(&root, &["-q", "commit", "-m", "last"], &[("CAIRN_FAILPOINT", point)]);
+        let out = run(
+            &root,
+            &["-q", "commit", "-m", "last"],
+            &[("CAIRN_FAILPOINT", point)],
+        );
         assert!(!out.status.success(), "{point}: the commit was killed");
         layers.push(layer_id(&root, "HEAD"));
         let repo = Repository::open(&root).unwrap();
@@ -157,7 +171,10 @@ fn readers_never_fail_while_packs_merge() {
     let early = contents(&repo, &layers[3]);
     assert!(early == want[3]);
     ok(&root, &["-q", "gc"]);
-    assert!(contents(&repo, &layers[23]) == want[23], "the stale reader follows");
+    assert!(
+        contents(&repo, &layers[23]) == want[23],
+        "the stale reader follows"
+    );
     drop(repo);
 
     ok(&root, &["config", "gc.auto", "4"]);

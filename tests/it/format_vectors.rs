@@ -938,7 +938,12 @@ fn multi_pack_index_is_pinned() {
     }
     let indexes: Vec<(ObjectId, PackIndex)> = packs
         .iter()
-        .map(|(n, _)| (*n, PackIndex::open(&dir.path().join(format!("{n}.idx"))).unwrap()))
+        .map(|(n, _)| {
+            (
+                *n,
+                PackIndex::open(&dir.path().join(format!("{n}.idx"))).unwrap(),
+            )
+        })
         .collect();
     let refs: Vec<(ObjectId, &PackIndex)> = indexes.iter().map(|(n, i)| (*n, i)).collect();
     let bytes = midx::encode(algo, &refs);
@@ -961,7 +966,11 @@ fn multi_pack_index_is_pinned() {
     // FORMAT.md's worked example quotes the names and the head sum.
     let doc = std::fs::read_to_string(fixtures().join("../docs/FORMAT.md")).unwrap();
     let head = 24 + 32 * names.len() + 1024 + 8192;
-    for quoted in names.iter().map(String::as_str).chain([&*hex(&bytes[head..head + 32])]) {
+    for quoted in names
+        .iter()
+        .map(String::as_str)
+        .chain([&*hex(&bytes[head..head + 32])])
+    {
         assert!(doc.contains(quoted), "docs/FORMAT.md should quote {quoted}");
     }
 }
@@ -1229,8 +1238,9 @@ fn fuzz_corpus_decodes() {
                 "layer" => Layer::decode(&b).is_ok(),
                 "file" => file::decode_stored(&b).is_ok() || file::decode_list(&b).is_ok(),
                 "pack" => b.starts_with(b"CAIRNPAK"),
-                "midx" => midx::Midx::from_bytes(b, HashAlgo::Blake3)
-                    .is_ok_and(|m| m.verify().is_ok()),
+                "midx" => {
+                    midx::Midx::from_bytes(b, HashAlgo::Blake3).is_ok_and(|m| m.verify().is_ok())
+                }
                 "pack-index" => {
                     PackIndex::open(&path).is_ok_and(|i| i.verify(HashAlgo::Blake3).is_ok())
                 }

@@ -90,7 +90,11 @@ pub(crate) fn assert_midx_exact(root: &Path) {
     let bytes = std::fs::read(packs_dir(root).join(MIDX_FILE)).expect("a multi-pack index");
     let m = Midx::from_bytes(bytes, HashAlgo::Blake3).expect("its head is sound");
     m.verify().expect("every bucket is sound");
-    assert_eq!(m.names(), listed(root), "it names exactly the packs present");
+    assert_eq!(
+        m.names(),
+        listed(root),
+        "it names exactly the packs present"
+    );
 }
 
 /// Every byte of both layers reads back the same, and `verify --data` passes.
@@ -109,9 +113,15 @@ fn assert_midx_covers(root: &Path) {
     let m = Midx::from_bytes(bytes, HashAlgo::Blake3).expect("its head is sound");
     m.verify().expect("every bucket is sound");
     let (named, present) = (m.names(), listed(root));
-    assert!(named.iter().all(|n| present.contains(n)), "it names only packs present");
+    assert!(
+        named.iter().all(|n| present.contains(n)),
+        "it names only packs present"
+    );
     let outside = present.iter().filter(|p| !named.contains(p)).count();
-    assert!(outside < cairn::pack::midx_write::MIDX_SLACK, "{outside} packs outside it");
+    assert!(
+        outside < cairn::pack::midx_write::MIDX_SLACK,
+        "{outside} packs outside it"
+    );
 }
 
 #[test]
@@ -126,8 +136,14 @@ fn many_packs_read_through_one_midx() {
     assert_eq!(first[&b"link"[..]], b"d0/missing target");
     let out = tempfile::tempdir().unwrap();
     let to = out.path().join("r");
-    ok(&root, &["-q", "restore", &layers[1], "--to", to.to_str().unwrap()]);
-    assert_eq!(std::fs::read(to.join("big.bin")).unwrap(), std::fs::read(root.join("big.bin")).unwrap());
+    ok(
+        &root,
+        &["-q", "restore", &layers[1], "--to", to.to_str().unwrap()],
+    );
+    assert_eq!(
+        std::fs::read(to.join("big.bin")).unwrap(),
+        std::fs::read(root.join("big.bin")).unwrap()
+    );
     ok(&root, &["-q", "verify", "--data"]);
 }
 
@@ -145,7 +161,17 @@ fn a_damaged_midx_gives_no_wrong_answer() {
     let packs = listed(&root).len();
     // Header, names, fan-out, bucket sums, head sum, then entries.
     let names_end = 24 + 32 * packs;
-    let marks = [0, 9, 13, 17, 21, 24 + 5, names_end - 1, names_end + 400, names_end + 1024 + 100];
+    let marks = [
+        0,
+        9,
+        13,
+        17,
+        21,
+        24 + 5,
+        names_end - 1,
+        names_end + 400,
+        names_end + 1024 + 100,
+    ];
     let entries = names_end + 1024 + 8192 + 32;
     let sample = (0..good.len()).step_by(good.len() / 40 + 1);
     let mut cases: Vec<(String, Vec<u8>)> = marks
@@ -166,7 +192,10 @@ fn a_damaged_midx_gives_no_wrong_answer() {
         std::fs::write(&path, &bytes).unwrap();
         let repo = Repository::open(&root).unwrap();
         for (layer, want) in layers.iter().zip(&want) {
-            assert!(contents(&repo, layer) == *want, "{what}: layer {layer} reads back");
+            assert!(
+                contents(&repo, layer) == *want,
+                "{what}: layer {layer} reads back"
+            );
         }
     }
     std::fs::write(&path, b"junk").unwrap();
@@ -194,8 +223,14 @@ fn a_midx_that_does_not_name_the_packs_present_is_not_trusted_alone() {
     let three = layer_id(&root, "HEAD");
     std::fs::write(&path, &old).unwrap();
     let repo = Repository::open(&root).unwrap();
-    assert!(repo.store.uses_midx(), "still used, with the extra packs' own indexes");
-    assert_eq!(contents(&repo, &three)[&b"third.txt"[..]], b"only in the newest pack\n");
+    assert!(
+        repo.store.uses_midx(),
+        "still used, with the extra packs' own indexes"
+    );
+    assert_eq!(
+        contents(&repo, &three)[&b"third.txt"[..]],
+        b"only in the newest pack\n"
+    );
     drop(repo);
     // A pack it names is gone: gc merges every small pack, then the old table comes back.
     let before_gc = std::fs::read(&path).unwrap();
@@ -203,8 +238,14 @@ fn a_midx_that_does_not_name_the_packs_present_is_not_trusted_alone() {
     assert_midx_exact(&root);
     std::fs::write(&path, &before_gc).unwrap();
     let repo = Repository::open(&root).unwrap();
-    assert!(!repo.store.uses_midx(), "a table naming gone packs is not used");
-    assert_eq!(contents(&repo, &three)[&b"third.txt"[..]], b"only in the newest pack\n");
+    assert!(
+        !repo.store.uses_midx(),
+        "a table naming gone packs is not used"
+    );
+    assert_eq!(
+        contents(&repo, &three)[&b"third.txt"[..]],
+        b"only in the newest pack\n"
+    );
     drop(repo);
     assert_reads(&root, &layers, &want);
     ok(&root, &["-q", "gc"]);
@@ -216,7 +257,12 @@ fn a_midx_that_does_not_name_the_packs_present_is_not_trusted_alone() {
 /// leaves a sound table.
 #[test]
 fn a_kill_around_the_midx_write_loses_nothing() {
-    for point in ["midx:before-write", "midx:after-write", "gc:after-new-packs", "gc:after-first-delete"] {
+    for point in [
+        "midx:before-write",
+        "midx:after-write",
+        "gc:after-new-packs",
+        "gc:after-first-delete",
+    ] {
         let (_d, root, layers) = many_packs();
         let repo = Repository::open(&root).unwrap();
         let want = [contents(&repo, &layers[0]), contents(&repo, &layers[1])];
