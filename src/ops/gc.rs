@@ -47,8 +47,8 @@ pub struct GcOutcome {
     pub dead_objects: u64,
     /// Packs holding no live object, deleted whole.
     pub packs_deleted: u64,
-    /// Packs mostly dead (live bytes under half), whose live objects were copied to new packs
-    /// before they were deleted.
+    /// Packs mostly dead (live bytes under half), or small (under 32 MiB) with any dead object,
+    /// whose live objects were copied to new packs before they were deleted.
     pub packs_rewritten: u64,
     /// Small packs (under 32 MiB of records) whose live objects were copied into larger new
     /// packs before they were deleted, so a repository of thousands of commits keeps a few
@@ -103,8 +103,8 @@ pub fn gc(repo: &Locked, opts: &GcOptions, progress: &dyn Progress) -> Result<Gc
     Ok(out)
 }
 
-/// Which packs go whole (no live object) and which are rewritten (mostly dead, or small
-/// beside other small ones: merged), with the bytes a dry run says would be freed: the
+/// Which packs go whole (no live object) and which are rewritten (mostly dead, small with
+/// any dead record, or small beside many other small ones: merged), with the bytes a dry run says would be freed: the
 /// deleted packs' files and the rewritten packs' dead records.
 fn plan(
     repo: &Repository,
@@ -119,7 +119,12 @@ fn plan(
         if live_bytes == 0 {
             would_free += consolidate::files_size(&p);
             delete.push(p);
-        } else if dead_bytes > 0 && (live_bytes as f64) < REWRITE_BELOW * total as f64 {
+        } else if dead_bytes > 0
+            && ((live_bytes as f64) < REWRITE_BELOW * total as f64
+                || total < consolidate::SMALL_PACK)
+        {
+            // A small pack is cheap to copy: its dead records go now, not when they reach
+            // half of it (a merged pack holding what a reset dropped would keep it).
             would_free += dead_bytes;
             rewrite.push(p);
         } else {
@@ -128,14 +133,12 @@ fn plan(
     }
     out.packs_deleted = delete.len() as u64;
     out.packs_rewritten = rewrite.len() as u64;
-    // Small packs of a class are merged when there are two or more, counting those of
-    // the class rewritten anyway.
+    // Small packs of a class are merged once there are more than a few, counting those of
+    // the class rewritten anyway (see `consolidate::GC_MERGE_ABOVE`).
     let rewritten = consolidate::by_class(consolidate::small(&rewrite));
-    for (small, others) in consolidate::by_class(consolidate::small(&kept))
-        .into_iter()
-        .zip(rewritten)
-    {
-        if small.len() + others.len() >= 2 {
+    let kept_small = consolidate::by_class(consolidate::small(&kept));
+    for (small, others) in kept_small.into_iter().zip(rewritten) {
+        if small.len() + others.len() > consolidate::GC_MERGE_ABOVE {
             kept.retain(|p| !small.iter().any(|s| s.name == p.name));
             out.packs_merged += small.len() as u64;
             rewrite.extend(small);

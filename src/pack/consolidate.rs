@@ -32,6 +32,12 @@ pub const SMALL_PACK: u64 = PACK_TARGET / 2;
 /// small packs' bytes (each under [`SMALL_PACK`]), rarely.
 pub const AUTO_PACKS: usize = 50;
 
+/// gc merges the small packs of a class once there are more than this many. With the
+/// multi-pack index a handful of packs costs lookups nothing, so rewriting them would only
+/// spend writes (and gc on a sound, compact repository changes no pack); past it, every pack
+/// is one more file that gc, verify and a listing of `packs/` open.
+pub const GC_MERGE_ABOVE: usize = midx_write::MIDX_SLACK;
+
 /// The setting (`.cairn/settings.toml`) that changes [`AUTO_PACKS`]; 0 turns it off.
 pub const AUTO_KEY: &str = "gc.auto";
 
@@ -129,7 +135,7 @@ pub fn retire(repo: &Repository, packs: &[Arc<Pack>], written: &[ObjectId]) -> R
         return Ok(0);
     }
     let leaving: Vec<ObjectId> = packs.iter().map(|p| p.name).collect();
-    midx_write::write(repo.algo(), &repo.packs_dir(), &repo.tmp_dir(), &leaving)?;
+    midx_write::replace(repo.algo(), &repo.packs_dir(), &repo.tmp_dir(), &leaving)?;
     let freed = packs.iter().map(|p| files_size(p)).sum();
     for p in &packs {
         let idx = p.path().with_extension("idx");

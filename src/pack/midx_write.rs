@@ -36,8 +36,33 @@ pub fn maintain(algo: HashAlgo, packs_dir: &Path, tmp_dir: &Path) -> Result<bool
     if !gone && outside < MIDX_SLACK {
         return Ok(false);
     }
-    write(algo, packs_dir, tmp_dir, &[])?;
+    replace(algo, packs_dir, tmp_dir, &[])?;
     Ok(true)
+}
+
+/// Puts the multi-pack index in step with the packs but those `leaving`: written over them
+/// when [`MIDX_SLACK`] packs or more stay, deleted otherwise (a few packs need none, and a
+/// table naming packs about to go must not stay). Only under the writers' lock.
+pub fn replace(
+    algo: HashAlgo,
+    packs_dir: &Path,
+    tmp_dir: &Path,
+    leaving: &[ObjectId],
+) -> Result<()> {
+    let staying = list_packs(packs_dir)?
+        .into_iter()
+        .filter(|n| !leaving.contains(n))
+        .count();
+    if staying >= MIDX_SLACK {
+        return write(algo, packs_dir, tmp_dir, leaving);
+    }
+    let path = packs_dir.join(MIDX_FILE);
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).ctx("could not delete the multi-pack index", &path)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Writes the multi-pack index over every listed pack but those `leaving` (which the caller

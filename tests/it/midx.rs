@@ -85,9 +85,15 @@ pub(crate) fn listed(root: &Path) -> Vec<ObjectId> {
     names
 }
 
-/// Asserts the multi-pack index is sound and names exactly the packs present.
+/// Asserts the multi-pack index is sound and names exactly the packs present, or with
+/// fewer packs than the writers' slack that there is none.
 pub(crate) fn assert_midx_exact(root: &Path) {
-    let bytes = std::fs::read(packs_dir(root).join(MIDX_FILE)).expect("a multi-pack index");
+    let path = packs_dir(root).join(MIDX_FILE);
+    if listed(root).len() < cairn::pack::midx_write::MIDX_SLACK {
+        assert!(!path.exists(), "a few packs need no multi-pack index");
+        return;
+    }
+    let bytes = std::fs::read(path).expect("a multi-pack index");
     let m = Midx::from_bytes(bytes, HashAlgo::Blake3).expect("its head is sound");
     m.verify().expect("every bucket is sound");
     assert_eq!(
@@ -252,17 +258,37 @@ fn a_midx_that_does_not_name_the_packs_present_is_not_trusted_alone() {
     assert_midx_exact(&root);
 }
 
-/// Killed while the multi-pack index is written or just after (by a commit's writer, by gc),
-/// cairn loses nothing: every layer reads back and verifies, and the command run again
-/// leaves a sound table.
+/// Killed while the multi-pack index is written or just after (by the writer of a commit),
+/// or while gc merges, cairn loses nothing: every layer reads back and verifies, and the
+/// command run again leaves a sound table.
 #[test]
 fn a_kill_around_the_midx_write_loses_nothing() {
-    for point in [
-        "midx:before-write",
-        "midx:after-write",
-        "gc:after-new-packs",
-        "gc:after-first-delete",
-    ] {
+    for point in ["midx:before-write", "midx:after-write"] {
+        let (_d, root, layers) = many_packs();
+        let repo = Repository::open(&root).unwrap();
+        let want = [contents(&repo, &layers[0]), contents(&repo, &layers[1])];
+        drop(repo);
+        // Adds and commits until one rewrites the table (at most eight packs later) and is
+        // killed.
+        let fail = [("CAIRN_FAILPOINT", point)];
+        let killed = (0..10).find(|i| {
+            std::fs::write(root.join(format!("k{i}")), format!("{i}\n")).unwrap();
+            !run(&root, &["-q", "add", "-A"], &fail).status.success()
+                || !run(&root, &["-q", "commit", "-m", "k"], &fail)
+                    .status
+                    .success()
+        });
+        assert!(killed.is_some(), "{point}: a writer was killed");
+        assert_reads(&root, &layers, &want);
+        ok(&root, &["-q", "add", "-A"]);
+        ok(
+            &root,
+            &["-q", "commit", "--skip-if-unchanged", "-m", "again"],
+        );
+        assert_midx_covers(&root);
+        assert_reads(&root, &layers, &want);
+    }
+    for point in ["gc:after-new-packs", "gc:after-first-delete"] {
         let (_d, root, layers) = many_packs();
         let repo = Repository::open(&root).unwrap();
         let want = [contents(&repo, &layers[0]), contents(&repo, &layers[1])];
