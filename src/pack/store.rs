@@ -122,7 +122,7 @@ enum Route {
     /// Through the multi-pack index, then the own indexes of the packs it does not cover
     /// (published since it was written).
     Midx {
-        midx: Midx,
+        midx: Box<Midx>,
         /// Position in the listing of each pack the multi-pack index names.
         packs: Vec<usize>,
         /// Position and index of each listed pack it does not name.
@@ -200,7 +200,11 @@ impl Listing {
                 Some((i, index))
             })
             .collect();
-        Route::Midx { midx, packs, extra }
+        Route::Midx {
+            midx: Box::new(midx),
+            packs,
+            extra,
+        }
     }
 
     fn locate(
