@@ -300,6 +300,35 @@ pub fn encode(algo: HashAlgo, packs: &[(ObjectId, &PackIndex)]) -> Vec<u8> {
     encode_entries(algo, &names, &all)
 }
 
+/// Encodes the table `old` extended by the packs `added` (which it must not name), without
+/// opening the packs it covers: its entries are carried over, renumbered. `None` when a
+/// bucket of `old` fails its check (then the caller rebuilds from every pack's index).
+pub fn encode_extended(
+    algo: HashAlgo,
+    old: &Midx,
+    added: &[(ObjectId, &PackIndex)],
+) -> Option<Vec<u8>> {
+    old.verify().ok()?;
+    let mut names = old.names();
+    names.extend(added.iter().map(|(n, _)| *n));
+    names.sort();
+    names.dedup();
+    let number = |name: &ObjectId| names.binary_search(name).expect("listed above") as u32;
+    let renumber: Vec<u32> = old.names().iter().map(number).collect();
+    let mut all: Vec<(IdxEntry, u32)> = old
+        .entries()
+        .map(|e| e.map(|(pack, e)| (e, renumber[pack])))
+        .collect::<Option<_>>()?;
+    for (name, index) in added {
+        let n = number(name);
+        all.extend(index.entries().flatten().map(|e| (e, n)));
+    }
+    // As `encode` does: among equal ids, the pack whose name sorts first.
+    all.sort_unstable_by_key(|(e, pack)| (e.id, *pack));
+    all.dedup_by_key(|(e, _)| e.id);
+    Some(encode_entries(algo, &names, &all))
+}
+
 /// Encodes sorted, unique entries over the ascending `names`.
 fn encode_entries(algo: HashAlgo, names: &[ObjectId], all: &[(IdxEntry, u32)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(entries_at(names.len()) + all.len() * MIDX_ENTRY_LEN);
@@ -394,6 +423,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Extending a table by a pack gives the table built from scratch over all of them.
+    #[test]
+    fn extending_equals_rebuilding() {
+        let algo = HashAlgo::Blake3;
+        let dir = tempfile::tempdir().unwrap();
+        let mut indexes = Vec::new();
+        for p in 0..3u32 {
+            let mut entries: Vec<IdxEntry> = (0..50).map(|i| entry(algo, p * 1000 + i)).collect();
+            // Every pack also holds one object of the first, as after a copy.
+            entries.push(entry(algo, 7));
+            let bytes = crate::pack::index::encode_index(algo, &mut entries);
+            let path = dir.path().join(format!("{p}.idx"));
+            std::fs::write(&path, bytes).unwrap();
+            let name = ObjectId([p as u8 * 50 + 1; 32]);
+            indexes.push((name, PackIndex::open(&path).unwrap()));
+        }
+        let refs: Vec<(ObjectId, &PackIndex)> = indexes.iter().map(|(n, i)| (*n, i)).collect();
+        let whole = encode(algo, &refs);
+        let first = Midx::from_bytes(encode(algo, &refs[1..]), algo).unwrap();
+        assert!(encode_extended(algo, &first, &refs[..1]).unwrap() == whole);
     }
 
     #[test]

@@ -24,20 +24,57 @@ pub const MIDX_SLACK: usize = 8;
 /// or more outside it. Returns whether it was written. Only under the writers' lock.
 pub fn maintain(algo: HashAlgo, packs_dir: &Path, tmp_dir: &Path) -> Result<bool> {
     let listed = list_packs(packs_dir)?;
-    let named = match Midx::open(&packs_dir.join(MIDX_FILE), algo) {
-        Ok(m) => m.names(),
-        Err(_) => Vec::new(),
-    };
+    let old = Midx::open(&packs_dir.join(MIDX_FILE), algo).ok();
+    let named = old.as_ref().map(Midx::names).unwrap_or_default();
     let gone = named.iter().any(|n| listed.binary_search(n).is_err());
-    let outside = listed
-        .iter()
+    let outside: Vec<ObjectId> = listed
+        .into_iter()
         .filter(|n| named.binary_search(n).is_err())
-        .count();
-    if !gone && outside < MIDX_SLACK {
+        .collect();
+    if !gone && outside.len() < MIDX_SLACK {
         return Ok(false);
     }
-    replace(algo, packs_dir, tmp_dir, &[])?;
+    match old.filter(|_| !gone) {
+        Some(old) => extend(algo, packs_dir, tmp_dir, &old, &outside)?,
+        None => replace(algo, packs_dir, tmp_dir, &[])?,
+    }
     Ok(true)
+}
+
+/// Writes the table `old` extended by the packs `outside` it: reading only their indexes,
+/// not those of the thousands of packs it covers. Falls back to a rebuild when a bucket of
+/// `old` is damaged.
+fn extend(
+    algo: HashAlgo,
+    packs_dir: &Path,
+    tmp_dir: &Path,
+    old: &Midx,
+    outside: &[ObjectId],
+) -> Result<()> {
+    let indexes = sound_indexes(algo, packs_dir, outside);
+    let refs: Vec<(ObjectId, &PackIndex)> = indexes.iter().map(|(n, i)| (*n, i)).collect();
+    let Some(bytes) = super::midx::encode_extended(algo, old, &refs) else {
+        return write(algo, packs_dir, tmp_dir, &[]);
+    };
+    failpoint::hit("midx:before-write");
+    crate::fsutil::write_atomic(tmp_dir, &packs_dir.join(MIDX_FILE), &bytes)?;
+    failpoint::hit("midx:after-write");
+    Ok(())
+}
+
+/// The indexes of the packs `names` that open and pass their checksum and order; a damaged
+/// one is left out, so its damage is not copied into a table that vouches for it.
+fn sound_indexes(
+    algo: HashAlgo,
+    packs_dir: &Path,
+    names: &[ObjectId],
+) -> Vec<(ObjectId, PackIndex)> {
+    let open = |name: &ObjectId| PackIndex::open(&packs_dir.join(format!("{name}.idx"))).ok();
+    names
+        .iter()
+        .filter_map(|n| open(n).map(|i| (*n, i)))
+        .filter(|(_, i)| i.verify(algo).is_ok())
+        .collect()
 }
 
 /// Puts the multi-pack index in step with the packs but those `leaving`: written over them
@@ -70,18 +107,9 @@ pub fn replace(
 /// out, so its damage is not copied into a table that vouches for it: readers search its
 /// own index, as before.
 pub fn write(algo: HashAlgo, packs_dir: &Path, tmp_dir: &Path, leaving: &[ObjectId]) -> Result<()> {
-    let mut indexes = Vec::new();
-    for name in list_packs(packs_dir)? {
-        if leaving.contains(&name) {
-            continue;
-        }
-        let Ok(index) = PackIndex::open(&packs_dir.join(format!("{name}.idx"))) else {
-            continue;
-        };
-        if index.verify(algo).is_ok() {
-            indexes.push((name, index));
-        }
-    }
+    let mut names = list_packs(packs_dir)?;
+    names.retain(|n| !leaving.contains(n));
+    let indexes = sound_indexes(algo, packs_dir, &names);
     let refs: Vec<(ObjectId, &PackIndex)> = indexes.iter().map(|(n, i)| (*n, i)).collect();
     let bytes = encode(algo, &refs);
     failpoint::hit("midx:before-write");
