@@ -92,6 +92,11 @@ impl Midx {
         ObjectId::from_slice(&self.bytes()[s..s + 32]).expect("32 bytes")
     }
 
+    /// Its size in bytes.
+    pub fn byte_len(&self) -> usize {
+        self.bytes().len()
+    }
+
     /// The number of objects it lists.
     pub fn len(&self) -> usize {
         self.count

@@ -1,11 +1,13 @@
 //! Keeping `packs/multi-pack-index` in step with the packs, under the writers' lock.
 //!
-//! Readers trust it only when every pack it names is listed, and look up packs it does not
-//! name through their own indexes (as git does), so it never gives a wrong answer: a pack
-//! published after it was written is one more binary search until the next rewrite. So a
-//! writer rewrites it only when [`MIDX_SLACK`] packs or more are outside it, or when it
-//! names a pack that is gone: rewriting the whole table after every commit would make a
-//! one-file commit in a repository of a million objects write a hundred megabytes.
+//! Readers take the packs it names as the packs present (listing `packs/` costs milliseconds
+//! with thousands of packs), look up packs it does not name through their own indexes once
+//! a miss made them list `packs/` (as git does), and do not use it when it names a pack that
+//! is gone; so it never gives a wrong answer. A writer extends it after every write while it
+//! is small (up to 16 MiB, some 300,000 objects), so it names every pack; a larger one only
+//! when [`MIDX_SLACK`] packs are outside it, since extending hashes the whole table and a
+//! one-file commit in a repository of a million objects should not write a hundred
+//! megabytes.
 
 use std::path::Path;
 
@@ -16,12 +18,19 @@ use crate::failpoint;
 use crate::hash::{HashAlgo, ObjectId};
 
 /// Packs outside the multi-pack index that make the next writer rewrite it: each costs
-/// readers one more index to open and search.
+/// readers one more index to open and search. Also the number of packs from which there is
+/// one at all.
 pub const MIDX_SLACK: usize = 8;
 
+/// A multi-pack index up to this size is extended after every write, so it names every
+/// pack (extending it hashes it whole: about 5 ms at this size); a larger one lags by up to
+/// [`MIDX_SLACK`] packs.
+const EXACT_MAX: usize = 16 << 20;
+
 /// Rewrites the multi-pack index when it is missing or damaged and there are
-/// [`MIDX_SLACK`] packs or more, names a pack that is gone, or leaves [`MIDX_SLACK`] packs
-/// or more outside it. Returns whether it was written. Only under the writers' lock.
+/// [`MIDX_SLACK`] packs or more, names a pack that is gone, or leaves a pack outside it
+/// (while small; when large, [`MIDX_SLACK`] packs). Returns whether it was written. Only
+/// under the writers' lock.
 pub fn maintain(algo: HashAlgo, packs_dir: &Path, tmp_dir: &Path) -> Result<bool> {
     let listed = list_packs(packs_dir)?;
     let old = Midx::open(&packs_dir.join(MIDX_FILE), algo).ok();
@@ -31,7 +40,11 @@ pub fn maintain(algo: HashAlgo, packs_dir: &Path, tmp_dir: &Path) -> Result<bool
         .into_iter()
         .filter(|n| named.binary_search(n).is_err())
         .collect();
-    if !gone && outside.len() < MIDX_SLACK {
+    // A table up to EXACT_MAX is kept naming every pack: readers then need no listing of
+    // `packs/`. A larger one is extended only every MIDX_SLACK packs.
+    let exact = old.as_ref().is_some_and(|m| m.byte_len() <= EXACT_MAX);
+    let slack = if exact { 1 } else { MIDX_SLACK };
+    if !gone && outside.len() < slack {
         return Ok(false);
     }
     match old.filter(|_| !gone) {

@@ -139,6 +139,11 @@ enum Route {
 struct Listing {
     /// Sorted by name.
     data: Vec<Arc<PackData>>,
+    /// Taken from the names in the multi-pack index instead of from listing `packs/`, which
+    /// costs a reader milliseconds with thousands of packs. Packs published since it was
+    /// written are missing from it until a lookup misses and lists `packs/` (as any miss
+    /// does), and whatever needs every pack (`packs`, `names`) lists first.
+    from_midx: bool,
     route: OnceLock<Route>,
     full: OnceLock<PackSet>,
 }
@@ -147,9 +152,32 @@ impl Listing {
     fn new(data: Vec<Arc<PackData>>) -> Listing {
         Listing {
             data,
+            from_midx: false,
             route: OnceLock::new(),
             full: OnceLock::new(),
         }
+    }
+
+    /// The packs the multi-pack index of `dir` names, with lookups through it, or `None`
+    /// when it does not open.
+    fn from_midx(dir: &Path, algo: HashAlgo) -> Option<Listing> {
+        let midx = Midx::open(&dir.join(MIDX_FILE), algo).ok()?;
+        let data: Vec<_> = midx
+            .names()
+            .into_iter()
+            .map(|n| Arc::new(PackData::new(dir, n)))
+            .collect();
+        let route = Route::Midx {
+            packs: (0..data.len()).collect(),
+            midx: Box::new(midx),
+            extra: Vec::new(),
+        };
+        Some(Listing {
+            data,
+            from_midx: true,
+            route: OnceLock::from(route),
+            full: OnceLock::new(),
+        })
     }
 
     fn position(&self, name: &ObjectId) -> Option<usize> {
@@ -250,17 +278,36 @@ pub struct Store {
 }
 
 impl Store {
-    /// Lists the packs that have an index. Packs without one are orphans of an interrupted
-    /// write and are not visible. Nothing is opened yet.
+    /// The packs named by the multi-pack index when it opens (see `Listing::from_midx`),
+    /// else those that have an index (packs without one are orphans of an interrupted write
+    /// and are not visible). No pack index is opened yet.
     pub fn open(dir: &Path, algo: HashAlgo) -> Result<Store> {
+        let from_midx = Listing::from_midx(dir, algo);
         let store = Store {
             algo,
             dir: dir.to_path_buf(),
             listing: RwLock::new(Arc::new(Listing::new(Vec::new()))),
             settled: Arc::new(AtomicBool::new(false)),
         };
-        store.refresh()?;
+        match from_midx {
+            Some(listing) => {
+                *store
+                    .listing
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(listing)
+            }
+            None => store.refresh()?,
+        }
         Ok(store)
+    }
+
+    /// The current listing, listing `packs/` first if it came from the multi-pack index:
+    /// for what needs every pack. A failure to list keeps the one held.
+    fn listed(&self) -> Arc<Listing> {
+        if self.current().from_midx {
+            let _kept_on_failure = self.refresh();
+        }
+        self.current()
     }
 
     /// Lists `packs/` again: packs published since become visible, packs deleted since (by
@@ -273,7 +320,8 @@ impl Store {
     fn relist(&self, reopen: bool) -> Result<()> {
         let names = self.list()?;
         let old = self.current();
-        if !reopen && names.iter().eq(old.data.iter().map(|d| &d.name)) {
+        let same = names.iter().eq(old.data.iter().map(|d| &d.name));
+        if !reopen && !old.from_midx && same {
             return Ok(());
         }
         let data = names
@@ -303,7 +351,7 @@ impl Store {
     /// Every pack index that is damaged, with the reason: those that could not be opened and
     /// those whose checksum or order is wrong. Hashes every index, so only gc and verify ask.
     pub fn damaged_indexes(&self) -> Vec<(ObjectId, String)> {
-        let listing = self.current();
+        let listing = self.listed();
         let set = listing.full(&self.dir);
         let mut out = set.damaged.clone();
         for p in &set.packs {
@@ -367,7 +415,7 @@ impl Store {
 
     /// Pack indexes that could not be opened.
     pub fn damaged(&self) -> Vec<(ObjectId, String)> {
-        self.current().full(&self.dir).damaged.clone()
+        self.listed().full(&self.dir).damaged.clone()
     }
 
     /// The packs directory.
@@ -382,7 +430,7 @@ impl Store {
 
     /// The names of the packs as of the last listing, sorted; opens nothing.
     pub fn names(&self) -> Vec<ObjectId> {
-        self.current().data.iter().map(|d| d.name).collect()
+        self.listed().data.iter().map(|d| d.name).collect()
     }
 
     /// Whether the lookups of the last listing go through a multi-pack index (opening it
@@ -397,7 +445,7 @@ impl Store {
     /// for a listing). Each stays readable while held, even if gc deletes it meanwhile,
     /// unless its data file was never opened.
     pub fn packs(&self) -> Vec<Arc<Pack>> {
-        self.current().full(&self.dir).packs.clone()
+        self.listed().full(&self.dir).packs.clone()
     }
 
     /// Finds the pack and entry of `id` in the packs as of the last listing.
