@@ -283,20 +283,15 @@ impl Store {
     /// and are not visible). No pack index is opened yet.
     pub fn open(dir: &Path, algo: HashAlgo) -> Result<Store> {
         let from_midx = Listing::from_midx(dir, algo);
+        let listed = from_midx.is_some();
         let store = Store {
             algo,
             dir: dir.to_path_buf(),
-            listing: RwLock::new(Arc::new(Listing::new(Vec::new()))),
+            listing: RwLock::new(Arc::new(from_midx.unwrap_or(Listing::new(Vec::new())))),
             settled: Arc::new(AtomicBool::new(false)),
         };
-        match from_midx {
-            Some(listing) => {
-                *store
-                    .listing
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(listing)
-            }
-            None => store.refresh()?,
+        if !listed {
+            store.refresh()?;
         }
         Ok(store)
     }
