@@ -27,7 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-10}"
 shift || true
-all=(tree layer file_object pack_index pack staging_index config proof repo reflog resume)
+all=(tree layer file_object pack_index midx pack staging_index config proof repo reflog resume)
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     targets=("${all[@]}")
@@ -39,6 +39,7 @@ seeds_of() {
         layer) echo fixtures/corpus/layer ;;
         file_object) echo fixtures/corpus/file ;;
         pack_index) echo fixtures/corpus/pack-index ;;
+        midx) echo fixtures/corpus/midx ;;
         pack) echo fixtures/corpus/pack ;;
         staging_index) echo fixtures/corpus/staging-index ;;
         config) echo fixtures/corpus/config ;;

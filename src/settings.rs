@@ -20,7 +20,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 
 /// The keys `cairn config` reads and writes.
-pub const KEYS: [&str; 2] = ["user.name", "user.email"];
+pub const KEYS: [&str; 3] = ["user.name", "user.email", "gc.auto"];
 
 /// The repository-level settings file's name inside `.cairn`.
 pub const REPO_FILE: &str = "settings.toml";
@@ -143,6 +143,11 @@ pub fn check(key: &str, value: Option<&str>) -> std::result::Result<(), String> 
         ));
     }
     let Some(v) = value else { return Ok(()) };
+    if key == "gc.auto" && v.trim().parse::<usize>().is_err() {
+        return Err(format!(
+            "{v:?} cannot be gc.auto: a number of packs, 0 for never"
+        ));
+    }
     let bad = v.trim().is_empty()
         || v.chars().any(|c| c.is_control() || c == '<' || c == '>')
         || (key == "user.email" && v.chars().any(char::is_whitespace));

@@ -479,7 +479,7 @@ pub(crate) struct CheckoutArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ConfigArgs {
-    /// The setting: user.name or user.email.
+    /// The setting: user.name, user.email or gc.auto (packs merged past this many; 0: never).
     #[arg(required_unless_present = "list")]
     pub key: Option<String>,
     /// The value to set; without it, the setting is printed.

@@ -678,10 +678,11 @@ pub(super) fn gc(o: &GcOutcome, out: &mut dyn Write, _: &Printer) -> Result<()> 
     let verb = if o.dry_run { "would remove" } else { "removed" };
     writeln!(
         out,
-        "{verb} {}: {} deleted, {} rewritten, {} kept, {}; {} freed",
+        "{verb} {}: {} deleted, {} rewritten, {} merged, {} kept, {}; {} freed",
         n(o.dead_objects, "unreferenced object"),
         n(o.packs_deleted, "pack"),
         o.packs_rewritten,
+        o.packs_merged,
         o.packs_kept,
         n(o.orphan_files_removed, "orphan file"),
         HumanBytes(o.bytes_freed)

@@ -143,6 +143,7 @@ pub fn commit(
     index.base_tree = Some(built.root);
     index.entries.remember_trees(built.cache);
     repo.save_index(&mut index)?;
+    crate::pack::consolidate::auto(repo, progress)?;
     Ok(CommitOutcome {
         committed: true,
         layer: Some(id),

@@ -19,10 +19,8 @@ use crate::fsutil;
 use crate::hash::ObjectId;
 use crate::object::file;
 use crate::object::Layer;
-use crate::pack::{
-    self, check_content, decompress, Encoded, ObjectKind, Pack, PackClass, PackWriter,
-    RECORD_HEADER_LEN,
-};
+use crate::pack::consolidate::{self, Copier};
+use crate::pack::{self, midx_write, ObjectKind, Pack, RECORD_HEADER_LEN};
 use crate::progress::{Progress, Unit};
 use crate::reach::{self, At, Step, Visitor, Walk};
 use crate::reflog::Grace;
@@ -49,9 +47,13 @@ pub struct GcOutcome {
     pub dead_objects: u64,
     /// Packs holding no live object, deleted whole.
     pub packs_deleted: u64,
-    /// Packs mostly dead (live bytes under half), whose live objects were copied to new packs
-    /// before they were deleted.
+    /// Packs mostly dead (live bytes under half), or small (under 32 MiB) with any dead object,
+    /// whose live objects were copied to new packs before they were deleted.
     pub packs_rewritten: u64,
+    /// Small packs (under 32 MiB of records) whose live objects were copied into larger new
+    /// packs before they were deleted, so a repository of thousands of commits keeps a few
+    /// packs. Not counted in `packs_rewritten`.
+    pub packs_merged: u64,
     /// Packs left as they were.
     pub packs_kept: u64,
     /// Packs without an index (left by an interrupted write) and temporary files removed; 0 in
@@ -83,40 +85,67 @@ pub fn gc(repo: &Locked, opts: &GcOptions, progress: &dyn Progress) -> Result<Gc
     let (live, may_be_absent, kept) = live_set(repo, opts.grace)?;
     out.layers_kept_by_reflog = kept;
     check_live(repo, &live, &may_be_absent, &bad)?;
-    let (mut delete, mut rewrite) = (Vec::new(), Vec::new());
-    // What a dry run reports: whole packs deleted, the dead records of rewritten ones.
-    let mut would_free = 0;
-    for p in repo.store.packs() {
-        let (live_bytes, dead_bytes) = usage(&p, &live, &mut out);
-        let total = live_bytes + dead_bytes;
-        if live_bytes == 0 {
-            would_free += files_size(&p);
-            delete.push(p);
-        } else if dead_bytes > 0 && (live_bytes as f64) < REWRITE_BELOW * total as f64 {
-            would_free += dead_bytes;
-            rewrite.push(p);
-        } else {
-            out.packs_kept += 1;
-        }
-    }
-    out.packs_deleted = delete.len() as u64;
-    out.packs_rewritten = rewrite.len() as u64;
+    let (delete, rewrite, would_free) = plan(repo, &live, &mut out);
     if opts.dry_run {
         out.bytes_freed = would_free;
         return Ok(out);
     }
     progress.begin("rewriting packs", Unit::Packs, rewrite.len() as u64, 0);
-    let written = copy_live(repo, &rewrite, &live, progress)?;
+    let (written, bytes) = copy_live(repo, &rewrite, &live, progress)?;
     progress.end();
     failpoint::hit("gc:after-new-packs");
-    for p in delete.iter().chain(&rewrite) {
-        out.bytes_freed += remove_pack(repo, p)?;
-        failpoint::hit("gc:after-first-delete");
-    }
-    out.bytes_freed = out.bytes_freed.saturating_sub(written);
+    let gone: Vec<Arc<Pack>> = delete.into_iter().chain(rewrite).collect();
+    out.bytes_freed = consolidate::retire(repo, &gone, &written)?.saturating_sub(bytes);
     out.orphan_files_removed = remove_orphans(repo, &mut out.bytes_freed)?;
     fsutil::sync_dir(&repo.packs_dir())?;
+    // A multi-pack index that was damaged or missing is rewritten even when no pack went.
+    midx_write::maintain(repo.algo(), &repo.packs_dir(), &repo.tmp_dir())?;
     Ok(out)
+}
+
+/// Which packs go whole (no live object) and which are rewritten (mostly dead, small with
+/// any dead record, or small beside many other small ones: merged), with the bytes a dry run says would be freed: the
+/// deleted packs' files and the rewritten packs' dead records.
+fn plan(
+    repo: &Repository,
+    live: &HashSet<ObjectId>,
+    out: &mut GcOutcome,
+) -> (Vec<Arc<Pack>>, Vec<Arc<Pack>>, u64) {
+    let (mut delete, mut rewrite, mut kept) = (Vec::new(), Vec::new(), Vec::new());
+    let mut would_free = 0;
+    for p in repo.store.packs() {
+        let (live_bytes, dead_bytes) = usage(&p, live, out);
+        let total = live_bytes + dead_bytes;
+        if live_bytes == 0 {
+            would_free += consolidate::files_size(&p);
+            delete.push(p);
+        } else if dead_bytes > 0
+            && ((live_bytes as f64) < REWRITE_BELOW * total as f64
+                || total < consolidate::SMALL_PACK)
+        {
+            // A small pack is cheap to copy: its dead records go now, not when they reach
+            // half of it (a merged pack holding what a reset dropped would keep it).
+            would_free += dead_bytes;
+            rewrite.push(p);
+        } else {
+            kept.push(p);
+        }
+    }
+    out.packs_deleted = delete.len() as u64;
+    out.packs_rewritten = rewrite.len() as u64;
+    // Small packs of a class are merged once there are more than a few, counting those of
+    // the class rewritten anyway (see `consolidate::GC_MERGE_ABOVE`).
+    let rewritten = consolidate::by_class(consolidate::small(&rewrite));
+    let kept_small = consolidate::by_class(consolidate::small(&kept));
+    for (small, others) in kept_small.into_iter().zip(rewritten) {
+        if small.len() + others.len() > consolidate::GC_MERGE_ABOVE {
+            kept.retain(|p| !small.iter().any(|s| s.name == p.name));
+            out.packs_merged += small.len() as u64;
+            rewrite.extend(small);
+        }
+    }
+    out.packs_kept = kept.len() as u64;
+    (delete, rewrite, would_free)
 }
 
 /// Rebuilds every damaged pack index from its pack (see `pack::rebuild_index`): safe under
@@ -295,66 +324,21 @@ struct Keep;
 
 impl Visitor for Keep {}
 
-/// Copies the live objects of `packs` into new packs, checking each against its id on the
-/// way so damage is never carried forward silently. Returns the bytes written.
+/// Copies the live objects of `packs` into new packs, unchanged, checking each against its
+/// id on the way so damage is never carried forward silently: damage stops gc. Returns the
+/// packs written and their bytes.
 fn copy_live(
     repo: &Repository,
     packs: &[Arc<Pack>],
     live: &HashSet<ObjectId>,
     progress: &dyn Progress,
-) -> Result<u64> {
-    let mut data = PackWriter::for_repo(repo, PackClass::Data);
-    let mut meta = PackWriter::for_repo(repo, PackClass::Meta);
+) -> Result<(Vec<ObjectId>, u64)> {
+    let mut copier = Copier::new(repo);
     for p in packs {
-        for e in p.index.entries().flatten().filter(|e| live.contains(&e.id)) {
-            let stored = p.read_stored(&e)?;
-            let raw = decompress(e.kind, e.codec, stored.clone(), e.raw_len).map_err(|err| {
-                Error::corrupt("pack", p.path(), format!("object {}: {err}", e.id))
-            })?;
-            check_content(repo.algo(), e.kind, &e.id, &raw).map_err(|why| {
-                Error::corrupt("pack", p.path(), format!("object {}: {why}", e.id))
-            })?;
-            let enc = Encoded {
-                codec: e.codec,
-                raw_len: e.raw_len,
-                bytes: stored,
-            };
-            let w = if e.kind == ObjectKind::Chunk {
-                &mut data
-            } else {
-                &mut meta
-            };
-            w.add(e.id, e.kind, &enc)?;
-        }
+        copier.copy(repo, p, &|id| live.contains(id))??;
         progress.advance(1, 0);
     }
-    let bytes = data.bytes_written() + meta.bytes_written();
-    data.finish()?;
-    meta.finish()?;
-    Ok(bytes)
-}
-
-/// Deletes a pack's index (hiding the pack) and then the pack. Returns the bytes freed.
-fn remove_pack(repo: &Repository, p: &Pack) -> Result<u64> {
-    let idx = p.path().with_extension("idx");
-    let freed = files_size(p);
-    std::fs::remove_file(&idx).ctx("could not delete pack index", &idx)?;
-    fsutil::sync_dir(&repo.packs_dir())?;
-    match std::fs::remove_file(p.path()) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(e).ctx("could not delete pack", p.path())
-        }
-        _ => Ok(freed),
-    }
-}
-
-/// The bytes of a pack and its index.
-fn files_size(p: &Pack) -> u64 {
-    file_size(p.path()) + file_size(&p.path().with_extension("idx"))
-}
-
-fn file_size(p: &Path) -> u64 {
-    std::fs::metadata(p).map_or(0, |m| m.len())
+    copier.finish()
 }
 
 /// Packs without an index (left by an interrupted write) and temporary files. Safe because
@@ -388,4 +372,8 @@ fn remove_orphans(repo: &Repository, freed: &mut u64) -> Result<u64> {
         removed += 1;
     }
     Ok(removed)
+}
+
+fn file_size(p: &Path) -> u64 {
+    std::fs::metadata(p).map_or(0, |m| m.len())
 }

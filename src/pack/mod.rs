@@ -5,7 +5,10 @@
 //! durable, so a crash leaves at worst an orphan pack that gc removes.
 
 mod check;
+pub mod consolidate;
 mod index;
+pub mod midx;
+pub mod midx_write;
 mod rebuild;
 pub mod sink;
 mod store;
@@ -13,9 +16,10 @@ mod writer;
 
 pub use check::{check, check_content, check_records, PackReport};
 pub use index::{IdxEntry, PackIndex};
+pub use midx::Midx;
 pub use rebuild::rebuild_index;
 pub use sink::StoreSink;
-pub use store::{Pack, Store};
+pub use store::{Pack, PackData, Store};
 pub use writer::PackWriter;
 
 /// Magic bytes at the start of every pack file.

@@ -13,22 +13,34 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use super::index::{IdxEntry, PackIndex};
+use super::midx::{Midx, MIDX_FILE};
 use super::{check_lengths, decompress, ObjectKind, RECORD_HEADER_LEN};
 use crate::error::{Error, IoContext, Result};
 use crate::hash::{HashAlgo, ObjectId};
 
-/// One published pack: its name, its index and (opened on first read) its data file.
-pub struct Pack {
-    /// The pack's name: the hash of its objects' ids, in order.
-    pub name: ObjectId,
-    /// Its index, mapped.
-    pub index: PackIndex,
+/// A published pack's data file, opened on first read and shared by every listing that
+/// names the pack, so an open handle survives a listing again.
+pub struct PackData {
+    name: ObjectId,
     /// The data file and its length, taken once: packs never change after publication.
     file: OnceLock<(File, u64)>,
     path: PathBuf,
 }
 
-impl Pack {
+impl PackData {
+    fn new(dir: &Path, name: ObjectId) -> PackData {
+        PackData {
+            name,
+            file: OnceLock::new(),
+            path: dir.join(format!("{name}.pack")),
+        }
+    }
+
+    /// The pack's name.
+    pub fn name(&self) -> ObjectId {
+        self.name
+    }
+
     /// The pack data file's path.
     pub fn path(&self) -> &Path {
         &self.path
@@ -69,7 +81,34 @@ impl Pack {
     }
 }
 
-/// One listing of `packs/`.
+/// One published pack with its own index.
+pub struct Pack {
+    /// The pack's name: the hash of its objects' ids, in order.
+    pub name: ObjectId,
+    /// Its index, mapped.
+    pub index: PackIndex,
+    data: Arc<PackData>,
+}
+
+impl Pack {
+    /// The pack data file's path.
+    pub fn path(&self) -> &Path {
+        self.data.path()
+    }
+
+    /// Its data file, as lookups return it.
+    pub fn data(&self) -> &Arc<PackData> {
+        &self.data
+    }
+
+    /// Reads the stored bytes of the record `e` (see [`PackData::read_stored`]).
+    pub fn read_stored(&self, e: &IdxEntry) -> Result<Vec<u8>> {
+        self.data.read_stored(e)
+    }
+}
+
+/// Every pack's own index opened: what `packs()` lists, and how lookups go when there is
+/// no trustworthy multi-pack index.
 #[derive(Default)]
 struct PackSet {
     packs: Vec<Arc<Pack>>,
@@ -78,94 +117,237 @@ struct PackSet {
     damaged: Vec<(ObjectId, String)>,
 }
 
+/// How lookups go in one listing.
+enum Route {
+    /// Through the multi-pack index, then the own indexes of the packs it does not cover
+    /// (published since it was written).
+    Midx {
+        midx: Box<Midx>,
+        /// Position in the listing of each pack the multi-pack index names.
+        packs: Vec<usize>,
+        /// Position and index of each listed pack it does not name.
+        extra: Vec<(usize, PackIndex)>,
+    },
+    /// Through every pack's own index: there is no multi-pack index, or it names a pack
+    /// that is gone, or its head is damaged.
+    PerPack,
+}
+
+/// One listing of `packs/`: the packs that have an index, and what was opened of them.
+/// Indexes are opened only when first needed, so a command that reads a few objects opens
+/// the multi-pack index and nothing else.
+struct Listing {
+    /// Sorted by name.
+    data: Vec<Arc<PackData>>,
+    /// Taken from the names in the multi-pack index instead of from listing `packs/`, which
+    /// costs a reader milliseconds with thousands of packs. Packs published since it was
+    /// written are missing from it until a lookup misses and lists `packs/` (as any miss
+    /// does), and whatever needs every pack (`packs`, `names`) lists first.
+    from_midx: bool,
+    route: OnceLock<Route>,
+    full: OnceLock<PackSet>,
+}
+
+impl Listing {
+    fn new(data: Vec<Arc<PackData>>) -> Listing {
+        Listing {
+            data,
+            from_midx: false,
+            route: OnceLock::new(),
+            full: OnceLock::new(),
+        }
+    }
+
+    /// The packs the multi-pack index of `dir` names, with lookups through it, or `None`
+    /// when it does not open.
+    fn from_midx(dir: &Path, algo: HashAlgo) -> Option<Listing> {
+        let midx = Midx::open(&dir.join(MIDX_FILE), algo).ok()?;
+        let data: Vec<_> = midx
+            .names()
+            .into_iter()
+            .map(|n| Arc::new(PackData::new(dir, n)))
+            .collect();
+        let route = Route::Midx {
+            packs: (0..data.len()).collect(),
+            midx: Box::new(midx),
+            extra: Vec::new(),
+        };
+        Some(Listing {
+            data,
+            from_midx: true,
+            route: OnceLock::from(route),
+            full: OnceLock::new(),
+        })
+    }
+
+    fn position(&self, name: &ObjectId) -> Option<usize> {
+        self.data.binary_search_by_key(name, |d| d.name).ok()
+    }
+
+    fn full(&self, dir: &Path) -> &PackSet {
+        self.full.get_or_init(|| {
+            let mut set = PackSet::default();
+            for d in &self.data {
+                match PackIndex::open(&dir.join(format!("{}.idx", d.name))) {
+                    Ok(index) => set.packs.push(Arc::new(Pack {
+                        name: d.name,
+                        index,
+                        data: Arc::clone(d),
+                    })),
+                    // Deleted by gc between the listing and the open: it is simply gone.
+                    Err(e) if is_not_found(&e) => {}
+                    Err(e) => set.damaged.push((d.name, e.to_string())),
+                }
+            }
+            set
+        })
+    }
+
+    fn route(&self, dir: &Path, algo: HashAlgo) -> &Route {
+        self.route.get_or_init(|| self.open_route(dir, algo))
+    }
+
+    /// The multi-pack index, when it opens and every pack it names is listed.
+    fn open_route(&self, dir: &Path, algo: HashAlgo) -> Route {
+        let Ok(midx) = Midx::open(&dir.join(MIDX_FILE), algo) else {
+            return Route::PerPack;
+        };
+        let names = midx.names();
+        let Some(packs) = names.iter().map(|n| self.position(n)).collect() else {
+            return Route::PerPack;
+        };
+        let extra = self
+            .data
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| names.binary_search(&d.name).is_err())
+            .filter_map(|(i, d)| {
+                // One that does not open reads as missing here, as without a multi-pack
+                // index; `verify` reports it through `packs`.
+                let index = PackIndex::open(&dir.join(format!("{}.idx", d.name))).ok()?;
+                Some((i, index))
+            })
+            .collect();
+        Route::Midx {
+            midx: Box::new(midx),
+            packs,
+            extra,
+        }
+    }
+
+    fn locate(
+        &self,
+        dir: &Path,
+        algo: HashAlgo,
+        id: &ObjectId,
+    ) -> Option<(Arc<PackData>, IdxEntry)> {
+        let Route::Midx { midx, packs, extra } = self.route(dir, algo) else {
+            return self.locate_per_pack(dir, id);
+        };
+        match midx.lookup(id) {
+            Ok(Some((n, e))) => return Some((Arc::clone(&self.data[packs[n]]), e)),
+            Ok(None) => {}
+            // A damaged part of the multi-pack index answers nothing: the packs' own
+            // indexes do.
+            Err(_) => return self.locate_per_pack(dir, id),
+        }
+        extra
+            .iter()
+            .rev()
+            .find_map(|(i, index)| index.lookup(id).map(|e| (Arc::clone(&self.data[*i]), e)))
+    }
+
+    fn locate_per_pack(&self, dir: &Path, id: &ObjectId) -> Option<(Arc<PackData>, IdxEntry)> {
+        // Newest packs first: a recent add's objects are the likeliest to be asked for.
+        self.full(dir)
+            .packs
+            .iter()
+            .rev()
+            .find_map(|p| p.index.lookup(id).map(|e| (Arc::clone(&p.data), e)))
+    }
+}
+
 /// All packs of a repository.
 pub struct Store {
     algo: HashAlgo,
     dir: PathBuf,
-    set: RwLock<Arc<PackSet>>,
+    listing: RwLock<Arc<Listing>>,
     /// True while this process holds the writers' lock: no other process can publish or
     /// delete packs then, so a lookup that misses needs no new listing.
     settled: Arc<AtomicBool>,
 }
 
 impl Store {
-    /// Opens every pack that has an index. Packs without one are orphans of an interrupted
-    /// write and are not visible.
+    /// The packs named by the multi-pack index when it opens (see `Listing::from_midx`),
+    /// else those that have an index (packs without one are orphans of an interrupted write
+    /// and are not visible). No pack index is opened yet.
     pub fn open(dir: &Path, algo: HashAlgo) -> Result<Store> {
+        let from_midx = Listing::from_midx(dir, algo);
+        let listed = from_midx.is_some();
         let store = Store {
             algo,
             dir: dir.to_path_buf(),
-            set: RwLock::new(Arc::default()),
+            listing: RwLock::new(Arc::new(from_midx.unwrap_or(Listing::new(Vec::new())))),
             settled: Arc::new(AtomicBool::new(false)),
         };
-        store.refresh()?;
+        if !listed {
+            store.refresh()?;
+        }
         Ok(store)
     }
 
-    /// Lists `packs/` again: packs published since are opened, packs deleted since (by gc)
-    /// are dropped. Packs still listed keep their open files.
+    /// The current listing, listing `packs/` first if it came from the multi-pack index:
+    /// for what needs every pack. A failure to list keeps the one held.
+    fn listed(&self) -> Arc<Listing> {
+        if self.current().from_midx {
+            let _kept_on_failure = self.refresh();
+        }
+        self.current()
+    }
+
+    /// Lists `packs/` again: packs published since become visible, packs deleted since (by
+    /// gc) are dropped. Packs still listed keep their open files; when nothing changed, the
+    /// indexes opened so far stay in use.
     pub fn refresh(&self) -> Result<()> {
+        self.relist(false)
+    }
+
+    fn relist(&self, reopen: bool) -> Result<()> {
         let names = self.list()?;
         let old = self.current();
-        let mut next = PackSet::default();
-        for name in names {
-            match old.packs.iter().find(|p| p.name == name) {
-                Some(p) => next.packs.push(Arc::clone(p)),
-                None => self.open_pack(name, &mut next),
-            }
+        let same = names.iter().eq(old.data.iter().map(|d| &d.name));
+        if !reopen && !old.from_midx && same {
+            return Ok(());
         }
+        let data = names
+            .into_iter()
+            .map(|name| match old.position(&name) {
+                Some(i) if !reopen => Arc::clone(&old.data[i]),
+                _ => Arc::new(PackData::new(&self.dir, name)),
+            })
+            .collect();
         *self
-            .set
+            .listing
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(Listing::new(data));
         Ok(())
     }
 
-    /// The pack names that have an index, sorted.
     fn list(&self) -> Result<Vec<ObjectId>> {
-        let mut names = Vec::new();
-        for entry in std::fs::read_dir(&self.dir).ctx("could not list packs", &self.dir)? {
-            let entry = entry.ctx("could not list packs", &self.dir)?;
-            let file_name = entry.file_name();
-            let Some(stem) = file_name.to_str().and_then(|n| n.strip_suffix(".idx")) else {
-                continue;
-            };
-            if let Ok(id) = stem.parse::<ObjectId>() {
-                names.push(id);
-            }
-        }
-        names.sort();
-        Ok(names)
-    }
-
-    fn open_pack(&self, name: ObjectId, set: &mut PackSet) {
-        match PackIndex::open(&self.dir.join(format!("{name}.idx"))) {
-            Ok(index) => set.packs.push(Arc::new(Pack {
-                name,
-                index,
-                file: OnceLock::new(),
-                path: self.dir.join(format!("{name}.pack")),
-            })),
-            // Deleted by gc between the listing and the open: it is simply gone.
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => set.damaged.push((name, e.to_string())),
-        }
+        super::midx_write::list_packs(&self.dir)
     }
 
     /// Lists and opens every pack afresh, dropping the indexes held so far: after an index
-    /// was rebuilt, the damaged one must not stay in use.
+    /// was rebuilt, or the multi-pack index rewritten, the old ones must not stay in use.
     pub fn reload(&self) -> Result<()> {
-        *self
-            .set
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::default();
-        self.refresh()
+        self.relist(true)
     }
 
     /// Every pack index that is damaged, with the reason: those that could not be opened and
     /// those whose checksum or order is wrong. Hashes every index, so only gc and verify ask.
     pub fn damaged_indexes(&self) -> Vec<(ObjectId, String)> {
-        let set = self.current();
+        let listing = self.listed();
+        let set = listing.full(&self.dir);
         let mut out = set.damaged.clone();
         for p in &set.packs {
             if let Err(why) = p.index.verify(self.algo) {
@@ -210,10 +392,10 @@ impl Store {
         }
     }
 
-    fn current(&self) -> Arc<PackSet> {
+    fn current(&self) -> Arc<Listing> {
         Arc::clone(
             &self
-                .set
+                .listing
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         )
@@ -228,7 +410,7 @@ impl Store {
 
     /// Pack indexes that could not be opened.
     pub fn damaged(&self) -> Vec<(ObjectId, String)> {
-        self.current().damaged.clone()
+        self.listed().full(&self.dir).damaged.clone()
     }
 
     /// The packs directory.
@@ -241,20 +423,29 @@ impl Store {
         self.algo
     }
 
-    /// The packs as of the last listing. Each stays readable while held, even if gc deletes
-    /// it meanwhile, unless its data file was never opened.
+    /// The names of the packs as of the last listing, sorted; opens nothing.
+    pub fn names(&self) -> Vec<ObjectId> {
+        self.listed().data.iter().map(|d| d.name).collect()
+    }
+
+    /// Whether the lookups of the last listing go through a multi-pack index (opening it
+    /// if not yet done).
+    pub fn uses_midx(&self) -> bool {
+        let listing = self.current();
+        let route = listing.route(&self.dir, self.algo);
+        matches!(route, Route::Midx { .. })
+    }
+
+    /// The packs as of the last listing, each with its own index (opened on the first call
+    /// for a listing). Each stays readable while held, even if gc deletes it meanwhile,
+    /// unless its data file was never opened.
     pub fn packs(&self) -> Vec<Arc<Pack>> {
-        self.current().packs.clone()
+        self.listed().full(&self.dir).packs.clone()
     }
 
     /// Finds the pack and entry of `id` in the packs as of the last listing.
-    pub fn locate(&self, id: &ObjectId) -> Option<(Arc<Pack>, IdxEntry)> {
-        // Newest packs first: a recent add's objects are the likeliest to be asked for.
-        self.current()
-            .packs
-            .iter()
-            .rev()
-            .find_map(|p| p.index.lookup(id).map(|e| (Arc::clone(p), e)))
+    pub fn locate(&self, id: &ObjectId) -> Option<(Arc<PackData>, IdxEntry)> {
+        self.current().locate(&self.dir, self.algo, id)
     }
 
     /// True when some pack holds `id`. A miss lists `packs/` again first, unless this
@@ -271,16 +462,24 @@ impl Store {
     }
 
     /// Reads and decompresses an object of the expected kind. The caller checks its id. An
-    /// object that is missing, or whose pack file is gone, is looked for once more after
-    /// listing the packs again: a concurrent commit may have published it, or gc may have
-    /// moved it to a new pack.
+    /// object that is missing, or whose pack file is gone, is looked for again after
+    /// listing the packs again, as long as the listing changes (a few times at most): a
+    /// concurrent commit may have published it, or gc may have moved it to a new pack, and a
+    /// listing taken while gc deletes old packs may still name one it deletes next.
     pub fn read(&self, id: &ObjectId, kind: ObjectKind, context: &Path) -> Result<Vec<u8>> {
-        match self.read_listed(id, kind, context) {
-            Err(e) if is_stale(&e) => {
-                self.refresh()?;
-                self.read_listed(id, kind, context)
+        let mut tries = 0;
+        loop {
+            match self.read_listed(id, kind, context) {
+                Err(e) if is_stale(&e) && tries < 4 => {
+                    let before = self.current();
+                    self.refresh()?;
+                    if Arc::ptr_eq(&before, &self.current()) && tries > 0 {
+                        return Err(e);
+                    }
+                    tries += 1;
+                }
+                other => return other,
             }
-            other => other,
         }
     }
 
@@ -397,9 +596,9 @@ mod tests {
     #[test]
     fn a_vanished_index_is_not_damage() {
         let (_d, packs, _tmp) = dirs();
-        let mut set = PackSet::default();
         let store = Store::open(&packs, HashAlgo::Blake3).unwrap();
-        store.open_pack(ObjectId([7; 32]), &mut set);
+        let listing = Listing::new(vec![Arc::new(PackData::new(&packs, ObjectId([7; 32])))]);
+        let set = listing.full(&packs);
         assert!(set.packs.is_empty() && set.damaged.is_empty());
         std::fs::write(packs.join(format!("{}.idx", ObjectId([8; 32]))), b"junk").unwrap();
         store.refresh().unwrap();

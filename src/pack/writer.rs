@@ -125,6 +125,9 @@ pub struct PackWriter {
     written: Vec<ObjectId>,
     /// Packs made permanent by [`PackWriter::seal`]: a later failure leaves them.
     sealed: Vec<ObjectId>,
+    /// Packs this writer closed that were published already, byte for byte: kept as they
+    /// were, never withdrawn by this writer, but holding what it wrote.
+    existing: Vec<ObjectId>,
     bytes: u64,
 }
 
@@ -142,6 +145,7 @@ impl PackWriter {
             seen: HashSet::new(),
             written: Vec::new(),
             sealed: Vec::new(),
+            existing: Vec::new(),
             bytes: 0,
         }
     }
@@ -233,7 +237,10 @@ impl PackWriter {
         let idx_path = self.packs_dir.join(format!("{name}.idx"));
         if idx_path.exists() {
             // The same pack is published already: keep it, never replace a pack in place.
+            // It holds what was written, so it is among the packs `finish` names (a merge
+            // must not then delete it as an old pack).
             std::fs::remove_file(&pack.tmp).ctx("could not remove temporary pack", &pack.tmp)?;
+            self.existing.push(name);
             return Ok(());
         }
         let dest = self.packs_dir.join(format!("{name}.pack"));
@@ -264,12 +271,17 @@ impl PackWriter {
         Ok(())
     }
 
-    /// Publishes the last pack and returns the names of all packs written. On an error,
-    /// every pack this writer published and did not seal is deleted again.
+    /// Publishes the last pack and returns the names of all packs that hold what was
+    /// written (published by this writer, or already published with the same bytes). On an
+    /// error, every pack this writer published and did not seal is deleted again.
     pub fn finish(mut self) -> Result<Vec<ObjectId>> {
         self.close_current()?;
         let mut all = std::mem::take(&mut self.sealed);
         all.append(&mut self.written);
+        all.append(&mut self.existing);
+        if !all.is_empty() {
+            super::midx_write::maintain(self.algo, &self.packs_dir, &self.tmp_dir)?;
+        }
         Ok(all)
     }
 }

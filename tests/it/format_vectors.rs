@@ -19,7 +19,7 @@ use cairn::config::Config;
 use cairn::hash::{Domain, HashAlgo, ObjectId};
 use cairn::index::{IndexEntry, StagingIndex, Stat, WalkCache};
 use cairn::object::{file, ChunkRef, EntryKind, FileObject, Layer, LayerCounts, Tree};
-use cairn::pack::{Encoded, ObjectKind, PackClass, PackIndex, PackWriter, Store};
+use cairn::pack::{midx, Encoded, ObjectKind, PackClass, PackIndex, PackWriter, Store};
 use cairn::Repository;
 
 const ALGOS: [HashAlgo; 2] = [HashAlgo::Blake3, HashAlgo::Sha256];
@@ -931,6 +931,117 @@ fn packs_and_indexes_are_pinned() {
     pin("packs.json", &Value::Object(out));
 }
 
+/// The multi-pack index over the two pinned packs (FORMAT.md section 13a), byte for byte,
+/// recomputed here from the description; every object reads back through it.
+#[test]
+fn multi_pack_index_is_pinned() {
+    let algo = HashAlgo::Blake3;
+    let dir = tempfile::tempdir().unwrap();
+    let mut packs = Vec::new();
+    let mut objects = Vec::new();
+    for (class, objs) in [
+        (PackClass::Meta, meta_objects()),
+        (PackClass::Data, data_objects()),
+    ] {
+        let (name, pack, idx) = write_pack(class, &objs);
+        std::fs::write(dir.path().join(format!("{name}.pack")), &pack).unwrap();
+        std::fs::write(dir.path().join(format!("{name}.idx")), &idx).unwrap();
+        packs.push((name, idx));
+        objects.extend(objs);
+    }
+    let indexes: Vec<(ObjectId, PackIndex)> = packs
+        .iter()
+        .map(|(n, _)| {
+            (
+                *n,
+                PackIndex::open(&dir.path().join(format!("{n}.idx"))).unwrap(),
+            )
+        })
+        .collect();
+    let refs: Vec<(ObjectId, &PackIndex)> = indexes.iter().map(|(n, i)| (*n, i)).collect();
+    let bytes = midx::encode(algo, &refs);
+    assert_eq!(bytes, ref_midx(&packs), "FORMAT.md's multi-pack index");
+    let m = midx::Midx::from_bytes(bytes.clone(), algo).unwrap();
+    m.verify().unwrap();
+    std::fs::write(dir.path().join(midx::MIDX_FILE), &bytes).unwrap();
+    let store = Store::open(dir.path(), algo).unwrap();
+    assert!(store.uses_midx());
+    for (id, kind, raw) in &objects {
+        assert!(m.lookup(id).unwrap().is_some());
+        assert_eq!(&store.read(id, *kind, dir.path()).unwrap(), raw);
+    }
+    let mut names: Vec<String> = packs.iter().map(|(n, _)| n.to_hex()).collect();
+    names.sort();
+    pin(
+        "midx.json",
+        &json!({ "packs": names, "multi_pack_index": hex(&bytes) }),
+    );
+    // FORMAT.md's worked example quotes the names and the head sum.
+    let doc = std::fs::read_to_string(fixtures().join("../docs/FORMAT.md")).unwrap();
+    let head = 24 + 32 * names.len() + 1024 + 8192;
+    for quoted in names
+        .iter()
+        .map(String::as_str)
+        .chain([&*hex(&bytes[head..head + 32])])
+    {
+        assert!(doc.contains(quoted), "docs/FORMAT.md should quote {quoted}");
+    }
+}
+
+/// A multi-pack index built by hand from FORMAT.md: the entries of every pack index (read
+/// from their bytes), numbered by the pack's place among the sorted names, sorted by id.
+fn ref_midx(packs: &[(ObjectId, Vec<u8>)]) -> Vec<u8> {
+    let mut packs = packs.to_vec();
+    packs.sort_by_key(|(n, _)| *n);
+    let mut entries: Vec<Vec<u8>> = Vec::new();
+    for (number, (_, idx)) in packs.iter().enumerate() {
+        let count = u32::from_le_bytes(idx[12..16].try_into().unwrap()) as usize;
+        for i in 0..count {
+            let e = &idx[16 + 1024 + i * 50..16 + 1024 + (i + 1) * 50];
+            let mut m = e[..32].to_vec();
+            m.extend_from_slice(&(number as u32).to_le_bytes());
+            m.extend_from_slice(&e[32..]);
+            entries.push(m);
+        }
+    }
+    entries.sort();
+    let mut out = b"CAIRNMDX".to_vec();
+    for v in [1, packs.len() as u32, entries.len() as u32, 0] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    for (name, _) in &packs {
+        out.extend_from_slice(&name.0);
+    }
+    for b in 0..256 {
+        let n = entries.iter().filter(|e| usize::from(e[0]) <= b).count() as u32;
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+    let checksum = Domain::Checksum.context();
+    for b in 0..256 {
+        let bucket: Vec<u8> = entries
+            .iter()
+            .filter(|e| usize::from(e[0]) == b)
+            .flatten()
+            .copied()
+            .collect();
+        out.extend_from_slice(&ref_hash(HashAlgo::Blake3, checksum, &bucket));
+    }
+    let head = ref_hash(HashAlgo::Blake3, checksum, &out);
+    out.extend_from_slice(&head);
+    out.extend(entries.into_iter().flatten());
+    out
+}
+
+/// The multi-pack index of the two pinned packs, as the fuzzing corpus holds it.
+fn pinned_midx() -> Vec<u8> {
+    let packs = [
+        write_pack(PackClass::Meta, &meta_objects()),
+        write_pack(PackClass::Data, &data_objects()),
+    ];
+    let packs: Vec<(ObjectId, Vec<u8>)> = packs.into_iter().map(|(n, _, i)| (n, i)).collect();
+    ref_midx(&packs)
+}
+
 /// Decodes a pack and its index back, by hand and through the library.
 fn check_pack_decodes(pack: &[u8], idx: &[u8], objects: &[(ObjectId, ObjectKind, Vec<u8>)]) {
     assert_eq!(&pack[..8], b"CAIRNPAK");
@@ -1116,6 +1227,8 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
         ("pack-index/meta.idx".into(), meta_idx),
         ("pack-index/data.idx".into(), data_idx),
         ("pack/meta.pack".into(), meta_pack),
+        ("midx/two-packs".into(), pinned_midx()),
+        ("midx/empty".into(), ref_midx(&[])),
         ("pack/data.pack".into(), data_pack),
         (
             "staging-index/empty".into(),
@@ -1158,6 +1271,9 @@ fn fuzz_corpus_decodes() {
                 "layer" => Layer::decode(&b).is_ok(),
                 "file" => file::decode_stored(&b).is_ok() || file::decode_list(&b).is_ok(),
                 "pack" => b.starts_with(b"CAIRNPAK"),
+                "midx" => {
+                    midx::Midx::from_bytes(b, HashAlgo::Blake3).is_ok_and(|m| m.verify().is_ok())
+                }
                 "pack-index" => {
                     PackIndex::open(&path).is_ok_and(|i| i.verify(HashAlgo::Blake3).is_ok())
                 }

@@ -1,0 +1,470 @@
+//! The multi-pack index (`packs/multi-pack-index`): one sorted table of the objects of many
+//! packs, so a lookup is one binary search however many packs there are, and a command maps
+//! one file instead of one index per pack.
+//!
+//! ```text
+//! header (24):   magic "CAIRNMDX" | version u32 | packs u32 | count u32 | reserved u32 = 0
+//! names:         packs x 32, the pack names, strictly ascending
+//! fan-out:       256 x u32, fanout[b] = number of entries whose id's first byte <= b
+//! bucket sums:   256 x 32, sums[b] = H(Checksum, the bytes of the entries of bucket b)
+//! head sum (32): H(Checksum, every byte before it)
+//! entries:       count x (id 32 | pack u32 | offset u64 | raw_len u32 | stored_len u32 |
+//!                kind u8 | codec u8), sorted by id, no duplicates
+//! ```
+//! All integers little-endian. Opening checks everything but the entries (a few KiB per
+//! thousand packs); a bucket's entries are checked against their sum the first time a
+//! lookup lands in it, so a command that reads ten objects hashes about ten buckets, not the
+//! whole table, and no lookup ever trusts an unchecked byte.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use memmap2::Mmap;
+
+use super::index::{IdxEntry, PackIndex, MAX_OFFSET};
+use super::{Codec, ObjectKind};
+use crate::error::{Error, IoContext, Result};
+use crate::hash::{Domain, HashAlgo, ObjectId};
+
+/// The file's name inside `packs/`.
+pub const MIDX_FILE: &str = "multi-pack-index";
+const MAGIC: &[u8; 8] = b"CAIRNMDX";
+/// The multi-pack index format version.
+pub const MIDX_VERSION: u32 = 1;
+const HEADER: usize = 24;
+const FANOUT: usize = 256 * 4;
+const SUMS: usize = 256 * 32;
+/// Bytes per entry: a pack index entry plus the pack's number.
+pub const MIDX_ENTRY_LEN: usize = 32 + 4 + 8 + 4 + 4 + 1 + 1;
+
+/// What is known of a bucket: not yet checked, matches its sum, or damaged.
+const UNCHECKED: u8 = 0;
+const GOOD: u8 = 1;
+const BAD: u8 = 2;
+
+enum Bytes {
+    Mapped(Mmap),
+    Owned(Vec<u8>),
+}
+
+/// An opened multi-pack index: its head is checked, its buckets are checked on first use.
+pub struct Midx {
+    bytes: Bytes,
+    algo: HashAlgo,
+    packs: usize,
+    count: usize,
+    buckets: [AtomicU8; 256],
+}
+
+impl Midx {
+    /// Maps the multi-pack index at `path` and checks its head.
+    pub fn open(path: &Path, algo: HashAlgo) -> Result<Midx> {
+        let file = File::open(path).ctx("could not open multi-pack index", path)?;
+        let map =
+            crate::fsutil::map_immutable(&file).ctx("could not map multi-pack index", path)?;
+        Midx::new(Bytes::Mapped(map), algo).map_err(|d| Error::corrupt("multi-pack index", path, d))
+    }
+
+    /// A multi-pack index held in memory (tests and fuzzing), its head checked.
+    pub fn from_bytes(bytes: Vec<u8>, algo: HashAlgo) -> std::result::Result<Midx, String> {
+        Midx::new(Bytes::Owned(bytes), algo)
+    }
+
+    fn new(bytes: Bytes, algo: HashAlgo) -> std::result::Result<Midx, String> {
+        let (packs, count) = check_head(bytes.as_slice(), algo)?;
+        Ok(Midx {
+            bytes,
+            algo,
+            packs,
+            count,
+            buckets: std::array::from_fn(|_| AtomicU8::new(UNCHECKED)),
+        })
+    }
+
+    /// The names of the packs it covers, ascending; an entry's pack number indexes this.
+    pub fn names(&self) -> Vec<ObjectId> {
+        (0..self.packs).map(|i| self.name(i)).collect()
+    }
+
+    fn name(&self, i: usize) -> ObjectId {
+        let s = HEADER + i * 32;
+        ObjectId::from_slice(&self.bytes()[s..s + 32]).expect("32 bytes")
+    }
+
+    /// Its size in bytes.
+    pub fn byte_len(&self) -> usize {
+        self.bytes().len()
+    }
+
+    /// The number of objects it lists.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True when it lists no objects.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.bytes.as_slice()
+    }
+
+    fn entries_at(&self) -> usize {
+        entries_at(self.packs)
+    }
+
+    fn id_at(&self, i: usize) -> &[u8] {
+        let s = self.entries_at() + i * MIDX_ENTRY_LEN;
+        &self.bytes()[s..s + 32]
+    }
+
+    /// The entry at `i` and its pack number; `None` when a byte of it is invalid.
+    fn entry(&self, i: usize) -> Option<(usize, IdxEntry)> {
+        let s = self.entries_at() + i * MIDX_ENTRY_LEN;
+        decode_entry(&self.bytes()[s..s + MIDX_ENTRY_LEN], self.packs)
+    }
+
+    /// Finds `id`: its pack number and entry, or `None` when no covered pack holds it. An
+    /// error means the bucket `id` falls in is damaged; the caller must look elsewhere.
+    pub fn lookup(&self, id: &ObjectId) -> std::result::Result<Option<(usize, IdxEntry)>, String> {
+        let b = id.0[0] as usize;
+        let (lo, hi) = self.bucket(b);
+        self.check_bucket(b)?;
+        let (mut lo, mut hi) = (lo, hi);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match self.id_at(mid).cmp(&id.0[..]) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Ok(self.entry(mid)),
+            }
+        }
+        Ok(None)
+    }
+
+    fn bucket(&self, b: usize) -> (usize, usize) {
+        let lo = if b == 0 { 0 } else { self.fanout(b - 1) };
+        (lo, self.fanout(b))
+    }
+
+    fn fanout(&self, b: usize) -> usize {
+        fanout_at(self.bytes(), self.packs, b)
+    }
+
+    /// Checks bucket `b` once: its sum, the order of its ids, that they start with `b`, and
+    /// that every entry is valid.
+    fn check_bucket(&self, b: usize) -> std::result::Result<(), String> {
+        match self.buckets[b].load(Ordering::Acquire) {
+            GOOD => return Ok(()),
+            BAD => return Err(format!("bucket {b:02x} is damaged")),
+            _ => {}
+        }
+        let verdict = self.bucket_problem(b);
+        let state = if verdict.is_none() { GOOD } else { BAD };
+        self.buckets[b].store(state, Ordering::Release);
+        verdict.map_or(Ok(()), Err)
+    }
+
+    fn bucket_problem(&self, b: usize) -> Option<String> {
+        let (lo, hi) = self.bucket(b);
+        let start = self.entries_at();
+        let body = &self.bytes()[start + lo * MIDX_ENTRY_LEN..start + hi * MIDX_ENTRY_LEN];
+        let sum_at = HEADER + self.packs * 32 + FANOUT + b * 32;
+        if self.algo.hash(Domain::Checksum, body).as_bytes() != &self.bytes()[sum_at..sum_at + 32] {
+            return Some(format!("bucket {b:02x} does not match its checksum"));
+        }
+        for i in lo..hi {
+            if self.id_at(i)[0] as usize != b || (i > lo && self.id_at(i - 1) >= self.id_at(i)) {
+                return Some(format!("bucket {b:02x} is not sorted"));
+            }
+            if self.entry(i).is_none() {
+                return Some(format!("entry {i} is invalid"));
+            }
+        }
+        None
+    }
+
+    /// Checks every bucket (what `verify` and `gc` ask).
+    pub fn verify(&self) -> std::result::Result<(), String> {
+        (0..256).try_for_each(|b| self.check_bucket(b))
+    }
+
+    /// Every entry in id order with its pack number, `None` where an entry is invalid.
+    /// Unchecked: for tests and fuzzing.
+    pub fn entries(&self) -> impl Iterator<Item = Option<(usize, IdxEntry)>> + '_ {
+        (0..self.count).map(|i| self.entry(i))
+    }
+}
+
+impl Bytes {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(m) => m,
+            Bytes::Owned(v) => v,
+        }
+    }
+}
+
+fn entries_at(packs: usize) -> usize {
+    HEADER + packs * 32 + FANOUT + SUMS + 32
+}
+
+fn fanout_at(b: &[u8], packs: usize, i: usize) -> usize {
+    let s = HEADER + packs * 32 + i * 4;
+    u32::from_le_bytes(b[s..s + 4].try_into().expect("4 bytes")) as usize
+}
+
+fn le32(b: &[u8], at: usize) -> usize {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes")) as usize
+}
+
+/// Checks the head: magic, version, reserved bytes, length, head checksum, pack names in
+/// order and a monotone fan-out ending at the count. Returns (packs, count).
+fn check_head(b: &[u8], algo: HashAlgo) -> std::result::Result<(usize, usize), String> {
+    if b.len() < HEADER || &b[..8] != MAGIC {
+        return Err("not a cairn multi-pack index".into());
+    }
+    let version = le32(b, 8);
+    if version != MIDX_VERSION as usize {
+        return Err(format!("unsupported multi-pack index version {version}"));
+    }
+    let (packs, count) = (le32(b, 12), le32(b, 16));
+    if le32(b, 20) != 0 {
+        return Err("reserved bytes are not zero".into());
+    }
+    let want = (count as u64) * MIDX_ENTRY_LEN as u64 + entries_at(packs) as u64;
+    if b.len() as u64 != want {
+        return Err("length does not match the pack and entry counts".into());
+    }
+    let head = entries_at(packs) - 32;
+    if algo.hash(Domain::Checksum, &b[..head]).as_bytes() != &b[head..head + 32] {
+        return Err("head checksum does not match".into());
+    }
+    let names = &b[HEADER..HEADER + packs * 32];
+    if names
+        .chunks(32)
+        .zip(names.chunks(32).skip(1))
+        .any(|(a, z)| a >= z)
+    {
+        return Err("pack names are not strictly ascending".into());
+    }
+    let mut prev = 0;
+    for i in 0..256 {
+        let f = fanout_at(b, packs, i);
+        if f < prev || f > count {
+            return Err("fan-out table is not monotone".into());
+        }
+        prev = f;
+    }
+    if prev != count {
+        return Err("fan-out table does not end at the entry count".into());
+    }
+    Ok((packs, count))
+}
+
+fn decode_entry(b: &[u8], packs: usize) -> Option<(usize, IdxEntry)> {
+    let pack = le32(b, 32);
+    let offset = u64::from_le_bytes(b[36..44].try_into().ok()?);
+    let e = IdxEntry {
+        id: ObjectId::from_slice(&b[..32])?,
+        offset: (offset <= MAX_OFFSET).then_some(offset)?,
+        raw_len: le32(b, 44) as u32,
+        stored_len: le32(b, 48) as u32,
+        kind: ObjectKind::from_u8(b[52])?,
+        codec: Codec::from_u8(b[53])?,
+    };
+    (pack < packs).then_some((pack, e))
+}
+
+fn encode_entry(pack: u32, e: &IdxEntry, out: &mut Vec<u8>) {
+    out.extend_from_slice(e.id.as_bytes());
+    out.extend_from_slice(&pack.to_le_bytes());
+    out.extend_from_slice(&e.offset.to_le_bytes());
+    out.extend_from_slice(&e.raw_len.to_le_bytes());
+    out.extend_from_slice(&e.stored_len.to_le_bytes());
+    out.push(e.kind as u8);
+    out.push(e.codec as u8);
+}
+
+/// Encodes a multi-pack index over `packs` (any order; names are sorted here). An object in
+/// several packs is listed once, in the pack whose name sorts first.
+pub fn encode(algo: HashAlgo, packs: &[(ObjectId, &PackIndex)]) -> Vec<u8> {
+    let mut packs: Vec<_> = packs.to_vec();
+    packs.sort_by_key(|(name, _)| *name);
+    packs.dedup_by_key(|(name, _)| *name);
+    let mut all: Vec<(IdxEntry, u32)> = Vec::new();
+    for (n, (_, index)) in packs.iter().enumerate() {
+        all.extend(index.entries().flatten().map(|e| (e, n as u32)));
+    }
+    // Stable, so among equal ids the first pack's entry comes first and is kept.
+    all.sort_by_key(|(e, _)| e.id);
+    all.dedup_by_key(|(e, _)| e.id);
+    let names: Vec<ObjectId> = packs.iter().map(|(name, _)| *name).collect();
+    encode_entries(algo, &names, &all)
+}
+
+/// Encodes the table `old` extended by the packs `added` (which it must not name), without
+/// opening the packs it covers: its entries are carried over, renumbered. `None` when a
+/// bucket of `old` fails its check (then the caller rebuilds from every pack's index).
+pub fn encode_extended(
+    algo: HashAlgo,
+    old: &Midx,
+    added: &[(ObjectId, &PackIndex)],
+) -> Option<Vec<u8>> {
+    old.verify().ok()?;
+    let mut names = old.names();
+    names.extend(added.iter().map(|(n, _)| *n));
+    names.sort();
+    names.dedup();
+    let number = |name: &ObjectId| names.binary_search(name).expect("listed above") as u32;
+    let renumber: Vec<u32> = old.names().iter().map(number).collect();
+    let mut all: Vec<(IdxEntry, u32)> = old
+        .entries()
+        .map(|e| e.map(|(pack, e)| (e, renumber[pack])))
+        .collect::<Option<_>>()?;
+    for (name, index) in added {
+        let n = number(name);
+        all.extend(index.entries().flatten().map(|e| (e, n)));
+    }
+    // As `encode` does: among equal ids, the pack whose name sorts first.
+    all.sort_unstable_by_key(|(e, pack)| (e.id, *pack));
+    all.dedup_by_key(|(e, _)| e.id);
+    Some(encode_entries(algo, &names, &all))
+}
+
+/// Encodes sorted, unique entries over the ascending `names`.
+fn encode_entries(algo: HashAlgo, names: &[ObjectId], all: &[(IdxEntry, u32)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(entries_at(names.len()) + all.len() * MIDX_ENTRY_LEN);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&MIDX_VERSION.to_le_bytes());
+    out.extend_from_slice(&(names.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(all.len() as u32).to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    for name in names {
+        out.extend_from_slice(name.as_bytes());
+    }
+    let mut body = Vec::with_capacity(all.len() * MIDX_ENTRY_LEN);
+    let mut ends = [0usize; 256];
+    for (e, pack) in all {
+        encode_entry(*pack, e, &mut body);
+        ends[e.id.0[0] as usize] += 1;
+    }
+    let mut total = 0;
+    for n in &mut ends {
+        total += *n;
+        *n = total;
+        out.extend_from_slice(&(total as u32).to_le_bytes());
+    }
+    let mut lo = 0;
+    for hi in ends {
+        let bucket = &body[lo * MIDX_ENTRY_LEN..hi * MIDX_ENTRY_LEN];
+        out.extend_from_slice(algo.hash(Domain::Checksum, bucket).as_bytes());
+        lo = hi;
+    }
+    let head = algo.hash(Domain::Checksum, &out);
+    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(algo: HashAlgo, i: u32) -> IdxEntry {
+        IdxEntry {
+            id: algo.hash(Domain::Chunk, &i.to_le_bytes()),
+            offset: 16 + u64::from(i) * 100,
+            raw_len: i,
+            stored_len: i,
+            kind: ObjectKind::Chunk,
+            codec: Codec::Raw,
+        }
+    }
+
+    fn sample(algo: HashAlgo) -> (Vec<ObjectId>, Vec<(IdxEntry, u32)>) {
+        let names = vec![ObjectId([1; 32]), ObjectId([2; 32]), ObjectId([3; 32])];
+        let mut all: Vec<_> = (0..900u32).map(|i| (entry(algo, i), i % 3)).collect();
+        all.sort_by_key(|(e, _)| e.id);
+        (names, all)
+    }
+
+    #[test]
+    fn round_trip_and_lookup() {
+        let algo = HashAlgo::Blake3;
+        let (names, all) = sample(algo);
+        let m = Midx::from_bytes(encode_entries(algo, &names, &all), algo).unwrap();
+        assert_eq!(m.names(), names);
+        assert_eq!(m.len(), 900);
+        for (e, pack) in &all {
+            assert_eq!(m.lookup(&e.id).unwrap(), Some((*pack as usize, *e)));
+        }
+        assert_eq!(
+            m.lookup(&algo.hash(Domain::Chunk, b"absent")).unwrap(),
+            None
+        );
+        m.verify().unwrap();
+    }
+
+    /// A flip of any byte is caught: by the head checks on opening, or by the bucket's sum
+    /// at the first lookup there, and never answers a lookup wrongly.
+    #[test]
+    fn every_flipped_byte_is_caught() {
+        let algo = HashAlgo::Blake3;
+        let (names, all) = sample(algo);
+        let good = encode_entries(algo, &names, &all[..40]);
+        for at in 0..good.len() {
+            let mut bad = good.clone();
+            bad[at] ^= 0x10;
+            let Ok(m) = Midx::from_bytes(bad, algo) else {
+                continue;
+            };
+            assert!(m.verify().is_err(), "byte {at} flipped passes");
+            for (e, pack) in &all[..40] {
+                if let Ok(found) = m.lookup(&e.id) {
+                    assert_eq!(found, Some((*pack as usize, *e)), "byte {at}");
+                }
+            }
+        }
+    }
+
+    /// Extending a table by a pack gives the table built from scratch over all of them.
+    #[test]
+    fn extending_equals_rebuilding() {
+        let algo = HashAlgo::Blake3;
+        let dir = tempfile::tempdir().unwrap();
+        let mut indexes = Vec::new();
+        for p in 0..3u32 {
+            let mut entries: Vec<IdxEntry> = (0..50).map(|i| entry(algo, p * 1000 + i)).collect();
+            // Every pack also holds one object of the first, as after a copy.
+            entries.push(entry(algo, 7));
+            let bytes = crate::pack::index::encode_index(algo, &mut entries);
+            let path = dir.path().join(format!("{p}.idx"));
+            std::fs::write(&path, bytes).unwrap();
+            let name = ObjectId([p as u8 * 50 + 1; 32]);
+            indexes.push((name, PackIndex::open(&path).unwrap()));
+        }
+        let refs: Vec<(ObjectId, &PackIndex)> = indexes.iter().map(|(n, i)| (*n, i)).collect();
+        let whole = encode(algo, &refs);
+        let first = Midx::from_bytes(encode(algo, &refs[1..]), algo).unwrap();
+        assert!(encode_extended(algo, &first, &refs[..1]).unwrap() == whole);
+    }
+
+    #[test]
+    fn rejects_bad_heads() {
+        let algo = HashAlgo::Blake3;
+        let (names, all) = sample(algo);
+        let good = encode_entries(algo, &names, &all);
+        assert!(Midx::from_bytes(good[..good.len() - 1].to_vec(), algo).is_err());
+        assert!(Midx::from_bytes(good[..10].to_vec(), algo).is_err());
+        let mut longer = good.clone();
+        longer.push(0);
+        assert!(Midx::from_bytes(longer, algo).is_err());
+        let empty = encode_entries(algo, &[], &[]);
+        let m = Midx::from_bytes(empty, algo).unwrap();
+        assert!(m.is_empty() && m.names().is_empty());
+        m.verify().unwrap();
+    }
+}
