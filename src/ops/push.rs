@@ -557,7 +557,7 @@ fn plan(
             || repo
                 .store
                 .locate(id)
-                .is_some_and(|(p, _)| on_remote(&p.name))
+                .is_some_and(|(p, _)| on_remote(&p.name()))
             || shared.iter().any(|p| p.index.lookup(id).is_some())
     };
     let mut send = Vec::new();
