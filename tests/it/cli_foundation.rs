@@ -505,6 +505,7 @@ fn commit_json_has_stable_fields() {
         [
             "bytes_new",
             "bytes_read",
+            "bytes_resumed",
             "bytes_stored",
             "chunks_new",
             "dry_run",
