@@ -1,7 +1,8 @@
 //! The worktree is never read, written or deleted through a symlink standing where a tracked
 //! directory was; killed commands leave nothing that status lists or `add` stages, and the
 //! next command finishes or cleans up; restores never create set-id files nor write into
-//! the repository's own directory.
+//! the repository's own directory; a checkout never stops halfway on a directory of
+//! untracked files standing where it writes a file.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -471,7 +472,10 @@ fn checkout_refuses_a_directory_of_untracked_files_where_a_tracked_path_was() {
         let names: Vec<&[u8]> = after.keys().map(Vec::as_slice).collect();
         assert_eq!(names, [&b"f"[..], b"link", b"old"], "{tracked}");
         assert_eq!(env.read("f"), b"one\n");
-        assert_eq!(fs::read_link(env.path("link")).unwrap(), Path::new("target"));
+        assert_eq!(
+            fs::read_link(env.path("link")).unwrap(),
+            Path::new("target")
+        );
         let (_, staged, unstaged, untracked) = env.status();
         assert!(staged.is_empty() && unstaged.is_empty() && untracked.is_empty());
     }
