@@ -100,12 +100,15 @@ impl Judge<'_> {
         if self.staged.contains(p) && target.is_none_or(|t| !same(e, t)) {
             return Ok(Some("staged changes"));
         }
-        if target.is_some() && self.dir_in_the_way(p)? {
+        let change = local_change(root, self.index, &self.ingester, self.real, p, e)?;
+        // A directory reads as deleted: only then is one worth looking for (no extra stat
+        // for the files of an ordinary switch).
+        let deleted = change == Some(ChangeKind::Deleted);
+        if deleted && target.is_some() && self.dir_in_the_way(p)? {
             return Ok(Some("a directory holding untracked files"));
         }
-        let change = local_change(root, self.index, &self.ingester, self.real, p, e)?;
         // Deleted here: the target deletes it too, or puts a stored version back.
-        if matches!(change, None | Some(ChangeKind::Deleted)) || self.holds_target(p, target)? {
+        if change.is_none() || deleted || self.holds_target(p, target)? {
             return Ok(None);
         }
         Ok(Some(match self.kind_at(p) {
