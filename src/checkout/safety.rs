@@ -90,7 +90,9 @@ impl Judge<'_> {
     }
 
     /// A tracked file loses staged changes the target lacks, or local changes unless the
-    /// worktree already holds exactly what the target has there.
+    /// worktree already holds exactly what the target has there. A directory standing where
+    /// the tracked file was counts as the file deleted, but when the target writes the path
+    /// it is in the way as an untracked directory would be.
     fn tracked_loss(&self, p: &RepoPath, e: &IndexEntry) -> Result<Option<&'static str>> {
         let target = self.plan.target.get(p.as_bytes());
         let root = self.repo.root();
@@ -99,15 +101,31 @@ impl Judge<'_> {
             return Ok(Some("staged changes"));
         }
         let change = local_change(root, self.index, &self.ingester, self.real, p, e)?;
+        // A directory reads as deleted: only then is one worth looking for (no extra stat
+        // for the files of an ordinary switch).
+        let deleted = change == Some(ChangeKind::Deleted);
+        if deleted && target.is_some() && self.dir_in_the_way(p)? {
+            return Ok(Some("a directory holding untracked files"));
+        }
         // Deleted here: the target deletes it too, or puts a stored version back.
-        if matches!(change, None | Some(ChangeKind::Deleted)) || self.holds_target(p, target)? {
+        if change.is_none() || deleted || self.holds_target(p, target)? {
             return Ok(None);
         }
         Ok(Some(match self.kind_at(p) {
-            Found::Dir => "a directory where a tracked file was",
             Found::Symlink => "a symlink with local changes",
             _ => "a file with local changes",
         }))
+    }
+
+    /// True when a real directory (not one reached through a symlink) stands at `p` and
+    /// holds something the checkout does not delete itself: writing `p` would have to
+    /// remove it, and the move would fail halfway (even `-f` refuses that, before touching
+    /// anything).
+    fn dir_in_the_way(&self, p: &RepoPath) -> Result<bool> {
+        if !self.real.reaches(p)? || !matches!(self.kind_at(p), Found::Dir) {
+            return Ok(false);
+        }
+        untracked_in_the_way(self.repo.root(), p, self.deleted, 0)
     }
 
     /// An untracked file or symlink is in the way unless it holds the target's content or

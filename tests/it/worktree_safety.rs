@@ -1,7 +1,8 @@
 //! The worktree is never read, written or deleted through a symlink standing where a tracked
 //! directory was; killed commands leave nothing that status lists or `add` stages, and the
 //! next command finishes or cleans up; restores never create set-id files nor write into
-//! the repository's own directory.
+//! the repository's own directory; a checkout never stops halfway on a directory of
+//! untracked files standing where it writes a file.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -423,4 +424,80 @@ fn gc_keeps_the_target_of_an_unfinished_checkout() {
     env.ok(&["checkout", "-q", "-f", "main"]);
     assert_eq!(fs::read(env.path("f0")).unwrap(), b"one 0\n");
     assert!(!env.path(".cairn/checkout").exists());
+}
+
+/// Layers `one` and `two` (main's tip) that differ in the file `f`, the symlink `link`, and
+/// `old` (only in `one`) and `new` (only in `two`). Returns `one`.
+fn file_and_link_layers(env: &Env) -> String {
+    env.write("f", "one\n");
+    env.symlink("target", "link");
+    env.write("old", "only in one\n");
+    let one = env.commit("one");
+    env.write("f", "two\n");
+    fs::remove_file(env.path("link")).unwrap();
+    env.symlink("other", "link");
+    fs::remove_file(env.path("old")).unwrap();
+    env.write("new", "only in two\n");
+    env.commit("two");
+    one
+}
+
+/// A plain checkout that writes a tracked path (a file or a symlink) where the user has
+/// put a directory of untracked files refuses before touching anything, as it does for an
+/// untracked path and as `-f` does. It used to count the directory as the file deleted,
+/// delete and write other paths, then fail on the directory ("could not replace directory
+/// (it is not empty)"), leaving the worktree between the two layers. Found by the model
+/// test (tests/it/model.proptest-regressions, the tracked symlink `nl\ndir`).
+#[test]
+fn checkout_refuses_a_directory_of_untracked_files_where_a_tracked_path_was() {
+    for tracked in ["f", "link"] {
+        let env = Env::new();
+        let one = file_and_link_layers(&env);
+        fs::remove_file(env.path(tracked)).unwrap();
+        env.write(format!("{tracked}/deep/notes"), "precious\n");
+        let before = snapshot(&env.root, &[".cairn"]);
+        let status = env.status();
+        for args in [&["checkout", &one][..], &["checkout", "-f", &one]] {
+            let err = env.fails(args);
+            assert!(err.contains(tracked), "{args:?}: {err}");
+            assert!(err.contains("untracked files"), "{args:?}: {err}");
+            assert_eq!(snapshot(&env.root, &[".cairn"]), before, "{args:?}");
+            assert_eq!(env.status(), status, "{args:?}: index and HEAD stay");
+            assert!(!env.path(".cairn/checkout").exists(), "{args:?}: no record");
+        }
+        // Empty directories hold nothing to lose: the checkout removes them.
+        fs::remove_file(env.path(format!("{tracked}/deep/notes"))).unwrap();
+        env.ok(&["checkout", "-q", &one]);
+        let after = snapshot(&env.root, &[".cairn"]);
+        let names: Vec<&[u8]> = after.keys().map(Vec::as_slice).collect();
+        assert_eq!(names, [&b"f"[..], b"link", b"old"], "{tracked}");
+        assert_eq!(env.read("f"), b"one\n");
+        assert_eq!(
+            fs::read_link(env.path("link")).unwrap(),
+            Path::new("target")
+        );
+        let (_, staged, unstaged, untracked) = env.status();
+        assert!(staged.is_empty() && unstaged.is_empty() && untracked.is_empty());
+    }
+}
+
+/// A directory where a tracked path was is left alone when the checkout does not write
+/// that path: the target lacks it, or has it as the index does.
+#[test]
+fn checkout_leaves_a_directory_where_a_tracked_path_was_unless_it_writes_there() {
+    let env = Env::new();
+    env.write("kept", "same in both\n");
+    let one = env.commit("one");
+    env.write("only-two", "only in two\n");
+    env.commit("two");
+    for p in ["kept", "only-two"] {
+        fs::remove_file(env.path(p)).unwrap();
+        env.write(format!("{p}/notes"), "precious\n");
+    }
+    env.ok(&["checkout", "-q", &one]);
+    assert_eq!(env.read("kept/notes"), b"precious\n");
+    assert_eq!(env.read("only-two/notes"), b"precious\n");
+    let (_, staged, unstaged, _) = env.status();
+    assert!(staged.is_empty(), "{staged:?}");
+    assert_eq!(unstaged, ["kept"]);
 }
