@@ -6,6 +6,7 @@
 //! cache with read-ahead (and, in a partial clone, fetches missing chunks from the
 //! remote), `fs.rs` answers the kernel, and `session.rs` mounts, waits and unmounts.
 
+mod cache;
 mod dir;
 mod files;
 mod fs;
