@@ -180,7 +180,7 @@ impl Inner {
         if len > self.slab / 2 {
             return None;
         }
-        if !self.open.as_ref().is_some_and(|o| o.free.capacity() >= len) {
+        if self.open.as_ref().is_none_or(|o| o.free.capacity() < len) {
             self.open_slab();
         }
         let open = self
