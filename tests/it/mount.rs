@@ -641,7 +641,7 @@ fn memory_stays_within_the_cache_size_plus_a_fixed_baseline() {
     // cache plus about as much again (a 64 MiB cache peaked near 200 MiB over the start).
     const CACHE_MIB: u64 = 64;
     let env = Env::new();
-    let data = random_bytes(16, 5 * (CACHE_MIB as usize) << 20);
+    let data = random_bytes(16, (5 * CACHE_MIB as usize) << 20);
     env.write("big.bin", &data);
     env.ok(&["add", "-A", "-q"]);
     env.commit("big");
