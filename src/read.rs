@@ -40,12 +40,13 @@ impl ChunkCache {
         let data = Arc::new(repo.read_chunk(id)?);
         let mut guard = self.lock();
         let (lru, size) = &mut *guard;
+        // Counted as allocated, not as used.
         if lru.put(*id, data.clone()).is_none() {
-            *size += data.len();
+            *size += data.capacity();
         }
         while *size > self.cap {
             match lru.pop_lru() {
-                Some((_, old)) => *size -= old.len(),
+                Some((_, old)) => *size -= old.capacity(),
                 None => break,
             }
         }

@@ -2,10 +2,6 @@
 //! offset per entry, so listing and looking up a 100,000-entry directory allocates nothing
 //! per entry (`Tree::decode` would copy every name).
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-
-use lru::LruCache;
-
 use crate::error::{Error, Result};
 use crate::hash::{Domain, ObjectId};
 use crate::merkle;
@@ -58,9 +54,18 @@ impl DirView {
         self.offsets.len()
     }
 
-    /// Bytes held, for the cache's bound.
+    /// Bytes allocated for it, for the cache's budget.
     pub(crate) fn weight(&self) -> usize {
-        self.bytes.len() + 4 * self.offsets.len()
+        std::mem::size_of::<DirView>() + self.bytes.capacity() + 4 * self.offsets.capacity()
+    }
+
+    /// A view holding `bytes` bytes and no entry, for the cache's tests.
+    #[cfg(test)]
+    pub(crate) fn for_test(bytes: usize) -> DirView {
+        DirView {
+            bytes: vec![0; bytes],
+            offsets: Vec::new(),
+        }
     }
 
     /// Entry `i` (below `len`).
@@ -105,46 +110,6 @@ fn offsets(bytes: &[u8], n: usize) -> Vec<u32> {
         at += FIXED + len;
     }
     out
-}
-
-/// Verified trees by id, least recently used dropped past a byte bound.
-pub(crate) struct TreeCache {
-    inner: Mutex<(LruCache<ObjectId, Arc<DirView>>, usize)>,
-    cap: usize,
-}
-
-impl TreeCache {
-    pub(crate) fn new(cap: usize) -> TreeCache {
-        TreeCache {
-            inner: Mutex::new((LruCache::unbounded(), 0)),
-            cap,
-        }
-    }
-
-    /// Tree `id`, from the cache or read and checked.
-    pub(crate) fn get(&self, repo: &Repository, id: &ObjectId) -> Result<Arc<DirView>> {
-        if let Some(hit) = self.lock().0.get(id) {
-            return Ok(hit.clone());
-        }
-        let view = Arc::new(DirView::load(repo, id)?);
-        let mut guard = self.lock();
-        let (lru, size) = &mut *guard;
-        if lru.put(*id, view.clone()).is_none() {
-            *size += view.weight();
-        }
-        // The tree just read stays even when it alone is over the bound: it is in use.
-        while *size > self.cap && lru.len() > 1 {
-            match lru.pop_lru() {
-                Some((_, old)) => *size -= old.weight(),
-                None => break,
-            }
-        }
-        Ok(view)
-    }
-
-    fn lock(&self) -> MutexGuard<'_, (LruCache<ObjectId, Arc<DirView>>, usize)> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
 }
 
 #[cfg(test)]

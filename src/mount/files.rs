@@ -6,33 +6,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
+
+use super::cache::Cache;
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::object::FileObject;
-use crate::read::ChunkCache;
 use crate::remote::lazy::LazyRemote;
 use crate::repo::Repository;
 
 /// How far ahead of a sequential reader chunks are read, at most: enough to keep both
 /// cores busy decompressing and hashing while the reader copies.
 const AHEAD_MAX: u64 = 32 << 20;
-
-/// The bytes of one read: part of one cached chunk, or copied from several.
-pub(crate) enum Bytes {
-    Shared(Arc<Vec<u8>>, std::ops::Range<usize>),
-    Owned(Vec<u8>),
-}
-
-impl std::ops::Deref for Bytes {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        match self {
-            Bytes::Shared(chunk, r) => &chunk[r.clone()],
-            Bytes::Owned(v) => v,
-        }
-    }
-}
 
 /// One open file.
 pub(crate) struct Handle {
@@ -99,7 +84,7 @@ impl Handle {
 /// remote when there is one.
 pub(crate) struct Reader {
     pub repo: Arc<Repository>,
-    pub cache: Arc<ChunkCache>,
+    pub cache: Arc<Cache>,
     pub lazy: Option<Arc<LazyRemote>>,
     ahead: Option<SyncSender<(Arc<Handle>, usize)>>,
     window: u64,
@@ -109,12 +94,12 @@ impl Reader {
     /// A reader over `cache`, with `threads` read-ahead workers (none: no read-ahead).
     pub(crate) fn new(
         repo: Arc<Repository>,
-        cache: Arc<ChunkCache>,
+        cache: Arc<Cache>,
         lazy: Option<Arc<LazyRemote>>,
         threads: usize,
-        cache_size: u64,
     ) -> Arc<Reader> {
         let (tx, rx) = sync_channel::<(Arc<Handle>, usize)>(256);
+        let cap = cache.cap() as u64;
         let reader = Arc::new(Reader {
             repo,
             cache,
@@ -122,7 +107,7 @@ impl Reader {
             ahead: (threads > 0).then_some(tx),
             // Read-ahead never takes more than half the cache, or it would evict what the
             // reader is about to copy.
-            window: AHEAD_MAX.min(cache_size / 2),
+            window: AHEAD_MAX.min(cap / 2),
         });
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..threads {
@@ -140,7 +125,7 @@ impl Reader {
     pub(crate) fn read(&self, h: &Arc<Handle>, offset: u64, len: u32) -> Result<Bytes> {
         let end = (offset + u64::from(len)).min(h.size());
         if offset >= end {
-            return Ok(Bytes::Owned(Vec::new()));
+            return Ok(Bytes::new());
         }
         let range = h.covering(offset, end);
         let sequential = h.next.swap(end, Ordering::Relaxed) == offset;
@@ -155,21 +140,27 @@ impl Reader {
         };
         // Inside one chunk (most reads): answered from the cached chunk, with no copy.
         if range.len() == 1 {
-            return Ok(Bytes::Shared(
-                self.chunk(h, range.start)?,
-                slice(range.start),
-            ));
+            return Ok(self.chunk(h, range.start)?.slice(slice(range.start)));
         }
         let mut out = Vec::with_capacity((end - offset) as usize);
         for i in range {
             out.extend_from_slice(&self.chunk(h, i)?[slice(i)]);
         }
-        Ok(Bytes::Owned(out))
+        Ok(Bytes::from(out))
+    }
+
+    /// The whole content of a small object (a symlink's target), checked against its size.
+    pub(crate) fn read_small(&self, obj: &FileObject) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(obj.size().min(1 << 20) as usize);
+        for c in &obj.chunks {
+            out.extend_from_slice(&self.cache.chunk(&self.repo, &c.id)?);
+        }
+        Ok(out)
     }
 
     /// Chunk `i` of `h`, checked against its id and its length in the file.
-    fn chunk(&self, h: &Handle, i: usize) -> Result<Arc<Vec<u8>>> {
-        let data = self.cache.get(&self.repo, &h.chunks[i])?;
+    fn chunk(&self, h: &Handle, i: usize) -> Result<Bytes> {
+        let data = self.cache.chunk(&self.repo, &h.chunks[i])?;
         if data.len() as u64 != h.ends[i] - h.start_of(i) {
             return Err(Error::corrupt(
                 "chunk",

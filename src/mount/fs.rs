@@ -13,14 +13,14 @@ use fuser::{
     ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, Request,
 };
 
-use super::dir::{Entry, TreeCache};
+use super::cache::Cache;
+use super::dir::Entry;
 use super::files::{Handle, Reader};
 use super::inodes::{DirNode, Ino, Inodes, HEAD, LAYERS, LINES, ROOT, TAGS};
 use super::refs::{self as mrefs, Listed};
 use super::Log;
 use crate::error::Error;
 use crate::object::EntryKind;
-use crate::read::read_small;
 use crate::refs::RefKind;
 use crate::repo::Repository;
 
@@ -52,7 +52,7 @@ pub(crate) enum Root {
 pub(crate) struct CairnFs {
     pub repo: Arc<Repository>,
     pub inodes: Inodes,
-    pub trees: TreeCache,
+    pub cache: Arc<Cache>,
     pub reader: Arc<Reader>,
     pub root: Root,
     pub log: Log,
@@ -76,7 +76,7 @@ impl CairnFs {
     pub(crate) fn new(
         repo: Arc<Repository>,
         inodes: Inodes,
-        trees: TreeCache,
+        cache: Arc<Cache>,
         reader: Arc<Reader>,
         root: Root,
         log: Log,
@@ -85,7 +85,7 @@ impl CairnFs {
         CairnFs {
             repo,
             inodes,
-            trees,
+            cache,
             reader,
             root,
             log,
@@ -186,8 +186,8 @@ impl CairnFs {
     }
 
     fn view(&self, n: &DirNode) -> Result<Arc<super::dir::DirView>, Errno> {
-        self.trees
-            .get(&self.repo, &n.tree)
+        self.cache
+            .tree(&self.repo, &n.tree)
             .map_err(|e| self.fail("could not read a directory", &e))
     }
 
@@ -352,7 +352,9 @@ impl CairnFs {
             .repo
             .read_file(&e.id)
             .map_err(|err| self.fail(&what, &err))?;
-        let target = read_small(&self.repo, &self.reader.cache, &obj)
+        let target = self
+            .reader
+            .read_small(&obj)
             .map_err(|err| self.fail(&what, &err))?;
         // What restore would refuse (verify reports it): a target of the wrong size, empty,
         // or holding NUL, which no symlink can have.

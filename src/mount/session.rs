@@ -8,14 +8,13 @@ use std::time::Duration;
 
 use fuser::{BackgroundSession, Config, MountOption, SessionACL};
 
-use super::dir::TreeCache;
+use super::cache::Cache;
 use super::files::Reader;
 use super::fs::{CairnFs, Root};
 use super::inodes::{Inodes, ROOT};
 use super::Log;
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
-use crate::read::ChunkCache;
 use crate::remote::lazy::LazyRemote;
 use crate::repo::Repository;
 
@@ -31,7 +30,7 @@ pub struct MountConfig {
     pub dir: PathBuf,
     /// One layer at the root instead of `lines/`, `tags/`, `layers/` and `HEAD`.
     pub layer: Option<ObjectId>,
-    /// Bytes of verified chunks kept in memory (trees get a quarter more, at most).
+    /// Bytes of verified chunks and trees kept in memory, read-ahead included.
     pub cache_size: u64,
     /// Threads answering the kernel; as many again read ahead.
     pub threads: usize,
@@ -80,11 +79,10 @@ pub fn mount(repo: Repository, cfg: MountConfig) -> Result<Mounted> {
         }
         None => Root::Refs,
     };
-    let cache = Arc::new(ChunkCache::new(cfg.cache_size as usize));
+    let cache = Arc::new(Cache::new(cfg.cache_size as usize));
     let lazy = cfg.lazy.map(Arc::new);
-    let reader = Reader::new(Arc::clone(&repo), cache, lazy, cfg.threads, cfg.cache_size);
-    let trees = TreeCache::new((cfg.cache_size / 4).max(16 << 20) as usize);
-    let fs = CairnFs::new(repo, inodes, trees, reader, root, cfg.log, owner());
+    let reader = Reader::new(Arc::clone(&repo), Arc::clone(&cache), lazy, cfg.threads);
+    let fs = CairnFs::new(repo, inodes, cache, reader, root, cfg.log, owner());
     let mut config = Config::default();
     config.mount_options = vec![
         MountOption::RO,

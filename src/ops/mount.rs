@@ -20,7 +20,8 @@ pub struct MountOptions {
     pub dir: PathBuf,
     /// A layer (any name `cat` takes) to show at the root, instead of every line and tag.
     pub layer: Option<String>,
-    /// Bytes of verified chunks kept in memory.
+    /// Bytes of verified chunks and trees kept in memory (read-ahead included): the mount's
+    /// peak is this plus a fixed baseline.
     pub cache_size: u64,
     /// Threads serving requests.
     pub threads: usize,
