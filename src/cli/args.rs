@@ -174,7 +174,8 @@ pub(crate) struct MountArgs {
     /// lines/, tags/, layers/ and HEAD.
     #[arg(long, value_name = "LAYER")]
     pub layer: Option<String>,
-    /// Bytes of verified chunks kept in memory (K, M, G suffixes).
+    /// Bytes of verified chunks and directories kept in memory (K, M, G suffixes); the
+    /// process takes this plus a fixed baseline.
     #[arg(long, value_name = "SIZE", value_parser = parse_size64, default_value = "256M")]
     pub cache_size: u64,
     /// Return once mounted and serve in the background; `cairn umount DIR` ends it.
