@@ -187,16 +187,7 @@ impl PackIndex {
             fanout_at(&self.map, b - 1)
         };
         let hi = fanout_at(&self.map, b);
-        let (mut lo, mut hi) = (lo, hi);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            match self.id_at(mid).cmp(&id.0[..]) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return self.entry(mid),
-            }
-        }
-        None
+        super::search_bucket((lo, hi), id, |i| self.id_at(i)).and_then(|i| self.entry(i))
     }
 
     /// Every entry in id order, `None` where an entry's kind, codec or offset is invalid.

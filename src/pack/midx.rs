@@ -130,18 +130,9 @@ impl Midx {
     /// error means the bucket `id` falls in is damaged; the caller must look elsewhere.
     pub fn lookup(&self, id: &ObjectId) -> std::result::Result<Option<(usize, IdxEntry)>, String> {
         let b = id.0[0] as usize;
-        let (lo, hi) = self.bucket(b);
         self.check_bucket(b)?;
-        let (mut lo, mut hi) = (lo, hi);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            match self.id_at(mid).cmp(&id.0[..]) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Ok(self.entry(mid)),
-            }
-        }
-        Ok(None)
+        let at = super::search_bucket(self.bucket(b), id, |i| self.id_at(i));
+        Ok(at.and_then(|i| self.entry(i)))
     }
 
     fn bucket(&self, b: usize) -> (usize, usize) {

@@ -124,6 +124,25 @@ pub enum PackClass {
     Meta = 1,
 }
 
+/// Where `id` is among positions `lo..hi` of a table sorted by id, `id_at(i)` being the id
+/// bytes at position `i`: the binary search of a fan-out bucket that the pack index and the
+/// multi-pack index share.
+pub(crate) fn search_bucket<'a>(
+    (mut lo, mut hi): (usize, usize),
+    id: &crate::ObjectId,
+    id_at: impl Fn(usize) -> &'a [u8],
+) -> Option<usize> {
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        match id_at(mid).cmp(&id.0[..]) {
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
+            std::cmp::Ordering::Equal => return Some(mid),
+        }
+    }
+    None
+}
+
 /// Encodes a pack header.
 pub fn pack_header(class: PackClass) -> [u8; PACK_HEADER_LEN] {
     let mut h = [0u8; PACK_HEADER_LEN];
