@@ -345,7 +345,7 @@ fn staging_index() -> StagingIndex {
                 mode: 0o100644,
             },
             file_id: file.id(algo),
-            chunks: file.chunks,
+            chunks: file.chunks.into(),
         };
         index.entries.insert(path.into_bytes(), entry);
     }

@@ -169,9 +169,21 @@ pub fn diff_trees(
     b: Option<ObjectId>,
 ) -> Result<Vec<Change>> {
     let mut out = Vec::new();
-    diff_dir(src, a, b, RepoPath::root(), 0, &mut out)?;
+    diff_each(src, a, b, &mut |c| out.push(c))?;
     out.sort_unstable_by(|x, y| x.path.cmp(&y.path));
     Ok(out)
+}
+
+/// Hands each file-level change from tree `a` to tree `b` to `out` as the walk finds it,
+/// in no set order, and keeps none: a commit of a million new files only counts them, where
+/// the list of changes would take more memory than the staging index.
+pub fn diff_each(
+    src: &dyn TreeSource,
+    a: Option<ObjectId>,
+    b: Option<ObjectId>,
+    out: &mut dyn FnMut(Change),
+) -> Result<()> {
+    diff_dir(src, a, b, RepoPath::root(), 0, out)
 }
 
 fn diff_dir(
@@ -180,7 +192,7 @@ fn diff_dir(
     b: Option<ObjectId>,
     prefix: &RepoPath,
     depth: usize,
-    out: &mut Vec<Change>,
+    out: &mut dyn FnMut(Change),
 ) -> Result<()> {
     if a == b {
         return Ok(());
@@ -220,7 +232,7 @@ fn diff_entry(
     y: &TreeEntry,
     path: &RepoPath,
     depth: usize,
-    out: &mut Vec<Change>,
+    out: &mut dyn FnMut(Change),
 ) -> Result<()> {
     let dir_x = x.kind == EntryKind::Dir;
     let dir_y = y.kind == EntryKind::Dir;
@@ -245,7 +257,7 @@ fn one_side(
     path: &RepoPath,
     depth: usize,
     kind: ChangeKind,
-    out: &mut Vec<Change>,
+    out: &mut dyn FnMut(Change),
 ) -> Result<()> {
     if e.kind != EntryKind::Dir {
         push_one_side(e, path, kind, out);
@@ -264,7 +276,7 @@ fn one_side(
 
 /// Records a file or symlink on both sides, if its kind, content or mode differs.
 #[inline(never)]
-fn push_modified(x: &TreeEntry, y: &TreeEntry, path: &RepoPath, out: &mut Vec<Change>) {
+fn push_modified(x: &TreeEntry, y: &TreeEntry, path: &RepoPath, out: &mut dyn FnMut(Change)) {
     let kind = if x.kind != y.kind {
         ChangeKind::TypeChange
     } else if x.id != y.id || x.mode != y.mode {
@@ -272,7 +284,7 @@ fn push_modified(x: &TreeEntry, y: &TreeEntry, path: &RepoPath, out: &mut Vec<Ch
     } else {
         return;
     };
-    out.push(Change {
+    out(Change {
         path: path.to_buf(),
         kind,
         old_size: Some(x.size),
@@ -286,12 +298,12 @@ fn push_modified(x: &TreeEntry, y: &TreeEntry, path: &RepoPath, out: &mut Vec<Ch
 
 /// Records a file or symlink present on one side only.
 #[inline(never)]
-fn push_one_side(e: &TreeEntry, path: &RepoPath, kind: ChangeKind, out: &mut Vec<Change>) {
+fn push_one_side(e: &TreeEntry, path: &RepoPath, kind: ChangeKind, out: &mut dyn FnMut(Change)) {
     let (old_size, new_size, old, new) = match kind {
         ChangeKind::Deleted => (Some(e.size), None, Some(Side::of(e)), None),
         _ => (None, Some(e.size), None, Some(Side::of(e))),
     };
-    out.push(Change {
+    out(Change {
         path: path.to_buf(),
         kind,
         old_size,

@@ -401,7 +401,7 @@ impl<'a> Ingester<'a> {
             mode,
             stat,
             file_id: file.id(self.algo),
-            chunks: file.chunks,
+            chunks: file.chunks.into(),
         }
     }
 }

@@ -86,7 +86,7 @@ fn index_entry(e: &TreeEntry, chunks: Vec<ChunkRef>, dest: &Path) -> Result<Inde
         mode: e.mode,
         stat: Stat::from_metadata(&meta),
         file_id: e.id,
-        chunks,
+        chunks: chunks.into(),
     })
 }
 

@@ -59,7 +59,7 @@ pub(crate) fn sparse_checkout(
             mode: e.mode,
             stat: Stat::default(),
             file_id: e.id,
-            chunks,
+            chunks: chunks.into(),
         };
         index.entries.insert(p, entry);
     }
@@ -114,7 +114,7 @@ mod tests {
             mode: 0o644,
             stat,
             file_id: ObjectId::default(),
-            chunks: Vec::new(),
+            chunks: Default::default(),
         }
     }
 

@@ -12,7 +12,7 @@
 use std::io::Read;
 
 use super::tracked::Map as Entries;
-use super::{IndexEntry, Stat};
+use super::{Chunks, IndexEntry, Stat};
 use crate::hash::{Hasher, ObjectId};
 use crate::object::ChunkRef;
 
@@ -211,7 +211,7 @@ impl Reader<'_, '_> {
         let stat = self.stat()?;
         let file_id = self.id()?;
         let n = self.len(MIN_CHUNK)?;
-        let mut chunks = Vec::with_capacity(n);
+        let mut chunks = Chunks::with_capacity(n);
         for _ in 0..n {
             chunks.push(ChunkRef {
                 id: self.id()?,

@@ -186,7 +186,7 @@ mod tests {
             mode: 0o644,
             stat: Stat::default(),
             file_id: ObjectId([n; 32]),
-            chunks: Vec::new(),
+            chunks: Default::default(),
         }
     }
 

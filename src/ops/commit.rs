@@ -4,7 +4,6 @@
 use serde::Serialize;
 
 use crate::clock::now_ns;
-use crate::diff::ChangeKind;
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::index::IndexEntry;
@@ -13,7 +12,7 @@ use crate::pack::{compress, Encoded, ObjectKind, PackClass, PackWriter};
 use crate::progress::{Progress, Unit};
 use crate::refs::{check_name, Head, RefKind};
 use crate::repo::{Locked, Repository};
-use crate::stage::{layer_tree, stage, Stage};
+use crate::stage::{layer_tree, stage_counted};
 
 /// The new layer's message and author, and the line it goes on.
 #[derive(Debug, Clone, Default)]
@@ -78,8 +77,8 @@ pub fn commit(
     let mut index = repo.load_index()?;
     let (line, head) = repo.head()?;
     let line = target_line(repo, line, opts.new_line.as_deref())?;
-    let Stage { built, changes } = stage(repo, &index, layer_tree(repo, head)?)?;
-    let unchanged = changes.is_empty() && (head.is_some() || index.entries.is_empty());
+    let (built, tally) = stage_counted(repo, &index, layer_tree(repo, head)?)?;
+    let unchanged = tally.is_empty() && (head.is_some() || index.entries.is_empty());
     if unchanged && opts.skip_if_unchanged {
         return unchanged_outcome(repo, line, head);
     }
@@ -88,13 +87,12 @@ pub fn commit(
             path: repo.root().to_path_buf(),
         });
     }
-    let count = |k: ChangeKind| changes.iter().filter(|c| c.kind == k).count() as u64;
     let counts = LayerCounts {
         files: built.files,
         bytes: built.bytes,
-        added: count(ChangeKind::Added),
-        modified: count(ChangeKind::Modified) + count(ChangeKind::TypeChange),
-        deleted: count(ChangeKind::Deleted),
+        added: tally.added,
+        modified: tally.modified,
+        deleted: tally.deleted,
     };
     progress.begin(
         "writing trees",

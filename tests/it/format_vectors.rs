@@ -406,7 +406,7 @@ fn fixed_index(algo: HashAlgo) -> StagingIndex {
                 mode: type_bits | f.mode,
             },
             file_id: file.id(algo),
-            chunks: file.chunks,
+            chunks: file.chunks.into(),
         };
         idx.entries.insert(f.path.to_vec(), entry);
     }
@@ -529,7 +529,7 @@ fn small_staging_index() -> StagingIndex {
                 chunks: chunks.clone(),
             }
             .id(algo),
-            chunks,
+            chunks: chunks.into(),
         },
     );
     let target = b"a.txt";
@@ -553,7 +553,7 @@ fn small_staging_index() -> StagingIndex {
                 chunks: chunks.clone(),
             }
             .id(algo),
-            chunks,
+            chunks: chunks.into(),
         },
     );
     // The trees these entries build, as a commit remembers them.
