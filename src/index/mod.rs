@@ -100,6 +100,11 @@ pub struct IndexEntry {
 pub struct Chunks(smallvec::SmallVec<[ChunkRef; 1]>);
 
 impl Chunks {
+    /// Whether the refs are kept inline, not in an allocation of their own.
+    pub fn is_inline(&self) -> bool {
+        !self.0.spilled()
+    }
+
     /// An empty list with room for `n` refs (inline, without allocating, for one).
     pub fn with_capacity(n: usize) -> Chunks {
         Chunks(smallvec::SmallVec::with_capacity(n))
@@ -125,8 +130,13 @@ impl std::ops::Deref for Chunks {
 }
 
 impl From<Vec<ChunkRef>> for Chunks {
+    /// One ref is copied inline whatever room the vector had (`SmallVec::from_vec` goes by
+    /// the capacity, and the chunker's vectors have room for more), so the vector is freed.
     fn from(v: Vec<ChunkRef>) -> Chunks {
-        Chunks(smallvec::SmallVec::from_vec(v))
+        match v.as_slice() {
+            [] | [_] => Chunks(smallvec::SmallVec::from_slice(&v)),
+            _ => Chunks(smallvec::SmallVec::from_vec(v)),
+        }
     }
 }
 
@@ -638,6 +648,22 @@ mod tests {
         bytes[30] ^= 1;
         std::fs::write(&p, &bytes).unwrap();
         assert!(StagingIndex::load(&p, HashAlgo::Blake3).is_err());
+    }
+
+    /// A one-chunk list takes no allocation of its own, however it was made.
+    #[test]
+    fn one_chunk_is_kept_inline() {
+        let one = ChunkRef {
+            id: ObjectId([1; 32]),
+            len: 1,
+        };
+        let mut roomy = Vec::with_capacity(64);
+        roomy.push(one);
+        assert!(Chunks::from(roomy).is_inline());
+        assert!(Chunks::from(Vec::with_capacity(8)).is_inline());
+        let two = Chunks::from(vec![one, one]);
+        assert!(!two.is_inline());
+        assert_eq!(two.as_slice(), &[one, one]);
     }
 
     #[test]
