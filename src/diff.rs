@@ -147,8 +147,8 @@ impl TreeSource for Repository {
 
 /// Trees built in memory, falling back to the repository.
 pub struct Overlay<'a> {
-    /// Trees built in memory, by id, not yet in the store.
-    pub trees: &'a HashMap<ObjectId, Tree>,
+    /// Trees built in memory, by id, encoded as stored, not yet in the store.
+    pub trees: &'a HashMap<ObjectId, Vec<u8>>,
     /// Where every other tree is read from.
     pub repo: &'a Repository,
 }
@@ -156,7 +156,12 @@ pub struct Overlay<'a> {
 impl TreeSource for Overlay<'_> {
     fn tree(&self, id: &ObjectId) -> Result<Tree> {
         match self.trees.get(id) {
-            Some(t) => Ok(t.clone()),
+            // Encoded here from entries already checked: a failure is a bug, not damage.
+            Some(t) => Tree::decode(t).map_err(|why| Error::Corrupt {
+                what: "tree built in memory",
+                path: id.to_hex().into(),
+                detail: why,
+            }),
             None => self.repo.read_tree(id),
         }
     }

@@ -112,7 +112,7 @@ pub fn commit(
     }
     for (id, tree) in &built.trees {
         if !repo.store.contains(id) {
-            w.add(*id, ObjectKind::Tree, &compress(&tree.encode(), level))?;
+            w.add(*id, ObjectKind::Tree, &compress(tree, level))?;
         }
         progress.advance(1, 0);
     }

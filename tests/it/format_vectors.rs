@@ -415,12 +415,12 @@ fn fixed_index(algo: HashAlgo) -> StagingIndex {
 
 /// Every tree below `id` with its directory path, parents first.
 fn trees_by_path(
-    trees: &std::collections::HashMap<ObjectId, Tree>,
+    trees: &std::collections::HashMap<ObjectId, Vec<u8>>,
     id: ObjectId,
     path: &str,
     out: &mut Vec<(String, ObjectId, Tree)>,
 ) {
-    let t = trees[&id].clone();
+    let t = Tree::decode(&trees[&id]).unwrap();
     out.push((path.to_string(), id, t.clone()));
     for e in &t.entries {
         if e.kind == EntryKind::Dir {
@@ -612,7 +612,7 @@ fn meta_objects() -> Vec<(ObjectId, ObjectKind, Vec<u8>)> {
         (
             built.root,
             ObjectKind::Tree,
-            built.trees[&built.root].encode(),
+            built.trees[&built.root].clone(),
         ),
         (layer.id(algo), ObjectKind::Layer, layer.encode()),
     ]
