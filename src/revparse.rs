@@ -261,7 +261,12 @@ fn resolve_hex(repo: &Repository, base: &str, spec: &str) -> Result<(ObjectId, O
         return Err(unknown(repo, spec, "not a line, tag or layer id"));
     }
     let prefix = base.to_ascii_lowercase();
-    let matches = layers_with_prefix(repo, &prefix);
+    let mut matches = layers_with_prefix(repo, &prefix);
+    if matches.is_empty() && repo.store.refresh().is_ok() {
+        // The packs were listed while gc merged them: listed before the merged pack was
+        // published, its sources deleted before they were opened. A new listing has it.
+        matches = layers_with_prefix(repo, &prefix);
+    }
     match matches.len() {
         1 => Ok((matches[0], None)),
         0 => Err(unknown(repo, spec, "no layer id starts with it")),
