@@ -122,7 +122,10 @@ pub(super) fn read(src: &mut Source) -> Result<(Option<ObjectId>, Entries), Stri
         v => return Err(format!("invalid option tag {v}")),
     };
     let n = r.len(MIN_ENTRY)?;
-    let mut entries = Entries::with_capacity_and_hasher(n, Default::default());
+    // Room for a few new paths: a map loaded exactly full grows on its first insert to the
+    // hash table's capacity, a copy of every entry (150 MB at a million) to stage one new file.
+    let room = n + n / 64 + 64;
+    let mut entries = Entries::with_capacity_and_hasher(room, Default::default());
     for _ in 0..n {
         let path = r.bytes()?.to_vec();
         let entry = r.entry()?;

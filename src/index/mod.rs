@@ -643,6 +643,12 @@ mod tests {
         );
         assert_eq!(back.entries[&b"b/c".to_vec()], entry(2));
         assert_eq!(back.base_tree, Some(ObjectId([9; 32])));
+        // Loaded with room: staging a new path does not grow (copy) the map.
+        let mut back = back;
+        let room = back.entries.capacity();
+        assert!(room > back.entries.len());
+        back.entries.insert(b"c".to_vec(), entry(3));
+        assert_eq!(back.entries.capacity(), room);
 
         let mut bytes = std::fs::read(&p).unwrap();
         bytes[30] ^= 1;
