@@ -145,6 +145,15 @@ pub struct WalkCache {
     pub racy: Vec<Vec<u8>>,
 }
 
+impl WalkCache {
+    /// Whether the walk entered the directory `dir` (`""` is the root).
+    pub fn has_dir(&self, dir: &[u8]) -> bool {
+        self.dirs
+            .binary_search_by(|(p, _)| p.as_slice().cmp(dir))
+            .is_ok()
+    }
+}
+
 /// The walk cache of version 2, which had no racy directories.
 #[derive(bincode::Decode)]
 struct WalkCacheV2 {
