@@ -718,6 +718,50 @@ mod tests {
         assert!(r.join("keep/g").exists(), "a directory holding more stays");
     }
 
+    /// Every wanted entry gets its own file's stat data, across directories and in order;
+    /// nothing through a symlink standing where a directory was, nothing for a missing file.
+    #[test]
+    fn lstat_tracked_stats_each_entry_where_it_stands() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        for p in ["a/b", "c", "elsewhere"] {
+            std::fs::create_dir_all(r.join(p)).unwrap();
+        }
+        for (p, len) in [
+            ("a/1", 1),
+            ("a/b/2", 2),
+            ("a/3", 3),
+            ("c/4", 4),
+            ("elsewhere/5", 5),
+        ] {
+            std::fs::write(r.join(p), vec![b'x'; len]).unwrap();
+        }
+        std::os::unix::fs::symlink("elsewhere", r.join("l")).unwrap();
+        let entry = IndexEntry {
+            kind: 1,
+            mode: 0o644,
+            stat: Stat::default(),
+            file_id: crate::hash::ObjectId([0; 32]),
+            chunks: Default::default(),
+        };
+        let paths = ["a/1", "a/3", "a/b/2", "c/4", "c/gone", "l/5", "top"];
+        let map: crate::index::Map = paths
+            .iter()
+            .map(|p| (p.as_bytes().to_vec(), entry.clone()))
+            .collect();
+        let wanted = |p: &[u8]| p != b"top";
+        let got = lstat_tracked(r, &map, wanted, |p, _, st| Some((p, st.map(|s| s.size))));
+        let want: Vec<(&[u8], Option<u64>)> = vec![
+            (b"a/1", Some(1)),
+            (b"a/3", Some(3)),
+            (b"a/b/2", Some(2)),
+            (b"c/4", Some(4)),
+            (b"c/gone", None),
+            (b"l/5", None),
+        ];
+        assert_eq!(got, want);
+    }
+
     #[test]
     fn walk_honours_ignores() {
         let d = tempfile::tempdir().unwrap();
