@@ -319,7 +319,9 @@ fn write_to(index: &StagingIndex, algo: HashAlgo, f: &mut std::fs::File) -> std:
     out.write_all(&INDEX_VERSION.to_le_bytes())?;
     out.write_all(&(size.bytes_written as u64).to_le_bytes())?;
     bincode::encode_into_std_write(&payload, &mut out, bincode_config()).map_err(io_err)?;
-    let Summed { w, sum } = out.into_inner().map_err(|e| e.into_error())?;
+    let Summed { w, sum } = out
+        .into_inner()
+        .map_err(std::io::IntoInnerError::into_error)?;
     w.write_all(sum.finish().as_bytes())?;
     w.flush()
 }

@@ -13,7 +13,7 @@ use cairn::index::{StagingIndex, Stat};
 use cairn::HashAlgo;
 use serde_json::Value;
 
-use crate::support::{json, json_env, ok, run};
+use crate::support::{json, ok};
 
 /// The settled tree: odd names, a symlink, a FIFO (never stored, so always untracked), an
 /// ignored file, and an ignored directory holding one file tracked with `-f`.
@@ -346,6 +346,7 @@ fn a_racy_directory_is_listed_again() {
 #[cfg(feature = "failpoints")]
 #[test]
 fn a_killed_cached_add_hides_nothing() {
+    use crate::support::{json_env, run};
     let kills: [&[(&str, &str)]; 2] = [
         &[("CAIRN_FAILPOINT", "add:before-index")],
         &[
