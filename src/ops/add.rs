@@ -256,12 +256,14 @@ fn cached_plan(
 }
 
 /// The tracked files named whose stat data changed (or is racy), in path order; `None`
-/// when one is no longer a file or symlink, or cannot be examined.
+/// when one is no longer a file or symlink, cannot be examined, or is nested too deep to
+/// store (an index no add wrote: the walk refuses it).
 fn changed_tracked(root: &Path, index: &StagingIndex, named: &PathSet) -> Option<Vec<Vec<u8>>> {
     let wanted = |rel: &[u8]| named.covers(RepoPath::new(rel));
     let checked = worktree::lstat_tracked(root, &index.entries, wanted, |rel, e, st| {
         let kind = st.map(|s| s.mode & libc::S_IFMT);
         match (st, kind) {
+            _ if crate::build::too_deep(rel) => Some(None),
             (Some(s), Some(libc::S_IFREG | libc::S_IFLNK)) => {
                 (s != e.stat || index.is_racy(e)).then_some(Some(rel))
             }
