@@ -48,6 +48,7 @@ mod spec;
 mod stage;
 #[cfg(test)]
 mod testutil;
+mod walk_cache;
 pub mod worktree;
 
 pub use error::{Error, Result};

@@ -475,33 +475,75 @@ fn unlink_at(dir: &std::os::fd::OwnedFd, name: &[u8], flags: i32) -> std::io::Re
 
 /// `f` of each of `paths` (sorted) and its `lstat` data, `None` when it has none to give
 /// (gone, beyond a symlink or a file standing where a directory was, or unreadable), in
-/// order. Each directory is opened once beneath the root and its files `lstat`ed relative
-/// to it (`fstatat`), directories in parallel: the kernel resolves one name per file
-/// instead of the whole path, which was the largest cost of checking a million files.
+/// order. Each directory is opened beneath the root and its files `lstat`ed relative to it
+/// (`fstatat`), in parallel: the kernel resolves one name per file instead of the whole
+/// path, which was the largest cost of checking a million files.
 pub fn lstat_each<T: Send>(
     root: &Path,
     paths: &[Vec<u8>],
     f: impl Fn(&[u8], Option<Stat>) -> T + Sync,
 ) -> Vec<T> {
     use rayon::prelude::*;
-    let parent = |p: &Vec<u8>| Rel::new(p).parent().as_bytes().len();
-    let groups: Vec<&[Vec<u8>]> = paths
-        .chunk_by(|a, b| Rel::new(a).parent() == Rel::new(b).parent())
-        .collect();
-    let done: Vec<Vec<T>> = groups
+    paths
         .par_iter()
-        .map(|group| {
-            let dir = open_dir_beneath(root, Rel::new(&group[0][..parent(&group[0])]));
-            let dir = dir.map(std::fs::File::from).ok();
-            let stat = |rel: &Vec<u8>| {
-                let d = dir.as_ref()?;
-                let st = crate::fsutil::lstat_at(d, Rel::new(rel).file_name()).ok()?;
-                Some(Stat::from_raw(&st))
-            };
-            group.iter().map(|rel| f(rel, stat(rel))).collect()
-        })
-        .collect();
-    done.into_iter().flatten().collect()
+        .map_init(|| DirCursor::new(root), |dir, rel| f(rel, dir.lstat(rel)))
+        .collect()
+}
+
+/// [`lstat_each`] over the tracked entries that `wanted` accepts, in the index's order,
+/// without copying a path: what `f` returns for each, with its `lstat` data, where it
+/// returns something. For a check of every tracked file that finds few of them changed.
+pub fn lstat_tracked<'a, T: Send>(
+    root: &Path,
+    entries: &'a crate::index::Map,
+    wanted: impl Fn(&[u8]) -> bool + Sync,
+    f: impl Fn(&'a [u8], &'a IndexEntry, Option<Stat>) -> Option<T> + Sync,
+) -> Vec<T> {
+    use rayon::prelude::*;
+    entries
+        .par_iter()
+        .map_init(
+            || DirCursor::new(root),
+            |dir, (rel, e)| match wanted(rel) {
+                true => f(rel, e, dir.lstat(rel)),
+                false => None,
+            },
+        )
+        .flatten()
+        .collect()
+}
+
+/// `lstat`s files relative to their directory, kept open from one file to the next: files
+/// in path order cost one `fstatat` each and one directory open per directory (and per
+/// share of the work a thread takes up).
+struct DirCursor<'a> {
+    root: &'a Path,
+    /// The open directory's path, and the directory (`None` when it could not be opened
+    /// beneath the root); nothing opened yet at first.
+    open: Option<(Vec<u8>, Option<std::fs::File>)>,
+}
+
+impl<'a> DirCursor<'a> {
+    fn new(root: &'a Path) -> DirCursor<'a> {
+        DirCursor { root, open: None }
+    }
+
+    fn lstat(&mut self, rel: &[u8]) -> Option<Stat> {
+        let rel = Rel::new(rel);
+        let parent = rel.parent();
+        if self
+            .open
+            .as_ref()
+            .is_none_or(|(d, _)| d != parent.as_bytes())
+        {
+            // Never through a symlink standing where a directory was.
+            let dir = open_dir_beneath(self.root, parent).map(std::fs::File::from);
+            self.open = Some((parent.as_bytes().to_vec(), dir.ok()));
+        }
+        let dir = self.open.as_ref()?.1.as_ref()?;
+        let st = crate::fsutil::lstat_at(dir, rel.file_name()).ok()?;
+        Some(Stat::from_raw(&st))
+    }
 }
 
 /// Which directories of the worktree are real directories, so that no path is read or
@@ -674,6 +716,50 @@ mod tests {
         assert_eq!(std::fs::read(outside.join("a")).unwrap(), b"outside");
         assert!(!r.join("keep/x").exists(), "emptied directories go");
         assert!(r.join("keep/g").exists(), "a directory holding more stays");
+    }
+
+    /// Every wanted entry gets its own file's stat data, across directories and in order;
+    /// nothing through a symlink standing where a directory was, nothing for a missing file.
+    #[test]
+    fn lstat_tracked_stats_each_entry_where_it_stands() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        for p in ["a/b", "c", "elsewhere"] {
+            std::fs::create_dir_all(r.join(p)).unwrap();
+        }
+        for (p, len) in [
+            ("a/1", 1),
+            ("a/b/2", 2),
+            ("a/3", 3),
+            ("c/4", 4),
+            ("elsewhere/5", 5),
+        ] {
+            std::fs::write(r.join(p), vec![b'x'; len]).unwrap();
+        }
+        std::os::unix::fs::symlink("elsewhere", r.join("l")).unwrap();
+        let entry = IndexEntry {
+            kind: 1,
+            mode: 0o644,
+            stat: Stat::default(),
+            file_id: crate::hash::ObjectId([0; 32]),
+            chunks: Default::default(),
+        };
+        let paths = ["a/1", "a/3", "a/b/2", "c/4", "c/gone", "l/5", "top"];
+        let map: crate::index::Map = paths
+            .iter()
+            .map(|p| (p.as_bytes().to_vec(), entry.clone()))
+            .collect();
+        let wanted = |p: &[u8]| p != b"top";
+        let got = lstat_tracked(r, &map, wanted, |p, _, st| Some((p, st.map(|s| s.size))));
+        let want: Vec<(&[u8], Option<u64>)> = vec![
+            (b"a/1", Some(1)),
+            (b"a/3", Some(3)),
+            (b"a/b/2", Some(2)),
+            (b"c/4", Some(4)),
+            (b"c/gone", None),
+            (b"l/5", None),
+        ];
+        assert_eq!(got, want);
     }
 
     #[test]

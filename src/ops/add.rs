@@ -2,7 +2,7 @@
 //! then records them in the staging index. `commit` never reads the worktree again.
 
 use std::collections::{HashMap, VecDeque};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::clock::now_ns;
 use crate::error::{Error, Result};
-use crate::index::{IndexEntry, StagingIndex, Stat, WalkCache};
+use crate::index::{IndexEntry, StagingIndex, Stat};
 use crate::ingest::{store_with, Ingester, ReadEnd};
 use crate::pathspec::{Excludes, PathSet};
 use crate::progress::{Progress, Unit};
@@ -20,6 +20,7 @@ use crate::repo::{Locked, Repository};
 use crate::repo_path::{RepoPath, RepoPathBuf};
 use crate::resume::{self, Partial};
 use crate::session::{pathspecs, Common};
+use crate::walk_cache::{self, Walked};
 use crate::worktree::{self, Found};
 
 /// Which paths to stage, and how.
@@ -153,7 +154,10 @@ pub fn add(
     )?;
     outcome.staged.sort_by(|a, b| a.path.cmp(&b.path));
     if let Some(walked) = plan.walked {
-        index.walk_cache = walk_cache(repo.root(), walked, &outcome.skipped);
+        // Every file found is now tracked but for those skipped.
+        let untracked = outcome.skipped.iter();
+        let untracked = untracked.map(|s| s.path.as_bytes().to_vec()).collect();
+        index.walk_cache = walked.into_cache(repo.root(), untracked);
     }
     if !outcome.staged.is_empty() {
         index.base_tree = None;
@@ -175,11 +179,101 @@ struct Plan {
     walked: Option<Walked>,
 }
 
-/// The directories and ignore files a whole-worktree walk saw, and when it started.
-struct Walked {
-    dirs: Vec<(Vec<u8>, Stat)>,
-    ignore_files: Vec<Vec<u8>>,
+impl Plan {
+    /// Takes in a file the walk found (or would find): to read, or skipped.
+    fn take(&mut self, root: &Path, rel: Vec<u8>, found: Found, opts: &AddOptions) -> Result<()> {
+        if crate::build::too_deep(&rel) {
+            let e = too_deep_to_store(root, &rel);
+            match opts.ignore_errors {
+                true => self.skipped.push(skipped(root, e)),
+                false => return Err(e),
+            }
+            return Ok(());
+        }
+        match found {
+            Found::Special(kind) => self.skipped.push(Skipped {
+                path: RepoPathBuf::from(rel),
+                reason: format!("{kind}: not stored"),
+            }),
+            Found::File | Found::Symlink => self.work.push(rel),
+        }
+        Ok(())
+    }
+}
+
+/// The plan of a walk, without walking, when the walk cache still holds for every path
+/// named (the root or directories the cache entered) and every tracked file named is still
+/// a file or symlink: no name was added, removed or newly ignored, so the files a walk
+/// would find are the tracked ones and the cache's untracked ones. The tracked files are
+/// `lstat`ed where they stand in the index, copying no path. `None` to walk: no cache or a
+/// stale one, `-f` or `--exclude` (which a cache of a walk without them cannot answer), or
+/// a tracked path that is gone or of another kind, whose fate a walk decides.
+fn cached_plan(
+    repo: &Repository,
+    index: &StagingIndex,
+    specs: &[RepoPathBuf],
+    excludes: &Excludes,
+    opts: &AddOptions,
     started_ns: i64,
+) -> Result<Option<Plan>> {
+    let root = repo.root();
+    let Some(cache) = index.walk_cache.as_ref() else {
+        return Ok(None);
+    };
+    let dir_in_cache =
+        |s: &RepoPathBuf| cache.has_dir(s.as_bytes()) && index.files_above(s).next().is_none();
+    if opts.force || !excludes.is_empty() || !specs.iter().all(dir_in_cache) {
+        return Ok(None);
+    }
+    let Some(found) = walk_cache::files(root, index) else {
+        return Ok(None);
+    };
+    let named = PathSet::new(specs);
+    let Some(mut work) = changed_tracked(root, index, &named) else {
+        return Ok(None);
+    };
+    let whole = specs.iter().any(|s| s.is_root());
+    let mut plan = Plan {
+        work: Vec::new(),
+        removed: Vec::new(),
+        skipped: Vec::new(),
+        walked: whole.then(|| Walked::from_cache(cache, started_ns)),
+    };
+    let new = found
+        .into_iter()
+        .filter(|p| !index.entries.contains_key(p) && named.covers(RepoPath::new(p)));
+    for rel in new {
+        let Some(kind) = walk_cache::found(root, &rel) else {
+            return Ok(None);
+        };
+        plan.take(root, rel, kind, opts)?;
+    }
+    work.append(&mut plan.work);
+    work.sort_unstable();
+    work.dedup();
+    plan.work = work;
+    Ok(Some(plan))
+}
+
+/// The tracked files named whose stat data changed (or is racy), in path order; `None`
+/// when one is no longer a file or symlink, cannot be examined, or is nested too deep to
+/// store (an index no add wrote: the walk refuses it).
+fn changed_tracked(root: &Path, index: &StagingIndex, named: &PathSet) -> Option<Vec<Vec<u8>>> {
+    let wanted = |rel: &[u8]| named.covers(RepoPath::new(rel));
+    let checked = worktree::lstat_tracked(root, &index.entries, wanted, |rel, e, st| {
+        let kind = st.map(|s| s.mode & libc::S_IFMT);
+        match (st, kind) {
+            _ if crate::build::too_deep(rel) => Some(None),
+            (Some(s), Some(libc::S_IFREG | libc::S_IFLNK)) => {
+                (s != e.stat || index.is_racy(e)).then_some(Some(rel))
+            }
+            _ => Some(None),
+        }
+    });
+    checked
+        .into_iter()
+        .map(|rel| rel.map(<[u8]>::to_vec))
+        .collect()
 }
 
 /// A path below more directories than a layer may nest: refused here, so that the index
@@ -203,6 +297,9 @@ fn plan(
 ) -> Result<Plan> {
     let root = repo.root();
     let started_ns = now_ns();
+    if let Some(plan) = cached_plan(repo, index, specs, excludes, opts, started_ns)? {
+        return Ok(plan);
+    }
     let threads = rayon::current_num_threads();
     let mut walk = worktree::walk_excluding(root, specs, opts.force, excludes, threads)?;
     let mut unreadable = std::mem::take(&mut walk.errors);
@@ -237,21 +334,7 @@ fn plan(
         walked,
     };
     for (rel, found) in walk.files {
-        if crate::build::too_deep(&rel) {
-            let e = too_deep_to_store(root, &rel);
-            match opts.ignore_errors {
-                true => plan.skipped.push(skipped(root, e)),
-                false => return Err(e),
-            }
-            continue;
-        }
-        match found {
-            Found::Special(kind) => plan.skipped.push(Skipped {
-                path: RepoPathBuf::from(rel),
-                reason: format!("{kind}: not stored"),
-            }),
-            Found::File | Found::Symlink => plan.work.push(rel),
-        }
+        plan.take(root, rel, found, opts)?;
     }
     // Tracked paths the walk did not report: deleted, replaced by a directory, or ignored
     // (tracked files stay tracked when an ignore rule later matches them, as in git). A
@@ -346,39 +429,6 @@ fn check_ignored(
         }
     }
     Ok(())
-}
-
-/// The walk cache after a whole-worktree add: every file the walk found is now tracked but
-/// for those skipped. A directory changed so recently that a further change might not show
-/// in its mtime (the racy case, as for files) is marked for status to list again; `None`
-/// when an ignore file is racy.
-fn walk_cache(root: &std::path::Path, walked: Walked, skipped: &[Skipped]) -> Option<WalkCache> {
-    const RACY_NS: i64 = 50_000_000;
-    let racy = |s: &Stat| s.mtime_ns >= walked.started_ns - RACY_NS;
-    let mut ignore_files = Vec::with_capacity(walked.ignore_files.len());
-    for p in walked.ignore_files {
-        let m = std::fs::symlink_metadata(worktree::abs(root, &p)).ok()?;
-        ignore_files.push((p, Stat::from_metadata(&m)));
-    }
-    if ignore_files.iter().any(|(_, s)| racy(s)) {
-        return None;
-    }
-    let mut dirs = walked.dirs;
-    dirs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let racy_dirs = dirs
-        .iter()
-        .filter(|(_, s)| racy(s))
-        .map(|(p, _)| p.clone())
-        .collect();
-    let mut untracked: Vec<Vec<u8>> = skipped.iter().map(|s| s.path.as_bytes().to_vec()).collect();
-    untracked.sort_unstable();
-    untracked.dedup();
-    Some(WalkCache {
-        dirs,
-        ignore_files,
-        untracked,
-        racy: racy_dirs,
-    })
 }
 
 /// The stat fast path: a tracked file whose stat data (`stat`, `None` when it has none)
@@ -706,8 +756,13 @@ fn absorb(
     read: Vec<Attempt>,
     outcome: &mut AddOutcome,
 ) {
-    // Growing the map by doubling would hold the old and new tables at once.
-    index.entries.reserve(read.len());
+    // Growing the map by doubling would hold the old and new tables at once; but only new
+    // paths need room: reserving for a changed file would grow a full map all the same, a
+    // copy of every entry (140 MB at a million files) to stage one.
+    let new = read
+        .iter()
+        .filter(|(rel, a)| matches!(a, Ok(Some(_))) && !index.entries.contains_key(rel));
+    index.entries.reserve(new.count());
     for (rel, attempt) in read {
         let entry = match attempt {
             Ok(Some(entry)) => entry,

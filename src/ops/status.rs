@@ -210,7 +210,7 @@ fn stat_at(dir: &std::fs::File, name: &[u8]) -> std::io::Result<Stat> {
 }
 
 fn untracked(repo: &Repository, index: &StagingIndex) -> Result<Vec<RepoPathBuf>> {
-    let found = match cached_walk(repo.root(), index) {
+    let found = match crate::walk_cache::files(repo.root(), index) {
         Some(files) => files,
         None => {
             let walk = worktree::walk_complete(
@@ -239,51 +239,6 @@ fn untracked(repo: &Repository, index: &StagingIndex) -> Result<Vec<RepoPathBuf>
         }
     }
     Ok(out)
-}
-
-/// The files of the walk cache that may be untracked, when no directory and no ignore file
-/// changed since it was made: then no name was added, removed or newly ignored anywhere.
-/// Directories that were racy when cached are listed again.
-fn cached_walk(root: &Path, index: &StagingIndex) -> Option<Vec<Vec<u8>>> {
-    let cache = index.walk_cache.as_ref()?;
-    let unchanged = |(rel, stat): &(Vec<u8>, Stat)| {
-        std::fs::symlink_metadata(worktree::abs(root, rel))
-            .is_ok_and(|m| Stat::from_metadata(&m) == *stat)
-    };
-    let valid = cache.dirs.par_iter().all(unchanged) && cache.ignore_files.iter().all(unchanged);
-    if !valid {
-        return None;
-    }
-    if cache.racy.is_empty() {
-        return Some(cache.untracked.clone());
-    }
-    let listed = worktree::list_dirs(root, &cache.racy, rayon::current_num_threads())
-        .and_then(crate::worktree::Walk::complete)
-        .ok()?;
-    let known = |d: &Vec<u8>| {
-        cache
-            .dirs
-            .binary_search_by(|(p, _)| p.as_slice().cmp(d))
-            .is_ok()
-    };
-    if !listed.dirs.keys().all(known) {
-        return None; // a new directory: walk it all
-    }
-    let relisted = |p: &[u8]| {
-        let dir = RepoPath::new(p).parent().as_bytes();
-        cache
-            .racy
-            .binary_search_by(|d| d.as_slice().cmp(dir))
-            .is_ok()
-    };
-    let mut files: Vec<Vec<u8>> = cache
-        .untracked
-        .iter()
-        .filter(|p| !relisted(p))
-        .cloned()
-        .collect();
-    files.extend(listed.files.into_iter().map(|(p, _)| p));
-    Some(files)
 }
 
 /// Every directory that holds a tracked file somewhere below it.

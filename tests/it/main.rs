@@ -10,6 +10,7 @@
 
 mod support;
 
+mod add_cache;
 mod add_stdin;
 mod changes;
 mod chunk_lists;
