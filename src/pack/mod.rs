@@ -4,6 +4,7 @@
 //! visible to readers only when its index exists, and the index is written after the pack is
 //! durable, so a crash leaves at worst an orphan pack that gc removes.
 
+mod bytes;
 mod check;
 pub mod consolidate;
 mod index;
