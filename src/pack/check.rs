@@ -138,7 +138,12 @@ pub fn check_records(pack: &Pack, algo: HashAlgo, data: bool) -> PackReport {
     // A small pack is one task: thousands of them (one per commit until merged) are
     // checked at once by verify, and splitting each into a task per record cost more in
     // handing tasks between threads than the checks themselves.
-    let min_split = if bytes.len() <= READ_MAX { entries.len() } else { 1 }.max(1);
+    let min_split = if bytes.len() <= READ_MAX {
+        entries.len()
+    } else {
+        1
+    }
+    .max(1);
     // Each record's header, or why it cannot be read.
     let headers: Vec<Result<Vec<u8>, String>> = entries
         .par_iter()

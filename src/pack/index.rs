@@ -117,7 +117,10 @@ impl PackIndex {
     /// when they are wrong).
     pub fn open(path: &Path) -> Result<PackIndex> {
         let file = File::open(path).ctx("could not open pack index", path)?;
-        let len = file.metadata().ctx("could not open pack index", path)?.len();
+        let len = file
+            .metadata()
+            .ctx("could not open pack index", path)?
+            .len();
         let map = FileBytes::load(&file, len).ctx("could not read pack index", path)?;
         let count = Self::check(&map).map_err(|d| Error::corrupt("pack index", path, d))?;
         Ok(PackIndex {

@@ -29,6 +29,10 @@ use crate::hash::{Domain, HashAlgo, ObjectId};
 
 /// The file's name inside `packs/`.
 pub const MIDX_FILE: &str = "multi-pack-index";
+/// The tail's name inside `packs/`: a table of the same format over the packs published
+/// since the base ([`MIDX_FILE`]) was last written, so that a writer of one small pack
+/// rewrites a few KiB instead of the whole table (see `midx_write`).
+pub const TAIL_FILE: &str = "multi-pack-index-tail";
 const MAGIC: &[u8; 8] = b"CAIRNMDX";
 /// The multi-pack index format version.
 pub const MIDX_VERSION: u32 = 1;
@@ -304,17 +308,31 @@ pub fn encode_extended(
     old: &Midx,
     added: &[(ObjectId, &PackIndex)],
 ) -> Option<Vec<u8>> {
-    old.verify().ok()?;
-    let mut names = old.names();
+    encode_merged(algo, &[old], added)
+}
+
+/// Encodes one table over the packs of the tables `olds` and the packs `added`: the tables'
+/// entries carried over, renumbered, so folding the tail into the base opens no pack index.
+/// `None` when a bucket of one of `olds` fails its check.
+pub fn encode_merged(
+    algo: HashAlgo,
+    olds: &[&Midx],
+    added: &[(ObjectId, &PackIndex)],
+) -> Option<Vec<u8>> {
+    let mut names: Vec<ObjectId> = olds.iter().flat_map(|m| m.names()).collect();
     names.extend(added.iter().map(|(n, _)| *n));
     names.sort();
     names.dedup();
     let number = |name: &ObjectId| names.binary_search(name).expect("listed above") as u32;
-    let renumber: Vec<u32> = old.names().iter().map(number).collect();
-    let mut all: Vec<(IdxEntry, u32)> = old
-        .entries()
-        .map(|e| e.map(|(pack, e)| (e, renumber[pack])))
-        .collect::<Option<_>>()?;
+    let mut all: Vec<(IdxEntry, u32)> = Vec::new();
+    for old in olds {
+        old.verify().ok()?;
+        let renumber: Vec<u32> = old.names().iter().map(number).collect();
+        for e in old.entries() {
+            let (pack, e) = e?;
+            all.push((e, renumber[pack]));
+        }
+    }
     for (name, index) in added {
         let n = number(name);
         all.extend(index.entries().flatten().map(|e| (e, n)));

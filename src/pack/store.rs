@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use super::index::{IdxEntry, PackIndex};
-use super::midx::{Midx, MIDX_FILE};
+use super::midx::{Midx, MIDX_FILE, TAIL_FILE};
 use super::{check_lengths, decompress, ObjectKind, RECORD_HEADER_LEN};
 use crate::error::{Error, IoContext, Result};
 use crate::hash::{HashAlgo, ObjectId};
@@ -119,13 +119,12 @@ struct PackSet {
 
 /// How lookups go in one listing.
 enum Route {
-    /// Through the multi-pack index, then the own indexes of the packs it does not cover
-    /// (published since it was written).
+    /// Through the multi-pack index (its base, then its tail when that is usable), then the
+    /// own indexes of the packs neither covers (published since they were written).
     Midx {
-        midx: Box<Midx>,
-        /// Position in the listing of each pack the multi-pack index names.
-        packs: Vec<usize>,
-        /// Position and index of each listed pack it does not name.
+        /// Each table with the position in the listing of each pack it names.
+        tables: Vec<(Midx, Vec<usize>)>,
+        /// Position and index of each listed pack no table names.
         extra: Vec<(usize, PackIndex)>,
     },
     /// Through every pack's own index: there is no multi-pack index, or it names a pack
@@ -158,18 +157,28 @@ impl Listing {
         }
     }
 
-    /// The packs the multi-pack index of `dir` names, with lookups through it, or `None`
-    /// when it does not open.
+    /// The packs the multi-pack index of `dir` (base and tail) names, with lookups through
+    /// it, or `None` when its base does not open.
     fn from_midx(dir: &Path, algo: HashAlgo) -> Option<Listing> {
-        let midx = Midx::open(&dir.join(MIDX_FILE), algo).ok()?;
-        let data: Vec<_> = midx
-            .names()
+        let mut tables = vec![Midx::open(&dir.join(MIDX_FILE), algo).ok()?];
+        tables.extend(Midx::open(&dir.join(TAIL_FILE), algo).ok());
+        let mut names: Vec<ObjectId> = tables.iter().flat_map(Midx::names).collect();
+        names.sort();
+        names.dedup();
+        let position = |n: &ObjectId| names.binary_search(n).expect("named above");
+        let tables = tables
             .into_iter()
-            .map(|n| Arc::new(PackData::new(dir, n)))
+            .map(|t| {
+                let packs = t.names().iter().map(position).collect();
+                (t, packs)
+            })
+            .collect();
+        let data = names
+            .iter()
+            .map(|n| Arc::new(PackData::new(dir, *n)))
             .collect();
         let route = Route::Midx {
-            packs: (0..data.len()).collect(),
-            midx: Box::new(midx),
+            tables,
             extra: Vec::new(),
         };
         Some(Listing {
@@ -207,20 +216,23 @@ impl Listing {
         self.route.get_or_init(|| self.open_route(dir, algo))
     }
 
-    /// The multi-pack index, when it opens and every pack it names is listed.
+    /// The multi-pack index, when its base opens and every pack it names is listed; its
+    /// tail too when that opens and every pack it names is listed.
     fn open_route(&self, dir: &Path, algo: HashAlgo) -> Route {
-        let Ok(midx) = Midx::open(&dir.join(MIDX_FILE), algo) else {
+        let Some(base) = self.table(&dir.join(MIDX_FILE), algo) else {
             return Route::PerPack;
         };
-        let names = midx.names();
-        let Some(packs) = names.iter().map(|n| self.position(n)).collect() else {
-            return Route::PerPack;
-        };
+        let mut tables = vec![base];
+        tables.extend(self.table(&dir.join(TAIL_FILE), algo));
+        let mut named = vec![false; self.data.len()];
+        for i in tables.iter().flat_map(|(_, packs)| packs) {
+            named[*i] = true;
+        }
         let extra = self
             .data
             .iter()
             .enumerate()
-            .filter(|(_, d)| names.binary_search(&d.name).is_err())
+            .filter(|(i, _)| !named[*i])
             .filter_map(|(i, d)| {
                 // One that does not open reads as missing here, as without a multi-pack
                 // index; `verify` reports it through `packs`.
@@ -228,11 +240,19 @@ impl Listing {
                 Some((i, index))
             })
             .collect();
-        Route::Midx {
-            midx: Box::new(midx),
-            packs,
-            extra,
-        }
+        Route::Midx { tables, extra }
+    }
+
+    /// The table at `path` with the position in this listing of each pack it names, when
+    /// it opens and every pack it names is listed.
+    fn table(&self, path: &Path, algo: HashAlgo) -> Option<(Midx, Vec<usize>)> {
+        let table = Midx::open(path, algo).ok()?;
+        let packs = table
+            .names()
+            .iter()
+            .map(|n| self.position(n))
+            .collect::<Option<_>>()?;
+        Some((table, packs))
     }
 
     fn locate(
@@ -241,15 +261,17 @@ impl Listing {
         algo: HashAlgo,
         id: &ObjectId,
     ) -> Option<(Arc<PackData>, IdxEntry)> {
-        let Route::Midx { midx, packs, extra } = self.route(dir, algo) else {
+        let Route::Midx { tables, extra } = self.route(dir, algo) else {
             return self.locate_per_pack(dir, id);
         };
-        match midx.lookup(id) {
-            Ok(Some((n, e))) => return Some((Arc::clone(&self.data[packs[n]]), e)),
-            Ok(None) => {}
-            // A damaged part of the multi-pack index answers nothing: the packs' own
-            // indexes do.
-            Err(_) => return self.locate_per_pack(dir, id),
+        for (table, packs) in tables {
+            match table.lookup(id) {
+                Ok(Some((n, e))) => return Some((Arc::clone(&self.data[packs[n]]), e)),
+                Ok(None) => {}
+                // A damaged part of the multi-pack index answers nothing: the packs' own
+                // indexes do.
+                Err(_) => return self.locate_per_pack(dir, id),
+            }
         }
         extra
             .iter()
