@@ -439,7 +439,8 @@ mod tests {
         }
     }
 
-    /// Extending a table by a pack gives the table built from scratch over all of them.
+    /// Extending a table by a pack, or folding two tables, gives the table built from
+    /// scratch over all of them; a damaged bucket refuses the fold.
     #[test]
     fn extending_equals_rebuilding() {
         let algo = HashAlgo::Blake3;
@@ -459,6 +460,16 @@ mod tests {
         let whole = encode(algo, &refs);
         let first = Midx::from_bytes(encode(algo, &refs[1..]), algo).unwrap();
         assert!(encode_extended(algo, &first, &refs[..1]).unwrap() == whole);
+        // A base and a tail folded together, with one more pack.
+        let base = Midx::from_bytes(encode(algo, &refs[1..2]), algo).unwrap();
+        let tail = Midx::from_bytes(encode(algo, &refs[2..]), algo).unwrap();
+        let folded = encode_merged(algo, &[&base, &tail], &refs[..1]).unwrap();
+        assert!(folded == whole);
+        let mut bad = encode(algo, &refs[2..]);
+        let at = bad.len() - 1;
+        bad[at] ^= 1;
+        let bad = Midx::from_bytes(bad, algo).unwrap();
+        assert!(encode_merged(algo, &[&base, &bad], &[]).is_none(), "a damaged bucket");
     }
 
     #[test]

@@ -35,7 +35,17 @@ pub const TAIL_PACKS: usize = 64;
 /// [`MIDX_SLACK`] packs or more) or names a pack that is gone. Returns whether a table was
 /// written. Only under the writers' lock.
 pub fn maintain(algo: HashAlgo, packs_dir: &Path, tmp_dir: &Path) -> Result<bool> {
-    let listed = list_packs(packs_dir)?;
+    maintain_listed(algo, packs_dir, tmp_dir, list_packs(packs_dir)?)
+}
+
+/// [`maintain`] with the packs present `listed` (sorted) as the writers' lock holder knows
+/// them (`Store::held_listing`), instead of listing `packs/`.
+pub fn maintain_listed(
+    algo: HashAlgo,
+    packs_dir: &Path,
+    tmp_dir: &Path,
+    listed: Vec<ObjectId>,
+) -> Result<bool> {
     let base = match Midx::open(&packs_dir.join(MIDX_FILE), algo) {
         Err(_) if listed.len() < MIDX_SLACK => return Ok(false),
         Ok(base) if present(&base, &listed) => base,
@@ -46,13 +56,13 @@ pub fn maintain(algo: HashAlgo, packs_dir: &Path, tmp_dir: &Path) -> Result<bool
     let tail = Midx::open(&packs_dir.join(TAIL_FILE), algo)
         .ok()
         .filter(|t| present(t, &listed) && disjoint(t, &base));
-    let named = |n: &ObjectId| {
-        [Some(&base), tail.as_ref()]
-            .into_iter()
-            .flatten()
-            .any(|t| names(t, n))
-    };
-    let outside: Vec<ObjectId> = listed.into_iter().filter(|n| !named(n)).collect();
+    let mut named = base.names();
+    named.extend(tail.iter().flat_map(Midx::names));
+    named.sort_unstable();
+    let outside: Vec<ObjectId> = listed
+        .into_iter()
+        .filter(|n| named.binary_search(n).is_err())
+        .collect();
     if outside.is_empty() {
         if tail.is_none() {
             remove(&packs_dir.join(TAIL_FILE))?;
@@ -109,14 +119,10 @@ fn present(table: &Midx, listed: &[ObjectId]) -> bool {
         .all(|n| listed.binary_search(n).is_ok())
 }
 
-/// Whether the table names the pack `name`.
-fn names(table: &Midx, name: &ObjectId) -> bool {
-    table.names().binary_search(name).is_ok()
-}
-
 /// Whether the two tables name no pack in common.
 fn disjoint(a: &Midx, b: &Midx) -> bool {
-    !a.names().iter().any(|n| names(b, n))
+    let b = b.names();
+    !a.names().iter().any(|n| b.binary_search(n).is_ok())
 }
 
 /// Deletes `path`; one already gone is fine.
@@ -182,7 +188,7 @@ pub fn write(algo: HashAlgo, packs_dir: &Path, tmp_dir: &Path, leaving: &[Object
 }
 
 /// The names of the packs that have an index, sorted.
-pub(super) fn list_packs(dir: &Path) -> Result<Vec<ObjectId>> {
+pub fn list_packs(dir: &Path) -> Result<Vec<ObjectId>> {
     let mut names = Vec::new();
     for entry in std::fs::read_dir(dir).ctx("could not list packs", dir)? {
         let entry = entry.ctx("could not list packs", dir)?;

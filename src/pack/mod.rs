@@ -20,7 +20,7 @@ pub use index::{IdxEntry, PackIndex};
 pub use midx::Midx;
 pub use rebuild::rebuild_index;
 pub use sink::StoreSink;
-pub use store::{Pack, PackData, Store};
+pub use store::{HeldListing, Pack, PackData, Store};
 pub use writer::PackWriter;
 
 /// Magic bytes at the start of every pack file.

@@ -10,7 +10,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use super::index::{IdxEntry, PackIndex};
 use super::midx::{Midx, MIDX_FILE, TAIL_FILE};
@@ -289,6 +289,12 @@ impl Listing {
     }
 }
 
+/// The names of the packs present, sorted, while this process holds the writers' lock:
+/// taken with the lock and kept up to date by this process's pack writers, so a writer
+/// that extends the multi-pack index need not list `packs/` again (with 2,000 packs each
+/// listing was a sixth of a one-file commit's time).
+pub type HeldListing = Arc<Mutex<Vec<ObjectId>>>;
+
 /// All packs of a repository.
 pub struct Store {
     algo: HashAlgo,
@@ -297,6 +303,8 @@ pub struct Store {
     /// True while this process holds the writers' lock: no other process can publish or
     /// delete packs then, so a lookup that misses needs no new listing.
     settled: Arc<AtomicBool>,
+    /// The packs present while settled (see [`HeldListing`]).
+    held: HeldListing,
 }
 
 impl Store {
@@ -311,6 +319,7 @@ impl Store {
             dir: dir.to_path_buf(),
             listing: RwLock::new(Arc::new(from_midx.unwrap_or(Listing::new(Vec::new())))),
             settled: Arc::new(AtomicBool::new(false)),
+            held: HeldListing::default(),
         };
         if !listed {
             store.refresh()?;
@@ -336,6 +345,9 @@ impl Store {
 
     fn relist(&self, reopen: bool) -> Result<()> {
         let names = self.list()?;
+        if self.settled.load(Ordering::Acquire) {
+            names.clone_into(&mut lock(&self.held));
+        }
         let old = self.current();
         let same = names.iter().eq(old.data.iter().map(|d| &d.name));
         if !reopen && !old.from_midx && same {
@@ -426,8 +438,16 @@ impl Store {
     /// Declares that this process holds the writers' lock, until the returned flag is
     /// cleared: lookups that miss no longer list `packs/` again (see `contains`).
     pub fn settle(&self) -> Arc<AtomicBool> {
+        *lock(&self.held) = self.listed().data.iter().map(|d| d.name).collect();
         self.settled.store(true, Ordering::Release);
         Arc::clone(&self.settled)
+    }
+
+    /// The packs present, kept up to date by this process's writers, while it holds the
+    /// writers' lock; `None` otherwise.
+    pub fn held_listing(&self) -> Option<HeldListing> {
+        let settled = self.settled.load(Ordering::Acquire);
+        settled.then(|| Arc::clone(&self.held))
     }
 
     /// Pack indexes that could not be opened.
@@ -520,6 +540,12 @@ impl Store {
         decompress(e.kind, e.codec, stored, e.raw_len)
             .map_err(|err| pack.damaged(&e, &format!("cannot decompress: {err}")))
     }
+}
+
+/// The held listing, also after a panic elsewhere: it is a plain list of names.
+pub(super) fn lock(held: &HeldListing) -> std::sync::MutexGuard<'_, Vec<ObjectId>> {
+    held.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn is_not_found(e: &Error) -> bool {
