@@ -469,7 +469,10 @@ mod tests {
         let at = bad.len() - 1;
         bad[at] ^= 1;
         let bad = Midx::from_bytes(bad, algo).unwrap();
-        assert!(encode_merged(algo, &[&base, &bad], &[]).is_none(), "a damaged bucket");
+        assert!(
+            encode_merged(algo, &[&base, &bad], &[]).is_none(),
+            "a damaged bucket"
+        );
     }
 
     #[test]

@@ -3,7 +3,6 @@
 use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use super::index::{encode_index, IdxEntry};
 use super::store::{self, HeldListing};
@@ -340,6 +339,7 @@ mod tests {
     use super::*;
     use crate::pack::Store;
     use crate::testutil::random_bytes;
+    use std::sync::Arc;
 
     /// The held listing follows what the lock holder's writers publish and withdraw, and a
     /// writer extending the multi-pack index from it names exactly the packs present.

@@ -510,3 +510,31 @@ fn a_kill_between_a_fold_and_the_tail_deletion_loses_nothing() {
     assert_midx_exact(&root);
     assert_reads(&root, &layers, &want);
 }
+
+/// A clone, and a pull of new layers, name the packs they download in the multi-pack index
+/// as a writer does, so their readers need not list `packs/`.
+#[test]
+fn clone_and_pull_name_the_packs_they_download() {
+    let (_d, root, layers) = many_packs();
+    let far = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", far.path().join("remote").display());
+    ok(&root, &["remote", "add", "origin", &url]);
+    ok(&root, &["-q", "push"]);
+    let to = tempfile::tempdir().unwrap();
+    let clone = to.path().join("clone");
+    ok(to.path(), &["-q", "clone", &url, clone.to_str().unwrap()]);
+    assert!(listed(&clone).len() > 30, "{} packs", listed(&clone).len());
+    assert_midx_exact(&clone);
+    commit_one(&root, "pulled.txt");
+    ok(&root, &["-q", "push"]);
+    ok(&clone, &["-q", "pull"]);
+    assert_midx_exact(&clone);
+    let repo = Repository::open(&clone).unwrap();
+    assert!(repo.store.uses_midx());
+    let head = layer_id(&clone, "HEAD");
+    assert_eq!(
+        contents(&repo, &head)[&b"pulled.txt"[..]],
+        b"the file pulled.txt\n"
+    );
+    assert!(contents(&repo, &layers[0]) == contents(&Repository::open(&root).unwrap(), &layers[0]));
+}
