@@ -30,7 +30,7 @@ impl FileBytes {
             return crate::fsutil::map_immutable(file).map(FileBytes::Mapped);
         }
         let mut buf = Vec::with_capacity(len as usize);
-        (&*file).take(len).read_to_end(&mut buf)?;
+        file.take(len).read_to_end(&mut buf)?;
         if buf.len() as u64 != len {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
