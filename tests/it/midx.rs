@@ -538,3 +538,56 @@ fn clone_and_pull_name_the_packs_they_download() {
     );
     assert!(contents(&repo, &layers[0]) == contents(&Repository::open(&root).unwrap(), &layers[0]));
 }
+
+/// A multi-pack index whose checksums are all valid but whose offsets are wrong (crafted,
+/// or written by a faulty tool) makes no read fail: a record that does not match the table's
+/// entry is looked up in the packs' own indexes, and every layer reads back.
+#[test]
+fn a_table_with_valid_checksums_but_wrong_offsets_falls_back_to_the_packs() {
+    use cairn::hash::Domain;
+    let (_d, root, layers) = many_packs();
+    let repo = Repository::open(&root).unwrap();
+    let want = [contents(&repo, &layers[0]), contents(&repo, &layers[1])];
+    drop(repo);
+    let path = packs_dir(&root).join(MIDX_FILE);
+    let mut b = std::fs::read(&path).unwrap();
+    let algo = HashAlgo::Blake3;
+    let m = Midx::from_bytes(b.clone(), algo).unwrap();
+    let (packs, count) = (m.names().len(), m.len());
+    let sums = 24 + 32 * packs + 1024;
+    let entries = sums + 8192 + 32;
+    // Every record one byte off, then every bucket sum and the head sum made to match.
+    for i in 0..count {
+        let at = entries + i * 54 + 36;
+        let off = u64::from_le_bytes(b[at..at + 8].try_into().unwrap()) + 1;
+        b[at..at + 8].copy_from_slice(&off.to_le_bytes());
+    }
+    let fan: Vec<usize> = (0..256)
+        .map(|k| {
+            let at = 24 + 32 * packs + 4 * k;
+            u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize
+        })
+        .collect();
+    let mut lo = 0;
+    for k in 0..256 {
+        let hi = fan[k];
+        let sum = algo.hash(Domain::Checksum, &b[entries + lo * 54..entries + hi * 54]);
+        b[sums + 32 * k..sums + 32 * k + 32].copy_from_slice(sum.as_bytes());
+        lo = hi;
+    }
+    let head = algo.hash(Domain::Checksum, &b[..entries - 32]);
+    b[entries - 32..entries].copy_from_slice(head.as_bytes());
+    let crafted = Midx::from_bytes(b.clone(), algo).unwrap();
+    crafted.verify().expect("every checksum is valid");
+    std::fs::write(&path, &b).unwrap();
+    let repo = Repository::open(&root).unwrap();
+    assert!(
+        repo.store.uses_midx(),
+        "the crafted table is taken at its word"
+    );
+    for (layer, want) in layers.iter().zip(&want) {
+        assert!(contents(&repo, layer) == *want, "layer {layer} reads back");
+    }
+    drop(repo);
+    ok(&root, &["-q", "verify", "--data"]);
+}
