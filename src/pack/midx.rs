@@ -404,9 +404,15 @@ mod tests {
     fn round_trip_and_lookup() {
         let algo = HashAlgo::Blake3;
         let (names, all) = sample(algo);
-        let m = Midx::from_bytes(encode_entries(algo, &names, &all), algo).unwrap();
+        let bytes = encode_entries(algo, &names, &all);
+        let m = Midx::from_bytes(bytes.clone(), algo).unwrap();
         assert_eq!(m.names(), names);
         assert_eq!(m.len(), 900);
+        let folded = encode_merged(algo, &[&m, &m], &[]).unwrap();
+        assert!(
+            folded == bytes,
+            "a table folded with itself comes back byte for byte"
+        );
         for (e, pack) in &all {
             assert_eq!(m.lookup(&e.id).unwrap(), Some((*pack as usize, *e)));
         }
