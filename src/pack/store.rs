@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
+use rayon::prelude::*;
+
 use super::index::{IdxEntry, PackIndex};
 use super::midx::{Midx, MIDX_FILE, TAIL_FILE};
 use super::{check_lengths, decompress, ObjectKind, RECORD_HEADER_LEN};
@@ -195,9 +197,16 @@ impl Listing {
 
     fn full(&self, dir: &Path) -> &PackSet {
         self.full.get_or_init(|| {
+            // Opened on every core: with thousands of packs (verify, gc) the opens and
+            // reads of their indexes were a sequential phase of their own.
+            let opened: Vec<_> = self
+                .data
+                .par_iter()
+                .map(|d| PackIndex::open(&dir.join(format!("{}.idx", d.name))))
+                .collect();
             let mut set = PackSet::default();
-            for d in &self.data {
-                match PackIndex::open(&dir.join(format!("{}.idx", d.name))) {
+            for (d, index) in self.data.iter().zip(opened) {
+                match index {
                     Ok(index) => set.packs.push(Arc::new(Pack {
                         name: d.name,
                         index,
