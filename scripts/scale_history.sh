@@ -2,11 +2,14 @@
 # Issue 17, items 5 and 6, measured with the release build:
 #
 #  1. A deep history: LAYERS layers (default 10,000) over DIRS x FILES small files, each
-#     layer changing one file, written through the library by `examples/deep_history` (one
-#     data and one metadata pack: committing 10,000 times through the CLI takes minutes and
-#     leaves 10,000 packs, which is another measurement), against a fresh repository of the
-#     same files in one layer. Each command runs on both, alternating, RUNS times; each
-#     push and pull sends one new layer to a `file://` remote holding the rest.
+#     layer changing one file, written through the library by `examples/deep_history`
+#     (committing 10,000 times through the CLI takes half an hour here), against a fresh
+#     repository of the same files in one layer. With PACKS=layer (the default) each layer
+#     is written in packs of its own and small packs are merged after each, as `commit`
+#     leaves them; with PACKS=one all go into one data and one metadata pack. Each command
+#     runs on both, alternating, RUNS times (`add + commit` adds and commits one changed
+#     file); each push and pull sends one new layer to a `file://` remote holding the rest.
+#     The pack counts are printed after the layers are written, and after a `gc`.
 #  2. The structural `verify` against `verify --data` on about 1 GiB (three large files and
 #     SMALL small ones), right after add and commit, as users run it (add writes packs with
 #     direct I/O, so nothing of them is cached), then again with the packs cached. With
@@ -16,7 +19,9 @@
 #
 # Environment: LAYERS (10000), DIRS (100), FILES (20), RUNS (5), SMALL (5000),
 # BIG (320 MiB, each of the three large files), WORK (target/scale-history; emptied first),
-# BASE (unset). Prints the median wall time in ms and the largest peak RSS per command.
+# BASE (unset), PACKS (layer or one), ONLY (history or verify: that part alone), CAIRN_BIN
+# and HISTORY_BIN (the binaries; default: this checkout's release build). Prints the
+# median wall time in ms and the largest peak RSS per command.
 set -Eeuo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,12 +32,16 @@ RUNS=${RUNS:-5}
 SMALL=${SMALL:-5000}
 BIG=${BIG:-$((320 << 20))}
 WORK=${WORK:-$REPO/target/scale-history}
+PACKS=${PACKS:-layer}
+ONLY=${ONLY:-}
 RESULTS=$(mktemp)
 trap 'rm -f "$RESULTS"' EXIT
 
-(cd "$REPO" && CARGO_INCREMENTAL=0 cargo build -q --release --bin cairn --example deep_history)
-CAIRN=$REPO/target/release/cairn
-BUILD=$REPO/target/release/examples/deep_history
+if [[ -z ${CAIRN_BIN:-} || -z ${HISTORY_BIN:-} ]]; then
+    (cd "$REPO" && CARGO_INCREMENTAL=0 cargo build -q --release --bin cairn --example deep_history)
+fi
+CAIRN=${CAIRN_BIN:-$REPO/target/release/cairn}
+BUILD=${HISTORY_BIN:-$REPO/target/release/examples/deep_history}
 rm -rf "$WORK" && mkdir -p "$WORK"
 
 # run TABLE LABEL DIR BINARY ARGS...: one timed command (its exit code ignored: a typo is
@@ -66,6 +75,22 @@ pair() {
     done
 }
 
+packs_in() { find "$1/.cairn/packs" -name '*.pack' | wc -l; }
+
+# timed_commit LABEL DIR N: one more layer changing one file, its add and commit timed
+# together (peak RSS: the larger of the two).
+timed_commit() {
+    local start end rss
+    echo "timed change $3" >"$2/d002/f002.txt"
+    start=$(date +%s%N)
+    /usr/bin/time -f '%M' -o "$WORK/rss" "$CAIRN" -C "$2" add -q d002/f002.txt
+    rss=$(tail -1 "$WORK/rss")
+    /usr/bin/time -f '%M' -o "$WORK/rss" "$CAIRN" -C "$2" commit -q -m "timed change $3"
+    end=$(date +%s%N)
+    rss=$((rss > $(tail -1 "$WORK/rss") ? rss : $(tail -1 "$WORK/rss")))
+    echo "history|$1|$(((end - start) / 1000))|$rss" >>"$RESULTS"
+}
+
 # commit_one DIR N: one more layer changing one file, untimed.
 commit_one() {
     echo "change $2" >"$1/d001/f001.txt"
@@ -74,7 +99,10 @@ commit_one() {
 }
 
 history() {
-    "$BUILD" "$WORK/deep" "$LAYERS" "$DIRS" "$FILES" >/dev/null
+    local per_layer=()
+    [[ $PACKS == layer ]] && per_layer=(per-layer)
+    "$BUILD" "$WORK/deep" "$LAYERS" "$DIRS" "$FILES" "${per_layer[@]}" >/dev/null
+    echo "deep: $LAYERS layers written, $(packs_in "$WORK/deep") packs"
     "$CAIRN" -C "$WORK/deep" reset -q --hard HEAD
     mkdir -p "$WORK/fresh"
     cp -r "$WORK"/deep/d[0-9]* "$WORK/fresh/"
@@ -95,6 +123,14 @@ history() {
     pair "status" status :: status
     pair "show" show :: show
     pair "verify" verify :: verify
+    for r in $(seq 1 "$RUNS"); do
+        timed_commit "add + commit|deep" "$WORK/deep" "$r"
+        timed_commit "add + commit|fresh" "$WORK/fresh" "$r"
+    done
+    echo "deep: $(packs_in "$WORK/deep") packs after $RUNS more commits"
+    local start=$(date +%s%N)
+    "$CAIRN" -C "$WORK/deep" gc -q
+    echo "deep: $(packs_in "$WORK/deep") packs after gc ($((($(date +%s%N) - start) / 1000000)) ms)"
     for side in deep fresh; do
         mkdir -p "$WORK/remote-$side"
         "$CAIRN" -C "$WORK/$side" remote add origin "file://$WORK/remote-$side"
@@ -150,9 +186,13 @@ verify_levels() {
     rm -rf "$data"
 }
 
-history
-rm -rf "$WORK"/deep "$WORK"/fresh "$WORK"/remote-* "$WORK"/clone-*
-verify_levels
+if [[ $ONLY != verify ]]; then
+    history
+    rm -rf "$WORK"/deep "$WORK"/fresh "$WORK"/remote-* "$WORK"/clone-*
+fi
+if [[ $ONLY != history ]]; then
+    verify_levels
+fi
 
 python3 - "$RESULTS" <<'EOF'
 import statistics, sys

@@ -17,7 +17,8 @@
 //! `checkout:before-index`; `gc:after-new-packs`, `gc:after-first-delete`; `refs:after-log` (each reference move,
 //! between its reflog entry and the reference);
 //! `pack:before-rename`, `pack:before-index`, `pack:after-index` (closing each pack);
-//! `midx:before-write`, `midx:after-write` (each multi-pack index written);
+//! `midx:before-write`, `midx:after-write` (each multi-pack index or tail written),
+//! `midx:after-fold` (the tail folded into the base, the tail not yet deleted);
 //! `merge:after-new-packs` (a merge after a commit; `gc:after-first-delete` also fires there);
 //! `atomic:before-rename` (each small file replaced: pack indexes, refs, HEAD, the staging
 //! index). Error points: `pack:write-error` (each record appended), `atomic:write-error`.

@@ -2,9 +2,12 @@
 //! `dirs` directories of `files` small files, each layer after the first changing one file
 //! (and every tenth layer [`FOLLOWED`]), with a reflog entry per layer as commit writes
 //! them. Every object is real (chunks, file objects, trees, layers, compressed as add and
-//! commit store them), but all go into one data pack and one metadata pack: committing
-//! 10,000 times through `cairn commit` takes minutes and leaves 10,000 packs, whose cost is
-//! another measurement. Shared by `examples/deep_history` and `tests/it/deep_history.rs`.
+//! commit store them), all in one data pack and one metadata pack ([`build`]), or as
+//! `cairn commit` leaves them ([`build_in_packs`] with `per_layer`): each layer's objects in
+//! packs of their own, small packs merged past the `gc.auto` threshold after each layer, so
+//! the pack count of a long-lived repository is measured without committing 10,000 times
+//! through the command line (32 minutes here, fsyncs dominating). Shared by
+//! `examples/deep_history` and `tests/it/deep_history.rs`.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -35,6 +38,16 @@ pub(crate) struct Shape {
 /// the line `main` on its newest layer. Returns the layers, oldest first. The worktree is
 /// not written: `cairn reset --hard` does that.
 pub(crate) fn build(repo: &Repository, shape: Shape) -> cairn::Result<Vec<ObjectId>> {
+    build_in_packs(repo, shape, false)
+}
+
+/// [`build`], with `per_layer` each layer's objects in packs of their own, published before
+/// the next layer is written, and small packs merged after each layer as commit merges them.
+pub(crate) fn build_in_packs(
+    repo: &Repository,
+    shape: Shape,
+    per_layer: bool,
+) -> cairn::Result<Vec<ObjectId>> {
     let mut b = Builder::new(repo, shape);
     let mut layers = Vec::with_capacity(shape.layers);
     let mut parent = None;
@@ -62,6 +75,9 @@ pub(crate) fn build(repo: &Repository, shape: Shape) -> cairn::Result<Vec<Object
             .push((parent, id, layer.time_ns, format!("commit: layer {n}")));
         parent = Some(id);
         layers.push(id);
+        if per_layer {
+            b.publish(repo)?;
+        }
     }
     b.finish(repo, &layers)?;
     Ok(layers)
@@ -180,6 +196,18 @@ impl Builder {
         self.meta
             .add(id, ObjectKind::Tree, &compress(&t.encode(), self.level))?;
         Ok(id)
+    }
+
+    /// Publishes the packs written so far and goes on in new ones, then merges small packs
+    /// as a commit does after it.
+    fn publish(&mut self, repo: &Repository) -> cairn::Result<()> {
+        let data = PackWriter::for_repo(repo, PackClass::Data);
+        std::mem::replace(&mut self.data, data).finish()?;
+        let meta = PackWriter::for_repo(repo, PackClass::Meta);
+        std::mem::replace(&mut self.meta, meta).finish()?;
+        let locked = repo.lock(Duration::from_secs(5))?;
+        cairn::pack::consolidate::auto(&locked, &cairn::NoProgress)?;
+        Ok(())
     }
 
     /// Publishes the packs, then the reflogs and the line, as commit orders them.

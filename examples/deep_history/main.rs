@@ -1,7 +1,8 @@
 //! Writes a deep history for `scripts/scale_history.sh`:
-//! `deep_history DIR LAYERS DIRS FILES` initialises a repository in DIR and stacks LAYERS
-//! layers over DIRS directories of FILES small files (see `build.rs`); `cairn reset --hard`
-//! then writes the worktree.
+//! `deep_history DIR LAYERS DIRS FILES [per-layer]` initialises a repository in DIR and
+//! stacks LAYERS layers over DIRS directories of FILES small files (see `build.rs`), in one
+//! data and one metadata pack, or with `per-layer` in packs of their own per layer, merged
+//! as commit merges them; `cairn reset --hard` then writes the worktree.
 
 #![allow(missing_docs, reason = "an example binary has no public surface")]
 
@@ -15,8 +16,12 @@ use cairn::{HashAlgo, Repository};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [dir, layers, dirs, files] = args.as_slice() else {
-        anyhow::bail!("usage: deep_history DIR LAYERS DIRS FILES");
+    let (per_layer, args) = match args.split_last() {
+        Some((last, rest)) if last == "per-layer" => (true, rest),
+        _ => (false, &args[..]),
+    };
+    let [dir, layers, dirs, files] = args else {
+        anyhow::bail!("usage: deep_history DIR LAYERS DIRS FILES [per-layer]");
     };
     let root = PathBuf::from(dir);
     std::fs::create_dir_all(&root)?;
@@ -30,7 +35,7 @@ fn main() -> anyhow::Result<()> {
         shape.layers > 0 && shape.dirs * shape.files > 1,
         "too small"
     );
-    let ids = build::build(&repo, shape)?;
+    let ids = build::build_in_packs(&repo, shape, per_layer)?;
     println!("{} layers, tip {}", ids.len(), ids[ids.len() - 1]);
     Ok(())
 }

@@ -2,9 +2,9 @@
 
 use std::fs::File;
 
-use memmap2::Mmap;
 use rayon::prelude::*;
 
+use super::bytes::{FileBytes, READ_MAX};
 use super::index::IdxEntry;
 use super::store::Pack;
 use super::{
@@ -41,14 +41,15 @@ pub fn check(pack: &Pack, algo: HashAlgo, data: bool) -> PackReport {
     report
 }
 
-/// What the checks read of a pack: the whole file mapped when objects are re-hashed or
-/// records are small, or else the pack header and record headers read 42 bytes at a time.
+/// What the checks read of a pack: the whole file when objects are re-hashed or records are
+/// small (read when the pack is small, mapped when large; see [`FileBytes`]), or else the
+/// pack header and record headers read 42 bytes at a time.
 /// Mapping a pack only to read one header every chunk (64 KiB apart by default) made the
 /// kernel map the neighbouring pages on every fault and unmap them all at the end: most of
 /// what these checks added to gc. Where records are small, one fault serves many headers
 /// and a read per record would cost more.
 enum PackBytes {
-    Mapped(Mmap),
+    Whole(FileBytes),
     Read(File, u64),
 }
 
@@ -57,8 +58,8 @@ impl PackBytes {
         const SPARSE: u64 = 16 << 10;
         let file = File::open(path)?;
         let len = file.metadata()?.len();
-        if data || len / (records.max(1) as u64) < SPARSE {
-            return Ok(PackBytes::Mapped(crate::fsutil::map_immutable(&file)?));
+        if data || len <= READ_MAX || len / (records.max(1) as u64) < SPARSE {
+            return Ok(PackBytes::Whole(FileBytes::load(&file, len)?));
         }
         // No read-ahead: from a cold cache each 42-byte header read pulled in up to the
         // device's read-ahead window (megabytes here) around it, so the structural verify
@@ -71,7 +72,7 @@ impl PackBytes {
 
     fn len(&self) -> u64 {
         match self {
-            PackBytes::Mapped(m) => m.len() as u64,
+            PackBytes::Whole(m) => m.len() as u64,
             PackBytes::Read(_, len) => *len,
         }
     }
@@ -94,7 +95,7 @@ impl PackBytes {
             return Err("record lies past the end of the pack (truncated?)".into());
         }
         match self {
-            PackBytes::Mapped(m) => Ok(m[at as usize..at as usize + n].to_vec()),
+            PackBytes::Whole(m) => Ok(m[at as usize..at as usize + n].to_vec()),
             PackBytes::Read(f, _) => {
                 let mut buf = vec![0u8; n];
                 std::os::unix::fs::FileExt::read_exact_at(f, &mut buf, at)
@@ -134,9 +135,19 @@ pub fn check_records(pack: &Pack, algo: HashAlgo, data: bool) -> PackReport {
     }
     entries.sort_unstable_by_key(|e| e.offset);
     bytes.prefetch(&entries);
+    // A small pack is one task: thousands of them (one per commit until merged) are
+    // checked at once by verify, and splitting each into a task per record cost more in
+    // handing tasks between threads than the checks themselves.
+    let min_split = if bytes.len() <= READ_MAX {
+        entries.len()
+    } else {
+        1
+    }
+    .max(1);
     // Each record's header, or why it cannot be read.
     let headers: Vec<Result<Vec<u8>, String>> = entries
         .par_iter()
+        .with_min_len(min_split)
         .map(|e| bytes.get(e.offset, RECORD_HEADER_LEN))
         .collect();
     let head = bytes.get(0, PACK_HEADER_LEN).ok();
@@ -147,11 +158,12 @@ pub fn check_records(pack: &Pack, algo: HashAlgo, data: bool) -> PackReport {
     report.problems.extend(layout);
     report.objects = entries.len() as u64;
     let map = match &bytes {
-        PackBytes::Mapped(m) if data => Some(&m[..]),
+        PackBytes::Whole(m) if data => Some(&m[..]),
         _ => None,
     };
     report.bad = entries
         .par_iter()
+        .with_min_len(min_split)
         .zip(&headers)
         .filter_map(|(e, h)| {
             check_record((map, bytes.len()), e, h, algo)

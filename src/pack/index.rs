@@ -12,8 +12,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use memmap2::Mmap;
-
+use super::bytes::FileBytes;
 use super::{Codec, ObjectKind};
 use crate::error::{Error, IoContext, Result};
 use crate::hash::{Domain, HashAlgo, ObjectId};
@@ -104,20 +103,25 @@ pub(super) fn encode_index(algo: HashAlgo, entries: &mut [IdxEntry]) -> Vec<u8> 
     out
 }
 
-/// A memory-mapped pack index. Opening checks the header, the size and the fan-out table,
-/// so lookups can index without further checks; the checksum is checked by `verify` and `gc`.
+/// A pack index, read whole when small and mapped when large (see [`FileBytes`]). Opening
+/// checks the header, the size and the fan-out table, so lookups can index without further
+/// checks; the checksum is checked by `verify` and `gc`.
 pub struct PackIndex {
-    map: Mmap,
+    map: FileBytes,
     count: usize,
     path: PathBuf,
 }
 
 impl PackIndex {
-    /// Maps the index at `path`, checking its header, length and fan-out table ([`Error::Corrupt`]
+    /// Opens the index at `path`, checking its header, length and fan-out table ([`Error::Corrupt`]
     /// when they are wrong).
     pub fn open(path: &Path) -> Result<PackIndex> {
         let file = File::open(path).ctx("could not open pack index", path)?;
-        let map = crate::fsutil::map_immutable(&file).ctx("could not map pack index", path)?;
+        let len = file
+            .metadata()
+            .ctx("could not open pack index", path)?
+            .len();
+        let map = FileBytes::load(&file, len).ctx("could not read pack index", path)?;
         let count = Self::check(&map).map_err(|d| Error::corrupt("pack index", path, d))?;
         Ok(PackIndex {
             map,

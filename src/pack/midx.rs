@@ -29,6 +29,10 @@ use crate::hash::{Domain, HashAlgo, ObjectId};
 
 /// The file's name inside `packs/`.
 pub const MIDX_FILE: &str = "multi-pack-index";
+/// The tail's name inside `packs/`: a table of the same format over the packs published
+/// since the base ([`MIDX_FILE`]) was last written, so that a writer of one small pack
+/// rewrites a few KiB instead of the whole table (see `midx_write`).
+pub const TAIL_FILE: &str = "multi-pack-index-tail";
 const MAGIC: &[u8; 8] = b"CAIRNMDX";
 /// The multi-pack index format version.
 pub const MIDX_VERSION: u32 = 1;
@@ -374,17 +378,31 @@ pub fn encode_extended(
     old: &Midx,
     added: &[(ObjectId, &PackIndex)],
 ) -> Option<Vec<u8>> {
-    old.verify().ok()?;
-    let mut names = old.names();
+    encode_merged(algo, &[old], added)
+}
+
+/// Encodes one table over the packs of the tables `olds` and the packs `added`: the tables'
+/// entries carried over, renumbered, so folding the tail into the base opens no pack index.
+/// `None` when a bucket of one of `olds` fails its check.
+pub fn encode_merged(
+    algo: HashAlgo,
+    olds: &[&Midx],
+    added: &[(ObjectId, &PackIndex)],
+) -> Option<Vec<u8>> {
+    let mut names: Vec<ObjectId> = olds.iter().flat_map(|m| m.names()).collect();
     names.extend(added.iter().map(|(n, _)| *n));
     names.sort();
     names.dedup();
     let number = |name: &ObjectId| names.binary_search(name).expect("listed above") as u32;
-    let renumber: Vec<u32> = old.names().iter().map(number).collect();
-    let mut all: Vec<(IdxEntry, u32)> = old
-        .entries()
-        .map(|e| e.map(|(pack, e)| (e, renumber[pack])))
-        .collect::<Option<_>>()?;
+    let mut all: Vec<(IdxEntry, u32)> = Vec::new();
+    for old in olds {
+        old.verify().ok()?;
+        let renumber: Vec<u32> = old.names().iter().map(number).collect();
+        for e in old.entries() {
+            let (pack, e) = e?;
+            all.push((e, renumber[pack]));
+        }
+    }
     for (name, index) in added {
         let n = number(name);
         all.extend(index.entries().flatten().map(|e| (e, n)));
@@ -475,9 +493,15 @@ mod tests {
     fn round_trip_and_lookup() {
         let algo = HashAlgo::Blake3;
         let (names, all) = sample(algo);
-        let m = Midx::from_bytes(encode_entries(algo, &names, &all), algo).unwrap();
+        let bytes = encode_entries(algo, &names, &all);
+        let m = Midx::from_bytes(bytes.clone(), algo).unwrap();
         assert_eq!(m.names(), names);
         assert_eq!(m.len(), 900);
+        let folded = encode_merged(algo, &[&m, &m], &[]).unwrap();
+        assert!(
+            folded == bytes,
+            "a table folded with itself comes back byte for byte"
+        );
         for (e, pack) in &all {
             assert_eq!(m.lookup(&e.id).unwrap(), Some((*pack as usize, *e)));
         }
@@ -510,7 +534,8 @@ mod tests {
         }
     }
 
-    /// Extending a table by a pack gives the table built from scratch over all of them.
+    /// Extending a table by a pack, or folding two tables, gives the table built from
+    /// scratch over all of them; a damaged bucket refuses the fold.
     #[test]
     fn extending_equals_rebuilding() {
         let algo = HashAlgo::Blake3;
@@ -530,6 +555,19 @@ mod tests {
         let whole = encode(algo, &refs);
         let first = Midx::from_bytes(encode(algo, &refs[1..]), algo).unwrap();
         assert!(encode_extended(algo, &first, &refs[..1]).unwrap() == whole);
+        // A base and a tail folded together, with one more pack.
+        let base = Midx::from_bytes(encode(algo, &refs[1..2]), algo).unwrap();
+        let tail = Midx::from_bytes(encode(algo, &refs[2..]), algo).unwrap();
+        let folded = encode_merged(algo, &[&base, &tail], &refs[..1]).unwrap();
+        assert!(folded == whole);
+        let mut bad = encode(algo, &refs[2..]);
+        let at = bad.len() - 1;
+        bad[at] ^= 1;
+        let bad = Midx::from_bytes(bad, algo).unwrap();
+        assert!(
+            encode_merged(algo, &[&base, &bad], &[]).is_none(),
+            "a damaged bucket"
+        );
     }
 
     /// The table of the gathered and sorted entries: what the merge must give.

@@ -4,6 +4,7 @@
 //! visible to readers only when its index exists, and the index is written after the pack is
 //! durable, so a crash leaves at worst an orphan pack that gc removes.
 
+mod bytes;
 mod check;
 pub mod consolidate;
 mod index;
@@ -19,7 +20,7 @@ pub use index::{IdxEntry, PackIndex};
 pub use midx::Midx;
 pub use rebuild::rebuild_index;
 pub use sink::StoreSink;
-pub use store::{Pack, PackData, Store};
+pub use store::{HeldListing, Pack, PackData, Store};
 pub use writer::PackWriter;
 
 /// Magic bytes at the start of every pack file.

@@ -5,6 +5,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::index::{encode_index, IdxEntry};
+use super::store::{self, HeldListing};
 use super::{pack_header, record_header, Encoded, ObjectKind, PackClass, PACK_HEADER_LEN};
 use super::{PACK_TARGET, RECORD_HEADER_LEN};
 use crate::error::{IoContext, Result};
@@ -129,6 +130,10 @@ pub struct PackWriter {
     /// were, never withdrawn by this writer, but holding what it wrote.
     existing: Vec<ObjectId>,
     bytes: u64,
+    /// The packs present, when this process holds the writers' lock: what this writer
+    /// publishes or withdraws is added or removed, and the multi-pack index is extended
+    /// from it without listing `packs/`.
+    held: Option<HeldListing>,
 }
 
 impl PackWriter {
@@ -147,12 +152,15 @@ impl PackWriter {
             sealed: Vec::new(),
             existing: Vec::new(),
             bytes: 0,
+            held: None,
         }
     }
 
     /// A writer of `class` packs into the repository's `packs/`, through its `tmp/`.
     pub fn for_repo(repo: &Repository, class: PackClass) -> PackWriter {
-        PackWriter::new(repo.algo(), class, &repo.packs_dir(), &repo.tmp_dir())
+        let mut w = PackWriter::new(repo.algo(), class, &repo.packs_dir(), &repo.tmp_dir());
+        w.held = repo.store.held_listing();
+        w
     }
 
     /// Smaller packs, for tests that want several.
@@ -253,6 +261,12 @@ impl PackWriter {
             return Err(e);
         }
         self.written.push(name);
+        if let Some(held) = &self.held {
+            let mut names = store::lock(held);
+            if let Err(at) = names.binary_search(&name) {
+                names.insert(at, name);
+            }
+        }
         failpoint::hit("pack:after-index");
         Ok(())
     }
@@ -280,7 +294,11 @@ impl PackWriter {
         all.append(&mut self.written);
         all.append(&mut self.existing);
         if !all.is_empty() {
-            super::midx_write::maintain(self.algo, &self.packs_dir, &self.tmp_dir)?;
+            let listed = match &self.held {
+                Some(held) => store::lock(held).clone(),
+                None => super::midx_write::list_packs(&self.packs_dir)?,
+            };
+            super::midx_write::maintain_listed(self.algo, &self.packs_dir, &self.tmp_dir, listed)?;
         }
         Ok(all)
     }
@@ -307,6 +325,9 @@ impl Drop for PackWriter {
             let _ = std::fs::remove_file(&pack.tmp);
         }
         for name in self.written.drain(..) {
+            if let Some(held) = &self.held {
+                store::lock(held).retain(|n| *n != name);
+            }
             let _ = std::fs::remove_file(self.packs_dir.join(format!("{name}.idx")));
             let _ = std::fs::remove_file(self.packs_dir.join(format!("{name}.pack")));
         }
@@ -316,7 +337,53 @@ impl Drop for PackWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pack::Store;
     use crate::testutil::random_bytes;
+    use std::sync::Arc;
+
+    /// The held listing follows what the lock holder's writers publish and withdraw, and a
+    /// writer extending the multi-pack index from it names exactly the packs present.
+    #[test]
+    fn the_held_listing_follows_publishing_and_withdrawal() {
+        let d = tempfile::tempdir().unwrap();
+        let (packs, tmp) = (d.path().join("packs"), d.path().join("tmp"));
+        std::fs::create_dir(&packs).unwrap();
+        std::fs::create_dir(&tmp).unwrap();
+        let algo = HashAlgo::Blake3;
+        let store = Store::open(&packs, algo).unwrap();
+        assert!(store.held_listing().is_none(), "only under the lock");
+        let _settled = store.settle();
+        let held = store.held_listing().unwrap();
+        let writer = || {
+            let mut w = PackWriter::new(algo, PackClass::Data, &packs, &tmp).with_target(1);
+            w.held = Some(Arc::clone(&held));
+            w
+        };
+        let chunk = |i: u32| {
+            let b = i.to_le_bytes();
+            (algo.hash(Domain::Chunk, &b), Encoded::raw(&b))
+        };
+        let mut w = writer();
+        for i in 0..12 {
+            let (id, enc) = chunk(i);
+            w.add(id, ObjectKind::Chunk, &enc).unwrap();
+        }
+        w.finish().unwrap();
+        let listed = super::super::midx_write::list_packs(&packs).unwrap();
+        assert_eq!(*store::lock(&held), listed, "every pack published is held");
+        let m = super::super::Midx::open(&packs.join(super::super::midx::MIDX_FILE), algo);
+        assert_eq!(m.unwrap().names(), listed, "and named by the table");
+        let mut w = writer();
+        let (id, enc) = chunk(99);
+        w.add(id, ObjectKind::Chunk, &enc).unwrap();
+        assert_eq!(
+            store::lock(&held).len(),
+            13,
+            "a closed pack is held at once"
+        );
+        drop(w);
+        assert_eq!(*store::lock(&held), listed, "a withdrawn pack is dropped");
+    }
 
     /// Pieces of many lengths, some longer than a block, some ending on a block boundary,
     /// come back byte for byte: through direct I/O, through an ordinary file, and through

@@ -11,7 +11,7 @@ use super::{transfer, Remote};
 use crate::error::Result;
 use crate::hash::ObjectId;
 use crate::progress::Progress;
-use crate::repo::Repository;
+use crate::repo::{Locked, Repository};
 
 /// What a fetch brought.
 #[derive(Debug, Default, Clone, Copy, Serialize, schemars::JsonSchema)]
@@ -24,8 +24,10 @@ pub struct Fetched {
     pub bytes: u64,
 }
 
-/// Downloads every complete remote pack this repository lacks.
-pub fn fetch_all(repo: &Repository, remote: &Remote, progress: &dyn Progress) -> Result<Fetched> {
+/// Downloads every complete remote pack this repository lacks, and names them in the
+/// multi-pack index as a writer names the packs it writes (so readers need not list
+/// `packs/` to find them).
+pub fn fetch_all(repo: &Locked, remote: &Remote, progress: &dyn Progress) -> Result<Fetched> {
     // A set: a scan of the local packs per remote pack was quadratic in their number.
     let local: std::collections::HashSet<ObjectId> =
         repo.store.packs().iter().map(|p| p.name).collect();
@@ -35,6 +37,9 @@ pub fn fetch_all(repo: &Repository, remote: &Remote, progress: &dyn Progress) ->
         .map(|(n, p)| (n, p.pack.unwrap_or(0)))
         .collect();
     let got = transfer::download(repo, remote, &missing, progress)?;
+    if got.packs > 0 {
+        crate::pack::midx_write::maintain(repo.algo(), &repo.packs_dir(), &repo.tmp_dir())?;
+    }
     Ok(Fetched {
         packs: got.packs,
         ranged_chunks: 0,
