@@ -295,7 +295,7 @@ pub fn encode(algo: HashAlgo, packs: &[(ObjectId, &PackIndex)]) -> Vec<u8> {
     packs.dedup_by_key(|(name, _)| *name);
     let names: Vec<ObjectId> = packs.iter().map(|(name, _)| *name).collect();
     let count = packs.iter().map(|(_, index)| index.len()).sum();
-    if let Some(table) = encode_stream(algo, &names, count, Merged::new(&packs)) {
+    if let Some(table) = encode_stream(algo, &names, count, Merged::of_packs(&packs)) {
         return table;
     }
     let mut all: Vec<(IdxEntry, u32)> = Vec::new();
@@ -309,46 +309,58 @@ pub fn encode(algo: HashAlgo, packs: &[(ObjectId, &PackIndex)]) -> Vec<u8> {
     encode_entries(algo, &names, &all)
 }
 
-/// The entries of id-sorted pack indexes in id order, each id once, from the pack that comes
-/// first; an item `None` when a pack index turns out not to be strictly sorted.
+/// A source of entries sorted by id, each with its pack's number; an item `None` when an
+/// entry cannot be read.
+type Source<'a> = Box<dyn Iterator<Item = Option<(IdxEntry, u32)>> + 'a>;
+
+/// The entries of id-sorted sources in id order, each id once, from the pack whose number
+/// is lowest; an item `None` when a source turns out not to be strictly sorted or holds an
+/// entry that cannot be read.
 struct Merged<'a> {
-    sources: Vec<Box<dyn Iterator<Item = IdxEntry> + 'a>>,
-    heads: Vec<Option<IdxEntry>>,
-    next: std::collections::BinaryHeap<std::cmp::Reverse<(ObjectId, u32)>>,
+    sources: Vec<Source<'a>>,
+    heads: Vec<Option<(IdxEntry, u32)>>,
+    next: std::collections::BinaryHeap<std::cmp::Reverse<(ObjectId, u32, usize)>>,
     last: Option<ObjectId>,
+    broken: bool,
 }
 
 impl<'a> Merged<'a> {
-    fn new(packs: &[(ObjectId, &'a PackIndex)]) -> Merged<'a> {
+    fn new(sources: Vec<Source<'a>>) -> Merged<'a> {
         let mut m = Merged {
-            sources: packs
-                .iter()
-                .map(|(_, index)| {
-                    Box::new(index.entries().flatten()) as Box<dyn Iterator<Item = IdxEntry>>
-                })
-                .collect(),
-            heads: vec![None; packs.len()],
+            heads: vec![None; sources.len()],
+            sources,
             next: std::collections::BinaryHeap::new(),
             last: None,
+            broken: false,
         };
-        for n in 0..packs.len() {
-            m.advance(n);
+        for s in 0..m.sources.len() {
+            m.advance(s);
         }
         m
     }
 
-    /// Reads source `n`'s next entry into its head; false when it is not above the last.
-    fn advance(&mut self, n: usize) -> bool {
-        let before = self.heads[n].take().map(|e| e.id);
-        let Some(e) = self.sources[n].next() else {
-            return true;
-        };
-        if before.is_some_and(|b| e.id <= b) {
-            return false;
+    /// The entries of pack indexes, each numbered by its place in `packs`. Entries that
+    /// cannot be read are left out, as a rebuild always did.
+    fn of_packs(packs: &[(ObjectId, &'a PackIndex)]) -> Merged<'a> {
+        let sources = packs.iter().enumerate().map(|(n, (_, index))| {
+            let entries = index.entries().flatten().map(move |e| Some((e, n as u32)));
+            Box::new(entries) as Source<'a>
+        });
+        Merged::new(sources.collect())
+    }
+
+    /// Reads source `s`'s next entry into its head; marks the merge broken when that entry
+    /// cannot be read or is not above the one before.
+    fn advance(&mut self, s: usize) {
+        let before = self.heads[s].take().map(|(e, _)| e.id);
+        match self.sources[s].next() {
+            None => {}
+            Some(Some((e, pack))) if before.is_none_or(|b| e.id > b) => {
+                self.next.push(std::cmp::Reverse((e.id, pack, s)));
+                self.heads[s] = Some((e, pack));
+            }
+            Some(_) => self.broken = true,
         }
-        self.next.push(std::cmp::Reverse((e.id, n as u32)));
-        self.heads[n] = Some(e);
-        true
     }
 }
 
@@ -357,14 +369,15 @@ impl Iterator for Merged<'_> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let std::cmp::Reverse((id, n)) = self.next.pop()?;
-            let e = self.heads[n as usize].expect("a head for every queued source");
-            if !self.advance(n as usize) {
+            if self.broken {
                 return Some(None);
             }
+            let std::cmp::Reverse((id, _, s)) = self.next.pop()?;
+            let entry = self.heads[s].expect("a head for every queued source");
+            self.advance(s);
             if self.last != Some(id) {
                 self.last = Some(id);
-                return Some(Some((e, n)));
+                return Some(Some(entry));
             }
         }
     }
@@ -394,6 +407,28 @@ pub fn encode_merged(
     names.sort();
     names.dedup();
     let number = |name: &ObjectId| names.binary_search(name).expect("listed above") as u32;
+    for old in olds {
+        old.verify().ok()?;
+    }
+    // The tables and the pack indexes are each sorted by id: merged as read, as `encode`
+    // does, rather than gathered (64 bytes an entry) and sorted.
+    let mut sources: Vec<Source> = Vec::new();
+    for old in olds {
+        let renumber: Vec<u32> = old.names().iter().map(number).collect();
+        let entries = old.entries().map(move |e| e.map(|(p, e)| (e, renumber[p])));
+        sources.push(Box::new(entries));
+    }
+    for (name, index) in added {
+        let n = number(name);
+        sources.push(Box::new(
+            index.entries().flatten().map(move |e| Some((e, n))),
+        ));
+    }
+    let count = olds.iter().map(|m| m.len()).sum::<usize>()
+        + added.iter().map(|(_, i)| i.len()).sum::<usize>();
+    if let Some(table) = encode_stream(algo, &names, count, Merged::new(sources)) {
+        return Some(table);
+    }
     let mut all: Vec<(IdxEntry, u32)> = Vec::new();
     for old in olds {
         old.verify().ok()?;
@@ -610,11 +645,11 @@ mod tests {
         }
         let refs: Vec<(ObjectId, &PackIndex)> = indexes.iter().map(|(n, i)| (*n, i)).collect();
         let sorted = [&refs[..2], &refs[3..]].concat();
-        assert!(Merged::new(&sorted).all(|e| e.is_some()));
+        assert!(Merged::of_packs(&sorted).all(|e| e.is_some()));
         assert!(encode(algo, &sorted) == sorted_table(algo, &sorted));
         let mut disordered = refs.clone();
         disordered.sort_by_key(|(name, _)| *name);
-        assert!(Merged::new(&disordered).any(|e| e.is_none()));
+        assert!(Merged::of_packs(&disordered).any(|e| e.is_none()));
         assert!(encode(algo, &refs) == sorted_table(algo, &refs));
         let m = Midx::from_bytes(encode(algo, &refs), algo).unwrap();
         m.verify().unwrap();
