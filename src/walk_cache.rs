@@ -8,7 +8,6 @@
 //! changes only with an ignore file. Directories modified too shortly before the walk to
 //! trust their mtime ("racy", as for files) are listed again every time.
 
-use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -65,21 +64,7 @@ pub(crate) fn files(root: &Path, index: &StagingIndex) -> Option<Vec<Vec<u8>>> {
 /// `None` for a directory or when it cannot be examined.
 pub(crate) fn found(root: &Path, rel: &[u8]) -> Option<Found> {
     let m = std::fs::symlink_metadata(worktree::abs(root, rel)).ok()?;
-    let t = m.file_type();
-    let found = if t.is_file() {
-        Found::File
-    } else if t.is_symlink() {
-        Found::Symlink
-    } else if t.is_fifo() {
-        Found::Special("fifo")
-    } else if t.is_socket() {
-        Found::Special("socket")
-    } else if t.is_block_device() || t.is_char_device() {
-        Found::Special("device")
-    } else {
-        return None;
-    };
-    Some(found)
+    Found::of(m.file_type())
 }
 
 /// The directories and ignore files a whole walk saw, and when it started.

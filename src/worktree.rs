@@ -39,6 +39,25 @@ pub enum Found {
     Special(&'static str),
 }
 
+impl Found {
+    /// What a walk reports a name of this type as; `None` for a directory.
+    pub fn of(ft: std::fs::FileType) -> Option<Found> {
+        Some(if ft.is_dir() {
+            return None;
+        } else if ft.is_file() {
+            Found::File
+        } else if ft.is_symlink() {
+            Found::Symlink
+        } else if ft.is_fifo() {
+            Found::Special("fifo")
+        } else if ft.is_socket() {
+            Found::Special("socket")
+        } else {
+            Found::Special("device")
+        })
+    }
+}
+
 /// What a walk of the worktree found: its files, the directories it entered, and what it could not
 /// read.
 #[derive(Debug, Default)]
@@ -293,21 +312,10 @@ fn classify(res: std::result::Result<ignore::DirEntry, ignore::Error>, root_len:
     let Some(ft) = e.file_type() else {
         return Item::Dir(rel, None);
     };
-    let found = if ft.is_dir() {
-        let stat = e.metadata().ok().map(|m| Stat::from_metadata(&m));
-        return Item::Dir(rel, stat);
-    } else if ft.is_file() {
-        Found::File
-    } else if ft.is_symlink() {
-        Found::Symlink
-    } else if ft.is_fifo() {
-        Found::Special("fifo")
-    } else if ft.is_socket() {
-        Found::Special("socket")
-    } else {
-        Found::Special("device")
-    };
-    Item::File(rel, found)
+    match Found::of(ft) {
+        Some(found) => Item::File(rel, found),
+        None => Item::Dir(rel, e.metadata().ok().map(|m| Stat::from_metadata(&m))),
+    }
 }
 
 fn collect(items: impl Iterator<Item = Item>, root: &Path) -> Result<Walk> {

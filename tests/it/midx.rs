@@ -15,6 +15,12 @@ use cairn::{HashAlgo, Repository};
 
 use crate::support::*;
 
+/// What each of `layers` holds, read through a repository opened and closed here.
+fn contents_of(root: &Path, layers: &[String; 2]) -> [BTreeMap<Vec<u8>, Vec<u8>>; 2] {
+    let repo = Repository::open(root).unwrap();
+    [contents(&repo, &layers[0]), contents(&repo, &layers[1])]
+}
+
 /// Every path of a layer with its bytes (a symlink's target), read through the library.
 pub(crate) fn contents(repo: &Repository, layer: &str) -> BTreeMap<Vec<u8>, Vec<u8>> {
     let layer: ObjectId = layer.parse().unwrap();
@@ -168,9 +174,7 @@ fn many_packs_read_through_one_midx() {
 #[test]
 fn a_damaged_midx_gives_no_wrong_answer() {
     let (_d, root, layers) = many_packs();
-    let repo = Repository::open(&root).unwrap();
-    let want = [contents(&repo, &layers[0]), contents(&repo, &layers[1])];
-    drop(repo);
+    let want = contents_of(&root, &layers);
     let path = packs_dir(&root).join(MIDX_FILE);
     let good = std::fs::read(&path).unwrap();
     let packs = listed(&root).len();
@@ -226,9 +230,7 @@ fn a_damaged_midx_gives_no_wrong_answer() {
 #[test]
 fn a_midx_that_does_not_name_the_packs_present_is_not_trusted_alone() {
     let (_d, root, layers) = many_packs();
-    let repo = Repository::open(&root).unwrap();
-    let want = [contents(&repo, &layers[0]), contents(&repo, &layers[1])];
-    drop(repo);
+    let want = contents_of(&root, &layers);
     let path = packs_dir(&root).join(MIDX_FILE);
     let old = std::fs::read(&path).unwrap();
     // An extra pack: a third layer written after the multi-pack index was saved.
@@ -277,9 +279,7 @@ fn a_midx_that_does_not_name_the_packs_present_is_not_trusted_alone() {
 fn a_kill_around_the_midx_write_loses_nothing() {
     for point in ["midx:before-write", "midx:after-write"] {
         let (_d, root, layers) = many_packs();
-        let repo = Repository::open(&root).unwrap();
-        let want = [contents(&repo, &layers[0]), contents(&repo, &layers[1])];
-        drop(repo);
+        let want = contents_of(&root, &layers);
         // Adds and commits until one rewrites the table (at most eight packs later) and is
         // killed.
         let fail = [("CAIRN_FAILPOINT", point)];
@@ -302,9 +302,7 @@ fn a_kill_around_the_midx_write_loses_nothing() {
     }
     for point in ["gc:after-new-packs", "gc:after-first-delete"] {
         let (_d, root, layers) = many_packs();
-        let repo = Repository::open(&root).unwrap();
-        let want = [contents(&repo, &layers[0]), contents(&repo, &layers[1])];
-        drop(repo);
+        let want = contents_of(&root, &layers);
         let out = run(&root, &["-q", "gc"], &[("CAIRN_FAILPOINT", point)]);
         assert!(!out.status.success(), "{point}: gc was killed");
         assert_reads(&root, &layers, &want);
@@ -327,9 +325,7 @@ fn commit_one(root: &Path, name: &str) {
 #[test]
 fn small_writes_extend_the_tail_and_a_long_tail_is_folded() {
     let (_d, root, layers) = many_packs();
-    let repo = Repository::open(&root).unwrap();
-    let want = [contents(&repo, &layers[0]), contents(&repo, &layers[1])];
-    drop(repo);
+    let want = contents_of(&root, &layers);
     let base = std::fs::read(packs_dir(&root).join(MIDX_FILE)).unwrap();
     for i in 0..3 {
         commit_one(&root, &format!("one-{i}.txt"));
@@ -433,9 +429,7 @@ fn a_damaged_or_stale_tail_gives_no_wrong_answer() {
 #[test]
 fn a_pack_published_while_the_tail_is_written_is_found_and_named_next() {
     let (_d, root, layers) = many_packs();
-    let repo = Repository::open(&root).unwrap();
-    let want = [contents(&repo, &layers[0]), contents(&repo, &layers[1])];
-    drop(repo);
+    let want = contents_of(&root, &layers);
     // The pack of another repository: a chunk this one does not hold.
     let other = tempfile::tempdir().unwrap();
     ok(other.path(), &["init", "-q"]);
@@ -487,9 +481,7 @@ fn a_pack_published_while_the_tail_is_written_is_found_and_named_next() {
 #[test]
 fn a_kill_between_a_fold_and_the_tail_deletion_loses_nothing() {
     let (_d, root, layers) = many_packs();
-    let repo = Repository::open(&root).unwrap();
-    let want = [contents(&repo, &layers[0]), contents(&repo, &layers[1])];
-    drop(repo);
+    let want = contents_of(&root, &layers);
     commit_one(&root, "in-tail.txt");
     for i in 0..cairn::pack::midx_write::TAIL_PACKS + 2 {
         std::fs::write(root.join(format!("fold-{i}")), format!("fold {i}\n")).unwrap();
@@ -546,9 +538,7 @@ fn clone_and_pull_name_the_packs_they_download() {
 fn a_table_with_valid_checksums_but_wrong_offsets_falls_back_to_the_packs() {
     use cairn::hash::Domain;
     let (_d, root, layers) = many_packs();
-    let repo = Repository::open(&root).unwrap();
-    let want = [contents(&repo, &layers[0]), contents(&repo, &layers[1])];
-    drop(repo);
+    let want = contents_of(&root, &layers);
     let path = packs_dir(&root).join(MIDX_FILE);
     let mut b = std::fs::read(&path).unwrap();
     let algo = HashAlgo::Blake3;
