@@ -12,10 +12,26 @@ use std::sync::OnceLock;
 use serde::{Deserialize, Serialize};
 
 /// A 32-byte object id.
-#[derive(
-    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, bincode::Encode, bincode::Decode,
-)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, bincode::Encode, bincode::Decode)]
 pub struct ObjectId(pub [u8; 32]);
+
+/// The bytes' order, as a slice compares them, but decided by the first eight bytes read as
+/// one number nearly always: sorting thousands of pack names or millions of entries spent
+/// most of its time in a byte-by-byte compare call per pair.
+impl Ord for ObjectId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let head = |id: &ObjectId| u64::from_be_bytes(id.0[..8].try_into().expect("8 bytes"));
+        head(self)
+            .cmp(&head(other))
+            .then_with(|| self.0[8..].cmp(&other.0[8..]))
+    }
+}
+
+impl PartialOrd for ObjectId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl ObjectId {
     /// The length of an id in bytes, whatever the algorithm.
@@ -102,9 +118,27 @@ impl FromStr for ObjectId {
 
     /// Accepts either case, as people copy ids from anywhere; proofs, which must have one
     /// spelling per byte, decode with the strict [`from_hex`].
+    /// Decoded in place, without a copy: a writer parses the name of every pack it lists
+    /// (thousands, where allocating two strings each was a sixth of a one-file commit).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bytes = from_hex(&s.to_ascii_lowercase()).map_err(|_| ParseIdError)?;
-        ObjectId::from_slice(&bytes).ok_or(ParseIdError)
+        fn nibble(c: u8) -> Option<u8> {
+            match c {
+                b'0'..=b'9' => Some(c - b'0'),
+                b'a'..=b'f' => Some(c - b'a' + 10),
+                b'A'..=b'F' => Some(c - b'A' + 10),
+                _ => None,
+            }
+        }
+        let digits = s.as_bytes();
+        if digits.len() != 64 {
+            return Err(ParseIdError);
+        }
+        let mut id = [0u8; 32];
+        for (byte, pair) in id.iter_mut().zip(digits.chunks_exact(2)) {
+            *byte =
+                nibble(pair[0]).ok_or(ParseIdError)? << 4 | nibble(pair[1]).ok_or(ParseIdError)?;
+        }
+        Ok(ObjectId(id))
     }
 }
 
@@ -312,6 +346,28 @@ mod tests {
         assert_eq!(id, back);
         assert!("zz".parse::<ObjectId>().is_err());
         assert!("g".repeat(64).parse::<ObjectId>().is_err());
+        assert_eq!(id.to_hex().to_uppercase().parse::<ObjectId>(), Ok(id));
+        let hex = id.to_hex();
+        for bad in [&hex[..63], &format!("{hex}0"), &format!("é{}", &hex[2..])] {
+            assert!(bad.parse::<ObjectId>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ids_order_as_their_bytes() {
+        let mut ids: Vec<ObjectId> = (0..600u32)
+            .map(|i| HashAlgo::Blake3.hash(Domain::Chunk, &i.to_le_bytes()))
+            .collect();
+        // Ids that share their first eight bytes and differ after them.
+        for last in [0u8, 1, 255] {
+            let mut id = ids[0];
+            id.0[31] = last;
+            ids.push(id);
+        }
+        let mut by_bytes = ids.clone();
+        by_bytes.sort_by(|a, b| a.0.as_slice().cmp(b.0.as_slice()));
+        ids.sort();
+        assert_eq!(ids, by_bytes);
     }
 
     #[test]

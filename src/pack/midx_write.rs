@@ -58,7 +58,8 @@ pub fn maintain_listed(
         .filter(|t| present(t, &listed) && disjoint(t, &base));
     let mut named = base.names();
     named.extend(tail.iter().flat_map(Midx::names));
-    named.sort_unstable();
+    // Ascending runs, one a table: the stable sort merges them.
+    named.sort();
     let outside: Vec<ObjectId> = listed
         .into_iter()
         .filter(|n| named.binary_search(n).is_err())

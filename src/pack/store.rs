@@ -385,11 +385,16 @@ impl Store {
             return Ok(());
         }
         let dir: Arc<Path> = Arc::from(self.dir.as_path());
+        // Both ascending: one walk finds each name's old entry.
+        let mut kept = old.data.iter().peekable();
         let data = names
             .into_iter()
-            .map(|name| match old.position(&name) {
-                Some(i) if !reopen => Arc::clone(&old.data[i]),
-                _ => Arc::new(PackData::new(&dir, name)),
+            .map(|name| {
+                while kept.next_if(|d| d.name < name).is_some() {}
+                match kept.next_if(|d| d.name == name) {
+                    Some(d) if !reopen => Arc::clone(d),
+                    _ => Arc::new(PackData::new(&dir, name)),
+                }
             })
             .collect();
         *self
