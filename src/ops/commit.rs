@@ -1,12 +1,15 @@
 //! `cairn commit`: write the staged state as a new layer. Trees and file objects go to a
 //! metadata pack; the line moves last, so a crash before it leaves HEAD where it was.
 
+use std::collections::HashMap;
+
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
-use crate::index::IndexEntry;
+use crate::index::{IndexEntry, StagingIndex};
 use crate::object::{Layer, LayerCounts};
 use crate::pack::{compress, Encoded, ObjectKind, PackClass, PackWriter};
 use crate::progress::{Progress, Unit};
@@ -77,7 +80,8 @@ pub fn commit(
     let mut index = repo.load_index()?;
     let (line, head) = repo.head()?;
     let line = target_line(repo, line, opts.new_line.as_deref())?;
-    let (built, tally) = stage_counted(repo, &index, layer_tree(repo, head)?)?;
+    let (mut built, staged) = stage_counted(repo, &index, layer_tree(repo, head)?)?;
+    let tally = staged.tally;
     let unchanged = tally.is_empty() && (head.is_some() || index.entries.is_empty());
     if unchanged && opts.skip_if_unchanged {
         return unchanged_outcome(repo, line, head);
@@ -94,28 +98,24 @@ pub fn commit(
         modified: tally.modified,
         deleted: tally.deleted,
     };
+    let files = missing_files(repo, &index, staged.changed);
+    let trees = missing_trees(repo, std::mem::take(&mut built.trees));
     progress.begin(
         "writing trees",
         Unit::Objects,
-        (built.new_files.len() + built.trees.len()) as u64,
+        (files.len() + trees.len()) as u64,
         0,
     );
     let mut w = PackWriter::for_repo(repo, PackClass::Meta);
-    let level = repo.config.zstd_level();
-    // Only files in the trees built now: a cached tree's files were written with it.
-    for &at in &built.new_files {
-        let (_, e) = index.entries.get_index(at).expect("built from this index");
-        if !repo.store.contains(&e.file_id) {
-            write_file(repo, &mut w, e)?;
-        }
+    for at in files {
+        let (_, e) = index
+            .entries
+            .get_index(at)
+            .expect("positions in this index");
+        write_file(repo, &mut w, e)?;
         progress.advance(1, 0);
     }
-    for (id, tree) in &built.trees {
-        if !repo.store.contains(id) {
-            w.add(*id, ObjectKind::Tree, &compress(tree, level))?;
-        }
-        progress.advance(1, 0);
-    }
+    write_trees(&mut w, trees, repo.config.zstd_level(), progress)?;
     let layer = Layer {
         parent: head,
         tree: built.root,
@@ -190,6 +190,67 @@ fn target_line(repo: &Repository, current: Option<String>, new: Option<&str>) ->
         what: "name a new line with `commit -b NAME` so the layer is not orphaned",
         path: repo.dir().join("HEAD"),
     })
+}
+
+/// The index positions among `changed` whose file objects the store lacks, each object
+/// once, in index order (so a pack holds a directory's files together). The store is asked
+/// in id order: at a first commit of a million files, a million lookups in path order
+/// missed the CPU caches on nearly every probe of the multi-pack index, and were a fifth
+/// of the commit's time; in id order, neighbouring lookups share their probes.
+fn missing_files(repo: &Repository, index: &StagingIndex, changed: Vec<usize>) -> Vec<usize> {
+    let mut by_id: Vec<(ObjectId, u32)> = changed
+        .into_iter()
+        .filter_map(|at| {
+            let (_, e) = index.entries.get_index(at)?;
+            Some((e.file_id, u32::try_from(at).ok()?))
+        })
+        .collect();
+    by_id.sort_unstable();
+    by_id.dedup_by_key(|(id, _)| *id);
+    let mut missing: Vec<usize> = by_id
+        .into_iter()
+        .filter(|(id, _)| !repo.store.contains(id))
+        .map(|(_, at)| at as usize)
+        .collect();
+    missing.sort_unstable();
+    missing
+}
+
+/// The built trees the store lacks (all but those of a tree committed before).
+fn missing_trees(repo: &Repository, trees: HashMap<ObjectId, Vec<u8>>) -> Vec<(ObjectId, Vec<u8>)> {
+    let mut missing: Vec<_> = trees
+        .into_iter()
+        .filter(|(id, _)| !repo.store.contains(id))
+        .collect();
+    // In id order, so the same trees make the same pack whatever the map's order.
+    missing.sort_unstable_by_key(|(id, _)| *id);
+    missing
+}
+
+/// Compresses the trees on every core, a batch at a time, and appends them in order,
+/// freeing each batch once written: a million files' trees (60 MB encoded) are not held
+/// while the pack is finished, and compressing them was a tenth of a first commit.
+fn write_trees(
+    w: &mut PackWriter,
+    mut trees: Vec<(ObjectId, Vec<u8>)>,
+    level: i32,
+    progress: &dyn Progress,
+) -> Result<()> {
+    const BATCH: usize = 64;
+    trees.reverse();
+    while !trees.is_empty() {
+        let batch = trees.split_off(trees.len().saturating_sub(BATCH));
+        let encoded: Vec<Encoded> = batch
+            .par_iter()
+            .rev()
+            .map(|(_, tree)| compress(tree, level))
+            .collect();
+        for ((id, _), e) in batch.iter().rev().zip(&encoded) {
+            w.add(*id, ObjectKind::Tree, e)?;
+            progress.advance(1, 0);
+        }
+    }
+    Ok(())
 }
 
 /// Writes a staged file's object, and the chunk lists it names that the store lacks: a new
