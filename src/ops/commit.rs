@@ -2,14 +2,16 @@
 //! metadata pack; the line moves last, so a crash before it leaves HEAD where it was.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::clock::now_ns;
 use crate::error::{Error, Result};
+use crate::fsutil;
 use crate::hash::ObjectId;
-use crate::index::{IndexEntry, StagingIndex};
+use crate::index::{index_path, IndexEntry, StagingIndex};
 use crate::object::{Layer, LayerCounts};
 use crate::pack::{compress, Encoded, ObjectKind, PackClass, PackWriter};
 use crate::progress::{Progress, Unit};
@@ -107,6 +109,9 @@ pub fn commit(
         0,
     );
     let mut w = PackWriter::for_repo(repo, PackClass::Meta);
+    // Trees first: each batch is freed once written, before the writer's own records of
+    // a million file objects grow.
+    write_trees(&mut w, trees, repo.config.zstd_level(), progress)?;
     for at in files {
         let (_, e) = index
             .entries
@@ -115,7 +120,6 @@ pub fn commit(
         write_file(repo, &mut w, e)?;
         progress.advance(1, 0);
     }
-    write_trees(&mut w, trees, repo.config.zstd_level(), progress)?;
     let layer = Layer {
         parent: head,
         tree: built.root,
@@ -127,6 +131,9 @@ pub fn commit(
     let id = layer.id(repo.algo());
     w.add(id, ObjectKind::Layer, &Encoded::raw(&layer.encode()))?;
     let bytes_written = w.bytes_written();
+    index.base_tree = Some(built.root);
+    index.entries.remember_trees(built.cache);
+    let pending = PendingIndex::write(repo, index)?;
     w.finish()?;
     progress.end();
     crate::failpoint::hit("commit:before-ref");
@@ -138,9 +145,7 @@ pub fn commit(
     if opts.new_line.is_some() {
         refs.set_head(&Head::Line(line.clone()))?;
     }
-    index.base_tree = Some(built.root);
-    index.entries.remember_trees(built.cache);
-    repo.save_index(&mut index)?;
+    pending.publish(repo)?;
     crate::pack::consolidate::auto(repo, progress)?;
     Ok(CommitOutcome {
         committed: true,
@@ -151,6 +156,43 @@ pub fn commit(
         counts,
         bytes_written,
     })
+}
+
+/// The staging index as the commit leaves it, written and synced under `tmp/` before the
+/// pack is finished, and moved into place only once the line has moved (as it was saved
+/// before): the index's memory (about 190 MB at a million files) is then free while the
+/// pack's index and the multi-pack index are written, which was the peak of a first
+/// commit. Removed if the commit stops before it is published; a kill leaves it in `tmp/`,
+/// as it leaves any file written there, for gc to clear.
+struct PendingIndex {
+    tmp: PathBuf,
+    published: bool,
+}
+
+impl PendingIndex {
+    fn write(repo: &Locked, mut index: StagingIndex) -> Result<PendingIndex> {
+        let tmp = fsutil::temp_path(&repo.tmp_dir(), "commit-index");
+        let pending = PendingIndex {
+            tmp,
+            published: false,
+        };
+        index.save(&pending.tmp, &repo.tmp_dir(), repo.algo())?;
+        Ok(pending)
+    }
+
+    fn publish(mut self, repo: &Locked) -> Result<()> {
+        fsutil::rename_durable(&self.tmp, &index_path(repo.dir()))?;
+        self.published = true;
+        Ok(())
+    }
+}
+
+impl Drop for PendingIndex {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// What `skip_if_unchanged` reports when there is nothing to commit: HEAD's layer, which
