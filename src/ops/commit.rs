@@ -7,12 +7,13 @@ use std::path::PathBuf;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::build::Built;
 use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::hash::ObjectId;
-use crate::index::{index_path, IndexEntry, StagingIndex};
-use crate::object::{Layer, LayerCounts};
+use crate::index::{index_path, Chunks, StagingIndex};
+use crate::object::{ChunkRef, FileObject, Layer, LayerCounts};
 use crate::pack::{compress, Encoded, ObjectKind, PackClass, PackWriter};
 use crate::progress::{Progress, Unit};
 use crate::refs::{check_name, Head, RefKind};
@@ -79,7 +80,7 @@ pub fn commit(
         Some(a) => a.clone(),
         None => crate::settings::author(repo.dir())?,
     };
-    let mut index = repo.load_index()?;
+    let index = repo.load_index()?;
     let (line, head) = repo.head()?;
     let line = target_line(repo, line, opts.new_line.as_deref())?;
     let (mut built, staged) = stage_counted(repo, &index, layer_tree(repo, head)?)?;
@@ -100,26 +101,8 @@ pub fn commit(
         modified: tally.modified,
         deleted: tally.deleted,
     };
-    let files = missing_files(repo, &index, staged.changed);
-    let trees = missing_trees(repo, std::mem::take(&mut built.trees));
-    progress.begin(
-        "writing trees",
-        Unit::Objects,
-        (files.len() + trees.len()) as u64,
-        0,
-    );
     let mut w = PackWriter::for_repo(repo, PackClass::Meta);
-    // Trees first: each batch is freed once written, before the writer's own records of
-    // a million file objects grow.
-    write_trees(&mut w, trees, repo.config.zstd_level(), progress)?;
-    for at in files {
-        let (_, e) = index
-            .entries
-            .get_index(at)
-            .expect("positions in this index");
-        write_file(repo, &mut w, e)?;
-        progress.advance(1, 0);
-    }
+    let pending = write_objects(repo, &mut w, index, &mut built, staged.changed, progress)?;
     let layer = Layer {
         parent: head,
         tree: built.root,
@@ -131,9 +114,6 @@ pub fn commit(
     let id = layer.id(repo.algo());
     w.add(id, ObjectKind::Layer, &Encoded::raw(&layer.encode()))?;
     let bytes_written = w.bytes_written();
-    index.base_tree = Some(built.root);
-    index.entries.remember_trees(built.cache);
-    let pending = PendingIndex::write(repo, index)?;
     w.finish()?;
     progress.end();
     crate::failpoint::hit("commit:before-ref");
@@ -234,12 +214,50 @@ fn target_line(repo: &Repository, current: Option<String>, new: Option<&str>) ->
     })
 }
 
-/// The index positions among `changed` whose file objects the store lacks, each object
-/// once, in index order (so a pack holds a directory's files together). The store is asked
+/// Writes the trees and file objects the store lacks, and the index as the commit leaves it
+/// (pending, see [`PendingIndex`]). The order bounds memory: the built trees are freed as
+/// they are written; the files to write are copied out of the index (their ids and chunk
+/// lists, under half of what the index takes); the index is written and dropped; only then
+/// do the pack writer's records of a million file objects grow.
+fn write_objects(
+    repo: &Locked,
+    w: &mut PackWriter,
+    mut index: StagingIndex,
+    built: &mut Built,
+    changed: Vec<usize>,
+    progress: &dyn Progress,
+) -> Result<PendingIndex> {
+    let trees = missing_trees(repo, std::mem::take(&mut built.trees));
+    let total = trees.len() + changed.len();
+    progress.begin("writing trees", Unit::Objects, total as u64, 0);
+    write_trees(w, trees, repo.config.zstd_level(), progress)?;
+    let asked = changed.len();
+    let files = missing_files(repo, &index, changed);
+    // Files the store holds already count as done.
+    progress.advance((asked - files.len()) as u64, 0);
+    index.base_tree = Some(built.root);
+    index
+        .entries
+        .remember_trees(std::mem::take(&mut built.cache));
+    let pending = PendingIndex::write(repo, index)?;
+    for (id, chunks) in files {
+        write_file(repo, w, id, &chunks)?;
+        progress.advance(1, 0);
+    }
+    Ok(pending)
+}
+
+/// The ids and chunk lists of the files among `changed` (index positions) whose file
+/// objects the store lacks, each object once, in index order (so a pack holds a
+/// directory's files together). The store is asked
 /// in id order: at a first commit of a million files, a million lookups in path order
 /// missed the CPU caches on nearly every probe of the multi-pack index, and were a fifth
 /// of the commit's time; in id order, neighbouring lookups share their probes.
-fn missing_files(repo: &Repository, index: &StagingIndex, changed: Vec<usize>) -> Vec<usize> {
+fn missing_files(
+    repo: &Repository,
+    index: &StagingIndex,
+    changed: Vec<usize>,
+) -> Vec<(ObjectId, Chunks)> {
     let mut by_id: Vec<(ObjectId, u32)> = changed
         .into_iter()
         .filter_map(|at| {
@@ -255,7 +273,11 @@ fn missing_files(repo: &Repository, index: &StagingIndex, changed: Vec<usize>) -
         .map(|(_, at)| at as usize)
         .collect();
     missing.sort_unstable();
+    let entry = |at: usize| &index.entries[at];
     missing
+        .into_iter()
+        .map(|at| (entry(at).file_id, entry(at).chunks.clone()))
+        .collect()
 }
 
 /// The built trees the store lacks (all but those of a tree committed before).
@@ -297,12 +319,20 @@ fn write_trees(
 
 /// Writes a staged file's object, and the chunk lists it names that the store lacks: a new
 /// version of a large file shares the lists its edits did not touch.
-fn write_file(repo: &Repository, w: &mut PackWriter, e: &IndexEntry) -> Result<()> {
-    let (object, lists) = e.file_object().encode_stored(repo.algo());
+fn write_file(
+    repo: &Repository,
+    w: &mut PackWriter,
+    id: ObjectId,
+    chunks: &[ChunkRef],
+) -> Result<()> {
+    let file = FileObject {
+        chunks: chunks.to_vec(),
+    };
+    let (object, lists) = file.encode_stored(repo.algo());
     for (id, list) in lists {
         if !repo.store.contains(&id) {
             w.add(id, ObjectKind::List, &Encoded::raw(&list))?;
         }
     }
-    w.add(e.file_id, ObjectKind::File, &Encoded::raw(&object))
+    w.add(id, ObjectKind::File, &Encoded::raw(&object))
 }
