@@ -58,7 +58,7 @@ fn diff_into<S>(
         repo,
     };
     diff_each(&overlay, head_tree, Some(built.root), &mut |c| {
-        add(&mut sink, c)
+        add(&mut sink, c);
     })?;
     Ok(sink)
 }
