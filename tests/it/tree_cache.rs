@@ -227,6 +227,27 @@ fn a_remembered_tree_that_gc_deleted_is_built_again() {
     assert!(repo.store.contains(&lost), "built and written again");
 }
 
+/// A commit of more files than `MANY_LOOKUPS` drops the store's listing before finishing
+/// its pack (so the multi-pack index is not mapped twice): every file is still written and
+/// found, then and at the next commit.
+#[test]
+fn a_commit_of_thousands_of_files_writes_and_finds_them_all() {
+    let env = Env::new();
+    for d in 0..50 {
+        for f in 0..100 {
+            env.write(format!("d{d:02}/f{f:03}"), format!("{d} {f}\n"));
+        }
+    }
+    env.ok(&["add", "-A"]);
+    commit_and_check(&env, "5,000 files");
+    assert_eq!(env.ok(&["cat", "HEAD:d49/f099"]), "49 99\n");
+    env.write("d07/f042", "changed\n");
+    env.ok(&["add", "-A"]);
+    commit_and_check(&env, "one change among them");
+    assert_eq!(env.ok(&["cat", "HEAD:d07/f042"]), "changed\n");
+    assert_eq!(env.ok(&["cat", "HEAD~1:d07/f042"]), "7 42\n");
+}
+
 /// A flipped bit in the remembered trees is found by the index checksum: the command fails
 /// with the index's path and nothing is committed.
 #[test]
