@@ -30,10 +30,6 @@ pub struct Built {
     pub files: u64,
     /// Bytes of all files in the index.
     pub bytes: u64,
-    /// Positions in the index of the entries that lie directly in a tree built here: the
-    /// only files whose objects the store may lack (those of a cached tree were written
-    /// with it, and gc keeps every staged file's object).
-    pub new_files: Vec<usize>,
     /// Every directory's tree, cached or built: what the index remembers after a commit.
     pub cache: TreeCache,
 }
@@ -79,7 +75,6 @@ fn build_with(index: &StagingIndex, algo: HashAlgo, usable: TreeCache) -> Result
             trees: HashMap::new(),
             files: items.len() as u64,
             bytes: 0,
-            new_files: Vec::new(),
             cache: usable,
         },
     };
@@ -207,7 +202,6 @@ impl<'a> Builder<'a> {
                 let entry = file_entry(rest, e);
                 total += entry.size;
                 entries.push(entry);
-                self.built.new_files.push(self.items.pos(i));
                 i += 1;
                 continue;
             };

@@ -4,7 +4,7 @@
 
 use crate::build::{build_cached, Built};
 use crate::diff::{diff_each, Change, ChangeKind, Overlay};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::index::StagingIndex;
 use crate::repo::Repository;
@@ -17,22 +17,50 @@ pub(crate) fn layer_tree(repo: &Repository, layer: Option<ObjectId>) -> Result<O
         .map(|l| l.tree))
 }
 
-/// Builds the index's trees (but those it remembers and the store holds), hands each
-/// change from `head_tree` to them to `out`, and returns them; the diff reads the trees not
-/// built here from the store.
-fn diff_built(
+/// Builds the index's trees, taking every tree it remembers as it is, and hands each change
+/// from `head_tree` to them to `add` (over a copy of `sink`).
+///
+/// Trusting the remembered trees costs no lookup in the store, and still commits none the
+/// store lacks: the diff reads every remembered tree that differs from HEAD's at its path
+/// (a read checks a tree against its id), and one equal to HEAD's is reachable from HEAD,
+/// which gc keeps. Asking the store about each of a million-file tree's 1,001 remembered
+/// trees instead mapped the whole multi-pack index (100 MB) into a one-file commit. Only
+/// when the diff meets a missing tree (gc deletes trees no layer reaches, as after
+/// `reset --soft`) is it all done again, building every remembered tree the store lacks.
+fn diff_built<S: Clone>(
     repo: &Repository,
     index: &StagingIndex,
     head_tree: Option<ObjectId>,
-    out: &mut dyn FnMut(Change),
-) -> Result<Built> {
+    sink: S,
+    add: &dyn Fn(&mut S, Change),
+) -> Result<(Built, S)> {
+    let trusted = build_cached(index, repo.algo(), &|_| true)?;
+    match diff_into(repo, &trusted, head_tree, sink.clone(), add) {
+        Err(Error::MissingObject { .. }) => {}
+        other => return other.map(|s| (trusted, s)),
+    }
+    drop(trusted);
     let built = build_cached(index, repo.algo(), &|id| repo.store.contains(id))?;
+    let s = diff_into(repo, &built, head_tree, sink, add)?;
+    Ok((built, s))
+}
+
+/// The changes from `head_tree` to the built trees, read from memory or else the store.
+fn diff_into<S>(
+    repo: &Repository,
+    built: &Built,
+    head_tree: Option<ObjectId>,
+    mut sink: S,
+    add: &dyn Fn(&mut S, Change),
+) -> Result<S> {
     let overlay = Overlay {
         trees: &built.trees,
         repo,
     };
-    diff_each(&overlay, head_tree, Some(built.root), out)?;
-    Ok(built)
+    diff_each(&overlay, head_tree, Some(built.root), &mut |c| {
+        add(&mut sink, c);
+    })?;
+    Ok(sink)
 }
 
 /// How many paths of each kind the staged state changes: what a commit records.
@@ -61,17 +89,52 @@ impl Tally {
     }
 }
 
-/// The index built into trees and how many paths it changes from `head_tree`: what a
-/// commit needs. The changes are counted, not kept: a first commit of a million files would
-/// otherwise hold a million paths beside the index and the trees.
+/// What a commit needs of the staged changes: how many of each kind, and where the files
+/// whose content may be new lie in the index.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Staged {
+    pub tally: Tally,
+    /// Index positions of the files added or changed since `head_tree`: the only ones whose
+    /// objects the store may lack. A file equal to HEAD's at its path is reachable from
+    /// HEAD, which gc keeps.
+    pub changed: Vec<usize>,
+}
+
+/// The index built into trees and how it changes `head_tree`: what a commit needs. The
+/// changes are counted, not kept: a first commit of a million files would otherwise hold a
+/// million paths beside the index and the trees.
 pub(crate) fn stage_counted(
     repo: &Repository,
     index: &StagingIndex,
     head_tree: Option<ObjectId>,
-) -> Result<(Built, Tally)> {
-    let mut tally = Tally::default();
-    let built = diff_built(repo, index, head_tree, &mut |c| tally.count(c.kind))?;
-    Ok((built, tally))
+) -> Result<(Built, Staged)> {
+    if head_tree.is_none() && index.entries.trees().is_empty() {
+        return first_commit(index, repo);
+    }
+    let add = |s: &mut Staged, c: Change| {
+        s.tally.count(c.kind);
+        if c.new.is_some() {
+            s.changed
+                .extend(index.entries.get_index_of(c.path.as_bytes()));
+        }
+    };
+    diff_built(repo, index, head_tree, Staged::default(), &add)
+}
+
+/// A first commit's staged changes, without a diff: every file is added. Comparing with no
+/// tree decoded every tree built and made a path for each file, a tenth of a first commit
+/// of a million files. (With remembered trees, which a first commit on a new line may
+/// have, the diff runs: it is what vouches for them.)
+fn first_commit(index: &StagingIndex, repo: &Repository) -> Result<(Built, Staged)> {
+    let built = build_cached(index, repo.algo(), &|_| true)?;
+    let staged = Staged {
+        tally: Tally {
+            added: built.files,
+            ..Tally::default()
+        },
+        changed: (0..index.entries.len()).collect(),
+    };
+    Ok((built, staged))
 }
 
 /// Only the changes: none, without building anything, when the index still records that
@@ -84,8 +147,8 @@ pub(crate) fn staged_changes(
     if head_tree.is_some() && index.base_tree == head_tree {
         return Ok(Vec::new());
     }
-    let mut out = Vec::new();
-    diff_built(repo, index, head_tree, &mut |c| out.push(c))?;
+    let add = |out: &mut Vec<Change>, c| out.push(c);
+    let (_, mut out) = diff_built(repo, index, head_tree, Vec::new(), &add)?;
     out.sort_unstable_by(|x, y| x.path.cmp(&y.path));
     Ok(out)
 }

@@ -17,6 +17,7 @@
 //! whole table, and no lookup ever trusts an unchecked byte.
 
 use std::fs::File;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -402,14 +403,52 @@ pub fn encode_merged(
     olds: &[&Midx],
     added: &[(ObjectId, &PackIndex)],
 ) -> Option<Vec<u8>> {
+    for old in olds {
+        old.verify().ok()?;
+    }
+    let (names, count, merged) = merged_sources(olds, added);
+    if let Some(table) = encode_stream(algo, &names, count, merged) {
+        return Some(table);
+    }
+    Some(encode_sorted(algo, olds, added, &names))
+}
+
+/// Writes to `out` the table [`encode_merged`] encodes (with no `olds`, the table
+/// [`encode`] encodes over `added`), as it merges: the table is never
+/// held in memory (108 MB for two million objects, the peak of a first commit of a million
+/// files). The caller checks every bucket of `olds` first ([`Midx::verify`]).
+pub fn write_merged(
+    algo: HashAlgo,
+    olds: &[&Midx],
+    added: &[(ObjectId, &PackIndex)],
+    out: &mut File,
+) -> std::io::Result<()> {
+    let (names, _, merged) = merged_sources(olds, added);
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut *out);
+    let merged_in_order = write_stream(algo, &names, merged, &mut w)?;
+    w.flush()?;
+    drop(w);
+    if !merged_in_order {
+        // A source out of order (damage its checksum did not catch): sorted in memory.
+        let table = encode_sorted(algo, olds, added, &names);
+        out.seek(SeekFrom::Start(0))?;
+        out.write_all(&table)?;
+        out.set_len(table.len() as u64)?;
+    }
+    Ok(())
+}
+
+/// The ascending names of the packs of `olds` and `added`, about how many entries they
+/// hold, and their entries merged in id order, renumbered into those names.
+fn merged_sources<'a>(
+    olds: &[&'a Midx],
+    added: &[(ObjectId, &'a PackIndex)],
+) -> (Vec<ObjectId>, usize, Merged<'a>) {
     let mut names: Vec<ObjectId> = olds.iter().flat_map(|m| m.names()).collect();
     names.extend(added.iter().map(|(n, _)| *n));
     names.sort();
     names.dedup();
     let number = |name: &ObjectId| names.binary_search(name).expect("listed above") as u32;
-    for old in olds {
-        old.verify().ok()?;
-    }
     // The tables and the pack indexes are each sorted by id: merged as read, as `encode`
     // does, rather than gathered (64 bytes an entry) and sorted.
     let mut sources: Vec<Source> = Vec::new();
@@ -426,17 +465,22 @@ pub fn encode_merged(
     }
     let count = olds.iter().map(|m| m.len()).sum::<usize>()
         + added.iter().map(|(_, i)| i.len()).sum::<usize>();
-    if let Some(table) = encode_stream(algo, &names, count, Merged::new(sources)) {
-        return Some(table);
-    }
+    (names, count, Merged::new(sources))
+}
+
+/// The merged table of checked `olds` and `added` over `names`, gathered and sorted: for a
+/// source found out of order.
+fn encode_sorted(
+    algo: HashAlgo,
+    olds: &[&Midx],
+    added: &[(ObjectId, &PackIndex)],
+    names: &[ObjectId],
+) -> Vec<u8> {
+    let number = |name: &ObjectId| names.binary_search(name).expect("listed") as u32;
     let mut all: Vec<(IdxEntry, u32)> = Vec::new();
     for old in olds {
-        old.verify().ok()?;
         let renumber: Vec<u32> = old.names().iter().map(number).collect();
-        for e in old.entries() {
-            let (pack, e) = e?;
-            all.push((e, renumber[pack]));
-        }
+        all.extend(old.entries().flatten().map(|(p, e)| (e, renumber[p])));
     }
     for (name, index) in added {
         let n = number(name);
@@ -445,7 +489,7 @@ pub fn encode_merged(
     // As `encode` does: among equal ids, the pack whose name sorts first.
     all.sort_unstable_by_key(|(e, pack)| (e.id, *pack));
     all.dedup_by_key(|(e, _)| e.id);
-    Some(encode_entries(algo, &names, &all))
+    encode_entries(algo, names, &all)
 }
 
 /// Encodes sorted, unique entries over the ascending `names`.
@@ -455,27 +499,70 @@ fn encode_entries(algo: HashAlgo, names: &[ObjectId], all: &[(IdxEntry, u32)]) -
 }
 
 /// Encodes entries given in id order, each id once (about `count` of them), over the
-/// ascending `names`; `None` as soon as an item is `None`. The entries are written in place
-/// after room for the head, which is filled in last: a body built apart and copied after the
-/// head held the table twice (108 MB each for two million objects).
+/// ascending `names`; `None` as soon as an item is `None`.
 fn encode_stream(
     algo: HashAlgo,
     names: &[ObjectId],
     count: usize,
     entries: impl Iterator<Item = Option<(IdxEntry, u32)>>,
 ) -> Option<Vec<u8>> {
-    let start = entries_at(names.len());
-    let mut out = Vec::with_capacity(start + count * MIDX_ENTRY_LEN);
-    out.resize(start, 0);
+    let room = entries_at(names.len()) + count * MIDX_ENTRY_LEN;
+    let mut out = std::io::Cursor::new(Vec::with_capacity(room));
+    let complete = write_stream(algo, names, entries, &mut out).expect("memory takes any write");
+    complete.then(|| out.into_inner())
+}
+
+/// Writes a table of entries given in id order, each id once, over the ascending `names`:
+/// room for the head, the entries a bucket at a time (each bucket's sum taken over its
+/// bytes at once), then the head over the room. False, with the table incomplete, as soon
+/// as an item is `None`.
+fn write_stream<W: Write + Seek>(
+    algo: HashAlgo,
+    names: &[ObjectId],
+    entries: impl Iterator<Item = Option<(IdxEntry, u32)>>,
+    out: &mut W,
+) -> std::io::Result<bool> {
+    out.write_all(&vec![0; entries_at(names.len())])?;
     let mut ends = [0usize; 256];
-    let mut written = 0usize;
+    let mut sums: Vec<ObjectId> = Vec::with_capacity(256);
+    let mut bucket = Vec::new();
+    let mut close = |sums: &mut Vec<ObjectId>, bucket: &mut Vec<u8>| -> std::io::Result<()> {
+        sums.push(algo.hash(Domain::Checksum, bucket));
+        out.write_all(bucket)?;
+        bucket.clear();
+        Ok(())
+    };
     for item in entries {
-        let (e, pack) = item?;
-        encode_entry(pack, &e, &mut out);
-        ends[e.id.0[0] as usize] += 1;
-        written += 1;
+        let Some((e, pack)) = item else {
+            return Ok(false);
+        };
+        let b = e.id.0[0] as usize;
+        while sums.len() < b {
+            close(&mut sums, &mut bucket)?;
+        }
+        encode_entry(pack, &e, &mut bucket);
+        ends[b] += 1;
     }
-    let mut head = Vec::with_capacity(start);
+    while sums.len() < 256 {
+        close(&mut sums, &mut bucket)?;
+    }
+    let head = encode_head(algo, names, &mut ends, &sums);
+    out.seek(SeekFrom::Start(0))?;
+    out.write_all(&head)?;
+    out.seek(SeekFrom::End(0))?;
+    Ok(true)
+}
+
+/// The head of a table over `names` whose buckets hold `counts[b]` entries (made
+/// cumulative here) and have the sums `sums`.
+fn encode_head(
+    algo: HashAlgo,
+    names: &[ObjectId],
+    counts: &mut [usize; 256],
+    sums: &[ObjectId],
+) -> Vec<u8> {
+    let written: usize = counts.iter().sum();
+    let mut head = Vec::with_capacity(entries_at(names.len()));
     head.extend_from_slice(MAGIC);
     head.extend_from_slice(&MIDX_VERSION.to_le_bytes());
     head.extend_from_slice(&(names.len() as u32).to_le_bytes());
@@ -485,21 +572,17 @@ fn encode_stream(
         head.extend_from_slice(name.as_bytes());
     }
     let mut total = 0;
-    for n in &mut ends {
+    for n in counts.iter_mut() {
         total += *n;
         *n = total;
         head.extend_from_slice(&(total as u32).to_le_bytes());
     }
-    let mut lo = 0;
-    for hi in ends {
-        let bucket = &out[start + lo * MIDX_ENTRY_LEN..start + hi * MIDX_ENTRY_LEN];
-        head.extend_from_slice(algo.hash(Domain::Checksum, bucket).as_bytes());
-        lo = hi;
+    for sum in sums {
+        head.extend_from_slice(sum.as_bytes());
     }
     let sum = algo.hash(Domain::Checksum, &head);
     head.extend_from_slice(sum.as_bytes());
-    out[..start].copy_from_slice(&head);
-    Some(out)
+    head
 }
 
 #[cfg(test)]
@@ -595,6 +678,10 @@ mod tests {
         let tail = Midx::from_bytes(encode(algo, &refs[2..]), algo).unwrap();
         let folded = encode_merged(algo, &[&base, &tail], &refs[..1]).unwrap();
         assert!(folded == whole);
+        assert!(
+            written(algo, &[&base, &tail], &refs[..1]) == whole,
+            "streamed"
+        );
         let mut bad = encode(algo, &refs[2..]);
         let at = bad.len() - 1;
         bad[at] ^= 1;
@@ -603,6 +690,17 @@ mod tests {
             encode_merged(algo, &[&base, &bad], &[]).is_none(),
             "a damaged bucket"
         );
+    }
+
+    /// What [`write_merged`] writes to a file.
+    fn written(algo: HashAlgo, olds: &[&Midx], added: &[(ObjectId, &PackIndex)]) -> Vec<u8> {
+        use std::io::Read;
+        let mut f = tempfile::tempfile().unwrap();
+        write_merged(algo, olds, added, &mut f).unwrap();
+        let mut back = Vec::new();
+        f.seek(SeekFrom::Start(0)).unwrap();
+        f.read_to_end(&mut back).unwrap();
+        back
     }
 
     /// The table of the gathered and sorted entries: what the merge must give.
@@ -651,6 +749,11 @@ mod tests {
         disordered.sort_by_key(|(name, _)| *name);
         assert!(Merged::of_packs(&disordered).any(|e| e.is_none()));
         assert!(encode(algo, &refs) == sorted_table(algo, &refs));
+        assert!(written(algo, &[], &sorted) == sorted_table(algo, &sorted));
+        assert!(
+            written(algo, &[], &refs) == sorted_table(algo, &refs),
+            "streamed, with the fallback to sorting"
+        );
         let m = Midx::from_bytes(encode(algo, &refs), algo).unwrap();
         m.verify().unwrap();
         assert_eq!(m.len(), 4 * 300 + 1);

@@ -16,7 +16,7 @@
 use std::path::Path;
 
 use super::index::PackIndex;
-use super::midx::{encode, encode_merged, Midx, MIDX_FILE, TAIL_FILE};
+use super::midx::{write_merged, Midx, MIDX_FILE, TAIL_FILE};
 use crate::error::{IoContext, Result};
 use crate::failpoint;
 use crate::hash::{HashAlgo, ObjectId};
@@ -78,36 +78,33 @@ pub fn maintain_listed(
     let olds: Vec<&Midx> = tail.iter().collect();
     if tail_packs > TAIL_PACKS || tail_objects * 2 > base.len() {
         let olds: Vec<&Midx> = [&base].into_iter().chain(olds).collect();
-        let folded = encode_merged(algo, &olds, &refs);
-        publish(algo, packs_dir, tmp_dir, folded, MIDX_FILE)?;
+        publish(algo, packs_dir, tmp_dir, &olds, &refs, MIDX_FILE)?;
         failpoint::hit("midx:after-fold");
         remove(&packs_dir.join(TAIL_FILE))?;
     } else {
-        publish(
-            algo,
-            packs_dir,
-            tmp_dir,
-            encode_merged(algo, &olds, &refs),
-            TAIL_FILE,
-        )?;
+        publish(algo, packs_dir, tmp_dir, &olds, &refs, TAIL_FILE)?;
     }
     Ok(true)
 }
 
-/// Writes `bytes` as the table `file`; `None` (a table it was built from has a damaged
-/// bucket) rebuilds the base from every pack's index instead.
+/// Writes the table `file` over the tables `olds` and the packs `added`, streamed to the
+/// file as their entries merge; when a bucket of `olds` fails its check, rebuilds the base
+/// from every pack's index instead.
 fn publish(
     algo: HashAlgo,
     packs_dir: &Path,
     tmp_dir: &Path,
-    bytes: Option<Vec<u8>>,
+    olds: &[&Midx],
+    added: &[(ObjectId, &PackIndex)],
     file: &str,
 ) -> Result<()> {
-    let Some(bytes) = bytes else {
+    if olds.iter().any(|m| m.verify().is_err()) {
         return write(algo, packs_dir, tmp_dir, &[]);
-    };
+    }
     failpoint::hit("midx:before-write");
-    crate::fsutil::write_atomic(tmp_dir, &packs_dir.join(file), &bytes)?;
+    crate::fsutil::write_atomic_with(tmp_dir, &packs_dir.join(file), |f| {
+        write_merged(algo, olds, added, f)
+    })?;
     failpoint::hit("midx:after-write");
     Ok(())
 }
@@ -181,9 +178,12 @@ pub fn write(algo: HashAlgo, packs_dir: &Path, tmp_dir: &Path, leaving: &[Object
     names.retain(|n| !leaving.contains(n));
     let indexes = sound_indexes(algo, packs_dir, &names);
     let refs: Vec<(ObjectId, &PackIndex)> = indexes.iter().map(|(n, i)| (*n, i)).collect();
-    let bytes = encode(algo, &refs);
     failpoint::hit("midx:before-write");
-    crate::fsutil::write_atomic(tmp_dir, &packs_dir.join(MIDX_FILE), &bytes)?;
+    // Streamed as the packs' entries merge, as a fold is: the table is never held whole
+    // (108 MB for two million objects).
+    crate::fsutil::write_atomic_with(tmp_dir, &packs_dir.join(MIDX_FILE), |f| {
+        write_merged(algo, &[], &refs, f)
+    })?;
     failpoint::hit("midx:after-write");
     remove(&packs_dir.join(TAIL_FILE))
 }

@@ -194,6 +194,60 @@ fn a_remembered_tree_that_does_not_fit_is_built_again() {
     crate::support::assert_verifies(&env.root, true, "after the commit");
 }
 
+/// A commit takes remembered trees without asking the store; one that gc deleted (no layer
+/// reaches it after `reset --soft`) is met by the diff against HEAD and built again, with
+/// every tree above it: the layer verifies, and the index then remembers the trees built.
+#[test]
+fn a_remembered_tree_that_gc_deleted_is_built_again() {
+    let env = dataset();
+    env.ok(&["add", "-A"]);
+    commit_and_check(&env, "first");
+    env.write("c/deep/er/f1", "changed\n");
+    env.ok(&["add", "-A"]);
+    commit_and_check(&env, "second");
+    let (_, idx) = index(&env);
+    let lost = idx.entries.trees()[&b"c/deep/er".to_vec()].id;
+    // The index keeps the second layer's trees; nothing but the reflog reaches them.
+    env.ok(&["reset", "--soft", "HEAD~1"]);
+    env.ok(&["gc", "--prune=now"]);
+    let repo = Repository::open(&env.root).unwrap();
+    assert!(
+        !repo.store.contains(&lost),
+        "gc deleted the remembered tree"
+    );
+    drop(repo);
+    // A change elsewhere: the remembered c/deep/er is taken as it is, and found missing.
+    env.write("b/f2", "changed too\n");
+    env.ok(&["add", "-A"]);
+    assert!(remembered(&env).contains(&"c/deep/er".to_string()));
+    commit_and_check(&env, "after gc");
+    let shown = env.ok(&["cat", "HEAD:c/deep/er/f1"]);
+    assert_eq!(shown, "changed\n");
+    let repo = Repository::open(&env.root).unwrap();
+    assert!(repo.store.contains(&lost), "built and written again");
+}
+
+/// A commit of more files than `MANY_LOOKUPS` drops the store's listing before finishing
+/// its pack (so the multi-pack index is not mapped twice): every file is still written and
+/// found, then and at the next commit.
+#[test]
+fn a_commit_of_thousands_of_files_writes_and_finds_them_all() {
+    let env = Env::new();
+    for d in 0..50 {
+        for f in 0..100 {
+            env.write(format!("d{d:02}/f{f:03}"), format!("{d} {f}\n"));
+        }
+    }
+    env.ok(&["add", "-A"]);
+    commit_and_check(&env, "5,000 files");
+    assert_eq!(env.ok(&["cat", "HEAD:d49/f099"]), "49 99\n");
+    env.write("d07/f042", "changed\n");
+    env.ok(&["add", "-A"]);
+    commit_and_check(&env, "one change among them");
+    assert_eq!(env.ok(&["cat", "HEAD:d07/f042"]), "changed\n");
+    assert_eq!(env.ok(&["cat", "HEAD~1:d07/f042"]), "7 42\n");
+}
+
 /// A flipped bit in the remembered trees is found by the index checksum: the command fails
 /// with the index's path and nothing is committed.
 #[test]
