@@ -497,33 +497,69 @@ impl Cadence {
     }
 }
 
-/// A file's path and what reading it gave: its entry, `None` if it vanished, or an error.
-type Attempt = (Vec<u8>, Result<Option<IndexEntry>>);
-
-/// A file to read, and where an earlier read stopped inside it, if one did.
-struct Job {
-    rel: Vec<u8>,
-    from: Option<Partial>,
+/// The files still to read, in order, and where earlier reads stopped inside some of them.
+/// A path leaves the queue when a reader takes it and moves into the index once read, so
+/// the queue's room is given back as it empties: the list of every file to read and the
+/// index being built are never both whole at once.
+struct Queue {
+    paths: VecDeque<Vec<u8>>,
+    /// Where an earlier read of a path still queued stopped: the resume file's records,
+    /// and the large files a checkpoint stopped.
+    from: HashMap<Vec<u8>, Partial>,
 }
 
-/// The files to read, each with where an interrupted add's read of it stopped (the resume
-/// file), when every chunk that record names is still stored: gc may have removed chunks
-/// that only the record named.
-fn jobs(repo: &Repository, work: Vec<Vec<u8>>) -> VecDeque<Job> {
-    let mut records: HashMap<Vec<u8>, Partial> = resume::load(repo.dir())
-        .into_iter()
-        .filter(|(_, p)| p.chunks.iter().all(|c| repo.store.contains(&c.id)))
-        .collect();
-    work.into_iter()
-        .map(|rel| Job {
-            from: records.remove(&rel),
-            rel,
-        })
-        .collect()
+impl Queue {
+    /// The files of `work` (sorted), each with where an interrupted add's read of it stopped
+    /// (the resume file), when every chunk that record names is still stored: gc may have
+    /// removed chunks that only the record named.
+    fn new(repo: &Repository, work: Vec<Vec<u8>>) -> Queue {
+        let from = resume::load(repo.dir())
+            .into_iter()
+            .filter(|(rel, p)| {
+                work.binary_search(rel).is_ok()
+                    && p.chunks.iter().all(|c| repo.store.contains(&c.id))
+            })
+            .collect();
+        Queue {
+            paths: work.into(),
+            from,
+        }
+    }
+
+    /// The next file to read, and where an earlier read of it stopped.
+    fn pop(&mut self) -> Option<(Vec<u8>, Option<Partial>)> {
+        let rel = self.paths.pop_front()?;
+        let (len, room) = (self.paths.len(), self.paths.capacity());
+        if room > 1024 && len < room / 4 {
+            self.paths.shrink_to(len * 2);
+        }
+        let from = match self.from.is_empty() {
+            true => None,
+            false => self.from.remove(&rel),
+        };
+        Some((rel, from))
+    }
+
+    /// Puts a file whose read stopped back at the front, to go on from `p`.
+    fn push_front(&mut self, rel: Vec<u8>, p: Partial) {
+        self.from.insert(rel.clone(), p);
+        self.paths.push_front(rel);
+    }
+
+    /// Where the reads of the files still queued stopped, for the resume file.
+    fn records(&self) -> Vec<(&[u8], &Partial)> {
+        self.from.iter().map(|(r, p)| (r.as_slice(), p)).collect()
+    }
 }
 
-/// Reads `work` into the store and the index: each checkpoint and the end put what was read
-/// into `index` (and `outcome`), a checkpoint also saves the index.
+/// What readers put what they read into, one file at a time.
+struct Staging<'a> {
+    index: &'a mut StagingIndex,
+    outcome: &'a mut AddOutcome,
+}
+
+/// Reads `work` (sorted) into the store and the index: each file's entry goes into `index`
+/// (and `outcome`) as soon as it is read, and each checkpoint saves the index.
 fn ingest_all(
     repo: &Locked,
     work: Vec<Vec<u8>>,
@@ -532,8 +568,13 @@ fn ingest_all(
     index: &mut StagingIndex,
     outcome: &mut AddOutcome,
 ) -> Result<()> {
+    // Room for every new path at once: growing the map by doubling would copy it, and hold
+    // the old and new tables together, several times over a large add.
+    let new = work.iter().filter(|rel| !index.entries.contains_key(*rel));
+    index.entries.reserve(new.count());
     let resumed = AtomicU64::new(0);
-    let (rest, stored) = store_with(repo, progress, |ingester, checkpoint| {
+    let staging = Mutex::new(Staging { index, outcome });
+    let ((), stored) = store_with(repo, progress, |ingester, checkpoint| {
         let reader = Readers {
             repo,
             ingester,
@@ -541,19 +582,19 @@ fn ingest_all(
             progress,
             resumed: &resumed,
         };
-        reader.read_all(jobs(repo, work), Cadence::new(), |done, stopped| {
+        let queue = Queue::new(repo, work);
+        reader.read_all(queue, &staging, Cadence::new(), |st, records| {
             checkpoint.seal()?;
-            absorb(repo.root(), index, done, outcome);
             // The walk cache describes a finished walk: a checkpoint has none.
-            index.walk_cache = None;
-            index.base_tree = None;
-            repo.save_index(index)?;
-            resume::save(repo.dir(), &repo.tmp_dir(), stopped)?;
+            st.index.walk_cache = None;
+            st.index.base_tree = None;
+            repo.save_index(st.index)?;
+            resume::save(repo.dir(), &repo.tmp_dir(), records)?;
             crate::failpoint::hit("add:after-checkpoint");
             Ok(())
         })
     })?;
-    absorb(repo.root(), index, rest, outcome);
+    let outcome = staging.into_inner().expect("no panics").outcome;
     outcome.bytes_resumed = resumed.into_inner();
     outcome.chunks_new = stored.counts.chunks;
     outcome.bytes_new = stored.counts.raw;
@@ -578,34 +619,32 @@ struct Readers<'a> {
 }
 
 impl Readers<'_> {
-    /// Reads every file of `work` on every worker thread. When one of them sees that a
-    /// checkpoint is due, each stops after its current small file or the current window of
-    /// a large one, and `checkpoint` gets what was read since the last one and where the
-    /// reads of large files stopped (and had stopped before: the resume file's records
-    /// still to use); then reading goes on, the stopped files first, from where they
-    /// stopped. Returns what was read after the last checkpoint. A file that cannot be read
-    /// fails the add unless `ignore_errors` (then it is returned as an error, to be
-    /// reported as skipped).
+    /// Reads every file of `queue` on every worker thread, each file's entry going into
+    /// `staging` as soon as it is read. When one of them sees that a checkpoint is due, each
+    /// stops after its current small file or the current window of a large one, and
+    /// `checkpoint` gets the staging and where the reads of large files stopped (and had
+    /// stopped before: the resume file's records still to use); then reading goes on, the
+    /// stopped files first, from where they stopped. A file that cannot be read fails the add
+    /// unless `ignore_errors` (then it is reported as skipped).
     fn read_all(
         &self,
-        work: VecDeque<Job>,
+        queue: Queue,
+        staging: &Mutex<Staging>,
         mut cadence: Cadence,
-        mut checkpoint: impl FnMut(Vec<Attempt>, &[(&[u8], &Partial)]) -> Result<()>,
-    ) -> Result<Vec<Attempt>> {
+        mut checkpoint: impl FnMut(&mut Staging, &[(&[u8], &Partial)]) -> Result<()>,
+    ) -> Result<()> {
         let total = if self.progress.wants_totals() {
-            let size = |j: &Job| lstat_size(self.repo, &j.rel);
-            let done = |j: &Job| j.from.as_ref().map_or(0, |p| p.offset);
-            work.par_iter()
-                .map(|j| size(j).saturating_sub(done(j)))
-                .sum()
+            let size = |rel: &Vec<u8>| lstat_size(self.repo, rel);
+            let done = |rel: &Vec<u8>| queue.from.get(rel).map_or(0, |p| p.offset);
+            let paths = queue.paths.par_iter();
+            paths.map(|r| size(r).saturating_sub(done(r))).sum()
         } else {
             0
         };
-        self.progress
-            .begin("adding", Unit::Files, work.len() as u64, total);
-        let queue = Mutex::new(work);
+        let files = queue.paths.len() as u64;
+        self.progress.begin("adding", Unit::Files, files, total);
+        let queue = Mutex::new(queue);
         let stopped = Mutex::new(Vec::new());
-        let done = Mutex::new(Vec::new());
         let failed = Mutex::new(None);
         loop {
             let round = Round {
@@ -616,7 +655,7 @@ impl Readers<'_> {
             };
             let shared = Shared {
                 queue: &queue,
-                done: &done,
+                staging,
                 stopped: &stopped,
                 failed: &failed,
                 round: &round,
@@ -633,40 +672,29 @@ impl Readers<'_> {
                 break;
             }
             let took = Instant::now();
-            let stopped = std::mem::take(&mut *stopped.lock().expect("no panics"));
             let queue = &mut *queue.lock().expect("no panics");
-            let waiting = queue
-                .iter()
-                .filter_map(|j| Some((j.rel.as_slice(), j.from.as_ref()?)));
-            let records: Vec<_> = stopped
-                .iter()
-                .map(|(r, p)| (r.as_slice(), p))
-                .chain(waiting)
-                .collect();
-            checkpoint(
-                std::mem::take(&mut *done.lock().expect("no panics")),
-                &records,
-            )?;
+            let stopped = std::mem::take(&mut *stopped.lock().expect("no panics"));
             for (rel, p) in stopped.into_iter().rev() {
-                queue.push_front(Job { rel, from: Some(p) });
+                queue.push_front(rel, p);
             }
+            checkpoint(&mut staging.lock().expect("no panics"), &queue.records())?;
             if cadence.adaptive {
                 cadence.gap = cadence.gap.max(took.elapsed() * 5);
             }
         }
         self.progress.end();
-        Ok(done.into_inner().expect("no panics"))
+        Ok(())
     }
 
     /// One reader: files from the queue until it is empty, the round pauses, or a file
     /// fails.
-    fn worker(&self, sh: &Shared) {
+    fn worker(&self, sh: &Shared<'_, '_>) {
         let round = sh.round;
         loop {
             if round.pause.load(Relaxed) || sh.failed.lock().expect("no panics").is_some() {
                 return;
             }
-            let Some(Job { rel, from }) = sh.queue.lock().expect("no panics").pop_front() else {
+            let Some((rel, from)) = sh.queue.lock().expect("no panics").pop() else {
                 return;
             };
             // A large file's windows count as they are read, and may end the round.
@@ -702,7 +730,8 @@ impl Readers<'_> {
                         Ok(Some(e)) => e.stat.size,
                         _ => 0,
                     };
-                    sh.done.lock().expect("no panics").push((rel, other));
+                    let root = self.repo.root();
+                    sh.staging.lock().expect("no panics").absorb(root, rel, other);
                     round
                         .read
                         .fetch_add(size.saturating_sub(counted.into_inner()), Relaxed);
@@ -714,9 +743,9 @@ impl Readers<'_> {
 }
 
 /// What the readers of one round share.
-struct Shared<'a> {
-    queue: &'a Mutex<VecDeque<Job>>,
-    done: &'a Mutex<Vec<Attempt>>,
+struct Shared<'a, 's> {
+    queue: &'a Mutex<Queue>,
+    staging: &'a Mutex<Staging<'s>>,
     /// Large files whose read stopped for the checkpoint, and where.
     stopped: &'a Mutex<Vec<(Vec<u8>, Partial)>>,
     failed: &'a Mutex<Option<Error>>,
@@ -748,34 +777,24 @@ impl Round {
     }
 }
 
-/// Puts what was read into the index and the outcome: entries staged, files that vanished
-/// or could not be read (with `--ignore-errors`) reported as skipped.
-fn absorb(
-    root: &std::path::Path,
-    index: &mut StagingIndex,
-    read: Vec<Attempt>,
-    outcome: &mut AddOutcome,
-) {
-    // Growing the map by doubling would hold the old and new tables at once; but only new
-    // paths need room: reserving for a changed file would grow a full map all the same, a
-    // copy of every entry (140 MB at a million files) to stage one.
-    let new = read
-        .iter()
-        .filter(|(rel, a)| matches!(a, Ok(Some(_))) && !index.entries.contains_key(rel));
-    index.entries.reserve(new.count());
-    for (rel, attempt) in read {
-        let entry = match attempt {
+impl Staging<'_> {
+    /// Puts what reading `rel` gave into the index and the outcome: its entry staged, or
+    /// the file reported as skipped when it vanished or (with `--ignore-errors`) could not
+    /// be read.
+    fn absorb(&mut self, root: &Path, rel: Vec<u8>, read: Result<Option<IndexEntry>>) {
+        let (index, outcome) = (&mut *self.index, &mut *self.outcome);
+        let entry = match read {
             Ok(Some(entry)) => entry,
             Ok(None) => {
                 outcome.skipped.push(Skipped {
                     path: RepoPathBuf::from(rel),
                     reason: "vanished while adding".into(),
                 });
-                continue;
+                return;
             }
             Err(e) => {
                 outcome.skipped.push(skipped(root, e));
-                continue;
+                return;
             }
         };
         outcome.files_read += 1;

@@ -1,10 +1,10 @@
 //! Appends objects to pack files and publishes each full pack with its index.
 
-use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::index::{encode_index, IdxEntry};
+use super::seen::IdSet;
 use super::store::{self, HeldListing};
 use super::{pack_header, record_header, Encoded, ObjectKind, PackClass, PACK_HEADER_LEN};
 use super::{PACK_TARGET, RECORD_HEADER_LEN};
@@ -122,7 +122,8 @@ pub struct PackWriter {
     tmp_dir: PathBuf,
     target: u64,
     current: Option<OpenPack>,
-    seen: HashSet<ObjectId>,
+    /// Every id this writer appended, whichever pack holds it.
+    seen: IdSet,
     written: Vec<ObjectId>,
     /// Packs made permanent by [`PackWriter::seal`]: a later failure leaves them.
     sealed: Vec<ObjectId>,
@@ -147,7 +148,7 @@ impl PackWriter {
             tmp_dir: tmp_dir.to_path_buf(),
             target: failpoint::pack_target().unwrap_or(PACK_TARGET),
             current: None,
-            seen: HashSet::new(),
+            seen: IdSet::default(),
             written: Vec::new(),
             sealed: Vec::new(),
             existing: Vec::new(),
