@@ -39,6 +39,10 @@ pub struct AddOptions {
     /// Patterns in gitignore syntax for paths to leave as they are: not read, not added, not
     /// deleted from the index, whether named, found by the walk or tracked (`--exclude`).
     pub exclude: Vec<String>,
+    /// Count the paths staged without listing them in [`AddOutcome::staged`] (the text
+    /// output without `-v` prints only the counts): a first add of a million files would
+    /// otherwise hold a copy of every path to print none of them.
+    pub counts_only: bool,
 }
 
 /// How staging changed a path's index entry.
@@ -102,6 +106,37 @@ pub struct AddOutcome {
     /// Bytes of large files not read again: an earlier add that was killed or failed had
     /// read them, and its checkpoint kept where it stopped (included in `bytes_read`).
     pub bytes_resumed: u64,
+    /// How many paths were staged, by change: `staged` counted, or what it would have
+    /// listed under [`AddOptions::counts_only`]. Not in the JSON document, which lists them.
+    #[serde(skip)]
+    pub counts: StagedCounts,
+}
+
+/// Paths staged, by change.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StagedCounts {
+    /// Not tracked before.
+    pub new: u64,
+    /// Tracked, with other content, mode or kind.
+    pub modified: u64,
+    /// Gone from the worktree.
+    pub removed: u64,
+}
+
+impl AddOutcome {
+    /// Records that `path` was staged as `change`: counted, and listed unless `counts_only`.
+    fn stage(&mut self, path: &[u8], change: Staged, counts_only: bool) {
+        let n = match change {
+            Staged::New => &mut self.counts.new,
+            Staged::Modified => &mut self.counts.modified,
+            Staged::Removed => &mut self.counts.removed,
+        };
+        *n += 1;
+        if !counts_only {
+            let path = RepoPathBuf::from(path);
+            self.staged.push(StagedPath { path, change });
+        }
+    }
 }
 
 /// Stages the paths named, or the whole worktree: new and changed files are read and
@@ -134,24 +169,21 @@ pub fn add(
         ..Default::default()
     };
     if opts.dry_run {
-        outcome.staged = plan.work.iter().map(|p| staged(p, &index)).collect();
-        outcome
-            .staged
-            .extend(plan.removed.into_iter().map(|p| StagedPath {
-                path: RepoPathBuf::from(p),
-                change: Staged::Removed,
-            }));
+        for rel in &plan.work {
+            outcome.stage(rel, change_of(rel, &index), false);
+        }
+        for rel in &plan.removed {
+            outcome.stage(rel, Staged::Removed, false);
+        }
         return Ok(outcome);
     }
-    remove(&mut index, plan.removed, &mut outcome);
-    ingest_all(
-        repo,
-        plan.work,
-        opts.ignore_errors,
-        progress,
-        &mut index,
-        &mut outcome,
-    )?;
+    remove(&mut index, plan.removed, &mut outcome, opts.counts_only);
+    let staging = Staging {
+        index: &mut index,
+        outcome: &mut outcome,
+        counts_only: opts.counts_only,
+    };
+    ingest_all(repo, plan.work, opts.ignore_errors, progress, staging)?;
     outcome.staged.sort_by(|a, b| a.path.cmp(&b.path));
     if let Some(walked) = plan.walked {
         // Every file found is now tracked but for those skipped.
@@ -159,7 +191,8 @@ pub fn add(
         let untracked = untracked.map(|s| s.path.as_bytes().to_vec()).collect();
         index.walk_cache = walked.into_cache(repo.root(), untracked);
     }
-    if !outcome.staged.is_empty() {
+    let counts = outcome.counts;
+    if counts.new + counts.modified + counts.removed > 0 {
         index.base_tree = None;
     }
     crate::failpoint::hit("add:before-index");
@@ -440,15 +473,12 @@ fn needs_read(index: &StagingIndex, rel: &[u8], stat: Option<Stat>) -> bool {
     stat.is_none_or(|s| s != e.stat || index.is_racy(e))
 }
 
-fn staged(rel: &[u8], index: &StagingIndex) -> StagedPath {
-    let change = if index.entries.contains_key(rel) {
+/// How staging `rel` would change its entry, its content unread: a dry run's guess.
+fn change_of(rel: &[u8], index: &StagingIndex) -> Staged {
+    if index.entries.contains_key(rel) {
         Staged::Modified
     } else {
         Staged::New
-    };
-    StagedPath {
-        path: RepoPathBuf::from(rel),
-        change,
     }
 }
 
@@ -556,6 +586,8 @@ impl Queue {
 struct Staging<'a> {
     index: &'a mut StagingIndex,
     outcome: &'a mut AddOutcome,
+    /// [`AddOptions::counts_only`].
+    counts_only: bool,
 }
 
 /// Reads `work` (sorted) into the store and the index: each file's entry goes into `index`
@@ -565,15 +597,15 @@ fn ingest_all(
     work: Vec<Vec<u8>>,
     ignore_errors: bool,
     progress: &dyn Progress,
-    index: &mut StagingIndex,
-    outcome: &mut AddOutcome,
+    staging: Staging,
 ) -> Result<()> {
     // Room for every new path at once: growing the map by doubling would copy it, and hold
     // the old and new tables together, several times over a large add.
-    let new = work.iter().filter(|rel| !index.entries.contains_key(*rel));
-    index.entries.reserve(new.count());
+    let entries = &mut staging.index.entries;
+    let new = work.iter().filter(|rel| !entries.contains_key(*rel)).count();
+    entries.reserve(new);
     let resumed = AtomicU64::new(0);
-    let staging = Mutex::new(Staging { index, outcome });
+    let staging = Mutex::new(staging);
     let ((), stored) = store_with(repo, progress, |ingester, checkpoint| {
         let reader = Readers {
             repo,
@@ -811,10 +843,7 @@ impl Staging<'_> {
             Some(_) => None,
         };
         if let Some(change) = change {
-            outcome.staged.push(StagedPath {
-                path: RepoPathBuf::from(rel.clone()),
-                change,
-            });
+            outcome.stage(&rel, change, self.counts_only);
         }
         index.entries.insert(rel, entry);
     }
@@ -838,17 +867,19 @@ fn skipped(root: &std::path::Path, e: Error) -> Skipped {
 /// Takes the paths gone from the worktree (sorted, no duplicates) out of the index, in one
 /// pass that keeps its order: removing them one by one would shift the entries once per
 /// path, and 50,000 deletions took minutes.
-fn remove(index: &mut StagingIndex, removed: Vec<Vec<u8>>, outcome: &mut AddOutcome) {
+fn remove(
+    index: &mut StagingIndex,
+    removed: Vec<Vec<u8>>,
+    outcome: &mut AddOutcome,
+    counts_only: bool,
+) {
     if removed.is_empty() {
         return;
     }
     index
         .entries
         .retain(|rel, _| removed.binary_search(rel).is_err());
-    outcome
-        .staged
-        .extend(removed.into_iter().map(|rel| StagedPath {
-            path: RepoPathBuf::from(rel),
-            change: Staged::Removed,
-        }));
+    for rel in &removed {
+        outcome.stage(rel, Staged::Removed, counts_only);
+    }
 }
