@@ -125,6 +125,10 @@ pub struct PackWriter {
     /// Every id this writer appended, whichever pack holds it; `None` when its caller hands
     /// it each id once ([`PackWriter::given_each_id_once`]).
     seen: Option<IdSet>,
+    /// The entries of the last pack published, emptied, for the next pack: a pack's list
+    /// grows to a few hundred thousand entries (13 MB of small chunks), and growing it anew
+    /// for each pack allocated and freed that much again and again.
+    spare: Vec<IdxEntry>,
     written: Vec<ObjectId>,
     /// Packs made permanent by [`PackWriter::seal`]: a later failure leaves them.
     sealed: Vec<ObjectId>,
@@ -150,6 +154,7 @@ impl PackWriter {
             target: failpoint::pack_target().unwrap_or(PACK_TARGET),
             current: None,
             seen: Some(IdSet::default()),
+            spare: Vec::new(),
             written: Vec::new(),
             sealed: Vec::new(),
             existing: Vec::new(),
@@ -217,7 +222,7 @@ impl PackWriter {
         Ok(())
     }
 
-    fn open(&self) -> Result<OpenPack> {
+    fn open(&mut self) -> Result<OpenPack> {
         let tmp = fsutil::temp_path(&self.tmp_dir, "pack");
         let mut file = PackFile::create(&tmp)?;
         let written = file.write(&pack_header(self.class));
@@ -230,7 +235,7 @@ impl PackWriter {
             tmp,
             offset: PACK_HEADER_LEN as u64,
             synced: 0,
-            entries: Vec::new(),
+            entries: std::mem::take(&mut self.spare),
             name: self.algo.hasher(Domain::Pack),
         })
     }
@@ -261,6 +266,7 @@ impl PackWriter {
             // must not then delete it as an old pack).
             std::fs::remove_file(&pack.tmp).ctx("could not remove temporary pack", &pack.tmp)?;
             self.existing.push(name);
+            self.keep_room(pack.entries);
             return Ok(());
         }
         let dest = self.packs_dir.join(format!("{name}.pack"));
@@ -280,7 +286,14 @@ impl PackWriter {
             }
         }
         failpoint::hit("pack:after-index");
+        self.keep_room(pack.entries);
         Ok(())
+    }
+
+    /// Keeps a published pack's list of entries, emptied, for the next pack.
+    fn keep_room(&mut self, mut entries: Vec<IdxEntry>) {
+        entries.clear();
+        self.spare = entries;
     }
 
     /// Bytes appended so far (record headers included).
