@@ -536,6 +536,9 @@ mod tests {
         named.dedup();
         assert_eq!(written, named, "exactly the chunks read are stored");
         assert_eq!(stored.counts.chunks, n as u64);
-        assert_eq!(stored.packs, 2, "one pack sealed at the checkpoint, one at the end");
+        assert_eq!(
+            stored.packs, 2,
+            "one pack sealed at the checkpoint, one at the end"
+        );
     }
 }

@@ -602,7 +602,10 @@ fn ingest_all(
     // Room for every new path at once: growing the map by doubling would copy it, and hold
     // the old and new tables together, several times over a large add.
     let entries = &mut staging.index.entries;
-    let new = work.iter().filter(|rel| !entries.contains_key(*rel)).count();
+    let new = work
+        .iter()
+        .filter(|rel| !entries.contains_key(*rel))
+        .count();
     entries.reserve(new);
     let resumed = AtomicU64::new(0);
     let staging = Mutex::new(staging);
@@ -763,7 +766,10 @@ impl Readers<'_> {
                         _ => 0,
                     };
                     let root = self.repo.root();
-                    sh.staging.lock().expect("no panics").absorb(root, rel, other);
+                    sh.staging
+                        .lock()
+                        .expect("no panics")
+                        .absorb(root, rel, other);
                     round
                         .read
                         .fetch_add(size.saturating_sub(counted.into_inner()), Relaxed);

@@ -10,18 +10,21 @@ fn changed_pair() -> (TestRepo, TestRepo) {
     let make = || {
         let t = TestRepo::new();
         for i in 0..30 {
-            t.write(&format!("d{}/f {i}.txt", i % 3), format!("{i}\n").as_bytes());
+            t.write(
+                format!("d{}/f {i}.txt", i % 3),
+                format!("{i}\n").as_bytes(),
+            );
         }
         t.ok(&["add", "-A", "-q"]);
         t.commit("one");
         for i in 0..5 {
-            t.append(&format!("d0/f {}.txt", i * 3), b"more\n");
+            t.append(format!("d0/f {}.txt", i * 3), b"more\n");
         }
         for i in [1, 4, 7] {
-            t.remove(&format!("d1/f {i}.txt"));
+            t.remove(format!("d1/f {i}.txt"));
         }
         for i in 0..7 {
-            t.write(&format!("new/é\tn{i}"), format!("new {i}\n").as_bytes());
+            t.write(format!("new/é\tn{i}"), format!("new {i}\n").as_bytes());
         }
         t
     };
@@ -32,7 +35,10 @@ fn changed_pair() -> (TestRepo, TestRepo) {
 fn text_counts_what_json_lists() {
     let (text, json) = changed_pair();
     let out = text.ok(&["add", "-A"]);
-    assert!(out.starts_with("staged 7 new, 5 modified, 3 removed;"), "{out}");
+    assert!(
+        out.starts_with("staged 7 new, 5 modified, 3 removed;"),
+        "{out}"
+    );
     let v = json.json(&["add", "-A"]);
     let staged = v["staged"].as_array().unwrap();
     let count = |c: &str| staged.iter().filter(|s| s["change"] == c).count();
@@ -51,5 +57,8 @@ fn verbose_text_lists_each_path() {
     let adds = out.lines().filter(|l| l.starts_with("add '")).count();
     let removes = out.lines().filter(|l| l.starts_with("remove '")).count();
     assert_eq!((adds, removes), (12, 3), "{out}");
-    assert!(out.contains("staged 7 new, 5 modified, 3 removed;"), "{out}");
+    assert!(
+        out.contains("staged 7 new, 5 modified, 3 removed;"),
+        "{out}"
+    );
 }
