@@ -10,10 +10,7 @@ fn changed_pair() -> (TestRepo, TestRepo) {
     let make = || {
         let t = TestRepo::new();
         for i in 0..30 {
-            t.write(
-                format!("d{}/f {i}.txt", i % 3),
-                format!("{i}\n").as_bytes(),
-            );
+            t.write(format!("d{}/f {i}.txt", i % 3), format!("{i}\n").as_bytes());
         }
         t.ok(&["add", "-A", "-q"]);
         t.commit("one");
