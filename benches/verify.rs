@@ -66,6 +66,7 @@ fn build_repo(root: &Path, total: usize) -> Repository {
         force: false,
         ignore_errors: false,
         exclude: Vec::new(),
+        counts_only: false,
     };
     let locked = repo.lock(common.lock_timeout).expect("lock");
     add(&locked, &common, &all, &NoProgress).expect("add");

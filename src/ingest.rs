@@ -455,7 +455,8 @@ pub(crate) fn store_with<T>(
     let (tx, rx) = batch_channel();
     let abort = &AtomicBool::new(false);
     let (result, packs, counts) = std::thread::scope(|s| {
-        let w = PackWriter::for_repo(repo, PackClass::Data);
+        // The sink sends each chunk once: the writer need not remember what it wrote.
+        let w = PackWriter::for_repo(repo, PackClass::Data).given_each_id_once();
         let writer = s.spawn(move || write_batches(w, rx, abort));
         let sink = StoreSink::new(&repo.store, repo.config.zstd_level(), tx);
         let reporting = Reporting {
@@ -481,4 +482,63 @@ pub(crate) fn store_with<T>(
             packs: packs as u64,
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunk::ChunkParams;
+    use crate::pack::PackIndex;
+    use crate::testutil::random_bytes;
+
+    /// Readers on several threads storing the same contents at once, through checkpoints
+    /// and across packs: every chunk is written once (the sink's set alone decides, the
+    /// writer keeps none), and each one named is stored.
+    #[test]
+    fn concurrent_duplicates_are_stored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path(), HashAlgo::Blake3, ChunkParams::default()).unwrap();
+        let contents: Vec<Vec<u8>> = (0..40).map(|i| random_bytes(i, 3000)).collect();
+        let progress = crate::progress::NoProgress;
+        // Two rounds around a checkpoint, the second overlapping the first: duplicates
+        // within a round, across threads, and of chunks in a pack sealed before.
+        let (ids, stored) = store_with(&repo, &progress, |ingester, checkpoint| {
+            let ids = std::sync::Mutex::new(Vec::new());
+            let round = |part: &[Vec<u8>]| {
+                (0..8).into_par_iter().try_for_each(|_| {
+                    for c in part {
+                        let refs = ingester.chunk_buffer(c)?;
+                        ids.lock().unwrap().extend(refs.iter().map(|r| r.id));
+                    }
+                    Ok::<(), Error>(())
+                })
+            };
+            round(&contents[..20])?;
+            checkpoint.seal()?;
+            round(&contents[10..])?;
+            Ok(ids.into_inner().unwrap())
+        })
+        .unwrap();
+        let mut written = Vec::new();
+        for e in std::fs::read_dir(repo.packs_dir()).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "idx") {
+                let idx = PackIndex::open(&p).unwrap();
+                written.extend(idx.entries().map(|e| e.unwrap().id));
+            }
+        }
+        written.sort_unstable();
+        let n = written.len();
+        written.dedup();
+        assert_eq!(n, written.len(), "a chunk was written twice");
+        let mut named = ids;
+        named.sort_unstable();
+        named.dedup();
+        assert_eq!(written, named, "exactly the chunks read are stored");
+        assert_eq!(stored.counts.chunks, n as u64);
+        assert_eq!(
+            stored.packs, 2,
+            "one pack sealed at the checkpoint, one at the end"
+        );
+    }
 }

@@ -56,6 +56,8 @@ pub(super) fn add(a: &AddArgs, ctx: &Ctx) -> Outcome {
         force: a.force,
         ignore_errors: a.ignore_errors,
         exclude: a.exclude.clone(),
+        // Only JSON and `-v` print the paths staged.
+        counts_only: !ctx.printer.json && ctx.printer.verbose == 0,
     };
     let outcome = ops::add::add(&ctx.lock(&repo)?, &ctx.common, &opts, &ctx.bar())?;
     ctx.printer.outcome(&outcome, render::add)?;

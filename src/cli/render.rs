@@ -88,13 +88,12 @@ pub(super) fn add(o: &AddOutcome, out: &mut dyn Write, p: &Printer) -> Result<()
     if o.dry_run {
         return Ok(());
     }
-    let count = |c: Staged| o.staged.iter().filter(|s| s.change == c).count();
     writeln!(
         out,
         "staged {} new, {} modified, {} removed; read {} in {}, stored {} new ({} after compression)",
-        count(Staged::New),
-        count(Staged::Modified),
-        count(Staged::Removed),
+        o.counts.new,
+        o.counts.modified,
+        o.counts.removed,
         HumanBytes(o.bytes_read),
         n(o.files_read, "file"),
         HumanBytes(o.bytes_new),

@@ -95,29 +95,60 @@ pub struct IndexEntry {
 
 /// A staged file's chunk list. Most files of a large tree are one chunk, which is kept
 /// inline: a separate allocation per entry was a fifth of the index's memory at a million
-/// files. Encoded as bincode encodes a `Vec` of the refs, so the file format is unchanged.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Chunks(smallvec::SmallVec<[ChunkRef; 1]>);
+/// files. An enum of none, one, or a vector takes 40 bytes; a `SmallVec` of one took 48,
+/// 8 MB of a million entries. Encoded as bincode encodes a `Vec` of the refs, so the file
+/// format is unchanged.
+#[derive(Debug, Clone, Default)]
+pub struct Chunks(Repr);
+
+#[derive(Debug, Clone, Default)]
+enum Repr {
+    #[default]
+    None,
+    One(ChunkRef),
+    /// Two or more refs, or room made for them (`with_capacity`).
+    Many(Vec<ChunkRef>),
+}
+
+impl PartialEq for Chunks {
+    /// The same refs, however they are kept.
+    fn eq(&self, other: &Chunks) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Chunks {}
 
 impl Chunks {
     /// Whether the refs are kept inline, not in an allocation of their own.
     pub fn is_inline(&self) -> bool {
-        !self.0.spilled()
+        !matches!(self.0, Repr::Many(_))
     }
 
     /// An empty list with room for `n` refs (inline, without allocating, for one).
     pub fn with_capacity(n: usize) -> Chunks {
-        Chunks(smallvec::SmallVec::with_capacity(n))
+        match n {
+            0 | 1 => Chunks(Repr::None),
+            _ => Chunks(Repr::Many(Vec::with_capacity(n))),
+        }
     }
 
     /// Appends a ref.
     pub fn push(&mut self, c: ChunkRef) {
-        self.0.push(c);
+        match &mut self.0 {
+            Repr::None => self.0 = Repr::One(c),
+            Repr::One(first) => self.0 = Repr::Many(vec![*first, c]),
+            Repr::Many(v) => v.push(c),
+        }
     }
 
     /// The refs as a slice.
     pub fn as_slice(&self) -> &[ChunkRef] {
-        &self.0
+        match &self.0 {
+            Repr::None => &[],
+            Repr::One(c) => std::slice::from_ref(c),
+            Repr::Many(v) => v,
+        }
     }
 }
 
@@ -125,24 +156,25 @@ impl std::ops::Deref for Chunks {
     type Target = [ChunkRef];
 
     fn deref(&self) -> &[ChunkRef] {
-        &self.0
+        self.as_slice()
     }
 }
 
 impl From<Vec<ChunkRef>> for Chunks {
-    /// One ref is copied inline whatever room the vector had (`SmallVec::from_vec` goes by
-    /// the capacity, and the chunker's vectors have room for more), so the vector is freed.
+    /// One ref is copied inline whatever room the vector had, so the vector is freed; more
+    /// keep the vector.
     fn from(v: Vec<ChunkRef>) -> Chunks {
         match v.as_slice() {
-            [] | [_] => Chunks(smallvec::SmallVec::from_slice(&v)),
-            _ => Chunks(smallvec::SmallVec::from_vec(v)),
+            [] => Chunks(Repr::None),
+            [c] => Chunks(Repr::One(*c)),
+            _ => Chunks(Repr::Many(v)),
         }
     }
 }
 
 impl FromIterator<ChunkRef> for Chunks {
     fn from_iter<I: IntoIterator<Item = ChunkRef>>(iter: I) -> Chunks {
-        Chunks(iter.into_iter().collect())
+        Chunks::from(iter.into_iter().collect::<Vec<_>>())
     }
 }
 
@@ -153,7 +185,7 @@ impl<'a> IntoIterator for &'a Chunks {
     type IntoIter = std::slice::Iter<'a, ChunkRef>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
+        self.as_slice().iter()
     }
 }
 
@@ -684,6 +716,26 @@ mod tests {
         let two = Chunks::from(vec![one, one]);
         assert!(!two.is_inline());
         assert_eq!(two.as_slice(), &[one, one]);
+        // Built ref by ref, as the index file is read: the same lists, equal however kept.
+        let mut pushed = Chunks::with_capacity(1);
+        pushed.push(one);
+        assert!(pushed.is_inline());
+        assert_eq!(pushed, Chunks::from(vec![one]));
+        pushed.push(one);
+        assert_eq!(pushed, two);
+        let mut roomy = Chunks::with_capacity(2);
+        roomy.push(one);
+        assert_eq!(roomy, Chunks::from(vec![one]), "one ref in room for two");
+        assert_ne!(roomy, two);
+        assert_eq!(Chunks::with_capacity(5), Chunks::default());
+    }
+
+    /// What a million entries cost: the entry, its path and its place in the map. A larger
+    /// entry is a few megabytes more for every million files staged.
+    #[test]
+    fn an_entry_stays_small() {
+        assert_eq!(std::mem::size_of::<Chunks>(), 40);
+        assert_eq!(std::mem::size_of::<IndexEntry>(), 120);
     }
 
     #[test]

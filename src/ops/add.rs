@@ -39,6 +39,10 @@ pub struct AddOptions {
     /// Patterns in gitignore syntax for paths to leave as they are: not read, not added, not
     /// deleted from the index, whether named, found by the walk or tracked (`--exclude`).
     pub exclude: Vec<String>,
+    /// Count the paths staged without listing them in [`AddOutcome::staged`] (the text
+    /// output without `-v` prints only the counts): a first add of a million files would
+    /// otherwise hold a copy of every path to print none of them.
+    pub counts_only: bool,
 }
 
 /// How staging changed a path's index entry.
@@ -102,6 +106,37 @@ pub struct AddOutcome {
     /// Bytes of large files not read again: an earlier add that was killed or failed had
     /// read them, and its checkpoint kept where it stopped (included in `bytes_read`).
     pub bytes_resumed: u64,
+    /// How many paths were staged, by change: `staged` counted, or what it would have
+    /// listed under [`AddOptions::counts_only`]. Not in the JSON document, which lists them.
+    #[serde(skip)]
+    pub counts: StagedCounts,
+}
+
+/// Paths staged, by change.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StagedCounts {
+    /// Not tracked before.
+    pub new: u64,
+    /// Tracked, with other content, mode or kind.
+    pub modified: u64,
+    /// Gone from the worktree.
+    pub removed: u64,
+}
+
+impl AddOutcome {
+    /// Records that `path` was staged as `change`: counted, and listed unless `counts_only`.
+    fn stage(&mut self, path: &[u8], change: Staged, counts_only: bool) {
+        let n = match change {
+            Staged::New => &mut self.counts.new,
+            Staged::Modified => &mut self.counts.modified,
+            Staged::Removed => &mut self.counts.removed,
+        };
+        *n += 1;
+        if !counts_only {
+            let path = RepoPathBuf::from(path);
+            self.staged.push(StagedPath { path, change });
+        }
+    }
 }
 
 /// Stages the paths named, or the whole worktree: new and changed files are read and
@@ -134,24 +169,21 @@ pub fn add(
         ..Default::default()
     };
     if opts.dry_run {
-        outcome.staged = plan.work.iter().map(|p| staged(p, &index)).collect();
-        outcome
-            .staged
-            .extend(plan.removed.into_iter().map(|p| StagedPath {
-                path: RepoPathBuf::from(p),
-                change: Staged::Removed,
-            }));
+        for rel in &plan.work {
+            outcome.stage(rel, change_of(rel, &index), false);
+        }
+        for rel in &plan.removed {
+            outcome.stage(rel, Staged::Removed, false);
+        }
         return Ok(outcome);
     }
-    remove(&mut index, plan.removed, &mut outcome);
-    ingest_all(
-        repo,
-        plan.work,
-        opts.ignore_errors,
-        progress,
-        &mut index,
-        &mut outcome,
-    )?;
+    remove(&mut index, plan.removed, &mut outcome, opts.counts_only);
+    let staging = Staging {
+        index: &mut index,
+        outcome: &mut outcome,
+        counts_only: opts.counts_only,
+    };
+    ingest_all(repo, plan.work, opts.ignore_errors, progress, staging)?;
     outcome.staged.sort_by(|a, b| a.path.cmp(&b.path));
     if let Some(walked) = plan.walked {
         // Every file found is now tracked but for those skipped.
@@ -159,7 +191,8 @@ pub fn add(
         let untracked = untracked.map(|s| s.path.as_bytes().to_vec()).collect();
         index.walk_cache = walked.into_cache(repo.root(), untracked);
     }
-    if !outcome.staged.is_empty() {
+    let counts = outcome.counts;
+    if counts.new + counts.modified + counts.removed > 0 {
         index.base_tree = None;
     }
     crate::failpoint::hit("add:before-index");
@@ -440,15 +473,12 @@ fn needs_read(index: &StagingIndex, rel: &[u8], stat: Option<Stat>) -> bool {
     stat.is_none_or(|s| s != e.stat || index.is_racy(e))
 }
 
-fn staged(rel: &[u8], index: &StagingIndex) -> StagedPath {
-    let change = if index.entries.contains_key(rel) {
+/// How staging `rel` would change its entry, its content unread: a dry run's guess.
+fn change_of(rel: &[u8], index: &StagingIndex) -> Staged {
+    if index.entries.contains_key(rel) {
         Staged::Modified
     } else {
         Staged::New
-    };
-    StagedPath {
-        path: RepoPathBuf::from(rel),
-        change,
     }
 }
 
@@ -497,43 +527,89 @@ impl Cadence {
     }
 }
 
-/// A file's path and what reading it gave: its entry, `None` if it vanished, or an error.
-type Attempt = (Vec<u8>, Result<Option<IndexEntry>>);
-
-/// A file to read, and where an earlier read stopped inside it, if one did.
-struct Job {
-    rel: Vec<u8>,
-    from: Option<Partial>,
+/// The files still to read, in order, and where earlier reads stopped inside some of them.
+/// A path leaves the queue when a reader takes it and moves into the index once read, so
+/// the queue's room is given back as it empties: the list of every file to read and the
+/// index being built are never both whole at once.
+struct Queue {
+    paths: VecDeque<Vec<u8>>,
+    /// Where an earlier read of a path still queued stopped: the resume file's records,
+    /// and the large files a checkpoint stopped.
+    from: HashMap<Vec<u8>, Partial>,
 }
 
-/// The files to read, each with where an interrupted add's read of it stopped (the resume
-/// file), when every chunk that record names is still stored: gc may have removed chunks
-/// that only the record named.
-fn jobs(repo: &Repository, work: Vec<Vec<u8>>) -> VecDeque<Job> {
-    let mut records: HashMap<Vec<u8>, Partial> = resume::load(repo.dir())
-        .into_iter()
-        .filter(|(_, p)| p.chunks.iter().all(|c| repo.store.contains(&c.id)))
-        .collect();
-    work.into_iter()
-        .map(|rel| Job {
-            from: records.remove(&rel),
-            rel,
-        })
-        .collect()
+impl Queue {
+    /// The files of `work` (sorted), each with where an interrupted add's read of it stopped
+    /// (the resume file), when every chunk that record names is still stored: gc may have
+    /// removed chunks that only the record named.
+    fn new(repo: &Repository, work: Vec<Vec<u8>>) -> Queue {
+        let from = resume::load(repo.dir())
+            .into_iter()
+            .filter(|(rel, p)| {
+                work.binary_search(rel).is_ok()
+                    && p.chunks.iter().all(|c| repo.store.contains(&c.id))
+            })
+            .collect();
+        Queue {
+            paths: work.into(),
+            from,
+        }
+    }
+
+    /// The next file to read, and where an earlier read of it stopped.
+    fn pop(&mut self) -> Option<(Vec<u8>, Option<Partial>)> {
+        let rel = self.paths.pop_front()?;
+        let (len, room) = (self.paths.len(), self.paths.capacity());
+        if room > 1024 && len < room / 4 {
+            self.paths.shrink_to(len * 2);
+        }
+        let from = match self.from.is_empty() {
+            true => None,
+            false => self.from.remove(&rel),
+        };
+        Some((rel, from))
+    }
+
+    /// Puts a file whose read stopped back at the front, to go on from `p`.
+    fn push_front(&mut self, rel: Vec<u8>, p: Partial) {
+        self.from.insert(rel.clone(), p);
+        self.paths.push_front(rel);
+    }
+
+    /// Where the reads of the files still queued stopped, for the resume file.
+    fn records(&self) -> Vec<(&[u8], &Partial)> {
+        self.from.iter().map(|(r, p)| (r.as_slice(), p)).collect()
+    }
 }
 
-/// Reads `work` into the store and the index: each checkpoint and the end put what was read
-/// into `index` (and `outcome`), a checkpoint also saves the index.
+/// What readers put what they read into, one file at a time.
+struct Staging<'a> {
+    index: &'a mut StagingIndex,
+    outcome: &'a mut AddOutcome,
+    /// [`AddOptions::counts_only`].
+    counts_only: bool,
+}
+
+/// Reads `work` (sorted) into the store and the index: each file's entry goes into `index`
+/// (and `outcome`) as soon as it is read, and each checkpoint saves the index.
 fn ingest_all(
     repo: &Locked,
     work: Vec<Vec<u8>>,
     ignore_errors: bool,
     progress: &dyn Progress,
-    index: &mut StagingIndex,
-    outcome: &mut AddOutcome,
+    staging: Staging,
 ) -> Result<()> {
+    // Room for every new path at once: growing the map by doubling would copy it, and hold
+    // the old and new tables together, several times over a large add.
+    let entries = &mut staging.index.entries;
+    let new = work
+        .iter()
+        .filter(|rel| !entries.contains_key(*rel))
+        .count();
+    entries.reserve(new);
     let resumed = AtomicU64::new(0);
-    let (rest, stored) = store_with(repo, progress, |ingester, checkpoint| {
+    let staging = Mutex::new(staging);
+    let ((), stored) = store_with(repo, progress, |ingester, checkpoint| {
         let reader = Readers {
             repo,
             ingester,
@@ -541,19 +617,19 @@ fn ingest_all(
             progress,
             resumed: &resumed,
         };
-        reader.read_all(jobs(repo, work), Cadence::new(), |done, stopped| {
+        let queue = Queue::new(repo, work);
+        reader.read_all(queue, &staging, Cadence::new(), |st, records| {
             checkpoint.seal()?;
-            absorb(repo.root(), index, done, outcome);
             // The walk cache describes a finished walk: a checkpoint has none.
-            index.walk_cache = None;
-            index.base_tree = None;
-            repo.save_index(index)?;
-            resume::save(repo.dir(), &repo.tmp_dir(), stopped)?;
+            st.index.walk_cache = None;
+            st.index.base_tree = None;
+            repo.save_index(st.index)?;
+            resume::save(repo.dir(), &repo.tmp_dir(), records)?;
             crate::failpoint::hit("add:after-checkpoint");
             Ok(())
         })
     })?;
-    absorb(repo.root(), index, rest, outcome);
+    let outcome = staging.into_inner().expect("no panics").outcome;
     outcome.bytes_resumed = resumed.into_inner();
     outcome.chunks_new = stored.counts.chunks;
     outcome.bytes_new = stored.counts.raw;
@@ -578,34 +654,32 @@ struct Readers<'a> {
 }
 
 impl Readers<'_> {
-    /// Reads every file of `work` on every worker thread. When one of them sees that a
-    /// checkpoint is due, each stops after its current small file or the current window of
-    /// a large one, and `checkpoint` gets what was read since the last one and where the
-    /// reads of large files stopped (and had stopped before: the resume file's records
-    /// still to use); then reading goes on, the stopped files first, from where they
-    /// stopped. Returns what was read after the last checkpoint. A file that cannot be read
-    /// fails the add unless `ignore_errors` (then it is returned as an error, to be
-    /// reported as skipped).
+    /// Reads every file of `queue` on every worker thread, each file's entry going into
+    /// `staging` as soon as it is read. When one of them sees that a checkpoint is due, each
+    /// stops after its current small file or the current window of a large one, and
+    /// `checkpoint` gets the staging and where the reads of large files stopped (and had
+    /// stopped before: the resume file's records still to use); then reading goes on, the
+    /// stopped files first, from where they stopped. A file that cannot be read fails the add
+    /// unless `ignore_errors` (then it is reported as skipped).
     fn read_all(
         &self,
-        work: VecDeque<Job>,
+        queue: Queue,
+        staging: &Mutex<Staging>,
         mut cadence: Cadence,
-        mut checkpoint: impl FnMut(Vec<Attempt>, &[(&[u8], &Partial)]) -> Result<()>,
-    ) -> Result<Vec<Attempt>> {
+        mut checkpoint: impl FnMut(&mut Staging, &[(&[u8], &Partial)]) -> Result<()>,
+    ) -> Result<()> {
         let total = if self.progress.wants_totals() {
-            let size = |j: &Job| lstat_size(self.repo, &j.rel);
-            let done = |j: &Job| j.from.as_ref().map_or(0, |p| p.offset);
-            work.par_iter()
-                .map(|j| size(j).saturating_sub(done(j)))
-                .sum()
+            let size = |rel: &Vec<u8>| lstat_size(self.repo, rel);
+            let done = |rel: &Vec<u8>| queue.from.get(rel).map_or(0, |p| p.offset);
+            let paths = queue.paths.par_iter();
+            paths.map(|r| size(r).saturating_sub(done(r))).sum()
         } else {
             0
         };
-        self.progress
-            .begin("adding", Unit::Files, work.len() as u64, total);
-        let queue = Mutex::new(work);
+        let files = queue.paths.len() as u64;
+        self.progress.begin("adding", Unit::Files, files, total);
+        let queue = Mutex::new(queue);
         let stopped = Mutex::new(Vec::new());
-        let done = Mutex::new(Vec::new());
         let failed = Mutex::new(None);
         loop {
             let round = Round {
@@ -616,7 +690,7 @@ impl Readers<'_> {
             };
             let shared = Shared {
                 queue: &queue,
-                done: &done,
+                staging,
                 stopped: &stopped,
                 failed: &failed,
                 round: &round,
@@ -633,40 +707,29 @@ impl Readers<'_> {
                 break;
             }
             let took = Instant::now();
-            let stopped = std::mem::take(&mut *stopped.lock().expect("no panics"));
             let queue = &mut *queue.lock().expect("no panics");
-            let waiting = queue
-                .iter()
-                .filter_map(|j| Some((j.rel.as_slice(), j.from.as_ref()?)));
-            let records: Vec<_> = stopped
-                .iter()
-                .map(|(r, p)| (r.as_slice(), p))
-                .chain(waiting)
-                .collect();
-            checkpoint(
-                std::mem::take(&mut *done.lock().expect("no panics")),
-                &records,
-            )?;
+            let stopped = std::mem::take(&mut *stopped.lock().expect("no panics"));
             for (rel, p) in stopped.into_iter().rev() {
-                queue.push_front(Job { rel, from: Some(p) });
+                queue.push_front(rel, p);
             }
+            checkpoint(&mut staging.lock().expect("no panics"), &queue.records())?;
             if cadence.adaptive {
                 cadence.gap = cadence.gap.max(took.elapsed() * 5);
             }
         }
         self.progress.end();
-        Ok(done.into_inner().expect("no panics"))
+        Ok(())
     }
 
     /// One reader: files from the queue until it is empty, the round pauses, or a file
     /// fails.
-    fn worker(&self, sh: &Shared) {
+    fn worker(&self, sh: &Shared<'_, '_>) {
         let round = sh.round;
         loop {
             if round.pause.load(Relaxed) || sh.failed.lock().expect("no panics").is_some() {
                 return;
             }
-            let Some(Job { rel, from }) = sh.queue.lock().expect("no panics").pop_front() else {
+            let Some((rel, from)) = sh.queue.lock().expect("no panics").pop() else {
                 return;
             };
             // A large file's windows count as they are read, and may end the round.
@@ -702,7 +765,11 @@ impl Readers<'_> {
                         Ok(Some(e)) => e.stat.size,
                         _ => 0,
                     };
-                    sh.done.lock().expect("no panics").push((rel, other));
+                    let root = self.repo.root();
+                    sh.staging
+                        .lock()
+                        .expect("no panics")
+                        .absorb(root, rel, other);
                     round
                         .read
                         .fetch_add(size.saturating_sub(counted.into_inner()), Relaxed);
@@ -714,9 +781,9 @@ impl Readers<'_> {
 }
 
 /// What the readers of one round share.
-struct Shared<'a> {
-    queue: &'a Mutex<VecDeque<Job>>,
-    done: &'a Mutex<Vec<Attempt>>,
+struct Shared<'a, 's> {
+    queue: &'a Mutex<Queue>,
+    staging: &'a Mutex<Staging<'s>>,
     /// Large files whose read stopped for the checkpoint, and where.
     stopped: &'a Mutex<Vec<(Vec<u8>, Partial)>>,
     failed: &'a Mutex<Option<Error>>,
@@ -748,34 +815,24 @@ impl Round {
     }
 }
 
-/// Puts what was read into the index and the outcome: entries staged, files that vanished
-/// or could not be read (with `--ignore-errors`) reported as skipped.
-fn absorb(
-    root: &std::path::Path,
-    index: &mut StagingIndex,
-    read: Vec<Attempt>,
-    outcome: &mut AddOutcome,
-) {
-    // Growing the map by doubling would hold the old and new tables at once; but only new
-    // paths need room: reserving for a changed file would grow a full map all the same, a
-    // copy of every entry (140 MB at a million files) to stage one.
-    let new = read
-        .iter()
-        .filter(|(rel, a)| matches!(a, Ok(Some(_))) && !index.entries.contains_key(rel));
-    index.entries.reserve(new.count());
-    for (rel, attempt) in read {
-        let entry = match attempt {
+impl Staging<'_> {
+    /// Puts what reading `rel` gave into the index and the outcome: its entry staged, or
+    /// the file reported as skipped when it vanished or (with `--ignore-errors`) could not
+    /// be read.
+    fn absorb(&mut self, root: &Path, rel: Vec<u8>, read: Result<Option<IndexEntry>>) {
+        let (index, outcome) = (&mut *self.index, &mut *self.outcome);
+        let entry = match read {
             Ok(Some(entry)) => entry,
             Ok(None) => {
                 outcome.skipped.push(Skipped {
                     path: RepoPathBuf::from(rel),
                     reason: "vanished while adding".into(),
                 });
-                continue;
+                return;
             }
             Err(e) => {
                 outcome.skipped.push(skipped(root, e));
-                continue;
+                return;
             }
         };
         outcome.files_read += 1;
@@ -792,10 +849,7 @@ fn absorb(
             Some(_) => None,
         };
         if let Some(change) = change {
-            outcome.staged.push(StagedPath {
-                path: RepoPathBuf::from(rel.clone()),
-                change,
-            });
+            outcome.stage(&rel, change, self.counts_only);
         }
         index.entries.insert(rel, entry);
     }
@@ -819,17 +873,19 @@ fn skipped(root: &std::path::Path, e: Error) -> Skipped {
 /// Takes the paths gone from the worktree (sorted, no duplicates) out of the index, in one
 /// pass that keeps its order: removing them one by one would shift the entries once per
 /// path, and 50,000 deletions took minutes.
-fn remove(index: &mut StagingIndex, removed: Vec<Vec<u8>>, outcome: &mut AddOutcome) {
+fn remove(
+    index: &mut StagingIndex,
+    removed: Vec<Vec<u8>>,
+    outcome: &mut AddOutcome,
+    counts_only: bool,
+) {
     if removed.is_empty() {
         return;
     }
     index
         .entries
         .retain(|rel, _| removed.binary_search(rel).is_err());
-    outcome
-        .staged
-        .extend(removed.into_iter().map(|rel| StagedPath {
-            path: RepoPathBuf::from(rel),
-            change: Staged::Removed,
-        }));
+    for rel in &removed {
+        outcome.stage(rel, Staged::Removed, counts_only);
+    }
 }

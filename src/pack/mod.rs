@@ -11,6 +11,7 @@ mod index;
 pub mod midx;
 pub mod midx_write;
 mod rebuild;
+mod seen;
 pub mod sink;
 mod store;
 mod writer;

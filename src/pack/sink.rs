@@ -5,8 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Mutex;
 
-use dashmap::DashSet;
-
+use super::seen::SharedIdSet;
 use super::{compress, Encoded, ObjectKind, PackWriter, Store};
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
@@ -51,7 +50,7 @@ pub struct SinkCounts {
 /// before, the set catches chunks seen earlier in this run, by any thread.
 pub struct StoreSink<'a> {
     store: &'a Store,
-    seen: DashSet<ObjectId>,
+    seen: SharedIdSet,
     tx: SyncSender<Msg>,
     /// Chunks not yet sent, and their stored bytes.
     batch: Mutex<(Batch, usize)>,
@@ -85,7 +84,7 @@ impl<'a> StoreSink<'a> {
     pub fn new(store: &'a Store, level: i32, tx: SyncSender<Msg>) -> StoreSink<'a> {
         StoreSink {
             store,
-            seen: DashSet::new(),
+            seen: SharedIdSet::default(),
             tx,
             batch: Mutex::default(),
             level,

@@ -1,10 +1,10 @@
 //! Appends objects to pack files and publishes each full pack with its index.
 
-use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::index::{encode_index, IdxEntry};
+use super::seen::IdSet;
 use super::store::{self, HeldListing};
 use super::{pack_header, record_header, Encoded, ObjectKind, PackClass, PACK_HEADER_LEN};
 use super::{PACK_TARGET, RECORD_HEADER_LEN};
@@ -122,7 +122,13 @@ pub struct PackWriter {
     tmp_dir: PathBuf,
     target: u64,
     current: Option<OpenPack>,
-    seen: HashSet<ObjectId>,
+    /// Every id this writer appended, whichever pack holds it; `None` when its caller hands
+    /// it each id once ([`PackWriter::given_each_id_once`]).
+    seen: Option<IdSet>,
+    /// The entries of the last pack published, emptied, for the next pack: a pack's list
+    /// grows to a few hundred thousand entries (13 MB of small chunks), and growing it anew
+    /// for each pack allocated and freed that much again and again.
+    spare: Vec<IdxEntry>,
     written: Vec<ObjectId>,
     /// Packs made permanent by [`PackWriter::seal`]: a later failure leaves them.
     sealed: Vec<ObjectId>,
@@ -147,7 +153,8 @@ impl PackWriter {
             tmp_dir: tmp_dir.to_path_buf(),
             target: failpoint::pack_target().unwrap_or(PACK_TARGET),
             current: None,
-            seen: HashSet::new(),
+            seen: Some(IdSet::default()),
+            spare: Vec::new(),
             written: Vec::new(),
             sealed: Vec::new(),
             existing: Vec::new(),
@@ -169,9 +176,19 @@ impl PackWriter {
         self
     }
 
-    /// Appends one object, unless this writer already holds it.
+    /// A writer for a caller that never hands it the same id twice, as the store sink, whose
+    /// own set already decided that each chunk is new: this writer keeps no set of the ids
+    /// it wrote (40 bytes an object, 40 MB at a million small files), and appends whatever
+    /// it is given.
+    pub fn given_each_id_once(mut self) -> PackWriter {
+        self.seen = None;
+        self
+    }
+
+    /// Appends one object, unless this writer already holds it (or, given each id once,
+    /// appends it).
     pub fn add(&mut self, id: ObjectId, kind: ObjectKind, payload: &Encoded) -> Result<()> {
-        if !self.seen.insert(id) {
+        if self.seen.as_mut().is_some_and(|seen| !seen.insert(id)) {
             return Ok(());
         }
         if self.current.is_none() {
@@ -205,7 +222,7 @@ impl PackWriter {
         Ok(())
     }
 
-    fn open(&self) -> Result<OpenPack> {
+    fn open(&mut self) -> Result<OpenPack> {
         let tmp = fsutil::temp_path(&self.tmp_dir, "pack");
         let mut file = PackFile::create(&tmp)?;
         let written = file.write(&pack_header(self.class));
@@ -218,7 +235,7 @@ impl PackWriter {
             tmp,
             offset: PACK_HEADER_LEN as u64,
             synced: 0,
-            entries: Vec::new(),
+            entries: std::mem::take(&mut self.spare),
             name: self.algo.hasher(Domain::Pack),
         })
     }
@@ -249,6 +266,7 @@ impl PackWriter {
             // must not then delete it as an old pack).
             std::fs::remove_file(&pack.tmp).ctx("could not remove temporary pack", &pack.tmp)?;
             self.existing.push(name);
+            self.keep_room(pack.entries);
             return Ok(());
         }
         let dest = self.packs_dir.join(format!("{name}.pack"));
@@ -268,7 +286,14 @@ impl PackWriter {
             }
         }
         failpoint::hit("pack:after-index");
+        self.keep_room(pack.entries);
         Ok(())
+    }
+
+    /// Keeps a published pack's list of entries, emptied, for the next pack.
+    fn keep_room(&mut self, mut entries: Vec<IdxEntry>) {
+        entries.clear();
+        self.spare = entries;
     }
 
     /// Bytes appended so far (record headers included).

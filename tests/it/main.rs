@@ -11,6 +11,7 @@
 mod support;
 
 mod add_cache;
+mod add_scale;
 mod add_stdin;
 mod changes;
 mod chunk_lists;

@@ -101,6 +101,7 @@ fn add_and_restore_report_bytes_inside_a_large_file() {
         force: false,
         ignore_errors: false,
         exclude: Vec::new(),
+        counts_only: false,
     };
     let locked = repo.lock(common.lock_timeout).unwrap();
     let rec = Recorder::new();

@@ -51,6 +51,7 @@ fn committed() -> (tempfile::TempDir, Repository) {
         force: false,
         ignore_errors: false,
         exclude: Vec::new(),
+        counts_only: false,
     };
     let locked = repo.lock(common.lock_timeout).unwrap();
     add::add(&locked, &common, &all, &NoProgress).unwrap();

@@ -35,6 +35,7 @@ fn repo(dir: &std::path::Path) -> Repository {
         force: false,
         ignore_errors: false,
         exclude: Vec::new(),
+        counts_only: false,
     };
     let locked = repo.lock(common.lock_timeout).unwrap();
     add(&locked, &common, &all, &NoProgress).unwrap();
