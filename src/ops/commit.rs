@@ -141,7 +141,8 @@ pub fn commit(
     index.base_tree = Some(built.root);
     index.entries.remember_trees(built.cache);
     repo.save_index(&mut index)?;
-    crate::pack::consolidate::auto(repo, progress)?;
+    let merged = crate::pack::consolidate::auto(repo, progress)?;
+    crate::layer_graph::after_commit(repo, &id, head, merged.is_some())?;
     Ok(CommitOutcome {
         committed: true,
         layer: Some(id),

@@ -106,6 +106,9 @@ pub fn verify(
     if let Err(e) = repo.load_index() {
         c.damage.record("staging index".into(), e.to_string(), None);
     }
+    if let Some(why) = crate::layer_graph::check(repo) {
+        c.damage.record("layer graph".into(), why, None);
+    }
     out.layers = c.layers;
     out.trees = c.trees.len() as u64;
     out.files = c.files.len() as u64;

@@ -1,0 +1,166 @@
+//! When and how the layer graph is written, and verify's check of it against the layers.
+//!
+//! Written under the writers' lock only, through `tmp/`, fsync and a rename, so a reader
+//! (and a kill at any instant) sees the old table or the new one. `gc` writes it from the
+//! layer objects alone; clone, pull, pack merges and commits extend the old table (when it
+//! passes its checks) by the layers the refs reach that it does not list.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use super::{encode, LayerGraph, Node, GRAPH_FILE};
+use crate::error::Result;
+use crate::hash::ObjectId;
+use crate::repo::{Locked, Repository};
+
+/// A commit rewrites the graph once more than this many layers of its chain are missing
+/// from it: a walk then reads at most this many layer objects before it reaches the table,
+/// and a commit pays for a rewrite (the whole table) once per this many commits.
+pub const UNCOVERED_LIMIT: usize = 64;
+
+/// After a commit of `layer` on `parent`: extends the graph when packs were merged (the
+/// commit paid for a rewrite already) or when more than [`UNCOVERED_LIMIT`] layers of the
+/// chain are not in it. Counting reads at most that many layer objects, all written by
+/// the last commits.
+pub fn after_commit(
+    repo: &Locked,
+    layer: &ObjectId,
+    parent: Option<ObjectId>,
+    merged: bool,
+) -> Result<()> {
+    if merged {
+        return update(repo);
+    }
+    let graph = repo.layer_graph();
+    let covered = |id: &ObjectId| graph.as_ref().is_some_and(|g| g.find(id).is_some());
+    if covered(layer) {
+        return Ok(());
+    }
+    let (mut uncovered, mut at) = (1, parent);
+    while let Some(id) = at {
+        if covered(&id) {
+            break;
+        }
+        uncovered += 1;
+        if uncovered > UNCOVERED_LIMIT {
+            return update(repo);
+        }
+        at = repo.read_layer(&id)?.parent;
+    }
+    Ok(())
+}
+
+/// Extends the graph by every layer HEAD, the lines and the tags reach that it does not
+/// list (a damaged graph is written again whole). Nothing is written when it lists them
+/// all already.
+pub fn update(repo: &Locked) -> Result<()> {
+    let old = LayerGraph::open(&repo.dir().join(GRAPH_FILE), repo.algo())
+        .ok()
+        .flatten();
+    let mut nodes: HashMap<ObjectId, Node> = HashMap::new();
+    if let Some(g) = &old {
+        nodes.extend(g.entries().map(|e| {
+            let node = Node {
+                id: e.id,
+                tree: e.tree,
+                time_ns: e.time_ns,
+                parent: e.parent.map(|p| g.id(p)),
+            };
+            (e.id, node)
+        }));
+    }
+    let before = nodes.len();
+    add_reachable(repo, &mut nodes)?;
+    if old.is_some() && nodes.len() == before {
+        return Ok(());
+    }
+    write(repo, nodes)
+}
+
+/// Writes the graph again from the layer objects alone (`gc`: a table listing layers gc
+/// just deleted, or one forged to pass its checks, is not carried over).
+pub fn rebuild(repo: &Locked) -> Result<()> {
+    let mut nodes = HashMap::new();
+    add_reachable(repo, &mut nodes)?;
+    write(repo, nodes)
+}
+
+/// Adds the layers the refs reach to `nodes`, each chain read down to a layer already
+/// there or a first layer. A chain with a layer that cannot be read is left out (each
+/// entry needs its parent's), and so is a reference that cannot be read: the graph only
+/// speeds up walks, and verify reports the damage.
+fn add_reachable(repo: &Repository, nodes: &mut HashMap<ObjectId, Node>) -> Result<()> {
+    let roots = repo.refs().roots(&mut |_, _| Ok(()))?;
+    'roots: for root in roots {
+        let mut chain = Vec::new();
+        let mut at = Some(root);
+        while let Some(id) = at.filter(|id| !nodes.contains_key(id)) {
+            let Ok(l) = repo.read_layer(&id) else {
+                continue 'roots;
+            };
+            chain.push(Node {
+                id,
+                tree: l.tree,
+                time_ns: l.time_ns,
+                parent: l.parent,
+            });
+            at = l.parent;
+        }
+        nodes.extend(chain.into_iter().map(|n| (n.id, n)));
+    }
+    Ok(())
+}
+
+/// Replaces `.cairn/layer-graph` by the graph of `nodes` (removes it when there are none).
+fn write(repo: &Locked, nodes: HashMap<ObjectId, Node>) -> Result<()> {
+    let dest = repo.dir().join(GRAPH_FILE);
+    repo.forget_layer_graph();
+    if nodes.is_empty() {
+        return match std::fs::remove_file(&dest) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(crate::Error::io("could not remove the layer graph", &dest)(e))
+            }
+            _ => Ok(()),
+        };
+    }
+    let Some(bytes) = encode(repo.algo(), nodes.into_values().collect()) else {
+        return Ok(());
+    };
+    let half = bytes.len() / 2;
+    crate::fsutil::write_atomic_with(&repo.tmp_dir(), &dest, |f| {
+        f.write_all(&bytes[..half])?;
+        crate::failpoint::hit("graph:mid-write");
+        f.write_all(&bytes[half..])
+    })?;
+    crate::failpoint::hit("graph:after-write");
+    Ok(())
+}
+
+/// What is wrong with the layer graph, if anything: it does not pass its checks, or an
+/// entry differs from its layer object (parent, tree or time), or names a layer that
+/// cannot be read. Every entry is checked.
+pub fn check(repo: &Repository) -> Option<String> {
+    let g = match LayerGraph::open(&repo.dir().join(GRAPH_FILE), repo.algo()) {
+        Ok(None) => return None,
+        Ok(Some(g)) => g,
+        Err(e) => {
+            let hint = "readers ignore it; `cairn gc` writes it again";
+            return Some(format!("{e}; {hint}"));
+        }
+    };
+    let hint = "walks through it may go wrong: `cairn gc` writes it again from the layers";
+    for e in g.entries() {
+        let why = match repo.read_layer(&e.id) {
+            Err(err) => format!("it lists layer {}, which cannot be read: {err}", e.id),
+            Ok(l) if l.parent != e.parent.map(|p| g.id(p)) => {
+                format!("its entry for layer {} names another parent", e.id)
+            }
+            Ok(l) if l.tree != e.tree || l.time_ns != e.time_ns => {
+                format!("its entry for layer {} differs from the layer", e.id)
+            }
+            Ok(_) => continue,
+        };
+        return Some(format!("{why}; {hint}"));
+    }
+    None
+}
