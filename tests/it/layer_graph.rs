@@ -59,6 +59,13 @@ fn first(root: &Path, spec: &str) -> (ObjectId, u64) {
     (out.layers[0].id, repo.layers_read())
 }
 
+/// How many layers `log` lists, and how many it reads.
+fn logged(root: &Path, opts: &LogOptions) -> (usize, u64) {
+    let repo = Repository::open(root).unwrap();
+    let out = log(&repo, &Common::new(root), opts).unwrap();
+    (out.layers.len(), repo.layers_read())
+}
+
 /// Commits a change of one file through the command line; the new layer's id.
 fn one_more(t: &TestRepo, what: &str) -> ObjectId {
     t.write(FOLLOWED, format!("{what}\n"));
@@ -80,16 +87,31 @@ fn steps_read_only_the_layers_the_graph_does_not_list() {
     assert_eq!(first(t.root(), "main~299"), (layers[0], 1));
     assert_eq!(first(t.root(), "HEAD^^~3"), (layers[294], 1));
 
+    // `log -- PATH` takes parents and trees from the table and reads only the layers it
+    // lists (every tenth changes the path).
+    let followed = LogOptions {
+        paths: vec![FOLLOWED.into()],
+        ..LogOptions::default()
+    };
+    assert_eq!(logged(t.root(), &followed), (30, 30));
+
     // Three layers made since: read as objects, then the walk goes on in the table.
     let new: Vec<ObjectId> = (0..3).map(|i| one_more(&t, &format!("v{i}"))).collect();
     assert!(graph_path(&t).exists());
     assert_eq!(first(t.root(), "HEAD~2"), (new[0], 3));
+    assert_eq!(logged(t.root(), &followed), (33, 33));
     assert_eq!(first(t.root(), "HEAD~253"), (layers[49], 4));
     let e = t.fails(&["log", "-n", "1", "HEAD~303"], 2);
     assert!(e.contains("the history is shorter than that"), "{e}");
     // The same answers from the command line, which reads the file the library wrote.
     let id = t.ok(&["log", "-n", "1", "--format", "%H", "HEAD~253"]);
     assert_eq!(id.trim(), layers[49].to_hex());
+    let args = ["log", "--format", "%H %s", "--since", "@1767225600", "--", FOLLOWED];
+    let with_graph = t.ok(&args);
+    assert_eq!(with_graph.lines().count(), 33);
+    std::fs::remove_file(graph_path(&t)).unwrap();
+    assert_eq!(t.ok(&args), with_graph, "the same layers without the graph");
+    update(t.root());
     let cat = t.ok(&["cat", &format!("HEAD~3:{FOLLOWED}")]);
     assert_eq!(cat.as_bytes(), t.ok(&["cat", &format!("{}:{FOLLOWED}", layers[299])]).as_bytes());
 }
