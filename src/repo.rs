@@ -224,10 +224,16 @@ impl Repository {
     /// The layer graph, when there is one that passes its checks (a damaged one is
     /// ignored: it is derived data, and `verify` reports it). Opened once per repository.
     pub fn layer_graph(&self) -> Option<Arc<LayerGraph>> {
-        let mut held = self.layer_graph.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = self
+            .layer_graph
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         held.get_or_insert_with(|| {
             let path = self.dir.join(GRAPH_FILE);
-            LayerGraph::open(&path, self.algo()).ok().flatten().map(Arc::new)
+            LayerGraph::open(&path, self.algo())
+                .ok()
+                .flatten()
+                .map(Arc::new)
         })
         .clone()
     }
@@ -235,7 +241,10 @@ impl Repository {
     /// Forgets the layer graph opened, so the next use opens the file again (after a
     /// writer replaced it).
     pub(crate) fn forget_layer_graph(&self) {
-        *self.layer_graph.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *self
+            .layer_graph
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
     /// How many layers [`Repository::read_layer`] has read since the repository was opened.

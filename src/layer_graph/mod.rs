@@ -135,7 +135,11 @@ impl LayerGraph {
     /// The position of `id`, by binary search in its fan-out bucket.
     pub fn find(&self, id: &ObjectId) -> Option<u32> {
         let b = id.0[0] as usize;
-        let lo = if b == 0 { 0 } else { fanout_at(self.bytes(), b - 1) };
+        let lo = if b == 0 {
+            0
+        } else {
+            fanout_at(self.bytes(), b - 1)
+        };
         let hi = fanout_at(self.bytes(), b);
         let ids = |i: usize| id_at(self.bytes(), i);
         crate::pack::search_bucket((lo, hi), id, ids).map(|i| i as u32)
@@ -205,7 +209,10 @@ fn check_all(b: &[u8], algo: HashAlgo) -> std::result::Result<usize, String> {
         return Err(format!("unsupported layer graph version {version}"));
     }
     if le32(b, 12) != algo_code(algo) {
-        return Err(format!("not written for this repository's hash, {}", algo.name()));
+        return Err(format!(
+            "not written for this repository's hash, {}",
+            algo.name()
+        ));
     }
     let count = le32(b, 16) as usize;
     if le32(b, 20) != 0 {
@@ -257,7 +264,10 @@ fn check_entries(b: &[u8], count: usize) -> std::result::Result<(), String> {
             Some(p) => return Err(format!("entry {i} names parent position {p}, out of range")),
         };
         if Some(e.depth) != want {
-            return Err(format!("entry {i} has depth {}, not one more than its parent's", e.depth));
+            return Err(format!(
+                "entry {i} has depth {}, not one more than its parent's",
+                e.depth
+            ));
         }
     }
     Ok(())

@@ -46,7 +46,10 @@ impl<'r> Parents<'r> {
     fn nth(&self, id: &ObjectId, n: usize) -> Result<(Option<ObjectId>, bool)> {
         let (mut at, mut pos, mut left) = (*id, None, n);
         while left > 0 {
-            let found = self.graph.as_ref().and_then(|g| pos.or_else(|| g.find(&at)));
+            let found = self
+                .graph
+                .as_ref()
+                .and_then(|g| pos.or_else(|| g.find(&at)));
             let parent = match (&self.graph, found) {
                 (Some(g), Some(p)) => {
                     let e = g.entry(p);

@@ -117,9 +117,10 @@ fn write(repo: &Locked, nodes: HashMap<ObjectId, Node>) -> Result<()> {
     repo.forget_layer_graph();
     if nodes.is_empty() {
         return match std::fs::remove_file(&dest) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(crate::Error::io("could not remove the layer graph", &dest)(e))
-            }
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(crate::Error::io(
+                "could not remove the layer graph",
+                &dest,
+            )(e)),
             _ => Ok(()),
         };
     }

@@ -175,14 +175,24 @@ impl Walk<'_> {
         if let Some(g) = &self.graph {
             if let Some(e) = g.find(id).map(|p| g.entry(p)) {
                 let parent = e.parent.map(|p| g.id(p));
-                return Ok(Step { parent, tree: e.tree, time_ns: e.time_ns, layer: None });
+                return Ok(Step {
+                    parent,
+                    tree: e.tree,
+                    time_ns: e.time_ns,
+                    layer: None,
+                });
             }
         }
         let l = match self.read_ahead.take() {
             Some((ahead, l)) if ahead == *id => l,
             _ => self.repo.read_layer(id)?,
         };
-        Ok(Step { parent: l.parent, tree: l.tree, time_ns: l.time_ns, layer: Some(l) })
+        Ok(Step {
+            parent: l.parent,
+            tree: l.tree,
+            time_ns: l.time_ns,
+            layer: Some(l),
+        })
     }
 
     /// The tree of the layer `id`, the next one of the walk.

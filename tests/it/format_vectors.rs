@@ -18,8 +18,8 @@ use cairn::chunk::{ChunkParams, Chunker};
 use cairn::config::Config;
 use cairn::hash::{Domain, HashAlgo, ObjectId};
 use cairn::index::{IndexEntry, StagingIndex, Stat, WalkCache};
-use cairn::object::{file, ChunkRef, EntryKind, FileObject, Layer, LayerCounts, Tree};
 use cairn::layer_graph;
+use cairn::object::{file, ChunkRef, EntryKind, FileObject, Layer, LayerCounts, Tree};
 use cairn::pack::{midx, Encoded, ObjectKind, PackClass, PackIndex, PackWriter, Store};
 use cairn::Repository;
 
@@ -1043,7 +1043,10 @@ fn layer_graph_vector() {
     let (first, second) = fixed_layers(algo);
     let (a, b) = (first.id(algo), second.id(algo));
     let e = g.entry(g.find(&b).unwrap());
-    assert_eq!((e.tree, e.time_ns, e.depth), (second.tree, second.time_ns, 2));
+    assert_eq!(
+        (e.tree, e.time_ns, e.depth),
+        (second.tree, second.time_ns, 2)
+    );
     assert_eq!(e.parent.map(|p| g.id(p)), Some(a));
     assert_eq!(g.entry(g.find(&a).unwrap()).parent, None);
     assert!(layer_graph::LayerGraph::from_bytes(bytes.clone(), HashAlgo::Sha256).is_err());
@@ -1053,7 +1056,10 @@ fn layer_graph_vector() {
     );
     let doc = std::fs::read_to_string(fixtures().join("../docs/FORMAT.md")).unwrap();
     let sum = hex(&bytes[bytes.len() - 32..]);
-    assert!(doc.contains(&sum), "docs/FORMAT.md should quote the checksum {sum}");
+    assert!(
+        doc.contains(&sum),
+        "docs/FORMAT.md should quote the checksum {sum}"
+    );
 }
 
 /// The layer graph of the two fixed layers, checked against one written by hand from
@@ -1068,14 +1074,20 @@ fn pinned_layer_graph() -> Vec<u8> {
         parent: l.parent,
     };
     let bytes = layer_graph::encode(algo, vec![node(&second), node(&first)]).unwrap();
-    let mut layers = [(first.id(algo), &first, 1u32), (second.id(algo), &second, 2)];
+    let mut layers = [
+        (first.id(algo), &first, 1u32),
+        (second.id(algo), &second, 2),
+    ];
     layers.sort_by_key(|(id, _, _)| *id);
     let mut out = b"CAIRNLGR".to_vec();
     for v in [1u32, 1, 2, 0] {
         out.extend_from_slice(&v.to_le_bytes());
     }
     for b in 0..256 {
-        let n = layers.iter().filter(|(id, _, _)| usize::from(id.0[0]) <= b).count() as u32;
+        let n = layers
+            .iter()
+            .filter(|(id, _, _)| usize::from(id.0[0]) <= b)
+            .count() as u32;
         out.extend_from_slice(&n.to_le_bytes());
     }
     for (id, l, depth) in &layers {

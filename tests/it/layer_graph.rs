@@ -14,11 +14,7 @@ use cairn::{HashAlgo, ObjectId, Repository};
 
 use crate::support::TestRepo;
 
-#[allow(dead_code, reason = "shared with deep_history; this module uses part of it")]
-#[path = "../../examples/deep_history/build.rs"]
-mod build;
-
-use build::{Shape, FOLLOWED};
+use crate::deep_history::build::{self, Shape, FOLLOWED};
 
 const SHAPE: Shape = Shape {
     layers: 300,
@@ -106,14 +102,26 @@ fn steps_read_only_the_layers_the_graph_does_not_list() {
     // The same answers from the command line, which reads the file the library wrote.
     let id = t.ok(&["log", "-n", "1", "--format", "%H", "HEAD~253"]);
     assert_eq!(id.trim(), layers[49].to_hex());
-    let args = ["log", "--format", "%H %s", "--since", "@1767225600", "--", FOLLOWED];
+    let args = [
+        "log",
+        "--format",
+        "%H %s",
+        "--since",
+        "@1767225600",
+        "--",
+        FOLLOWED,
+    ];
     let with_graph = t.ok(&args);
     assert_eq!(with_graph.lines().count(), 33);
     std::fs::remove_file(graph_path(&t)).unwrap();
     assert_eq!(t.ok(&args), with_graph, "the same layers without the graph");
     update(t.root());
     let cat = t.ok(&["cat", &format!("HEAD~3:{FOLLOWED}")]);
-    assert_eq!(cat.as_bytes(), t.ok(&["cat", &format!("{}:{FOLLOWED}", layers[299])]).as_bytes());
+    assert_eq!(
+        cat.as_bytes(),
+        t.ok(&["cat", &format!("{}:{FOLLOWED}", layers[299])])
+            .as_bytes()
+    );
 }
 
 /// The rule a commit follows: nothing is written until more than [`UNCOVERED_LIMIT`]
@@ -129,7 +137,10 @@ fn a_commit_writes_the_graph_once_64_layers_are_missing_from_it() {
         t.ok(&["add", "f.txt"]);
         ids.push(t.commit(&format!("c{i}")));
     }
-    assert!(!graph_path(&t).exists(), "64 layers, none listed: no graph yet");
+    assert!(
+        !graph_path(&t).exists(),
+        "64 layers, none listed: no graph yet"
+    );
     t.write("f.txt", "last\n");
     t.ok(&["add", "f.txt"]);
     ids.push(t.commit("c64"));
@@ -145,7 +156,8 @@ fn a_commit_writes_the_graph_once_64_layers_are_missing_from_it() {
     assert!(std::fs::read(graph_path(&t)).unwrap() == bytes);
     assert_eq!(t.ok(&["cat", "HEAD~60:f.txt"]), "5\n");
     assert_eq!(
-        t.ok(&["log", "-n", "1", "--format", "%H", "HEAD~65"]).trim(),
+        t.ok(&["log", "-n", "1", "--format", "%H", "HEAD~65"])
+            .trim(),
         ids[0]
     );
     t.ok(&["verify"]);
@@ -214,7 +226,10 @@ fn a_damaged_graph_is_ignored_and_reported_until_gc_writes_it_again() {
     assert_ignored(&t, &layers, "longer than its count");
     // gc writes it again from the layers.
     t.ok(&["gc"]);
-    assert!(std::fs::read(&path).unwrap() == good, "the same layers, the same bytes");
+    assert!(
+        std::fs::read(&path).unwrap() == good,
+        "the same layers, the same bytes"
+    );
     t.ok(&["verify"]);
 }
 
@@ -258,7 +273,10 @@ fn a_graph_naming_layers_that_are_not_stored_is_not_an_answer() {
     let doc = t.run(&["--json", "verify"]);
     assert_eq!(doc.status.code(), Some(1));
     let text = String::from_utf8_lossy(&doc.stdout);
-    assert!(text.contains("layer graph") && text.contains(&ghost.to_hex()), "{text}");
+    assert!(
+        text.contains("layer graph") && text.contains(&ghost.to_hex()),
+        "{text}"
+    );
 }
 
 /// A graph written before layers were dropped (reset, then `gc --prune=now`) and put back:
@@ -280,7 +298,11 @@ fn a_stale_graph_gives_the_same_answers() {
     let e = t.fails(&["log", "-n", "1", &layers[295].to_hex()], 2);
     assert!(e.contains("no layer id starts with it"), "{e}");
     let out = t.run(&["verify"]);
-    assert_eq!(out.status.code(), Some(1), "verify reports the stale entries");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "verify reports the stale entries"
+    );
 }
 
 /// A table forged (checksum recomputed) so that the first layer's parent is the newest:
@@ -348,7 +370,10 @@ mod killed {
                 .output()
                 .unwrap();
             assert_eq!(killed_by(&out.status), Some(libc::SIGABRT), "{point}");
-            assert!(std::fs::read(&path).unwrap() == old, "{point}: the old table");
+            assert!(
+                std::fs::read(&path).unwrap() == old,
+                "{point}: the old table"
+            );
             assert_ignored_free(&t, &layers, 2);
         }
         let out = t
@@ -366,7 +391,14 @@ mod killed {
     /// HEAD~N answers with `extra` layers on top of the history, and a clean verify.
     fn assert_ignored_free(t: &TestRepo, layers: &[ObjectId], extra: usize) {
         for n in [1, 150, 299] {
-            let got = t.ok(&["log", "-n", "1", "--format", "%H", &format!("HEAD~{}", n + extra)]);
+            let got = t.ok(&[
+                "log",
+                "-n",
+                "1",
+                "--format",
+                "%H",
+                &format!("HEAD~{}", n + extra),
+            ]);
             assert_eq!(got.trim(), layers[299 - n].to_hex(), "HEAD~{}", n + extra);
         }
         t.ok(&["verify"]);
