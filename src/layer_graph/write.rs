@@ -45,7 +45,12 @@ pub fn after_commit(
         if uncovered > UNCOVERED_LIMIT {
             return update(repo);
         }
-        at = repo.read_layer(&id)?.parent;
+        // A layer that cannot be read (a partial clone's history) ends the count: the
+        // commit has landed, and the table would leave that chain out anyway.
+        match repo.read_layer(&id) {
+            Ok(l) => at = l.parent,
+            Err(_) => return Ok(()),
+        }
     }
     Ok(())
 }
@@ -137,10 +142,14 @@ fn write(repo: &Locked, nodes: HashMap<ObjectId, Node>) -> Result<()> {
     Ok(())
 }
 
+/// A layer's parent, tree and time, as its object holds them.
+pub type LayerFacts = (Option<ObjectId>, ObjectId, i64);
+
 /// What is wrong with the layer graph, if anything: it does not pass its checks, or an
 /// entry differs from its layer object (parent, tree or time), or names a layer that
-/// cannot be read. Every entry is checked.
-pub fn check(repo: &Repository) -> Option<String> {
+/// cannot be read. Every entry is checked: against `known` (the layers a walk read
+/// already), or else against the layer object, read now.
+pub fn check(repo: &Repository, known: &dyn Fn(&ObjectId) -> Option<LayerFacts>) -> Option<String> {
     let g = match LayerGraph::open(&repo.dir().join(GRAPH_FILE), repo.algo()) {
         Ok(None) => return None,
         Ok(Some(g)) => g,
@@ -151,12 +160,18 @@ pub fn check(repo: &Repository) -> Option<String> {
     };
     let hint = "walks through it may go wrong: `cairn gc` writes it again from the layers";
     for e in g.entries() {
-        let why = match repo.read_layer(&e.id) {
+        let facts = match known(&e.id) {
+            Some(f) => Ok(f),
+            None => repo
+                .read_layer(&e.id)
+                .map(|l| (l.parent, l.tree, l.time_ns)),
+        };
+        let why = match facts {
             Err(err) => format!("it lists layer {}, which cannot be read: {err}", e.id),
-            Ok(l) if l.parent != e.parent.map(|p| g.id(p)) => {
+            Ok((parent, _, _)) if parent != e.parent.map(|p| g.id(p)) => {
                 format!("its entry for layer {} names another parent", e.id)
             }
-            Ok(l) if l.tree != e.tree || l.time_ns != e.time_ns => {
+            Ok((_, tree, time_ns)) if tree != e.tree || time_ns != e.time_ns => {
                 format!("its entry for layer {} differs from the layer", e.id)
             }
             Ok(_) => continue,

@@ -186,6 +186,36 @@ fn a_pack_merge_after_a_commit_writes_the_graph() {
     assert!(i < 4, "merged after commit {i}");
 }
 
+/// A commit whose older history cannot be read (its pack gone, as in a damaged or partial
+/// repository) still succeeds: counting the layers missing from the table stops there, and
+/// a table is never written over a chain it cannot read to its first layer.
+#[test]
+fn a_commit_over_unreadable_history_still_succeeds() {
+    let t = TestRepo::new();
+    t.ok(&["config", "gc.auto", "0"]);
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        t.write("f.txt", format!("{i}\n"));
+        t.ok(&["add", "f.txt"]);
+        ids.push(t.commit(&format!("c{i}")));
+    }
+    let repo = Repository::open(t.root()).unwrap();
+    let (pack, _) = repo.store.locate(&ids[1].parse().unwrap()).unwrap();
+    std::fs::remove_file(pack.path().with_extension("idx")).unwrap();
+    drop(repo);
+    t.write("f.txt", "after\n");
+    t.ok(&["add", "f.txt"]);
+    t.commit("over a hole");
+    assert!(!graph_path(&t).exists());
+    let repo = Repository::open(t.root()).unwrap();
+    let locked = repo.lock(Duration::from_secs(5)).unwrap();
+    cairn::layer_graph::update(&locked).unwrap();
+    assert!(
+        !graph_path(&t).exists(),
+        "no chain reads down to its first layer"
+    );
+}
+
 /// What a graph with damage `damage` must not change: HEAD~N answers and cat output are
 /// those of a repository without one, and verify reports it (exit 1).
 fn assert_ignored(t: &TestRepo, layers: &[ObjectId], what: &str) {
