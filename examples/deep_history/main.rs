@@ -37,7 +37,7 @@ fn main() -> anyhow::Result<()> {
         "too small"
     );
     let ids = build::build_in_packs(&repo, shape, per_layer)?;
-    // The layer graph, as the commits would have left it (they write it every 64 layers).
+    // The layer graph, as the commits would have left it (they write it every 16 layers).
     let locked = repo.lock(std::time::Duration::from_secs(5))?;
     cairn::layer_graph::update(&locked)?;
     println!("{} layers, tip {}", ids.len(), ids[ids.len() - 1]);
