@@ -28,7 +28,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::hash::{Domain, HashAlgo, ObjectId};
 
 pub use walk::{is_stored_layer, nth_ancestor, Parents};
-pub use write::{after_commit, check, rebuild, update, LayerFacts, UNCOVERED_LIMIT};
+pub use write::{after_commit, after_pull, check, rebuild, update, LayerFacts, UNCOVERED_LIMIT};
 
 /// The file's name inside `.cairn`.
 pub const GRAPH_FILE: &str = "layer-graph";

@@ -22,41 +22,50 @@ use crate::repo::{Locked, Repository};
 /// the rewrite at 10,000 layers (800 KB) comes to 50 KB a commit.
 pub const UNCOVERED_LIMIT: usize = 16;
 
-/// After a commit of `layer` on `parent`: extends the graph when packs were merged (the
+/// After a commit on `parent`: extends the graph when packs were merged (the
 /// commit paid for a rewrite already) or when more than [`UNCOVERED_LIMIT`] layers of the
 /// chain are not in it. Counting reads at most that many layer objects, all written by
 /// the last commits.
-pub fn after_commit(
-    repo: &Locked,
-    layer: &ObjectId,
-    parent: Option<ObjectId>,
-    merged: bool,
-) -> Result<()> {
-    if merged {
-        return update(repo);
+pub fn after_commit(repo: &Locked, parent: Option<ObjectId>, merged: bool) -> Result<()> {
+    // The new layer is missing from it, and so may be its parent's chain.
+    match merged || too_many_missing(repo, 1, parent) {
+        true => update(repo),
+        false => Ok(()),
     }
+}
+
+/// After a pull moved a line to `tip`: extends the graph when more than
+/// [`UNCOVERED_LIMIT`] layers of its chain are missing from it, as a commit does, so a pull
+/// of one layer rewrites nothing.
+pub fn after_pull(repo: &Locked, tip: &ObjectId) -> Result<()> {
+    match too_many_missing(repo, 0, Some(*tip)) {
+        true => update(repo),
+        false => Ok(()),
+    }
+}
+
+/// Whether more than [`UNCOVERED_LIMIT`] layers are missing from the graph: `missing`
+/// already, and those of the chain from `from` down to the first one it lists. Reads at
+/// most that many layer objects, those the last commits or pulls wrote. A layer that
+/// cannot be read (a partial clone's history) ends the count: the command has done its
+/// work, and the table would leave that chain out anyway.
+fn too_many_missing(repo: &Repository, mut missing: usize, from: Option<ObjectId>) -> bool {
     let graph = repo.layer_graph();
-    let covered = |id: &ObjectId| graph.as_ref().is_some_and(|g| g.find(id).is_some());
-    if covered(layer) {
-        return Ok(());
-    }
-    let (mut uncovered, mut at) = (1, parent);
+    let mut at = from;
     while let Some(id) = at {
-        if covered(&id) {
-            break;
+        if graph.as_ref().is_some_and(|g| g.find(&id).is_some()) {
+            return false;
         }
-        uncovered += 1;
-        if uncovered > UNCOVERED_LIMIT {
-            return update(repo);
+        missing += 1;
+        if missing > UNCOVERED_LIMIT {
+            return true;
         }
-        // A layer that cannot be read (a partial clone's history) ends the count: the
-        // commit has landed, and the table would leave that chain out anyway.
-        match repo.read_layer(&id) {
-            Ok(l) => at = l.parent,
-            Err(_) => return Ok(()),
-        }
+        at = match repo.read_layer(&id) {
+            Ok(l) => l.parent,
+            Err(_) => return false,
+        };
     }
-    Ok(())
+    false
 }
 
 /// Extends the graph by every layer HEAD, the lines and the tags reach that it does not

@@ -142,7 +142,7 @@ pub fn commit(
     index.entries.remember_trees(built.cache);
     repo.save_index(&mut index)?;
     let merged = crate::pack::consolidate::auto(repo, progress)?;
-    crate::layer_graph::after_commit(repo, &id, head, merged.is_some())?;
+    crate::layer_graph::after_commit(repo, head, merged.is_some())?;
     Ok(CommitOutcome {
         committed: true,
         layer: Some(id),

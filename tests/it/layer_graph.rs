@@ -217,6 +217,44 @@ fn a_commit_over_unreadable_history_still_succeeds() {
     );
 }
 
+/// Clone writes the graph over the history it fetched; a pull of one layer leaves it as it
+/// is (the new layer is read as an object), and a pull of more than [`UNCOVERED_LIMIT`]
+/// extends it, as commits do.
+#[test]
+fn clone_writes_the_graph_and_pull_extends_it_past_the_limit() {
+    let (a, layers) = history();
+    let store = TestRepo::empty();
+    let url = format!("file://{}", store.root().display());
+    a.ok(&["remote", "add", "origin", &url]);
+    a.ok(&["push", "-q"]);
+    let b = TestRepo::empty();
+    let cloned = b.root().join("clone");
+    a.ok(&["clone", "-q", &url, cloned.to_str().unwrap()]);
+    let path = cloned.join(".cairn").join(GRAPH_FILE);
+    let after_clone = std::fs::read(&path).unwrap();
+    let g = LayerGraph::from_bytes(after_clone.clone(), HashAlgo::Blake3).unwrap();
+    assert_eq!(g.len(), layers.len());
+
+    let one = one_more(&a, "one");
+    a.ok(&["push", "-q"]);
+    crate::support::ok(&cloned, &["pull", "-q"]);
+    assert!(
+        std::fs::read(&path).unwrap() == after_clone,
+        "one layer: no rewrite"
+    );
+    let got = crate::support::ok(&cloned, &["log", "-n", "1", "--format", "%H", "HEAD~1"]);
+    assert_eq!(got.trim(), layers[299].to_hex());
+
+    let more: Vec<ObjectId> = (0..UNCOVERED_LIMIT)
+        .map(|i| one_more(&a, &format!("more {i}")))
+        .collect();
+    a.ok(&["push", "-q"]);
+    crate::support::ok(&cloned, &["pull", "-q"]);
+    let g = LayerGraph::open(&path, HashAlgo::Blake3).unwrap().unwrap();
+    assert_eq!(g.len(), layers.len() + 1 + UNCOVERED_LIMIT);
+    assert!(g.find(&one).is_some() && g.find(&more[UNCOVERED_LIMIT - 1]).is_some());
+}
+
 /// What a graph with damage `damage` must not change: HEAD~N answers and cat output are
 /// those of a repository without one, and verify reports it (exit 1).
 fn assert_ignored(t: &TestRepo, layers: &[ObjectId], what: &str) {
