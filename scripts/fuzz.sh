@@ -27,7 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-10}"
 shift || true
-all=(tree layer file_object pack_index midx pack staging_index config proof repo reflog resume)
+all=(tree layer file_object pack_index midx layer_graph pack staging_index config proof repo reflog resume)
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     targets=("${all[@]}")
@@ -40,6 +40,7 @@ seeds_of() {
         file_object) echo fixtures/corpus/file ;;
         pack_index) echo fixtures/corpus/pack-index ;;
         midx) echo fixtures/corpus/midx ;;
+        layer_graph) echo fixtures/corpus/layer-graph ;;
         pack) echo fixtures/corpus/pack ;;
         staging_index) echo fixtures/corpus/staging-index ;;
         config) echo fixtures/corpus/config ;;

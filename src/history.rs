@@ -30,6 +30,8 @@ pub(crate) fn is_ancestor(repo: &Repository, ancestor: &ObjectId, tip: &ObjectId
     if ancestor == tip {
         return Ok(true);
     }
+    // Parents through the layer graph where it lists a layer.
+    let parents = crate::layer_graph::Parents::new(repo);
     let mut from_tip = Chain::new(*tip);
     let mut from_ancestor = Chain::new(*ancestor);
     // Every layer of tip's history is stored (reading it would fail otherwise), so a layer
@@ -46,13 +48,13 @@ pub(crate) fn is_ancestor(repo: &Repository, ancestor: &ObjectId, tip: &ObjectId
         if from_ancestor.seen.contains(&id) || id == *ancestor {
             return Ok(id == *ancestor);
         }
-        from_tip.step(repo.read_layer(&id)?.parent);
+        from_tip.step(parents.parent(&id)?);
         if let Some(id) = from_ancestor.next {
             // The ancestor's walk met the tip's chain: the two histories join here.
             if from_tip.seen.contains(&id) {
                 return Ok(id == *ancestor);
             }
-            from_ancestor.step(repo.read_layer(&id).ok().and_then(|l| l.parent));
+            from_ancestor.step(parents.parent(&id).ok().flatten());
         }
     }
 }

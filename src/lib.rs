@@ -21,6 +21,7 @@ mod history;
 pub mod index;
 mod ingest;
 pub mod integrity;
+pub mod layer_graph;
 mod materialize;
 pub mod merkle;
 pub mod mount;

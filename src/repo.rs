@@ -4,7 +4,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::chunk::{ChunkParams, Chunker};
@@ -13,6 +13,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::hash::{Domain, HashAlgo, ObjectId};
 use crate::index::{index_path, StagingIndex};
+use crate::layer_graph::{LayerGraph, GRAPH_FILE};
 use crate::object::file::{self, StoredFile};
 use crate::object::{ChunkRef, FileObject, Layer, Tree};
 use crate::pack::{ObjectKind, Store};
@@ -33,6 +34,9 @@ pub struct Repository {
     /// Layers read through [`Repository::read_layer`]: what a walk of the history costs,
     /// counted so that tests can hold each command to the layers it must read.
     layers_read: AtomicU64,
+    /// The layer graph, opened at first use: `None` inside until then, and `Some(None)`
+    /// when there is none or it fails its checks.
+    layer_graph: Mutex<Option<Option<Arc<LayerGraph>>>>,
 }
 
 impl Repository {
@@ -127,6 +131,7 @@ impl Repository {
             config,
             store,
             layers_read: AtomicU64::new(0),
+            layer_graph: Mutex::new(None),
         })
     }
 
@@ -149,6 +154,7 @@ impl Repository {
             config,
             store,
             layers_read: AtomicU64::new(0),
+            layer_graph: Mutex::new(None),
         })
     }
 
@@ -213,6 +219,32 @@ impl Repository {
             return Err(self.mismatch("layer", id));
         }
         Layer::decode(&bytes).map_err(|d| self.bad("layer", id, d))
+    }
+
+    /// The layer graph, when there is one that passes its checks (a damaged one is
+    /// ignored: it is derived data, and `verify` reports it). Opened once per repository.
+    pub fn layer_graph(&self) -> Option<Arc<LayerGraph>> {
+        let mut held = self
+            .layer_graph
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.get_or_insert_with(|| {
+            let path = self.dir.join(GRAPH_FILE);
+            LayerGraph::open(&path, self.algo())
+                .ok()
+                .flatten()
+                .map(Arc::new)
+        })
+        .clone()
+    }
+
+    /// Forgets the layer graph opened, so the next use opens the file again (after a
+    /// writer replaced it).
+    pub(crate) fn forget_layer_graph(&self) {
+        *self
+            .layer_graph
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
     /// How many layers [`Repository::read_layer`] has read since the repository was opened.

@@ -27,16 +27,18 @@ pub(crate) fn resolve(repo: &Repository, spec: &str) -> Result<ObjectId> {
 pub(crate) fn resolve_full(repo: &Repository, spec: &str) -> Result<Resolved> {
     let (base, steps) =
         split_steps(spec).ok_or_else(|| unknown(repo, spec, "bad ~N or ^ suffix"))?;
-    let (mut layer, line) = resolve_base(repo, base, spec)?;
-    for _ in 0..steps {
-        layer = repo
-            .read_layer(&layer)?
-            .parent
-            .ok_or_else(|| Error::UnknownRef {
+    let (layer, line) = resolve_base(repo, base, spec)?;
+    // Through the layer graph where it covers the chain: a lookup a step, not a layer
+    // object read from a pack of its own.
+    let layer = match steps {
+        0 => layer,
+        _ => crate::layer_graph::nth_ancestor(repo, &layer, steps)?.ok_or_else(|| {
+            Error::UnknownRef {
                 name: format!("{spec}: the history is shorter than that"),
                 path: repo.dir().to_path_buf(),
-            })?;
-    }
+            }
+        })?,
+    };
     Ok(Resolved {
         layer,
         line: if steps == 0 { line } else { None },

@@ -2,7 +2,8 @@
 //! `deep_history DIR LAYERS DIRS FILES [per-layer]` initialises a repository in DIR and
 //! stacks LAYERS layers over DIRS directories of FILES small files (see `build.rs`), in one
 //! data and one metadata pack, or with `per-layer` in packs of their own per layer, merged
-//! as commit merges them; `cairn reset --hard` then writes the worktree.
+//! as commit merges them, and then the layer graph over them all; `cairn reset --hard` then
+//! writes the worktree.
 
 #![allow(missing_docs, reason = "an example binary has no public surface")]
 
@@ -36,6 +37,9 @@ fn main() -> anyhow::Result<()> {
         "too small"
     );
     let ids = build::build_in_packs(&repo, shape, per_layer)?;
+    // The layer graph, as the commits would have left it (they write it every 16 layers).
+    let locked = repo.lock(std::time::Duration::from_secs(5))?;
+    cairn::layer_graph::update(&locked)?;
     println!("{} layers, tip {}", ids.len(), ids[ids.len() - 1]);
     Ok(())
 }

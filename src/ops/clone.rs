@@ -139,6 +139,7 @@ pub fn clone(
     }
     // Listed again, so the store sees the packs just fetched.
     repo.store.refresh()?;
+    crate::layer_graph::update(&repo)?;
     if lines.is_empty() && opts.layer.is_none() {
         return Ok(out);
     }

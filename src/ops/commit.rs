@@ -126,7 +126,8 @@ pub fn commit(
         refs.set_head(&Head::Line(line.clone()))?;
     }
     pending.publish(repo)?;
-    crate::pack::consolidate::auto(repo, progress)?;
+    let merged = crate::pack::consolidate::auto(repo, progress)?;
+    crate::layer_graph::after_commit(repo, head, merged.is_some())?;
     Ok(CommitOutcome {
         committed: true,
         layer: Some(id),

@@ -100,6 +100,8 @@ pub fn gc(repo: &Locked, opts: &GcOptions, progress: &dyn Progress) -> Result<Gc
     fsutil::sync_dir(&repo.packs_dir())?;
     // A multi-pack index that was damaged or missing is rewritten even when no pack went.
     midx_write::maintain(repo.algo(), &repo.packs_dir(), &repo.tmp_dir())?;
+    // From the layers that stay, so a table naming layers gone now is not carried over.
+    crate::layer_graph::rebuild(repo)?;
     Ok(out)
 }
 

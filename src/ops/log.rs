@@ -98,29 +98,29 @@ pub fn log(repo: &Repository, common: &Common, opts: &LogOptions) -> Result<LogO
     let trees = VerifiedTrees::new(repo);
     let mut changes = PathChanges::new(&trees, repo.algo(), &paths);
     let mut layers = Vec::new();
-    // The parent read to compare trees, kept: it is the next layer of the walk.
-    let mut read_ahead: Option<(ObjectId, Layer)> = None;
+    let mut walk = Walk {
+        repo,
+        // Only a walk that may skip layers gains from the graph: one that lists every
+        // layer reads each object anyway.
+        graph: (!paths.is_empty() || opts.since_ns.is_some() || opts.until_ns.is_some())
+            .then(|| repo.layer_graph())
+            .flatten(),
+        read_ahead: None,
+    };
     while let Some(id) = next {
         if opts.max.is_some_and(|m| layers.len() >= m) {
             break;
         }
-        let l = match read_ahead.take() {
-            Some((ahead, l)) if ahead == id => l,
-            _ => repo.read_layer(&id)?,
-        };
-        next = l.parent;
-        if !in_window(opts, l.time_ns) {
+        let step = walk.step(&id)?;
+        next = step.parent;
+        if !in_window(opts, step.time_ns) {
             continue;
         }
         let changed = if paths.is_empty() && !opts.changes {
             None
         } else {
-            read_ahead = l
-                .parent
-                .map(|p| Ok((p, repo.read_layer(&p)?)))
-                .transpose()?;
-            let parent_tree = read_ahead.as_ref().map(|(_, p)| p.tree);
-            let c = changes.changes(parent_tree, l.tree)?;
+            let parent_tree = step.parent.map(|p| walk.tree_ahead(&p)).transpose()?;
+            let c = changes.changes(parent_tree, step.tree)?;
             if !paths.is_empty() && c.is_empty() {
                 continue;
             }
@@ -144,9 +144,69 @@ pub fn log(repo: &Repository, common: &Common, opts: &LogOptions) -> Result<LogO
             }
         };
         let refs = decorations.of(&id);
+        let l = match step.layer {
+            Some(l) => l,
+            None => repo.read_layer(&id)?,
+        };
         layers.push(entry(id, l, refs, changed.filter(|_| opts.changes)));
     }
     Ok(LogOutcome { line, layers })
+}
+
+/// The walk down the parents: each layer's parent, tree and time from the layer graph
+/// where it lists the layer (the object is read only for a layer listed), else from the
+/// object. The parent read to compare trees is kept: it is the next layer of the walk.
+struct Walk<'r> {
+    repo: &'r Repository,
+    graph: Option<std::sync::Arc<crate::layer_graph::LayerGraph>>,
+    read_ahead: Option<(ObjectId, Layer)>,
+}
+
+/// One layer of the walk; `layer` when its object was read.
+struct Step {
+    parent: Option<ObjectId>,
+    tree: ObjectId,
+    time_ns: i64,
+    layer: Option<Layer>,
+}
+
+impl Walk<'_> {
+    fn step(&mut self, id: &ObjectId) -> Result<Step> {
+        if let Some(g) = &self.graph {
+            if let Some(e) = g.find(id).map(|p| g.entry(p)) {
+                let parent = e.parent.map(|p| g.id(p));
+                return Ok(Step {
+                    parent,
+                    tree: e.tree,
+                    time_ns: e.time_ns,
+                    layer: None,
+                });
+            }
+        }
+        let l = match self.read_ahead.take() {
+            Some((ahead, l)) if ahead == *id => l,
+            _ => self.repo.read_layer(id)?,
+        };
+        Ok(Step {
+            parent: l.parent,
+            tree: l.tree,
+            time_ns: l.time_ns,
+            layer: Some(l),
+        })
+    }
+
+    /// The tree of the layer `id`, the next one of the walk.
+    fn tree_ahead(&mut self, id: &ObjectId) -> Result<ObjectId> {
+        if let Some(g) = &self.graph {
+            if let Some(p) = g.find(id) {
+                return Ok(g.entry(p).tree);
+            }
+        }
+        let l = self.repo.read_layer(id)?;
+        let tree = l.tree;
+        self.read_ahead = Some((*id, l));
+        Ok(tree)
+    }
 }
 
 fn in_window(opts: &LogOptions, time_ns: i64) -> bool {

@@ -145,6 +145,7 @@ pub fn pull(
     if on_line {
         repo.refs().set_head(&Head::Line(line))?;
     }
+    crate::layer_graph::after_pull(repo, &theirs)?;
     out.status = PullStatus::FastForward;
     out.new = Some(theirs);
     Ok(out)

@@ -78,6 +78,8 @@ struct Checker<'a> {
     open: Vec<Walked>,
     layers: u64,
     chunks: u64,
+    /// Each layer read by the walk, for the check of the layer graph against them.
+    walked: Map<crate::layer_graph::LayerFacts>,
 }
 
 /// Checks packs, indexes and every object the chosen layers reach. Damage is the outcome's
@@ -98,6 +100,7 @@ pub fn verify(
         open: Vec::new(),
         layers: 0,
         chunks: 0,
+        walked: Map::default(),
     };
     scan_packs(&mut c, opts.data, &mut out, progress);
     let roots = roots(&mut c, &opts.layers)?;
@@ -105,6 +108,10 @@ pub fn verify(
     Walk::new(&trees).layers(roots, &mut c)?;
     if let Err(e) = repo.load_index() {
         c.damage.record("staging index".into(), e.to_string(), None);
+    }
+    let walked = |id: &ObjectId| c.walked.get(id).copied();
+    if let Some(why) = crate::layer_graph::check(repo, &walked) {
+        c.damage.record("layer graph".into(), why, None);
     }
     out.layers = c.layers;
     out.trees = c.trees.len() as u64;
@@ -288,6 +295,11 @@ impl Visitor for Checker<'_> {
         self.damage
             .record(format!("layer {id}"), why, Some((*id, b"")));
         Ok(Step::Prune)
+    }
+
+    fn layer_read(&mut self, id: &ObjectId, l: &crate::object::Layer) -> Result<()> {
+        self.walked.insert(*id, (l.parent, l.tree, l.time_ns));
+        Ok(())
     }
 
     fn tree(&mut self, at: &At, id: &ObjectId) -> Result<Step> {

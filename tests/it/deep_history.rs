@@ -16,7 +16,7 @@ use cairn::{HashAlgo, NoProgress, ObjectId, Repository};
 use crate::support::TestRepo;
 
 #[path = "../../examples/deep_history/build.rs"]
-mod build;
+pub(crate) mod build;
 
 use build::{edited_by, Shape, FOLLOWED};
 

@@ -18,6 +18,7 @@ use cairn::chunk::{ChunkParams, Chunker};
 use cairn::config::Config;
 use cairn::hash::{Domain, HashAlgo, ObjectId};
 use cairn::index::{IndexEntry, StagingIndex, Stat, WalkCache};
+use cairn::layer_graph;
 use cairn::object::{file, ChunkRef, EntryKind, FileObject, Layer, LayerCounts, Tree};
 use cairn::pack::{midx, Encoded, ObjectKind, PackClass, PackIndex, PackWriter, Store};
 use cairn::Repository;
@@ -1032,6 +1033,79 @@ fn ref_midx(packs: &[(ObjectId, Vec<u8>)]) -> Vec<u8> {
     out
 }
 
+/// The layer graph over the two fixed layers (FORMAT.md 13b), built through the library and
+/// by hand from the text, pinned in `fixtures/layer-graph.json`.
+#[test]
+fn layer_graph_vector() {
+    let algo = HashAlgo::Blake3;
+    let bytes = pinned_layer_graph();
+    let g = layer_graph::LayerGraph::from_bytes(bytes.clone(), algo).unwrap();
+    let (first, second) = fixed_layers(algo);
+    let (a, b) = (first.id(algo), second.id(algo));
+    let e = g.entry(g.find(&b).unwrap());
+    assert_eq!(
+        (e.tree, e.time_ns, e.depth),
+        (second.tree, second.time_ns, 2)
+    );
+    assert_eq!(e.parent.map(|p| g.id(p)), Some(a));
+    assert_eq!(g.entry(g.find(&a).unwrap()).parent, None);
+    assert!(layer_graph::LayerGraph::from_bytes(bytes.clone(), HashAlgo::Sha256).is_err());
+    pin(
+        "layer-graph.json",
+        &json!({ "layers": [a.to_hex(), b.to_hex()], "layer_graph": hex(&bytes) }),
+    );
+    let doc = std::fs::read_to_string(fixtures().join("../docs/FORMAT.md")).unwrap();
+    let sum = hex(&bytes[bytes.len() - 32..]);
+    assert!(
+        doc.contains(&sum),
+        "docs/FORMAT.md should quote the checksum {sum}"
+    );
+}
+
+/// The layer graph of the two fixed layers, checked against one written by hand from
+/// FORMAT.md: entries sorted by id, the parent's position (or ffffffff), the depth.
+fn pinned_layer_graph() -> Vec<u8> {
+    let algo = HashAlgo::Blake3;
+    let (first, second) = fixed_layers(algo);
+    let node = |l: &Layer| layer_graph::Node {
+        id: l.id(algo),
+        tree: l.tree,
+        time_ns: l.time_ns,
+        parent: l.parent,
+    };
+    let bytes = layer_graph::encode(algo, vec![node(&second), node(&first)]).unwrap();
+    let mut layers = [
+        (first.id(algo), &first, 1u32),
+        (second.id(algo), &second, 2),
+    ];
+    layers.sort_by_key(|(id, _, _)| *id);
+    let mut out = b"CAIRNLGR".to_vec();
+    for v in [1u32, 1, 2, 0] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    for b in 0..256 {
+        let n = layers
+            .iter()
+            .filter(|(id, _, _)| usize::from(id.0[0]) <= b)
+            .count() as u32;
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+    for (id, l, depth) in &layers {
+        out.extend_from_slice(&id.0);
+        out.extend_from_slice(&l.tree.0);
+        out.extend_from_slice(&l.time_ns.to_le_bytes());
+        let parent = l.parent.map_or(u32::MAX, |p| {
+            layers.iter().position(|(id, _, _)| *id == p).unwrap() as u32
+        });
+        out.extend_from_slice(&parent.to_le_bytes());
+        out.extend_from_slice(&depth.to_le_bytes());
+    }
+    let sum = ref_hash(algo, Domain::Checksum.context(), &out);
+    out.extend_from_slice(&sum);
+    assert_eq!(bytes, out, "FORMAT.md's layer graph");
+    bytes
+}
+
 /// The multi-pack index of the two pinned packs, as the fuzzing corpus holds it.
 fn pinned_midx() -> Vec<u8> {
     let packs = [
@@ -1229,6 +1303,7 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
         ("pack/meta.pack".into(), meta_pack),
         ("midx/two-packs".into(), pinned_midx()),
         ("midx/empty".into(), ref_midx(&[])),
+        ("layer-graph/two-layers".into(), pinned_layer_graph()),
         ("pack/data.pack".into(), data_pack),
         (
             "staging-index/empty".into(),
@@ -1274,6 +1349,7 @@ fn fuzz_corpus_decodes() {
                 "midx" => {
                     midx::Midx::from_bytes(b, HashAlgo::Blake3).is_ok_and(|m| m.verify().is_ok())
                 }
+                "layer-graph" => layer_graph::LayerGraph::from_bytes(b, HashAlgo::Blake3).is_ok(),
                 "pack-index" => {
                     PackIndex::open(&path).is_ok_and(|i| i.verify(HashAlgo::Blake3).is_ok())
                 }

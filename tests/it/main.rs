@@ -34,6 +34,7 @@ mod house;
 mod import;
 mod integrity;
 mod json_contract;
+mod layer_graph;
 mod lines;
 mod midx;
 mod model;
