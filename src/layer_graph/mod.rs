@@ -225,24 +225,9 @@ fn check_all(b: &[u8], algo: HashAlgo) -> std::result::Result<usize, String> {
     if algo.hash(Domain::Checksum, &b[..end]).as_bytes() != &b[end..] {
         return Err("checksum does not match".into());
     }
-    check_fanout(b, count)?;
+    crate::pack::check_fanout(count, |i| fanout_at(b, i))?;
     check_entries(b, count)?;
     Ok(count)
-}
-
-fn check_fanout(b: &[u8], count: usize) -> std::result::Result<(), String> {
-    let mut prev = 0;
-    for i in 0..256 {
-        let f = fanout_at(b, i);
-        if f < prev || f > count {
-            return Err("fan-out table is not monotone".into());
-        }
-        prev = f;
-    }
-    if prev != count {
-        return Err("fan-out table does not end at the entry count".into());
-    }
-    Ok(())
 }
 
 /// Order, buckets, parents and depths. A parent's depth is read from its own entry, so

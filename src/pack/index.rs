@@ -142,17 +142,7 @@ impl PackIndex {
         if b.len() != HEADER + FANOUT + count * ENTRY_LEN + 32 {
             return Err("length does not match the entry count".into());
         }
-        let mut prev = 0;
-        for i in 0..256 {
-            let f = fanout_at(b, i);
-            if f < prev || f > count {
-                return Err("fan-out table is not monotone".into());
-            }
-            prev = f;
-        }
-        if prev != count {
-            return Err("fan-out table does not end at the entry count".into());
-        }
+        super::check_fanout(count, |i| fanout_at(b, i))?;
         Ok(count)
     }
 

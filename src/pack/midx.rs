@@ -246,17 +246,7 @@ fn check_head(b: &[u8], algo: HashAlgo) -> std::result::Result<(usize, usize), S
     {
         return Err("pack names are not strictly ascending".into());
     }
-    let mut prev = 0;
-    for i in 0..256 {
-        let f = fanout_at(b, packs, i);
-        if f < prev || f > count {
-            return Err("fan-out table is not monotone".into());
-        }
-        prev = f;
-    }
-    if prev != count {
-        return Err("fan-out table does not end at the entry count".into());
-    }
+    super::check_fanout(count, |i| fanout_at(b, packs, i))?;
     Ok((packs, count))
 }
 

@@ -145,6 +145,27 @@ pub(crate) fn search_bucket<'a>(
     None
 }
 
+/// Checks a fan-out table of 256 counts, `fanout(b)` being the number of entries whose id's
+/// first byte is at most `b`: never falling, never past `count`, ending at it. The pack
+/// index, the multi-pack index and the layer graph share it.
+pub(crate) fn check_fanout(
+    count: usize,
+    fanout: impl Fn(usize) -> usize,
+) -> std::result::Result<(), String> {
+    let mut prev = 0;
+    for i in 0..256 {
+        let f = fanout(i);
+        if f < prev || f > count {
+            return Err("fan-out table is not monotone".into());
+        }
+        prev = f;
+    }
+    if prev != count {
+        return Err("fan-out table does not end at the entry count".into());
+    }
+    Ok(())
+}
+
 /// Encodes a pack header.
 pub fn pack_header(class: PackClass) -> [u8; PACK_HEADER_LEN] {
     let mut h = [0u8; PACK_HEADER_LEN];
