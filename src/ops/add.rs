@@ -258,7 +258,11 @@ fn cached_plan(
     if opts.force || !excludes.is_empty() || !specs.iter().all(dir_in_cache) {
         return Ok(None);
     }
-    let Some(found) = walk_cache::files(root, index) else {
+    let Some(walk_cache::Cached {
+        files: found,
+        relisted,
+    }) = walk_cache::files(root, index)
+    else {
         return Ok(None);
     };
     let named = PathSet::new(specs);
@@ -270,7 +274,7 @@ fn cached_plan(
         work: Vec::new(),
         removed: Vec::new(),
         skipped: Vec::new(),
-        walked: whole.then(|| Walked::from_cache(cache, started_ns)),
+        walked: whole.then(|| Walked::from_cache(cache, &relisted, started_ns)),
     };
     let new = found
         .into_iter()

@@ -211,7 +211,7 @@ fn stat_at(dir: &std::fs::File, name: &[u8]) -> std::io::Result<Stat> {
 
 fn untracked(repo: &Repository, index: &StagingIndex) -> Result<Vec<RepoPathBuf>> {
     let found = match crate::walk_cache::files(repo.root(), index) {
-        Some(files) => files,
+        Some(cached) => cached.files,
         None => {
             let walk = worktree::walk_complete(
                 repo.root(),

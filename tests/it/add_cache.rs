@@ -372,3 +372,30 @@ fn a_killed_cached_add_hides_nothing() {
         assert_eq!(status, ok(walking.path(), &["status", "--short"]));
     }
 }
+
+/// A directory that changed is listed again by a cached add, and the cache the add leaves
+/// records it as the listing found it, so the next command trusts it again.
+#[test]
+fn a_changed_directory_is_listed_again_and_recorded_anew() {
+    let repo = settled();
+    let root = repo.path();
+    std::fs::write(root.join("a/unseen.txt"), "x").unwrap();
+    hide_change(root, "a");
+    std::fs::write(root.join("b/new.txt"), "n").unwrap();
+    let out = add(root, "", &["-A"]);
+    let staged: Vec<&str> = out["staged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        staged,
+        ["b/new.txt"],
+        "only the changed directory is listed: {out}"
+    );
+    let now = Stat::from_metadata(&std::fs::symlink_metadata(root.join("b")).unwrap());
+    let cached = cache(root).unwrap();
+    let b = cached.dirs.iter().find(|(p, _)| p == b"b").unwrap();
+    assert_eq!(b.1, now);
+}

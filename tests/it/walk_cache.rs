@@ -168,3 +168,67 @@ fn a_racy_ignore_file_is_not_cached() {
         "an ignore file changed at or after the walk is racy"
     );
 }
+
+/// Makes the cache hold `untracked` as a file its walk found untracked, with the directories
+/// `dirs` recorded as they stand now (a change the cache saw).
+fn cache_saw(root: &Path, untracked: &str, dirs: &[&str]) {
+    let path = root.join(".cairn/index");
+    let mut idx = StagingIndex::load(&path, HashAlgo::Blake3).unwrap();
+    let cache = idx.walk_cache.as_mut().unwrap();
+    cache.untracked.push(untracked.as_bytes().to_vec());
+    cache.untracked.sort();
+    for d in dirs {
+        let m = std::fs::symlink_metadata(root.join(d)).unwrap();
+        let entry = cache.dirs.iter_mut().find(|(p, _)| p == d.as_bytes());
+        entry.unwrap().1 = Stat::from_metadata(&m);
+    }
+    idx.save(&path, &root.join(".cairn/tmp"), HashAlgo::Blake3)
+        .unwrap();
+}
+
+#[test]
+fn only_the_changed_directories_are_listed_again() {
+    let dir = added_tree("1 hour ago");
+    let root = dir.path();
+    cairn(root, &["commit", "-q", "-m", "one"]);
+    // A name the cache is made not to know, in a directory it trusts: a walk would show it,
+    // listing only the changed directory does not.
+    std::fs::write(root.join("a/unseen.txt"), b"u").unwrap();
+    hide_change(root, "a");
+    std::fs::write(root.join("b/c/new.txt"), b"new").unwrap();
+    assert_eq!(cairn(root, &["status", "--short"]), "?? b/c/new.txt\n");
+    // A subdirectory in a changed directory: only a walk can tell what is below it.
+    std::fs::create_dir(root.join("b/c/sub")).unwrap();
+    std::fs::write(root.join("b/c/sub/x"), b"x").unwrap();
+    assert_eq!(
+        cairn(root, &["status", "--short"]),
+        "?? a/unseen.txt\n?? b/c/new.txt\n?? b/c/sub/\n"
+    );
+}
+
+#[test]
+fn a_removed_directory_takes_a_walk() {
+    let dir = added_tree("1 hour ago");
+    let root = dir.path();
+    cairn(root, &["commit", "-q", "-m", "one"]);
+    std::fs::write(root.join("a/unseen.txt"), b"u").unwrap();
+    hide_change(root, "a");
+    std::fs::remove_dir_all(root.join("b/c")).unwrap();
+    assert_eq!(
+        cairn(root, &["status", "--short"]),
+        " D b/c/3.txt\n?? a/unseen.txt\n"
+    );
+}
+
+#[test]
+fn a_new_ignore_file_that_ignores_itself_takes_a_walk() {
+    let dir = added_tree("1 hour ago");
+    let root = dir.path();
+    cairn(root, &["commit", "-q", "-m", "one"]);
+    std::fs::write(root.join("b/c/u.tmp"), b"u").unwrap();
+    cache_saw(root, "b/c/u.tmp", &["b/c"]);
+    assert_eq!(cairn(root, &["status", "--short"]), "?? b/c/u.tmp\n");
+    // Its rules reach b/c, which did not change: listing b again would not see them.
+    std::fs::write(root.join("b/.gitignore"), b".gitignore\n*.tmp\n").unwrap();
+    assert_eq!(cairn(root, &["status", "--short"]), "");
+}
