@@ -11,3 +11,12 @@ pub(crate) fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
     Xoshiro256PlusPlus::seed_from_u64(seed).fill_bytes(&mut out);
     out
 }
+
+/// A scratch directory holding empty `packs/` and `tmp/`, as a pack writer needs them.
+pub(crate) fn pack_dirs() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let d = tempfile::tempdir().unwrap();
+    let (packs, tmp) = (d.path().join("packs"), d.path().join("tmp"));
+    std::fs::create_dir(&packs).unwrap();
+    std::fs::create_dir(&tmp).unwrap();
+    (d, packs, tmp)
+}

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::LayerGraph;
+use super::{LayerFacts, LayerGraph};
 use crate::error::Result;
 use crate::hash::ObjectId;
 use crate::pack::ObjectKind;
@@ -30,15 +30,21 @@ impl<'r> Parents<'r> {
         Parents { repo, graph: None }
     }
 
+    /// The parent, tree and time of the layer `id` as the graph lists them; `None` when there
+    /// is no graph or it does not list `id`.
+    pub fn listed(&self, id: &ObjectId) -> Option<LayerFacts> {
+        let g = self.graph.as_ref()?;
+        let e = g.entry(g.find(id)?);
+        Some((e.parent.map(|p| g.id(p)), e.tree, e.time_ns))
+    }
+
     /// The parent of the layer `id`: from the graph when it lists `id`, else read from the
     /// layer object (an error when that cannot be read).
     pub fn parent(&self, id: &ObjectId) -> Result<Option<ObjectId>> {
-        if let Some(g) = &self.graph {
-            if let Some(pos) = g.find(id) {
-                return Ok(g.entry(pos).parent.map(|p| g.id(p)));
-            }
+        match self.listed(id) {
+            Some((parent, _, _)) => Ok(parent),
+            None => Ok(self.repo.read_layer(id)?.parent),
         }
-        Ok(self.repo.read_layer(id)?.parent)
     }
 
     /// The layer `n` parent steps back from `id` (`None`: the history is shorter), and

@@ -11,6 +11,7 @@ use crate::diff::ChangedPath;
 use crate::error::Result;
 use crate::hash::ObjectId;
 use crate::history::{PathChanges, VerifiedTrees};
+use crate::layer_graph::Parents;
 use crate::object::{Layer, LayerCounts};
 use crate::patch::{changed_paths, NewSide, PatchOptions};
 use crate::renames::{detect, RenameOptions, StoreLists};
@@ -98,13 +99,15 @@ pub fn log(repo: &Repository, common: &Common, opts: &LogOptions) -> Result<LogO
     let trees = VerifiedTrees::new(repo);
     let mut changes = PathChanges::new(&trees, repo.algo(), &paths);
     let mut layers = Vec::new();
+    // Only a walk that may skip layers gains from the graph: one that lists every layer
+    // reads each object anyway.
+    let skips = !paths.is_empty() || opts.since_ns.is_some() || opts.until_ns.is_some();
     let mut walk = Walk {
         repo,
-        // Only a walk that may skip layers gains from the graph: one that lists every
-        // layer reads each object anyway.
-        graph: (!paths.is_empty() || opts.since_ns.is_some() || opts.until_ns.is_some())
-            .then(|| repo.layer_graph())
-            .flatten(),
+        parents: match skips {
+            true => Parents::new(repo),
+            false => Parents::objects_only(repo),
+        },
         read_ahead: None,
     };
     while let Some(id) = next {
@@ -158,7 +161,7 @@ pub fn log(repo: &Repository, common: &Common, opts: &LogOptions) -> Result<LogO
 /// object. The parent read to compare trees is kept: it is the next layer of the walk.
 struct Walk<'r> {
     repo: &'r Repository,
-    graph: Option<std::sync::Arc<crate::layer_graph::LayerGraph>>,
+    parents: Parents<'r>,
     read_ahead: Option<(ObjectId, Layer)>,
 }
 
@@ -172,16 +175,13 @@ struct Step {
 
 impl Walk<'_> {
     fn step(&mut self, id: &ObjectId) -> Result<Step> {
-        if let Some(g) = &self.graph {
-            if let Some(e) = g.find(id).map(|p| g.entry(p)) {
-                let parent = e.parent.map(|p| g.id(p));
-                return Ok(Step {
-                    parent,
-                    tree: e.tree,
-                    time_ns: e.time_ns,
-                    layer: None,
-                });
-            }
+        if let Some((parent, tree, time_ns)) = self.parents.listed(id) {
+            return Ok(Step {
+                parent,
+                tree,
+                time_ns,
+                layer: None,
+            });
         }
         let l = match self.read_ahead.take() {
             Some((ahead, l)) if ahead == *id => l,
@@ -197,10 +197,8 @@ impl Walk<'_> {
 
     /// The tree of the layer `id`, the next one of the walk.
     fn tree_ahead(&mut self, id: &ObjectId) -> Result<ObjectId> {
-        if let Some(g) = &self.graph {
-            if let Some(p) = g.find(id) {
-                return Ok(g.entry(p).tree);
-            }
+        if let Some((_, tree, _)) = self.parents.listed(id) {
+            return Ok(tree);
         }
         let l = self.repo.read_layer(id)?;
         let tree = l.tree;

@@ -83,10 +83,7 @@ mod tests {
     /// headers were changed, cut short or extended cannot vouch for an index.
     #[test]
     fn rebuilds_the_written_index_and_nothing_else() {
-        let d = tempfile::tempdir().unwrap();
-        let (packs, tmp) = (d.path().join("packs"), d.path().join("tmp"));
-        std::fs::create_dir(&packs).unwrap();
-        std::fs::create_dir(&tmp).unwrap();
+        let (_d, packs, tmp) = crate::testutil::pack_dirs();
         let algo = HashAlgo::Blake3;
         let mut w = PackWriter::new(algo, PackClass::Data, &packs, &tmp);
         for b in [&b"one"[..], b"two", &[7u8; 5000]] {

@@ -619,6 +619,7 @@ mod tests {
     use super::*;
     use crate::hash::Domain;
     use crate::pack::{Encoded, PackClass, PackWriter};
+    use crate::testutil::pack_dirs;
 
     #[test]
     fn positions_of_a_table_among_all_names() {
@@ -647,14 +648,6 @@ mod tests {
         w.finish().unwrap()[0]
     }
 
-    fn dirs() -> (tempfile::TempDir, PathBuf, PathBuf) {
-        let d = tempfile::tempdir().unwrap();
-        let (packs, tmp) = (d.path().join("packs"), d.path().join("tmp"));
-        std::fs::create_dir(&packs).unwrap();
-        std::fs::create_dir(&tmp).unwrap();
-        (d, packs, tmp)
-    }
-
     fn remove_pack(packs: &Path, name: ObjectId) {
         std::fs::remove_file(packs.join(format!("{name}.idx"))).unwrap();
         std::fs::remove_file(packs.join(format!("{name}.pack"))).unwrap();
@@ -662,7 +655,7 @@ mod tests {
 
     #[test]
     fn a_read_follows_an_object_to_its_new_pack() {
-        let (_d, packs, tmp) = dirs();
+        let (_d, packs, tmp) = pack_dirs();
         let algo = HashAlgo::Blake3;
         let old = write_pack(&packs, &tmp, &[b"live", b"dead"]);
         let store = Store::open(&packs, algo).unwrap();
@@ -681,7 +674,7 @@ mod tests {
 
     #[test]
     fn an_open_pack_stays_readable_after_deletion() {
-        let (_d, packs, tmp) = dirs();
+        let (_d, packs, tmp) = pack_dirs();
         let algo = HashAlgo::Blake3;
         let name = write_pack(&packs, &tmp, &[b"one", b"two"]);
         let store = Store::open(&packs, algo).unwrap();
@@ -694,7 +687,7 @@ mod tests {
 
     #[test]
     fn new_packs_are_found_unless_settled() {
-        let (_d, packs, tmp) = dirs();
+        let (_d, packs, tmp) = pack_dirs();
         let algo = HashAlgo::Blake3;
         let store = Store::open(&packs, algo).unwrap();
         let settled = store.settle();
@@ -713,7 +706,7 @@ mod tests {
 
     #[test]
     fn a_vanished_index_is_not_damage() {
-        let (_d, packs, _tmp) = dirs();
+        let (_d, packs, _tmp) = pack_dirs();
         let store = Store::open(&packs, HashAlgo::Blake3).unwrap();
         let listing = Listing::new(vec![Arc::new(PackData::new(
             &Arc::from(packs.as_path()),

@@ -370,10 +370,7 @@ mod tests {
     /// writer extending the multi-pack index from it names exactly the packs present.
     #[test]
     fn the_held_listing_follows_publishing_and_withdrawal() {
-        let d = tempfile::tempdir().unwrap();
-        let (packs, tmp) = (d.path().join("packs"), d.path().join("tmp"));
-        std::fs::create_dir(&packs).unwrap();
-        std::fs::create_dir(&tmp).unwrap();
+        let (_d, packs, tmp) = crate::testutil::pack_dirs();
         let algo = HashAlgo::Blake3;
         let store = Store::open(&packs, algo).unwrap();
         assert!(store.held_listing().is_none(), "only under the lock");
