@@ -10,10 +10,11 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use rayon::prelude::*;
 
+use super::held::{self, Held, HeldListing};
 use super::index::{IdxEntry, PackIndex};
 use super::midx::{Midx, MIDX_FILE, TAIL_FILE};
 use super::{check_lengths, decompress, ObjectKind, RECORD_HEADER_LEN};
@@ -186,6 +187,26 @@ impl Listing {
     fn from_midx(dir: &Path, algo: HashAlgo) -> Option<Listing> {
         let mut tables = vec![Midx::open(&dir.join(MIDX_FILE), algo).ok()?];
         tables.extend(Midx::open(&dir.join(TAIL_FILE), algo).ok());
+        Some(Listing::of_tables(dir, tables))
+    }
+
+    /// [`Listing::from_midx`] for the writers' lock holder, who extends the tables from what
+    /// they name: `None` also when a tail is there that does not open (the packs it names
+    /// would be named by neither table again).
+    fn from_sound_midx(dir: &Path, algo: HashAlgo) -> Option<Listing> {
+        let base = Midx::open(&dir.join(MIDX_FILE), algo).ok()?;
+        let tail = match Midx::open(&dir.join(TAIL_FILE), algo) {
+            Ok(tail) => Some(tail),
+            Err(_) if dir.join(TAIL_FILE).exists() => return None,
+            Err(_) => None,
+        };
+        Some(Listing::of_tables(
+            dir,
+            [base].into_iter().chain(tail).collect(),
+        ))
+    }
+
+    fn of_tables(dir: &Path, tables: Vec<Midx>) -> Listing {
         let named: Vec<Vec<ObjectId>> = tables.iter().map(Midx::names).collect();
         let mut names: Vec<ObjectId> = named.concat();
         // Two ascending runs: the stable sort merges them in one pass.
@@ -205,12 +226,12 @@ impl Listing {
             tables,
             extra: Vec::new(),
         };
-        Some(Listing {
+        Listing {
             data,
             from_midx: true,
             route: OnceLock::from(route),
             full: OnceLock::new(),
-        })
+        }
     }
 
     fn position(&self, name: &ObjectId) -> Option<usize> {
@@ -320,12 +341,6 @@ impl Listing {
     }
 }
 
-/// The names of the packs present, sorted, while this process holds the writers' lock:
-/// taken with the lock and kept up to date by this process's pack writers, so a writer
-/// that extends the multi-pack index need not list `packs/` again (with 2,000 packs each
-/// listing was a sixth of a one-file commit's time).
-pub type HeldListing = Arc<Mutex<Vec<ObjectId>>>;
-
 /// All packs of a repository.
 pub struct Store {
     algo: HashAlgo,
@@ -377,7 +392,7 @@ impl Store {
     fn relist(&self, reopen: bool) -> Result<()> {
         let names = self.list()?;
         if self.settled.load(Ordering::Acquire) {
-            names.clone_into(&mut lock(&self.held));
+            names.clone_into(&mut held::lock(&self.held).names);
         }
         let old = self.current();
         let same = names.iter().eq(old.data.iter().map(|d| &d.name));
@@ -473,11 +488,42 @@ impl Store {
     }
 
     /// Declares that this process holds the writers' lock, until the returned flag is
-    /// cleared: lookups that miss no longer list `packs/` again (see `contains`).
-    pub fn settle(&self) -> Arc<AtomicBool> {
-        *lock(&self.held) = self.listed().data.iter().map(|d| d.name).collect();
+    /// cleared: lookups that miss no longer list `packs/` again (see `contains`). The packs
+    /// present are taken from the multi-pack index, which every holder extends over the
+    /// packs it publishes before it lets go, unless a holder was stopped before it could
+    /// (the marker of [`held`] is there) or the table is missing or damaged: then from a
+    /// listing of `packs/`, which the writers of this process keep up to date from then on.
+    pub fn settle(&self) -> Result<Arc<AtomicBool>> {
+        let marked = held::is_marked(&self.dir);
+        let table = (!marked)
+            .then(|| Listing::from_sound_midx(&self.dir, self.algo))
+            .flatten();
+        match table {
+            Some(listing) => self.install_table(listing),
+            None => self.relist(false)?,
+        }
+        let names = self.current().data.iter().map(|d| d.name).collect();
+        *held::lock(&self.held) = Held::new(names, marked);
         self.settled.store(true, Ordering::Release);
-        Arc::clone(&self.settled)
+        Ok(Arc::clone(&self.settled))
+    }
+
+    /// Puts `listing` (from the tables) in use, keeping the packs already opened when the
+    /// listing held names the same packs.
+    fn install_table(&self, listing: Listing) {
+        let old = self.current();
+        let same = old.from_midx
+            && listing
+                .data
+                .iter()
+                .map(|d| d.name)
+                .eq(old.data.iter().map(|d| d.name));
+        if !same {
+            *self
+                .listing
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(listing);
+        }
     }
 
     /// The packs present, kept up to date by this process's writers, while it holds the
@@ -599,12 +645,6 @@ fn read_entry(pack: &PackData, e: &IdxEntry, kind: ObjectKind) -> Result<Vec<u8>
         .map_err(|err| pack.damaged(e, &format!("cannot decompress: {err}")))
 }
 
-/// The held listing, also after a panic elsewhere: it is a plain list of names.
-pub(super) fn lock(held: &HeldListing) -> std::sync::MutexGuard<'_, Vec<ObjectId>> {
-    held.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 fn is_not_found(e: &Error) -> bool {
     matches!(e, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
 }
@@ -690,7 +730,7 @@ mod tests {
         let (_d, packs, tmp) = pack_dirs();
         let algo = HashAlgo::Blake3;
         let store = Store::open(&packs, algo).unwrap();
-        let settled = store.settle();
+        let settled = store.settle().unwrap();
         write_pack(&packs, &tmp, &[b"new"]);
         let id = algo.hash(Domain::Chunk, b"new");
         assert!(!store.contains(&id), "a settled store does not list again");
