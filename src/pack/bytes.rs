@@ -8,6 +8,9 @@
 
 use std::fs::File;
 use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use memmap2::Mmap;
 
@@ -37,6 +40,33 @@ impl FileBytes {
         Ok(FileBytes::Owned(buf))
     }
 
+    /// The whole of `file`, read with one `read` of up to `guess` bytes when it is shorter
+    /// than that (no `fstat` first: with thousands of small packs and indexes, each call
+    /// counts), else as [`FileBytes::load`] does with the length `fstat` gives. A read that
+    /// returns fewer bytes than asked ends the file: Linux returns a short read from a
+    /// regular file only at its end, and every caller checks the length against what the
+    /// bytes say (an index its entry count, a pack its records), so a short read could only
+    /// show as damage, never pass for sound.
+    pub(crate) fn read_guessed(file: &File, guess: usize) -> std::io::Result<FileBytes> {
+        if guess as u64 > READ_MAX {
+            return Self::load(file, file.metadata()?.len());
+        }
+        let mut buf = vec![0u8; guess + 1];
+        // At offset 0 without moving the file's own offset, which `load` reads from.
+        let n = loop {
+            match std::os::unix::fs::FileExt::read_at(file, &mut buf, 0) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                other => break other?,
+            }
+        };
+        if n <= guess {
+            buf.truncate(n);
+            buf.shrink_to_fit();
+            return Ok(FileBytes::Owned(buf));
+        }
+        Self::load(file, file.metadata()?.len())
+    }
+
     /// The bytes.
     pub(crate) fn as_slice(&self) -> &[u8] {
         match self {
@@ -51,6 +81,47 @@ impl std::ops::Deref for FileBytes {
 
     fn deref(&self) -> &[u8] {
         self.as_slice()
+    }
+}
+
+/// A directory of packs, whose files bulk readers (verify and gc, through every pack and
+/// index) open by name relative to one descriptor of it, instead of resolving the whole
+/// path for each of thousands of files. Opened on first use; where it cannot be, files are
+/// opened by path.
+#[derive(Debug)]
+pub(crate) struct PacksDir {
+    path: PathBuf,
+    fd: OnceLock<Option<OwnedFd>>,
+}
+
+impl PacksDir {
+    pub(crate) fn new(path: &Path) -> PacksDir {
+        PacksDir {
+            path: path.to_path_buf(),
+            fd: OnceLock::new(),
+        }
+    }
+
+    /// The directory's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Opens the file `name` of the directory for reading, by name relative to the
+    /// directory's descriptor. A symlink there (cairn makes none) is opened by path, as
+    /// readers open it.
+    pub(crate) fn open(&self, name: &str) -> std::io::Result<File> {
+        let fd = self
+            .fd
+            .get_or_init(|| File::open(&self.path).ok().map(OwnedFd::from));
+        let Some(fd) = fd else {
+            return File::open(self.path.join(name));
+        };
+        let flags = libc::O_RDONLY | libc::O_CLOEXEC;
+        match crate::fsutil::open_at_nofollow(fd, name.as_bytes(), flags) {
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => File::open(self.path.join(name)),
+            other => other.map(File::from),
+        }
     }
 }
 
@@ -72,6 +143,20 @@ mod tests {
             let mapped = matches!(bytes, FileBytes::Mapped(_));
             assert_eq!(mapped, len as u64 > READ_MAX, "{len}");
         }
+        let packs = PacksDir::new(dir.path());
+        for (len, guess) in [
+            (0, 0),
+            (5000, 4096),
+            (5000, 5000),
+            (5000, 8192),
+            (4096, 4095),
+        ] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+            std::fs::write(dir.path().join("g"), &data).unwrap();
+            let bytes = FileBytes::read_guessed(&packs.open("g").unwrap(), guess).unwrap();
+            assert_eq!(bytes.as_slice(), &data[..], "{len} bytes, {guess} guessed");
+        }
+        assert!(packs.open("absent").is_err());
         let path = dir.path().join("short");
         std::fs::write(&path, b"abc").unwrap();
         let f = File::open(&path).unwrap();
