@@ -133,8 +133,8 @@ impl PackIndex {
     /// Opens the index of the pack `name` in `dir` by name, with one `read` when it is
     /// small (see [`FileBytes::read_guessed`]): what `verify` and `gc` do for every pack.
     pub(crate) fn open_in(dir: &PacksDir, name: &ObjectId) -> Result<PackIndex> {
-        /// The index of a pack of up to a few dozen objects, as one commit writes.
-        const GUESS: usize = 8 << 10;
+        /// The index of a pack of up to 60 objects, more than one small commit writes.
+        const GUESS: usize = 4 << 10;
         let file_name = format!("{name}.idx");
         let path = || dir.path().join(&file_name);
         let file = dir
