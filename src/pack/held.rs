@@ -33,6 +33,12 @@ pub struct Held {
     pub names: Vec<ObjectId>,
     /// Whether the marker is there (as far as this process knows: only lock holders touch it).
     marked: bool,
+    /// Whether it was there when the lock was taken.
+    marked_before: bool,
+    /// Packs this process published and has not withdrawn.
+    own: usize,
+    /// Whether this process began writing a table since it took the lock.
+    tabled: bool,
     /// Publications begun and not yet ended.
     publishing: usize,
     /// Publications begun, ever: a table written from names taken before another begins
@@ -46,6 +52,7 @@ impl Held {
         Held {
             names,
             marked,
+            marked_before: marked,
             ..Held::default()
         }
     }
@@ -63,10 +70,14 @@ impl Held {
 
     /// After a publication: `name` when the pack and its index are in place, `None` when
     /// it failed.
-    pub(super) fn end_publish(&mut self, name: Option<ObjectId>) {
+    pub(super) fn end_publish(&mut self, name: Option<ObjectId>, packs_dir: &Path) {
         self.publishing -= 1;
-        if let Some(name) = name {
-            self.insert(name);
+        match name {
+            Some(name) => {
+                self.own += 1;
+                self.insert(name);
+            }
+            None => self.unmark_if_untouched(packs_dir),
         }
     }
 
@@ -85,13 +96,26 @@ impl Held {
         // names a gone pack is still never trusted alone by readers (see `Store`).
         self.marked = mark(packs_dir).is_ok() || self.marked;
         self.begun += 1;
+        self.own = self.own.saturating_sub(names.len());
         self.names.retain(|n| !names.contains(n));
+        self.unmark_if_untouched(packs_dir);
+    }
+
+    /// Removes the marker this process put when nothing it did remains: no table written,
+    /// every pack it published deleted again. A failed command then leaves `packs/` as it
+    /// found it.
+    fn unmark_if_untouched(&mut self, packs_dir: &Path) {
+        let untouched = !self.tabled && self.own == 0 && self.publishing == 0;
+        if self.marked && !self.marked_before && untouched && unmark(packs_dir).is_ok() {
+            self.marked = false;
+        }
     }
 
     /// The names present, for a table to be written from, with the stamp to hand to
     /// [`Held::named`] afterwards (`None` while a pack is being published: a table written
     /// now may miss it).
-    pub(super) fn snapshot(&self) -> (Vec<ObjectId>, Option<u64>) {
+    pub(super) fn snapshot(&mut self) -> (Vec<ObjectId>, Option<u64>) {
+        self.tabled = true;
         let quiet = self.publishing == 0;
         (self.names.clone(), quiet.then_some(self.begun))
     }
@@ -155,11 +179,11 @@ mod tests {
         held.begin_publish(packs).unwrap();
         assert!(is_marked(packs), "marked before the rename");
         assert_eq!(held.snapshot().1, None, "not while publishing");
-        held.end_publish(Some(ObjectId([2; 32])));
+        held.end_publish(Some(ObjectId([2; 32])), packs);
         let (names, stamp) = held.snapshot();
         assert_eq!(names, vec![ObjectId([2; 32])]);
         held.begin_publish(packs).unwrap();
-        held.end_publish(Some(ObjectId([1; 32])));
+        held.end_publish(Some(ObjectId([1; 32])), packs);
         held.named(stamp, packs).unwrap();
         assert!(is_marked(packs), "a pack published since keeps it");
         let (names, stamp) = held.snapshot();
@@ -167,7 +191,35 @@ mod tests {
         held.named(stamp, packs).unwrap();
         assert!(!is_marked(packs));
         held.begin_publish(packs).unwrap();
-        held.end_publish(None);
-        assert!(is_marked(packs), "a failed publication also leaves it");
+        held.end_publish(None, packs);
+        assert!(
+            is_marked(packs),
+            "a failed publication after a table leaves it"
+        );
+    }
+
+    #[test]
+    fn a_holder_that_leaves_nothing_behind_takes_its_marker_away() {
+        let dir = tempfile::tempdir().unwrap();
+        let packs = dir.path();
+        let (a, b) = (ObjectId([1; 32]), ObjectId([2; 32]));
+        let mut held = Held::new(Vec::new(), false);
+        held.begin_publish(packs).unwrap();
+        held.end_publish(None, packs);
+        assert!(!is_marked(packs), "a failed publication, nothing else");
+        held.begin_publish(packs).unwrap();
+        held.end_publish(Some(a), packs);
+        held.begin_publish(packs).unwrap();
+        held.end_publish(Some(b), packs);
+        held.withdraw(&[a], packs);
+        assert!(is_marked(packs), "one of its packs stays");
+        held.withdraw(&[b], packs);
+        assert!(!is_marked(packs), "none stays and no table was written");
+        let mut found = Held::new(Vec::new(), true);
+        mark(packs).unwrap();
+        found.begin_publish(packs).unwrap();
+        found.end_publish(Some(a), packs);
+        found.withdraw(&[a], packs);
+        assert!(is_marked(packs), "a marker found with the lock stays");
     }
 }

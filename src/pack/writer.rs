@@ -285,7 +285,7 @@ impl PackWriter {
         }
         let installed = self.install(&pack.tmp, name, &mut pack.entries, &idx_path);
         if let Some(held) = &self.held {
-            held::lock(held).end_publish(installed.is_ok().then_some(name));
+            held::lock(held).end_publish(installed.is_ok().then_some(name), &self.packs_dir);
         }
         installed?;
         self.written.push(name);
