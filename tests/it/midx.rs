@@ -427,7 +427,7 @@ fn a_damaged_or_stale_tail_gives_no_wrong_answer() {
 /// not named by the tail; its objects are still found (a miss lists `packs/`), and the
 /// first writer that lists `packs/` names it.
 #[test]
-fn a_pack_published_while_the_tail_is_written_is_found_and_named_next() {
+fn a_pack_published_while_the_tail_is_written_is_found_and_named_once_listed() {
     let (_d, root, layers) = many_packs();
     let want = contents_of(&root, &layers);
     // The pack of another repository: a chunk this one does not hold.
