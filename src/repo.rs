@@ -199,12 +199,13 @@ impl Repository {
     }
 
     /// Takes the writers' lock, waiting up to `timeout` for another writer to finish. The
-    /// packs are listed again once it is held: a writer that waited sees what the previous
-    /// one stored, and nothing changes the packs under it from then on.
+    /// packs present are taken again once it is held (from the multi-pack index, which the
+    /// previous holder extended, or a listing: see `Store::settle`): a writer that waited
+    /// sees what the previous one stored, and nothing changes the packs under it from then
+    /// on.
     pub fn lock(&self, timeout: Duration) -> Result<Locked<'_>> {
         let mut guard = RepoLock::acquire(&self.dir.join("lock"), timeout)?;
-        self.store.refresh()?;
-        guard.settled = Some(self.store.settle());
+        guard.settled = Some(self.store.settle()?);
         Ok(Locked {
             repo: self,
             _guard: guard,

@@ -4,7 +4,7 @@ use std::fs::File;
 
 use rayon::prelude::*;
 
-use super::bytes::{FileBytes, READ_MAX};
+use super::bytes::{FileBytes, PacksDir, READ_MAX};
 use super::index::IdxEntry;
 use super::store::Pack;
 use super::{
@@ -54,9 +54,24 @@ enum PackBytes {
 }
 
 impl PackBytes {
-    fn open(path: &std::path::Path, data: bool, records: usize) -> std::io::Result<PackBytes> {
+    /// Opens the pack `name` of `dir`, whose records end at `end` by its index.
+    fn open(
+        dir: &PacksDir,
+        name: &str,
+        data: bool,
+        records: usize,
+        end: u64,
+    ) -> std::io::Result<PackBytes> {
         const SPARSE: u64 = 16 << 10;
-        let file = File::open(path)?;
+        let file = dir.open(name)?;
+        if end <= READ_MAX {
+            // One read of the length the index gives, no `fstat`: with thousands of small
+            // packs every system call counts. A longer file is read whole all the same.
+            return Ok(PackBytes::Whole(FileBytes::read_guessed(
+                &file,
+                end as usize,
+            )?));
+        }
         let len = file.metadata()?.len();
         if data || len <= READ_MAX || len / (records.max(1) as u64) < SPARSE {
             return Ok(PackBytes::Whole(FileBytes::load(&file, len)?));
@@ -109,7 +124,23 @@ impl PackBytes {
 /// [`check`] without the index's checksum and order, for callers that checked those.
 pub fn check_records(pack: &Pack, algo: HashAlgo, data: bool) -> PackReport {
     let mut report = PackReport::default();
-    let bytes = match PackBytes::open(pack.path(), data, pack.index.len()) {
+    let mut entries: Vec<IdxEntry> = Vec::with_capacity(pack.index.len());
+    for (i, e) in pack.index.entries().enumerate() {
+        match e {
+            Some(e) => entries.push(e),
+            None => report
+                .problems
+                .push(format!("index entry {i} has an unknown kind or codec")),
+        }
+    }
+    entries.sort_unstable_by_key(|e| e.offset);
+    let end = entries.last().map_or(PACK_HEADER_LEN as u64, |e| {
+        e.offset
+            .saturating_add((RECORD_HEADER_LEN as u64).saturating_add(e.stored_len.into()))
+    });
+    let name = format!("{}.pack", pack.name);
+    let opened = PackBytes::open(pack.data().dir(), &name, data, entries.len(), end);
+    let bytes = match opened {
         Ok(b) => b,
         // Deleted with its index since the packs were listed (by gc, which first copied
         // its live objects, or by a failed writer): not damage, just gone.
@@ -124,16 +155,6 @@ pub fn check_records(pack: &Pack, algo: HashAlgo, data: bool) -> PackReport {
             return report;
         }
     };
-    let mut entries: Vec<IdxEntry> = Vec::with_capacity(pack.index.len());
-    for (i, e) in pack.index.entries().enumerate() {
-        match e {
-            Some(e) => entries.push(e),
-            None => report
-                .problems
-                .push(format!("index entry {i} has an unknown kind or codec")),
-        }
-    }
-    entries.sort_unstable_by_key(|e| e.offset);
     bytes.prefetch(&entries);
     // A small pack is one task: thousands of them (one per commit until merged) are
     // checked at once by verify, and splitting each into a task per record cost more in
@@ -174,7 +195,19 @@ pub fn check_records(pack: &Pack, algo: HashAlgo, data: bool) -> PackReport {
     if data {
         report.bytes = entries.iter().map(|e| u64::from(e.stored_len)).sum();
     }
+    keep_sound_meta(pack, bytes, head.as_deref(), &report);
     report
+}
+
+/// Hands a small metadata pack's bytes, found sound, to its pack for the reads that follow
+/// (`verify` walks the layers and trees it holds next; see `PackData::keep`).
+fn keep_sound_meta(pack: &Pack, bytes: PackBytes, head: Option<&[u8]>, report: &PackReport) {
+    let meta = head.is_some_and(|h| h[12] == PackClass::Meta as u8);
+    if let PackBytes::Whole(FileBytes::Owned(all)) = bytes {
+        if meta && report.problems.is_empty() && report.bad.is_empty() {
+            pack.data().keep(all);
+        }
+    }
 }
 
 /// The pack header: magic, version, a known class that matches the objects (chunks in data

@@ -12,7 +12,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use super::bytes::FileBytes;
+use super::bytes::{FileBytes, PacksDir};
 use super::{Codec, ObjectKind};
 use crate::error::{Error, IoContext, Result};
 use crate::hash::{Domain, HashAlgo, ObjectId};
@@ -127,6 +127,26 @@ impl PackIndex {
             map,
             count,
             path: path.to_path_buf(),
+        })
+    }
+
+    /// Opens the index of the pack `name` in `dir` by name, with one `read` when it is
+    /// small (see [`FileBytes::read_guessed`]): what `verify` and `gc` do for every pack.
+    pub(crate) fn open_in(dir: &PacksDir, name: &ObjectId) -> Result<PackIndex> {
+        /// The index of a pack of up to 60 objects, more than one small commit writes.
+        const GUESS: usize = 4 << 10;
+        let file_name = format!("{name}.idx");
+        let path = || dir.path().join(&file_name);
+        let file = dir
+            .open(&file_name)
+            .ctx("could not open pack index", &path())?;
+        let map =
+            FileBytes::read_guessed(&file, GUESS).ctx("could not read pack index", &path())?;
+        let count = Self::check(&map).map_err(|d| Error::corrupt("pack index", &path(), d))?;
+        Ok(PackIndex {
+            map,
+            count,
+            path: path(),
         })
     }
 

@@ -7,6 +7,7 @@
 mod bytes;
 mod check;
 pub mod consolidate;
+mod held;
 mod index;
 pub mod midx;
 pub mod midx_write;
@@ -17,11 +18,12 @@ mod store;
 mod writer;
 
 pub use check::{check, check_content, check_records, PackReport};
+pub use held::{Held, HeldListing, UNNAMED_FILE};
 pub use index::{IdxEntry, PackIndex};
 pub use midx::Midx;
 pub use rebuild::rebuild_index;
 pub use sink::StoreSink;
-pub use store::{HeldListing, Pack, PackData, Store};
+pub use store::{Pack, PackData, Store};
 pub use writer::PackWriter;
 
 /// Magic bytes at the start of every pack file.

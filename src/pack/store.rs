@@ -9,11 +9,13 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use rayon::prelude::*;
 
+use super::bytes::PacksDir;
+use super::held::{self, Held, HeldListing};
 use super::index::{IdxEntry, PackIndex};
 use super::midx::{Midx, MIDX_FILE, TAIL_FILE};
 use super::{check_lengths, decompress, ObjectKind, RECORD_HEADER_LEN};
@@ -26,7 +28,10 @@ pub struct PackData {
     name: ObjectId,
     /// The data file and its length, taken once: packs never change after publication.
     file: OnceLock<(File, u64)>,
-    dir: Arc<Path>,
+    /// The whole pack, when a check that read it kept it (see [`PackData::keep`]): reads
+    /// then cost no system call.
+    kept: OnceLock<Vec<u8>>,
+    dir: Arc<PacksDir>,
     /// Made on first use: a listing taken from the multi-pack index names thousands of packs
     /// and a command reads a few of them (their paths were a sixth of `ls`'s own CPU time
     /// with 2,000 packs).
@@ -34,10 +39,11 @@ pub struct PackData {
 }
 
 impl PackData {
-    fn new(dir: &Arc<Path>, name: ObjectId) -> PackData {
+    fn new(dir: &Arc<PacksDir>, name: ObjectId) -> PackData {
         PackData {
             name,
             file: OnceLock::new(),
+            kept: OnceLock::new(),
             dir: Arc::clone(dir),
             path: OnceLock::new(),
         }
@@ -51,7 +57,26 @@ impl PackData {
     /// The pack data file's path.
     pub fn path(&self) -> &Path {
         self.path
-            .get_or_init(|| self.dir.join(format!("{}.pack", self.name)))
+            .get_or_init(|| self.dir.path().join(format!("{}.pack", self.name)))
+    }
+
+    /// The directory the pack is in.
+    pub(crate) fn dir(&self) -> &PacksDir {
+        &self.dir
+    }
+
+    /// Keeps `bytes`, the whole pack as a check read it, for the reads that follow, within
+    /// a budget of [`KEEP_MAX`] bytes for the process: `verify` walks the metadata packs it
+    /// has just checked, and with thousands of small packs each open and `fstat` again cost
+    /// more than the bytes. Returns whether they were kept.
+    pub(crate) fn keep(&self, bytes: Vec<u8>) -> bool {
+        let len = bytes.len() as u64;
+        let taken = KEPT.fetch_add(len, Ordering::Relaxed);
+        if taken + len > KEEP_MAX || self.kept.set(bytes).is_err() {
+            KEPT.fetch_sub(len, Ordering::Relaxed);
+            return false;
+        }
+        true
     }
 
     /// The data file, opened once: an open handle keeps reading after gc deletes the file.
@@ -70,6 +95,9 @@ impl PackData {
     /// read reserve more memory than the pack's size.
     pub fn read_stored(&self, e: &IdxEntry) -> Result<Vec<u8>> {
         check_lengths(e.kind, e.codec, e.raw_len, e.stored_len).map_err(|w| self.damaged(e, &w))?;
+        if let Some(kept) = self.kept.get() {
+            return self.read_kept(kept, e);
+        }
         let (f, size) = self.file()?;
         let end = e.offset + RECORD_HEADER_LEN as u64 + u64::from(e.stored_len);
         if end > *size {
@@ -85,10 +113,28 @@ impl PackData {
         Ok(buf)
     }
 
+    fn read_kept(&self, kept: &[u8], e: &IdxEntry) -> Result<Vec<u8>> {
+        let at = e.offset as usize;
+        let body = at + RECORD_HEADER_LEN;
+        let Some(record) = kept.get(at..body + e.stored_len as usize) else {
+            return Err(self.damaged(e, "record lies past the end of the pack (truncated?)"));
+        };
+        if record[..RECORD_HEADER_LEN] != e.record_header() {
+            return Err(self.damaged(e, "record header does not match the index"));
+        }
+        Ok(record[RECORD_HEADER_LEN..].to_vec())
+    }
+
     fn damaged(&self, e: &IdxEntry, detail: &str) -> Error {
         Error::corrupt("pack", self.path(), format!("object {}: {detail}", e.id))
     }
 }
+
+/// The most bytes of packs a process keeps in memory (see [`PackData::keep`]).
+pub(crate) const KEEP_MAX: u64 = 64 << 20;
+
+/// Bytes kept so far by [`PackData::keep`].
+static KEPT: AtomicU64 = AtomicU64::new(0);
 
 /// One published pack with its own index.
 pub struct Pack {
@@ -183,9 +229,31 @@ impl Listing {
 
     /// The packs the multi-pack index of `dir` (base and tail) names, with lookups through
     /// it, or `None` when its base does not open.
-    fn from_midx(dir: &Path, algo: HashAlgo) -> Option<Listing> {
-        let mut tables = vec![Midx::open(&dir.join(MIDX_FILE), algo).ok()?];
-        tables.extend(Midx::open(&dir.join(TAIL_FILE), algo).ok());
+    fn from_midx(dir: &Arc<PacksDir>, algo: HashAlgo) -> Option<Listing> {
+        let path = dir.path();
+        let mut tables = vec![Midx::open(&path.join(MIDX_FILE), algo).ok()?];
+        tables.extend(Midx::open(&path.join(TAIL_FILE), algo).ok());
+        Some(Listing::of_tables(dir, tables))
+    }
+
+    /// [`Listing::from_midx`] for the writers' lock holder, who extends the tables from what
+    /// they name: `None` also when a tail is there that does not open (the packs it names
+    /// would be named by neither table again).
+    fn from_sound_midx(dir: &Arc<PacksDir>, algo: HashAlgo) -> Option<Listing> {
+        let path = dir.path();
+        let base = Midx::open(&path.join(MIDX_FILE), algo).ok()?;
+        let tail = match Midx::open(&path.join(TAIL_FILE), algo) {
+            Ok(tail) => Some(tail),
+            Err(_) if path.join(TAIL_FILE).exists() => return None,
+            Err(_) => None,
+        };
+        Some(Listing::of_tables(
+            dir,
+            [base].into_iter().chain(tail).collect(),
+        ))
+    }
+
+    fn of_tables(dir: &Arc<PacksDir>, tables: Vec<Midx>) -> Listing {
         let named: Vec<Vec<ObjectId>> = tables.iter().map(Midx::names).collect();
         let mut names: Vec<ObjectId> = named.concat();
         // Two ascending runs: the stable sort merges them in one pass.
@@ -196,35 +264,34 @@ impl Listing {
             .zip(&named)
             .map(|(t, own)| (t, positions(&names, own)))
             .collect();
-        let shared: Arc<Path> = Arc::from(dir);
         let data = names
             .iter()
-            .map(|n| Arc::new(PackData::new(&shared, *n)))
+            .map(|n| Arc::new(PackData::new(dir, *n)))
             .collect();
         let route = Route::Midx {
             tables,
             extra: Vec::new(),
         };
-        Some(Listing {
+        Listing {
             data,
             from_midx: true,
             route: OnceLock::from(route),
             full: OnceLock::new(),
-        })
+        }
     }
 
     fn position(&self, name: &ObjectId) -> Option<usize> {
         self.data.binary_search_by_key(name, |d| d.name).ok()
     }
 
-    fn full(&self, dir: &Path) -> &PackSet {
+    fn full(&self, dir: &PacksDir) -> &PackSet {
         self.full.get_or_init(|| {
             // Opened on every core: with thousands of packs (verify, gc) the opens and
             // reads of their indexes were a sequential phase of their own.
             let opened: Vec<_> = self
                 .data
                 .par_iter()
-                .map(|d| PackIndex::open(&dir.join(format!("{}.idx", d.name))))
+                .map(|d| PackIndex::open_in(dir, &d.name))
                 .collect();
             let mut set = PackSet::default();
             for (d, index) in self.data.iter().zip(opened) {
@@ -243,18 +310,18 @@ impl Listing {
         })
     }
 
-    fn route(&self, dir: &Path, algo: HashAlgo) -> &Route {
+    fn route(&self, dir: &PacksDir, algo: HashAlgo) -> &Route {
         self.route.get_or_init(|| self.open_route(dir, algo))
     }
 
     /// The multi-pack index, when its base opens and every pack it names is listed; its
     /// tail too when that opens and every pack it names is listed.
-    fn open_route(&self, dir: &Path, algo: HashAlgo) -> Route {
-        let Some(base) = self.table(&dir.join(MIDX_FILE), algo) else {
+    fn open_route(&self, dir: &PacksDir, algo: HashAlgo) -> Route {
+        let Some(base) = self.table(&dir.path().join(MIDX_FILE), algo) else {
             return Route::PerPack;
         };
         let mut tables = vec![base];
-        tables.extend(self.table(&dir.join(TAIL_FILE), algo));
+        tables.extend(self.table(&dir.path().join(TAIL_FILE), algo));
         let mut named = vec![false; self.data.len()];
         for i in tables.iter().flat_map(|(_, packs)| packs) {
             named[*i] = true;
@@ -267,7 +334,7 @@ impl Listing {
             .filter_map(|(i, d)| {
                 // One that does not open reads as missing here, as without a multi-pack
                 // index; `verify` reports it through `packs`.
-                let index = PackIndex::open(&dir.join(format!("{}.idx", d.name))).ok()?;
+                let index = PackIndex::open_in(dir, &d.name).ok()?;
                 Some((i, index))
             })
             .collect();
@@ -288,7 +355,7 @@ impl Listing {
 
     fn locate(
         &self,
-        dir: &Path,
+        dir: &PacksDir,
         algo: HashAlgo,
         id: &ObjectId,
     ) -> Option<(Arc<PackData>, IdxEntry)> {
@@ -310,7 +377,7 @@ impl Listing {
             .find_map(|(i, index)| index.lookup(id).map(|e| (Arc::clone(&self.data[*i]), e)))
     }
 
-    fn locate_per_pack(&self, dir: &Path, id: &ObjectId) -> Option<(Arc<PackData>, IdxEntry)> {
+    fn locate_per_pack(&self, dir: &PacksDir, id: &ObjectId) -> Option<(Arc<PackData>, IdxEntry)> {
         // Newest packs first: a recent add's objects are the likeliest to be asked for.
         self.full(dir)
             .packs
@@ -320,16 +387,12 @@ impl Listing {
     }
 }
 
-/// The names of the packs present, sorted, while this process holds the writers' lock:
-/// taken with the lock and kept up to date by this process's pack writers, so a writer
-/// that extends the multi-pack index need not list `packs/` again (with 2,000 packs each
-/// listing was a sixth of a one-file commit's time).
-pub type HeldListing = Arc<Mutex<Vec<ObjectId>>>;
-
 /// All packs of a repository.
 pub struct Store {
     algo: HashAlgo,
     dir: PathBuf,
+    /// `dir`, for opening its files by name.
+    packs: Arc<PacksDir>,
     listing: RwLock<Arc<Listing>>,
     /// True while this process holds the writers' lock: no other process can publish or
     /// delete packs then, so a lookup that misses needs no new listing.
@@ -343,11 +406,13 @@ impl Store {
     /// else those that have an index (packs without one are orphans of an interrupted write
     /// and are not visible). No pack index is opened yet.
     pub fn open(dir: &Path, algo: HashAlgo) -> Result<Store> {
-        let from_midx = Listing::from_midx(dir, algo);
+        let packs = Arc::new(PacksDir::new(dir));
+        let from_midx = Listing::from_midx(&packs, algo);
         let listed = from_midx.is_some();
         let store = Store {
             algo,
             dir: dir.to_path_buf(),
+            packs,
             listing: RwLock::new(Arc::new(from_midx.unwrap_or(Listing::new(Vec::new())))),
             settled: Arc::new(AtomicBool::new(false)),
             held: HeldListing::default(),
@@ -377,14 +442,14 @@ impl Store {
     fn relist(&self, reopen: bool) -> Result<()> {
         let names = self.list()?;
         if self.settled.load(Ordering::Acquire) {
-            names.clone_into(&mut lock(&self.held));
+            names.clone_into(&mut held::lock(&self.held).names);
         }
         let old = self.current();
         let same = names.iter().eq(old.data.iter().map(|d| &d.name));
         if !reopen && !old.from_midx && same {
             return Ok(());
         }
-        let dir: Arc<Path> = Arc::from(self.dir.as_path());
+        let dir = &self.packs;
         // Both ascending: one walk finds each name's old entry.
         let mut kept = old.data.iter().peekable();
         let data = names
@@ -393,7 +458,7 @@ impl Store {
                 while kept.next_if(|d| d.name < name).is_some() {}
                 match kept.next_if(|d| d.name == name) {
                     Some(d) if !reopen => Arc::clone(d),
-                    _ => Arc::new(PackData::new(&dir, name)),
+                    _ => Arc::new(PackData::new(dir, name)),
                 }
             })
             .collect();
@@ -418,7 +483,7 @@ impl Store {
     /// those whose checksum or order is wrong. Hashes every index, so only gc and verify ask.
     pub fn damaged_indexes(&self) -> Vec<(ObjectId, String)> {
         let listing = self.listed();
-        let set = listing.full(&self.dir);
+        let set = listing.full(&self.packs);
         let mut out = set.damaged.clone();
         for p in &set.packs {
             if let Err(why) = p.index.verify(self.algo) {
@@ -473,11 +538,42 @@ impl Store {
     }
 
     /// Declares that this process holds the writers' lock, until the returned flag is
-    /// cleared: lookups that miss no longer list `packs/` again (see `contains`).
-    pub fn settle(&self) -> Arc<AtomicBool> {
-        *lock(&self.held) = self.listed().data.iter().map(|d| d.name).collect();
+    /// cleared: lookups that miss no longer list `packs/` again (see `contains`). The packs
+    /// present are taken from the multi-pack index, which every holder extends over the
+    /// packs it publishes before it lets go, unless a holder was stopped before it could
+    /// (the marker of [`held`] is there) or the table is missing or damaged: then from a
+    /// listing of `packs/`, which the writers of this process keep up to date from then on.
+    pub fn settle(&self) -> Result<Arc<AtomicBool>> {
+        let marked = held::is_marked(&self.dir);
+        let table = (!marked)
+            .then(|| Listing::from_sound_midx(&self.packs, self.algo))
+            .flatten();
+        match table {
+            Some(listing) => self.install_table(listing),
+            None => self.relist(false)?,
+        }
+        let names = self.current().data.iter().map(|d| d.name).collect();
+        *held::lock(&self.held) = Held::new(names, marked);
         self.settled.store(true, Ordering::Release);
-        Arc::clone(&self.settled)
+        Ok(Arc::clone(&self.settled))
+    }
+
+    /// Puts `listing` (from the tables) in use, keeping the packs already opened when the
+    /// listing held names the same packs.
+    fn install_table(&self, listing: Listing) {
+        let old = self.current();
+        let same = old.from_midx
+            && listing
+                .data
+                .iter()
+                .map(|d| d.name)
+                .eq(old.data.iter().map(|d| d.name));
+        if !same {
+            *self
+                .listing
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(listing);
+        }
     }
 
     /// The packs present, kept up to date by this process's writers, while it holds the
@@ -489,7 +585,7 @@ impl Store {
 
     /// Pack indexes that could not be opened.
     pub fn damaged(&self) -> Vec<(ObjectId, String)> {
-        self.listed().full(&self.dir).damaged.clone()
+        self.listed().full(&self.packs).damaged.clone()
     }
 
     /// The packs directory.
@@ -511,7 +607,7 @@ impl Store {
     /// if not yet done).
     pub fn uses_midx(&self) -> bool {
         let listing = self.current();
-        let route = listing.route(&self.dir, self.algo);
+        let route = listing.route(&self.packs, self.algo);
         matches!(route, Route::Midx { .. })
     }
 
@@ -519,12 +615,12 @@ impl Store {
     /// for a listing). Each stays readable while held, even if gc deletes it meanwhile,
     /// unless its data file was never opened.
     pub fn packs(&self) -> Vec<Arc<Pack>> {
-        self.listed().full(&self.dir).packs.clone()
+        self.listed().full(&self.packs).packs.clone()
     }
 
     /// Finds the pack and entry of `id` in the packs as of the last listing.
     pub fn locate(&self, id: &ObjectId) -> Option<(Arc<PackData>, IdxEntry)> {
-        self.current().locate(&self.dir, self.algo, id)
+        self.current().locate(&self.packs, self.algo, id)
     }
 
     /// True when some pack holds `id`. A miss lists `packs/` again first, unless this
@@ -566,7 +662,7 @@ impl Store {
         let listing = self.current();
         let (pack, e) =
             listing
-                .locate(&self.dir, self.algo, id)
+                .locate(&self.packs, self.algo, id)
                 .ok_or_else(|| Error::MissingObject {
                     id: format!("{} {id}", kind.name()),
                     path: context.to_path_buf(),
@@ -578,7 +674,7 @@ impl Store {
             Err(err)
                 if !is_stale(&err) && matches!(listing.route.get(), Some(Route::Midx { .. })) =>
             {
-                match listing.locate_per_pack(&self.dir, id) {
+                match listing.locate_per_pack(&self.packs, id) {
                     Some((p, f)) if (p.name, f) != (pack.name, e) => read_entry(&p, &f, kind),
                     _ => Err(err),
                 }
@@ -597,12 +693,6 @@ fn read_entry(pack: &PackData, e: &IdxEntry, kind: ObjectKind) -> Result<Vec<u8>
     let stored = pack.read_stored(e)?;
     decompress(e.kind, e.codec, stored, e.raw_len)
         .map_err(|err| pack.damaged(e, &format!("cannot decompress: {err}")))
-}
-
-/// The held listing, also after a panic elsewhere: it is a plain list of names.
-pub(super) fn lock(held: &HeldListing) -> std::sync::MutexGuard<'_, Vec<ObjectId>> {
-    held.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn is_not_found(e: &Error) -> bool {
@@ -690,7 +780,7 @@ mod tests {
         let (_d, packs, tmp) = pack_dirs();
         let algo = HashAlgo::Blake3;
         let store = Store::open(&packs, algo).unwrap();
-        let settled = store.settle();
+        let settled = store.settle().unwrap();
         write_pack(&packs, &tmp, &[b"new"]);
         let id = algo.hash(Domain::Chunk, b"new");
         assert!(!store.contains(&id), "a settled store does not list again");
@@ -704,15 +794,41 @@ mod tests {
         );
     }
 
+    /// A small metadata pack that a check found sound is read from the bytes the check
+    /// read, not from its file again (here deleted meanwhile); a data pack is not kept.
+    #[test]
+    fn a_checked_metadata_pack_is_read_from_memory() {
+        let (_d, packs, tmp) = pack_dirs();
+        let algo = HashAlgo::Blake3;
+        let tree = b"not a tree, but no check here decodes it";
+        let tree_id = algo.hash(Domain::Chunk, b"any id");
+        let mut w = PackWriter::new(algo, PackClass::Meta, &packs, &tmp);
+        w.add(tree_id, ObjectKind::Tree, &Encoded::raw(tree))
+            .unwrap();
+        let meta = w.finish().unwrap()[0];
+        let data = write_pack(&packs, &tmp, &[b"a chunk"]);
+        let store = Store::open(&packs, algo).unwrap();
+        for p in store.packs() {
+            let report = crate::pack::check_records(&p, algo, false);
+            assert!(report.problems.is_empty() && report.bad.is_empty());
+        }
+        remove_pack(&packs, meta);
+        remove_pack(&packs, data);
+        assert_eq!(
+            store.read(&tree_id, ObjectKind::Tree, &packs).unwrap(),
+            tree
+        );
+        let chunk = algo.hash(Domain::Chunk, b"a chunk");
+        assert!(store.read(&chunk, ObjectKind::Chunk, &packs).is_err());
+    }
+
     #[test]
     fn a_vanished_index_is_not_damage() {
         let (_d, packs, _tmp) = pack_dirs();
         let store = Store::open(&packs, HashAlgo::Blake3).unwrap();
-        let listing = Listing::new(vec![Arc::new(PackData::new(
-            &Arc::from(packs.as_path()),
-            ObjectId([7; 32]),
-        ))]);
-        let set = listing.full(&packs);
+        let dir = Arc::new(PacksDir::new(&packs));
+        let listing = Listing::new(vec![Arc::new(PackData::new(&dir, ObjectId([7; 32])))]);
+        let set = listing.full(&dir);
         assert!(set.packs.is_empty() && set.damaged.is_empty());
         std::fs::write(packs.join(format!("{}.idx", ObjectId([8; 32]))), b"junk").unwrap();
         store.refresh().unwrap();

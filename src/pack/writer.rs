@@ -3,9 +3,9 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use super::held::{self, HeldListing};
 use super::index::{encode_index, IdxEntry};
 use super::seen::IdSet;
-use super::store::{self, HeldListing};
 use super::{pack_header, record_header, Encoded, ObjectKind, PackClass, PACK_HEADER_LEN};
 use super::{PACK_TARGET, RECORD_HEADER_LEN};
 use crate::error::{IoContext, Result};
@@ -140,6 +140,8 @@ pub struct PackWriter {
     /// publishes or withdraws is added or removed, and the multi-pack index is extended
     /// from it without listing `packs/`.
     held: Option<HeldListing>,
+    /// Whether this writer, not the lock holder's, put the marker of unnamed packs.
+    marked: bool,
 }
 
 impl PackWriter {
@@ -160,6 +162,7 @@ impl PackWriter {
             existing: Vec::new(),
             bytes: 0,
             held: None,
+            marked: false,
         }
     }
 
@@ -266,27 +269,50 @@ impl PackWriter {
             // must not then delete it as an old pack).
             std::fs::remove_file(&pack.tmp).ctx("could not remove temporary pack", &pack.tmp)?;
             self.existing.push(name);
+            if let Some(held) = &self.held {
+                held::lock(held).insert(name);
+            }
             self.keep_room(pack.entries);
             return Ok(());
         }
+        if let Some(held) = &self.held {
+            held::lock(held).begin_publish(&self.packs_dir)?;
+        } else if !self.marked {
+            // Not the lock holder's writer: nothing here names its packs in a table the
+            // next holder trusts, so the marker stays for it to list `packs/`.
+            held::mark(&self.packs_dir)?;
+            self.marked = true;
+        }
+        let installed = self.install(&pack.tmp, name, &mut pack.entries, &idx_path);
+        if let Some(held) = &self.held {
+            held::lock(held).end_publish(installed.is_ok().then_some(name), &self.packs_dir);
+        }
+        installed?;
+        self.written.push(name);
+        failpoint::hit("pack:after-index");
+        self.keep_room(pack.entries);
+        Ok(())
+    }
+
+    /// Moves the synced pack at `tmp` into `packs/` as `name` and writes its index; on a
+    /// failure the pack is removed again.
+    fn install(
+        &self,
+        tmp: &Path,
+        name: ObjectId,
+        entries: &mut [IdxEntry],
+        idx_path: &Path,
+    ) -> Result<()> {
         let dest = self.packs_dir.join(format!("{name}.pack"));
-        std::fs::rename(&pack.tmp, &dest).ctx("could not move pack into place", &dest)?;
+        std::fs::rename(tmp, &dest).ctx("could not move pack into place", &dest)?;
         failpoint::hit("pack:before-index");
-        let idx = encode_index(self.algo, &mut pack.entries);
-        // write_atomic syncs the directory, which also makes the pack's rename durable.
-        if let Err(e) = fsutil::write_atomic(&self.tmp_dir, &idx_path, &idx) {
+        let idx = encode_index(self.algo, entries);
+        // write_atomic syncs the directory, which also makes the pack's rename (and the
+        // marker of unnamed packs) durable.
+        if let Err(e) = fsutil::write_atomic(&self.tmp_dir, idx_path, &idx) {
             let _ = std::fs::remove_file(&dest);
             return Err(e);
         }
-        self.written.push(name);
-        if let Some(held) = &self.held {
-            let mut names = store::lock(held);
-            if let Err(at) = names.binary_search(&name) {
-                names.insert(at, name);
-            }
-        }
-        failpoint::hit("pack:after-index");
-        self.keep_room(pack.entries);
         Ok(())
     }
 
@@ -319,13 +345,25 @@ impl PackWriter {
         all.append(&mut self.written);
         all.append(&mut self.existing);
         if !all.is_empty() {
-            let listed = match &self.held {
-                Some(held) => store::lock(held).clone(),
-                None => super::midx_write::list_packs(&self.packs_dir)?,
-            };
-            super::midx_write::maintain_listed(self.algo, &self.packs_dir, &self.tmp_dir, listed)?;
+            self.name_in_table()?;
         }
         Ok(all)
+    }
+}
+
+impl PackWriter {
+    /// Extends the multi-pack index over the packs present: as the lock holder knows them,
+    /// after which the marker of unnamed packs goes if no pack was published meanwhile; or
+    /// else as listed.
+    fn name_in_table(&self) -> Result<()> {
+        let (algo, packs, tmp) = (self.algo, &self.packs_dir, &self.tmp_dir);
+        let Some(held) = &self.held else {
+            let listed = super::midx_write::list_packs(packs)?;
+            return super::midx_write::maintain_listed(algo, packs, tmp, listed).map(drop);
+        };
+        let (listed, stamp) = held::lock(held).snapshot();
+        super::midx_write::maintain_listed(algo, packs, tmp, listed)?;
+        held::lock(held).named(stamp, packs)
     }
 }
 
@@ -349,10 +387,10 @@ impl Drop for PackWriter {
         if let Some(pack) = self.current.take() {
             let _ = std::fs::remove_file(&pack.tmp);
         }
+        if let (Some(held), false) = (&self.held, self.written.is_empty()) {
+            held::lock(held).withdraw(&self.written, &self.packs_dir);
+        }
         for name in self.written.drain(..) {
-            if let Some(held) = &self.held {
-                store::lock(held).retain(|n| *n != name);
-            }
             let _ = std::fs::remove_file(self.packs_dir.join(format!("{name}.idx")));
             let _ = std::fs::remove_file(self.packs_dir.join(format!("{name}.pack")));
         }
@@ -374,7 +412,7 @@ mod tests {
         let algo = HashAlgo::Blake3;
         let store = Store::open(&packs, algo).unwrap();
         assert!(store.held_listing().is_none(), "only under the lock");
-        let _settled = store.settle();
+        let _settled = store.settle().unwrap();
         let held = store.held_listing().unwrap();
         let writer = || {
             let mut w = PackWriter::new(algo, PackClass::Data, &packs, &tmp).with_target(1);
@@ -392,19 +430,36 @@ mod tests {
         }
         w.finish().unwrap();
         let listed = super::super::midx_write::list_packs(&packs).unwrap();
-        assert_eq!(*store::lock(&held), listed, "every pack published is held");
+        assert_eq!(
+            held::lock(&held).names,
+            listed,
+            "every pack published is held"
+        );
         let m = super::super::Midx::open(&packs.join(super::super::midx::MIDX_FILE), algo);
         assert_eq!(m.unwrap().names(), listed, "and named by the table");
+        let marker = packs.join(super::held::UNNAMED_FILE);
+        assert!(!marker.exists(), "a table names every pack: no marker");
         let mut w = writer();
         let (id, enc) = chunk(99);
         w.add(id, ObjectKind::Chunk, &enc).unwrap();
         assert_eq!(
-            store::lock(&held).len(),
+            held::lock(&held).names.len(),
             13,
             "a closed pack is held at once"
         );
+        assert!(marker.exists(), "marked before it was published");
+        // Another writer's table names the first one's pack too, and the marker goes ...
+        let mut other = writer();
+        let (id, enc) = chunk(100);
+        other.add(id, ObjectKind::Chunk, &enc).unwrap();
+        other.finish().unwrap();
+        assert!(!marker.exists());
+        // ... so withdrawing that pack puts it back: the table names a pack that is gone.
         drop(w);
-        assert_eq!(*store::lock(&held), listed, "a withdrawn pack is dropped");
+        let now = super::super::midx_write::list_packs(&packs).unwrap();
+        assert_eq!(held::lock(&held).names, now, "a withdrawn pack is dropped");
+        assert_eq!(now.len(), 13);
+        assert!(marker.exists(), "the next holder lists `packs/`");
     }
 
     /// Pieces of many lengths, some longer than a block, some ending on a block boundary,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use cairn::hash::ObjectId;
 use cairn::object::EntryKind;
 use cairn::pack::midx::{encode, Midx, MIDX_FILE, TAIL_FILE};
-use cairn::pack::PackIndex;
+use cairn::pack::{PackIndex, UNNAMED_FILE};
 use cairn::{HashAlgo, Repository};
 
 use crate::support::*;
@@ -424,10 +424,10 @@ fn a_damaged_or_stale_tail_gives_no_wrong_answer() {
 
 /// A pack published by another writer between the moment a writer lists `packs/` and the
 /// moment it publishes the tail (a writer that takes no lock, such as an older cairn) is
-/// not named by the tail; its objects are still found (a miss lists `packs/`), and the next
-/// writer names it.
+/// not named by the tail; its objects are still found (a miss lists `packs/`), and the
+/// first writer that lists `packs/` names it.
 #[test]
-fn a_pack_published_while_the_tail_is_written_is_found_and_named_next() {
+fn a_pack_published_while_the_tail_is_written_is_found_and_named_once_listed() {
     let (_d, root, layers) = many_packs();
     let want = contents_of(&root, &layers);
     // The pack of another repository: a chunk this one does not hold.
@@ -460,20 +460,86 @@ fn a_pack_published_while_the_tail_is_written_is_found_and_named_next() {
         "the tail was listed before the pack came"
     );
     assert_eq!(named.len() + 1, listed(&root).len());
-    let repo = Repository::open(&root).unwrap();
     let id = HashAlgo::Blake3.hash(cairn::hash::Domain::Chunk, content);
-    assert_eq!(
-        repo.read_chunk(&id).unwrap(),
-        content,
-        "found through its own index"
-    );
-    drop(repo);
+    let found = || {
+        let repo = Repository::open(&root).unwrap();
+        assert_eq!(
+            repo.read_chunk(&id).unwrap(),
+            content,
+            "found through its own index"
+        );
+    };
+    found();
+    // The next writer takes the packs present from the table (nothing left the marker of
+    // unnamed packs), so it does not name the pack; the marker makes the one after it list
+    // `packs/` and name it.
     commit_one(&root, "next.txt");
+    assert_eq!(midx_names(&root).0.len() + 1, listed(&root).len());
+    found();
+    std::fs::write(packs_dir(&root).join(UNNAMED_FILE), b"").unwrap();
+    commit_one(&root, "listed.txt");
     assert_midx_exact(&root);
+    assert!(!packs_dir(&root).join(UNNAMED_FILE).exists());
+    found();
     let repo = Repository::open(&root).unwrap();
     assert_eq!(repo.read_chunk(&id).unwrap(), content);
     drop(repo);
     assert_reads(&root, &layers, &want);
+}
+
+/// A writer killed after publishing its pack and before naming it in the multi-pack index
+/// leaves the marker of unnamed packs: readers find what it stored (a miss lists
+/// `packs/`), and the next writer lists `packs/` instead of taking the packs from the
+/// table, so it sees the pack (it stores the same file again without writing a pack); the
+/// first writer after it that publishes a pack names it, and the marker goes.
+#[test]
+fn a_writer_killed_before_naming_its_pack_makes_the_next_one_list() {
+    let content = b"stored by a writer killed before the table\n";
+    let id = HashAlgo::Blake3.hash(cairn::hash::Domain::Chunk, content);
+    for point in ["pack:after-index", "midx:before-write"] {
+        let (_d, root, layers) = many_packs();
+        let want = contents_of(&root, &layers);
+        let marker = packs_dir(&root).join(UNNAMED_FILE);
+        assert!(!marker.exists(), "finished writers leave no marker");
+        std::fs::write(root.join("killed.txt"), content).unwrap();
+        let before = listed(&root);
+        let out = run(
+            &root,
+            &["-q", "add", "killed.txt"],
+            &[("CAIRN_FAILPOINT", point)],
+        );
+        assert!(!out.status.success(), "{point}: the add was killed");
+        let after = listed(&root);
+        assert_eq!(after.len(), before.len() + 1, "{point}: its pack is there");
+        assert_eq!(midx_names(&root).0, before, "{point}: and not named");
+        assert!(marker.exists(), "{point}: the marker stays");
+        let repo = Repository::open(&root).unwrap();
+        assert_eq!(
+            repo.read_chunk(&id).unwrap(),
+            content,
+            "{point}: a reader finds it"
+        );
+        drop(repo);
+        ok(&root, &["-q", "add", "killed.txt"]);
+        assert_eq!(
+            listed(&root),
+            after,
+            "{point}: the chunk was seen, not written again"
+        );
+        assert!(
+            marker.exists(),
+            "{point}: a writer that publishes nothing leaves it"
+        );
+        ok(&root, &["-q", "commit", "-m", "after the kill"]);
+        assert!(
+            !marker.exists(),
+            "{point}: the commit's writer named it; the marker went"
+        );
+        assert_midx_exact(&root);
+        let head = contents_of(&root, &[layer_id(&root, "HEAD"), layers[1].clone()]);
+        assert_eq!(head[0][&b"killed.txt"[..]], content);
+        assert_reads(&root, &layers, &want);
+    }
 }
 
 /// Killed between writing the folded base and deleting the tail, cairn loses nothing:
