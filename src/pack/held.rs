@@ -144,7 +144,7 @@ pub(super) fn is_marked(packs_dir: &Path) -> bool {
 
 /// Puts the marker in `packs_dir` (an existing one is fine). No sync of its own: the index
 /// of the pack published next syncs the directory.
-pub(super) fn mark(packs_dir: &Path) -> Result<()> {
+pub fn mark(packs_dir: &Path) -> Result<()> {
     let path = packs_dir.join(UNNAMED_FILE);
     std::fs::OpenOptions::new()
         .create(true)

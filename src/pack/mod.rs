@@ -18,7 +18,7 @@ mod store;
 mod writer;
 
 pub use check::{check, check_content, check_records, PackReport};
-pub use held::{Held, HeldListing, UNNAMED_FILE};
+pub use held::{mark as mark_unnamed, Held, HeldListing, UNNAMED_FILE};
 pub use index::{IdxEntry, PackIndex};
 pub use midx::Midx;
 pub use rebuild::rebuild_index;

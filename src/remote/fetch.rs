@@ -38,6 +38,8 @@ pub fn fetch_all(repo: &Locked, remote: &Remote, progress: &dyn Progress) -> Res
         .collect();
     let got = transfer::download(repo, remote, &missing, progress)?;
     if got.packs > 0 {
+        // This process's writers take the packs present from the store's listing.
+        repo.store.refresh()?;
         crate::pack::midx_write::maintain(repo.algo(), &repo.packs_dir(), &repo.tmp_dir())?;
     }
     Ok(Fetched {

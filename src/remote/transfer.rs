@@ -173,6 +173,9 @@ fn fetch_one(
         return Err(remote.invalid(format!("pack {name} failed its check on arrival: {e}")));
     }
     let idx_path = tmp.join(format!("{name}.idx"));
+    // Named in the multi-pack index only after every download: until then the marker makes
+    // the next writer list `packs/`, also when this process is killed first.
+    crate::pack::mark_unnamed(&packs)?;
     fsutil::rename_durable(
         &tmp.join(format!("{name}.pack")),
         &packs.join(format!("{name}.pack")),
