@@ -36,7 +36,18 @@ pub struct Built {
 
 /// Builds every tree of the index, ignoring its cached trees.
 pub fn build(index: &StagingIndex, algo: HashAlgo) -> Result<Built> {
-    build_with(index, algo, TreeCache::new())
+    build_with(index, algo, TreeCache::new(), Out::Keep)
+}
+
+/// Where each tree goes as it is built: a tree's encoding is final once built.
+pub type TreeOut<'a> = &'a mut dyn FnMut(ObjectId, Vec<u8>) -> Result<()>;
+
+/// Builds every tree of the index, ignoring its cached trees, and hands each to `out` as it
+/// is built instead of keeping it: a first commit writes them at once, and a million files'
+/// trees (60 MB encoded) are never all in memory beside the index. `Built::trees` is left
+/// empty; a tree two directories share is handed over for each of them.
+pub fn build_handing(index: &StagingIndex, algo: HashAlgo, out: TreeOut<'_>) -> Result<Built> {
+    build_with(index, algo, TreeCache::new(), Out::Hand(out))
 }
 
 /// Builds the trees of the index, taking a directory's cached tree when it still fits: the
@@ -54,7 +65,15 @@ pub fn build_cached(
             forget_with_ancestors(&mut usable, dir);
         }
     }
-    build_with(index, algo, usable)
+    build_with(index, algo, usable, Out::Keep)
+}
+
+/// What [`Builder`] does with a tree it built.
+enum Out<'a> {
+    /// Into [`Built::trees`].
+    Keep,
+    /// To the caller (see [`build_handing`]).
+    Hand(TreeOut<'a>),
 }
 
 fn forget_with_ancestors(cache: &mut TreeCache, dir: &[u8]) {
@@ -65,11 +84,17 @@ fn forget_with_ancestors(cache: &mut TreeCache, dir: &[u8]) {
     cache.remove(&b""[..]);
 }
 
-fn build_with(index: &StagingIndex, algo: HashAlgo, usable: TreeCache) -> Result<Built> {
+fn build_with(
+    index: &StagingIndex,
+    algo: HashAlgo,
+    usable: TreeCache,
+    out: Out<'_>,
+) -> Result<Built> {
     let items = Items::new(index);
     let mut b = Builder {
         items: &items,
         algo,
+        out,
         built: Built {
             root: ObjectId::default(),
             trees: HashMap::new(),
@@ -141,13 +166,14 @@ impl<'a> Items<'a> {
     }
 }
 
-struct Builder<'a> {
+struct Builder<'a, 'o> {
     items: &'a Items<'a>,
     algo: HashAlgo,
+    out: Out<'o>,
     built: Built,
 }
 
-impl<'a> Builder<'a> {
+impl<'a> Builder<'a, '_> {
     /// The tree of the directory whose entries are positions `lo..hi`, all sharing their
     /// first `skip` bytes (the directory's path and a `/`), `depth` levels below the root.
     /// Returns its id and the bytes of all files below it.
@@ -165,7 +191,14 @@ impl<'a> Builder<'a> {
         let (entries, total) = self.entries(lo, hi, skip, depth)?;
         let tree = Tree { entries };
         let id = tree.id(self.algo);
-        self.built.trees.insert(id, tree.encode());
+        let encoded = tree.encode();
+        drop(tree);
+        match &mut self.out {
+            Out::Keep => {
+                self.built.trees.insert(id, encoded);
+            }
+            Out::Hand(out) => out(id, encoded)?,
+        }
         let files = (hi - lo) as u64;
         let cached = CachedTree {
             id,

@@ -2,7 +2,7 @@
 //! HEAD's tree. `status` reports them, `checkout` refuses to lose them and `commit` counts
 //! and writes them; all three ask here.
 
-use crate::build::{build_cached, Built};
+use crate::build::{build_cached, build_handing, Built, TreeOut};
 use crate::diff::{diff_each, Change, ChangeKind, Overlay};
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
@@ -102,14 +102,16 @@ pub(crate) struct Staged {
 
 /// The index built into trees and how it changes `head_tree`: what a commit needs. The
 /// changes are counted, not kept: a first commit of a million files would otherwise hold a
-/// million paths beside the index and the trees.
+/// million paths beside the index and the trees. A first commit's trees go to `first` as
+/// they are built (see [`build_handing`]), any other commit's are in [`Built::trees`].
 pub(crate) fn stage_counted(
     repo: &Repository,
     index: &StagingIndex,
     head_tree: Option<ObjectId>,
+    first: TreeOut<'_>,
 ) -> Result<(Built, Staged)> {
     if head_tree.is_none() && index.entries.trees().is_empty() {
-        return first_commit(index, repo);
+        return first_commit(index, repo, first);
     }
     let add = |s: &mut Staged, c: Change| {
         s.tally.count(c.kind);
@@ -125,8 +127,12 @@ pub(crate) fn stage_counted(
 /// tree decoded every tree built and made a path for each file, a tenth of a first commit
 /// of a million files. (With remembered trees, which a first commit on a new line may
 /// have, the diff runs: it is what vouches for them.)
-fn first_commit(index: &StagingIndex, repo: &Repository) -> Result<(Built, Staged)> {
-    let built = build_cached(index, repo.algo(), &|_| true)?;
+fn first_commit(
+    index: &StagingIndex,
+    repo: &Repository,
+    trees: TreeOut<'_>,
+) -> Result<(Built, Staged)> {
+    let built = build_handing(index, repo.algo(), trees)?;
     let staged = Staged {
         tally: Tally {
             added: built.files,

@@ -1,7 +1,7 @@
 //! `cairn commit`: write the staged state as a new layer. Trees and file objects go to a
 //! metadata pack; the line moves last, so a crash before it leaves HEAD where it was.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 use rayon::prelude::*;
@@ -12,7 +12,7 @@ use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::hash::ObjectId;
-use crate::index::{index_path, Chunks, StagingIndex};
+use crate::index::{index_path, StagingIndex};
 use crate::object::{ChunkRef, FileObject, Layer, LayerCounts};
 use crate::pack::{compress, Encoded, ObjectKind, PackClass, PackWriter};
 use crate::progress::{Progress, Unit};
@@ -80,10 +80,15 @@ pub fn commit(
         Some(a) => a.clone(),
         None => crate::settings::author(repo.dir())?,
     };
-    let index = repo.load_index()?;
+    let mut index = repo.load_index()?;
     let (line, head) = repo.head()?;
     let line = target_line(repo, line, opts.new_line.as_deref())?;
-    let (mut built, staged) = stage_counted(repo, &index, layer_tree(repo, head)?)?;
+    let mut w = PackWriter::for_repo(repo, PackClass::Meta).given_each_id_once();
+    let mut trees = TreeWriter::new(repo);
+    let head_tree = layer_tree(repo, head)?;
+    let (mut built, staged) = stage_counted(repo, &index, head_tree, &mut |id, tree| {
+        trees.push(repo, &mut w, id, tree)
+    })?;
     let tally = staged.tally;
     let unchanged = tally.is_empty() && (head.is_some() || index.entries.is_empty());
     if unchanged && opts.skip_if_unchanged {
@@ -101,8 +106,6 @@ pub fn commit(
         modified: tally.modified,
         deleted: tally.deleted,
     };
-    let mut w = PackWriter::for_repo(repo, PackClass::Meta);
-    let pending = write_objects(repo, &mut w, index, &mut built, staged.changed, progress)?;
     let layer = Layer {
         parent: head,
         tree: built.root,
@@ -112,7 +115,25 @@ pub fn commit(
         message: opts.message.clone(),
     };
     let id = layer.id(repo.algo());
+    write_objects(
+        repo,
+        &mut w,
+        trees,
+        &index,
+        &mut built,
+        staged.changed,
+        progress,
+    )?;
     w.add(id, ObjectKind::Layer, &Encoded::raw(&layer.encode()))?;
+    // The pack is published (and withdrawn again on a later failure) before the index is
+    // saved: the writer's list of a million entries is freed first, and the index then
+    // dropped before `finish` folds the pack into the multi-pack index.
+    w.publish_current()?;
+    index.base_tree = Some(built.root);
+    index
+        .entries
+        .remember_trees(std::mem::take(&mut built.cache));
+    let pending = PendingIndex::write(repo, index)?;
     let bytes_written = w.bytes_written();
     w.finish()?;
     progress.end();
@@ -139,11 +160,10 @@ pub fn commit(
     })
 }
 
-/// The staging index as the commit leaves it, written and synced under `tmp/` before the
-/// pack is finished, and moved into place only once the line has moved (as it was saved
-/// before): the index's memory (about 190 MB at a million files) is then free while the
-/// pack's index and the multi-pack index are written, which was the peak of a first
-/// commit. Removed if the commit stops before it is published; a kill leaves it in `tmp/`,
+/// The staging index as the commit leaves it, written and synced under `tmp/` once the
+/// pack is published and before it is folded into the multi-pack index, and moved into
+/// place only once the line has moved (as it was saved before): the index's memory (about
+/// 190 MB at a million files) is then free while the multi-pack index is written. Removed if the commit stops before it is published; a kill leaves it in `tmp/`,
 /// as it leaves any file written there, for gc to clear.
 struct PendingIndex {
     tmp: PathBuf,
@@ -215,25 +235,33 @@ fn target_line(repo: &Repository, current: Option<String>, new: Option<&str>) ->
     })
 }
 
-/// Writes the trees and file objects the store lacks, and the index as the commit leaves it
-/// (pending, see [`PendingIndex`]). The order bounds memory: the built trees are freed as
-/// they are written; the files to write are copied out of the index (their ids and chunk
-/// lists, under half of what the index takes); the index is written and dropped; only then
-/// do the pack writer's records of a million file objects grow.
+/// Writes the trees and file objects the store lacks, each once: the trees through
+/// `trees`, the files asked for by distinct id, and a chunk list two files share is
+/// remembered here, so the writer keeps no set of the ids it wrote (40 MB at a million
+/// files). The built trees are written first and freed as they are; the file objects are
+/// encoded from the index's entries in place, one at a time: a copy of the files to write
+/// (their ids and chunk lists, 80 MB at a million files) was held beside the index.
 fn write_objects(
     repo: &Locked,
     w: &mut PackWriter,
-    mut index: StagingIndex,
+    mut trees: TreeWriter,
+    index: &StagingIndex,
     built: &mut Built,
     changed: Vec<usize>,
     progress: &dyn Progress,
-) -> Result<PendingIndex> {
-    let trees = missing_trees(repo, std::mem::take(&mut built.trees));
-    let total = trees.len() + changed.len();
+) -> Result<()> {
+    let total = built.trees.len() + changed.len();
     progress.begin("writing trees", Unit::Objects, total as u64, 0);
-    write_trees(w, trees, repo.config.zstd_level(), progress)?;
+    let mut built_trees: Vec<_> = std::mem::take(&mut built.trees).into_iter().collect();
+    // In id order, so the same trees make the same pack whatever the map's order.
+    built_trees.sort_unstable_by_key(|(id, _)| std::cmp::Reverse(*id));
+    while let Some((id, tree)) = built_trees.pop() {
+        trees.push(repo, w, id, tree)?;
+        progress.advance(1, 0);
+    }
+    trees.flush(w)?;
     let asked = changed.len();
-    let files = missing_files(repo, &index, changed);
+    let files = missing_files(repo, index, changed)?;
     // Files the store holds already count as done.
     progress.advance((asked - files.len()) as u64, 0);
     if asked > MANY_LOOKUPS {
@@ -242,108 +270,209 @@ fn write_objects(
         // count in the process's memory (108 MB at a first commit of a million files).
         repo.store.reload()?;
     }
-    index.base_tree = Some(built.root);
-    index
-        .entries
-        .remember_trees(std::mem::take(&mut built.cache));
-    let pending = PendingIndex::write(repo, index)?;
-    for (id, chunks) in files {
-        write_file(repo, w, id, &chunks)?;
+    // The files and the layer: one list of entries for all of them.
+    w.reserve(files.len() + 1);
+    let mut lists = HashSet::new();
+    for at in files {
+        let e = &index.entries[at as usize];
+        write_file(repo, w, &mut lists, e.file_id, &e.chunks)?;
         progress.advance(1, 0);
     }
-    Ok(pending)
+    Ok(())
 }
 
 /// Past this many store lookups, a commit drops the store's listing afterwards (see
 /// [`write_objects`]); below it, the few buckets read cost less than listing `packs/`.
 const MANY_LOOKUPS: usize = 4096;
 
-/// The ids and chunk lists of the files among `changed` (index positions) whose file
-/// objects the store lacks, each object once, in index order (so a pack holds a
-/// directory's files together). The store is asked
-/// in id order: at a first commit of a million files, a million lookups in path order
-/// missed the CPU caches on nearly every probe of the multi-pack index, and were a fifth
-/// of the commit's time; in id order, neighbouring lookups share their probes.
-fn missing_files(
+/// Lookups between two listings of the store in [`missing_files`]: the lookups go in id
+/// order, so each run of them reads one stretch of the multi-pack index, and a fresh
+/// listing unmaps what the run before read. Asked in one run, a million file ids mapped
+/// the whole table of the chunks `add` wrote (70 MB at a million files) into the
+/// process's memory, beside the index.
+const LOOKUPS_PER_LISTING: usize = 1 << 17;
+
+/// The index positions of the files among `changed` (index positions) whose file objects
+/// the store lacks, one per distinct object, in index order (so a pack holds a directory's
+/// files together). The store is asked in id order: at a first commit of a million files,
+/// a million lookups in path order missed the CPU caches on nearly every probe of the
+/// multi-pack index, and were a fifth of the commit's time; in id order, neighbouring
+/// lookups share their probes. The ids are sorted by their first 8 bytes beside their
+/// positions (16 bytes a file, not 40), the full ids read from the index where those tie.
+fn missing_files(repo: &Repository, index: &StagingIndex, changed: Vec<usize>) -> Result<Vec<u32>> {
+    missing_in_runs(repo, index, changed, LOOKUPS_PER_LISTING)
+}
+
+/// [`missing_files`], listing the store again every `per_listing` lookups.
+fn missing_in_runs(
     repo: &Repository,
     index: &StagingIndex,
     changed: Vec<usize>,
-) -> Vec<(ObjectId, Chunks)> {
-    let mut by_id: Vec<(ObjectId, u32)> = changed
+    per_listing: usize,
+) -> Result<Vec<u32>> {
+    let id = |at: u32| &index.entries[at as usize].file_id;
+    let mut by_id: Vec<(u64, u32)> = changed
         .into_iter()
         .filter_map(|at| {
             let (_, e) = index.entries.get_index(at)?;
-            Some((e.file_id, u32::try_from(at).ok()?))
+            Some((prefix(&e.file_id), u32::try_from(at).ok()?))
         })
         .collect();
-    by_id.sort_unstable();
-    by_id.dedup_by_key(|(id, _)| *id);
-    let mut missing: Vec<usize> = by_id
-        .into_iter()
-        .filter(|(id, _)| !repo.store.contains(id))
-        .map(|(_, at)| at as usize)
-        .collect();
+    // Equal ids by position: the first file of each content is the one written.
+    by_id.sort_unstable_by(|a, b| {
+        let full = || id(a.1).cmp(id(b.1)).then(a.1.cmp(&b.1));
+        a.0.cmp(&b.0).then_with(full)
+    });
+    by_id.dedup_by(|a, b| a.0 == b.0 && id(a.1) == id(b.1));
+    let mut missing = Vec::new();
+    for (n, run) in by_id.chunks(per_listing).enumerate() {
+        if n > 0 {
+            repo.store.reload()?;
+        }
+        let lacks = |at: &&(u64, u32)| !repo.store.contains(id(at.1));
+        missing.extend(run.iter().filter(lacks).map(|(_, at)| *at));
+    }
     missing.sort_unstable();
-    let entry = |at: usize| &index.entries[at];
-    missing
-        .into_iter()
-        .map(|at| (entry(at).file_id, entry(at).chunks.clone()))
-        .collect()
+    Ok(missing)
 }
 
-/// The built trees the store lacks (all but those of a tree committed before).
-fn missing_trees(repo: &Repository, trees: HashMap<ObjectId, Vec<u8>>) -> Vec<(ObjectId, Vec<u8>)> {
-    let mut missing: Vec<_> = trees
-        .into_iter()
-        .filter(|(id, _)| !repo.store.contains(id))
-        .collect();
-    // In id order, so the same trees make the same pack whatever the map's order.
-    missing.sort_unstable_by_key(|(id, _)| *id);
-    missing
+/// An id's first 8 bytes, in the order of the ids.
+fn prefix(id: &ObjectId) -> u64 {
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&id.0[..8]);
+    u64::from_be_bytes(first)
 }
 
-/// Compresses the trees on every core, a batch at a time, and appends them in order,
-/// freeing each batch once written: a million files' trees (60 MB encoded) are not held
-/// while the pack is finished, and compressing them was a tenth of a first commit.
-fn write_trees(
-    w: &mut PackWriter,
-    mut trees: Vec<(ObjectId, Vec<u8>)>,
+/// Writes trees the store lacks into the pack, each once, compressing them on every core a
+/// batch at a time: compressing a million files' trees was a tenth of a first commit, and
+/// a batch is all that is held (a first commit hands each tree over as it is built).
+struct TreeWriter {
     level: i32,
-    progress: &dyn Progress,
-) -> Result<()> {
+    /// Trees already taken: two directories of the same content have one tree.
+    seen: HashSet<ObjectId>,
+    batch: Vec<(ObjectId, Vec<u8>)>,
+}
+
+impl TreeWriter {
     const BATCH: usize = 64;
-    trees.reverse();
-    while !trees.is_empty() {
-        let batch = trees.split_off(trees.len().saturating_sub(BATCH));
-        let encoded: Vec<Encoded> = batch
-            .par_iter()
-            .rev()
-            .map(|(_, tree)| compress(tree, level))
-            .collect();
-        for ((id, _), e) in batch.iter().rev().zip(&encoded) {
-            w.add(*id, ObjectKind::Tree, e)?;
-            progress.advance(1, 0);
+
+    fn new(repo: &Repository) -> TreeWriter {
+        TreeWriter {
+            level: repo.config.zstd_level(),
+            seen: HashSet::new(),
+            batch: Vec::with_capacity(Self::BATCH),
         }
     }
-    Ok(())
+
+    /// Takes a tree to write, unless it was taken before or the store holds it.
+    fn push(
+        &mut self,
+        repo: &Repository,
+        w: &mut PackWriter,
+        id: ObjectId,
+        tree: Vec<u8>,
+    ) -> Result<()> {
+        if !self.seen.insert(id) || repo.store.contains(&id) {
+            return Ok(());
+        }
+        self.batch.push((id, tree));
+        if self.batch.len() >= Self::BATCH {
+            self.flush(w)?;
+        }
+        Ok(())
+    }
+
+    /// Compresses and appends the trees taken so far, in the order taken.
+    fn flush(&mut self, w: &mut PackWriter) -> Result<()> {
+        let level = self.level;
+        let encoded: Vec<Encoded> = self
+            .batch
+            .par_iter()
+            .map(|(_, tree)| compress(tree, level))
+            .collect();
+        for ((id, _), e) in self.batch.iter().zip(&encoded) {
+            w.add(*id, ObjectKind::Tree, e)?;
+        }
+        self.batch.clear();
+        Ok(())
+    }
 }
 
-/// Writes a staged file's object, and the chunk lists it names that the store lacks: a new
-/// version of a large file shares the lists its edits did not touch.
+/// Writes a staged file's object, and the chunk lists it names that the store lacks and
+/// `lists` does not hold (those this commit wrote): a new version of a large file shares the
+/// lists its edits did not touch.
 fn write_file(
     repo: &Repository,
     w: &mut PackWriter,
+    lists: &mut HashSet<ObjectId>,
     id: ObjectId,
     chunks: &[ChunkRef],
 ) -> Result<()> {
     let file = FileObject {
         chunks: chunks.to_vec(),
     };
-    let (object, lists) = file.encode_stored(repo.algo());
-    for (id, list) in lists {
-        if !repo.store.contains(&id) {
+    let (object, stored) = file.encode_stored(repo.algo());
+    for (id, list) in stored {
+        if !lists.contains(&id) && !repo.store.contains(&id) {
             w.add(id, ObjectKind::List, &Encoded::raw(&list))?;
+            lists.insert(id);
         }
     }
     w.add(id, ObjectKind::File, &Encoded::raw(&object))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunk::ChunkParams;
+    use crate::hash::{Domain, HashAlgo};
+    use crate::index::{IndexEntry, Stat};
+    use crate::object::EntryKind;
+
+    /// 120 files of 41 contents, two of whose ids share their first 8 bytes, 10 of them
+    /// stored already: each content the store lacks is asked for once, at its first file,
+    /// however many listings the lookups are spread over.
+    #[test]
+    fn missing_files_are_the_distinct_ids_the_store_lacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let algo = HashAlgo::Blake3;
+        let repo = Repository::init(dir.path(), algo, ChunkParams::default()).unwrap();
+        let mut ids: Vec<ObjectId> = (0..40u32)
+            .map(|i| algo.hash(Domain::Chunk, &i.to_le_bytes()))
+            .collect();
+        let mut twin = ids[13];
+        twin.0[20] ^= 1;
+        ids.push(twin);
+        let mut index = StagingIndex::default();
+        for n in 0..120 {
+            let entry = IndexEntry {
+                kind: EntryKind::File as u8,
+                mode: 0o644,
+                stat: Stat::default(),
+                file_id: ids[n * 7 % ids.len()],
+                chunks: Default::default(),
+            };
+            index.entries.insert(format!("f{n:03}").into_bytes(), entry);
+        }
+        let (packs, tmp) = (repo.packs_dir(), repo.tmp_dir());
+        let mut w = PackWriter::new(algo, PackClass::Meta, &packs, &tmp);
+        for id in &ids[..10] {
+            w.add(*id, ObjectKind::File, &Encoded::raw(b"x")).unwrap();
+        }
+        w.finish().unwrap();
+        repo.store.reload().unwrap();
+        let mut want: Vec<u32> = ids[10..]
+            .iter()
+            .map(|id| {
+                (0..120)
+                    .find(|n| ids[*n as usize * 7 % ids.len()] == *id)
+                    .unwrap()
+            })
+            .collect();
+        want.sort_unstable();
+        for per in [1, 3, 1 << 17] {
+            let got = missing_in_runs(&repo, &index, (0..120).collect(), per).unwrap();
+            assert_eq!(got, want, "{per} lookups a listing");
+        }
+    }
 }

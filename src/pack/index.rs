@@ -81,11 +81,25 @@ impl IdxEntry {
 
 /// Encodes an index; sorts `entries` by id first.
 pub(super) fn encode_index(algo: HashAlgo, entries: &mut [IdxEntry]) -> Vec<u8> {
-    entries.sort_unstable_by_key(|e| e.id);
     let mut out = Vec::with_capacity(HEADER + FANOUT + entries.len() * ENTRY_LEN + 32);
-    out.extend_from_slice(IDX_MAGIC);
-    out.extend_from_slice(&IDX_VERSION.to_le_bytes());
-    out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    write_index(algo, entries, &mut out).expect("writing to memory cannot fail");
+    out
+}
+
+/// Writes an index to `out` as [`encode_index`] encodes it, a block at a time: a pack of
+/// small objects has an index of tens of MB (36 MB for the file objects of a first commit
+/// of a million files), which is not held whole beside the entries it is made from.
+pub(super) fn write_index(
+    algo: HashAlgo,
+    entries: &mut [IdxEntry],
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
+    entries.sort_unstable_by_key(|e| e.id);
+    let mut sum = algo.hasher(Domain::Checksum);
+    let mut block = Vec::with_capacity(HEADER + FANOUT);
+    block.extend_from_slice(IDX_MAGIC);
+    block.extend_from_slice(&IDX_VERSION.to_le_bytes());
+    block.extend_from_slice(&(entries.len() as u32).to_le_bytes());
     let mut fanout = [0u32; 256];
     for e in entries.iter() {
         fanout[e.id.0[0] as usize] += 1;
@@ -93,14 +107,19 @@ pub(super) fn encode_index(algo: HashAlgo, entries: &mut [IdxEntry]) -> Vec<u8> 
     let mut total = 0u32;
     for n in fanout {
         total += n;
-        out.extend_from_slice(&total.to_le_bytes());
+        block.extend_from_slice(&total.to_le_bytes());
     }
-    for e in entries.iter() {
-        e.encode(&mut out);
+    for chunk in entries.chunks(1024) {
+        for e in chunk {
+            e.encode(&mut block);
+        }
+        sum.update(&block);
+        out.write_all(&block)?;
+        block.clear();
     }
-    let sum = algo.hash(Domain::Checksum, &out);
-    out.extend_from_slice(sum.as_bytes());
-    out
+    sum.update(&block);
+    block.extend_from_slice(sum.finish().as_bytes());
+    out.write_all(&block)
 }
 
 /// A pack index, read whole when small and mapped when large (see [`FileBytes`]). Opening

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::held::{self, HeldListing};
-use super::index::{encode_index, IdxEntry};
+use super::index::{write_index, IdxEntry};
 use super::seen::IdSet;
 use super::{pack_header, record_header, Encoded, ObjectKind, PackClass, PACK_HEADER_LEN};
 use super::{PACK_TARGET, RECORD_HEADER_LEN};
@@ -306,10 +306,15 @@ impl PackWriter {
         let dest = self.packs_dir.join(format!("{name}.pack"));
         std::fs::rename(tmp, &dest).ctx("could not move pack into place", &dest)?;
         failpoint::hit("pack:before-index");
-        let idx = encode_index(self.algo, entries);
+        let algo = self.algo;
         // write_atomic syncs the directory, which also makes the pack's rename (and the
         // marker of unnamed packs) durable.
-        if let Err(e) = fsutil::write_atomic(&self.tmp_dir, idx_path, &idx) {
+        let written = fsutil::write_atomic_with(&self.tmp_dir, idx_path, |f| {
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, f);
+            write_index(algo, entries, &mut out)?;
+            std::io::Write::flush(&mut out)
+        });
+        if let Err(e) = written {
             let _ = std::fs::remove_file(&dest);
             return Err(e);
         }
@@ -320,6 +325,25 @@ impl PackWriter {
     fn keep_room(&mut self, mut entries: Vec<IdxEntry>) {
         entries.clear();
         self.spare = entries;
+    }
+
+    /// Makes room for `n` more objects in the list of the pack being written (or of the
+    /// next one), for a caller that knows how many it will add: grown by doubling, the list
+    /// for a million file objects took 59 MB where 41 MB hold them.
+    pub fn reserve(&mut self, n: usize) {
+        match &mut self.current {
+            Some(pack) => pack.entries.reserve_exact(n),
+            None => self.spare.reserve_exact(n),
+        }
+    }
+
+    /// Publishes the pack being written, if any, and frees the memory kept for the next
+    /// one, for a caller that wants the writer's memory back before other work: what it
+    /// published stays withdrawn on a later failure, as any pack not yet sealed.
+    pub fn publish_current(&mut self) -> Result<()> {
+        self.close_current()?;
+        self.spare = Vec::new();
+        Ok(())
     }
 
     /// Bytes appended so far (record headers included).

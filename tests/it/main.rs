@@ -54,3 +54,4 @@ mod unstable_input;
 mod verify_chunks;
 mod walk_cache;
 mod worktree_safety;
+mod write_once;
