@@ -13,8 +13,9 @@ use super::tracked::Map;
 use super::IndexEntry;
 use crate::hash::{Hasher, ObjectId};
 
-/// Bytes handed to the writing thread at a time.
-const BLOCK: usize = 1 << 20;
+/// Bytes handed to the writing thread at a time. Three blocks exist at most (one filling,
+/// one queued, one being written): less than the 1 MiB buffer the save had before.
+const BLOCK: usize = 1 << 18;
 
 /// The length of `v` as a bincode varint.
 fn varint_len(v: u64) -> usize {
@@ -115,7 +116,7 @@ impl Head<'_> {
         w: &mut (dyn Write + Send),
         sum: &mut Hasher,
     ) -> std::io::Result<()> {
-        let (full_tx, full_rx) = mpsc::sync_channel::<Vec<u8>>(2);
+        let (full_tx, full_rx) = mpsc::sync_channel::<Vec<u8>>(1);
         let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
         std::thread::scope(|s| {
             let writer = s.spawn(move || drain(full_rx, empty_tx, w, sum));

@@ -19,7 +19,7 @@ use crate::hash::{Hasher, ObjectId};
 use crate::object::ChunkRef;
 
 /// How much of the payload is read at a time.
-const WINDOW: usize = 1 << 20;
+const WINDOW: usize = 1 << 18;
 
 /// The payload, read from a file in windows and hashed on the way. What it refuses it
 /// says as a `String`; an I/O error is kept apart in `failed`, for the caller to report
@@ -116,9 +116,10 @@ const MIN_ENTRY: usize = 1 + 1 + 1 + 5 + 32 + 1;
 const MIN_CHUNK: usize = 33;
 
 /// Entries handed from the decoder to the map builder at a time: small enough that the
-/// batches in flight stay in the cache (about 300 KB each), large enough that the hand-over
+/// three batches that exist at most (one filling, one queued, one emptying) stay in the
+/// cache and add no memory to speak of (about 75 KB each), large enough that the hand-over
 /// costs nothing per entry.
-const BATCH: usize = 2048;
+const BATCH: usize = 512;
 
 type Batch = Vec<(Vec<u8>, IndexEntry)>;
 
@@ -136,10 +137,15 @@ pub(super) fn read(src: &mut Source) -> Result<(Option<ObjectId>, Entries), Stri
         v => return Err(format!("invalid option tag {v}")),
     };
     let n = r.len(MIN_ENTRY)?;
-    let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(2);
+    // Room for a few new paths: a map loaded exactly full grows on its first insert to the
+    // hash table's capacity, a copy of every entry (150 MB at a million) to stage one new file.
+    let room = n + n / 64 + 64;
+    // Made here, so that the builder allocates nothing and costs no allocator heap of its own.
+    let entries = Entries::with_capacity_and_hasher(room, Default::default());
+    let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(1);
     let (empty_tx, empty_rx) = mpsc::channel::<Batch>();
     std::thread::scope(|s| {
-        let builder = s.spawn(move || build(n, full_rx, empty_tx));
+        let builder = s.spawn(move || build(entries, full_rx, empty_tx));
         let decoded = decode_all(&mut r, n, &full_tx, &empty_rx);
         drop(full_tx);
         let built = builder
@@ -181,16 +187,12 @@ fn decode_all(
     Ok(())
 }
 
-/// Inserts the batches into a map of `n` entries, handing the emptied batches back.
+/// Inserts the batches into `entries`, handing the emptied batches back.
 fn build(
-    n: usize,
+    mut entries: Entries,
     full: mpsc::Receiver<Batch>,
     empty: mpsc::Sender<Batch>,
 ) -> Result<Entries, String> {
-    // Room for a few new paths: a map loaded exactly full grows on its first insert to the
-    // hash table's capacity, a copy of every entry (150 MB at a million) to stage one new file.
-    let room = n + n / 64 + 64;
-    let mut entries = Entries::with_capacity_and_hasher(room, Default::default());
     for mut batch in full {
         for (path, entry) in batch.drain(..) {
             if entries.insert(path, entry).is_some() {

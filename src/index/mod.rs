@@ -4,7 +4,8 @@
 //! checksum 32`, where the payload is the bincode 2 encoding (standard configuration:
 //! little-endian, variable-length integers) of [`PayloadRef`] and the checksum is
 //! `H(Checksum, everything before it)`. The file is replaced atomically. The entries are
-//! read back by hand ([`entries`]), the walk cache and the cached trees through bincode.
+//! read ([`entries`]) and written ([`encode`]) by hand, each on two threads; the walk cache
+//! and the cached trees go through bincode.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
