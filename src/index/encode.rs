@@ -119,7 +119,9 @@ impl Head<'_> {
         let (full_tx, full_rx) = mpsc::sync_channel::<Vec<u8>>(1);
         let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
         std::thread::scope(|s| {
-            let writer = s.spawn(move || drain(full_rx, empty_tx, w, sum));
+            let writer = std::thread::Builder::new()
+                .name("index-write".into())
+                .spawn_scoped(s, move || drain(full_rx, empty_tx, w, sum))?;
             let sent = self.encode(start, end, &full_tx, &empty_rx);
             drop(full_tx);
             let written = writer
@@ -178,6 +180,7 @@ fn drain(
 ) -> std::io::Result<()> {
     for block in full {
         sum.update(&block);
+        crate::failpoint::error("index:write-error")?;
         w.write_all(&block)?;
         let _ = empty.send(block);
     }

@@ -145,7 +145,17 @@ pub(super) fn read(src: &mut Source) -> Result<(Option<ObjectId>, Entries), Stri
     let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(1);
     let (empty_tx, empty_rx) = mpsc::channel::<Batch>();
     std::thread::scope(|s| {
-        let builder = s.spawn(move || build(entries, full_rx, empty_tx));
+        let builder = std::thread::Builder::new()
+            .name("index-map".into())
+            .spawn_scoped(s, move || build(entries, full_rx, empty_tx));
+        let builder = match builder {
+            Ok(b) => b,
+            Err(e) => {
+                // Reported as the I/O error it is (out of threads), not as damage.
+                r.src.failed = Some(e);
+                return Err("a thread could not be started".into());
+            }
+        };
         let decoded = decode_all(&mut r, n, &full_tx, &empty_rx);
         drop(full_tx);
         let built = builder
