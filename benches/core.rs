@@ -319,13 +319,13 @@ fn bench_index_lookup(c: &mut Criterion<Clock>) {
     g.finish();
 }
 
-/// A staging index shaped like the comparison's small-file tree: 100 directories of 200
-/// files of 1-10 KiB, one chunk each.
-fn staging_index() -> StagingIndex {
+/// A staging index shaped like the comparison's small-file trees: `files` files of 1-10
+/// KiB spread over `dirs` directories, one chunk each.
+fn staging_index(files: usize, dirs: usize) -> StagingIndex {
     let algo = HashAlgo::Blake3;
     let mut index = StagingIndex::default();
-    for i in 0..FILES {
-        let path = format!("d{:03}/f{:05}.bin", i % DIRS, i);
+    for i in 0..files {
+        let path = format!("d{:03}/f{:05}.bin", i % dirs, i);
         let len = 1024 + (i * 7919) % (9 * 1024);
         let id = algo.hash(Domain::Chunk, path.as_bytes());
         let file = FileObject {
@@ -354,7 +354,7 @@ fn staging_index() -> StagingIndex {
 }
 
 fn bench_trees(c: &mut Criterion<Clock>) {
-    let index = staging_index();
+    let index = staging_index(FILES, DIRS);
     let mut g = c.benchmark_group("tree");
     g.throughput(Throughput::Elements(FILES as u64));
     g.bench_function("build_20k_entries", |b| {
@@ -377,13 +377,19 @@ fn bench_trees(c: &mut Criterion<Clock>) {
 }
 
 fn bench_staging(c: &mut Criterion) {
+    bench_staging_of(c, "staging_index_20k", FILES, DIRS);
+    // Issue 17's million files: a load and a save each use two threads.
+    bench_staging_of(c, "staging_index_1m", 1_000_000, 1_000);
+}
+
+fn bench_staging_of(c: &mut Criterion, name: &str, files: usize, dirs: usize) {
     let dir = tempfile::tempdir().expect("tempdir");
     let (_, tmp) = pack_dirs(dir.path());
     let path = dir.path().join("index");
     let algo = HashAlgo::Blake3;
-    let mut index = staging_index();
-    let mut g = c.benchmark_group("staging_index_20k");
-    g.throughput(Throughput::Elements(FILES as u64));
+    let mut index = staging_index(files, dirs);
+    let mut g = c.benchmark_group(name);
+    g.throughput(Throughput::Elements(files as u64));
     // Includes fsync of the file and its directory, as every save does.
     g.bench_function("save", |b| {
         b.iter(|| index.save(&path, &tmp, algo).expect("save"));

@@ -21,7 +21,9 @@
 //! `midx:after-fold` (the tail folded into the base, the tail not yet deleted);
 //! `merge:after-new-packs` (a merge after a commit; `gc:after-first-delete` also fires there);
 //! `atomic:before-rename` (each small file replaced: pack indexes, refs, HEAD, the staging
-//! index). Error points: `pack:write-error` (each record appended), `atomic:write-error`.
+//! index); `index:mid-write` (each 256 KiB block of a staging index handed to its writer, and
+//! the last). Error points: `pack:write-error` (each record appended), `atomic:write-error`,
+//! `index:write-error` (each block of a staging index, on its writer thread).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;

@@ -39,6 +39,9 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(again.entries, index.entries);
         assert_eq!(again.entries.trees(), index.entries.trees());
         assert_eq!(again.base_tree, index.base_tree);
+        // The checksum a save leaves is the one the file then loads with.
+        assert_eq!(again.checksum(), index.checksum());
+        assert!(again.checksum().is_some());
         trees_build(index);
     }
 });

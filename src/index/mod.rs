@@ -4,7 +4,8 @@
 //! checksum 32`, where the payload is the bincode 2 encoding (standard configuration:
 //! little-endian, variable-length integers) of [`PayloadRef`] and the checksum is
 //! `H(Checksum, everything before it)`. The file is replaced atomically. The entries are
-//! read back by hand ([`entries`]), the walk cache and the cached trees through bincode.
+//! read ([`entries`]) and written ([`encode`]) by hand, each on two threads; the walk cache
+//! and the cached trees go through bincode.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
@@ -16,7 +17,9 @@ use crate::hash::{Domain, HashAlgo, ObjectId};
 use crate::object::{ChunkRef, EntryKind, FileObject};
 use crate::repo_path::RepoPath;
 
+mod encode;
 mod entries;
+mod paths;
 mod tracked;
 
 pub use tracked::{CachedTree, Entries, Map, TreeCache};
@@ -297,13 +300,13 @@ struct Payload {
     base_tree: Option<ObjectId>,
     entries: Entries,
     walk_cache: Option<WalkCache>,
+    /// The file's trailing checksum, verified.
+    checksum: ObjectId,
 }
 
-/// [`Payload`] by reference, for encoding without copying the entries.
+/// [`Tail`] by reference, for encoding without copying the cached trees.
 #[derive(bincode::Encode)]
-struct PayloadRef<'a> {
-    base_tree: &'a Option<ObjectId>,
-    entries: Pairs<'a, Vec<u8>, IndexEntry, tracked::Map>,
+struct TailRef<'a> {
     walk_cache: &'a Option<WalkCache>,
     trees: Pairs<'a, Vec<u8>, CachedTree, TreeCache>,
 }
@@ -347,6 +350,8 @@ pub struct StagingIndex {
     /// "racy" and must be re-hashed, since a change within the timestamp granularity would
     /// not show in their stat data.
     pub loaded_mtime_ns: Option<i64>,
+    /// The trailing checksum of the file last loaded or saved: see [`StagingIndex::checksum`].
+    checksum: Option<ObjectId>,
 }
 
 impl StagingIndex {
@@ -377,14 +382,39 @@ impl StagingIndex {
             base_tree: payload.base_tree,
             walk_cache: payload.walk_cache,
             loaded_mtime_ns: Some(Stat::from_metadata(&meta).mtime_ns),
+            checksum: Some(payload.checksum),
         })
+    }
+
+    /// The trailing checksum of the index file this index was loaded from or last saved to;
+    /// `None` for an index never read from or written to a file. It names the file's exact
+    /// bytes, so state kept beside the index (a file-system monitor's) can be bound to it.
+    /// Changes made in memory since do not change it.
+    pub fn checksum(&self) -> Option<ObjectId> {
+        self.checksum
+    }
+
+    /// A copy of the tracked entries (and their cached trees), with no base tree, walk
+    /// cache or checksum: a view to change in memory, never saved over the index.
+    pub fn view(&self) -> StagingIndex {
+        StagingIndex {
+            entries: self.entries.clone(),
+            loaded_mtime_ns: self.loaded_mtime_ns,
+            ..StagingIndex::default()
+        }
     }
 
     /// Writes the index to `path` atomically (through `tmp_dir`), sorting the entries first.
     /// The file is streamed: a million entries are never held twice in memory.
     pub fn save(&mut self, path: &Path, tmp_dir: &Path, algo: HashAlgo) -> Result<()> {
         self.entries.sort();
-        fsutil::write_atomic_with(tmp_dir, path, |f| write_to(self, algo, f))
+        let mut checksum = None;
+        fsutil::write_atomic_with(tmp_dir, path, |f| {
+            checksum = Some(write_to(self, algo, f)?);
+            Ok(())
+        })?;
+        self.checksum = checksum;
+        Ok(())
     }
 
     /// True when the entry's stat data might not reveal a change.
@@ -410,57 +440,40 @@ impl StagingIndex {
     }
 }
 
-/// Writes the index file: one pass counts the payload's bytes (its length comes first), one
-/// writes and checksums it through a buffer.
-fn write_to(index: &StagingIndex, algo: HashAlgo, f: &mut std::fs::File) -> std::io::Result<()> {
-    let payload = PayloadRef {
+/// Writes the index file and returns its checksum: one pass counts the payload's bytes (its
+/// length comes first), one encodes them while another thread hashes and writes them.
+fn write_to(
+    index: &StagingIndex,
+    algo: HashAlgo,
+    f: &mut std::fs::File,
+) -> std::io::Result<ObjectId> {
+    let head = encode::Head {
         base_tree: &index.base_tree,
-        entries: Pairs(&*index.entries, std::marker::PhantomData),
+        entries: &index.entries,
+    };
+    let tail = TailRef {
         walk_cache: &index.walk_cache,
         trees: Pairs(index.entries.trees(), std::marker::PhantomData),
     };
-    let mut size = bincode::enc::write::SizeWriter::default();
-    bincode::encode_into_writer(&payload, &mut size, bincode_config()).map_err(io_err)?;
-    // The buffer comes before the checksum: hashing megabyte blocks rather than each field
-    // bincode writes was most of the time a save took (a tenth of a one-file add).
-    let summed = Summed {
-        w: f,
-        sum: algo.hasher(Domain::Checksum),
-    };
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, summed);
-    out.write_all(INDEX_MAGIC)?;
-    out.write_all(&INDEX_VERSION.to_le_bytes())?;
-    out.write_all(&(size.bytes_written as u64).to_le_bytes())?;
-    bincode::encode_into_std_write(&payload, &mut out, bincode_config()).map_err(io_err)?;
-    let Summed { w, sum } = out
-        .into_inner()
-        .map_err(std::io::IntoInnerError::into_error)?;
-    w.write_all(sum.finish().as_bytes())?;
-    w.flush()
+    let tail = bincode::encode_to_vec(tail, bincode_config()).map_err(io_err)?;
+    let len = (head.len() + tail.len()) as u64;
+    let start = [
+        &INDEX_MAGIC[..],
+        &INDEX_VERSION.to_le_bytes(),
+        &len.to_le_bytes(),
+    ]
+    .concat();
+    let mut sum = algo.hasher(Domain::Checksum);
+    head.write(&start, &tail, f, &mut sum)?;
+    let checksum = sum.finish();
+    f.write_all(checksum.as_bytes())?;
+    Ok(checksum)
 }
 
 fn io_err(e: bincode::error::EncodeError) -> std::io::Error {
     match e {
         bincode::error::EncodeError::Io { inner, .. } => inner,
         other => std::io::Error::other(other.to_string()),
-    }
-}
-
-/// A writer that hashes what passes through it.
-struct Summed<W> {
-    w: W,
-    sum: crate::hash::Hasher,
-}
-
-impl<W: Write> Write for Summed<W> {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        let n = self.w.write(b)?;
-        self.sum.update(&b[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.w.flush()
     }
 }
 
@@ -508,23 +521,31 @@ fn decode(
     if ours.as_bytes() != &theirs {
         return Err(Refused::Bad("checksum does not match".into()));
     }
-    Ok(decoded?)
+    let (base_tree, entries, walk_cache) = decoded?;
+    Ok(Payload {
+        base_tree,
+        entries,
+        walk_cache,
+        checksum: ours,
+    })
 }
 
-fn decode_payload(src: &mut entries::Source, version: u32) -> std::result::Result<Payload, String> {
+/// The decoded payload: base tree, entries (with their cached trees) and walk cache.
+type Decoded = (Option<ObjectId>, Entries, Option<WalkCache>);
+
+fn decode_payload(src: &mut entries::Source, version: u32) -> std::result::Result<Decoded, String> {
     let (base_tree, entries) = entries::read(src)?;
     let rest = src.rest()?;
     let (tail, used) = decode_tail(version, &rest).map_err(|e| e.to_string())?;
     if used != rest.len() {
         return Err("trailing bytes after the entries".into());
     }
-    check_paths(&entries)?;
     let trees = check_trees(tail.trees)?;
-    Ok(Payload {
+    Ok((
         base_tree,
-        entries: Entries::from_sorted(entries, trees),
-        walk_cache: tail.walk_cache,
-    })
+        Entries::from_sorted(entries, trees),
+        tail.walk_cache,
+    ))
 }
 
 /// The cached trees as the file lists them: directory paths (or `""`, the root), strictly
@@ -533,7 +554,10 @@ fn check_trees(trees: Vec<(Vec<u8>, CachedTree)>) -> std::result::Result<TreeCac
     if trees.windows(2).any(|w| w[0].0 >= w[1].0) {
         return Err("cached trees are not strictly sorted".into());
     }
-    if let Some((p, _)) = trees.iter().find(|(p, _)| !p.is_empty() && !valid_path(p)) {
+    if let Some((p, _)) = trees
+        .iter()
+        .find(|(p, _)| !p.is_empty() && !paths::valid_path(p))
+    {
         return Err(format!(
             "invalid cached tree path {:?}",
             String::from_utf8_lossy(p)
@@ -597,51 +621,6 @@ fn decode_bounded<T: bincode::Decode<()>>(
         n if n <= 1 << 30 => limited::<T, { 1 << 30 }>(b),
         _ => limited::<T, BINCODE_LIMIT>(b),
     }
-}
-
-/// Paths must be relative, normalised and strictly sorted, with no tracked file standing
-/// where another path needs a directory, so a damaged or hostile index cannot name a file
-/// outside the worktree.
-fn check_paths(entries: &tracked::Map) -> std::result::Result<(), String> {
-    // In sorted order every entry between a path and a longer path it prefixes shares that
-    // prefix, so the entries that prefix the current one form a stack: linear time.
-    let mut prefixes: Vec<&[u8]> = Vec::new();
-    let mut prev: Option<&[u8]> = None;
-    for (p, e) in entries {
-        if prev.is_some_and(|q| q >= p.as_slice()) {
-            return Err("paths are not strictly sorted".into());
-        }
-        prev = Some(p);
-        if !valid_path(p) {
-            return Err(format!("invalid path {:?}", String::from_utf8_lossy(p)));
-        }
-        while prefixes.last().is_some_and(|q| !p.starts_with(q)) {
-            prefixes.pop();
-        }
-        // Every path on the stack sorts before this one, so none is this path itself.
-        let here = RepoPath::new(p);
-        if prefixes.iter().any(|q| here.is_under(RepoPath::new(q))) {
-            return Err(format!(
-                "{:?} lies below a tracked file",
-                String::from_utf8_lossy(p)
-            ));
-        }
-        prefixes.push(p);
-        if !matches!(
-            EntryKind::from_u8(e.kind),
-            Some(EntryKind::File | EntryKind::Symlink)
-        ) {
-            return Err(format!("invalid kind for {:?}", String::from_utf8_lossy(p)));
-        }
-    }
-    Ok(())
-}
-
-/// A relative path of valid names (see `tree::check_name`), in one pass over its bytes.
-fn valid_path(p: &[u8]) -> bool {
-    p.split(|b| *b == b'/').all(|c| {
-        !c.is_empty() && c != b"." && c != b".." && c.len() <= u16::MAX as usize && !c.contains(&0)
-    })
 }
 
 /// The index's path inside `.cairn`.
@@ -738,23 +717,6 @@ mod tests {
         assert_eq!(std::mem::size_of::<IndexEntry>(), 120);
     }
 
-    #[test]
-    fn rejects_escaping_paths() {
-        let e = entry(1);
-        let map = |v: Vec<(Vec<u8>, IndexEntry)>| v.into_iter().collect::<tracked::Map>();
-        assert!(check_paths(&map(vec![
-            (b"a".to_vec(), e.clone()),
-            (b"a/b".to_vec(), e.clone())
-        ]))
-        .is_err());
-        for bad in [&b"../x"[..], b"/etc/x", b"a//b", b"a/./b", b""] {
-            assert!(
-                check_paths(&map(vec![(bad.to_vec(), e.clone())])).is_err(),
-                "{bad:?}"
-            );
-        }
-    }
-
     /// Writes `payload` as a checksummed index of `version` and returns the load error.
     fn load_error(p: &std::path::Path, version: u32, payload: &[u8]) -> String {
         let mut b = INDEX_MAGIC.to_vec();
@@ -817,6 +779,123 @@ mod tests {
             1, 1, 0x24, 0x30,
         ];
         let err = load_error(&dir.path().join("index"), 2, payload);
+        assert!(err.contains("damaged staging index"), "{err}");
+    }
+
+    /// An index of several batches and blocks, so that decoding and building the map, and
+    /// encoding and writing, each run on two threads.
+    fn large_index(n: u32) -> StagingIndex {
+        let mut idx = StagingIndex::default();
+        for i in 0..n {
+            let path = format!("d{:02}/f{i:05}", i % 50).into_bytes();
+            idx.entries.insert(path, entry((i % 251) as u8));
+        }
+        idx
+    }
+
+    /// The checksum names the file's trailing bytes, loaded or saved; a new index has none.
+    #[test]
+    fn checksum_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("index");
+        let mut idx = large_index(20_000);
+        assert_eq!(idx.checksum(), None);
+        idx.save(&p, dir.path(), HashAlgo::Blake3).unwrap();
+        let bytes = std::fs::read(&p).unwrap();
+        assert!(bytes.len() > 1 << 20, "several blocks: {}", bytes.len());
+        let trailer = ObjectId::from_slice(&bytes[bytes.len() - 32..]);
+        assert_eq!(idx.checksum(), trailer);
+        let back = StagingIndex::load(&p, HashAlgo::Blake3).unwrap();
+        assert_eq!(back.checksum(), trailer);
+        assert_eq!(back.entries.len(), 20_000);
+        assert!(
+            back.entries.iter().eq(idx.entries.iter()),
+            "same entries, same order"
+        );
+        assert_eq!(back.view().checksum(), None, "a view is never a file");
+        idx.entries.insert(b"zz".to_vec(), entry(1));
+        idx.save(&p, dir.path(), HashAlgo::Blake3).unwrap();
+        assert_ne!(idx.checksum(), trailer);
+    }
+
+    /// A flipped bit anywhere, or a file cut anywhere, is a damaged index, whichever thread
+    /// of the load meets the damage first.
+    #[test]
+    fn damage_anywhere_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("index");
+        large_index(20_000)
+            .save(&p, dir.path(), HashAlgo::Blake3)
+            .unwrap();
+        let good = std::fs::read(&p).unwrap();
+        let len = good.len();
+        let mut spots: Vec<usize> = (0..40).map(|k| k * (len / 40) + k % 7).collect();
+        spots.extend([0, 8, 12, 19, 20, 21, len - 33, len - 32, len - 1]);
+        for at in spots {
+            let mut bad = good.clone();
+            bad[at] ^= 1 << (at % 8);
+            std::fs::write(&p, &bad).unwrap();
+            let err = StagingIndex::load(&p, HashAlgo::Blake3).unwrap_err();
+            assert!(
+                err.to_string().contains("staging index"),
+                "bit at {at}: {err}"
+            );
+        }
+        for cut in [0, 19, 52, 4096, len / 2, len - 33, len - 1] {
+            std::fs::write(&p, &good[..cut]).unwrap();
+            let err = StagingIndex::load(&p, HashAlgo::Blake3).unwrap_err();
+            assert!(
+                err.to_string().contains("staging index"),
+                "cut at {cut}: {err}"
+            );
+        }
+    }
+
+    /// The payload of `entries` in the map's own order, which need not be sorted.
+    fn payload_of(entries: &tracked::Map) -> Vec<u8> {
+        let head = encode::Head {
+            base_tree: &None,
+            entries,
+        };
+        let mut out = Vec::new();
+        let mut sum = HashAlgo::Blake3.hasher(Domain::Checksum);
+        head.write(&[], &[0, 0], &mut out, &mut sum).unwrap();
+        assert_eq!(out.len(), head.len() + 2);
+        out
+    }
+
+    /// A checksummed file whose paths break the rules far into the entries (in a later
+    /// batch than the first) is refused, with what is wrong.
+    #[test]
+    fn bad_paths_deep_in_a_large_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("index");
+        let mut good = large_index(10_000);
+        good.entries.sort();
+        let cases: [(&[u8], &str); 3] = [
+            (b"a", "not strictly sorted"),
+            (b"d49/f09999/x", "below a tracked file"),
+            (b"zz/../x", "invalid path"),
+        ];
+        for (extra, want) in cases {
+            let mut map = (*good.entries).clone();
+            map.insert(extra.to_vec(), entry(1));
+            map.insert(b"zzz".to_vec(), entry(2));
+            let err = load_error(&p, INDEX_VERSION, &payload_of(&map));
+            assert!(err.contains(want), "{extra:?}: {err}");
+        }
+        let mut map = (*good.entries).clone();
+        map.insert(
+            b"zzz".to_vec(),
+            IndexEntry {
+                kind: 2,
+                ..entry(1)
+            },
+        );
+        let err = load_error(&p, INDEX_VERSION, &payload_of(&map));
+        assert!(err.contains("invalid kind"), "{err}");
+        let cut = payload_of(&good.entries);
+        let err = load_error(&p, INDEX_VERSION, &cut[..cut.len() - 1]);
         assert!(err.contains("damaged staging index"), "{err}");
     }
 

@@ -172,12 +172,7 @@ pub(crate) fn worktree_index(repo: &Repository, index: &StagingIndex) -> Result<
         .into_iter()
         .flatten()
         .collect();
-    let mut view = StagingIndex {
-        walk_cache: None,
-        entries: index.entries.clone(),
-        base_tree: None,
-        loaded_mtime_ns: index.loaded_mtime_ns,
-    };
+    let mut view = index.view();
     for (rel, e) in updates {
         match e {
             Some(e) => {

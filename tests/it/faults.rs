@@ -70,11 +70,10 @@ fn injected_disk_full_in_index_write_leaves_the_index() {
     let root = &env.root;
     // A copy of a stored file needs no new chunk: the staging index is the only write.
     fs::copy(root.join(BLOB), root.join("copy.bin")).unwrap();
-    fails_cleanly(
-        root,
-        &["add", "copy.bin"],
-        &[("CAIRN_FAILPOINT", "atomic:write-error")],
-    );
+    // Before the file is written, and on the thread that writes it, at its first block.
+    for point in ["atomic:write-error", "index:write-error"] {
+        fails_cleanly(root, &["add", "copy.bin"], &[("CAIRN_FAILPOINT", point)]);
+    }
     let v = json(root, &["add", "copy.bin"]);
     assert_eq!(v["staged"][0]["path"], "copy.bin");
 }

@@ -499,16 +499,14 @@ fn small_staging_index() -> StagingIndex {
         ino: 2,
         mode: 0o40755,
     };
-    let mut idx = StagingIndex {
-        base_tree: Some(algo.hash(Domain::TreeNode, b"")),
-        walk_cache: Some(WalkCache {
-            dirs: vec![(Vec::new(), dir_stat), (b"dir".to_vec(), dir_stat)],
-            ignore_files: vec![(b".cairnignore".to_vec(), dir_stat)],
-            untracked: vec![b"dir/fifo".to_vec()],
-            racy: vec![b"dir".to_vec()],
-        }),
-        ..Default::default()
-    };
+    let mut idx = StagingIndex::default();
+    idx.base_tree = Some(algo.hash(Domain::TreeNode, b""));
+    idx.walk_cache = Some(WalkCache {
+        dirs: vec![(Vec::new(), dir_stat), (b"dir".to_vec(), dir_stat)],
+        ignore_files: vec![(b".cairnignore".to_vec(), dir_stat)],
+        untracked: vec![b"dir/fifo".to_vec()],
+        racy: vec![b"dir".to_vec()],
+    });
     let hello = b"hello\n";
     let chunks = vec![ChunkRef {
         id: algo.hash(Domain::Chunk, hello),
