@@ -16,6 +16,7 @@ pub mod diff;
 mod error;
 mod failpoint;
 mod fsutil;
+pub use fsutil::purge_freed_memory_at_once;
 pub mod hash;
 mod history;
 pub mod index;
