@@ -53,4 +53,5 @@ mod undo;
 mod unstable_input;
 mod verify_chunks;
 mod walk_cache;
+mod watch;
 mod worktree_safety;
