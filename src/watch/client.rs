@@ -227,7 +227,9 @@ impl Carry {
         let kept = (|| {
             let pin = Pin::take(cairn_dir)?;
             let bytes = std::fs::read(state_path(cairn_dir)).ok()?;
-            state::decode(&bytes).ok().filter(|s| s.index == pin.checksum)
+            state::decode(&bytes)
+                .ok()
+                .filter(|s| s.index == pin.checksum)
         })();
         Carry { kept }
     }
@@ -251,8 +253,8 @@ fn write_state(cairn_dir: &Path, state: &State) {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let dest = state_path(cairn_dir);
     let tmp = dest.with_file_name(format!("state-{}-{n}.tmp", std::process::id()));
-    let written = std::fs::write(&tmp, state::encode(state))
-        .and_then(|()| std::fs::rename(&tmp, &dest));
+    let written =
+        std::fs::write(&tmp, state::encode(state)).and_then(|()| std::fs::rename(&tmp, &dest));
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }

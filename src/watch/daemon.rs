@@ -147,7 +147,7 @@ impl Listener {
             let _ = std::fs::remove_file(p);
         }
         let listener = super::client::with_short_path(&own, |p| UnixListener::bind(p))
-        .ctx("could not create the monitor's socket", &own)?;
+            .ctx("could not create the monitor's socket", &own)?;
         std::fs::hard_link(&own, &tmp)
             .and_then(|()| std::fs::rename(&tmp, &public))
             .ctx("could not create the monitor's socket", &public)?;
@@ -163,7 +163,11 @@ impl Listener {
 
     /// Whether `sock` still names this monitor's socket.
     fn is_public(&self) -> bool {
-        let ino = |p: &Path| std::fs::symlink_metadata(p).map(|m| (m.dev(), m.ino())).ok();
+        let ino = |p: &Path| {
+            std::fs::symlink_metadata(p)
+                .map(|m| (m.dev(), m.ino()))
+                .ok()
+        };
         ino(&self.own).is_some() && ino(&self.own) == ino(&self.public)
     }
 
@@ -251,7 +255,10 @@ impl Monitor {
     /// when a directory cannot be watched or listed (the caller decides what that means).
     fn watch_tree(&mut self, rel: &[u8]) -> Result<()> {
         let top = crate::worktree::abs(&self.root, rel);
-        let skip = self.skip.as_ref().map(|s| self.root.join(OsStr::from_bytes(s)));
+        let skip = self
+            .skip
+            .as_ref()
+            .map(|s| self.root.join(OsStr::from_bytes(s)));
         let walk = ignore::WalkBuilder::new(&top)
             .standard_filters(false)
             .follow_links(false)
@@ -323,7 +330,9 @@ impl Monitor {
                 .iter()
                 .map(|w| w.deadline.saturating_duration_since(Instant::now()))
                 .min()
-                .map_or(TICK_MS, |d| i32::try_from(d.as_millis()).unwrap_or(TICK_MS).min(TICK_MS));
+                .map_or(TICK_MS, |d| {
+                    i32::try_from(d.as_millis()).unwrap_or(TICK_MS).min(TICK_MS)
+                });
             let fds = [self.inotify.as_fd(), listener.listener.as_fd()];
             let Ok(readable) = crate::fsutil::poll_readable(&fds, timeout) else {
                 return Ended::Gone("could not wait for events".into());
@@ -402,7 +411,9 @@ impl Monitor {
             }
             return;
         }
-        let rel = crate::repo_path::RepoPath::new(&dir).join(&name).into_bytes();
+        let rel = crate::repo_path::RepoPath::new(&dir)
+            .join(&name)
+            .into_bytes();
         self.name_event(rel, mask);
     }
 

@@ -42,7 +42,10 @@ impl Question {
     /// The question's line.
     pub fn encode(&self) -> Vec<u8> {
         match self {
-            Question::Since(t) => format!("cairn-watch {VERSION} since {:016x} {}\n", t.instance, t.seq),
+            Question::Since(t) => format!(
+                "cairn-watch {VERSION} since {:016x} {}\n",
+                t.instance, t.seq
+            ),
             Question::Status => format!("cairn-watch {VERSION} status\n"),
             Question::Stop => format!("cairn-watch {VERSION} stop\n"),
         }

@@ -37,7 +37,8 @@ pub fn encode(state: &State) -> Vec<u8> {
     let mut paths: Vec<&Vec<u8>> = state.recheck.iter().collect();
     paths.sort_unstable();
     paths.dedup();
-    let mut out = Vec::with_capacity(HEAD_LEN + 32 + paths.iter().map(|p| 4 + p.len()).sum::<usize>());
+    let mut out =
+        Vec::with_capacity(HEAD_LEN + 32 + paths.iter().map(|p| 4 + p.len()).sum::<usize>());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
     out.extend_from_slice(&state.token.instance.to_le_bytes());
@@ -112,7 +113,11 @@ mod tests {
                 seq: 42,
             },
             index: [7; 32],
-            recheck: vec![b"a/b".to_vec(), b"dir".to_vec(), "\u{e9}t\u{e9}\n".as_bytes().to_vec()],
+            recheck: vec![
+                b"a/b".to_vec(),
+                b"dir".to_vec(),
+                "\u{e9}t\u{e9}\n".as_bytes().to_vec(),
+            ],
         }
     }
 

@@ -157,10 +157,7 @@ fn a_change_between_two_quiet_statuses_is_seen() {
     std::fs::rename(w.repo.path("tmp-link"), w.repo.path("link")).unwrap();
     assert_eq!(w.status(true), [" M d/four.txt", " M link"]);
     w.repo.chmod("a/two.txt", 0o755);
-    assert_eq!(
-        w.status(true),
-        [" M a/two.txt", " M d/four.txt", " M link"]
-    );
+    assert_eq!(w.status(true), [" M a/two.txt", " M d/four.txt", " M link"]);
 }
 
 #[test]
@@ -232,7 +229,10 @@ fn add_and_commit_see_what_changed_and_keep_the_monitor_trusted() {
     let v = w.repo.json(&["add", "-A"]);
     assert_eq!((staged(&v, "added"), staged(&v, "modified")), (1, 2), "{v}");
     // The add trusted the monitor too: the sentinel's hidden change is not staged.
-    assert_eq!(w.status(true), ["M  a/one.txt", "M  a/two.txt", "A  d/five.txt"]);
+    assert_eq!(
+        w.status(true),
+        ["M  a/one.txt", "M  a/two.txt", "A  d/five.txt"]
+    );
     w.repo.commit("second");
     // Commit carried the state over to the index it rewrote.
     assert_eq!(w.status(true), Vec::<String>::new());
@@ -247,7 +247,11 @@ fn add_and_commit_see_what_changed_and_keep_the_monitor_trusted() {
     w.repo.remove("a/one.txt");
     w.repo.write("e/f/deep.txt", "deep\n");
     let v = w.repo.json(&["add", "-A"]);
-    let counts = (staged(&v, "added"), staged(&v, "modified"), staged(&v, "deleted"));
+    let counts = (
+        staged(&v, "added"),
+        staged(&v, "modified"),
+        staged(&v, "deleted"),
+    );
     assert_eq!(counts, (1, 1, 1), "{v}");
 }
 
@@ -300,9 +304,15 @@ fn a_state_file_for_another_index_damaged_or_of_another_monitor_is_not_trusted()
     damaged[40] ^= 0x10;
     for (what, bytes) in [
         ("another index", hiding(other_index, kept.token.instance)),
-        ("another monitor", hiding(kept.index, kept.token.instance ^ 1)),
+        (
+            "another monitor",
+            hiding(kept.index, kept.token.instance ^ 1),
+        ),
         ("damaged", damaged),
-        ("truncated", hiding(kept.index, kept.token.instance)[..50].to_vec()),
+        (
+            "truncated",
+            hiding(kept.index, kept.token.instance)[..50].to_vec(),
+        ),
         ("garbage", b"not a state file at all".to_vec()),
     ] {
         std::fs::write(state_path(&w.repo), &bytes).unwrap();
@@ -357,7 +367,10 @@ fn the_monitor_ends_when_its_repository_or_worktree_goes_away() {
         while alive(monitor.pid) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
-        assert!(!alive(monitor.pid), "the monitor ended after {gone:?} went away");
+        assert!(
+            !alive(monitor.pid),
+            "the monitor ended after {gone:?} went away"
+        );
         if gone.is_empty() {
             let _ = std::fs::remove_dir_all(repo.root().with_extension("moved"));
         }
@@ -395,9 +408,18 @@ fn many_files_and_new_directories_full_of_files() {
         repo.append(format!("d13/f{f:03}"), "x");
     }
     let v = repo.json(&["add", "-A"]);
-    assert_eq!((staged(&v, "added"), staged(&v, "modified")), (50, 15), "{v}");
+    assert_eq!(
+        (staged(&v, "added"), staged(&v, "modified")),
+        (50, 15),
+        "{v}"
+    );
     let lines = repo.status();
-    assert!(lines.iter().all(|l| l.starts_with("A  ") || l.starts_with("M  ")), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("A  ") || l.starts_with("M  ")),
+        "{lines:?}"
+    );
     repo.commit("more");
     assert_eq!(repo.status(), Vec::<String>::new());
     repo.append("d05/new/g7", "x");
