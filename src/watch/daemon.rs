@@ -91,6 +91,7 @@ pub fn run(root: &Path, cairn_dir: &Path, ready: impl FnOnce(Ready)) -> Result<E
             path: root.to_path_buf(),
         });
     }
+    clear_leftovers(&dir);
     let mut m = Monitor::new(root, cairn_dir)?;
     m.watch_tree(b"")?;
     let listener = Listener::bind(cairn_dir)?;
@@ -102,6 +103,21 @@ pub fn run(root: &Path, cairn_dir: &Path, ready: impl FnOnce(Ready)) -> Result<E
     listener.remove();
     drop(lock);
     Ok(ended)
+}
+
+/// Removes what a killed monitor left in `.cairn/watch/`: its socket names and cookies
+/// (none belongs to a running monitor: this one holds the lock).
+fn clear_leftovers(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.as_bytes();
+        if name.starts_with(b"sock-") || name.starts_with(b"cookie-") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// Refuses network and FUSE file systems: changes made on another machine, or by a FUSE
