@@ -425,3 +425,38 @@ fn many_files_and_new_directories_full_of_files() {
     repo.append("d05/new/g7", "x");
     assert_eq!(repo.status(), [" M d05/new/g7"]);
 }
+
+/// A monitor that does not answer (stopped) costs a status its timeout, then a full pass;
+/// the events it could not queue meanwhile (an overflow) make it start again, and the
+/// change whose event was dropped still shows.
+#[test]
+fn a_stuck_monitor_and_an_overflowed_queue_mean_full_passes() {
+    let w = Watched::new();
+    w.hide_a_change();
+    let signal = |sig: &str| {
+        let pid = w.monitor.pid.to_string();
+        let st = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status();
+        assert!(st.unwrap().success());
+    };
+    signal("-STOP");
+    let limit: usize = std::fs::read_to_string("/proc/sys/fs/inotify/max_queued_events")
+        .map_or(16384, |s| s.trim().parse().unwrap());
+    // Each append is two events (modify, close); alternating files, so none merge.
+    for i in 0..limit {
+        let name = if i % 2 == 0 { "a/one.txt" } else { "a/two.txt" };
+        w.repo.append(name, "x");
+    }
+    // Past the queue's end: its event is dropped.
+    w.repo.append("d/four.txt", "x");
+    let t = Instant::now();
+    let lines = w.status(false);
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert_eq!(lines, [" M a/one.txt", " M a/two.txt", " M d/four.txt"]);
+    signal("-CONT");
+    assert_eq!(
+        w.status(false),
+        [" M a/one.txt", " M a/two.txt", " M d/four.txt"]
+    );
+}
