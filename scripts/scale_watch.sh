@@ -4,7 +4,7 @@
 # alternating every round. The figures in docs/BENCHMARKS.md ("A file-system monitor") came
 # from it.
 #
-#   CAIRN=target/release/cairn [ROUNDS=5] scripts/scale_watch.sh TREE GIT_DIR
+#   CAIRN=target/release/cairn [ROUNDS=5] [ONLY=status|one] scripts/scale_watch.sh TREE GIT_DIR
 #
 # TREE: a committed cairn worktree (a copy: the one-file steps change and commit files in
 # it). GIT_DIR: a git repository of the same tree (`GIT_DIR=... GIT_WORK_TREE=TREE git add
@@ -65,6 +65,7 @@ watch_one() {
 "$CAIRN" watch stop -q || true
 # The order rotates every round.
 for r in $(seq 1 "$ROUNDS"); do
+  [[ ${ONLY:-status} == status ]] || break
   case $((r % 3)) in
     1) cairn_status; git_status; watch_status ;;
     2) git_status; watch_status; cairn_status ;;
@@ -72,6 +73,7 @@ for r in $(seq 1 "$ROUNDS"); do
   esac
 done
 for r in $(seq 1 "$ROUNDS"); do
+  [[ ${ONLY:-one} == one ]] || break
   case $((r % 3)) in
     1) cairn_one "$r"; git_one "$r"; watch_one "$r" ;;
     2) git_one "$r"; watch_one "$r"; cairn_one "$r" ;;
