@@ -460,3 +460,48 @@ fn a_stuck_monitor_and_an_overflowed_queue_mean_full_passes() {
         [" M a/one.txt", " M a/two.txt", " M d/four.txt"]
     );
 }
+
+/// On a FUSE file system (a `cairn mount` of the repository's own layers) inotify would
+/// never hear of changes: `watch start` refuses, with exit 2 and the path, and starts
+/// nothing.
+#[test]
+fn a_fuse_worktree_is_refused() {
+    assert!(
+        Path::new("/dev/fuse").exists(),
+        "/dev/fuse is missing: this test needs FUSE (apt-get install fuse3; modprobe fuse)"
+    );
+    let repo = TestRepo::new();
+    repo.write("a/x", "x\n");
+    repo.ok(&["add", "-A"]);
+    repo.commit("one");
+    let mnt = tempfile::tempdir().unwrap();
+    let dir = mnt.path().join("mnt");
+    std::fs::create_dir(&dir).unwrap();
+    let v = repo.json(&["mount", "--daemon", dir.to_str().unwrap()]);
+    assert_eq!(v["ended"], "running", "{v}");
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+    let _unmount = Unmount(dir.clone());
+    let worktree = dir.join("lines/main");
+    let cairn_dir = repo.path(".cairn");
+    let args = [
+        "--repo",
+        cairn_dir.to_str().unwrap(),
+        "--work-tree",
+        worktree.to_str().unwrap(),
+        "watch",
+        "start",
+    ];
+    let err = repo.fails(&args, 2);
+    assert!(err.contains("FUSE"), "{err}");
+    assert!(err.contains(worktree.to_str().unwrap()), "{err}");
+    assert!(!repo.path(".cairn/watch/sock").exists());
+    repo.ok(&["umount", dir.to_str().unwrap()]);
+}
