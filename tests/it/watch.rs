@@ -505,3 +505,25 @@ fn a_fuse_worktree_is_refused() {
     assert!(!repo.path(".cairn/watch/sock").exists());
     repo.ok(&["umount", dir.to_str().unwrap()]);
 }
+
+/// A directory made while the monitor runs is watched from then on: a later change to a
+/// file in it is seen (with the file's date set back, so that only the monitor can tell).
+#[test]
+fn files_of_a_directory_created_later_are_watched() {
+    let w = Watched::new();
+    w.repo.write("n/m/f.txt", "f\n");
+    let st = std::process::Command::new("touch")
+        .args(["-h", "-d", "1 hour ago"])
+        .arg(w.repo.path("n/m/f.txt"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    w.repo.ok(&["add", "-A"]);
+    w.repo.commit("n");
+    // The add walked (a new directory), so it kept no state: one full pass makes it.
+    assert_eq!(w.repo.status(), Vec::<String>::new());
+    w.hide_a_change();
+    assert_eq!(w.status(true), Vec::<String>::new());
+    w.repo.append("n/m/f.txt", "x");
+    assert_eq!(w.status(true), [" M n/m/f.txt"]);
+}
