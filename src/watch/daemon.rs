@@ -15,17 +15,17 @@
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
 
-use super::protocol::{Answer, Health, Question, MAX_QUESTION};
+use super::listener::{read_question, Listener};
+use super::protocol::{Answer, Health, Question};
 use super::Token;
 use crate::error::{Error, IoContext, Result};
 
@@ -143,55 +143,6 @@ fn check_file_system(path: &Path) -> Result<()> {
             path: path.to_path_buf(),
         }),
         None => Ok(()),
-    }
-}
-
-/// The socket, bound under a name of this process's own and then linked to `sock`: the
-/// monitor can tell whether `sock` is still its own (a newer monitor may have taken it).
-struct Listener {
-    listener: UnixListener,
-    own: PathBuf,
-    public: PathBuf,
-}
-
-impl Listener {
-    fn bind(cairn_dir: &Path) -> Result<Listener> {
-        let public = super::socket_path(cairn_dir);
-        let own = public.with_file_name(format!("sock-{}", std::process::id()));
-        let tmp = public.with_file_name(format!("sock-{}.tmp", std::process::id()));
-        for p in [&own, &tmp] {
-            let _ = std::fs::remove_file(p);
-        }
-        let listener = super::client::with_short_path(&own, |p| UnixListener::bind(p))
-            .ctx("could not create the monitor's socket", &own)?;
-        std::fs::hard_link(&own, &tmp)
-            .and_then(|()| std::fs::rename(&tmp, &public))
-            .ctx("could not create the monitor's socket", &public)?;
-        listener
-            .set_nonblocking(true)
-            .ctx("could not create the monitor's socket", &own)?;
-        Ok(Listener {
-            listener,
-            own,
-            public,
-        })
-    }
-
-    /// Whether `sock` still names this monitor's socket.
-    fn is_public(&self) -> bool {
-        let ino = |p: &Path| {
-            std::fs::symlink_metadata(p)
-                .map(|m| (m.dev(), m.ino()))
-                .ok()
-        };
-        ino(&self.own).is_some() && ino(&self.own) == ino(&self.public)
-    }
-
-    fn remove(&self) {
-        if self.is_public() {
-            let _ = std::fs::remove_file(&self.public);
-        }
-        let _ = std::fs::remove_file(&self.own);
     }
 }
 
@@ -349,7 +300,7 @@ impl Monitor {
                 .map_or(TICK_MS, |d| {
                     i32::try_from(d.as_millis()).unwrap_or(TICK_MS).min(TICK_MS)
                 });
-            let fds = [self.inotify.as_fd(), listener.listener.as_fd()];
+            let fds = [self.inotify.as_fd(), listener.as_fd()];
             let Ok(readable) = crate::fsutil::poll_readable(&fds, timeout) else {
                 return Ended::Gone("could not wait for events".into());
             };
@@ -468,7 +419,7 @@ impl Monitor {
 
     /// Takes every pending connection's question.
     fn accept(&mut self, listener: &Listener, waiting: &mut Vec<Waiting>) {
-        while let Ok((stream, _)) = listener.listener.accept() {
+        while let Some(stream) = listener.accept() {
             let Some(question) = read_question(&stream) else {
                 continue;
             };
@@ -557,27 +508,6 @@ impl Monitor {
             self.ending = Some(Ended::Gone(why.into()));
         }
     }
-}
-
-/// Reads a question: one short line, sent at once (a client that dawdles is dropped).
-fn read_question(stream: &UnixStream) -> Option<Question> {
-    stream.set_nonblocking(false).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_millis(500)))
-        .ok()?;
-    let mut line = Vec::with_capacity(64);
-    let mut byte = [0u8; 1];
-    let mut r = stream;
-    while line.len() < MAX_QUESTION {
-        if r.read(&mut byte).ok()? == 0 {
-            return None;
-        }
-        line.push(byte[0]);
-        if byte[0] == b'\n' {
-            return Question::decode(&line);
-        }
-    }
-    None
 }
 
 fn is_vanished(e: &ignore::Error) -> bool {

@@ -17,6 +17,7 @@
 
 mod client;
 pub mod daemon;
+mod listener;
 pub mod protocol;
 pub mod state;
 
