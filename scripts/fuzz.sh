@@ -27,7 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-10}"
 shift || true
-all=(tree layer file_object pack_index midx layer_graph pack staging_index config proof repo reflog resume)
+all=(tree layer file_object pack_index midx layer_graph pack staging_index config proof repo reflog resume watch_state)
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     targets=("${all[@]}")
@@ -46,6 +46,7 @@ seeds_of() {
         config) echo fixtures/corpus/config ;;
         reflog) echo fixtures/corpus/reflog ;;
         resume) echo fixtures/corpus/resume ;;
+        watch_state) echo fixtures/corpus/watch-state ;;
         proof) echo fixtures/proofs ;;
         repo) echo fixtures/repo-seeds ;;
         *) return 1 ;;

@@ -298,6 +298,15 @@ pub enum Error {
         /// The remote's URL, as a path.
         path: PathBuf,
     },
+    /// The file-system monitor cannot run here: a file system inotify cannot see, watches
+    /// that ran out, another monitor already running.
+    #[error("{what} ({})", path.display())]
+    Watch {
+        /// What stops it, as a sentence.
+        what: String,
+        /// The worktree or directory concerned.
+        path: PathBuf,
+    },
     /// A background part of cairn stopped (its own error is reported instead when known).
     #[error("{what}")]
     Internal {
@@ -367,6 +376,7 @@ impl Error {
             Error::Remote { source, .. } if source.is_denied() => "remote_denied",
             Error::Remote { .. } => "remote_failed",
             Error::RemoteState { .. } => "remote_state",
+            Error::Watch { .. } => "watch",
             Error::Internal { .. } => "internal",
         }
     }
@@ -409,7 +419,8 @@ impl Error {
             | Error::MalformedProof { path, .. }
             | Error::RemoteSetup { path, .. }
             | Error::Remote { path, .. }
-            | Error::RemoteState { path, .. } => Some(path),
+            | Error::RemoteState { path, .. }
+            | Error::Watch { path, .. } => Some(path),
             Error::Internal { .. } => None,
         }
     }
@@ -451,6 +462,9 @@ impl Error {
                 "check the network and the remote's address; running the command again resumes it"
             }
             Error::RemoteState { .. } => "`cairn verify --remote` checks what the remote holds",
+            Error::Watch { .. } => {
+                "status and add work as before without the monitor, checking every file"
+            }
             _ => return None,
         })
     }
@@ -631,6 +645,10 @@ mod tests {
             remote(false),
             Error::RemoteState {
                 remote: s(),
+                what: s(),
+                path: p(),
+            },
+            Error::Watch {
                 what: s(),
                 path: p(),
             },

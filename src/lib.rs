@@ -51,6 +51,7 @@ mod stage;
 #[cfg(test)]
 mod testutil;
 mod walk_cache;
+pub mod watch;
 pub mod worktree;
 
 pub use error::{Error, Result};

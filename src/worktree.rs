@@ -521,6 +521,32 @@ pub fn lstat_tracked<'a, T: Send>(
         .collect()
 }
 
+/// As [`lstat_tracked`], for the entries at `picked` (positions in path order) only: those
+/// a file-system monitor says may have changed.
+pub(crate) fn lstat_picked<'a, T: Send>(
+    root: &Path,
+    entries: &'a crate::index::Map,
+    picked: &[usize],
+    wanted: impl Fn(&[u8]) -> bool + Sync,
+    f: impl Fn(&'a [u8], &'a IndexEntry, Option<Stat>) -> Option<T> + Sync,
+) -> Vec<T> {
+    use rayon::prelude::*;
+    picked
+        .par_iter()
+        .map_init(
+            || DirCursor::new(root),
+            |dir, &i| {
+                let (rel, e) = entries.get_index(i).expect("a position of the index");
+                match wanted(rel) {
+                    true => f(rel, e, dir.lstat(rel)),
+                    false => None,
+                }
+            },
+        )
+        .flatten()
+        .collect()
+}
+
 /// `lstat`s files relative to their directory, kept open from one file to the next: files
 /// in path order cost one `fstatat` each and one directory open per directory (and per
 /// share of the work a thread takes up).

@@ -164,6 +164,29 @@ pub(crate) enum Command {
     Mount(MountArgs),
     /// Unmount a `cairn mount`.
     Umount(UmountArgs),
+    /// Start, stop or ask the file-system monitor (inotify), with which status and add
+    /// check only the files that changed.
+    Watch(WatchArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WatchArgs {
+    #[command(subcommand)]
+    pub action: WatchCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum WatchCommand {
+    /// Start a monitor of this worktree in the background; returns once it watches every
+    /// directory.
+    Start,
+    /// Stop the monitor of this worktree.
+    Stop,
+    /// Say whether a monitor runs for this worktree.
+    Status,
+    /// Be the monitor, in the foreground (what `start` runs).
+    #[command(hide = true)]
+    Run,
 }
 
 #[derive(Debug, Args)]

@@ -922,3 +922,69 @@ pub(super) fn umount(a: &UmountArgs, ctx: &Ctx) -> Outcome {
     })?;
     OK
 }
+
+pub(super) fn watch(a: &WatchArgs, ctx: &Ctx) -> Outcome {
+    let repo = ctx.repo()?;
+    let outcome = match a.action {
+        WatchCommand::Start => return watch_start(&repo, ctx),
+        WatchCommand::Run => return watch_run(&repo),
+        WatchCommand::Stop => ops::watch::stop(&repo)?,
+        WatchCommand::Status => ops::watch::status(&repo)?,
+    };
+    ctx.printer.outcome(&outcome, render::watch)?;
+    OK
+}
+
+/// Starts `cairn watch run` in its own process group, and waits for its first line: the
+/// outcome once it is ready, or nothing when it failed (its error is on its stderr, passed
+/// on, with its exit code).
+fn watch_start(repo: &cairn::Repository, ctx: &Ctx) -> Outcome {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    let now = ops::watch::status(repo)?;
+    if now.running {
+        let outcome = ops::watch::WatchOutcome {
+            action: "already-running".into(),
+            ..now
+        };
+        ctx.printer.outcome(&outcome, render::watch)?;
+        return OK;
+    }
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .arg("--repo")
+        .arg(repo.dir())
+        .arg("--work-tree")
+        .arg(repo.root())
+        .args(["watch", "run"])
+        .current_dir(repo.root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()?;
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        std::io::BufReader::new(out).read_line(&mut line)?;
+    }
+    let Ok(outcome) = serde_json::from_str::<ops::watch::WatchOutcome>(&line) else {
+        if let Some(mut err) = child.stderr.take() {
+            std::io::copy(&mut err, &mut std::io::stderr())?;
+        }
+        let status = child.wait()?;
+        return Ok(ExitCode::from(status.code().map_or(2, |c| c as u8)));
+    };
+    ctx.printer.outcome(&outcome, render::watch)?;
+    OK
+}
+
+/// The monitor itself: its one line on stdout says it is ready; it ends silently.
+fn watch_run(repo: &cairn::Repository) -> Outcome {
+    ops::watch::run(repo, |o| {
+        let mut out = std::io::stdout().lock();
+        let _ = serde_json::to_writer(&mut out, o);
+        let _ = writeln!(out);
+        let _ = out.flush();
+    })?;
+    OK
+}

@@ -72,6 +72,11 @@ fn examples(name: &str) -> Option<&'static str> {
         "umount" => {
             "  cairn umount /mnt/data          unmount it; the serving cairn exits"
         }
+        "watch" => {
+            "  cairn watch start               watch this worktree; status and add check only what changed
+  cairn watch status --json       whether a monitor runs, its pid and watched directories
+  cairn watch stop                end it; status and add check every file again"
+        }
         "cat" => {
             "  cairn cat HEAD:data/a.csv                  a file of a layer
   cairn cat HEAD~3:big.bin --range 0-1023    its first KiB, reading only those chunks

@@ -234,5 +234,6 @@ fn dispatch(command: &Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Command::Import(a) => c::import(a, ctx),
         Command::Mount(a) => c::mount(a, ctx),
         Command::Umount(a) => c::umount(a, ctx),
+        Command::Watch(a) => c::watch(a, ctx),
     }
 }

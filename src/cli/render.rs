@@ -1048,6 +1048,33 @@ pub(super) fn import(
     )
 }
 
+pub(super) fn watch(
+    o: &cairn::ops::watch::WatchOutcome,
+    out: &mut dyn Write,
+    _: &Printer,
+) -> Result<()> {
+    match (o.action.as_str(), o.pid) {
+        ("stopped", Some(pid)) => writeln!(out, "monitor stopped (pid {pid})")?,
+        ("not-running", _) | (_, None) => writeln!(out, "no monitor runs for this worktree")?,
+        (action, Some(pid)) => {
+            let what = match action {
+                "started" => "monitor started",
+                "already-running" => "monitor already running",
+                _ => "monitor running",
+            };
+            let dirs = o.directories.unwrap_or(0);
+            writeln!(out, "{what} (pid {pid}), watching {dirs} directories")?;
+        }
+    }
+    if let Some(why) = &o.degraded {
+        writeln!(
+            out,
+            "it checks nothing exactly: {why}; `cairn watch stop` and start it again"
+        )?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -92,6 +92,7 @@ pub(crate) fn documents() -> Vec<(&'static str, Value)> {
         ("export", doc::<ops::export::ExportOutcome>()),
         ("import", doc::<ops::import::ImportOutcome>()),
         ("forget", doc::<ops::forget::ForgetOutcome>()),
+        ("watch", doc::<ops::watch::WatchOutcome>()),
         (
             "progress-event",
             generate::<super::bar::ProgressEvent<'static>>(),

@@ -148,7 +148,9 @@ pub fn add(
     opts: &AddOptions,
     progress: &dyn Progress,
 ) -> Result<AddOutcome> {
+    let pin = crate::watch::Pin::take(repo.dir());
     let mut index = repo.load_index()?;
+    let look = crate::watch::Look::take(repo, pin);
     let excludes = Excludes::new(&opts.exclude)?;
     let specs = if opts.all {
         vec![RepoPathBuf::new()]
@@ -162,7 +164,7 @@ pub fn add(
             ..Default::default()
         });
     }
-    let plan = plan(repo, &index, &specs, &excludes, opts)?;
+    let plan = plan(repo, &index, &specs, &excludes, opts, look.as_ref())?;
     let mut outcome = AddOutcome {
         dry_run: opts.dry_run,
         skipped: plan.skipped,
@@ -197,6 +199,9 @@ pub fn add(
     }
     crate::failpoint::hit("add:before-index");
     repo.save_index(&mut index)?;
+    if let (Some(look), true) = (&look, plan.watched) {
+        look.carry(repo, &index);
+    }
     // Every read this add stopped inside a file has ended.
     resume::clear(repo.dir())?;
     Ok(outcome)
@@ -210,6 +215,9 @@ struct Plan {
     skipped: Vec<Skipped>,
     /// What a walk of the whole worktree saw, for the walk cache.
     walked: Option<Walked>,
+    /// Whether the tracked files were checked as a file-system monitor's look said (so the
+    /// monitor state carries over to the index this add writes).
+    watched: bool,
 }
 
 impl Plan {
@@ -248,6 +256,7 @@ fn cached_plan(
     excludes: &Excludes,
     opts: &AddOptions,
     started_ns: i64,
+    look: Option<&crate::watch::Look>,
 ) -> Result<Option<Plan>> {
     let root = repo.root();
     let Some(cache) = index.walk_cache.as_ref() else {
@@ -266,7 +275,8 @@ fn cached_plan(
         return Ok(None);
     };
     let named = PathSet::new(specs);
-    let Some(mut work) = changed_tracked(root, index, &named) else {
+    let picked = look.and_then(|l| l.candidates(index));
+    let Some(mut work) = changed_tracked(root, index, &named, picked.as_deref()) else {
         return Ok(None);
     };
     let whole = specs.iter().any(|s| s.is_root());
@@ -275,6 +285,7 @@ fn cached_plan(
         removed: Vec::new(),
         skipped: Vec::new(),
         walked: whole.then(|| Walked::from_cache(cache, &relisted, started_ns)),
+        watched: picked.is_some(),
     };
     let new = found
         .into_iter()
@@ -294,23 +305,30 @@ fn cached_plan(
 
 /// The tracked files named whose stat data changed (or is racy), in path order; `None`
 /// when one is no longer a file or symlink, cannot be examined, or is nested too deep to
-/// store (an index no add wrote: the walk refuses it).
-fn changed_tracked(root: &Path, index: &StagingIndex, named: &PathSet) -> Option<Vec<Vec<u8>>> {
+/// store (an index no add wrote: the walk refuses it). Only the entries at `picked` are
+/// examined when a file-system monitor vouches for the others.
+fn changed_tracked(
+    root: &Path,
+    index: &StagingIndex,
+    named: &PathSet,
+    picked: Option<&[usize]>,
+) -> Option<Vec<Vec<u8>>> {
     let wanted = |rel: &[u8]| named.covers(RepoPath::new(rel));
-    let checked = worktree::lstat_tracked(root, &index.entries, wanted, |rel, e, st| {
+    let check = |rel: &[u8], e: &IndexEntry, st: Option<Stat>| -> Option<Option<Vec<u8>>> {
         let kind = st.map(|s| s.mode & libc::S_IFMT);
         match (st, kind) {
             _ if crate::build::too_deep(rel) => Some(None),
             (Some(s), Some(libc::S_IFREG | libc::S_IFLNK)) => {
-                (s != e.stat || index.is_racy(e)).then_some(Some(rel))
+                (s != e.stat || index.is_racy(e)).then(|| Some(rel.to_vec()))
             }
             _ => Some(None),
         }
-    });
-    checked
-        .into_iter()
-        .map(|rel| rel.map(<[u8]>::to_vec))
-        .collect()
+    };
+    let checked = match picked {
+        Some(picked) => worktree::lstat_picked(root, &index.entries, picked, wanted, check),
+        None => worktree::lstat_tracked(root, &index.entries, wanted, check),
+    };
+    checked.into_iter().collect()
 }
 
 /// A path below more directories than a layer may nest: refused here, so that the index
@@ -331,10 +349,11 @@ fn plan(
     specs: &[RepoPathBuf],
     excludes: &Excludes,
     opts: &AddOptions,
+    look: Option<&crate::watch::Look>,
 ) -> Result<Plan> {
     let root = repo.root();
     let started_ns = now_ns();
-    if let Some(plan) = cached_plan(repo, index, specs, excludes, opts, started_ns)? {
+    if let Some(plan) = cached_plan(repo, index, specs, excludes, opts, started_ns, look)? {
         return Ok(plan);
     }
     let threads = rayon::current_num_threads();
@@ -369,6 +388,7 @@ fn plan(
         removed: Vec::new(),
         skipped: unreadable.into_iter().map(|e| skipped(root, e)).collect(),
         walked,
+        watched: false,
     };
     for (rel, found) in walk.files {
         plan.take(root, rel, found, opts)?;

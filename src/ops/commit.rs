@@ -146,7 +146,10 @@ pub fn commit(
     if opts.new_line.is_some() {
         refs.set_head(&Head::Line(line.clone()))?;
     }
+    // The new index has the same entries: the monitor state kept for the old one holds.
+    let carry = crate::watch::Carry::before(repo.dir());
     pending.publish(repo)?;
+    carry.after(repo.dir());
     let merged = crate::pack::consolidate::auto(repo, progress)?;
     crate::layer_graph::after_commit(repo, head, merged.is_some())?;
     Ok(CommitOutcome {

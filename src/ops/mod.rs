@@ -33,3 +33,4 @@ pub mod status;
 pub mod tag;
 pub mod verify;
 pub mod verify_proof;
+pub mod watch;

@@ -82,10 +82,18 @@ pub fn status(repo: &Repository) -> Result<StatusOutcome> {
 /// file moved in the worktree is a deletion and an untracked file until it is added, as in
 /// git.
 pub fn status_with(repo: &Repository, renames: &RenameOptions) -> Result<StatusOutcome> {
+    let pin = crate::watch::Pin::take(repo.dir());
     let index = repo.load_index()?;
+    // Before the stat pass: a change made during it shows the next time.
+    let look = crate::watch::Look::take(repo, pin);
     let (line, head) = repo.head()?;
     let (worktree, staged) = rayon::join(
-        || rayon::join(|| unstaged(repo, &index), || untracked(repo, &index)),
+        || {
+            rayon::join(
+                || unstaged(repo, &index, look.as_ref()),
+                || untracked(repo, &index),
+            )
+        },
         || staged(repo, &index, head, renames),
     );
     let (unstaged, untracked) = worktree;
@@ -130,24 +138,37 @@ fn staged(
     Ok((staged, found.limit_exceeded))
 }
 
-fn unstaged(repo: &Repository, index: &StagingIndex) -> Result<Vec<PathChange>> {
+/// The index against the worktree. With a monitor's `look`, only the entries it names are
+/// examined (the others are unchanged since a pass that found them clean), and what this
+/// pass found is kept for the next one.
+fn unstaged(
+    repo: &Repository,
+    index: &StagingIndex,
+    look: Option<&crate::watch::Look>,
+) -> Result<Vec<PathChange>> {
     let ingester = Ingester::hashing(repo);
     let entries = index.entries.as_slice();
-    let changes: Result<Vec<Vec<PathChange>>> = directory_runs(entries)
+    let runs = match look.and_then(|l| l.candidates(index)) {
+        Some(picked) => picked_runs(entries, &picked),
+        None => directory_runs(entries),
+    };
+    let changes: Vec<PathChange> = runs
         .into_par_iter()
         .map(|run| directory_changes(repo.root(), index, &ingester, &entries[run]))
+        .collect::<Result<Vec<Vec<PathChange>>>>()?
+        .into_iter()
+        .flatten()
         .collect();
+    if let Some(look) = look {
+        look.save(repo, index, changes.iter().map(|c| c.path.as_bytes()));
+    }
     // A partial clone is a sparse checkout: files it never fetched are not deleted.
     let sparse = crate::checkout::Sparse::load(repo)?;
     let skipped = |c: &PathChange| {
         c.change == ChangeKind::Deleted
             && sparse.skips(c.path.as_bytes(), &index.entries[c.path.as_bytes()])
     };
-    Ok(changes?
-        .into_iter()
-        .flatten()
-        .filter(|c| !skipped(c))
-        .collect())
+    Ok(changes.into_iter().filter(|c| !skipped(c)).collect())
 }
 
 type Entries = indexmap::map::Slice<Vec<u8>, IndexEntry>;
@@ -165,6 +186,23 @@ fn directory_runs(entries: &Entries) -> Vec<Range<usize>> {
         if i == entries.len() || parent(i) != parent(start) {
             runs.push(start..i);
             start = i;
+        }
+    }
+    runs
+}
+
+/// The entries at `picked` (sorted positions) as runs of consecutive entries in the same
+/// directory, for [`directory_changes`].
+fn picked_runs(entries: &Entries, picked: &[usize]) -> Vec<Range<usize>> {
+    let parent = |i: usize| {
+        let (p, _) = entries.get_index(i).expect("a position of the index");
+        RepoPath::new(p).parent()
+    };
+    let mut runs: Vec<Range<usize>> = Vec::new();
+    for &i in picked {
+        match runs.last_mut() {
+            Some(run) if run.end == i && parent(run.start) == parent(i) => run.end = i + 1,
+            _ => runs.push(i..i + 1),
         }
     }
     runs

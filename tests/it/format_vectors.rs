@@ -1359,6 +1359,7 @@ fn fuzz_corpus_decodes() {
                 "config" => Config::parse(std::str::from_utf8(&b).unwrap(), &path).is_ok(),
                 "reflog" => cairn::reflog::parse(&b).is_ok_and(|e| !e.is_empty()),
                 "resume" => cairn::resume::decode(&b).is_ok_and(|r| !r.is_empty()),
+                "watch-state" => cairn::watch::state::decode(&b).is_ok(),
                 other => panic!("unknown corpus directory {other}"),
             };
             assert!(ok, "{} does not decode", path.display());
@@ -1714,4 +1715,96 @@ fn reflog_is_pinned() {
     pin_bytes("reflog/HEAD", &bytes);
     let fixture = std::fs::read(fixtures().join("reflog/HEAD")).unwrap();
     assert_eq!(parse(&fixture).unwrap(), entries);
+}
+
+/// The monitor's state file (docs/FORMAT.md, "Monitor state file"). The expected bytes are
+/// also built here from the description, independently of the writer.
+#[test]
+fn watch_state_is_pinned() {
+    use cairn::watch::state::{decode, encode, State};
+    use cairn::watch::Token;
+    let state = State {
+        token: Token {
+            instance: 0x0123_4567_89ab_cdef,
+            seq: 1_000_001,
+        },
+        index: [0xa5; 32],
+        recheck: vec![
+            b"d000".to_vec(),
+            b"d001/f0007".to_vec(),
+            "odd name \u{e9}\t".as_bytes().to_vec(),
+        ],
+    };
+    let bytes = encode(&state);
+    let mut by_hand = b"CAIRNWST".to_vec();
+    by_hand.extend(1u32.to_le_bytes());
+    by_hand.extend(state.token.instance.to_le_bytes());
+    by_hand.extend(state.token.seq.to_le_bytes());
+    by_hand.extend(state.index);
+    by_hand.extend(3u32.to_le_bytes());
+    for p in &state.recheck {
+        by_hand.extend((p.len() as u32).to_le_bytes());
+        by_hand.extend(p);
+    }
+    let sum = *blake3::hash(&by_hand).as_bytes();
+    by_hand.extend(sum);
+    assert_eq!(hex(&bytes), hex(&by_hand));
+    pin_bytes("watch/state", &bytes);
+    let fixture = std::fs::read(fixtures().join("watch/state")).unwrap();
+    assert_eq!(decode(&fixture).unwrap(), state);
+}
+
+/// The monitor's answers on its socket (docs/FORMAT.md, "Monitor protocol"), built by
+/// hand from the description.
+#[test]
+fn watch_answers_are_pinned() {
+    use cairn::watch::protocol::{Answer, Health, Question};
+    use cairn::watch::Token;
+    let t = Token {
+        instance: 0xfeed_f00d_0000_0001,
+        seq: 77,
+    };
+    let head = |kind: u8| {
+        let mut b = b"CAIRNWAN".to_vec();
+        b.extend(1u32.to_le_bytes());
+        b.push(kind);
+        b.extend(t.instance.to_le_bytes());
+        b.extend(t.seq.to_le_bytes());
+        b
+    };
+    let mut changes = head(0);
+    changes.extend(2u32.to_le_bytes());
+    for p in [&b"a/b"[..], b"d000"] {
+        changes.extend((p.len() as u32).to_le_bytes());
+        changes.extend(p);
+    }
+    let mut status = head(2);
+    status.extend(4242u32.to_le_bytes());
+    status.extend(1001u32.to_le_bytes());
+    status.extend(0u32.to_le_bytes());
+    let mut stopping = head(3);
+    stopping.extend(4242u32.to_le_bytes());
+    let health = Health {
+        pid: 4242,
+        directories: 1001,
+        reason: String::new(),
+    };
+    for (answer, want) in [
+        (
+            Answer::Changes(t, vec![b"a/b".to_vec(), b"d000".to_vec()]),
+            changes,
+        ),
+        (Answer::Everything(t), head(1)),
+        (Answer::Status(t, health), status),
+        (Answer::Stopping(t, 4242), stopping),
+    ] {
+        assert_eq!(hex(&answer.encode()), hex(&want));
+        assert_eq!(Answer::decode(&want).unwrap(), answer);
+    }
+    assert_eq!(
+        Question::Since(t).encode(),
+        b"cairn-watch 1 since feedf00d00000001 77\n"
+    );
+    assert_eq!(Question::Status.encode(), b"cairn-watch 1 status\n");
+    assert_eq!(Question::Stop.encode(), b"cairn-watch 1 stop\n");
 }

@@ -53,5 +53,6 @@ mod undo;
 mod unstable_input;
 mod verify_chunks;
 mod walk_cache;
+mod watch;
 mod worktree_safety;
 mod write_once;
