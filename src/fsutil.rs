@@ -438,6 +438,22 @@ pub(crate) fn poll_readable(
     Ok(polled.iter().map(|p| p.revents != 0).collect())
 }
 
+/// mimalloc hands memory freed in large runs back to the system only a second later (its
+/// version 3's default) and only when it next collects: a command that drops the staging
+/// index (190 MB at a million files) and then maps the multi-pack index, or frees the
+/// files of a walk before the index fills, kept both in its resident memory (a first commit
+/// of a million files peaked at 340 MB instead of 270, a full add at 275 instead of 253).
+/// Purging at once cost no measurable time there. For the binary, whose allocator is
+/// mimalloc; harmless where it is not (the option is only read by mimalloc).
+pub fn purge_freed_memory_at_once() {
+    /// `mi_option_purge_delay` in mimalloc's `mi_option_e` (the same in its versions 2 and
+    /// 3); the bindings crate does not name it.
+    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    // SAFETY: sets an integer option of the linked allocator before any thread starts (the
+    // call is not thread safe); reads no memory of ours.
+    unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, 0) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -489,20 +505,4 @@ mod tests {
             "direct: {direct}"
         );
     }
-}
-
-/// mimalloc hands memory freed in large runs back to the system only a second later (its
-/// version 3's default) and only when it next collects: a command that drops the staging
-/// index (190 MB at a million files) and then maps the multi-pack index, or frees the
-/// files of a walk before the index fills, kept both in its resident memory (a first commit
-/// of a million files peaked at 340 MB instead of 270, a full add at 275 instead of 253).
-/// Purging at once cost no measurable time there. For the binary, whose allocator is
-/// mimalloc; harmless where it is not (the option is only read by mimalloc).
-pub fn purge_freed_memory_at_once() {
-    /// `mi_option_purge_delay` in mimalloc's `mi_option_e` (the same in its versions 2 and
-    /// 3); the bindings crate does not name it.
-    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-    // SAFETY: sets an integer option of the linked allocator before any thread starts (the
-    // call is not thread safe); reads no memory of ours.
-    unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, 0) }
 }
