@@ -35,6 +35,9 @@ def rows_for(small, big, huge, scale):
         ("scale_add_one", f"{scale} files, one changed: add"),
         ("scale_commit_one", f"{scale} files, one changed: commit"),
         ("scale_status", f"{scale} files: no-op status"),
+        ("scale_add_one_watch", f"{scale} files, one changed, cairn's monitor on: add"),
+        ("scale_commit_one_watch", f"{scale} files, one changed, cairn's monitor on: commit"),
+        ("scale_status_watch", f"{scale} files, cairn's monitor on: no-op status"),
     ]
 
 

@@ -367,6 +367,27 @@ scale_round() {
             ;;
         esac
     done
+    # The same steps with cairn's file-system monitor on (`cairn watch start`, opt-in), beside
+    # git's again, after a second change. The first status after the start checks every file
+    # and is not timed.
+    (cd "$R/scale-cairn" && eval "$cairn watch start" && eval "$cairn status" >/dev/null)
+    one=$(dirname "$one")/$(ls "$R/scale-git/$(dirname "$one")" | sed -n 2p)
+    for t in cairn git; do printf 'second change\n' >>"$R/scale-$t/$one"; done
+    for t in $(rotate "$r" cairn git); do
+        case $t in
+        cairn)
+            measure scale_add_one_watch cairn "$r" "$R/scale-cairn" "$cairn add -A" "$R/scale-cairn/.cairn/index"
+            measure scale_commit_one_watch cairn "$r" "$R/scale-cairn" "$cairn commit -m z" "$R/scale-cairn/.cairn/index"
+            measure scale_status_watch cairn "$r" "$R/scale-cairn" "$cairn status" "$R/scale-cairn/.cairn/index"
+            ;;
+        git)
+            measure scale_add_one_watch git "$r" "$R/scale-git" "git add -A" "$R/scale-git/.git/index"
+            measure scale_commit_one_watch git "$r" "$R/scale-git" "git commit -qm z" "$R/scale-git/.git/index"
+            measure scale_status_watch git "$r" "$R/scale-git" "git status >/dev/null" "$R/scale-git/.git/index"
+            ;;
+        esac
+    done
+    (cd "$R/scale-cairn" && eval "$cairn watch stop")
     rm -rf "$R"/scale-*
 }
 
