@@ -63,12 +63,7 @@ impl Watched {
         repo.symlink("a/one.txt", "link");
         let outside = tempfile::tempdir().unwrap();
         std::fs::hard_link(repo.path(SENTINEL), outside.path().join("sentinel")).unwrap();
-        let hour_ago = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            - 3600;
-        repo.fix_mtimes(hour_ago);
+        repo.fix_mtimes(hour_ago());
         repo.ok(&["add", "-A"]);
         repo.commit("base");
         let monitor = start(&repo);
@@ -107,6 +102,12 @@ impl Watched {
 }
 
 /// `cairn watch start`, and the monitor it started.
+/// An hour ago, in seconds since the epoch: files dated so are never racily clean.
+fn hour_ago() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    now.unwrap().as_secs() - 3600
+}
+
 fn start(repo: &TestRepo) -> Monitor {
     let v = repo.json(&["watch", "start"]);
     assert_eq!(v["action"], "started", "{v}");
@@ -385,12 +386,7 @@ fn many_files_and_new_directories_full_of_files() {
             repo.write(format!("d{d:02}/f{f:03}"), format!("{d} {f}\n"));
         }
     }
-    let hour_ago = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        - 3600;
-    repo.fix_mtimes(hour_ago);
+    repo.fix_mtimes(hour_ago());
     repo.ok(&["add", "-A"]);
     repo.commit("many");
     let _monitor = start(&repo);
