@@ -107,6 +107,20 @@ impl RepoPath {
         self.0.split(|b| *b == b'/').filter(|p| !p.is_empty())
     }
 
+    /// Whether this is a relative path of valid names (see `tree::check_name`: none empty,
+    /// `.`, `..`, longer than a tree can hold, or holding a NUL), checked in one pass over its
+    /// bytes: what a path read from a file or a socket must be before it is used. The root
+    /// (empty) is not one.
+    pub fn is_valid(&self) -> bool {
+        self.0.split(|b| *b == b'/').all(|c| {
+            !c.is_empty()
+                && c != b"."
+                && c != b".."
+                && c.len() <= u16::MAX as usize
+                && !c.contains(&0)
+        })
+    }
+
     /// How many directories deep the path is: 1 for a top-level name, 0 for the root.
     pub fn depth(&self) -> usize {
         self.components().count()

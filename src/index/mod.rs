@@ -556,7 +556,7 @@ fn check_trees(trees: Vec<(Vec<u8>, CachedTree)>) -> std::result::Result<TreeCac
     }
     if let Some((p, _)) = trees
         .iter()
-        .find(|(p, _)| !p.is_empty() && !paths::valid_path(p))
+        .find(|(p, _)| !p.is_empty() && !RepoPath::new(p).is_valid())
     {
         return Err(format!(
             "invalid cached tree path {:?}",

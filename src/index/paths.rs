@@ -1,6 +1,7 @@
 //! The checks on the paths of an index file, made entry by entry as they are decoded.
 
 use crate::object::EntryKind;
+use crate::repo_path::RepoPath;
 
 /// Checks that paths are relative, normalised and strictly sorted, with no tracked file
 /// standing where another path needs a directory, and that kinds are a file or a symlink, so
@@ -28,7 +29,7 @@ impl PathCheck {
                 std::cmp::Ordering::Greater => return Err("paths are not strictly sorted".into()),
             }
         }
-        if !valid_path(p) {
+        if !RepoPath::new(p).is_valid() {
             return Err(format!("invalid path {:?}", String::from_utf8_lossy(p)));
         }
         while self
@@ -56,13 +57,6 @@ impl PathCheck {
         self.stack.push(p.len());
         Ok(())
     }
-}
-
-/// A relative path of valid names (see `tree::check_name`), in one pass over its bytes.
-pub(super) fn valid_path(p: &[u8]) -> bool {
-    p.split(|b| *b == b'/').all(|c| {
-        !c.is_empty() && c != b"." && c != b".." && c.len() <= u16::MAX as usize && !c.contains(&0)
-    })
 }
 
 #[cfg(test)]

@@ -148,9 +148,8 @@ pub fn add(
     opts: &AddOptions,
     progress: &dyn Progress,
 ) -> Result<AddOutcome> {
-    let pin = crate::watch::Pin::take(repo.dir());
     let mut index = repo.load_index()?;
-    let look = crate::watch::Look::take(repo, pin);
+    let look = crate::watch::Look::take(repo, &index);
     let excludes = Excludes::new(&opts.exclude)?;
     let specs = if opts.all {
         vec![RepoPathBuf::new()]

@@ -82,10 +82,9 @@ pub fn status(repo: &Repository) -> Result<StatusOutcome> {
 /// file moved in the worktree is a deletion and an untracked file until it is added, as in
 /// git.
 pub fn status_with(repo: &Repository, renames: &RenameOptions) -> Result<StatusOutcome> {
-    let pin = crate::watch::Pin::take(repo.dir());
     let index = repo.load_index()?;
     // Before the stat pass: a change made during it shows the next time.
-    let look = crate::watch::Look::take(repo, pin);
+    let look = crate::watch::Look::take(repo, &index);
     let (line, head) = repo.head()?;
     let (worktree, staged) = rayon::join(
         || {

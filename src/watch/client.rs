@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::FileExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -57,65 +57,40 @@ pub(crate) fn with_short_path<T>(
     f(&short)
 }
 
-/// The staging index file a command is about to load, held open: its trailing checksum
-/// names it in the state file, and while it is open its inode number cannot be reused, so
-/// finding the same inode at the index's path after the load proves the load read it.
-pub struct Pin {
-    _file: File,
-    ino: u64,
-    dev: u64,
-    mtime_ns: i64,
-    checksum: [u8; 32],
-}
-
-impl Pin {
-    /// The index file of `cairn_dir` as it is now; `None` when there is none.
-    pub fn take(cairn_dir: &Path) -> Option<Pin> {
-        let file = File::open(index_path(cairn_dir)).ok()?;
-        let meta = file.metadata().ok()?;
-        let at = meta.len().checked_sub(32)?;
-        let mut checksum = [0u8; 32];
-        file.read_exact_at(&mut checksum, at).ok()?;
-        Some(Pin {
-            ino: meta.ino(),
-            dev: meta.dev(),
-            mtime_ns: crate::index::Stat::from_metadata(&meta).mtime_ns,
-            checksum,
-            _file: file,
-        })
-    }
-
-    /// Whether the index's path still names the pinned file.
-    fn holds(&self, cairn_dir: &Path) -> bool {
-        std::fs::symlink_metadata(index_path(cairn_dir))
-            .is_ok_and(|m| m.ino() == self.ino && m.dev() == self.dev)
-    }
+/// The trailing checksum of the staging index file of `cairn_dir` as it is now; `None` when
+/// there is none or it cannot be read.
+fn file_checksum(cairn_dir: &Path) -> Option<[u8; 32]> {
+    let file = File::open(index_path(cairn_dir)).ok()?;
+    let at = file.metadata().ok()?.len().checked_sub(32)?;
+    let mut checksum = [0u8; 32];
+    file.read_exact_at(&mut checksum, at).ok()?;
+    Some(checksum)
 }
 
 /// What the monitor said, for a command about to compare the index with the worktree.
 pub struct Look {
     token: Token,
-    /// The checksum and modification time of the index it was taken for.
+    /// The checksum of the index it was taken for.
     checksum: [u8; 32],
-    mtime_ns: i64,
     /// The paths (files, or directories meaning all below) to check, sorted; `None`: all.
     paths: Option<Vec<Vec<u8>>>,
 }
 
 impl Look {
-    /// Asks the monitor what changed since the state kept for the index `pin` holds (which
-    /// the caller has just loaded). `None` when no monitor answers or the index was
-    /// replaced during the load: the command checks every file and keeps no state.
-    pub fn take(repo: &Repository, pin: Option<Pin>) -> Option<Look> {
+    /// Asks the monitor what changed since the state kept for `index`, which the caller has
+    /// just loaded: the state is bound to the checksum of the bytes that load read.
+    /// `None` when no monitor answers or the index came from no file: the command checks
+    /// every file and keeps no state.
+    pub fn take(repo: &Repository, index: &StagingIndex) -> Option<Look> {
         let cairn = repo.dir();
-        let pin = pin?;
-        if !socket_path(cairn).exists() || !pin.holds(cairn) {
+        let checksum = index.checksum()?.0;
+        if !socket_path(cairn).exists() {
             return None;
         }
         let kept = std::fs::read(state_path(cairn))
             .ok()
             .and_then(|b| state::decode(&b).ok())
-            .filter(|s| s.index == pin.checksum);
+            .filter(|s| s.index == checksum);
         let since = kept.as_ref().map_or(Token::default(), |s| s.token);
         let (token, paths) = match ask(cairn, Question::Since(since)).ok()? {
             Answer::Changes(t, mut paths) if t.instance == since.instance => {
@@ -129,8 +104,7 @@ impl Look {
         };
         (token.instance != 0).then_some(Look {
             token,
-            checksum: pin.checksum,
-            mtime_ns: pin.mtime_ns,
+            checksum,
             paths,
         })
     }
@@ -173,7 +147,7 @@ impl Look {
         not_clean: impl IntoIterator<Item = &'a [u8]>,
     ) {
         let mut recheck: Vec<Vec<u8>> = not_clean.into_iter().map(<[u8]>::to_vec).collect();
-        recheck.extend(racy(index, self.mtime_ns));
+        recheck.extend(racy(index));
         write_state(
             repo.dir(),
             &State {
@@ -187,31 +161,33 @@ impl Look {
     /// After `add` used this look and saved `index` (under the writers' lock): the new
     /// index's entries are what the old one had but for paths this look named (checked
     /// again next time) and files read now (their change, if any, came after the token),
-    /// so the state carries over with every path the look named.
+    /// so the state carries over with every path the look named. Racy entries are taken
+    /// against the loaded file's time, which is no later than the saved one's (more of
+    /// them, never fewer).
     pub fn carry(&self, repo: &Repository, index: &StagingIndex) {
-        let (Some(paths), Some(pin)) = (&self.paths, Pin::take(repo.dir())) else {
+        let (Some(paths), Some(checksum)) = (&self.paths, index.checksum()) else {
             return;
         };
         let mut recheck = paths.clone();
-        recheck.extend(racy(index, pin.mtime_ns));
+        recheck.extend(racy(index));
         write_state(
             repo.dir(),
             &State {
                 token: self.token,
-                index: pin.checksum,
+                index: checksum.0,
                 recheck,
             },
         );
     }
 }
 
-/// Entries modified at or after the index file (`index_mtime_ns`): their stat data would
-/// not show a change made within the same timestamp tick.
-fn racy(index: &StagingIndex, index_mtime_ns: i64) -> impl Iterator<Item = Vec<u8>> + '_ {
+/// The entries whose stat data would not show a change made within the same timestamp tick
+/// as the index file that was loaded ([`StagingIndex::is_racy`]).
+fn racy(index: &StagingIndex) -> impl Iterator<Item = Vec<u8>> + '_ {
     index
         .entries
         .iter()
-        .filter(move |(_, e)| e.stat.mtime_ns >= index_mtime_ns)
+        .filter(|(_, e)| index.is_racy(e))
         .map(|(p, _)| p.clone())
 }
 
@@ -225,21 +201,19 @@ impl Carry {
     /// Before the index of `cairn_dir` is replaced (under the writers' lock).
     pub fn before(cairn_dir: &Path) -> Carry {
         let kept = (|| {
-            let pin = Pin::take(cairn_dir)?;
+            let checksum = file_checksum(cairn_dir)?;
             let bytes = std::fs::read(state_path(cairn_dir)).ok()?;
-            state::decode(&bytes)
-                .ok()
-                .filter(|s| s.index == pin.checksum)
+            state::decode(&bytes).ok().filter(|s| s.index == checksum)
         })();
         Carry { kept }
     }
 
     /// After the index was replaced by one with the same entries.
     pub fn after(self, cairn_dir: &Path) {
-        let (Some(mut kept), Some(pin)) = (self.kept, Pin::take(cairn_dir)) else {
+        let (Some(mut kept), Some(checksum)) = (self.kept, file_checksum(cairn_dir)) else {
             return;
         };
-        kept.index = pin.checksum;
+        kept.index = checksum;
         write_state(cairn_dir, &kept);
     }
 }

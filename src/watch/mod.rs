@@ -23,7 +23,7 @@ pub mod state;
 
 use std::path::{Path, PathBuf};
 
-pub use client::{ask, Carry, Look, Pin};
+pub use client::{ask, Carry, Look};
 
 /// Where the monitor's answers stand in its stream of events: which monitor process
 /// (`instance`, random per process; 0 is none) and how many changes it had recorded.
@@ -48,14 +48,6 @@ pub fn socket_path(cairn_dir: &Path) -> PathBuf {
 /// The client's state file.
 pub fn state_path(cairn_dir: &Path) -> PathBuf {
     dir(cairn_dir).join("state")
-}
-
-/// A relative path of valid names: what an answer or a state file may name, so neither can
-/// point a command outside the worktree.
-pub(crate) fn valid_repo_path(p: &[u8]) -> bool {
-    !p.is_empty()
-        && p.split(|b| *b == b'/')
-            .all(|c| !c.is_empty() && c != b"." && c != b".." && !c.contains(&0))
 }
 
 /// Bounded reads of little-endian fields: running out is an error, never a panic.

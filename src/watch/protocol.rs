@@ -17,7 +17,8 @@
 
 use std::io::Read;
 
-use super::{valid_repo_path, Reader, Token};
+use super::{Reader, Token};
+use crate::repo_path::RepoPath;
 
 const MAGIC: &[u8; 8] = b"CAIRNWAN";
 /// The protocol version spoken and the only one understood.
@@ -184,7 +185,7 @@ fn read_paths(r: &mut Reader<'_>) -> Result<Vec<Vec<u8>>, String> {
     for _ in 0..count {
         let len = r.u32()? as usize;
         let p = r.take(len)?;
-        if !valid_repo_path(p) {
+        if !RepoPath::new(p).is_valid() {
             return Err(format!("invalid path {:?}", String::from_utf8_lossy(p)));
         }
         paths.push(p.to_vec());

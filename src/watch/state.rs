@@ -12,7 +12,8 @@
 //! BLAKE3 of every byte before it [32]
 //! ```
 
-use super::{valid_repo_path, Reader, Token};
+use super::{Reader, Token};
+use crate::repo_path::RepoPath;
 
 const MAGIC: &[u8; 8] = b"CAIRNWST";
 /// The version written and the only one read.
@@ -84,7 +85,7 @@ pub fn decode(bytes: &[u8]) -> Result<State, String> {
     for _ in 0..count {
         let len = r.u32()? as usize;
         let p = r.take(len)?;
-        if !valid_repo_path(p) {
+        if !RepoPath::new(p).is_valid() {
             return Err(format!("invalid path {:?}", String::from_utf8_lossy(p)));
         }
         if recheck.last().is_some_and(|q| q.as_slice() >= p) {
