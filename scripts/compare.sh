@@ -328,6 +328,24 @@ huge_round() {
 
 # --- a million small files ----------------------------------------------------------------
 
+# One file changed in both trees, then add, commit and a no-op status with each tool, timed
+# as scale_{add_one,commit_one,status}SUFFIX.
+scale_one_change() {
+    local r=$1 R=$2 one=$3 suffix=$4 t cairn
+    cairn=$(cairn_cmd)
+    for t in cairn git; do printf 'change %s\n' "$suffix" >>"$R/scale-$t/$one"; done
+    for t in $(rotate "$r" cairn git); do
+        local dir=$R/scale-$t index add commit status
+        case $t in
+        cairn) index=$dir/.cairn/index add="$cairn add -A" commit="$cairn commit -m y$suffix" status="$cairn status" ;;
+        git) index=$dir/.git/index add="git add -A" commit="git commit -qm y$suffix" status="git status >/dev/null" ;;
+        esac
+        measure "scale_add_one$suffix" "$t" "$r" "$dir" "$add" "$index"
+        measure "scale_commit_one$suffix" "$t" "$r" "$dir" "$commit" "$index"
+        measure "scale_status$suffix" "$t" "$r" "$dir" "$status" "$index"
+    done
+}
+
 # Each step of a nightly dataset's life, timed beside git on the same tree, with its peak RSS:
 # the cost of a commit should follow the change, not the repository. The worktrees are not
 # read before each step (1M files would take minutes): they were just written, and each
@@ -352,41 +370,13 @@ scale_round() {
             ;;
         esac
     done
-    for t in cairn git; do printf 'one change\n' >>"$R/scale-$t/$one"; done
-    for t in $(rotate "$r" cairn git); do
-        case $t in
-        cairn)
-            measure scale_add_one cairn "$r" "$R/scale-cairn" "$cairn add -A" "$R/scale-cairn/.cairn/index"
-            measure scale_commit_one cairn "$r" "$R/scale-cairn" "$cairn commit -m y" "$R/scale-cairn/.cairn/index"
-            measure scale_status cairn "$r" "$R/scale-cairn" "$cairn status" "$R/scale-cairn/.cairn/index"
-            ;;
-        git)
-            measure scale_add_one git "$r" "$R/scale-git" "git add -A" "$R/scale-git/.git/index"
-            measure scale_commit_one git "$r" "$R/scale-git" "git commit -qm y" "$R/scale-git/.git/index"
-            measure scale_status git "$r" "$R/scale-git" "git status >/dev/null" "$R/scale-git/.git/index"
-            ;;
-        esac
-    done
+    scale_one_change "$r" "$R" "$one" ""
     # The same steps with cairn's file-system monitor on (`cairn watch start`, opt-in), beside
     # git's again, after a second change. The first status after the start checks every file
     # and is not timed.
     (cd "$R/scale-cairn" && eval "$cairn watch start" && eval "$cairn status" >/dev/null)
     one=$(dirname "$one")/$(ls "$R/scale-git/$(dirname "$one")" | sed -n 2p)
-    for t in cairn git; do printf 'second change\n' >>"$R/scale-$t/$one"; done
-    for t in $(rotate "$r" cairn git); do
-        case $t in
-        cairn)
-            measure scale_add_one_watch cairn "$r" "$R/scale-cairn" "$cairn add -A" "$R/scale-cairn/.cairn/index"
-            measure scale_commit_one_watch cairn "$r" "$R/scale-cairn" "$cairn commit -m z" "$R/scale-cairn/.cairn/index"
-            measure scale_status_watch cairn "$r" "$R/scale-cairn" "$cairn status" "$R/scale-cairn/.cairn/index"
-            ;;
-        git)
-            measure scale_add_one_watch git "$r" "$R/scale-git" "git add -A" "$R/scale-git/.git/index"
-            measure scale_commit_one_watch git "$r" "$R/scale-git" "git commit -qm z" "$R/scale-git/.git/index"
-            measure scale_status_watch git "$r" "$R/scale-git" "git status >/dev/null" "$R/scale-git/.git/index"
-            ;;
-        esac
-    done
+    scale_one_change "$r" "$R" "$one" _watch
     (cd "$R/scale-cairn" && eval "$cairn watch stop")
     rm -rf "$R"/scale-*
 }
