@@ -119,6 +119,15 @@ pub(crate) fn pack_target() -> Option<u64> {
     *TARGET.get_or_init(|| std::env::var("CAIRN_TEST_PACK_TARGET").ok()?.parse().ok())
 }
 
+/// Objects at which tests close a pack (`CAIRN_TEST_PACK_ENTRIES`), if they set it.
+pub(crate) fn pack_entries() -> Option<usize> {
+    if !cfg!(feature = "failpoints") {
+        return None;
+    }
+    static ENTRIES: OnceLock<Option<usize>> = OnceLock::new();
+    *ENTRIES.get_or_init(|| std::env::var("CAIRN_TEST_PACK_ENTRIES").ok()?.parse().ok())
+}
+
 /// How often tests ask a long add to checkpoint (`CAIRN_TEST_CHECKPOINT_MS`), if they do.
 pub(crate) fn checkpoint_every() -> Option<Duration> {
     if !cfg!(feature = "failpoints") {

@@ -171,9 +171,14 @@ pub fn pack_bytes(p: &Pack) -> u64 {
         .sum()
 }
 
-/// The small packs among `packs`.
+/// The small packs among `packs`: under [`SMALL_PACK`] bytes, and under half the objects
+/// at which a writer closes a pack, so that a pack of many tiny objects, closed for its
+/// count, is full too.
 pub fn small(packs: &[Arc<Pack>]) -> Vec<Arc<Pack>> {
-    let small = packs.iter().filter(|p| pack_bytes(p) < SMALL_PACK);
+    let few = |p: &Pack| p.index.len() < super::writer::entry_limit() / 2;
+    let small = packs
+        .iter()
+        .filter(|p| pack_bytes(p) < SMALL_PACK && few(p));
     small.cloned().collect()
 }
 

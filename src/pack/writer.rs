@@ -24,6 +24,19 @@ struct OpenPack {
     name: Hasher,
 }
 
+/// A pack is closed once it holds this many objects, whatever its size. The writer keeps
+/// each object's index entry (56 bytes) until the pack is published, and a first commit of
+/// a million files writes a million file objects of about 60 bytes each: one pack of them
+/// held 56 MB of entries, a quarter of the commit's peak memory. At this many a pack of
+/// small objects is still about 16 MB; merging does not count such a pack as small
+/// ([`crate::pack::consolidate::small`]), so merging never rewrites it into its own shape.
+const MAX_ENTRIES: usize = 1 << 18;
+
+/// [`MAX_ENTRIES`], or what a test asks for.
+pub(crate) fn entry_limit() -> usize {
+    failpoint::pack_entries().unwrap_or(MAX_ENTRIES)
+}
+
 /// Bytes go to the file in blocks of this size.
 const BLOCK: usize = 1 << 20;
 const ALIGN: usize = fsutil::DIRECT_ALIGN;
@@ -122,6 +135,8 @@ pub struct PackWriter {
     tmp_dir: PathBuf,
     target: u64,
     current: Option<OpenPack>,
+    /// Entries at which a pack is closed whatever its size: see [`MAX_ENTRIES`].
+    max_entries: usize,
     /// Every id this writer appended, whichever pack holds it; `None` when its caller hands
     /// it each id once ([`PackWriter::given_each_id_once`]).
     seen: Option<IdSet>,
@@ -155,6 +170,7 @@ impl PackWriter {
             tmp_dir: tmp_dir.to_path_buf(),
             target: failpoint::pack_target().unwrap_or(PACK_TARGET),
             current: None,
+            max_entries: entry_limit(),
             seen: Some(IdSet::default()),
             spare: Vec::new(),
             written: Vec::new(),
@@ -217,7 +233,7 @@ impl PackWriter {
         pack.name.update(&header);
         pack.offset += (RECORD_HEADER_LEN + payload.bytes.len()) as u64;
         self.bytes += (RECORD_HEADER_LEN + payload.bytes.len()) as u64;
-        if pack.offset >= self.target {
+        if pack.offset >= self.target || pack.entries.len() >= self.max_entries {
             self.close_current()?;
         } else {
             start_writeback(pack);
@@ -331,9 +347,10 @@ impl PackWriter {
     /// next one), for a caller that knows how many it will add: grown by doubling, the list
     /// for a million file objects took 59 MB where 41 MB hold them.
     pub fn reserve(&mut self, n: usize) {
+        let room = |len: usize| n.min(self.max_entries.saturating_sub(len));
         match &mut self.current {
-            Some(pack) => pack.entries.reserve_exact(n),
-            None => self.spare.reserve_exact(n),
+            Some(pack) => pack.entries.reserve_exact(room(pack.entries.len())),
+            None => self.spare.reserve_exact(room(0)),
         }
     }
 
@@ -532,5 +549,57 @@ mod tests {
                 assert!(back == data[..end], "{mode}, {end} bytes");
             }
         }
+    }
+
+    /// A pack is closed at the entry limit whatever its size, every object stays readable,
+    /// and room made for more objects than a pack holds stops at the limit. Merging counts a
+    /// pack closed for its count as full, one of half as many objects as small.
+    #[test]
+    fn packs_close_at_the_entry_limit() {
+        let (_d, packs, tmp) = crate::testutil::pack_dirs();
+        let algo = HashAlgo::Blake3;
+        let mut w = PackWriter::new(algo, PackClass::Meta, &packs, &tmp);
+        w.max_entries = 3;
+        w.reserve(1_000);
+        assert!(
+            w.spare.capacity() < 1_000,
+            "room for one pack's entries at most"
+        );
+        let ids: Vec<ObjectId> = (0..7u32)
+            .map(|i| {
+                let (id, b) = (
+                    algo.hash(Domain::FileLeaf, &i.to_le_bytes()),
+                    i.to_le_bytes(),
+                );
+                w.add(id, ObjectKind::File, &Encoded::raw(&b)).unwrap();
+                id
+            })
+            .collect();
+        assert_eq!(w.finish().unwrap().len(), 3, "3 + 3 + 1 objects");
+        let store = Store::open(&packs, algo).unwrap();
+        let mut counts: Vec<usize> = store.packs().iter().map(|p| p.index.len()).collect();
+        counts.sort_unstable();
+        assert_eq!(counts, [1, 3, 3]);
+        assert!(ids.iter().all(|id| store.contains(id)));
+
+        let full = MAX_ENTRIES / 2;
+        let (_d2, packs, tmp) = crate::testutil::pack_dirs();
+        for n in [full, full - 1] {
+            let mut w = PackWriter::new(algo, PackClass::Meta, &packs, &tmp);
+            for i in 0..n as u64 {
+                let b = (i << 1 | (n & 1) as u64).to_le_bytes();
+                let id = algo.hash(Domain::FileLeaf, &b);
+                w.add(id, ObjectKind::File, &Encoded::raw(&b[..1])).unwrap();
+            }
+            w.finish().unwrap();
+        }
+        let store = Store::open(&packs, algo).unwrap();
+        let small = crate::pack::consolidate::small(&store.packs());
+        let lens: Vec<usize> = small.iter().map(|p| p.index.len()).collect();
+        assert_eq!(
+            lens,
+            [full - 1],
+            "only the pack under half the limit is small"
+        );
     }
 }
