@@ -19,9 +19,11 @@ use crate::repo_path::RepoPath;
 
 mod encode;
 mod entries;
+mod map;
 mod paths;
 mod tracked;
 
+pub use map::Slice;
 pub use tracked::{CachedTree, Entries, Map, TreeCache};
 
 /// Magic bytes at the start of every staging index file.
@@ -433,7 +435,7 @@ impl StagingIndex {
     pub fn under<'a>(
         &'a self,
         prefix: &'a RepoPath,
-    ) -> impl Iterator<Item = (&'a Vec<u8>, &'a IndexEntry)> + 'a {
+    ) -> impl Iterator<Item = (&'a [u8], &'a IndexEntry)> + 'a {
         self.entries
             .iter()
             .filter(move |(p, _)| RepoPath::new(p).is_under(prefix))
@@ -664,7 +666,7 @@ mod tests {
         let back = StagingIndex::load(&p, HashAlgo::Blake3).unwrap();
         assert_eq!(
             back.entries.keys().collect::<Vec<_>>(),
-            vec![&b"a".to_vec(), &b"b/c".to_vec()]
+            vec![&b"a"[..], &b"b/c"[..]]
         );
         assert_eq!(back.entries[&b"b/c".to_vec()], entry(2));
         assert_eq!(back.base_tree, Some(ObjectId([9; 32])));
