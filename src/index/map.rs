@@ -518,7 +518,7 @@ mod tests {
         let mut m = PathMap::default();
         assert!(m.is_empty() && m.first().is_none() && m.last().is_none());
         assert_eq!(m.insert(b"b/c", entry(1)), None);
-        assert_eq!(m.insert(b"a".to_vec(), entry(2)), None);
+        assert_eq!(m.insert(b"a", entry(2)), None);
         assert_eq!(m.insert(b"b", entry(3)), None);
         assert_eq!(m.insert(b"a", entry(4)), Some(entry(2)));
         assert_eq!(paths(&m), ["b/c", "a", "b"]);

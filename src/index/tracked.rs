@@ -212,9 +212,9 @@ mod tests {
             .collect();
         let all = cached(&["", "a", "a/b", "c"]);
         e.remember_trees(all.clone());
-        e.insert(b"a/b/f".to_vec(), entry(1));
+        e.insert(b"a/b/f", entry(1));
         assert_eq!(e.trees(), &all, "an equal entry changes nothing");
-        e.insert(b"a/b/f".to_vec(), entry(3));
+        e.insert(b"a/b/f", entry(3));
         assert_eq!(dirs(&e), ["c"]);
         e.remember_trees(all.clone());
         e.shift_remove(b"c/g");
@@ -225,19 +225,19 @@ mod tests {
         e.retain(|p, _| p != b"a/b/f");
         assert_eq!(dirs(&e), ["c"]);
         e.remember_trees(all);
-        e.insert(b"top".to_vec(), entry(4));
+        e.insert(b"top", entry(4));
         assert_eq!(dirs(&e), ["a", "a/b", "c"]);
     }
 
     #[test]
     fn order_is_tracked() {
         let mut e = Entries::from_sorted(Map::default(), TreeCache::new());
-        e.insert(b"b".to_vec(), entry(1));
-        e.insert(b"c".to_vec(), entry(1));
+        e.insert(b"b", entry(1));
+        e.insert(b"c", entry(1));
         assert!(e.is_sorted());
-        e.insert(b"b".to_vec(), entry(2));
+        e.insert(b"b", entry(2));
         assert!(e.is_sorted(), "replacing keeps the order");
-        e.insert(b"a".to_vec(), entry(1));
+        e.insert(b"a", entry(1));
         assert!(!e.is_sorted());
         e.sort();
         assert!(e.is_sorted());

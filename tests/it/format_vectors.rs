@@ -409,7 +409,7 @@ fn fixed_index(algo: HashAlgo) -> StagingIndex {
             file_id: file.id(algo),
             chunks: file.chunks.into(),
         };
-        idx.entries.insert(f.path.to_vec(), entry);
+        idx.entries.insert(f.path, entry);
     }
     idx
 }
