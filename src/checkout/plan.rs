@@ -109,10 +109,10 @@ pub(super) fn plan(
     let mut delete: Vec<RepoPathBuf> = index
         .entries
         .keys()
-        .chain(&recovered)
+        .chain(recovered.iter().map(Vec::as_slice))
         .filter(|p| in_scope(p, scope) && !target.contains_key(*p))
         .filter(|p| mode != Mode::Overlay || recovered.contains(*p))
-        .map(|p| RepoPathBuf::from(p.clone()))
+        .map(|p| RepoPathBuf::from(p.to_vec()))
         .collect();
     // A tracked file standing where a written path needs a directory goes too, even when it
     // lies outside the named paths.
@@ -144,7 +144,7 @@ fn edited_paths(
         .filter(|(p, _)| in_scope(p, scope))
         .map(|(p, e)| {
             let change = local_change(repo.root(), index, &ingester, real, RepoPath::new(p), e)?;
-            Ok(change.map(|_| p.clone()))
+            Ok(change.map(|_| p.to_vec()))
         })
         .collect::<Result<_>>()?;
     Ok(edited.into_iter().flatten().collect())

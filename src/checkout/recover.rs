@@ -62,7 +62,7 @@ pub(super) fn interrupted_paths(
         .iter()
         .map(|l| files_of(repo, l).map_err(|e| gone_target(repo, l, e)))
         .collect::<Result<_>>()?;
-    let mut paths: BTreeSet<&[u8]> = index.entries.keys().map(std::vec::Vec::as_slice).collect();
+    let mut paths: BTreeSet<&[u8]> = index.entries.keys().collect();
     for t in &targets {
         paths.extend(t.keys().map(std::vec::Vec::as_slice));
     }

@@ -121,14 +121,43 @@ const MIN_CHUNK: usize = 33;
 /// costs nothing per entry.
 const BATCH: usize = 512;
 
-type Batch = Vec<(Vec<u8>, IndexEntry)>;
+/// The largest total of path bytes the map keeps (its path ends are 32-bit).
+const MAX_PATH_BYTES: u64 = u32::MAX as u64;
+
+/// Decoded entries on their way to the map, their paths one after another in one buffer.
+#[derive(Default)]
+struct Batch {
+    paths: Vec<u8>,
+    ends: Vec<usize>,
+    entries: Vec<IndexEntry>,
+}
+
+impl Batch {
+    fn with_capacity(n: usize) -> Batch {
+        Batch {
+            paths: Vec::with_capacity(n * 32),
+            ends: Vec::with_capacity(n),
+            entries: Vec::with_capacity(n),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn clear(&mut self) {
+        self.paths.clear();
+        self.ends.clear();
+        self.entries.clear();
+    }
+}
 
 /// Reads `base_tree` and the entries from the start of the payload, checking the paths on
 /// the way ([`PathCheck`]).
 ///
 /// The calling thread reads, hashes, decodes and checks; a second thread inserts into the
 /// map. Inserting a million paths is about half the work of a load (each lands at a random
-/// place of a 16 MB hash table), so the two halves on two cores take about half the time.
+/// place of a 10 MB hash table), so the two halves on two cores take about half the time.
 pub(super) fn read(src: &mut Source) -> Result<(Option<ObjectId>, Entries), String> {
     let mut r = Reader { src };
     let base_tree = match r.u8()? {
@@ -137,11 +166,18 @@ pub(super) fn read(src: &mut Source) -> Result<(Option<ObjectId>, Entries), Stri
         v => return Err(format!("invalid option tag {v}")),
     };
     let n = r.len(MIN_ENTRY)?;
-    // Room for a few new paths: a map loaded exactly full grows on its first insert to the
-    // hash table's capacity, a copy of every entry (150 MB at a million) to stage one new file.
+    // Room for a few new paths: a map loaded exactly full grows on its first insert, a copy
+    // of every entry (120 MB at a million) to stage one new file.
     let room = n + n / 64 + 64;
+    // The paths' bytes are known only once read; all but the fewest bytes of the other
+    // fields can be paths. Pages of the arena never written take no memory.
+    let most = r
+        .src
+        .remaining()
+        .saturating_sub((n * (MIN_ENTRY - 1)) as u64);
+    let path_bytes = most.min(MAX_PATH_BYTES) as usize;
     // Made here, so that the builder allocates nothing and costs no allocator heap of its own.
-    let entries = Entries::with_capacity_and_hasher(room, Default::default());
+    let entries = Entries::with_capacity(room, path_bytes);
     let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(1);
     let (empty_tx, empty_rx) = mpsc::channel::<Batch>();
     std::thread::scope(|s| {
@@ -158,11 +194,9 @@ pub(super) fn read(src: &mut Source) -> Result<(Option<ObjectId>, Entries), Stri
         };
         let decoded = decode_all(&mut r, n, &full_tx, &empty_rx);
         drop(full_tx);
-        let built = builder
+        let entries = builder
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        // The builder's error first: when it stops, the decoder only learns that it did.
-        let entries = built?;
         decoded?;
         Ok((base_tree, entries))
     })
@@ -176,42 +210,48 @@ fn decode_all(
     empty: &mpsc::Receiver<Batch>,
 ) -> Result<(), String> {
     let mut check = PathCheck::default();
-    let mut batch = Vec::with_capacity(BATCH.min(n));
+    let mut batch = Batch::with_capacity(BATCH.min(n));
+    let mut path_bytes = 0u64;
     for _ in 0..n {
-        let path = r.bytes()?.to_vec();
+        let path = r.bytes()?;
+        path_bytes += path.len() as u64;
+        if path_bytes > MAX_PATH_BYTES {
+            return Err("the paths take more than 4 GiB".into());
+        }
+        let start = batch.paths.len();
+        batch.paths.extend_from_slice(path);
         let entry = r.entry()?;
-        check.next(&path, entry.kind)?;
-        batch.push((path, entry));
+        check.next(&batch.paths[start..], entry.kind)?;
+        batch.ends.push(batch.paths.len());
+        batch.entries.push(entry);
         if batch.len() == BATCH {
-            let fresh = empty
+            let mut fresh = empty
                 .try_recv()
-                .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                .unwrap_or_else(|_| Batch::with_capacity(BATCH));
+            fresh.clear();
             if full.send(std::mem::replace(&mut batch, fresh)).is_err() {
                 return Err("the index map could not be built".into());
             }
         }
     }
-    if !batch.is_empty() && full.send(batch).is_err() {
+    if batch.len() > 0 && full.send(batch).is_err() {
         return Err("the index map could not be built".into());
     }
     Ok(())
 }
 
-/// Inserts the batches into `entries`, handing the emptied batches back.
-fn build(
-    mut entries: Entries,
-    full: mpsc::Receiver<Batch>,
-    empty: mpsc::Sender<Batch>,
-) -> Result<Entries, String> {
+/// Appends the batches to `entries` (their paths are checked to be strictly sorted, so
+/// each is new), handing the emptied batches back.
+fn build(mut entries: Entries, full: mpsc::Receiver<Batch>, empty: mpsc::Sender<Batch>) -> Entries {
     for mut batch in full {
-        for (path, entry) in batch.drain(..) {
-            if entries.insert(path, entry).is_some() {
-                return Err("a path appears twice".into());
-            }
+        let mut start = 0;
+        for (&end, entry) in batch.ends.iter().zip(batch.entries.drain(..)) {
+            entries.push_unique(&batch.paths[start..end], entry);
+            start = end;
         }
         let _ = empty.send(batch);
     }
-    Ok(entries)
+    entries
 }
 
 struct Reader<'s, 'r> {

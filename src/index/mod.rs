@@ -19,9 +19,11 @@ use crate::repo_path::RepoPath;
 
 mod encode;
 mod entries;
+mod map;
 mod paths;
 mod tracked;
 
+pub use map::Slice;
 pub use tracked::{CachedTree, Entries, Map, TreeCache};
 
 /// Magic bytes at the start of every staging index file.
@@ -433,7 +435,7 @@ impl StagingIndex {
     pub fn under<'a>(
         &'a self,
         prefix: &'a RepoPath,
-    ) -> impl Iterator<Item = (&'a Vec<u8>, &'a IndexEntry)> + 'a {
+    ) -> impl Iterator<Item = (&'a [u8], &'a IndexEntry)> + 'a {
         self.entries
             .iter()
             .filter(move |(p, _)| RepoPath::new(p).is_under(prefix))
@@ -657,14 +659,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("index");
         let mut idx = StagingIndex::default();
-        idx.entries.insert(b"b/c".to_vec(), entry(2));
-        idx.entries.insert(b"a".to_vec(), entry(1));
+        idx.entries.insert(b"b/c", entry(2));
+        idx.entries.insert(b"a", entry(1));
         idx.base_tree = Some(ObjectId([9; 32]));
         idx.save(&p, dir.path(), HashAlgo::Blake3).unwrap();
         let back = StagingIndex::load(&p, HashAlgo::Blake3).unwrap();
         assert_eq!(
             back.entries.keys().collect::<Vec<_>>(),
-            vec![&b"a".to_vec(), &b"b/c".to_vec()]
+            vec![&b"a"[..], &b"b/c"[..]]
         );
         assert_eq!(back.entries[&b"b/c".to_vec()], entry(2));
         assert_eq!(back.base_tree, Some(ObjectId([9; 32])));
@@ -672,7 +674,7 @@ mod tests {
         let mut back = back;
         let room = back.entries.capacity();
         assert!(room > back.entries.len());
-        back.entries.insert(b"c".to_vec(), entry(3));
+        back.entries.insert(b"c", entry(3));
         assert_eq!(back.entries.capacity(), room);
 
         let mut bytes = std::fs::read(&p).unwrap();
@@ -813,7 +815,7 @@ mod tests {
             "same entries, same order"
         );
         assert_eq!(back.view().checksum(), None, "a view is never a file");
-        idx.entries.insert(b"zz".to_vec(), entry(1));
+        idx.entries.insert(b"zz", entry(1));
         idx.save(&p, dir.path(), HashAlgo::Blake3).unwrap();
         assert_ne!(idx.checksum(), trailer);
     }
@@ -879,14 +881,14 @@ mod tests {
         ];
         for (extra, want) in cases {
             let mut map = (*good.entries).clone();
-            map.insert(extra.to_vec(), entry(1));
-            map.insert(b"zzz".to_vec(), entry(2));
+            map.insert(extra, entry(1));
+            map.insert(b"zzz", entry(2));
             let err = load_error(&p, INDEX_VERSION, &payload_of(&map));
             assert!(err.contains(want), "{extra:?}: {err}");
         }
         let mut map = (*good.entries).clone();
         map.insert(
-            b"zzz".to_vec(),
+            b"zzz",
             IndexEntry {
                 kind: 2,
                 ..entry(1)

@@ -9,14 +9,13 @@
 use std::collections::BTreeMap;
 use std::ops::Deref;
 
-use indexmap::IndexMap;
-
+use super::map::PathMap;
 use super::IndexEntry;
 use crate::hash::ObjectId;
 use crate::repo_path::RepoPath;
 
 /// Paths to entries, in the order the file holds them (sorted) and then as inserted.
-pub type Map = IndexMap<Vec<u8>, IndexEntry, rustc_hash::FxBuildHasher>;
+pub type Map = PathMap;
 
 /// A directory's tree as the last commit (or build) made it from the entries below it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, bincode::Encode, bincode::Decode)]
@@ -57,16 +56,16 @@ impl Deref for Entries {
 }
 
 impl<'a> IntoIterator for &'a Entries {
-    type Item = (&'a Vec<u8>, &'a IndexEntry);
-    type IntoIter = indexmap::map::Iter<'a, Vec<u8>, IndexEntry>;
+    type Item = (&'a [u8], &'a IndexEntry);
+    type IntoIter = super::map::Iter<'a>;
 
     fn into_iter(self) -> Self::IntoIter {
         self.map.iter()
     }
 }
 
-impl FromIterator<(Vec<u8>, IndexEntry)> for Entries {
-    fn from_iter<I: IntoIterator<Item = (Vec<u8>, IndexEntry)>>(iter: I) -> Entries {
+impl<P: AsRef<[u8]>> FromIterator<(P, IndexEntry)> for Entries {
+    fn from_iter<I: IntoIterator<Item = (P, IndexEntry)>>(iter: I) -> Entries {
         let mut out = Entries::default();
         for (p, e) in iter {
             out.insert(p, e);
@@ -87,28 +86,30 @@ impl Entries {
 
     /// Stages `entry` at `path`, returning what was there. An equal entry changes nothing,
     /// so the cached trees above it stay.
-    pub fn insert(&mut self, path: Vec<u8>, entry: IndexEntry) -> Option<IndexEntry> {
+    pub fn insert(&mut self, path: impl AsRef<[u8]>, entry: IndexEntry) -> Option<IndexEntry> {
+        let path = path.as_ref();
         // One hash lookup per insert: a full add inserts a million.
-        let after_last = self.map.last().is_none_or(|(last, _)| *last < path);
-        match self.map.entry(path) {
-            indexmap::map::Entry::Occupied(mut o) => {
-                if *o.get() == entry {
+        match self.map.lookup(path) {
+            Ok(i) => {
+                let old = self.map.entry_mut(i);
+                if *old == entry {
                     return Some(entry);
                 }
-                forget_above(&mut self.trees, o.key());
-                Some(o.insert(entry))
+                forget_above(&mut self.trees, path);
+                Some(std::mem::replace(old, entry))
             }
-            indexmap::map::Entry::Vacant(v) => {
-                forget_above(&mut self.trees, v.key());
-                self.sorted &= after_last;
-                v.insert(entry);
+            Err(hash) => {
+                forget_above(&mut self.trees, path);
+                self.sorted &= self.map.last().is_none_or(|(last, _)| last < path);
+                self.map.push_new(hash, path, entry);
                 None
             }
         }
     }
 
     /// Stops tracking `path`, keeping the order of the rest.
-    pub fn shift_remove(&mut self, path: &[u8]) -> Option<IndexEntry> {
+    pub fn shift_remove(&mut self, path: impl AsRef<[u8]>) -> Option<IndexEntry> {
+        let path = path.as_ref();
         let old = self.map.shift_remove(path);
         if old.is_some() {
             forget_above(&mut self.trees, path);
@@ -117,7 +118,7 @@ impl Entries {
     }
 
     /// Keeps only the entries `keep` accepts, in order.
-    pub fn retain(&mut self, mut keep: impl FnMut(&Vec<u8>, &IndexEntry) -> bool) {
+    pub fn retain(&mut self, mut keep: impl FnMut(&[u8], &IndexEntry) -> bool) {
         let trees = &mut self.trees;
         self.map.retain(|p, e| {
             let kept = keep(p, e);
@@ -136,7 +137,7 @@ impl Entries {
     /// Puts the entries in path order, as the file keeps them.
     pub fn sort(&mut self) {
         if !self.sorted {
-            self.map.sort_unstable_keys();
+            self.map.sort();
             self.sorted = true;
         }
     }
@@ -211,9 +212,9 @@ mod tests {
             .collect();
         let all = cached(&["", "a", "a/b", "c"]);
         e.remember_trees(all.clone());
-        e.insert(b"a/b/f".to_vec(), entry(1));
+        e.insert(b"a/b/f", entry(1));
         assert_eq!(e.trees(), &all, "an equal entry changes nothing");
-        e.insert(b"a/b/f".to_vec(), entry(3));
+        e.insert(b"a/b/f", entry(3));
         assert_eq!(dirs(&e), ["c"]);
         e.remember_trees(all.clone());
         e.shift_remove(b"c/g");
@@ -221,22 +222,22 @@ mod tests {
         e.remember_trees(all.clone());
         e.shift_remove(b"c/nothing");
         assert_eq!(e.trees(), &all, "removing nothing changes nothing");
-        e.retain(|p, _| p.as_slice() != b"a/b/f");
+        e.retain(|p, _| p != b"a/b/f");
         assert_eq!(dirs(&e), ["c"]);
         e.remember_trees(all);
-        e.insert(b"top".to_vec(), entry(4));
+        e.insert(b"top", entry(4));
         assert_eq!(dirs(&e), ["a", "a/b", "c"]);
     }
 
     #[test]
     fn order_is_tracked() {
         let mut e = Entries::from_sorted(Map::default(), TreeCache::new());
-        e.insert(b"b".to_vec(), entry(1));
-        e.insert(b"c".to_vec(), entry(1));
+        e.insert(b"b", entry(1));
+        e.insert(b"c", entry(1));
         assert!(e.is_sorted());
-        e.insert(b"b".to_vec(), entry(2));
+        e.insert(b"b", entry(2));
         assert!(e.is_sorted(), "replacing keeps the order");
-        e.insert(b"a".to_vec(), entry(1));
+        e.insert(b"a", entry(1));
         assert!(!e.is_sorted());
         e.sort();
         assert!(e.is_sorted());

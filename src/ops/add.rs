@@ -411,13 +411,16 @@ fn plan(
         .iter()
         .filter(|(rel, _)| named.covers(RepoPath::new(rel)) && kept(rel));
     for (rel, e) in tracked {
-        if plan.work[..walked].binary_search(rel).is_ok() {
+        if plan.work[..walked]
+            .binary_search_by(|w| w.as_slice().cmp(rel))
+            .is_ok()
+        {
             continue;
         }
         match unwalked(root, &real, rel) {
-            Ok(true) => plan.work.push(rel.clone()),
+            Ok(true) => plan.work.push(rel.to_vec()),
             Ok(false) if sparse.skips(rel, e) => {}
-            Ok(false) => plan.removed.push(rel.clone()),
+            Ok(false) => plan.removed.push(rel.to_vec()),
             // Skipped means untouched: a file that cannot be examined is not deleted.
             Err(e) if opts.ignore_errors => plan.skipped.push(skipped(root, e)),
             Err(e) => return Err(e),
@@ -907,7 +910,7 @@ fn remove(
     }
     index
         .entries
-        .retain(|rel, _| removed.binary_search(rel).is_err());
+        .retain(|rel, _| removed.binary_search_by(|r| r.as_slice().cmp(rel)).is_err());
     for rel in &removed {
         outcome.stage(rel, Staged::Removed, counts_only);
     }

@@ -99,10 +99,7 @@ fn check_path(index: &StagingIndex, rel: &RepoPath, user: &std::path::Path) -> R
     if crate::build::too_deep(rel.as_bytes()) {
         return Err(bad("directories nested this deep cannot be stored"));
     }
-    if index
-        .under(rel)
-        .any(|(p, _)| p.as_slice() != rel.as_bytes())
-    {
+    if index.under(rel).any(|(p, _)| p != rel.as_bytes()) {
         return Err(bad("a tracked directory is there: name a file path"));
     }
     if index.files_above(rel).next().is_some() {

@@ -161,9 +161,9 @@ pub(crate) fn worktree_index(repo: &Repository, index: &StagingIndex) -> Result<
             let change = worktree_change(repo.root(), index, &ingester, rel, e)?;
             Ok(match change {
                 None => None,
-                Some(ChangeKind::Deleted) => Some((rel.clone(), None)),
+                Some(ChangeKind::Deleted) => Some((rel.to_vec(), None)),
                 Some(_) => Some((
-                    rel.clone(),
+                    rel.to_vec(),
                     ingester.ingest(&worktree::abs(repo.root(), rel))?,
                 )),
             })

@@ -203,7 +203,7 @@ fn check_move(
         }
     };
     // A tracked directory below the destination's name (the worktree may lack it).
-    if index.under(&to).any(|(p, _)| p.as_slice() != to.as_bytes()) {
+    if index.under(&to).any(|(p, _)| p != to.as_bytes()) {
         return Err(Error::InTheWay {
             what: "tracked files are below the destination; cairn mv never replaces them",
             path: target,
@@ -229,7 +229,7 @@ fn clean_by_stat(repo: &Repository, index: &StagingIndex, plan: &[Move]) -> Clea
         for (p, e) in index.under(&m.from) {
             let now = std::fs::symlink_metadata(worktree::abs(repo.root(), p));
             if now.is_ok_and(|s| Stat::from_metadata(&s) == e.stat) && !index.is_racy(e) {
-                clean.insert(p.clone(), e.stat);
+                clean.insert(p.to_vec(), e.stat);
             }
         }
     }
@@ -279,7 +279,7 @@ fn rename_entries(root: &Path, index: &mut StagingIndex, plan: &[Move], clean: &
     for m in plan {
         let below: Vec<(Vec<u8>, IndexEntry)> = index
             .under(&m.from)
-            .map(|(p, e)| (p.clone(), e.clone()))
+            .map(|(p, e)| (p.to_vec(), e.clone()))
             .collect();
         index.entries.shift_remove(m.to.as_bytes());
         for (p, mut e) in below {

@@ -201,7 +201,7 @@ fn unstage(
     index.entries.retain(|p, _| {
         let keep = !inside(p) || layer.contains_key(p);
         if !keep {
-            changed.push(RepoPathBuf::from(p.clone()));
+            changed.push(RepoPathBuf::from(p));
         }
         keep
     });

@@ -86,7 +86,7 @@ fn matches(
         .entries
         .keys()
         .filter(|k| RepoPath::new(k).is_under(&rel))
-        .cloned()
+        .map(<[u8]>::to_vec)
         .collect();
     if below.is_empty() {
         return Err(Error::NotTracked {

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::diff::ChangeKind;
 use crate::error::Result;
 use crate::hash::ObjectId;
-use crate::index::{IndexEntry, StagingIndex, Stat};
+use crate::index::{StagingIndex, Stat};
 use crate::ingest::Ingester;
 use crate::renames::{detect, RenameOptions, StoreLists};
 use crate::repo::Repository;
@@ -153,7 +153,7 @@ fn unstaged(
     };
     let changes: Vec<PathChange> = runs
         .into_par_iter()
-        .map(|run| directory_changes(repo.root(), index, &ingester, &entries[run]))
+        .map(|run| directory_changes(repo.root(), index, &ingester, entries.slice(run)))
         .collect::<Result<Vec<Vec<PathChange>>>>()?
         .into_iter()
         .flatten()
@@ -170,11 +170,11 @@ fn unstaged(
     Ok(changes.into_iter().filter(|c| !skipped(c)).collect())
 }
 
-type Entries = indexmap::map::Slice<Vec<u8>, IndexEntry>;
+type Entries<'a> = crate::index::Slice<'a>;
 
 /// The runs of consecutive (sorted) entries in the same directory, as position ranges: a
 /// list of one reference per entry took 16 MB at a million files.
-fn directory_runs(entries: &Entries) -> Vec<Range<usize>> {
+fn directory_runs(entries: Entries) -> Vec<Range<usize>> {
     let parent = |i: usize| {
         let (p, _) = entries.get_index(i).expect("below the length");
         RepoPath::new(p).parent()
@@ -192,7 +192,7 @@ fn directory_runs(entries: &Entries) -> Vec<Range<usize>> {
 
 /// The entries at `picked` (sorted positions) as runs of consecutive entries in the same
 /// directory, for [`directory_changes`].
-fn picked_runs(entries: &Entries, picked: &[usize]) -> Vec<Range<usize>> {
+fn picked_runs(entries: Entries, picked: &[usize]) -> Vec<Range<usize>> {
     let parent = |i: usize| {
         let (p, _) = entries.get_index(i).expect("a position of the index");
         RepoPath::new(p).parent()
@@ -214,7 +214,7 @@ fn directory_changes(
     root: &Path,
     index: &StagingIndex,
     ingester: &Ingester,
-    group: &Entries,
+    group: Entries,
 ) -> Result<Vec<PathChange>> {
     // Never through a symlink standing where a tracked directory was: its files are gone.
     let Some((first, _)) = group.first() else {
@@ -236,7 +236,7 @@ fn directory_changes(
             Err(err) if is_gone(err) => Some(ChangeKind::Deleted),
             Err(_) => worktree_change(root, index, ingester, rel, e)?,
         };
-        out.extend(change.map(|change| PathChange::plain(RepoPathBuf::from(rel.clone()), change)));
+        out.extend(change.map(|change| PathChange::plain(RepoPathBuf::from(rel.to_vec()), change)));
     }
     Ok(out)
 }

@@ -126,8 +126,8 @@ impl Look {
         for p in paths {
             out.extend(index.entries.get_index_of(p.as_slice()));
             let below = [p.as_slice(), b"/"].concat();
-            let start = entries.partition_point(|k, _| k.as_slice() < below.as_slice());
-            let run = entries.get_range(start..).unwrap_or_default();
+            let start = entries.partition_point(|k, _| k < below.as_slice());
+            let run = entries.slice(start..entries.len());
             let n = run.keys().take_while(|k| k.starts_with(&below)).count();
             out.extend(start..start + n);
         }
@@ -188,7 +188,7 @@ fn racy(index: &StagingIndex) -> impl Iterator<Item = Vec<u8>> + '_ {
         .entries
         .iter()
         .filter(|(_, e)| index.is_racy(e))
-        .map(|(p, _)| p.clone())
+        .map(|(p, _)| p.to_vec())
 }
 
 /// A command that rewrites the index without changing its entries' stat data (commit):

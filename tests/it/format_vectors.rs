@@ -409,7 +409,7 @@ fn fixed_index(algo: HashAlgo) -> StagingIndex {
             file_id: file.id(algo),
             chunks: file.chunks.into(),
         };
-        idx.entries.insert(f.path.to_vec(), entry);
+        idx.entries.insert(f.path, entry);
     }
     idx
 }
@@ -513,7 +513,7 @@ fn small_staging_index() -> StagingIndex {
         len: hello.len() as u32,
     }];
     idx.entries.insert(
-        b"a.txt".to_vec(),
+        b"a.txt",
         IndexEntry {
             kind: EntryKind::File as u8,
             mode: 0o644,
@@ -537,7 +537,7 @@ fn small_staging_index() -> StagingIndex {
         len: target.len() as u32,
     }];
     idx.entries.insert(
-        b"dir/link".to_vec(),
+        b"dir/link",
         IndexEntry {
             kind: EntryKind::Symlink as u8,
             mode: 0o777,

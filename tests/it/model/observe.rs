@@ -62,7 +62,7 @@ pub(super) fn index(repo: &Repository) -> Tree {
     let idx = repo.load_index().expect("the staging index loads");
     idx.entries
         .iter()
-        .map(|(p, e)| (p.clone(), entry(repo, e.kind(), e.mode, &e.file_object())))
+        .map(|(p, e)| (p.to_vec(), entry(repo, e.kind(), e.mode, &e.file_object())))
         .collect()
 }
 
