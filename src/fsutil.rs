@@ -177,6 +177,17 @@ pub(crate) fn map_immutable(file: &File) -> std::io::Result<memmap2::Mmap> {
     unsafe { memmap2::Mmap::map(file) }
 }
 
+/// Drops the pages of `map` from this process's memory; the next read of them maps them
+/// again from the page cache. The pages of a mapped file count in the process's resident
+/// memory once read: a million lookups read every page of a table of tens of megabytes.
+/// Only for maps of files no one writes ([`map_immutable`]), whose bytes come back the same.
+pub(crate) fn release_pages(map: &memmap2::Mmap) {
+    // SAFETY: a shared, read-only map of a file that never changes while mapped: dropping
+    // its pages loses nothing, and a thread reading them meanwhile faults the same bytes
+    // back in. Only a hint: a failure leaves the pages where they were.
+    let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+}
+
 /// Advice to the kernel about `len` bytes at `offset` (0 for the whole file). Only a hint:
 /// failure changes nothing, so it is not reported.
 pub(crate) fn advise(file: &File, offset: u64, len: u64, advice: libc::c_int) {

@@ -259,11 +259,18 @@ impl PathMap {
         }
     }
 
+    /// The positions of the entries in path order (4 bytes an entry), for reading them in
+    /// that order without moving them.
+    pub fn sorted_order(&self) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| self.path(a as usize).cmp(self.path(b as usize)));
+        order
+    }
+
     /// Puts the entries in path order. The table keeps its slots (a path's hash does not
     /// change); only the positions in them are renumbered.
     pub fn sort(&mut self) {
-        let mut order: Vec<u32> = (0..self.len() as u32).collect();
-        order.sort_unstable_by(|&a, &b| self.path(a as usize).cmp(self.path(b as usize)));
+        let mut order = self.sorted_order();
         let mut new_at = vec![0u32; order.len()];
         // As much room as before: a sort before a save must not make the next insert grow.
         let mut paths = Vec::with_capacity(self.paths.capacity());

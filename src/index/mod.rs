@@ -406,10 +406,10 @@ impl StagingIndex {
         }
     }
 
-    /// Writes the index to `path` atomically (through `tmp_dir`), sorting the entries first.
-    /// The file is streamed: a million entries are never held twice in memory.
+    /// Writes the index to `path` atomically (through `tmp_dir`), its entries in path order;
+    /// the entries in memory stay in their order. The file is streamed: a million entries are
+    /// never held twice in memory.
     pub fn save(&mut self, path: &Path, tmp_dir: &Path, algo: HashAlgo) -> Result<()> {
-        self.entries.sort();
         let mut checksum = None;
         fsutil::write_atomic_with(tmp_dir, path, |f| {
             checksum = Some(write_to(self, algo, f)?);
@@ -449,9 +449,11 @@ fn write_to(
     algo: HashAlgo,
     f: &mut std::fs::File,
 ) -> std::io::Result<ObjectId> {
+    let order = (!index.entries.is_sorted()).then(|| index.entries.sorted_order());
     let head = encode::Head {
         base_tree: &index.base_tree,
         entries: &index.entries,
+        order: order.as_deref(),
     };
     let tail = TailRef {
         walk_cache: &index.walk_cache,
@@ -811,9 +813,23 @@ mod tests {
         assert_eq!(back.checksum(), trailer);
         assert_eq!(back.entries.len(), 20_000);
         assert!(
-            back.entries.iter().eq(idx.entries.iter()),
-            "same entries, same order"
+            !idx.entries.is_sorted(),
+            "inserted out of order, and left so"
         );
+        let in_order = idx.entries.sorted_order();
+        let sorted = in_order
+            .iter()
+            .map(|&at| idx.entries.get_index(at as usize).unwrap());
+        assert!(
+            back.entries.iter().eq(sorted),
+            "the same entries, in path order"
+        );
+        // Written through the order, the file is the one the sorted map writes.
+        let mut moved = idx.view();
+        moved.entries.sort();
+        let q = dir.path().join("sorted");
+        moved.save(&q, dir.path(), HashAlgo::Blake3).unwrap();
+        assert!(std::fs::read(&q).unwrap() == bytes);
         assert_eq!(back.view().checksum(), None, "a view is never a file");
         idx.entries.insert(b"zz", entry(1));
         idx.save(&p, dir.path(), HashAlgo::Blake3).unwrap();
@@ -858,6 +874,7 @@ mod tests {
         let head = encode::Head {
             base_tree: &None,
             entries,
+            order: None,
         };
         let mut out = Vec::new();
         let mut sum = HashAlgo::Blake3.hasher(Domain::Checksum);

@@ -267,12 +267,6 @@ fn write_objects(
     let files = missing_files(repo, index, changed)?;
     // Files the store holds already count as done.
     progress.advance((asked - files.len()) as u64, 0);
-    if asked > MANY_LOOKUPS {
-        // So many lookups read nearly every bucket of the multi-pack index; a fresh listing
-        // unmaps it before `finish` folds the table, which maps it again: both mappings
-        // count in the process's memory (108 MB at a first commit of a million files).
-        repo.store.reload()?;
-    }
     // The files and the layer: one list of entries for all of them.
     w.reserve(files.len() + 1);
     let mut lists = HashSet::new();
@@ -284,16 +278,13 @@ fn write_objects(
     Ok(())
 }
 
-/// Past this many store lookups, a commit drops the store's listing afterwards (see
-/// [`write_objects`]); below it, the few buckets read cost less than listing `packs/`.
-const MANY_LOOKUPS: usize = 4096;
-
-/// Lookups between two listings of the store in [`missing_files`]: the lookups go in id
-/// order, so each run of them reads one stretch of the multi-pack index, and a fresh
-/// listing unmaps what the run before read. Asked in one run, a million file ids mapped
-/// the whole table of the chunks `add` wrote (70 MB at a million files) into the
-/// process's memory, beside the index.
-const LOOKUPS_PER_LISTING: usize = 1 << 17;
+/// Lookups between two releases of the store's mapped pages in [`missing_files`]: the
+/// lookups go in id order, so each run of them reads one narrow stretch of each table, and
+/// the release drops what the run read. Asked without releases, a million file ids mapped
+/// every page of the tables of the chunks `add` wrote (50 to 70 MB at a million files)
+/// into the process's memory, beside the index; in runs of 131,072 between fresh listings
+/// they still did, since each run reads a page of nearly every bucket.
+const LOOKUPS_PER_RELEASE: usize = 4096;
 
 /// The index positions of the files among `changed` (index positions) whose file objects
 /// the store lacks, one per distinct object, in index order (so a pack holds a directory's
@@ -303,15 +294,15 @@ const LOOKUPS_PER_LISTING: usize = 1 << 17;
 /// lookups share their probes. The ids are sorted by their first 8 bytes beside their
 /// positions (16 bytes a file, not 40), the full ids read from the index where those tie.
 fn missing_files(repo: &Repository, index: &StagingIndex, changed: Vec<usize>) -> Result<Vec<u32>> {
-    missing_in_runs(repo, index, changed, LOOKUPS_PER_LISTING)
+    missing_in_runs(repo, index, changed, LOOKUPS_PER_RELEASE)
 }
 
-/// [`missing_files`], listing the store again every `per_listing` lookups.
+/// [`missing_files`], releasing the store's mapped pages every `per_run` lookups.
 fn missing_in_runs(
     repo: &Repository,
     index: &StagingIndex,
     changed: Vec<usize>,
-    per_listing: usize,
+    per_run: usize,
 ) -> Result<Vec<u32>> {
     let id = |at: u32| &index.entries[at as usize].file_id;
     let mut by_id: Vec<(u64, u32)> = changed
@@ -328,12 +319,10 @@ fn missing_in_runs(
     });
     by_id.dedup_by(|a, b| a.0 == b.0 && id(a.1) == id(b.1));
     let mut missing = Vec::new();
-    for (n, run) in by_id.chunks(per_listing).enumerate() {
-        if n > 0 {
-            repo.store.reload()?;
-        }
+    for run in by_id.chunks(per_run) {
         let lacks = |at: &&(u64, u32)| !repo.store.contains(id(at.1));
         missing.extend(run.iter().filter(lacks).map(|(_, at)| *at));
+        repo.store.release_pages();
     }
     missing.sort_unstable();
     Ok(missing)
@@ -354,16 +343,24 @@ struct TreeWriter {
     /// Trees already taken: two directories of the same content have one tree.
     seen: HashSet<ObjectId>,
     batch: Vec<(ObjectId, Vec<u8>)>,
+    /// Store lookups made, for releasing the pages they read every few.
+    asked: usize,
 }
 
 impl TreeWriter {
     const BATCH: usize = 64;
+    /// Tree ids are asked in no order, so each lookup reads pages of its own in every
+    /// table (with the kernel's read-around, about a megabyte): the pages read are dropped
+    /// every this many lookups, or a first commit's thousand trees mapped every page of the
+    /// chunks' tables into memory, beside the index.
+    const LOOKUPS_PER_RELEASE: usize = 8;
 
     fn new(repo: &Repository) -> TreeWriter {
         TreeWriter {
             level: repo.config.zstd_level(),
             seen: HashSet::new(),
             batch: Vec::with_capacity(Self::BATCH),
+            asked: 0,
         }
     }
 
@@ -375,7 +372,14 @@ impl TreeWriter {
         id: ObjectId,
         tree: Vec<u8>,
     ) -> Result<()> {
-        if !self.seen.insert(id) || repo.store.contains(&id) {
+        if !self.seen.insert(id) {
+            return Ok(());
+        }
+        self.asked += 1;
+        if self.asked.is_multiple_of(Self::LOOKUPS_PER_RELEASE) {
+            repo.store.release_pages();
+        }
+        if repo.store.contains(&id) {
             return Ok(());
         }
         self.batch.push((id, tree));

@@ -31,6 +31,14 @@ pub(crate) enum FileBytes {
 }
 
 impl FileBytes {
+    /// Drops the pages a map holds in the process's memory (see
+    /// [`crate::fsutil::release_pages`]); bytes read whole stay.
+    pub(crate) fn release_pages(&self) {
+        if let FileBytes::Mapped(map) = self {
+            crate::fsutil::release_pages(map);
+        }
+    }
+
     /// The whole of `file`, `len` bytes long as its metadata says: read when it is at most
     /// [`READ_MAX`], else mapped. A file shorter than `len` (cut meanwhile) is an error.
     pub(crate) fn load(file: &File, len: u64) -> std::io::Result<FileBytes> {
@@ -153,6 +161,9 @@ mod tests {
             assert_eq!(bytes.as_slice(), &data[..]);
             let mapped = matches!(bytes, FileBytes::Mapped(_));
             assert_eq!(mapped, len as u64 > READ_MAX, "{len}");
+            // Released pages come back from the file: the same bytes, read or mapped.
+            bytes.release_pages();
+            assert_eq!(bytes.as_slice(), &data[..], "{len}, after release");
         }
         let packs = PacksDir::new(dir.path());
         for (len, guess) in [

@@ -185,6 +185,11 @@ impl PackIndex {
         Ok(count)
     }
 
+    /// Drops the pages of a mapped index from the process's memory.
+    pub(crate) fn release_pages(&self) {
+        self.map.release_pages();
+    }
+
     /// The number of objects the index lists.
     pub fn len(&self) -> usize {
         self.count

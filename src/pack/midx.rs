@@ -63,6 +63,13 @@ pub struct Midx {
 }
 
 impl Midx {
+    /// Drops the pages of a mapped table from the process's memory.
+    pub(crate) fn release_pages(&self) {
+        if let Bytes::Mapped(map) = &self.bytes {
+            crate::fsutil::release_pages(map);
+        }
+    }
+
     /// Maps the multi-pack index at `path` and checks its head.
     pub fn open(path: &Path, algo: HashAlgo) -> Result<Midx> {
         let file = File::open(path).ctx("could not open multi-pack index", path)?;
