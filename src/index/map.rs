@@ -480,18 +480,7 @@ impl std::fmt::Debug for PathMap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash::ObjectId;
-    use crate::index::Stat;
-
-    fn entry(n: u8) -> IndexEntry {
-        IndexEntry {
-            kind: 1,
-            mode: 0o644,
-            stat: Stat::default(),
-            file_id: ObjectId([n; 32]),
-            chunks: Default::default(),
-        }
-    }
+    use crate::index::tests::entry;
 
     fn paths(m: &PathMap) -> Vec<&str> {
         m.keys().map(|p| std::str::from_utf8(p).unwrap()).collect()

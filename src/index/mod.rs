@@ -636,7 +636,9 @@ pub fn index_path(cairn_dir: &Path) -> PathBuf {
 mod tests {
     use super::*;
 
-    fn entry(n: u8) -> IndexEntry {
+    /// A file's entry, distinct for each `n`; the tests of the map and of the tracked
+    /// entries use it too.
+    pub(super) fn entry(n: u8) -> IndexEntry {
         IndexEntry {
             kind: EntryKind::File as u8,
             mode: 0o644,

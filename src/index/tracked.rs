@@ -179,17 +179,7 @@ fn forget_above(trees: &mut TreeCache, path: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::Stat;
-
-    fn entry(n: u8) -> IndexEntry {
-        IndexEntry {
-            kind: 1,
-            mode: 0o644,
-            stat: Stat::default(),
-            file_id: ObjectId([n; 32]),
-            chunks: Default::default(),
-        }
-    }
+    use crate::index::tests::entry;
 
     fn cached(dirs: &[&str]) -> TreeCache {
         let t = CachedTree {
