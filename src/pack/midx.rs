@@ -21,8 +21,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use memmap2::Mmap;
-
+use super::bytes::FileBytes;
 use super::index::{IdxEntry, PackIndex, MAX_OFFSET};
 use super::{Codec, ObjectKind};
 use crate::error::{Error, IoContext, Result};
@@ -48,14 +47,9 @@ const UNCHECKED: u8 = 0;
 const GOOD: u8 = 1;
 const BAD: u8 = 2;
 
-enum Bytes {
-    Mapped(Mmap),
-    Owned(Vec<u8>),
-}
-
 /// An opened multi-pack index: its head is checked, its buckets are checked on first use.
 pub struct Midx {
-    bytes: Bytes,
+    bytes: FileBytes,
     algo: HashAlgo,
     packs: usize,
     count: usize,
@@ -65,9 +59,7 @@ pub struct Midx {
 impl Midx {
     /// Drops the pages of a mapped table from the process's memory.
     pub(crate) fn release_pages(&self) {
-        if let Bytes::Mapped(map) = &self.bytes {
-            crate::fsutil::release_pages(map);
-        }
+        self.bytes.release_pages();
     }
 
     /// Maps the multi-pack index at `path` and checks its head.
@@ -75,15 +67,16 @@ impl Midx {
         let file = File::open(path).ctx("could not open multi-pack index", path)?;
         let map =
             crate::fsutil::map_immutable(&file).ctx("could not map multi-pack index", path)?;
-        Midx::new(Bytes::Mapped(map), algo).map_err(|d| Error::corrupt("multi-pack index", path, d))
+        Midx::new(FileBytes::Mapped(map), algo)
+            .map_err(|d| Error::corrupt("multi-pack index", path, d))
     }
 
     /// A multi-pack index held in memory (tests and fuzzing), its head checked.
     pub fn from_bytes(bytes: Vec<u8>, algo: HashAlgo) -> std::result::Result<Midx, String> {
-        Midx::new(Bytes::Owned(bytes), algo)
+        Midx::new(FileBytes::Owned(bytes), algo)
     }
 
-    fn new(bytes: Bytes, algo: HashAlgo) -> std::result::Result<Midx, String> {
+    fn new(bytes: FileBytes, algo: HashAlgo) -> std::result::Result<Midx, String> {
         let (packs, count) = check_head(bytes.as_slice(), algo)?;
         Ok(Midx {
             bytes,
@@ -198,15 +191,6 @@ impl Midx {
     /// Unchecked: for tests and fuzzing.
     pub fn entries(&self) -> impl Iterator<Item = Option<(usize, IdxEntry)>> + '_ {
         (0..self.count).map(|i| self.entry(i))
-    }
-}
-
-impl Bytes {
-    fn as_slice(&self) -> &[u8] {
-        match self {
-            Bytes::Mapped(m) => m,
-            Bytes::Owned(v) => v,
-        }
     }
 }
 
