@@ -191,13 +191,11 @@ impl PathMap {
             .insert_unique(h, at, |&i| hash(path_at(ends, paths, i as usize)));
     }
 
-    /// Makes room for `n` more entries (and paths as long as the present ones on average).
-    pub fn reserve(&mut self, n: usize) {
+    /// Makes room for `n` more entries, of `path_bytes` bytes of paths in all.
+    pub fn reserve(&mut self, n: usize, path_bytes: usize) {
         self.entries.reserve(n);
         self.ends.reserve(n);
-        if let Some(avg) = self.paths.len().checked_div(self.len()) {
-            self.paths.reserve(n.saturating_mul(avg));
-        }
+        self.paths.reserve(path_bytes);
         let (ends, paths) = (&self.ends, &self.paths);
         self.table
             .reserve(n, |&i| hash(path_at(ends, paths, i as usize)));

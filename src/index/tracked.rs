@@ -129,9 +129,9 @@ impl Entries {
         });
     }
 
-    /// Makes room for `n` more entries.
-    pub fn reserve(&mut self, n: usize) {
-        self.map.reserve(n);
+    /// Makes room for `n` more entries, of `path_bytes` bytes of paths in all.
+    pub fn reserve(&mut self, n: usize, path_bytes: usize) {
+        self.map.reserve(n, path_bytes);
     }
 
     /// Puts the entries in path order, as the file keeps them.

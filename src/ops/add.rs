@@ -625,14 +625,13 @@ fn ingest_all(
     progress: &dyn Progress,
     staging: Staging,
 ) -> Result<()> {
-    // Room for every new path at once: growing the map by doubling would copy it, and hold
-    // the old and new tables together, several times over a large add.
+    // Room for every new path at once: growing the map (its entries, table or paths) by
+    // doubling would copy it, and hold the old and new copies together, several times over
+    // a large add.
     let entries = &mut staging.index.entries;
-    let new = work
-        .iter()
-        .filter(|rel| !entries.contains_key(*rel))
-        .count();
-    entries.reserve(new);
+    let new = work.iter().filter(|rel| !entries.contains_key(*rel));
+    let (count, path_bytes) = new.fold((0, 0), |(n, b), rel| (n + 1, b + rel.len()));
+    entries.reserve(count, path_bytes);
     let resumed = AtomicU64::new(0);
     let staging = Mutex::new(staging);
     let ((), stored) = store_with(repo, progress, |ingester, checkpoint| {

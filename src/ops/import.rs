@@ -187,7 +187,8 @@ fn clash(name: &Path, p: &RepoPath, d: &RepoPath) -> Error {
 
 /// Puts the staged entries into the index.
 fn merge(index: &mut StagingIndex, staged: Staged, out: &mut ImportOutcome) {
-    index.entries.reserve(staged.len());
+    let path_bytes = staged.iter().map(|(p, _)| p.as_bytes().len()).sum();
+    index.entries.reserve(staged.len(), path_bytes);
     for (p, e) in staged {
         if index.entries.insert(p.into_bytes(), e).is_some() {
             out.replaced += 1;

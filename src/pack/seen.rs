@@ -1,10 +1,16 @@
 //! Sets of object ids, for the pack writer and the store sink to write each object once.
 //!
-//! A `HashSet<ObjectId>` holds each id in a bucket of its own, 33 bytes a bucket, and a
-//! table is between 7/16 and 7/8 full: 38 to 75 bytes an id, 69 MB for the million chunks
-//! of a million small files. Here the ids lie packed in a list (32 bytes each) and the table
-//! holds their positions (4 bytes and a control byte a bucket): 38 to 44 bytes an id, and
-//! the list of ids grows by doubling without a table of ids to rehash.
+//! A set holds a 128-bit fingerprint of each id, not the id: a keyed hash (two SipHash
+//! keys drawn for the process), in a packed list, with a table of their positions (4 bytes
+//! and a control byte a bucket). That is 22 to 27 bytes an id; the ids themselves (32 bytes
+//! each, and a table of positions) took 38 to 44, 44 MB of a full add's peak at a million
+//! small files, and a `HashSet<ObjectId>` 38 to 75.
+//!
+//! Two different ids share a fingerprint with probability 2^-128 a pair: about 2^-89 among
+//! the million chunks of a million-file add, far below the odds that the machine's memory
+//! flips the bit that matters. The keys are secret and new in every process, so content
+//! chosen by anyone cannot be crafted to collide (nor to crowd one shard or one stretch of
+//! a table), as it could with a fingerprint cut from the ids, which are hashes of content.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -14,22 +20,62 @@ use hashbrown::HashTable;
 
 use crate::hash::ObjectId;
 
+/// The keys of the fingerprints one set (or every shard of one set) holds.
+struct Keys(RandomState, RandomState);
+
+impl Keys {
+    fn new() -> Keys {
+        Keys(RandomState::new(), RandomState::new())
+    }
+
+    fn fingerprint(&self, id: &ObjectId) -> u128 {
+        (u128::from(self.0.hash_one(id)) << 64) | u128::from(self.1.hash_one(id))
+    }
+}
+
+/// The table's hash of a fingerprint: its low half (the shard goes by the high bits).
+fn table_hash(fp: u128) -> u64 {
+    fp as u64
+}
+
+/// Fingerprints, each once; see the module comment.
+#[derive(Default)]
+struct Fingerprints {
+    fps: Vec<u128>,
+    /// Positions in `fps`.
+    table: HashTable<u32>,
+}
+
+impl Fingerprints {
+    /// Adds `fp`; whether it was new.
+    fn insert(&mut self, fp: u128) -> bool {
+        let fps = &self.fps;
+        if self
+            .table
+            .find(table_hash(fp), |&i| fps[i as usize] == fp)
+            .is_some()
+        {
+            return false;
+        }
+        let at = u32::try_from(fps.len()).expect("fewer than 4 billion objects in one run");
+        self.table
+            .insert_unique(table_hash(fp), at, |&i| table_hash(fps[i as usize]));
+        self.fps.push(fp);
+        true
+    }
+}
+
 /// A set of object ids; see the module comment.
 pub(crate) struct IdSet {
-    ids: Vec<ObjectId>,
-    /// Positions in `ids`.
-    table: HashTable<u32>,
-    /// Keyed by the process: ids are hashes of content anyone can choose, and a table
-    /// indexed by their bytes alone could be filled with colliding ones.
-    keys: RandomState,
+    keys: Keys,
+    set: Fingerprints,
 }
 
 impl Default for IdSet {
     fn default() -> IdSet {
         IdSet {
-            ids: Vec::new(),
-            table: HashTable::new(),
-            keys: RandomState::new(),
+            keys: Keys::new(),
+            set: Fingerprints::default(),
         }
     }
 }
@@ -37,23 +83,14 @@ impl Default for IdSet {
 impl IdSet {
     /// Adds `id`; whether it was new.
     pub(crate) fn insert(&mut self, id: ObjectId) -> bool {
-        let hash = self.keys.hash_one(id);
-        let ids = &self.ids;
-        if self.table.find(hash, |&i| ids[i as usize] == id).is_some() {
-            return false;
-        }
-        let at = u32::try_from(ids.len()).expect("fewer than 4 billion objects in one run");
-        let keys = &self.keys;
-        self.table
-            .insert_unique(hash, at, |&i| keys.hash_one(ids[i as usize]));
-        self.ids.push(id);
-        true
+        self.set.insert(self.keys.fingerprint(&id))
     }
 }
 
 /// An [`IdSet`] that threads share, in shards locked one at a time.
 pub(crate) struct SharedIdSet {
-    shards: Box<[Mutex<IdSet>]>,
+    keys: Keys,
+    shards: Box<[Mutex<Fingerprints>]>,
 }
 
 /// Enough shards that hashing threads rarely wait for one another.
@@ -62,6 +99,7 @@ const SHARDS: usize = 64;
 impl Default for SharedIdSet {
     fn default() -> SharedIdSet {
         SharedIdSet {
+            keys: Keys::new(),
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
         }
     }
@@ -70,9 +108,10 @@ impl Default for SharedIdSet {
 impl SharedIdSet {
     /// Adds `id`; whether it was new (to exactly one of the threads adding it at once).
     pub(crate) fn insert(&self, id: ObjectId) -> bool {
-        // The shard goes by an id's last byte, the table's hash by the whole id.
-        let shard = &self.shards[usize::from(id.0[31]) % SHARDS];
-        shard.lock().expect("no panics holding a shard").insert(id)
+        let fp = self.keys.fingerprint(&id);
+        // The shard goes by the fingerprint's top bits, the table's hash by its low half.
+        let shard = &self.shards[(fp >> 122) as usize % SHARDS];
+        shard.lock().expect("no panics holding a shard").insert(fp)
     }
 }
 
@@ -86,7 +125,7 @@ mod tests {
     }
 
     /// Each id is new once, through the table's growth, and ids differing in one byte (the
-    /// last one, which picks the shard, or the first) stay apart.
+    /// first or the last) stay apart.
     #[test]
     fn each_id_is_new_once() {
         let mut set = IdSet::default();
@@ -96,7 +135,7 @@ mod tests {
         for i in 0..50_000 {
             assert!(!set.insert(id(i)), "{i}");
         }
-        assert_eq!(set.ids.len(), 50_000);
+        assert_eq!(set.set.fps.len(), 50_000);
         let mut near = id(1);
         near.0[0] ^= 1;
         assert!(set.insert(near));
