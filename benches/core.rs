@@ -25,7 +25,7 @@ use cairn::chunk::{self, ChunkParams, Chunker};
 use cairn::hash::{Domain, HashAlgo, ObjectId};
 use cairn::index::{IndexEntry, StagingIndex, Stat};
 use cairn::merkle;
-use cairn::object::{ChunkRef, EntryKind, FileObject};
+use cairn::object::{ChunkRef, EntryKind};
 use cairn::pack::{Encoded, ObjectKind, PackClass, PackIndex, PackWriter, Store};
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{
@@ -328,25 +328,18 @@ fn staging_index(files: usize, dirs: usize) -> StagingIndex {
         let path = format!("d{:03}/f{:05}.bin", i % dirs, i);
         let len = 1024 + (i * 7919) % (9 * 1024);
         let id = algo.hash(Domain::Chunk, path.as_bytes());
-        let file = FileObject {
-            chunks: vec![ChunkRef {
-                id,
-                len: len as u32,
-            }],
+        let chunks = vec![ChunkRef {
+            id,
+            len: len as u32,
+        }];
+        let stat = Stat {
+            size: len as u64,
+            mtime_ns: 1_700_000_000_000_000_000 + i as i64,
+            ctime_ns: 1_700_000_000_000_000_000 + i as i64,
+            ino: 1_000_000 + i as u64,
+            mode: 0o100644,
         };
-        let entry = IndexEntry {
-            kind: EntryKind::File as u8,
-            mode: 0o644,
-            stat: Stat {
-                size: len as u64,
-                mtime_ns: 1_700_000_000_000_000_000 + i as i64,
-                ctime_ns: 1_700_000_000_000_000_000 + i as i64,
-                ino: 1_000_000 + i as u64,
-                mode: 0o100644,
-            },
-            file_id: file.id(algo),
-            chunks: file.chunks.into(),
-        };
+        let entry = IndexEntry::of_chunks(EntryKind::File as u8, 0o644, stat, algo, chunks);
         index.entries.insert(path.into_bytes(), entry);
     }
     index.entries.sort();

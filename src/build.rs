@@ -272,8 +272,8 @@ fn file_entry(name: &[u8], e: &IndexEntry) -> TreeEntry {
         name: name.to_vec(),
         kind: e.kind(),
         mode: e.mode,
-        size: e.chunks.iter().map(|c| u64::from(c.len)).sum(),
+        size: e.chunks().iter().map(|c| u64::from(c.len)).sum(),
         mtime_ns: e.stat.mtime_ns,
-        id: e.file_id,
+        id: e.file_id(),
     }
 }

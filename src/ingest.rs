@@ -14,7 +14,7 @@ use crate::chunk::{self, Chunker, Windows};
 use crate::error::{Error, IoContext, Result};
 use crate::hash::{Domain, HashAlgo, ObjectId};
 use crate::index::{IndexEntry, Stat};
-use crate::object::{ChunkRef, EntryKind, FileObject};
+use crate::object::{ChunkRef, EntryKind};
 use crate::repo::Repository;
 use crate::resume::Partial;
 
@@ -395,14 +395,7 @@ impl<'a> Ingester<'a> {
     }
 
     fn entry(&self, kind: EntryKind, mode: u32, stat: Stat, chunks: Vec<ChunkRef>) -> Ingested {
-        let file = FileObject { chunks };
-        IndexEntry {
-            kind: kind as u8,
-            mode,
-            stat,
-            file_id: file.id(self.algo),
-            chunks: file.chunks.into(),
-        }
+        IndexEntry::of_chunks(kind as u8, mode, stat, self.algo, chunks)
     }
 }
 

@@ -679,7 +679,7 @@ pub(crate) fn change_from_stat(
     }
     match ingester.ingest(&path()) {
         Ok(None) => Ok(Some(ChangeKind::Deleted)),
-        Ok(Some(now)) if now.file_id != e.file_id => Ok(Some(ChangeKind::Modified)),
+        Ok(Some(now)) if !now.same_content(e) => Ok(Some(ChangeKind::Modified)),
         Ok(Some(_)) => Ok(None),
         // Being written as it is read, with stat data unlike the entry's: nothing says it
         // still holds what was staged, and status reports rather than fails (as git does).
@@ -771,13 +771,11 @@ mod tests {
             std::fs::write(r.join(p), vec![b'x'; len]).unwrap();
         }
         std::os::unix::fs::symlink("elsewhere", r.join("l")).unwrap();
-        let entry = IndexEntry {
-            kind: 1,
-            mode: 0o644,
-            stat: Stat::default(),
-            file_id: crate::hash::ObjectId([0; 32]),
-            chunks: Default::default(),
-        };
+        let (algo, id) = (
+            crate::hash::HashAlgo::Blake3,
+            crate::hash::ObjectId([0; 32]),
+        );
+        let entry = IndexEntry::new(1, 0o644, Stat::default(), algo, id, Vec::new());
         let paths = ["a/1", "a/3", "a/b/2", "c/4", "c/gone", "l/5", "top"];
         let map: crate::index::Map = paths
             .iter()

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use super::{recover, Plan};
 use crate::error::{IoContext, Result};
-use crate::hash::ObjectId;
+use crate::hash::{HashAlgo, ObjectId};
 use crate::index::{IndexEntry, StagingIndex, Stat};
 use crate::materialize::{ensure_dirs, Materializer};
 use crate::object::{ChunkRef, TreeEntry};
@@ -67,7 +67,10 @@ pub(super) fn apply(
             m.write_object(e, &obj, &dest)?;
             crate::failpoint::hit("checkout:after-write");
             progress.advance(1, 0); // its bytes were reported as they were written
-            Ok((p.as_bytes().to_vec(), index_entry(e, obj.chunks, &dest)?))
+            Ok((
+                p.as_bytes().to_vec(),
+                index_entry(repo.algo(), e, obj.chunks, &dest)?,
+            ))
         })
         .collect::<Result<_>>()?;
     progress.end();
@@ -79,15 +82,22 @@ pub(super) fn apply(
 
 /// The index entry of a freshly written file: its stat data (taken after the rename, which
 /// changes the ctime) and the layer's chunk list.
-fn index_entry(e: &TreeEntry, chunks: Vec<ChunkRef>, dest: &Path) -> Result<IndexEntry> {
+fn index_entry(
+    algo: HashAlgo,
+    e: &TreeEntry,
+    chunks: Vec<ChunkRef>,
+    dest: &Path,
+) -> Result<IndexEntry> {
     let meta = std::fs::symlink_metadata(dest).ctx("could not stat", dest)?;
-    Ok(IndexEntry {
-        kind: e.kind as u8,
-        mode: e.mode,
-        stat: Stat::from_metadata(&meta),
-        file_id: e.id,
-        chunks: chunks.into(),
-    })
+    let stat = Stat::from_metadata(&meta);
+    Ok(IndexEntry::new(
+        e.kind as u8,
+        e.mode,
+        stat,
+        algo,
+        e.id,
+        chunks,
+    ))
 }
 
 /// A file (from the old layer) standing where the new layer has a directory is removed; the

@@ -167,5 +167,5 @@ pub(super) fn local_change(
 }
 
 fn same(i: &IndexEntry, e: &TreeEntry) -> bool {
-    i.file_id == e.id && i.kind() == e.kind && (e.kind != EntryKind::File || i.mode == e.mode)
+    i.file_id() == e.id && i.kind() == e.kind && (e.kind != EntryKind::File || i.mode == e.mode)
 }

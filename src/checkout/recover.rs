@@ -114,7 +114,7 @@ fn changed_by(
 ) -> Result<bool> {
     let tracked = index.entries.get(p);
     let same_as_index = |t: &HashMap<Vec<u8>, TreeEntry>| match (t.get(p), tracked) {
-        (Some(e), Some(i)) => e.id == i.file_id && e.kind == i.kind(),
+        (Some(e), Some(i)) => e.id == i.file_id() && e.kind == i.kind(),
         (None, None) => true,
         _ => false,
     };
@@ -142,6 +142,6 @@ fn changed_by(
     };
     Ok(targets.iter().any(|t| {
         t.get(p)
-            .is_some_and(|e| e.id == now.file_id && e.kind == now.kind())
+            .is_some_and(|e| e.id == now.file_id() && e.kind == now.kind())
     }))
 }

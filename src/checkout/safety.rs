@@ -199,7 +199,7 @@ enum Found {
 
 /// True when an index entry (or a file just read) holds what a layer's entry does.
 fn same(e: &IndexEntry, t: &TreeEntry) -> bool {
-    e.file_id == t.id && e.kind() == t.kind && (t.kind != EntryKind::File || e.mode == t.mode)
+    e.file_id() == t.id && e.kind() == t.kind && (t.kind != EntryKind::File || e.mode == t.mode)
 }
 
 /// Even `--force` (and `reset --hard`) never deletes a directory holding untracked files to

@@ -54,13 +54,8 @@ pub(crate) fn sparse_checkout(
             continue;
         }
         let chunks = repo.read_file(&e.id)?.chunks;
-        let entry = IndexEntry {
-            kind: e.kind as u8,
-            mode: e.mode,
-            stat: Stat::default(),
-            file_id: e.id,
-            chunks: chunks.into(),
-        };
+        let stat = Stat::default();
+        let entry = IndexEntry::new(e.kind as u8, e.mode, stat, repo.algo(), e.id, chunks);
         index.entries.insert(p, entry);
     }
     // Only an optimisation for status; it would be wrong if the user kept other files.
@@ -109,13 +104,8 @@ mod tests {
     use super::*;
 
     fn entry(stat: Stat) -> IndexEntry {
-        IndexEntry {
-            kind: EntryKind::File as u8,
-            mode: 0o644,
-            stat,
-            file_id: ObjectId::default(),
-            chunks: Default::default(),
-        }
+        let (algo, id) = (crate::hash::HashAlgo::Blake3, ObjectId::default());
+        IndexEntry::new(EntryKind::File as u8, 0o644, stat, algo, id, Vec::new())
     }
 
     #[test]

@@ -1,6 +1,5 @@
-//! The writer of the staging index payload's bulk: `base_tree` and the entries, in the
-//! bytes bincode 2's standard configuration gives them (FORMAT.md section 14), encoded by
-//! hand like [`super::entries`] decodes them.
+//! The writer of the staging index payload's bulk: `base_tree` and the entries, in bincode
+//! 2's varints (FORMAT.md section 14), encoded by hand like [`super::entries`] decodes them.
 //!
 //! bincode's generic encoder took two passes over a million entries (one to count the
 //! payload's bytes, one to write them) at several times the instructions of this one. The
@@ -10,8 +9,9 @@ use std::io::Write;
 use std::sync::mpsc;
 
 use super::tracked::Map;
-use super::IndexEntry;
+use super::{Content, IndexEntry};
 use crate::hash::{Hasher, ObjectId};
+use crate::object::ChunkRef;
 
 /// Bytes handed to the writing thread at a time. Three blocks exist at most (one filling,
 /// one queued, one being written): less than the 1 MiB buffer the save had before.
@@ -53,11 +53,6 @@ fn zigzag(n: i64) -> u64 {
 /// The encoded length of an entry and its path.
 fn entry_len(path: &[u8], e: &IndexEntry) -> usize {
     let s = &e.stat;
-    let chunks: usize = e
-        .chunks
-        .iter()
-        .map(|c| ObjectId::LEN + varint_len(u64::from(c.len)))
-        .sum();
     varint_len(path.len() as u64)
         + path.len()
         + 1
@@ -67,9 +62,25 @@ fn entry_len(path: &[u8], e: &IndexEntry) -> usize {
         + varint_len(zigzag(s.ctime_ns))
         + varint_len(s.ino)
         + varint_len(u64::from(s.mode))
-        + ObjectId::LEN
-        + varint_len(e.chunks.len() as u64)
-        + chunks
+        + content_len(e)
+}
+
+fn chunk_len(c: &ChunkRef) -> usize {
+    ObjectId::LEN + varint_len(u64::from(c.len))
+}
+
+/// The content's length: shape 0 and one chunk (the file id is its leaf's hash), or the
+/// chunk count plus one, the file id and the chunks.
+fn content_len(e: &IndexEntry) -> usize {
+    match &e.content {
+        Content::One { chunk, .. } => 1 + chunk_len(chunk),
+        _ => {
+            let chunks = e.chunks();
+            varint_len(chunks.len() as u64 + 1)
+                + ObjectId::LEN
+                + chunks.iter().map(chunk_len).sum::<usize>()
+        }
+    }
 }
 
 fn entry(out: &mut Vec<u8>, path: &[u8], e: &IndexEntry) {
@@ -83,11 +94,21 @@ fn entry(out: &mut Vec<u8>, path: &[u8], e: &IndexEntry) {
     varint(out, zigzag(s.ctime_ns));
     varint(out, s.ino);
     varint(out, u64::from(s.mode));
-    out.extend_from_slice(e.file_id.as_bytes());
-    varint(out, e.chunks.len() as u64);
-    for c in &e.chunks {
+    let chunk = |out: &mut Vec<u8>, c: &ChunkRef| {
         out.extend_from_slice(c.id.as_bytes());
         varint(out, u64::from(c.len));
+    };
+    match &e.content {
+        Content::One { chunk: c, .. } => {
+            out.push(0);
+            chunk(out, c);
+        }
+        _ => {
+            let chunks = e.chunks();
+            varint(out, chunks.len() as u64 + 1);
+            out.extend_from_slice(e.file_id().as_bytes());
+            chunks.iter().for_each(|c| chunk(out, c));
+        }
     }
 }
 

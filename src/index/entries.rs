@@ -14,8 +14,8 @@ use std::sync::mpsc;
 
 use super::paths::PathCheck;
 use super::tracked::Map as Entries;
-use super::{Chunks, IndexEntry, Stat};
-use crate::hash::{Hasher, ObjectId};
+use super::{Content, IndexEntry, Stat};
+use crate::hash::{HashAlgo, Hasher, ObjectId};
 use crate::object::ChunkRef;
 
 /// How much of the payload is read at a time.
@@ -109,7 +109,7 @@ impl<'r> Source<'r> {
 }
 
 /// The fewest bytes an entry takes: an empty path's length, kind, mode, five stat fields,
-/// the file id and an empty chunk list. Counts read from the file are capped by what the
+/// and the file id with an empty chunk list (its count) or one chunk with its shape. Counts read from the file are capped by what the
 /// remaining bytes could hold, so a hostile count reserves nothing.
 const MIN_ENTRY: usize = 1 + 1 + 1 + 5 + 32 + 1;
 /// A chunk reference: its id and a length of at least one byte.
@@ -158,8 +158,17 @@ impl Batch {
 /// The calling thread reads, hashes, decodes and checks; a second thread inserts into the
 /// map. Inserting a million paths is about half the work of a load (each lands at a random
 /// place of a 10 MB hash table), so the two halves on two cores take about half the time.
-pub(super) fn read(src: &mut Source) -> Result<(Option<ObjectId>, Entries), String> {
-    let mut r = Reader { src };
+pub(super) fn read(
+    src: &mut Source,
+    version: u32,
+    algo: HashAlgo,
+) -> Result<(Option<ObjectId>, Entries), String> {
+    let mut r = Reader {
+        src,
+        version,
+        algo,
+        empty: super::empty_id(algo),
+    };
     let base_tree = match r.u8()? {
         0 => None,
         1 => Some(r.id()?),
@@ -256,6 +265,11 @@ fn build(mut entries: Entries, full: mpsc::Receiver<Batch>, empty: mpsc::Sender<
 
 struct Reader<'s, 'r> {
     src: &'s mut Source<'r>,
+    /// The file's version: before 5, every entry holds its file id.
+    version: u32,
+    algo: HashAlgo,
+    /// The file id of empty content.
+    empty: ObjectId,
 }
 
 impl Reader<'_, '_> {
@@ -304,6 +318,11 @@ impl Reader<'_, '_> {
     /// A length prefix for items of at least `min` bytes each.
     fn len(&mut self, min: usize) -> Result<usize, String> {
         let n = self.u64()?;
+        self.count(n, min)
+    }
+
+    /// A count `n` of items of at least `min` bytes each, checked against what is left.
+    fn count(&mut self, n: u64, min: usize) -> Result<usize, String> {
         let room = self.src.remaining() / min as u64;
         if n > room {
             return Err(format!("a length of {n} exceeds what the payload holds"));
@@ -330,21 +349,50 @@ impl Reader<'_, '_> {
         let kind = self.u8()?;
         let mode = self.u32()?;
         let stat = self.stat()?;
-        let file_id = self.id()?;
-        let n = self.len(MIN_CHUNK)?;
-        let mut chunks = Chunks::with_capacity(n);
-        for _ in 0..n {
-            chunks.push(ChunkRef {
-                id: self.id()?,
-                len: self.u32()?,
-            });
-        }
+        let content = match self.version {
+            ..=4 => {
+                let file_id = self.id()?;
+                let n = self.len(MIN_CHUNK)?;
+                Content::new(self.algo, file_id, self.chunks(n)?)
+            }
+            _ => self.content()?,
+        };
         Ok(IndexEntry {
             kind,
             mode,
             stat,
-            file_id,
-            chunks,
+            content,
         })
+    }
+
+    /// Version 5's content: shape 0 and the one chunk whose leaf is the file id, or the
+    /// chunk count plus one, the file id and the chunks.
+    fn content(&mut self) -> Result<Content, String> {
+        let shape = self.u64()?;
+        if shape == 0 {
+            let chunk = self.chunk()?;
+            return Ok(Content::One {
+                algo: self.algo,
+                chunk,
+            });
+        }
+        let file_id = self.id()?;
+        let n = self.count(shape - 1, MIN_CHUNK)?;
+        let chunks = self.chunks(n)?;
+        Ok(match chunks.is_empty() && file_id == self.empty {
+            true => Content::Empty { algo: self.algo },
+            false => Content::listed(file_id, chunks),
+        })
+    }
+
+    fn chunk(&mut self) -> Result<ChunkRef, String> {
+        Ok(ChunkRef {
+            id: self.id()?,
+            len: self.u32()?,
+        })
+    }
+
+    fn chunks(&mut self, n: usize) -> Result<Vec<ChunkRef>, String> {
+        (0..n).map(|_| self.chunk()).collect()
     }
 }

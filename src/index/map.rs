@@ -520,7 +520,7 @@ mod tests {
         assert_eq!(m[2], entry(3));
         assert_eq!(m.last(), Some((&b"b"[..], &entry(3))));
         assert_eq!(
-            m.values().map(|e| e.file_id.0[0]).collect::<Vec<_>>(),
+            m.values().map(|e| e.file_id().0[0]).collect::<Vec<_>>(),
             [1, 4, 3]
         );
         check_lookups(&m);
@@ -553,7 +553,7 @@ mod tests {
         let mut seen = Vec::new();
         m.retain(|p, e| {
             seen.push(p.to_vec());
-            e.file_id.0[0] % 3 == 0
+            e.file_id().0[0] % 3 == 0
         });
         assert_eq!(seen.len(), 100, "each entry is offered once, in order");
         assert!(seen.windows(2).all(|w| w[0] < w[1]));

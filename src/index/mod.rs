@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::hash::{Domain, HashAlgo, ObjectId};
-use crate::object::{ChunkRef, EntryKind, FileObject};
+use crate::object::{file, ChunkRef, EntryKind, FileObject};
 use crate::repo_path::RepoPath;
 
 mod encode;
@@ -29,8 +29,9 @@ pub use tracked::{CachedTree, Entries, Map, TreeCache};
 /// Magic bytes at the start of every staging index file.
 pub const INDEX_MAGIC: &[u8; 8] = b"CAIRNSTG";
 /// Version 2 added the walk cache, version 3 its racy directories, version 4 the cached
-/// trees of unchanged directories; versions 1 (no cache), 2 and 3 are still read.
-pub const INDEX_VERSION: u32 = 4;
+/// trees of unchanged directories, version 5 entries of one chunk without their file id
+/// (the chunk's leaf gives it); versions 1 (no cache) to 4 are still read.
+pub const INDEX_VERSION: u32 = 5;
 const BINCODE_LIMIT: usize = 1 << 32;
 
 fn bincode_config() -> impl bincode::config::Config {
@@ -84,7 +85,7 @@ fn nanos(secs: i64, nsec: i64) -> i64 {
 }
 
 /// One tracked path.
-#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+#[derive(Debug, Clone)]
 pub struct IndexEntry {
     /// [`EntryKind`] as its byte: file or symlink.
     pub kind: u8,
@@ -92,157 +93,165 @@ pub struct IndexEntry {
     pub mode: u32,
     /// The worktree file's stat data when its content was staged.
     pub stat: Stat,
-    /// The staged content's file id.
-    pub file_id: ObjectId,
-    /// The staged content's chunks in file order: its file object.
-    pub chunks: Chunks,
+    /// The staged content: its file id and chunks.
+    content: Content,
 }
 
-/// A staged file's chunk list. Most files of a large tree are one chunk, which is kept
-/// inline: a separate allocation per entry was a fifth of the index's memory at a million
-/// files. An enum of none, one, or a vector takes 40 bytes; a `SmallVec` of one took 48,
-/// 8 MB of a million entries. Encoded as bincode encodes a `Vec` of the refs, so the file
-/// format is unchanged.
-#[derive(Debug, Clone, Default)]
-pub struct Chunks(Repr);
-
-#[derive(Debug, Clone, Default)]
-enum Repr {
-    #[default]
-    None,
-    One(ChunkRef),
-    /// Two or more refs, or room made for them (`with_capacity`).
-    Many(Vec<ChunkRef>),
+/// What an entry stages. Most files of a large tree are one chunk, and such a file's id is
+/// the hash of its one merkle leaf: kept without the id, computed when asked, an entry takes
+/// 88 bytes instead of 120 (32 MB less for every command that loads an index of a million
+/// files), and the file keeps it the same way (FORMAT.md section 14). An empty file's id is
+/// the empty root. Anything else (several chunks, or content staged under an id that is not
+/// its own, which no writer makes) keeps its id and chunks in an allocation of its own.
+#[derive(Debug, Clone)]
+enum Content {
+    One { algo: HashAlgo, chunk: ChunkRef },
+    Empty { algo: HashAlgo },
+    Listed(Box<Listed>),
 }
 
-impl PartialEq for Chunks {
-    /// The same refs, however they are kept.
-    fn eq(&self, other: &Chunks) -> bool {
-        self.as_slice() == other.as_slice()
-    }
+#[derive(Debug, Clone)]
+struct Listed {
+    file_id: ObjectId,
+    chunks: Vec<ChunkRef>,
 }
 
-impl Eq for Chunks {}
+/// The file id of empty content.
+fn empty_id(algo: HashAlgo) -> ObjectId {
+    crate::merkle::root(algo, Domain::FileNode, &[])
+}
 
-impl Chunks {
-    /// Whether the refs are kept inline, not in an allocation of their own.
-    pub fn is_inline(&self) -> bool {
-        !matches!(self.0, Repr::Many(_))
-    }
-
-    /// An empty list with room for `n` refs (inline, without allocating, for one).
-    pub fn with_capacity(n: usize) -> Chunks {
-        match n {
-            0 | 1 => Chunks(Repr::None),
-            _ => Chunks(Repr::Many(Vec::with_capacity(n))),
+impl Content {
+    /// The content of the file object `file_id` of `chunks`, kept as compactly as it can be.
+    fn new(algo: HashAlgo, file_id: ObjectId, chunks: Vec<ChunkRef>) -> Content {
+        match chunks.as_slice() {
+            [c] if file::leaf(algo, c, 0) == file_id => Content::One { algo, chunk: *c },
+            [] if file_id == empty_id(algo) => Content::Empty { algo },
+            _ => Content::listed(file_id, chunks),
         }
     }
 
-    /// Appends a ref.
-    pub fn push(&mut self, c: ChunkRef) {
-        match &mut self.0 {
-            Repr::None => self.0 = Repr::One(c),
-            Repr::One(first) => self.0 = Repr::Many(vec![*first, c]),
-            Repr::Many(v) => v.push(c),
-        }
-    }
-
-    /// The refs as a slice.
-    pub fn as_slice(&self) -> &[ChunkRef] {
-        match &self.0 {
-            Repr::None => &[],
-            Repr::One(c) => std::slice::from_ref(c),
-            Repr::Many(v) => v,
-        }
+    fn listed(file_id: ObjectId, chunks: Vec<ChunkRef>) -> Content {
+        Content::Listed(Box::new(Listed { file_id, chunks }))
     }
 }
 
-impl std::ops::Deref for Chunks {
-    type Target = [ChunkRef];
-
-    fn deref(&self) -> &[ChunkRef] {
-        self.as_slice()
+impl PartialEq for IndexEntry {
+    /// The same kind, mode, stat data, file id and chunks, however they are kept.
+    fn eq(&self, other: &IndexEntry) -> bool {
+        self.kind == other.kind
+            && self.mode == other.mode
+            && self.stat == other.stat
+            && self.same_content(other)
     }
 }
 
-impl From<Vec<ChunkRef>> for Chunks {
-    /// One ref is copied inline whatever room the vector had, so the vector is freed; more
-    /// keep the vector.
-    fn from(v: Vec<ChunkRef>) -> Chunks {
-        match v.as_slice() {
-            [] => Chunks(Repr::None),
-            [c] => Chunks(Repr::One(*c)),
-            _ => Chunks(Repr::Many(v)),
-        }
-    }
-}
-
-impl FromIterator<ChunkRef> for Chunks {
-    fn from_iter<I: IntoIterator<Item = ChunkRef>>(iter: I) -> Chunks {
-        Chunks::from(iter.into_iter().collect::<Vec<_>>())
-    }
-}
-
-bincode::impl_borrow_decode!(Chunks);
-
-impl<'a> IntoIterator for &'a Chunks {
-    type Item = &'a ChunkRef;
-    type IntoIter = std::slice::Iter<'a, ChunkRef>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.as_slice().iter()
-    }
-}
-
-impl bincode::Encode for Chunks {
-    fn encode<E: bincode::enc::Encoder>(
-        &self,
-        e: &mut E,
-    ) -> std::result::Result<(), bincode::error::EncodeError> {
-        self.as_slice().encode(e)
-    }
-}
-
-impl<C> bincode::Decode<C> for Chunks {
-    fn decode<D: bincode::de::Decoder<Context = C>>(
-        d: &mut D,
-    ) -> std::result::Result<Chunks, bincode::error::DecodeError> {
-        Vec::<ChunkRef>::decode(d).map(Chunks::from)
-    }
-}
+impl Eq for IndexEntry {}
 
 impl IndexEntry {
+    /// An entry staging the file object `file_id`, whose chunks are `chunks`.
+    pub fn new(
+        kind: u8,
+        mode: u32,
+        stat: Stat,
+        algo: HashAlgo,
+        file_id: ObjectId,
+        chunks: Vec<ChunkRef>,
+    ) -> IndexEntry {
+        IndexEntry {
+            kind,
+            mode,
+            stat,
+            content: Content::new(algo, file_id, chunks),
+        }
+    }
+
+    /// An entry staging the content of `chunks`, its file id computed from them.
+    pub fn of_chunks(
+        kind: u8,
+        mode: u32,
+        stat: Stat,
+        algo: HashAlgo,
+        chunks: Vec<ChunkRef>,
+    ) -> IndexEntry {
+        let content = match chunks.as_slice() {
+            [chunk] => Content::One {
+                algo,
+                chunk: *chunk,
+            },
+            [] => Content::Empty { algo },
+            _ => {
+                let file = FileObject { chunks };
+                Content::listed(file.id(algo), file.chunks)
+            }
+        };
+        IndexEntry {
+            kind,
+            mode,
+            stat,
+            content,
+        }
+    }
+
     /// The entry's kind, reading an unknown byte as a file.
     pub fn kind(&self) -> EntryKind {
         EntryKind::from_u8(self.kind).unwrap_or(EntryKind::File)
+    }
+
+    /// The staged content's file id.
+    pub fn file_id(&self) -> ObjectId {
+        match &self.content {
+            Content::One { algo, chunk } => file::leaf(*algo, chunk, 0),
+            Content::Empty { algo } => empty_id(*algo),
+            Content::Listed(l) => l.file_id,
+        }
+    }
+
+    /// The staged content's chunks in file order: its file object.
+    pub fn chunks(&self) -> &[ChunkRef] {
+        match &self.content {
+            Content::One { chunk, .. } => std::slice::from_ref(chunk),
+            Content::Empty { .. } => &[],
+            Content::Listed(l) => &l.chunks,
+        }
+    }
+
+    /// Whether the two entries stage the same content (their kinds and modes aside),
+    /// without computing file ids where the chunks tell.
+    pub fn same_content(&self, other: &IndexEntry) -> bool {
+        match (&self.content, &other.content) {
+            (Content::One { algo, chunk }, Content::One { algo: a, chunk: c }) => {
+                algo == a && chunk == c
+            }
+            _ => self.file_id() == other.file_id() && self.chunks() == other.chunks(),
+        }
     }
 
     /// The entry of a layer's file or symlink `e` (with its chunks) staged without being
     /// written to the worktree (`reset`, an unstage). Its stat data is unknown but for the
     /// size, so status compares a worktree file of another size as modified and reads one
     /// of the same size to compare its content: a stale stat can hide nothing.
-    pub fn from_layer(e: &crate::object::TreeEntry, chunks: Vec<ChunkRef>) -> IndexEntry {
-        IndexEntry {
-            kind: e.kind as u8,
-            mode: e.mode,
-            stat: Stat {
-                size: e.size,
-                ..Stat::default()
-            },
-            file_id: e.id,
-            chunks: chunks.into(),
-        }
+    pub fn from_layer(
+        algo: HashAlgo,
+        e: &crate::object::TreeEntry,
+        chunks: Vec<ChunkRef>,
+    ) -> IndexEntry {
+        let stat = Stat {
+            size: e.size,
+            ..Stat::default()
+        };
+        IndexEntry::new(e.kind as u8, e.mode, stat, algo, e.id, chunks)
     }
 
     /// Whether this entry stages exactly the layer entry `e` (content, kind and mode).
     pub fn stages(&self, e: &crate::object::TreeEntry) -> bool {
-        self.file_id == e.id && self.kind == e.kind as u8 && self.mode == e.mode
+        self.kind == e.kind as u8 && self.mode == e.mode && self.file_id() == e.id
     }
 
     /// The staged content as a file object.
     pub fn file_object(&self) -> FileObject {
         FileObject {
-            chunks: self.chunks.to_vec(),
+            chunks: self.chunks().to_vec(),
         }
     }
 }
@@ -518,7 +527,7 @@ fn decode(
     let mut sum = algo.hasher(Domain::Checksum);
     sum.update(&head);
     let mut src = entries::Source::new(f, len, sum);
-    let decoded = decode_payload(&mut src, version);
+    let decoded = decode_payload(&mut src, version, algo);
     let ours = src.finish().map_err(Refused::Io)?;
     let mut theirs = [0u8; 32];
     f.read_exact(&mut theirs).map_err(Refused::Io)?;
@@ -537,8 +546,12 @@ fn decode(
 /// The decoded payload: base tree, entries (with their cached trees) and walk cache.
 type Decoded = (Option<ObjectId>, Entries, Option<WalkCache>);
 
-fn decode_payload(src: &mut entries::Source, version: u32) -> std::result::Result<Decoded, String> {
-    let (base_tree, entries) = entries::read(src)?;
+fn decode_payload(
+    src: &mut entries::Source,
+    version: u32,
+    algo: HashAlgo,
+) -> std::result::Result<Decoded, String> {
+    let (base_tree, entries) = entries::read(src, version, algo)?;
     let rest = src.rest()?;
     let (tail, used) = decode_tail(version, &rest).map_err(|e| e.to_string())?;
     if used != rest.len() {
@@ -649,12 +662,13 @@ mod tests {
                 ino: 7,
                 mode: 0o100644,
             },
-            file_id: ObjectId([n; 32]),
-            chunks: vec![ChunkRef {
-                id: ObjectId([n; 32]),
-                len: u32::from(n) + 1,
-            }]
-            .into(),
+            content: Content::listed(
+                ObjectId([n; 32]),
+                vec![ChunkRef {
+                    id: ObjectId([n; 32]),
+                    len: u32::from(n) + 1,
+                }],
+            ),
         }
     }
 
@@ -687,40 +701,59 @@ mod tests {
         assert!(StagingIndex::load(&p, HashAlgo::Blake3).is_err());
     }
 
-    /// A one-chunk list takes no allocation of its own, however it was made.
+    /// Content is kept as compactly as it can be, its file id computed where it is not
+    /// kept, and entries are equal however their content is kept.
     #[test]
-    fn one_chunk_is_kept_inline() {
-        let one = ChunkRef {
-            id: ObjectId([1; 32]),
-            len: 1,
-        };
-        let mut roomy = Vec::with_capacity(64);
-        roomy.push(one);
-        assert!(Chunks::from(roomy).is_inline());
-        assert!(Chunks::from(Vec::with_capacity(8)).is_inline());
-        let two = Chunks::from(vec![one, one]);
-        assert!(!two.is_inline());
-        assert_eq!(two.as_slice(), &[one, one]);
-        // Built ref by ref, as the index file is read: the same lists, equal however kept.
-        let mut pushed = Chunks::with_capacity(1);
-        pushed.push(one);
-        assert!(pushed.is_inline());
-        assert_eq!(pushed, Chunks::from(vec![one]));
-        pushed.push(one);
-        assert_eq!(pushed, two);
-        let mut roomy = Chunks::with_capacity(2);
-        roomy.push(one);
-        assert_eq!(roomy, Chunks::from(vec![one]), "one ref in room for two");
-        assert_ne!(roomy, two);
-        assert_eq!(Chunks::with_capacity(5), Chunks::default());
+    fn content_is_kept_compactly() {
+        for algo in [HashAlgo::Blake3, HashAlgo::Sha256] {
+            let c = |n: u8| ChunkRef {
+                id: algo.hash(Domain::Chunk, &[n]),
+                len: u32::from(n) + 1,
+            };
+            let file = |chunks: &[ChunkRef]| FileObject {
+                chunks: chunks.to_vec(),
+            };
+            let of = |chunks: &[ChunkRef]| {
+                IndexEntry::of_chunks(1, 0o644, Stat::default(), algo, chunks.to_vec())
+            };
+            let given = |id: ObjectId, chunks: &[ChunkRef]| {
+                IndexEntry::new(1, 0o644, Stat::default(), algo, id, chunks.to_vec())
+            };
+            for chunks in [&[][..], &[c(1)], &[c(1), c(2)], &[c(3), c(2), c(1)]] {
+                let e = of(chunks);
+                assert_eq!(e.file_id(), file(chunks).id(algo), "{chunks:?}");
+                assert_eq!(e.chunks(), chunks);
+                let inline = !matches!(e.content, Content::Listed(_));
+                assert_eq!(inline, chunks.len() < 2, "{chunks:?}");
+                let same = given(file(chunks).id(algo), chunks);
+                assert_eq!(same, e);
+                assert!(same.same_content(&e));
+                assert_eq!(
+                    matches!(same.content, Content::Listed(_)),
+                    !inline,
+                    "{chunks:?}"
+                );
+            }
+            // An id that is not the chunks' own is kept as given, and differs.
+            let odd = given(ObjectId([7; 32]), &[c(1)]);
+            assert!(matches!(odd.content, Content::Listed(_)));
+            assert_eq!(odd.file_id(), ObjectId([7; 32]));
+            assert_eq!(odd.chunks(), &[c(1)]);
+            assert_ne!(odd, of(&[c(1)]));
+            assert!(!odd.same_content(&of(&[c(1)])));
+            assert!(!of(&[c(1)]).same_content(&of(&[c(2)])));
+            let nothing = given(ObjectId::default(), &[]);
+            assert!(matches!(nothing.content, Content::Listed(_)));
+            assert_ne!(nothing, of(&[]));
+        }
     }
 
     /// What a million entries cost: the entry, its path and its place in the map. A larger
     /// entry is a few megabytes more for every million files staged.
     #[test]
     fn an_entry_stays_small() {
-        assert_eq!(std::mem::size_of::<Chunks>(), 40);
-        assert_eq!(std::mem::size_of::<IndexEntry>(), 120);
+        assert_eq!(std::mem::size_of::<Content>(), 40);
+        assert_eq!(std::mem::size_of::<IndexEntry>(), 88);
     }
 
     /// Writes `payload` as a checksummed index of `version` and returns the load error.
@@ -743,15 +776,24 @@ mod tests {
     fn hostile_lengths_reserve_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("index");
-        let mut entry = vec![0, 1, 1, b'a', 1, 0, 0, 0, 0, 0, 0];
-        entry.extend_from_slice(&[1; 32]);
-        entry.extend_from_slice(&[252, 0, 0, 0, 4]); // 2^26 chunk refs: 2.4 GB reserved
-        let payloads: [&[u8]; 3] = [
-            &[0, 252, 0, 0, 0, 1],                      // 2^24 entries: 2 GiB reserved
-            &[0, 1, 252, 0xff, 0xff, 0xff, 0xff, b'a'], // a path of 2^32 - 1 bytes
-            &entry,
-        ];
+        // 2^26 chunk refs, 2.4 GB reserved: the file id then the count before version 5,
+        // the count plus one then the file id since.
+        let entry = |version| {
+            let mut entry = vec![0, 1, 1, b'a', 1, 0, 0, 0, 0, 0, 0];
+            let (id, count) = ([1; 32], [252, 0, 0, 0, 4]);
+            match version {
+                ..=4 => entry.extend_from_slice(&[&id[..], &count].concat()),
+                _ => entry.extend_from_slice(&[&[252, 1, 0, 0, 4][..], &id].concat()),
+            }
+            entry
+        };
         for version in 1..=INDEX_VERSION {
+            let entry = entry(version);
+            let payloads: [&[u8]; 3] = [
+                &[0, 252, 0, 0, 0, 1],                      // 2^24 entries: 2 GiB reserved
+                &[0, 1, 252, 0xff, 0xff, 0xff, 0xff, b'a'], // a path of 2^32 - 1 bytes
+                &entry,
+            ];
             for payload in payloads {
                 let err = load_error(&p, version, payload);
                 assert!(
@@ -766,7 +808,8 @@ mod tests {
     fn a_repeated_path_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let mut entry = vec![1, b'a', 1, 0, 0, 0, 0, 0, 0];
-        entry.extend_from_slice(&[0; 33]); // file id, no chunks
+        entry.extend_from_slice(&[1; 1]); // no chunks: a file id follows
+        entry.extend_from_slice(&[0; 32]);
         let payload = [&[0u8, 2][..], &entry, &entry, &[0]].concat();
         let err = load_error(&dir.path().join("index"), INDEX_VERSION, &payload);
         assert!(err.contains("appears twice"), "{err}");

@@ -865,7 +865,7 @@ impl Staging<'_> {
         let change = match index.entries.get(&rel) {
             None => Some(Staged::New),
             Some(old)
-                if old.file_id != entry.file_id
+                if !old.same_content(&entry)
                     || old.mode != entry.mode
                     || old.kind != entry.kind =>
             {

@@ -272,7 +272,7 @@ fn write_objects(
     let mut lists = HashSet::new();
     for at in files {
         let e = &index.entries[at as usize];
-        write_file(repo, w, &mut lists, e.file_id, &e.chunks)?;
+        write_file(repo, w, &mut lists, e.file_id(), e.chunks())?;
         progress.advance(1, 0);
     }
     Ok(())
@@ -304,23 +304,23 @@ fn missing_in_runs(
     changed: Vec<usize>,
     per_run: usize,
 ) -> Result<Vec<u32>> {
-    let id = |at: u32| &index.entries[at as usize].file_id;
+    let id = |at: u32| index.entries[at as usize].file_id();
     let mut by_id: Vec<(u64, u32)> = changed
         .into_iter()
         .filter_map(|at| {
             let (_, e) = index.entries.get_index(at)?;
-            Some((prefix(&e.file_id), u32::try_from(at).ok()?))
+            Some((prefix(&e.file_id()), u32::try_from(at).ok()?))
         })
         .collect();
     // Equal ids by position: the first file of each content is the one written.
     by_id.sort_unstable_by(|a, b| {
-        let full = || id(a.1).cmp(id(b.1)).then(a.1.cmp(&b.1));
+        let full = || id(a.1).cmp(&id(b.1)).then(a.1.cmp(&b.1));
         a.0.cmp(&b.0).then_with(full)
     });
     by_id.dedup_by(|a, b| a.0 == b.0 && id(a.1) == id(b.1));
     let mut missing = Vec::new();
     for run in by_id.chunks(per_run) {
-        let lacks = |at: &&(u64, u32)| !repo.store.contains(id(at.1));
+        let lacks = |at: &&(u64, u32)| !repo.store.contains(&id(at.1));
         missing.extend(run.iter().filter(lacks).map(|(_, at)| *at));
         repo.store.release_pages();
     }
@@ -452,13 +452,8 @@ mod tests {
         ids.push(twin);
         let mut index = StagingIndex::default();
         for n in 0..120 {
-            let entry = IndexEntry {
-                kind: EntryKind::File as u8,
-                mode: 0o644,
-                stat: Stat::default(),
-                file_id: ids[n * 7 % ids.len()],
-                chunks: Default::default(),
-            };
+            let (kind, id) = (EntryKind::File as u8, ids[n * 7 % ids.len()]);
+            let entry = IndexEntry::new(kind, 0o644, Stat::default(), algo, id, Vec::new());
             index.entries.insert(format!("f{n:03}").into_bytes(), entry);
         }
         let (packs, tmp) = (repo.packs_dir(), repo.tmp_dir());

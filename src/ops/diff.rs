@@ -132,7 +132,7 @@ pub fn diff(repo: &Repository, common: &Common, opts: &DiffOptions) -> Result<Di
     let mut known = HashMap::new();
     for idx in std::iter::once(&index).chain(worktree_view.as_ref()) {
         for e in idx.entries.values() {
-            known.insert(e.file_id, e.chunks.as_slice());
+            known.insert(e.file_id(), e.chunks());
         }
     }
     let lists = StoreLists { repo, known };

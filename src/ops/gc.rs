@@ -261,10 +261,10 @@ fn live_set(
     let mut live = walk.into_seen();
     let mut staged = recent.met;
     for e in repo.load_index()?.entries.values() {
-        staged.insert(e.file_id);
-        live.extend(e.chunks.iter().map(|c| c.id));
+        staged.insert(e.file_id());
+        live.extend(e.chunks().iter().map(|c| c.id));
         // A staged file committed before may be stored as chunk lists; keep them with it.
-        staged.extend(file::list_ids(repo.algo(), &e.chunks));
+        staged.extend(file::list_ids(repo.algo(), e.chunks()));
     }
     live.extend(&staged);
     Ok((live, staged, recent.layers))

@@ -211,7 +211,9 @@ fn unstage(
         }
         let chunks = repo.read_file(&e.id)?.chunks;
         changed.push(RepoPathBuf::from(p.clone()));
-        index.entries.insert(p, IndexEntry::from_layer(&e, chunks));
+        index
+            .entries
+            .insert(p, IndexEntry::from_layer(repo.algo(), &e, chunks));
     }
     if !changed.is_empty() {
         set_base(&mut index, scope, tree);

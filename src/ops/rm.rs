@@ -115,7 +115,7 @@ fn refuse_local_changes(
             Some(tree) => crate::read::lookup(repo, tree, t)?,
             None => None,
         };
-        if committed.is_none_or(|c| c.id != e.file_id || c.mode != e.mode) {
+        if committed.is_none_or(|c| c.id != e.file_id() || c.mode != e.mode) {
             return Err(Error::StagedChanges {
                 path: worktree::abs(repo.root(), t),
             });

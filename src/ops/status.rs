@@ -121,7 +121,7 @@ fn staged(
     let known = index
         .entries
         .values()
-        .map(|e| (e.file_id, e.chunks.as_slice()))
+        .map(|e| (e.file_id(), e.chunks()))
         .collect();
     let found = detect(changes, renames, &StoreLists { repo, known })?;
     let staged = found

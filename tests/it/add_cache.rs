@@ -104,7 +104,7 @@ type Tracked = BTreeMap<Vec<u8>, (u8, u32, String)>;
 fn tracked(root: &Path) -> (Tracked, Option<[Vec<Vec<u8>>; 3]>) {
     let idx = load(root);
     let entries = idx.entries.iter();
-    let entries = entries.map(|(p, e)| (p.to_vec(), (e.kind, e.mode, e.file_id.to_string())));
+    let entries = entries.map(|(p, e)| (p.to_vec(), (e.kind, e.mode, e.file_id().to_string())));
     let paths = |v: &[(Vec<u8>, Stat)]| v.iter().map(|(p, _)| p.clone()).collect();
     let cache = idx
         .walk_cache

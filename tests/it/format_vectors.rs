@@ -263,8 +263,8 @@ fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
-/// The staging index file of `version` (2, 3 or 4), written by hand from FORMAT.md.
-fn ref_staging_index(algo: HashAlgo, idx: &StagingIndex, version: u32) -> Vec<u8> {
+/// The staging index file of `version` (2 to 5), written by hand from FORMAT.md.
+pub(crate) fn ref_staging_index(algo: HashAlgo, idx: &StagingIndex, version: u32) -> Vec<u8> {
     let mut p = Vec::new();
     match idx.base_tree {
         None => p.push(0),
@@ -284,9 +284,20 @@ fn ref_staging_index(algo: HashAlgo, idx: &StagingIndex, version: u32) -> Vec<u8
         varint(&mut p, zigzag(e.stat.ctime_ns));
         varint(&mut p, e.stat.ino);
         varint(&mut p, u64::from(e.stat.mode));
-        p.extend_from_slice(&e.file_id.0);
-        varint(&mut p, e.chunks.len() as u64);
-        for c in &e.chunks {
+        let (file_id, chunks) = (e.file_id(), e.chunks());
+        // Version 5: one chunk whose leaf gives the file id goes without the id.
+        if version >= 5 && chunks.len() == 1 && ref_file_id(algo, chunks) == file_id {
+            p.push(0);
+        } else {
+            if version >= 5 {
+                varint(&mut p, chunks.len() as u64 + 1);
+            }
+            p.extend_from_slice(&file_id.0);
+            if version < 5 {
+                varint(&mut p, chunks.len() as u64);
+            }
+        }
+        for c in chunks {
             p.extend_from_slice(&c.id.0);
             varint(&mut p, u64::from(c.len));
         }
@@ -396,19 +407,15 @@ fn fixed_index(algo: HashAlgo) -> StagingIndex {
         } else {
             0o100000
         };
-        let entry = IndexEntry {
-            kind: f.kind as u8,
-            mode: f.mode,
-            stat: Stat {
-                size: f.content.len() as u64,
-                mtime_ns: T0 + i as i64,
-                ctime_ns: T0 + 1000 + i as i64,
-                ino: 1000 + i as u64,
-                mode: type_bits | f.mode,
-            },
-            file_id: file.id(algo),
-            chunks: file.chunks.into(),
+        let stat = Stat {
+            size: f.content.len() as u64,
+            mtime_ns: T0 + i as i64,
+            ctime_ns: T0 + 1000 + i as i64,
+            ino: 1000 + i as u64,
+            mode: type_bits | f.mode,
         };
+        let (kind, id) = (f.kind as u8, file.id(algo));
+        let entry = IndexEntry::new(kind, f.mode, stat, algo, id, file.chunks);
         idx.entries.insert(f.path, entry);
     }
     idx
@@ -514,22 +521,19 @@ fn small_staging_index() -> StagingIndex {
     }];
     idx.entries.insert(
         b"a.txt",
-        IndexEntry {
-            kind: EntryKind::File as u8,
-            mode: 0o644,
-            stat: Stat {
+        IndexEntry::of_chunks(
+            EntryKind::File as u8,
+            0o644,
+            Stat {
                 size: 6,
                 mtime_ns: T0,
                 ctime_ns: -1_500_000_000,
                 ino: 70_000,
                 mode: 0o100644,
             },
-            file_id: FileObject {
-                chunks: chunks.clone(),
-            }
-            .id(algo),
-            chunks: chunks.into(),
-        },
+            algo,
+            chunks,
+        ),
     );
     let target = b"a.txt";
     let chunks = vec![ChunkRef {
@@ -538,22 +542,19 @@ fn small_staging_index() -> StagingIndex {
     }];
     idx.entries.insert(
         b"dir/link",
-        IndexEntry {
-            kind: EntryKind::Symlink as u8,
-            mode: 0o777,
-            stat: Stat {
+        IndexEntry::of_chunks(
+            EntryKind::Symlink as u8,
+            0o777,
+            Stat {
                 size: 5,
                 mtime_ns: 0,
                 ctime_ns: 300,
                 ino: 42,
                 mode: 0o120777,
             },
-            file_id: FileObject {
-                chunks: chunks.clone(),
-            }
-            .id(algo),
-            chunks: chunks.into(),
-        },
+            algo,
+            chunks,
+        ),
     );
     // The trees these entries build, as a commit remembers them.
     let built = build(&idx, algo).unwrap();
@@ -857,8 +858,8 @@ fn tree_and_layer_ids_are_pinned() {
                     "mode": e.mode,
                     "size": e.stat.size,
                     "mtime_ns": e.stat.mtime_ns,
-                    "file_id": e.file_id.to_hex(),
-                    "chunks": e.chunks.iter().map(|c| json!([c.id.to_hex(), c.len])).collect::<Vec<_>>(),
+                    "file_id": e.file_id().to_hex(),
+                    "chunks": e.chunks().iter().map(|c| json!([c.id.to_hex(), c.len])).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -1149,7 +1150,7 @@ fn staging_index_is_pinned() {
     let bytes = saved_index_bytes(&mut idx, algo);
     assert_eq!(
         bytes,
-        ref_staging_index(algo, &idx, 4),
+        ref_staging_index(algo, &idx, 5),
         "FORMAT.md's staging index"
     );
     let dir = tempfile::tempdir().unwrap();
@@ -1163,7 +1164,19 @@ fn staging_index_is_pinned() {
     assert_eq!(back.entries.trees().len(), 2, "the root and dir");
     let mut fixed = fixed_index(algo);
     let fixed_bytes = saved_index_bytes(&mut fixed, algo);
-    assert_eq!(fixed_bytes, ref_staging_index(algo, &fixed, 4));
+    assert_eq!(fixed_bytes, ref_staging_index(algo, &fixed, 5));
+    // Version 4 files, as the previous release wrote them (every entry with its file id),
+    // are still read, into the same entries and trees, however their content is kept.
+    let v4 = ref_staging_index(algo, &idx, 4);
+    let fixed_v4 = ref_staging_index(algo, &fixed, 4);
+    for (old, want, want_bytes) in [(&v4, &idx, &bytes), (&fixed_v4, &fixed, &fixed_bytes)] {
+        std::fs::write(&p, old).unwrap();
+        let mut back = StagingIndex::load(&p, algo).unwrap();
+        assert_eq!(back.entries, want.entries);
+        assert_eq!(back.entries.trees(), want.entries.trees());
+        // Saved again, it is the version 5 file.
+        assert_eq!(&saved_index_bytes(&mut back, algo), want_bytes);
+    }
     // Version 3 files, as the previous release wrote them, are still read: no remembered
     // trees, so the first commit builds every tree.
     let v3 = ref_staging_index(algo, &idx, 3);
@@ -1185,6 +1198,7 @@ fn staging_index_is_pinned() {
         "staging-index.json",
         &json!({
             "small": hex(&bytes),
+            "small_v4": hex(&v4),
             "small_v3": hex(&v3),
             "small_v2": hex(&v2),
             "fixed_tree_index": hex(&fixed_bytes)
@@ -1310,6 +1324,10 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
         (
             "staging-index/small".into(),
             saved_index_bytes(&mut small_staging_index(), algo),
+        ),
+        (
+            "staging-index/small-v4".into(),
+            ref_staging_index(algo, &small_staging_index(), 4),
         ),
         (
             "staging-index/small-v3".into(),

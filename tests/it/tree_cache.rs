@@ -300,57 +300,35 @@ fn a_killed_add_run_again_forgets_what_it_staged() {
     commit_and_check(&env, "resumed");
 }
 
-/// bincode's varint length of `v` (FORMAT.md section 14).
-fn varint_len(v: u64) -> usize {
-    match v {
-        0..=250 => 1,
-        251..=0xffff => 3,
-        0x1_0000..=0xffff_ffff => 5,
-        _ => 9,
-    }
-}
-
-/// Rewrites the repository's index as the previous cairn (version 3) wrote it: the same
-/// bytes without the remembered trees, under a new length and checksum.
-fn rewrite_as_version_3(env: &Env) {
+/// Rewrites the repository's index as an earlier cairn wrote it, in `version` (as FORMAT.md
+/// describes it, through the format tests' reference writer).
+fn rewrite_as_version(env: &Env, version: u32) {
     let (_, idx) = index(env);
-    let trees = idx.entries.trees();
-    let tail: usize = varint_len(trees.len() as u64)
-        + trees
-            .iter()
-            .map(|(d, t)| {
-                varint_len(d.len() as u64) + d.len() + 32 + varint_len(t.files) + varint_len(t.size)
-            })
-            .sum::<usize>();
-    let p = env.path(".cairn/index");
-    let b = fs::read(&p).unwrap();
-    assert_eq!(&b[8..12], &4u32.to_le_bytes());
-    let payload = &b[20..b.len() - 32 - tail];
-    let mut out = b[..8].to_vec();
-    out.extend_from_slice(&3u32.to_le_bytes());
-    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(payload);
-    let sum = cairn::HashAlgo::Blake3.hash(cairn::hash::Domain::Checksum, &out);
-    out.extend_from_slice(sum.as_bytes());
-    fs::write(&p, out).unwrap();
+    let bytes = crate::format_vectors::ref_staging_index(cairn::HashAlgo::Blake3, &idx, version);
+    fs::write(env.path(".cairn/index"), bytes).unwrap();
 }
 
-/// A repository whose index the previous cairn wrote keeps working: it reads as remembering
-/// no tree, the next commit builds them all and remembers them.
+/// A repository whose index an earlier cairn wrote keeps working: version 3 reads as
+/// remembering no tree, and the next commit builds them all and remembers them; version 4
+/// (every entry with its file id) reads as the same index. Either is saved as version 5.
 #[test]
 fn an_index_of_the_previous_version_keeps_working() {
-    let env = dataset();
-    env.ok(&["add", "-A"]);
-    env.ok(&["commit", "-m", "first"]);
-    rewrite_as_version_3(&env);
-    let (_, idx) = index(&env);
-    assert!(idx.entries.trees().is_empty());
-    assert_eq!(idx.entries.len(), 13);
-    assert_eq!(env.ok(&["status", "--short"]), "");
-    env.write("a/y/f2", "changed\n");
-    env.ok(&["add", "-A"]);
-    commit_and_check(&env, "after version 3");
-    assert_eq!(remembered(&env).len(), 8);
-    let b = fs::read(env.path(".cairn/index")).unwrap();
-    assert_eq!(&b[8..12], &4u32.to_le_bytes(), "written as version 4");
+    for version in [3, 4] {
+        let env = dataset();
+        env.ok(&["add", "-A"]);
+        env.ok(&["commit", "-m", "first"]);
+        let (_, before) = index(&env);
+        rewrite_as_version(&env, version);
+        let (_, idx) = index(&env);
+        assert_eq!(idx.entries.trees().is_empty(), version == 3);
+        assert_eq!(idx.entries.len(), 13);
+        assert!(idx.entries.iter().eq(before.entries.iter()), "v{version}");
+        assert_eq!(env.ok(&["status", "--short"]), "");
+        env.write("a/y/f2", "changed\n");
+        env.ok(&["add", "-A"]);
+        commit_and_check(&env, &format!("after version {version}"));
+        assert_eq!(remembered(&env).len(), 8);
+        let b = fs::read(env.path(".cairn/index")).unwrap();
+        assert_eq!(&b[8..12], &5u32.to_le_bytes(), "written as version 5");
+    }
 }
