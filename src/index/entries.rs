@@ -121,9 +121,6 @@ const MIN_CHUNK: usize = 33;
 /// costs nothing per entry.
 const BATCH: usize = 512;
 
-/// The largest total of path bytes the map keeps (its path ends are 32-bit).
-const MAX_PATH_BYTES: u64 = u32::MAX as u64;
-
 /// Decoded entries on their way to the map, their paths one after another in one buffer.
 #[derive(Default)]
 struct Batch {
@@ -176,7 +173,7 @@ pub(super) fn read(
     };
     let n = r.len(MIN_ENTRY)?;
     // Room for a few new paths: a map loaded exactly full grows on its first insert, a copy
-    // of every entry (120 MB at a million) to stage one new file.
+    // of every entry (88 MB at a million) to stage one new file.
     let room = n + n / 64 + 64;
     // The paths' bytes are known only once read; all but the fewest bytes of the other
     // fields can be paths. Pages of the arena never written take no memory.
@@ -184,7 +181,7 @@ pub(super) fn read(
         .src
         .remaining()
         .saturating_sub((n * (MIN_ENTRY - 1)) as u64);
-    let path_bytes = most.min(MAX_PATH_BYTES) as usize;
+    let path_bytes = usize::try_from(most).unwrap_or(usize::MAX);
     // Made here, so that the builder allocates nothing and costs no allocator heap of its own.
     let entries = Entries::with_capacity(room, path_bytes);
     let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(1);
@@ -220,13 +217,8 @@ fn decode_all(
 ) -> Result<(), String> {
     let mut check = PathCheck::default();
     let mut batch = Batch::with_capacity(BATCH.min(n));
-    let mut path_bytes = 0u64;
     for _ in 0..n {
         let path = r.bytes()?;
-        path_bytes += path.len() as u64;
-        if path_bytes > MAX_PATH_BYTES {
-            return Err("the paths take more than 4 GiB".into());
-        }
         let start = batch.paths.len();
         batch.paths.extend_from_slice(path);
         let entry = r.entry()?;

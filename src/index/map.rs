@@ -25,8 +25,10 @@ use super::IndexEntry;
 #[derive(Clone, Default)]
 pub struct PathMap {
     entries: Vec<IndexEntry>,
-    /// Where each entry's path ends in `paths`; it starts where the previous one ends.
-    ends: Vec<u32>,
+    /// Where each entry's path ends in `paths`; it starts where the previous one ends. Eight
+    /// bytes, not four: a layer's paths may add up to more than 4 GiB (deep paths of long
+    /// names share their directories in trees, not here), and an index must hold them.
+    ends: Vec<u64>,
     /// Every path's bytes, in the entries' order.
     paths: Vec<u8>,
     /// Positions in `entries`, by the hash of their path.
@@ -38,7 +40,7 @@ fn hash(path: &[u8]) -> u64 {
 }
 
 /// The path of entry `i`, from the ends and the arena (borrowed apart from the table).
-fn path_at<'a>(ends: &[u32], paths: &'a [u8], i: usize) -> &'a [u8] {
+fn path_at<'a>(ends: &[u64], paths: &'a [u8], i: usize) -> &'a [u8] {
     let start = match i {
         0 => 0,
         _ => ends[i - 1] as usize,
@@ -183,8 +185,7 @@ impl PathMap {
     pub(super) fn push_new(&mut self, h: u64, path: &[u8], entry: IndexEntry) {
         let at = u32::try_from(self.entries.len()).expect("fewer than 4 billion index entries");
         self.paths.extend_from_slice(path);
-        let end = u32::try_from(self.paths.len()).expect("less than 4 GiB of index paths");
-        self.ends.push(end);
+        self.ends.push(self.paths.len() as u64);
         self.entries.push(entry);
         let (ends, paths) = (&self.ends, &self.paths);
         self.table
@@ -213,7 +214,7 @@ impl PathMap {
         let start = self.ends[i] as usize - path.len();
         self.paths.drain(start..start + path.len());
         self.ends.remove(i);
-        let len = path.len() as u32;
+        let len = path.len() as u64;
         self.ends[i..].iter_mut().for_each(|e| *e -= len);
         self.table
             .iter_mut()
@@ -233,7 +234,7 @@ impl PathMap {
             if keeps {
                 paths.copy_within(start..end, written);
                 written += end - start;
-                ends[kept] = written as u32;
+                ends[kept] = written as u64;
                 kept += 1;
             }
             start = end;
@@ -276,7 +277,7 @@ impl PathMap {
         for (k, &old) in order.iter().enumerate() {
             new_at[old as usize] = k as u32;
             paths.extend_from_slice(self.path(old as usize));
-            ends.push(paths.len() as u32);
+            ends.push(paths.len() as u64);
         }
         (self.paths, self.ends) = (paths, ends);
         self.table.iter_mut().for_each(|p| *p = new_at[*p as usize]);
