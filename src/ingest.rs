@@ -7,6 +7,7 @@ use std::ops::ControlFlow;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+use std::sync::{Condvar, Mutex};
 
 use rayon::prelude::*;
 
@@ -20,6 +21,48 @@ use crate::resume::Partial;
 
 /// Files up to this size are read whole; larger ones in windows (`chunk::chunk_file`).
 const READ_WHOLE: u64 = 4 << 20;
+
+/// Files above this size are read through the [`Gate`], when the ingester has one.
+const GATED_ABOVE: u64 = 1 << 20;
+
+/// Lets at most a number of files above [`GATED_ABOVE`] be read at once. `add` reads with
+/// more threads than cores, so that the reads of small files not in the page cache keep a
+/// disk's queue full; each reader of a large file holds a buffer or windows of megabytes,
+/// and those stay one a core.
+pub(crate) struct Gate {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Gate {
+    /// A gate letting `slots` large files through at once (at least one).
+    pub(crate) fn new(slots: usize) -> Gate {
+        Gate {
+            free: Mutex::new(slots.max(1)),
+            freed: Condvar::new(),
+        }
+    }
+
+    /// Waits for a free slot; it is given back when the guard is dropped.
+    fn enter(&self) -> Slot<'_> {
+        let mut free = self.free.lock().expect("no panics holding the gate");
+        while *free == 0 {
+            free = self.freed.wait(free).expect("no panics holding the gate");
+        }
+        *free -= 1;
+        Slot(self)
+    }
+}
+
+/// A slot of a [`Gate`], held while one large file is read.
+struct Slot<'a>(&'a Gate);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().expect("no panics holding the gate") += 1;
+        self.0.freed.notify_one();
+    }
+}
 /// How often a file that changes while it is read is read again before giving up.
 const RETRIES: usize = 3;
 
@@ -116,6 +159,8 @@ pub struct Ingester<'a> {
     pub algo: HashAlgo,
     pub chunker: Chunker,
     pub sink: &'a dyn ChunkSink,
+    /// Limits the large files read at once, when more threads read than there are cores.
+    gate: Option<&'a Gate>,
 }
 
 /// What a file's ingest produced, ready to become an index entry.
@@ -128,6 +173,15 @@ impl<'a> Ingester<'a> {
             algo: repo.algo(),
             chunker: repo.chunker(),
             sink,
+            gate: None,
+        }
+    }
+
+    /// The same ingester, reading files above [`GATED_ABOVE`] through `gate`.
+    pub(crate) fn gated(self, gate: &'a Gate) -> Ingester<'a> {
+        Ingester {
+            gate: Some(gate),
+            ..self
         }
     }
 
@@ -219,6 +273,7 @@ impl<'a> Ingester<'a> {
             });
         }
         let len = before.len();
+        let _slot = self.gate.filter(|_| len > GATED_ABOVE).map(Gate::enter);
         let began = Stat::from_metadata(&before);
         let mut resumed = 0;
         let chunks = if len <= READ_WHOLE {
@@ -457,8 +512,10 @@ pub(crate) fn store_with<T>(
             progress,
         };
         let checkpoint = Checkpoint(&sink);
-        let result =
-            f(&Ingester::new(repo, &reporting), &checkpoint).and_then(|r| sink.flush().map(|()| r));
+        // Large files one a core, however many threads read.
+        let gate = Gate::new(rayon::current_num_threads());
+        let ingester = Ingester::new(repo, &reporting).gated(&gate);
+        let result = f(&ingester, &checkpoint).and_then(|r| sink.flush().map(|()| r));
         if result.is_err() {
             abort.store(true, Relaxed);
         }

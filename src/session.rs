@@ -18,6 +18,9 @@ pub struct Common {
     pub cwd: PathBuf,
     /// How long a writer waits for another writer's lock.
     pub lock_timeout: Duration,
+    /// The worker threads asked for (`--threads`), which also bounds how many files `add`
+    /// reads at once; `None` for the defaults.
+    pub threads: Option<usize>,
 }
 
 impl Common {
@@ -26,6 +29,7 @@ impl Common {
         Common {
             cwd: cwd.to_path_buf(),
             lock_timeout: Duration::from_secs(5),
+            threads: None,
         }
     }
 }

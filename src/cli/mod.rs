@@ -109,6 +109,7 @@ fn context(g: &args::Global, printer: Printer) -> anyhow::Result<Ctx> {
     let cwd = std::fs::canonicalize(&cwd).unwrap_or(cwd);
     let mut common = Common::new(&cwd);
     common.lock_timeout = g.lock_timeout;
+    common.threads = g.threads.map(usize::from);
     // `--progress json` is asked for by a program and wins over `--no-progress`, which
     // only silences the bars.
     let progress = match g.progress {

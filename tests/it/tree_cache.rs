@@ -286,9 +286,11 @@ fn a_killed_add_run_again_forgets_what_it_staged() {
             env.write(format!("{d}/f{i}"), crate::support::random_bytes(i, 20_000));
         }
     }
+    // Two readers: each stops after one file at every checkpoint, so the nine files take
+    // several (as many readers as files would read them all before the first).
     let out = crate::support::run(
         &env.root,
-        &["add", "-A"],
+        &["--threads", "2", "add", "-A"],
         &[
             ("CAIRN_TEST_CHECKPOINT_MS", "0"),
             ("CAIRN_FAILPOINT", "add:after-checkpoint@2"),
