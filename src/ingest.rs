@@ -63,6 +63,7 @@ impl Drop for Slot<'_> {
         self.0.freed.notify_one();
     }
 }
+
 /// How often a file that changes while it is read is read again before giving up.
 const RETRIES: usize = 3;
 

@@ -764,9 +764,13 @@ impl Readers<'_> {
     }
 
     /// Runs [`Readers::worker`] on `count` threads, or one a core when there are more
-    /// cores; on this thread alone should no thread start (a process limit).
+    /// cores, and never more than files to read; on this thread alone should no thread
+    /// start (a process limit).
     fn run_readers(&self, shared: &Shared<'_, '_>) {
-        let n = rayon::current_num_threads().max(self.count);
+        let files = shared.queue.lock().expect("no panics").paths.len();
+        let n = rayon::current_num_threads()
+            .max(self.count)
+            .min(files.max(1));
         std::thread::scope(|s| {
             let started = (0..n)
                 .map(|i| {
