@@ -70,7 +70,8 @@ pub(crate) struct Global {
     /// Seconds a writer waits for another writer's lock (0 to 86400, fractions allowed).
     #[arg(long, global = true, value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
     pub lock_timeout: Duration,
-    /// Worker threads, 1 to 1024 (default: one per core).
+    /// Worker threads, 1 to 1024 (default: one per core; `add` reads files on 16, or one per
+    /// core when there are more).
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=MAX_THREADS))]
     pub threads: Option<u16>,
 }
