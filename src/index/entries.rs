@@ -109,8 +109,9 @@ impl<'r> Source<'r> {
 }
 
 /// The fewest bytes an entry takes: an empty path's length, kind, mode, five stat fields,
-/// and the file id with an empty chunk list (its count) or one chunk with its shape. Counts read from the file are capped by what the
-/// remaining bytes could hold, so a hostile count reserves nothing.
+/// and the file id with an empty chunk list (its count or shape), or one chunk with its
+/// shape. Counts read from the file are capped by what the remaining bytes could hold, so
+/// a hostile count reserves nothing.
 const MIN_ENTRY: usize = 1 + 1 + 1 + 5 + 32 + 1;
 /// A chunk reference: its id and a length of at least one byte.
 const MIN_CHUNK: usize = 33;
