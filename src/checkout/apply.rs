@@ -35,9 +35,10 @@ pub(super) fn apply(
     let mut remover = worktree::Remover::new(root);
     for p in &plan.delete {
         remover.remove(p)?;
-        index.entries.shift_remove(p.as_bytes());
     }
     remover.finish()?;
+    let deleted: Vec<&[u8]> = plan.delete.iter().map(|p| p.as_bytes()).collect();
+    index.entries.remove_all(&deleted);
     let m = Materializer::for_worktree(repo, recover::TEMP_STEM).with_progress(progress);
     let total: u64 = plan
         .write

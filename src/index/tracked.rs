@@ -6,13 +6,17 @@
 //! cached tree of every directory above the path it changes. A commit that changes one file
 //! in a million therefore builds only the trees on that file's path.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::Deref;
 
 use super::map::PathMap;
 use super::IndexEntry;
 use crate::hash::ObjectId;
 use crate::repo_path::RepoPath;
+
+/// Up to this many paths are removed one by one (each shifts the later entries); more in one
+/// pass that closes up the whole map.
+const FEW_REMOVALS: usize = 4;
 
 /// Paths to entries, in the order the file holds them (sorted) and then as inserted.
 pub type Map = PathMap;
@@ -117,6 +121,23 @@ impl Entries {
         old
     }
 
+    /// Stops tracking every path of `paths`, keeping the order of the rest; returns how many
+    /// were tracked. One removal shifts every later entry, so past a handful of paths this
+    /// is one pass over the map: removing a directory of a thousand files from a
+    /// million-file index must not shift the million a thousand times.
+    pub fn remove_all<P: AsRef<[u8]>>(&mut self, paths: &[P]) -> usize {
+        if paths.len() <= FEW_REMOVALS {
+            return paths
+                .iter()
+                .filter(|p| self.shift_remove(p).is_some())
+                .count();
+        }
+        let gone: HashSet<&[u8]> = paths.iter().map(AsRef::as_ref).collect();
+        let before = self.map.len();
+        self.retain(|p, _| !gone.contains(p));
+        before - self.map.len()
+    }
+
     /// Keeps only the entries `keep` accepts, in order.
     pub fn retain(&mut self, mut keep: impl FnMut(&[u8], &IndexEntry) -> bool) {
         let trees = &mut self.trees;
@@ -217,6 +238,31 @@ mod tests {
         e.remember_trees(all);
         e.insert(b"top", entry(4));
         assert_eq!(dirs(&e), ["a", "a/b", "c"]);
+    }
+
+    #[test]
+    fn remove_all_keeps_the_rest_in_order_and_forgets_the_trees_above() {
+        for n in [2, FEW_REMOVALS + 1, 30] {
+            let mut e: Entries = (0..100usize)
+                .map(|i| (format!("d{}/f{i:03}", i % 3).into_bytes(), entry(i as u8)))
+                .collect();
+            e.remember_trees(cached(&["", "d0", "d1", "d2"]));
+            // Every third file lies in d0: remove n of them, and a path never tracked.
+            let mut gone: Vec<Vec<u8>> = (0..n)
+                .map(|k| format!("d0/f{:03}", k * 3))
+                .map(String::into_bytes)
+                .collect();
+            gone.push(b"d9/none".to_vec());
+            assert_eq!(e.remove_all(&gone), n, "{n} paths");
+            let left: Vec<&[u8]> = e.keys().collect();
+            let want: Vec<Vec<u8>> = (0..100usize)
+                .filter(|i| i % 3 != 0 || i / 3 >= n)
+                .map(|i| format!("d{}/f{i:03}", i % 3).into_bytes())
+                .collect();
+            assert_eq!(left, want.iter().map(Vec::as_slice).collect::<Vec<_>>());
+            assert_eq!(dirs(&e), ["d1", "d2"], "{n} paths");
+            assert!(gone.iter().all(|p| e.get(p).is_none()));
+        }
     }
 
     #[test]

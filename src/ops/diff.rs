@@ -173,15 +173,15 @@ pub(crate) fn worktree_index(repo: &Repository, index: &StagingIndex) -> Result<
         .flatten()
         .collect();
     let mut view = index.view();
+    let mut deleted = Vec::new();
     for (rel, e) in updates {
         match e {
             Some(e) => {
                 view.entries.insert(rel, e);
             }
-            None => {
-                view.entries.shift_remove(&rel);
-            }
+            None => deleted.push(rel),
         }
     }
+    view.entries.remove_all(&deleted);
     Ok(view)
 }

@@ -281,9 +281,10 @@ fn rename_entries(root: &Path, index: &mut StagingIndex, plan: &[Move], clean: &
             .under(&m.from)
             .map(|(p, e)| (p.to_vec(), e.clone()))
             .collect();
-        index.entries.shift_remove(m.to.as_bytes());
+        let mut gone: Vec<&[u8]> = below.iter().map(|(p, _)| p.as_slice()).collect();
+        gone.push(m.to.as_bytes());
+        index.entries.remove_all(&gone);
         for (p, mut e) in below {
-            index.entries.shift_remove(&p);
             let new = [m.to.as_bytes(), &p[m.from.as_bytes().len()..]].concat();
             if let Some(before) = clean.get(&p) {
                 e.stat = moved_stat(root, &new, before).unwrap_or(e.stat);

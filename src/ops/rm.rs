@@ -50,9 +50,7 @@ pub fn rm(repo: &Locked, common: &Common, opts: &RmOptions) -> Result<RmOutcome>
     if !opts.cached && !opts.force {
         refuse_local_changes(repo, &index, &targets)?;
     }
-    for t in &targets {
-        index.entries.shift_remove(t);
-    }
+    index.entries.remove_all(&targets);
     index.base_tree = None;
     index.walk_cache = None; // removed files may stay in the worktree, untracked
     repo.save_index(&mut index)?;
