@@ -465,6 +465,23 @@ pub fn purge_freed_memory_at_once() {
     unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, 0) }
 }
 
+/// 32 bytes from the kernel's random source, for keys that must not be guessed (the
+/// fingerprints of `pack::seen`). Where the kernel lacks the call (before Linux 3.17),
+/// std's per-process random keys, which it draws from the same source, hashed into them.
+pub(crate) fn random_key() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    // SAFETY: the kernel writes at most `key.len()` bytes into `key`, which lives on.
+    let got = unsafe { libc::getrandom(key.as_mut_ptr().cast(), key.len(), 0) };
+    if usize::try_from(got) != Ok(key.len()) {
+        use std::hash::BuildHasher;
+        let state = std::collections::hash_map::RandomState::new();
+        for (i, part) in key.chunks_exact_mut(8).enumerate() {
+            part.copy_from_slice(&state.hash_one(i).to_le_bytes());
+        }
+    }
+    key
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

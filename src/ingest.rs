@@ -45,6 +45,11 @@ impl Gate {
 
     /// Waits for a free slot; it is given back when the guard is dropped.
     fn enter(&self) -> Slot<'_> {
+        // A pool thread waiting here could hold the very jobs that would free a slot.
+        debug_assert!(
+            rayon::current_thread_index().is_none(),
+            "large files are gated on threads outside the pool"
+        );
         let mut free = self.free.lock().expect("no panics holding the gate");
         while *free == 0 {
             free = self.freed.wait(free).expect("no panics holding the gate");

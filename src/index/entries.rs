@@ -16,7 +16,7 @@ use super::paths::PathCheck;
 use super::tracked::Map as Entries;
 use super::{Content, IndexEntry, Stat};
 use crate::hash::{HashAlgo, Hasher, ObjectId};
-use crate::object::ChunkRef;
+use crate::object::{file, ChunkRef};
 
 /// How much of the payload is read at a time.
 const WINDOW: usize = 1 << 18;
@@ -184,7 +184,9 @@ pub(super) fn read(
         .saturating_sub((n * (MIN_ENTRY - 1)) as u64);
     let path_bytes = usize::try_from(most).unwrap_or(usize::MAX);
     // Made here, so that the builder allocates nothing and costs no allocator heap of its own.
-    let entries = Entries::with_capacity(room, path_bytes);
+    let Some(entries) = Entries::try_with_capacity(room, path_bytes) else {
+        return Err(format!("its {n} entries do not fit in memory"));
+    };
     let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(1);
     let (empty_tx, empty_rx) = mpsc::channel::<Batch>();
     std::thread::scope(|s| {
@@ -372,9 +374,15 @@ impl Reader<'_, '_> {
         let file_id = self.id()?;
         let n = self.count(shape - 1, MIN_CHUNK)?;
         let chunks = self.chunks(n)?;
-        Ok(match chunks.is_empty() && file_id == self.empty {
-            true => Content::Empty { algo: self.algo },
-            false => Content::listed(file_id, chunks),
+        // Kept as compactly as a writer would keep it, so that saving it again writes shape 0
+        // for a one-chunk entry whose id is its leaf's (FORMAT.md section 14).
+        Ok(match chunks.as_slice() {
+            [] if file_id == self.empty => Content::Empty { algo: self.algo },
+            [c] if file::leaf(self.algo, c, 0) == file_id => Content::One {
+                algo: self.algo,
+                chunk: *c,
+            },
+            _ => Content::listed(file_id, chunks),
         })
     }
 

@@ -3,15 +3,17 @@
 //! An `IndexMap<Vec<u8>, IndexEntry>` cost about 195 bytes an entry beyond the path's own
 //! bytes: a bucket of hash, key header and entry, a table slot of 9 bytes, and an allocation
 //! per path. Here the entries lie in one list, the paths' bytes one after another in one
-//! arena in the entries' order (the end of each path is kept, 4 bytes), and the hash table
-//! holds positions only (4 bytes and a control byte a slot): about 130 bytes an entry.
+//! arena in the entries' order (the end of each path is kept, 8 bytes), and the hash table
+//! holds positions only (4 bytes and a control byte a slot): about 100 bytes an entry with
+//! its 88-byte entry.
 //!
 //! Hashes are not stored: the table rehashes a path from the arena when it grows, which a
 //! fast hash makes cheap. Fx, as before: paths come from the user's own worktree.
 //!
 //! The arena never holds a removed path: removing one shifts every later entry down (as
 //! `IndexMap::shift_remove` did), and the arena's bytes move with them, so no dead bytes
-//! need reclaiming and a path's start is the previous path's end.
+//! need reclaiming and a path's start is the previous path's end. Many paths are removed in
+//! one pass with `retain` (`Entries::remove_all`), not one shift each.
 
 use std::hash::BuildHasher;
 use std::ops::Range;
@@ -49,14 +51,16 @@ fn path_at<'a>(ends: &[u64], paths: &'a [u8], i: usize) -> &'a [u8] {
 }
 
 impl PathMap {
-    /// An empty map with room for `n` entries and `path_bytes` bytes of paths.
-    pub fn with_capacity(n: usize, path_bytes: usize) -> PathMap {
-        PathMap {
-            entries: Vec::with_capacity(n),
-            ends: Vec::with_capacity(n),
-            paths: Vec::with_capacity(path_bytes),
-            table: HashTable::with_capacity(n),
-        }
+    /// An empty map with room for `n` entries and `path_bytes` bytes of paths, or `None`
+    /// where the memory cannot be had (a file that claims more than the machine holds must
+    /// be an error to report, not an abort).
+    pub fn try_with_capacity(n: usize, path_bytes: usize) -> Option<PathMap> {
+        let mut m = PathMap::default();
+        m.entries.try_reserve_exact(n).ok()?;
+        m.ends.try_reserve_exact(n).ok()?;
+        m.paths.try_reserve_exact(path_bytes).ok()?;
+        m.table.try_reserve(n, |_| 0).ok()?;
+        Some(m)
     }
 
     /// How many entries there are.
@@ -546,6 +550,15 @@ mod tests {
         m.insert(b"d3/f10", entry(10));
         assert_eq!(m.last(), Some((&b"d3/f10"[..], &entry(10))));
         check_lookups(&m);
+    }
+
+    #[test]
+    fn room_that_cannot_be_had_is_refused_not_an_abort() {
+        // What a sparse index file of terabytes claims: more than the address space.
+        assert!(PathMap::try_with_capacity(1 << 44, 0).is_none());
+        assert!(PathMap::try_with_capacity(0, usize::MAX / 2).is_none());
+        let m = PathMap::try_with_capacity(1000, 20_000).expect("a small map");
+        assert!(m.is_empty());
     }
 
     #[test]

@@ -1,35 +1,36 @@
 //! Sets of object ids, for the pack writer and the store sink to write each object once.
 //!
-//! A set holds a 128-bit fingerprint of each id, not the id: a keyed hash (two SipHash
-//! keys drawn for the process), in a packed list, with a table of their positions (4 bytes
-//! and a control byte a bucket). That is 22 to 27 bytes an id; the ids themselves (32 bytes
+//! A set holds a 128-bit fingerprint of each id, not the id: the first half of BLAKE3's
+//! keyed hash of the id, under a 256-bit key drawn from the kernel's random source for each
+//! set, in a packed list, with a table of their positions (4 bytes and a control byte a
+//! bucket). That is 22 to 27 bytes an id; the ids themselves (32 bytes
 //! each, and a table of positions) took 38 to 44, 44 MB of a full add's peak at a million
 //! small files, and a `HashSet<ObjectId>` 38 to 75.
 //!
 //! Two different ids share a fingerprint with probability 2^-128 a pair: about 2^-89 among
 //! the million chunks of a million-file add, far below the odds that the machine's memory
-//! flips the bit that matters. The keys are secret and new in every process, so content
+//! flips the bit that matters. The key is secret and new for every set, so content
 //! chosen by anyone cannot be crafted to collide (nor to crowd one shard or one stretch of
 //! a table), as it could with a fingerprint cut from the ids, which are hashes of content.
 
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
 use std::sync::Mutex;
 
 use hashbrown::HashTable;
 
 use crate::hash::ObjectId;
 
-/// The keys of the fingerprints one set (or every shard of one set) holds.
-struct Keys(RandomState, RandomState);
+/// The key of the fingerprints one set (or every shard of one set) holds.
+struct Keys([u8; 32]);
 
 impl Keys {
     fn new() -> Keys {
-        Keys(RandomState::new(), RandomState::new())
+        Keys(crate::fsutil::random_key())
     }
 
     fn fingerprint(&self, id: &ObjectId) -> u128 {
-        (u128::from(self.0.hash_one(id)) << 64) | u128::from(self.1.hash_one(id))
+        let h = blake3::keyed_hash(&self.0, &id.0);
+        let half: [u8; 16] = h.as_bytes()[..16].try_into().expect("16 of 32 bytes");
+        u128::from_le_bytes(half)
     }
 }
 
