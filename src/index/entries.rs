@@ -16,7 +16,7 @@ use super::paths::PathCheck;
 use super::tracked::Map as Entries;
 use super::{Content, IndexEntry, Stat};
 use crate::hash::{HashAlgo, Hasher, ObjectId};
-use crate::object::{file, ChunkRef};
+use crate::object::ChunkRef;
 
 /// How much of the payload is read at a time.
 const WINDOW: usize = 1 << 18;
@@ -161,12 +161,7 @@ pub(super) fn read(
     version: u32,
     algo: HashAlgo,
 ) -> Result<(Option<ObjectId>, Entries), String> {
-    let mut r = Reader {
-        src,
-        version,
-        algo,
-        empty: super::empty_id(algo),
-    };
+    let mut r = Reader { src, version, algo };
     let base_tree = match r.u8()? {
         0 => None,
         1 => Some(r.id()?),
@@ -263,8 +258,6 @@ struct Reader<'s, 'r> {
     /// The file's version: before 5, every entry holds its file id.
     version: u32,
     algo: HashAlgo,
-    /// The file id of empty content.
-    empty: ObjectId,
 }
 
 impl Reader<'_, '_> {
@@ -373,17 +366,9 @@ impl Reader<'_, '_> {
         }
         let file_id = self.id()?;
         let n = self.count(shape - 1, MIN_CHUNK)?;
-        let chunks = self.chunks(n)?;
         // Kept as compactly as a writer would keep it, so that saving it again writes shape 0
         // for a one-chunk entry whose id is its leaf's (FORMAT.md section 14).
-        Ok(match chunks.as_slice() {
-            [] if file_id == self.empty => Content::Empty { algo: self.algo },
-            [c] if file::leaf(self.algo, c, 0) == file_id => Content::One {
-                algo: self.algo,
-                chunk: *c,
-            },
-            _ => Content::listed(file_id, chunks),
-        })
+        Ok(Content::new(self.algo, file_id, self.chunks(n)?))
     }
 
     fn chunk(&mut self) -> Result<ChunkRef, String> {

@@ -10,6 +10,7 @@
 use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
@@ -116,14 +117,20 @@ struct Listed {
     chunks: Vec<ChunkRef>,
 }
 
-/// The file id of empty content.
+/// The file id of empty content, hashed once per algorithm: every load compares each
+/// chunkless entry with it.
 fn empty_id(algo: HashAlgo) -> ObjectId {
-    crate::merkle::root(algo, Domain::FileNode, &[])
+    static IDS: [OnceLock<ObjectId>; 2] = [OnceLock::new(), OnceLock::new()];
+    let slot = match algo {
+        HashAlgo::Blake3 => 0,
+        HashAlgo::Sha256 => 1,
+    };
+    *IDS[slot].get_or_init(|| crate::merkle::root(algo, Domain::FileNode, &[]))
 }
 
 impl Content {
     /// The content of the file object `file_id` of `chunks`, kept as compactly as it can be.
-    fn new(algo: HashAlgo, file_id: ObjectId, chunks: Vec<ChunkRef>) -> Content {
+    pub(super) fn new(algo: HashAlgo, file_id: ObjectId, chunks: Vec<ChunkRef>) -> Content {
         match chunks.as_slice() {
             [c] if file::leaf(algo, c, 0) == file_id => Content::One { algo, chunk: *c },
             [] if file_id == empty_id(algo) => Content::Empty { algo },

@@ -118,9 +118,11 @@ fn staged(
     if changes.is_empty() {
         return Ok((Vec::new(), false));
     }
-    let known = index
-        .entries
-        .values()
+    // The staged content of the changed paths: its file objects are not stored until a
+    // commit. Every other side of a rename or copy is HEAD's, in the store.
+    let known = changes
+        .iter()
+        .filter_map(|c| index.entries.get(c.path.as_bytes()))
         .map(|e| (e.file_id(), e.chunks()))
         .collect();
     let found = detect(changes, renames, &StoreLists { repo, known })?;
